@@ -1,0 +1,43 @@
+// The capabilities handlers use; adapters implement them for AWS, etcd and the local machine.
+import type { GroupInfo, InstanceInfo } from "../core/model.ts";
+
+/** Auto Scaling groups and EC2 instances. */
+export interface Groups {
+  describeGroups(names: string[]): Promise<GroupInfo[]>;
+  describeInstances(ids: string[]): Promise<InstanceInfo[]>; // unknown ids are omitted, not an error
+}
+
+export type LifecycleResult = "CONTINUE" | "ABANDON";
+export interface LifecycleActionRef {
+  groupName: string;
+  hookName: string;
+  instanceId: string;
+  token?: string | undefined;
+}
+
+/** Completing and extending Auto Scaling lifecycle actions (moto lacks both calls). */
+export interface LifecycleActions {
+  complete(ref: LifecycleActionRef, result: LifecycleResult): Promise<void>;
+  heartbeat(ref: LifecycleActionRef): Promise<void>;
+}
+
+export interface CommandRequest {
+  instanceIds: string[];
+  /** A bash script, run as root on each node; `$ROOT` prefixes every path it touches. */
+  script: string;
+  comment: string;
+  timeoutSeconds?: number;
+}
+export type CommandStatus = "Success" | "Failed" | "TimedOut" | "Undeliverable";
+export interface CommandResult {
+  instanceId: string;
+  status: CommandStatus;
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Commands on nodes: SSM Run Command in AWS, the local runner on one machine. */
+export interface Commands {
+  run(req: CommandRequest): Promise<CommandResult[]>;
+}

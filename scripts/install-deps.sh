@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what devcluster needs on a fresh Debian machine: etcd (server and etcdctl) from Debian,
+# moto and cfn-lint in the project venv, and the npm packages. Safe to run again: it skips what is there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v etcd >/dev/null 2>&1 || need_apt+=(etcd-server)
+command -v etcdctl >/dev/null 2>&1 || need_apt+=(etcd-client)
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-venv)
+command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
+command -v zip >/dev/null 2>&1 || need_apt+=(zip)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "installing Debian packages: ${need_apt[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  # Debian starts a packaged etcd on 127.0.0.1:2379; devcluster runs its own members, so stop it.
+  if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl disable --now etcd >/dev/null 2>&1 || true; fi
+fi
+
+if [ ! -x .venv/bin/moto_server ] || [ ! -x .venv/bin/cfn-lint ]; then
+  echo "creating the Python venv (.venv) with moto and cfn-lint"
+  python3 -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check -r scripts/requirements.txt
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "installing npm packages"
+  npm ci --no-audit --no-fund --loglevel=error
+fi

@@ -1,0 +1,14 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["test/**/*.test.ts"],
+    // Integration files each start their own moto/etcd on a private loopback block; two at a time
+    // keeps a 2-core machine responsive.
+    pool: "forks",
+    poolOptions: { forks: { maxForks: 2, minForks: 1 } },
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    env: { DEVCLUSTER_LOG: "silent" },
+  },
+});
