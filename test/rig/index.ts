@@ -8,6 +8,7 @@ import { afterAll, beforeAll } from "vitest";
 import { reserveLoopbackBlock, type LoopbackBlock } from "../../functions/local/loopback.ts";
 import { startMoto, type MotoServer } from "../../functions/local/moto.ts";
 import { startEtcdCluster, type LocalEtcdCluster } from "../../functions/local/etcd.ts";
+import { stopNodeProcessesUnder } from "../../functions/local/node.ts";
 
 export interface Rig {
   block: LoopbackBlock;
@@ -51,7 +52,7 @@ export function useRig(opts: { moto?: boolean; etcdMembers?: number } = {}): Rig
     await Promise.all(work);
   }, 60_000);
   afterAll(async () => {
-    await Promise.all([rig.moto?.stop(), rig.etcd?.stop()]);
+    await Promise.all([rig.moto?.stop(), rig.etcd?.stop(), rig.dir && stopNodeProcessesUnder(rig.dir)]);
     rig.block?.release();
     if (rig.dir) rmSync(rig.dir, { recursive: true, force: true });
   }, 30_000);
