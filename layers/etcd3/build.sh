@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Builds the etcd3 Lambda layer into .build/layers/etcd3/nodejs/node_modules (the layout Lambda's
+# Node.js runtime puts on the module path).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+out="$here/../../.build/layers/etcd3/nodejs"
+rm -rf "$out" && mkdir -p "$out"
+cp "$here/package.json" "$here/package-lock.json" "$out/"
+(cd "$out" && npm ci --omit=dev --no-audit --no-fund --loglevel=error)
+rm -f "$out/package.json" "$out/package-lock.json"
+echo "layer etcd3: $(du -sh "$out" | cut -f1)"

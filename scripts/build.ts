@@ -1,0 +1,58 @@
+// Bundles each Lambda handler (functions/<name>.ts) with esbuild into .build/functions/<name>/index.mjs
+// and builds the layers. etcd3 stays external: it reads .proto files from disk, so it ships in a layer.
+import { build } from "esbuild";
+import { execFileSync } from "node:child_process";
+import { readdirSync, rmSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { PROJECT_ROOT } from "../functions/local/paths.ts";
+
+export const HANDLER_DIR = join(PROJECT_ROOT, "functions");
+export const OUT_DIR = join(PROJECT_ROOT, ".build");
+
+/** Every top-level file in functions/ is a handler; folders hold what they share. */
+export function handlerNames(): string[] {
+  return readdirSync(HANDLER_DIR)
+    .filter((f) => f.endsWith(".ts") && statSync(join(HANDLER_DIR, f)).isFile())
+    .map((f) => f.replace(/\.ts$/, ""))
+    .sort();
+}
+
+export async function buildFunctions(names = handlerNames()): Promise<{ name: string; bytes: number }[]> {
+  const out: { name: string; bytes: number }[] = [];
+  for (const name of names) {
+    rmSync(join(OUT_DIR, "functions", name), { recursive: true, force: true });
+    const res = await build({
+      entryPoints: [join(HANDLER_DIR, `${name}.ts`)],
+      outfile: join(OUT_DIR, "functions", name, "index.mjs"),
+      bundle: true,
+      platform: "node",
+      target: "node20",
+      format: "esm",
+      minify: true,
+      sourcemap: "linked",
+      external: ["etcd3"],
+      metafile: true,
+      legalComments: "none",
+      // CommonJS dependencies call require() for Node built-ins; give the ESM bundle one.
+      banner: { js: "import{createRequire as __cr}from'module';const require=__cr(import.meta.url);" },
+      logLevel: "warning",
+    });
+    const bytes = Object.values(res.metafile.outputs)
+      .filter((o) => o.entryPoint)
+      .reduce((n, o) => n + o.bytes, 0);
+    out.push({ name, bytes });
+  }
+  return out;
+}
+
+export function buildLayers() {
+  execFileSync("bash", [join(PROJECT_ROOT, "layers", "etcd3", "build.sh")], { stdio: "inherit" });
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const t0 = performance.now();
+  const fns = await buildFunctions();
+  for (const f of fns) console.log(`function ${f.name}: ${(f.bytes / 1024).toFixed(0)} KiB`);
+  if (!process.argv.includes("--no-layers")) buildLayers();
+  console.log(`built in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+}
