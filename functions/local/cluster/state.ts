@@ -1,0 +1,45 @@
+// The state of a running local cluster: one directory (default .devcluster/) holding state.json,
+// moto's log and pid, and one directory per node.
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { z } from "zod";
+import { pidAlive, readPidFile } from "../processes.ts";
+
+export const DEFAULT_STATE_DIR = ".devcluster";
+
+export const LocalStateSchema = z.object({
+  version: z.literal(1),
+  clusterName: z.string(),
+  domain: z.string(),
+  prefix: z.string(), // 127.A: the /16 the cluster's VPC and moto live in
+  motoEndpoint: z.string(),
+  stackName: z.string(),
+  zoneId: z.string(),
+  bucket: z.string(),
+  groups: z.object({ main: z.string(), worker: z.string(), data: z.string() }),
+  hooks: z.record(z.string(), z.object({ launch: z.string(), terminate: z.string() })),
+  createdAt: z.string(),
+});
+export type LocalState = z.infer<typeof LocalStateSchema>;
+
+export const stateDir = (dir = process.env.DEVCLUSTER_STATE_DIR ?? DEFAULT_STATE_DIR) => resolve(dir);
+export const statePath = (dir: string) => join(dir, "state.json");
+export const motoPidPath = (dir: string) => join(dir, "moto.pid");
+
+export function readState(dir: string): LocalState | undefined {
+  if (!existsSync(statePath(dir))) return undefined;
+  return LocalStateSchema.parse(JSON.parse(readFileSync(statePath(dir), "utf8")));
+}
+
+export function writeState(dir: string, state: LocalState) {
+  mkdirSync(dir, { recursive: true });
+  const tmp = statePath(dir) + ".tmp";
+  writeFileSync(tmp, JSON.stringify(state, null, 2) + "\n");
+  renameSync(tmp, statePath(dir));
+}
+
+/** A cluster runs when its moto server does (moto holds all of the emulated AWS state). */
+export function isRunning(dir: string): boolean {
+  const pid = readPidFile(motoPidPath(dir));
+  return pid !== undefined && pidAlive(pid);
+}
