@@ -1,0 +1,18 @@
+// The repository's unit catalog: every `*.service` (and other unit) file in this folder. One file
+// per service; see docs/UNITS.md. UNITS_CATALOG_DIR overrides the folder (e.g. a packaged copy).
+import { readdirSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { CatalogSource } from "../core/units/catalog.ts";
+import { parseUnitName } from "../core/units/names.ts";
+
+export const CATALOG_DIR = process.env.UNITS_CATALOG_DIR ?? dirname(fileURLToPath(import.meta.url));
+
+/** Read the catalog's unit files (name -> text). */
+export function readCatalogDir(dir: string = CATALOG_DIR): CatalogSource {
+  const out: CatalogSource = {};
+  for (const f of readdirSync(dir).sort()) {
+    if (parseUnitName(f)) out[f] = readFileSync(join(dir, f), "utf8");
+  }
+  return out;
+}
