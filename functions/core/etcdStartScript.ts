@@ -1,0 +1,52 @@
+// The node script that hands a main node its etcd start settings (run over the Commands port: SSM
+// Run Command on a real node, the local runner on one machine). It writes $ROOT/etc/etcd/etcd.env,
+// with ETCD_DATA_DIR expanded on the node to $ROOT/var/lib/etcd, and starts etcd-member.service;
+// a running member is restarted only when its settings changed. A node that already holds member
+// data is never re-bootstrapped with state `new` (etcd would ignore it anyway; we do not restart it).
+import { etcdEnv, renderEnvFile, type EtcdStartSettings } from "./etcdEnv.ts";
+
+export const ETCD_UNIT = "etcd-member.service";
+/** Expanded by the shell on the node. */
+const DATA_DIR = "$ROOT/var/lib/etcd";
+
+export function etcdStartScript(s: Omit<EtcdStartSettings, "dataDir">): string {
+  const env = etcdEnv({ ...s, dataDir: DATA_DIR });
+  for (const [k, v] of Object.entries(env)) {
+    // The file is written by an unquoted heredoc so $ROOT expands: nothing else may expand.
+    if (k !== "ETCD_DATA_DIR" && !/^[A-Za-z0-9=:/.,_@-]*$/.test(v)) throw new Error(`unsafe value for ${k}`);
+  }
+  const body = renderEnvFile(env).trimEnd();
+  return [
+    "set -euo pipefail",
+    // Serialise concurrent deliveries of the same settings (a repeated bootstrap) on one node.
+    'mkdir -p "$ROOT/run"',
+    'exec 9>"$ROOT/run/etcd-settings.lock"',
+    "flock 9",
+    'ENV_DIR="$ROOT/etc/etcd"',
+    'ENV_FILE="$ENV_DIR/etcd.env"',
+    'mkdir -p "$ENV_DIR" "$ROOT/var/lib/etcd"',
+    'chmod 700 "$ROOT/var/lib/etcd"',
+    `if [ "${s.state}" = new ] && [ -d "$ROOT/var/lib/etcd/member" ] && [ -f "$ENV_FILE" ]; then`,
+    '  echo "etcd: member data exists; keeping current settings"',
+    `  systemctl enable --now ${ETCD_UNIT}`,
+    "  exit 0",
+    "fi",
+    'TMP="$(mktemp "$ENV_DIR/.etcd.env.XXXXXX")"',
+    'cat >"$TMP" <<ETCD_ENV_END',
+    body,
+    "ETCD_ENV_END",
+    'chmod 644 "$TMP"',
+    "changed=1",
+    'if [ -f "$ENV_FILE" ] && cmp -s "$TMP" "$ENV_FILE"; then changed=0; fi',
+    'mv -f "$TMP" "$ENV_FILE"',
+    `systemctl enable ${ETCD_UNIT}`,
+    `if [ "$changed" = 1 ] && systemctl is-active -q ${ETCD_UNIT}; then`,
+    `  systemctl restart ${ETCD_UNIT}`,
+    '  echo "etcd: settings changed; restarted"',
+    "else",
+    `  systemctl start ${ETCD_UNIT}`,
+    '  echo "etcd: started (settings changed: $changed)"',
+    "fi",
+    "",
+  ].join("\n");
+}

@@ -1,0 +1,113 @@
+// What the lifecycle and reconcile handlers depend on, built once per container from the environment
+// (loadConfig) and replaceable in tests.
+import { Route53Client } from "@aws-sdk/client-route-53";
+import { loadConfig, type Config } from "../core/config.ts";
+import type { Logger } from "../core/log.ts";
+import type { NodeRecord } from "../core/model.ts";
+import { awsClients } from "../adapters/aws.ts";
+import { awsGroups } from "../adapters/awsGroups.ts";
+import { awsLifecycleActions } from "../adapters/lifecycleActions.ts";
+import { createLocalCommands } from "../adapters/localCommands.ts";
+import { etcdClusterStore } from "../adapters/etcdClusterStore.ts";
+import { route53Dns } from "../adapters/route53Dns.ts";
+import type { Commands, Groups, LifecycleActions } from "../ports/index.ts";
+import type { ClusterStore } from "../ports/cluster.ts";
+import type { Dns } from "../ports/dns.ts";
+
+/**
+ * Injection point for unit placement (issue 4). The lifecycle handler calls `onLaunch` after a node is
+ * registered (before its action completes) and `onTerminate` before a node's records are dropped;
+ * `reconcile` calls `reconcile` after membership and DNS are repaired. Absent: no units are pushed.
+ */
+export interface UnitsHook {
+  onLaunch(node: NodeRecord, log: Logger): Promise<void>;
+  onTerminate(node: NodeRecord, log: Logger): Promise<void>;
+  reconcile?(log: Logger): Promise<void>;
+}
+
+export interface Timing {
+  /** How long a main launch keeps trying to promote a pending learner before leaving it to reconcile. */
+  promoteWaitMs: number;
+  /** How long a handler waits for a bootstrapped cluster to answer. */
+  bootstrapWaitMs: number;
+  /** How long a handler waits for the membership lock. */
+  lockWaitMs: number;
+  /** DNS lock holder's coalescing window. */
+  dnsCoalesceMs: number;
+  dnsDeadlineMs: number;
+  heartbeatEveryMs: number;
+  commandTimeoutSeconds: number;
+}
+
+export const DEFAULT_TIMING: Timing = {
+  promoteWaitMs: 20_000,
+  bootstrapWaitMs: 30_000,
+  lockWaitMs: 30_000,
+  dnsCoalesceMs: 100,
+  dnsDeadlineMs: 60_000,
+  heartbeatEveryMs: 30_000,
+  commandTimeoutSeconds: 60,
+};
+
+export interface LifecycleDeps {
+  clusterName: string;
+  domain: string;
+  groupNames: { main: string; worker: string; data: string };
+  groups: Groups;
+  actions: LifecycleActions;
+  commands: Commands;
+  dns: Dns;
+  /** A store over these endpoints (client URLs); implementations cache clients per endpoint set. */
+  store(endpoints: string[]): ClusterStore;
+  units?: UnitsHook | undefined;
+  timing: Timing;
+  now(): Date;
+}
+
+/** One store per endpoint set, kept across warm invocations; a changed set replaces the old one. */
+export function cachedStores(make: (endpoints: string[]) => ClusterStore = (e) => etcdClusterStore({ endpoints: e })) {
+  let cur: { key: string; store: ClusterStore } | undefined;
+  return (endpoints: string[]) => {
+    const key = [...new Set(endpoints)].sort().join(",");
+    if (cur?.key !== key) {
+      cur?.store.close();
+      cur = { key, store: make(endpoints) };
+    }
+    return cur.store;
+  };
+}
+
+export function depsFromConfig(cfg: Config): LifecycleDeps {
+  const aws = awsClients();
+  // Route 53 retries live in the Dns adapter (backoff with jitter); the client itself does not retry.
+  const route53 = new Route53Client({ maxAttempts: 1 });
+  const commands: Commands =
+    cfg.COMMANDS === "local"
+      ? createLocalCommands({ root: cfg.LOCAL_ROOT! })
+      : {
+          run: () => Promise.reject(new Error("SSM commands adapter is not wired yet (functions/adapters/ssmCommands.ts)")),
+        };
+  return {
+    clusterName: cfg.CLUSTER_NAME,
+    domain: cfg.CLUSTER_DOMAIN,
+    groupNames: { main: cfg.GROUP_MAIN, worker: cfg.GROUP_WORKER, data: cfg.GROUP_DATA },
+    groups: awsGroups(aws),
+    actions: awsLifecycleActions(aws.autoscaling),
+    commands,
+    dns: route53Dns(route53, cfg.PRIVATE_ZONE_ID),
+    store: cachedStores(),
+    units: undefined,
+    timing: DEFAULT_TIMING,
+    now: () => new Date(),
+  };
+}
+
+let shared: LifecycleDeps | undefined;
+/** The container's dependencies, built on first use (so importing a handler never throws on config). */
+export function defaultDeps(): LifecycleDeps {
+  return (shared ??= depsFromConfig(loadConfig()));
+}
+/** Tests and the lead's wiring replace (part of) the container's dependencies. */
+export function setDefaultDeps(d: LifecycleDeps | undefined) {
+  shared = d;
+}

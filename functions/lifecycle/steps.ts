@@ -1,0 +1,165 @@
+// Steps shared by the lifecycle and reconcile handlers: observing, membership changes under the lock,
+// handing a node its etcd start settings, heartbeats. Decisions stay in functions/core/*Plan.ts.
+import { randomUUID } from "node:crypto";
+import { LockBusyError } from "../core/errors.ts";
+import { etcdStartScript } from "../core/etcdStartScript.ts";
+import type { Logger } from "../core/log.ts";
+import { etcdClientUrl, type EtcdMember, type GroupInfo, type InstanceInfo, type NodeRecord } from "../core/model.ts";
+import { isLiveState, joinInitialCluster, type BootstrapPlan, type MainInstance } from "../core/membershipPlan.ts";
+import type { ObservedGroup } from "../core/reconcilePlan.ts";
+import type { LifecycleActionRef } from "../ports/index.ts";
+import type { ClusterStore, Lock } from "../ports/cluster.ts";
+import type { LifecycleDeps } from "./deps.ts";
+
+export const LEFTOVER_PREFIX = "/cluster/leftovers/";
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export interface Observed {
+  groups: ObservedGroup[];
+  raw: GroupInfo[];
+  instances: Map<string, InstanceInfo>;
+  main: { desired: number; instances: MainInstance[] };
+}
+
+/** Two AWS calls whatever the group sizes: DescribeAutoScalingGroups and DescribeInstances. */
+export async function observe(deps: LifecycleDeps, groupNames: string[], extraInstanceIds: string[] = []): Promise<Observed> {
+  const names = [...new Set([deps.groupNames.main, ...groupNames])];
+  const raw = await deps.groups.describeGroups(names);
+  const ids = [...new Set([...raw.flatMap((g) => g.members.map((m) => m.instanceId)), ...extraInstanceIds])];
+  const instances = new Map((await deps.groups.describeInstances(ids)).map((i) => [i.instanceId, i]));
+  const groups: ObservedGroup[] = raw.map((g) => ({
+    name: g.name,
+    role: g.role,
+    desired: g.desired,
+    instances: g.members.map((m) => ({
+      instanceId: m.instanceId,
+      ip: instances.get(m.instanceId)?.privateIp,
+      publicIp: instances.get(m.instanceId)?.publicIp,
+      zone: m.zone || instances.get(m.instanceId)?.zone || "",
+      lifecycleState: m.lifecycleState,
+    })),
+  }));
+  const mainGroup = groups.find((g) => g.name === deps.groupNames.main);
+  const main = {
+    desired: mainGroup?.desired ?? 0,
+    instances: (mainGroup?.instances ?? [])
+      .filter((i) => i.ip)
+      .map((i) => ({ instanceId: i.instanceId, ip: i.ip!, lifecycleState: i.lifecycleState })),
+  };
+  return { groups, raw, instances, main };
+}
+
+/** etcd endpoints: the main group's live instances, then any other known member addresses. */
+export function endpointsOf(main: { instances: MainInstance[] }, extraIps: string[] = []): string[] {
+  const ips = main.instances.filter((m) => isLiveState(m.lifecycleState)).map((m) => m.ip);
+  return [...new Set([...ips, ...extraIps])].map(etcdClientUrl);
+}
+
+export async function withMembershipLock<T>(deps: LifecycleDeps, store: ClusterStore, owner: string, fn: () => Promise<T>): Promise<T> {
+  const lock: Lock | undefined = await store.tryLock("membership", `${owner}/${randomUUID()}`, {
+    ttlSeconds: 20,
+    waitMs: deps.timing.lockWaitMs,
+  });
+  if (!lock) throw new LockBusyError("another handler holds the membership lock");
+  try {
+    return await fn();
+  } finally {
+    await lock.release();
+  }
+}
+
+/** Hand nodes their etcd start settings and start (or restart) etcd-member.service. */
+export async function sendStartSettings(
+  deps: LifecycleDeps,
+  log: Logger,
+  targets: { instanceId: string; ip: string }[],
+  initialCluster: { name: string; ip: string }[],
+  state: "new" | "existing",
+  token: string,
+): Promise<void> {
+  // One command per node (each gets its own name and address); SSM would take them as one batch
+  // only if the script were the same, and here it is not.
+  const results = await Promise.all(
+    targets.map((t) =>
+      deps.commands.run({
+        instanceIds: [t.instanceId],
+        script: etcdStartScript({ name: t.instanceId, ip: t.ip, initialCluster, state, token }),
+        comment: `devcluster: etcd start settings (${state})`,
+        timeoutSeconds: deps.timing.commandTimeoutSeconds,
+      }),
+    ),
+  );
+  const failed = results.flat().filter((r) => r.status !== "Success");
+  for (const r of results.flat()) log.info("etcd start settings", { instanceId: r.instanceId, status: r.status, stdout: r.stdout.trim() });
+  if (failed.length) {
+    throw new Error(
+      `etcd start settings failed on ${failed.map((f) => `${f.instanceId} (${f.status}: ${f.stderr.trim().slice(-300)})`).join(", ")}`,
+    );
+  }
+}
+
+/** Settings for a member that joins an existing cluster, from the member list returned by MemberAdd. */
+export async function startJoiningMember(
+  deps: LifecycleDeps,
+  log: Logger,
+  node: { instanceId: string; ip: string },
+  members: EtcdMember[],
+  ipToInstance: Map<string, string>,
+  token: string,
+) {
+  const m = new Map(ipToInstance);
+  m.set(node.ip, node.instanceId);
+  await sendStartSettings(deps, log, [node], joinInitialCluster(members, m), "existing", token);
+}
+
+export async function bootstrapCluster(deps: LifecycleDeps, store: ClusterStore, log: Logger, plan: BootstrapPlan): Promise<EtcdMember[]> {
+  log.info("etcd: bootstrapping a new cluster", { members: plan.initialCluster.map((m) => m.name), token: plan.token });
+  await sendStartSettings(deps, log, plan.initialCluster.map((m) => ({ instanceId: m.name, ip: m.ip })), plan.initialCluster, "new", plan.token);
+  return waitForCluster(store, plan.initialCluster.length, deps.timing.bootstrapWaitMs);
+}
+
+export async function waitForCluster(store: ClusterStore, size: number, timeoutMs: number): Promise<EtcdMember[]> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const ms = await store.memberList();
+    if (ms && ms.filter((m) => m.name).length >= size) {
+      const healthy = await store.healthyMembers(ms);
+      if (healthy.size >= Math.floor(ms.length / 2) + 1) return ms;
+    }
+    if (Date.now() > until) throw new Error(`etcd cluster of ${size} did not come up within ${timeoutMs} ms`);
+    await sleep(200);
+  }
+}
+
+/** Runs `fn` while recording a lifecycle heartbeat every `everyMs`. */
+export async function withHeartbeat<T>(deps: LifecycleDeps, ref: LifecycleActionRef, log: Logger, fn: () => Promise<T>): Promise<T> {
+  const timer = setInterval(() => {
+    deps.actions.heartbeat(ref).catch((e: unknown) => log.warn("lifecycle heartbeat failed", { error: e }));
+  }, deps.timing.heartbeatEveryMs);
+  try {
+    return await fn();
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+export function nodeRecordOf(
+  inst: InstanceInfo,
+  group: { name: string; role: NodeRecord["role"] },
+  state: NodeRecord["state"],
+  now: Date,
+): NodeRecord {
+  return {
+    instanceId: inst.instanceId,
+    role: group.role,
+    group: group.name,
+    zone: inst.zone,
+    privateIp: inst.privateIp,
+    publicIp: inst.publicIp,
+    state,
+    updatedAt: now.toISOString(),
+  };
+}
+
+/** Token of the running cluster (kept in etcd at bootstrap) for joining members' settings. */
+export const TOKEN_KEY = "/cluster/etcd/token";
