@@ -1,0 +1,159 @@
+// Restore after total loss: which nodes form the new cluster and the node scripts that rebuild it.
+// Pure: renders plans and bash; the restore function runs them over the Commands port.
+import { etcdEnv, renderEnvFile } from "./etcdEnv.ts";
+import { ETCD_DATA_DIR, ETCD_ENV_PATH, ETCD_MEMBER_UNIT_NAME } from "./firstBoot.ts";
+import { etcdClientUrl, etcdPeerUrl } from "./model.ts";
+import type { Manifest } from "./snapshots.ts";
+
+export interface RestoreNode {
+  instanceId: string;
+  privateIp: string;
+  publicIp?: string | undefined;
+  zone: string;
+}
+
+export interface RestorePlan {
+  snapshotId: string;
+  /** A fresh token: the restored cluster gets a new cluster id and can never mix with the old one. */
+  token: string;
+  /** `YYYYMMDDTHHMMSSZ`, names the moved-aside data dirs and env files. */
+  stamp: string;
+  members: { name: string; instanceId: string; ip: string; zone: string; publicIp?: string | undefined }[];
+  endpoints: string[];
+}
+
+export function planRestore(input: {
+  cluster: string;
+  manifest: Pick<Manifest, "id">;
+  nodes: RestoreNode[];
+  at: Date;
+  random: string;
+}): RestorePlan {
+  if (input.nodes.length === 0) throw new Error("no main nodes to restore onto");
+  if (!/^[0-9a-f]{6,}$/.test(input.random)) throw new Error("random part must be hex");
+  const nodes = [...input.nodes].sort((a, b) => (a.instanceId < b.instanceId ? -1 : 1));
+  const ips = new Set(nodes.map((n) => n.privateIp));
+  if (ips.size !== nodes.length) throw new Error("two main nodes share a private address");
+  const stamp = input.at.toISOString().replace(/[-:]/g, "").replace(/\.\d{3}/, "");
+  return {
+    snapshotId: input.manifest.id,
+    token: `${input.cluster}-restore-${stamp.toLowerCase()}-${input.random}`,
+    stamp,
+    members: nodes.map((n) => ({ name: n.instanceId, instanceId: n.instanceId, ip: n.privateIp, zone: n.zone, publicIp: n.publicIp })),
+    endpoints: nodes.map((n) => etcdClientUrl(n.privateIp)),
+  };
+}
+
+/** Safe to put inside single quotes, or bare, in bash. */
+const SAFE = /^[A-Za-z0-9._:/,=@+-]*$/;
+function bare(v: string, what: string): string {
+  if (!SAFE.test(v)) throw new Error(`unsafe ${what} for a node script: ${v}`);
+  return v;
+}
+function quoted(v: string, what: string): string {
+  if (/['\n\r\0]/.test(v)) throw new Error(`unsafe ${what} for a node script`);
+  return `'${v}'`;
+}
+
+const DOWNLOAD_DIR = "/var/lib/etcd-restore";
+const downloadPath = (id: string) => `$ROOT${DOWNLOAD_DIR}/${bare(id, "snapshot id")}.db`;
+
+/**
+ * Phase 1, changes nothing that matters: check the tools, fetch the snapshot from a presigned URL,
+ * verify its SHA-256 and size on the node. Any failure here leaves etcd, its data and settings untouched.
+ */
+export function fetchScript(plan: RestorePlan, m: Pick<Manifest, "sha256" | "size">, url: string): string {
+  const f = downloadPath(plan.snapshotId);
+  return `# devcluster restore ${plan.stamp}: fetch and verify snapshot ${plan.snapshotId}
+set -euo pipefail
+for tool in curl sha256sum etcdctl systemctl; do
+  command -v "$tool" >/dev/null 2>&1 || { echo "restore: $tool is not available on this node" >&2; exit 10; }
+done
+mkdir -p "$ROOT${DOWNLOAD_DIR}"
+f="${f}"
+curl -fsS --retry 3 --retry-delay 1 -o "$f.part" ${quoted(url, "URL")}
+size=$(stat -c %s "$f.part")
+if [ "$size" != "${m.size}" ]; then rm -f "$f.part"; echo "restore: snapshot size $size != ${m.size}" >&2; exit 12; fi
+if ! echo "${bare(m.sha256, "sha256")}  $f.part" | sha256sum -c --status; then
+  rm -f "$f.part"; echo "restore: snapshot SHA-256 mismatch on the node" >&2; exit 13
+fi
+mv -f "$f.part" "$f"
+echo "fetched and verified $size bytes"
+`;
+}
+
+/** The etcd settings a restored member starts with (see `swapScript` on the cluster state). */
+export function restoredEnvFile(plan: RestorePlan, member: RestorePlan["members"][number]): string {
+  const env = etcdEnv({
+    name: member.name,
+    ip: member.ip,
+    dataDir: "__DATA_DIR__",
+    initialCluster: plan.members.map((x) => ({ name: x.name, ip: x.ip })),
+    // `etcdctl snapshot restore` has already written the new membership into the data dir, and etcd
+    // ignores ETCD_INITIAL_CLUSTER* whenever its data dir holds a member (etcd docs, "Disaster
+    // recovery": the restored members are started with the data dir and nothing else). The cluster
+    // exists from that moment: should a member ever start again without its data, it must join the
+    // existing cluster, never bootstrap a second one with the same token; so the file says `existing`.
+    state: "existing",
+    token: plan.token,
+  });
+  for (const [k, v] of Object.entries(env)) if (k !== "ETCD_DATA_DIR") bare(v, k);
+  // The data dir is `$ROOT/var/lib/etcd`, expanded on the node (the heredoc below is unquoted).
+  return renderEnvFile(env).replace("__DATA_DIR__", `$ROOT${ETCD_DATA_DIR}`);
+}
+
+/**
+ * Phase 2, on every node once phase 1 succeeded everywhere: stop etcd, move the data dir aside (never
+ * deleted) and keep the old settings, restore the snapshot into a fresh data dir with the new
+ * membership and token, write the new settings.
+ */
+export function swapScript(plan: RestorePlan, member: RestorePlan["members"][number]): string {
+  const f = downloadPath(plan.snapshotId);
+  const aside = `$ROOT${ETCD_DATA_DIR}.before-restore-${plan.stamp}`;
+  const initialCluster = plan.members.map((x) => `${x.name}=${etcdPeerUrl(x.ip)}`).join(",");
+  return `# devcluster restore ${plan.stamp}: rebuild member ${member.name} from ${plan.snapshotId}
+set -euo pipefail
+f="${f}"
+[ -f "$f" ] || { echo "restore: $f is missing (fetch phase not done)" >&2; exit 20; }
+systemctl stop ${ETCD_MEMBER_UNIT_NAME}
+if [ -e "$ROOT${ETCD_DATA_DIR}" ]; then
+  [ ! -e "${aside}" ] || { echo "restore: ${aside} already exists" >&2; exit 21; }
+  mv "$ROOT${ETCD_DATA_DIR}" "${aside}"
+  echo "moved the old data dir to ${aside}"
+fi
+mkdir -p "$ROOT${ETCD_ENV_PATH.slice(0, ETCD_ENV_PATH.lastIndexOf("/"))}"
+if [ -f "$ROOT${ETCD_ENV_PATH}" ]; then cp -p "$ROOT${ETCD_ENV_PATH}" "$ROOT${ETCD_ENV_PATH}.before-restore-${plan.stamp}"; fi
+etcdctl snapshot restore "$f" \\
+  --name ${bare(member.name, "name")} \\
+  --initial-cluster ${bare(initialCluster, "initial cluster")} \\
+  --initial-cluster-token ${bare(plan.token, "token")} \\
+  --initial-advertise-peer-urls ${etcdPeerUrl(bare(member.ip, "ip"))} \\
+  --data-dir "$ROOT${ETCD_DATA_DIR}" 2>&1 | tail -n 5
+[ -d "$ROOT${ETCD_DATA_DIR}/member" ] || { echo "restore: etcdctl left no member dir" >&2; exit 22; }
+cat > "$ROOT${ETCD_ENV_PATH}.new" <<EOT
+${restoredEnvFile(plan, member)}EOT
+mv -f "$ROOT${ETCD_ENV_PATH}.new" "$ROOT${ETCD_ENV_PATH}"
+rm -f "$f"
+echo "restored member ${member.name}"
+`;
+}
+
+/** Phase 3: start the restored members (not waiting: every member must be started before any is ready). */
+export function startScript(plan: RestorePlan): string {
+  return `# devcluster restore ${plan.stamp}: start the restored member
+set -euo pipefail
+systemctl daemon-reload
+systemctl enable ${ETCD_MEMBER_UNIT_NAME}
+systemctl start --no-block ${ETCD_MEMBER_UNIT_NAME}
+echo started
+`;
+}
+
+/** Undo phase 1 (the fetched file) after a refusal: nothing else was changed. */
+export function cleanupScript(plan: RestorePlan): string {
+  const f = downloadPath(plan.snapshotId);
+  return `rm -f "${f}" "${f}.part"\n`;
+}
+
+export const howToRestore = (cluster: string) =>
+  `sls invoke -f restore --data '{"snapshot":"latest","confirm":"${cluster}"}' (see docs/OPERATIONS.md, "Snapshots and restore")`;
