@@ -1,0 +1,164 @@
+// First-boot configuration per role, as an Ignition v3 config (Flatcar reads it from user data).
+// Every node: the SSM agent (shipped in Flatcar's AWS image, enabled here), Docker, etcd and
+// etcdctl/etcdutl in /opt/bin, and /etc/devcluster/cluster.env naming its cluster and role.
+// Main nodes: the etcd member unit, started by the control plane once it wrote /etc/etcd/etcd.env.
+// Workers and data nodes: etcd-amb, etcd's own gateway on 127.0.0.1:2379, which finds the members
+// through the `_etcd-client._tcp` SRV records the control plane keeps in the private zone.
+import { base64, sub, type CfnValue } from "../cfn.ts";
+import { Params } from "../ids.ts";
+import { ETCD_ENV_PATH, ETCD_MEMBER_UNIT, ETCD_MEMBER_UNIT_NAME } from "../../functions/core/firstBoot.ts";
+import { ETCD_CLIENT_PORT, type Role } from "../../functions/core/model.ts";
+
+export const IGNITION_VERSION = "3.3.0";
+export const CLUSTER_ENV_PATH = "/etc/devcluster/cluster.env";
+export const ETCD_AMB_UNIT_NAME = "etcd-amb.service";
+export const ETCD_INSTALL_UNIT_NAME = "etcd-install.service";
+/** CloudFormation caps user data at 16 KB before base64. */
+export const USER_DATA_LIMIT = 16 * 1024;
+
+export interface IgnitionFile {
+  path: string;
+  mode: number;
+  overwrite: boolean;
+  contents: { source: string };
+}
+export interface IgnitionUnit {
+  name: string;
+  enabled?: boolean;
+  contents?: string;
+  dropins?: { name: string; contents: string }[];
+}
+export interface IgnitionConfig {
+  ignition: { version: string };
+  storage: { files: IgnitionFile[]; directories: { path: string; mode: number; overwrite: boolean }[] };
+  systemd: { units: IgnitionUnit[] };
+}
+
+/** Stack parameters a config may mention; they are substituted at deploy time. */
+const PARAMS_IN_CONFIG = [Params.clusterName, Params.clusterDomain] as const;
+type ConfigParam = (typeof PARAMS_IN_CONFIG)[number];
+// Letters and underscores only: survives both URL-encoding (data URLs) and JSON unchanged.
+const placeholder = (p: ConfigParam) => `__DEVCLUSTER_PARAM_${p}__`;
+const PLACEHOLDER = /__DEVCLUSTER_PARAM_([A-Za-z]+)__/;
+
+const file = (path: string, mode: number, text: string): IgnitionFile => ({
+  path,
+  mode,
+  overwrite: true,
+  contents: { source: `data:,${encodeURIComponent(text)}` },
+});
+
+export function installEtcdScript(version: string): string {
+  return `#!/bin/bash
+# Install etcd, etcdctl and etcdutl ${version} to /opt/bin, verified against the release's SHA256SUMS.
+set -euo pipefail
+VERSION=${version}
+BIN="\${ROOT:-}/opt/bin"
+if [[ -x "$BIN/etcd" ]] && "$BIN/etcd" --version | grep -q "etcd Version: \${VERSION#v}$"; then exit 0; fi
+case "$(uname -m)" in aarch64) ARCH=arm64 ;; *) ARCH=amd64 ;; esac
+NAME="etcd-\${VERSION}-linux-\${ARCH}"
+BASE="https://github.com/etcd-io/etcd/releases/download/\${VERSION}"
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+curl -fsSL --retry 5 --retry-connrefused -o "$TMP/$NAME.tar.gz" "$BASE/$NAME.tar.gz"
+curl -fsSL --retry 5 --retry-connrefused -o "$TMP/SHA256SUMS" "$BASE/SHA256SUMS"
+(cd "$TMP" && grep " $NAME.tar.gz$" SHA256SUMS | sha256sum -c --status -)
+tar -xzf "$TMP/$NAME.tar.gz" -C "$TMP"
+mkdir -p "$BIN"
+install -m 0755 "$TMP/$NAME/etcd" "$TMP/$NAME/etcdctl" "$TMP/$NAME/etcdutl" "$BIN/"
+`;
+}
+
+const ETCD_INSTALL_UNIT = `[Unit]
+Description=Install etcd to /opt/bin (devcluster first boot)
+Wants=network-online.target
+After=network-online.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/opt/bin/install-etcd
+Restart=on-failure
+RestartSec=15s
+
+[Install]
+WantedBy=multi-user.target
+`;
+
+export const ETCD_AMB_UNIT = `[Unit]
+Description=etcd-amb: local etcd gateway to the members found by DNS SRV (devcluster)
+Wants=network-online.target
+After=network-online.target ${ETCD_INSTALL_UNIT_NAME}
+Requires=${ETCD_INSTALL_UNIT_NAME}
+
+[Service]
+EnvironmentFile=${CLUSTER_ENV_PATH}
+ExecStart=/opt/bin/etcd gateway start --discovery-srv=\${CLUSTER_DOMAIN} --listen-addr=127.0.0.1:${ETCD_CLIENT_PORT} --retry-delay=5s
+Restart=always
+RestartSec=5s
+
+[Install]
+WantedBy=multi-user.target
+`;
+
+/** The Ignition config of a role's nodes, with placeholders for the stack parameters it uses. */
+export function ignitionConfig(role: Role, etcdVersion: string): IgnitionConfig {
+  const files = [
+    file(
+      CLUSTER_ENV_PATH,
+      0o644,
+      `CLUSTER_NAME=${placeholder(Params.clusterName)}\nCLUSTER_DOMAIN=${placeholder(Params.clusterDomain)}\nNODE_ROLE=${role}\n`,
+    ),
+    // Nodes are replaced, not rebooted in place by the update engine: two main nodes rebooting at
+    // once would lose etcd quorum. A new launch template version brings a new Flatcar.
+    file("/etc/flatcar/update.conf", 0o644, "REBOOT_STRATEGY=off\n"),
+    file("/opt/bin/install-etcd", 0o755, installEtcdScript(etcdVersion)),
+  ];
+  const directories: IgnitionConfig["storage"]["directories"] = [];
+  const units: IgnitionUnit[] = [
+    { name: "amazon-ssm-agent.service", enabled: true },
+    { name: "docker.service", enabled: true },
+    { name: ETCD_INSTALL_UNIT_NAME, enabled: true, contents: ETCD_INSTALL_UNIT },
+  ];
+  if (role === "main") {
+    // Where the control plane writes the member's settings (root-only: it holds the cluster token).
+    directories.push({ path: ETCD_ENV_PATH.replace(/\/[^/]+$/, ""), mode: 0o700, overwrite: false });
+    units.push({
+      name: ETCD_MEMBER_UNIT_NAME,
+      // Enabled so a rebooted member rejoins by itself; its ConditionPathExists on the env file
+      // keeps it idle on first boot until the control plane has handed it its settings.
+      enabled: true,
+      contents: ETCD_MEMBER_UNIT,
+      dropins: [
+        {
+          name: "10-after-install.conf",
+          contents: `[Unit]\nAfter=${ETCD_INSTALL_UNIT_NAME}\nRequires=${ETCD_INSTALL_UNIT_NAME}\n`,
+        },
+      ],
+    });
+  } else {
+    units.push({ name: ETCD_AMB_UNIT_NAME, enabled: true, contents: ETCD_AMB_UNIT });
+  }
+  return { ignition: { version: IGNITION_VERSION }, storage: { files, directories }, systemd: { units } };
+}
+
+/** The config as user data: JSON with the parameters substituted by CloudFormation, base64-encoded. */
+export function ignitionUserData(config: IgnitionConfig): CfnValue {
+  // Literal `${` (systemd variables in unit files) must read `${!` to survive Fn::Sub.
+  const text = JSON.stringify(config)
+    .replaceAll("${", "${!")
+    .replace(new RegExp(PLACEHOLDER.source, "g"), (_m, p: string) => {
+      if (!PARAMS_IN_CONFIG.includes(p as ConfigParam))
+        throw new Error(`unknown parameter ${p} in Ignition config`);
+      return `\${${p}}`;
+    });
+  return base64(sub(text));
+}
+
+/** The config as a node would receive it, with parameter values filled in (tests, local nodes). */
+export function renderIgnition(config: IgnitionConfig, values: Record<ConfigParam, string>): string {
+  return JSON.stringify(config).replace(
+    new RegExp(PLACEHOLDER.source, "g"),
+    (_m, p: ConfigParam) => values[p],
+  );
+}
