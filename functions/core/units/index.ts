@@ -5,3 +5,4 @@ export * from "./fleet.ts";
 export * from "./catalog.ts";
 export * from "./placement.ts";
 export * from "./push.ts";
+export * from "./plan.ts";

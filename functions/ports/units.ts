@@ -1,0 +1,15 @@
+// What the units handler needs besides Commands: the stored placement (compare-and-swap) and the nodes.
+import type { StoredPlacement } from "../core/units/plan.ts";
+import type { NodeRecord } from "../core/model.ts";
+
+export interface PlacementStore {
+  /** The stored placement (EMPTY_PLACEMENT when none) and the revision to compare against ("0": absent). */
+  load(): Promise<{ state: StoredPlacement; revision: string }>;
+  /** Store `state` if the stored revision is still `revision`; false when someone else wrote first. */
+  save(state: StoredPlacement, revision: string): Promise<boolean>;
+}
+
+/** The node registry (`/cluster/nodes/<id>`), e.g. `ClusterStore.listNodes`. */
+export interface NodeSource {
+  listNodes(): Promise<NodeRecord[]>;
+}
