@@ -8,7 +8,7 @@ import { parseLifecycleEvent, type LifecycleEvent } from "./core/lifecycleEvent.
 import { invocationLogger, type Logger } from "./core/log.ts";
 import type { NodeRecord } from "./core/model.ts";
 import { planLaunchMain, planRemove } from "./core/membershipPlan.ts";
-import { LearnerNotReadyError } from "./adapters/etcdClusterStore.ts";
+import { ClusterNotReadyError, LearnerNotReadyError } from "./adapters/etcdClusterStore.ts";
 import type { LifecycleActionRef, LifecycleResult } from "./ports/index.ts";
 import type { ClusterStore } from "./ports/cluster.ts";
 import { defaultDeps, type LifecycleDeps } from "./lifecycle/deps.ts";
@@ -21,7 +21,6 @@ import {
   nodeRecordOf,
   observe,
   startJoiningMember,
-  waitForCluster,
   withHeartbeat,
   withMembershipLock,
   type Observed,
@@ -201,9 +200,23 @@ async function joinMain(
           const now = await store.memberList();
           const again = planLaunchMain({ node, members: now, healthy: now ? await store.healthyMembers(now) : new Set(), main: obs.main, clusterName: deps.clusterName });
           if (again.kind !== "add-learner") return undefined;
-          return store.addLearner(plan.peerUrl);
+          try {
+            return await store.addLearner(plan.peerUrl);
+          } catch (e) {
+            if (e instanceof ClusterNotReadyError) return "not-ready" as const;
+            throw e;
+          }
         });
         if (!added) continue;
+        if (added === "not-ready") {
+          // etcd wants every voter connected for 5 s before a change: retry a while, then defer.
+          if (Date.now() > promoteUntil) {
+            report.steps.push("etcd not ready for a new member: join deferred to reconcile");
+            return "joining";
+          }
+          await sleep(1000);
+          continue;
+        }
         report.steps.push(`learner added ${added.member.id}`);
         try {
           const token = (await store.getKey(TOKEN_KEY)) ?? deps.clusterName;

@@ -3,7 +3,7 @@
 // (a promotion makes room for the next learner), then a DNS sync that lists the zone. Safe to run at
 // any time, next to lifecycle handlers: membership changes take the same lock.
 import { randomUUID } from "node:crypto";
-import { LearnerNotReadyError } from "./adapters/etcdClusterStore.ts";
+import { ClusterNotReadyError, LearnerNotReadyError } from "./adapters/etcdClusterStore.ts";
 import { invocationLogger, type Logger } from "./core/log.ts";
 import { actionable, planReconcile, type Repair } from "./core/reconcilePlan.ts";
 import { peerIp, planRemove, quorumAfter } from "./core/membershipPlan.ts";
@@ -147,7 +147,10 @@ async function apply(r: Repair, deps: LifecycleDeps, store: ClusterStore, log: L
       const added = await withMembershipLock(deps, store, "reconcile", async () => {
         const now = (await store.memberList()) ?? [];
         if (now.some((m) => m.isLearner) || now.some((m) => peerIp(m) === r.ip)) return undefined;
-        return store.addLearner(`http://${r.ip}:2380`);
+        return store.addLearner(`http://${r.ip}:2380`).catch((e: unknown) => {
+          if (e instanceof ClusterNotReadyError) return undefined;
+          throw e;
+        });
       });
       if (!added) return false;
       const token = (await store.getKey(TOKEN_KEY)) ?? deps.clusterName;

@@ -12,6 +12,8 @@ import type { ClusterStore, Lock, MemberAddResult } from "../ports/cluster.ts";
 
 /** The learner has not caught up with the leader yet; promote later. */
 export class LearnerNotReadyError extends DevclusterError {}
+/** etcd refuses a membership change for now (a member joined less than 5 s ago, or a learner is pending). */
+export class ClusterNotReadyError extends DevclusterError {}
 /** No etcd endpoint answered. */
 export class EtcdUnavailableError extends DevclusterError {}
 
@@ -50,7 +52,8 @@ function clientOptions(hosts: string[], timeoutMs: number): IOptions {
 function translate(e: unknown): never {
   const msg = e instanceof Error ? e.message : String(e);
   if (/in sync with leader|learner.*not.*ready/i.test(msg)) throw new LearnerNotReadyError(msg, { cause: e });
-  if (/not enough started members|unhealthy|too many learner/i.test(msg)) throw new RefusedError(msg);
+  if (/unhealthy cluster|too many learner/i.test(msg)) throw new ClusterNotReadyError(msg, { cause: e });
+  if (/not enough started members/i.test(msg)) throw new RefusedError(msg);
   throw e;
 }
 
