@@ -53,6 +53,12 @@ function mapStatus(status: string | undefined, details: string | undefined): Com
   return "Failed";
 }
 
+/** The endpoint does not know the operation (moto answers an HTML 404 page to ListCommandInvocations). */
+function unsupported(e: unknown): boolean {
+  const status = (e as { $metadata?: { httpStatusCode?: number }; $response?: { statusCode?: number } })?.$response?.statusCode ?? (e as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
+  return status === 404 || status === 501 || /NotImplemented|UnknownOperation|InvalidAction|not yet implemented|Deserialization error/i.test(errName(e) + " " + String((e as Error)?.message));
+}
+
 const errName = (e: unknown) => (e && typeof e === "object" && "name" in e ? String((e as { name: unknown }).name) : "");
 
 export function createSsmCommands(opts: SsmCommandsOptions): Commands & { stats: { sendCommand: number; polls: number } } {
@@ -123,7 +129,7 @@ export function createSsmCommands(opts: SsmCommandsOptions): Commands & { stats:
           } while (token);
         } catch (e) {
           // moto (and old endpoints) lack ListCommandInvocations: poll node by node instead.
-          if (!/NotImplemented|UnknownOperation|InvalidAction|not yet implemented/i.test(errName(e) + " " + String((e as Error)?.message))) throw e;
+          if (!unsupported(e)) throw e;
           listSupported = false;
         }
       }
