@@ -1,0 +1,503 @@
+// The template's shape: every part the cluster needs is there, with the settings that matter.
+import { describe, expect, it } from "vitest";
+import { buildTemplate } from "../../../cloudformation/template.ts";
+import { HOOKS, Ids } from "../../../cloudformation/ids.ts";
+import { UNSCOPABLE_ACTIONS } from "../../../cloudformation/parts/iam.ts";
+import { USER_DATA_LIMIT, type IgnitionConfig } from "../../../cloudformation/parts/ignition.ts";
+import { ETCD_MEMBER_UNIT } from "../../../functions/core/firstBoot.ts";
+import { CLUSTER_TAG, ROLE_TAG, ROLES, type Role } from "../../../functions/core/model.ts";
+import { actionsOf, ofType, props, resolveSub, roleStatements } from "./helpers.ts";
+import type { CfnValue } from "../../../cloudformation/cfn.ts";
+
+const t = buildTemplate();
+const withFunctions = buildTemplate({
+  functionsInTemplate: ["lifecycle", "reconcile", "snapshot", "restore", "units"],
+});
+const json = JSON.stringify(t);
+
+function ignitionOf(role: Role): IgnitionConfig {
+  const lt = props(t, Ids.launchTemplate(role)).LaunchTemplateData as Record<string, CfnValue>;
+  const text = ((lt.UserData as Record<string, CfnValue>)["Fn::Base64"] as Record<string, string>)[
+    "Fn::Sub"
+  ]!;
+  return JSON.parse(
+    resolveSub(text, { ClusterName: "dev", ClusterDomain: "dev.internal" }),
+  ) as IgnitionConfig;
+}
+const fileText = (cfg: IgnitionConfig, path: string) => {
+  const f = cfg.storage.files.find((x) => x.path === path);
+  if (!f) throw new Error(`no file ${path}`);
+  return decodeURIComponent(f.contents.source.replace(/^data:,/, ""));
+};
+
+describe("network", () => {
+  it("spreads public and private subnets over three zones", () => {
+    const subnets = ofType(t, "AWS::EC2::Subnet");
+    expect(subnets).toHaveLength(6);
+    const zones = subnets.map(([, r]) => JSON.stringify(r.Properties!.AvailabilityZone));
+    expect(new Set(zones).size).toBe(3);
+    expect(subnets.filter(([, r]) => r.Properties!.MapPublicIpOnLaunch === true)).toHaveLength(3);
+  });
+  it("has an internet gateway, a NAT for the private subnets and the endpoints that cut NAT traffic", () => {
+    expect(ofType(t, "AWS::EC2::InternetGateway")).toHaveLength(1);
+    expect(ofType(t, "AWS::EC2::NatGateway")).toHaveLength(1);
+    expect(ofType(buildTemplate({ natGateways: "per-zone" }), "AWS::EC2::NatGateway")).toHaveLength(3);
+    const endpoints = ofType(t, "AWS::EC2::VPCEndpoint").map(([, r]) => [
+      JSON.stringify(r.Properties!.ServiceName),
+      r.Properties!.VpcEndpointType,
+    ]);
+    expect(endpoints).toEqual(
+      expect.arrayContaining([
+        [expect.stringContaining(".s3"), "Gateway"],
+        [expect.stringContaining('.ssm"'), "Interface"],
+        [expect.stringContaining(".ssmmessages"), "Interface"],
+        [expect.stringContaining(".ec2messages"), "Interface"],
+      ]),
+    );
+  });
+});
+
+describe("groups", () => {
+  it.each(ROLES)("%s: a group with a launch template, role and cluster tags propagated at launch", (role) => {
+    const g = props(t, Ids.group(role));
+    expect(g.LaunchTemplate).toEqual({
+      LaunchTemplateId: { Ref: Ids.launchTemplate(role) },
+      Version: { "Fn::GetAtt": [Ids.launchTemplate(role), "LatestVersionNumber"] },
+    });
+    expect(g.Tags).toEqual(
+      expect.arrayContaining([
+        { Key: ROLE_TAG, Value: role, PropagateAtLaunch: true },
+        { Key: CLUSTER_TAG, Value: { Ref: "ClusterName" }, PropagateAtLaunch: true },
+      ]),
+    );
+    expect((g.VPCZoneIdentifier as CfnValue[]).length).toBe(3);
+  });
+  it.each(ROLES)("%s: launch and terminate hooks with heartbeat and default results", (role) => {
+    const hooks = props(t, Ids.group(role)).LifecycleHookSpecificationList as Record<string, CfnValue>[];
+    expect(hooks).toEqual([
+      expect.objectContaining({
+        LifecycleHookName: HOOKS.launch,
+        LifecycleTransition: "autoscaling:EC2_INSTANCE_LAUNCHING",
+        DefaultResult: "ABANDON",
+      }),
+      expect.objectContaining({
+        LifecycleHookName: HOOKS.terminate,
+        LifecycleTransition: "autoscaling:EC2_INSTANCE_TERMINATING",
+        DefaultResult: "CONTINUE",
+      }),
+    ]);
+    for (const h of hooks) expect(h.HeartbeatTimeout).toBeGreaterThanOrEqual(300);
+  });
+  it("sizes: main pinned to MainSize (odd 3-9), worker min/max/desired, data by hand", () => {
+    expect(t.Parameters.MainSize!.AllowedValues).toEqual([3, 5, 7, 9]);
+    expect(props(t, Ids.group("main"))).toMatchObject({
+      MinSize: { Ref: "MainSize" },
+      DesiredCapacity: { Ref: "MainSize" },
+    });
+    expect(props(t, Ids.group("worker"))).toMatchObject({
+      MinSize: { Ref: "WorkerMinSize" },
+      MaxSize: { Ref: "WorkerMaxSize" },
+      DesiredCapacity: { Ref: "WorkerDesiredSize" },
+    });
+    expect(props(t, Ids.group("data"))).toMatchObject({
+      MinSize: { Ref: "DataSize" },
+      MaxSize: { Ref: "DataSize" },
+    });
+    expect(t.Resources[Ids.group("main")]!.UpdatePolicy).toMatchObject({
+      AutoScalingRollingUpdate: { MaxBatchSize: 1 },
+    });
+  });
+  it.each(ROLES)(
+    "%s: Flatcar AMI from SSM at deploy time, instance profile, IMDSv2, encrypted root",
+    (role) => {
+      const lt = props(t, Ids.launchTemplate(role)).LaunchTemplateData as Record<string, CfnValue>;
+      expect(lt.ImageId).toEqual({ Ref: "FlatcarAmi" });
+      expect(t.Parameters.FlatcarAmi!.Type).toBe("AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>");
+      expect(lt.IamInstanceProfile).toEqual({ Arn: { "Fn::GetAtt": [Ids.nodeInstanceProfile, "Arn"] } });
+      expect(lt.MetadataOptions).toMatchObject({ HttpTokens: "required" });
+      expect(JSON.stringify(lt.BlockDeviceMappings)).toContain('"Encrypted":true');
+    },
+  );
+});
+
+describe("Ignition first boot", () => {
+  it.each(ROLES)("%s: Ignition v3 JSON enabling the SSM agent, Docker and the etcd install", (role) => {
+    const cfg = ignitionOf(role);
+    expect(cfg.ignition.version).toMatch(/^3\./);
+    const enabled = cfg.systemd.units.filter((u) => u.enabled).map((u) => u.name);
+    expect(enabled).toEqual(
+      expect.arrayContaining(["amazon-ssm-agent.service", "docker.service", "etcd-install.service"]),
+    );
+    expect(fileText(cfg, "/etc/devcluster/cluster.env")).toBe(
+      `CLUSTER_NAME=dev\nCLUSTER_DOMAIN=dev.internal\nNODE_ROLE=${role}\n`,
+    );
+    const install = fileText(cfg, "/opt/bin/install-etcd");
+    expect(install).toMatch(/sha256sum -c/);
+    expect(install).toMatch(/install -m 0755 .*etcd" .*etcdctl"/);
+  });
+  it("main: the etcd member unit reading /etc/etcd/etcd.env and running /opt/bin/etcd", () => {
+    const unit = ignitionOf("main").systemd.units.find((u) => u.name === "etcd-member.service")!;
+    expect(unit.contents).toBe(ETCD_MEMBER_UNIT);
+    expect(unit.contents).toContain("EnvironmentFile=/etc/etcd/etcd.env");
+    expect(unit.contents).toContain("ExecStart=/opt/bin/etcd");
+    expect(ignitionOf("main").systemd.units.map((u) => u.name)).not.toContain("etcd-amb.service");
+  });
+  it.each(["worker", "data"] as const)(
+    "%s: the etcd-amb gateway finding members by SRV in the cluster domain",
+    (role) => {
+      const unit = ignitionOf(role).systemd.units.find((u) => u.name === "etcd-amb.service")!;
+      expect(unit.enabled).toBe(true);
+      // ${CLUSTER_DOMAIN} is systemd's (from cluster.env), escaped through Fn::Sub intact.
+      expect(unit.contents).toContain("--discovery-srv=${CLUSTER_DOMAIN} --listen-addr=127.0.0.1:2379");
+      expect(ignitionOf(role).systemd.units.map((u) => u.name)).not.toContain("etcd-member.service");
+    },
+  );
+  it.each(ROLES)("%s: user data stays under CloudFormation's 16 KB", (role) => {
+    expect(JSON.stringify(ignitionOf(role)).length).toBeLessThan(USER_DATA_LIMIT);
+  });
+});
+
+describe("security groups", () => {
+  const ingress: Record<string, CfnValue>[] = ofType(t, "AWS::EC2::SecurityGroupIngress").map(([id, r]) => ({
+    id,
+    ...(r.Properties as Record<string, CfnValue>),
+  }));
+  const sgOf = (id: string) => ({ "Fn::GetAtt": [id, "GroupId"] });
+  it("etcd client port only from cluster nodes and the functions; peer port only between main nodes", () => {
+    const etcd = ingress.filter((r) => (r.FromPort as number) <= 2380 && (r.ToPort as number) >= 2379);
+    expect(etcd.map((r) => [r.FromPort, r.GroupId, r.SourceSecurityGroupId])).toEqual(
+      expect.arrayContaining([
+        [2379, sgOf("MainNodeSecurityGroup"), sgOf("ClusterNodeSecurityGroup")],
+        [2379, sgOf("MainNodeSecurityGroup"), sgOf("LambdaSecurityGroup")],
+        [2380, sgOf("MainNodeSecurityGroup"), sgOf("MainNodeSecurityGroup")],
+      ]),
+    );
+    expect(etcd).toHaveLength(3);
+    expect(etcd.every((r) => r.CidrIp === undefined)).toBe(true);
+  });
+  it("front door 80/443 from the world on workers only; nothing else from the world; no SSH", () => {
+    const world = ingress.filter((r) => r.CidrIp === "0.0.0.0/0" || r.CidrIpv6 === "::/0");
+    expect(world.map((r) => [r.GroupId, r.FromPort])).toEqual([
+      [sgOf("WorkerNodeSecurityGroup"), 80],
+      [sgOf("WorkerNodeSecurityGroup"), 443],
+    ]);
+    const all = [
+      ...ingress,
+      ...ofType(t, "AWS::EC2::SecurityGroup").flatMap(
+        ([, r]) => (r.Properties!.SecurityGroupIngress ?? []) as Record<string, CfnValue>[],
+      ),
+    ];
+    for (const r of all) {
+      expect(r.IpProtocol).not.toBe("-1");
+      expect((r.FromPort as number) <= 22 && (r.ToPort as number) >= 22).toBe(false);
+    }
+  });
+  it("the functions' group egresses only to HTTPS and etcd", () => {
+    expect(props(t, "LambdaSecurityGroup").SecurityGroupEgress).toEqual([
+      expect.objectContaining({ FromPort: 443, ToPort: 443 }),
+    ]);
+    expect(props(t, "FunctionsEtcdEgress")).toMatchObject({
+      FromPort: 2379,
+      DestinationSecurityGroupId: sgOf("MainNodeSecurityGroup"),
+    });
+  });
+  it("launch templates put each node in its role group and the cluster group", () => {
+    for (const role of ROLES) {
+      const lt = props(t, Ids.launchTemplate(role)).LaunchTemplateData as Record<string, CfnValue>;
+      expect(lt.SecurityGroupIds).toEqual([
+        sgOf(Ids.nodeSecurityGroup(role)),
+        sgOf("ClusterNodeSecurityGroup"),
+      ]);
+    }
+  });
+});
+
+describe("events", () => {
+  it("routes both lifecycle actions of the three groups to lifecycle", () => {
+    const rule = props(withFunctions, Ids.lifecycleRule);
+    expect(rule.EventPattern).toEqual({
+      source: ["aws.autoscaling"],
+      "detail-type": ["EC2 Instance-launch Lifecycle Action", "EC2 Instance-terminate Lifecycle Action"],
+      detail: { AutoScalingGroupName: ROLES.map((r) => ({ Ref: Ids.group(r) })) },
+    });
+    expect(rule.Targets).toEqual([
+      expect.objectContaining({ Arn: { "Fn::GetAtt": ["LifecycleLambdaFunction", "Arn"] } }),
+    ]);
+  });
+  it("schedules reconcile every 5 minutes and snapshot every SnapshotIntervalMinutes", () => {
+    expect(props(withFunctions, Ids.reconcileRule).ScheduleExpression).toBe("rate(5 minutes)");
+    expect(props(withFunctions, Ids.snapshotRule).ScheduleExpression).toEqual({
+      "Fn::Sub": "rate(${SnapshotIntervalMinutes} minutes)",
+    });
+    expect(props(withFunctions, Ids.snapshotRule).Targets).toEqual([
+      expect.objectContaining({ Arn: { "Fn::GetAtt": ["SnapshotLambdaFunction", "Arn"] } }),
+    ]);
+  });
+  it("gives EventBridge permission to invoke each targeted function, from its rule only", () => {
+    const perms = ofType(withFunctions, "AWS::Lambda::Permission").map(([, r]) => r.Properties);
+    expect(perms).toHaveLength(3);
+    for (const p of perms)
+      expect(p).toMatchObject({ Principal: "events.amazonaws.com", Action: "lambda:InvokeFunction" });
+    expect(perms.map((p) => p!.SourceArn)).toEqual(
+      [Ids.lifecycleRule, Ids.reconcileRule, Ids.snapshotRule].map((id) => ({ "Fn::GetAtt": [id, "Arn"] })),
+    );
+  });
+  it("standalone: rules without targets, no permissions, no reference to a missing function", () => {
+    expect(props(t, Ids.lifecycleRule).Targets).toBeUndefined();
+    expect(ofType(t, "AWS::Lambda::Permission")).toHaveLength(0);
+    expect(json).not.toMatch(/LambdaFunction"/);
+  });
+  it("only functions the service declares get targets", () => {
+    const some = buildTemplate({ functionsInTemplate: ["lifecycle"] });
+    expect(props(some, Ids.lifecycleRule).Targets).toBeDefined();
+    expect(props(some, Ids.snapshotRule).Targets).toBeUndefined();
+  });
+});
+
+describe("snapshot bucket", () => {
+  const b = props(t, Ids.snapshotBucket);
+  it("is versioned, encrypted, private and kept when the stack goes", () => {
+    expect(b.VersioningConfiguration).toEqual({ Status: "Enabled" });
+    expect(JSON.stringify(b.BucketEncryption)).toMatch(/"SSEAlgorithm":"(AES256|aws:kms)"/);
+    expect(b.PublicAccessBlockConfiguration).toEqual({
+      BlockPublicAcls: true,
+      BlockPublicPolicy: true,
+      IgnorePublicAcls: true,
+      RestrictPublicBuckets: true,
+    });
+    expect(t.Resources[Ids.snapshotBucket]!.DeletionPolicy).toBe("Retain");
+  });
+  it("expires old versions and aborts incomplete uploads", () => {
+    const rules = (b.LifecycleConfiguration as { Rules: Record<string, CfnValue>[] }).Rules;
+    expect(rules.some((r) => r.NoncurrentVersionExpiration)).toBe(true);
+    expect(rules.some((r) => r.AbortIncompleteMultipartUpload)).toBe(true);
+  });
+  it("refuses requests without TLS", () => {
+    const policy = props(t, Ids.snapshotBucketPolicy).PolicyDocument as {
+      Statement: Record<string, CfnValue>[];
+    };
+    expect(policy.Statement).toContainEqual(
+      expect.objectContaining({ Effect: "Deny", Condition: { Bool: { "aws:SecureTransport": "false" } } }),
+    );
+  });
+});
+
+describe("alarms", () => {
+  it("snapshot: Devcluster/SnapshotSucceeded per cluster, sum < 1 over twice the interval, missing data breaches", () => {
+    const a = props(t, Ids.snapshotAlarm);
+    expect(a).toMatchObject({
+      Namespace: "Devcluster",
+      MetricName: "SnapshotSucceeded",
+      Dimensions: [{ Name: "Cluster", Value: { Ref: "ClusterName" } }],
+      Statistic: "Sum",
+      Threshold: 1,
+      ComparisonOperator: "LessThanThreshold",
+      TreatMissingData: "breaching",
+      EvaluationPeriods: { Ref: "SnapshotIntervalMinutes" },
+    });
+    // N periods of `Period` seconds cover 2 x N minutes.
+    expect(a.Period).toBe(120);
+  });
+  it("restore needed: RestoreNeeded >= 1", () => {
+    expect(props(t, Ids.restoreAlarm)).toMatchObject({
+      MetricName: "RestoreNeeded",
+      Threshold: 1,
+      ComparisonOperator: "GreaterThanOrEqualToThreshold",
+    });
+  });
+});
+
+describe("DNS", () => {
+  it("a private zone named by ClusterDomain attached to the VPC", () => {
+    expect(props(t, Ids.privateZone)).toMatchObject({
+      Name: { Ref: "ClusterDomain" },
+      VPCs: [{ VPCId: { Ref: "Vpc" } }],
+    });
+  });
+  it("a public front door record only when PublicZoneId and FrontDoorDnsName are set", () => {
+    expect(t.Resources[Ids.frontDoorRecord]!.Condition).toBe("HasFrontDoorRecord");
+    expect(JSON.stringify(t.Conditions.HasFrontDoorRecord)).toContain("PublicZoneId");
+    expect(JSON.stringify(t.Conditions.HasFrontDoorRecord)).toContain("FrontDoorDnsName");
+  });
+});
+
+describe("IAM", () => {
+  const statements = roleStatements(t);
+  it("no action is a wildcard", () => {
+    for (const { role, statement } of statements) {
+      for (const a of statement.Action as string[]) {
+        expect(a, role).not.toBe("*");
+        expect(a, role).not.toMatch(/^[a-z0-9-]+:\*$/);
+        expect(a, role).not.toContain("*");
+      }
+    }
+  });
+  it('Resource "*" only for actions AWS cannot scope', () => {
+    for (const { role, statement } of statements) {
+      if (statement.Resource !== "*") continue;
+      for (const a of statement.Action as string[])
+        expect(UNSCOPABLE_ACTIONS.has(a), `${role} ${a}`).toBe(true);
+    }
+  });
+  it("PutMetricData is pinned to the Devcluster namespace", () => {
+    const s = statements.filter((x) => (x.statement.Action as string[]).includes("cloudwatch:PutMetricData"));
+    expect(s.length).toBeGreaterThan(0);
+    for (const x of s)
+      expect(x.statement.Condition).toEqual({ StringEquals: { "cloudwatch:namespace": "Devcluster" } });
+  });
+  it("node role: SSM managed instance plus its cluster's parameters only", () => {
+    const node = props(t, Ids.nodeRole);
+    expect(JSON.stringify(node.ManagedPolicyArns)).toContain("AmazonSSMManagedInstanceCore");
+    expect(actionsOf(t, Ids.nodeRole)).toEqual(new Set(["ssm:GetParameter", "ssm:GetParameters"]));
+    const [s] = statements.filter((x) => x.role === Ids.nodeRole);
+    expect(JSON.stringify(s!.statement.Resource)).toContain(":parameter/devcluster/${ClusterName}/*");
+  });
+  const base = [
+    "logs:CreateLogStream",
+    "logs:PutLogEvents",
+    "ec2:CreateNetworkInterface",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DeleteNetworkInterface",
+  ];
+  const describeGroups = ["autoscaling:DescribeAutoScalingGroups", "ec2:DescribeInstances"];
+  const commands = ["ssm:SendCommand", "ssm:GetCommandInvocation", "ssm:ListCommandInvocations"];
+  const expected: Record<string, { has: string[]; hasNot: string[] }> = {
+    lifecycle: {
+      has: [
+        ...base,
+        ...describeGroups,
+        ...commands,
+        "autoscaling:CompleteLifecycleAction",
+        "autoscaling:RecordLifecycleActionHeartbeat",
+        "route53:ChangeResourceRecordSets",
+        "route53:ListResourceRecordSets",
+        "route53:GetChange",
+        "ssm:GetParameter",
+      ],
+      hasNot: ["s3:PutObject", "lambda:InvokeFunction", "cloudwatch:PutMetricData"],
+    },
+    reconcile: {
+      has: [
+        ...base,
+        ...describeGroups,
+        ...commands,
+        "autoscaling:CompleteLifecycleAction",
+        "route53:ChangeResourceRecordSets",
+        "cloudwatch:PutMetricData",
+        "lambda:InvokeFunction",
+      ],
+      hasNot: ["s3:PutObject", "s3:GetObject"],
+    },
+    snapshot: {
+      has: [
+        ...base,
+        ...describeGroups,
+        "s3:PutObject",
+        "s3:GetObject",
+        "s3:ListBucket",
+        "s3:DeleteObject",
+        "s3:AbortMultipartUpload",
+        "cloudwatch:PutMetricData",
+      ],
+      hasNot: ["ssm:SendCommand", "route53:ChangeResourceRecordSets", "autoscaling:CompleteLifecycleAction"],
+    },
+    restore: {
+      has: [
+        ...base,
+        ...describeGroups,
+        ...commands,
+        "s3:GetObject",
+        "s3:ListBucket",
+        "route53:ChangeResourceRecordSets",
+        "cloudwatch:PutMetricData",
+      ],
+      hasNot: ["s3:PutObject", "s3:DeleteObject", "autoscaling:CompleteLifecycleAction"],
+    },
+    units: {
+      has: [...base, ...describeGroups, ...commands, "s3:GetObject"],
+      hasNot: [
+        "s3:PutObject",
+        "s3:ListBucket",
+        "route53:ChangeResourceRecordSets",
+        "cloudwatch:PutMetricData",
+      ],
+    },
+  };
+  it.each(Object.keys(expected))("%s: exactly the actions it uses", (fn) => {
+    const actions = actionsOf(t, `${fn.charAt(0).toUpperCase()}${fn.slice(1)}FunctionRole`);
+    for (const a of expected[fn]!.has) expect(actions, a).toContain(a);
+    for (const a of expected[fn]!.hasNot) expect(actions, a).not.toContain(a);
+  });
+  it("scopes writes to the cluster's own resources", () => {
+    const scoped = (action: string) =>
+      statements
+        .filter((x) => (x.statement.Action as string[]).includes(action))
+        .map((x) => JSON.stringify(x.statement.Resource) + JSON.stringify(x.statement.Condition ?? {}));
+    for (const r of scoped("autoscaling:CompleteLifecycleAction"))
+      expect(r).toMatch(/autoScalingGroupName\/\$\{MainGroup\}.*\$\{WorkerGroup\}.*\$\{DataGroup\}/);
+    for (const r of scoped("route53:ChangeResourceRecordSets"))
+      expect(r).toContain("hostedzone/${PrivateZone}");
+    for (const r of scoped("s3:PutObject")) expect(r).toContain("${SnapshotBucket.Arn}/*");
+    const units = statements.filter(
+      (x) => x.role === "UnitsFunctionRole" && (x.statement.Action as string[]).includes("s3:GetObject"),
+    );
+    expect(JSON.stringify(units.map((u) => u.statement.Resource))).toContain(
+      "${SnapshotBucket.Arn}/catalog/*",
+    );
+    const send = scoped("ssm:SendCommand");
+    expect(send.some((r) => r.includes("document/AWS-RunShellScript"))).toBe(true);
+    expect(
+      send.some((r) => r.includes("instance/*") && r.includes("ssm:resourceTag/devcluster:cluster")),
+    ).toBe(true);
+    for (const r of scoped("lambda:InvokeFunction")) expect(r).toContain("function:devcluster-dev-restore");
+  });
+});
+
+describe("parameters and outputs", () => {
+  it("declares the deploy-time knobs with defaults and validation", () => {
+    for (const p of [
+      "ClusterName",
+      "ClusterDomain",
+      "MainInstanceType",
+      "WorkerInstanceType",
+      "DataInstanceType",
+      "MainSize",
+      "WorkerMinSize",
+      "WorkerMaxSize",
+      "WorkerDesiredSize",
+      "DataSize",
+      "SnapshotIntervalMinutes",
+    ]) {
+      expect(t.Parameters[p], p).toBeDefined();
+      expect(t.Parameters[p]!.Default, p).toBeDefined();
+    }
+    expect(t.Parameters.ClusterName!.AllowedPattern).toBeDefined();
+    expect(t.Parameters.ClusterDomain!.AllowedPattern).toBeDefined();
+    // Function settings come with the function that reads them.
+    expect(t.Parameters.RetainLast).toBeUndefined();
+    for (const p of ["RetainLast", "RetainDays", "AutoRestore"])
+      expect(withFunctions.Parameters[p], p).toBeDefined();
+  });
+  it("outputs what the functions and operators need", () => {
+    for (const o of [
+      "SnapshotBucketName",
+      "PrivateZoneId",
+      "MainGroupName",
+      "WorkerGroupName",
+      "DataGroupName",
+      "PublicSubnetIds",
+      "PrivateSubnetIds",
+      "LambdaSecurityGroupId",
+      "LifecycleFunctionRoleArn",
+      "UnitsFunctionRoleArn",
+    ]) {
+      expect(t.Outputs[o], o).toBeDefined();
+    }
+  });
+  it("stays within CloudFormation's limits", () => {
+    expect(Object.keys(t.Resources).length).toBeLessThan(500);
+    expect(Object.keys(withFunctions.Parameters).length).toBeLessThan(200);
+    expect(Object.keys(t.Outputs).length).toBeLessThan(200);
+    expect(JSON.stringify(withFunctions).length).toBeLessThan(1024 * 1024);
+  });
+});
