@@ -3,6 +3,7 @@
 import { createHash, createHmac } from "node:crypto";
 import type { Readable } from "node:stream";
 import {
+  DeleteObjectCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
   ListObjectsV2Command,
@@ -23,7 +24,20 @@ import type { SnapshotStore, UploadTuning } from "../ports/snapshots.ts";
 
 export const DEFAULT_UPLOAD_TUNING: UploadTuning = { partSize: 8 * 1024 * 1024, queueSize: 3 };
 
+const isPreconditionFailed = (e: unknown) =>
+  e instanceof Error && (e.name === "PreconditionFailed" || (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 412);
+
 export function s3SnapshotStore(s3: S3Client, bucket: string, layout: SnapshotLayout): SnapshotStore {
+  const lockKey = (name: string) => `${clusterPrefix(layout)}locks/${name}.json`;
+  const readLock = async (name: string) => {
+    try {
+      const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: lockKey(name) }));
+      return JSON.parse(await res.Body!.transformToString()) as { owner: string; at: string };
+    } catch (e) {
+      if (e instanceof Error && (e.name === "NoSuchKey" || e.name === "NotFound")) return undefined;
+      throw e;
+    }
+  };
   return {
     layout,
     bucket,
@@ -96,6 +110,33 @@ export function s3SnapshotStore(s3: S3Client, bucket: string, layout: SnapshotLa
 
     async presignGet(key, expiresInSeconds) {
       return presignS3Get(s3, bucket, key, expiresInSeconds);
+    },
+
+    async tryLock(name, owner, staleMs) {
+      for (let attempt = 0; attempt < 2; attempt++) {
+        try {
+          await s3.send(
+            new PutObjectCommand({
+              Bucket: bucket,
+              Key: lockKey(name),
+              Body: JSON.stringify({ owner, at: new Date().toISOString() }),
+              IfNoneMatch: "*",
+            }),
+          );
+          return true;
+        } catch (e) {
+          if (!isPreconditionFailed(e)) throw e;
+        }
+        const held = await readLock(name);
+        if (held && Date.now() - Date.parse(held.at) < staleMs) return false;
+        await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: lockKey(name) }));
+      }
+      return false;
+    },
+
+    async unlock(name, owner) {
+      const held = await readLock(name);
+      if (held?.owner === owner) await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: lockKey(name) }));
     },
 
     async deleteKeys(keys) {

@@ -55,6 +55,12 @@ function quoted(v: string, what: string): string {
   return `'${v}'`;
 }
 
+/** Every node script starts so: strict bash, `$ROOT` empty on a real node, etcdctl from /opt/bin. */
+const HEADER = `set -euo pipefail
+ROOT="\${ROOT:-}"
+export PATH="$ROOT/opt/bin:$PATH"
+`;
+
 const DOWNLOAD_DIR = "/var/lib/etcd-restore";
 const downloadPath = (id: string) => `$ROOT${DOWNLOAD_DIR}/${bare(id, "snapshot id")}.db`;
 
@@ -65,8 +71,7 @@ const downloadPath = (id: string) => `$ROOT${DOWNLOAD_DIR}/${bare(id, "snapshot 
 export function fetchScript(plan: RestorePlan, m: Pick<Manifest, "sha256" | "size">, url: string): string {
   const f = downloadPath(plan.snapshotId);
   return `# devcluster restore ${plan.stamp}: fetch and verify snapshot ${plan.snapshotId}
-set -euo pipefail
-for tool in curl sha256sum etcdctl systemctl; do
+${HEADER}for tool in curl sha256sum etcdctl systemctl; do
   command -v "$tool" >/dev/null 2>&1 || { echo "restore: $tool is not available on this node" >&2; exit 10; }
 done
 mkdir -p "$ROOT${DOWNLOAD_DIR}"
@@ -112,8 +117,7 @@ export function swapScript(plan: RestorePlan, member: RestorePlan["members"][num
   const aside = `$ROOT${ETCD_DATA_DIR}.before-restore-${plan.stamp}`;
   const initialCluster = plan.members.map((x) => `${x.name}=${etcdPeerUrl(x.ip)}`).join(",");
   return `# devcluster restore ${plan.stamp}: rebuild member ${member.name} from ${plan.snapshotId}
-set -euo pipefail
-f="${f}"
+${HEADER}f="${f}"
 [ -f "$f" ] || { echo "restore: $f is missing (fetch phase not done)" >&2; exit 20; }
 systemctl stop ${ETCD_MEMBER_UNIT_NAME}
 if [ -e "$ROOT${ETCD_DATA_DIR}" ]; then
@@ -141,8 +145,7 @@ echo "restored member ${member.name}"
 /** Phase 3: start the restored members (not waiting: every member must be started before any is ready). */
 export function startScript(plan: RestorePlan): string {
   return `# devcluster restore ${plan.stamp}: start the restored member
-set -euo pipefail
-systemctl daemon-reload
+${HEADER}systemctl daemon-reload
 systemctl enable ${ETCD_MEMBER_UNIT_NAME}
 systemctl start --no-block ${ETCD_MEMBER_UNIT_NAME}
 echo started
@@ -152,7 +155,7 @@ echo started
 /** Undo phase 1 (the fetched file) after a refusal: nothing else was changed. */
 export function cleanupScript(plan: RestorePlan): string {
   const f = downloadPath(plan.snapshotId);
-  return `rm -f "${f}" "${f}.part"\n`;
+  return `${HEADER}rm -f "${f}" "${f}.part"\n`;
 }
 
 export const howToRestore = (cluster: string) =>

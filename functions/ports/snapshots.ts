@@ -57,6 +57,12 @@ export interface SnapshotStore {
   presignGet(key: string, expiresInSeconds: number): Promise<string>;
   /** Delete keys; manifests are removed before data so a half-done deletion never looks valid. */
   deleteKeys(keys: string[]): Promise<void>;
+  /**
+   * A lock object next to the snapshots (etcd itself may be gone): created only if absent; one older
+   * than `staleMs` (its holder died) is taken over. Resolves false when someone else holds it.
+   */
+  tryLock(name: string, owner: string, staleMs: number): Promise<boolean>;
+  unlock(name: string, owner: string): Promise<void>;
 }
 
 /** Metrics (CloudWatch). */

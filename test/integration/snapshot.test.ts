@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { GetMetricStatisticsCommand } from "@aws-sdk/client-cloudwatch";
 import { GetObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAwsClients, type AwsClients } from "../../functions/adapters/aws.ts";
 import { awsGroups } from "../../functions/adapters/awsGroups.ts";
 import { cloudwatchMetrics } from "../../functions/adapters/cloudwatchMetrics.ts";
@@ -17,12 +17,15 @@ import { createLogger } from "../../functions/core/log.ts";
 import { etcdClientUrl } from "../../functions/core/model.ts";
 import { validity, dataKey, manifestKey } from "../../functions/core/snapshots.ts";
 import { ETCDCTL_BIN } from "../../functions/local/paths.ts";
+import { stopNodeProcessesUnder } from "../../functions/local/node.ts";
 import { layoutOf, runSnapshot, type SnapshotDeps } from "../../functions/snapshot.ts";
 import type { EtcdSnapshotApi } from "../../functions/ports/snapshots.ts";
 import { useRig } from "../rig/index.ts";
 import { createBucket, createMainGroup, loadKeys, loopbackSubnet, startClusterOnNodes, testConfig } from "./snapshotCluster.ts";
 
 const rig = useRig({ moto: true });
+// Registered after the rig's own hook, so it runs first: the nodes' etcd processes go before their dirs.
+afterAll(() => stopNodeProcessesUnder(rig.dir));
 
 let aws: AwsClients;
 let deps: SnapshotDeps;
