@@ -109,21 +109,22 @@ export function placeUnits(nodesIn: PlacementNode[], units: UnitSpec[], current:
 
   // Per-node state.
   const load = new Int32Array(N);
-  const declared: Map<number, number>[] = Array.from({ length: N }, () => new Map());
-  const matched: Map<number, number>[] = Array.from({ length: N }, () => new Map());
+  // Per pattern and node: how many units there declare it / are matched by it (flat: p * N + n).
+  const declared = new Int32Array(patterns.length * N);
+  const matched = new Int32Array(patterns.length * N);
   const groupNode: Int32Array[] = Array.from({ length: groups.size }, () => new Int32Array(N));
   const groupZone: Int32Array[] = Array.from({ length: groups.size }, () => new Int32Array(zoneIds.size));
   const put = (u: U, n: number) => {
     u.nodes.push(n);
     load[n]!++;
-    for (const p of u.own) declared[n]!.set(p, (declared[n]!.get(p) ?? 0) + 1);
-    for (const p of u.matchedBy) matched[n]!.set(p, (matched[n]!.get(p) ?? 0) + 1);
+    for (const p of u.own) declared[p * N + n]!++;
+    for (const p of u.matchedBy) matched[p * N + n]!++;
     groupNode[u.group]![n]!++;
     groupZone[u.group]![zoneOf[n]!]!++;
   };
   const conflicts = (u: U, n: number) => {
-    for (const p of u.own) if (matched[n]!.get(p)) return true;
-    for (const p of u.matchedBy) if (declared[n]!.get(p)) return true;
+    for (const p of u.own) if (matched[p * N + n]) return true;
+    for (const p of u.matchedBy) if (declared[p * N + n]) return true;
     return false;
   };
   const machineOk = (u: U, n: number) => {
@@ -180,6 +181,7 @@ export function placeUnits(nodesIn: PlacementNode[], units: UnitSpec[], current:
     let best = -1;
     let metaMiss = 0;
     let conflicted = 0;
+    const free = !u.own.length && !u.matchedBy.length;
     const count = candidates ? candidates.length : N;
     for (let k = 0; k < count; k++) {
       const n = candidates ? candidates[k]! : k;
@@ -187,7 +189,7 @@ export function placeUnits(nodesIn: PlacementNode[], units: UnitSpec[], current:
         metaMiss++;
         continue;
       }
-      if (conflicts(u, n)) {
+      if (!free && conflicts(u, n)) {
         conflicted++;
         continue;
       }
