@@ -92,7 +92,9 @@ export function etcdClusterStore(opts: EtcdStoreOptions): ClusterStore {
     if (hosts.length === 0) throw new EtcdUnavailableError("no etcd endpoint known");
     const key = hosts.join(",");
     if (main?.key !== key) {
-      main?.client.close();
+      // Calls in flight on the old client finish within their deadline; close it after that.
+      const old = main?.client;
+      if (old) setTimeout(() => old.close(), 2 * callTimeout).unref();
       main = { key, client: new Etcd3(clientOptions(hosts, callTimeout)) };
     }
     return main.client;

@@ -67,14 +67,25 @@ export interface LifecycleDeps {
 /** One store per endpoint set, kept across warm invocations; a changed set replaces the old one. */
 export function cachedStores(make: (endpoints: string[]) => ClusterStore = (e) => etcdClusterStore({ endpoints: e })) {
   let cur: { key: string; store: ClusterStore } | undefined;
-  return (endpoints: string[]) => {
+  const all = new Set<ClusterStore>();
+  const get = (endpoints: string[]) => {
     const key = [...new Set(endpoints)].sort().join(",");
     if (cur?.key !== key) {
-      cur?.store.close();
+      // Concurrent invocations may still use the old store: close it once their calls are done.
+      const old = cur?.store;
+      if (old) setTimeout(() => old.close(), 60_000).unref();
       cur = { key, store: make(endpoints) };
+      all.add(cur.store);
     }
     return cur.store;
   };
+  return Object.assign(get, {
+    closeAll() {
+      for (const s of all) s.close();
+      all.clear();
+      cur = undefined;
+    },
+  });
 }
 
 export function depsFromConfig(cfg: Config): LifecycleDeps {

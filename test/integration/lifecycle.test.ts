@@ -111,7 +111,8 @@ describe("lifecycle", () => {
     await w.terminate("worker", b!);
     expect((await terminate("worker", b!)).result).toBe("CONTINUE");
     const late = await launch("worker", b!);
-    expect(late.result).toBe("ABANDON");
+    expect(late.result, JSON.stringify(late)).toBe("ABANDON");
+    expect(late.steps).not.toContain("register active");
     expect((await terminate("worker", b!)).result).toBe("CONTINUE");
     await expectConsistent();
     // Two main launches at once (one learner at a time), then the duplicate terminate of one of them.
@@ -125,7 +126,8 @@ describe("lifecycle", () => {
     expect(await w.members()).toHaveLength(5);
     for (const id of [m1!, m2!]) {
       await w.terminate("main", id);
-      await Promise.all([terminate("main", id), terminate("main", id)]);
+      const rs = await Promise.all([terminate("main", id), terminate("main", id)]);
+      for (const r of rs) expect(r.leftovers, JSON.stringify(r)).toEqual([]);
     }
     await expectConsistent();
     expect(await w.members()).toHaveLength(3);

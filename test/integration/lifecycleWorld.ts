@@ -96,6 +96,7 @@ export async function createWorld(opts: { prefix: string; root: string; name: st
   const actions = new RecordingActions();
   const log = process.env.DEVCLUSTER_LOG === "silent" ? createLogger({}, () => {}) : createLogger({ test: opts.name });
   const groupsPort = awsGroups(aws);
+  const stores = cachedStores();
   const deps: LifecycleDeps = {
     clusterName: "devtest",
     domain,
@@ -104,7 +105,7 @@ export async function createWorld(opts: { prefix: string; root: string; name: st
     actions,
     commands: createLocalCommands({ root: opts.root }),
     dns: route53Dns(route53, zoneId),
-    store: cachedStores(),
+    store: stores,
     timing: { ...DEFAULT_TIMING, promoteWaitMs: 15_000, bootstrapWaitMs: 20_000, lockWaitMs: 20_000, dnsDeadlineMs: 30_000 },
     now: () => new Date(),
   };
@@ -160,7 +161,7 @@ export async function createWorld(opts: { prefix: string; root: string; name: st
       }
     },
     close() {
-      deps.store([]).close();
+      stores.closeAll();
     },
   };
   return world;
