@@ -89,6 +89,8 @@ const Capabilities = {
     allow(["s3:ListBucket"], bucketArn),
   ],
   readSnapshots: [allow(["s3:GetObject"], bucketObjects()), allow(["s3:ListBucket"], bucketArn)],
+  // The restore lock is an object under `<prefix><cluster>/locks/` (functions/adapters/s3Snapshots.ts).
+  holdLocks: [allow(["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], bucketObjects("*/locks/"))],
   readCatalog: [allow(["s3:GetObject"], bucketObjects("catalog/"))],
   // The front door address (only with a public record) moves to a healthy worker.
   moveFrontDoor: [
@@ -135,6 +137,7 @@ export const FUNCTION_CAPABILITIES: Record<FunctionName, (keyof typeof Capabilit
   snapshot: ["writeSnapshots", "putMetrics", "observeGroups"],
   restore: [
     "readSnapshots",
+    "holdLocks",
     "runNodeCommands",
     "writePrivateDns",
     "observeGroups",

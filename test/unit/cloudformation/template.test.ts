@@ -411,7 +411,7 @@ describe("IAM", () => {
         "route53:ChangeResourceRecordSets",
         "cloudwatch:PutMetricData",
       ],
-      hasNot: ["s3:PutObject", "s3:DeleteObject", "autoscaling:CompleteLifecycleAction"],
+      hasNot: ["autoscaling:CompleteLifecycleAction"],
     },
     units: {
       has: [...base, ...describeGroups, ...commands, "s3:GetObject"],
@@ -438,6 +438,14 @@ describe("IAM", () => {
     for (const r of scoped("route53:ChangeResourceRecordSets"))
       expect(r).toContain("hostedzone/${PrivateZone}");
     for (const r of scoped("s3:PutObject")) expect(r).toContain("${SnapshotBucket.Arn}/*");
+    const restoreWrites = statements.filter(
+      (x) =>
+        x.role === "RestoreFunctionRole" &&
+        (x.statement.Action as string[]).some((a) => a === "s3:PutObject" || a === "s3:DeleteObject"),
+    );
+    expect(restoreWrites.map((x) => x.statement.Resource)).toEqual([
+      { "Fn::Sub": "${SnapshotBucket.Arn}/*/locks/*" },
+    ]);
     const units = statements.filter(
       (x) => x.role === "UnitsFunctionRole" && (x.statement.Action as string[]).includes("s3:GetObject"),
     );
