@@ -112,6 +112,11 @@ export function resolveOptions(partial: Partial<SynthOptions> = {}): SynthOption
 }
 
 const PRIVATE_16 = /^(10\.(\d{1,3})|172\.(1[6-9]|2\d|3[01])|192\.168)\.0\.0\/16$/;
+/**
+ * A loopback /16 is accepted for the local cluster only: moto takes it, so local instances get
+ * addresses that real etcd members bind on this machine. AWS rejects it at deploy.
+ */
+const LOCAL_16 = /^127\.(\d{1,3})\.0\.0\/16$/;
 
 /** Every rule broken, each naming the option and the rule; throws InvalidInputError if any. */
 export function validateOptions(o: SynthOptions): SynthOptions {
@@ -152,7 +157,7 @@ export function validateOptions(o: SynthOptions): SynthOptions {
   ) {
     bad("snapshotIntervalMinutes", "must be an integer from 5 to 720", o.snapshotIntervalMinutes);
   }
-  const m = PRIVATE_16.exec(o.vpcCidr);
+  const m = PRIVATE_16.exec(o.vpcCidr) ?? LOCAL_16.exec(o.vpcCidr);
   if (!m || (m[2] !== undefined && Number(m[2]) > 255))
     bad("vpcCidr", "must be a private /16 such as 10.40.0.0/16", o.vpcCidr);
   if (!/^v\d+\.\d+\.\d+$/.test(o.etcdVersion))

@@ -19,6 +19,10 @@ const ConfigSchema = z.object({
   GROUP_DATA: z.string().min(1),
   /** Where node commands go: SSM Run Command, or the local runner standing in for the SSM agent. */
   COMMANDS: z.enum(["ssm", "local"]).default("ssm"),
+  /**
+   * Who answers lifecycle actions: Auto Scaling, or the local cluster's stand-in (moto has none).
+   */
+  LIFECYCLE_ACTIONS: z.enum(["autoscaling", "local"]).default("autoscaling"),
   /** The local cluster's state directory (node directories live under it); only for COMMANDS=local. */
   LOCAL_ROOT: z.string().optional(),
   RETAIN_LAST: z.coerce.number().int().min(1).default(24),
@@ -37,8 +41,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`invalid or missing configuration: ${issues.join("; ")}`);
   }
   const cfg = parsed.data;
-  if (cfg.COMMANDS === "local" && !cfg.LOCAL_ROOT) {
-    throw new ConfigError("invalid or missing configuration: LOCAL_ROOT is required when COMMANDS=local");
+  if ((cfg.COMMANDS === "local" || cfg.LIFECYCLE_ACTIONS === "local") && !cfg.LOCAL_ROOT) {
+    throw new ConfigError("invalid or missing configuration: LOCAL_ROOT is required in local mode");
   }
   return cfg;
 }

@@ -151,6 +151,7 @@ export function testConfig(over: Partial<Config> & { SNAPSHOT_BUCKET: string; GR
     GROUP_WORKER: "w",
     GROUP_DATA: "d",
     COMMANDS: "local",
+    LIFECYCLE_ACTIONS: "local",
     RETAIN_LAST: 24,
     RETAIN_DAYS: 14,
     AUTO_RESTORE: false,
