@@ -22,9 +22,10 @@ import {
 } from "./core/restorePlan.ts";
 import { digestingStream } from "./core/snapshotDigest.ts";
 import { chooseSnapshot, validity, type Manifest } from "./core/snapshots.ts";
-import type { CommandResult, Commands, Groups } from "./ports/index.ts";
+import type { CommandResult, Commands } from "./ports/index.ts";
 import type { EtcdSnapshotApi, Metrics, SnapshotStore } from "./ports/snapshots.ts";
-import { defaultSnapshotDeps, observeMainNodes } from "./snapshot.ts";
+import { awsGroups } from "./adapters/awsGroups.ts";
+import { defaultSnapshotDeps, observeMainNodes, type GroupsSource } from "./snapshot.ts";
 
 export const RestoreInputSchema = z
   .object({
@@ -46,7 +47,7 @@ export interface AfterRestore {
 export interface RestoreDeps {
   cfg: Config;
   log: Logger;
-  groups: Groups;
+  groups: GroupsSource;
   etcd: EtcdSnapshotApi;
   store: SnapshotStore;
   commands: Commands;
@@ -336,7 +337,7 @@ export function defaultRestoreDeps(cfg: Config, log: Logger, extra: Partial<Rest
     if (cfg.COMMANDS === "local") commands = createLocalCommands({ root: cfg.LOCAL_ROOT! });
     else commands = createSsmCommands({ ssm: awsClients().ssm });
   }
-  return { ...base, commands, ...extra };
+  return { ...base, groups: awsGroups(awsClients()), commands, ...extra };
 }
 
 export async function handler(event: unknown, context?: { awsRequestId?: string }): Promise<RestoreSummary> {

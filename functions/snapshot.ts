@@ -1,10 +1,11 @@
 // `snapshot` (schedule): stream an etcd v3 snapshot from a healthy member into S3 with its SHA-256,
 // write the manifest that makes it valid, emit a metric, apply retention.
 import { randomBytes } from "node:crypto";
+import { promises as dns } from "node:dns";
 import { pipeline } from "node:stream";
 import { z } from "zod";
-import { awsClients } from "./adapters/aws.ts";
-import { awsGroups } from "./adapters/awsGroups.ts";
+import { CloudWatchClient } from "@aws-sdk/client-cloudwatch";
+import { S3Client } from "@aws-sdk/client-s3";
 import { cloudwatchMetrics } from "./adapters/cloudwatchMetrics.ts";
 import { createEtcdSnapshotApi } from "./adapters/etcdSnapshots.ts";
 import { s3SnapshotStore } from "./adapters/s3Snapshots.ts";
@@ -25,10 +26,14 @@ import {
 import type { Groups } from "./ports/index.ts";
 import type { EtcdSnapshotApi, MemberStatus, Metrics, SnapshotStore, UploadTuning } from "./ports/snapshots.ts";
 
+/** Groups, or a loader for them (the EC2 client alone costs ~75 MB of memory; loaded only if needed). */
+export type GroupsSource = Groups | (() => Promise<Groups>);
+const groupsOf = async (g: GroupsSource) => (typeof g === "function" ? g() : g);
+
 export interface SnapshotDeps {
   cfg: Config;
   log: Logger;
-  groups: Groups;
+  groups: GroupsSource;
   etcd: EtcdSnapshotApi;
   store: SnapshotStore;
   metrics: Metrics;
@@ -37,12 +42,14 @@ export interface SnapshotDeps {
   tuning?: UploadTuning;
   /** Leftovers of failed uploads are removed after this long (default one day). */
   orphanGraceMs?: number;
+  resolveSrv?: SrvLookup;
 }
 
 export const layoutOf = (cfg: Config): SnapshotLayout => ({ prefix: cfg.SNAPSHOT_PREFIX, cluster: cfg.CLUSTER_NAME });
 
 /** The main group's InService members with their addresses (instances that report no address are left out). */
-export async function observeMainNodes(groups: Groups, cfg: Config) {
+export async function observeMainNodes(source: GroupsSource, cfg: Config) {
+  const groups = await groupsOf(source);
   const [group] = await groups.describeGroups([cfg.GROUP_MAIN]);
   if (!group) throw new NotFoundError(`main group ${cfg.GROUP_MAIN} not found`);
   const inService = group.members.filter((m) => m.lifecycleState === "InService");
@@ -54,6 +61,25 @@ export async function observeMainNodes(groups: Groups, cfg: Config) {
       const i = byId.get(m.instanceId)!;
       return { instanceId: m.instanceId, privateIp: i.privateIp, publicIp: i.publicIp, zone: i.zone || m.zone, healthStatus: m.healthStatus };
     });
+}
+
+/** Resolves etcd's client discovery record (`_etcd-client._tcp.<domain>` SRV) to client URLs. */
+export type SrvLookup = (name: string) => Promise<{ name: string; port: number }[]>;
+const systemSrv: SrvLookup = (name) => dns.resolveSrv(name);
+
+/**
+ * The members to snapshot: from the discovery records the control plane keeps (as every etcd client
+ * finds them), else from the main group's instances.
+ */
+async function findEndpoints(deps: SnapshotDeps): Promise<string[]> {
+  const srv = deps.resolveSrv ?? systemSrv;
+  try {
+    const records = await srv(`_etcd-client._tcp.${deps.cfg.CLUSTER_DOMAIN}`);
+    if (records.length) return records.map((r) => `http://${r.name.replace(/\.$/, "")}:${r.port}`);
+  } catch (e) {
+    deps.log.info("snapshot: no etcd discovery record; using the main group's instances", { error: e });
+  }
+  return (await observeMainNodes(deps.groups, deps.cfg)).map((n) => etcdClientUrl(n.privateIp));
 }
 
 /**
@@ -93,7 +119,7 @@ export const SnapshotEventSchema = z
 export async function takeSnapshot(deps: SnapshotDeps, input: { endpoints?: string[] } = {}): Promise<SnapshotSummary> {
   const { log, etcd, store } = deps;
   const now = deps.now ?? (() => new Date());
-  const endpoints = input.endpoints ?? (await observeMainNodes(deps.groups, deps.cfg)).map((n) => etcdClientUrl(n.privateIp));
+  const endpoints = input.endpoints ?? (await findEndpoints(deps));
   if (endpoints.length === 0) throw new NotFoundError("no main nodes to snapshot");
   const [statuses, health] = await Promise.all([
     Promise.all(endpoints.map((e) => etcd.status(e))),
@@ -203,15 +229,24 @@ export async function runSnapshot(deps: SnapshotDeps, event: unknown = {}): Prom
   return summary;
 }
 
+// Only the clients this function needs, at module scope, with the settings of adapters/aws.ts. Not
+// awsClients(): it would load the EC2 client (~75 MB), and the snapshot process has a 150 MB budget.
+let s3: S3Client | undefined;
+let cloudwatch: CloudWatchClient | undefined;
+
 export function defaultSnapshotDeps(cfg: Config, log: Logger): SnapshotDeps {
-  const aws = awsClients();
+  s3 ??= new S3Client({ maxAttempts: 5, forcePathStyle: process.env.S3_FORCE_PATH_STYLE === "true" });
+  cloudwatch ??= new CloudWatchClient({ maxAttempts: 5 });
   return {
     cfg,
     log,
-    groups: awsGroups(aws),
+    groups: async () => {
+      const [{ awsClients }, { awsGroups }] = await Promise.all([import("./adapters/aws.ts"), import("./adapters/awsGroups.ts")]);
+      return awsGroups(awsClients());
+    },
     etcd: createEtcdSnapshotApi(),
-    store: s3SnapshotStore(aws.s3, cfg.SNAPSHOT_BUCKET, layoutOf(cfg)),
-    metrics: cloudwatchMetrics(aws.cloudwatch, cfg.METRIC_NAMESPACE, cfg.CLUSTER_NAME),
+    store: s3SnapshotStore(s3, cfg.SNAPSHOT_BUCKET, layoutOf(cfg)),
+    metrics: cloudwatchMetrics(cloudwatch, cfg.METRIC_NAMESPACE, cfg.CLUSTER_NAME),
   };
 }
 

@@ -37,6 +37,8 @@ function prefixEnd(prefix: string): Buffer {
   return Buffer.from([0]);
 }
 
+const SNAPSHOT_WINDOW = 4 * 1024 * 1024;
+
 const ALL_KEYS = Buffer.from([0]).toString("base64");
 
 export function createEtcdSnapshotApi(): EtcdSnapshotApi {
@@ -114,7 +116,13 @@ export function createEtcdSnapshotApi(): EtcdSnapshotApi {
 
     async openSnapshot(endpoint) {
       // One connection to exactly this member; no retries: a failed stream must fail the snapshot.
-      const client = new Etcd3({ hosts: [endpoint], dialTimeout: 5000 });
+      // A 4 MiB HTTP/2 window lets etcd stay ahead of a reader that is busy with an upload, and still
+      // bounds what is in flight (grpc-js's default of 64 KiB makes the stream round-trip bound).
+      const client = new Etcd3({
+        hosts: [endpoint],
+        dialTimeout: 5000,
+        grpcOptions: { "grpc-node.flow_control_window": SNAPSHOT_WINDOW } as Record<string, number>,
+      });
       try {
         const grpcStream = (await client.maintenance.snapshot()) as unknown as Readable;
         // The gRPC stream is an object-mode Readable of SnapshotResponse messages (about 32 KiB each).
@@ -123,6 +131,7 @@ export function createEtcdSnapshotApi(): EtcdSnapshotApi {
         const bytes = new Transform({
           writableObjectMode: true,
           readableObjectMode: false,
+          readableHighWaterMark: 1024 * 1024,
           transform(msg: { blob?: Buffer }, _enc: BufferEncoding, cb: TransformCallback) {
             cb(null, msg.blob && msg.blob.length ? msg.blob : undefined);
           },

@@ -22,7 +22,8 @@ import {
 } from "../core/snapshots.ts";
 import type { SnapshotStore, UploadTuning } from "../ports/snapshots.ts";
 
-export const DEFAULT_UPLOAD_TUNING: UploadTuning = { partSize: 8 * 1024 * 1024, queueSize: 3 };
+/** 5 MiB (the S3 minimum) x 3 in flight: about 20 MiB of part buffers, measured as fast as larger parts here. */
+export const DEFAULT_UPLOAD_TUNING: UploadTuning = { partSize: 5 * 1024 * 1024, queueSize: 3 };
 
 const isPreconditionFailed = (e: unknown) =>
   e instanceof Error && (e.name === "PreconditionFailed" || (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 412);

@@ -59,6 +59,7 @@ export function digestingStream(opts: { requireEtcdTrailer?: boolean } = {}) {
   const digest = new SnapshotDigest();
   let out: DigestResult | undefined;
   const stream = new Transform({
+    highWaterMark: 1024 * 1024,
     transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
       digest.update(chunk);
       cb(null, chunk);

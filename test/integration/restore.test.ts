@@ -116,7 +116,7 @@ beforeAll(async () => {
       value: JSON.stringify({ instanceId: n.instanceId, role: n.role, group, zone: n.zone, privateIp: n.privateIp, state: "active", updatedAt: "x" }),
     })),
   );
-  await takeSnapshot({ ...deps, metrics: deps.metrics! });
+  await takeSnapshot({ ...deps, metrics: deps.metrics! }, { endpoints: endpointsOf(nodes) });
   snapshotKeys = await allKeys(endpointsOf(nodes));
   manifest = (await deps.store.list()).find((o) => o.manifest)!.manifest!;
   // Written after the snapshot: a restore must bring back the snapshot's state, without these.

@@ -75,6 +75,10 @@ beforeAll(async () => {
     store: s3SnapshotStore(aws.s3, bucket, layoutOf(cfg)),
     metrics: cloudwatchMetrics(aws.cloudwatch, cfg.METRIC_NAMESPACE, cluster),
     tuning: { partSize: 5 * 1024 * 1024, queueSize: 2 },
+    // No discovery records here (and no DNS queries off loopback): members come from the main group.
+    resolveSrv: async () => {
+      throw Object.assign(new Error("queryNotFound"), { code: "ENOTFOUND" });
+    },
   };
 }, 120_000);
 
@@ -114,6 +118,25 @@ describe("snapshot", () => {
       }),
     );
     expect(stats.Datapoints?.reduce((a, d) => a + (d.Sum ?? 0), 0)).toBeGreaterThanOrEqual(1);
+  });
+
+  it("finds the members through the etcd client discovery record when there is one", async () => {
+    const names: string[] = [];
+    const s = await runSnapshot(
+      {
+        ...deps,
+        groups: async () => {
+          throw new Error("the group must not be needed");
+        },
+        resolveSrv: async (name) => {
+          names.push(name);
+          return endpoints.map((e) => ({ name: new URL(e).hostname + ".", port: 2379 }));
+        },
+      },
+      { skipRetention: true },
+    );
+    expect(names).toEqual(["_etcd-client._tcp.dev.internal"]);
+    expect(endpoints).toContain(s.source);
   });
 
   it("never marks a snapshot interrupted mid-stream valid, nor leaves an upload behind", async () => {
