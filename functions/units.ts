@@ -6,8 +6,7 @@ import { awsClients } from "./adapters/aws.ts";
 import { awsGroups } from "./adapters/awsGroups.ts";
 import { etcdClusterStore } from "./adapters/etcdClusterStore.ts";
 import { etcdPlacementStore } from "./adapters/etcdPlacementStore.ts";
-import { createLocalCommands } from "./adapters/localCommands.ts";
-import { createSsmCommands } from "./adapters/ssmCommands.ts";
+import { commandsFor } from "./adapters/fromConfig.ts";
 import { readCatalogDir } from "./catalog/index.ts";
 import { loadConfig, type Config } from "./core/config.ts";
 import { DevclusterError, InvalidInputError } from "./core/errors.ts";
@@ -153,7 +152,7 @@ export async function defaultUnitsDeps(cfg: Config, log: Logger): Promise<UnitsD
     log,
     nodes: { listNodes: async () => (await cluster.listNodes()).nodes },
     placements: etcdPlacementStore(etcd.client),
-    commands: cfg.COMMANDS === "local" ? createLocalCommands({ root: cfg.LOCAL_ROOT! }) : createSsmCommands({ ssm: awsClients().ssm }),
+    commands: commandsFor(cfg),
     catalog: () => readCatalogDir(),
   };
 }

@@ -1,4 +1,5 @@
 // Structured JSON logs: one line per decision, with the request id and cold-start flag.
+import { appendFileSync } from "node:fs";
 
 export type LogFields = Record<string, unknown>;
 
@@ -28,7 +29,14 @@ export function redact(value: unknown, depth = 0): unknown {
 
 export type LogSink = (line: string) => void;
 
-export function createLogger(base: LogFields = {}, sink: LogSink = (l) => process.stdout.write(l + "\n")): Logger {
+/** Lambda collects stdout; the local cluster sends its handlers' lines to DEVCLUSTER_LOG_FILE. */
+const defaultSink: LogSink = (l) => {
+  const file = process.env.DEVCLUSTER_LOG_FILE;
+  if (file) appendFileSync(file, l + "\n");
+  else process.stdout.write(l + "\n");
+};
+
+export function createLogger(base: LogFields = {}, sink: LogSink = defaultSink): Logger {
   const write = (level: string, msg: string, fields?: LogFields) => {
     if (process.env.DEVCLUSTER_LOG === "silent") return;
     sink(JSON.stringify({ level, time: new Date().toISOString(), msg, ...(redact({ ...base, ...fields }) as LogFields) }));

@@ -6,8 +6,7 @@ import type { Logger } from "../core/log.ts";
 import type { NodeRecord } from "../core/model.ts";
 import { awsClients } from "../adapters/aws.ts";
 import { awsGroups } from "../adapters/awsGroups.ts";
-import { awsLifecycleActions } from "../adapters/lifecycleActions.ts";
-import { createLocalCommands } from "../adapters/localCommands.ts";
+import { commandsFor, lifecycleActionsFor } from "../adapters/fromConfig.ts";
 import { etcdClusterStore } from "../adapters/etcdClusterStore.ts";
 import { route53Dns } from "../adapters/route53Dns.ts";
 import type { Commands, Groups, LifecycleActions } from "../ports/index.ts";
@@ -92,18 +91,14 @@ export function depsFromConfig(cfg: Config): LifecycleDeps {
   const aws = awsClients();
   // Route 53 retries live in the Dns adapter (backoff with jitter); the client itself does not retry.
   const route53 = new Route53Client({ maxAttempts: 1 });
-  const commands: Commands =
-    cfg.COMMANDS === "local"
-      ? createLocalCommands({ root: cfg.LOCAL_ROOT! })
-      : {
-          run: () => Promise.reject(new Error("SSM commands adapter is not wired yet (functions/adapters/ssmCommands.ts)")),
-        };
+  const commands = commandsFor(cfg);
+  const actions = lifecycleActionsFor(cfg);
   return {
     clusterName: cfg.CLUSTER_NAME,
     domain: cfg.CLUSTER_DOMAIN,
     groupNames: { main: cfg.GROUP_MAIN, worker: cfg.GROUP_WORKER, data: cfg.GROUP_DATA },
     groups: awsGroups(aws),
-    actions: awsLifecycleActions(aws.autoscaling),
+    actions,
     commands,
     dns: route53Dns(route53, cfg.PRIVATE_ZONE_ID),
     store: cachedStores(),

@@ -17,7 +17,7 @@ import { killLocalNode, nodeDir, nodePids, stopNodeProcessesUnder } from "../nod
 import { ETCD_BIN, MOTO_SERVER, PROJECT_ROOT } from "../paths.ts";
 import { pidAlive, readPidFile, stopPidFile, waitUntil } from "../processes.ts";
 import { deliverChanges, observeGroups, type Progress } from "./driver.ts";
-import { loadFunctions, type LocalFunctionSet } from "./functions.ts";
+import { loadFunctions, localEnv, type LocalFunctionSet } from "./functions.ts";
 import { createStackOnMoto } from "./stack.ts";
 import { collectStatus, type ClusterStatus } from "./status.ts";
 import { isRunning, motoPidPath, readState, writeState, type LocalState } from "./state.ts";
@@ -41,11 +41,13 @@ export function ensureInstalled(progress: Progress) {
   execFileSync("bash", [join(PROJECT_ROOT, "scripts", "install-deps.sh")], { stdio: "inherit" });
 }
 
+/** The running cluster's state; the environment is pointed at it (moto, names, local adapters). */
 function requireState(dir: string): LocalState {
   const state = readState(dir);
   if (!state || !isRunning(dir)) {
     throw new NotFoundError(`no local cluster runs (state dir ${dir}); start one with 'devcluster local up'`);
   }
+  Object.assign(process.env, localEnv(dir, state));
   return state;
 }
 

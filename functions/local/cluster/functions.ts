@@ -1,6 +1,7 @@
 // The real Lambda handlers, invoked in-process the way Lambda would, with the local cluster's
 // configuration in the environment (read by each handler's module-scope dependencies).
 import { randomUUID } from "node:crypto";
+import { join } from "node:path";
 import { awsEnvFor } from "../moto.ts";
 import type { LocalState } from "./state.ts";
 
@@ -17,6 +18,7 @@ export function localEnv(dir: string, state: LocalState): Record<string, string>
     COMMANDS: "local",
     LIFECYCLE_ACTIONS: "local",
     LOCAL_ROOT: dir,
+    DEVCLUSTER_LOG_FILE: join(dir, "functions.log"),
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
   };
 }
