@@ -66,6 +66,7 @@ async function measure(w: World, label: string, role: Role, kind: "launch" | "te
     for (const [k, v] of counts) breakdown.set(k, (breakdown.get(k) ?? 0) + v);
   }
   const per = [...breakdown].map(([k, v]) => `${k} ${(v / ids.length).toFixed(1)}`).join(", ");
+  process.stderr.write(`${label} done\n`);
   out.push(
     `| ${label} | ${ids.length} | ${(calls / ids.length).toFixed(1)} (${per}, autoscaling:CompleteLifecycleAction 1.0) | ${pct(lat, 50).toFixed(0)} | ${pct(lat, 95).toFixed(0)} |`,
   );
@@ -171,7 +172,7 @@ async function main() {
       `| records lost | ${lost} |`,
       `| handlers not CONTINUE | ${failed} |`,
     );
-    console.log(out.join("\n"));
+    await new Promise<void>((r) => process.stdout.write(out.join("\n") + "\n", () => r()));
   } finally {
     w?.close();
     await stopNodeProcessesUnder(dir);
