@@ -340,8 +340,19 @@ export function defaultRestoreDeps(cfg: Config, log: Logger, extra: Partial<Rest
   return { ...base, groups: awsGroups(awsClients()), commands, ...extra };
 }
 
-export async function handler(event: unknown, context?: { awsRequestId?: string }): Promise<RestoreSummary> {
-  const cfg = loadConfig();
-  const log = invocationLogger("restore", context?.awsRequestId);
-  return restore(defaultRestoreDeps(cfg, log), event);
+/**
+ * Injection points for the Lambda handler, set once at module scope by the wiring code: `afterRestore`
+ * (rewrite the discovery records, re-push units) and, if wanted, other dependencies.
+ */
+export const restoreWiring: Partial<RestoreDeps> = {};
+
+/** A handler with its own wiring (e.g. `export const handler = createRestoreHandler({ afterRestore })`). */
+export function createRestoreHandler(extra: Partial<RestoreDeps> = {}) {
+  return async (event: unknown, context?: { awsRequestId?: string }): Promise<RestoreSummary> => {
+    const cfg = loadConfig();
+    const log = invocationLogger("restore", context?.awsRequestId);
+    return restore(defaultRestoreDeps(cfg, log, { ...restoreWiring, ...extra }), event);
+  };
 }
+
+export const handler = createRestoreHandler();

@@ -72,12 +72,15 @@ const systemSrv: SrvLookup = (name) => dns.resolveSrv(name);
  * finds them), else from the main group's instances.
  */
 async function findEndpoints(deps: SnapshotDeps): Promise<string[]> {
-  const srv = deps.resolveSrv ?? systemSrv;
-  try {
-    const records = await srv(`_etcd-client._tcp.${deps.cfg.CLUSTER_DOMAIN}`);
-    if (records.length) return records.map((r) => `http://${r.name.replace(/\.$/, "")}:${r.port}`);
-  } catch (e) {
-    deps.log.info("snapshot: no etcd discovery record; using the main group's instances", { error: e });
+  // Local mode has no DNS server for the private zone (and asks none off loopback).
+  const srv = deps.resolveSrv ?? (deps.cfg.COMMANDS === "local" ? undefined : systemSrv);
+  if (srv) {
+    try {
+      const records = await srv(`_etcd-client._tcp.${deps.cfg.CLUSTER_DOMAIN}`);
+      if (records.length) return records.map((r) => `http://${r.name.replace(/\.$/, "")}:${r.port}`);
+    } catch (e) {
+      deps.log.info("snapshot: no etcd discovery record; using the main group's instances", { error: e });
+    }
   }
   return (await observeMainNodes(deps.groups, deps.cfg)).map((n) => etcdClientUrl(n.privateIp));
 }

@@ -10,7 +10,7 @@ import {
   PutObjectCommand,
   type S3Client,
 } from "@aws-sdk/client-s3";
-import { Upload } from "@aws-sdk/lib-storage";
+import { pooledUpload } from "./s3PooledUpload.ts";
 import {
   ManifestSchema,
   clusterPrefix,
@@ -22,7 +22,7 @@ import {
 } from "../core/snapshots.ts";
 import type { SnapshotStore, UploadTuning } from "../ports/snapshots.ts";
 
-/** 5 MiB (the S3 minimum) x 3 in flight: about 20 MiB of part buffers, measured as fast as larger parts here. */
+/** 5 MiB (the S3 minimum) x 3 buffers, reused: 15 MiB, measured as fast as larger parts here. */
 export const DEFAULT_UPLOAD_TUNING: UploadTuning = { partSize: 5 * 1024 * 1024, queueSize: 3 };
 
 const isPreconditionFailed = (e: unknown) =>
@@ -44,16 +44,10 @@ export function s3SnapshotStore(s3: S3Client, bucket: string, layout: SnapshotLa
     bucket,
 
     async uploadData(key, body, tuning = DEFAULT_UPLOAD_TUNING) {
-      const upload = new Upload({
-        client: s3,
-        params: { Bucket: bucket, Key: key, Body: body, ContentType: "application/octet-stream" },
-        partSize: tuning.partSize,
-        queueSize: tuning.queueSize,
-        leavePartsOnError: false, // a failed upload aborts its multipart upload: nothing is left to list
-      });
-      const out = await upload.done();
-      if (!out.ETag) throw new Error(`upload of ${key} returned no ETag`);
-      return { etag: out.ETag };
+      // Not lib-storage's Upload: it allocates a new buffer per part and, measured on a 132 MB
+      // snapshot, the process grew ~100 MB; the pooled upload reuses `queueSize` part buffers.
+      // A failed upload aborts its multipart upload: nothing is left to list.
+      return pooledUpload(s3, { Bucket: bucket, Key: key, ContentType: "application/octet-stream" }, body, tuning);
     },
 
     async putManifest(m) {

@@ -20,13 +20,21 @@ export class SnapshotDigest {
   update(chunk: Buffer): void {
     this.whole.update(chunk);
     this.size += chunk.length;
-    const joined = this.tail.length ? Buffer.concat([this.tail, chunk]) : chunk;
-    if (joined.length <= TRAILER) {
-      this.tail = Buffer.from(joined);
+    if (this.tail.length + chunk.length <= TRAILER) {
+      this.tail = Buffer.concat([this.tail, chunk]);
       return;
     }
-    this.db.update(joined.subarray(0, joined.length - TRAILER));
-    this.tail = Buffer.from(joined.subarray(joined.length - TRAILER));
+    // No copy of the chunk itself (it streams by at tens of MB/s): hash what leaves the held-back
+    // tail, then all but the chunk's last 32 bytes, and keep those.
+    if (chunk.length >= TRAILER) {
+      if (this.tail.length) this.db.update(this.tail);
+      this.db.update(chunk.subarray(0, chunk.length - TRAILER));
+      this.tail = Buffer.from(chunk.subarray(chunk.length - TRAILER));
+    } else {
+      const joined = Buffer.concat([this.tail, chunk]); // at most 63 bytes
+      this.db.update(joined.subarray(0, joined.length - TRAILER));
+      this.tail = joined.subarray(joined.length - TRAILER);
+    }
   }
 
   /** Finish: the whole-object digest, and whether the stream carries a valid etcd trailer. */
