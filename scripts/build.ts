@@ -1,13 +1,14 @@
 // Bundles each Lambda handler (functions/<name>.ts) with esbuild into .build/functions/<name>/index.mjs
-// and builds the layers. etcd3 stays external: it reads .proto files from disk, so it ships in a layer.
+// beside the etcd3 dependency set: etcd3 reads .proto files from disk at run time, so it is not bundled.
 import { build } from "esbuild";
 import { execFileSync } from "node:child_process";
-import { readdirSync, rmSync, statSync } from "node:fs";
+import { copyFileSync, cpSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { PROJECT_ROOT } from "../functions/local/paths.ts";
 
 export const HANDLER_DIR = join(PROJECT_ROOT, "functions");
 export const OUT_DIR = join(PROJECT_ROOT, ".build");
+const CATALOG_DIR = join(HANDLER_DIR, "catalog");
 
 /** Every top-level file in functions/ is a handler; folders hold what they share. */
 export function handlerNames(): string[] {
@@ -29,6 +30,7 @@ export async function buildFunctions(names = handlerNames()): Promise<{ name: st
       target: "node20",
       format: "esm",
       minify: true,
+      keepNames: true, // error class names are part of what a caller sees
       sourcemap: "linked",
       external: ["etcd3"],
       metafile: true,
@@ -37,6 +39,10 @@ export async function buildFunctions(names = handlerNames()): Promise<{ name: st
       banner: { js: "import{createRequire as __cr}from'module';const require=__cr(import.meta.url);" },
       logLevel: "warning",
     });
+    // The units catalog is read from disk beside the bundle (functions/catalog/index.ts).
+    for (const f of readdirSync(CATALOG_DIR).filter((f) => /\.(service|socket|timer|path|target)$/.test(f))) {
+      copyFileSync(join(CATALOG_DIR, f), join(OUT_DIR, "functions", name, f));
+    }
     const bytes = Object.values(res.metafile.outputs)
       .filter((o) => o.entryPoint)
       .reduce((n, o) => n + o.bytes, 0);
@@ -45,14 +51,22 @@ export async function buildFunctions(names = handlerNames()): Promise<{ name: st
   return out;
 }
 
-export function buildLayers() {
+/**
+ * Build the etcd3 dependency set (layers/etcd3) and place it beside every bundle, where Node's
+ * resolution finds it: `.build/functions/<name>/node_modules`.
+ */
+export function buildDependencySets(names = handlerNames()) {
   execFileSync("bash", [join(PROJECT_ROOT, "layers", "etcd3", "build.sh")], { stdio: "inherit" });
+  const from = join(OUT_DIR, "layers", "etcd3", "nodejs", "node_modules");
+  for (const name of names) {
+    cpSync(from, join(OUT_DIR, "functions", name, "node_modules"), { recursive: true });
+  }
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const t0 = performance.now();
   const fns = await buildFunctions();
   for (const f of fns) console.log(`function ${f.name}: ${(f.bytes / 1024).toFixed(0)} KiB`);
-  if (!process.argv.includes("--no-layers")) buildLayers();
+  if (!process.argv.includes("--no-deps")) buildDependencySets();
   console.log(`built in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 }

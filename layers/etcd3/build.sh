@@ -8,4 +8,6 @@ rm -rf "$out" && mkdir -p "$out"
 cp "$here/package.json" "$here/package-lock.json" "$out/"
 (cd "$out" && npm ci --omit=dev --no-audit --no-fund --loglevel=error)
 rm -f "$out/package.json" "$out/package-lock.json"
+# Type declarations, sources maps and docs are not needed at run time.
+find "$out/node_modules" \( -name "*.d.ts" -o -name "*.map" -o -name "*.md" -o -name "*.ts" \) -type f -delete
 echo "layer etcd3: $(du -sh "$out" | cut -f1)"
