@@ -23,6 +23,7 @@ const arg = (name: string, def: number) => {
   return i > 0 ? Number(process.argv[i + 1]) : def;
 };
 const SAMPLES = arg("samples", 30);
+const ONLY_BURST = process.argv.includes("--only-burst");
 const BURST = arg("burst", 100);
 
 type Counts = Map<string, number>;
@@ -128,33 +129,38 @@ async function main() {
     await Promise.all(mains.map((id) => handleLifecycle(w!.event("launch", "main", id), w!.deps, w!.log)));
 
     out.push("| event | samples | AWS API calls per event | p50 ms | p95 ms |", "| --- | --- | --- | --- | --- |");
-    const workers = await w.scaleTo("worker", SAMPLES);
-    await measure(w, "worker launch", "worker", "launch", workers, out);
-    const datas = await w.scaleTo("data", 5);
-    await measure(w, "data launch", "data", "launch", datas, out);
-    const tw = workers.slice(0, Math.min(10, workers.length));
-    for (const id of tw) await w.terminate("worker", id);
-    await measure(w, "worker terminate", "worker", "terminate", tw, out);
-    // main launch: one at a time (each later launch first promotes the previous learner).
-    const extra = await w.scaleTo("main", 5);
-    await measure(w, "main launch (learner add + start settings)", "main", "launch", extra, out);
-    for (const id of extra) await w.terminate("main", id);
-    await measure(w, "main terminate (member remove)", "main", "terminate", extra, out);
+    if (!ONLY_BURST) {
+      const workers = await w.scaleTo("worker", SAMPLES);
+      await measure(w, "worker launch", "worker", "launch", workers, out);
+      const datas = await w.scaleTo("data", 5);
+      await measure(w, "data launch", "data", "launch", datas, out);
+      const tw = workers.slice(0, Math.min(10, workers.length));
+      for (const id of tw) await w.terminate("worker", id);
+      await measure(w, "worker terminate", "worker", "terminate", tw, out);
+      // main launch: one at a time (each later launch first promotes the previous learner).
+      const extra = await w.scaleTo("main", 5);
+      await measure(w, "main launch (learner add + start settings)", "main", "launch", extra, out);
+      for (const id of extra) await w.terminate("main", id);
+      await measure(w, "main terminate (member remove)", "main", "terminate", extra, out);
+    }
 
     // Burst: 100 worker launches at once, Route 53 at 5 req/s through the proxy.
     const proxyPort = 5353;
     const proxy = throttlingProxy(block.address(2), proxyPort, moto.endpoint, 5);
     await proxy.listen();
     process.env.AWS_ENDPOINT_URL_ROUTE_53 = `http://${block.address(2)}:${proxyPort}`;
+    // The SDK resolves the endpoint per request: the variable stays set for the whole burst.
     const limited = new Route53Client({ maxAttempts: 1 });
-    delete process.env.AWS_ENDPOINT_URL_ROUTE_53;
     const dns = route53Dns(limited, w.zoneId);
-    const burstDeps = { ...w.deps, dns, groups: awsGroups(w.aws) };
+    const burstDeps = { ...w.deps, dns, groups: awsGroups(w.aws), timing: { ...w.deps.timing, dnsDeadlineMs: 180_000 } };
     const before = (await w.ids("worker")).length;
     const fresh = await w.scaleTo("worker", before + BURST);
     const t0 = performance.now();
     const results = await Promise.all(fresh.map((id) => handleLifecycle(w!.event("launch", "worker", id), burstDeps, w!.log)));
     const handlersMs = performance.now() - t0;
+    delete process.env.AWS_ENDPOINT_URL_ROUTE_53;
+    const errors = new Map<string, number>();
+    for (const r of results) if (r.error) errors.set(r.error, (errors.get(r.error) ?? 0) + 1);
     const recs = await w.records();
     const names = new Set(recs.map((r) => r.name));
     const lost = fresh.filter((id) => !names.has(`${id}.${w!.domain}.`)).length;
@@ -171,6 +177,7 @@ async function main() {
       `| ChangeResourceRecordSets / ListResourceRecordSets attempts (adapter) | ${dns.stats.calls} calls, ${dns.stats.retries} retries |`,
       `| records lost | ${lost} |`,
       `| handlers not CONTINUE | ${failed} |`,
+      ...[...errors].map(([e, n]) => `| error (${n}x) | ${e.slice(0, 160)} |`),
     );
     await new Promise<void>((r) => process.stdout.write(out.join("\n") + "\n", () => r()));
   } finally {

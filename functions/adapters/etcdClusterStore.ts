@@ -204,6 +204,8 @@ export function etcdClusterStore(opts: EtcdStoreOptions): ClusterStore {
     async tryLock(name, owner, { ttlSeconds, waitMs }): Promise<Lock | undefined> {
       const c = await client();
       const key = LOCK_PREFIX + name;
+      // Fast path for a busy lock and no wait: one read, no lease granted and revoked.
+      if (waitMs === 0 && (await c.get(key).exists())) return undefined;
       const lease = c.lease(ttlSeconds, { autoKeepAlive: true });
       lease.on("lost", () => {});
       const leaseId = await lease.grant();

@@ -42,7 +42,7 @@ export const DEFAULT_TIMING: Timing = {
   promoteWaitMs: 20_000,
   bootstrapWaitMs: 30_000,
   lockWaitMs: 30_000,
-  dnsCoalesceMs: 100,
+  dnsCoalesceMs: 25,
   dnsDeadlineMs: 60_000,
   heartbeatEveryMs: 30_000,
   commandTimeoutSeconds: 60,
