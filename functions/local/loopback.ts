@@ -23,6 +23,9 @@ function pidAlive(pid: number): boolean {
 }
 
 /**
+ * Test blocks are /24s in 127.100-249.x; local clusters take whole /16s in 127.70-99 (their VPC is a
+ * /16 cut into /20 subnets), so the two never overlap.
+ *
  * Take a free block. `fixed` asks for one block by name (the local cluster uses a stable one);
  * otherwise a random one is chosen. A block whose holder died is taken over.
  */
@@ -30,7 +33,7 @@ export function reserveLoopbackBlock(fixed?: string): LoopbackBlock {
   mkdirSync(LOCK_ROOT, { recursive: true });
   for (let attempt = 0; attempt < 200; attempt++) {
     const prefix =
-      fixed ?? `127.${20 + Math.floor(Math.random() * 200)}.${1 + Math.floor(Math.random() * 250)}`;
+      fixed ?? `127.${100 + Math.floor(Math.random() * 150)}.${1 + Math.floor(Math.random() * 250)}`;
     const dir = join(LOCK_ROOT, prefix);
     try {
       mkdirSync(dir);
@@ -51,4 +54,18 @@ export function reserveLoopbackBlock(fixed?: string): LoopbackBlock {
     };
   }
   throw new Error("no free loopback block");
+}
+
+/** A /16 (`127.A`) for a local cluster started by a test; the default cluster uses 127.77. */
+export function reserveLocalClusterPrefix(): LoopbackBlock {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const a = 70 + Math.floor(Math.random() * 30);
+    if (a === 77) continue;
+    try {
+      return reserveLoopbackBlock(`127.${a}`);
+    } catch {
+      // held by a live process: try another
+    }
+  }
+  throw new Error("no free loopback /16 for a local cluster");
 }

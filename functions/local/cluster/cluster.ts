@@ -24,15 +24,16 @@ import { isRunning, motoPidPath, readState, writeState, type LocalState } from "
 import { ETCD_MEMBER_UNIT_NAME } from "../../core/firstBoot.ts";
 import { HOOKS } from "../../../cloudformation/ids.ts";
 
-/** The local cluster's /16: moto at .0.1, instances from the VPC's subnets. */
+/** The local cluster's /16 (127.A): moto at 127.A.0.1, instances from the VPC's subnets. */
 export const LOCAL_PREFIX = "127.77";
-const MOTO_HOST = `${LOCAL_PREFIX}.0.1`;
 
 export interface UpOptions {
   main: number;
   workers: number;
   data: number;
   clusterName?: string;
+  /** `127.A`: the loopback /16 of this cluster (default 127.77). */
+  prefix?: string;
 }
 
 export function ensureInstalled(progress: Progress) {
@@ -77,12 +78,17 @@ export async function up(dir: string, opts: UpOptions, progress: Progress): Prom
   }
   mkdirSync(dir, { recursive: true });
   const t0 = Date.now();
-  progress(`starting moto (the AWS API) at http://${MOTO_HOST}:5000`);
-  const moto = await startMoto({ host: MOTO_HOST, port: 5000, dir, pidFile: motoPidPath(dir) });
+  const prefix = opts.prefix ?? LOCAL_PREFIX;
+  if (!/^127\.(\d{1,3})$/.test(prefix) || Number(prefix.split(".")[1]) > 255) {
+    throw new InvalidInputError(`prefix must be 127.A (got ${prefix})`);
+  }
+  const motoHost = `${prefix}.0.1`;
+  progress(`starting moto (the AWS API) at http://${motoHost}:5000`);
+  const moto = await startMoto({ host: motoHost, port: 5000, dir, pidFile: motoPidPath(dir) });
   Object.assign(process.env, moto.env);
 
   const clusterName = opts.clusterName ?? "dev";
-  const synthOptions = resolveOptions({ clusterName, vpcCidr: `${LOCAL_PREFIX}.0.0/16`, mainSize: opts.main });
+  const synthOptions = resolveOptions({ clusterName, vpcCidr: `${prefix}.0.0/16`, mainSize: opts.main });
   const template = buildTemplate(synthOptions);
   progress(`creating the cluster's stack from the real template (${Object.keys(template.Resources ?? {}).length} resources)`);
   const stack = await createStackOnMoto({
@@ -107,7 +113,7 @@ export async function up(dir: string, opts: UpOptions, progress: Progress): Prom
     version: 1,
     clusterName,
     domain: synthOptions.clusterDomain,
-    prefix: LOCAL_PREFIX,
+    prefix,
     motoEndpoint: moto.endpoint,
     stackName: clusterName,
     zoneId: out("PrivateZoneId").replace(/^\/hostedzone\//, ""),
