@@ -5,8 +5,7 @@ import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
 import { awsClients } from "./adapters/aws.ts";
-import { createLocalCommands } from "./adapters/localCommands.ts";
-import { createSsmCommands } from "./adapters/ssmCommands.ts";
+import { commandsFor } from "./adapters/fromConfig.ts";
 import { loadConfig, type Config } from "./core/config.ts";
 import { DevclusterError, InvalidInputError, LockBusyError, NotFoundError, RefusedError } from "./core/errors.ts";
 import { invocationLogger, type Logger } from "./core/log.ts";
@@ -332,12 +331,7 @@ export async function recoverIfTotalLoss(deps: RestoreDeps & { graceMs?: number 
 /** Production wiring. `afterRestore` is left to the caller (the lead wires DNS + units). */
 export function defaultRestoreDeps(cfg: Config, log: Logger, extra: Partial<RestoreDeps> = {}): RestoreDeps {
   const base = defaultSnapshotDeps(cfg, log);
-  let commands = extra.commands;
-  if (!commands) {
-    if (cfg.COMMANDS === "local") commands = createLocalCommands({ root: cfg.LOCAL_ROOT! });
-    else commands = createSsmCommands({ ssm: awsClients().ssm });
-  }
-  return { ...base, groups: awsGroups(awsClients()), commands, ...extra };
+  return { ...base, groups: awsGroups(awsClients()), commands: extra.commands ?? commandsFor(cfg), ...extra };
 }
 
 /**
