@@ -84,11 +84,25 @@ async function launch(ev: LifecycleEvent, deps: LifecycleDeps, log: Logger, repo
   if (/^(shutting-down|terminated|stopping|stopped)$/.test(inst.state)) {
     throw new NotFoundError(`instance ${ev.instanceId} is ${inst.state}`);
   }
-  const store = deps.store(endpointsOf(obs.main));
+  const endpoints = endpointsOf(obs.main);
+  const store = deps.store(endpoints);
   let state: NodeRecord["state"] = "active";
 
+  if (group.role !== "main" && (await store.memberList()) === null) {
+    // The cluster is still forming (all groups launch together at creation): wait for etcd rather
+    // than abandon a good node; heartbeats keep the action alive meanwhile.
+    report.steps.push("waiting for etcd");
+    const until = Date.now() + deps.timing.bootstrapWaitMs;
+    while ((await store.memberList()) === null) {
+      if (Date.now() > until) throw new Error("no etcd member answers: the node cannot be registered");
+      await sleep(500);
+    }
+  }
   if (group.role === "main") {
-    state = await joinMain(ev, deps, store, obs, log, report);
+    const joined = await joinMain(ev, deps, store, obs, log, report);
+    // etcd is lost (no member, a snapshot exists): the node waits for the restore, which registers it.
+    if (joined === "lost") return;
+    state = joined;
   }
 
   const rec = nodeRecordOf(inst, group, state, deps.now());
@@ -96,7 +110,7 @@ async function launch(ev: LifecycleEvent, deps: LifecycleDeps, log: Logger, repo
   report.steps.push(`register ${state}`);
 
   if (deps.units) {
-    await deps.units.onLaunch(rec, log);
+    await deps.units.onLaunch(rec, log, { store, endpoints });
     report.steps.push("units pushed");
   }
 
@@ -119,7 +133,7 @@ async function joinMain(
   obs: Observed,
   log: Logger,
   report: LifecycleReport,
-): Promise<NodeRecord["state"]> {
+): Promise<NodeRecord["state"] | "lost"> {
   const inst = obs.instances.get(ev.instanceId)!;
   const node = { instanceId: ev.instanceId, ip: inst.privateIp };
   const ipToInstance = new Map(obs.main.instances.map((m) => [m.ip, m.instanceId]));
@@ -132,6 +146,11 @@ async function joinMain(
     log.info("membership plan", { plan: plan.kind });
     switch (plan.kind) {
       case "bootstrap": {
+        if (await deps.history?.formedBefore()) {
+          report.steps.push("etcd lost (no member answers; a snapshot exists): not bootstrapping; restore needed");
+          log.error("ALARM etcd total loss seen by a main launch; restore from a snapshot", { instanceId: ev.instanceId });
+          return "lost";
+        }
         // Deterministic plan: every handler that gets here hands out identical settings.
         const ms = await bootstrapCluster(deps, store, log, plan.plan);
         await store.putKey(TOKEN_KEY, plan.plan.token);
@@ -242,7 +261,8 @@ async function terminate(ev: LifecycleEvent, deps: LifecycleDeps, log: Logger, r
   const inst = obs.instances.get(ev.instanceId);
   // Endpoints: the live main instances (the terminating one last, it may still answer).
   const extra = inst ? [inst.privateIp] : [];
-  const store = deps.store(endpointsOf({ instances: obs.main.instances.filter((m) => m.instanceId !== ev.instanceId) }, extra));
+  const endpoints = endpointsOf({ instances: obs.main.instances.filter((m) => m.instanceId !== ev.instanceId) }, extra);
+  const store = deps.store(endpoints);
   const known = await store.getNode(ev.instanceId).catch(() => undefined);
   const role = group?.role ?? known?.role;
   report.role = role;
@@ -250,7 +270,7 @@ async function terminate(ev: LifecycleEvent, deps: LifecycleDeps, log: Logger, r
   const rec: NodeRecord | undefined = known ?? (inst && group ? nodeRecordOf(inst, group, "leaving", deps.now()) : undefined);
 
   if (rec && deps.units) {
-    await deps.units.onTerminate(rec, log);
+    await deps.units.onTerminate(rec, log, { store, endpoints });
     report.steps.push("units moved");
   }
 

@@ -49,15 +49,29 @@ const describe = (r: Repair): string => {
   }
 };
 
-export async function handleReconcile(deps: LifecycleDeps, log: Logger, opts: { maxRounds?: number } = {}): Promise<ReconcileReport> {
+export async function handleReconcile(
+  deps: LifecycleDeps,
+  log: Logger,
+  opts: { maxRounds?: number; recover?: boolean } = {},
+): Promise<ReconcileReport> {
   const report: ReconcileReport = { rounds: 0, repairs: [], blocked: [], failed: [], dnsChanges: 0 };
   const owner = `reconcile-${randomUUID()}`;
   let store: ClusterStore | undefined;
+  let lastEndpoints: string[] = [];
   const maxRounds = opts.maxRounds ?? 4;
   for (let round = 0; round < maxRounds; round++) {
     const obs = await observe(deps, [deps.groupNames.main, deps.groupNames.worker, deps.groupNames.data]);
-    store = deps.store(endpointsOf(obs.main));
+    lastEndpoints = endpointsOf(obs.main);
+    store = deps.store(lastEndpoints);
     const members = await store.memberList();
+    if (members === null && obs.main.instances.length > 0 && (await deps.history?.formedBefore())) {
+      // Total loss of a cluster that existed: never bootstrap an empty one over it.
+      const outcome = opts.recover === false || !deps.recover ? { action: "none", reason: "recovery not wired" } : await deps.recover(log);
+      report.blocked.push(`etcd total loss: ${outcome.action}${outcome.reason ? ` (${outcome.reason})` : ""}`);
+      if (outcome.action === "restored") report.repairs.push("restored etcd from the newest valid snapshot");
+      log.info("reconcile done", { ...report });
+      return report;
+    }
     const healthy = members ? await store.healthyMembers(members) : new Set<string>();
     const registry = members ? (await store.listNodes()).nodes : [];
     const repairs = planReconcile({ clusterName: deps.clusterName, groups: obs.groups, members, healthy, registry, now: deps.now().toISOString() });
@@ -96,7 +110,7 @@ export async function handleReconcile(deps: LifecycleDeps, log: Logger, opts: { 
     });
     report.dnsChanges = dns.changes;
     if (dns.changes) report.repairs.push(`dns: ${dns.changes} record changes`);
-    if (deps.units?.reconcile) await deps.units.reconcile(log);
+    if (deps.units?.reconcile) await deps.units.reconcile(log, { store, endpoints: lastEndpoints });
     // Leftovers recorded by terminate handlers are settled once the state is clean.
     if (!report.failed.length) {
       for (const id of await leftoverIds(store)) await store.putKey(LEFTOVER_PREFIX + id, "").catch(() => {});

@@ -6,6 +6,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
 import { awsClients } from "./adapters/aws.ts";
 import { commandsFor } from "./adapters/fromConfig.ts";
+import { rediscoverAfterRestore } from "./lifecycle/recovery.ts";
 import { loadConfig, type Config } from "./core/config.ts";
 import { DevclusterError, InvalidInputError, LockBusyError, NotFoundError, RefusedError } from "./core/errors.ts";
 import { invocationLogger, type Logger } from "./core/log.ts";
@@ -349,4 +350,5 @@ export function createRestoreHandler(extra: Partial<RestoreDeps> = {}) {
   };
 }
 
-export const handler = createRestoreHandler();
+/** The Lambda entry point: after a restore, discovery records are rewritten and units re-pushed. */
+export const handler = createRestoreHandler({ afterRestore: () => rediscoverAfterRestore(invocationLogger("restore", undefined)) });

@@ -7,6 +7,8 @@ import type { NodeRecord } from "../core/model.ts";
 import { awsClients } from "../adapters/aws.ts";
 import { awsGroups } from "../adapters/awsGroups.ts";
 import { commandsFor, lifecycleActionsFor } from "../adapters/fromConfig.ts";
+import { unitsHook, type UnitsContext } from "./unitsHook.ts";
+import { recoverFromTotalLoss, snapshotHistory } from "./recovery.ts";
 import { etcdClusterStore } from "../adapters/etcdClusterStore.ts";
 import { route53Dns } from "../adapters/route53Dns.ts";
 import type { Commands, Groups, LifecycleActions } from "../ports/index.ts";
@@ -19,10 +21,21 @@ import type { Dns } from "../ports/dns.ts";
  * `reconcile` calls `reconcile` after membership and DNS are repaired. Absent: no units are pushed.
  */
 export interface UnitsHook {
-  onLaunch(node: NodeRecord, log: Logger): Promise<void>;
-  onTerminate(node: NodeRecord, log: Logger): Promise<void>;
-  reconcile?(log: Logger): Promise<void>;
+  onLaunch(node: NodeRecord, log: Logger, ctx: UnitsContext): Promise<void>;
+  onTerminate(node: NodeRecord, log: Logger, ctx: UnitsContext): Promise<void>;
+  reconcile?(log: Logger, ctx: UnitsContext): Promise<void>;
 }
+
+/**
+ * Whether this cluster has existed before (a valid snapshot of it is stored). A cluster that did
+ * and now has no member alive is lost, not new: it is restored, never bootstrapped empty.
+ */
+export interface ClusterHistory {
+  formedBefore(): Promise<boolean>;
+}
+
+/** Total loss: what reconcile does when no member answers though the cluster has existed. */
+export type Recover = (log: Logger) => Promise<{ action: string; reason?: string }>;
 
 export interface Timing {
   /** How long a main launch keeps trying to promote a pending learner before leaving it to reconcile. */
@@ -59,6 +72,8 @@ export interface LifecycleDeps {
   /** A store over these endpoints (client URLs); implementations cache clients per endpoint set. */
   store(endpoints: string[]): ClusterStore;
   units?: UnitsHook | undefined;
+  history?: ClusterHistory | undefined;
+  recover?: Recover | undefined;
   timing: Timing;
   now(): Date;
 }
@@ -102,7 +117,9 @@ export function depsFromConfig(cfg: Config): LifecycleDeps {
     commands,
     dns: route53Dns(route53, cfg.PRIVATE_ZONE_ID),
     store: cachedStores(),
-    units: undefined,
+    units: unitsHook(commands),
+    history: snapshotHistory(cfg),
+    recover: (log) => recoverFromTotalLoss(cfg, log),
     timing: DEFAULT_TIMING,
     now: () => new Date(),
   };

@@ -39,18 +39,23 @@ export interface ClusterStatus {
   snapshots: { key: string; time: string; revision: number; keys: number; bytes: number }[];
 }
 
+/**
+ * The units a node runs: its unit files (template files stand for their enabled instances) and the
+ * instances enabled in multi-user.target.wants, each with the state the systemctl stand-in keeps.
+ */
 export function unitsOnNode(root: string, id: string): { name: string; state: string }[] {
   const dir = nodeDir(root, id);
   const unitDir = join(dir, "etc/systemd/system");
   if (!existsSync(unitDir)) return [];
-  return readdirSync(unitDir)
-    .filter((f) => /\.(service|timer|socket|path|target)$/.test(f))
-    .sort()
-    .map((name) => {
-      const stateFile = join(dir, "run/systemd", `${name}.state`);
-      const state = existsSync(stateFile) ? readFileSync(stateFile, "utf8").trim() : "inactive";
-      return { name, state };
-    });
+  const isUnit = (f: string) => /\.(service|timer|socket|path|target)$/.test(f);
+  const files = readdirSync(unitDir).filter((f) => isUnit(f) && !/@\./.test(f));
+  const wantsDir = join(unitDir, "multi-user.target.wants");
+  const wanted = existsSync(wantsDir) ? readdirSync(wantsDir).filter(isUnit) : [];
+  return [...new Set([...files, ...wanted])].sort().map((name) => {
+    const stateFile = join(dir, "run/systemd", `${name}.state`);
+    const state = existsSync(stateFile) ? readFileSync(stateFile, "utf8").trim() : "inactive";
+    return { name, state };
+  });
 }
 
 async function etcdMembers(ips: string[]): Promise<ClusterStatus["etcd"]> {

@@ -1,0 +1,51 @@
+// Wires unit placement (functions/units.ts) into lifecycle and reconcile: a launching node gets its
+// units before its action completes, a terminating node's units move elsewhere first, and reconcile
+// re-pushes every node's desired units to repair drift.
+import { Etcd3 } from "etcd3";
+import type { Logger } from "../core/log.ts";
+import type { NodeRecord } from "../core/model.ts";
+import { DevclusterError } from "../core/errors.ts";
+import { etcdPlacementStore } from "../adapters/etcdPlacementStore.ts";
+import { readCatalogDir } from "../catalog/index.ts";
+import { syncUnits, type UnitsDeps } from "../units.ts";
+import type { Commands } from "../ports/index.ts";
+import type { ClusterStore } from "../ports/cluster.ts";
+import type { UnitsHook } from "./deps.ts";
+
+/** Where the hook reaches etcd: the handler's own store and endpoints. */
+export interface UnitsContext {
+  store: ClusterStore;
+  endpoints: string[];
+}
+
+export function unitsHook(commands: Commands): UnitsHook {
+  let etcd: { key: string; client: Etcd3 } | undefined;
+  const depsFor = (ctx: UnitsContext, log: Logger): UnitsDeps => {
+    const key = [...new Set(ctx.endpoints)].sort().join(",");
+    if (etcd?.key !== key) {
+      etcd?.client.close();
+      etcd = { key, client: new Etcd3({ hosts: ctx.endpoints, dialTimeout: 2000 }) };
+    }
+    return {
+      log,
+      nodes: { listNodes: async () => (await ctx.store.listNodes()).nodes },
+      placements: etcdPlacementStore(etcd.client),
+      commands,
+      catalog: () => readCatalogDir(),
+    };
+  };
+  return {
+    async onLaunch(node: NodeRecord, log: Logger, ctx: UnitsContext) {
+      const r = await syncUnits(depsFor(ctx, log), { launching: node.instanceId });
+      if (r.failed.includes(node.instanceId)) {
+        throw new DevclusterError(`units could not be pushed to ${node.instanceId}`);
+      }
+    },
+    async onTerminate(node: NodeRecord, log: Logger, ctx: UnitsContext) {
+      await syncUnits(depsFor(ctx, log), { terminating: node.instanceId });
+    },
+    async reconcile(log: Logger, ctx: UnitsContext) {
+      await syncUnits(depsFor(ctx, log), { force: true });
+    },
+  };
+}
