@@ -23,8 +23,13 @@ export async function buildFunctions(names = handlerNames()): Promise<{ name: st
   for (const name of names) {
     rmSync(join(OUT_DIR, "functions", name), { recursive: true, force: true });
     const res = await build({
-      entryPoints: [join(HANDLER_DIR, `${name}.ts`)],
-      outfile: join(OUT_DIR, "functions", name, "index.mjs"),
+      entryPoints: { index: join(HANDLER_DIR, `${name}.ts`) },
+      outdir: join(OUT_DIR, "functions", name),
+      outExtension: { ".js": ".mjs" },
+      // Code reached only through dynamic import() (the EC2 fallback, recovery) stays in chunks
+      // loaded on demand: V8 would pre-parse it in one flat file (measured: +16 MB at start).
+      splitting: true,
+      chunkNames: "chunks/[name]-[hash]",
       bundle: true,
       platform: "node",
       target: "node20",
