@@ -6,7 +6,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 out="$here/../../.build/layers/etcd3/nodejs"
 rm -rf "$out" && mkdir -p "$out"
 cp "$here/package.json" "$here/package-lock.json" "$out/"
-(cd "$out" && npm ci --omit=dev --no-audit --no-fund --loglevel=error)
+(cd "$out" && npm ci --omit=dev --prefer-offline --no-audit --no-fund --loglevel=error)
 rm -f "$out/package.json" "$out/package-lock.json"
 # Type declarations, sources maps and docs are not needed at run time.
 find "$out/node_modules" \( -name "*.d.ts" -o -name "*.map" -o -name "*.md" -o -name "*.ts" \) -type f -delete
