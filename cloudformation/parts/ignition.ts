@@ -1,6 +1,7 @@
 // First-boot configuration per role, as an Ignition v3 config (Flatcar reads it from user data).
 // Every node: the SSM agent (shipped in Flatcar's AWS image, enabled here), Docker, etcd and
-// etcdctl/etcdutl in /opt/bin, and /etc/devcluster/cluster.env naming its cluster and role.
+// etcdctl/etcdutl in /opt/bin, /etc/devcluster/cluster.env naming its cluster and role, and
+// /etc/devcluster/node.env with its own id and addresses (from the instance metadata).
 // Main nodes: the etcd member unit, started by the control plane once it wrote /etc/etcd/etcd.env.
 // Workers and data nodes: etcd-amb, etcd's own gateway on 127.0.0.1:2379, which finds the members
 // through the `_etcd-client._tcp` SRV records the control plane keeps in the private zone.
@@ -13,6 +14,8 @@ export const IGNITION_VERSION = "3.3.0";
 export const CLUSTER_ENV_PATH = "/etc/devcluster/cluster.env";
 export const ETCD_AMB_UNIT_NAME = "etcd-amb.service";
 export const ETCD_INSTALL_UNIT_NAME = "etcd-install.service";
+export const NODE_ENV_PATH = "/etc/devcluster/node.env";
+export const NODE_ENV_UNIT_NAME = "devcluster-node-env.service";
 /** CloudFormation caps user data at 16 KB before base64. */
 export const USER_DATA_LIMIT = 16 * 1024;
 
@@ -69,6 +72,42 @@ install -m 0755 "$TMP/$NAME/etcd" "$TMP/$NAME/etcdctl" "$TMP/$NAME/etcdutl" "$BI
 `;
 }
 
+/**
+ * Writes /etc/devcluster/node.env (what units such as presence@ read: the node's own addresses) from
+ * the instance metadata service, IMDSv2 (a session token first, as the template requires tokens).
+ */
+export const NODE_ENV_SCRIPT = `#!/bin/bash
+set -euo pipefail
+IMDS=http://169.254.169.254/latest
+TOKEN=$(curl -fsS --retry 10 --retry-connrefused -X PUT -H "X-aws-ec2-metadata-token-ttl-seconds: 300" "$IMDS/api/token")
+md() { curl -fsS -H "X-aws-ec2-metadata-token: $TOKEN" "$IMDS/meta-data/$1" || true; }
+TMP=$(mktemp ${NODE_ENV_PATH}.XXXXXX)
+{
+  echo "INSTANCE_ID=$(md instance-id)"
+  echo "PRIVATE_IP=$(md local-ipv4)"
+  echo "PUBLIC_IP=$(md public-ipv4)"
+  echo "ZONE=$(md placement/availability-zone)"
+} >"$TMP"
+chmod 644 "$TMP"
+mv -f "$TMP" ${NODE_ENV_PATH}
+`;
+
+const NODE_ENV_UNIT = `[Unit]
+Description=Write ${NODE_ENV_PATH} from the instance metadata (devcluster first boot)
+Wants=network-online.target
+After=network-online.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/opt/bin/devcluster-node-env
+Restart=on-failure
+RestartSec=5s
+
+[Install]
+WantedBy=multi-user.target
+`;
+
 const ETCD_INSTALL_UNIT = `[Unit]
 Description=Install etcd to /opt/bin (devcluster first boot)
 Wants=network-online.target
@@ -113,12 +152,14 @@ export function ignitionConfig(role: Role, etcdVersion: string): IgnitionConfig 
     // once would lose etcd quorum. A new launch template version brings a new Flatcar.
     file("/etc/flatcar/update.conf", 0o644, "REBOOT_STRATEGY=off\n"),
     file("/opt/bin/install-etcd", 0o755, installEtcdScript(etcdVersion)),
+    file("/opt/bin/devcluster-node-env", 0o755, NODE_ENV_SCRIPT),
   ];
   const directories: IgnitionConfig["storage"]["directories"] = [];
   const units: IgnitionUnit[] = [
     { name: "amazon-ssm-agent.service", enabled: true },
     { name: "docker.service", enabled: true },
     { name: ETCD_INSTALL_UNIT_NAME, enabled: true, contents: ETCD_INSTALL_UNIT },
+    { name: NODE_ENV_UNIT_NAME, enabled: true, contents: NODE_ENV_UNIT },
   ];
   if (role === "main") {
     // Where the control plane writes the member's settings (root-only: it holds the cluster token).

@@ -135,6 +135,14 @@ describe("Ignition first boot", () => {
     expect(install).toMatch(/sha256sum -c/);
     expect(install).toMatch(/install -m 0755 .*etcd" .*etcdctl"/);
   });
+  it.each(ROLES)("%s: writes /etc/devcluster/node.env (what presence@ reads) from IMDSv2 at boot", (role) => {
+    const cfg = ignitionOf(role);
+    expect(cfg.systemd.units.find((u) => u.name === "devcluster-node-env.service")?.enabled).toBe(true);
+    const script = fileText(cfg, "/opt/bin/devcluster-node-env");
+    expect(script).toMatch(/-X PUT .*api\/token/); // a session token: the launch template requires IMDSv2
+    for (const k of ["INSTANCE_ID", "PRIVATE_IP", "PUBLIC_IP", "ZONE"]) expect(script).toContain(`${k}=`);
+    expect(script).toContain("mv -f \"$TMP\" /etc/devcluster/node.env");
+  });
   it("main: the etcd member unit reading /etc/etcd/etcd.env and running /opt/bin/etcd", () => {
     const unit = ignitionOf("main").systemd.units.find((u) => u.name === "etcd-member.service")!;
     expect(unit.contents).toBe(ETCD_MEMBER_UNIT);
