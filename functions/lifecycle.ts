@@ -20,6 +20,7 @@ import {
   endpointsOf,
   nodeRecordOf,
   observe,
+  refreshGateways,
   startJoiningMember,
   withHeartbeat,
   withMembershipLock,
@@ -123,6 +124,10 @@ async function launch(ev: LifecycleEvent, deps: LifecycleDeps, log: Logger, repo
   });
   if (!dns.synced) throw new Error("DNS sync did not finish in time");
   report.steps.push(dns.sentByMe ? `dns sync (${dns.changes} changes)` : "dns covered by a concurrent sync");
+  if (dns.discoveryChanged) {
+    await refreshGateways(deps, store, log);
+    report.steps.push("gateways refreshed");
+  }
 }
 
 /** Returns the registry state of the node: active (voter), joining (learner or deferred). */
@@ -310,6 +315,10 @@ async function terminate(ev: LifecycleEvent, deps: LifecycleDeps, log: Logger, r
   });
   if (!dns.synced) report.leftovers.push("dns sync did not finish: left to reconcile");
   else report.steps.push(dns.sentByMe ? `dns sync (${dns.changes} changes)` : "dns covered by a concurrent sync");
+  if (dns.discoveryChanged) {
+    await refreshGateways(deps, store, log).catch((e: unknown) => log.warn("gateway refresh failed", { error: e }));
+    report.steps.push("gateways refreshed");
+  }
   if (report.leftovers.length) await recordLeftovers(deps, ev, report, store);
 }
 

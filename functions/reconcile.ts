@@ -15,6 +15,7 @@ import {
   bootstrapCluster,
   endpointsOf,
   observe,
+  refreshGateways,
   startJoiningMember,
   withMembershipLock,
 } from "./lifecycle/steps.ts";
@@ -109,6 +110,7 @@ export async function handleReconcile(
       deadlineMs: deps.timing.dnsDeadlineMs,
     });
     report.dnsChanges = dns.changes;
+    if (dns.discoveryChanged && (await refreshGateways(deps, store, log)).length === 0) report.repairs.push("etcd-amb restarted");
     if (dns.changes) report.repairs.push(`dns: ${dns.changes} record changes`);
     if (deps.units?.reconcile) await deps.units.reconcile(log, { store, endpoints: lastEndpoints });
     // Leftovers recorded by terminate handlers are settled once the state is clean.

@@ -3,8 +3,7 @@
 // etcdctl/etcdutl in /opt/bin, /etc/devcluster/cluster.env naming its cluster and role, and
 // /etc/devcluster/node.env with its own id and addresses (from the instance metadata).
 // Main nodes: the etcd member unit, started by the control plane once it wrote /etc/etcd/etcd.env.
-// Workers and data nodes: etcd-amb, etcd's own gateway on 127.0.0.1:2379, which finds the members
-// through the `_etcd-client._tcp` SRV records the control plane keeps in the private zone.
+// Workers and data nodes get their etcd gateway (etcd-amb) from the unit catalog, with their units.
 import { base64, sub, type CfnValue } from "../cfn.ts";
 import { Params } from "../ids.ts";
 import { ETCD_ENV_PATH, ETCD_MEMBER_UNIT, ETCD_MEMBER_UNIT_NAME } from "../../functions/core/firstBoot.ts";
@@ -12,7 +11,6 @@ import { ETCD_CLIENT_PORT, type Role } from "../../functions/core/model.ts";
 
 export const IGNITION_VERSION = "3.3.0";
 export const CLUSTER_ENV_PATH = "/etc/devcluster/cluster.env";
-export const ETCD_AMB_UNIT_NAME = "etcd-amb.service";
 export const ETCD_INSTALL_UNIT_NAME = "etcd-install.service";
 export const NODE_ENV_PATH = "/etc/devcluster/node.env";
 export const NODE_ENV_UNIT_NAME = "devcluster-node-env.service";
@@ -124,21 +122,6 @@ RestartSec=15s
 WantedBy=multi-user.target
 `;
 
-export const ETCD_AMB_UNIT = `[Unit]
-Description=etcd-amb: local etcd gateway to the members found by DNS SRV (devcluster)
-Wants=network-online.target
-After=network-online.target ${ETCD_INSTALL_UNIT_NAME}
-Requires=${ETCD_INSTALL_UNIT_NAME}
-
-[Service]
-EnvironmentFile=${CLUSTER_ENV_PATH}
-ExecStart=/opt/bin/etcd gateway start --discovery-srv=\${CLUSTER_DOMAIN} --listen-addr=127.0.0.1:${ETCD_CLIENT_PORT} --retry-delay=5s
-Restart=always
-RestartSec=5s
-
-[Install]
-WantedBy=multi-user.target
-`;
 
 /** The Ignition config of a role's nodes, with placeholders for the stack parameters it uses. */
 export function ignitionConfig(role: Role, etcdVersion: string): IgnitionConfig {
@@ -177,9 +160,9 @@ export function ignitionConfig(role: Role, etcdVersion: string): IgnitionConfig 
         },
       ],
     });
-  } else {
-    units.push({ name: ETCD_AMB_UNIT_NAME, enabled: true, contents: ETCD_AMB_UNIT });
   }
+  // Workers and data nodes get etcd-amb with their units (functions/catalog/etcd-amb.service, the one
+  // definition), pushed before their launch completes.
   return { ignition: { version: IGNITION_VERSION }, storage: { files, directories }, systemd: { units } };
 }
 

@@ -36,6 +36,8 @@ export interface DnsSyncResult {
   sentByMe: boolean;
   changes: number;
   revision?: string;
+  /** This sync changed `_etcd-client._tcp` (gateways that read it at start must re-read it). */
+  discoveryChanged?: boolean;
 }
 
 interface SyncedState {
@@ -109,5 +111,6 @@ async function syncLocked(store: ClusterStore, dns: Dns, log: Logger, o: DnsSync
     ...upserted.values(),
   ];
   await store.putKey(DNS_SYNCED_KEY, JSON.stringify({ revision, records: after } satisfies SyncedState));
-  return { synced: true, sentByMe: true, changes: diff.upserts.length + diff.deletes.length, revision };
+  const discoveryChanged = [...diff.upserts, ...diff.deletes].some((r) => r.type === "SRV" && r.name.startsWith("_etcd-client._tcp."));
+  return { synced: true, sentByMe: true, changes: diff.upserts.length + diff.deletes.length, revision, discoveryChanged };
 }

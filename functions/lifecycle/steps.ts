@@ -163,3 +163,26 @@ export function nodeRecordOf(
 
 /** Token of the running cluster (kept in etcd at bootstrap) for joining members' settings. */
 export const TOKEN_KEY = "/cluster/etcd/token";
+
+/** The gateway unit on worker and data nodes (etcd gateway: resolves the discovery SRV record at start). */
+export const GATEWAY_UNIT = "etcd-amb.service";
+
+/**
+ * After the client discovery record changed, restart the gateways that are running so they resolve it
+ * again (etcd's gateway reads SRV only at start). A node that fails is logged; reconcile retries.
+ */
+export async function refreshGateways(deps: LifecycleDeps, store: ClusterStore, log: Logger): Promise<string[]> {
+  const { nodes } = await store.listNodes();
+  const ids = nodes.filter((n) => n.role !== "main" && (n.state === "active" || n.state === "joining")).map((n) => n.instanceId);
+  if (!ids.length) return [];
+  const results = await deps.commands.run({
+    instanceIds: ids,
+    script: `systemctl try-restart ${GATEWAY_UNIT}\n`,
+    comment: "devcluster: etcd discovery changed, restart etcd-amb",
+    timeoutSeconds: 60,
+  });
+  const failed = results.filter((r) => r.status !== "Success").map((r) => r.instanceId);
+  if (failed.length) log.warn("etcd-amb restart failed on some nodes", { failed });
+  log.info("etcd-amb restarted after a discovery change", { nodes: ids.length, failed: failed.length });
+  return failed;
+}

@@ -23,7 +23,9 @@ export function unitsHook(commands: Commands): UnitsHook {
   const depsFor = (ctx: UnitsContext, log: Logger): UnitsDeps => {
     const key = [...new Set(ctx.endpoints)].sort().join(",");
     if (etcd?.key !== key) {
-      etcd?.client.close();
+      // Concurrent invocations (one process locally) may still use the old client: close it later.
+      const old = etcd?.client;
+      if (old) setTimeout(() => old.close(), 60_000).unref();
       etcd = { key, client: new Etcd3({ hosts: ctx.endpoints, dialTimeout: 2000 }) };
     }
     return {

@@ -1,7 +1,7 @@
 // A lost cluster is not a new one: with a valid snapshot on record and no member alive, neither a main
 // launch nor reconcile bootstraps an empty etcd over it; reconcile hands over to recovery. And the
 // units hook: a launching worker gets its units before its lifecycle action completes.
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { handleLifecycle } from "../../functions/lifecycle.ts";
@@ -45,6 +45,20 @@ describe("units through the lifecycle handler", () => {
     for (const m of await w.ids("main")) {
       expect(existsSync(join(nodeDir(w.root, m), "etc/systemd/system/etcd-amb.service"))).toBe(false);
     }
+  });
+});
+
+describe("discovery changes reach the gateways", () => {
+  it("a main leaving rewrites _etcd-client._tcp and restarts etcd-amb on the workers", async () => {
+    const [worker] = await w.ids("worker");
+    const before = statSync(join(nodeDir(w.root, worker!), "run/systemd/etcd-amb.service.state")).mtimeMs;
+    const [main] = await w.ids("main");
+    await w.terminate("main", main!);
+    const report = await handleLifecycle(w.event("terminate", "main", main!), w.deps, w.log);
+    expect(report.steps).toContain("gateways refreshed");
+    const state = join(nodeDir(w.root, worker!), "run/systemd/etcd-amb.service.state");
+    expect(readFileSync(state, "utf8").trim()).toBe("active");
+    expect(statSync(state).mtimeMs).toBeGreaterThan(before);
   });
 });
 

@@ -9,7 +9,8 @@ import { runDemo } from "./demo.ts";
 
 export const LOCAL_USAGE = `usage: devcluster local <subcommand> [--dir DIR]
 
-  up [--main 3] [--workers 2] [--data 0]   start moto, create the stack, launch the nodes, form etcd
+  up [--main 3] [--workers 2] [--data 0] [--prefix 127.77]
+                                           start moto, create the stack, launch the nodes, form etcd
   status [--json]                          nodes, etcd members, DNS records, units per node, snapshots
   scale <main|worker|data> <n>             resize a group; the lifecycle handler answers each change
   kill <node-id>                           the node dies; its group replaces it
@@ -18,9 +19,11 @@ export const LOCAL_USAGE = `usage: devcluster local <subcommand> [--dir DIR]
   restore [<snapshot>|latest] [--force]    rebuild etcd on the main nodes from a snapshot
   reconcile                                run the reconcile function now
   down                                     stop every process the cluster started
-  demo                                     up, write data, scale, kill every member, restore, verify, down
+  demo [--prefix 127.77]                   up, write data, scale, kill every member, restore, verify, down
 
-The cluster's state lives in --dir (default .devcluster/, or $DEVCLUSTER_STATE_DIR).
+The cluster's state lives in --dir (default .devcluster/, or $DEVCLUSTER_STATE_DIR). Its VPC, moto
+and nodes use the loopback /16 --prefix (127.70 to 127.99; default 127.77): a second cluster at the
+same time needs both another --dir and another --prefix.
 `;
 
 const print = (line: string) => process.stdout.write(line + "\n");
@@ -43,6 +46,7 @@ export async function localCommand(args: string[]): Promise<number> {
       main: { type: "string" },
       workers: { type: "string" },
       data: { type: "string" },
+      prefix: { type: "string" },
       json: { type: "boolean" },
       "all-main": { type: "boolean" },
       force: { type: "boolean" },
@@ -60,7 +64,7 @@ export async function localCommand(args: string[]): Promise<number> {
       print(`devcluster local up (${dir})`);
       await up(
         dir,
-        { main: int("--main", values.main, 3), workers: int("--workers", values.workers, 2), data: int("--data", values.data, 0) },
+        { main: int("--main", values.main, 3), workers: int("--workers", values.workers, 2), data: int("--data", values.data, 0), prefix: values.prefix },
         progress,
       );
       print(formatStatus(await status(dir)));
@@ -104,7 +108,7 @@ export async function localCommand(args: string[]): Promise<number> {
       return 0;
     }
     case "demo":
-      return runDemo(dir, print, progress);
+      return runDemo(dir, print, progress, { prefix: values.prefix });
     default:
       throw new InvalidInputError(`unknown subcommand '${sub}'\n${LOCAL_USAGE}`);
   }

@@ -2,6 +2,7 @@
 // Each drives the real handlers against moto and real etcd members, as AWS would drive them.
 import { existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
 import { execFileSync } from "node:child_process";
+import { createConnection } from "node:net";
 import { join } from "node:path";
 import { AutoScalingClient, SetDesiredCapacityCommand, TerminateInstanceInAutoScalingGroupCommand } from "@aws-sdk/client-auto-scaling";
 import { Route53Client } from "@aws-sdk/client-route-53";
@@ -68,6 +69,15 @@ export async function up(dir: string, opts: UpOptions, progress: Progress): Prom
   if (isRunning(dir)) {
     throw new RefusedError(`a local cluster already runs (state in ${dir}); 'devcluster local down' stops it`);
   }
+  const prefix = opts.prefix ?? LOCAL_PREFIX;
+  if (!/^127\.(\d{1,3})$/.test(prefix) || Number(prefix.split(".")[1]) > 255) {
+    throw new InvalidInputError(`prefix must be 127.A (got ${prefix})`);
+  }
+  const motoHost = `${prefix}.0.1`;
+  if (await listening(motoHost, 5000)) {
+    // Another cluster (another --dir) uses this /16: its moto would answer in place of ours.
+    throw new RefusedError(`${motoHost}:5000 is in use: another local cluster runs on ${prefix}.0.0/16; pick another --prefix (127.70 to 127.99)`);
+  }
   ensureInstalled(progress);
   if (existsSync(dir)) {
     // What a crashed cluster left: its processes are stopped and its directory kept aside.
@@ -78,11 +88,6 @@ export async function up(dir: string, opts: UpOptions, progress: Progress): Prom
   }
   mkdirSync(dir, { recursive: true });
   const t0 = Date.now();
-  const prefix = opts.prefix ?? LOCAL_PREFIX;
-  if (!/^127\.(\d{1,3})$/.test(prefix) || Number(prefix.split(".")[1]) > 255) {
-    throw new InvalidInputError(`prefix must be 127.A (got ${prefix})`);
-  }
-  const motoHost = `${prefix}.0.1`;
   progress(`starting moto (the AWS API) at http://${motoHost}:5000`);
   const moto = await startMoto({ host: motoHost, port: 5000, dir, pidFile: motoPidPath(dir) });
   Object.assign(process.env, moto.env);
@@ -131,6 +136,20 @@ export async function up(dir: string, opts: UpOptions, progress: Progress): Prom
   await waitHealthy(dir, state, progress);
   progress(`cluster up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   return state;
+}
+
+/** Something accepts TCP connections at host:port. */
+function listening(host: string, port: number): Promise<boolean> {
+  return new Promise((done) => {
+    const sock = createConnection({ host, port });
+    const end = (v: boolean) => {
+      sock.destroy();
+      done(v);
+    };
+    sock.once("connect", () => end(true));
+    sock.once("error", () => end(false));
+    sock.setTimeout(1000, () => end(false));
+  });
 }
 
 /** Wait until every main node's etcd member answers /health. */

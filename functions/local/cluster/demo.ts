@@ -8,7 +8,12 @@ import { formatStatus } from "./status.ts";
 
 const KEYS = 200;
 
-export async function runDemo(dir: string, print: (l: string) => void, progress: Progress): Promise<number> {
+export async function runDemo(
+  dir: string,
+  print: (l: string) => void,
+  progress: Progress,
+  opts: { prefix?: string } = {},
+): Promise<number> {
   const t0 = Date.now();
   let step = 0;
   const stepStart = (what: string) => print(`\n[${++step}] ${what}  (+${((Date.now() - t0) / 1000).toFixed(1)} s)`);
@@ -20,7 +25,7 @@ export async function runDemo(dir: string, print: (l: string) => void, progress:
     (await status(dir)).nodes.filter((n) => n.role === "main" && n.address).map((n) => etcdClientUrl(n.address));
   try {
     stepStart("bring a cluster up: 3 main nodes (etcd), 2 workers");
-    await up(dir, { main: 3, workers: 2, data: 0 }, progress);
+    await up(dir, { main: 3, workers: 2, data: 0, prefix: opts.prefix }, progress);
     let s = await status(dir);
     check(s.etcd.members.length === 3 && s.etcd.members.every((m) => m.healthy && !m.learner), "3 healthy etcd voters");
     check(s.nodes.every((n) => s.dns.some((r) => r.type === "A" && r.values.includes(n.address))), "an A record for every node");

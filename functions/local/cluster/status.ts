@@ -7,6 +7,7 @@ import { ListResourceRecordSetsCommand, type Route53Client } from "@aws-sdk/clie
 import type { Groups } from "../../ports/index.ts";
 import { etcdClientUrl } from "../../core/model.ts";
 import { isNodeUp, nodeDir } from "../node.ts";
+import { pidAlive, readPidFile } from "../processes.ts";
 import type { LocalState } from "./state.ts";
 
 export interface NodeStatus {
@@ -52,7 +53,14 @@ export function unitsOnNode(root: string, id: string): { name: string; state: st
   const wantsDir = join(unitDir, "multi-user.target.wants");
   const wanted = existsSync(wantsDir) ? readdirSync(wantsDir).filter(isUnit) : [];
   return [...new Set([...files, ...wanted])].sort().map((name) => {
-    const stateFile = join(dir, "run/systemd", `${name}.state`);
+    const run = join(dir, "run/systemd");
+    const stateFile = join(run, `${name}.state`);
+    if (existsSync(join(run, `${name}.native`))) {
+      // A unit that runs a process (etcd) is active only while that process lives, as the
+      // systemctl stand-in's is-active says: a SIGKILLed member is "failed", not "active".
+      const pid = readPidFile(join(run, `${name}.pid`));
+      return { name, state: pid !== undefined && pidAlive(pid) ? "active" : "failed" };
+    }
     const state = existsSync(stateFile) ? readFileSync(stateFile, "utf8").trim() : "inactive";
     return { name, state };
   });

@@ -150,16 +150,11 @@ describe("Ignition first boot", () => {
     expect(unit.contents).toContain("ExecStart=/opt/bin/etcd");
     expect(ignitionOf("main").systemd.units.map((u) => u.name)).not.toContain("etcd-amb.service");
   });
-  it.each(["worker", "data"] as const)(
-    "%s: the etcd-amb gateway finding members by SRV in the cluster domain",
-    (role) => {
-      const unit = ignitionOf(role).systemd.units.find((u) => u.name === "etcd-amb.service")!;
-      expect(unit.enabled).toBe(true);
-      // ${CLUSTER_DOMAIN} is systemd's (from cluster.env), escaped through Fn::Sub intact.
-      expect(unit.contents).toContain("--discovery-srv=${CLUSTER_DOMAIN} --listen-addr=127.0.0.1:2379");
-      expect(ignitionOf(role).systemd.units.map((u) => u.name)).not.toContain("etcd-member.service");
-    },
-  );
+  it.each(["worker", "data"] as const)("%s: no etcd member; etcd-amb comes from the unit catalog, not first boot", (role) => {
+    const names = ignitionOf(role).systemd.units.map((u) => u.name);
+    expect(names).not.toContain("etcd-member.service");
+    expect(names).not.toContain("etcd-amb.service");
+  });
   it.each(ROLES)("%s: user data stays under CloudFormation's 16 KB", (role) => {
     expect(JSON.stringify(ignitionOf(role)).length).toBeLessThan(USER_DATA_LIMIT);
   });
