@@ -15,6 +15,7 @@ import { handleLifecycle } from "../functions/lifecycle.ts";
 import { route53Dns } from "../functions/adapters/route53Dns.ts";
 import { awsGroups } from "../functions/adapters/awsGroups.ts";
 import { createWorld, type World } from "../test/integration/lifecycleWorld.ts";
+import { unitsHook } from "../functions/lifecycle/unitsHook.ts";
 import type { Role } from "../functions/core/model.ts";
 
 process.env.DEVCLUSTER_LOG ??= "silent";
@@ -121,6 +122,9 @@ async function main() {
   let w: World | undefined;
   try {
     w = await createWorld({ prefix: block.prefix, root: dir, name: `bench${process.pid}` });
+    // As deployed: units are pushed to a launching node before its action completes (through the local
+    // runner here; on AWS that push is one SendCommand plus its result polls per batch of 50 nodes).
+    if (!process.argv.includes("--no-units")) w.deps.units = unitsHook(w.deps.commands);
     countCalls(w.aws.autoscaling, "autoscaling");
     countCalls(w.aws.ec2, "ec2");
     countCalls(w.route53, "route53");

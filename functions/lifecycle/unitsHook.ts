@@ -4,7 +4,8 @@
 import { Etcd3 } from "etcd3";
 import type { Logger } from "../core/log.ts";
 import type { NodeRecord } from "../core/model.ts";
-import { DevclusterError } from "../core/errors.ts";
+import { randomUUID } from "node:crypto";
+import { DevclusterError, LockBusyError } from "../core/errors.ts";
 import { etcdPlacementStore } from "../adapters/etcdPlacementStore.ts";
 import { readCatalogDir } from "../catalog/index.ts";
 import { syncUnits, type UnitsDeps } from "../units.ts";
@@ -18,7 +19,23 @@ export interface UnitsContext {
   endpoints: string[];
 }
 
-export function unitsHook(commands: Commands): UnitsHook {
+/**
+ * Unit syncs are serialised by a lease-backed lock: each plans for every registered node, so under a
+ * burst of launches one holder pushes many nodes at once and the waiters behind it find their node
+ * already served (instead of racing compare-and-swap on the placement and giving up).
+ */
+async function withUnitsLock<T>(ctx: UnitsContext, waitMs: number, fn: () => Promise<T>): Promise<T> {
+  const lock = await ctx.store.tryLock("units", `units/${randomUUID()}`, { ttlSeconds: 30, waitMs });
+  if (!lock) throw new LockBusyError(`units: another sync held the lock for ${waitMs} ms`);
+  try {
+    return await fn();
+  } finally {
+    await lock.release().catch(() => {});
+  }
+}
+
+export function unitsHook(commands: Commands, opts: { lockWaitMs?: number } = {}): UnitsHook {
+  const waitMs = opts.lockWaitMs ?? 120_000;
   let etcd: { key: string; client: Etcd3 } | undefined;
   const depsFor = (ctx: UnitsContext, log: Logger): UnitsDeps => {
     const key = [...new Set(ctx.endpoints)].sort().join(",");
@@ -38,16 +55,16 @@ export function unitsHook(commands: Commands): UnitsHook {
   };
   return {
     async onLaunch(node: NodeRecord, log: Logger, ctx: UnitsContext) {
-      const r = await syncUnits(depsFor(ctx, log), { launching: node.instanceId });
+      const r = await withUnitsLock(ctx, waitMs, () => syncUnits(depsFor(ctx, log), { launching: node.instanceId }));
       if (r.failed.includes(node.instanceId)) {
         throw new DevclusterError(`units could not be pushed to ${node.instanceId}`);
       }
     },
     async onTerminate(node: NodeRecord, log: Logger, ctx: UnitsContext) {
-      await syncUnits(depsFor(ctx, log), { terminating: node.instanceId });
+      await withUnitsLock(ctx, waitMs, () => syncUnits(depsFor(ctx, log), { terminating: node.instanceId }));
     },
     async reconcile(log: Logger, ctx: UnitsContext) {
-      await syncUnits(depsFor(ctx, log), { force: true });
+      await withUnitsLock(ctx, waitMs, () => syncUnits(depsFor(ctx, log), { force: true }));
     },
   };
 }
