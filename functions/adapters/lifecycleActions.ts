@@ -10,11 +10,20 @@ import type { LifecycleActions } from "../ports/index.ts";
 /** The action is already complete or expired: a retried event must not fail on it. */
 const GONE = /No active Lifecycle Action found/i;
 
+async function unlessGone(call: Promise<unknown>): Promise<void> {
+  try {
+    await call;
+  } catch (e) {
+    if (e instanceof Error && GONE.test(e.message)) return;
+    throw e;
+  }
+}
+
 export function awsLifecycleActions(autoscaling: AutoScalingClient): LifecycleActions {
   return {
-    async complete(ref, result) {
-      try {
-        await autoscaling.send(
+    complete: (ref, result) =>
+      unlessGone(
+        autoscaling.send(
           new CompleteLifecycleActionCommand({
             AutoScalingGroupName: ref.groupName,
             LifecycleHookName: ref.hookName,
@@ -22,26 +31,18 @@ export function awsLifecycleActions(autoscaling: AutoScalingClient): LifecycleAc
             LifecycleActionToken: ref.token,
             LifecycleActionResult: result,
           }),
-        );
-      } catch (e) {
-        if (e instanceof Error && GONE.test(e.message)) return;
-        throw e;
-      }
-    },
-    async heartbeat(ref) {
-      try {
-        await autoscaling.send(
+        ),
+      ),
+    heartbeat: (ref) =>
+      unlessGone(
+        autoscaling.send(
           new RecordLifecycleActionHeartbeatCommand({
             AutoScalingGroupName: ref.groupName,
             LifecycleHookName: ref.hookName,
             InstanceId: ref.instanceId,
             LifecycleActionToken: ref.token,
           }),
-        );
-      } catch (e) {
-        if (e instanceof Error && GONE.test(e.message)) return;
-        throw e;
-      }
-    },
+        ),
+      ),
   };
 }
