@@ -9,7 +9,11 @@ command -v etcd >/dev/null 2>&1 || need_apt+=(etcd-server)
 command -v etcdctl >/dev/null 2>&1 || need_apt+=(etcd-client)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-venv)
 command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
-command -v zip >/dev/null 2>&1 || need_apt+=(zip)
+command -v unzip >/dev/null 2>&1 || need_apt+=(unzip)
+command -v curl >/dev/null 2>&1 || need_apt+=(curl)            # node scripts fetch snapshots with it
+command -v flock >/dev/null 2>&1 || need_apt+=(util-linux)
+command -v ss >/dev/null 2>&1 || need_apt+=(iproute2)          # tests check no port is left listening
+command -v sha256sum >/dev/null 2>&1 || need_apt+=(coreutils)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
