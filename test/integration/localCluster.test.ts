@@ -325,10 +325,13 @@ describe("local cluster, step by step", () => {
     const before = await status(dir);
     const old = before.nodes.find((n) => n.role === "main" && !before.etcd.members.find((m) => m.name === n.id)?.leader)!;
     await kill(dir, old.id, progress);
-    const { fns } = await attach(dir);
-    const nodes = await motoNodes();
+    // Right after the launch: the replacement is a learner (in _etcd-server only), and status says so.
+    const { members: joined, nodes } = await verify();
     const mains = nodes.filter((n) => n.role === "main");
     expect(mains.map((n) => n.id)).not.toContain(old.id);
+    const fresh = mains.find((n) => !before.nodes.some((b) => b.id === n.id))!;
+    expect(joined.find((m) => m.name === fresh.id)?.isLearner).toBe(true);
+    const { fns } = await attach(dir);
     let members: CtlMember[] = [];
     for (let i = 0; i < 20; i++) {
       members = await etcdctlMembers(endpointsOf(nodes)).catch(() => []);

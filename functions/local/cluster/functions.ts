@@ -33,9 +33,20 @@ export interface LocalFunctionSet {
 
 const context = () => ({ awsRequestId: randomUUID() });
 
+/** The cluster whose configuration the handlers' shared dependencies were built from. */
+let warmFor: string | undefined;
+
 /** Point the environment at the local cluster, then load the handlers (their deps read it once). */
 export async function loadFunctions(dir: string, state: LocalState): Promise<LocalFunctionSet> {
   Object.assign(process.env, localEnv(dir, state));
+  // Like a Lambda container, the handlers keep their dependencies (config, clients) across calls; a
+  // process that drives another cluster (tests, bench: up after down) needs a fresh "container".
+  const cluster = `${dir}|${state.createdAt}`;
+  if (warmFor !== undefined && warmFor !== cluster) {
+    const { setDefaultDeps } = await import("../../lifecycle/deps.ts");
+    setDefaultDeps(undefined);
+  }
+  warmFor = cluster;
   const [lifecycle, reconcile, snapshot, restore, units] = await Promise.all([
     import("../../lifecycle.ts"),
     import("../../reconcile.ts"),
