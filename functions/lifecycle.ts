@@ -110,18 +110,18 @@ async function launch(ev: LifecycleEvent, deps: LifecycleDeps, log: Logger, repo
   const revision = await store.putNode(rec);
   report.steps.push(`register ${state}`);
 
-  if (deps.units) {
-    await deps.units.onLaunch(rec, log, { store, endpoints });
-    report.steps.push("units pushed");
-  }
-
-  const dns = await syncDns(store, deps.dns, log, {
-    domain: deps.domain,
-    owner: ev.instanceId,
-    revision,
-    coalesceMs: deps.timing.dnsCoalesceMs,
-    deadlineMs: deps.timing.dnsDeadlineMs,
-  });
+  // Units and DNS both derive from the registry and do not depend on each other: do them at once.
+  const [, dns] = await Promise.all([
+    deps.units ? deps.units.onLaunch(rec, log, { store, endpoints }) : undefined,
+    syncDns(store, deps.dns, log, {
+      domain: deps.domain,
+      owner: ev.instanceId,
+      revision,
+      coalesceMs: deps.timing.dnsCoalesceMs,
+      deadlineMs: deps.timing.dnsDeadlineMs,
+    }),
+  ]);
+  if (deps.units) report.steps.push("units pushed");
   if (!dns.synced) throw new Error("DNS sync did not finish in time");
   report.steps.push(dns.sentByMe ? `dns sync (${dns.changes} changes)` : "dns covered by a concurrent sync");
   if (dns.discoveryChanged) {
