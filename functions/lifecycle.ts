@@ -76,7 +76,7 @@ export async function handleLifecycle(event: unknown, deps: LifecycleDeps, log: 
 // ---------------------------------------------------------------------------------------------
 
 async function launch(ev: LifecycleEvent, deps: LifecycleDeps, log: Logger, report: LifecycleReport) {
-  const obs = await observe(deps, [ev.groupName], [ev.instanceId]);
+  const obs = await observe(deps, [ev.groupName], [ev.instanceId], "main");
   const group = obs.groups.find((g) => g.name === ev.groupName);
   if (!group) throw new NotFoundError(`group ${ev.groupName} does not exist`);
   report.role = group.role;
@@ -261,7 +261,7 @@ async function joinMain(
 // ---------------------------------------------------------------------------------------------
 
 async function terminate(ev: LifecycleEvent, deps: LifecycleDeps, log: Logger, report: LifecycleReport) {
-  const obs = await observe(deps, [ev.groupName], [ev.instanceId]);
+  const obs = await observe(deps, [ev.groupName], [ev.instanceId], "main");
   const group = obs.groups.find((g) => g.name === ev.groupName);
   const inst = obs.instances.get(ev.instanceId);
   // Endpoints: the live main instances (the terminating one last, it may still answer).

@@ -1,6 +1,6 @@
 // Groups port over Auto Scaling and EC2 (AWS SDK v3).
 import { DescribeAutoScalingGroupsCommand, type AutoScalingClient } from "@aws-sdk/client-auto-scaling";
-import { DescribeInstancesCommand, type EC2Client } from "@aws-sdk/client-ec2";
+import { DescribeInstancesCommand, type DescribeInstancesCommandInput, type EC2Client } from "@aws-sdk/client-ec2";
 import { ROLES, ROLE_TAG, type GroupInfo, type InstanceInfo, type Role } from "../core/model.ts";
 import { InvalidInputError } from "../core/errors.ts";
 import type { Groups } from "../ports/index.ts";
@@ -44,32 +44,38 @@ export function awsGroups(clients: { autoscaling: AutoScalingClient; ec2: EC2Cli
     async describeInstances(ids) {
       if (ids.length === 0) return [];
       const out: InstanceInfo[] = [];
-      // A filter (not InstanceIds) so an unknown id is simply absent instead of failing the call.
       for (let i = 0; i < ids.length; i += 200) {
-        let token: string | undefined;
-        do {
-          const res = await clients.ec2.send(
-            new DescribeInstancesCommand({
-              Filters: [{ Name: "instance-id", Values: ids.slice(i, i + 200) }],
-              NextToken: token,
-            }),
-          );
-          for (const r of res.Reservations ?? []) {
-            for (const inst of r.Instances ?? []) {
-              if (!inst.InstanceId || !inst.PrivateIpAddress) continue;
-              out.push({
-                instanceId: inst.InstanceId,
-                privateIp: inst.PrivateIpAddress,
-                publicIp: inst.PublicIpAddress,
-                zone: inst.Placement?.AvailabilityZone ?? "",
-                state: inst.State?.Name ?? "unknown",
-              });
-            }
-          }
-          token = res.NextToken;
-        } while (token);
+        const chunk = ids.slice(i, i + 200);
+        // By id is the cheap lookup; an unknown id fails the whole call, and then a filter (which
+        // simply omits it) answers instead.
+        try {
+          await describe(clients.ec2, { InstanceIds: chunk }, out);
+        } catch (e) {
+          if (!(e instanceof Error && /InvalidInstanceID\.(NotFound|Malformed)/.test(`${e.name} ${e.message}`))) throw e;
+          await describe(clients.ec2, { Filters: [{ Name: "instance-id", Values: chunk }] }, out);
+        }
       }
       return out;
     },
   };
+}
+
+async function describe(ec2: EC2Client, input: DescribeInstancesCommandInput, out: InstanceInfo[]) {
+  let token: string | undefined;
+  do {
+    const res = await ec2.send(new DescribeInstancesCommand({ ...input, NextToken: token }));
+    for (const r of res.Reservations ?? []) {
+      for (const inst of r.Instances ?? []) {
+        if (!inst.InstanceId || !inst.PrivateIpAddress) continue;
+        out.push({
+          instanceId: inst.InstanceId,
+          privateIp: inst.PrivateIpAddress,
+          publicIp: inst.PublicIpAddress,
+          zone: inst.Placement?.AvailabilityZone ?? "",
+          state: inst.State?.Name ?? "unknown",
+        });
+      }
+    }
+    token = res.NextToken;
+  } while (token);
 }

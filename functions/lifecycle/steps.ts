@@ -22,10 +22,20 @@ export interface Observed {
 }
 
 /** Two AWS calls whatever the group sizes: DescribeAutoScalingGroups and DescribeInstances. */
-export async function observe(deps: LifecycleDeps, groupNames: string[], extraInstanceIds: string[] = []): Promise<Observed> {
+/**
+ * The groups and their instances' addresses. `addresses: "main"` describes only the main group's
+ * instances and the named extra ones (what an event needs): a large worker group then costs nothing.
+ */
+export async function observe(
+  deps: LifecycleDeps,
+  groupNames: string[],
+  extraInstanceIds: string[] = [],
+  addresses: "all" | "main" = "all",
+): Promise<Observed> {
   const names = [...new Set([deps.groupNames.main, ...groupNames])];
   const raw = await deps.groups.describeGroups(names);
-  const ids = [...new Set([...raw.flatMap((g) => g.members.map((m) => m.instanceId)), ...extraInstanceIds])];
+  const described = addresses === "all" ? raw : raw.filter((g) => g.name === deps.groupNames.main);
+  const ids = [...new Set([...described.flatMap((g) => g.members.map((m) => m.instanceId)), ...extraInstanceIds])];
   const instances = new Map((await deps.groups.describeInstances(ids)).map((i) => [i.instanceId, i]));
   const groups: ObservedGroup[] = raw.map((g) => ({
     name: g.name,
