@@ -359,6 +359,15 @@ describe("local cluster, step by step", () => {
     await verify({ etcdUp: false });
   }, 30_000);
 
+  it("reconcile after total loss: no empty cluster is bootstrapped; with AUTO_RESTORE off it raises the alarm", async () => {
+    const { fns } = await attach(dir);
+    // The production wiring: the snapshot on record (S3) marks the cluster as lost, not new.
+    const report = (await fns.reconcile()) as { blocked: string[]; repairs: string[] };
+    expect(report.blocked.join(" ")).toMatch(/etcd total loss: alarm \(AUTO_RESTORE is off\)/);
+    expect(report.repairs.filter((r) => r.startsWith("bootstrap"))).toEqual([]);
+    await verify({ etcdUp: false });
+  }, 60_000);
+
   it("restore latest: a healthy cluster with every key back", async () => {
     const { fns } = await attach(dir);
     await fns.restore({ snapshot: "latest", confirm: state.clusterName });
