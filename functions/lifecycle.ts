@@ -274,6 +274,12 @@ async function terminate(ev: LifecycleEvent, deps: LifecycleDeps, log: Logger, r
   const ip = inst?.privateIp ?? known?.privateIp;
   const rec: NodeRecord | undefined = known ?? (inst && group ? nodeRecordOf(inst, group, "leaving", deps.now()) : undefined);
 
+  if (rec && rec.state !== "gone") {
+    // Leaving first: a concurrent units sync (another node's event) must not place units here now.
+    await store.putNode({ ...rec, state: "leaving", updatedAt: deps.now().toISOString() }).catch((e: unknown) => {
+      log.warn("could not mark the node leaving", { error: e });
+    });
+  }
   if (rec && deps.units) {
     await deps.units.onTerminate(rec, log, { store, endpoints });
     report.steps.push("units moved");
