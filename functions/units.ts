@@ -143,8 +143,9 @@ export async function defaultUnitsDeps(cfg: Config, log: Logger): Promise<UnitsD
   const endpoints = await mainEndpoints(cfg);
   const key = endpoints.join(",");
   if (etcd?.endpoints !== key) {
-    etcd?.client.close();
-    etcd?.cluster.close();
+    // A call still in flight may use the old clients (the local cluster runs handlers side by side).
+    const old = etcd;
+    if (old) setTimeout(() => (old.client.close(), old.cluster.close()), 60_000).unref();
     etcd = { endpoints: key, client: new Etcd3({ hosts: endpoints, dialTimeout: 2000 }), cluster: etcdClusterStore({ endpoints }) };
   }
   const cluster = etcd.cluster;

@@ -27,7 +27,8 @@ export async function terminate(
   const group = obs.groups.find((g) => g.name === ev.groupName);
   const inst = obs.instances.get(ev.instanceId);
   // Endpoints: the live main instances (the terminating one last, it may still answer).
-  const extra = inst ? [inst.privateIp] : [];
+  // Only a main node can be a member: a worker's own address is no etcd endpoint.
+  const extra = inst && group?.role === "main" ? [inst.privateIp] : [];
   const endpoints = endpointsOf(
     { instances: obs.main.instances.filter((m) => m.instanceId !== ev.instanceId) },
     extra,
