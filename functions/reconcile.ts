@@ -45,6 +45,8 @@ const describe = (r: Repair): string => {
       return `register ${r.record.instanceId} ${r.record.role} ${r.record.state}`;
     case "mark-gone":
       return `mark gone ${r.record.instanceId}`;
+    case "forget":
+      return `forget ${r.record.instanceId} (gone since ${r.record.updatedAt})`;
     case "blocked":
       return r.reason;
   }
@@ -185,6 +187,9 @@ async function apply(r: Repair, deps: LifecycleDeps, store: ClusterStore, log: L
     case "register":
     case "mark-gone":
       await store.putNode(r.record);
+      return true;
+    case "forget":
+      await store.deleteNode(r.record.instanceId);
       return true;
     case "blocked":
       return false;

@@ -28,6 +28,9 @@ export interface ObservedGroup {
   instances: ObservedInstance[];
 }
 
+/** How long the registry keeps the record of a node that is gone. */
+export const GONE_KEEP_MS = 7 * 24 * 3600 * 1000;
+
 export interface ReconcileInput {
   clusterName: string;
   groups: ObservedGroup[];
@@ -47,6 +50,7 @@ export type Repair =
   | { kind: "bootstrap"; plan: BootstrapPlan }
   | { kind: "register"; record: NodeRecord }
   | { kind: "mark-gone"; record: NodeRecord }
+  | { kind: "forget"; record: NodeRecord }
   | { kind: "blocked"; reason: string };
 
 export function planReconcile(i: ReconcileInput): Repair[] {
@@ -134,6 +138,10 @@ export function planReconcile(i: ReconcileInput): Repair[] {
   }
   for (const r of i.registry) {
     if (r.state !== "gone" && !live.has(r.instanceId)) repairs.push({ kind: "mark-gone", record: { ...r, state: "gone", updatedAt: i.now } });
+    // Gone records are history for a while (what left, when), then forgotten.
+    if (r.state === "gone" && !live.has(r.instanceId) && Date.parse(i.now) - Date.parse(r.updatedAt) > GONE_KEEP_MS) {
+      repairs.push({ kind: "forget", record: r });
+    }
   }
   return repairs;
 }

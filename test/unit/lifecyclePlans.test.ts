@@ -228,6 +228,8 @@ describe("reconcile plan", () => {
     ["main instance not a member: add a learner", { members: [member(1), member(2)], healthy: healthyOf(1, 2) }, ["add-learner", "register"]],
     ["missing registry entry", { registry: [mainRec(1), mainRec(2), mainRec(3)] }, ["register"]],
     ["registry entry of a gone node", { registry: [...clean.registry, rec(11)] }, ["mark-gone"]],
+    ["gone for more than 7 days: forget", { now: "2026-11-25T00:00:00Z", registry: [...clean.registry, { ...rec(11, "gone"), updatedAt: "2026-11-17T23:59:59Z" }] }, ["forget"]],
+    ["gone for less than 7 days: kept", { now: "2026-11-25T00:00:00Z", registry: [...clean.registry, { ...rec(11, "gone"), updatedAt: "2026-11-18T00:00:01Z" }] }, []],
     ["registry entry with the wrong address", { registry: [mainRec(1), mainRec(2), mainRec(3), { ...rec(10), privateIp: "127.1.1.1" }] }, ["register"]],
     ["no cluster, main launched: bootstrap", { members: null, registry: [] }, ["bootstrap"]],
     ["no cluster, main not launched", { members: null, registry: [], groups: [group("main", 3, [1, 2])] }, ["blocked"]],
