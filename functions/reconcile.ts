@@ -3,22 +3,12 @@
 // (a promotion makes room for the next learner), then a DNS sync that lists the zone. Safe to run at
 // any time, next to lifecycle handlers: membership changes take the same lock.
 import { randomUUID } from "node:crypto";
-import { ClusterNotReadyError, LearnerNotReadyError } from "./adapters/etcdClusterStore.ts";
 import { invocationLogger, type Logger } from "./core/log.ts";
-import { actionable, planReconcile, type Repair } from "./core/reconcilePlan.ts";
-import { peerIp, planRemove, quorumAfter } from "./core/membershipPlan.ts";
+import { actionable, planReconcile } from "./core/reconcilePlan.ts";
 import { defaultDeps, type LifecycleDeps } from "./lifecycle/deps.ts";
 import { syncDns } from "./lifecycle/dnsSync.ts";
-import {
-  LEFTOVER_PREFIX,
-  TOKEN_KEY,
-  bootstrapCluster,
-  endpointsOf,
-  observe,
-  refreshGateways,
-  startJoiningMember,
-  withMembershipLock,
-} from "./lifecycle/steps.ts";
+import { applyRepair, describe } from "./lifecycle/repairs.ts";
+import { LEFTOVER_PREFIX, endpointsOf, observe, refreshGateways } from "./lifecycle/steps.ts";
 import type { ClusterStore } from "./ports/cluster.ts";
 
 export interface ReconcileReport {
@@ -28,29 +18,6 @@ export interface ReconcileReport {
   failed: string[];
   dnsChanges: number;
 }
-
-const describe = (r: Repair): string => {
-  switch (r.kind) {
-    case "remove-member":
-      return `remove member ${r.member.name || r.member.id} (${peerIp(r.member)}): ${r.reason}`;
-    case "promote-learner":
-      return `promote learner ${r.instanceId}`;
-    case "start-member":
-      return `start member ${r.instanceId}`;
-    case "add-learner":
-      return `add learner ${r.instanceId}`;
-    case "bootstrap":
-      return `bootstrap ${r.plan.initialCluster.map((m) => m.name).join(",")}`;
-    case "register":
-      return `register ${r.record.instanceId} ${r.record.role} ${r.record.state}`;
-    case "mark-gone":
-      return `mark gone ${r.record.instanceId}`;
-    case "forget":
-      return `forget ${r.record.instanceId} (gone since ${r.record.updatedAt})`;
-    case "blocked":
-      return r.reason;
-  }
-};
 
 export async function handleReconcile(
   deps: LifecycleDeps,
@@ -69,15 +36,27 @@ export async function handleReconcile(
     const members = await store.memberList();
     if (members === null && obs.main.instances.length > 0 && (await deps.history?.formedBefore())) {
       // Total loss of a cluster that existed: never bootstrap an empty one over it.
-      const outcome = opts.recover === false || !deps.recover ? { action: "none", reason: "recovery not wired" } : await deps.recover(log);
-      report.blocked.push(`etcd total loss: ${outcome.action}${outcome.reason ? ` (${outcome.reason})` : ""}`);
+      const outcome =
+        opts.recover === false || !deps.recover
+          ? { action: "none", reason: "recovery not wired" }
+          : await deps.recover(log);
+      report.blocked.push(
+        `etcd total loss: ${outcome.action}${outcome.reason ? ` (${outcome.reason})` : ""}`,
+      );
       if (outcome.action === "restored") report.repairs.push("restored etcd from the newest valid snapshot");
       log.info("reconcile done", { ...report });
       return report;
     }
     const healthy = members ? await store.healthyMembers(members) : new Set<string>();
     const registry = members ? (await store.listNodes()).nodes : [];
-    const repairs = planReconcile({ clusterName: deps.clusterName, groups: obs.groups, members, healthy, registry, now: deps.now().toISOString() });
+    const repairs = planReconcile({
+      clusterName: deps.clusterName,
+      groups: obs.groups,
+      members,
+      healthy,
+      registry,
+      now: deps.now().toISOString(),
+    });
     report.rounds = round + 1;
     const todo = actionable(repairs);
     report.blocked = repairs.filter((r) => r.kind === "blocked").map(describe);
@@ -88,7 +67,7 @@ export async function handleReconcile(
     for (const r of todo) {
       const what = describe(r);
       try {
-        const done = await apply(r, deps, store, log, ipToInstance);
+        const done = await applyRepair(r, deps, store, log, ipToInstance);
         if (done) {
           progressed = true;
           report.repairs.push(what);
@@ -112,7 +91,8 @@ export async function handleReconcile(
       deadlineMs: deps.timing.dnsDeadlineMs,
     });
     report.dnsChanges = dns.changes;
-    if (dns.discoveryChanged && (await refreshGateways(deps, store, log)).length === 0) report.repairs.push("etcd-amb restarted");
+    if (dns.discoveryChanged && (await refreshGateways(deps, store, log)).length === 0)
+      report.repairs.push("etcd-amb restarted");
     if (dns.changes) report.repairs.push(`dns: ${dns.changes} record changes`);
     if (deps.units?.reconcile) await deps.units.reconcile(log, { store, endpoints: lastEndpoints });
     // Leftovers recorded by terminate handlers are settled once the state is clean.
@@ -127,77 +107,16 @@ export async function handleReconcile(
 async function leftoverIds(store: ClusterStore): Promise<string[]> {
   const { nodes } = await store.listNodes();
   const out: string[] = [];
-  for (const n of nodes) if ((await store.getKey(LEFTOVER_PREFIX + n.instanceId))?.length) out.push(n.instanceId);
+  for (const n of nodes)
+    if ((await store.getKey(LEFTOVER_PREFIX + n.instanceId))?.length) out.push(n.instanceId);
   return out;
 }
 
-/** Applies one repair; false when it could not be done yet (a learner not caught up). */
-async function apply(r: Repair, deps: LifecycleDeps, store: ClusterStore, log: Logger, ipToInstance: Map<string, string>): Promise<boolean> {
-  switch (r.kind) {
-    case "remove-member":
-      return withMembershipLock(deps, store, "reconcile", async () => {
-        const now = (await store.memberList()) ?? [];
-        const m = now.find((x) => x.id === r.member.id);
-        if (!m) return true;
-        const healthy = await store.healthyMembers(now);
-        if (!m.isLearner && !quorumAfter(now, healthy, m.id).ok) return false;
-        const plan = planRemove(now, healthy, { instanceId: m.name, ip: peerIp(m) });
-        if (plan.kind === "refuse") return false;
-        await store.removeMember(m.id);
-        return true;
-      });
-    case "promote-learner":
-      return withMembershipLock(deps, store, "reconcile", async () => {
-        try {
-          await store.promote(r.member.id);
-          return true;
-        } catch (e) {
-          if (e instanceof LearnerNotReadyError) return false;
-          throw e;
-        }
-      });
-    case "start-member": {
-      const token = (await store.getKey(TOKEN_KEY)) ?? deps.clusterName;
-      await startJoiningMember(deps, log, { instanceId: r.instanceId, ip: r.ip }, (await store.memberList()) ?? [], ipToInstance, token);
-      return true;
-    }
-    case "add-learner": {
-      const added = await withMembershipLock(deps, store, "reconcile", async () => {
-        const now = (await store.memberList()) ?? [];
-        if (now.some((m) => m.isLearner) || now.some((m) => peerIp(m) === r.ip)) return undefined;
-        return store.addLearner(`http://${r.ip}:2380`).catch((e: unknown) => {
-          if (e instanceof ClusterNotReadyError) return undefined;
-          throw e;
-        });
-      });
-      if (!added) return false;
-      const token = (await store.getKey(TOKEN_KEY)) ?? deps.clusterName;
-      try {
-        await startJoiningMember(deps, log, { instanceId: r.instanceId, ip: r.ip }, added.members, ipToInstance, token);
-      } catch (e) {
-        await withMembershipLock(deps, store, "reconcile", () => store.removeMember(added.member.id)).catch(() => {});
-        throw e;
-      }
-      return true;
-    }
-    case "bootstrap":
-      await bootstrapCluster(deps, store, log, r.plan);
-      await store.putKey(TOKEN_KEY, r.plan.token);
-      return true;
-    case "register":
-    case "mark-gone":
-      await store.putNode(r.record);
-      return true;
-    case "forget":
-      await store.deleteNode(r.record.instanceId);
-      return true;
-    case "blocked":
-      return false;
-  }
-}
-
 /** The Lambda entry point (EventBridge schedule). */
-export async function handler(_event: unknown, context?: { awsRequestId?: string }): Promise<ReconcileReport> {
+export async function handler(
+  _event: unknown,
+  context?: { awsRequestId?: string },
+): Promise<ReconcileReport> {
   const log = invocationLogger("reconcile", context?.awsRequestId ?? randomUUID());
   return handleReconcile(defaultDeps(), log);
 }
