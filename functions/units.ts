@@ -7,6 +7,7 @@ import { awsGroups } from "./adapters/awsGroups.ts";
 import { etcdClusterStore } from "./adapters/etcdClusterStore.ts";
 import { etcdPlacementStore } from "./adapters/etcdPlacementStore.ts";
 import { commandsFor } from "./adapters/fromConfig.ts";
+import { byEndpoints } from "./adapters/byEndpoints.ts";
 import { readCatalogDir } from "./catalog/index.ts";
 import { loadConfig, type Config } from "./core/config.ts";
 import { DevclusterError, InvalidInputError } from "./core/errors.ts";
@@ -137,17 +138,13 @@ async function mainEndpoints(cfg: Config): Promise<string[]> {
   return urls;
 }
 
-let etcd: { endpoints: string; client: Etcd3; cluster: ReturnType<typeof etcdClusterStore> } | undefined;
+const etcdClients = byEndpoints(
+  (endpoints) => ({ client: new Etcd3({ hosts: endpoints, dialTimeout: 2000 }), cluster: etcdClusterStore({ endpoints }) }),
+  (c) => (c.client.close(), c.cluster.close()),
+);
 
 export async function defaultUnitsDeps(cfg: Config, log: Logger): Promise<UnitsDeps> {
-  const endpoints = await mainEndpoints(cfg);
-  const key = endpoints.join(",");
-  if (etcd?.endpoints !== key) {
-    // A call still in flight may use the old clients (the local cluster runs handlers side by side).
-    const old = etcd;
-    if (old) setTimeout(() => (old.client.close(), old.cluster.close()), 60_000).unref();
-    etcd = { endpoints: key, client: new Etcd3({ hosts: endpoints, dialTimeout: 2000 }), cluster: etcdClusterStore({ endpoints }) };
-  }
+  const etcd = etcdClients(await mainEndpoints(cfg));
   const cluster = etcd.cluster;
   return {
     log,

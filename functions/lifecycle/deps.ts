@@ -1,12 +1,13 @@
 // What the lifecycle and reconcile handlers depend on, built once per container from the environment
 // (loadConfig) and replaceable in tests.
 import { Route53Client } from "@aws-sdk/client-route-53";
-import { loadConfig, type Config } from "../core/config.ts";
+import { groupsOf, loadConfig, type Config } from "../core/config.ts";
 import type { Logger } from "../core/log.ts";
 import type { NodeRecord } from "../core/model.ts";
 import { awsClients } from "../adapters/aws.ts";
 import { awsGroups } from "../adapters/awsGroups.ts";
 import { commandsFor, lifecycleActionsFor } from "../adapters/fromConfig.ts";
+import { byEndpoints } from "../adapters/byEndpoints.ts";
 import { unitsHook, type UnitsContext } from "./unitsHook.ts";
 import { recoverFromTotalLoss, snapshotHistory } from "./recovery.ts";
 import { etcdClusterStore } from "../adapters/etcdClusterStore.ts";
@@ -80,26 +81,7 @@ export interface LifecycleDeps {
 
 /** One store per endpoint set, kept across warm invocations; a changed set replaces the old one. */
 export function cachedStores(make: (endpoints: string[]) => ClusterStore = (e) => etcdClusterStore({ endpoints: e })) {
-  let cur: { key: string; store: ClusterStore } | undefined;
-  const all = new Set<ClusterStore>();
-  const get = (endpoints: string[]) => {
-    const key = [...new Set(endpoints)].sort().join(",");
-    if (cur?.key !== key) {
-      // Concurrent invocations may still use the old store: close it once their calls are done.
-      const old = cur?.store;
-      if (old) setTimeout(() => old.close(), 60_000).unref();
-      cur = { key, store: make(endpoints) };
-      all.add(cur.store);
-    }
-    return cur.store;
-  };
-  return Object.assign(get, {
-    closeAll() {
-      for (const s of all) s.close();
-      all.clear();
-      cur = undefined;
-    },
-  });
+  return byEndpoints(make, (store) => store.close());
 }
 
 export function depsFromConfig(cfg: Config): LifecycleDeps {
@@ -111,7 +93,7 @@ export function depsFromConfig(cfg: Config): LifecycleDeps {
   return {
     clusterName: cfg.CLUSTER_NAME,
     domain: cfg.CLUSTER_DOMAIN,
-    groupNames: { main: cfg.GROUP_MAIN, worker: cfg.GROUP_WORKER, data: cfg.GROUP_DATA },
+    groupNames: groupsOf(cfg),
     groups: awsGroups(aws),
     actions,
     commands,

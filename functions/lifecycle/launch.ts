@@ -5,7 +5,7 @@ import { type LifecycleEvent } from "../core/lifecycleEvent.ts";
 import { type Logger } from "../core/log.ts";
 import type { NodeRecord } from "../core/model.ts";
 import { planLaunchMain } from "../core/membershipPlan.ts";
-import { ClusterNotReadyError, LearnerNotReadyError } from "../adapters/etcdClusterStore.ts";
+import { ClusterNotReadyError } from "../adapters/etcdClusterStore.ts";
 import type { ClusterStore } from "../ports/cluster.ts";
 import type { LifecycleDeps } from "./deps.ts";
 import { syncDns } from "./dnsSync.ts";
@@ -16,6 +16,7 @@ import {
   endpointsOf,
   nodeRecordOf,
   observe,
+  promoteLearner,
   refreshGateways,
   startJoiningMember,
   withMembershipLock,
@@ -150,15 +151,7 @@ async function joinMain(
         throw new Error(`cannot add ${ev.instanceId} to etcd: ${plan.reason}`);
       case "learner-pending": {
         // etcd 3.4 allows one learner: promote the pending one if it caught up, else retry a while.
-        const promoted = await withMembershipLock(deps, store, ev.instanceId, async () => {
-          try {
-            await store.promote(plan.learner.id);
-            return true;
-          } catch (e) {
-            if (e instanceof LearnerNotReadyError) return false;
-            throw e;
-          }
-        });
+        const promoted = await promoteLearner(deps, store, ev.instanceId, plan.learner.id);
         if (promoted) {
           report.steps.push(`promoted pending learner ${plan.learner.name || plan.learner.id}`);
           continue;

@@ -1,12 +1,12 @@
 // Reconcile's repairs: how each planned repair (functions/core/reconcilePlan.ts) is described and
 // applied. Membership changes take the same lock as the lifecycle handlers and re-check under it.
-import { ClusterNotReadyError, LearnerNotReadyError } from "../adapters/etcdClusterStore.ts";
+import { ClusterNotReadyError } from "../adapters/etcdClusterStore.ts";
 import type { Logger } from "../core/log.ts";
 import type { Repair } from "../core/reconcilePlan.ts";
 import { peerIp, planRemove, quorumAfter } from "../core/membershipPlan.ts";
 import type { ClusterStore } from "../ports/cluster.ts";
 import type { LifecycleDeps } from "./deps.ts";
-import { TOKEN_KEY, bootstrapCluster, startJoiningMember, withMembershipLock } from "./steps.ts";
+import { TOKEN_KEY, bootstrapCluster, promoteLearner, startJoiningMember, withMembershipLock } from "./steps.ts";
 
 export const describe = (r: Repair): string => {
   switch (r.kind) {
@@ -53,15 +53,7 @@ export async function applyRepair(
         return true;
       });
     case "promote-learner":
-      return withMembershipLock(deps, store, "reconcile", async () => {
-        try {
-          await store.promote(r.member.id);
-          return true;
-        } catch (e) {
-          if (e instanceof LearnerNotReadyError) return false;
-          throw e;
-        }
-      });
+      return promoteLearner(deps, store, "reconcile", r.member.id);
     case "start-member": {
       const token = (await store.getKey(TOKEN_KEY)) ?? deps.clusterName;
       await startJoiningMember(

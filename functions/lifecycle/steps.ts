@@ -2,6 +2,7 @@
 // handing a node its etcd start settings, heartbeats. Decisions stay in functions/core/*Plan.ts.
 import { randomUUID } from "node:crypto";
 import { LockBusyError } from "../core/errors.ts";
+import { LearnerNotReadyError } from "../adapters/etcdClusterStore.ts";
 import { etcdStartScript } from "../core/etcdStartScript.ts";
 import type { Logger } from "../core/log.ts";
 import { etcdClientUrl, type EtcdMember, type GroupInfo, type InstanceInfo, type NodeRecord } from "../core/model.ts";
@@ -76,6 +77,19 @@ export async function withMembershipLock<T>(deps: LifecycleDeps, store: ClusterS
   } finally {
     await lock.release();
   }
+}
+
+/** Promote a learner under the membership lock; false while it has not caught up (etcd refuses). */
+export function promoteLearner(deps: LifecycleDeps, store: ClusterStore, owner: string, memberId: string): Promise<boolean> {
+  return withMembershipLock(deps, store, owner, async () => {
+    try {
+      await store.promote(memberId);
+      return true;
+    } catch (e) {
+      if (e instanceof LearnerNotReadyError) return false;
+      throw e;
+    }
+  });
 }
 
 /** Hand nodes their etcd start settings and start (or restart) etcd-member.service. */

@@ -7,6 +7,7 @@ import type { NodeRecord } from "../core/model.ts";
 import { randomUUID } from "node:crypto";
 import { DevclusterError, LockBusyError } from "../core/errors.ts";
 import { etcdPlacementStore } from "../adapters/etcdPlacementStore.ts";
+import { byEndpoints } from "../adapters/byEndpoints.ts";
 import { readCatalogDir } from "../catalog/index.ts";
 import { syncUnits, type UnitsDeps } from "../units.ts";
 import type { Commands } from "../ports/index.ts";
@@ -36,19 +37,15 @@ async function withUnitsLock<T>(ctx: UnitsContext, waitMs: number, fn: () => Pro
 
 export function unitsHook(commands: Commands, opts: { lockWaitMs?: number } = {}): UnitsHook {
   const waitMs = opts.lockWaitMs ?? 120_000;
-  let etcd: { key: string; client: Etcd3 } | undefined;
+  const clients = byEndpoints(
+    (hosts) => new Etcd3({ hosts, dialTimeout: 2000 }),
+    (c) => c.close(),
+  );
   const depsFor = (ctx: UnitsContext, log: Logger): UnitsDeps => {
-    const key = [...new Set(ctx.endpoints)].sort().join(",");
-    if (etcd?.key !== key) {
-      // Concurrent invocations (one process locally) may still use the old client: close it later.
-      const old = etcd?.client;
-      if (old) setTimeout(() => old.close(), 60_000).unref();
-      etcd = { key, client: new Etcd3({ hosts: ctx.endpoints, dialTimeout: 2000 }) };
-    }
     return {
       log,
       nodes: { listNodes: async () => (await ctx.store.listNodes()).nodes },
-      placements: etcdPlacementStore(etcd.client),
+      placements: etcdPlacementStore(clients(ctx.endpoints)),
       commands,
       catalog: () => readCatalogDir(),
     };
