@@ -16,12 +16,12 @@ import { etcdClientUrl } from "./core/model.ts";
 import { digestingStream } from "./core/snapshotDigest.ts";
 import {
   dataKey,
+  layoutOf,
   manifestKey,
   planRetention,
   snapshotId,
   type Manifest,
   type RetentionPlan,
-  type SnapshotLayout,
 } from "./core/snapshots.ts";
 import type { Groups } from "./ports/index.ts";
 import type { EtcdSnapshotApi, MemberStatus, Metrics, SnapshotStore, UploadTuning } from "./ports/snapshots.ts";
@@ -45,7 +45,7 @@ export interface SnapshotDeps {
   resolveSrv?: SrvLookup;
 }
 
-export const layoutOf = (cfg: Config): SnapshotLayout => ({ prefix: cfg.SNAPSHOT_PREFIX, cluster: cfg.CLUSTER_NAME });
+export { layoutOf };
 
 /** The main group's InService members with their addresses (instances that report no address are left out). */
 export async function observeMainNodes(source: GroupsSource, cfg: Config) {

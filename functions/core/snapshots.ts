@@ -1,6 +1,7 @@
 // Snapshots of the etcd cluster in S3: the object layout, the manifest that makes a snapshot valid,
 // and the retention rule. Pure: no I/O.
 import { z } from "zod";
+import type { Config } from "./config.ts";
 
 /**
  * Layout under `<SNAPSHOT_PREFIX><cluster>/`:
@@ -14,6 +15,12 @@ export interface SnapshotLayout {
   prefix: string;
   cluster: string;
 }
+
+/** Where a cluster's snapshots live, from its configuration. */
+export const layoutOf = (cfg: Pick<Config, "SNAPSHOT_PREFIX" | "CLUSTER_NAME">): SnapshotLayout => ({
+  prefix: cfg.SNAPSHOT_PREFIX,
+  cluster: cfg.CLUSTER_NAME,
+});
 
 const ID_RE = /^(\d{8}T\d{9}Z)-([0-9a-f]{8})$/;
 
@@ -109,6 +116,11 @@ export function validity(l: SnapshotLayout, o: ObservedSnapshot): string | undef
 
 const normEtag = (e: string) => e.replaceAll('"', "");
 
+/** The valid snapshots among those listed, newest first. */
+export function validSnapshots(l: SnapshotLayout, observed: ObservedSnapshot[]): ObservedSnapshot[] {
+  return observed.filter((o) => validity(l, o) === undefined).sort((a, b) => (a.id < b.id ? 1 : -1));
+}
+
 export interface RetentionRule {
   keepLast: number;
   /** One per UTC calendar day for the last `keepDays` days, today included (0: none). */
@@ -139,10 +151,7 @@ export function planRetention(
   rule: RetentionRule,
 ): RetentionPlan {
   if (rule.keepLast < 1) throw new Error("keepLast must be at least 1");
-  const valid = observed
-    .filter((o) => validity(l, o) === undefined)
-    .map((o) => ({ id: o.id, at: timeOfSnapshotId(o.id)! }))
-    .sort((a, b) => (a.id < b.id ? 1 : -1)); // newest first
+  const valid = validSnapshots(l, observed).map((o) => ({ id: o.id, at: timeOfSnapshotId(o.id)! }));
   const why = new Map<string, string[]>();
   const mark = (id: string, reason: string) => why.set(id, [...(why.get(id) ?? []), reason]);
   valid.slice(0, rule.keepLast).forEach((s, i) => mark(s.id, `last ${i + 1}/${rule.keepLast}`));
@@ -174,8 +183,7 @@ export function planRetention(
 
 /** The newest valid snapshot, or the one named by id or key; undefined when there is none. */
 export function chooseSnapshot(l: SnapshotLayout, observed: ObservedSnapshot[], which: string) {
-  const valid = observed.filter((o) => validity(l, o) === undefined).sort((a, b) => (a.id < b.id ? 1 : -1));
-  if (which === "latest") return valid[0];
+  if (which === "latest") return validSnapshots(l, observed)[0];
   const id = idFromKey(l, which);
   return id ? observed.find((o) => o.id === id) : undefined;
 }

@@ -3,18 +3,17 @@
 // raises the alarm) instead of bootstrapping an empty one.
 import type { Config } from "../core/config.ts";
 import type { Logger } from "../core/log.ts";
-import { validity } from "../core/snapshots.ts";
+import { layoutOf, validSnapshots } from "../core/snapshots.ts";
 import { awsClients } from "../adapters/aws.ts";
 import { s3SnapshotStore } from "../adapters/s3Snapshots.ts";
 
-const layoutOf = (cfg: Config) => ({ prefix: cfg.SNAPSHOT_PREFIX, cluster: cfg.CLUSTER_NAME });
 
 export function snapshotHistory(cfg: Config) {
   return {
     async formedBefore(): Promise<boolean> {
       const layout = layoutOf(cfg);
       const store = s3SnapshotStore(awsClients().s3, cfg.SNAPSHOT_BUCKET, layout);
-      return (await store.list()).some((o) => validity(layout, o) === undefined);
+      return validSnapshots(layout, await store.list()).length > 0;
     },
   };
 }

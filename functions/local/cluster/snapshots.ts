@@ -1,15 +1,15 @@
 // The valid snapshots of a local cluster, as `status` lists them (read from moto's S3 like restore does).
-import { S3Client } from "@aws-sdk/client-s3";
+import { awsClients } from "../../adapters/aws.ts";
 import { s3SnapshotStore } from "../../adapters/s3Snapshots.ts";
-import { validity, type SnapshotLayout } from "../../core/snapshots.ts";
+import { loadConfig } from "../../core/config.ts";
+import { layoutOf, validSnapshots } from "../../core/snapshots.ts";
 import type { LocalState } from "./state.ts";
 
+/** The environment already points at the cluster (its configuration, moto's endpoint). */
 export async function listValidSnapshots(state: LocalState) {
-  const layout: SnapshotLayout = { prefix: process.env.SNAPSHOT_PREFIX ?? "etcd-snapshots/", cluster: state.clusterName };
-  const store = s3SnapshotStore(new S3Client({ forcePathStyle: true }), state.bucket, layout);
-  const all = await store.list();
-  return all
-    .filter((o) => validity(layout, o) === undefined)
+  const layout = layoutOf(loadConfig());
+  const store = s3SnapshotStore(awsClients().s3, state.bucket, layout);
+  return validSnapshots(layout, await store.list())
     .map((o) => ({
       key: o.id,
       time: o.manifest!.completedAt,
