@@ -1,6 +1,6 @@
 // LifecycleActions port for local mode: moto has no lifecycle actions, so the local cluster's stand-in
 // for Auto Scaling records each completion (and heartbeat) in <root>/lifecycle-actions.jsonl.
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { appendFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { LifecycleActionRef, LifecycleActions, LifecycleResult } from "../ports/index.ts";
 
@@ -25,12 +25,4 @@ export function localLifecycleActions(root: string): LifecycleActions {
       record({ ...ref, kind: "heartbeat", at: new Date().toISOString() });
     },
   };
-}
-
-export function recordedActions(root: string): RecordedAction[] {
-  if (!existsSync(file(root))) return [];
-  return readFileSync(file(root), "utf8")
-    .split("\n")
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as RecordedAction);
 }

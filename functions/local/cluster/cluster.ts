@@ -22,7 +22,6 @@ import { loadFunctions, localEnv, type LocalFunctionSet } from "./functions.ts";
 import { createStackOnMoto } from "./stack.ts";
 import { collectStatus, type ClusterStatus } from "./status.ts";
 import { isRunning, motoPidPath, readState, writeState, type LocalState } from "./state.ts";
-import { ETCD_MEMBER_UNIT_NAME } from "../../core/firstBoot.ts";
 import { HOOKS } from "../../../cloudformation/ids.ts";
 
 /** The local cluster's /16 (127.A): moto at 127.A.0.1, instances from the VPC's subnets. */
@@ -42,6 +41,9 @@ export function ensureInstalled(progress: Progress) {
   progress("installing what is missing (scripts/install-deps.sh)");
   execFileSync("bash", [join(PROJECT_ROOT, "scripts", "install-deps.sh")], { stdio: "inherit" });
 }
+
+/** The groups of the cluster the environment points at now (fresh clients: one process may drive two). */
+const groupsNow = () => awsGroups({ autoscaling: new AutoScalingClient({}), ec2: new EC2Client({}) });
 
 /** The running cluster's state; the environment is pointed at it (moto, names, local adapters). */
 function requireState(dir: string): LocalState {
@@ -129,7 +131,7 @@ export async function up(dir: string, opts: UpOptions, progress: Progress): Prom
   };
   writeState(dir, state);
   const fns = await loadFunctions(dir, state);
-  const groups = awsGroups({ autoscaling: new AutoScalingClient({}), ec2: new EC2Client({}) });
+  const groups = groupsNow();
   const after = await observeGroups(groups, state);
   progress(`groups: ${after.map((m) => `${m.role} ${m.ids.length}`).join(", ")}; delivering launch events`);
   await deliverChanges({ root: dir, state, before: [], after, fns, progress });
@@ -168,7 +170,7 @@ export async function waitHealthy(dir: string, state: LocalState, progress: Prog
 }
 
 export async function status(dir: string, state = requireState(dir)): Promise<ClusterStatus> {
-  const groups = awsGroups({ autoscaling: new AutoScalingClient({}), ec2: new EC2Client({}) });
+  const groups = groupsNow();
   const { listValidSnapshots } = await import("./snapshots.ts");
   return collectStatus({
     root: dir,
@@ -185,7 +187,7 @@ export async function scale(dir: string, role: Role, n: number, progress: Progre
     throw new InvalidInputError(`the main group must stay odd, from 3 to 9 (got ${n})`);
   }
   if (!Number.isInteger(n) || n < 0 || n > 50) throw new InvalidInputError(`size must be 0 to 50 (got ${n})`);
-  const groups = awsGroups({ autoscaling: new AutoScalingClient({}), ec2: new EC2Client({}) });
+  const groups = groupsNow();
   const before = await observeGroups(groups, state);
   await new AutoScalingClient({}).send(
     new SetDesiredCapacityCommand({ AutoScalingGroupName: state.groups[role], DesiredCapacity: n, HonorCooldown: false }),
@@ -199,7 +201,7 @@ export async function scale(dir: string, role: Role, n: number, progress: Progre
 /** A node dies: its processes are killed, and its group replaces it (new instance, launch event). */
 export async function kill(dir: string, instanceId: string, progress: Progress) {
   const { state, fns } = await attach(dir);
-  const groups = awsGroups({ autoscaling: new AutoScalingClient({}), ec2: new EC2Client({}) });
+  const groups = groupsNow();
   const before = await observeGroups(groups, state);
   if (!before.some((m) => m.ids.includes(instanceId))) throw new NotFoundError(`no node ${instanceId} in the cluster`);
   progress(`killing ${instanceId}`);
@@ -241,4 +243,3 @@ export async function down(dir: string, progress: Progress) {
   progress("local cluster down");
 }
 
-export const ETCD_UNIT = ETCD_MEMBER_UNIT_NAME;
