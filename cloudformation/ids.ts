@@ -1,5 +1,5 @@
 // Logical ids other code refers to (serverless.yml, tests, outputs): named once, here.
-import type { Role } from "../functions/core/model.ts";
+import type { Role } from "../functions/domain/model.ts";
 import type { FunctionName } from "./options.ts";
 
 const cap = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);

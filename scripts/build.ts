@@ -1,16 +1,16 @@
-// Bundles each Lambda handler (functions/<name>.ts) with esbuild into .build/functions/<name>/index.mjs
+// Bundles each Lambda handler (functions/handlers/<name>.ts) with esbuild into .build/functions/<name>/index.mjs
 // beside the etcd3 dependency set: etcd3 reads .proto files from disk at run time, so it is not bundled.
 import { build } from "esbuild";
 import { execFileSync } from "node:child_process";
 import { copyFileSync, cpSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { PROJECT_ROOT } from "../functions/local/paths.ts";
+import { PROJECT_ROOT } from "../local/paths.ts";
 
-export const HANDLER_DIR = join(PROJECT_ROOT, "functions");
+export const HANDLER_DIR = join(PROJECT_ROOT, "functions", "handlers");
 export const OUT_DIR = join(PROJECT_ROOT, ".build");
-const CATALOG_DIR = join(HANDLER_DIR, "catalog");
+const CATALOG_DIR = join(PROJECT_ROOT, "functions", "catalog");
 
-/** Every top-level file in functions/ is a handler; folders hold what they share. */
+/** Every file in functions/handlers/ is one Lambda function. */
 export function handlerNames(): string[] {
   return readdirSync(HANDLER_DIR)
     .filter((f) => f.endsWith(".ts") && statSync(join(HANDLER_DIR, f)).isFile())

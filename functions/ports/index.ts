@@ -1,5 +1,5 @@
 // The capabilities handlers use; adapters implement them for AWS, etcd and the local machine.
-import type { GroupInfo, InstanceInfo } from "../core/model.ts";
+import type { GroupInfo, InstanceInfo } from "../domain/model.ts";
 
 /** Auto Scaling groups and EC2 instances. */
 export interface Groups {

@@ -1,0 +1,87 @@
+import { describe, expect, it } from "vitest";
+import { readCatalogDir } from "../../../../functions/catalog/index.ts";
+import { ETCD_MEMBER_UNIT } from "../../../../functions/domain/firstBoot.ts";
+import { InvalidInputError } from "../../../../functions/domain/errors.ts";
+import { loadCatalog, parseUnitFile, renderUnitFile } from "../../../../functions/domain/units/index.ts";
+
+const issuesOf = (src: Record<string, string>) => {
+  try {
+    loadCatalog(src);
+  } catch (e) {
+    expect(e).toBeInstanceOf(InvalidInputError);
+    return (e as InvalidInputError).issues;
+  }
+  throw new Error("catalog was accepted");
+};
+
+describe("the repository catalog", () => {
+  const catalog = loadCatalog(readCatalogDir());
+
+  it("declares the cluster's own units", () => {
+    expect(catalog.units.map((u) => u.name).sort()).toEqual([
+      "ambassador@nginx@1.service",
+      "ambassador@nginx@2.service",
+      "etcd-amb.service",
+      "etcd-member.service",
+      "nginx@1.service",
+      "nginx@2.service",
+      "presence-dns.service",
+      "presence@nginx@1.service",
+      "presence@nginx@2.service",
+    ]);
+    expect(catalog.byName.get("presence@nginx@1.service")!.rules.machineOf).toEqual(["nginx@1.service"]);
+    expect(catalog.byName.get("etcd-amb.service")!.rules.metadata).toEqual([{ key: "role", values: ["worker", "data"], notValues: [] }]);
+    expect(catalog.files.get("nginx@.service")!.manifest.etcdKeys).toContain("/services/nginx/ssl_cert");
+  });
+
+  it("ships etcd-member.service exactly as first boot installs it, without starting it", () => {
+    const f = catalog.files.get("etcd-member.service")!;
+    expect(f.rendered).toBe(renderUnitFile(parseUnitFile("etcd-member.service", ETCD_MEMBER_UNIT)));
+    expect(f.manifest.start).toBe(false);
+  });
+
+  it("renders node files without [X-Fleet] or [X-Devcluster]", () => {
+    for (const f of catalog.files.values()) expect(f.rendered).not.toMatch(/\[X-/);
+  });
+});
+
+const svc = (fleet: string, manifest = "") => `[Unit]\nDescription=x\n\n[Service]\nExecStart=/bin/true\n\n[X-Fleet]\n${fleet}\n${manifest ? `\n[X-Devcluster]\n${manifest}\n` : ""}`;
+
+describe("catalog validation", () => {
+  it("rejects an unknown MachineOf target with file and line", () => {
+    const issues = issuesOf({ "a.service": svc("MachineOf=missing.service") });
+    expect(issues).toEqual([expect.stringMatching(/^a\.service:8: a\.service: unknown MachineOf target missing\.service/)]);
+  });
+
+  it("rejects MachineOf cycles", () => {
+    const issues = issuesOf({ "a.service": svc("MachineOf=b.service"), "b.service": svc("MachineOf=a.service") });
+    expect(issues.join("\n")).toMatch(/MachineOf cycle: a\.service -> b\.service -> a\.service/);
+  });
+
+  it("rejects a template without an instance count, an unknown sidecar, and collects every problem", () => {
+    const issues = issuesOf({
+      "t@.service": svc("MachineMetadata=role=worker"),
+      "u@.service": svc("MachineMetadata=role=worker", "Instances=2\nSidecars=ghost"),
+      "bad.service": "[Unit]\nnonsense\n",
+    });
+    expect(issues.join("\n")).toMatch(/bad\.service:2: missing '='/);
+    expect(issues.join("\n")).toMatch(/t@\.service:1: a template needs Instances=N/);
+    expect(issues.join("\n")).toMatch(/u@\.service:\d+: sidecar ghost@\.service is not in the catalog/);
+  });
+
+  it("rejects a service without ExecStart and unknown manifest keys", () => {
+    const issues = issuesOf({ "a.service": "[Unit]\nDescription=x\n[X-Devcluster]\nInstancez=3\n" });
+    expect(issues.join("\n")).toMatch(/a\.service:4: unknown \[X-Devcluster\] key 'Instancez'/);
+    expect(issues.join("\n")).toMatch(/a needs ExecStart|a service needs ExecStart/);
+  });
+
+  it("expands templates and sidecars with their specifiers", () => {
+    const c = loadCatalog({
+      "web@.service": svc("MachineMetadata=role=worker\nConflicts=%p@*.service", "InstanceNames=blue green\nSidecars=side"),
+      "side@.service": svc("MachineOf=%i.service", "Sidecar=true"),
+    });
+    expect(c.units.map((u) => u.name).sort()).toEqual(["side@web@blue.service", "side@web@green.service", "web@blue.service", "web@green.service"]);
+    expect(c.byName.get("web@green.service")!.rules.conflicts).toEqual(["web@*.service"]);
+    expect(c.byName.get("side@web@green.service")!.rules.machineOf).toEqual(["web@green.service"]);
+  });
+});
