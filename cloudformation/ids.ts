@@ -58,7 +58,7 @@ export const Ids = {
 
 /** Lifecycle hook names on every group (the handler reads the name from the event). */
 export const HOOKS = { launch: "devcluster-launch", terminate: "devcluster-terminate" } as const;
-/** Metric names and namespace the functions publish (functions/core/config.ts METRIC_NAMESPACE). */
+/** Metric names and namespace the functions publish (functions/domain/config.ts METRIC_NAMESPACE). */
 export const METRICS = {
   namespace: "Devcluster",
   snapshotSucceeded: "SnapshotSucceeded",

@@ -1,6 +1,6 @@
 // Bundles each Lambda handler (functions/handlers/<name>.ts) with esbuild into .build/functions/<name>/index.mjs
 // beside the etcd3 dependency set: etcd3 reads .proto files from disk at run time, so it is not bundled.
-import { build } from "esbuild";
+import { build, type BuildOptions } from "esbuild";
 import { execFileSync } from "node:child_process";
 import { copyFileSync, cpSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
@@ -18,32 +18,37 @@ export function handlerNames(): string[] {
     .sort();
 }
 
+/** esbuild's options for one function's bundle (the architecture test reads the same bundle's metafile). */
+export function bundleOptions(name: string): BuildOptions & { metafile: true } {
+  return {
+    entryPoints: { index: join(HANDLER_DIR, `${name}.ts`) },
+    outdir: join(OUT_DIR, "functions", name),
+    outExtension: { ".js": ".mjs" },
+    // Code reached only through dynamic import() (the EC2 fallback, recovery) stays in chunks
+    // loaded on demand: V8 would pre-parse it in one flat file (measured: +16 MB at start).
+    splitting: true,
+    chunkNames: "chunks/[name]-[hash]",
+    bundle: true,
+    platform: "node",
+    target: "node20",
+    format: "esm",
+    minify: true,
+    keepNames: true, // error class names are part of what a caller sees
+    sourcemap: "linked",
+    external: ["etcd3"],
+    metafile: true,
+    legalComments: "none",
+    // CommonJS dependencies call require() for Node built-ins; give the ESM bundle one.
+    banner: { js: "import{createRequire as __cr}from'module';const require=__cr(import.meta.url);" },
+    logLevel: "warning",
+  };
+}
+
 export async function buildFunctions(names = handlerNames()): Promise<{ name: string; bytes: number }[]> {
   const out: { name: string; bytes: number }[] = [];
   for (const name of names) {
     rmSync(join(OUT_DIR, "functions", name), { recursive: true, force: true });
-    const res = await build({
-      entryPoints: { index: join(HANDLER_DIR, `${name}.ts`) },
-      outdir: join(OUT_DIR, "functions", name),
-      outExtension: { ".js": ".mjs" },
-      // Code reached only through dynamic import() (the EC2 fallback, recovery) stays in chunks
-      // loaded on demand: V8 would pre-parse it in one flat file (measured: +16 MB at start).
-      splitting: true,
-      chunkNames: "chunks/[name]-[hash]",
-      bundle: true,
-      platform: "node",
-      target: "node20",
-      format: "esm",
-      minify: true,
-      keepNames: true, // error class names are part of what a caller sees
-      sourcemap: "linked",
-      external: ["etcd3"],
-      metafile: true,
-      legalComments: "none",
-      // CommonJS dependencies call require() for Node built-ins; give the ESM bundle one.
-      banner: { js: "import{createRequire as __cr}from'module';const require=__cr(import.meta.url);" },
-      logLevel: "warning",
-    });
+    const res = await build(bundleOptions(name));
     // The units catalog is read from disk beside the bundle (functions/catalog/index.ts).
     for (const f of readdirSync(CATALOG_DIR).filter((f) => /\.(service|socket|timer|path|target)$/.test(f))) {
       copyFileSync(join(CATALOG_DIR, f), join(OUT_DIR, "functions", name, f));

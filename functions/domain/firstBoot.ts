@@ -2,7 +2,7 @@
 
 /**
  * The etcd member unit on main nodes. etcd runs natively from /opt/bin (installed at first boot),
- * configured only by the environment file the control plane writes (functions/core/etcdEnv.ts).
+ * configured only by the environment file the control plane writes (etcdEnv.ts).
  * It is not enabled at boot: the control plane starts it once it has handed the node its settings.
  */
 export const ETCD_MEMBER_UNIT_NAME = "etcd-member.service";

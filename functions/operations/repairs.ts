@@ -1,4 +1,4 @@
-// Reconcile's repairs: how each planned repair (functions/core/reconcilePlan.ts) is described and
+// Reconcile's repairs: how each planned repair (domain/reconcilePlan.ts) is described and
 // applied. Membership changes take the same lock as the lifecycle handlers and re-check under it.
 import { ClusterNotReadyError } from "../domain/errors.ts";
 import type { Logger } from "../ports/log.ts";

@@ -1,5 +1,5 @@
 // Steps shared by the lifecycle and reconcile handlers: observing, membership changes under the lock,
-// handing a node its etcd start settings, heartbeats. Decisions stay in functions/core/*Plan.ts.
+// handing a node its etcd start settings, heartbeats. Decisions stay in functions/domain/*Plan.ts.
 import { randomUUID } from "node:crypto";
 import { LockBusyError } from "../domain/errors.ts";
 import { LearnerNotReadyError } from "../domain/errors.ts";

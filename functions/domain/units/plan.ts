@@ -1,7 +1,7 @@
 // One units decision (pure): observed nodes + catalog + stored placement -> new placement, the
 // per-node pushes and the command requests, and the state to store once they are applied.
 import type { NodeRecord } from "../model.ts";
-import type { CommandRequest } from "../../ports/index.ts";
+import type { CommandRequest } from "../commands.ts";
 import type { Catalog } from "./catalog.ts";
 import { placeUnits, type PlacementNode, type PlacementResult } from "./placement.ts";
 import { catalogHashes, parsePushResults, planPush, pushRequests, type NodePush, type NodePushResult, type PlacementState } from "./push.ts";

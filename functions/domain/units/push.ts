@@ -1,7 +1,7 @@
 // Pushing placed units to nodes (pure): which nodes need what, and the bash script that applies
 // it on a node (SSM Run Command on AWS, the local runner locally). Every path is under $ROOT.
 import { InvalidInputError } from "../errors.ts";
-import type { CommandRequest, CommandResult } from "../../ports/index.ts";
+import type { CommandRequest, CommandResult } from "../commands.ts";
 import type { Catalog } from "./catalog.ts";
 import { parseUnitName, templateOf } from "./names.ts";
 import { unitsByNode, type Placement } from "./placement.ts";
