@@ -97,3 +97,12 @@ finish_image() {
     echo "$BUILT_REF"
   fi
 }
+
+# The build context of one of our node programs: scripts/build-containers.ts bundles
+# containers/<name>/src into .build/containers/<name>/ (main.mjs + the etcd3 dependency set).
+stage_program() {
+  local name="$1"
+  (cd "$PROJECT_ROOT" && npx tsx scripts/build-containers.ts "$name" >&2) || die "bundling $name failed"
+  [ -f "$PROJECT_ROOT/.build/containers/$name/main.mjs" ] || die "bundling $name left no .build/containers/$name/main.mjs"
+  echo "$PROJECT_ROOT/.build/containers/$name"
+}
