@@ -1,4 +1,5 @@
 // hello: the demo's sample web service; every answer names the instance and node that served it.
+/* global process, console */
 import { createServer } from "node:http";
 
 const address = process.env.LISTEN_ADDRESS || "0.0.0.0";
