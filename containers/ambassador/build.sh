@@ -5,4 +5,5 @@ IMAGE_NAME=ambassador
 # shellcheck source=../lib/image.sh
 . "$(dirname "$0")/../lib/image.sh"
 parse_build_args "$@"
-finish_image "$(stage_program ambassador)"
+context="$(stage_program ambassador)"
+finish_image "$context"

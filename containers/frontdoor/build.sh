@@ -5,4 +5,5 @@ IMAGE_NAME=frontdoor
 # shellcheck source=../lib/image.sh
 . "$(dirname "$0")/../lib/image.sh"
 parse_build_args "$@"
-finish_image "$(stage_program frontdoor)"
+context="$(stage_program frontdoor)"
+finish_image "$context"

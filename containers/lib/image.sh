@@ -100,9 +100,13 @@ finish_image() {
 
 # The build context of one of our node programs: scripts/build-containers.ts bundles
 # containers/<name>/src into .build/containers/<name>/ (main.mjs + the etcd3 dependency set).
+# containers/build.sh bundles every program in one run first (PROGRAMS_BUNDLED=1).
 stage_program() {
   local name="$1"
-  (cd "$PROJECT_ROOT" && npx tsx scripts/build-containers.ts "$name" >&2) || die "bundling $name failed"
+  [ -f "$CONTAINERS_DIR/$name/src/main.ts" ] || die "no program source (containers/$name/src/main.ts)"
+  if [ "${PROGRAMS_BUNDLED:-0}" != 1 ]; then
+    (cd "$PROJECT_ROOT" && npx tsx scripts/build-containers.ts "$name" >&2) || die "bundling $name failed"
+  fi
   [ -f "$PROJECT_ROOT/.build/containers/$name/main.mjs" ] || die "bundling $name left no .build/containers/$name/main.mjs"
   echo "$PROJECT_ROOT/.build/containers/$name"
 }

@@ -5,4 +5,5 @@ IMAGE_NAME=presence-dns
 # shellcheck source=../lib/image.sh
 . "$(dirname "$0")/../lib/image.sh"
 parse_build_args "$@"
-finish_image "$(stage_program presence-dns)"
+context="$(stage_program presence-dns)"
+finish_image "$context"

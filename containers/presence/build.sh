@@ -5,4 +5,5 @@ IMAGE_NAME=presence
 # shellcheck source=../lib/image.sh
 . "$(dirname "$0")/../lib/image.sh"
 parse_build_args "$@"
-finish_image "$(stage_program presence)"
+context="$(stage_program presence)"
+finish_image "$context"
