@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import { bundleOptions, handlerNames } from "../scripts/build.ts";
 import { PROJECT_ROOT } from "../local/paths.ts";
 
-const ROOTS = ["functions", "local", "cloudformation", "bin", "scripts", "bench"];
+const ROOTS = ["functions", "local", "containers", "cloudformation", "bin", "scripts", "bench"];
 
 function tsFiles(dir: string): string[] {
   const abs = join(PROJECT_ROOT, dir);

@@ -8,7 +8,7 @@ import type { CatalogSource } from "../domain/units/catalog.ts";
 import { DevclusterError, LockBusyError } from "../domain/errors.ts";
 import { syncUnits, type UnitsDeps } from "./units.ts";
 import type { Commands } from "../ports/index.ts";
-import type { PlacementStore } from "../ports/units.ts";
+import type { PlacementStore, PublishedImages } from "../ports/units.ts";
 import type { UnitsContext, UnitsHook } from "./deps.ts";
 
 /**
@@ -31,6 +31,8 @@ export interface UnitsHookDeps {
   /** The placement store over these etcd endpoints. */
   placements(endpoints: string[]): PlacementStore;
   catalog: () => CatalogSource | Promise<CatalogSource>;
+  /** Image references the catalog renders with (absent: every placeholder renders as missing). */
+  images?: PublishedImages;
   lockWaitMs?: number;
 }
 
@@ -42,6 +44,7 @@ export function unitsHook(deps: UnitsHookDeps): UnitsHook {
     placements: deps.placements(ctx.endpoints),
     commands: deps.commands,
     catalog: deps.catalog,
+    ...(deps.images ? { images: deps.images } : {}),
   });
   return {
     async onLaunch(node: NodeRecord, log: Logger, ctx: UnitsContext) {

@@ -13,10 +13,12 @@ import { layoutOf, validSnapshots } from "../domain/snapshots.ts";
 import type { Logger } from "../ports/log.ts";
 import type { Commands, Groups } from "../ports/index.ts";
 import type { ClusterStore } from "../ports/cluster.ts";
+import type { PublishedImages } from "../ports/units.ts";
 import { awsLifecycleActions } from "../adapters/aws/lifecycleActions.ts";
 import { route53Dns } from "../adapters/aws/route53Dns.ts";
 import { s3SnapshotStore } from "../adapters/aws/s3Snapshots.ts";
 import { createSsmCommands } from "../adapters/aws/ssmCommands.ts";
+import { ssmPublishedImages } from "../adapters/aws/ssmPublishedImages.ts";
 import { etcdClusterStore } from "../adapters/etcd/clusterStore.ts";
 import { etcdPlacementStore } from "../adapters/etcd/placementStore.ts";
 import { readCatalogDir } from "../catalog/index.ts";
@@ -35,7 +37,10 @@ export function cachedStores(make: (endpoints: string[]) => ClusterStore = (e) =
 }
 
 /** The units hook over etcd (placement) and the repository's catalog. */
-export function etcdUnitsHook(commands: Commands, opts: { lockWaitMs?: number } = {}): UnitsHook {
+export function etcdUnitsHook(
+  commands: Commands,
+  opts: { lockWaitMs?: number; images?: PublishedImages } = {},
+): UnitsHook {
   const clients = byEndpoints(
     (hosts) => new Etcd3({ hosts, dialTimeout: 2000 }),
     (c) => c.close(),
@@ -61,6 +66,7 @@ function snapshotHistory(cfg: Config): ClusterHistory {
 
 
 let ssm: SSMClient | undefined;
+const ssmClient = () => (ssm ??= new SSMClient({ maxAttempts: 5 }));
 let autoscaling: AutoScalingClient | undefined;
 
 /** Groups whose adapter loads on the first call. */
@@ -73,7 +79,7 @@ function lazyGroups(): Groups {
   };
 }
 
-const commandsOf = (w: Wiring) => (w.commands ??= w.over.commands ?? createSsmCommands({ ssm: (ssm ??= new SSMClient({ maxAttempts: 5 })) }));
+const commandsOf = (w: Wiring) => (w.commands ??= w.over.commands ?? createSsmCommands({ ssm: ssmClient() }));
 
 /** lifecycle and reconcile: built once, kept across warm invocations. */
 export function lifecycleDeps(w: Wiring): LifecycleDeps {
@@ -91,7 +97,7 @@ export function lifecycleDeps(w: Wiring): LifecycleDeps {
     commands,
     dns: route53Dns(route53, cfg.PRIVATE_ZONE_ID),
     store: cachedStores(),
-    units: etcdUnitsHook(commands),
+    units: etcdUnitsHook(commands, { images: ssmPublishedImages(ssmClient(), cfg.CLUSTER_NAME) }),
     history: snapshotHistory(cfg),
     recover: (log) => recover(w, log),
     timing: DEFAULT_TIMING,
@@ -144,6 +150,7 @@ export async function unitsDeps(w: Wiring, log: Logger): Promise<UnitsDeps> {
     placements: etcdPlacementStore(etcd.client),
     commands: commandsOf(w),
     catalog: () => readCatalogDir(),
+    images: ssmPublishedImages(ssmClient(), w.cfg.CLUSTER_NAME),
   };
 }
 
