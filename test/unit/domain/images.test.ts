@@ -1,7 +1,7 @@
 // Image references in unit files: placeholders rendered into pinned references, refused when mutable.
 import { describe, expect, it } from "vitest";
-import { InvalidInputError } from "../../functions/domain/errors.ts";
-import { missingImageRef, parseImageRefs, renderCatalogImages, renderImages } from "../../functions/domain/images.ts";
+import { InvalidInputError } from "../../../functions/domain/errors.ts";
+import { missingImageRef, parseImageRefs, renderCatalogImages, renderImages } from "../../../functions/domain/images.ts";
 
 const digest = `@sha256:${"ab".repeat(32)}`;
 const ecr = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/dev";
