@@ -1,11 +1,8 @@
-/* global module, require, __filename */
+/* global module, __filename */
 // The service's own osls plugin (serverless.yml `plugins:`): `sls deploy` checks the account's
 // prerequisites before the framework creates anything, and `sls remove` says which bucket it keeps.
 // CommonJS because osls `require`s plugins; the checks live in prerequisites.ts (loaded with tsx).
 "use strict";
-
-const { readFileSync, existsSync } = require("node:fs");
-const { join } = require("node:path");
 
 class DevclusterPlugin {
   constructor(serverless, _options, { log } = {}) {
@@ -21,7 +18,9 @@ class DevclusterPlugin {
   }
 
   /** The packaged template's parameters: the compiled template, else the packaged file. */
-  parameterDecls() {
+  async parameterDecls() {
+    const { readFileSync, existsSync } = await import("node:fs");
+    const { join } = await import("node:path");
     const compiled = this.serverless.service.provider.compiledCloudFormationTemplate;
     if (compiled && compiled.Parameters) return compiled.Parameters;
     const file = join(this.serverless.serviceDir, ".serverless", "cloudformation-template-update-stack.json");
@@ -33,7 +32,7 @@ class DevclusterPlugin {
     const { unmetPrerequisites, unmetMessage, effectiveParameters, sdkAccount } = await tsImport("./prerequisites.ts", __filename);
     const region = this.provider.getRegion();
     // With `--package`, stackParameters are the packaged ones (osls restores the packaged service).
-    const parameters = effectiveParameters(this.parameterDecls(), this.serverless.service.provider.stackParameters || []);
+    const parameters = effectiveParameters(await this.parameterDecls(), this.serverless.service.provider.stackParameters || []);
     const account = sdkAccount(await this.provider.getAwsSdkV3Config());
     const issues = await unmetPrerequisites({ region, parameters, account });
     // A user error: the framework prints it without a stack trace.
@@ -41,7 +40,7 @@ class DevclusterPlugin {
   }
 
   async announceKeptBucket() {
-    const { DescribeStacksCommand } = require("@aws-sdk/client-cloudformation");
+    const { DescribeStacksCommand } = await import("@aws-sdk/client-cloudformation");
     const cfn = await this.provider.getCloudFormationClient();
     let bucket;
     try {
