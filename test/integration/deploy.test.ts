@@ -15,6 +15,8 @@ import { DEFAULT_OPTIONS, FUNCTION_NAMES } from "../../cloudformation/options.ts
 import { LOCAL_REGION } from "../../functions/local/moto.ts";
 import { useRig } from "../rig/index.ts";
 
+// moto completes a stack operation before it answers: osls polls it every 250 ms, not AWS's 5 s.
+process.env.SLS_AWS_MONITORING_FREQUENCY = "250";
 const rig = useRig({ moto: true });
 const DOMAIN = "dev.example.internal";
 const STACK = "devcluster-dev";
