@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what devcluster needs on a fresh Debian machine: etcd (server and etcdctl) from Debian,
-# moto and cfn-lint in the project venv, and the npm packages. Safe to run again: it skips what is there.
+# Installs what devcluster needs on a fresh Debian machine: etcd (server and etcdctl) and podman from
+# Debian, moto and cfn-lint in the project venv, and the npm packages. Safe to run again: it skips what is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +14,11 @@ command -v curl >/dev/null 2>&1 || need_apt+=(curl)            # node scripts fe
 command -v flock >/dev/null 2>&1 || need_apt+=(util-linux)
 command -v ss >/dev/null 2>&1 || need_apt+=(iproute2)          # tests check no port is left listening
 command -v sha256sum >/dev/null 2>&1 || need_apt+=(coreutils)
+# Real containers: rootful podman with runc (containers/podman/containers.conf), Debian base images
+# made with mmdebstrap (containers/debian/build.sh).
+command -v podman >/dev/null 2>&1 || need_apt+=(podman)
+command -v runc >/dev/null 2>&1 || need_apt+=(runc)
+command -v mmdebstrap >/dev/null 2>&1 || need_apt+=(mmdebstrap)
 # The front door runs Debian's nginx (its stream module for TCP ports); tests make certificates with
 # openssl; bench/frontdoor.ts measures with wrk.
 [ -x /usr/sbin/nginx ] || need_apt+=(nginx)
