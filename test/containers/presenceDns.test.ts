@@ -88,7 +88,7 @@ describe("presence-dns", () => {
     const p = startProgram(programs.entry("presence-dns"), {
       ETCD_ENDPOINTS: rig.etcd!.endpoints.join(","),
       DOMAIN: domain,
-      ZONE_ID: zoneId,
+      // No ZONE_ID: the private zone named DOMAIN is looked up.
       DEBOUNCE_MS: "300",
       AWS_REGION: "eu-west-1",
       AWS_ENDPOINT_URL: process.env.AWS_ENDPOINT_URL!,
@@ -96,7 +96,7 @@ describe("presence-dns", () => {
       AWS_SECRET_ACCESS_KEY: "test",
     });
     try {
-      await p.waitLog(byCode("presence-dns.started"));
+      expect((await p.waitLog(byCode("presence-dns.started"))).zone).toBe(zoneId);
       // The stale service name goes; node and discovery records stay.
       await eventually(() => zoneRecords(zoneId), (z) => !(`stale.${domain}. A` in z));
       // A burst of announcements within the debounce window: one change.

@@ -1,8 +1,9 @@
 // presence-dns: keeps `<service>.<domain>` A records in the private zone from the presence records,
 // one minimal Route 53 change per burst of etcd changes (the control plane's diff and Route 53 adapter).
-import { Route53Client } from "@aws-sdk/client-route-53";
+import { ListHostedZonesByNameCommand, Route53Client } from "@aws-sdk/client-route-53";
+import { ConfigError } from "../../../functions/core/errors.ts";
 import { z } from "zod";
-import { diffManagedRecords, isEmptyDiff, type DnsRecord } from "../../../functions/core/dnsPlan.ts";
+import { diffManagedRecords, fqdn, isEmptyDiff, type DnsRecord } from "../../../functions/core/dnsPlan.ts";
 import { SERVICES_PREFIX, parsePresence } from "../../../functions/core/presence.ts";
 import { route53Dns } from "../../../functions/adapters/route53Dns.ts";
 import { etcdEndpoints, int, loadEnv } from "../../shared/config.ts";
@@ -16,7 +17,8 @@ const log = programLogger("presence-dns");
 const Env = z.object({
   ETCD_ENDPOINTS: etcdEndpoints,
   DOMAIN: z.string({ error: "required: the private zone's name" }).regex(/^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}$/, "a DNS name"),
-  ZONE_ID: z.string({ error: "required: the private hosted zone id" }).min(1),
+  /** Absent: the private zone named DOMAIN, looked up once at start. */
+  ZONE_ID: z.string().optional(),
   FRONTDOOR_SERVICE: z.string().default("nginx"),
   RECORD_TTL: int(1, 86_400, 30),
   DEBOUNCE_MS: int(0, 60_000, 1000),
@@ -26,7 +28,9 @@ const Env = z.object({
 await runProgram(log, async () => {
   const env = loadEnv(Env);
   // The adapter retries throttling itself; the client must not retry as well.
-  const dns = route53Dns(new Route53Client({ maxAttempts: 1 }), env.ZONE_ID);
+  const route53 = new Route53Client({ maxAttempts: 1 });
+  const zoneId = env.ZONE_ID ?? (await privateZoneNamed(route53, env.DOMAIN));
+  const dns = route53Dns(route53, zoneId);
   const managed = (r: { name: string; type: string }) => isServiceRecord(r, env.DOMAIN);
   const settings = { domain: env.DOMAIN, frontDoorService: env.FRONTDOOR_SERVICE, ttl: env.RECORD_TTL };
 
@@ -91,7 +95,7 @@ await runProgram(log, async () => {
     { debounceMs: env.DEBOUNCE_MS, log },
   );
   const resync = setInterval(() => void serial("resync", () => (live = undefined)), env.RESYNC_S * 1000);
-  log.info("started", { code: "presence-dns.started", domain: env.DOMAIN, zone: env.ZONE_ID });
+  log.info("started", { code: "presence-dns.started", domain: env.DOMAIN, zone: zoneId });
 
   return {
     async stop() {
@@ -104,3 +108,11 @@ await runProgram(log, async () => {
     },
   };
 });
+
+/** The one private hosted zone named `domain`. */
+async function privateZoneNamed(route53: Route53Client, domain: string): Promise<string> {
+  const res = await route53.send(new ListHostedZonesByNameCommand({ DNSName: domain, MaxItems: 10 }));
+  const zones = (res.HostedZones ?? []).filter((z) => fqdn(z.Name ?? "") === fqdn(domain) && z.Config?.PrivateZone);
+  if (zones.length !== 1) throw new ConfigError(`ZONE_ID: not given, and ${zones.length} private zones are named ${domain} (set ZONE_ID)`);
+  return zones[0]!.Id!.replace("/hostedzone/", "");
+}
