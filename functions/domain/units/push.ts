@@ -89,6 +89,7 @@ set -u
 ROOT="\${ROOT:-}"
 UNIT_DIR="$ROOT/etc/systemd/system"
 STATE_DIR="$ROOT/var/lib/devcluster/units"
+SIDECAR_DIR="$ROOT/etc/devcluster/sidecars"
 id="\${INSTANCE_ID:-\${AWS_SSM_INSTANCE_ID:-}}"
 if [ -z "$id" ]; then
   tok="$(curl -fsS -m 2 -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' http://169.254.169.254/latest/api/token 2>/dev/null)"
@@ -105,6 +106,16 @@ file_of() { local u="$1"; case "$u" in *@*.*) printf '%s@.%s' "\${u%%@*}" "\${u#
   });
   out.push(`content_of() {\n  case "$1" in`);
   fileNames.forEach((f, i) => out.push(`    ${shq(f)}) unit_file_${i} ;;`));
+  out.push(`    *) return 1 ;;\n  esac\n}`);
+  // The sidecars' settings, one file per instance (`presence@.service` reads `sidecars/%i.env`).
+  const presence = fileNames.map((f) => catalog.files.get(f)!.manifest.sidecarEnv);
+  presence.forEach((env, i) => {
+    if (env === undefined) return;
+    if (env.split("\n").includes(HEREDOC)) throw new InvalidInputError("sidecar settings contain the heredoc marker", [fileNames[i]!]);
+    out.push(`sidecar_env_${i}() { cat <<'${HEREDOC}'\n${env}${HEREDOC}\n}`);
+  });
+  out.push(`sidecar_env_of() {\n  case "$1" in`);
+  presence.forEach((env, i) => env !== undefined && out.push(`    ${shq(fileNames[i]!)}) sidecar_env_${i} ;;`));
   out.push(`    *) return 1 ;;\n  esac\n}`);
   out.push(`nostart=(${noStart.map(shq).join(" ")})`);
   out.push(`case "$id" in`);
@@ -126,6 +137,15 @@ for f in \${files[@]+"\${files[@]}"}; do
   elif mv -f "$tmp" "$UNIT_DIR/$f"; then written+=("$f")
   else failed+=("$f"); fi
 done
+sidecar_changed=()
+for u in \${units[@]+"\${units[@]}"}; do
+  tmp="$SIDECAR_DIR/.\${u%.*}.env.devcluster-new"
+  sidecar_env_of "$(file_of "$u")" >/dev/null 2>&1 || continue
+  mkdir -p "$SIDECAR_DIR" && sidecar_env_of "$(file_of "$u")" >"$tmp" || { failed+=("$u.env"); rm -f "$tmp"; continue; }
+  if [ -f "$SIDECAR_DIR/\${u%.*}.env" ] && cmp -s "$tmp" "$SIDECAR_DIR/\${u%.*}.env"; then rm -f "$tmp"
+  elif mv -f "$tmp" "$SIDECAR_DIR/\${u%.*}.env"; then sidecar_changed+=("$u")
+  else failed+=("$u.env"); fi
+done
 for u in \${prev_units[@]+"\${prev_units[@]}"} \${extra_stop[@]+"\${extra_stop[@]}"}; do
   has "$u" \${units[@]+"\${units[@]}"} && continue
   has "$u" \${stopped[@]+"\${stopped[@]}"} && continue
@@ -133,6 +153,7 @@ for u in \${prev_units[@]+"\${prev_units[@]}"} \${extra_stop[@]+"\${extra_stop[@
     systemctl stop "$u" >/dev/null 2>&1
     systemctl disable "$u" >/dev/null 2>&1
   fi
+  rm -f "$SIDECAR_DIR/\${u%.*}.env"
   stopped+=("$u")
 done
 for f in \${prev_files[@]+"\${prev_files[@]}"}; do
@@ -149,6 +170,14 @@ for u in \${units[@]+"\${units[@]}"}; do
   elif systemctl is-active --quiet "$u"; then :
   elif systemctl start "$u"; then started+=("$u")
   else failed+=("$u"); fi
+done
+# A running instance whose sidecar settings changed: its sidecars re-read them.
+for u in \${sidecar_changed[@]+"\${sidecar_changed[@]}"}; do
+  has "$u" \${prev_units[@]+"\${prev_units[@]}"} || continue
+  for sc in presence ambassador; do
+    has "$sc@\${u%.*}.service" \${units[@]+"\${units[@]}"} || continue
+    systemctl try-restart "$sc@\${u%.*}.service" >/dev/null 2>&1 || failed+=("$sc@\${u%.*}.service")
+  done
 done
 printf '%s\n' \${units[@]+"\${units[@]}"} >"$STATE_DIR/units.new" && mv -f "$STATE_DIR/units.new" "$STATE_DIR/units" || failed+=("state")
 printf '%s\n' \${files[@]+"\${files[@]}"} >"$STATE_DIR/files.new" && mv -f "$STATE_DIR/files.new" "$STATE_DIR/files" || failed+=("state")
