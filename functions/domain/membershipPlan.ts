@@ -133,15 +133,31 @@ export type RemovePlan =
   | { kind: "remove"; member: EtcdMember; check: QuorumCheck }
   | { kind: "refuse"; member: EtcdMember; reason: string; check: QuorumCheck };
 
+/**
+ * Whether a member may leave. A learner always may. A voter may when the voters left keep a healthy
+ * quorum and, while a learner is still pending, when they stay at or above the group's desired count:
+ * removing a healthy voter then would leave the cluster tolerating one failure fewer until the
+ * learner is promoted. A voter that is already dead may always go (keeping it helps nobody).
+ */
 export function planRemove(
   members: EtcdMember[],
   healthy: ReadonlySet<string>,
   node: { instanceId: string; ip?: string | undefined },
+  group?: { desired: number },
 ): RemovePlan {
   const mine = node.ip ? memberOf(members, { instanceId: node.instanceId, ip: node.ip }) : members.find((m) => m.name === node.instanceId);
   if (!mine) return { kind: "not-member" };
   const check = quorumAfter(members, healthy, mine.id);
   if (mine.isLearner) return { kind: "remove", member: mine, check: { ...check, ok: true } };
+  const learnerPending = members.some((m) => m.isLearner);
+  if (check.ok && group && learnerPending && healthy.has(mine.id) && check.voters < group.desired) {
+    return {
+      kind: "refuse",
+      member: mine,
+      check,
+      reason: `a learner is pending: removing a healthy voter would leave ${check.voters} voters for desired ${group.desired}`,
+    };
+  }
   if (!check.ok) {
     return {
       kind: "refuse",

@@ -67,7 +67,7 @@ export async function handleReconcile(
     for (const r of todo) {
       const what = describe(r);
       try {
-        const done = await applyRepair(r, deps, store, log, ipToInstance);
+        const done = await applyRepair(r, deps, store, log, ipToInstance, obs.main);
         if (done) {
           progressed = true;
           report.repairs.push(what);

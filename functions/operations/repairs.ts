@@ -38,6 +38,7 @@ export async function applyRepair(
   store: ClusterStore,
   log: Logger,
   ipToInstance: Map<string, string>,
+  main?: { desired: number },
 ): Promise<boolean> {
   switch (r.kind) {
     case "remove-member":
@@ -47,7 +48,7 @@ export async function applyRepair(
         if (!m) return true;
         const healthy = await store.healthyMembers(now);
         if (!m.isLearner && !quorumAfter(now, healthy, m.id).ok) return false;
-        const plan = planRemove(now, healthy, { instanceId: m.name, ip: peerIp(m) });
+        const plan = planRemove(now, healthy, { instanceId: m.name, ip: peerIp(m) }, main);
         if (plan.kind === "refuse") return false;
         await store.removeMember(m.id);
         return true;

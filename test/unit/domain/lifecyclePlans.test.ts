@@ -83,6 +83,19 @@ describe("planRemove", () => {
   ] as const)("%s", (_n, ms, h, n, kind) => {
     expect(planRemove([...ms], healthyOf(...h), { instanceId: id(n), ip: ip(n) }).kind).toBe(kind);
   });
+  const withLearner = [member(1), member(2), member(3), member(4, { isLearner: true })];
+  it.each([
+    ["healthy voter while a learner is pending, at desired", withLearner, [1, 2, 3, 4], 3, 3, "refuse"],
+    ["dead voter while a learner is pending", withLearner, [1, 2, 4], 3, 3, "remove"],
+    ["healthy voter while a learner is pending, above desired (scale-in)", [...withLearner, member(5)], [1, 2, 3, 4, 5], 3, 3, "remove"],
+    ["healthy voter, no learner pending", [member(1), member(2), member(3)], [1, 2, 3], 3, 3, "remove"],
+    ["the pending learner itself", withLearner, [1, 2, 3, 4], 3, 4, "remove"],
+    ["scale-in 5 to 3 with a learner pending", [1, 2, 3, 4, 5].map((n) => member(n)).concat(member(6, { isLearner: true })), [1, 2, 3, 4, 5, 6], 3, 5, "remove"],
+  ] as const)("%s", (_n, ms, h, desired, n, kind) => {
+    const p = planRemove([...ms], healthyOf(...h), { instanceId: id(n), ip: ip(n) }, { desired });
+    expect(p.kind).toBe(kind);
+    if (p.kind === "refuse") expect(p.reason).toMatch(/learner is pending/);
+  });
 });
 
 describe("planLaunchMain", () => {
