@@ -51,6 +51,7 @@ export const Ids = {
   frontDoorRecord: "FrontDoorRecord",
   lifecycleRule: "LifecycleActionRule",
   reconcileRule: "ReconcileScheduleRule",
+  promoteRule: "PromoteCheckScheduleRule",
   snapshotRule: "SnapshotScheduleRule",
   snapshotAlarm: "SnapshotMissingAlarm",
   restoreAlarm: "RestoreNeededAlarm",

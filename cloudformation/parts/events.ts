@@ -1,5 +1,6 @@
 // EventBridge: lifecycle actions of the three groups go to `lifecycle`; schedules drive
-// `reconcile` (every 5 minutes) and `snapshot` (every SnapshotIntervalMinutes).
+// `reconcile` (every 5 minutes, and its promotion check every minute) and `snapshot` (every
+// SnapshotIntervalMinutes).
 // A rule targets a function only when the function is in the same template (Serverless's
 // `<Name>LambdaFunction`); a standalone synth keeps the rules, without targets or permissions, so
 // the routing is deployed and visible and the functions attach when they arrive.
@@ -13,9 +14,22 @@ export const LIFECYCLE_DETAIL_TYPES = [
   "EC2 Instance-terminate Lifecycle Action",
 ];
 export const RECONCILE_SCHEDULE = "rate(5 minutes)";
+/**
+ * A main node left a learner (it had not caught up within its launch handler's budget) is a cluster
+ * that tolerates one failure fewer: a one-minute check promotes it rather than the 5-minute reconcile.
+ */
+export const PROMOTE_SCHEDULE = "rate(1 minute)";
+/** The input of the promotion check's invocations of `reconcile` (functions/handlers/reconcile.ts). */
+export const PROMOTE_INPUT = { mode: "promote" } as const;
 
 export function addEvents(t: TemplateBuilder, o: SynthOptions): void {
-  const rule = (id: string, fn: FunctionName, description: string, trigger: Record<string, CfnValue>) => {
+  const rule = (
+    id: string,
+    fn: FunctionName,
+    description: string,
+    trigger: Record<string, CfnValue>,
+    input?: unknown,
+  ) => {
     const present = o.functionsInTemplate.includes(fn);
     t.resource(id, {
       Type: "AWS::Events::Rule",
@@ -29,6 +43,7 @@ export function addEvents(t: TemplateBuilder, o: SynthOptions): void {
                 {
                   Id: fn,
                   Arn: getAtt(Ids.lambdaFunction(fn), "Arn"),
+                  ...(input === undefined ? {} : { Input: JSON.stringify(input) }),
                   // Lost events are repaired by reconcile; an hour covers a throttled burst.
                   RetryPolicy: { MaximumRetryAttempts: 20, MaximumEventAgeInSeconds: 3600 },
                 },
@@ -58,6 +73,13 @@ export function addEvents(t: TemplateBuilder, o: SynthOptions): void {
     },
   });
   rule(Ids.reconcileRule, "reconcile", "repair drift", { ScheduleExpression: RECONCILE_SCHEDULE });
+  rule(
+    Ids.promoteRule,
+    "reconcile",
+    "promote caught-up etcd learners",
+    { ScheduleExpression: PROMOTE_SCHEDULE },
+    PROMOTE_INPUT,
+  );
   rule(Ids.snapshotRule, "snapshot", "etcd snapshot to S3", {
     ScheduleExpression: sub(`rate(\${${Params.snapshotInterval}} minutes)`),
   });

@@ -34,9 +34,19 @@ export interface ClusterHistory {
 /** Total loss: what reconcile does when no member answers though the cluster has existed. */
 export type Recover = (log: Logger) => Promise<{ action: string; reason?: string }>;
 
+/**
+ * Members answer but no quorum of voters is healthy (no leader): the cluster refuses every write.
+ * The composition root raises the alarm (log line and the RestoreNeeded metric).
+ */
+export type NoQuorumAlarm = (log: Logger, detail: { members: string[]; healthy: string[]; need: number }) => Promise<void>;
+
 export interface Timing {
   /** How long a main launch keeps trying to promote a pending learner before leaving it to reconcile. */
   promoteWaitMs: number;
+  /** How long a main launch waits for its own learner to catch up and promotes it (heartbeating). */
+  ownPromoteWaitMs: number;
+  /** How long reconcile lets a leader election settle before it calls a leaderless cluster lost. */
+  noQuorumGraceMs: number;
   /** How long a handler waits for a bootstrapped cluster to answer. */
   bootstrapWaitMs: number;
   /** How long a handler waits for the membership lock. */
@@ -50,6 +60,8 @@ export interface Timing {
 
 export const DEFAULT_TIMING: Timing = {
   promoteWaitMs: 20_000,
+  ownPromoteWaitMs: 120_000,
+  noQuorumGraceMs: 5_000,
   bootstrapWaitMs: 30_000,
   lockWaitMs: 30_000,
   dnsCoalesceMs: 25,
@@ -71,6 +83,7 @@ export interface LifecycleDeps {
   units?: UnitsHook | undefined;
   history?: ClusterHistory | undefined;
   recover?: Recover | undefined;
+  noQuorum?: NoQuorumAlarm | undefined;
   timing: Timing;
   now(): Date;
 }

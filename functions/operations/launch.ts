@@ -5,7 +5,7 @@ import { type LifecycleEvent } from "../domain/lifecycleEvent.ts";
 import type { Logger } from "../ports/log.ts";
 import type { NodeRecord } from "../domain/model.ts";
 import { planLaunchMain } from "../domain/membershipPlan.ts";
-import { ClusterNotReadyError } from "../domain/errors.ts";
+import { ClusterNotReadyError, LockBusyError } from "../domain/errors.ts";
 import type { ClusterStore } from "../ports/cluster.ts";
 import type { LifecycleDeps } from "./deps.ts";
 import { syncDns } from "./dnsSync.ts";
@@ -80,6 +80,48 @@ export async function launch(ev: LifecycleEvent, deps: LifecycleDeps, log: Logge
   }
 }
 
+/** etcd refuses member changes until every voter has been connected this long (plus a margin). */
+const NOT_READY_WINDOW_MS = 6_000;
+
+/**
+ * Promotes this node's own learner as soon as it has caught up, within the handler's budget
+ * (`ownPromoteWaitMs`; the lifecycle action is heartbeated meanwhile). A node left a learner means a
+ * cluster that tolerates one failure fewer: when the budget runs out the promotion check (every
+ * minute) takes over, not the 5-minute reconcile.
+ */
+async function promoteOwn(
+  deps: LifecycleDeps,
+  store: ClusterStore,
+  owner: string,
+  memberId: string,
+  log: Logger,
+  report: LifecycleReport,
+): Promise<NodeRecord["state"]> {
+  const started = Date.now();
+  const until = started + deps.timing.ownPromoteWaitMs;
+  let delay = 200;
+  for (;;) {
+    try {
+      if (await promoteLearner(deps, store, owner, memberId)) {
+        report.steps.push(`promoted own learner after ${Date.now() - started} ms`);
+        return "active";
+      }
+    } catch (e) {
+      // Not ready (a voter just connected) and a busy lock pass; anything else is a real failure.
+      if (!(e instanceof ClusterNotReadyError) && !(e instanceof LockBusyError)) throw e;
+    }
+    if (Date.now() + delay > until) break;
+    await sleep(delay);
+    delay = Math.min(Math.round(delay * 1.5), 1000);
+  }
+  log.warn("own learner not caught up within the handler's budget: promotion left to the promotion check", {
+    memberId,
+    waitedMs: Date.now() - started,
+  });
+  report.steps.push("learner not caught up in time: promotion left to the promotion check");
+  return "joining";
+}
+
 /** Returns the registry state of the node: active (voter), joining (learner or deferred). */
 async function joinMain(
   ev: LifecycleEvent,
@@ -93,6 +135,8 @@ async function joinMain(
   const node = { instanceId: ev.instanceId, ip: inst.privateIp };
   const ipToInstance = new Map(obs.main.instances.map((m) => [m.ip, m.instanceId]));
   const promoteUntil = Date.now() + deps.timing.promoteWaitMs;
+  let notReadySince: number | undefined;
+  let notReadyDelay = 250;
 
   for (;;) {
     const members = await store.memberList();
@@ -145,7 +189,10 @@ async function joinMain(
         } else {
           report.steps.push("already a member");
         }
-        return plan.member.isLearner ? "joining" : "active";
+        // A retried event finds its own learner: finish the promotion the first attempt began.
+        return plan.member.isLearner
+          ? promoteOwn(deps, store, ev.instanceId, plan.member.id, log, report)
+          : "active";
       }
       case "refuse":
         throw new Error(`cannot add ${ev.instanceId} to etcd: ${plan.reason}`);
@@ -185,12 +232,15 @@ async function joinMain(
         });
         if (!added) continue;
         if (added === "not-ready") {
-          // etcd wants every voter connected for 5 s before a change: retry a while, then defer.
-          if (Date.now() > promoteUntil) {
+          // etcd wants every voter connected for 5 s before a change: back off past that window
+          // (even when the promotion budget is shorter), then defer.
+          notReadySince ??= Date.now();
+          if (Date.now() > Math.max(promoteUntil, notReadySince + NOT_READY_WINDOW_MS)) {
             report.steps.push("etcd not ready for a new member: join deferred to reconcile");
             return "joining";
           }
-          await sleep(1000);
+          await sleep(notReadyDelay);
+          notReadyDelay = Math.min(notReadyDelay * 2, 2000);
           continue;
         }
         report.steps.push(`learner added ${added.member.id}`);
@@ -206,7 +256,7 @@ async function joinMain(
           report.steps.push("learner removed after failed start");
           throw e;
         }
-        return "joining";
+        return promoteOwn(deps, store, ev.instanceId, added.member.id, log, report);
       }
     }
   }

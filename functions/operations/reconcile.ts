@@ -3,15 +3,21 @@
 // (a promotion makes room for the next learner), then a DNS sync that lists the zone. Safe to run at
 // any time, next to lifecycle handlers: membership changes take the same lock.
 import { randomUUID } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "../ports/log.ts";
 import { actionable, planReconcile } from "../domain/reconcilePlan.ts";
+import { quorumAfter } from "../domain/membershipPlan.ts";
 import type { LifecycleDeps } from "./deps.ts";
 import { syncDns } from "./dnsSync.ts";
 import { applyRepair, describe } from "./repairs.ts";
-import { LEFTOVER_PREFIX, endpointsOf, observe, refreshGateways } from "./steps.ts";
+import { LEFTOVER_PREFIX, endpointsOf, observe, promoteLearner, refreshGateways } from "./steps.ts";
 import type { ClusterStore } from "../ports/cluster.ts";
 
+/** Why reconcile stopped short of repairing (absent: it ran through). */
+export type ReconcileCode = "ETCD_TOTAL_LOSS" | "ETCD_NO_QUORUM";
+
 export interface ReconcileReport {
+  code?: ReconcileCode;
   rounds: number;
   repairs: string[];
   blocked: string[];
@@ -40,6 +46,7 @@ export async function handleReconcile(
         opts.recover === false || !deps.recover
           ? { action: "none", reason: "recovery not wired" }
           : await deps.recover(log);
+      report.code = "ETCD_TOTAL_LOSS";
       report.blocked.push(
         `etcd total loss: ${outcome.action}${outcome.reason ? ` (${outcome.reason})` : ""}`,
       );
@@ -47,7 +54,31 @@ export async function handleReconcile(
       log.info("reconcile done", { ...report });
       return report;
     }
-    const healthy = members ? await store.healthyMembers(members) : new Set<string>();
+    let healthy = members ? await store.healthyMembers(members) : new Set<string>();
+    if (members?.length && !quorumAfter(members, healthy).ok) {
+      // Members answer (the member list is served locally) but no quorum of voters is healthy:
+      // every read and write would fail. Give a leader election its time, then call it a state.
+      await sleep(deps.timing.noQuorumGraceMs);
+      healthy = await store.healthyMembers(members);
+      const q = quorumAfter(members, healthy);
+      if (!q.ok) {
+        const name = (id: string) => members.find((m) => m.id === id)?.name || id;
+        const detail = {
+          members: members.map((m) => m.name || m.id),
+          healthy: [...healthy].map(name),
+          need: q.need,
+        };
+        report.code = "ETCD_NO_QUORUM";
+        report.rounds = round + 1;
+        report.blocked.push(
+          `etcd no quorum: ${q.healthyVoters} of ${q.voters} voters healthy, need ${q.need}; recover from the most up-to-date survivor (docs/OPERATIONS.md, "No quorum")`,
+        );
+        log.error("ALARM etcd has no quorum: members answer but no leader; writes are refused", detail);
+        await deps.noQuorum?.(log, detail).catch((e: unknown) => log.warn("no-quorum alarm failed", { error: e }));
+        log.info("reconcile done", { ...report });
+        return report;
+      }
+    }
     const registry = members ? (await store.listNodes()).nodes : [];
     const repairs = planReconcile({
       clusterName: deps.clusterName,
@@ -110,4 +141,30 @@ async function leftoverIds(store: ClusterStore): Promise<string[]> {
   for (const n of nodes)
     if ((await store.getKey(LEFTOVER_PREFIX + n.instanceId))?.length) out.push(n.instanceId);
   return out;
+}
+
+export interface PromoteReport {
+  promoted: string[];
+  pending: string[];
+}
+
+/**
+ * The promotion check (every minute): promote every started learner that has caught up. Cheap when
+ * there is none (one member list). Everything else stays with reconcile.
+ */
+export async function promotePending(deps: LifecycleDeps, log: Logger): Promise<PromoteReport> {
+  const report: PromoteReport = { promoted: [], pending: [] };
+  const obs = await observe(deps, [deps.groupNames.main], [], "main");
+  const store = deps.store(endpointsOf(obs.main));
+  const members = (await store.memberList()) ?? [];
+  // A learner with no name was added but never started: reconcile starts or removes it.
+  for (const m of members.filter((x) => x.isLearner && x.name)) {
+    const ok = await promoteLearner(deps, store, "promote-check", m.id).catch((e: unknown) => {
+      log.warn("promotion check: promote failed", { member: m.name, error: e });
+      return false;
+    });
+    (ok ? report.promoted : report.pending).push(m.name);
+  }
+  if (report.promoted.length || report.pending.length) log.info("promotion check", { ...report });
+  return report;
 }

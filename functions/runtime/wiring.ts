@@ -100,6 +100,9 @@ export function lifecycleDeps(w: Wiring): LifecycleDeps {
     units: etcdUnitsHook(commands, { images: ssmPublishedImages(ssmClient(), cfg.CLUSTER_NAME) }),
     history: snapshotHistory(cfg),
     recover: (log) => recover(w, log),
+    noQuorum: async (log) => {
+      await snapshotDeps(w, log).metrics?.put("RestoreNeeded", 1);
+    },
     timing: DEFAULT_TIMING,
     now: () => new Date(),
   };

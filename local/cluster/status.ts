@@ -68,9 +68,11 @@ export function unitsOnNode(root: string, id: string): { name: string; state: st
 
 async function etcdMembers(ips: string[]): Promise<ClusterStatus["etcd"]> {
   if (ips.length === 0) return { reachable: false, members: [] };
-  const client = new Etcd3({ hosts: ips.map(etcdClientUrl), dialTimeout: 1000 });
+  // One client per endpoint, asked at once: a member killed a moment ago (its breaker not yet open,
+  // its connection still half there) costs one deadline and never makes the cluster look unreachable.
+  const clients = ips.map((ip) => new Etcd3({ hosts: [etcdClientUrl(ip)], dialTimeout: 1000 }));
   try {
-    const list = await client.cluster.memberList({}, { deadline: Date.now() + 2000 });
+    const list = await Promise.any(clients.map((c) => c.cluster.memberList({}, { deadline: Date.now() + 2000 })));
     const members = await Promise.all(
       list.members.map(async (m) => {
         let healthy = false;
@@ -109,7 +111,7 @@ async function etcdMembers(ips: string[]): Promise<ClusterStatus["etcd"]> {
   } catch {
     return { reachable: false, members: [] };
   } finally {
-    client.close();
+    for (const c of clients) c.close();
   }
 }
 

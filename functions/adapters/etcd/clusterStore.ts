@@ -5,7 +5,8 @@
 // is asked of every endpoint at once, each with its own client and a short deadline, so a dead
 // endpoint costs one deadline, not one per host in turn. Everything else goes through one client over
 // the started voters' client URLs (learners refuse most RPCs), with a per-call deadline.
-import { Etcd3, type IOptions } from "etcd3";
+import { ConsecutiveBreaker, circuitBreaker, handleWhen, isBrokenCircuitError, retry } from "cockatiel";
+import { Etcd3, isRecoverableError, type IOptions } from "etcd3";
 import {
   ClusterNotReadyError,
   EtcdUnavailableError,
@@ -38,9 +39,33 @@ function toMember(m: { ID: string; name: string; peerURLs: string[]; clientURLs:
   };
 }
 
+/**
+ * etcd's refusals of a request it understood: the host is fine, the cluster is not ready for this
+ * change yet (a voter connected less than 5 s ago, a learner pending, a leader change). They arrive
+ * as gRPC UNAVAILABLE, which etcd3 counts as a host failure by default.
+ */
+export const isServerRefusal = (e: unknown): boolean =>
+  /unhealthy cluster|too many learner|not leader|leader changed|in sync with leader|learner.*not.*ready/i.test(
+    e instanceof Error ? e.message : String(e),
+  );
+
+/** A failure of the host or the connection: what the per-host breaker and the client's retry count. */
+export const isHostFault = (e: Error): boolean => isRecoverableError(e) && !isServerRefusal(e);
+
+/**
+ * etcd3's own policies (cockatiel: a per-host breaker after 3 consecutive faults, 3 retries), with
+ * refusals left out: otherwise three "unhealthy cluster" answers in a row open the breaker and every
+ * call to a healthy member fails for 5 s, exactly while a cluster that just recovered accepts members.
+ */
+const faultHandling: NonNullable<IOptions["faultHandling"]> = {
+  host: () => circuitBreaker(handleWhen(isHostFault), { halfOpenAfter: 5000, breaker: new ConsecutiveBreaker(3) }),
+  global: retry(handleWhen(isHostFault), { maxAttempts: 3 }),
+};
+
 function clientOptions(hosts: string[], timeoutMs: number): IOptions {
   return {
     hosts,
+    faultHandling,
     dialTimeout: Math.min(timeoutMs, 2000),
     // Streams (lease keep-alives, watches) have no deadline; unary calls do.
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeoutMs }),
@@ -49,6 +74,8 @@ function clientOptions(hosts: string[], timeoutMs: number): IOptions {
 
 function translate(e: unknown): never {
   const msg = e instanceof Error ? e.message : String(e);
+  // An open breaker means the hosts failed recently, not that the request is wrong: retry later.
+  if (isBrokenCircuitError(e)) throw new ClusterNotReadyError(`etcd client paused: ${msg}`, { cause: e });
   if (/in sync with leader|learner.*not.*ready/i.test(msg)) throw new LearnerNotReadyError(msg, { cause: e });
   if (/unhealthy cluster|too many learner/i.test(msg)) throw new ClusterNotReadyError(msg, { cause: e });
   if (/not enough started members/i.test(msg)) throw new RefusedError(msg);
@@ -142,6 +169,11 @@ export function etcdClusterStore(opts: EtcdStoreOptions): ClusterStore {
         lastMembers = res.members.map(toMember);
         return lastMembers;
       } catch (e) {
+        // Already a voter (a concurrent handler promoted it): the promotion is done.
+        if (/can only promote a learner member/i.test(e instanceof Error ? e.message : "")) {
+          const now = await listFromAny();
+          if (now?.some((m) => m.id === memberId && !m.isLearner)) return (lastMembers = now);
+        }
         translate(e);
       }
     },
@@ -217,8 +249,15 @@ export function etcdClusterStore(opts: EtcdStoreOptions): ClusterStore {
         if (r.succeeded) {
           return {
             release: async () => {
-              // Revoking the lease deletes the key; if that fails the key still expires with the lease.
-              await lease.revoke().catch(() => {});
+              // Revoking the lease deletes the key. If that fails (the lease's member just went
+              // away), delete the key while it is still ours rather than hold the lock for the TTL.
+              await lease.revoke().catch(async () => {
+                await c
+                  .if(key, "Value", "==", owner)
+                  .then(c.delete().key(key))
+                  .commit()
+                  .catch(() => {});
+              });
             },
           };
         }

@@ -83,12 +83,10 @@ describe("lifecycle", () => {
     for (const id of fresh) {
       const r = await launch("main", id);
       expect(r.result, JSON.stringify(r)).toBe("CONTINUE");
-    }
-    // The last learner is promoted by reconcile (no handler waits for promotion).
-    await eventually(async () => {
-      await handleReconcile(w.deps, w.log);
+      // Each launch promotes its own learner: no reconcile runs here.
+      expect(r.steps.join("\n"), JSON.stringify(r)).toMatch(/promoted own learner/);
       expect((await w.members()).filter((m) => m.isLearner)).toEqual([]);
-    });
+    }
     await expectConsistent();
     expect(await w.members()).toHaveLength(5);
 

@@ -230,6 +230,14 @@ describe("events", () => {
   });
   it("schedules reconcile every 5 minutes and snapshot every SnapshotIntervalMinutes", () => {
     expect(props(withFunctions, Ids.reconcileRule).ScheduleExpression).toBe("rate(5 minutes)");
+    // A learner left by a launch is promoted within a minute, not at the next reconcile.
+    expect(props(withFunctions, Ids.promoteRule).ScheduleExpression).toBe("rate(1 minute)");
+    expect(props(withFunctions, Ids.promoteRule).Targets).toEqual([
+      expect.objectContaining({
+        Arn: { "Fn::GetAtt": ["ReconcileLambdaFunction", "Arn"] },
+        Input: JSON.stringify({ mode: "promote" }),
+      }),
+    ]);
     expect(props(withFunctions, Ids.snapshotRule).ScheduleExpression).toEqual({
       "Fn::Sub": "rate(${SnapshotIntervalMinutes} minutes)",
     });
@@ -239,11 +247,13 @@ describe("events", () => {
   });
   it("gives EventBridge permission to invoke each targeted function, from its rule only", () => {
     const perms = ofType(withFunctions, "AWS::Lambda::Permission").map(([, r]) => r.Properties);
-    expect(perms).toHaveLength(3);
+    expect(perms).toHaveLength(4);
     for (const p of perms)
       expect(p).toMatchObject({ Principal: "events.amazonaws.com", Action: "lambda:InvokeFunction" });
     expect(perms.map((p) => p!.SourceArn)).toEqual(
-      [Ids.lifecycleRule, Ids.reconcileRule, Ids.snapshotRule].map((id) => ({ "Fn::GetAtt": [id, "Arn"] })),
+      [Ids.lifecycleRule, Ids.reconcileRule, Ids.promoteRule, Ids.snapshotRule].map((id) => ({
+        "Fn::GetAtt": [id, "Arn"],
+      })),
     );
   });
   it("standalone: rules without targets, no permissions, no reference to a missing function", () => {
