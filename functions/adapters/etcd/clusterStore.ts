@@ -57,7 +57,7 @@ export const isHostFault = (e: Error): boolean => isRecoverableError(e) && !isSe
  * refusals left out: otherwise three "unhealthy cluster" answers in a row open the breaker and every
  * call to a healthy member fails for 5 s, exactly while a cluster that just recovered accepts members.
  */
-const faultHandling: NonNullable<IOptions["faultHandling"]> = {
+export const faultHandling: NonNullable<IOptions["faultHandling"]> = {
   host: () => circuitBreaker(handleWhen(isHostFault), { halfOpenAfter: 5000, breaker: new ConsecutiveBreaker(3) }),
   global: retry(handleWhen(isHostFault), { maxAttempts: 3 }),
 };
@@ -72,7 +72,8 @@ function clientOptions(hosts: string[], timeoutMs: number): IOptions {
   };
 }
 
-function translate(e: unknown): never {
+/** etcd's refusals as our typed errors (callers branch on the class); anything else unchanged. */
+export function translate(e: unknown): never {
   const msg = e instanceof Error ? e.message : String(e);
   // An open breaker means the hosts failed recently, not that the request is wrong: retry later.
   if (isBrokenCircuitError(e)) throw new ClusterNotReadyError(`etcd client paused: ${msg}`, { cause: e });

@@ -141,13 +141,13 @@ describe("lifecycle", () => {
     // 3 voters, one dead: removing the dead one leaves 2 of 2 healthy.
     expect(r.steps.join(" ")).toMatch(/member \d+ removed/);
     await expectConsistent();
-    // Back to 3.
+    // Back to 3: the replacement's launch alone restores fault tolerance (3 healthy voters), no reconcile.
     const [fresh] = await w.scaleTo("main", 3);
-    expect((await launch("main", fresh!)).result).toBe("CONTINUE");
-    await eventually(async () => {
-      await handleReconcile(w.deps, w.log);
-      await expectConsistent();
-    });
+    const l = await launch("main", fresh!);
+    expect(l.result, JSON.stringify(l)).toBe("CONTINUE");
+    const members = await w.members();
+    expect(members.filter((m) => !m.isLearner).map((m) => m.name).sort()).toEqual(await w.ids("main"));
+    await expectConsistent();
   }, 120_000);
 
   it("answers a terminate for a node etcd never knew, a launch for a missing instance, a malformed event", async () => {
@@ -208,6 +208,30 @@ describe("lifecycle", () => {
     const again = await handleReconcile(w.deps, w.log);
     expect(again.repairs).toEqual([]);
   }, 90_000);
+});
+
+describe("no quorum", () => {
+  it("members answer but no leader: reconcile exits cleanly with ETCD_NO_QUORUM and raises the alarm", async () => {
+    const mains = await w.ids("main");
+    expect(mains).toHaveLength(3);
+    const { killLocalNode } = await import("../../../local/node.ts");
+    // Two of three voters die: the survivor answers the member list but has no leader.
+    for (const id of mains.slice(0, 2)) await killLocalNode(w.root, id, "SIGKILL");
+    const alarms: unknown[] = [];
+    const deps = {
+      ...w.deps,
+      timing: { ...w.deps.timing, noQuorumGraceMs: 1000 },
+      noQuorum: async (_log: unknown, detail: unknown) => {
+        alarms.push(detail);
+      },
+    };
+    const report = await handleReconcile(deps, w.log);
+    expect(report.code).toBe("ETCD_NO_QUORUM");
+    expect(report.blocked.join("\n")).toMatch(/etcd no quorum: 0 of 3 voters healthy, need 2/);
+    expect(report.repairs).toEqual([]);
+    expect(report.failed).toEqual([]);
+    expect(alarms).toEqual([{ members: expect.arrayContaining(mains), healthy: [], need: 2 }]);
+  }, 60_000);
 });
 
 async function eventually(fn: () => Promise<void>, timeoutMs = 30_000) {
