@@ -15,7 +15,17 @@ export default {
     "functions/core/units/placement.ts",
   ],
   // The sandbox needs the sources, the unit tests and their fixtures, nothing else.
-  ignorePatterns: [".venv", ".build", ".serverless", ".devcluster*", "coverage", "reports", "bench", "test/integration", "layers"],
+  ignorePatterns: [
+    ".venv",
+    ".build",
+    ".serverless",
+    ".devcluster*",
+    "coverage",
+    "reports",
+    "bench",
+    "test/integration",
+    "layers",
+  ],
   coverageAnalysis: "perTest",
   // The machine is shared and has two cores.
   concurrency: 2,
