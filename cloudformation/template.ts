@@ -11,6 +11,7 @@ import { addEvents } from "./parts/events.ts";
 import { addStorage } from "./parts/storage.ts";
 import { addMonitoring } from "./parts/monitoring.ts";
 import { addDns } from "./parts/dns.ts";
+import { addImageRepositories, registryPrefix } from "./parts/images.ts";
 import { ROLES } from "../functions/core/model.ts";
 
 /** Build the cluster template. Throws InvalidInputError (naming option and rule) on bad options. */
@@ -18,7 +19,7 @@ export function buildTemplate(partial: Partial<SynthOptions> = {}): Template {
   const o = validateOptions(resolveOptions(partial));
   const t = new TemplateBuilder(
     "devcluster: VPC, main/worker/data Auto Scaling groups on Flatcar with lifecycle hooks, etcd snapshot bucket, " +
-      "private DNS and the control plane's roles and event routing",
+      "private DNS, image repositories and the control plane's roles and event routing",
   );
   addParameters(t, o);
   const net = addNetwork(t, o);
@@ -29,6 +30,7 @@ export function buildTemplate(partial: Partial<SynthOptions> = {}): Template {
   addStorage(t);
   addMonitoring(t);
   addDns(t);
+  addImageRepositories(t);
   addOutputs(t);
   return t.template;
 }
@@ -59,6 +61,7 @@ function addOutputs(t: TemplateBuilder): void {
   );
   out("LambdaSecurityGroupId", "Security group of the functions", getAtt(Ids.lambdaSecurityGroup, "GroupId"));
   out("NodeRoleArn", "Role of the cluster nodes", getAtt(Ids.nodeRole, "Arn"));
+  out("ImageRegistry", "Where the cluster's images are pushed (containers/build.sh --push --registry)", registryPrefix());
   for (const fn of FUNCTION_NAMES) {
     out(
       `${Ids.functionRole(fn)}Arn`,

@@ -18,7 +18,9 @@ import { parsePushResults, type NodePushResult } from "./core/units/push.ts";
 import { planUnits, stateAfterPush, type PlanUnitsInput, type UnitsPlan } from "./core/units/plan.ts";
 import type { Unplaceable, Move, Placement } from "./core/units/placement.ts";
 import type { Commands } from "./ports/index.ts";
-import type { NodeSource, PlacementStore } from "./ports/units.ts";
+import type { NodeSource, PlacementStore, PublishedImages } from "./ports/units.ts";
+import { renderCatalogImages } from "./core/images.ts";
+import { ssmPublishedImages } from "./adapters/ssmPublishedImages.ts";
 
 export interface UnitsDeps {
   nodes: NodeSource;
@@ -26,6 +28,8 @@ export interface UnitsDeps {
   commands: Commands;
   /** The repository catalog (file name -> text), used when the event brings none. */
   catalog: () => CatalogSource | Promise<CatalogSource>;
+  /** Image references `{{image:<name>}}` renders to; absent: every placeholder renders as missing. */
+  images?: PublishedImages;
   log?: Logger;
 }
 
@@ -53,6 +57,8 @@ export interface UnitsReport {
   commands: number;
   saved: boolean;
   attempts: number;
+  /** Images units name but nobody published (file -> names): those units fail on their nodes. */
+  missingImages: Record<string, string[]>;
 }
 
 export interface SyncOptions {
@@ -75,7 +81,10 @@ export interface SyncOptions {
  */
 export async function syncUnits(deps: UnitsDeps, opts: SyncOptions = {}): Promise<UnitsReport> {
   const log = deps.log ?? createLogger({ fn: "units" });
-  const catalog: Catalog = loadCatalog(opts.catalog ?? (await deps.catalog()));
+  const [source, images] = await Promise.all([opts.catalog ?? deps.catalog(), deps.images?.load() ?? {}]);
+  const rendered = renderCatalogImages(source, images);
+  for (const [file, names] of Object.entries(rendered.missing)) log.warn("units: image not published", { file, images: names });
+  const catalog: Catalog = loadCatalog(rendered.source);
   const maxAttempts = opts.attempts ?? 3;
   for (let attempt = 1; ; attempt++) {
     const [records, stored] = await Promise.all([deps.nodes.listNodes(), deps.placements.load()]);
@@ -98,6 +107,7 @@ export async function syncUnits(deps: UnitsDeps, opts: SyncOptions = {}): Promis
       commands: plan.requests.length,
       saved: false,
       attempts: attempt,
+      missingImages: rendered.missing,
     };
     if (opts.dryRun) return report;
     for (const req of plan.requests) {
@@ -152,6 +162,7 @@ export async function defaultUnitsDeps(cfg: Config, log: Logger): Promise<UnitsD
     placements: etcdPlacementStore(etcd.client),
     commands: commandsFor(cfg),
     catalog: () => readCatalogDir(),
+    images: ssmPublishedImages(awsClients().ssm, cfg.CLUSTER_NAME),
   };
 }
 

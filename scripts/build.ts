@@ -1,6 +1,6 @@
 // Bundles each Lambda handler (functions/<name>.ts) with esbuild into .build/functions/<name>/index.mjs
 // beside the etcd3 dependency set: etcd3 reads .proto files from disk at run time, so it is not bundled.
-import { build } from "esbuild";
+import { build, type BuildOptions } from "esbuild";
 import { execFileSync } from "node:child_process";
 import { copyFileSync, cpSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
@@ -18,31 +18,36 @@ export function handlerNames(): string[] {
     .sort();
 }
 
+/** What every bundle shares: the Lambda handlers and the node programs (scripts/build-containers.ts). */
+export const NODE_BUNDLE = {
+  bundle: true,
+  platform: "node",
+  target: "node20",
+  format: "esm",
+  outExtension: { ".js": ".mjs" },
+  keepNames: true, // error class names are part of what a caller sees
+  sourcemap: "linked",
+  external: ["etcd3"],
+  metafile: true,
+  legalComments: "none",
+  // CommonJS dependencies call require() for Node built-ins; give the ESM bundle one.
+  banner: { js: "import{createRequire as __cr}from'module';const require=__cr(import.meta.url);" },
+  logLevel: "warning",
+} satisfies BuildOptions;
+
 export async function buildFunctions(names = handlerNames()): Promise<{ name: string; bytes: number }[]> {
   const out: { name: string; bytes: number }[] = [];
   for (const name of names) {
     rmSync(join(OUT_DIR, "functions", name), { recursive: true, force: true });
     const res = await build({
+      ...NODE_BUNDLE,
       entryPoints: { index: join(HANDLER_DIR, `${name}.ts`) },
       outdir: join(OUT_DIR, "functions", name),
-      outExtension: { ".js": ".mjs" },
       // Code reached only through dynamic import() (the EC2 fallback, recovery) stays in chunks
       // loaded on demand: V8 would pre-parse it in one flat file (measured: +16 MB at start).
       splitting: true,
       chunkNames: "chunks/[name]-[hash]",
-      bundle: true,
-      platform: "node",
-      target: "node20",
-      format: "esm",
       minify: true,
-      keepNames: true, // error class names are part of what a caller sees
-      sourcemap: "linked",
-      external: ["etcd3"],
-      metafile: true,
-      legalComments: "none",
-      // CommonJS dependencies call require() for Node built-ins; give the ESM bundle one.
-      banner: { js: "import{createRequire as __cr}from'module';const require=__cr(import.meta.url);" },
-      logLevel: "warning",
     });
     // The units catalog is read from disk beside the bundle (functions/catalog/index.ts).
     for (const f of readdirSync(CATALOG_DIR).filter((f) => /\.(service|socket|timer|path|target)$/.test(f))) {
@@ -56,13 +61,18 @@ export async function buildFunctions(names = handlerNames()): Promise<{ name: st
   return out;
 }
 
+/** Build the etcd3 dependency set (layers/etcd3); returns its node_modules folder. */
+export function buildEtcd3Set(): string {
+  execFileSync("bash", [join(PROJECT_ROOT, "layers", "etcd3", "build.sh")], { stdio: "inherit" });
+  return join(OUT_DIR, "layers", "etcd3", "nodejs", "node_modules");
+}
+
 /**
  * Build the etcd3 dependency set (layers/etcd3) and place it beside every bundle, where Node's
  * resolution finds it: `.build/functions/<name>/node_modules`.
  */
 export function buildDependencySets(names = handlerNames()) {
-  execFileSync("bash", [join(PROJECT_ROOT, "layers", "etcd3", "build.sh")], { stdio: "inherit" });
-  const from = join(OUT_DIR, "layers", "etcd3", "nodejs", "node_modules");
+  const from = buildEtcd3Set();
   for (const name of names) {
     cpSync(from, join(OUT_DIR, "functions", name, "node_modules"), { recursive: true });
   }

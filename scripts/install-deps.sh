@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what devcluster needs on a fresh Debian machine: etcd (server and etcdctl) from Debian,
-# moto and cfn-lint in the project venv, and the npm packages. Safe to run again: it skips what is there.
+# Installs what devcluster needs on a fresh Debian machine: etcd (server and etcdctl) and podman from
+# Debian, moto and cfn-lint in the project venv, and the npm packages. Safe to run again: it skips what is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,13 +14,28 @@ command -v curl >/dev/null 2>&1 || need_apt+=(curl)            # node scripts fe
 command -v flock >/dev/null 2>&1 || need_apt+=(util-linux)
 command -v ss >/dev/null 2>&1 || need_apt+=(iproute2)          # tests check no port is left listening
 command -v sha256sum >/dev/null 2>&1 || need_apt+=(coreutils)
+# Real containers: rootful podman with runc (containers/podman/containers.conf), Debian base images
+# made with mmdebstrap (containers/debian/build.sh).
+command -v podman >/dev/null 2>&1 || need_apt+=(podman)
+command -v runc >/dev/null 2>&1 || need_apt+=(runc)
+command -v mmdebstrap >/dev/null 2>&1 || need_apt+=(mmdebstrap)
+# The front door runs Debian's nginx (its stream module for TCP ports); tests make certificates with
+# openssl; bench/frontdoor.ts measures with wrk.
+[ -x /usr/sbin/nginx ] || need_apt+=(nginx)
+[ -f /usr/lib/nginx/modules/ngx_stream_module.so ] || need_apt+=(libnginx-mod-stream)
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
   # Debian starts a packaged etcd on 127.0.0.1:2379; devcluster runs its own members, so stop it.
-  if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl disable --now etcd >/dev/null 2>&1 || true; fi
+  # Likewise nginx on port 80: the front door runs its own.
+  if command -v systemctl >/dev/null 2>&1; then
+    $SUDO systemctl disable --now etcd >/dev/null 2>&1 || true
+    $SUDO systemctl disable --now nginx >/dev/null 2>&1 || true
+  fi
 fi
 
 if [ ! -x .venv/bin/moto_server ] || [ ! -x .venv/bin/cfn-lint ]; then

@@ -6,6 +6,7 @@ import { arn, getAtt, ifCond, noValue, ref, sub, type CfnValue, type TemplateBui
 import { Conditions, Ids, METRICS, Params } from "../ids.ts";
 import type { FunctionName, SynthOptions } from "../options.ts";
 import { CLUSTER_TAG, ROLES } from "../../functions/core/model.ts";
+import { repositoryArns } from "./images.ts";
 
 // A type alias (not an interface) so a statement is assignable to CfnValue.
 export type Statement = {
@@ -26,6 +27,7 @@ export const UNSCOPABLE_ACTIONS = new Set([
   "ssm:GetCommandInvocation",
   "ssm:ListCommandInvocations",
   "cloudwatch:PutMetricData",
+  "ecr:GetAuthorizationToken",
 ]);
 
 const allow = (
@@ -144,7 +146,8 @@ export const FUNCTION_CAPABILITIES: Record<FunctionName, (keyof typeof Capabilit
     "putMetrics",
     "readClusterParameters",
   ],
-  units: ["runNodeCommands", "observeGroups", "readCatalog"],
+  // readClusterParameters: the published image references units are rendered with.
+  units: ["runNodeCommands", "observeGroups", "readCatalog", "readClusterParameters"],
 };
 
 export const functionName = (o: SynthOptions, fn: FunctionName) => `${o.service}-${o.stage}-${fn}`;
@@ -194,6 +197,17 @@ export function addIam(t: TemplateBuilder, o: SynthOptions, functions: readonly 
           PolicyDocument: {
             Version: "2012-10-17",
             Statement: [allow(["ssm:GetParameter", "ssm:GetParameters"], clusterParameters)],
+          },
+        },
+        {
+          // Pull, never push, and only the cluster's own images; the token call has no resource.
+          PolicyName: "pull-cluster-images",
+          PolicyDocument: {
+            Version: "2012-10-17",
+            Statement: [
+              allow(["ecr:GetAuthorizationToken"], "*"),
+              allow(["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"], repositoryArns()),
+            ],
           },
         },
       ],

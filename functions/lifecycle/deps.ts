@@ -9,6 +9,7 @@ import { awsGroups } from "../adapters/awsGroups.ts";
 import { commandsFor, lifecycleActionsFor } from "../adapters/fromConfig.ts";
 import { byEndpoints } from "../adapters/byEndpoints.ts";
 import { unitsHook, type UnitsContext } from "./unitsHook.ts";
+import { ssmPublishedImages } from "../adapters/ssmPublishedImages.ts";
 import { recoverFromTotalLoss, snapshotHistory } from "./recovery.ts";
 import { etcdClusterStore } from "../adapters/etcdClusterStore.ts";
 import { route53Dns } from "../adapters/route53Dns.ts";
@@ -99,7 +100,7 @@ export function depsFromConfig(cfg: Config): LifecycleDeps {
     commands,
     dns: route53Dns(route53, cfg.PRIVATE_ZONE_ID),
     store: cachedStores(),
-    units: unitsHook(commands),
+    units: unitsHook(commands, { images: ssmPublishedImages(aws.ssm, cfg.CLUSTER_NAME) }),
     history: snapshotHistory(cfg),
     recover: (log) => recoverFromTotalLoss(cfg, log),
     timing: DEFAULT_TIMING,

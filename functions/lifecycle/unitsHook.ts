@@ -13,6 +13,7 @@ import { syncUnits, type UnitsDeps } from "../units.ts";
 import type { Commands } from "../ports/index.ts";
 import type { ClusterStore } from "../ports/cluster.ts";
 import type { UnitsHook } from "./deps.ts";
+import type { PublishedImages } from "../ports/units.ts";
 
 /** Where the hook reaches etcd: the handler's own store and endpoints. */
 export interface UnitsContext {
@@ -35,7 +36,7 @@ async function withUnitsLock<T>(ctx: UnitsContext, waitMs: number, fn: () => Pro
   }
 }
 
-export function unitsHook(commands: Commands, opts: { lockWaitMs?: number } = {}): UnitsHook {
+export function unitsHook(commands: Commands, opts: { lockWaitMs?: number; images?: PublishedImages } = {}): UnitsHook {
   const waitMs = opts.lockWaitMs ?? 120_000;
   const clients = byEndpoints(
     (hosts) => new Etcd3({ hosts, dialTimeout: 2000 }),
@@ -48,6 +49,7 @@ export function unitsHook(commands: Commands, opts: { lockWaitMs?: number } = {}
       placements: etcdPlacementStore(clients(ctx.endpoints)),
       commands,
       catalog: () => readCatalogDir(),
+      ...(opts.images ? { images: opts.images } : {}),
     };
   };
   return {

@@ -1,6 +1,7 @@
 // What the units handler needs besides Commands: the stored placement (compare-and-swap) and the nodes.
 import type { StoredPlacement } from "../core/units/plan.ts";
 import type { NodeRecord } from "../core/model.ts";
+import type { ImageRefs } from "../core/images.ts";
 
 export interface PlacementStore {
   /** The stored placement (EMPTY_PLACEMENT when none) and the revision to compare against ("0": absent). */
@@ -12,4 +13,10 @@ export interface PlacementStore {
 /** The node registry (`/cluster/nodes/<id>`), e.g. `ClusterStore.listNodes`. */
 export interface NodeSource {
   listNodes(): Promise<NodeRecord[]>;
+}
+
+/** The image references the last image push published (image name -> pinned reference). */
+export interface PublishedImages {
+  /** `{}` when nothing was published yet (every image placeholder then renders as missing). */
+  load(): Promise<ImageRefs>;
 }

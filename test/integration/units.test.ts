@@ -13,6 +13,8 @@ import { etcdPlacementStore } from "../../functions/adapters/etcdPlacementStore.
 import { prepareLocalNode } from "../../functions/local/node.ts";
 import { readCatalogDir } from "../../functions/catalog/index.ts";
 import { InvalidInputError } from "../../functions/core/errors.ts";
+import { IMAGE_NAMES, missingImageRef, renderCatalogImages } from "../../functions/core/images.ts";
+import { publishImages, ssmPublishedImages } from "../../functions/adapters/ssmPublishedImages.ts";
 import type { NodeRecord, Role } from "../../functions/core/model.ts";
 import { EMPTY_PLACEMENT, getList, loadCatalog, planUnits, parsePushResults, type StoredPlacement } from "../../functions/core/units/index.ts";
 import { runUnits, syncUnits, type UnitsDeps } from "../../functions/units.ts";
@@ -166,8 +168,12 @@ describe("push over SSM (moto)", () => {
 });
 
 describe("systemd-analyze verify", () => {
-  it("accepts every rendered catalog unit (placed instances included)", () => {
-    const catalog = loadCatalog(readCatalogDir());
+  it("accepts every rendered catalog unit (placed instances included), images rendered as a push does", () => {
+    const digest = `@sha256:${"0".repeat(64)}`;
+    const refs = Object.fromEntries(IMAGE_NAMES.map((i) => [i, `123456789012.dkr.ecr.eu-west-1.amazonaws.com/dev/${i}:0.1.0-abcdef012345${digest}`]));
+    const rendered = renderCatalogImages(readCatalogDir(), refs);
+    expect(rendered.missing).toEqual({});
+    const catalog = loadCatalog(rendered.source);
     const root = join(rig.dir, "verify");
     const unitDir = join(root, "etc/systemd/system");
     mkdirSync(unitDir, { recursive: true });
@@ -175,6 +181,7 @@ describe("systemd-analyze verify", () => {
     cpSync("/usr/lib/systemd/system", join(root, "usr/lib/systemd/system"), { recursive: true });
     writeFileSync(join(unitDir, "docker.service"), "[Unit]\nDescription=docker stand-in\n[Service]\nExecStart=/usr/bin/docker daemon\n");
     for (const f of catalog.files.values()) {
+      expect(f.rendered).not.toContain("{{");
       writeFileSync(join(unitDir, f.name), f.rendered);
       for (const s of ["ExecStart", "ExecStartPre", "ExecStop"])
         for (const e of getList(f.unit, "Service", s)) {
@@ -196,6 +203,48 @@ describe("systemd-analyze verify", () => {
     writeFileSync(join(unitDir, "broken.service"), "[Service]\nExecStart=/opt/bin/etcd\nRestart=sometimes\n");
     const bad = spawnSync("systemd-analyze", ["verify", "--man=no", `--root=${root}`, "broken.service"], { encoding: "utf8" });
     expect(bad.stderr).toMatch(/restart specifier|not executable/);
+  });
+});
+
+describe("image references", () => {
+  it("units run what the image push published in SSM; a new publish restarts only the units of the changed image", async () => {
+    const ssm = new SSMClient({});
+    const cluster = rig.unique("img").toLowerCase().replace(/[^a-z0-9-]/g, "-").slice(0, 30).replace(/^[^a-z]/, "c");
+    const images = ssmPublishedImages(ssm, cluster);
+    const root = join(rig.dir, "images");
+    const records = [rec("i-m1", "main", "a"), rec("i-w1", "worker", "a")];
+    for (const r of records) prepareLocalNode(root, r.instanceId, r.role);
+    const deps: UnitsDeps = { nodes: { listNodes: async () => records }, placements: memoryStore(), commands: createLocalCommands({ root }), catalog: () => readCatalogDir(), images };
+    const unitText = (node: string, file: string) => readFileSync(join(root, "nodes", node, "etc/systemd/system", file), "utf8");
+
+    // Nothing published yet: every image unit is pushed naming a reference that cannot resolve.
+    expect(await images.load()).toEqual({});
+    const before = await runUnits(deps, {});
+    expect(before.missingImages["hello@.service"]).toEqual(["hello"]);
+    expect(unitText("i-w1", "hello@.service")).toContain(missingImageRef("hello"));
+
+    const digest = (c: string) => `@sha256:${c.repeat(64)}`;
+    const v1 = Object.fromEntries(IMAGE_NAMES.map((i) => [i, `123456789012.dkr.ecr.eu-west-1.amazonaws.com/${cluster}/${i}:0.1.0-aaaa${digest("a")}`]));
+    await publishImages(ssm, cluster, v1, { requireDigest: true });
+    expect(await images.load()).toEqual(v1);
+    const first = await runUnits(deps, {});
+    expect(first.missingImages).toEqual({});
+    expect(unitText("i-w1", "hello@.service")).toContain(v1.hello);
+    expect(unitText("i-w1", "etcd-amb.service")).toContain(v1["etcd-amb"]);
+    expect(unitText("i-m1", "presence-dns.service")).toContain(v1["presence-dns"]);
+
+    // Only hello changes: only hello's unit file is rewritten (and its instance restarted).
+    const v2 = { ...v1, hello: `123456789012.dkr.ecr.eu-west-1.amazonaws.com/${cluster}/hello:0.1.0-bbbb${digest("b")}` };
+    await publishImages(ssm, cluster, v2, { requireDigest: true });
+    const second = await runUnits(deps, {});
+    expect(second.pushed.map((p) => p.nodeId)).toEqual(["i-w1"]);
+    expect(second.results.flatMap((r) => r.written ?? [])).toEqual(["hello@.service"]);
+    expect(unitText("i-w1", "hello@.service")).toContain(v2.hello);
+
+    // A mutable or undigested reference is refused and nothing is published.
+    await expect(publishImages(ssm, cluster, { ...v2, hello: "example/hello:latest" })).rejects.toThrow(/mutable tag/);
+    await expect(publishImages(ssm, cluster, { ...v2, hello: "r.example/hello:1" }, { requireDigest: true })).rejects.toThrow(/no digest/);
+    expect(await images.load()).toEqual(v2);
   });
 });
 

@@ -8,6 +8,7 @@ import { ETCD_MEMBER_UNIT } from "../../../functions/core/firstBoot.ts";
 import { CLUSTER_TAG, ROLE_TAG, ROLES, type Role } from "../../../functions/core/model.ts";
 import { actionsOf, ofType, props, resolveSub, roleStatements } from "./helpers.ts";
 import type { CfnValue } from "../../../cloudformation/cfn.ts";
+import { IMAGE_NAMES } from "../../../functions/core/images.ts";
 
 const t = buildTemplate();
 const withFunctions = buildTemplate({
@@ -285,6 +286,31 @@ describe("snapshot bucket", () => {
   });
 });
 
+describe("image repositories", () => {
+  const repos = ofType(t, "AWS::ECR::Repository");
+  it("one per image, named <cluster>/<image>", () => {
+    expect(repos.map(([, r]) => (r.Properties!.RepositoryName as { "Fn::Sub": string })["Fn::Sub"]).sort()).toEqual(
+      IMAGE_NAMES.map((i) => `\${ClusterName}/${i}`).sort(),
+    );
+    expect(repos.map(([id]) => id)).toContain("PresenceDnsImageRepository");
+  });
+  it("immutable tags, scan on push, encrypted, bounded, kept when the stack goes", () => {
+    for (const [id, r] of repos) {
+      const p = r.Properties as Record<string, CfnValue>;
+      expect(p.ImageTagMutability, id).toBe("IMMUTABLE");
+      expect(p.ImageScanningConfiguration, id).toEqual({ ScanOnPush: true });
+      expect(p.EncryptionConfiguration, id).toEqual({ EncryptionType: "KMS" });
+      const policy = JSON.parse((p.LifecyclePolicy as { LifecyclePolicyText: string }).LifecyclePolicyText);
+      expect(policy.rules[0].selection.countType, id).toBe("imageCountMoreThan");
+      expect(r.DeletionPolicy, id).toBe("Retain");
+      expect(p.RepositoryPolicyText, id).toBeUndefined(); // no cross-account or public access
+    }
+  });
+  it("the registry output names the cluster's prefix", () => {
+    expect(JSON.stringify(t.Outputs.ImageRegistry!.Value)).toContain(".dkr.ecr.${AWS::Region}.${AWS::URLSuffix}/${ClusterName}");
+  });
+});
+
 describe("alarms", () => {
   it("snapshot: Devcluster/SnapshotSucceeded per cluster, sum < 1 over twice the interval, missing data breaches", () => {
     const a = props(t, Ids.snapshotAlarm);
@@ -348,12 +374,28 @@ describe("IAM", () => {
     for (const x of s)
       expect(x.statement.Condition).toEqual({ StringEquals: { "cloudwatch:namespace": "Devcluster" } });
   });
-  it("node role: SSM managed instance plus its cluster's parameters only", () => {
+  it("node role: SSM managed instance, its cluster's parameters, and pulling its cluster's images only", () => {
     const node = props(t, Ids.nodeRole);
     expect(JSON.stringify(node.ManagedPolicyArns)).toContain("AmazonSSMManagedInstanceCore");
-    expect(actionsOf(t, Ids.nodeRole)).toEqual(new Set(["ssm:GetParameter", "ssm:GetParameters"]));
-    const [s] = statements.filter((x) => x.role === Ids.nodeRole);
-    expect(JSON.stringify(s!.statement.Resource)).toContain(":parameter/devcluster/${ClusterName}/*");
+    expect(actionsOf(t, Ids.nodeRole)).toEqual(
+      new Set([
+        "ssm:GetParameter",
+        "ssm:GetParameters",
+        "ecr:GetAuthorizationToken",
+        "ecr:BatchGetImage",
+        "ecr:GetDownloadUrlForLayer",
+      ]),
+    );
+    const mine = statements.filter((x) => x.role === Ids.nodeRole);
+    const on = (action: string) => mine.find((x) => (x.statement.Action as string[]).includes(action))!.statement;
+    expect(JSON.stringify(on("ssm:GetParameter").Resource)).toContain(":parameter/devcluster/${ClusterName}/*");
+    expect(on("ecr:GetAuthorizationToken").Resource).toBe("*");
+    const pull = on("ecr:BatchGetImage");
+    expect(pull.Action).toEqual(["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]);
+    const arns = (pull.Resource as { "Fn::Sub": string }[]).map((r) => r["Fn::Sub"]);
+    expect(arns).toEqual(
+      IMAGE_NAMES.map((i) => `arn:\${AWS::Partition}:ecr:\${AWS::Region}:\${AWS::AccountId}:repository/\${ClusterName}/${i}`),
+    );
   });
   const base = [
     "logs:CreateLogStream",
@@ -501,6 +543,7 @@ describe("parameters and outputs", () => {
       "LambdaSecurityGroupId",
       "LifecycleFunctionRoleArn",
       "UnitsFunctionRoleArn",
+      "ImageRegistry",
     ]) {
       expect(t.Outputs[o], o).toBeDefined();
     }

@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest";
 import { readCatalogDir } from "../../../functions/catalog/index.ts";
 import { ETCD_MEMBER_UNIT } from "../../../functions/core/firstBoot.ts";
 import { InvalidInputError } from "../../../functions/core/errors.ts";
-import { loadCatalog, parseUnitFile, renderUnitFile } from "../../../functions/core/units/index.ts";
+import { getList, loadCatalog, parseUnitFile, renderUnitFile } from "../../../functions/core/units/index.ts";
+import { IMAGE_NAMES } from "../../../functions/core/images.ts";
 
 const issuesOf = (src: Record<string, string>) => {
   try {
@@ -23,9 +24,11 @@ describe("the repository catalog", () => {
       "ambassador@nginx@2.service",
       "etcd-amb.service",
       "etcd-member.service",
+      "hello@1.service",
       "nginx@1.service",
       "nginx@2.service",
       "presence-dns.service",
+      "presence@hello@1.service",
       "presence@nginx@1.service",
       "presence@nginx@2.service",
     ]);
@@ -38,6 +41,23 @@ describe("the repository catalog", () => {
     const f = catalog.files.get("etcd-member.service")!;
     expect(f.rendered).toBe(renderUnitFile(parseUnitFile("etcd-member.service", ETCD_MEMBER_UNIT)));
     expect(f.manifest.start).toBe(false);
+  });
+
+  it("names every image through a placeholder of a built image, never a mutable tag, and pulls nothing", () => {
+    const used = new Set<string>();
+    for (const f of catalog.files.values()) {
+      for (const key of ["ExecStart", "ExecStartPre"])
+        for (const e of getList(f.unit, "Service", key)) {
+          expect(e.value, f.name).not.toMatch(/docker pull|:latest\b/);
+          const run = /docker run (.*)$/.exec(e.value);
+          if (!run) continue;
+          const images = [...run[1]!.matchAll(/\{\{image:([a-z0-9-]+)\}\}/g)].map((m) => m[1]);
+          expect(images, `${f.name}: ${e.value}`).toHaveLength(1);
+          expect(IMAGE_NAMES as readonly string[], f.name).toContain(images[0]);
+          used.add(images[0]!);
+        }
+    }
+    expect([...used].sort()).toEqual([...IMAGE_NAMES].sort()); // every image runs somewhere
   });
 
   it("renders node files without [X-Fleet] or [X-Devcluster]", () => {
