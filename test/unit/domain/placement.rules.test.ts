@@ -63,6 +63,17 @@ describe("Conflicts", () => {
     ]);
   });
 
+  it("names every rule of the unit that was stopped", () => {
+    const units = [unit("a.service"), unit("b.service", { conflicts: ["a.service", "c.service"] })];
+    expect(placeUnits([node("i-1")], units).unplaceable).toEqual([
+      {
+        unit: "b.service",
+        reason:
+          "no eligible node among 1 healthy node(s): 1 already run a conflicting unit (Conflicts/Replaces a.service c.service)",
+      },
+    ]);
+  });
+
   it("gives the first listed of equal units the contested node", () => {
     const units = ["x", "y", "z"].map((n) => unit(`${n}.service`, { conflicts: ["*.service"] }));
     expect(placeUnits([node("i-1")], units).placement).toEqual({ "x.service": ["i-1"] });
@@ -141,6 +152,19 @@ describe("MachineOf", () => {
     const res = placeUnits(nodes, units, { "agent.service": ["i-1", "i-2"], "side.service": ["i-2"] });
     expect(res.placement["side.service"]).toEqual(["i-2"]);
     expect(res.moves).toEqual([]);
+  });
+
+  it("says when its target's node does not suit it", () => {
+    const units = [
+      unit("web.service"),
+      unit("side.service", { machineOf: ["web.service"], metadata: role("data") }),
+    ];
+    expect(placeUnits([node("i-1"), node("i-2")], units).unplaceable).toEqual([
+      {
+        unit: "side.service",
+        reason: "no eligible node among the node(s) of web.service: 1 do not match MachineMetadata role=data",
+      },
+    ]);
   });
 
   it("drops a unit whose target has left the catalog, without failing", () => {
@@ -284,6 +308,17 @@ describe("spread", () => {
     });
   });
 
+  it("prefers a node without an instance of the same file over a less loaded one", () => {
+    const nodes = [node("i-1"), node("i-2")];
+    const units = [unit("x.service"), unit("y.service"), unit("web@1.service"), unit("web@2.service")];
+    const res = placeUnits(nodes, units, {
+      "x.service": ["i-1"],
+      "y.service": ["i-1"],
+      "web@1.service": ["i-2"],
+    });
+    expect(res.placement["web@2.service"]).toEqual(["i-1"]);
+  });
+
   it("keeps the lowest-id node of a unit listed on several", () => {
     expect(
       placeUnits([node("i-1"), node("i-2")], [unit("u.service")], { "u.service": ["i-2", "i-1"] }).placement,
@@ -293,14 +328,16 @@ describe("spread", () => {
 
 describe("moves", () => {
   it("list every unit whose nodes changed, including new and removed ones", () => {
-    const res = placeUnits([node("i-1")], [unit("new.service"), unit("same.service")], {
+    const res = placeUnits([node("i-1"), node("i-2")], [unit("new.service"), unit("same.service")], {
       "same.service": ["i-1"],
-      "old.service": ["i-1"],
+      "z-old.service": ["i-1"],
+      "old.service": ["i-2", "i-1"],
       "empty.service": [],
     });
     expect(res.moves).toEqual([
-      { unit: "new.service", from: [], to: ["i-1"] },
-      { unit: "old.service", from: ["i-1"], to: [] },
+      { unit: "new.service", from: [], to: ["i-2"] },
+      { unit: "old.service", from: ["i-1", "i-2"], to: [] },
+      { unit: "z-old.service", from: ["i-1"], to: [] },
     ]);
   });
 });
