@@ -24,6 +24,7 @@ export default {
     "reports",
     "bench",
     "test/integration",
+    "test/containers",
     "layers",
   ],
   coverageAnalysis: "perTest",

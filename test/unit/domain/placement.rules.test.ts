@@ -154,15 +154,17 @@ describe("MachineOf", () => {
     expect(res.moves).toEqual([]);
   });
 
-  it("says when its target's node does not suit it", () => {
+  it("says when its targets' node does not suit it", () => {
     const units = [
-      unit("web.service"),
-      unit("side.service", { machineOf: ["web.service"], metadata: role("data") }),
+      unit("web.service", { machineId: "i-2" }),
+      unit("db.service", { machineId: "i-2" }),
+      unit("side.service", { machineOf: ["web.service", "db.service"], metadata: role("data") }),
     ];
     expect(placeUnits([node("i-1"), node("i-2")], units).unplaceable).toEqual([
       {
         unit: "side.service",
-        reason: "no eligible node among the node(s) of web.service: 1 do not match MachineMetadata role=data",
+        reason:
+          "no eligible node among the node(s) of web.service, db.service: 1 do not match MachineMetadata role=data",
       },
     ]);
   });
