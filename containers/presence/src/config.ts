@@ -1,8 +1,8 @@
 // presence's settings: which instance it announces (from the bound unit), its ports and health check.
 import { z } from "zod";
-import { ConfigError } from "../../../functions/core/errors.ts";
-import { parseUnitName } from "../../../functions/core/units/names.ts";
-import { PresenceRecordSchema, parsePorts, type PresenceRecord } from "../../../functions/core/presence.ts";
+import { ConfigError } from "../../../functions/domain/errors.ts";
+import { parseUnitName } from "../../../functions/domain/units/names.ts";
+import { PresenceRecordSchema, parsePorts, type PresenceRecord } from "../../../functions/domain/presence.ts";
 import { bool, etcdEndpoints, int, loadEnv } from "../../shared/config.ts";
 import { parseHealthCheck, type HealthCheck } from "../../shared/health.ts";
 
@@ -58,7 +58,8 @@ export function loadPresenceConfig(env: NodeJS.ProcessEnv = process.env): Presen
   const ports = e.PORTS;
   const names = Object.keys(ports);
   const streams = e.STREAMS;
-  const http = e.HTTP_PORT_NAME ?? (ports.http !== undefined ? "http" : undefined);
+  // Only when asked: the front door's own port named http must not become a virtual host of itself.
+  const http = e.HTTP_PORT_NAME;
   let check: HealthCheck = { kind: "none" };
   if (names.length) {
     try {
