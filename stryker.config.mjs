@@ -6,13 +6,13 @@ export default {
   vitest: { configFile: "vitest.unit.config.ts" },
   plugins: ["@stryker-mutator/vitest-runner"],
   mutate: [
-    "functions/core/membershipPlan.ts",
-    "functions/core/reconcilePlan.ts",
-    "functions/core/dnsPlan.ts",
-    "functions/core/restorePlan.ts",
-    "functions/core/snapshots.ts",
-    "functions/core/snapshotDigest.ts",
-    "functions/core/units/placement.ts",
+    "functions/domain/membershipPlan.ts",
+    "functions/domain/reconcilePlan.ts",
+    "functions/domain/dnsPlan.ts",
+    "functions/domain/restorePlan.ts",
+    "functions/domain/snapshots.ts",
+    "functions/domain/snapshotDigest.ts",
+    "functions/domain/units/placement.ts",
   ],
   // The sandbox needs the sources, the unit tests and their fixtures, nothing else.
   ignorePatterns: [

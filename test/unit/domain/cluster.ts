@@ -1,6 +1,6 @@
 // Builders of etcd members, main instances and node records for the planner tests.
-import type { MainInstance } from "../../../functions/core/membershipPlan.ts";
-import type { EtcdMember, NodeRecord } from "../../../functions/core/model.ts";
+import type { MainInstance } from "../../../functions/domain/membershipPlan.ts";
+import type { EtcdMember, NodeRecord } from "../../../functions/domain/model.ts";
 
 /** Instance ids as AWS writes them: `i-` and 17 hex digits. */
 export const id = (n: number) => `i-${n.toString(16).padStart(17, "0")}`;

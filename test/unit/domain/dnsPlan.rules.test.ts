@@ -14,7 +14,7 @@ import {
   type DnsDiff,
   type DnsRecord,
   type Scope,
-} from "../../../functions/core/dnsPlan.ts";
+} from "../../../functions/domain/dnsPlan.ts";
 import { id, ip, learner, member, record } from "./cluster.ts";
 
 const D = "dev.internal";

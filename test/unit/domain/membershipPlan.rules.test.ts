@@ -14,8 +14,8 @@ import {
   quorumAfter,
   quorumOf,
   type LaunchMainInput,
-} from "../../../functions/core/membershipPlan.ts";
-import type { EtcdMember } from "../../../functions/core/model.ts";
+} from "../../../functions/domain/membershipPlan.ts";
+import type { EtcdMember } from "../../../functions/domain/model.ts";
 import {
   healthyMajority,
   healthyOf,

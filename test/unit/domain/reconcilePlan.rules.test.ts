@@ -10,8 +10,8 @@ import {
   type ObservedGroup,
   type ReconcileInput,
   type Repair,
-} from "../../../functions/core/reconcilePlan.ts";
-import type { EtcdMember } from "../../../functions/core/model.ts";
+} from "../../../functions/domain/reconcilePlan.ts";
+import type { EtcdMember } from "../../../functions/domain/model.ts";
 import {
   healthyMajority,
   healthyOf,

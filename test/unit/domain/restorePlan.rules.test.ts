@@ -2,7 +2,7 @@
 // (where it keeps files, which values it refuses to put in a script), read from the scripts themselves.
 import { execFileSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { parseEnvFile } from "../../../functions/core/etcdEnv.ts";
+import { parseEnvFile } from "../../../functions/domain/etcdEnv.ts";
 import {
   cleanupScript,
   fetchScript,
@@ -12,7 +12,7 @@ import {
   startScript,
   swapScript,
   type RestoreNode,
-} from "../../../functions/core/restorePlan.ts";
+} from "../../../functions/domain/restorePlan.ts";
 
 const nodes: RestoreNode[] = [
   { instanceId: "i-0c", privateIp: "127.1.2.13", zone: "eu-west-1c", publicIp: "127.200.0.3" },

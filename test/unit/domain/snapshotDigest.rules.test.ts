@@ -9,7 +9,7 @@ import {
   digestingStream,
   IncompleteSnapshotError,
   SnapshotDigest,
-} from "../../../functions/core/snapshotDigest.ts";
+} from "../../../functions/domain/snapshotDigest.ts";
 
 const sha = (b: Buffer) => createHash("sha256").update(b).digest();
 const withTrailer = (db: Buffer) => Buffer.concat([db, sha(db)]);

@@ -16,7 +16,7 @@ import {
   validSnapshots,
   type Manifest,
   type ObservedSnapshot,
-} from "../../../functions/core/snapshots.ts";
+} from "../../../functions/domain/snapshots.ts";
 
 const L = { prefix: "etcd-snapshots/", cluster: "dev" };
 const H = 3_600_000;

@@ -10,7 +10,7 @@ import {
   type Placement,
   type PlacementNode,
   type UnitSpec,
-} from "../../../functions/core/units/index.ts";
+} from "../../../../functions/domain/units/index.ts";
 
 const node = (id: string, zone = "a", o: Partial<PlacementNode> = {}): PlacementNode => ({
   id,
