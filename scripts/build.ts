@@ -7,7 +7,8 @@ import { join } from "node:path";
 import { PROJECT_ROOT } from "../functions/local/paths.ts";
 
 export const HANDLER_DIR = join(PROJECT_ROOT, "functions");
-export const OUT_DIR = join(PROJECT_ROOT, ".build");
+/** `.build`, or DEVCLUSTER_BUILD_DIR: a deploy test or the local cluster packages beside, not over, it. */
+export const OUT_DIR = process.env.DEVCLUSTER_BUILD_DIR ?? join(PROJECT_ROOT, ".build");
 const CATALOG_DIR = join(HANDLER_DIR, "catalog");
 
 /** Every top-level file in functions/ is a handler; folders hold what they share. */
