@@ -4,7 +4,7 @@
 // Goal: >= 0.7x throughput and p99 at most +5 ms.
 //   npx tsx bench/frontdoor.ts [--runs 3] [--seconds 8] [--connections 32]
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs, promisify } from "node:util";
@@ -29,6 +29,27 @@ interface WrkResult {
   p99: number;
   errors: number;
 }
+
+/** CPU time (user + system) a process has used so far, in ms (clock ticks are 10 ms). */
+function cpuMs(pid: number): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return 0;
+  }
+}
+const childrenOf = (pid: number) =>
+  readdirSync("/proc")
+    .filter((d) => /^\d+$/.test(d))
+    .map(Number)
+    .filter((p) => {
+      try {
+        return Number(readFileSync(`/proc/${p}/stat`, "utf8").split(") ")[1]!.split(" ")[1]) === pid;
+      } catch {
+        return false;
+      }
+    });
 
 const ms = (v: string, unit: string) => Number(v) * (unit === "us" ? 0.001 : unit === "s" ? 1000 : 1);
 
@@ -88,12 +109,22 @@ try {
   const { stderr: wrkV } = await sh("wrk", ["-v"]).catch((e: { stdout: string; stderr: string }) => ({ stderr: e.stdout || e.stderr }));
   out(`wrk ${wrkV.split("\n")[0]?.trim() ?? ""}; ${nginxV.trim() || "nginx"}; ${CONNECTIONS} connections, 2 threads, ${SECONDS} s per run, ${RUNS} runs alternating`);
 
+  // nginx's processes: the front door's child (the master) and its workers.
+  const nginxPids = () => childrenOf(frontdoor.pid!).flatMap((m) => [m, ...childrenOf(m)]);
+  const cpu = { service: 0, serviceReqs: 0, nginx: 0, nginxReqs: 0 };
+  const measured = async (url: string, pids: () => number[], into: "service" | "nginx") => {
+    const before = pids().reduce((n, p) => n + cpuMs(p), 0);
+    const r = await wrk(url, "hello.dev.test");
+    cpu[into] += pids().reduce((n, p) => n + cpuMs(p), 0) - before;
+    cpu[`${into}Reqs`] += r.rps * SECONDS;
+    return r;
+  };
   const direct: WrkResult[] = [];
   const through: WrkResult[] = [];
   await wrk(`http://${svcIp}:${svcPort}/`, "hello.dev.test"); // warm-up, not counted
   for (let i = 0; i < RUNS; i++) {
-    direct.push(await wrk(`http://${svcIp}:${svcPort}/`, "hello.dev.test"));
-    through.push(await wrk(`http://${fdIp}:${fdPort}/`, "hello.dev.test"));
+    direct.push(await measured(`http://${svcIp}:${svcPort}/`, () => [service.pid!], "service"));
+    through.push(await measured(`http://${fdIp}:${fdPort}/`, nginxPids, "nginx"));
     const d = direct.at(-1)!;
     const f = through.at(-1)!;
     out(`run ${i + 1}: direct ${d.rps.toFixed(0)} req/s p50 ${d.p50.toFixed(2)} ms p99 ${d.p99.toFixed(2)} ms (${d.errors} errors) | front door ${f.rps.toFixed(0)} req/s p50 ${f.p50.toFixed(2)} ms p99 ${f.p99.toFixed(2)} ms (${f.errors} errors)`);
@@ -109,6 +140,12 @@ try {
   out(`| through the front door | ${fr.toFixed(0)} | ${median(through.map((r) => r.p50)).toFixed(2)} | ${fp.toFixed(2)} | ${through.reduce((n, r) => n + r.errors, 0)} |`);
   out("");
   out(`throughput ratio ${(fr / dr).toFixed(2)}x (goal >= 0.7x); p99 ${fp - dp >= 0 ? "+" : ""}${(fp - dp).toFixed(2)} ms (goal <= +5 ms)`);
+  // On this machine wrk, nginx and the service share two cores, so nginx's work is taken from the
+  // service's; in the cluster the front door runs on its own node. CPU per request says which side
+  // would bound throughput there.
+  const svcPer = cpu.service / (cpu.serviceReqs / 1000);
+  const ngxPer = cpu.nginx / (cpu.nginxReqs / 1000);
+  out(`CPU per 1000 requests: service ${svcPer.toFixed(1)} ms (direct runs), nginx ${ngxPer.toFixed(1)} ms (front-door runs, master + workers)`);
 } finally {
   for (const c of children) c.kill("SIGTERM");
   await Promise.all(children.map((c) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once("exit", r)) : undefined)));
