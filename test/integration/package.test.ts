@@ -19,7 +19,7 @@ beforeAll(async () => {
   const env = { PATH: process.env.PATH ?? "", HOME: join(PROJECT_ROOT, ".build", "home") };
   await run("bash", [join(PROJECT_ROOT, "scripts", "package.sh")], { cwd: PROJECT_ROOT, env, maxBuffer: 64 * 1024 * 1024 });
   template = JSON.parse(readFileSync(join(SLS_DIR, "cloudformation-template-update-stack.json"), "utf8")) as Cfn;
-}, 180_000);
+}, 400_000); // build + sls package: over 3 minutes on a shared, loaded machine
 
 describe("sls package", () => {
   it("packages every function with its bundle, catalog and etcd3 beside it", () => {
