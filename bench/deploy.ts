@@ -10,8 +10,8 @@ import { PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { buildInto, mustSucceed, packageService, sls } from "../scripts/serverless.ts";
 import { buildTemplate } from "../cloudformation/template.ts";
 import { DEFAULT_OPTIONS } from "../cloudformation/options.ts";
-import { reserveLoopbackBlock } from "../functions/local/loopback.ts";
-import { startMoto } from "../functions/local/moto.ts";
+import { reserveLoopbackBlock } from "../local/loopback.ts";
+import { startMoto } from "../local/moto.ts";
 
 // moto completes a stack operation before it answers: osls polls it every 250 ms, not AWS's 5 s.
 process.env.SLS_AWS_MONITORING_FREQUENCY = "250";

@@ -12,7 +12,7 @@ import { DescribeImagesCommand, EC2Client } from "@aws-sdk/client-ec2";
 import { PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { buildInto, packageService, sls, type SlsResult } from "../../scripts/serverless.ts";
 import { DEFAULT_OPTIONS, FUNCTION_NAMES } from "../../cloudformation/options.ts";
-import { LOCAL_REGION } from "../../functions/local/moto.ts";
+import { LOCAL_REGION } from "../../local/moto.ts";
 import { useRig } from "../rig/index.ts";
 
 // moto completes a stack operation before it answers: osls polls it every 250 ms, not AWS's 5 s.

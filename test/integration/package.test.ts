@@ -5,7 +5,7 @@ import { promisify } from "node:util";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { PROJECT_ROOT } from "../../functions/local/paths.ts";
+import { PROJECT_ROOT } from "../../local/paths.ts";
 import { validate, IGNORED_CHECKS } from "../../cloudformation/cli.ts";
 import { FUNCTION_NAMES } from "../../cloudformation/options.ts";
 
