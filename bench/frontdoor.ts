@@ -9,10 +9,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs, promisify } from "node:util";
 import { Etcd3 } from "etcd3";
-import { announcementKeys, PresenceRecordSchema } from "../functions/core/presence.ts";
-import { reserveLoopbackBlock } from "../functions/local/loopback.ts";
-import { startEtcdCluster } from "../functions/local/etcd.ts";
-import { PROJECT_ROOT } from "../functions/local/paths.ts";
+import { announcementKeys, PresenceRecordSchema } from "../functions/domain/presence.ts";
+import { reserveLoopbackBlock } from "../local/loopback.ts";
+import { startEtcdCluster } from "../local/etcd.ts";
+import { PROJECT_ROOT } from "../local/paths.ts";
 import { buildPrograms } from "../scripts/build-containers.ts";
 
 const sh = promisify(execFile);

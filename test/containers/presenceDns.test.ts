@@ -96,6 +96,8 @@ describe("presence-dns", () => {
       expect((await p.waitLog(byCode("presence-dns.started"))).zone).toBe(zoneId);
       // The stale service name goes; node and discovery records stay.
       await eventually(() => zoneRecords(zoneId), (z) => !(`stale.${domain}. A` in z));
+      // (and its log line has arrived, so it is not counted with the burst below)
+      await p.waitLog((l) => l.code === "dns.applied" && JSON.stringify(l.deletes).includes(`stale.${domain}.`));
       // A burst of 20 key changes (five instances, in one transaction so a loaded machine cannot
       // spread them over two debounce windows): one Route 53 change.
       const appliedBefore = p.logs.filter((l) => l.code === "dns.applied").length;
