@@ -59,7 +59,10 @@ const UNSUPPORTED = new Set(["NotImplemented", "NotImplementedException", "Unkno
 /** The endpoint does not know the operation (moto answers an HTML 404 page to ListCommandInvocations). */
 function unsupported(e: unknown): boolean {
   const status = (e as { $metadata?: { httpStatusCode?: number }; $response?: { statusCode?: number } })?.$response?.statusCode ?? (e as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
-  return status === 404 || status === 501 || UNSUPPORTED.has(errName(e));
+  // moto answers some operations with an HTML page: the SDK cannot deserialize it and throws a
+  // SyntaxError that carries the raw response.
+  const notTheApi = e instanceof SyntaxError && (e as { $response?: unknown }).$response !== undefined;
+  return status === 404 || status === 501 || UNSUPPORTED.has(errName(e)) || notTheApi;
 }
 
 const errName = (e: unknown) => (e && typeof e === "object" && "name" in e ? String((e as { name: unknown }).name) : "");
