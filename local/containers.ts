@@ -39,7 +39,14 @@ interface PodmanPs {
 
 /** Every container the local nodes started (those carrying the `devcluster.root` label). */
 export async function listNodeContainers(): Promise<NodeContainer[]> {
-  const { stdout } = await run("podman", ["ps", "-a", "--filter", "label=devcluster.root", "--format", "json"], { env: env(), maxBuffer: 32 << 20 });
+  let stdout: string;
+  try {
+    ({ stdout } = await run("podman", ["ps", "-a", "--filter", "label=devcluster.root", "--format", "json"], { env: env(), maxBuffer: 32 << 20 }));
+  } catch (e) {
+    // No podman on this machine: no node can have started a container.
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw e;
+  }
   const rows = JSON.parse(stdout || "[]") as PodmanPs[];
   return rows
     .map((r) => ({

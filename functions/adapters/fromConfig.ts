@@ -9,7 +9,7 @@ import { localLifecycleActions } from "./localLifecycleActions.ts";
 import { createSsmCommands } from "./ssmCommands.ts";
 
 export function commandsFor(cfg: Config): Commands {
-  return cfg.COMMANDS === "local" ? createLocalCommands({ root: cfg.LOCAL_ROOT! }) : createSsmCommands({ ssm: awsClients().ssm });
+  return cfg.COMMANDS === "local" ? createLocalCommands({ root: cfg.LOCAL_ROOT!, containers: cfg.LOCAL_CONTAINERS === "podman" }) : createSsmCommands({ ssm: awsClients().ssm });
 }
 
 export function lifecycleActionsFor(cfg: Config): LifecycleActions {

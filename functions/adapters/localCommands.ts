@@ -8,17 +8,24 @@ import { PROJECT_ROOT } from "../local/paths.ts";
 import { LOCAL_ETCD_TUNING } from "../local/etcd.ts";
 
 const SHIM_DIR = join(PROJECT_ROOT, "functions", "local", "bin");
+/** The node's docker (local/bin/docker, rootful podman) and the project's podman settings. */
+const DOCKER_DIR = join(PROJECT_ROOT, "local", "bin");
+const CONTAINER_ENV = {
+  DEVCLUSTER_CONTAINERS: "podman",
+  CONTAINERS_CONF: join(PROJECT_ROOT, "containers", "podman", "containers.conf"),
+};
 /** SSM keeps at most this much of a command's output; keep the same bound. */
 const OUTPUT_LIMIT = 24_000;
 
-export function createLocalCommands(opts: { root: string; env?: Record<string, string> }): Commands & {
+export function createLocalCommands(opts: { root: string; env?: Record<string, string>; containers?: boolean }): Commands & {
   calls: number;
 } {
   const self = {
     calls: 0,
     async run(req: CommandRequest): Promise<CommandResult[]> {
       self.calls++;
-      return Promise.all(req.instanceIds.map((id) => runOne(opts.root, id, req, opts.env ?? {})));
+      const env = opts.containers ? { ...CONTAINER_ENV, ...opts.env } : (opts.env ?? {});
+      return Promise.all(req.instanceIds.map((id) => runOne(opts.root, id, req, env)));
     },
   };
   return self;
@@ -34,7 +41,7 @@ function runOne(root: string, instanceId: string, req: CommandRequest, extraEnv:
     const child = spawn("bash", ["-euo", "pipefail", "-c", req.script], {
       cwd: dir,
       env: {
-        PATH: `${join(dir, "opt/bin")}:${SHIM_DIR}:${process.env.PATH ?? "/usr/bin:/bin"}`,
+        PATH: `${join(dir, "opt/bin")}:${SHIM_DIR}:${DOCKER_DIR}:${process.env.PATH ?? "/usr/bin:/bin"}`,
         HOME: dir,
         ROOT: dir,
         INSTANCE_ID: instanceId,

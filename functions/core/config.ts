@@ -23,6 +23,8 @@ const ConfigSchema = z.object({
    * Who answers lifecycle actions: Auto Scaling, or the local cluster's stand-in (moto has none).
    */
   LIFECYCLE_ACTIONS: z.enum(["autoscaling", "local"]).default("autoscaling"),
+  /** Local nodes run container units with rootful podman (`podman`) or only mark them active (`none`). */
+  LOCAL_CONTAINERS: z.enum(["podman", "none"]).default("none"),
   /** The local cluster's state directory (node directories live under it); only for COMMANDS=local. */
   LOCAL_ROOT: z.string().optional(),
   RETAIN_LAST: z.coerce.number().int().min(1).default(24),

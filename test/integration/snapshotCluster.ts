@@ -152,6 +152,7 @@ export function testConfig(over: Partial<Config> & { SNAPSHOT_BUCKET: string; GR
     GROUP_DATA: "d",
     COMMANDS: "local",
     LIFECYCLE_ACTIONS: "local",
+    LOCAL_CONTAINERS: "none",
     RETAIN_LAST: 24,
     RETAIN_DAYS: 14,
     AUTO_RESTORE: false,

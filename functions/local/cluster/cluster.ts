@@ -45,6 +45,10 @@ export function ensureInstalled(progress: Progress) {
 /** The groups of the cluster the environment points at now (fresh clients: one process may drive two). */
 const groupsNow = () => awsGroups({ autoscaling: new AutoScalingClient({}), ec2: new EC2Client({}) });
 
+/** Addresses and zones of instances, from EC2 (moto). */
+const describeNodes = async (ids: string[]) =>
+  new Map((await groupsNow().describeInstances(ids)).map((i) => [i.instanceId, { address: i.privateIp, zone: i.zone }]));
+
 /** The running cluster's state; the environment is pointed at it (moto, names, local adapters). */
 function requireState(dir: string): LocalState {
   const state = readState(dir);
@@ -134,7 +138,7 @@ export async function up(dir: string, opts: UpOptions, progress: Progress): Prom
   const groups = groupsNow();
   const after = await observeGroups(groups, state);
   progress(`groups: ${after.map((m) => `${m.role} ${m.ids.length}`).join(", ")}; delivering launch events`);
-  await deliverChanges({ root: dir, state, before: [], after, fns, progress });
+  await deliverChanges({ root: dir, state, before: [], after, fns, progress, describe: describeNodes });
   await waitHealthy(dir, state, progress);
   progress(`cluster up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   return state;
@@ -193,7 +197,7 @@ export async function scale(dir: string, role: Role, n: number, progress: Progre
     new SetDesiredCapacityCommand({ AutoScalingGroupName: state.groups[role], DesiredCapacity: n, HonorCooldown: false }),
   );
   const after = await observeGroups(groups, state);
-  const res = await deliverChanges({ root: dir, state, before, after, fns, progress });
+  const res = await deliverChanges({ root: dir, state, before, after, fns, progress, describe: describeNodes });
   progress(`${role}: ${n} (launched ${res.launched.length}, terminated ${res.terminated.length})`);
   return res;
 }
@@ -211,7 +215,7 @@ export async function kill(dir: string, instanceId: string, progress: Progress) 
     new TerminateInstanceInAutoScalingGroupCommand({ InstanceId: instanceId, ShouldDecrementDesiredCapacity: false }),
   );
   const after = await observeGroups(groups, state);
-  return deliverChanges({ root: dir, state, before, after, fns, progress });
+  return deliverChanges({ root: dir, state, before, after, fns, progress, describe: describeNodes });
 }
 
 /** Every etcd member dies at once (SIGKILL); the machines stay, with their data on disk. */

@@ -18,6 +18,7 @@ export function localEnv(dir: string, state: LocalState): Record<string, string>
     COMMANDS: "local",
     LIFECYCLE_ACTIONS: "local",
     LOCAL_ROOT: dir,
+    LOCAL_CONTAINERS: "podman",
     DEVCLUSTER_LOG_FILE: join(dir, "functions.log"),
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
   };
