@@ -7,7 +7,16 @@ import { globToRegExp, instanceName, isInstance, isTemplate, parseUnitName, temp
 import { UnitSyntaxError, getList, getValue, parseBoolean, parseUnitFile, renderUnitFile, section, splitWords, type UnitFile } from "./unitFile.ts";
 
 export const MANIFEST_SECTION = "X-Devcluster";
-const MANIFEST_KEYS = ["Instances", "InstanceNames", "Sidecar", "Sidecars", "EtcdKeys", "Start", "Service"];
+const MANIFEST_KEYS = ["Instances", "InstanceNames", "Sidecar", "Sidecars", "EtcdKeys", "Start", "Service", "Ports", "Http", "HealthCheck", "Streams", "Election"];
+
+/** What presence announces for an instance (containers/README.md): named ports, HTTP, health check. */
+export interface PresenceSettings {
+  ports: string;
+  http?: string;
+  healthCheck?: string;
+  streams?: string;
+  election?: boolean;
+}
 
 export interface UnitManifest {
   /** The service this unit belongs to (default: the unit's prefix). */
@@ -22,6 +31,8 @@ export interface UnitManifest {
   etcdKeys: string[];
   /** false: the file is placed and written, but starting/stopping belongs to someone else (etcd-member). */
   start: boolean;
+  /** `Ports=` (and `Http=`, `HealthCheck=`, `Streams=`, `Election=`): what presence announces. */
+  presence?: PresenceSettings;
 }
 
 export interface CatalogFile {
@@ -88,7 +99,22 @@ function readManifest(u: UnitFile, issues: string[]): UnitManifest {
     if (!parseUnitName(t) || !isTemplate(parseUnitName(t)!)) issues.push(`${u.name}:${line}: Sidecars= names templates (presence@.service), not '${w}'`);
     return t;
   });
+  const ports = list("Ports").map((x) => x.w);
+  for (const { w, line } of list("Ports")) if (!/^([a-z][a-z0-9-]*:)?\d{1,5}$/.test(w)) issues.push(`${u.name}:${line}: Ports= takes name:port words, not '${w}'`);
+  const one = (key: string) => getValue(u, MANIFEST_SECTION, key);
+  for (const key of ["Http", "HealthCheck", "Streams", "Election"])
+    if (one(key) !== undefined && !ports.length) issues.push(`${u.name}:${lineOf(u, MANIFEST_SECTION, key)}: ${key}= needs Ports=`);
+  const presence: PresenceSettings | undefined = ports.length
+    ? {
+        ports: ports.join(","),
+        ...(one("Http") ? { http: one("Http")! } : {}),
+        ...(one("HealthCheck") ? { healthCheck: one("HealthCheck")! } : {}),
+        ...(one("Streams") ? { streams: splitWords(one("Streams")!).join(",") } : {}),
+        ...(one("Election") ? { election: bool("Election", false) } : {}),
+      }
+    : undefined;
   return {
+    ...(presence ? { presence } : {}),
     service: getValue(u, MANIFEST_SECTION, "Service") ?? u.unit.prefix,
     instances,
     sidecar: bool("Sidecar", false),
@@ -119,7 +145,10 @@ export function loadCatalog(source: CatalogSource): Catalog {
         issues.push(`${name}:${section(unit, "Service")?.line ?? 0}: a service needs ExecStart=`);
       }
       const rendered = renderUnitFile(unit, { omitSections: (s) => !isNodeSection(s) });
-      const hash = createHash("sha256").update(rendered).digest("hex").slice(0, 16);
+      // The manifest's presence settings reach nodes too (presence env files): a change re-pushes.
+      const h = createHash("sha256").update(rendered);
+      if (manifest.presence) h.update(JSON.stringify(manifest.presence));
+      const hash = h.digest("hex").slice(0, 16);
       files.set(name, { name, unit, rules, manifest, rendered, hash });
     } catch (e) {
       if (e instanceof InvalidInputError) issues.push(...(e.issues.length ? e.issues : [e.message]));

@@ -79,6 +79,27 @@ const shq = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
  * by instance id). Idempotent: files are rewritten only when they differ, started units stay up.
  * Prints one line `DEVCLUSTER_UNITS {json}` and exits non-zero when anything failed.
  */
+/**
+ * The presence settings of a placed unit (`/etc/devcluster/presence/<unit>.env`, read by its
+ * `presence@<unit>` sidecar), or undefined for a unit that declares no `Ports=`.
+ */
+export function presenceEnv(unit: string, catalog: Catalog): string | undefined {
+  const spec = catalog.byName.get(unit);
+  const p = spec && catalog.files.get(spec.file)?.manifest.presence;
+  if (!spec || !p) return undefined;
+  const n = parseUnitName(unit);
+  const vars: [string, string | undefined][] = [
+    ["SERVICE", spec.service],
+    ["INSTANCE", n?.instance || undefined],
+    ["PORTS", p.ports],
+    ["HTTP_PORT_NAME", p.http],
+    ["HEALTH_CHECK", p.healthCheck],
+    ["STREAMS", p.streams],
+    ["ELECTION", p.election === undefined ? undefined : String(p.election)],
+  ];
+  return vars.filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}\n`).join("");
+}
+
 export function renderPushScript(pushes: NodePush[], catalog: Catalog): string {
   const fileNames = [...new Set(pushes.flatMap((p) => p.files))].sort();
   const noStart = [...catalog.files.values()].filter((f) => !f.manifest.start).map((f) => f.name);
@@ -106,6 +127,14 @@ file_of() { local u="$1"; case "$u" in *@*.*) printf '%s@.%s' "\${u%%@*}" "\${u#
   out.push(`content_of() {\n  case "$1" in`);
   fileNames.forEach((f, i) => out.push(`    ${shq(f)}) unit_file_${i} ;;`));
   out.push(`    *) return 1 ;;\n  esac\n}`);
+  out.push(`presence_env_of() {\n  case "$1" in`);
+  for (const u of [...new Set(pushes.flatMap((p) => p.units))].sort()) {
+    const env = presenceEnv(u, catalog);
+    if (env === undefined) continue;
+    if (env.split("\n").includes(HEREDOC)) throw new InvalidInputError("presence settings contain the heredoc marker", [u]);
+    out.push(`    ${shq(u)}) cat <<'${HEREDOC}'\n${env}${HEREDOC}\n    ;;`);
+  }
+  out.push(`    *) return 1 ;;\n  esac\n}`);
   out.push(`nostart=(${noStart.map(shq).join(" ")})`);
   out.push(`case "$id" in`);
   for (const p of pushes) {
@@ -125,6 +154,13 @@ for f in \${files[@]+"\${files[@]}"}; do
   if [ -f "$UNIT_DIR/$f" ] && cmp -s "$tmp" "$UNIT_DIR/$f"; then rm -f "$tmp"
   elif mv -f "$tmp" "$UNIT_DIR/$f"; then written+=("$f")
   else failed+=("$f"); fi
+done
+# Presence settings of the placed units, beside their unit files (before anything starts).
+mkdir -p "$ROOT/etc/devcluster/presence" || failed+=("presence-dir")
+for u in \${units[@]+"\${units[@]}"}; do
+  p="$ROOT/etc/devcluster/presence/\${u%.service}.env"
+  presence_env_of "$u" >"$p.new" || { rm -f "$p.new"; continue; }
+  if [ -f "$p" ] && cmp -s "$p.new" "$p"; then rm -f "$p.new"; else mv -f "$p.new" "$p" || failed+=("$p"); fi
 done
 for u in \${prev_units[@]+"\${prev_units[@]}"} \${extra_stop[@]+"\${extra_stop[@]}"}; do
   has "$u" \${units[@]+"\${units[@]}"} && continue

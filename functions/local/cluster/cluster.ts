@@ -23,6 +23,9 @@ import { createStackOnMoto } from "./stack.ts";
 import { collectStatus, type ClusterStatus } from "./status.ts";
 import { isRunning, motoPidPath, readState, writeState, type LocalState } from "./state.ts";
 import { HOOKS } from "../../../cloudformation/ids.ts";
+import { SSMClient } from "@aws-sdk/client-ssm";
+import { publishImages } from "../../adapters/ssmPublishedImages.ts";
+import { buildImages } from "../../../local/images.ts";
 
 /** The local cluster's /16 (127.A): moto at 127.A.0.1, instances from the VPC's subnets. */
 export const LOCAL_PREFIX = "127.77";
@@ -94,6 +97,9 @@ export async function up(dir: string, opts: UpOptions, progress: Progress): Prom
   }
   mkdirSync(dir, { recursive: true });
   const t0 = Date.now();
+  // The images build (or are reused) while moto and the stack come up; launches wait for them.
+  const images = buildImages((line) => progress(line));
+  images.catch(() => {}); // awaited below; a failure is reported there
   progress(`starting moto (the AWS API) at http://${motoHost}:5000`);
   const moto = await startMoto({ host: motoHost, port: 5000, dir, pidFile: motoPidPath(dir) });
   Object.assign(process.env, moto.env);
@@ -135,6 +141,10 @@ export async function up(dir: string, opts: UpOptions, progress: Progress): Prom
   };
   writeState(dir, state);
   const fns = await loadFunctions(dir, state);
+  const built = await images;
+  if (built.failed.length) progress(`images not built: ${built.failed.join(", ")}: their units will fail on their nodes`);
+  await publishImages(new SSMClient({}), clusterName, built.refs);
+  progress(`images: ${Object.keys(built.refs).length} published (${built.seconds.toFixed(1)} s)`);
   const groups = groupsNow();
   const after = await observeGroups(groups, state);
   progress(`groups: ${after.map((m) => `${m.role} ${m.ids.length}`).join(", ")}; delivering launch events`);

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { readCatalogDir } from "../../../functions/catalog/index.ts";
 import { ETCD_MEMBER_UNIT } from "../../../functions/core/firstBoot.ts";
 import { InvalidInputError } from "../../../functions/core/errors.ts";
-import { getList, loadCatalog, parseUnitFile, renderUnitFile } from "../../../functions/core/units/index.ts";
+import { getList, loadCatalog, parseUnitFile, presenceEnv, renderPushScript, renderUnitFile } from "../../../functions/core/units/index.ts";
 import { IMAGE_NAMES } from "../../../functions/core/images.ts";
 
 const issuesOf = (src: Record<string, string>) => {
@@ -20,8 +20,6 @@ describe("the repository catalog", () => {
 
   it("declares the cluster's own units", () => {
     expect(catalog.units.map((u) => u.name).sort()).toEqual([
-      "ambassador@nginx@1.service",
-      "ambassador@nginx@2.service",
       "etcd-amb.service",
       "etcd-member.service",
       "hello@1.service",
@@ -58,6 +56,22 @@ describe("the repository catalog", () => {
         }
     }
     expect([...used].sort()).toEqual([...IMAGE_NAMES].sort()); // every image runs somewhere
+  });
+
+  it("writes what presence announces for each placed instance (Ports=, Http=, HealthCheck=)", () => {
+    expect(presenceEnv("hello@1.service", catalog)).toBe(
+      "SERVICE=hello\nINSTANCE=1\nPORTS=http:8080\nHTTP_PORT_NAME=http\nHEALTH_CHECK=http:http/healthz\n",
+    );
+    expect(presenceEnv("nginx@2.service", catalog)).toBe("SERVICE=nginx\nINSTANCE=2\nPORTS=web:80\nHEALTH_CHECK=tcp:web\n");
+    expect(presenceEnv("etcd-amb.service", catalog)).toBeUndefined();
+    const script = renderPushScript([{ nodeId: "i-1", units: ["hello@1.service", "presence@hello@1.service"], files: ["hello@.service", "presence@.service"], stop: [], reasons: ["placement"] }], catalog);
+    expect(script).toContain("'hello@1.service') cat <<'DEVCLUSTER_UNIT_EOF'\nSERVICE=hello\n");
+    expect(script).toContain('p="$ROOT/etc/devcluster/presence/${u%.service}.env"');
+  });
+
+  it("refuses presence settings without ports, and malformed ports", () => {
+    expect(issuesOf({ "a@.service": svc("MachineMetadata=role=worker", "Instances=1\nHttp=http") }).join("\n")).toMatch(/Http= needs Ports=/);
+    expect(issuesOf({ "a@.service": svc("MachineMetadata=role=worker", "Instances=1\nPorts=http:80x") }).join("\n")).toMatch(/Ports= takes name:port words/);
   });
 
   it("renders node files without [X-Fleet] or [X-Devcluster]", () => {
