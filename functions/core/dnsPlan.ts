@@ -94,16 +94,21 @@ export interface DnsDiff {
 
 /** Minimal change: UPSERT what is missing or different, DELETE managed live records nobody wants. */
 export function diffRecords(desired: DnsRecord[], live: DnsRecord[], domain: string, scope: Scope): DnsDiff {
+  return diffManagedRecords(desired, live, (r) => isManaged(r, domain, scope));
+}
+
+/** The same minimal change for any set of names a writer owns (`managed` says which records are its). */
+export function diffManagedRecords(desired: DnsRecord[], live: DnsRecord[], managed: (r: { name: string; type: string }) => boolean): DnsDiff {
   const liveByKey = new Map(live.map((r) => [key(r), r]));
   const wanted = new Set<string>();
   const upserts: DnsRecord[] = [];
   for (const d of desired) {
-    if (!isManaged(d, domain, scope)) continue;
+    if (!managed(d)) continue;
     wanted.add(key(d));
     const l = liveByKey.get(key(d));
     if (!l || !same(l, d)) upserts.push(d);
   }
-  const deletes = live.filter((l) => isManaged(l, domain, scope) && !wanted.has(key(l)));
+  const deletes = live.filter((l) => managed(l) && !wanted.has(key(l)));
   return { upserts, deletes };
 }
 

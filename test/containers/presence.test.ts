@@ -35,6 +35,7 @@ function presence(service: string, instance: string, port: number, extra: Record
     PRIVATE_IP: rig.block.address(50),
     UNIT: `${service}@${instance}`,
     PORTS: `http:${port}`,
+    HTTP_PORT_NAME: "http",
     HEALTH_INTERVAL_MS: "300",
     LEASE_TTL: "2",
     ...extra,

@@ -94,6 +94,16 @@ describe("push through the local runner", () => {
       }
     };
     check();
+    // Each announced instance gets its sidecar settings beside its units; nothing else does.
+    const sidecarEnv = (u: string) => {
+      const node = store.state.placement[`${u}.service`]![0]!;
+      const f = join(root, "nodes", node, "etc/devcluster/sidecars", `${u}.env`);
+      return existsSync(f) ? readFileSync(f, "utf8") : undefined;
+    };
+    expect(sidecarEnv("hello@1")).toMatch(/^SERVICE=hello\nPORTS=http:8080\nHTTP_PORT_NAME=http\nHEALTH_CHECK=http:http\/healthz\nELECTION=false$/m);
+    expect(sidecarEnv("nginx@1")).toMatch(/^SERVICE=nginx\nPORTS=http:80\nHEALTH_CHECK=tcp:http\n/m);
+    expect(sidecarEnv("nginx@1")).not.toMatch(/HTTP_PORT_NAME/);
+    expect(sidecarEnv("presence-dns")).toBeUndefined();
     expect(store.state.placement["etcd-member.service"]).toEqual(["i-m1"]);
     expect(store.state.placement["etcd-amb.service"]).toEqual(["i-d1", "i-w1", "i-w2", "i-w3"]);
 
@@ -121,8 +131,17 @@ describe("push through the local runner", () => {
     src["nginx@.service"] = src["nginx@.service"]!.replace("Instances=2", "Instances=1");
     const shrink = await runUnits(deps, { catalog: src });
     expect(shrink.failed).toEqual([]);
-    expect(shrink.results.flatMap((r) => r.stopped ?? [])).toEqual(expect.arrayContaining(["nginx@2.service", "presence@nginx@2.service", "ambassador@nginx@2.service"]));
+    expect(shrink.results.flatMap((r) => r.stopped ?? [])).toEqual(expect.arrayContaining(["nginx@2.service", "presence@nginx@2.service"]));
     check();
+    const nginx2Node = before["nginx@2.service"]![0]!;
+    expect(existsSync(join(root, "nodes", nginx2Node, "etc/devcluster/sidecars/nginx@2.env"))).toBe(false);
+
+    // A change to what presence announces is a change of the file: pushed, and the settings rewritten.
+    src["hello@.service"] = src["hello@.service"]!.replace("HealthCheck=http:http/healthz", "HealthCheck=tcp:http");
+    const recheck = await runUnits(deps, { catalog: src });
+    expect(recheck.failed).toEqual([]);
+    expect(recheck.pushed.map((p) => p.nodeId)).toContain(store.state.placement["hello@1.service"]![0]);
+    expect(sidecarEnv("hello@1")).toMatch(/^HEALTH_CHECK=tcp:http$/m);
   });
 
   it("invalid units push nothing", async () => {

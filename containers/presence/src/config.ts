@@ -58,7 +58,8 @@ export function loadPresenceConfig(env: NodeJS.ProcessEnv = process.env): Presen
   const ports = e.PORTS;
   const names = Object.keys(ports);
   const streams = e.STREAMS;
-  const http = e.HTTP_PORT_NAME ?? (ports.http !== undefined ? "http" : undefined);
+  // Only when asked: the front door's own port named http must not become a virtual host of itself.
+  const http = e.HTTP_PORT_NAME;
   let check: HealthCheck = { kind: "none" };
   if (names.length) {
     try {

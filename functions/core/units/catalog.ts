@@ -4,19 +4,15 @@ import { createHash } from "node:crypto";
 import { InvalidInputError } from "../errors.ts";
 import { expandRules, fleetRules, type FleetRules } from "./fleet.ts";
 import { globToRegExp, instanceName, isInstance, isTemplate, parseUnitName, templateOf } from "./names.ts";
+import { PORT_NAME, SERVICE_NAME, parsePorts } from "../presence.ts";
 import { UnitSyntaxError, getList, getValue, parseBoolean, parseUnitFile, renderUnitFile, section, splitWords, type UnitFile } from "./unitFile.ts";
 
 export const MANIFEST_SECTION = "X-Devcluster";
-const MANIFEST_KEYS = ["Instances", "InstanceNames", "Sidecar", "Sidecars", "EtcdKeys", "Start", "Service", "Ports", "Http", "HealthCheck", "Streams", "Election"];
-
-/** What presence announces for an instance (containers/README.md): named ports, HTTP, health check. */
-export interface PresenceSettings {
-  ports: string;
-  http?: string;
-  healthCheck?: string;
-  streams?: string;
-  election?: boolean;
-}
+const MANIFEST_KEYS = ["Instances", "InstanceNames", "Sidecar", "Sidecars", "EtcdKeys", "Start", "Service", "Ports", "Http", "Streams", "HealthCheck", "Election", "Upstreams"];
+const PRESENCE_KEYS = ["Ports", "Http", "Streams", "HealthCheck", "Election"];
+export const PRESENCE_SIDECAR = "presence@.service";
+export const AMBASSADOR_SIDECAR = "ambassador@.service";
+const UPSTREAM = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\/[a-z][a-z0-9-]{0,31})?:\d{1,5}(:master)?$/;
 
 export interface UnitManifest {
   /** The service this unit belongs to (default: the unit's prefix). */
@@ -31,8 +27,15 @@ export interface UnitManifest {
   etcdKeys: string[];
   /** false: the file is placed and written, but starting/stopping belongs to someone else (etcd-member). */
   start: boolean;
-  /** `Ports=` (and `Http=`, `HealthCheck=`, `Streams=`, `Election=`): what presence announces. */
-  presence?: PresenceSettings;
+  /**
+   * The sidecars' settings: what presence announces (`Ports=`, `Http=`, `Streams=`, `HealthCheck=`,
+   * `Election=`) and what the ambassador forwards (`Upstreams=`), as the environment file the push
+   * writes for each instance, `/etc/devcluster/sidecars/<unit>.env` (containers/README.md).
+   */
+  sidecarEnv?: string;
+  /** Whether `sidecarEnv` holds presence's settings (`Ports=`) and the ambassador's (`Upstreams=`). */
+  announces: boolean;
+  forwards: boolean;
 }
 
 export interface CatalogFile {
@@ -99,29 +102,66 @@ function readManifest(u: UnitFile, issues: string[]): UnitManifest {
     if (!parseUnitName(t) || !isTemplate(parseUnitName(t)!)) issues.push(`${u.name}:${line}: Sidecars= names templates (presence@.service), not '${w}'`);
     return t;
   });
-  const ports = list("Ports").map((x) => x.w);
-  for (const { w, line } of list("Ports")) if (!/^([a-z][a-z0-9-]*:)?\d{1,5}$/.test(w)) issues.push(`${u.name}:${line}: Ports= takes name:port words, not '${w}'`);
-  const one = (key: string) => getValue(u, MANIFEST_SECTION, key);
-  for (const key of ["Http", "HealthCheck", "Streams", "Election"])
-    if (one(key) !== undefined && !ports.length) issues.push(`${u.name}:${lineOf(u, MANIFEST_SECTION, key)}: ${key}= needs Ports=`);
-  const presence: PresenceSettings | undefined = ports.length
-    ? {
-        ports: ports.join(","),
-        ...(one("Http") ? { http: one("Http")! } : {}),
-        ...(one("HealthCheck") ? { healthCheck: one("HealthCheck")! } : {}),
-        ...(one("Streams") ? { streams: splitWords(one("Streams")!).join(",") } : {}),
-        ...(one("Election") ? { election: bool("Election", false) } : {}),
-      }
-    : undefined;
+  const service = getValue(u, MANIFEST_SECTION, "Service") ?? u.unit.prefix;
+  const presenceEnv = readPresence(u, service, bool("Election", false), issues);
+  const upstreams = list("Upstreams");
+  for (const { w, line } of upstreams) if (!UPSTREAM.test(w)) issues.push(`${u.name}:${line}: Upstreams= takes <service>[/<portName>]:<localPort>[:master], not '${w}'`);
+  const sidecarEnv =
+    presenceEnv === undefined && !upstreams.length
+      ? undefined
+      : `# sidecar settings of ${u.name} (its [${MANIFEST_SECTION}] section)\n${presenceEnv ?? ""}${upstreams.length ? `UPSTREAMS=${upstreams.map((x) => x.w).join(",")}\n` : ""}`;
   return {
-    ...(presence ? { presence } : {}),
-    service: getValue(u, MANIFEST_SECTION, "Service") ?? u.unit.prefix,
+    service,
     instances,
     sidecar: bool("Sidecar", false),
     sidecars,
     etcdKeys: list("EtcdKeys").map((x) => x.w),
     start: bool("Start", true),
+    ...(sidecarEnv !== undefined ? { sidecarEnv } : {}),
+    announces: presenceEnv !== undefined,
+    forwards: upstreams.length > 0,
   };
+}
+
+/** The presence keys of a manifest, checked, as `KEY=value` lines; undefined when none is given. */
+function readPresence(u: UnitFile, service: string, election: boolean, issues: string[]): string | undefined {
+  const given = PRESENCE_KEYS.filter((k) => getList(u, MANIFEST_SECTION, k).length);
+  if (!given.length) return undefined;
+  const at = (k: string) => `${u.name}:${getList(u, MANIFEST_SECTION, k).at(-1)?.line ?? 0}`;
+  const value = (k: string) => getValue(u, MANIFEST_SECTION, k);
+  const ports = value("Ports");
+  let names: string[] = [];
+  if (ports === undefined) issues.push(`${at(given[0]!)}: ${given.join("=, ")}= need Ports= (name:port ...)`);
+  else {
+    try {
+      names = Object.keys(parsePorts(ports));
+    } catch (e) {
+      issues.push(`${at("Ports")}: Ports= ${(e as Error).message}`);
+    }
+  }
+  if (!SERVICE_NAME.test(service)) issues.push(`${at("Ports")}: service '${service}' is announced as <service>.<domain>, so it must be a DNS label (set Service=)`);
+  const http = value("Http");
+  if (http !== undefined && names.length && !names.includes(http)) issues.push(`${at("Http")}: Http=${http} names no port of Ports=`);
+  const streams = value("Streams");
+  if (streams !== undefined) {
+    try {
+      for (const n of Object.keys(parsePorts(streams))) if (names.length && !names.includes(n)) issues.push(`${at("Streams")}: Streams= names no port '${n}' of Ports=`);
+    } catch (e) {
+      issues.push(`${at("Streams")}: Streams= ${(e as Error).message} (portName:frontDoorPort)`);
+    }
+  }
+  const check = value("HealthCheck");
+  if (check !== undefined) {
+    const m = /^(?:none|(tcp|http):([a-z][a-z0-9-]{0,31})(\/\S*)?)$/.exec(check);
+    if (!m || (m[1] === "tcp" && m[3])) issues.push(`${at("HealthCheck")}: HealthCheck= takes tcp:<port>, http:<port>/<path> or none, not '${check}'`);
+    else if (m[2] && PORT_NAME.test(m[2]) && names.length && !names.includes(m[2])) issues.push(`${at("HealthCheck")}: HealthCheck= names no port '${m[2]}' of Ports=`);
+  }
+  const lines = [`SERVICE=${service}`, `PORTS=${ports ?? ""}`];
+  if (http !== undefined) lines.push(`HTTP_PORT_NAME=${http}`);
+  if (streams !== undefined) lines.push(`STREAMS=${streams}`);
+  if (check !== undefined) lines.push(`HEALTH_CHECK=${check}`);
+  lines.push(`ELECTION=${election}`);
+  return lines.join("\n") + "\n";
 }
 
 function lineOf(u: UnitFile, sectionName: string, key: string): number {
@@ -145,10 +185,8 @@ export function loadCatalog(source: CatalogSource): Catalog {
         issues.push(`${name}:${section(unit, "Service")?.line ?? 0}: a service needs ExecStart=`);
       }
       const rendered = renderUnitFile(unit, { omitSections: (s) => !isNodeSection(s) });
-      // The manifest's presence settings reach nodes too (presence env files): a change re-pushes.
-      const h = createHash("sha256").update(rendered);
-      if (manifest.presence) h.update(JSON.stringify(manifest.presence));
-      const hash = h.digest("hex").slice(0, 16);
+      // What presence announces is pushed with the file: a change to it is a change of the file.
+      const hash = createHash("sha256").update(rendered).update(manifest.sidecarEnv ?? "").digest("hex").slice(0, 16);
       files.set(name, { name, unit, rules, manifest, rendered, hash });
     } catch (e) {
       if (e instanceof InvalidInputError) issues.push(...(e.issues.length ? e.issues : [e.message]));
@@ -187,6 +225,12 @@ export function loadCatalog(source: CatalogSource): Catalog {
     } else if (!m.sidecar && !getList(f.unit, MANIFEST_SECTION, "Instances").length && !m.instances.length) {
       issues.push(`${f.name}:${section(f.unit, "Unit")?.line ?? 0}: a template needs Instances=N (or InstanceNames=, or Sidecar=true) in [${MANIFEST_SECTION}]`);
     }
+    const hasPresence = m.sidecars.includes(PRESENCE_SIDECAR);
+    const hasAmbassador = m.sidecars.includes(AMBASSADOR_SIDECAR);
+    if (m.announces && !hasPresence) issues.push(`${f.name}:${lineOf(f.unit, MANIFEST_SECTION, "Ports")}: Ports= and the other presence keys are announced by the presence sidecar: add Sidecars=presence`);
+    if (hasPresence && !m.announces) issues.push(`${f.name}:${lineOf(f.unit, MANIFEST_SECTION, "Sidecars")}: Sidecars=presence needs Ports= (what it announces)`);
+    if (m.forwards && !hasAmbassador) issues.push(`${f.name}:${lineOf(f.unit, MANIFEST_SECTION, "Upstreams")}: Upstreams= are forwarded by the ambassador sidecar: add Sidecars=ambassador`);
+    if (hasAmbassador && !m.forwards) issues.push(`${f.name}:${lineOf(f.unit, MANIFEST_SECTION, "Sidecars")}: Sidecars=ambassador needs Upstreams= (what it forwards)`);
     const mains = template ? (m.sidecar ? [] : m.instances.map((i) => instanceName(f.unit.unit, i))) : [f.name];
     for (const n of mains) {
       add(f, n);

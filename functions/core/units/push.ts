@@ -79,27 +79,6 @@ const shq = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
  * by instance id). Idempotent: files are rewritten only when they differ, started units stay up.
  * Prints one line `DEVCLUSTER_UNITS {json}` and exits non-zero when anything failed.
  */
-/**
- * The presence settings of a placed unit (`/etc/devcluster/presence/<unit>.env`, read by its
- * `presence@<unit>` sidecar), or undefined for a unit that declares no `Ports=`.
- */
-export function presenceEnv(unit: string, catalog: Catalog): string | undefined {
-  const spec = catalog.byName.get(unit);
-  const p = spec && catalog.files.get(spec.file)?.manifest.presence;
-  if (!spec || !p) return undefined;
-  const n = parseUnitName(unit);
-  const vars: [string, string | undefined][] = [
-    ["SERVICE", spec.service],
-    ["INSTANCE", n?.instance || undefined],
-    ["PORTS", p.ports],
-    ["HTTP_PORT_NAME", p.http],
-    ["HEALTH_CHECK", p.healthCheck],
-    ["STREAMS", p.streams],
-    ["ELECTION", p.election === undefined ? undefined : String(p.election)],
-  ];
-  return vars.filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}\n`).join("");
-}
-
 export function renderPushScript(pushes: NodePush[], catalog: Catalog): string {
   const fileNames = [...new Set(pushes.flatMap((p) => p.files))].sort();
   const noStart = [...catalog.files.values()].filter((f) => !f.manifest.start).map((f) => f.name);
@@ -110,6 +89,7 @@ set -u
 ROOT="\${ROOT:-}"
 UNIT_DIR="$ROOT/etc/systemd/system"
 STATE_DIR="$ROOT/var/lib/devcluster/units"
+SIDECAR_DIR="$ROOT/etc/devcluster/sidecars"
 id="\${INSTANCE_ID:-\${AWS_SSM_INSTANCE_ID:-}}"
 if [ -z "$id" ]; then
   tok="$(curl -fsS -m 2 -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' http://169.254.169.254/latest/api/token 2>/dev/null)"
@@ -127,13 +107,15 @@ file_of() { local u="$1"; case "$u" in *@*.*) printf '%s@.%s' "\${u%%@*}" "\${u#
   out.push(`content_of() {\n  case "$1" in`);
   fileNames.forEach((f, i) => out.push(`    ${shq(f)}) unit_file_${i} ;;`));
   out.push(`    *) return 1 ;;\n  esac\n}`);
-  out.push(`presence_env_of() {\n  case "$1" in`);
-  for (const u of [...new Set(pushes.flatMap((p) => p.units))].sort()) {
-    const env = presenceEnv(u, catalog);
-    if (env === undefined) continue;
-    if (env.split("\n").includes(HEREDOC)) throw new InvalidInputError("presence settings contain the heredoc marker", [u]);
-    out.push(`    ${shq(u)}) cat <<'${HEREDOC}'\n${env}${HEREDOC}\n    ;;`);
-  }
+  // The sidecars' settings, one file per instance (`presence@.service` reads `sidecars/%i.env`).
+  const presence = fileNames.map((f) => catalog.files.get(f)!.manifest.sidecarEnv);
+  presence.forEach((env, i) => {
+    if (env === undefined) return;
+    if (env.split("\n").includes(HEREDOC)) throw new InvalidInputError("sidecar settings contain the heredoc marker", [fileNames[i]!]);
+    out.push(`sidecar_env_${i}() { cat <<'${HEREDOC}'\n${env}${HEREDOC}\n}`);
+  });
+  out.push(`sidecar_env_of() {\n  case "$1" in`);
+  presence.forEach((env, i) => env !== undefined && out.push(`    ${shq(fileNames[i]!)}) sidecar_env_${i} ;;`));
   out.push(`    *) return 1 ;;\n  esac\n}`);
   out.push(`nostart=(${noStart.map(shq).join(" ")})`);
   out.push(`case "$id" in`);
@@ -155,12 +137,14 @@ for f in \${files[@]+"\${files[@]}"}; do
   elif mv -f "$tmp" "$UNIT_DIR/$f"; then written+=("$f")
   else failed+=("$f"); fi
 done
-# Presence settings of the placed units, beside their unit files (before anything starts).
-mkdir -p "$ROOT/etc/devcluster/presence" || failed+=("presence-dir")
+sidecar_changed=()
 for u in \${units[@]+"\${units[@]}"}; do
-  p="$ROOT/etc/devcluster/presence/\${u%.service}.env"
-  presence_env_of "$u" >"$p.new" || { rm -f "$p.new"; continue; }
-  if [ -f "$p" ] && cmp -s "$p.new" "$p"; then rm -f "$p.new"; else mv -f "$p.new" "$p" || failed+=("$p"); fi
+  tmp="$SIDECAR_DIR/.\${u%.*}.env.devcluster-new"
+  sidecar_env_of "$(file_of "$u")" >/dev/null 2>&1 || continue
+  mkdir -p "$SIDECAR_DIR" && sidecar_env_of "$(file_of "$u")" >"$tmp" || { failed+=("$u.env"); rm -f "$tmp"; continue; }
+  if [ -f "$SIDECAR_DIR/\${u%.*}.env" ] && cmp -s "$tmp" "$SIDECAR_DIR/\${u%.*}.env"; then rm -f "$tmp"
+  elif mv -f "$tmp" "$SIDECAR_DIR/\${u%.*}.env"; then sidecar_changed+=("$u")
+  else failed+=("$u.env"); fi
 done
 for u in \${prev_units[@]+"\${prev_units[@]}"} \${extra_stop[@]+"\${extra_stop[@]}"}; do
   has "$u" \${units[@]+"\${units[@]}"} && continue
@@ -169,6 +153,7 @@ for u in \${prev_units[@]+"\${prev_units[@]}"} \${extra_stop[@]+"\${extra_stop[@
     systemctl stop "$u" >/dev/null 2>&1
     systemctl disable "$u" >/dev/null 2>&1
   fi
+  rm -f "$SIDECAR_DIR/\${u%.*}.env"
   stopped+=("$u")
 done
 for f in \${prev_files[@]+"\${prev_files[@]}"}; do
@@ -185,6 +170,14 @@ for u in \${units[@]+"\${units[@]}"}; do
   elif systemctl is-active --quiet "$u"; then :
   elif systemctl start "$u"; then started+=("$u")
   else failed+=("$u"); fi
+done
+# A running instance whose sidecar settings changed: its sidecars re-read them.
+for u in \${sidecar_changed[@]+"\${sidecar_changed[@]}"}; do
+  has "$u" \${prev_units[@]+"\${prev_units[@]}"} || continue
+  for sc in presence ambassador; do
+    has "$sc@\${u%.*}.service" \${units[@]+"\${units[@]}"} || continue
+    systemctl try-restart "$sc@\${u%.*}.service" >/dev/null 2>&1 || failed+=("$sc@\${u%.*}.service")
+  done
 done
 printf '%s\n' \${units[@]+"\${units[@]}"} >"$STATE_DIR/units.new" && mv -f "$STATE_DIR/units.new" "$STATE_DIR/units" || failed+=("state")
 printf '%s\n' \${files[@]+"\${files[@]}"} >"$STATE_DIR/files.new" && mv -f "$STATE_DIR/files.new" "$STATE_DIR/files" || failed+=("state")

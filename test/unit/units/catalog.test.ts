@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { readCatalogDir } from "../../../functions/catalog/index.ts";
 import { ETCD_MEMBER_UNIT } from "../../../functions/core/firstBoot.ts";
 import { InvalidInputError } from "../../../functions/core/errors.ts";
-import { getList, loadCatalog, parseUnitFile, presenceEnv, renderPushScript, renderUnitFile } from "../../../functions/core/units/index.ts";
+import { getList, loadCatalog, parseUnitFile, renderUnitFile } from "../../../functions/core/units/index.ts";
 import { IMAGE_NAMES } from "../../../functions/core/images.ts";
 
 const issuesOf = (src: Record<string, string>) => {
@@ -32,7 +32,8 @@ describe("the repository catalog", () => {
     ]);
     expect(catalog.byName.get("presence@nginx@1.service")!.rules.machineOf).toEqual(["nginx@1.service"]);
     expect(catalog.byName.get("etcd-amb.service")!.rules.metadata).toEqual([{ key: "role", values: ["worker", "data"], notValues: [] }]);
-    expect(catalog.files.get("nginx@.service")!.manifest.etcdKeys).toContain("/services/nginx/ssl_cert");
+    // TLS material comes from SSM Parameter Store, never from etcd.
+    expect(catalog.files.get("nginx@.service")!.manifest.etcdKeys.join()).not.toMatch(/ssl/);
   });
 
   it("ships etcd-member.service exactly as first boot installs it, without starting it", () => {
@@ -56,22 +57,6 @@ describe("the repository catalog", () => {
         }
     }
     expect([...used].sort()).toEqual([...IMAGE_NAMES].sort()); // every image runs somewhere
-  });
-
-  it("writes what presence announces for each placed instance (Ports=, Http=, HealthCheck=)", () => {
-    expect(presenceEnv("hello@1.service", catalog)).toBe(
-      "SERVICE=hello\nINSTANCE=1\nPORTS=http:8080\nHTTP_PORT_NAME=http\nHEALTH_CHECK=http:http/healthz\n",
-    );
-    expect(presenceEnv("nginx@2.service", catalog)).toBe("SERVICE=nginx\nINSTANCE=2\nPORTS=web:80\nHEALTH_CHECK=tcp:web\n");
-    expect(presenceEnv("etcd-amb.service", catalog)).toBeUndefined();
-    const script = renderPushScript([{ nodeId: "i-1", units: ["hello@1.service", "presence@hello@1.service"], files: ["hello@.service", "presence@.service"], stop: [], reasons: ["placement"] }], catalog);
-    expect(script).toContain("'hello@1.service') cat <<'DEVCLUSTER_UNIT_EOF'\nSERVICE=hello\n");
-    expect(script).toContain('p="$ROOT/etc/devcluster/presence/${u%.service}.env"');
-  });
-
-  it("refuses presence settings without ports, and malformed ports", () => {
-    expect(issuesOf({ "a@.service": svc("MachineMetadata=role=worker", "Instances=1\nHttp=http") }).join("\n")).toMatch(/Http= needs Ports=/);
-    expect(issuesOf({ "a@.service": svc("MachineMetadata=role=worker", "Instances=1\nPorts=http:80x") }).join("\n")).toMatch(/Ports= takes name:port words/);
   });
 
   it("renders node files without [X-Fleet] or [X-Devcluster]", () => {
@@ -107,6 +92,45 @@ describe("catalog validation", () => {
     const issues = issuesOf({ "a.service": "[Unit]\nDescription=x\n[X-Devcluster]\nInstancez=3\n" });
     expect(issues.join("\n")).toMatch(/a\.service:4: unknown \[X-Devcluster\] key 'Instancez'/);
     expect(issues.join("\n")).toMatch(/a needs ExecStart|a service needs ExecStart/);
+  });
+
+  it("renders what presence announces and what the ambassador forwards as the sidecars' settings", () => {
+    const c = loadCatalog({
+      "web@.service": svc("MachineMetadata=role=worker", "Instances=1\nSidecars=presence ambassador\nPorts=http:8080 ssh:2222\nHttp=http\nStreams=ssh:29418\nHealthCheck=http:http/healthz\nElection=true\nUpstreams=pg:5432:master cache/redis:6379"),
+      "presence@.service": svc("MachineOf=%i.service", "Sidecar=true"),
+      "ambassador@.service": svc("MachineOf=%i.service", "Sidecar=true"),
+    });
+    expect(c.files.get("web@.service")!.manifest.sidecarEnv).toBe(
+      "# sidecar settings of web@.service (its [X-Devcluster] section)\nSERVICE=web\nPORTS=http:8080 ssh:2222\nHTTP_PORT_NAME=http\nSTREAMS=ssh:29418\nHEALTH_CHECK=http:http/healthz\nELECTION=true\nUPSTREAMS=pg:5432:master,cache/redis:6379\n",
+    );
+    // The settings are part of the file's hash: changing them pushes the file again.
+    const other = loadCatalog({
+      "web@.service": svc("MachineMetadata=role=worker", "Instances=1\nSidecars=presence\nPorts=http:8081"),
+      "presence@.service": svc("MachineOf=%i.service", "Sidecar=true"),
+    });
+    const same = loadCatalog({
+      "web@.service": svc("MachineMetadata=role=worker", "Instances=1\nSidecars=presence\nPorts=http:8080"),
+      "presence@.service": svc("MachineOf=%i.service", "Sidecar=true"),
+    });
+    expect(other.files.get("web@.service")!.rendered).toBe(same.files.get("web@.service")!.rendered);
+    expect(other.files.get("web@.service")!.hash).not.toBe(same.files.get("web@.service")!.hash);
+  });
+
+  it("rejects presence and ambassador settings that cannot work, with file and line", () => {
+    const issues = issuesOf({
+      "a@.service": svc("MachineMetadata=role=worker", "Instances=1\nSidecars=presence\nPorts=http:99999\nHttp=web\nHealthCheck=udp:x"),
+      "b@.service": svc("MachineMetadata=role=worker", "Instances=1\nSidecars=presence"),
+      "c@.service": svc("MachineMetadata=role=worker", "Instances=1\nPorts=http:80\nUpstreams=Bad:1"),
+      "d@.service": svc("MachineMetadata=role=worker", "Instances=1\nSidecars=presence\nPorts=http:80 ssh:22\nStreams=git:29418\nService=Not_A_Label"),
+      "presence@.service": svc("MachineOf=%i.service", "Sidecar=true"),
+    }).join("\n");
+    expect(issues).toMatch(/a@\.service:\d+: Ports= 'http:99999' is not name:port/);
+    expect(issues).toMatch(/a@\.service:\d+: HealthCheck= takes tcp:<port>, http:<port>\/<path> or none, not 'udp:x'/);
+    expect(issues).toMatch(/b@\.service:\d+: Sidecars=presence needs Ports=/);
+    expect(issues).toMatch(/c@\.service:\d+: Upstreams= takes <service>\[\/<portName>\]:<localPort>\[:master\], not 'Bad:1'/);
+    expect(issues).toMatch(/c@\.service:\d+: Ports= and the other presence keys are announced by the presence sidecar/);
+    expect(issues).toMatch(/d@\.service:\d+: Streams= names no port 'git' of Ports=/);
+    expect(issues).toMatch(/d@\.service:\d+: service 'Not_A_Label' .* must be a DNS label/);
   });
 
   it("expands templates and sidecars with their specifiers", () => {
