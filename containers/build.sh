@@ -29,6 +29,11 @@ for n in "${names[@]}"; do
   [ -f "$here/$n/Containerfile" ] && [ -x "$here/$n/build.sh" ] || die "no image named $n (containers/$n/Containerfile and build.sh)"
 done
 
+# One build at a time per checkout (two test files or two clusters may start at once); the second
+# then finds every image built and reuses it.
+mkdir -p "$PROJECT_ROOT/.build/containers"
+exec 9>"$PROJECT_ROOT/.build/containers/.lock"
+flock 9
 t0=$(date +%s.%N)
 elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
 echo "[images] base $BASE_IMAGE" >&2
