@@ -78,10 +78,14 @@ async function removeAll(ids: string[]): Promise<void> {
   await run("podman", ["rm", "-f", "--ignore", "-t", "0", ...ids], { env: env() });
 }
 
-/** The machine at `nodeDir` died: its containers die with it (SIGKILL) and are removed. */
+/**
+ * The machine at `nodeDir` died: its running containers get SIGKILL. They are left exited (as on a
+ * dead machine's disk) and removed by `down`: removing them here would hold podman's lock while the
+ * surviving nodes start the replacements.
+ */
 export async function killNodeContainers(nodeDir: string): Promise<number> {
-  const mine = (await listNodeContainers()).filter((c) => c.root === resolve(nodeDir));
-  await removeAll(mine.map((c) => c.id));
+  const mine = (await listNodeContainers()).filter((c) => c.root === resolve(nodeDir) && c.state === "running");
+  if (mine.length) await run("podman", ["kill", "-s", "KILL", ...mine.map((c) => c.id)], { env: env() }).catch(() => {});
   return mine.length;
 }
 
