@@ -54,7 +54,7 @@ async function images() {
     out(`images warm (nothing changed):           ${warm.toFixed(1)} s (goal <= 30 s); warm/cold = ${(warm / cold).toFixed(3)}`);
   } finally {
     // The private storage's layers belong to root; podman removes what it made.
-    await new Promise((r) => spawn("podman", ["--storage-opt", "", "system", "reset", "-f"], { env: { ...process.env, CONTAINERS_CONF, CONTAINERS_STORAGE_CONF: join(storage, "storage.conf") }, stdio: "ignore" }).on("close", r));
+    await new Promise((r) => spawn("podman", ["rmi", "-a", "-f"], { env: { ...process.env, CONTAINERS_CONF, CONTAINERS_STORAGE_CONF: join(storage, "storage.conf") }, stdio: "ignore" }).on("close", r));
     rmSync(storage, { recursive: true, force: true });
   }
 }
