@@ -260,9 +260,10 @@ beforeAll(async () => {
   block = reserveLocalClusterPrefix();
   base = mkdtempSync(join(tmpdir(), "devcluster-local-e2e-"));
   dir = join(base, "cluster");
+  // The first up on a machine builds the container images (minutes, once).
   await up(dir, { main: 3, workers: 2, data: 0, prefix: block.prefix }, progress);
   state = readState(dir)!;
-}, 90_000);
+}, 900_000);
 
 afterAll(async () => {
   if (dir) {
