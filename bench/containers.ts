@@ -12,13 +12,13 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { down, kill, status, up } from "../functions/local/cluster/cluster.ts";
-import { runDemo } from "../functions/local/cluster/demo.ts";
-import { waitForAnswer } from "../functions/local/cluster/frontdoor.ts";
-import { readState } from "../functions/local/cluster/state.ts";
-import { reserveLocalClusterPrefix } from "../functions/local/loopback.ts";
-import { stopNodeProcessesUnder } from "../functions/local/node.ts";
-import { PROJECT_ROOT } from "../functions/local/paths.ts";
+import { down, kill, status, up } from "../local/cluster/cluster.ts";
+import { runDemo } from "../local/cluster/demo.ts";
+import { waitForAnswer } from "../local/cluster/frontdoor.ts";
+import { readState } from "../local/cluster/state.ts";
+import { reserveLocalClusterPrefix } from "../local/loopback.ts";
+import { stopNodeProcessesUnder } from "../local/node.ts";
+import { PROJECT_ROOT } from "../local/paths.ts";
 import { CONTAINERS_CONF } from "../local/containers.ts";
 
 process.env.DEVCLUSTER_LOG ??= "silent";

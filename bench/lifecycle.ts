@@ -8,15 +8,15 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Route53Client } from "@aws-sdk/client-route-53";
-import { reserveLoopbackBlock } from "../functions/local/loopback.ts";
-import { startMoto } from "../functions/local/moto.ts";
-import { stopNodeProcessesUnder } from "../functions/local/node.ts";
-import { handleLifecycle } from "../functions/lifecycle.ts";
-import { route53Dns } from "../functions/adapters/route53Dns.ts";
-import { awsGroups } from "../functions/adapters/awsGroups.ts";
-import { createWorld, type World } from "../test/integration/lifecycleWorld.ts";
-import { unitsHook } from "../functions/lifecycle/unitsHook.ts";
-import type { Role } from "../functions/core/model.ts";
+import { reserveLoopbackBlock } from "../local/loopback.ts";
+import { startMoto } from "../local/moto.ts";
+import { stopNodeProcessesUnder } from "../local/node.ts";
+import { handleLifecycle } from "../functions/operations/lifecycle.ts";
+import { route53Dns } from "../functions/adapters/aws/route53Dns.ts";
+import { awsGroups } from "../functions/adapters/aws/groups.ts";
+import { createWorld, type World } from "../test/integration/operations/lifecycleWorld.ts";
+import { etcdUnitsHook } from "../functions/runtime/wiring.ts";
+import type { Role } from "../functions/domain/model.ts";
 
 process.env.DEVCLUSTER_LOG ??= "silent";
 const arg = (name: string, def: number) => {
@@ -124,7 +124,7 @@ async function main() {
     w = await createWorld({ prefix: block.prefix, root: dir, name: `bench${process.pid}` });
     // As deployed: units are pushed to a launching node before its action completes (through the local
     // runner here; on AWS that push is one SendCommand plus its result polls per batch of 50 nodes).
-    if (!process.argv.includes("--no-units")) w.deps.units = unitsHook(w.deps.commands);
+    if (!process.argv.includes("--no-units")) w.deps.units = etcdUnitsHook(w.deps.commands);
     countCalls(w.aws.autoscaling, "autoscaling");
     countCalls(w.aws.ec2, "ec2");
     countCalls(w.route53, "route53");

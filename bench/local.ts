@@ -16,15 +16,15 @@ import { parseArgs } from "node:util";
 import type { Readable } from "node:stream";
 import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { Etcd3 } from "etcd3";
-import { parseEnvFile } from "../functions/core/etcdEnv.ts";
-import { etcdClientUrl, etcdPeerUrl } from "../functions/core/model.ts";
-import { attach, down, killAllMain, status, up } from "../functions/local/cluster/cluster.ts";
-import { runDemo } from "../functions/local/cluster/demo.ts";
-import { reserveLocalClusterPrefix } from "../functions/local/loopback.ts";
-import { nodeDir, stopNodeProcessesUnder } from "../functions/local/node.ts";
-import { PROJECT_ROOT } from "../functions/local/paths.ts";
-import { waitUntil } from "../functions/local/processes.ts";
-import type { RestoreSummary } from "../functions/restore.ts";
+import { parseEnvFile } from "../functions/domain/etcdEnv.ts";
+import { etcdClientUrl, etcdPeerUrl } from "../functions/domain/model.ts";
+import { attach, down, killAllMain, status, up } from "../local/cluster/cluster.ts";
+import { runDemo } from "../local/cluster/demo.ts";
+import { reserveLocalClusterPrefix } from "../local/loopback.ts";
+import { nodeDir, stopNodeProcessesUnder } from "../local/node.ts";
+import { PROJECT_ROOT } from "../local/paths.ts";
+import { waitUntil } from "../local/processes.ts";
+import type { RestoreSummary } from "../functions/operations/restore.ts";
 
 process.env.DEVCLUSTER_LOG ??= "silent";
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
@@ -107,7 +107,7 @@ systemctl start etcd-member.service`;
           ...process.env,
           ROOT: root,
           ETCDCTL_API: "3",
-          PATH: `${join(PROJECT_ROOT, "functions/local/bin")}:${join(root, "opt/bin")}:${process.env.PATH}`,
+          PATH: `${join(PROJECT_ROOT, "local/bin")}:${join(root, "opt/bin")}:${process.env.PATH}`,
         },
       });
     }),

@@ -4,7 +4,7 @@ import { execFile } from "node:child_process";
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { PROJECT_ROOT } from "../functions/local/paths.ts";
+import { PROJECT_ROOT } from "../local/paths.ts";
 import { FUNCTION_NAMES } from "../cloudformation/options.ts";
 
 const run = promisify(execFile);

@@ -5,12 +5,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { SSMClient } from "@aws-sdk/client-ssm";
-import { createSsmCommands } from "../functions/adapters/ssmCommands.ts";
+import { createSsmCommands } from "../functions/adapters/aws/ssmCommands.ts";
 import { readCatalogDir } from "../functions/catalog/index.ts";
-import { reserveLoopbackBlock } from "../functions/local/loopback.ts";
-import { startMoto } from "../functions/local/moto.ts";
-import { EMPTY_PLACEMENT, loadCatalog, placeUnits, planUnits, type PlacementNode, type UnitSpec } from "../functions/core/units/index.ts";
-import type { NodeRecord } from "../functions/core/model.ts";
+import { reserveLoopbackBlock } from "../local/loopback.ts";
+import { startMoto } from "../local/moto.ts";
+import { EMPTY_PLACEMENT, loadCatalog, placeUnits, planUnits, type PlacementNode, type UnitSpec } from "../functions/domain/units/index.ts";
+import type { NodeRecord } from "../functions/domain/model.ts";
 
 const RUNS = Number(process.env.RUNS ?? 30);
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;

@@ -12,21 +12,21 @@ import { promisify } from "node:util";
 import { fileURLToPath } from "node:url";
 import { Upload } from "@aws-sdk/lib-storage";
 import { Etcd3 } from "etcd3";
-import { createAwsClients } from "../functions/adapters/aws.ts";
-import { awsGroups } from "../functions/adapters/awsGroups.ts";
-import { cloudwatchMetrics } from "../functions/adapters/cloudwatchMetrics.ts";
-import { createEtcdSnapshotApi } from "../functions/adapters/etcdSnapshots.ts";
-import { createLocalCommands } from "../functions/adapters/localCommands.ts";
-import { DEFAULT_UPLOAD_TUNING, s3SnapshotStore } from "../functions/adapters/s3Snapshots.ts";
-import { createLogger } from "../functions/core/log.ts";
-import { etcdClientUrl, etcdPeerUrl } from "../functions/core/model.ts";
-import { reserveLoopbackBlock } from "../functions/local/loopback.ts";
-import { startMoto } from "../functions/local/moto.ts";
-import { nodeDir, nodePids, stopNodeProcessesUnder } from "../functions/local/node.ts";
-import { ETCDCTL_BIN, PROJECT_ROOT } from "../functions/local/paths.ts";
-import { waitUntil } from "../functions/local/processes.ts";
-import { restore, type RestoreDeps } from "../functions/restore.ts";
-import { layoutOf } from "../functions/snapshot.ts";
+import { createAwsClients } from "../functions/adapters/aws/clients.ts";
+import { awsGroups } from "../functions/adapters/aws/groups.ts";
+import { cloudwatchMetrics } from "../functions/adapters/aws/cloudwatchMetrics.ts";
+import { createEtcdSnapshotApi } from "../functions/adapters/etcd/snapshots.ts";
+import { createLocalCommands } from "../local/commands.ts";
+import { DEFAULT_UPLOAD_TUNING, s3SnapshotStore } from "../functions/adapters/aws/s3Snapshots.ts";
+import { createLogger } from "../functions/runtime/log.ts";
+import { etcdClientUrl, etcdPeerUrl } from "../functions/domain/model.ts";
+import { reserveLoopbackBlock } from "../local/loopback.ts";
+import { startMoto } from "../local/moto.ts";
+import { nodeDir, nodePids, stopNodeProcessesUnder } from "../local/node.ts";
+import { ETCDCTL_BIN, PROJECT_ROOT } from "../local/paths.ts";
+import { waitUntil } from "../local/processes.ts";
+import { restore, type RestoreDeps } from "../functions/operations/restore.ts";
+import { layoutOf } from "../functions/operations/snapshot.ts";
 import {
   createBucket,
   createMainGroup,
@@ -34,7 +34,7 @@ import {
   startClusterOnNodes,
   testConfig,
   valueFor,
-} from "../test/integration/snapshotCluster.ts";
+} from "../test/integration/operations/snapshotCluster.ts";
 
 process.env.DEVCLUSTER_LOG ??= "silent";
 const sh = promisify(execFile);
@@ -183,7 +183,7 @@ try {
   const statuses = await Promise.all(endpoints.map((e) => api.status(e)));
   const follower = statuses.find((s) => s && s.memberId !== s.leader)!.endpoint;
 
-  const cfg = testConfig({ SNAPSHOT_BUCKET: bucket, GROUP_MAIN: group, CLUSTER_NAME: cluster, LOCAL_ROOT: root, RETAIN_LAST: 50 });
+  const cfg = testConfig({ SNAPSHOT_BUCKET: bucket, GROUP_MAIN: group, CLUSTER_NAME: cluster, RETAIN_LAST: 50 });
   const childEnv = {
     CLUSTER_NAME: cluster,
     CLUSTER_DOMAIN: cfg.CLUSTER_DOMAIN,

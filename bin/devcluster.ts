@@ -1,7 +1,7 @@
 #!/usr/bin/env -S npx tsx
 // devcluster's command line: the template (synth, validate), the Lambda package, and the local cluster.
 import { parseArgs } from "node:util";
-import { DevclusterError } from "../functions/core/errors.ts";
+import { DevclusterError } from "../functions/domain/errors.ts";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 
@@ -20,7 +20,7 @@ async function main(argv: string[]): Promise<number> {
     case "validate":
       return templateCommand(cmd, rest);
     case "local": {
-      const { localCommand } = await import("../functions/local/cluster/cli.ts");
+      const { localCommand } = await import("../local/cluster/cli.ts");
       return localCommand(rest);
     }
     case undefined:

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync, renameSync, mkdirSync } from "node:
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
-import { CFN_LINT, requireTool } from "../functions/local/paths.ts";
+import { CFN_LINT, requireTool } from "../local/paths.ts";
 import { buildTemplate } from "./template.ts";
 import { resolveOptions, type SynthOptions } from "./options.ts";
 import type { Template } from "./cfn.ts";

@@ -1,5 +1,5 @@
 // Logical ids other code refers to (serverless.yml, tests, outputs): named once, here.
-import type { Role } from "../functions/core/model.ts";
+import type { Role } from "../functions/domain/model.ts";
 import type { FunctionName } from "./options.ts";
 
 const cap = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
@@ -60,7 +60,7 @@ export const Ids = {
 
 /** Lifecycle hook names on every group (the handler reads the name from the event). */
 export const HOOKS = { launch: "devcluster-launch", terminate: "devcluster-terminate" } as const;
-/** Metric names and namespace the functions publish (functions/core/config.ts METRIC_NAMESPACE). */
+/** Metric names and namespace the functions publish (functions/domain/config.ts METRIC_NAMESPACE). */
 export const METRICS = {
   namespace: "Devcluster",
   snapshotSucceeded: "SnapshotSucceeded",

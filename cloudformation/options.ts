@@ -1,7 +1,7 @@
 // What a synthesis may vary, its defaults, and the synth-time rules (bad input fails here, before
 // anything is built or written).
-import { InvalidInputError } from "../functions/core/errors.ts";
-import { ETCD_CLIENT_PORT, ETCD_PEER_PORT } from "../functions/core/model.ts";
+import { InvalidInputError } from "../functions/domain/errors.ts";
+import { ETCD_CLIENT_PORT, ETCD_PEER_PORT } from "../functions/domain/model.ts";
 
 export const FUNCTION_NAMES = ["lifecycle", "reconcile", "snapshot", "restore", "units"] as const;
 export type FunctionName = (typeof FUNCTION_NAMES)[number];

@@ -13,11 +13,17 @@ module.exports = async ({ options, resolveVariable, resolveConfigurationProperty
   const region = options.region || (await resolveConfigurationProperty(["provider", "region"])) || undefined;
   const functions = (await resolveConfigurationProperty(["functions"])) || {};
   const custom = (await resolveConfigurationProperty(["custom", "devcluster"])) || {};
-  return serverlessResources({
-    ...custom,
-    service,
-    stage,
-    ...(region ? { region } : {}),
-    declaredFunctions: Object.keys(functions),
-  });
+  try {
+    return serverlessResources({
+      ...custom,
+      service,
+      stage,
+      ...(region ? { region } : {}),
+      declaredFunctions: Object.keys(functions),
+    });
+  } catch (e) {
+    // Bad settings are the user's to fix: osls prints an error's stack, and this one's says nothing more.
+    if (e && e.name === "InvalidInputError") e.stack = `${e.name}: ${e.message}`;
+    throw e;
+  }
 };

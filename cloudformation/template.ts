@@ -12,7 +12,7 @@ import { addStorage } from "./parts/storage.ts";
 import { addMonitoring } from "./parts/monitoring.ts";
 import { addDns } from "./parts/dns.ts";
 import { addImageRepositories, registryPrefix } from "./parts/images.ts";
-import { ROLES } from "../functions/core/model.ts";
+import { ROLES } from "../functions/domain/model.ts";
 
 /** Build the cluster template. Throws InvalidInputError (naming option and rule) on bad options. */
 export function buildTemplate(partial: Partial<SynthOptions> = {}): Template {

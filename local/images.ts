@@ -4,7 +4,7 @@ import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
-import { parseImageRefs, type ImageRefs } from "../functions/core/images.ts";
+import { parseImageRefs, type ImageRefs } from "../functions/domain/images.ts";
 import { CONTAINERS_CONF } from "./containers.ts";
 
 const PROJECT_ROOT = resolve(import.meta.dirname, "..");

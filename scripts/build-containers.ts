@@ -3,7 +3,7 @@
 import { build } from "esbuild";
 import { cpSync, existsSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { PROJECT_ROOT } from "../functions/local/paths.ts";
+import { PROJECT_ROOT } from "../local/paths.ts";
 import { NODE_BUNDLE, OUT_DIR, buildEtcd3Set } from "./build.ts";
 
 export const CONTAINERS_DIR = join(PROJECT_ROOT, "containers");

@@ -1,16 +1,17 @@
-// Bundles each Lambda handler (functions/<name>.ts) with esbuild into .build/functions/<name>/index.mjs
+// Bundles each Lambda handler (functions/handlers/<name>.ts) with esbuild into .build/functions/<name>/index.mjs
 // beside the etcd3 dependency set: etcd3 reads .proto files from disk at run time, so it is not bundled.
 import { build, type BuildOptions } from "esbuild";
 import { execFileSync } from "node:child_process";
 import { copyFileSync, cpSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { PROJECT_ROOT } from "../functions/local/paths.ts";
+import { PROJECT_ROOT } from "../local/paths.ts";
 
-export const HANDLER_DIR = join(PROJECT_ROOT, "functions");
-export const OUT_DIR = join(PROJECT_ROOT, ".build");
-const CATALOG_DIR = join(HANDLER_DIR, "catalog");
+export const HANDLER_DIR = join(PROJECT_ROOT, "functions", "handlers");
+/** `.build`, or DEVCLUSTER_BUILD_DIR: a deploy test or the local cluster packages beside, not over, it. */
+export const OUT_DIR = process.env.DEVCLUSTER_BUILD_DIR ?? join(PROJECT_ROOT, ".build");
+const CATALOG_DIR = join(PROJECT_ROOT, "functions", "catalog");
 
-/** Every top-level file in functions/ is a handler; folders hold what they share. */
+/** Every file in functions/handlers/ is one Lambda function. */
 export function handlerNames(): string[] {
   return readdirSync(HANDLER_DIR)
     .filter((f) => f.endsWith(".ts") && statSync(join(HANDLER_DIR, f)).isFile())
@@ -35,20 +36,25 @@ export const NODE_BUNDLE = {
   logLevel: "warning",
 } satisfies BuildOptions;
 
+/** esbuild's options for one function's bundle (the architecture test reads the same bundle's metafile). */
+export function bundleOptions(name: string) {
+  return {
+    ...NODE_BUNDLE,
+    entryPoints: { index: join(HANDLER_DIR, `${name}.ts`) },
+    outdir: join(OUT_DIR, "functions", name),
+    // Code reached only through dynamic import() (the EC2 fallback, recovery) stays in chunks
+    // loaded on demand: V8 would pre-parse it in one flat file (measured: +16 MB at start).
+    splitting: true,
+    chunkNames: "chunks/[name]-[hash]",
+    minify: true,
+  } satisfies BuildOptions;
+}
+
 export async function buildFunctions(names = handlerNames()): Promise<{ name: string; bytes: number }[]> {
   const out: { name: string; bytes: number }[] = [];
   for (const name of names) {
     rmSync(join(OUT_DIR, "functions", name), { recursive: true, force: true });
-    const res = await build({
-      ...NODE_BUNDLE,
-      entryPoints: { index: join(HANDLER_DIR, `${name}.ts`) },
-      outdir: join(OUT_DIR, "functions", name),
-      // Code reached only through dynamic import() (the EC2 fallback, recovery) stays in chunks
-      // loaded on demand: V8 would pre-parse it in one flat file (measured: +16 MB at start).
-      splitting: true,
-      chunkNames: "chunks/[name]-[hash]",
-      minify: true,
-    });
+    const res = await build(bundleOptions(name));
     // The units catalog is read from disk beside the bundle (functions/catalog/index.ts).
     for (const f of readdirSync(CATALOG_DIR).filter((f) => /\.(service|socket|timer|path|target)$/.test(f))) {
       copyFileSync(join(CATALOG_DIR, f), join(OUT_DIR, "functions", name, f));

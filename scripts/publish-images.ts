@@ -6,9 +6,9 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { SSMClient } from "@aws-sdk/client-ssm";
-import { publishImages } from "../functions/adapters/ssmPublishedImages.ts";
-import { parseImageRefs, imagesParameterName } from "../functions/core/images.ts";
-import { PROJECT_ROOT } from "../functions/local/paths.ts";
+import { publishImages } from "../functions/adapters/aws/ssmPublishedImages.ts";
+import { parseImageRefs, imagesParameterName } from "../functions/domain/images.ts";
+import { PROJECT_ROOT } from "../local/paths.ts";
 
 const { values } = parseArgs({ options: { cluster: { type: "string" }, file: { type: "string" } } });
 if (!values.cluster) {

@@ -6,7 +6,7 @@
 import { getAtt, ref, sub, type CfnValue, type TemplateBuilder } from "../cfn.ts";
 import { Ids, Params } from "../ids.ts";
 import type { FunctionName, SynthOptions } from "../options.ts";
-import { ROLES } from "../../functions/core/model.ts";
+import { ROLES } from "../../functions/domain/model.ts";
 
 export const LIFECYCLE_DETAIL_TYPES = [
   "EC2 Instance-launch Lifecycle Action",

@@ -4,7 +4,7 @@
 import { getAtt, ref, sub, tags, type CfnValue, type TemplateBuilder } from "../cfn.ts";
 import { HOOKS, Ids, Params } from "../ids.ts";
 import type { SynthOptions } from "../options.ts";
-import { CLUSTER_TAG, ROLE_TAG, ROLES, type Role } from "../../functions/core/model.ts";
+import { CLUSTER_TAG, ROLE_TAG, ROLES, type Role } from "../../functions/domain/model.ts";
 import { ignitionConfig, ignitionUserData } from "./ignition.ts";
 import { MAIN_SIZES } from "./parameters.ts";
 import type { Network } from "./network.ts";

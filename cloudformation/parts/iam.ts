@@ -5,7 +5,7 @@
 import { arn, getAtt, ifCond, noValue, ref, sub, type CfnValue, type TemplateBuilder } from "../cfn.ts";
 import { Conditions, Ids, METRICS, Params } from "../ids.ts";
 import type { FunctionName, SynthOptions } from "../options.ts";
-import { CLUSTER_TAG, ROLES } from "../../functions/core/model.ts";
+import { CLUSTER_TAG, ROLES } from "../../functions/domain/model.ts";
 import { repositoryArns } from "./images.ts";
 
 // A type alias (not an interface) so a statement is assignable to CfnValue.

@@ -6,8 +6,8 @@
 // Workers and data nodes get their etcd gateway (etcd-amb) from the unit catalog, with their units.
 import { base64, sub, type CfnValue } from "../cfn.ts";
 import { Params } from "../ids.ts";
-import { ETCD_ENV_PATH, ETCD_MEMBER_UNIT, ETCD_MEMBER_UNIT_NAME } from "../../functions/core/firstBoot.ts";
-import type { Role } from "../../functions/core/model.ts";
+import { ETCD_ENV_PATH, ETCD_MEMBER_UNIT, ETCD_MEMBER_UNIT_NAME } from "../../functions/domain/firstBoot.ts";
+import type { Role } from "../../functions/domain/model.ts";
 
 export const IGNITION_VERSION = "3.3.0";
 export const CLUSTER_ENV_PATH = "/etc/devcluster/cluster.env";

@@ -4,7 +4,7 @@
 // Nodes may pull from these repositories only (parts/iam.ts).
 import { arn, ref, sub, tags, type CfnValue, type TemplateBuilder } from "../cfn.ts";
 import { Ids, Params } from "../ids.ts";
-import { IMAGE_NAMES, imageRepositoryName } from "../../functions/core/images.ts";
+import { IMAGE_NAMES, imageRepositoryName } from "../../functions/domain/images.ts";
 
 /** Images each repository keeps (the newest); older ones expire. Units pin recent tags only. */
 export const IMAGES_KEPT = 30;

@@ -3,7 +3,7 @@
 import { and, equals, not, ref, type TemplateBuilder } from "../cfn.ts";
 import { Conditions, Params } from "../ids.ts";
 import { CLUSTER_NAME_PATTERN, DNS_NAME_PATTERN, type SynthOptions } from "../options.ts";
-import { ROLES, type Role } from "../../functions/core/model.ts";
+import { ROLES, type Role } from "../../functions/domain/model.ts";
 
 const INSTANCE_TYPES: Record<Role, string> = { main: "t3.small", worker: "t3.medium", data: "t3.large" };
 /** Main group sizes CloudFormation accepts, and each one's MaxSize (one spare slot for rolling updates). */

@@ -10,7 +10,7 @@
 import { getAtt, ref, sub, tags, type CfnValue, type TemplateBuilder } from "../cfn.ts";
 import { Ids, Params } from "../ids.ts";
 import type { SynthOptions } from "../options.ts";
-import { ETCD_CLIENT_PORT, ETCD_PEER_PORT, ROLES } from "../../functions/core/model.ts";
+import { ETCD_CLIENT_PORT, ETCD_PEER_PORT, ROLES } from "../../functions/domain/model.ts";
 
 export const FRONT_DOOR_PORTS = [80, 443] as const;
 

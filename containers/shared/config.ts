@@ -1,6 +1,6 @@
 // Reads a node program's settings from the environment, once, through one zod schema.
 import { z } from "zod";
-import { ConfigError } from "../../functions/core/errors.ts";
+import { ConfigError } from "../../functions/domain/errors.ts";
 
 export const etcdEndpoints = z
   .string()

@@ -1,5 +1,5 @@
 // JSON log lines for the node programs: the control plane's logger, tagged with the program's name.
-import { createLogger, type Logger } from "../../functions/core/log.ts";
+import { createLogger, type Logger } from "../../functions/runtime/log.ts";
 
 export type { Logger };
 

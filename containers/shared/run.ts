@@ -1,6 +1,6 @@
 // Runs a node program: configuration errors exit 2, fatal errors 1; SIGTERM/SIGINT run the
 // program's stop once (presence revokes its lease there) and exit 0.
-import { ConfigError } from "../../functions/core/errors.ts";
+import { ConfigError } from "../../functions/domain/errors.ts";
 import type { Logger } from "./log.ts";
 
 export interface Running {

@@ -3,8 +3,8 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { CatalogSource } from "../core/units/catalog.ts";
-import { parseUnitName } from "../core/units/names.ts";
+import type { CatalogSource } from "../domain/units/catalog.ts";
+import { parseUnitName } from "../domain/units/names.ts";
 
 export const CATALOG_DIR = process.env.UNITS_CATALOG_DIR ?? dirname(fileURLToPath(import.meta.url));
 

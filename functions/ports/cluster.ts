@@ -1,6 +1,6 @@
 // The cluster store: the node registry and etcd membership, plus short leases-backed locks so that
 // concurrent handlers serialise what must be serialised (membership changes, DNS syncs).
-import type { EtcdMember, NodeRecord } from "../core/model.ts";
+import type { EtcdMember, NodeRecord } from "../domain/model.ts";
 
 export interface MemberAddResult {
   member: EtcdMember;

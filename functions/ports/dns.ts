@@ -1,5 +1,5 @@
 // DNS records in the cluster's private hosted zone.
-import type { DnsDiff, DnsRecord } from "../core/dnsPlan.ts";
+import type { DnsDiff, DnsRecord } from "../domain/dnsPlan.ts";
 
 export interface Dns {
   /** Every record set of the given types in the zone (paged through). */

@@ -1,5 +1,6 @@
 // The capabilities handlers use; adapters implement them for AWS, etcd and the local machine.
-import type { GroupInfo, InstanceInfo } from "../core/model.ts";
+import type { CommandRequest, CommandResult } from "../domain/commands.ts";
+import type { GroupInfo, InstanceInfo } from "../domain/model.ts";
 
 /** Auto Scaling groups and EC2 instances. */
 export interface Groups {
@@ -21,21 +22,7 @@ export interface LifecycleActions {
   heartbeat(ref: LifecycleActionRef): Promise<void>;
 }
 
-export interface CommandRequest {
-  instanceIds: string[];
-  /** A bash script, run as root on each node; `$ROOT` prefixes every path it touches. */
-  script: string;
-  comment: string;
-  timeoutSeconds?: number;
-}
-export type CommandStatus = "Success" | "Failed" | "TimedOut" | "Undeliverable";
-export interface CommandResult {
-  instanceId: string;
-  status: CommandStatus;
-  exitCode: number;
-  stdout: string;
-  stderr: string;
-}
+export type { CommandRequest, CommandResult, CommandStatus } from "../domain/commands.ts";
 
 /** Commands on nodes: SSM Run Command in AWS, the local runner on one machine. */
 export interface Commands {

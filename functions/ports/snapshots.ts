@@ -1,7 +1,7 @@
 // Ports of the snapshot and restore functions (kept apart from ports/index.ts, which others edit).
 import type { Readable } from "node:stream";
-import type { EtcdMember } from "../core/model.ts";
-import type { Manifest, ObservedSnapshot, SnapshotLayout } from "../core/snapshots.ts";
+import type { EtcdMember } from "../domain/model.ts";
+import type { Manifest, ObservedSnapshot, SnapshotLayout } from "../domain/snapshots.ts";
 
 export interface MemberStatus {
   endpoint: string;

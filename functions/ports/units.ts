@@ -1,7 +1,7 @@
 // What the units handler needs besides Commands: the stored placement (compare-and-swap) and the nodes.
-import type { StoredPlacement } from "../core/units/plan.ts";
-import type { NodeRecord } from "../core/model.ts";
-import type { ImageRefs } from "../core/images.ts";
+import type { StoredPlacement } from "../domain/units/plan.ts";
+import type { NodeRecord } from "../domain/model.ts";
+import type { ImageRefs } from "../domain/images.ts";
 
 export interface PlacementStore {
   /** The stored placement (EMPTY_PLACEMENT when none) and the revision to compare against ("0": absent). */

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Builds the etcd3 Lambda layer into .build/layers/etcd3/nodejs/node_modules (the layout Lambda's
-# Node.js runtime puts on the module path).
+# Node.js runtime puts on the module path); DEVCLUSTER_BUILD_DIR replaces .build.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-out="$here/../../.build/layers/etcd3/nodejs"
+out="${DEVCLUSTER_BUILD_DIR:-$here/../../.build}/layers/etcd3/nodejs"
 rm -rf "$out" && mkdir -p "$out"
 cp "$here/package.json" "$here/package-lock.json" "$out/"
 (cd "$out" && npm ci --omit=dev --prefer-offline --no-audit --no-fund --loglevel=error)

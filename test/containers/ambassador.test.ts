@@ -3,7 +3,7 @@
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { Etcd3 } from "etcd3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { announcementKeys, masterKey, PresenceRecordSchema } from "../../functions/core/presence.ts";
+import { announcementKeys, masterKey, PresenceRecordSchema } from "../../functions/domain/presence.ts";
 import { parseUpstreams, targetsOf } from "../../containers/ambassador/src/routes.ts";
 import { useRig } from "../rig/index.ts";
 import { byCode, startProgram, usePrograms } from "./programs.ts";

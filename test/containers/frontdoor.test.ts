@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { Etcd3 } from "etcd3";
 import { PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { announcementKeys, PresenceRecordSchema } from "../../functions/core/presence.ts";
+import { announcementKeys, PresenceRecordSchema } from "../../functions/domain/presence.ts";
 import { useRig } from "../rig/index.ts";
 import { byCode, startProgram, usePrograms, type RunningProgram } from "./programs.ts";
 

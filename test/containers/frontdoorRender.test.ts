@@ -5,8 +5,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PresenceRecordSchema, type PresenceRecord, type ServicePresence } from "../../functions/core/presence.ts";
-import { createLogger } from "../../functions/core/log.ts";
+import { PresenceRecordSchema, type PresenceRecord, type ServicePresence } from "../../functions/domain/presence.ts";
+import { createLogger } from "../../functions/runtime/log.ts";
 import { renderNginxConfig, type FrontDoorSettings } from "../../containers/frontdoor/src/render.ts";
 import { confPath, installConfig, preparePrefix, testConfig } from "../../containers/frontdoor/src/nginx.ts";
 

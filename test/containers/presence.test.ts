@@ -4,7 +4,7 @@ import { createServer, type Server } from "node:net";
 import { createServer as createHttpServer } from "node:http";
 import { Etcd3 } from "etcd3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { instanceKey, masterKey, parsePresence } from "../../functions/core/presence.ts";
+import { instanceKey, masterKey, parsePresence } from "../../functions/domain/presence.ts";
 import { useRig } from "../rig/index.ts";
 import { byCode, startProgram, usePrograms } from "./programs.ts";
 

@@ -3,7 +3,7 @@
 import { ChangeResourceRecordSetsCommand, CreateHostedZoneCommand, ListResourceRecordSetsCommand, Route53Client } from "@aws-sdk/client-route-53";
 import { Etcd3 } from "etcd3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { announcementKeys, PresenceRecordSchema } from "../../functions/core/presence.ts";
+import { announcementKeys, PresenceRecordSchema } from "../../functions/domain/presence.ts";
 import { desiredServiceRecords, isServiceRecord } from "../../containers/presence-dns/src/plan.ts";
 import { useRig } from "../rig/index.ts";
 import { byCode, startProgram, usePrograms } from "./programs.ts";

@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll } from "vitest";
-import { PROJECT_ROOT } from "../../functions/local/paths.ts";
+import { PROJECT_ROOT } from "../../local/paths.ts";
 import { buildPrograms } from "../../scripts/build-containers.ts";
 
 export interface LogLine {

@@ -26,10 +26,10 @@ import {
 import { GetBucketVersioningCommand, GetBucketEncryptionCommand } from "@aws-sdk/client-s3";
 import { GetHostedZoneCommand } from "@aws-sdk/client-route-53";
 import { PutParameterCommand } from "@aws-sdk/client-ssm";
-import { createAwsClients } from "../../functions/adapters/aws.ts";
+import { createAwsClients } from "../../functions/adapters/aws/clients.ts";
 import { buildTemplate } from "../../cloudformation/template.ts";
 import { HOOKS } from "../../cloudformation/ids.ts";
-import { CLUSTER_TAG, ROLE_TAG, ROLES } from "../../functions/core/model.ts";
+import { CLUSTER_TAG, ROLE_TAG, ROLES } from "../../functions/domain/model.ts";
 import { useRig } from "../rig/index.ts";
 
 const rig = useRig({ moto: true });

@@ -9,12 +9,12 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readCatalogDir } from "../../functions/catalog/index.ts";
-import { attach, down, kill, status, up } from "../../functions/local/cluster/cluster.ts";
-import { askFrontDoor, waitForAnswer } from "../../functions/local/cluster/frontdoor.ts";
-import type { ClusterStatus } from "../../functions/local/cluster/status.ts";
-import { readState, type LocalState } from "../../functions/local/cluster/state.ts";
-import { reserveLocalClusterPrefix, type LoopbackBlock } from "../../functions/local/loopback.ts";
-import { stopNodeProcessesUnder } from "../../functions/local/node.ts";
+import { attach, down, kill, status, up } from "../../local/cluster/cluster.ts";
+import { askFrontDoor, waitForAnswer } from "../../local/cluster/frontdoor.ts";
+import type { ClusterStatus } from "../../local/cluster/status.ts";
+import { readState, type LocalState } from "../../local/cluster/state.ts";
+import { reserveLocalClusterPrefix, type LoopbackBlock } from "../../local/loopback.ts";
+import { stopNodeProcessesUnder } from "../../local/node.ts";
 import { CONTAINERS_CONF, containersUnder } from "../../local/containers.ts";
 
 const run = promisify(execFile);

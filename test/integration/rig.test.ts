@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { Etcd3 } from "etcd3";
 import { CreateBucketCommand, ListBucketsCommand } from "@aws-sdk/client-s3";
-import { createAwsClients } from "../../functions/adapters/aws.ts";
+import { createAwsClients } from "../../functions/adapters/aws/clients.ts";
 import { useRig } from "../rig/index.ts";
 
 const rig = useRig({ moto: true, etcdMembers: 3 });

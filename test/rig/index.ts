@@ -5,10 +5,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll } from "vitest";
-import { reserveLoopbackBlock, type LoopbackBlock } from "../../functions/local/loopback.ts";
-import { startMoto, type MotoServer } from "../../functions/local/moto.ts";
-import { startEtcdCluster, type LocalEtcdCluster } from "../../functions/local/etcd.ts";
-import { stopNodeProcessesUnder } from "../../functions/local/node.ts";
+import { reserveLoopbackBlock, type LoopbackBlock } from "../../local/loopback.ts";
+import { startMoto, type MotoServer } from "../../local/moto.ts";
+import { startEtcdCluster, type LocalEtcdCluster } from "../../local/etcd.ts";
+import { stopNodeProcessesUnder } from "../../local/node.ts";
 
 export interface Rig {
   block: LoopbackBlock;

@@ -1,7 +1,7 @@
 // ambassador: forwards local TCP ports to an upstream service's healthy instances (or its elected
 // master), following each service's presence keys in etcd (only that service's prefix).
 import { z } from "zod";
-import { parsePresence, servicePrefix } from "../../../functions/core/presence.ts";
+import { parsePresence, servicePrefix } from "../../../functions/domain/presence.ts";
 import { etcdEndpoints, int, loadEnv } from "../../shared/config.ts";
 import { etcdClient, followPrefix, type PrefixFollower } from "../../shared/etcd.ts";
 import { programLogger } from "../../shared/log.ts";

@@ -1,5 +1,5 @@
 // The ambassador's routes (`UPSTREAMS`) and, per route, the addresses it may connect to now.
-import { PORT_NAME, SERVICE_NAME, type PresenceRecord, type ServicePresence } from "../../../functions/core/presence.ts";
+import { PORT_NAME, SERVICE_NAME, type PresenceRecord, type ServicePresence } from "../../../functions/domain/presence.ts";
 
 export interface Route {
   service: string;

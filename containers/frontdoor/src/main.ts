@@ -3,7 +3,7 @@
 import { join } from "node:path";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import { z } from "zod";
-import { SERVICES_PREFIX, parsePresence, type PresenceIssue } from "../../../functions/core/presence.ts";
+import { SERVICES_PREFIX, parsePresence, type PresenceIssue } from "../../../functions/domain/presence.ts";
 import { etcdEndpoints, int, loadEnv } from "../../shared/config.ts";
 import { etcdClient, followPrefix } from "../../shared/etcd.ts";
 import { programLogger } from "../../shared/log.ts";

@@ -1,7 +1,7 @@
 // The front door's nginx configuration as a pure function of the announced instances: one virtual
 // host `<service>.<domain>` per service with an HTTP port, one TCP stream per declared stream port,
 // and a 503 answer for every name of the domain that has no instance.
-import type { ServicePresence } from "../../../functions/core/presence.ts";
+import type { ServicePresence } from "../../../functions/domain/presence.ts";
 
 export interface FrontDoorSettings {
   domain: string;

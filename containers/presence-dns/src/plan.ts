@@ -2,8 +2,8 @@
 // A service the front door serves (HTTP or stream ports) resolves to the front door's instances; any
 // other to its own instances. presence-dns owns every one-label A name of the zone except node names
 // (`i-<hex>`, kept by the control plane), so it deletes those no service announces any more.
-import { fqdn, isNodeRecordName, type DnsRecord } from "../../../functions/core/dnsPlan.ts";
-import type { ServicePresence } from "../../../functions/core/presence.ts";
+import { fqdn, isNodeRecordName, type DnsRecord } from "../../../functions/domain/dnsPlan.ts";
+import type { ServicePresence } from "../../../functions/domain/presence.ts";
 
 export interface ServiceDnsSettings {
   domain: string;

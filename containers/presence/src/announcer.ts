@@ -1,7 +1,7 @@
 // Announces one instance on an etcd lease: written in one transaction, kept alive by the caller's
 // rhythm (one keep-alive per passed health check), revoked when the instance is unhealthy or stops.
 import type { Etcd3, Lease } from "etcd3";
-import { announcementKeys, masterKey, type PresenceRecord } from "../../../functions/core/presence.ts";
+import { announcementKeys, masterKey, type PresenceRecord } from "../../../functions/domain/presence.ts";
 import type { Logger } from "../../shared/log.ts";
 
 export class Announcer {

@@ -1,8 +1,8 @@
 // presence's settings: which instance it announces (from the bound unit), its ports and health check.
 import { z } from "zod";
-import { ConfigError } from "../../../functions/core/errors.ts";
-import { parseUnitName } from "../../../functions/core/units/names.ts";
-import { PresenceRecordSchema, parsePorts, type PresenceRecord } from "../../../functions/core/presence.ts";
+import { ConfigError } from "../../../functions/domain/errors.ts";
+import { parseUnitName } from "../../../functions/domain/units/names.ts";
+import { PresenceRecordSchema, parsePorts, type PresenceRecord } from "../../../functions/domain/presence.ts";
 import { bool, etcdEndpoints, int, loadEnv } from "../../shared/config.ts";
 import { parseHealthCheck, type HealthCheck } from "../../shared/health.ts";
 

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { InvalidInputError } from "../../../functions/core/errors.ts";
+import { InvalidInputError } from "../../../functions/domain/errors.ts";
 import { synth } from "../../../cloudformation/cli.ts";
 import { buildTemplate } from "../../../cloudformation/template.ts";
 import type { SynthOptions } from "../../../cloudformation/options.ts";

@@ -4,11 +4,11 @@ import { buildTemplate } from "../../../cloudformation/template.ts";
 import { HOOKS, Ids } from "../../../cloudformation/ids.ts";
 import { UNSCOPABLE_ACTIONS } from "../../../cloudformation/parts/iam.ts";
 import { USER_DATA_LIMIT, type IgnitionConfig } from "../../../cloudformation/parts/ignition.ts";
-import { ETCD_MEMBER_UNIT } from "../../../functions/core/firstBoot.ts";
-import { CLUSTER_TAG, ROLE_TAG, ROLES, type Role } from "../../../functions/core/model.ts";
+import { ETCD_MEMBER_UNIT } from "../../../functions/domain/firstBoot.ts";
+import { CLUSTER_TAG, ROLE_TAG, ROLES, type Role } from "../../../functions/domain/model.ts";
 import { actionsOf, ofType, props, resolveSub, roleStatements } from "./helpers.ts";
 import type { CfnValue } from "../../../cloudformation/cfn.ts";
-import { IMAGE_NAMES } from "../../../functions/core/images.ts";
+import { IMAGE_NAMES } from "../../../functions/domain/images.ts";
 
 const t = buildTemplate();
 const withFunctions = buildTemplate({

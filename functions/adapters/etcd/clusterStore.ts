@@ -1,0 +1,241 @@
+// ClusterStore over the etcd v3 gRPC API with the `etcd3` client (a maintained client with the
+// Cluster API, leases and transactions, failover across hosts and per-host circuit breakers).
+//
+// Endpoints come from the caller (the main group's instances, plus known members). The member list
+// is asked of every endpoint at once, each with its own client and a short deadline, so a dead
+// endpoint costs one deadline, not one per host in turn. Everything else goes through one client over
+// the started voters' client URLs (learners refuse most RPCs), with a per-call deadline.
+import { Etcd3, type IOptions } from "etcd3";
+import {
+  ClusterNotReadyError,
+  EtcdUnavailableError,
+  LearnerNotReadyError,
+  RefusedError,
+} from "../../domain/errors.ts";
+import { nodeKey, type EtcdMember, type NodeRecord } from "../../domain/model.ts";
+import type { ClusterStore, Lock, MemberAddResult } from "../../ports/cluster.ts";
+
+const NODES_PREFIX = "/cluster/nodes/";
+const LOCK_PREFIX = "/cluster/locks/";
+
+export interface EtcdStoreOptions {
+  endpoints: string[];
+  /** Deadline of one unary call. */
+  callTimeoutMs?: number;
+  /** Deadline of the member-list probe of one endpoint. */
+  probeTimeoutMs?: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function toMember(m: { ID: string; name: string; peerURLs: string[]; clientURLs: string[]; isLearner?: boolean }): EtcdMember {
+  return {
+    id: String(m.ID),
+    name: m.name ?? "",
+    peerUrls: [...(m.peerURLs ?? [])],
+    clientUrls: [...(m.clientURLs ?? [])],
+    isLearner: Boolean(m.isLearner),
+  };
+}
+
+function clientOptions(hosts: string[], timeoutMs: number): IOptions {
+  return {
+    hosts,
+    dialTimeout: Math.min(timeoutMs, 2000),
+    // Streams (lease keep-alives, watches) have no deadline; unary calls do.
+    defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeoutMs }),
+  };
+}
+
+function translate(e: unknown): never {
+  const msg = e instanceof Error ? e.message : String(e);
+  if (/in sync with leader|learner.*not.*ready/i.test(msg)) throw new LearnerNotReadyError(msg, { cause: e });
+  if (/unhealthy cluster|too many learner/i.test(msg)) throw new ClusterNotReadyError(msg, { cause: e });
+  if (/not enough started members/i.test(msg)) throw new RefusedError(msg);
+  throw e;
+}
+
+export function etcdClusterStore(opts: EtcdStoreOptions): ClusterStore {
+  const callTimeout = opts.callTimeoutMs ?? 5000;
+  const probeTimeout = opts.probeTimeoutMs ?? 1500;
+  const endpoints = [...new Set(opts.endpoints)].sort();
+  const probes = new Map<string, Etcd3>();
+  let main: { key: string; client: Etcd3 } | undefined;
+
+  const probe = (ep: string) => {
+    let c = probes.get(ep);
+    if (!c) probes.set(ep, (c = new Etcd3(clientOptions([ep], probeTimeout))));
+    return c;
+  };
+
+  async function listFromAny(): Promise<EtcdMember[] | null> {
+    if (endpoints.length === 0) return null;
+    try {
+      return await Promise.any(
+        endpoints.map(async (ep) => {
+          const res = await probe(ep).cluster.memberList({}, { deadline: Date.now() + probeTimeout });
+          return res.members.map(toMember);
+        }),
+      );
+    } catch {
+      return null;
+    }
+  }
+
+  let lastMembers: EtcdMember[] | null = null;
+  async function client(): Promise<Etcd3> {
+    if (!lastMembers) lastMembers = await listFromAny();
+    const voters = (lastMembers ?? []).filter((m) => !m.isLearner && m.clientUrls.length).flatMap((m) => m.clientUrls);
+    const hosts = voters.length ? [...new Set(voters)].sort() : endpoints;
+    if (hosts.length === 0) throw new EtcdUnavailableError("no etcd endpoint known");
+    const key = hosts.join(",");
+    if (main?.key !== key) {
+      // Calls in flight on the old client finish within their deadline; close it after that.
+      const old = main?.client;
+      if (old) setTimeout(() => old.close(), 2 * callTimeout).unref();
+      main = { key, client: new Etcd3(clientOptions(hosts, callTimeout)) };
+    }
+    return main.client;
+  }
+
+  const store: ClusterStore = {
+    async memberList() {
+      const ms = await listFromAny();
+      lastMembers = ms;
+      return ms;
+    },
+
+    async healthyMembers(members) {
+      const out = new Set<string>();
+      await Promise.all(
+        members.map(async (m) => {
+          const url = m.clientUrls[0];
+          if (!url) return;
+          try {
+            const res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(probeTimeout) });
+            const body = (await res.json()) as { health?: string | boolean };
+            if (res.ok && String(body.health) === "true") out.add(m.id);
+          } catch {
+            // unreachable or unhealthy
+          }
+        }),
+      );
+      return out;
+    },
+
+    async addLearner(peerUrl): Promise<MemberAddResult> {
+      const c = await client();
+      try {
+        const res = await c.cluster.memberAdd({ peerURLs: [peerUrl], isLearner: true });
+        const members = res.members.map(toMember);
+        lastMembers = members;
+        return { member: toMember(res.member), members };
+      } catch (e) {
+        translate(e);
+      }
+    },
+
+    async promote(memberId) {
+      const c = await client();
+      try {
+        const res = await c.cluster.memberPromote({ ID: memberId });
+        lastMembers = res.members.map(toMember);
+        return lastMembers;
+      } catch (e) {
+        translate(e);
+      }
+    },
+
+    async removeMember(memberId) {
+      const c = await client();
+      try {
+        const res = await c.cluster.memberRemove({ ID: memberId });
+        lastMembers = res.members.map(toMember);
+      } catch (e) {
+        if (/member not found/i.test(e instanceof Error ? e.message : "")) return; // already gone
+        translate(e);
+      }
+    },
+
+    async getNode(instanceId) {
+      const c = await client();
+      const v = await c.get(nodeKey(instanceId)).string();
+      return v ? (JSON.parse(v) as NodeRecord) : undefined;
+    },
+
+    async listNodes() {
+      const c = await client();
+      const res = await c.getAll().prefix(NODES_PREFIX).exec();
+      const nodes: NodeRecord[] = [];
+      for (const kv of res.kvs) {
+        try {
+          nodes.push(JSON.parse(kv.value.toString()) as NodeRecord);
+        } catch {
+          // a record that is not JSON is skipped (and rewritten by reconcile when its node is live)
+        }
+      }
+      return { nodes, revision: String(res.header.revision) };
+    },
+
+    async putNode(rec) {
+      const c = await client();
+      const res = await c.put(nodeKey(rec.instanceId)).value(JSON.stringify(rec)).exec();
+      return String(res.header.revision);
+    },
+
+    async deleteNode(instanceId) {
+      const c = await client();
+      await c.delete().key(nodeKey(instanceId)).exec();
+    },
+
+    async getKey(key) {
+      const c = await client();
+      return (await c.get(key).string()) ?? undefined;
+    },
+
+    async putKey(key, value) {
+      const c = await client();
+      const res = await c.put(key).value(value).exec();
+      return String(res.header.revision);
+    },
+
+    async tryLock(name, owner, { ttlSeconds, waitMs }): Promise<Lock | undefined> {
+      const c = await client();
+      const key = LOCK_PREFIX + name;
+      // Fast path for a busy lock and no wait: one read, no lease granted and revoked.
+      if (waitMs === 0 && (await c.get(key).exists())) return undefined;
+      const lease = c.lease(ttlSeconds, { autoKeepAlive: true });
+      lease.on("lost", () => {});
+      const leaseId = await lease.grant();
+      const until = Date.now() + waitMs;
+      let delay = 25;
+      for (;;) {
+        const r = await c
+          .if(key, "Create", "==", 0)
+          .then(c.put(key).value(owner).lease(leaseId))
+          .commit();
+        if (r.succeeded) {
+          return {
+            release: async () => {
+              // Revoking the lease deletes the key; if that fails the key still expires with the lease.
+              await lease.revoke().catch(() => {});
+            },
+          };
+        }
+        if (Date.now() >= until) break;
+        await sleep(Math.min(delay + Math.random() * delay, Math.max(0, until - Date.now())));
+        delay = Math.min(delay * 2, 400);
+      }
+      await lease.revoke().catch(() => {});
+      return undefined;
+    },
+
+    close() {
+      main?.client.close();
+      for (const p of probes.values()) p.close();
+      probes.clear();
+      main = undefined;
+    },
+  };
+  return store;
+}

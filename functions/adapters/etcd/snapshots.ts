@@ -1,0 +1,155 @@
+// What snapshot and restore need from etcd: member probes and small queries over the v3 JSON gateway
+// (one HTTP request each, with a hard time limit), and the maintenance Snapshot stream over gRPC.
+import { Transform, type Readable, type TransformCallback } from "node:stream";
+import { Etcd3 } from "etcd3";
+import type { EtcdSnapshotApi } from "../../ports/snapshots.ts";
+
+async function post<T>(endpoint: string, path: string, body: unknown, timeoutMs: number): Promise<T> {
+  const res = await fetch(`${endpoint}${path}`, {
+    method: "POST",
+    body: JSON.stringify(body),
+    headers: { "content-type": "application/json" },
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`etcd ${endpoint}${path}: HTTP ${res.status}: ${text.slice(0, 300)}`);
+  return JSON.parse(text) as T;
+}
+
+interface StatusJson {
+  header: { cluster_id: string; member_id: string; revision?: string };
+  dbSize?: string;
+  leader?: string;
+  isLearner?: boolean;
+}
+interface MemberListJson {
+  members?: { ID: string; name?: string; peerURLs?: string[]; clientURLs?: string[]; isLearner?: boolean }[];
+}
+
+const b64 = (s: string | Buffer) => (typeof s === "string" ? Buffer.from(s) : s).toString("base64");
+const unb64 = (s: string) => Buffer.from(s, "base64").toString();
+/** The end of the range of every key starting with `prefix` (etcd's prefix rule). */
+function prefixEnd(prefix: string): Buffer {
+  const b = Buffer.from(prefix);
+  for (let i = b.length - 1; i >= 0; i--) {
+    if (b[i]! < 0xff) return Buffer.from(b.subarray(0, i + 1).map((x, j) => (j === i ? x + 1 : x)));
+  }
+  return Buffer.from([0]);
+}
+
+const SNAPSHOT_WINDOW = 4 * 1024 * 1024;
+
+const ALL_KEYS = Buffer.from([0]).toString("base64");
+
+export function createEtcdSnapshotApi(): EtcdSnapshotApi {
+  return {
+    async status(endpoint, timeoutMs = 2000) {
+      try {
+        const s = await post<StatusJson>(endpoint, "/v3/maintenance/status", {}, timeoutMs);
+        return {
+          endpoint,
+          clusterId: s.header.cluster_id,
+          memberId: s.header.member_id,
+          leader: s.leader ?? "0",
+          revision: Number(s.header.revision ?? 0),
+          dbSize: Number(s.dbSize ?? 0),
+          isLearner: s.isLearner ?? false,
+        };
+      } catch {
+        return undefined;
+      }
+    },
+
+    async healthy(endpoint, timeoutMs = 2000) {
+      try {
+        const res = await fetch(`${endpoint}/health`, { signal: AbortSignal.timeout(timeoutMs) });
+        const body = (await res.json()) as { health?: string };
+        return res.ok && body.health === "true";
+      } catch {
+        return false;
+      }
+    },
+
+    async alive(endpoint, timeoutMs = 1500) {
+      try {
+        const res = await fetch(`${endpoint}/version`, { signal: AbortSignal.timeout(timeoutMs) });
+        await res.arrayBuffer();
+        return true;
+      } catch {
+        return false;
+      }
+    },
+
+    async members(endpoint) {
+      const r = await post<MemberListJson>(endpoint, "/v3/cluster/member/list", {}, 5000);
+      return (r.members ?? []).map((m) => ({
+        id: m.ID,
+        name: m.name ?? "",
+        peerUrls: m.peerURLs ?? [],
+        clientUrls: m.clientURLs ?? [],
+        isLearner: m.isLearner ?? false,
+      }));
+    },
+
+    async keyCount(endpoint, revision) {
+      const body: Record<string, unknown> = { key: ALL_KEYS, range_end: ALL_KEYS, count_only: true };
+      if (revision !== undefined) body.revision = String(revision);
+      const r = await post<{ count?: string }>(endpoint, "/v3/kv/range", body, 30_000);
+      return Number(r.count ?? 0);
+    },
+
+    async put(endpoint, kvs) {
+      for (const { key, value } of kvs) {
+        await post(endpoint, "/v3/kv/put", { key: b64(key), value: b64(value) }, 10_000);
+      }
+    },
+
+    async getPrefix(endpoint, prefix) {
+      const r = await post<{ kvs?: { key: string; value?: string }[] }>(
+        endpoint,
+        "/v3/kv/range",
+        { key: b64(prefix), range_end: b64(prefixEnd(prefix)) },
+        30_000,
+      );
+      return (r.kvs ?? []).map((kv) => ({ key: unb64(kv.key), value: unb64(kv.value ?? "") }));
+    },
+
+    async openSnapshot(endpoint) {
+      // One connection to exactly this member; no retries: a failed stream must fail the snapshot.
+      // A 4 MiB HTTP/2 window lets etcd stay ahead of a reader that is busy with an upload, and still
+      // bounds what is in flight (grpc-js's default of 64 KiB makes the stream round-trip bound).
+      const client = new Etcd3({
+        hosts: [endpoint],
+        dialTimeout: 5000,
+        grpcOptions: { "grpc-node.flow_control_window": SNAPSHOT_WINDOW } as Record<string, number>,
+      });
+      try {
+        const grpcStream = (await client.maintenance.snapshot()) as unknown as Readable;
+        // The gRPC stream is an object-mode Readable of SnapshotResponse messages (about 32 KiB each).
+        // Piping it applies backpressure end to end: grpc-js stops reading the HTTP/2 stream when our
+        // buffers are full, and HTTP/2 flow control then stops etcd sending.
+        const bytes = new Transform({
+          writableObjectMode: true,
+          readableObjectMode: false,
+          readableHighWaterMark: 1024 * 1024,
+          transform(msg: { blob?: Buffer }, _enc: BufferEncoding, cb: TransformCallback) {
+            cb(null, msg.blob && msg.blob.length ? msg.blob : undefined);
+          },
+        });
+        grpcStream.on("error", (e) => bytes.destroy(e));
+        grpcStream.pipe(bytes);
+        return {
+          stream: bytes,
+          close: () => {
+            (grpcStream as unknown as { cancel?: () => void }).cancel?.();
+            grpcStream.destroy();
+            client.close();
+          },
+        };
+      } catch (e) {
+        client.close();
+        throw e;
+      }
+    },
+  };
+}

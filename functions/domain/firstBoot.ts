@@ -1,0 +1,30 @@
+// What first boot (Ignition) puts on a node, shared by the template generator and the local nodes.
+
+/**
+ * The etcd member unit on main nodes. etcd runs natively from /opt/bin (installed at first boot),
+ * configured only by the environment file the control plane writes (etcdEnv.ts).
+ * It is not enabled at boot: the control plane starts it once it has handed the node its settings.
+ */
+export const ETCD_MEMBER_UNIT_NAME = "etcd-member.service";
+export const ETCD_ENV_PATH = "/etc/etcd/etcd.env";
+export const ETCD_DATA_DIR = "/var/lib/etcd";
+
+export const ETCD_MEMBER_UNIT = `[Unit]
+Description=etcd member (devcluster)
+Documentation=https://etcd.io/docs/v3.4/op-guide/configuration/
+After=network-online.target
+Wants=network-online.target
+ConditionPathExists=${ETCD_ENV_PATH}
+
+[Service]
+Type=notify
+EnvironmentFile=${ETCD_ENV_PATH}
+ExecStart=/opt/bin/etcd
+Restart=on-failure
+RestartSec=5s
+LimitNOFILE=65536
+TimeoutStartSec=120
+
+[Install]
+WantedBy=multi-user.target
+`;

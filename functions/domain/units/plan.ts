@@ -1,0 +1,80 @@
+// One units decision (pure): observed nodes + catalog + stored placement -> new placement, the
+// per-node pushes and the command requests, and the state to store once they are applied.
+import type { NodeRecord } from "../model.ts";
+import type { CommandRequest } from "../commands.ts";
+import type { Catalog } from "./catalog.ts";
+import { placeUnits, type PlacementNode, type PlacementResult } from "./placement.ts";
+import { catalogHashes, parsePushResults, planPush, pushRequests, type NodePush, type NodePushResult, type PlacementState } from "./push.ts";
+
+/** The stored document at /cluster/placement. `pending`: nodes whose last push failed (pushed again next time). */
+export interface StoredPlacement extends PlacementState {
+  pending: string[];
+  updatedAt: string;
+}
+
+export const EMPTY_PLACEMENT: StoredPlacement = { placement: {}, files: {}, pending: [], updatedAt: "" };
+export const PLACEMENT_KEY = "/cluster/placement";
+
+/** A registry entry as placement sees it: joining and active nodes can run units. */
+export function placementNode(r: NodeRecord): PlacementNode {
+  return { id: r.instanceId, role: r.role, zone: r.zone, healthy: r.state === "joining" || r.state === "active" };
+}
+
+export interface UnitsPlan {
+  result: PlacementResult;
+  pushes: NodePush[];
+  requests: CommandRequest[];
+  /** What to store if every push succeeds (see `stateAfterPush` otherwise). */
+  next: StoredPlacement;
+}
+
+export interface PlanUnitsInput {
+  catalog: Catalog;
+  nodes: NodeRecord[] | PlacementNode[];
+  state: StoredPlacement;
+  /** A node that is launching: counted healthy whatever its registry state. */
+  launching?: string;
+  /** A node that is terminating: its units are re-placed elsewhere and nothing is sent to it. */
+  terminating?: string;
+  /** Push every healthy node its full set even if nothing changed (reconcile's drift repair). */
+  force?: boolean;
+  now?: string;
+}
+
+export function planUnits(input: PlanUnitsInput): UnitsPlan {
+  const nodes = input.nodes.map((n) => {
+    const p = "instanceId" in n ? placementNode(n) : { ...n };
+    if (p.id === input.launching) p.healthy = true;
+    if (p.id === input.terminating) p.healthy = false;
+    return p;
+  });
+  const result = placeUnits(nodes, input.catalog.units, input.state.placement);
+  const reachable = nodes.filter((n) => n.healthy).map((n) => n.id);
+  const force = input.force ? true : input.state.pending.filter((id) => reachable.includes(id));
+  const pushes = planPush(input.state, result.placement, input.catalog, { nodes: reachable, force });
+  const requests = pushes.length ? pushRequests(pushes, input.catalog, { comment: `devcluster units: ${pushes.length} node(s)` }) : [];
+  const next: StoredPlacement = {
+    placement: result.placement,
+    files: catalogHashes(input.catalog),
+    pending: [],
+    updatedAt: input.now ?? new Date().toISOString(),
+  };
+  return { result, pushes, requests, next };
+}
+
+/** The units a launching node needs: plan with the node counted in (its Global units, any unit waiting for room). */
+export const unitsForLaunchingNode = (input: Omit<PlanUnitsInput, "launching" | "terminating">, instanceId: string) =>
+  planUnits({ ...input, launching: instanceId });
+
+/** Re-place the units of a terminating node on the others (nothing is sent to the node itself). */
+export const replaceUnitsOfTerminatingNode = (input: Omit<PlanUnitsInput, "launching" | "terminating">, instanceId: string) =>
+  planUnits({ ...input, terminating: instanceId });
+
+/** The state to store after a push: nodes whose push failed are pushed again next time. */
+export function stateAfterPush(plan: UnitsPlan, results: NodePushResult[]): StoredPlacement {
+  const failed = results.filter((r) => !r.ok).map((r) => r.instanceId);
+  const missing = plan.pushes.map((p) => p.nodeId).filter((id) => !results.some((r) => r.instanceId === id));
+  return { ...plan.next, pending: [...new Set([...failed, ...missing])].sort() };
+}
+
+export { parsePushResults };

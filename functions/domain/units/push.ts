@@ -1,0 +1,251 @@
+// Pushing placed units to nodes (pure): which nodes need what, and the bash script that applies
+// it on a node (SSM Run Command on AWS, the local runner locally). Every path is under $ROOT.
+import { InvalidInputError } from "../errors.ts";
+import type { CommandRequest, CommandResult } from "../commands.ts";
+import type { Catalog } from "./catalog.ts";
+import { parseUnitName, templateOf } from "./names.ts";
+import { unitsByNode, type Placement } from "./placement.ts";
+
+/** What one node must end up with. */
+export interface NodePush {
+  nodeId: string;
+  /** Every unit placed on the node (the complete desired set, not a delta). */
+  units: string[];
+  /** The files those units need (templates for instances). */
+  files: string[];
+  /** Units the previous placement had there and the new one does not (stopped even if the node forgot them). */
+  stop: string[];
+  /** Why this node is pushed: "placement" (its set changed), "content" (a file changed), "forced". */
+  reasons: string[];
+}
+
+/** The stored placement: where units run and which file versions were pushed. */
+export interface PlacementState {
+  placement: Placement;
+  /** catalog file name -> content hash pushed with this placement. */
+  files: Record<string, string>;
+}
+
+export const RESULT_MARK = "DEVCLUSTER_UNITS";
+
+export const fileForUnit = (unit: string) => {
+  const n = parseUnitName(unit);
+  if (!n) throw new InvalidInputError("invalid unit name", [unit]);
+  return templateOf(n);
+};
+
+export function catalogHashes(catalog: Catalog): Record<string, string> {
+  return Object.fromEntries([...catalog.files.values()].map((f) => [f.name, f.hash]));
+}
+
+/**
+ * Per-node desired unit sets for the nodes that need a push: those whose set changed, those running
+ * a unit whose file changed since `old` was pushed, and (with `force`) every node listed.
+ * `nodes` lists the nodes that can receive commands (the healthy ones); others are skipped.
+ */
+export function planPush(
+  old: PlacementState,
+  next: Placement,
+  catalog: Catalog,
+  opts: { nodes: string[]; force?: boolean | string[] },
+): NodePush[] {
+  const before = unitsByNode(old.placement);
+  const after = unitsByNode(next);
+  const forced = new Set(opts.force === true ? opts.nodes : Array.isArray(opts.force) ? opts.force : []);
+  const out: NodePush[] = [];
+  for (const nodeId of [...new Set(opts.nodes)].sort()) {
+    const units = after.get(nodeId) ?? [];
+    const prev = before.get(nodeId) ?? [];
+    const files = [...new Set(units.map(fileForUnit))].sort();
+    for (const f of files) if (!catalog.files.has(f)) throw new InvalidInputError("placed unit has no catalog file", [`${f} (node ${nodeId})`]);
+    const reasons: string[] = [];
+    if (units.join() !== prev.join()) reasons.push("placement");
+    if (files.some((f) => old.files[f] !== catalog.files.get(f)!.hash)) reasons.push("content");
+    if (forced.has(nodeId)) reasons.push("forced");
+    if (!reasons.length) continue;
+    out.push({ nodeId, units, files, stop: prev.filter((u) => !units.includes(u)), reasons });
+  }
+  return out;
+}
+
+const HEREDOC = "DEVCLUSTER_UNIT_EOF";
+/** String.raw for bash: `\${` in the template stands for a literal `${`. */
+const sh = (s: TemplateStringsArray, ...v: unknown[]) => String.raw(s, ...v).replace(/\\\$\{/g, "${");
+const SAFE_ID = /^[A-Za-z0-9_.:-]+$/;
+const shq = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+/**
+ * The node script for `pushes` (one script serves every node of the push: it picks its own part
+ * by instance id). Idempotent: files are rewritten only when they differ, started units stay up.
+ * Prints one line `DEVCLUSTER_UNITS {json}` and exits non-zero when anything failed.
+ */
+export function renderPushScript(pushes: NodePush[], catalog: Catalog): string {
+  const fileNames = [...new Set(pushes.flatMap((p) => p.files))].sort();
+  const noStart = [...catalog.files.values()].filter((f) => !f.manifest.start).map((f) => f.name);
+  const out: string[] = [];
+  out.push(`# devcluster units push: ${pushes.length} node(s), ${fileNames.length} file(s)`);
+  out.push(sh`set +e
+set -u
+ROOT="\${ROOT:-}"
+UNIT_DIR="$ROOT/etc/systemd/system"
+STATE_DIR="$ROOT/var/lib/devcluster/units"
+SIDECAR_DIR="$ROOT/etc/devcluster/sidecars"
+id="\${INSTANCE_ID:-\${AWS_SSM_INSTANCE_ID:-}}"
+if [ -z "$id" ]; then
+  tok="$(curl -fsS -m 2 -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' http://169.254.169.254/latest/api/token 2>/dev/null)"
+  id="$(curl -fsS -m 2 -H "X-aws-ec2-metadata-token: $tok" http://169.254.169.254/latest/meta-data/instance-id 2>/dev/null)"
+fi
+jarr() { local s="" x; for x in "$@"; do x="\${x//\\/\\\\}"; s="$s\${s:+,}\"$x\""; done; printf '[%s]' "$s"; }
+has() { local x="$1"; shift; local y; for y in "$@"; do [ "$x" = "$y" ] && return 0; done; return 1; }
+file_of() { local u="$1"; case "$u" in *@*.*) printf '%s@.%s' "\${u%%@*}" "\${u##*.}" ;; *) printf '%s' "$u" ;; esac; }`);
+  fileNames.forEach((f, i) => {
+    const text = catalog.files.get(f)?.rendered;
+    if (text === undefined) throw new InvalidInputError("no catalog file", [f]);
+    if (text.split("\n").includes(HEREDOC)) throw new InvalidInputError("unit file contains the heredoc marker", [f]);
+    out.push(`unit_file_${i}() { cat <<'${HEREDOC}'\n${text.endsWith("\n") ? text : text + "\n"}${HEREDOC}\n}`);
+  });
+  out.push(`content_of() {\n  case "$1" in`);
+  fileNames.forEach((f, i) => out.push(`    ${shq(f)}) unit_file_${i} ;;`));
+  out.push(`    *) return 1 ;;\n  esac\n}`);
+  // The sidecars' settings, one file per instance (`presence@.service` reads `sidecars/%i.env`).
+  const presence = fileNames.map((f) => catalog.files.get(f)!.manifest.sidecarEnv);
+  presence.forEach((env, i) => {
+    if (env === undefined) return;
+    if (env.split("\n").includes(HEREDOC)) throw new InvalidInputError("sidecar settings contain the heredoc marker", [fileNames[i]!]);
+    out.push(`sidecar_env_${i}() { cat <<'${HEREDOC}'\n${env}${HEREDOC}\n}`);
+  });
+  out.push(`sidecar_env_of() {\n  case "$1" in`);
+  presence.forEach((env, i) => env !== undefined && out.push(`    ${shq(fileNames[i]!)}) sidecar_env_${i} ;;`));
+  out.push(`    *) return 1 ;;\n  esac\n}`);
+  out.push(`nostart=(${noStart.map(shq).join(" ")})`);
+  out.push(`case "$id" in`);
+  for (const p of pushes) {
+    if (!SAFE_ID.test(p.nodeId)) throw new InvalidInputError("invalid node id", [p.nodeId]);
+    out.push(`  ${shq(p.nodeId)}) units=(${p.units.map(shq).join(" ")}); files=(${p.files.map(shq).join(" ")}); extra_stop=(${p.stop.map(shq).join(" ")}) ;;`);
+  }
+  out.push(sh`  *) printf '%s {"instanceId":"%s","ok":false,"error":"this push has nothing for this node"}\n' ${RESULT_MARK} "$id"; exit 3 ;;
+esac
+mkdir -p "$UNIT_DIR" "$STATE_DIR" || { echo "cannot create $UNIT_DIR" >&2; exit 1; }
+prev_units=(); prev_files=()
+[ -f "$STATE_DIR/units" ] && mapfile -t prev_units <"$STATE_DIR/units"
+[ -f "$STATE_DIR/files" ] && mapfile -t prev_files <"$STATE_DIR/files"
+written=(); started=(); restarted=(); stopped=(); removed=(); failed=()
+for f in \${files[@]+"\${files[@]}"}; do
+  tmp="$UNIT_DIR/.$f.devcluster-new"
+  if ! content_of "$f" >"$tmp"; then failed+=("$f"); rm -f "$tmp"; continue; fi
+  if [ -f "$UNIT_DIR/$f" ] && cmp -s "$tmp" "$UNIT_DIR/$f"; then rm -f "$tmp"
+  elif mv -f "$tmp" "$UNIT_DIR/$f"; then written+=("$f")
+  else failed+=("$f"); fi
+done
+sidecar_changed=()
+for u in \${units[@]+"\${units[@]}"}; do
+  tmp="$SIDECAR_DIR/.\${u%.*}.env.devcluster-new"
+  sidecar_env_of "$(file_of "$u")" >/dev/null 2>&1 || continue
+  mkdir -p "$SIDECAR_DIR" && sidecar_env_of "$(file_of "$u")" >"$tmp" || { failed+=("$u.env"); rm -f "$tmp"; continue; }
+  if [ -f "$SIDECAR_DIR/\${u%.*}.env" ] && cmp -s "$tmp" "$SIDECAR_DIR/\${u%.*}.env"; then rm -f "$tmp"
+  elif mv -f "$tmp" "$SIDECAR_DIR/\${u%.*}.env"; then sidecar_changed+=("$u")
+  else failed+=("$u.env"); fi
+done
+for u in \${prev_units[@]+"\${prev_units[@]}"} \${extra_stop[@]+"\${extra_stop[@]}"}; do
+  has "$u" \${units[@]+"\${units[@]}"} && continue
+  has "$u" \${stopped[@]+"\${stopped[@]}"} && continue
+  if ! has "$(file_of "$u")" \${nostart[@]+"\${nostart[@]}"}; then
+    systemctl stop "$u" >/dev/null 2>&1
+    systemctl disable "$u" >/dev/null 2>&1
+  fi
+  rm -f "$SIDECAR_DIR/\${u%.*}.env"
+  stopped+=("$u")
+done
+for f in \${prev_files[@]+"\${prev_files[@]}"}; do
+  has "$f" \${files[@]+"\${files[@]}"} && continue
+  if rm -f "$UNIT_DIR/$f"; then removed+=("$f"); else failed+=("$f"); fi
+done
+systemctl daemon-reload || failed+=("daemon-reload")
+for u in \${units[@]+"\${units[@]}"}; do
+  f="$(file_of "$u")"
+  has "$f" \${nostart[@]+"\${nostart[@]}"} && continue
+  systemctl enable "$u" >/dev/null 2>&1 || { failed+=("$u"); continue; }
+  if has "$f" \${written[@]+"\${written[@]}"} && has "$u" \${prev_units[@]+"\${prev_units[@]}"}; then
+    if systemctl restart "$u"; then restarted+=("$u"); else failed+=("$u"); fi
+  elif systemctl is-active --quiet "$u"; then :
+  elif systemctl start "$u"; then started+=("$u")
+  else failed+=("$u"); fi
+done
+# A running instance whose sidecar settings changed: its sidecars re-read them.
+for u in \${sidecar_changed[@]+"\${sidecar_changed[@]}"}; do
+  has "$u" \${prev_units[@]+"\${prev_units[@]}"} || continue
+  for sc in presence ambassador; do
+    has "$sc@\${u%.*}.service" \${units[@]+"\${units[@]}"} || continue
+    systemctl try-restart "$sc@\${u%.*}.service" >/dev/null 2>&1 || failed+=("$sc@\${u%.*}.service")
+  done
+done
+printf '%s\n' \${units[@]+"\${units[@]}"} >"$STATE_DIR/units.new" && mv -f "$STATE_DIR/units.new" "$STATE_DIR/units" || failed+=("state")
+printf '%s\n' \${files[@]+"\${files[@]}"} >"$STATE_DIR/files.new" && mv -f "$STATE_DIR/files.new" "$STATE_DIR/files" || failed+=("state")
+ok=true; [ \${#failed[@]} -eq 0 ] || ok=false
+printf '%s {"instanceId":"%s","ok":%s,"units":%s,"written":%s,"started":%s,"restarted":%s,"stopped":%s,"removed":%s,"failed":%s}\n' \
+  ${RESULT_MARK} "$id" "$ok" "$(jarr \${units[@]+"\${units[@]}"})" "$(jarr \${written[@]+"\${written[@]}"})" "$(jarr \${started[@]+"\${started[@]}"})" \
+  "$(jarr \${restarted[@]+"\${restarted[@]}"})" "$(jarr \${stopped[@]+"\${stopped[@]}"})" "$(jarr \${removed[@]+"\${removed[@]}"})" "$(jarr \${failed[@]+"\${failed[@]}"})"
+[ "$ok" = true ]`);
+  return out.join("\n") + "\n";
+}
+
+/** SSM keeps parameters small; stay well under its limits and split bigger pushes. */
+export const MAX_SCRIPT_BYTES = 48_000;
+
+/** Command requests for a push: one per group of nodes whose combined script fits. */
+export function pushRequests(pushes: NodePush[], catalog: Catalog, opts: { comment?: string; timeoutSeconds?: number; maxScriptBytes?: number } = {}): CommandRequest[] {
+  const max = opts.maxScriptBytes ?? MAX_SCRIPT_BYTES;
+  const reqs: CommandRequest[] = [];
+  const make = (group: NodePush[]): CommandRequest => ({
+    instanceIds: group.map((p) => p.nodeId),
+    script: renderPushScript(group, catalog),
+    comment: opts.comment ?? "devcluster units push",
+    timeoutSeconds: opts.timeoutSeconds ?? 300,
+  });
+  let group: NodePush[] = [];
+  for (const p of pushes) {
+    const tryGroup = [...group, p];
+    if (group.length && Buffer.byteLength(renderPushScript(tryGroup, catalog)) > max) {
+      reqs.push(make(group));
+      group = [p];
+    } else group = tryGroup;
+  }
+  if (group.length) reqs.push(make(group));
+  for (const r of reqs) {
+    if (Buffer.byteLength(r.script) > max) throw new InvalidInputError("push script too large for one command", [`${r.instanceIds.join(",")}: ${Buffer.byteLength(r.script)} bytes`]);
+  }
+  return reqs;
+}
+
+export interface NodePushResult {
+  instanceId: string;
+  ok: boolean;
+  status: CommandResult["status"];
+  units?: string[];
+  written?: string[];
+  started?: string[];
+  restarted?: string[];
+  stopped?: string[];
+  removed?: string[];
+  failed?: string[];
+  error?: string;
+}
+
+/** Read each node's result line (falling back to the command status when the line is missing). */
+export function parsePushResults(results: CommandResult[]): NodePushResult[] {
+  return results.map((r) => {
+    const line = r.stdout
+      .split("\n")
+      .reverse()
+      .find((l) => l.startsWith(RESULT_MARK + " "));
+    if (line) {
+      try {
+        const j = JSON.parse(line.slice(RESULT_MARK.length + 1)) as Omit<NodePushResult, "status">;
+        return { ...j, instanceId: r.instanceId, status: r.status, ok: j.ok && r.status === "Success" };
+      } catch {
+        // fall through
+      }
+    }
+    return { instanceId: r.instanceId, ok: false, status: r.status, error: (r.stderr || r.stdout).trim().slice(-500) || `command ${r.status}` };
+  });
+}

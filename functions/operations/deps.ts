@@ -1,0 +1,77 @@
+// What the lifecycle and reconcile operations depend on: ports, settings and timings. The composition
+// root (runtime/wiring.ts) builds it; tests build their own.
+import type { Logger } from "../ports/log.ts";
+import type { NodeRecord } from "../domain/model.ts";
+import type { Commands, Groups, LifecycleActions } from "../ports/index.ts";
+import type { ClusterStore } from "../ports/cluster.ts";
+import type { Dns } from "../ports/dns.ts";
+
+/** Where the units hook reaches etcd: the handler's own store and endpoints. */
+export interface UnitsContext {
+  store: ClusterStore;
+  endpoints: string[];
+}
+
+/**
+ * Injection point for unit placement. The lifecycle handler calls `onLaunch` after a node is
+ * registered (before its action completes) and `onTerminate` before a node's records are dropped;
+ * `reconcile` calls `reconcile` after membership and DNS are repaired. Absent: no units are pushed.
+ */
+export interface UnitsHook {
+  onLaunch(node: NodeRecord, log: Logger, ctx: UnitsContext): Promise<void>;
+  onTerminate(node: NodeRecord, log: Logger, ctx: UnitsContext): Promise<void>;
+  reconcile?(log: Logger, ctx: UnitsContext): Promise<void>;
+}
+
+/**
+ * Whether this cluster has existed before (a valid snapshot of it is stored). A cluster that did
+ * and now has no member alive is lost, not new: it is restored, never bootstrapped empty.
+ */
+export interface ClusterHistory {
+  formedBefore(): Promise<boolean>;
+}
+
+/** Total loss: what reconcile does when no member answers though the cluster has existed. */
+export type Recover = (log: Logger) => Promise<{ action: string; reason?: string }>;
+
+export interface Timing {
+  /** How long a main launch keeps trying to promote a pending learner before leaving it to reconcile. */
+  promoteWaitMs: number;
+  /** How long a handler waits for a bootstrapped cluster to answer. */
+  bootstrapWaitMs: number;
+  /** How long a handler waits for the membership lock. */
+  lockWaitMs: number;
+  /** DNS lock holder's coalescing window. */
+  dnsCoalesceMs: number;
+  dnsDeadlineMs: number;
+  heartbeatEveryMs: number;
+  commandTimeoutSeconds: number;
+}
+
+export const DEFAULT_TIMING: Timing = {
+  promoteWaitMs: 20_000,
+  bootstrapWaitMs: 30_000,
+  lockWaitMs: 30_000,
+  dnsCoalesceMs: 25,
+  dnsDeadlineMs: 60_000,
+  heartbeatEveryMs: 30_000,
+  commandTimeoutSeconds: 60,
+};
+
+export interface LifecycleDeps {
+  clusterName: string;
+  domain: string;
+  groupNames: { main: string; worker: string; data: string };
+  groups: Groups;
+  actions: LifecycleActions;
+  commands: Commands;
+  dns: Dns;
+  /** A store over these endpoints (client URLs); implementations cache clients per endpoint set. */
+  store(endpoints: string[]): ClusterStore;
+  units?: UnitsHook | undefined;
+  history?: ClusterHistory | undefined;
+  recover?: Recover | undefined;
+  timing: Timing;
+  now(): Date;
+}
+

@@ -1,0 +1,213 @@
+// A launching instance: describe it, join a main node to etcd (learner, or the bootstrap), register it,
+// push its units and sync DNS. The caller completes the lifecycle action (ABANDON when this throws).
+import { NotFoundError } from "../domain/errors.ts";
+import { type LifecycleEvent } from "../domain/lifecycleEvent.ts";
+import type { Logger } from "../ports/log.ts";
+import type { NodeRecord } from "../domain/model.ts";
+import { planLaunchMain } from "../domain/membershipPlan.ts";
+import { ClusterNotReadyError } from "../domain/errors.ts";
+import type { ClusterStore } from "../ports/cluster.ts";
+import type { LifecycleDeps } from "./deps.ts";
+import { syncDns } from "./dnsSync.ts";
+import type { LifecycleReport } from "./report.ts";
+import {
+  TOKEN_KEY,
+  bootstrapCluster,
+  endpointsOf,
+  nodeRecordOf,
+  observe,
+  promoteLearner,
+  refreshGateways,
+  startJoiningMember,
+  withMembershipLock,
+  type Observed,
+} from "./steps.ts";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function launch(ev: LifecycleEvent, deps: LifecycleDeps, log: Logger, report: LifecycleReport) {
+  const obs = await observe(deps, [ev.groupName], [ev.instanceId], "main");
+  const group = obs.groups.find((g) => g.name === ev.groupName);
+  if (!group) throw new NotFoundError(`group ${ev.groupName} does not exist`);
+  report.role = group.role;
+  const inst = obs.instances.get(ev.instanceId);
+  if (!inst) throw new NotFoundError(`instance ${ev.instanceId} does not exist`);
+  if (/^(shutting-down|terminated|stopping|stopped)$/.test(inst.state)) {
+    throw new NotFoundError(`instance ${ev.instanceId} is ${inst.state}`);
+  }
+  const endpoints = endpointsOf(obs.main);
+  const store = deps.store(endpoints);
+  let state: NodeRecord["state"] = "active";
+
+  if (group.role !== "main" && (await store.memberList()) === null) {
+    // The cluster is still forming (all groups launch together at creation): wait for etcd rather
+    // than abandon a good node; heartbeats keep the action alive meanwhile.
+    report.steps.push("waiting for etcd");
+    const until = Date.now() + deps.timing.bootstrapWaitMs;
+    while ((await store.memberList()) === null) {
+      if (Date.now() > until) throw new Error("no etcd member answers: the node cannot be registered");
+      await sleep(500);
+    }
+  }
+  if (group.role === "main") {
+    const joined = await joinMain(ev, deps, store, obs, log, report);
+    // etcd is lost (no member, a snapshot exists): the node waits for the restore, which registers it.
+    if (joined === "lost") return;
+    state = joined;
+  }
+
+  const rec = nodeRecordOf(inst, group, state, deps.now());
+  const revision = await store.putNode(rec);
+  report.steps.push(`register ${state}`);
+
+  // Units and DNS both derive from the registry and do not depend on each other: do them at once.
+  const [, dns] = await Promise.all([
+    deps.units ? deps.units.onLaunch(rec, log, { store, endpoints }) : undefined,
+    syncDns(store, deps.dns, log, {
+      domain: deps.domain,
+      owner: ev.instanceId,
+      revision,
+      coalesceMs: deps.timing.dnsCoalesceMs,
+      deadlineMs: deps.timing.dnsDeadlineMs,
+    }),
+  ]);
+  if (deps.units) report.steps.push("units pushed");
+  if (!dns.synced) throw new Error("DNS sync did not finish in time");
+  report.steps.push(dns.sentByMe ? `dns sync (${dns.changes} changes)` : "dns covered by a concurrent sync");
+  if (dns.discoveryChanged) {
+    await refreshGateways(deps, store, log);
+    report.steps.push("gateways refreshed");
+  }
+}
+
+/** Returns the registry state of the node: active (voter), joining (learner or deferred). */
+async function joinMain(
+  ev: LifecycleEvent,
+  deps: LifecycleDeps,
+  store: ClusterStore,
+  obs: Observed,
+  log: Logger,
+  report: LifecycleReport,
+): Promise<NodeRecord["state"] | "lost"> {
+  const inst = obs.instances.get(ev.instanceId)!;
+  const node = { instanceId: ev.instanceId, ip: inst.privateIp };
+  const ipToInstance = new Map(obs.main.instances.map((m) => [m.ip, m.instanceId]));
+  const promoteUntil = Date.now() + deps.timing.promoteWaitMs;
+
+  for (;;) {
+    const members = await store.memberList();
+    const healthy = members ? await store.healthyMembers(members) : new Set<string>();
+    const plan = planLaunchMain({ node, members, healthy, main: obs.main, clusterName: deps.clusterName });
+    log.info("membership plan", { plan: plan.kind });
+    switch (plan.kind) {
+      case "bootstrap": {
+        if (await deps.history?.formedBefore()) {
+          report.steps.push(
+            "etcd lost (no member answers; a snapshot exists): not bootstrapping; restore needed",
+          );
+          log.error("ALARM etcd total loss seen by a main launch; restore from a snapshot", {
+            instanceId: ev.instanceId,
+          });
+          return "lost";
+        }
+        // Deterministic plan: every handler that gets here hands out identical settings.
+        const ms = await bootstrapCluster(deps, store, log, plan.plan);
+        await store.putKey(TOKEN_KEY, plan.plan.token);
+        // Register every initial member (their own launch events may be handled before or after).
+        const now = deps.now();
+        for (const m of plan.plan.initialCluster) {
+          const i = obs.instances.get(m.name);
+          const g = obs.groups.find((x) => x.name === deps.groupNames.main)!;
+          if (i && m.name !== ev.instanceId) await store.putNode(nodeRecordOf(i, g, "active", now));
+        }
+        report.steps.push(`bootstrap ${ms.length} members`);
+        return "active";
+      }
+      case "wait-bootstrap": {
+        report.steps.push(`bootstrap pending: ${plan.reason}`);
+        // Another launch (or reconcile) forms the cluster; wait for it so this node can be registered.
+        const until = Date.now() + deps.timing.bootstrapWaitMs;
+        while (Date.now() < until) {
+          const ms = await store.memberList();
+          if (ms?.length) break;
+          await sleep(500);
+        }
+        if (!(await store.memberList())?.length) {
+          throw new Error(`no etcd cluster to join yet (${plan.reason}); the node cannot be registered`);
+        }
+        continue;
+      }
+      case "already-member": {
+        if (!plan.started) {
+          const token = (await store.getKey(TOKEN_KEY)) ?? deps.clusterName;
+          await startJoiningMember(deps, log, node, (await store.memberList()) ?? [], ipToInstance, token);
+          report.steps.push("member existed unstarted: start settings sent");
+        } else {
+          report.steps.push("already a member");
+        }
+        return plan.member.isLearner ? "joining" : "active";
+      }
+      case "refuse":
+        throw new Error(`cannot add ${ev.instanceId} to etcd: ${plan.reason}`);
+      case "learner-pending": {
+        // etcd 3.4 allows one learner: promote the pending one if it caught up, else retry a while.
+        const promoted = await promoteLearner(deps, store, ev.instanceId, plan.learner.id);
+        if (promoted) {
+          report.steps.push(`promoted pending learner ${plan.learner.name || plan.learner.id}`);
+          continue;
+        }
+        if (Date.now() > promoteUntil) {
+          // Leave the join to reconcile (it adds one learner per run once the pending one is promoted).
+          report.steps.push("learner pending: join deferred to reconcile");
+          return "joining";
+        }
+        await sleep(500);
+        continue;
+      }
+      case "add-learner": {
+        const added = await withMembershipLock(deps, store, ev.instanceId, async () => {
+          // Re-check under the lock: another handler may have changed the members meanwhile.
+          const now = await store.memberList();
+          const again = planLaunchMain({
+            node,
+            members: now,
+            healthy: now ? await store.healthyMembers(now) : new Set(),
+            main: obs.main,
+            clusterName: deps.clusterName,
+          });
+          if (again.kind !== "add-learner") return undefined;
+          try {
+            return await store.addLearner(plan.peerUrl);
+          } catch (e) {
+            if (e instanceof ClusterNotReadyError) return "not-ready" as const;
+            throw e;
+          }
+        });
+        if (!added) continue;
+        if (added === "not-ready") {
+          // etcd wants every voter connected for 5 s before a change: retry a while, then defer.
+          if (Date.now() > promoteUntil) {
+            report.steps.push("etcd not ready for a new member: join deferred to reconcile");
+            return "joining";
+          }
+          await sleep(1000);
+          continue;
+        }
+        report.steps.push(`learner added ${added.member.id}`);
+        try {
+          const token = (await store.getKey(TOKEN_KEY)) ?? deps.clusterName;
+          await startJoiningMember(deps, log, node, added.members, ipToInstance, token);
+          report.steps.push("start settings sent");
+        } catch (e) {
+          // Do not leave a learner that never starts: it would block the next join.
+          await withMembershipLock(deps, store, ev.instanceId, () =>
+            store.removeMember(added.member.id),
+          ).catch(() => {});
+          report.steps.push("learner removed after failed start");
+          throw e;
+        }
+        return "joining";
+      }
+    }
+  }
+}

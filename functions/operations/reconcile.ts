@@ -1,0 +1,113 @@
+// Reconcile (the `reconcile` function, on a schedule): compare the groups, etcd's members, the registry and DNS, and repair every
+// difference. Observe → plan (domain/reconcilePlan.ts) → apply, up to a few rounds in one run
+// (a promotion makes room for the next learner), then a DNS sync that lists the zone. Safe to run at
+// any time, next to lifecycle handlers: membership changes take the same lock.
+import { randomUUID } from "node:crypto";
+import type { Logger } from "../ports/log.ts";
+import { actionable, planReconcile } from "../domain/reconcilePlan.ts";
+import type { LifecycleDeps } from "./deps.ts";
+import { syncDns } from "./dnsSync.ts";
+import { applyRepair, describe } from "./repairs.ts";
+import { LEFTOVER_PREFIX, endpointsOf, observe, refreshGateways } from "./steps.ts";
+import type { ClusterStore } from "../ports/cluster.ts";
+
+export interface ReconcileReport {
+  rounds: number;
+  repairs: string[];
+  blocked: string[];
+  failed: string[];
+  dnsChanges: number;
+}
+
+export async function handleReconcile(
+  deps: LifecycleDeps,
+  log: Logger,
+  opts: { maxRounds?: number; recover?: boolean } = {},
+): Promise<ReconcileReport> {
+  const report: ReconcileReport = { rounds: 0, repairs: [], blocked: [], failed: [], dnsChanges: 0 };
+  const owner = `reconcile-${randomUUID()}`;
+  let store: ClusterStore | undefined;
+  let lastEndpoints: string[] = [];
+  const maxRounds = opts.maxRounds ?? 4;
+  for (let round = 0; round < maxRounds; round++) {
+    const obs = await observe(deps, [deps.groupNames.main, deps.groupNames.worker, deps.groupNames.data]);
+    lastEndpoints = endpointsOf(obs.main);
+    store = deps.store(lastEndpoints);
+    const members = await store.memberList();
+    if (members === null && obs.main.instances.length > 0 && (await deps.history?.formedBefore())) {
+      // Total loss of a cluster that existed: never bootstrap an empty one over it.
+      const outcome =
+        opts.recover === false || !deps.recover
+          ? { action: "none", reason: "recovery not wired" }
+          : await deps.recover(log);
+      report.blocked.push(
+        `etcd total loss: ${outcome.action}${outcome.reason ? ` (${outcome.reason})` : ""}`,
+      );
+      if (outcome.action === "restored") report.repairs.push("restored etcd from the newest valid snapshot");
+      log.info("reconcile done", { ...report });
+      return report;
+    }
+    const healthy = members ? await store.healthyMembers(members) : new Set<string>();
+    const registry = members ? (await store.listNodes()).nodes : [];
+    const repairs = planReconcile({
+      clusterName: deps.clusterName,
+      groups: obs.groups,
+      members,
+      healthy,
+      registry,
+      now: deps.now().toISOString(),
+    });
+    report.rounds = round + 1;
+    const todo = actionable(repairs);
+    report.blocked = repairs.filter((r) => r.kind === "blocked").map(describe);
+    if (todo.length === 0) break;
+    const ipToInstance = new Map<string, string>();
+    for (const g of obs.groups) for (const i of g.instances) if (i.ip) ipToInstance.set(i.ip, i.instanceId);
+    let progressed = false;
+    for (const r of todo) {
+      const what = describe(r);
+      try {
+        const done = await applyRepair(r, deps, store, log, ipToInstance);
+        if (done) {
+          progressed = true;
+          report.repairs.push(what);
+          log.info("reconcile: repaired", { repair: what });
+        } else {
+          report.blocked.push(`${what}: not yet`);
+        }
+      } catch (e) {
+        report.failed.push(`${what}: ${e instanceof Error ? e.message : String(e)}`);
+        log.error("reconcile: repair failed", { repair: what, error: e });
+      }
+    }
+    if (!progressed) break;
+  }
+  if (store && (await store.memberList())) {
+    const dns = await syncDns(store, deps.dns, log, {
+      domain: deps.domain,
+      owner,
+      list: true,
+      coalesceMs: 0,
+      deadlineMs: deps.timing.dnsDeadlineMs,
+    });
+    report.dnsChanges = dns.changes;
+    if (dns.discoveryChanged && (await refreshGateways(deps, store, log)).length === 0)
+      report.repairs.push("etcd-amb restarted");
+    if (dns.changes) report.repairs.push(`dns: ${dns.changes} record changes`);
+    if (deps.units?.reconcile) await deps.units.reconcile(log, { store, endpoints: lastEndpoints });
+    // Leftovers recorded by terminate handlers are settled once the state is clean.
+    if (!report.failed.length) {
+      for (const id of await leftoverIds(store)) await store.putKey(LEFTOVER_PREFIX + id, "").catch(() => {});
+    }
+  }
+  log.info("reconcile done", { ...report });
+  return report;
+}
+
+async function leftoverIds(store: ClusterStore): Promise<string[]> {
+  const { nodes } = await store.listNodes();
+  const out: string[] = [];
+  for (const n of nodes)
+    if ((await store.getKey(LEFTOVER_PREFIX + n.instanceId))?.length) out.push(n.instanceId);
+  return out;
+}

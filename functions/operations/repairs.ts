@@ -1,0 +1,111 @@
+// Reconcile's repairs: how each planned repair (domain/reconcilePlan.ts) is described and
+// applied. Membership changes take the same lock as the lifecycle handlers and re-check under it.
+import { ClusterNotReadyError } from "../domain/errors.ts";
+import type { Logger } from "../ports/log.ts";
+import type { Repair } from "../domain/reconcilePlan.ts";
+import { peerIp, planRemove, quorumAfter } from "../domain/membershipPlan.ts";
+import type { ClusterStore } from "../ports/cluster.ts";
+import type { LifecycleDeps } from "./deps.ts";
+import { TOKEN_KEY, bootstrapCluster, promoteLearner, startJoiningMember, withMembershipLock } from "./steps.ts";
+
+export const describe = (r: Repair): string => {
+  switch (r.kind) {
+    case "remove-member":
+      return `remove member ${r.member.name || r.member.id} (${peerIp(r.member)}): ${r.reason}`;
+    case "promote-learner":
+      return `promote learner ${r.instanceId}`;
+    case "start-member":
+      return `start member ${r.instanceId}`;
+    case "add-learner":
+      return `add learner ${r.instanceId}`;
+    case "bootstrap":
+      return `bootstrap ${r.plan.initialCluster.map((m) => m.name).join(",")}`;
+    case "register":
+      return `register ${r.record.instanceId} ${r.record.role} ${r.record.state}`;
+    case "mark-gone":
+      return `mark gone ${r.record.instanceId}`;
+    case "forget":
+      return `forget ${r.record.instanceId} (gone since ${r.record.updatedAt})`;
+    case "blocked":
+      return r.reason;
+  }
+};
+
+/** Applies one repair; false when it could not be done yet (a learner not caught up). */
+export async function applyRepair(
+  r: Repair,
+  deps: LifecycleDeps,
+  store: ClusterStore,
+  log: Logger,
+  ipToInstance: Map<string, string>,
+): Promise<boolean> {
+  switch (r.kind) {
+    case "remove-member":
+      return withMembershipLock(deps, store, "reconcile", async () => {
+        const now = (await store.memberList()) ?? [];
+        const m = now.find((x) => x.id === r.member.id);
+        if (!m) return true;
+        const healthy = await store.healthyMembers(now);
+        if (!m.isLearner && !quorumAfter(now, healthy, m.id).ok) return false;
+        const plan = planRemove(now, healthy, { instanceId: m.name, ip: peerIp(m) });
+        if (plan.kind === "refuse") return false;
+        await store.removeMember(m.id);
+        return true;
+      });
+    case "promote-learner":
+      return promoteLearner(deps, store, "reconcile", r.member.id);
+    case "start-member": {
+      const token = (await store.getKey(TOKEN_KEY)) ?? deps.clusterName;
+      await startJoiningMember(
+        deps,
+        log,
+        { instanceId: r.instanceId, ip: r.ip },
+        (await store.memberList()) ?? [],
+        ipToInstance,
+        token,
+      );
+      return true;
+    }
+    case "add-learner": {
+      const added = await withMembershipLock(deps, store, "reconcile", async () => {
+        const now = (await store.memberList()) ?? [];
+        if (now.some((m) => m.isLearner) || now.some((m) => peerIp(m) === r.ip)) return undefined;
+        return store.addLearner(`http://${r.ip}:2380`).catch((e: unknown) => {
+          if (e instanceof ClusterNotReadyError) return undefined;
+          throw e;
+        });
+      });
+      if (!added) return false;
+      const token = (await store.getKey(TOKEN_KEY)) ?? deps.clusterName;
+      try {
+        await startJoiningMember(
+          deps,
+          log,
+          { instanceId: r.instanceId, ip: r.ip },
+          added.members,
+          ipToInstance,
+          token,
+        );
+      } catch (e) {
+        await withMembershipLock(deps, store, "reconcile", () => store.removeMember(added.member.id)).catch(
+          () => {},
+        );
+        throw e;
+      }
+      return true;
+    }
+    case "bootstrap":
+      await bootstrapCluster(deps, store, log, r.plan);
+      await store.putKey(TOKEN_KEY, r.plan.token);
+      return true;
+    case "register":
+    case "mark-gone":
+      await store.putNode(r.record);
+      return true;
+    case "forget":
+      await store.deleteNode(r.record.instanceId);
+      return true;
+    case "blocked":
+      return false;
+  }
+}

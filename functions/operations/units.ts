@@ -1,0 +1,127 @@
+// Units sync (the `units` function, the lifecycle hook, reconcile): load the catalog, observe the nodes, re-place
+// the units, push only what changed, store the placement (compare-and-swap), report.
+import { z } from "zod";
+import { DevclusterError, InvalidInputError } from "../domain/errors.ts";
+import type { Logger } from "../ports/log.ts";
+import { loadCatalog, type Catalog, type CatalogSource } from "../domain/units/catalog.ts";
+import { parsePushResults, type NodePushResult } from "../domain/units/push.ts";
+import { planUnits, stateAfterPush, type PlanUnitsInput, type UnitsPlan } from "../domain/units/plan.ts";
+import type { Unplaceable, Move, Placement } from "../domain/units/placement.ts";
+import type { Commands } from "../ports/index.ts";
+import type { NodeSource, PlacementStore, PublishedImages } from "../ports/units.ts";
+import { renderCatalogImages } from "../domain/images.ts";
+
+export interface UnitsDeps {
+  nodes: NodeSource;
+  placements: PlacementStore;
+  commands: Commands;
+  /** The repository catalog (file name -> text), used when the event brings none. */
+  catalog: () => CatalogSource | Promise<CatalogSource>;
+  /** Image references `{{image:<name>}}` renders to; absent: every placeholder renders as missing. */
+  images?: PublishedImages;
+  log: Logger;
+}
+
+export const UnitsEventSchema = z
+  .object({
+    /** A whole catalog (file name -> unit file text) instead of the repository's. */
+    catalog: z.record(z.string(), z.string()).optional(),
+    dryRun: z.boolean().optional(),
+    /** Push every node its full unit set, changed or not (drift repair). */
+    force: z.boolean().optional(),
+  })
+  .strict();
+export type UnitsEvent = z.infer<typeof UnitsEventSchema>;
+
+export interface UnitsReport {
+  dryRun: boolean;
+  nodes: number;
+  units: number;
+  placement: Placement;
+  moves: Move[];
+  unplaceable: Unplaceable[];
+  pushed: { nodeId: string; reasons: string[]; units: string[] }[];
+  results: NodePushResult[];
+  failed: string[];
+  commands: number;
+  saved: boolean;
+  attempts: number;
+  /** Images units name but nobody published (file -> names): those units fail on their nodes. */
+  missingImages: Record<string, string[]>;
+}
+
+export interface SyncOptions {
+  catalog?: CatalogSource;
+  dryRun?: boolean;
+  force?: boolean;
+  /** Count this node in even if the registry does not list it as joining/active yet. */
+  launching?: string;
+  /** Re-place this node's units elsewhere; nothing is sent to it. */
+  terminating?: string;
+  /** Compare-and-swap attempts when another run stores a placement meanwhile (default 3). */
+  attempts?: number;
+}
+
+/**
+ * Load, plan, push, store. Used by the `units` handler and by lifecycle/reconcile (with
+ * `launching`/`terminating`). An invalid catalog throws InvalidInputError before anything is sent.
+ * When another run stored a placement meanwhile, the work is re-planned from the new state (the
+ * pushes are desired-state scripts, so applying again is harmless).
+ */
+export async function syncUnits(deps: UnitsDeps, opts: SyncOptions = {}): Promise<UnitsReport> {
+  const log = deps.log;
+  const [source, images] = await Promise.all([opts.catalog ?? deps.catalog(), deps.images?.load() ?? {}]);
+  const rendered = renderCatalogImages(source, images);
+  for (const [file, names] of Object.entries(rendered.missing)) log.warn("units: image not published", { file, images: names });
+  const catalog: Catalog = loadCatalog(rendered.source);
+  const maxAttempts = opts.attempts ?? 3;
+  for (let attempt = 1; ; attempt++) {
+    const [records, stored] = await Promise.all([deps.nodes.listNodes(), deps.placements.load()]);
+    const input: PlanUnitsInput = { catalog, nodes: records, state: stored.state };
+    if (opts.force) input.force = true;
+    if (opts.launching) input.launching = opts.launching;
+    if (opts.terminating) input.terminating = opts.terminating;
+    const plan: UnitsPlan = planUnits(input);
+    for (const u of plan.result.unplaceable) log.warn("units: unplaceable", { unit: u.unit, reason: u.reason });
+    const report: UnitsReport = {
+      dryRun: Boolean(opts.dryRun),
+      nodes: records.length,
+      units: Object.keys(plan.result.placement).length,
+      placement: plan.result.placement,
+      moves: plan.result.moves,
+      unplaceable: plan.result.unplaceable,
+      pushed: plan.pushes.map((p) => ({ nodeId: p.nodeId, reasons: p.reasons, units: p.units })),
+      results: [],
+      failed: [],
+      commands: plan.requests.length,
+      saved: false,
+      attempts: attempt,
+      missingImages: rendered.missing,
+    };
+    if (opts.dryRun) return report;
+    for (const req of plan.requests) {
+      const results = parsePushResults(await deps.commands.run(req));
+      report.results.push(...results);
+    }
+    report.failed = report.results.filter((r) => !r.ok).map((r) => r.instanceId);
+    for (const r of report.results.filter((x) => !x.ok)) log.error("units: push failed on a node", { instanceId: r.instanceId, status: r.status, failed: r.failed, error: r.error });
+    const next = stateAfterPush(plan, report.results);
+    if (await deps.placements.save(next, stored.revision)) {
+      report.saved = true;
+      log.info("units: placement stored", { pushed: report.pushed.length, failed: report.failed, moves: report.moves.length, unplaceable: report.unplaceable.length });
+      return report;
+    }
+    log.warn("units: placement changed meanwhile; planning again", { attempt });
+    if (attempt >= maxAttempts) throw new DevclusterError(`units: placement kept changing during ${attempt} attempts; reconcile will finish the work`);
+  }
+}
+
+export async function runUnits(deps: UnitsDeps, event: unknown = {}): Promise<UnitsReport> {
+  const parsed = UnitsEventSchema.safeParse(event ?? {});
+  if (!parsed.success) throw new InvalidInputError("invalid units event", parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`));
+  const opts: SyncOptions = {};
+  if (parsed.data.catalog) opts.catalog = parsed.data.catalog;
+  if (parsed.data.dryRun) opts.dryRun = true;
+  if (parsed.data.force) opts.force = true;
+  return syncUnits(deps, opts);
+}

@@ -1,0 +1,63 @@
+// Unit placement inside lifecycle and reconcile: a launching node gets its units before its action
+// completes, a terminating node's units move elsewhere first, and reconcile re-pushes every node's
+// desired units to repair drift.
+import { randomUUID } from "node:crypto";
+import type { Logger } from "../ports/log.ts";
+import type { NodeRecord } from "../domain/model.ts";
+import type { CatalogSource } from "../domain/units/catalog.ts";
+import { DevclusterError, LockBusyError } from "../domain/errors.ts";
+import { syncUnits, type UnitsDeps } from "./units.ts";
+import type { Commands } from "../ports/index.ts";
+import type { PlacementStore, PublishedImages } from "../ports/units.ts";
+import type { UnitsContext, UnitsHook } from "./deps.ts";
+
+/**
+ * Unit syncs are serialised by a lease-backed lock: each plans for every registered node, so under a
+ * burst of launches one holder pushes many nodes at once and the waiters behind it find their node
+ * already served (instead of racing compare-and-swap on the placement and giving up).
+ */
+async function withUnitsLock<T>(ctx: UnitsContext, waitMs: number, fn: () => Promise<T>): Promise<T> {
+  const lock = await ctx.store.tryLock("units", `units/${randomUUID()}`, { ttlSeconds: 30, waitMs });
+  if (!lock) throw new LockBusyError(`units: another sync held the lock for ${waitMs} ms`);
+  try {
+    return await fn();
+  } finally {
+    await lock.release().catch(() => {});
+  }
+}
+
+export interface UnitsHookDeps {
+  commands: Commands;
+  /** The placement store over these etcd endpoints. */
+  placements(endpoints: string[]): PlacementStore;
+  catalog: () => CatalogSource | Promise<CatalogSource>;
+  /** Image references the catalog renders with (absent: every placeholder renders as missing). */
+  images?: PublishedImages;
+  lockWaitMs?: number;
+}
+
+export function unitsHook(deps: UnitsHookDeps): UnitsHook {
+  const waitMs = deps.lockWaitMs ?? 120_000;
+  const depsFor = (ctx: UnitsContext, log: Logger): UnitsDeps => ({
+    log,
+    nodes: { listNodes: async () => (await ctx.store.listNodes()).nodes },
+    placements: deps.placements(ctx.endpoints),
+    commands: deps.commands,
+    catalog: deps.catalog,
+    ...(deps.images ? { images: deps.images } : {}),
+  });
+  return {
+    async onLaunch(node: NodeRecord, log: Logger, ctx: UnitsContext) {
+      const r = await withUnitsLock(ctx, waitMs, () => syncUnits(depsFor(ctx, log), { launching: node.instanceId }));
+      if (r.failed.includes(node.instanceId)) {
+        throw new DevclusterError(`units could not be pushed to ${node.instanceId}`);
+      }
+    },
+    async onTerminate(node: NodeRecord, log: Logger, ctx: UnitsContext) {
+      await withUnitsLock(ctx, waitMs, () => syncUnits(depsFor(ctx, log), { terminating: node.instanceId }));
+    },
+    async reconcile(log: Logger, ctx: UnitsContext) {
+      await withUnitsLock(ctx, waitMs, () => syncUnits(depsFor(ctx, log), { force: true }));
+    },
+  };
+}

@@ -1,0 +1,162 @@
+// The one composition root: builds each function's dependencies (adapters over the configuration) and
+// ties reconcile and total-loss recovery together with closures, so no operation imports another's
+// wiring. The snapshot function's part lives in snapshotWiring.ts (its bundle must stay small).
+// Everything is built on first use: importing a handler never throws on configuration.
+import { AutoScalingClient } from "@aws-sdk/client-auto-scaling";
+import { Route53Client } from "@aws-sdk/client-route-53";
+import { SSMClient } from "@aws-sdk/client-ssm";
+import { Etcd3 } from "etcd3";
+import { groupsOf, type Config } from "../domain/config.ts";
+import { DevclusterError } from "../domain/errors.ts";
+import { etcdClientUrl } from "../domain/model.ts";
+import { layoutOf, validSnapshots } from "../domain/snapshots.ts";
+import type { Logger } from "../ports/log.ts";
+import type { Commands, Groups } from "../ports/index.ts";
+import type { ClusterStore } from "../ports/cluster.ts";
+import type { PublishedImages } from "../ports/units.ts";
+import { awsLifecycleActions } from "../adapters/aws/lifecycleActions.ts";
+import { route53Dns } from "../adapters/aws/route53Dns.ts";
+import { s3SnapshotStore } from "../adapters/aws/s3Snapshots.ts";
+import { createSsmCommands } from "../adapters/aws/ssmCommands.ts";
+import { ssmPublishedImages } from "../adapters/aws/ssmPublishedImages.ts";
+import { etcdClusterStore } from "../adapters/etcd/clusterStore.ts";
+import { etcdPlacementStore } from "../adapters/etcd/placementStore.ts";
+import { readCatalogDir } from "../catalog/index.ts";
+import { DEFAULT_TIMING, type ClusterHistory, type LifecycleDeps, type UnitsHook } from "../operations/deps.ts";
+import { unitsHook } from "../operations/unitsHook.ts";
+import type { RestoreDeps } from "../operations/restore.ts";
+import type { UnitsDeps } from "../operations/units.ts";
+import { byEndpoints } from "./byEndpoints.ts";
+import { loadGroups, s3Client, snapshotDeps, type Wiring } from "./snapshotWiring.ts";
+
+export { createWiring, snapshotDeps, wiring, type Overrides, type Wiring } from "./snapshotWiring.ts";
+
+/** One store per endpoint set, kept across warm invocations; a changed set replaces the old one. */
+export function cachedStores(make: (endpoints: string[]) => ClusterStore = (e) => etcdClusterStore({ endpoints: e })) {
+  return byEndpoints(make, (store) => store.close());
+}
+
+/** The units hook over etcd (placement) and the repository's catalog. */
+export function etcdUnitsHook(
+  commands: Commands,
+  opts: { lockWaitMs?: number; images?: PublishedImages } = {},
+): UnitsHook {
+  const clients = byEndpoints(
+    (hosts) => new Etcd3({ hosts, dialTimeout: 2000 }),
+    (c) => c.close(),
+  );
+  return unitsHook({
+    commands,
+    placements: (endpoints) => etcdPlacementStore(clients(endpoints)),
+    catalog: () => readCatalogDir(),
+    ...opts,
+  });
+}
+
+/** Whether a valid snapshot of this cluster is stored (then it has existed and is never bootstrapped empty). */
+function snapshotHistory(cfg: Config): ClusterHistory {
+  return {
+    async formedBefore(): Promise<boolean> {
+      const layout = layoutOf(cfg);
+      const store = s3SnapshotStore(s3Client(), cfg.SNAPSHOT_BUCKET, layout);
+      return validSnapshots(layout, await store.list()).length > 0;
+    },
+  };
+}
+
+
+let ssm: SSMClient | undefined;
+const ssmClient = () => (ssm ??= new SSMClient({ maxAttempts: 5 }));
+let autoscaling: AutoScalingClient | undefined;
+
+/** Groups whose adapter loads on the first call. */
+function lazyGroups(): Groups {
+  let groups: Promise<Groups> | undefined;
+  const get = () => (groups ??= loadGroups());
+  return {
+    describeGroups: async (names) => (await get()).describeGroups(names),
+    describeInstances: async (ids) => (await get()).describeInstances(ids),
+  };
+}
+
+const commandsOf = (w: Wiring) => (w.commands ??= w.over.commands ?? createSsmCommands({ ssm: ssmClient() }));
+
+/** lifecycle and reconcile: built once, kept across warm invocations. */
+export function lifecycleDeps(w: Wiring): LifecycleDeps {
+  if (w.lifecycle) return w.lifecycle;
+  const { cfg } = w;
+  // Route 53 retries live in the Dns adapter (backoff with jitter); the client itself does not retry.
+  const route53 = new Route53Client({ maxAttempts: 1 });
+  const commands = commandsOf(w);
+  w.lifecycle = {
+    clusterName: cfg.CLUSTER_NAME,
+    domain: cfg.CLUSTER_DOMAIN,
+    groupNames: groupsOf(cfg),
+    groups: lazyGroups(),
+    actions: w.over.actions ?? awsLifecycleActions((autoscaling ??= new AutoScalingClient({ maxAttempts: 5 }))),
+    commands,
+    dns: route53Dns(route53, cfg.PRIVATE_ZONE_ID),
+    store: cachedStores(),
+    units: etcdUnitsHook(commands, { images: ssmPublishedImages(ssmClient(), cfg.CLUSTER_NAME) }),
+    history: snapshotHistory(cfg),
+    recover: (log) => recover(w, log),
+    timing: DEFAULT_TIMING,
+    now: () => new Date(),
+  };
+  return w.lifecycle;
+}
+
+/** restore: afterwards discovery records are rewritten and units re-pushed (a reconcile run). */
+export function restoreDeps(w: Wiring, log: Logger, extra: Partial<RestoreDeps> = {}): RestoreDeps {
+  const { resolveSrv: _unused, ...base } = snapshotDeps(w, log);
+  return {
+    ...base,
+    groups: loadGroups,
+    commands: commandsOf(w),
+    afterRestore: () => afterRestore(w, log),
+    ...extra,
+  };
+}
+
+/** After a restore: rewrite the discovery records and the registry's DNS, re-push every node's units. */
+async function afterRestore(w: Wiring, log: Logger): Promise<void> {
+  const { handleReconcile } = await import("../operations/reconcile.ts");
+  const report = await handleReconcile(lifecycleDeps(w), log.child({ op: "afterRestore" }), { recover: false });
+  if (report.failed.length) log.warn("restore: follow-up reconcile left failures", { failed: report.failed });
+}
+
+/** reconcile's answer to total loss: restore the newest valid snapshot if AUTO_RESTORE allows, else alarm. */
+async function recover(w: Wiring, log: Logger): Promise<{ action: string; reason?: string }> {
+  const { recoverIfTotalLoss } = await import("../operations/restore.ts");
+  const out = await recoverIfTotalLoss(restoreDeps(w, log));
+  return out.action === "restored" ? { action: "restored" } : { action: out.action, reason: out.reason };
+}
+
+/** units: the etcd endpoints are the main group's running instances. */
+export async function unitsDeps(w: Wiring, log: Logger): Promise<UnitsDeps> {
+  const groups = await loadGroups();
+  const [main] = await groups.describeGroups([w.cfg.GROUP_MAIN]);
+  const ids = (main?.members ?? []).map((m) => m.instanceId);
+  const instances = ids.length ? await groups.describeInstances(ids) : [];
+  const urls = instances
+    .filter((i) => i.state === "running" || i.state === "pending")
+    .map((i) => etcdClientUrl(i.privateIp));
+  if (!urls.length) throw new DevclusterError("units: no main node to reach etcd through");
+  const cache = (w.caches.units ??= unitsClientCache()) as ReturnType<typeof unitsClientCache>;
+  const etcd = cache(urls);
+  return {
+    log,
+    nodes: { listNodes: async () => (await etcd.cluster.listNodes()).nodes },
+    placements: etcdPlacementStore(etcd.client),
+    commands: commandsOf(w),
+    catalog: () => readCatalogDir(),
+    images: ssmPublishedImages(ssmClient(), w.cfg.CLUSTER_NAME),
+  };
+}
+
+function unitsClientCache() {
+  return byEndpoints(
+    (endpoints) => ({ client: new Etcd3({ hosts: endpoints, dialTimeout: 2000 }), cluster: etcdClusterStore({ endpoints }) }),
+    (c) => (c.client.close(), c.cluster.close()),
+  );
+}

@@ -1,0 +1,259 @@
+// The local cluster's operations: up, scale, kill, snapshot, restore, reconcile, status, down.
+// Each drives the real handlers against moto and real etcd members, as AWS would drive them.
+import { existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { createConnection } from "node:net";
+import { join } from "node:path";
+import { AutoScalingClient, SetDesiredCapacityCommand, TerminateInstanceInAutoScalingGroupCommand } from "@aws-sdk/client-auto-scaling";
+import { Route53Client } from "@aws-sdk/client-route-53";
+import { EC2Client } from "@aws-sdk/client-ec2";
+import { buildTemplate } from "../../cloudformation/template.ts";
+import { Params } from "../../cloudformation/ids.ts";
+import { resolveOptions } from "../../cloudformation/options.ts";
+import { RefusedError, InvalidInputError, NotFoundError } from "../../functions/domain/errors.ts";
+import { ROLES, type Role } from "../../functions/domain/model.ts";
+import { awsGroups } from "../../functions/adapters/aws/groups.ts";
+import { startMoto } from "../moto.ts";
+import { killLocalNode, nodeDir, nodePids, stopNodeProcessesUnder } from "../node.ts";
+import { ETCD_BIN, MOTO_SERVER, PROJECT_ROOT } from "../paths.ts";
+import { pidAlive, readPidFile, stopPidFile, waitUntil } from "../processes.ts";
+import { deliverChanges, observeGroups, type Progress } from "./driver.ts";
+import { loadFunctions, localEnv, type LocalFunctionSet } from "./functions.ts";
+import { createStackOnMoto } from "./stack.ts";
+import { collectStatus, type ClusterStatus } from "./status.ts";
+import { isRunning, motoPidPath, readState, writeState, type LocalState } from "./state.ts";
+import { HOOKS } from "../../cloudformation/ids.ts";
+import { SSMClient } from "@aws-sdk/client-ssm";
+import { publishImages } from "../../functions/adapters/aws/ssmPublishedImages.ts";
+import { buildImages } from "../images.ts";
+
+/** The local cluster's /16 (127.A): moto at 127.A.0.1, instances from the VPC's subnets. */
+export const LOCAL_PREFIX = "127.77";
+
+export interface UpOptions {
+  main: number;
+  workers: number;
+  data: number;
+  clusterName?: string;
+  /** `127.A`: the loopback /16 of this cluster (default 127.77). */
+  prefix?: string;
+}
+
+export function ensureInstalled(progress: Progress) {
+  if (existsSync(ETCD_BIN) && existsSync(MOTO_SERVER) && existsSync(join(PROJECT_ROOT, "node_modules"))) return;
+  progress("installing what is missing (scripts/install-deps.sh)");
+  execFileSync("bash", [join(PROJECT_ROOT, "scripts", "install-deps.sh")], { stdio: "inherit" });
+}
+
+/** The groups of the cluster the environment points at now (fresh clients: one process may drive two). */
+const groupsNow = () => awsGroups({ autoscaling: new AutoScalingClient({}), ec2: new EC2Client({}) });
+
+/** Addresses and zones of instances, from EC2 (moto). */
+const describeNodes = async (ids: string[]) =>
+  new Map((await groupsNow().describeInstances(ids)).map((i) => [i.instanceId, { address: i.privateIp, zone: i.zone }]));
+
+/** The running cluster's state; the environment is pointed at it (moto, names, local adapters). */
+function requireState(dir: string): LocalState {
+  const state = readState(dir);
+  if (!state || !isRunning(dir)) {
+    throw new NotFoundError(`no local cluster runs (state dir ${dir}); start one with 'devcluster local up'`);
+  }
+  Object.assign(process.env, localEnv(dir, state));
+  return state;
+}
+
+/** A running cluster's handle: its state and the real handlers pointed at it. */
+export async function attach(dir: string): Promise<{ state: LocalState; fns: LocalFunctionSet }> {
+  const state = requireState(dir);
+  return { state, fns: await loadFunctions(dir, state) };
+}
+
+export async function up(dir: string, opts: UpOptions, progress: Progress): Promise<LocalState> {
+  if (opts.main < 3 || opts.main > 9 || opts.main % 2 === 0) {
+    throw new InvalidInputError(`--main must be odd, from 3 to 9 (got ${opts.main})`);
+  }
+  for (const [k, v] of [["workers", opts.workers], ["data", opts.data]] as const) {
+    if (!Number.isInteger(v) || v < 0 || v > 20) throw new InvalidInputError(`--${k} must be 0 to 20 (got ${v})`);
+  }
+  if (isRunning(dir)) {
+    throw new RefusedError(`a local cluster already runs (state in ${dir}); 'devcluster local down' stops it`);
+  }
+  const prefix = opts.prefix ?? LOCAL_PREFIX;
+  if (!/^127\.(\d{1,3})$/.test(prefix) || Number(prefix.split(".")[1]) > 255) {
+    throw new InvalidInputError(`prefix must be 127.A (got ${prefix})`);
+  }
+  const motoHost = `${prefix}.0.1`;
+  if (await listening(motoHost, 5000)) {
+    // Another cluster (another --dir) uses this /16: its moto would answer in place of ours.
+    throw new RefusedError(`${motoHost}:5000 is in use: another local cluster runs on ${prefix}.0.0/16; pick another --prefix (127.70 to 127.99)`);
+  }
+  ensureInstalled(progress);
+  if (existsSync(dir)) {
+    // What a crashed cluster left: its processes are stopped and its directory kept aside.
+    await down(dir, () => {});
+    const aside = `${dir}.previous`;
+    rmSync(aside, { recursive: true, force: true });
+    renameSync(dir, aside);
+  }
+  mkdirSync(dir, { recursive: true });
+  const t0 = Date.now();
+  // The images build (or are reused) while moto and the stack come up; launches wait for them.
+  const images = buildImages((line) => progress(line));
+  images.catch(() => {}); // awaited below; a failure is reported there
+  progress(`starting moto (the AWS API) at http://${motoHost}:5000`);
+  const moto = await startMoto({ host: motoHost, port: 5000, dir, pidFile: motoPidPath(dir) });
+  Object.assign(process.env, moto.env);
+
+  const clusterName = opts.clusterName ?? "dev";
+  const synthOptions = resolveOptions({ clusterName, vpcCidr: `${prefix}.0.0/16`, mainSize: opts.main });
+  const template = buildTemplate(synthOptions);
+  progress(`creating the cluster's stack from the real template (${Object.keys(template.Resources ?? {}).length} resources)`);
+  const stack = await createStackOnMoto({
+    stackName: clusterName,
+    template,
+    amiParameter: synthOptions.flatcarAmiParameter,
+    parameters: {
+      [Params.mainSize]: String(opts.main),
+      [Params.workerMin]: "0",
+      [Params.workerMax]: String(Math.max(opts.workers, 20)),
+      [Params.workerDesired]: String(opts.workers),
+      [Params.dataSize]: String(opts.data),
+    },
+  });
+  if (stack.skippedTypes.length) progress(`moto skips: ${stack.skippedTypes.join(", ")}`);
+  const out = (k: string) => {
+    const v = stack.outputs[k];
+    if (!v) throw new Error(`stack output ${k} is missing`);
+    return v;
+  };
+  const state: LocalState = {
+    version: 1,
+    clusterName,
+    domain: synthOptions.clusterDomain,
+    prefix,
+    motoEndpoint: moto.endpoint,
+    stackName: clusterName,
+    zoneId: out("PrivateZoneId").replace(/^\/hostedzone\//, ""),
+    bucket: out("SnapshotBucketName"),
+    groups: { main: out("MainGroupName"), worker: out("WorkerGroupName"), data: out("DataGroupName") },
+    hooks: Object.fromEntries(ROLES.map((r) => [r, { launch: HOOKS.launch, terminate: HOOKS.terminate }])),
+    createdAt: new Date().toISOString(),
+  };
+  writeState(dir, state);
+  const fns = await loadFunctions(dir, state);
+  const built = await images;
+  if (built.failed.length) progress(`images not built: ${built.failed.join(", ")}: their units will fail on their nodes`);
+  await publishImages(new SSMClient({}), clusterName, built.refs);
+  progress(`images: ${Object.keys(built.refs).length} published (${built.seconds.toFixed(1)} s)`);
+  const groups = groupsNow();
+  const after = await observeGroups(groups, state);
+  progress(`groups: ${after.map((m) => `${m.role} ${m.ids.length}`).join(", ")}; delivering launch events`);
+  await deliverChanges({ root: dir, state, before: [], after, fns, progress, describe: describeNodes });
+  await waitHealthy(dir, state, progress);
+  progress(`cluster up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  return state;
+}
+
+/** Something accepts TCP connections at host:port. */
+function listening(host: string, port: number): Promise<boolean> {
+  return new Promise((done) => {
+    const sock = createConnection({ host, port });
+    const end = (v: boolean) => {
+      sock.destroy();
+      done(v);
+    };
+    sock.once("connect", () => end(true));
+    sock.once("error", () => end(false));
+    sock.setTimeout(1000, () => end(false));
+  });
+}
+
+/** Wait until every main node's etcd member answers /health. */
+export async function waitHealthy(dir: string, state: LocalState, progress: Progress, timeoutMs = 60_000) {
+  await waitUntil(
+    "a healthy etcd cluster",
+    async () => {
+      const s = await status(dir, state);
+      const mains = s.nodes.filter((n) => n.role === "main");
+      return s.etcd.reachable && s.etcd.members.length >= mains.length && s.etcd.members.every((m) => m.healthy);
+    },
+    timeoutMs,
+    250,
+  );
+  progress("etcd healthy");
+}
+
+export async function status(dir: string, state = requireState(dir)): Promise<ClusterStatus> {
+  const groups = groupsNow();
+  const { listValidSnapshots } = await import("./snapshots.ts");
+  return collectStatus({
+    root: dir,
+    state,
+    groups,
+    route53: new Route53Client({}),
+    snapshots: () => listValidSnapshots(state),
+  });
+}
+
+export async function scale(dir: string, role: Role, n: number, progress: Progress) {
+  const { state, fns } = await attach(dir);
+  if (role === "main" && (n < 3 || n > 9 || n % 2 === 0)) {
+    throw new InvalidInputError(`the main group must stay odd, from 3 to 9 (got ${n})`);
+  }
+  if (!Number.isInteger(n) || n < 0 || n > 50) throw new InvalidInputError(`size must be 0 to 50 (got ${n})`);
+  const groups = groupsNow();
+  const before = await observeGroups(groups, state);
+  await new AutoScalingClient({}).send(
+    new SetDesiredCapacityCommand({ AutoScalingGroupName: state.groups[role], DesiredCapacity: n, HonorCooldown: false }),
+  );
+  const after = await observeGroups(groups, state);
+  const res = await deliverChanges({ root: dir, state, before, after, fns, progress, describe: describeNodes });
+  progress(`${role}: ${n} (launched ${res.launched.length}, terminated ${res.terminated.length})`);
+  return res;
+}
+
+/** A node dies: its processes are killed, and its group replaces it (new instance, launch event). */
+export async function kill(dir: string, instanceId: string, progress: Progress) {
+  const { state, fns } = await attach(dir);
+  const groups = groupsNow();
+  const before = await observeGroups(groups, state);
+  if (!before.some((m) => m.ids.includes(instanceId))) throw new NotFoundError(`no node ${instanceId} in the cluster`);
+  progress(`killing ${instanceId}`);
+  await killLocalNode(dir, instanceId, "SIGKILL");
+  // Auto Scaling's health check finds it dead and replaces it.
+  await new AutoScalingClient({}).send(
+    new TerminateInstanceInAutoScalingGroupCommand({ InstanceId: instanceId, ShouldDecrementDesiredCapacity: false }),
+  );
+  const after = await observeGroups(groups, state);
+  return deliverChanges({ root: dir, state, before, after, fns, progress, describe: describeNodes });
+}
+
+/** Every etcd member dies at once (SIGKILL); the machines stay, with their data on disk. */
+export async function killAllMain(dir: string, progress: Progress) {
+  const state = requireState(dir);
+  const s = await status(dir, state);
+  const mains = s.nodes.filter((n) => n.role === "main");
+  for (const n of mains) {
+    const pids = nodePids(nodeDir(dir, n.id));
+    for (const pid of pids) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
+    progress(`killed etcd on ${n.id} (${n.address})`);
+  }
+  await waitUntil("every etcd member to die", async () => mains.every((n) => nodePids(nodeDir(dir, n.id)).every((p) => !pidAlive(p))), 10_000);
+}
+
+export async function down(dir: string, progress: Progress) {
+  await stopNodeProcessesUnder(dir);
+  const moto = readPidFile(motoPidPath(dir));
+  if (moto !== undefined) {
+    await stopPidFile(motoPidPath(dir));
+    progress(`stopped moto (pid ${moto})`);
+  }
+  progress("local cluster down");
+}
+

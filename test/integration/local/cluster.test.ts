@@ -1,0 +1,451 @@
+// The local cluster end to end: the demo's steps against one cluster (3 main, 2 workers), and after
+// every step `status(dir)` (what `status --json` prints) is checked against the independent sources:
+// etcd's own member list (etcdctl), moto's Auto Scaling/EC2/Route 53 (the SDK, directly), and the node
+// directories on disk (unit files, wants entries, the systemctl stand-in's state and pids).
+import { execFile } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { setTimeout as sleep } from "node:timers/promises";
+import { AutoScalingClient, DescribeAutoScalingGroupsCommand } from "@aws-sdk/client-auto-scaling";
+import { DescribeInstancesCommand, EC2Client } from "@aws-sdk/client-ec2";
+import { ListResourceRecordSetsCommand, Route53Client } from "@aws-sdk/client-route-53";
+import { ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
+import { Etcd3 } from "etcd3";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readCatalogDir } from "../../../functions/catalog/index.ts";
+import { loadCatalog, metadataMatches } from "../../../functions/domain/units/index.ts";
+import { PLACEMENT_KEY } from "../../../functions/domain/units/plan.ts";
+import { attach, down, kill, killAllMain, scale, status, up } from "../../../local/cluster/cluster.ts";
+import type { ClusterStatus } from "../../../local/cluster/status.ts";
+import { motoPidPath, readState, statePath, type LocalState } from "../../../local/cluster/state.ts";
+import { reserveLocalClusterPrefix, type LoopbackBlock } from "../../../local/loopback.ts";
+import { LOCAL_REGION } from "../../../local/moto.ts";
+import { nodeDir, stopNodeProcessesUnder } from "../../../local/node.ts";
+import { ETCDCTL_BIN, PROJECT_ROOT } from "../../../local/paths.ts";
+import { pidAlive, readPidFile } from "../../../local/processes.ts";
+
+const run = promisify(execFile);
+const KEYS = 100;
+const key = (i: number) => `/e2e/key-${String(i).padStart(4, "0")}`;
+
+let block: LoopbackBlock;
+let base: string;
+let dir: string;
+let state: LocalState;
+const log: string[] = [];
+const progress = (l: string) => log.push(l);
+
+// ---------------------------------------------------------------------------------------------
+// Independent sources
+
+const creds = { accessKeyId: "local", secretAccessKey: "local" };
+const aws = () => ({
+  asg: new AutoScalingClient({ endpoint: state.motoEndpoint, region: LOCAL_REGION, credentials: creds }),
+  ec2: new EC2Client({ endpoint: state.motoEndpoint, region: LOCAL_REGION, credentials: creds }),
+  r53: new Route53Client({ endpoint: state.motoEndpoint, region: "us-east-1", credentials: creds }),
+  s3: new S3Client({ endpoint: state.motoEndpoint, region: LOCAL_REGION, credentials: creds, forcePathStyle: true }),
+});
+
+interface MotoNode {
+  id: string;
+  role: string;
+  address: string;
+  zone: string;
+  state: string;
+}
+
+/** The groups' instances, as moto's Auto Scaling and EC2 hold them. */
+async function motoNodes(): Promise<MotoNode[]> {
+  const { asg, ec2 } = aws();
+  const roleOf = new Map(Object.entries(state.groups).map(([role, name]) => [name, role]));
+  const groups = (await asg.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: Object.values(state.groups) })))
+    .AutoScalingGroups!;
+  const members = groups.flatMap((g) => (g.Instances ?? []).map((i) => ({ i, role: roleOf.get(g.AutoScalingGroupName!)! })));
+  const ips = new Map<string, string>();
+  if (members.length) {
+    const res = await ec2.send(new DescribeInstancesCommand({ InstanceIds: members.map((m) => m.i.InstanceId!) }));
+    for (const r of res.Reservations ?? []) for (const x of r.Instances ?? []) ips.set(x.InstanceId!, x.PrivateIpAddress ?? "");
+  }
+  return members
+    .map(({ i, role }) => ({ id: i.InstanceId!, role, address: ips.get(i.InstanceId!) ?? "", zone: i.AvailabilityZone!, state: i.LifecycleState! }))
+    .sort((a, b) => a.id.localeCompare(b.id));
+}
+
+async function route53Records(): Promise<{ name: string; type: string; values: string[] }[]> {
+  const out: { name: string; type: string; values: string[] }[] = [];
+  let start: { StartRecordName?: string; StartRecordType?: never } = {};
+  for (;;) {
+    const res = await aws().r53.send(new ListResourceRecordSetsCommand({ HostedZoneId: state.zoneId, ...start }));
+    for (const r of res.ResourceRecordSets ?? []) {
+      if (r.Type === "NS" || r.Type === "SOA") continue;
+      out.push({ name: r.Name!, type: r.Type!, values: (r.ResourceRecords ?? []).map((v) => v.Value!).sort() });
+    }
+    if (!res.IsTruncated) break;
+    start = { StartRecordName: res.NextRecordName, StartRecordType: res.NextRecordType as never };
+  }
+  return out.sort((a, b) => (a.name + a.type).localeCompare(b.name + b.type));
+}
+
+interface CtlMember {
+  ID: string;
+  name: string;
+  peerURLs: string[];
+  clientURLs?: string[];
+  isLearner?: boolean;
+}
+
+async function etcdctl(endpoints: string[], ...args: string[]): Promise<string> {
+  const { stdout } = await run(ETCDCTL_BIN, [`--endpoints=${endpoints.join(",")}`, "--dial-timeout=2s", "--command-timeout=3s", ...args], {
+    env: { ...process.env, ETCDCTL_API: "3" },
+  });
+  return stdout;
+}
+
+/** etcd's own member list (uint64 ids kept exact: JSON numbers would lose them). */
+async function etcdctlMembers(endpoints: string[]): Promise<CtlMember[]> {
+  const out = await etcdctl(endpoints, "member", "list", "-w", "json");
+  return (JSON.parse(out.replace(/"ID":(\d+)/g, '"ID":"$1"')) as { members: CtlMember[] }).members;
+}
+
+/** A node's units read straight from its directory, as systemctl (the stand-in) would report them. */
+function unitsFromDisk(id: string): { name: string; state: string; enabled: boolean; pid?: number }[] {
+  const d = nodeDir(dir, id);
+  const unitDir = join(d, "etc/systemd/system");
+  const wantsDir = join(unitDir, "multi-user.target.wants");
+  const runDir = join(d, "run/systemd");
+  const isUnit = (f: string) => /\.(service|timer|socket|path|target)$/.test(f);
+  const files = existsSync(unitDir) ? readdirSync(unitDir).filter((f) => isUnit(f) && !f.includes("@.")) : [];
+  const wanted = existsSync(wantsDir) ? readdirSync(wantsDir).filter(isUnit) : [];
+  return [...new Set([...files, ...wanted])].sort().map((name) => {
+    const pid = readPidFile(join(runDir, `${name}.pid`));
+    let st: string;
+    if (existsSync(join(runDir, `${name}.native`))) st = pid !== undefined && pidAlive(pid) ? "active" : "failed";
+    else st = existsSync(join(runDir, `${name}.state`)) ? readFileSync(join(runDir, `${name}.state`), "utf8").trim() : "inactive";
+    return { name, state: st, enabled: wanted.includes(name), pid };
+  });
+}
+
+const catalog = loadCatalog(readCatalogDir());
+const byId = <T extends { id: string }>(xs: T[]) => [...xs].sort((a, b) => a.id.localeCompare(b.id));
+const endpointsOf = (ns: { role: string; address: string }[]) =>
+  ns.filter((n) => n.role === "main").map((n) => `http://${n.address}:2379`);
+
+/**
+ * `status(dir)` against every independent source. `etcdUp: false` after every member was killed.
+ * Returns the status and etcd's member list for step-specific checks.
+ */
+async function verify(opts: { etcdUp?: boolean } = {}): Promise<{ s: ClusterStatus; members: CtlMember[]; nodes: MotoNode[] }> {
+  const etcdUp = opts.etcdUp ?? true;
+  const s = await status(dir);
+  const nodes = await motoNodes();
+  const domain = `${state.domain}.`.toLowerCase();
+
+  // Nodes: exactly moto's group members, each InService with its EC2 address, its machine up.
+  expect(byId(s.nodes).map(({ id, role, address, zone, state: st }) => ({ id, role, address, zone, state: st }))).toEqual(nodes);
+  for (const n of s.nodes) {
+    expect(n.state, n.id).toBe("InService");
+    expect(n.up, n.id).toBe(true);
+    expect(n.address.startsWith(`${state.prefix}.`), n.address).toBe(true);
+  }
+
+  // etcd: what etcdctl says the members are.
+  const mains = nodes.filter((n) => n.role === "main");
+  let members: CtlMember[] = [];
+  if (etcdUp) {
+    members = await etcdctlMembers(endpointsOf(nodes));
+    expect(s.etcd.reachable).toBe(true);
+    expect(byId(s.etcd.members.map((m) => ({ id: m.id, name: m.name, peerUrl: m.peerUrl, learner: m.learner })))).toEqual(
+      byId(members.map((m) => ({ id: m.ID, name: m.name, peerUrl: m.peerURLs[0] ?? "", learner: Boolean(m.isLearner) }))),
+    );
+    // One member per main node, named for its instance, on its address.
+    expect(members.map((m) => m.name).sort()).toEqual(mains.map((n) => n.id).sort());
+    for (const m of members) expect(m.peerURLs).toEqual([`http://${mains.find((n) => n.id === m.name)!.address}:2380`]);
+    expect(s.etcd.members.every((m) => m.healthy)).toBe(true);
+    expect(s.etcd.members.filter((m) => m.leader)).toHaveLength(1);
+  } else {
+    expect(s.etcd.reachable).toBe(false);
+    expect(s.etcd.members).toEqual([]);
+    await expect(etcdctlMembers(endpointsOf(nodes))).rejects.toThrow();
+  }
+
+  // DNS: what moto's Route 53 holds; an A record per node with its address, and nothing stale.
+  const records = await route53Records();
+  expect(s.dns).toEqual(records);
+  const a = records.filter((r) => r.type === "A");
+  expect(a).toEqual(
+    nodes.map((n) => ({ name: `${n.id}.${domain}`, type: "A", values: [n.address] })).sort((x, y) => x.name.localeCompare(y.name)),
+  );
+  const srv = (n: string) => records.find((r) => r.type === "SRV" && r.name === `${n}.${domain}`)?.values ?? [];
+  if (etcdUp) {
+    // The discovery records list exactly the current members (clients: voters only).
+    const started = members.filter((m) => m.name);
+    expect(srv("_etcd-server._tcp")).toEqual(started.map((m) => `0 0 2380 ${m.name}.${domain}`).sort());
+    expect(srv("_etcd-client._tcp")).toEqual(started.filter((m) => !m.isLearner).map((m) => `0 0 2379 ${m.name}.${domain}`).sort());
+  } else {
+    // Nobody changes membership while every member is dead: the records still name the main nodes.
+    expect(srv("_etcd-server._tcp")).toEqual(mains.map((n) => `0 0 2380 ${n.id}.${domain}`).sort());
+  }
+  expect(records.filter((r) => r.type !== "A" && r.type !== "SRV")).toEqual([]);
+
+  // Node directories: the units status reports are the ones on disk, in the state systemctl gives.
+  for (const n of s.nodes) {
+    const disk = unitsFromDisk(n.id);
+    expect(n.units, n.id).toEqual(disk.map(({ name, state: st }) => ({ name, state: st })));
+    const has = (u: string) => disk.find((x) => x.name === u);
+    if (n.role === "main") {
+      const etcd = has("etcd-member.service");
+      expect(etcd, `${n.id} etcd-member.service`).toBeDefined();
+      expect(etcd!.enabled).toBe(true);
+      expect(etcd!.state, `${n.id} etcd-member.service`).toBe(etcdUp ? "active" : "failed");
+      expect(existsSync(join(nodeDir(dir, n.id), "etc/etcd/etcd.env"))).toBe(true);
+    } else {
+      const amb = has("etcd-amb.service");
+      expect(amb, `${n.id} etcd-amb.service`).toBeDefined();
+      expect(amb!.enabled && amb!.state === "active", `${n.id} etcd-amb.service enabled and active`).toBe(true);
+      expect(has("etcd-member.service"), `${n.id} runs no etcd member`).toBeUndefined();
+    }
+    // Global units: on every node whose metadata matches, enabled.
+    for (const u of catalog.units.filter((x) => x.global)) {
+      const matches = metadataMatches(u.rules.metadata, { role: n.role, zone: n.zone });
+      expect(Boolean(has(u.name)?.enabled), `${u.name} on ${n.role} ${n.id}`).toBe(matches);
+    }
+  }
+  if (etcdUp) {
+    // The placement the units function stored is what the node directories run.
+    const stored = JSON.parse(await etcdctl(endpointsOf(nodes), "get", PLACEMENT_KEY, "--print-value-only")) as {
+      placement: Record<string, string[]>;
+    };
+    const placed = Object.entries(stored.placement)
+      .flatMap(([u, ids]) => ids.map((id) => `${id} ${u}`))
+      .sort();
+    const onDisk = s.nodes.flatMap((n) => unitsFromDisk(n.id).filter((u) => u.enabled).map((u) => `${n.id} ${u.name}`)).sort();
+    expect(onDisk).toEqual(placed);
+  }
+  return { s, members, nodes };
+}
+
+async function client(): Promise<Etcd3> {
+  return new Etcd3({ hosts: endpointsOf(await motoNodes()), dialTimeout: 2000 });
+}
+
+/** Every process a cluster dir knows of: node services (run/systemd/*.pid) and moto. */
+function knownPids(d: string): number[] {
+  const pids: number[] = [];
+  const nodesDir = join(d, "nodes");
+  for (const id of existsSync(nodesDir) ? readdirSync(nodesDir) : []) {
+    const run = join(nodesDir, id, "run/systemd");
+    for (const f of existsSync(run) ? readdirSync(run) : []) {
+      if (f.endsWith(".pid")) pids.push(readPidFile(join(run, f))!);
+    }
+  }
+  const moto = readPidFile(motoPidPath(d));
+  if (moto !== undefined) pids.push(moto);
+  return pids.filter((p) => p !== undefined);
+}
+
+/** Listening TCP sockets on the cluster's /16 (`ss -ltnH`, local address column). */
+async function listeners(prefix: string): Promise<string[]> {
+  const { stdout } = await run("ss", ["-ltnH"]);
+  return stdout
+    .split("\n")
+    .map((l) => l.trim().split(/\s+/)[3] ?? "")
+    .filter((addr) => addr.startsWith(`${prefix}.`));
+}
+
+// ---------------------------------------------------------------------------------------------
+
+beforeAll(async () => {
+  block = reserveLocalClusterPrefix();
+  base = mkdtempSync(join(tmpdir(), "devcluster-local-e2e-"));
+  dir = join(base, "cluster");
+  // The first up on a machine builds the container images (minutes, once).
+  await up(dir, { main: 3, workers: 2, data: 0, prefix: block.prefix }, progress);
+  state = readState(dir)!;
+}, 900_000);
+
+afterAll(async () => {
+  if (dir) {
+    await down(dir, () => {}).catch(() => {});
+    await stopNodeProcessesUnder(base);
+  }
+  block?.release();
+  if (base) rmSync(base, { recursive: true, force: true });
+}, 30_000);
+
+describe("local cluster, step by step", () => {
+  it("up: 3 healthy voters, 2 workers; status matches etcd, Route 53 and the node directories", async () => {
+    expect(state.prefix).toBe(block.prefix);
+    expect(state.motoEndpoint).toBe(`http://${block.prefix}.0.1:5000`);
+    const { s, members } = await verify();
+    expect(s.nodes.map((n) => n.role).sort()).toEqual(["main", "main", "main", "worker", "worker"]);
+    expect(members).toHaveLength(3);
+    expect(members.every((m) => !m.isLearner)).toBe(true);
+  });
+
+  it("writes keys", async () => {
+    const c = await client();
+    try {
+      await Promise.all(Array.from({ length: KEYS }, (_, i) => c.put(key(i)).value(`value-${i}`)));
+      expect(Object.keys(await c.getAll().prefix("/e2e/").strings())).toHaveLength(KEYS);
+    } finally {
+      c.close();
+    }
+    await verify();
+  });
+
+  it("scales workers 2 → 4 → 1", async () => {
+    await scale(dir, "worker", 4, progress);
+    let { s } = await verify();
+    expect(s.nodes.filter((n) => n.role === "worker")).toHaveLength(4);
+    const before = new Set(s.nodes.map((n) => n.id));
+    await scale(dir, "worker", 1, progress);
+    ({ s } = await verify());
+    const workers = s.nodes.filter((n) => n.role === "worker");
+    expect(workers).toHaveLength(1);
+    expect(before.has(workers[0]!.id)).toBe(true);
+  }, 60_000);
+
+  it("scales data 0 → 1: the data node runs etcd-amb.service", async () => {
+    await scale(dir, "data", 1, progress);
+    const { s } = await verify();
+    expect(s.nodes.filter((n) => n.role === "data")).toHaveLength(1);
+  }, 60_000);
+
+  it("kill <worker-id>: the group replaces the node", async () => {
+    const old = (await status(dir)).nodes.find((n) => n.role === "worker")!;
+    await kill(dir, old.id, progress);
+    const { s } = await verify();
+    const workers = s.nodes.filter((n) => n.role === "worker");
+    expect(workers).toHaveLength(1);
+    expect(workers[0]!.id).not.toBe(old.id);
+  }, 60_000);
+
+  it("kill <main-id>: the replacement joins as a learner and reconcile promotes it", async () => {
+    const before = await status(dir);
+    const old = before.nodes.find((n) => n.role === "main" && !before.etcd.members.find((m) => m.name === n.id)?.leader)!;
+    await kill(dir, old.id, progress);
+    // Right after the launch: the replacement is a learner (in _etcd-server only), and status says so.
+    const { members: joined, nodes } = await verify();
+    const mains = nodes.filter((n) => n.role === "main");
+    expect(mains.map((n) => n.id)).not.toContain(old.id);
+    const fresh = mains.find((n) => !before.nodes.some((b) => b.id === n.id))!;
+    expect(joined.find((m) => m.name === fresh.id)?.isLearner).toBe(true);
+    const { fns } = await attach(dir);
+    let members: CtlMember[] = [];
+    for (let i = 0; i < 20; i++) {
+      members = await etcdctlMembers(endpointsOf(nodes)).catch(() => []);
+      const done = members.length === 3 && members.every((m) => m.name && !m.isLearner);
+      if (done) break;
+      await fns.reconcile();
+      await sleep(500);
+    }
+    expect(members.map((m) => [m.name, Boolean(m.isLearner)]).sort()).toEqual(mains.map((n) => [n.id, false]).sort());
+    await verify();
+  }, 60_000);
+
+  it("snapshot: a valid snapshot in S3, listed by status", async () => {
+    const { fns } = await attach(dir);
+    const snap = (await fns.snapshot()) as { id: string; dataKey: string; keyCount: number };
+    expect(snap.keyCount).toBeGreaterThanOrEqual(KEYS);
+    const { s } = await verify();
+    expect(s.snapshots.map((x) => x.key)).toContain(snap.id);
+    const objects = await aws().s3.send(new ListObjectsV2Command({ Bucket: state.bucket, Prefix: snap.dataKey }));
+    expect(objects.Contents?.map((o) => o.Key)).toEqual([snap.dataKey]);
+  }, 30_000);
+
+  it("kill --all-main: no member answers; status says every etcd-member.service failed", async () => {
+    await killAllMain(dir, progress);
+    await verify({ etcdUp: false });
+  }, 30_000);
+
+  it("reconcile after total loss: no empty cluster is bootstrapped; with AUTO_RESTORE off it raises the alarm", async () => {
+    const { fns } = await attach(dir);
+    // The production wiring: the snapshot on record (S3) marks the cluster as lost, not new.
+    const report = (await fns.reconcile()) as { blocked: string[]; repairs: string[] };
+    expect(report.blocked.join(" ")).toMatch(/etcd total loss: alarm \(AUTO_RESTORE is off\)/);
+    expect(report.repairs.filter((r) => r.startsWith("bootstrap"))).toEqual([]);
+    await verify({ etcdUp: false });
+  }, 60_000);
+
+  it("restore latest: a healthy cluster with every key back", async () => {
+    const { fns } = await attach(dir);
+    await fns.restore({ snapshot: "latest", confirm: state.clusterName });
+    const { members } = await verify();
+    expect(members).toHaveLength(3);
+    expect(members.every((m) => !m.isLearner)).toBe(true);
+    const c = await client();
+    try {
+      const got = await c.getAll().prefix("/e2e/").strings();
+      expect(Object.keys(got)).toHaveLength(KEYS);
+      for (let i = 0; i < KEYS; i++) expect(got[key(i)]).toBe(`value-${i}`);
+    } finally {
+      c.close();
+    }
+  }, 60_000);
+
+  it("status --json from the CLI (a child process) equals status(dir)", async () => {
+    const { stdout } = await run("npx", ["tsx", "bin/devcluster.ts", "local", "status", "--json", "--dir", dir], {
+      cwd: PROJECT_ROOT,
+      env: { ...process.env, DEVCLUSTER_LOG: "silent" },
+    });
+    const normalise = (s: ClusterStatus) => ({
+      ...s,
+      nodes: byId(s.nodes).map((n) => ({ ...n, units: [...n.units].sort((a, b) => a.name.localeCompare(b.name)) })),
+      etcd: { ...s.etcd, members: byId(s.etcd.members) },
+      dns: [...s.dns].sort((a, b) => (a.name + a.type).localeCompare(b.name + b.type)).map((r) => ({ ...r, values: [...r.values].sort() })),
+      snapshots: [...s.snapshots].sort((a, b) => a.key.localeCompare(b.key)),
+    });
+    expect(normalise(JSON.parse(stdout) as ClusterStatus)).toEqual(normalise(await status(dir)));
+  }, 30_000);
+
+  it("up while one runs is refused with a clear error and changes nothing", async () => {
+    const stateBefore = readFileSync(statePath(dir), "utf8");
+    const motoBefore = readPidFile(motoPidPath(dir));
+    const nodesBefore = readdirSync(join(dir, "nodes")).sort();
+    const groupsBefore = await motoNodes();
+    await expect(up(dir, { main: 3, workers: 2, data: 0, prefix: block.prefix }, progress)).rejects.toThrow(
+      /a local cluster already runs.*local down/,
+    );
+    // Another --dir on the same /16 is refused too (its moto would answer in place of the new one).
+    const other = join(base, "other");
+    await expect(up(other, { main: 3, workers: 0, data: 0, prefix: block.prefix }, progress)).rejects.toThrow(/in use.*--prefix/);
+    expect(existsSync(other)).toBe(false);
+    expect(readFileSync(statePath(dir), "utf8")).toBe(stateBefore);
+    expect(readPidFile(motoPidPath(dir))).toBe(motoBefore);
+    expect(pidAlive(motoBefore!)).toBe(true);
+    expect(readdirSync(join(dir, "nodes")).sort()).toEqual(nodesBefore);
+    expect(await motoNodes()).toEqual(groupsBefore);
+  });
+
+  it("down leaves no process and no listening port on the cluster's /16", async () => {
+    const pids = knownPids(dir);
+    expect(pids.length).toBeGreaterThanOrEqual(4); // moto and 3 etcd members at least
+    expect((await listeners(block.prefix)).length).toBeGreaterThanOrEqual(4);
+    await down(dir, progress);
+    expect(pids.filter(pidAlive)).toEqual([]);
+    expect(await listeners(block.prefix)).toEqual([]);
+  }, 30_000);
+
+  it("status when none runs fails clearly", async () => {
+    await expect(status(dir)).rejects.toThrow(/no local cluster runs.*local up/);
+    await expect(
+      run("npx", ["tsx", "bin/devcluster.ts", "local", "status", "--json", "--dir", dir], { cwd: PROJECT_ROOT }),
+    ).rejects.toMatchObject({ code: expect.any(Number), stderr: expect.stringMatching(/no local cluster runs/) });
+  }, 30_000);
+
+  it("down after a crash (moto SIGKILLed, etcd members left running) still cleans up", async () => {
+    await up(dir, { main: 3, workers: 0, data: 0, prefix: block.prefix }, progress);
+    const moto = readPidFile(motoPidPath(dir))!;
+    const etcd = knownPids(dir).filter((p) => p !== moto);
+    expect(etcd).toHaveLength(3);
+    process.kill(moto, "SIGKILL");
+    await sleep(200);
+    expect(pidAlive(moto)).toBe(false);
+    expect(etcd.every(pidAlive)).toBe(true);
+    await down(dir, progress);
+    expect(etcd.filter(pidAlive)).toEqual([]);
+    expect(await listeners(block.prefix)).toEqual([]);
+  }, 60_000);
+});

@@ -1,0 +1,225 @@
+// The lifecycle and reconcile handlers against real etcd members (started through the local command
+// runner, on loopback addresses moto gave the instances) and moto (groups, instances, Route 53).
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Etcd3 } from "etcd3";
+import { handleLifecycle } from "../../../functions/operations/lifecycle.ts";
+import { handleReconcile } from "../../../functions/operations/reconcile.ts";
+import { InvalidInputError } from "../../../functions/domain/errors.ts";
+import { nodeKey, etcdClientUrl, type NodeRecord, type Role } from "../../../functions/domain/model.ts";
+import { useRig } from "../../rig/index.ts";
+import { createWorld, type World } from "./lifecycleWorld.ts";
+
+const rig = useRig({ moto: true, etcdMembers: 0 });
+let w: World;
+
+const launch = (role: Role, id: string) => handleLifecycle(w.event("launch", role, id), w.deps, w.log);
+const terminate = (role: Role, id: string) => handleLifecycle(w.event("terminate", role, id), w.deps, w.log);
+
+async function registry(): Promise<Map<string, NodeRecord>> {
+  const ips = await Promise.all((await w.ids("main")).map(w.ipOf));
+  const c = new Etcd3({ hosts: ips.map(etcdClientUrl) });
+  try {
+    const all = await c.getAll().prefix("/cluster/nodes/").strings();
+    return new Map(Object.values(all).map((v) => [(JSON.parse(v) as NodeRecord).instanceId, JSON.parse(v) as NodeRecord]));
+  } finally {
+    c.close();
+  }
+}
+
+/** etcd members, the registry and Route 53 match the groups. */
+async function expectConsistent(opts: { learnersOk?: boolean } = {}) {
+  const main = await w.ids("main");
+  const workers = await w.ids("worker");
+  const members = await w.members();
+  expect(members.map((m) => m.name || "(unstarted)").sort()).toEqual(main);
+  if (!opts.learnersOk) expect(members.filter((m) => m.isLearner)).toEqual([]);
+  const reg = await registry();
+  const liveIds = [...main, ...workers].sort();
+  expect([...reg.values()].filter((r) => r.state !== "gone").map((r) => r.instanceId).sort()).toEqual(liveIds);
+  for (const id of main) expect(reg.get(id)?.role).toBe("main");
+  const recs = await w.records();
+  const aNames = recs.filter((r) => r.type === "A").map((r) => r.name).sort();
+  expect(aNames).toEqual(liveIds.map((id) => `${id}.${w.domain}.`).sort());
+  for (const id of liveIds) {
+    const a = recs.find((r) => r.name === `${id}.${w.domain}.`)!;
+    expect(a.values).toEqual([await w.ipOf(id)]);
+  }
+  const voters = members.filter((m) => !m.isLearner).map((m) => m.name).sort();
+  const client = recs.find((r) => r.type === "SRV" && r.name.startsWith("_etcd-client._tcp."));
+  expect(client?.values).toEqual(voters.map((id) => `0 0 2379 ${id}.${w.domain}.`).sort());
+  const server = recs.find((r) => r.type === "SRV" && r.name.startsWith("_etcd-server._tcp."));
+  expect(server?.values.length).toBe(members.filter((m) => m.name).length);
+}
+
+beforeAll(async () => {
+  w = await createWorld({ prefix: rig.block.prefix, root: rig.dir, name: rig.unique("lc") });
+}, 60_000);
+afterAll(() => w?.close());
+
+describe("lifecycle", () => {
+  it("gives instances loopback addresses inside the rig's block", async () => {
+    const [id] = await w.scaleTo("worker", 1);
+    expect(await w.ipOf(id!)).toMatch(new RegExp(`^${rig.block.prefix.replace(/\./g, "\\.")}\\.\\d+$`));
+  });
+
+  it("bootstraps one cluster from 3 main launches in any order", async () => {
+    const ids = await w.scaleTo("main", 3);
+    expect(ids).toHaveLength(3);
+    // Reverse order, the last two at the same time.
+    const r1 = await launch("main", ids[2]!);
+    const [r2, r3] = await Promise.all([launch("main", ids[0]!), launch("main", ids[1]!)]);
+    for (const r of [r1, r2, r3]) expect(r.result, JSON.stringify(r)).toBe("CONTINUE");
+    // Worker launched in the first test before a cluster existed: its launch now registers it.
+    const [worker] = await w.ids("worker");
+    expect((await launch("worker", worker!)).result).toBe("CONTINUE");
+    const members = await w.members();
+    expect(members).toHaveLength(3);
+    await expectConsistent();
+  }, 90_000);
+
+  it("grows 3 -> 5 and shrinks 5 -> 3 through launch and terminate events", async () => {
+    const fresh = await w.scaleTo("main", 5);
+    expect(fresh).toHaveLength(2);
+    for (const id of fresh) {
+      const r = await launch("main", id);
+      expect(r.result, JSON.stringify(r)).toBe("CONTINUE");
+    }
+    // The last learner is promoted by reconcile (no handler waits for promotion).
+    await eventually(async () => {
+      await handleReconcile(w.deps, w.log);
+      expect((await w.members()).filter((m) => m.isLearner)).toEqual([]);
+    });
+    await expectConsistent();
+    expect(await w.members()).toHaveLength(5);
+
+    for (const id of (await w.ids("main")).slice(0, 2)) {
+      await w.terminate("main", id);
+      const r = await terminate("main", id);
+      expect(r.result).toBe("CONTINUE");
+      expect(r.leftovers, JSON.stringify(r)).toEqual([]);
+      await expectConsistent();
+    }
+    expect(await w.members()).toHaveLength(3);
+  }, 180_000);
+
+  it("treats duplicate, late and reordered events like a clean run", async () => {
+    const [a, b] = await w.scaleTo("worker", 3);
+    // Duplicates, concurrently.
+    await Promise.all([launch("worker", a!), launch("worker", a!), launch("worker", b!)]);
+    await expectConsistent();
+    // Terminate arrives, then a late duplicate launch for the same instance: it stays gone.
+    await w.terminate("worker", b!);
+    expect((await terminate("worker", b!)).result).toBe("CONTINUE");
+    const late = await launch("worker", b!);
+    expect(late.result, JSON.stringify(late)).toBe("ABANDON");
+    expect(late.steps).not.toContain("register active");
+    expect((await terminate("worker", b!)).result).toBe("CONTINUE");
+    await expectConsistent();
+    // Two main launches at once (one learner at a time), then the duplicate terminate of one of them.
+    const [m1, m2] = await w.scaleTo("main", 5);
+    const rs = await Promise.all([launch("main", m1!), launch("main", m2!)]);
+    for (const r of rs) expect(r.result, JSON.stringify(r)).toBe("CONTINUE");
+    await eventually(async () => {
+      await handleReconcile(w.deps, w.log);
+      await expectConsistent();
+    });
+    expect(await w.members()).toHaveLength(5);
+    for (const id of [m1!, m2!]) {
+      await w.terminate("main", id);
+      const rs = await Promise.all([terminate("main", id), terminate("main", id)]);
+      for (const r of rs) expect(r.leftovers, JSON.stringify(r)).toEqual([]);
+    }
+    await expectConsistent();
+    expect(await w.members()).toHaveLength(3);
+  }, 180_000);
+
+  it("kills a member's process, then terminates its node", async () => {
+    const [victim] = await w.ids("main");
+    const { killLocalNode } = await import("../../../local/node.ts");
+    await killLocalNode(w.root, victim!, "SIGKILL");
+    await w.terminate("main", victim!);
+    const r = await terminate("main", victim!);
+    expect(r.result).toBe("CONTINUE");
+    // 3 voters, one dead: removing the dead one leaves 2 of 2 healthy.
+    expect(r.steps.join(" ")).toMatch(/member \d+ removed/);
+    await expectConsistent();
+    // Back to 3.
+    const [fresh] = await w.scaleTo("main", 3);
+    expect((await launch("main", fresh!)).result).toBe("CONTINUE");
+    await eventually(async () => {
+      await handleReconcile(w.deps, w.log);
+      await expectConsistent();
+    });
+  }, 120_000);
+
+  it("answers a terminate for a node etcd never knew, a launch for a missing instance, a malformed event", async () => {
+    const r = await terminate("worker", "i-0123456789abcdef0");
+    expect(r.result).toBe("CONTINUE");
+    expect(r.steps).toContain("not an etcd member");
+    const l = await launch("worker", "i-0fedcba9876543210");
+    expect(l.result).toBe("ABANDON");
+    expect(l.error).toMatch(/does not exist/);
+    await expect(handleLifecycle({ "detail-type": "EC2 Instance-launch Lifecycle Action", detail: {} }, w.deps, w.log)).rejects.toBeInstanceOf(
+      InvalidInputError,
+    );
+    const bad = w.event("launch", "worker", "i-0fedcba9876543210");
+    (bad.detail as Record<string, unknown>).EC2InstanceId = "not-an-id";
+    await expect(handleLifecycle(bad, w.deps, w.log)).rejects.toThrow(/EC2InstanceId/);
+    await expectConsistent();
+  }, 60_000);
+
+  it("reconcile repairs a corrupted state: extra member, missing record, stale learner, stale registry", async () => {
+    const ips = await Promise.all((await w.ids("main")).map(w.ipOf));
+    const c = new Etcd3({ hosts: ips.map(etcdClientUrl) });
+    try {
+      // An extra member for an address no instance has (a stale learner that never started)...
+      // (etcd refuses changes for 5 s after a member joined: retry.)
+      await eventually(async () => {
+        await c.cluster.memberAdd({ peerURLs: [`http://${rig.block.prefix}.250:2380`], isLearner: true });
+      });
+      // ...a registry entry for a node that does not exist, and a dropped registry entry.
+      await c.put(nodeKey("i-00000000000000bad")).value(
+        JSON.stringify({ instanceId: "i-00000000000000bad", role: "worker", group: w.groups.worker, zone: "", privateIp: `${rig.block.prefix}.251`, state: "active", updatedAt: "" }),
+      );
+    } finally {
+      c.close();
+    }
+    // A missing A record and a stale one.
+    const { ChangeResourceRecordSetsCommand } = await import("@aws-sdk/client-route-53");
+    const [anyWorker] = await w.ids("worker");
+    const recs = await w.records();
+    const a = recs.find((r) => r.name === `${anyWorker}.${w.domain}.`)!;
+    await w.route53.send(
+      new ChangeResourceRecordSetsCommand({
+        HostedZoneId: w.zoneId,
+        ChangeBatch: {
+          Changes: [
+            { Action: "DELETE", ResourceRecordSet: { Name: a.name, Type: "A", TTL: 60, ResourceRecords: a.values.map((Value) => ({ Value })) } },
+            { Action: "UPSERT", ResourceRecordSet: { Name: `i-0000000000000dead.${w.domain}.`, Type: "A", TTL: 60, ResourceRecords: [{ Value: "127.0.0.9" }] } },
+          ],
+        },
+      }),
+    );
+    const report = await handleReconcile(w.deps, w.log);
+    expect(report.failed).toEqual([]);
+    expect(report.repairs.join("\n")).toMatch(/remove member/);
+    expect(report.repairs.join("\n")).toMatch(/mark gone i-00000000000000bad/);
+    expect(report.dnsChanges).toBeGreaterThanOrEqual(2);
+    await expectConsistent();
+    // Converged: a second run has nothing to do.
+    const again = await handleReconcile(w.deps, w.log);
+    expect(again.repairs).toEqual([]);
+  }, 90_000);
+});
+
+async function eventually(fn: () => Promise<void>, timeoutMs = 30_000) {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (Date.now() > until) throw e;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}

@@ -1,0 +1,295 @@
+// Units end to end: the push script through the local runner on node directories, SSM against
+// moto, systemd-analyze on the rendered units, the handler with the placement stored in real etcd.
+import { spawnSync } from "node:child_process";
+import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { ListCommandsCommand, SSMClient } from "@aws-sdk/client-ssm";
+import { Etcd3 } from "etcd3";
+import { describe, expect, it } from "vitest";
+import { useRig } from "../../rig/index.ts";
+import { createLocalCommands } from "../../../local/commands.ts";
+import { createSsmCommands, SSM_DOCUMENT } from "../../../functions/adapters/aws/ssmCommands.ts";
+import { etcdPlacementStore } from "../../../functions/adapters/etcd/placementStore.ts";
+import { prepareLocalNode } from "../../../local/node.ts";
+import { readCatalogDir } from "../../../functions/catalog/index.ts";
+import { InvalidInputError } from "../../../functions/domain/errors.ts";
+import { IMAGE_NAMES, missingImageRef, renderCatalogImages } from "../../../functions/domain/images.ts";
+import { publishImages, ssmPublishedImages } from "../../../functions/adapters/aws/ssmPublishedImages.ts";
+import type { NodeRecord, Role } from "../../../functions/domain/model.ts";
+import { EMPTY_PLACEMENT, getList, loadCatalog, planUnits, parsePushResults, type StoredPlacement } from "../../../functions/domain/units/index.ts";
+import { runUnits, syncUnits, type UnitsDeps } from "../../../functions/operations/units.ts";
+import type { CommandRequest, Commands } from "../../../functions/ports/index.ts";
+import { createLogger } from "../../../functions/runtime/log.ts";
+
+const log = createLogger({ fn: "units" });
+
+const rig = useRig({ moto: true, etcdMembers: 1 });
+
+const rec = (instanceId: string, role: Role, zone: string, state: NodeRecord["state"] = "active"): NodeRecord => ({
+  instanceId,
+  role,
+  zone,
+  group: `g-${role}`,
+  privateIp: "127.0.0.1",
+  state,
+  updatedAt: "",
+});
+
+/** The units a node directory holds: files written, units enabled/active by the systemctl stand-in. */
+function nodeUnits(dir: string) {
+  const unitDir = join(dir, "etc/systemd/system");
+  const files = readdirSync(unitDir).filter((f) => f.endsWith(".service")).sort();
+  const wants = existsSync(join(unitDir, "multi-user.target.wants")) ? readdirSync(join(unitDir, "multi-user.target.wants")).sort() : [];
+  const state = join(dir, "run/systemd");
+  const active = readdirSync(state)
+    .filter((f) => f.endsWith(".state") && readFileSync(join(state, f), "utf8").trim() === "active")
+    .map((f) => f.slice(0, -".state".length))
+    .sort();
+  return { files, wants, active };
+}
+
+const memoryStore = (initial: StoredPlacement = { ...EMPTY_PLACEMENT }) => {
+  let state = initial;
+  let rev = 0;
+  return {
+    get state() {
+      return state;
+    },
+    async load() {
+      return { state, revision: String(rev) };
+    },
+    async save(s: StoredPlacement, r: string) {
+      if (r !== String(rev)) return false;
+      state = s;
+      rev++;
+      return true;
+    },
+  };
+};
+
+describe("push through the local runner", () => {
+  it("leaves exactly the placed units on each node, idempotently, and follows a node leaving", async () => {
+    const root = join(rig.dir, "local");
+    const records = [rec("i-m1", "main", "a"), rec("i-w1", "worker", "a"), rec("i-w2", "worker", "b"), rec("i-w3", "worker", "c"), rec("i-d1", "data", "a")];
+    for (const r of records) prepareLocalNode(root, r.instanceId, r.role);
+    const local = createLocalCommands({ root });
+    const store = memoryStore();
+    const deps: UnitsDeps = { log, nodes: { listNodes: async () => records }, placements: store, commands: local, catalog: () => readCatalogDir() };
+
+    const first = await runUnits(deps, {});
+    expect(first.unplaceable).toEqual([]);
+    expect(first.failed).toEqual([]);
+    expect(first.saved).toBe(true);
+    expect(first.commands).toBe(1);
+    const check = () => {
+      for (const r of records.filter((x) => x.state === "active")) {
+        const placed = Object.entries(store.state.placement)
+          .filter(([, ns]) => ns.includes(r.instanceId))
+          .map(([u]) => u)
+          .sort();
+        const got = nodeUnits(join(root, "nodes", r.instanceId));
+        const files = [...new Set(placed.map((u) => u.replace(/@.*\.service$/, "@.service")))].sort();
+        expect(got.files, r.instanceId).toEqual(files);
+        const started = placed.filter((u) => u !== "etcd-member.service");
+        expect(got.active, r.instanceId).toEqual(started);
+        // (the systemctl stand-in records every enabled unit under multi-user.target.wants)
+        expect(got.wants, r.instanceId).toEqual(started);
+      }
+    };
+    check();
+    // Each announced instance gets its sidecar settings beside its units; nothing else does.
+    const sidecarEnv = (u: string) => {
+      const node = store.state.placement[`${u}.service`]![0]!;
+      const f = join(root, "nodes", node, "etc/devcluster/sidecars", `${u}.env`);
+      return existsSync(f) ? readFileSync(f, "utf8") : undefined;
+    };
+    expect(sidecarEnv("hello@1")).toMatch(/^SERVICE=hello\nPORTS=http:8080\nHTTP_PORT_NAME=http\nHEALTH_CHECK=http:http\/healthz\nELECTION=false$/m);
+    expect(sidecarEnv("nginx@1")).toMatch(/^SERVICE=nginx\nPORTS=http:80\nHEALTH_CHECK=tcp:http\n/m);
+    expect(sidecarEnv("nginx@1")).not.toMatch(/HTTP_PORT_NAME/);
+    expect(sidecarEnv("presence-dns")).toBeUndefined();
+    expect(store.state.placement["etcd-member.service"]).toEqual(["i-m1"]);
+    expect(store.state.placement["etcd-amb.service"]).toEqual(["i-d1", "i-w1", "i-w2", "i-w3"]);
+
+    // Nothing changed: nothing is pushed.
+    const again = await runUnits(deps, {});
+    expect(again.pushed).toEqual([]);
+    expect(again.commands).toBe(0);
+    // A forced push is idempotent: nothing is written or started again.
+    const forced = await runUnits(deps, { force: true });
+    expect(forced.results.every((r) => r.ok && r.written!.length === 0 && r.started!.length === 0)).toBe(true);
+
+    // The node running nginx@1 leaves: its units move, the rest stays, the leaving node gets nothing.
+    const gone = store.state.placement["nginx@1.service"]![0]!;
+    const before = { ...store.state.placement };
+    const leaving = await syncUnits(deps, { terminating: gone });
+    expect(leaving.pushed.map((p) => p.nodeId)).not.toContain(gone);
+    expect(store.state.placement["nginx@1.service"]![0]).not.toBe(gone);
+    expect(store.state.placement["nginx@2.service"]).toEqual(before["nginx@2.service"]);
+    expect(store.state.placement["presence@nginx@1.service"]).toEqual(store.state.placement["nginx@1.service"]);
+    records.find((r) => r.instanceId === gone)!.state = "gone";
+    check();
+
+    // A catalog change (nginx down to one instance) stops and removes what is no longer placed.
+    const src = readCatalogDir();
+    src["nginx@.service"] = src["nginx@.service"]!.replace("Instances=2", "Instances=1");
+    const shrink = await runUnits(deps, { catalog: src });
+    expect(shrink.failed).toEqual([]);
+    expect(shrink.results.flatMap((r) => r.stopped ?? [])).toEqual(expect.arrayContaining(["nginx@2.service", "presence@nginx@2.service"]));
+    check();
+    const nginx2Node = before["nginx@2.service"]![0]!;
+    expect(existsSync(join(root, "nodes", nginx2Node, "etc/devcluster/sidecars/nginx@2.env"))).toBe(false);
+
+    // A change to what presence announces is a change of the file: pushed, and the settings rewritten.
+    src["hello@.service"] = src["hello@.service"]!.replace("HealthCheck=http:http/healthz", "HealthCheck=tcp:http");
+    const recheck = await runUnits(deps, { catalog: src });
+    expect(recheck.failed).toEqual([]);
+    expect(recheck.pushed.map((p) => p.nodeId)).toContain(store.state.placement["hello@1.service"]![0]);
+    expect(sidecarEnv("hello@1")).toMatch(/^HEALTH_CHECK=tcp:http$/m);
+  });
+
+  it("invalid units push nothing", async () => {
+    const calls: CommandRequest[] = [];
+    const commands: Commands = { run: async (r) => (calls.push(r), []) };
+    const store = memoryStore();
+    const src = readCatalogDir();
+    src["nginx@.service"] += "\n[X-Fleet]\nMachineOf=ghost.service\n";
+    await expect(runUnits({ log, nodes: { listNodes: async () => [rec("i-w1", "worker", "a")] }, placements: store, commands, catalog: () => src }, {})).rejects.toThrow(InvalidInputError);
+    await expect(runUnits({ log, nodes: { listNodes: async () => [] }, placements: store, commands, catalog: () => ({ "x.service": "[Service]\nExecStart\n" }) }, {})).rejects.toThrow(/x\.service:2: missing '='/);
+    expect(calls).toEqual([]);
+    expect(store.state).toEqual(EMPTY_PLACEMENT);
+  });
+});
+
+describe("push over SSM (moto)", () => {
+  it("sends AWS-RunShellScript to the placed nodes in batches of 50 and reads per-node results", async () => {
+    const ssm = new SSMClient({});
+    const commands = createSsmCommands({ ssm, pollMs: 10, maxPollMs: 50 });
+    const catalog = loadCatalog(readCatalogDir());
+    const nodes = Array.from({ length: 60 }, (_, i) => rec(`i-${(0x1000 + i).toString(16)}`, i < 3 ? "main" : "worker", ["a", "b", "c"][i % 3]!));
+    const plan = planUnits({ catalog, nodes, state: EMPTY_PLACEMENT });
+    expect(plan.requests).toHaveLength(1);
+    const results = await commands.run(plan.requests[0]!);
+    expect(results.map((r) => r.instanceId).sort()).toEqual(nodes.map((n) => n.instanceId).sort());
+    expect(results.every((r) => r.status === "Success")).toBe(true);
+    expect(parsePushResults(results).every((r) => r.status === "Success")).toBe(true);
+    expect(commands.stats.sendCommand).toBe(2);
+
+    const listed = (await ssm.send(new ListCommandsCommand({}))).Commands ?? [];
+    const ours = listed.filter((c) => c.Comment?.startsWith("devcluster units"));
+    expect(ours).toHaveLength(2);
+    expect(ours.map((c) => c.DocumentName)).toEqual([SSM_DOCUMENT, SSM_DOCUMENT]);
+    expect(ours.map((c) => c.InstanceIds!.length).sort()).toEqual([10, 50]);
+    expect(ours.flatMap((c) => c.InstanceIds!).sort()).toEqual(nodes.map((n) => n.instanceId).sort());
+    const params = ours[0]!.Parameters!;
+    expect(params.executionTimeout).toEqual(["300"]);
+    expect(params.commands).toHaveLength(1);
+    expect(params.commands![0]).toContain("bash \"$f\"");
+    expect(params.commands![0]).toContain("systemctl daemon-reload");
+    expect(params.commands![0]).toContain("'i-1000') units=(");
+  });
+});
+
+describe("systemd-analyze verify", () => {
+  it("accepts every rendered catalog unit (placed instances included), images rendered as a push does", () => {
+    const digest = `@sha256:${"0".repeat(64)}`;
+    const refs = Object.fromEntries(IMAGE_NAMES.map((i) => [i, `123456789012.dkr.ecr.eu-west-1.amazonaws.com/dev/${i}:0.1.0-abcdef012345${digest}`]));
+    const rendered = renderCatalogImages(readCatalogDir(), refs);
+    expect(rendered.missing).toEqual({});
+    const catalog = loadCatalog(rendered.source);
+    const root = join(rig.dir, "verify");
+    const unitDir = join(root, "etc/systemd/system");
+    mkdirSync(unitDir, { recursive: true });
+    // The host's unit tree (targets, docker.service stand-in) and stubs for the binaries units run.
+    cpSync("/usr/lib/systemd/system", join(root, "usr/lib/systemd/system"), { recursive: true });
+    writeFileSync(join(unitDir, "docker.service"), "[Unit]\nDescription=docker stand-in\n[Service]\nExecStart=/usr/bin/docker daemon\n");
+    for (const f of catalog.files.values()) {
+      expect(f.rendered).not.toContain("{{");
+      writeFileSync(join(unitDir, f.name), f.rendered);
+      for (const s of ["ExecStart", "ExecStartPre", "ExecStop"])
+        for (const e of getList(f.unit, "Service", s)) {
+          const bin = e.value.replace(/^[-@:+!]+/, "").split(/\s+/)[0]!;
+          mkdirSync(join(root, bin, ".."), { recursive: true });
+          writeFileSync(join(root, bin), "#!/bin/sh\n");
+          chmodSync(join(root, bin), 0o755);
+        }
+    }
+    mkdirSync(join(root, "usr/bin"), { recursive: true });
+    writeFileSync(join(root, "usr/bin/docker"), "#!/bin/sh\n");
+    chmodSync(join(root, "usr/bin/docker"), 0o755);
+    const names = catalog.units.map((u) => u.name);
+    const res = spawnSync("systemd-analyze", ["verify", "--man=no", `--root=${root}`, ...names], { encoding: "utf8" });
+    expect(res.stderr + res.stdout).toBe("");
+    expect(res.status).toBe(0);
+
+    // And it does fail on a broken unit (the check can fail).
+    writeFileSync(join(unitDir, "broken.service"), "[Service]\nExecStart=/opt/bin/etcd\nRestart=sometimes\n");
+    const bad = spawnSync("systemd-analyze", ["verify", "--man=no", `--root=${root}`, "broken.service"], { encoding: "utf8" });
+    expect(bad.stderr).toMatch(/restart specifier|not executable/);
+  });
+});
+
+describe("image references", () => {
+  it("units run what the image push published in SSM; a new publish restarts only the units of the changed image", async () => {
+    const ssm = new SSMClient({});
+    const cluster = rig.unique("img").toLowerCase().replace(/[^a-z0-9-]/g, "-").slice(0, 30).replace(/^[^a-z]/, "c");
+    const images = ssmPublishedImages(ssm, cluster);
+    const root = join(rig.dir, "images");
+    const records = [rec("i-m1", "main", "a"), rec("i-w1", "worker", "a")];
+    for (const r of records) prepareLocalNode(root, r.instanceId, r.role);
+    const deps: UnitsDeps = { log, nodes: { listNodes: async () => records }, placements: memoryStore(), commands: createLocalCommands({ root }), catalog: () => readCatalogDir(), images };
+    const unitText = (node: string, file: string) => readFileSync(join(root, "nodes", node, "etc/systemd/system", file), "utf8");
+
+    // Nothing published yet: every image unit is pushed naming a reference that cannot resolve.
+    expect(await images.load()).toEqual({});
+    const before = await runUnits(deps, {});
+    expect(before.missingImages["hello@.service"]).toEqual(["hello"]);
+    expect(unitText("i-w1", "hello@.service")).toContain(missingImageRef("hello"));
+
+    const digest = (c: string) => `@sha256:${c.repeat(64)}`;
+    const v1 = Object.fromEntries(IMAGE_NAMES.map((i) => [i, `123456789012.dkr.ecr.eu-west-1.amazonaws.com/${cluster}/${i}:0.1.0-aaaa${digest("a")}`]));
+    await publishImages(ssm, cluster, v1, { requireDigest: true });
+    expect(await images.load()).toEqual(v1);
+    const first = await runUnits(deps, {});
+    expect(first.missingImages).toEqual({});
+    expect(unitText("i-w1", "hello@.service")).toContain(v1.hello);
+    expect(unitText("i-w1", "etcd-amb.service")).toContain(v1["etcd-amb"]);
+    expect(unitText("i-m1", "presence-dns.service")).toContain(v1["presence-dns"]);
+
+    // Only hello changes: only hello's unit file is rewritten (and its instance restarted).
+    const v2 = { ...v1, hello: `123456789012.dkr.ecr.eu-west-1.amazonaws.com/${cluster}/hello:0.1.0-bbbb${digest("b")}` };
+    await publishImages(ssm, cluster, v2, { requireDigest: true });
+    const second = await runUnits(deps, {});
+    expect(second.pushed.map((p) => p.nodeId)).toEqual(["i-w1"]);
+    expect(second.results.flatMap((r) => r.written ?? [])).toEqual(["hello@.service"]);
+    expect(unitText("i-w1", "hello@.service")).toContain(v2.hello);
+
+    // A mutable or undigested reference is refused and nothing is published.
+    await expect(publishImages(ssm, cluster, { ...v2, hello: "example/hello:latest" })).rejects.toThrow(/mutable tag/);
+    await expect(publishImages(ssm, cluster, { ...v2, hello: "r.example/hello:1" }, { requireDigest: true })).rejects.toThrow(/no digest/);
+    expect(await images.load()).toEqual(v2);
+  });
+});
+
+describe("placement stored in etcd", () => {
+  it("compare-and-swap refuses a stale revision", async () => {
+    const client = new Etcd3({ hosts: rig.etcd!.endpoints });
+    try {
+      const key = `/${rig.unique("t")}/cluster/placement`;
+      const store = etcdPlacementStore(client, key);
+      const a = await store.load();
+      expect(a).toEqual({ state: EMPTY_PLACEMENT, revision: "0" });
+      const s1: StoredPlacement = { placement: { "a.service": ["i-1"] }, files: { "a.service": "h" }, pending: [], updatedAt: "t1" };
+      expect(await store.save(s1, a.revision)).toBe(true);
+      expect(await store.save(s1, a.revision)).toBe(false);
+      const b = await store.load();
+      expect(b.state).toEqual(s1);
+      expect(await store.save({ ...s1, updatedAt: "t2" }, b.revision)).toBe(true);
+      expect(await store.save({ ...s1, updatedAt: "t3" }, b.revision)).toBe(false);
+      expect((await store.load()).state.updatedAt).toBe("t2");
+    } finally {
+      client.close();
+    }
+  });
+});
+
+
