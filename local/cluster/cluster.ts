@@ -14,7 +14,8 @@ import { RefusedError, InvalidInputError, NotFoundError } from "../../functions/
 import { ROLES, type Role } from "../../functions/domain/model.ts";
 import { awsGroups } from "../../functions/adapters/aws/groups.ts";
 import { startMoto } from "../moto.ts";
-import { killLocalNode, nodeDir, nodePids, stopNodeProcessesUnder } from "../node.ts";
+import { killLocalNode, nodeDir, stopNodeProcessesUnder } from "../node.ts";
+import { ETCD_MEMBER_UNIT_NAME } from "../../functions/domain/firstBoot.ts";
 import { ETCD_BIN, MOTO_SERVER, PROJECT_ROOT } from "../paths.ts";
 import { pidAlive, readPidFile, stopPidFile, waitUntil } from "../processes.ts";
 import { deliverChanges, observeGroups, type Progress } from "./driver.ts";
@@ -233,8 +234,13 @@ export async function killAllMain(dir: string, progress: Progress) {
   const state = requireState(dir);
   const s = await status(dir, state);
   const mains = s.nodes.filter((n) => n.role === "main");
+  // The members only: the nodes' other units (containers) live on, as on machines whose etcd crashed.
+  const memberPids = (id: string) => {
+    const pid = readPidFile(join(nodeDir(dir, id), "run/systemd", `${ETCD_MEMBER_UNIT_NAME}.pid`));
+    return pid === undefined ? [] : [pid];
+  };
   for (const n of mains) {
-    const pids = nodePids(nodeDir(dir, n.id));
+    const pids = memberPids(n.id);
     for (const pid of pids) {
       try {
         process.kill(pid, "SIGKILL");
@@ -244,7 +250,7 @@ export async function killAllMain(dir: string, progress: Progress) {
     }
     progress(`killed etcd on ${n.id} (${n.address})`);
   }
-  await waitUntil("every etcd member to die", async () => mains.every((n) => nodePids(nodeDir(dir, n.id)).every((p) => !pidAlive(p))), 10_000);
+  await waitUntil("every etcd member to die", async () => mains.every((n) => memberPids(n.id).every((p) => !pidAlive(p))), 10_000);
 }
 
 export async function down(dir: string, progress: Progress) {

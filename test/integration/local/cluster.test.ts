@@ -122,7 +122,11 @@ function unitsFromDisk(id: string): { name: string; state: string; enabled: bool
     const pid = readPidFile(join(runDir, `${name}.pid`));
     let st: string;
     if (existsSync(join(runDir, `${name}.native`))) st = pid !== undefined && pidAlive(pid) ? "active" : "failed";
-    else st = existsSync(join(runDir, `${name}.state`)) ? readFileSync(join(runDir, `${name}.state`), "utf8").trim() : "inactive";
+    else if (existsSync(join(runDir, `${name}.container`))) {
+      // A container unit: active while its supervisor lives; failed once it gave up or died.
+      const recorded = existsSync(join(runDir, `${name}.state`)) ? readFileSync(join(runDir, `${name}.state`), "utf8").trim() : "inactive";
+      st = pid !== undefined && pidAlive(pid) ? "active" : recorded === "inactive" ? "inactive" : "failed";
+    } else st = existsSync(join(runDir, `${name}.state`)) ? readFileSync(join(runDir, `${name}.state`), "utf8").trim() : "inactive";
     return { name, state: st, enabled: wanted.includes(name), pid };
   });
 }
@@ -192,7 +196,7 @@ async function verify(opts: { etcdUp?: boolean } = {}): Promise<{ s: ClusterStat
   // Node directories: the units status reports are the ones on disk, in the state systemctl gives.
   for (const n of s.nodes) {
     const disk = unitsFromDisk(n.id);
-    expect(n.units, n.id).toEqual(disk.map(({ name, state: st }) => ({ name, state: st })));
+    expect(n.units.map(({ name, state: st }) => ({ name, state: st })), n.id).toEqual(disk.map(({ name, state: st }) => ({ name, state: st })));
     const has = (u: string) => disk.find((x) => x.name === u);
     if (n.role === "main") {
       const etcd = has("etcd-member.service");
@@ -392,7 +396,12 @@ describe("local cluster, step by step", () => {
     });
     const normalise = (s: ClusterStatus) => ({
       ...s,
-      nodes: byId(s.nodes).map((n) => ({ ...n, units: [...n.units].sort((a, b) => a.name.localeCompare(b.name)) })),
+      // podman's status line ("Up 3 seconds ago") moves between the two reads; its state does not.
+      nodes: byId(s.nodes).map((n) => ({
+        ...n,
+        units: [...n.units].sort((a, b) => a.name.localeCompare(b.name)),
+        containers: n.containers.map(({ status: _moving, ...c }) => c),
+      })),
       etcd: { ...s.etcd, members: byId(s.etcd.members) },
       dns: [...s.dns].sort((a, b) => (a.name + a.type).localeCompare(b.name + b.type)).map((r) => ({ ...r, values: [...r.values].sort() })),
       snapshots: [...s.snapshots].sort((a, b) => a.key.localeCompare(b.key)),
@@ -438,8 +447,9 @@ describe("local cluster, step by step", () => {
   it("down after a crash (moto SIGKILLed, etcd members left running) still cleans up", async () => {
     await up(dir, { main: 3, workers: 0, data: 0, prefix: block.prefix }, progress);
     const moto = readPidFile(motoPidPath(dir))!;
+    // The members, and the main nodes' container units' supervisors (presence-dns).
     const etcd = knownPids(dir).filter((p) => p !== moto);
-    expect(etcd).toHaveLength(3);
+    expect(etcd.length).toBeGreaterThanOrEqual(3);
     process.kill(moto, "SIGKILL");
     await sleep(200);
     expect(pidAlive(moto)).toBe(false);
