@@ -309,13 +309,13 @@ describe("local cluster, step by step", () => {
     const workers = s.nodes.filter((n) => n.role === "worker");
     expect(workers).toHaveLength(1);
     expect(before.has(workers[0]!.id)).toBe(true);
-  }, 60_000);
+  }, 180_000);
 
   it("scales data 0 → 1: the data node runs etcd-amb.service", async () => {
     await scale(dir, "data", 1, progress);
     const { s } = await verify();
     expect(s.nodes.filter((n) => n.role === "data")).toHaveLength(1);
-  }, 60_000);
+  }, 120_000);
 
   it("kill <worker-id>: the group replaces the node", async () => {
     const old = (await status(dir)).nodes.find((n) => n.role === "worker")!;
@@ -324,7 +324,7 @@ describe("local cluster, step by step", () => {
     const workers = s.nodes.filter((n) => n.role === "worker");
     expect(workers).toHaveLength(1);
     expect(workers[0]!.id).not.toBe(old.id);
-  }, 60_000);
+  }, 120_000);
 
   it("kill <main-id>: the replacement joins as a learner and reconcile promotes it", async () => {
     const before = await status(dir);
@@ -347,7 +347,7 @@ describe("local cluster, step by step", () => {
     }
     expect(members.map((m) => [m.name, Boolean(m.isLearner)]).sort()).toEqual(mains.map((n) => [n.id, false]).sort());
     await verify();
-  }, 60_000);
+  }, 120_000);
 
   it("snapshot: a valid snapshot in S3, listed by status", async () => {
     const { fns } = await attach(dir);
@@ -405,6 +405,8 @@ describe("local cluster, step by step", () => {
       etcd: { ...s.etcd, members: byId(s.etcd.members) },
       dns: [...s.dns].sort((a, b) => (a.name + a.type).localeCompare(b.name + b.type)).map((r) => ({ ...r, values: [...r.values].sort() })),
       snapshots: [...s.snapshots].sort((a, b) => a.key.localeCompare(b.key)),
+      // Each instance is checked when status runs: two reads may see a starting one differently.
+      services: s.services.map((x) => ({ ...x, instances: x.instances.map(({ healthy: _now, ...i }) => i) })),
     });
     expect(normalise(JSON.parse(stdout) as ClusterStatus)).toEqual(normalise(await status(dir)));
   }, 30_000);

@@ -76,7 +76,7 @@ describe("real containers in the local cluster", () => {
         return on && fd ? { address: fd.address, avoid: "" } : undefined;
       },
       host,
-      90_000,
+      240_000,
     );
     const s = await status(dir);
     servedBy = helloOn(s)!;
@@ -96,20 +96,20 @@ describe("real containers in the local cluster", () => {
     // An unknown name gets the front door's 503, never another service.
     const unknown = await askFrontDoor(door, `nope.${state.domain}`);
     expect(unknown?.status).not.toBe(200);
-  }, 120_000);
+  }, 300_000);
 
   it("after the worker running hello is killed, the front door answers from another node", async () => {
     const host = `hello.${state.domain}`;
     const t0 = Date.now();
     const killing = kill(dir, servedBy, progress);
-    const again = await waitForAnswer(async () => ({ address: door, avoid: servedBy }), host, 90_000);
+    const again = await waitForAnswer(async () => ({ address: door, avoid: servedBy }), host, 180_000);
     await killing;
     expect(again.body).toMatch(/^hello from hello@1 on i-/);
     expect(again.body).not.toContain(servedBy);
     // The killed node's containers died with it.
     expect((await podmanRunning()).filter((c) => c.root.endsWith(`/nodes/${servedBy}`))).toEqual([]);
     console.log(`failover through the front door: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-  }, 120_000);
+  }, 240_000);
 
   it("a unit whose image does not exist fails on its node with the reason; nothing else stops", async () => {
     const before = await status(dir);
