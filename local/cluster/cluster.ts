@@ -112,7 +112,7 @@ export async function up(dir: string, opts: UpOptions, progress: Progress): Prom
   const moto = await startMoto({ host: motoHost, port: 5000, dir, pidFile: motoPidPath(dir) });
   Object.assign(process.env, moto.env);
   progress("sls deploy (cluster and functions, one stack) to moto");
-  const stack = await deployToMoto({ dir, artifact: pkg.artifact, env: moto.env });
+  const stack = await deployToMoto({ pkg, env: moto.env });
   progress(`deployed ${LOCAL_STACK} in ${(stack.deployMs / 1000).toFixed(1)} s (${Object.keys(stack.resources).length} resources)`);
   const out = (k: string) => {
     const v = stack.outputs[k];

@@ -2,7 +2,8 @@
 // the same package (built and packaged once per content and settings, then cached), the same stack,
 // the same functions. What the functions were given (environment, role) is read back from moto.
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
 import { join } from "node:path";
 import { CloudFormationClient, DescribeStackResourcesCommand, DescribeStacksCommand } from "@aws-sdk/client-cloudformation";
 import { GetFunctionConfigurationCommand, LambdaClient } from "@aws-sdk/client-lambda";
@@ -10,6 +11,7 @@ import { DescribeImagesCommand, EC2Client } from "@aws-sdk/client-ec2";
 import { PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { DEFAULT_OPTIONS, FUNCTION_NAMES, type FunctionName } from "../../cloudformation/options.ts";
 import { buildInto, mustSucceed, packageInputsHash, packageService, sls, stageService } from "../../scripts/serverless.ts";
+import { pidAlive } from "../processes.ts";
 import { PROJECT_ROOT } from "../paths.ts";
 import { LOCAL_REGION } from "../moto.ts";
 
@@ -32,6 +34,8 @@ export const LOCAL_STACK = "devcluster-dev";
 
 export interface CachedPackage {
   artifact: string;
+  /** The service directory it was packaged in: osls deploys a package only from there. */
+  service: string;
   key: string;
   /** What this call had to do: nothing (cache hit), package, or build and package. */
   work: "none" | "package" | "build+package";
@@ -45,11 +49,11 @@ export async function cachedPackage(settings: PackageSettings, progress: (line: 
   const params = Object.fromEntries(Object.entries(settings).map(([k, v]) => [k, String(v)]));
   const key = `${inputs}-${createHash("sha256").update(JSON.stringify(params)).digest("hex").slice(0, 12)}`;
   const artifact = join(CACHE, "packages", key);
-  if (existsSync(join(artifact, "serverless-state.json"))) return { artifact, key, work: "none", ms: performance.now() - t0 };
+  const service = join(CACHE, "service", inputs);
+  if (existsSync(join(artifact, "serverless-state.json"))) return { artifact, service, key, work: "none", ms: performance.now() - t0 };
 
   prune(inputs);
   let work: CachedPackage["work"] = "package";
-  const service = join(CACHE, "service", inputs);
   if (!existsSync(join(service, ".build", "functions"))) {
     work = "build+package";
     progress("building the functions (esbuild; cached until the sources change)");
@@ -60,9 +64,41 @@ export async function cachedPackage(settings: PackageSettings, progress: (line: 
   }
   progress(`packaging the service (sls package; cached as ${key})`);
   const tmp = `${artifact}.tmp-${process.pid}`;
-  await packageService({ dir: stageService(service), artifact: tmp, params });
+  await withServiceLock(service, () => packageService({ dir: stageService(service), artifact: tmp, params }));
   publish(tmp, artifact);
-  return { artifact, key, work, ms: performance.now() - t0 };
+  return { artifact, service, key, work, ms: performance.now() - t0 };
+}
+
+/**
+ * osls works in `<service>/.serverless` both when packaging and when deploying a package (it moves the
+ * package there and back), so two clusters starting at once take turns in one service directory.
+ */
+async function withServiceLock<T>(service: string, fn: () => Promise<T>): Promise<T> {
+  const lock = `${service}.lock`;
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      writeFileSync(join(lock, "pid"), String(process.pid));
+      break;
+    } catch {
+      const holder = Number(readFileOr(join(lock, "pid")));
+      if (holder && !pidAlive(holder)) rmSync(lock, { recursive: true, force: true }); // its holder died
+      else await sleep(250);
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+function readFileOr(path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return "";
+  }
 }
 
 /** Move a finished directory into place; if another process got there first, keep theirs. */
@@ -99,26 +135,27 @@ export interface DeployedStack {
 }
 
 /**
- * `sls deploy --package` to the moto the environment points at, from a service directory of this
- * cluster's own, then the stack and its functions read back. The Flatcar image parameter is put
+ * `sls deploy --package` to the moto the environment points at, then the stack and its functions
+ * read back. The Flatcar image parameter is put
  * first, as an operator does once per account: one of moto's images stands in for Flatcar's.
  */
-export async function deployToMoto(opts: { dir: string; artifact: string; env: Record<string, string> }): Promise<DeployedStack> {
+export async function deployToMoto(opts: { pkg: CachedPackage; env: Record<string, string> }): Promise<DeployedStack> {
   const image = (await new EC2Client({}).send(new DescribeImagesCommand({ Owners: ["amazon"] }))).Images?.[0]?.ImageId;
   if (!image) throw new Error("moto offers no AMI to stand in for Flatcar");
   await new SSMClient({}).send(
     new PutParameterCommand({ Name: DEFAULT_OPTIONS.flatcarAmiParameter, Value: image, Type: "String", Overwrite: true }),
   );
-  const service = stageService(join(opts.dir, "service"));
   const r = mustSucceed(
     "sls deploy",
-    await sls(service, ["deploy", "--package", opts.artifact, "--region", LOCAL_REGION], {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      ...opts.env,
-      // moto completes a stack operation before it answers: poll it every 250 ms, not AWS's 5 s.
-      SLS_AWS_MONITORING_FREQUENCY: "250",
-    }),
+    await withServiceLock(opts.pkg.service, () =>
+      sls(opts.pkg.service, ["deploy", "--package", opts.pkg.artifact, "--region", LOCAL_REGION], {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        ...opts.env,
+        // moto completes a stack operation before it answers: poll it every 250 ms, not AWS's 5 s.
+        SLS_AWS_MONITORING_FREQUENCY: "250",
+      }),
+    ),
   );
   return { ...(await readStack()), deployMs: r.ms };
 }
