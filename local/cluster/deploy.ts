@@ -174,7 +174,9 @@ export async function readStack(): Promise<Omit<DeployedStack, "deployMs">> {
     const name = resources[`${fn.charAt(0).toUpperCase()}${fn.slice(1)}LambdaFunction`];
     if (!name) throw new Error(`the deployed stack has no ${fn} function`);
     const c = await lambda.send(new GetFunctionConfigurationCommand({ FunctionName: name }));
-    functions[fn] = { name, role: c.Role ?? "", environment: c.Environment?.Variables ?? {} };
+    // Lambda's variables are strings; moto hands a Number parameter's Ref back as a number.
+    const environment = Object.fromEntries(Object.entries(c.Environment?.Variables ?? {}).map(([k, v]) => [k, String(v)]));
+    functions[fn] = { name, role: c.Role ?? "", environment };
   }
   return { outputs, resources, functions };
 }

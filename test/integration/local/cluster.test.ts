@@ -305,7 +305,7 @@ describe("local cluster, step by step", () => {
     for (const fn of FUNCTION_NAMES) {
       const c = await lambda.send(new GetFunctionConfigurationCommand({ FunctionName: state.functions[fn]!.name }));
       const { NODE_OPTIONS: _lambdaOnly, ...vars } = c.Environment?.Variables ?? {};
-      for (const [k, v] of Object.entries(vars)) expect(state.functionEnv[k], `${fn} ${k}`).toBe(v);
+      for (const [k, v] of Object.entries(vars)) expect(state.functionEnv[k], `${fn} ${k}`).toBe(String(v));
       expect(c.Role).toBe(outputs[`${fn[0]!.toUpperCase()}${fn.slice(1)}FunctionRoleArn`]);
       expect(state.functions[fn]!.role).toBe(c.Role);
     }
