@@ -8,7 +8,7 @@ import { AutoScalingClient, SetDesiredCapacityCommand, TerminateInstanceInAutoSc
 import { Route53Client } from "@aws-sdk/client-route-53";
 import { EC2Client } from "@aws-sdk/client-ec2";
 import { resolveOptions } from "../../cloudformation/options.ts";
-import { RefusedError, InvalidInputError, NotFoundError } from "../../functions/domain/errors.ts";
+import { DevclusterError, InvalidInputError, NotFoundError, RefusedError } from "../../functions/domain/errors.ts";
 import { ROLES, type Role } from "../../functions/domain/model.ts";
 import { awsGroups } from "../../functions/adapters/aws/groups.ts";
 import { startMoto } from "../moto.ts";
@@ -116,7 +116,7 @@ export async function up(dir: string, opts: UpOptions, progress: Progress): Prom
   progress(`deployed ${LOCAL_STACK} in ${(stack.deployMs / 1000).toFixed(1)} s (${Object.keys(stack.resources).length} resources)`);
   const out = (k: string) => {
     const v = stack.outputs[k];
-    if (!v) throw new Error(`stack output ${k} is missing`);
+    if (!v) throw new DevclusterError(`stack output ${k} is missing`);
     return v;
   };
   const state: LocalState = {

@@ -12,6 +12,7 @@ import { PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { DEFAULT_OPTIONS, FUNCTION_NAMES, type FunctionName } from "../../cloudformation/options.ts";
 import { buildInto, mustSucceed, packageInputsHash, packageService, sls, stageService } from "../../scripts/serverless.ts";
 import { pidAlive } from "../processes.ts";
+import { DevclusterError } from "../../functions/domain/errors.ts";
 import { PROJECT_ROOT } from "../paths.ts";
 import { LOCAL_REGION } from "../moto.ts";
 
@@ -141,7 +142,7 @@ export interface DeployedStack {
  */
 export async function deployToMoto(opts: { pkg: CachedPackage; env: Record<string, string> }): Promise<DeployedStack> {
   const image = (await new EC2Client({}).send(new DescribeImagesCommand({ Owners: ["amazon"] }))).Images?.[0]?.ImageId;
-  if (!image) throw new Error("moto offers no AMI to stand in for Flatcar");
+  if (!image) throw new DevclusterError("moto offers no AMI to stand in for Flatcar");
   await new SSMClient({}).send(
     new PutParameterCommand({ Name: DEFAULT_OPTIONS.flatcarAmiParameter, Value: image, Type: "String", Overwrite: true }),
   );
@@ -172,7 +173,7 @@ export async function readStack(): Promise<Omit<DeployedStack, "deployMs">> {
   const functions = {} as Record<FunctionName, DeployedFunction>;
   for (const fn of FUNCTION_NAMES) {
     const name = resources[`${fn.charAt(0).toUpperCase()}${fn.slice(1)}LambdaFunction`];
-    if (!name) throw new Error(`the deployed stack has no ${fn} function`);
+    if (!name) throw new DevclusterError(`the deployed stack has no ${fn} function`);
     const c = await lambda.send(new GetFunctionConfigurationCommand({ FunctionName: name }));
     // Lambda's variables are strings; moto hands a Number parameter's Ref back as a number.
     const environment = Object.fromEntries(Object.entries(c.Environment?.Variables ?? {}).map(([k, v]) => [k, String(v)]));
@@ -191,7 +192,7 @@ export function handlerEnvironment(functions: Record<FunctionName, DeployedFunct
   for (const fn of FUNCTION_NAMES) {
     for (const [k, v] of Object.entries(functions[fn].environment)) {
       if (k === "NODE_OPTIONS") continue;
-      if (k in env && env[k] !== v) throw new Error(`deployed functions disagree on ${k}: ${env[k]} and ${v} (${fn})`);
+      if (k in env && env[k] !== v) throw new DevclusterError(`deployed functions disagree on ${k}: ${env[k]} and ${v} (${fn})`);
       env[k] = v;
     }
   }
