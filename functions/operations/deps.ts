@@ -37,6 +37,8 @@ export type Recover = (log: Logger) => Promise<{ action: string; reason?: string
 export interface Timing {
   /** How long a main launch keeps trying to promote a pending learner before leaving it to reconcile. */
   promoteWaitMs: number;
+  /** How long a launch waits for a new member to serve before registering the node anyway. */
+  memberStartWaitMs: number;
   /** How long a handler waits for a bootstrapped cluster to answer. */
   bootstrapWaitMs: number;
   /** How long a handler waits for the membership lock. */
@@ -50,6 +52,7 @@ export interface Timing {
 
 export const DEFAULT_TIMING: Timing = {
   promoteWaitMs: 20_000,
+  memberStartWaitMs: 15_000,
   bootstrapWaitMs: 30_000,
   lockWaitMs: 30_000,
   dnsCoalesceMs: 25,
