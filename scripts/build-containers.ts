@@ -22,7 +22,7 @@ export function programNames(): string[] {
  */
 export async function buildPrograms(names = programNames(), opts: { outRoot?: string; deps?: boolean } = {}) {
   const outRoot = opts.outRoot ?? join(OUT_DIR, "containers");
-  const out: { name: string; dir: string; entry: string; bytes: number }[] = [];
+  const out: { name: string; dir: string; entry: string; bytes: number; inputs: string[] }[] = [];
   for (const name of names) {
     const dir = join(outRoot, name);
     rmSync(dir, { recursive: true, force: true });
@@ -35,7 +35,7 @@ export async function buildPrograms(names = programNames(), opts: { outRoot?: st
     const bytes = Object.values(res.metafile.outputs)
       .filter((o) => o.entryPoint)
       .reduce((n, o) => n + o.bytes, 0);
-    out.push({ name, dir, entry: join(dir, "main.mjs"), bytes });
+    out.push({ name, dir, entry: join(dir, "main.mjs"), bytes, inputs: Object.keys(res.metafile.inputs) });
   }
   if (opts.deps ?? true) {
     const set = buildEtcd3Set();

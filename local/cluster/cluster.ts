@@ -10,11 +10,12 @@ import { EC2Client } from "@aws-sdk/client-ec2";
 import { buildTemplate } from "../../cloudformation/template.ts";
 import { Params } from "../../cloudformation/ids.ts";
 import { resolveOptions } from "../../cloudformation/options.ts";
-import { RefusedError, InvalidInputError, NotFoundError } from "../../functions/domain/errors.ts";
+import { DevclusterError, InvalidInputError, NotFoundError, RefusedError } from "../../functions/domain/errors.ts";
 import { ROLES, type Role } from "../../functions/domain/model.ts";
 import { awsGroups } from "../../functions/adapters/aws/groups.ts";
 import { startMoto } from "../moto.ts";
 import { killLocalNode, nodeDir, nodePids, stopNodeProcessesUnder } from "../node.ts";
+import { ETCD_MEMBER_UNIT_NAME } from "../../functions/domain/firstBoot.ts";
 import { ETCD_BIN, MOTO_SERVER, PROJECT_ROOT } from "../paths.ts";
 import { pidAlive, readPidFile, stopPidFile, waitUntil } from "../processes.ts";
 import { deliverChanges, observeGroups, type Progress } from "./driver.ts";
@@ -23,6 +24,9 @@ import { createStackOnMoto } from "./stack.ts";
 import { collectStatus, type ClusterStatus } from "./status.ts";
 import { isRunning, motoPidPath, readState, writeState, type LocalState } from "./state.ts";
 import { HOOKS } from "../../cloudformation/ids.ts";
+import { SSMClient } from "@aws-sdk/client-ssm";
+import { publishImages } from "../../functions/adapters/aws/ssmPublishedImages.ts";
+import { buildImages } from "../images.ts";
 
 /** The local cluster's /16 (127.A): moto at 127.A.0.1, instances from the VPC's subnets. */
 /** Workers and data nodes a local group may hold (up and scale alike): each node is processes on this machine. */
@@ -47,6 +51,10 @@ export function ensureInstalled(progress: Progress) {
 
 /** The groups of the cluster the environment points at now (fresh clients: one process may drive two). */
 const groupsNow = () => awsGroups({ autoscaling: new AutoScalingClient({}), ec2: new EC2Client({}) });
+
+/** Addresses and zones of instances, from EC2 (moto). */
+const describeNodes = async (ids: string[]) =>
+  new Map((await groupsNow().describeInstances(ids)).map((i) => [i.instanceId, { address: i.privateIp, zone: i.zone }]));
 
 /** The running cluster's state; the environment is pointed at it (moto, names, local adapters). */
 function requireState(dir: string): LocalState {
@@ -106,6 +114,9 @@ export async function up(dir: string, opts: UpOptions, progress: Progress): Prom
   }
   mkdirSync(dir, { recursive: true });
   const t0 = Date.now();
+  // The images build (or are reused) while moto and the stack come up; launches wait for them.
+  const images = buildImages((line) => progress(line));
+  images.catch(() => {}); // awaited below; a failure is reported there
   progress(`starting moto (the AWS API) at http://${motoHost}:5000`);
   const moto = await startMoto({ host: motoHost, port: 5000, dir, pidFile: motoPidPath(dir) });
   Object.assign(process.env, moto.env);
@@ -129,7 +140,7 @@ export async function up(dir: string, opts: UpOptions, progress: Progress): Prom
   if (stack.skippedTypes.length) progress(`moto skips: ${stack.skippedTypes.join(", ")}`);
   const out = (k: string) => {
     const v = stack.outputs[k];
-    if (!v) throw new Error(`stack output ${k} is missing`);
+    if (!v) throw new DevclusterError(`stack output ${k} is missing`);
     return v;
   };
   const state: LocalState = {
@@ -147,10 +158,14 @@ export async function up(dir: string, opts: UpOptions, progress: Progress): Prom
   };
   writeState(dir, state);
   const fns = await loadFunctions(dir, state);
+  const built = await images;
+  if (built.failed.length) progress(`images not built: ${built.failed.join(", ")}: their units will fail on their nodes`);
+  await publishImages(new SSMClient({}), clusterName, built.refs);
+  progress(`images: ${Object.keys(built.refs).length} published (${built.seconds.toFixed(1)} s)`);
   const groups = groupsNow();
   const after = await observeGroups(groups, state);
   progress(`groups: ${after.map((m) => `${m.role} ${m.ids.length}`).join(", ")}; delivering launch events`);
-  await deliverChanges({ root: dir, state, before: [], after, fns, progress });
+  await deliverChanges({ root: dir, state, before: [], after, fns, progress, describe: describeNodes });
   await waitHealthy(dir, state, progress);
   progress(`cluster up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   return state;
@@ -209,7 +224,7 @@ export async function scale(dir: string, role: Role, n: number, progress: Progre
     new SetDesiredCapacityCommand({ AutoScalingGroupName: state.groups[role], DesiredCapacity: n, HonorCooldown: false }),
   );
   const after = await observeGroups(groups, state);
-  const res = await deliverChanges({ root: dir, state, before, after, fns, progress });
+  const res = await deliverChanges({ root: dir, state, before, after, fns, progress, describe: describeNodes });
   progress(`${role}: ${n} (launched ${res.launched.length}, terminated ${res.terminated.length})`);
   return res;
 }
@@ -227,7 +242,7 @@ export async function kill(dir: string, instanceId: string, progress: Progress) 
     new TerminateInstanceInAutoScalingGroupCommand({ InstanceId: instanceId, ShouldDecrementDesiredCapacity: false }),
   );
   const after = await observeGroups(groups, state);
-  return deliverChanges({ root: dir, state, before, after, fns, progress });
+  return deliverChanges({ root: dir, state, before, after, fns, progress, describe: describeNodes });
 }
 
 /** Every etcd member dies at once (SIGKILL); the machines stay, with their data on disk. */
@@ -235,8 +250,13 @@ export async function killAllMain(dir: string, progress: Progress) {
   const state = requireState(dir);
   const s = await status(dir, state);
   const mains = s.nodes.filter((n) => n.role === "main");
+  // The members only: the nodes' other units (containers) live on, as on machines whose etcd crashed.
+  const memberPids = (id: string) => {
+    const pid = readPidFile(join(nodeDir(dir, id), "run/systemd", `${ETCD_MEMBER_UNIT_NAME}.pid`));
+    return pid === undefined ? [] : [pid];
+  };
   for (const n of mains) {
-    const pids = nodePids(nodeDir(dir, n.id));
+    const pids = memberPids(n.id);
     for (const pid of pids) {
       try {
         process.kill(pid, "SIGKILL");
@@ -246,7 +266,7 @@ export async function killAllMain(dir: string, progress: Progress) {
     }
     progress(`killed etcd on ${n.id} (${n.address})`);
   }
-  await waitUntil("every etcd member to die", async () => mains.every((n) => nodePids(nodeDir(dir, n.id)).every((p) => !pidAlive(p))), 10_000);
+  await waitUntil("every etcd member to die", async () => mains.every((n) => memberPids(n.id).every((p) => !pidAlive(p))), 10_000);
 }
 
 /** The node processes of a cluster dir that are still alive, per node. */

@@ -119,8 +119,10 @@ describe("ambassador", () => {
       await p.waitLog(byCode("ambassador.listening"));
       // No instance: the connection is reset at once (not left hanging) and the refusal is logged.
       const refused = await attempt(local, 17001);
+      // Reset, not a hang: a connection left open would answer "timeout" after 500 ms instead.
       expect(refused.answer).toBeUndefined();
-      expect(refused.ms).toBeLessThan(300);
+      expect(refused.error).toMatch(/ECONNRESET|closed/);
+      expect(refused.ms).toBeLessThan(2000);
       await p.waitLog(byCode("route.no_instance"));
 
       await put(rec(svc, "1", ipA, 7001));

@@ -56,7 +56,9 @@ describe("front door renderer", () => {
     expect(r.text).toContain("server_name hello.dev.test;");
     expect(r.text).toContain("server 127.0.0.5:8080 max_fails=1 fail_timeout=5s;");
     expect(r.text).toContain("proxy_pass http://http-hello;");
+    expect(r.text).toContain("worker_processes auto;");
     expect(await nginxT(r.text)).toEqual({ ok: true });
+    expect(renderNginxConfig([], { ...settings, workers: 1 }).text).toContain("worker_processes 1;");
   });
 
   it("with many services and instances, it renders hosts, streams and skips what has no HTTP port", async () => {

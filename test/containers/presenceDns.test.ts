@@ -22,9 +22,6 @@ afterAll(() => etcd?.close());
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const rec = (service: string, instance: string, ip: string, ports: Record<string, number>, extra: object = {}) =>
   PresenceRecordSchema.parse({ service, instance, privateIp: ip, port: Object.values(ports)[0], ports, ...extra });
-async function put(r: ReturnType<typeof rec>) {
-  for (const [k, v] of announcementKeys(r)) await etcd.put(k).value(v);
-}
 
 async function zoneRecords(zoneId: string) {
   const res = await r53.send(new ListResourceRecordSetsCommand({ HostedZoneId: zoneId }));
@@ -99,15 +96,22 @@ describe("presence-dns", () => {
       expect((await p.waitLog(byCode("presence-dns.started"))).zone).toBe(zoneId);
       // The stale service name goes; node and discovery records stay.
       await eventually(() => zoneRecords(zoneId), (z) => !(`stale.${domain}. A` in z));
-      // A burst of announcements within the debounce window: one change.
+      // (and its log line has arrived, so it is not counted with the burst below)
+      await p.waitLog((l) => l.code === "dns.applied" && JSON.stringify(l.deletes).includes(`stale.${domain}.`));
+      // A burst of 20 key changes (five instances, in one transaction so a loaded machine cannot
+      // spread them over two debounce windows): one Route 53 change.
       const appliedBefore = p.logs.filter((l) => l.code === "dns.applied").length;
-      await Promise.all([
-        put(rec("nginx", "1", "10.0.0.5", { http: 80 }, { http: "http" })),
-        put(rec("nginx", "2", "10.0.0.6", { http: 80 }, { http: "http" })),
-        put(rec("hello", "1", "10.0.1.1", { http: 8080 }, { http: "http" })),
-        put(rec("hello", "2", "10.0.1.2", { http: 8080 }, { http: "http" })),
-        put(rec("cache", "1", "10.0.2.1", { port: 6379 })),
-      ]);
+      const burst = [
+        rec("nginx", "1", "10.0.0.5", { http: 80 }, { http: "http" }),
+        rec("nginx", "2", "10.0.0.6", { http: 80 }, { http: "http" }),
+        rec("hello", "1", "10.0.1.1", { http: 8080 }, { http: "http" }),
+        rec("hello", "2", "10.0.1.2", { http: 8080 }, { http: "http" }),
+        rec("cache", "1", "10.0.2.1", { port: 6379 }),
+      ].flatMap((r) => announcementKeys(r));
+      await etcd
+        .if(burst[0]![0], "Mod", ">", -1)
+        .then(...burst.map(([k, v]) => etcd.put(k).value(v)))
+        .commit();
       const z = await eventually(() => zoneRecords(zoneId), (x) => `cache.${domain}. A` in x && `hello.${domain}. A` in x);
       expect(z).toEqual({
         [`i-0123456789abcdef0.${domain}. A`]: ["10.0.9.9"],

@@ -29,6 +29,7 @@ const Env = z
     NGINX_PREFIX: z.string().default("/var/lib/frontdoor"),
     NGINX_USER: z.string().regex(/^[a-z_][a-z0-9_-]*( [a-z_][a-z0-9_-]*)?$/).optional(),
     DEBOUNCE_MS: int(0, 60_000, 250),
+    NGINX_WORKERS: z.coerce.number().int().min(1).max(64).optional(),
   })
   .refine((e) => !e.TLS_CERT_PARAM === !e.TLS_KEY_PARAM, { message: "give both TLS_CERT_PARAM and TLS_KEY_PARAM, or neither", path: ["TLS_CERT_PARAM"] });
 
@@ -65,6 +66,7 @@ await runProgram(log, async () => {
     modulesDir: env.NGINX_MODULES_DIR,
     ...(tls ? { tls: tlsFiles } : {}),
     ...(user ? { user } : {}),
+    ...(env.NGINX_WORKERS ? { workers: env.NGINX_WORKERS } : {}),
   };
 
   let services = parsePresence({}).services;

@@ -16,6 +16,8 @@ export interface FrontDoorSettings {
   tls?: { certFile: string; keyFile: string };
   /** Worker user (`nobody nogroup`); omitted: nginx's default for the user it runs as. */
   user?: string;
+  /** nginx worker processes; omitted: one per core. */
+  workers?: number;
 }
 
 export interface Upstream {
@@ -105,7 +107,7 @@ export function renderNginxConfig(services: ServicePresence[], s: FrontDoorSetti
   p(0, "# Rendered by the devcluster front door from etcd presence records; rewritten on every change.");
   if (streams.length) p(0, `load_module ${s.modulesDir}/ngx_stream_module.so;`);
   if (s.user) p(0, `user ${s.user};`);
-  p(0, "worker_processes auto;");
+  p(0, `worker_processes ${s.workers ?? "auto"};`);
   p(0, `pid ${s.prefix}/nginx.pid;`);
   p(0, "error_log stderr warn;");
   p(0, "events { worker_connections 4096; }");
