@@ -2,6 +2,7 @@
 import { didYouMean, parse } from "../../bin/args.ts";
 import { InvalidInputError } from "../../functions/domain/errors.ts";
 import { ROLES, type Role } from "../../functions/domain/model.ts";
+import { FUNCTION_NAMES, type FunctionName } from "../../cloudformation/options.ts";
 import { LOCAL_GROUP_MAX, attach, down, kill, killAllMain, scale, status, up } from "./cluster.ts";
 import { formatStatus, type ClusterStatus } from "./status.ts";
 import { FORCE_HINT } from "../../functions/operations/restore.ts";
@@ -19,6 +20,7 @@ export const LOCAL_USAGE = `usage: npx devcluster local <subcommand> [--dir DIR]
   snapshot                                 run the snapshot function now
   restore [<snapshot>|latest] [--force]    rebuild etcd on the main nodes from a snapshot
   reconcile                                run the reconcile function now
+  invoke <function> [--data JSON]          call a function with a payload, as 'sls invoke -f <function> --data JSON' does on AWS
   down                                     stop every process the cluster started
   demo [--prefix 127.77]                   up, write data, scale, kill every member, restore, verify, down
 
@@ -54,6 +56,11 @@ const SUBS: Record<string, Sub> = {
     positionals: 1,
   },
   reconcile: { usage: "reconcile\n  prints the reconcile report (JSON); exit 1 when blocked or a repair failed", options: {}, positionals: 0 },
+  invoke: {
+    usage: "invoke <function> [--data JSON]\n  call a function with a payload, as 'sls invoke -f <function> --data JSON' does on AWS",
+    options: { data: { type: "string" } },
+    positionals: 1,
+  },
   down: { usage: "down\n  stops every process the cluster started, and says what it found and stopped", options: {}, positionals: 0 },
   demo: { usage: "demo [--prefix 127.77]", options: { prefix: { type: "string" } }, positionals: 0 },
   help: { usage: "help", options: {}, positionals: 1 },
@@ -184,6 +191,24 @@ export async function localCommand(args: string[]): Promise<number> {
       const report = (await fns.reconcile()) as { blocked?: string[]; failed?: string[] };
       json(report);
       return report.blocked?.length || report.failed?.length ? 1 : 0;
+    }
+    case "invoke": {
+      // --data is the payload here (as for sls invoke), the data group's size for up.
+      const fn = positionals[0] as FunctionName;
+      if (!FUNCTION_NAMES.includes(fn)) {
+        throw new InvalidInputError(`invoke: name one of ${FUNCTION_NAMES.join(", ")}${positionals[0] ? didYouMean(positionals[0], FUNCTION_NAMES) : ""}`);
+      }
+      let payload: unknown = {};
+      if (typeof v.data === "string") {
+        try {
+          payload = JSON.parse(v.data);
+        } catch (e) {
+          throw new InvalidInputError(`invoke: --data must be JSON (${(e as Error).message})`);
+        }
+      }
+      const { fns } = await attach(dir);
+      json(await fns.invoke(fn, payload));
+      return 0;
     }
     case "down": {
       await down(dir, progress);
