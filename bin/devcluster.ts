@@ -74,7 +74,10 @@ async function templateCommand(cmd: "synth" | "validate", args: string[]): Promi
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (e: unknown) => {
-    if (e instanceof DevclusterError || (e instanceof Error && e.name === "TypeError" && "code" in e)) {
+    // A user error (bad input, a refused request) is printed without a stack; so is a bad command line
+    // (node:util parseArgs throws TypeError with an ERR_PARSE_ARGS_* code).
+    const parseArgsError = e instanceof Error && "code" in e && String(e.code).startsWith("ERR_PARSE_ARGS");
+    if ((e instanceof DevclusterError && e.source === "user") || parseArgsError) {
       process.stderr.write(`devcluster: ${e.message}\n`);
     } else {
       process.stderr.write(`devcluster: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);

@@ -1,4 +1,5 @@
 // Reserves a block of loopback addresses (127.A.B.0/24) so parallel clusters never collide.
+import { DevclusterError, RefusedError } from "../functions/domain/errors.ts";
 import { mkdirSync, rmSync, writeFileSync, readFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -40,7 +41,7 @@ export function reserveLoopbackBlock(fixed?: string): LoopbackBlock {
     } catch {
       const owner = Number(existsSync(join(dir, "pid")) ? readFileSync(join(dir, "pid"), "utf8") : "0");
       if (owner && pidAlive(owner)) {
-        if (fixed) throw new Error(`loopback block ${fixed} is held by process ${owner}`);
+        if (fixed) throw new RefusedError(`loopback block ${fixed} is held by process ${owner}`);
         continue;
       }
       rmSync(dir, { recursive: true, force: true });
@@ -53,7 +54,7 @@ export function reserveLoopbackBlock(fixed?: string): LoopbackBlock {
       release: () => rmSync(dir, { recursive: true, force: true }),
     };
   }
-  throw new Error("no free loopback block");
+  throw new DevclusterError("no free loopback block");
 }
 
 /** A /16 (`127.A`) for a local cluster started by a test; the default cluster uses 127.77. */
@@ -67,5 +68,5 @@ export function reserveLocalClusterPrefix(): LoopbackBlock {
       // held by a live process: try another
     }
   }
-  throw new Error("no free loopback /16 for a local cluster");
+  throw new DevclusterError("no free loopback /16 for a local cluster");
 }

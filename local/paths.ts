@@ -1,4 +1,5 @@
 // Where the project's local tools live (the moto/cfn-lint venv, etcd binaries).
+import { ConfigError } from "../functions/domain/errors.ts";
 import { existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -11,6 +12,6 @@ export const ETCD_BIN = process.env.ETCD_BIN ?? "/usr/bin/etcd";
 export const ETCDCTL_BIN = process.env.ETCDCTL_BIN ?? "/usr/bin/etcdctl";
 
 export function requireTool(path: string, hint: string): string {
-  if (!existsSync(path)) throw new Error(`${path} is missing: ${hint}`);
+  if (!existsSync(path)) throw new ConfigError(`${path} is missing: ${hint}`);
   return path;
 }

@@ -1,4 +1,5 @@
 // Starting, waiting for and stopping the local processes (moto, etcd) of a local cluster or test rig.
+import { DeadlineError, DevclusterError } from "../functions/domain/errors.ts";
 import { spawn } from "node:child_process";
 import { openSync, closeSync, writeFileSync, readFileSync, existsSync, rmSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -59,7 +60,7 @@ export function startDetached(
     stdio: ["ignore", fd, fd],
   });
   closeSync(fd);
-  if (child.pid === undefined) throw new Error(`could not start ${cmd}`);
+  if (child.pid === undefined) throw new DevclusterError(`could not start ${cmd}`);
   child.unref();
   const pid = child.pid;
   // Reap the child if it dies while we still run, so pidAlive() does not see a zombie.
@@ -95,7 +96,7 @@ export async function waitUntil(what: string, probe: () => Promise<boolean>, tim
     }
     await sleep(everyMs);
   }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ""}`);
+  throw new DeadlineError(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ""}`);
 }
 
 export async function httpOk(url: string, timeoutMs = 1000): Promise<boolean> {

@@ -1,6 +1,6 @@
 // The control plane's settings: their schema and validation (runtime/config.ts reads them from the environment).
 import { z } from "zod";
-import { ConfigError } from "../domain/errors.ts";
+import { ConfigError, formatIssues } from "./errors.ts";
 
 const bool = z
   .enum(["true", "false", "1", "0", ""])
@@ -29,7 +29,7 @@ export type Config = z.infer<typeof ConfigSchema>;
 export function parseConfig(env: Record<string, string | undefined>): Config {
   const parsed = ConfigSchema.safeParse(env);
   if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+    const issues = formatIssues(parsed.error.issues);
     throw new ConfigError(`invalid or missing configuration: ${issues.join("; ")}`);
   }
   return parsed.data;

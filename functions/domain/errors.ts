@@ -1,30 +1,41 @@
-// Typed errors: callers branch on the class, never on message text.
+// The error family: callers branch on the class, never on message text. Each error says who can act
+// on it (`source`): the user (bad input, a refused or impossible request: printed without a stack) or
+// the system (a dependency failed or is not ready: retried, logged with stack and cause).
+
+export type ErrorSource = "user" | "system";
 
 export class DevclusterError extends Error {
+  readonly source: ErrorSource = "system";
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = new.target.name;
   }
 }
 
+/** An error the user fixes (the input, the request, the configuration); nothing was changed. */
+export class UserError extends DevclusterError {
+  override readonly source: ErrorSource = "user";
+}
+
 /** The input (event, parameter, unit file, request) is malformed. Nothing was changed. */
-export class InvalidInputError extends DevclusterError {
+export class InvalidInputError extends UserError {
   constructor(
     message: string,
     readonly issues: string[] = [],
+    options?: { cause?: unknown },
   ) {
-    super(issues.length ? `${message}: ${issues.join("; ")}` : message);
+    super(issues.length ? `${message}: ${issues.join("; ")}` : message, options);
   }
 }
 
 /** Required configuration (environment) is missing or invalid. */
-export class ConfigError extends DevclusterError {}
+export class ConfigError extends UserError {}
 
 /** Something the input names does not exist (instance, snapshot, group). */
-export class NotFoundError extends DevclusterError {}
+export class NotFoundError extends UserError {}
 
 /** The requested change is refused because it would break a safety rule (quorum, confirmation). */
-export class RefusedError extends DevclusterError {}
+export class RefusedError extends UserError {}
 
 /** Another handler holds the lock for this change; try again later. */
 export class LockBusyError extends DevclusterError {}
@@ -35,3 +46,14 @@ export class LearnerNotReadyError extends DevclusterError {}
 export class ClusterNotReadyError extends DevclusterError {}
 /** No etcd endpoint answered. */
 export class EtcdUnavailableError extends DevclusterError {}
+
+/** Something the system waits for did not happen in time (a cluster forming, a DNS sync). */
+export class DeadlineError extends DevclusterError {}
+
+/** A rule the code itself keeps was broken (a value unsafe for a node script, a malformed id). */
+export class InvariantError extends DevclusterError {}
+
+/** A zod-style issue list as `path: message` lines (`input` for the whole value). */
+export function formatIssues(issues: readonly { path: readonly PropertyKey[]; message: string }[]): string[] {
+  return issues.map((i) => `${i.path.map(String).join(".") || "input"}: ${i.message}`);
+}

@@ -1,4 +1,5 @@
 // The start settings of an etcd member, as the environment file its unit reads (etcd takes ETCD_* vars).
+import { InvariantError } from "./errors.ts";
 import { etcdClientUrl, etcdPeerUrl } from "./model.ts";
 
 export interface EtcdStartSettings {
@@ -29,7 +30,7 @@ export function renderEnvFile(env: Record<string, string>): string {
   return (
     Object.entries(env)
       .map(([k, v]) => {
-        if (!/^[A-Z_][A-Z0-9_]*$/.test(k) || /[\n"\\]/.test(v)) throw new Error(`unsafe env entry ${k}`);
+        if (!/^[A-Z_][A-Z0-9_]*$/.test(k) || /[\n"\\]/.test(v)) throw new InvariantError(`unsafe env entry ${k}`);
         return `${k}="${v}"`;
       })
       .join("\n") + "\n"

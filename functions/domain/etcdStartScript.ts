@@ -3,6 +3,7 @@
 // with ETCD_DATA_DIR expanded on the node to $ROOT/var/lib/etcd, and starts etcd-member.service;
 // a running member is restarted only when its settings changed. A node that already holds member
 // data is never re-bootstrapped with state `new` (etcd would ignore it anyway; we do not restart it).
+import { InvariantError } from "./errors.ts";
 import { etcdEnv, renderEnvFile, type EtcdStartSettings } from "./etcdEnv.ts";
 
 export const ETCD_UNIT = "etcd-member.service";
@@ -13,7 +14,7 @@ export function etcdStartScript(s: Omit<EtcdStartSettings, "dataDir">): string {
   const env = etcdEnv({ ...s, dataDir: DATA_DIR });
   for (const [k, v] of Object.entries(env)) {
     // The file is written by an unquoted heredoc so $ROOT expands: nothing else may expand.
-    if (k !== "ETCD_DATA_DIR" && !/^[A-Za-z0-9=:/.,_@-]*$/.test(v)) throw new Error(`unsafe value for ${k}`);
+    if (k !== "ETCD_DATA_DIR" && !/^[A-Za-z0-9=:/.,_@-]*$/.test(v)) throw new InvariantError(`unsafe value for ${k}`);
   }
   const body = renderEnvFile(env).trimEnd();
   return [

@@ -2,7 +2,7 @@
 // ("EC2 Instance-launch Lifecycle Action" / "EC2 Instance-terminate Lifecycle Action"), as documented
 // in the Amazon EC2 Auto Scaling event reference. Fixtures: test/fixtures/events/.
 import { z } from "zod";
-import { InvalidInputError } from "./errors.ts";
+import { parseInput } from "./input.ts";
 
 export const LAUNCH_DETAIL_TYPE = "EC2 Instance-launch Lifecycle Action";
 export const TERMINATE_DETAIL_TYPE = "EC2 Instance-terminate Lifecycle Action";
@@ -55,14 +55,7 @@ export interface LifecycleEvent {
 }
 
 export function parseLifecycleEvent(input: unknown): LifecycleEvent {
-  const r = LifecycleEventSchema.safeParse(input);
-  if (!r.success) {
-    throw new InvalidInputError(
-      "not an Auto Scaling lifecycle action event",
-      r.error.issues.map((i) => `${i.path.join(".") || "(event)"}: ${i.message}`),
-    );
-  }
-  const e = r.data;
+  const e = parseInput(LifecycleEventSchema, input, "not an Auto Scaling lifecycle action event");
   return {
     kind: e["detail-type"] === LAUNCH_DETAIL_TYPE ? "launch" : "terminate",
     instanceId: e.detail.EC2InstanceId,

@@ -5,6 +5,7 @@
 //   /services/<service>/instances/<id>/{private_ip,public_ip,port}   the original cluster's plain keys (same lease)
 //   /services/<service>/master                              JSON PresenceRecord of the elected instance (its lease)
 import { z } from "zod";
+import { InvalidInputError } from "./errors.ts";
 
 export const SERVICES_PREFIX = "/services/";
 export const servicePrefix = (service: string) => `${SERVICES_PREFIX}${service}/`;
@@ -180,11 +181,11 @@ export function parsePorts(spec: string): Record<string, number> {
   for (const word of spec.split(/[,\s]+/).filter(Boolean)) {
     const m = /^(?:([a-z][a-z0-9-]{0,31})[:=])?(\d{1,5})$/.exec(word);
     const n = Number(m?.[2]);
-    if (!m || n < 1 || n > 65535) throw new Error(`'${word}' is not name:port (port 1-65535)`);
+    if (!m || n < 1 || n > 65535) throw new InvalidInputError(`'${word}' is not name:port (port 1-65535)`);
     const name = m[1] ?? "port";
-    if (out[name] !== undefined) throw new Error(`port name '${name}' given twice`);
+    if (out[name] !== undefined) throw new InvalidInputError(`port name '${name}' given twice`);
     out[name] = n;
   }
-  if (!Object.keys(out).length) throw new Error("no port given");
+  if (!Object.keys(out).length) throw new InvalidInputError("no port given");
   return out;
 }

@@ -1,5 +1,6 @@
 // Restore after total loss: which nodes form the new cluster and the node scripts that rebuild it.
 // Pure: renders plans and bash; the restore function runs them over the Commands port.
+import { InvariantError } from "./errors.ts";
 import { etcdEnv, renderEnvFile } from "./etcdEnv.ts";
 import { ETCD_DATA_DIR, ETCD_ENV_PATH, ETCD_MEMBER_UNIT_NAME } from "./firstBoot.ts";
 import { etcdClientUrl, etcdPeerUrl } from "./model.ts";
@@ -29,11 +30,11 @@ export function planRestore(input: {
   at: Date;
   random: string;
 }): RestorePlan {
-  if (input.nodes.length === 0) throw new Error("no main nodes to restore onto");
-  if (!/^[0-9a-f]{6,}$/.test(input.random)) throw new Error("random part must be hex");
+  if (input.nodes.length === 0) throw new InvariantError("no main nodes to restore onto");
+  if (!/^[0-9a-f]{6,}$/.test(input.random)) throw new InvariantError("random part must be hex");
   const nodes = [...input.nodes].sort((a, b) => (a.instanceId < b.instanceId ? -1 : 1));
   const ips = new Set(nodes.map((n) => n.privateIp));
-  if (ips.size !== nodes.length) throw new Error("two main nodes share a private address");
+  if (ips.size !== nodes.length) throw new InvariantError("two main nodes share a private address");
   const stamp = input.at.toISOString().replace(/[-:]/g, "").replace(/\.\d{3}/, "");
   return {
     snapshotId: input.manifest.id,
@@ -47,11 +48,11 @@ export function planRestore(input: {
 /** Safe to put inside single quotes, or bare, in bash. */
 const SAFE = /^[A-Za-z0-9._:/,=@+-]*$/;
 function bare(v: string, what: string): string {
-  if (!SAFE.test(v)) throw new Error(`unsafe ${what} for a node script: ${v}`);
+  if (!SAFE.test(v)) throw new InvariantError(`unsafe ${what} for a node script: ${v}`);
   return v;
 }
 function quoted(v: string, what: string): string {
-  if (/['\n\r\0]/.test(v)) throw new Error(`unsafe ${what} for a node script`);
+  if (/['\n\r\0]/.test(v)) throw new InvariantError(`unsafe ${what} for a node script`);
   return `'${v}'`;
 }
 

@@ -1,4 +1,5 @@
 // Checksums of a snapshot computed while it streams by (no buffering of the snapshot itself).
+import { InvariantError } from "./errors.ts";
 import { createHash, type Hash } from "node:crypto";
 import { Transform, type TransformCallback } from "node:stream";
 
@@ -81,7 +82,7 @@ export function digestingStream(opts: { requireEtcdTrailer?: boolean } = {}) {
   return {
     stream,
     result(): DigestResult {
-      if (!out) throw new Error("digest read before the stream ended");
+      if (!out) throw new InvariantError("digest read before the stream ended");
       return out;
     },
   };

@@ -1,5 +1,6 @@
 // Snapshots of the etcd cluster in S3: the object layout, the manifest that makes a snapshot valid,
 // and the retention rule. Pure: no I/O.
+import { InvariantError } from "./errors.ts";
 import { z } from "zod";
 import type { Config } from "./config.ts";
 
@@ -25,7 +26,7 @@ export const layoutOf = (cfg: Pick<Config, "SNAPSHOT_PREFIX" | "CLUSTER_NAME">):
 const ID_RE = /^(\d{8}T\d{9}Z)-([0-9a-f]{8})$/;
 
 export function snapshotId(at: Date, random: string): string {
-  if (!/^[0-9a-f]{8}$/.test(random)) throw new Error("snapshot id suffix must be 8 hex digits");
+  if (!/^[0-9a-f]{8}$/.test(random)) throw new InvariantError("snapshot id suffix must be 8 hex digits");
   const iso = at.toISOString(); // 2025-01-02T03:04:05.678Z
   return `${iso.slice(0, 10).replaceAll("-", "")}T${iso.slice(11, 19).replaceAll(":", "")}${iso.slice(20, 23)}Z-${random}`;
 }
@@ -150,7 +151,7 @@ export function planRetention(
   now: Date,
   rule: RetentionRule,
 ): RetentionPlan {
-  if (rule.keepLast < 1) throw new Error("keepLast must be at least 1");
+  if (rule.keepLast < 1) throw new InvariantError("keepLast must be at least 1");
   const valid = validSnapshots(l, observed).map((o) => ({ id: o.id, at: timeOfSnapshotId(o.id)! }));
   const why = new Map<string, string[]>();
   const mark = (id: string, reason: string) => why.set(id, [...(why.get(id) ?? []), reason]);

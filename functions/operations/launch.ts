@@ -1,6 +1,6 @@
 // A launching instance: describe it, join a main node to etcd (learner, or the bootstrap), register it,
 // push its units and sync DNS. The caller completes the lifecycle action (ABANDON when this throws).
-import { NotFoundError } from "../domain/errors.ts";
+import { DeadlineError, DevclusterError, EtcdUnavailableError, NotFoundError } from "../domain/errors.ts";
 import { type LifecycleEvent } from "../domain/lifecycleEvent.ts";
 import type { Logger } from "../ports/log.ts";
 import type { NodeRecord } from "../domain/model.ts";
@@ -45,7 +45,7 @@ export async function launch(ev: LifecycleEvent, deps: LifecycleDeps, log: Logge
     report.steps.push("waiting for etcd");
     const until = Date.now() + deps.timing.bootstrapWaitMs;
     while ((await store.memberList()) === null) {
-      if (Date.now() > until) throw new Error("no etcd member answers: the node cannot be registered");
+      if (Date.now() > until) throw new EtcdUnavailableError("no etcd member answers: the node cannot be registered");
       await sleep(500);
     }
   }
@@ -72,7 +72,7 @@ export async function launch(ev: LifecycleEvent, deps: LifecycleDeps, log: Logge
     }),
   ]);
   if (deps.units) report.steps.push("units pushed");
-  if (!dns.synced) throw new Error("DNS sync did not finish in time");
+  if (!dns.synced) throw new DeadlineError("DNS sync did not finish in time");
   report.steps.push(dns.sentByMe ? `dns sync (${dns.changes} changes)` : "dns covered by a concurrent sync");
   if (dns.discoveryChanged) {
     await refreshGateways(deps, store, log);
@@ -133,7 +133,7 @@ async function joinMain(
           await sleep(500);
         }
         if (!(await store.memberList())?.length) {
-          throw new Error(`no etcd cluster to join yet (${plan.reason}); the node cannot be registered`);
+          throw new DeadlineError(`no etcd cluster to join yet (${plan.reason}); the node cannot be registered`);
         }
         continue;
       }
@@ -148,7 +148,7 @@ async function joinMain(
         return plan.member.isLearner ? "joining" : "active";
       }
       case "refuse":
-        throw new Error(`cannot add ${ev.instanceId} to etcd: ${plan.reason}`);
+        throw new DevclusterError(`cannot add ${ev.instanceId} to etcd: ${plan.reason}`);
       case "learner-pending": {
         // etcd 3.4 allows one learner: promote the pending one if it caught up, else retry a while.
         const promoted = await promoteLearner(deps, store, ev.instanceId, plan.learner.id);

@@ -5,7 +5,7 @@ import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
 import type { Config } from "../domain/config.ts";
-import { DevclusterError, InvalidInputError, LockBusyError, NotFoundError, RefusedError } from "../domain/errors.ts";
+import { DevclusterError, LockBusyError, NotFoundError, RefusedError } from "../domain/errors.ts";
 import type { Logger } from "../ports/log.ts";
 import { etcdClientUrl, nodeKey, type NodeRecord } from "../domain/model.ts";
 import {
@@ -22,6 +22,7 @@ import { chooseSnapshot, validity, type Manifest } from "../domain/snapshots.ts"
 import type { CommandResult, Commands } from "../ports/index.ts";
 import type { EtcdSnapshotApi, Metrics, SnapshotStore } from "../ports/snapshots.ts";
 import { observeMainNodes, type GroupsSource } from "./snapshot.ts";
+import { parseInput } from "../domain/input.ts";
 
 export const RestoreInputSchema = z
   .object({
@@ -106,11 +107,7 @@ export async function restore(deps: RestoreDeps, rawInput: unknown): Promise<Res
   };
 
   // 1. Input and confirmation: nothing is read or changed before these pass.
-  const parsed = RestoreInputSchema.safeParse(rawInput ?? {});
-  if (!parsed.success) {
-    throw new InvalidInputError("invalid restore input", parsed.error.issues.map((i) => `${i.path.join(".") || "input"}: ${i.message}`));
-  }
-  const input = parsed.data;
+  const input = parseInput(RestoreInputSchema, rawInput ?? {}, "invalid restore input");
   if (input.confirm !== deps.cfg.CLUSTER_NAME) {
     throw new RefusedError(`confirmation "${input.confirm}" does not match the cluster name; nothing was changed`);
   }

@@ -4,7 +4,7 @@ import { randomBytes } from "node:crypto";
 import { pipeline } from "node:stream";
 import { z } from "zod";
 import type { Config } from "../domain/config.ts";
-import { DevclusterError, InvalidInputError, NotFoundError } from "../domain/errors.ts";
+import { DevclusterError, NotFoundError } from "../domain/errors.ts";
 import type { Logger } from "../ports/log.ts";
 import { etcdClientUrl } from "../domain/model.ts";
 import { digestingStream } from "../domain/snapshotDigest.ts";
@@ -19,6 +19,7 @@ import {
 } from "../domain/snapshots.ts";
 import type { Groups } from "../ports/index.ts";
 import type { EtcdSnapshotApi, MemberStatus, Metrics, SnapshotStore, UploadTuning } from "../ports/snapshots.ts";
+import { parseInput } from "../domain/input.ts";
 
 /** Groups, or a loader for them (the EC2 client alone costs ~75 MB of memory; loaded only if needed). */
 export type GroupsSource = Groups | (() => Promise<Groups>);
@@ -200,8 +201,7 @@ export async function applyRetention(deps: SnapshotDeps): Promise<RetentionPlan>
 
 /** Snapshot, metric, retention: what the schedule runs. */
 export async function runSnapshot(deps: SnapshotDeps, event: unknown = {}): Promise<SnapshotSummary> {
-  const parsed = SnapshotEventSchema.safeParse(event ?? {});
-  if (!parsed.success) throw new InvalidInputError("invalid snapshot event", parsed.error.issues.map((i) => i.message));
+  const parsed = { data: parseInput(SnapshotEventSchema, event ?? {}, "invalid snapshot event") };
   let summary: SnapshotSummary;
   try {
     summary = await takeSnapshot(deps, parsed.data.endpoints ? { endpoints: parsed.data.endpoints } : {});

@@ -2,7 +2,7 @@
 // handing a node its etcd start settings, heartbeats. Decisions stay in functions/domain/*Plan.ts.
 import { randomUUID } from "node:crypto";
 import { LockBusyError } from "../domain/errors.ts";
-import { LearnerNotReadyError } from "../domain/errors.ts";
+import { DeadlineError, DevclusterError, LearnerNotReadyError } from "../domain/errors.ts";
 import { etcdStartScript } from "../domain/etcdStartScript.ts";
 import type { Logger } from "../ports/log.ts";
 import { etcdClientUrl, type EtcdMember, type GroupInfo, type InstanceInfo, type NodeRecord } from "../domain/model.ts";
@@ -116,7 +116,7 @@ export async function sendStartSettings(
   const failed = results.flat().filter((r) => r.status !== "Success");
   for (const r of results.flat()) log.info("etcd start settings", { instanceId: r.instanceId, status: r.status, stdout: r.stdout.trim() });
   if (failed.length) {
-    throw new Error(
+    throw new DevclusterError(
       `etcd start settings failed on ${failed.map((f) => `${f.instanceId} (${f.status}: ${f.stderr.trim().slice(-300)})`).join(", ")}`,
     );
   }
@@ -150,7 +150,7 @@ export async function waitForCluster(store: ClusterStore, size: number, timeoutM
       const healthy = await store.healthyMembers(ms);
       if (healthy.size >= Math.floor(ms.length / 2) + 1) return ms;
     }
-    if (Date.now() > until) throw new Error(`etcd cluster of ${size} did not come up within ${timeoutMs} ms`);
+    if (Date.now() > until) throw new DeadlineError(`etcd cluster of ${size} did not come up within ${timeoutMs} ms`);
     await sleep(200);
   }
 }

@@ -1,7 +1,7 @@
 // Units sync (the `units` function, the lifecycle hook, reconcile): load the catalog, observe the nodes, re-place
 // the units, push only what changed, store the placement (compare-and-swap), report.
 import { z } from "zod";
-import { DevclusterError, InvalidInputError } from "../domain/errors.ts";
+import { DevclusterError } from "../domain/errors.ts";
 import type { Logger } from "../ports/log.ts";
 import { loadCatalog, type Catalog, type CatalogSource } from "../domain/units/catalog.ts";
 import { parsePushResults, type NodePushResult } from "../domain/units/push.ts";
@@ -10,6 +10,7 @@ import type { Unplaceable, Move, Placement } from "../domain/units/placement.ts"
 import type { Commands } from "../ports/index.ts";
 import type { NodeSource, PlacementStore, PublishedImages } from "../ports/units.ts";
 import { renderCatalogImages } from "../domain/images.ts";
+import { parseInput } from "../domain/input.ts";
 
 export interface UnitsDeps {
   nodes: NodeSource;
@@ -117,11 +118,10 @@ export async function syncUnits(deps: UnitsDeps, opts: SyncOptions = {}): Promis
 }
 
 export async function runUnits(deps: UnitsDeps, event: unknown = {}): Promise<UnitsReport> {
-  const parsed = UnitsEventSchema.safeParse(event ?? {});
-  if (!parsed.success) throw new InvalidInputError("invalid units event", parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`));
+  const input = parseInput(UnitsEventSchema, event ?? {}, "invalid units event");
   const opts: SyncOptions = {};
-  if (parsed.data.catalog) opts.catalog = parsed.data.catalog;
-  if (parsed.data.dryRun) opts.dryRun = true;
-  if (parsed.data.force) opts.force = true;
+  if (input.catalog) opts.catalog = input.catalog;
+  if (input.dryRun) opts.dryRun = true;
+  if (input.force) opts.force = true;
   return syncUnits(deps, opts);
 }

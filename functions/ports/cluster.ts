@@ -18,7 +18,7 @@ export interface ClusterStore {
   /** Members whose own client endpoint answers /health (ids). */
   healthyMembers(members: EtcdMember[]): Promise<Set<string>>;
   addLearner(peerUrl: string): Promise<MemberAddResult>;
-  /** Fails with NotReadyError while the learner has not caught up. */
+  /** Fails with LearnerNotReadyError while the learner has not caught up. */
   promote(memberId: string): Promise<EtcdMember[]>;
   removeMember(memberId: string): Promise<void>;
 

@@ -11,7 +11,18 @@ const SECRET_KEY = /secret|password|token|private_?key|ssl_key|credential/i;
 
 export function redact(value: unknown, depth = 0): unknown {
   if (depth > 6 || value === null || typeof value !== "object") return value;
-  if (value instanceof Error) return { name: value.name, message: value.message };
+  if (value instanceof Error) {
+    // Stack and cause stay: a logged failure must say where it came from and what it wrapped.
+    const e = value as Error & { source?: unknown; issues?: unknown };
+    return {
+      name: e.name,
+      message: e.message,
+      ...(e.source !== undefined ? { source: e.source } : {}),
+      ...(e.issues !== undefined ? { issues: e.issues } : {}),
+      ...(e.stack ? { stack: e.stack } : {}),
+      ...(e.cause !== undefined ? { cause: redact(e.cause, depth + 1) } : {}),
+    };
+  }
   if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) {

@@ -10,7 +10,7 @@ import { EC2Client } from "@aws-sdk/client-ec2";
 import { buildTemplate } from "../../cloudformation/template.ts";
 import { Params } from "../../cloudformation/ids.ts";
 import { resolveOptions } from "../../cloudformation/options.ts";
-import { RefusedError, InvalidInputError, NotFoundError } from "../../functions/domain/errors.ts";
+import { DevclusterError, InvalidInputError, NotFoundError, RefusedError } from "../../functions/domain/errors.ts";
 import { ROLES, type Role } from "../../functions/domain/model.ts";
 import { awsGroups } from "../../functions/adapters/aws/groups.ts";
 import { startMoto } from "../moto.ts";
@@ -113,7 +113,7 @@ export async function up(dir: string, opts: UpOptions, progress: Progress): Prom
   if (stack.skippedTypes.length) progress(`moto skips: ${stack.skippedTypes.join(", ")}`);
   const out = (k: string) => {
     const v = stack.outputs[k];
-    if (!v) throw new Error(`stack output ${k} is missing`);
+    if (!v) throw new DevclusterError(`stack output ${k} is missing`);
     return v;
   };
   const state: LocalState = {

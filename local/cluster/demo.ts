@@ -1,5 +1,6 @@
 // The scripted demo (the README's first command): a whole cluster's life on one machine, each step
 // checked; it exits non-zero if any step fails, and always tears the cluster down.
+import { DevclusterError } from "../../functions/domain/errors.ts";
 import { Etcd3 } from "etcd3";
 import { etcdClientUrl } from "../../functions/domain/model.ts";
 import { attach, down, killAllMain, scale, status, up } from "./cluster.ts";
@@ -18,7 +19,7 @@ export async function runDemo(
   let step = 0;
   const stepStart = (what: string) => print(`\n[${++step}] ${what}  (+${((Date.now() - t0) / 1000).toFixed(1)} s)`);
   const check = (ok: boolean, what: string) => {
-    if (!ok) throw new Error(`check failed: ${what}`);
+    if (!ok) throw new DevclusterError(`check failed: ${what}`);
     progress(`ok: ${what}`);
   };
   const mainEndpoints = async () =>

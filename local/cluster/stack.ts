@@ -1,5 +1,6 @@
 // Creates the cluster's resources on moto from the real template: the stack itself, where moto's
 // CloudFormation supports the resource types, and through the API what it skips (lifecycle hooks).
+import { DevclusterError } from "../../functions/domain/errors.ts";
 import {
   CloudFormationClient,
   CreateStackCommand,
@@ -62,7 +63,7 @@ export async function createStackOnMoto(opts: {
   const ec2 = new EC2Client({});
   // An operator's account has the Flatcar AMI parameter; moto's images stand in for it.
   const image = (await ec2.send(new DescribeImagesCommand({ Owners: ["amazon"] }))).Images?.[0]?.ImageId;
-  if (!image) throw new Error("moto offers no AMI to stand in for Flatcar");
+  if (!image) throw new DevclusterError("moto offers no AMI to stand in for Flatcar");
   await new SSMClient({}).send(
     new PutParameterCommand({ Name: opts.amiParameter, Value: image, Type: "String", Overwrite: true }),
   );
@@ -78,7 +79,7 @@ export async function createStackOnMoto(opts: {
     const s = (await cfn.send(new DescribeStacksCommand({ StackName: opts.stackName }))).Stacks?.[0];
     if (s?.StackStatus === "CREATE_COMPLETE") break;
     if (!s || /FAILED|ROLLBACK/.test(s.StackStatus ?? "") || i > 600) {
-      throw new Error(`stack ${opts.stackName} did not create on moto: ${s?.StackStatus} ${s?.StackStatusReason ?? ""}`);
+      throw new DevclusterError(`stack ${opts.stackName} did not create on moto: ${s?.StackStatus} ${s?.StackStatusReason ?? ""}`);
     }
     await sleep(100);
   }
@@ -97,7 +98,7 @@ export async function createStackOnMoto(opts: {
     const p = r.Properties as Record<string, unknown>;
     const groupRef = (p.AutoScalingGroupName as { Ref?: string }).Ref;
     const groupName = groupRef ? resources[groupRef] : undefined;
-    if (!groupName) throw new Error(`lifecycle hook refers to an unknown group ${JSON.stringify(p.AutoScalingGroupName)}`);
+    if (!groupName) throw new DevclusterError(`lifecycle hook refers to an unknown group ${JSON.stringify(p.AutoScalingGroupName)}`);
     await autoscaling.send(
       new PutLifecycleHookCommand({
         AutoScalingGroupName: groupName,

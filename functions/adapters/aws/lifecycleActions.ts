@@ -7,14 +7,19 @@ import {
 } from "@aws-sdk/client-auto-scaling";
 import type { LifecycleActions } from "../../ports/index.ts";
 
-/** The action is already complete or expired: a retried event must not fail on it. */
-const GONE = /No active Lifecycle Action found/i;
+/**
+ * The action is already complete or expired: a retried event must not fail on it. Auto Scaling has no
+ * error code of its own for this: it answers the generic `ValidationError`, which only its message
+ * tells apart from a malformed request (test/fixtures/autoscaling/no-active-action.error.xml).
+ */
+const isGone = (e: unknown) =>
+  e instanceof Error && e.name === "ValidationError" && /^No active Lifecycle Action found/i.test(e.message);
 
 async function unlessGone(call: Promise<unknown>): Promise<void> {
   try {
     await call;
   } catch (e) {
-    if (e instanceof Error && GONE.test(e.message)) return;
+    if (isGone(e)) return;
     throw e;
   }
 }

@@ -25,13 +25,20 @@ export interface RetryPolicy {
 }
 const DEFAULT_RETRY: RetryPolicy = { attempts: 8, baseMs: 200, capMs: 5000 };
 
-const RETRYABLE = /Throttling|PriorRequestNotComplete|RequestLimitExceeded|TooManyRequests|Rate exceeded/i;
+/** Route 53's throttling errors, by the SDK error's name (its error code). */
+const RETRYABLE = new Set([
+  "Throttling",
+  "ThrottlingException",
+  "PriorRequestNotComplete",
+  "RequestLimitExceeded",
+  "TooManyRequests",
+  "TooManyRequestsException",
+]);
 
 export function isRetryable(e: unknown): boolean {
   if (!(e instanceof Error)) return false;
-  const code = (e as { name?: string; Code?: string }).name ?? "";
   const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-  return RETRYABLE.test(code) || RETRYABLE.test(e.message) || status === 429 || status === 503;
+  return RETRYABLE.has(e.name) || status === 429 || status === 503;
 }
 
 export async function withRetry<T>(fn: () => Promise<T>, policy: RetryPolicy = DEFAULT_RETRY, onRetry?: (e: unknown) => void): Promise<T> {

@@ -1,5 +1,6 @@
 // The snapshot store in S3: streamed multipart upload of the data, the manifest, listing with the
 // validity check, streamed download, presigned GET URLs for nodes, and deletion in a safe order.
+import { DevclusterError, InvariantError } from "../../domain/errors.ts";
 import { createHash, createHmac } from "node:crypto";
 import type { Readable } from "node:stream";
 import {
@@ -147,7 +148,7 @@ export function s3SnapshotStore(s3: S3Client, bucket: string, layout: SnapshotLa
             new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: part.map((Key) => ({ Key })), Quiet: true } }),
           );
           if (res.Errors?.length) {
-            throw new Error(`could not delete ${res.Errors.map((e) => `${e.Key}: ${e.Code}`).join(", ")}`);
+            throw new DevclusterError(`could not delete ${res.Errors.map((e) => `${e.Key}: ${e.Code}`).join(", ")}`);
           }
         }
       }
@@ -228,7 +229,7 @@ async function presignS3Get(s3: S3Client, bucket: string, key: string, expiresIn
     { step: "build", priority: "low", name: "devclusterCaptureForPresign" },
   );
   await s3.send(cmd);
-  if (!captured) throw new Error("could not resolve the object's URL");
+  if (!captured) throw new InvariantError("could not resolve the object's URL");
   const creds = await s3.config.credentials();
   const region = await s3.config.region();
   const defaultPort = captured.protocol === "https:" ? 443 : 80;

@@ -1,5 +1,6 @@
 // Commands port over SSM Run Command (document AWS-RunShellScript): batches of at most 50
 // instance ids per SendCommand, per-node results polled with backoff, failed nodes retried.
+import { InvariantError } from "../../domain/errors.ts";
 import {
   GetCommandInvocationCommand,
   ListCommandInvocationsCommand,
@@ -36,7 +37,7 @@ const HEREDOC = "DEVCLUSTER_SCRIPT_EOF";
  * it runs under bash whatever /bin/sh is, with its own stdin untouched.
  */
 export function wrapForRunShellScript(script: string): string {
-  if (script.split("\n").includes(HEREDOC)) throw new Error(`script contains the line ${HEREDOC}`);
+  if (script.split("\n").includes(HEREDOC)) throw new InvariantError(`script contains the line ${HEREDOC}`);
   return [
     `f="$(mktemp /tmp/devcluster.XXXXXX)" || exit 1`,
     `cat >"$f" <<'${HEREDOC}'`,
@@ -53,10 +54,15 @@ function mapStatus(status: string | undefined, details: string | undefined): Com
   return "Failed";
 }
 
+const UNSUPPORTED = new Set(["NotImplemented", "NotImplementedException", "UnknownOperationException", "InvalidAction"]);
+
 /** The endpoint does not know the operation (moto answers an HTML 404 page to ListCommandInvocations). */
 function unsupported(e: unknown): boolean {
   const status = (e as { $metadata?: { httpStatusCode?: number }; $response?: { statusCode?: number } })?.$response?.statusCode ?? (e as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
-  return status === 404 || status === 501 || /NotImplemented|UnknownOperation|InvalidAction|not yet implemented|Deserialization error/i.test(errName(e) + " " + String((e as Error)?.message));
+  // moto answers some operations with an HTML page: the SDK cannot deserialize it and throws a
+  // SyntaxError that carries the raw response.
+  const notTheApi = e instanceof SyntaxError && (e as { $response?: unknown }).$response !== undefined;
+  return status === 404 || status === 501 || UNSUPPORTED.has(errName(e)) || notTheApi;
 }
 
 const errName = (e: unknown) => (e && typeof e === "object" && "name" in e ? String((e as { name: unknown }).name) : "");

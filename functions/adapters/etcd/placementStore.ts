@@ -3,7 +3,7 @@
 import type { Etcd3 } from "etcd3";
 import { z } from "zod";
 import { EMPTY_PLACEMENT, PLACEMENT_KEY, type StoredPlacement } from "../../domain/units/plan.ts";
-import { InvalidInputError } from "../../domain/errors.ts";
+import { InvalidInputError, formatIssues } from "../../domain/errors.ts";
 import type { PlacementStore } from "../../ports/units.ts";
 
 const Stored = z.object({
@@ -20,7 +20,7 @@ export function etcdPlacementStore(client: Etcd3, key: string = PLACEMENT_KEY): 
       const kv = res.kvs[0];
       if (!kv) return { state: { ...EMPTY_PLACEMENT }, revision: "0" };
       const parsed = Stored.safeParse(JSON.parse(kv.value.toString()));
-      if (!parsed.success) throw new InvalidInputError(`stored placement at ${key} is malformed`, parsed.error.issues.map((i) => i.message));
+      if (!parsed.success) throw new InvalidInputError(`stored placement at ${key} is malformed`, formatIssues(parsed.error.issues));
       return { state: parsed.data as StoredPlacement, revision: String(kv.mod_revision) };
     },
     async save(state, revision) {

@@ -1,5 +1,6 @@
 // What snapshot and restore need from etcd: member probes and small queries over the v3 JSON gateway
 // (one HTTP request each, with a hard time limit), and the maintenance Snapshot stream over gRPC.
+import { DevclusterError } from "../../domain/errors.ts";
 import { Transform, type Readable, type TransformCallback } from "node:stream";
 import { Etcd3 } from "etcd3";
 import type { EtcdSnapshotApi } from "../../ports/snapshots.ts";
@@ -12,7 +13,7 @@ async function post<T>(endpoint: string, path: string, body: unknown, timeoutMs:
     signal: AbortSignal.timeout(timeoutMs),
   });
   const text = await res.text();
-  if (!res.ok) throw new Error(`etcd ${endpoint}${path}: HTTP ${res.status}: ${text.slice(0, 300)}`);
+  if (!res.ok) throw new DevclusterError(`etcd ${endpoint}${path}: HTTP ${res.status}: ${text.slice(0, 300)}`);
   return JSON.parse(text) as T;
 }
 
