@@ -29,6 +29,11 @@ for n in "${names[@]}"; do
   [ -f "$here/$n/Containerfile" ] && [ -x "$here/$n/build.sh" ] || die "no image named $n (containers/$n/Containerfile and build.sh)"
 done
 
+# One build at a time per checkout (two test files or two clusters may start at once); the second
+# then finds every image built and reuses it.
+mkdir -p "$PROJECT_ROOT/.build/containers"
+exec 9>"$PROJECT_ROOT/.build/containers/.lock"
+flock 9
 t0=$(date +%s.%N)
 elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
 echo "[images] base $BASE_IMAGE" >&2
@@ -36,11 +41,27 @@ bash "$here/debian/build.sh" "$BASE_RELEASE"
 # Our node programs (containers/<name>/src) are bundled in one run, not one per image.
 programs=()
 for n in "${names[@]}"; do if [ -f "$here/$n/src/main.ts" ]; then programs+=("$n"); fi; done
+# The bundles are made again only when what they are made from changed (a warm build skips them).
+bundle_inputs() {
+  (cd "$PROJECT_ROOT" && find containers/shared containers/*/src functions layers/etcd3 scripts/build.ts scripts/build-containers.ts package-lock.json \
+    -type f \( -name '*.ts' -o -name '*.json' -o -name '*.service' \) -print0 2>/dev/null | LC_ALL=C sort -z | xargs -0 -r sha256sum | sha256sum | cut -c1-16)
+  echo "${programs[*]}"
+}
 if [ ${#programs[@]} -gt 0 ]; then
   t=$(date +%s.%N)
-  echo "[images] bundling ${programs[*]} ..." >&2
-  (cd "$PROJECT_ROOT" && npx tsx scripts/build-containers.ts "${programs[@]}" >/dev/null) || die "bundling failed"
-  echo "[images] bundled ${#programs[@]} programs ($(elapsed "$t") s)" >&2
+  stamp="$PROJECT_ROOT/.build/containers/.bundled"
+  inputs="$(bundle_inputs)"
+  fresh=1
+  for n in "${programs[@]}"; do [ -f "$PROJECT_ROOT/.build/containers/$n/main.mjs" ] || fresh=0; done
+  if [ $fresh = 1 ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$inputs" ]; then
+    echo "[images] bundles of ${programs[*]} are up to date" >&2
+  else
+    echo "[images] bundling ${programs[*]} ..." >&2
+    rm -f "$stamp"
+    (cd "$PROJECT_ROOT" && npx tsx scripts/build-containers.ts "${programs[@]}" >/dev/null) || die "bundling failed"
+    mkdir -p "$(dirname "$stamp")" && echo "$inputs" >"$stamp"
+    echo "[images] bundled ${#programs[@]} programs ($(elapsed "$t") s)" >&2
+  fi
   export PROGRAMS_BUNDLED=1
 fi
 out="$PROJECT_ROOT/.build/containers"

@@ -7,18 +7,25 @@ import { isNodeUp, nodeDir } from "./node.ts";
 import { PROJECT_ROOT } from "./paths.ts";
 import { LOCAL_ETCD_TUNING } from "./etcd.ts";
 
+/** The systemctl stand-in and the node's docker (rootful podman). */
 const SHIM_DIR = join(PROJECT_ROOT, "local", "bin");
+/** What a node with a container engine has: the project's podman settings. */
+const CONTAINER_ENV = {
+  DEVCLUSTER_CONTAINERS: "podman",
+  CONTAINERS_CONF: join(PROJECT_ROOT, "containers", "podman", "containers.conf"),
+};
 /** SSM keeps at most this much of a command's output; keep the same bound. */
 const OUTPUT_LIMIT = 24_000;
 
-export function createLocalCommands(opts: { root: string; env?: Record<string, string> }): Commands & {
+export function createLocalCommands(opts: { root: string; env?: Record<string, string>; containers?: boolean }): Commands & {
   calls: number;
 } {
   const self = {
     calls: 0,
     async run(req: CommandRequest): Promise<CommandResult[]> {
       self.calls++;
-      return Promise.all(req.instanceIds.map((id) => runOne(opts.root, id, req, opts.env ?? {})));
+      const env = opts.containers ? { ...CONTAINER_ENV, ...opts.env } : (opts.env ?? {});
+      return Promise.all(req.instanceIds.map((id) => runOne(opts.root, id, req, env)));
     },
   };
   return self;

@@ -5,12 +5,31 @@ import { ETCD_MEMBER_UNIT, ETCD_MEMBER_UNIT_NAME } from "../functions/domain/fir
 import type { Role } from "../functions/domain/model.ts";
 import { ETCD_BIN, ETCDCTL_BIN } from "./paths.ts";
 import { readPidFile, stopPid } from "./processes.ts";
+import { killNodeContainers, removeContainersUnder } from "./containers.ts";
 
 export const nodeDir = (root: string, instanceId: string) => join(root, "nodes", instanceId);
 const DOWN_MARK = "DOWN";
 
-/** Lay out a node directory as Ignition would: units, /opt/bin tools, empty state. Idempotent. */
-export function prepareLocalNode(root: string, instanceId: string, role: Role): string {
+/** What first boot and the instance give a real node: its addresses, its cluster, its AWS settings. */
+export interface LocalNodeEnv {
+  address: string;
+  zone: string;
+  clusterName: string;
+  domain: string;
+  /** AWS_* settings for programs on the node (the instance role and the VPC's endpoints on AWS). */
+  aws: Record<string, string>;
+}
+
+const envFile = (vars: Record<string, string>) =>
+  Object.entries(vars)
+    .map(([k, v]) => `${k}=${v}\n`)
+    .join("");
+
+/**
+ * Lay out a node directory as Ignition would: units, /opt/bin tools, empty state; with `env`, also
+ * /etc/devcluster/{node,cluster,aws}.env (what units and their containers read). Idempotent.
+ */
+export function prepareLocalNode(root: string, instanceId: string, role: Role, env?: LocalNodeEnv): string {
   const dir = nodeDir(root, instanceId);
   for (const d of ["etc/systemd/system", "etc/etcd", "var/lib", "var/log", "run/systemd", "opt/bin"]) {
     mkdirSync(join(dir, d), { recursive: true });
@@ -23,6 +42,12 @@ export function prepareLocalNode(root: string, instanceId: string, role: Role): 
   }
   if (role === "main") writeFileSync(join(dir, "etc/systemd/system", ETCD_MEMBER_UNIT_NAME), ETCD_MEMBER_UNIT);
   writeFileSync(join(dir, "role"), role);
+  if (env) {
+    mkdirSync(join(dir, "etc/devcluster"), { recursive: true });
+    writeFileSync(join(dir, "etc/devcluster/node.env"), envFile({ INSTANCE_ID: instanceId, PRIVATE_IP: env.address, PUBLIC_IP: "", ZONE: env.zone }));
+    writeFileSync(join(dir, "etc/devcluster/cluster.env"), envFile({ CLUSTER_NAME: env.clusterName, CLUSTER_DOMAIN: env.domain, NODE_ROLE: role }));
+    writeFileSync(join(dir, "etc/devcluster/aws.env"), envFile(env.aws));
+  }
   rmSync(join(dir, DOWN_MARK), { force: true });
   return dir;
 }
@@ -50,7 +75,23 @@ export async function killLocalNode(root: string, instanceId: string, signal: No
   const dir = nodeDir(root, instanceId);
   if (!existsSync(dir)) return;
   writeFileSync(join(dir, DOWN_MARK), new Date().toISOString());
-  await Promise.all(nodePids(dir).map((pid) => stopPid(pid, signal, 2000)));
+  const pids = nodePids(dir);
+  await Promise.all([...pids.map((pid) => stopSession(pid, signal)), killNodeContainers(dir)]);
+}
+
+/** A unit's process and its session (a container unit's supervisor and the docker client it waits on). */
+async function stopSession(pid: number, signal: NodeJS.Signals) {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // not a session leader, or gone
+  }
+  await stopPid(pid, signal, 2000);
+  try {
+    process.kill(-pid, "SIGKILL");
+  } catch {
+    // gone
+  }
 }
 
 /** Stop every node process found below `dir` (any depth): cleanup after tests or a crashed cluster. */
@@ -69,5 +110,6 @@ export async function stopNodeProcessesUnder(dir: string): Promise<void> {
     }
   };
   walk(dir, 0);
-  await Promise.all(pids.map((pid) => stopPid(pid, "SIGKILL", 2000)));
+  await Promise.all(pids.map((pid) => stopSession(pid, "SIGKILL")));
+  await removeContainersUnder(dir);
 }

@@ -14,7 +14,8 @@ import { DevclusterError, InvalidInputError, NotFoundError, RefusedError } from 
 import { ROLES, type Role } from "../../functions/domain/model.ts";
 import { awsGroups } from "../../functions/adapters/aws/groups.ts";
 import { startMoto } from "../moto.ts";
-import { killLocalNode, nodeDir, nodePids, stopNodeProcessesUnder } from "../node.ts";
+import { killLocalNode, nodeDir, stopNodeProcessesUnder } from "../node.ts";
+import { ETCD_MEMBER_UNIT_NAME } from "../../functions/domain/firstBoot.ts";
 import { ETCD_BIN, MOTO_SERVER, PROJECT_ROOT } from "../paths.ts";
 import { pidAlive, readPidFile, stopPidFile, waitUntil } from "../processes.ts";
 import { deliverChanges, observeGroups, type Progress } from "./driver.ts";
@@ -23,6 +24,9 @@ import { createStackOnMoto } from "./stack.ts";
 import { collectStatus, type ClusterStatus } from "./status.ts";
 import { isRunning, motoPidPath, readState, writeState, type LocalState } from "./state.ts";
 import { HOOKS } from "../../cloudformation/ids.ts";
+import { SSMClient } from "@aws-sdk/client-ssm";
+import { publishImages } from "../../functions/adapters/aws/ssmPublishedImages.ts";
+import { buildImages } from "../images.ts";
 
 /** The local cluster's /16 (127.A): moto at 127.A.0.1, instances from the VPC's subnets. */
 export const LOCAL_PREFIX = "127.77";
@@ -44,6 +48,10 @@ export function ensureInstalled(progress: Progress) {
 
 /** The groups of the cluster the environment points at now (fresh clients: one process may drive two). */
 const groupsNow = () => awsGroups({ autoscaling: new AutoScalingClient({}), ec2: new EC2Client({}) });
+
+/** Addresses and zones of instances, from EC2 (moto). */
+const describeNodes = async (ids: string[]) =>
+  new Map((await groupsNow().describeInstances(ids)).map((i) => [i.instanceId, { address: i.privateIp, zone: i.zone }]));
 
 /** The running cluster's state; the environment is pointed at it (moto, names, local adapters). */
 function requireState(dir: string): LocalState {
@@ -90,6 +98,9 @@ export async function up(dir: string, opts: UpOptions, progress: Progress): Prom
   }
   mkdirSync(dir, { recursive: true });
   const t0 = Date.now();
+  // The images build (or are reused) while moto and the stack come up; launches wait for them.
+  const images = buildImages((line) => progress(line));
+  images.catch(() => {}); // awaited below; a failure is reported there
   progress(`starting moto (the AWS API) at http://${motoHost}:5000`);
   const moto = await startMoto({ host: motoHost, port: 5000, dir, pidFile: motoPidPath(dir) });
   Object.assign(process.env, moto.env);
@@ -131,10 +142,14 @@ export async function up(dir: string, opts: UpOptions, progress: Progress): Prom
   };
   writeState(dir, state);
   const fns = await loadFunctions(dir, state);
+  const built = await images;
+  if (built.failed.length) progress(`images not built: ${built.failed.join(", ")}: their units will fail on their nodes`);
+  await publishImages(new SSMClient({}), clusterName, built.refs);
+  progress(`images: ${Object.keys(built.refs).length} published (${built.seconds.toFixed(1)} s)`);
   const groups = groupsNow();
   const after = await observeGroups(groups, state);
   progress(`groups: ${after.map((m) => `${m.role} ${m.ids.length}`).join(", ")}; delivering launch events`);
-  await deliverChanges({ root: dir, state, before: [], after, fns, progress });
+  await deliverChanges({ root: dir, state, before: [], after, fns, progress, describe: describeNodes });
   await waitHealthy(dir, state, progress);
   progress(`cluster up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   return state;
@@ -193,7 +208,7 @@ export async function scale(dir: string, role: Role, n: number, progress: Progre
     new SetDesiredCapacityCommand({ AutoScalingGroupName: state.groups[role], DesiredCapacity: n, HonorCooldown: false }),
   );
   const after = await observeGroups(groups, state);
-  const res = await deliverChanges({ root: dir, state, before, after, fns, progress });
+  const res = await deliverChanges({ root: dir, state, before, after, fns, progress, describe: describeNodes });
   progress(`${role}: ${n} (launched ${res.launched.length}, terminated ${res.terminated.length})`);
   return res;
 }
@@ -211,7 +226,7 @@ export async function kill(dir: string, instanceId: string, progress: Progress) 
     new TerminateInstanceInAutoScalingGroupCommand({ InstanceId: instanceId, ShouldDecrementDesiredCapacity: false }),
   );
   const after = await observeGroups(groups, state);
-  return deliverChanges({ root: dir, state, before, after, fns, progress });
+  return deliverChanges({ root: dir, state, before, after, fns, progress, describe: describeNodes });
 }
 
 /** Every etcd member dies at once (SIGKILL); the machines stay, with their data on disk. */
@@ -219,8 +234,13 @@ export async function killAllMain(dir: string, progress: Progress) {
   const state = requireState(dir);
   const s = await status(dir, state);
   const mains = s.nodes.filter((n) => n.role === "main");
+  // The members only: the nodes' other units (containers) live on, as on machines whose etcd crashed.
+  const memberPids = (id: string) => {
+    const pid = readPidFile(join(nodeDir(dir, id), "run/systemd", `${ETCD_MEMBER_UNIT_NAME}.pid`));
+    return pid === undefined ? [] : [pid];
+  };
   for (const n of mains) {
-    const pids = nodePids(nodeDir(dir, n.id));
+    const pids = memberPids(n.id);
     for (const pid of pids) {
       try {
         process.kill(pid, "SIGKILL");
@@ -230,7 +250,7 @@ export async function killAllMain(dir: string, progress: Progress) {
     }
     progress(`killed etcd on ${n.id} (${n.address})`);
   }
-  await waitUntil("every etcd member to die", async () => mains.every((n) => nodePids(nodeDir(dir, n.id)).every((p) => !pidAlive(p))), 10_000);
+  await waitUntil("every etcd member to die", async () => mains.every((n) => memberPids(n.id).every((p) => !pidAlive(p))), 10_000);
 }
 
 export async function down(dir: string, progress: Progress) {

@@ -3,7 +3,8 @@
 import { DevclusterError } from "../../functions/domain/errors.ts";
 import { Etcd3 } from "etcd3";
 import { etcdClientUrl } from "../../functions/domain/model.ts";
-import { attach, down, killAllMain, scale, status, up } from "./cluster.ts";
+import { attach, down, kill, killAllMain, scale, status, up } from "./cluster.ts";
+import { waitForAnswer } from "./frontdoor.ts";
 import type { Progress } from "./driver.ts";
 import { formatStatus } from "./status.ts";
 
@@ -25,11 +26,37 @@ export async function runDemo(
   const mainEndpoints = async () =>
     (await status(dir)).nodes.filter((n) => n.role === "main" && n.address).map((n) => etcdClientUrl(n.address));
   try {
-    stepStart("bring a cluster up: 3 main nodes (etcd), 2 workers");
+    stepStart("bring a cluster up: 3 main nodes (etcd), 2 workers, their containers (images built or reused)");
     await up(dir, { main: 3, workers: 2, data: 0, prefix: opts.prefix }, progress);
     let s = await status(dir);
     check(s.etcd.members.length === 3 && s.etcd.members.every((m) => m.healthy && !m.learner), "3 healthy etcd voters");
     check(s.nodes.every((n) => s.dns.some((r) => r.type === "A" && r.values.includes(n.address))), "an A record for every node");
+
+    const host = `hello.${(await attach(dir)).state.domain}`;
+    stepStart(`the sample service answers through the front door as ${host}`);
+    const helloNode = () => s.services.find((x) => x.name === "hello")?.instances[0]?.node;
+    const first = await waitForAnswer(
+      async () => {
+        s = await status(dir);
+        const on = helloNode();
+        // A front door on another worker than the one running hello: it must survive the kill.
+        const door = s.nodes.find((n) => n.role === "worker" && n.up && n.id !== on && n.units.some((u) => u.name.startsWith("nginx@") && u.state === "active"));
+        return on && door ? { address: door.address, avoid: "" } : undefined;
+      },
+      host,
+      60_000,
+    );
+    check(/^hello from hello@1 on i-/.test(first.body), `${first.body.trim()} (front door ${first.address})`);
+    const servedBy = first.body.trim().split(" on ")[1]!;
+
+    stepStart(`kill ${servedBy}, the worker running hello; time until the front door answers from another node`);
+    const killedAt = Date.now();
+    const killing = kill(dir, servedBy, progress);
+    const again = await waitForAnswer(async () => ({ address: first.address, avoid: servedBy }), host, 60_000);
+    const failoverS = (Date.now() - killedAt) / 1000;
+    await killing;
+    check(!again.body.includes(servedBy), `${again.body.trim()} after ${failoverS.toFixed(1)} s (front door ${first.address})`);
+    print(`  failover: ${failoverS.toFixed(1)} s from the kill to the first good answer through the front door`);
 
     stepStart(`write ${KEYS} keys into etcd`);
     const client = new Etcd3({ hosts: await mainEndpoints() });

@@ -6,7 +6,10 @@ import { killLocalNode, prepareLocalNode } from "../node.ts";
 import type { Groups } from "../../functions/ports/index.ts";
 import { lifecycleEvent } from "./events.ts";
 import type { LocalState } from "./state.ts";
-import { LOCAL_REGION } from "../moto.ts";
+import { LOCAL_REGION, awsEnvFor } from "../moto.ts";
+
+/** A launched instance's address and zone (EC2, here moto), for its node's first-boot files. */
+export type DescribeNodes = (ids: string[]) => Promise<Map<string, { address: string; zone: string }>>;
 
 export interface LocalFunctions {
   lifecycle(event: unknown): Promise<unknown>;
@@ -41,6 +44,7 @@ export async function deliverChanges(opts: {
   after: Membership[];
   fns: LocalFunctions;
   progress: Progress;
+  describe?: DescribeNodes;
 }): Promise<{ launched: string[]; terminated: string[] }> {
   const { root, state, fns, progress } = opts;
   const was = new Map(opts.before.flatMap((m) => m.ids.map((id) => [id, m] as const)));
@@ -65,10 +69,17 @@ export async function deliverChanges(opts: {
       await killLocalNode(root, id, "SIGTERM");
     }),
   );
+  const described = launched.length && opts.describe ? await opts.describe(launched) : new Map<string, { address: string; zone: string }>();
   await Promise.all(
     launched.map(async (id) => {
       const m = now.get(id)!;
-      prepareLocalNode(root, id, m.role);
+      const d = described.get(id);
+      prepareLocalNode(
+        root,
+        id,
+        m.role,
+        d && { ...d, clusterName: state.clusterName, domain: state.domain, aws: { ...awsEnvFor(state.motoEndpoint), AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" } },
+      );
       progress(`launch ${m.role} ${id}`);
       await fns.lifecycle(event("launch", id, m));
     }),

@@ -57,7 +57,7 @@ export async function loadFunctions(dir: string, state: LocalState): Promise<Loc
     ]);
   if (warm?.cluster !== cluster) {
     const wiring = createWiring(loadConfig(env), {
-      commands: createLocalCommands({ root: dir }),
+      commands: createLocalCommands({ root: dir, containers: true }),
       actions: localLifecycleActions(dir),
       // No DNS server answers for the private zone locally (and none is asked off loopback).
       resolveSrv: null,

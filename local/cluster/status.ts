@@ -1,7 +1,8 @@
 // What a local cluster looks like now: nodes, etcd members, DNS records, units per node, snapshots.
 // Everything is read from the live sources (moto, etcd, node directories), never from a cache.
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
+import { createConnection } from "node:net";
 import { Etcd3 } from "etcd3";
 import { ListResourceRecordSetsCommand, type Route53Client } from "@aws-sdk/client-route-53";
 import type { Groups } from "../../functions/ports/index.ts";
@@ -9,6 +10,7 @@ import { etcdClientUrl } from "../../functions/domain/model.ts";
 import { isNodeUp, nodeDir } from "../node.ts";
 import { pidAlive, readPidFile } from "../processes.ts";
 import type { LocalState } from "./state.ts";
+import { containersUnder } from "../containers.ts";
 
 export interface NodeStatus {
   id: string;
@@ -17,7 +19,30 @@ export interface NodeStatus {
   zone: string;
   state: string; // the group's lifecycle state
   up: boolean; // the machine (node directory) is running
-  units: { name: string; state: string }[];
+  units: UnitStatus[];
+  /** Its containers as podman reports them. */
+  containers: ContainerStatus[];
+}
+export interface UnitStatus {
+  name: string;
+  state: string;
+  /** Why a container unit failed (its last error and the supervisor's verdict). */
+  error?: string;
+}
+export interface ContainerStatus {
+  /** The name its unit gave it (`--name`). */
+  name: string;
+  unit: string;
+  image: string;
+  /** podman's state: running, exited, ... */
+  state: string;
+  status: string;
+}
+export interface ServiceStatus {
+  name: string;
+  /** The front door's name for it (`http://<name>.<domain>`), "" when it serves no HTTP. */
+  url: string;
+  instances: { id: string; node: string; address: string; port: number; healthy: boolean }[];
 }
 export interface MemberStatus {
   id: string;
@@ -36,6 +61,8 @@ export interface ClusterStatus {
   cluster: string;
   nodes: NodeStatus[];
   etcd: { reachable: boolean; members: MemberStatus[] };
+  /** Services announced by presence in etcd, each instance checked now (TCP connect). */
+  services: ServiceStatus[];
   dns: RecordStatus[];
   snapshots: { key: string; time: string; revision: number; keys: number; bytes: number }[];
 }
@@ -44,7 +71,7 @@ export interface ClusterStatus {
  * The units a node runs: its unit files (template files stand for their enabled instances) and the
  * instances enabled in multi-user.target.wants, each with the state the systemctl stand-in keeps.
  */
-export function unitsOnNode(root: string, id: string): { name: string; state: string }[] {
+export function unitsOnNode(root: string, id: string): UnitStatus[] {
   const dir = nodeDir(root, id);
   const unitDir = join(dir, "etc/systemd/system");
   if (!existsSync(unitDir)) return [];
@@ -62,6 +89,14 @@ export function unitsOnNode(root: string, id: string): { name: string; state: st
       return { name, state: pid !== undefined && pidAlive(pid) ? "active" : "failed" };
     }
     const state = existsSync(stateFile) ? readFileSync(stateFile, "utf8").trim() : "inactive";
+    if (existsSync(join(run, `${name}.container`))) {
+      // As the stand-in says: active while its supervisor lives, failed once it gave up or died.
+      const pid = readPidFile(join(run, `${name}.pid`));
+      const errorFile = join(run, `${name}.error`);
+      const s = pid !== undefined && pidAlive(pid) ? "active" : state === "inactive" ? "inactive" : "failed";
+      const error = existsSync(errorFile) ? readFileSync(errorFile, "utf8").trim().replace(/\s*\n\s*/g, "; ") : "";
+      return s === "failed" && error ? { name, state: s, error } : { name, state: s };
+    }
     return { name, state };
   });
 }
@@ -113,6 +148,61 @@ async function etcdMembers(ips: string[]): Promise<ClusterStatus["etcd"]> {
   }
 }
 
+/** A TCP connection to host:port opens within `ms`. */
+function answers(host: string, port: number, ms = 500): Promise<boolean> {
+  return new Promise((done) => {
+    const sock = createConnection({ host, port });
+    const end = (v: boolean) => (sock.destroy(), done(v));
+    sock.once("connect", () => end(true));
+    sock.once("error", () => end(false));
+    sock.setTimeout(ms, () => end(false));
+  });
+}
+
+interface PresenceRecord {
+  service?: string;
+  instance?: string;
+  node?: string;
+  privateIp?: string;
+  port?: number;
+  http?: string;
+}
+
+/** Every `/services/<name>/instances/<id>` record (presence's JSON), with a live check of each. */
+async function announcedServices(ips: string[], domain: string): Promise<ServiceStatus[]> {
+  if (!ips.length) return [];
+  const client = new Etcd3({ hosts: ips.map(etcdClientUrl), dialTimeout: 1000 });
+  try {
+    const all = await client.getAll().prefix("/services/").strings();
+    const byName = new Map<string, ServiceStatus>();
+    const checks: Promise<void>[] = [];
+    for (const [key, value] of Object.entries(all)) {
+      const m = /^\/services\/([^/]+)\/instances\/([^/]+)$/.exec(key);
+      if (!m) continue;
+      let r: PresenceRecord;
+      try {
+        r = JSON.parse(value) as PresenceRecord;
+      } catch {
+        continue; // an older writer's plain keys only, or a malformed record: not listed
+      }
+      const svc = byName.get(m[1]!) ?? { name: m[1]!, url: "", instances: [] };
+      byName.set(svc.name, svc);
+      if (r.http) svc.url = `http://${svc.name}.${domain}`;
+      const inst = { id: m[2]!, node: r.node ?? "", address: r.privateIp ?? "", port: Number(r.port ?? 0), healthy: false };
+      svc.instances.push(inst);
+      if (inst.address && inst.port) checks.push(answers(inst.address, inst.port).then((ok) => void (inst.healthy = ok)));
+    }
+    await Promise.all(checks);
+    const out = [...byName.values()].sort((a, b) => a.name.localeCompare(b.name));
+    for (const s of out) s.instances.sort((a, b) => a.id.localeCompare(b.id));
+    return out;
+  } catch {
+    return [];
+  } finally {
+    client.close();
+  }
+}
+
 async function records(route53: Route53Client, zoneId: string): Promise<RecordStatus[]> {
   const out: RecordStatus[] = [];
   let start: { name?: string; type?: string } = {};
@@ -156,15 +246,23 @@ export async function collectStatus(opts: {
       state: m.lifecycleState,
       up: isNodeUp(root, m.instanceId),
       units: unitsOnNode(root, m.instanceId),
+      containers: [] as ContainerStatus[],
     }))
     .sort((a, b) => a.role.localeCompare(b.role) || a.id.localeCompare(b.id));
   const mainIps = nodes.filter((n) => n.role === "main" && n.address).map((n) => n.address);
-  const [etcd, dns, snapshots] = await Promise.all([
+  const [etcd, dns, snapshots, services, containers] = await Promise.all([
     etcdMembers(mainIps),
     records(opts.route53, state.zoneId),
     opts.snapshots ? opts.snapshots() : Promise.resolve([]),
+    announcedServices(mainIps, state.domain),
+    containersUnder(root),
   ]);
-  return { cluster: state.clusterName, nodes, etcd, dns, snapshots };
+  for (const n of nodes) {
+    n.containers = containers
+      .filter((c) => c.root === resolve(nodeDir(root, n.id)))
+      .map((c) => ({ name: c.name, unit: c.unit, image: c.image, state: c.state, status: c.status }));
+  }
+  return { cluster: state.clusterName, nodes, etcd, services, dns, snapshots };
 }
 
 /** The readable table `devcluster local status` prints. */
@@ -202,6 +300,18 @@ export function formatStatus(s: ClusterStatus): string {
         m.healthy ? "yes" : "no",
         m.leader ? "*" : "",
       ]),
+    ),
+    "",
+    "SERVICES",
+    table(
+      ["NAME", "URL", "INSTANCES"],
+      s.services.map((x) => [x.name, x.url, x.instances.map((i) => `${i.id}@${i.node} ${i.address}:${i.port}${i.healthy ? "" : "(down)"}`).join(" ")]),
+    ),
+    "",
+    "CONTAINERS",
+    table(
+      ["NODE", "NAME", "STATE", "IMAGE"],
+      s.nodes.flatMap((n) => n.containers.map((c) => [n.id, c.name, c.status, c.image])),
     ),
     "",
     "DNS",
