@@ -63,9 +63,6 @@ export const equals = (a: CfnValue, b: CfnValue): CfnValue => ({ "Fn::Equals": [
 export const not = (c: CfnValue): CfnValue => ({ "Fn::Not": [c] });
 export const and = (...cs: CfnValue[]): CfnValue => ({ "Fn::And": cs });
 export const condition = (name: string): CfnValue => ({ Condition: name });
-export const findInMap = (map: string, top: CfnValue, second: string): CfnValue => ({
-  "Fn::FindInMap": [map, top, second],
-});
 export const noValue: CfnValue = { Ref: "AWS::NoValue" };
 
 /** An ARN in this stack's partition, region and account: `arn(service, "resource")`. */

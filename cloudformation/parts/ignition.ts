@@ -178,11 +178,3 @@ export function ignitionUserData(config: IgnitionConfig): CfnValue {
     });
   return base64(sub(text));
 }
-
-/** The config as a node would receive it, with parameter values filled in (tests, local nodes). */
-export function renderIgnition(config: IgnitionConfig, values: Record<ConfigParam, string>): string {
-  return JSON.stringify(config).replace(
-    new RegExp(PLACEHOLDER.source, "g"),
-    (_m, p: ConfigParam) => values[p],
-  );
-}

@@ -1,13 +1,11 @@
 // `snapshot` (schedule): an etcd snapshot streamed to S3 with its manifest, then retention
 // (operations/snapshot.ts).
-import { runSnapshot, type SnapshotSummary } from "../operations/snapshot.ts";
-import { invocationLogger } from "../runtime/log.ts";
+import { runSnapshot } from "../operations/snapshot.ts";
+import { lambdaHandler } from "../runtime/handler.ts";
 import { snapshotDeps, wiring, type Wiring } from "../runtime/snapshotWiring.ts";
 
-export function snapshotHandler(w: () => Wiring) {
-  return async (event: unknown, context?: { awsRequestId?: string }): Promise<SnapshotSummary> =>
-    runSnapshot(snapshotDeps(w(), invocationLogger("snapshot", context?.awsRequestId)), event);
-}
+export const snapshotHandler = (w: () => Wiring) =>
+  lambdaHandler("snapshot", (event, log) => runSnapshot(snapshotDeps(w(), log), event));
 
 /** The Lambda entry point. */
 export const handler = snapshotHandler(wiring);

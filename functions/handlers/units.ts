@@ -1,15 +1,11 @@
 // `units` (by hand, or on a catalog change): re-place units from the catalog and push only the
 // difference (operations/units.ts).
-import { runUnits, type UnitsReport } from "../operations/units.ts";
-import { invocationLogger } from "../runtime/log.ts";
+import { runUnits } from "../operations/units.ts";
+import { lambdaHandler } from "../runtime/handler.ts";
 import { unitsDeps, wiring, type Wiring } from "../runtime/wiring.ts";
 
-export function unitsHandler(w: () => Wiring) {
-  return async (event: unknown, context?: { awsRequestId?: string }): Promise<UnitsReport> => {
-    const log = invocationLogger("units", context?.awsRequestId);
-    return runUnits(await unitsDeps(w(), log), event);
-  };
-}
+export const unitsHandler = (w: () => Wiring) =>
+  lambdaHandler("units", async (event, log) => runUnits(await unitsDeps(w(), log), event));
 
 /** The Lambda entry point. */
 export const handler = unitsHandler(wiring);

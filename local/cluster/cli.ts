@@ -2,6 +2,7 @@
 import { parseArgs } from "node:util";
 import { InvalidInputError } from "../../functions/domain/errors.ts";
 import { ROLES, type Role } from "../../functions/domain/model.ts";
+import { FUNCTION_NAMES, type FunctionName } from "../../cloudformation/options.ts";
 import { attach, down, kill, killAllMain, scale, status, up } from "./cluster.ts";
 import { formatStatus } from "./status.ts";
 import { stateDir } from "./state.ts";
@@ -18,6 +19,7 @@ export const LOCAL_USAGE = `usage: devcluster local <subcommand> [--dir DIR]
   snapshot                                 run the snapshot function now
   restore [<snapshot>|latest] [--force]    rebuild etcd on the main nodes from a snapshot
   reconcile                                run the reconcile function now
+  invoke <function> [--data JSON]          call a function with a payload, as 'sls invoke -f <function> --data JSON' does on AWS
   down                                     stop every process the cluster started
   demo [--prefix 127.77]                   up, write data, scale, kill every member, restore, verify, down
 
@@ -101,6 +103,22 @@ export async function localCommand(args: string[]): Promise<number> {
     case "reconcile": {
       const { fns } = await attach(dir);
       json(await fns.reconcile());
+      return 0;
+    }
+    case "invoke": {
+      // --data is the payload here (as for sls invoke), the data group's size for up.
+      const fn = rest[0] as FunctionName;
+      if (!FUNCTION_NAMES.includes(fn)) throw new InvalidInputError(`invoke: name one of ${FUNCTION_NAMES.join(", ")}`);
+      let payload: unknown = {};
+      if (values.data !== undefined) {
+        try {
+          payload = JSON.parse(values.data);
+        } catch (e) {
+          throw new InvalidInputError(`invoke: --data must be JSON (${(e as Error).message})`);
+        }
+      }
+      const { fns } = await attach(dir);
+      json(await fns.invoke(fn, payload));
       return 0;
     }
     case "down": {

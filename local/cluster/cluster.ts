@@ -7,8 +7,6 @@ import { join } from "node:path";
 import { AutoScalingClient, SetDesiredCapacityCommand, TerminateInstanceInAutoScalingGroupCommand } from "@aws-sdk/client-auto-scaling";
 import { Route53Client } from "@aws-sdk/client-route-53";
 import { EC2Client } from "@aws-sdk/client-ec2";
-import { buildTemplate } from "../../cloudformation/template.ts";
-import { Params } from "../../cloudformation/ids.ts";
 import { resolveOptions } from "../../cloudformation/options.ts";
 import { DevclusterError, InvalidInputError, NotFoundError, RefusedError } from "../../functions/domain/errors.ts";
 import { ROLES, type Role } from "../../functions/domain/model.ts";
@@ -20,7 +18,7 @@ import { ETCD_BIN, MOTO_SERVER, PROJECT_ROOT } from "../paths.ts";
 import { pidAlive, readPidFile, stopPidFile, waitUntil } from "../processes.ts";
 import { deliverChanges, observeGroups, type Progress } from "./driver.ts";
 import { loadFunctions, localEnv, type LocalFunctionSet } from "./functions.ts";
-import { createStackOnMoto } from "./stack.ts";
+import { cachedPackage, deployToMoto, handlerEnvironment, LOCAL_STACK } from "./deploy.ts";
 import { collectStatus, type ClusterStatus } from "./status.ts";
 import { isRunning, motoPidPath, readState, writeState, type LocalState } from "./state.ts";
 import { HOOKS } from "../../cloudformation/ids.ts";
@@ -101,43 +99,51 @@ export async function up(dir: string, opts: UpOptions, progress: Progress): Prom
   // The images build (or are reused) while moto and the stack come up; launches wait for them.
   const images = buildImages((line) => progress(line));
   images.catch(() => {}); // awaited below; a failure is reported there
+
+  // The service as `sls deploy` ships it to AWS, with this cluster's settings: a loopback VPC block
+  // (its instances get addresses etcd binds on this machine) and the group sizes asked for.
+  const clusterName = opts.clusterName ?? "dev";
+  const synthOptions = resolveOptions({ clusterName, vpcCidr: `${prefix}.0.0/16`, mainSize: opts.main });
+  const pkg = await cachedPackage(
+    {
+      cluster: clusterName,
+      domain: synthOptions.clusterDomain,
+      vpcCidr: synthOptions.vpcCidr,
+      mainSize: opts.main,
+      workerMin: 0,
+      workerMax: Math.max(opts.workers, 20),
+      workerDesired: opts.workers,
+      dataSize: opts.data,
+    },
+    progress,
+  );
+  progress(pkg.work === "none" ? `package ${pkg.key} (cached)` : `packaged in ${(pkg.ms / 1000).toFixed(1)} s (${pkg.work})`);
+
   progress(`starting moto (the AWS API) at http://${motoHost}:5000`);
   const moto = await startMoto({ host: motoHost, port: 5000, dir, pidFile: motoPidPath(dir) });
   Object.assign(process.env, moto.env);
-
-  const clusterName = opts.clusterName ?? "dev";
-  const synthOptions = resolveOptions({ clusterName, vpcCidr: `${prefix}.0.0/16`, mainSize: opts.main });
-  const template = buildTemplate(synthOptions);
-  progress(`creating the cluster's stack from the real template (${Object.keys(template.Resources ?? {}).length} resources)`);
-  const stack = await createStackOnMoto({
-    stackName: clusterName,
-    template,
-    amiParameter: synthOptions.flatcarAmiParameter,
-    parameters: {
-      [Params.mainSize]: String(opts.main),
-      [Params.workerMin]: "0",
-      [Params.workerMax]: String(Math.max(opts.workers, 20)),
-      [Params.workerDesired]: String(opts.workers),
-      [Params.dataSize]: String(opts.data),
-    },
-  });
-  if (stack.skippedTypes.length) progress(`moto skips: ${stack.skippedTypes.join(", ")}`);
+  progress("sls deploy (cluster and functions, one stack) to moto");
+  const stack = await deployToMoto({ pkg, env: moto.env });
+  progress(`deployed ${LOCAL_STACK} in ${(stack.deployMs / 1000).toFixed(1)} s (${Object.keys(stack.resources).length} resources)`);
   const out = (k: string) => {
     const v = stack.outputs[k];
     if (!v) throw new DevclusterError(`stack output ${k} is missing`);
     return v;
   };
   const state: LocalState = {
-    version: 1,
+    version: 2,
     clusterName,
     domain: synthOptions.clusterDomain,
     prefix,
     motoEndpoint: moto.endpoint,
-    stackName: clusterName,
+    stackName: LOCAL_STACK,
+    packageKey: pkg.key,
     zoneId: out("PrivateZoneId").replace(/^\/hostedzone\//, ""),
     bucket: out("SnapshotBucketName"),
     groups: { main: out("MainGroupName"), worker: out("WorkerGroupName"), data: out("DataGroupName") },
     hooks: Object.fromEntries(ROLES.map((r) => [r, { launch: HOOKS.launch, terminate: HOOKS.terminate }])),
+    functions: Object.fromEntries(Object.entries(stack.functions).map(([fn, f]) => [fn, { name: f.name, role: f.role }])),
+    functionEnv: handlerEnvironment(stack.functions),
     createdAt: new Date().toISOString(),
   };
   writeState(dir, state);

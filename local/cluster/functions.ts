@@ -6,18 +6,17 @@ import type { Wiring } from "../../functions/runtime/wiring.ts";
 import { createLocalCommands } from "../commands.ts";
 import { localLifecycleActions } from "../lifecycleActions.ts";
 import { awsEnvFor } from "../moto.ts";
+import type { FunctionName } from "../../cloudformation/options.ts";
 import type { LocalState } from "./state.ts";
 
+/**
+ * What the handlers run with: the deployed functions' own environment (read back from moto after
+ * `sls deploy`), plus what differs on this machine: the AWS endpoint (moto) and the log file.
+ */
 export function localEnv(dir: string, state: LocalState): Record<string, string> {
   return {
+    ...state.functionEnv,
     ...awsEnvFor(state.motoEndpoint),
-    CLUSTER_NAME: state.clusterName,
-    CLUSTER_DOMAIN: state.domain,
-    PRIVATE_ZONE_ID: state.zoneId,
-    SNAPSHOT_BUCKET: state.bucket,
-    GROUP_MAIN: state.groups.main,
-    GROUP_WORKER: state.groups.worker,
-    GROUP_DATA: state.groups.data,
     DEVCLUSTER_LOG_FILE: join(dir, "functions.log"),
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
   };
@@ -29,6 +28,8 @@ export interface LocalFunctionSet {
   snapshot(): Promise<unknown>;
   restore(input: unknown): Promise<unknown>;
   units(input: unknown): Promise<unknown>;
+  /** The function called with this payload, as `sls invoke -f <function> --data <payload>` calls it on AWS. */
+  invoke(fn: FunctionName, payload: unknown): Promise<unknown>;
 }
 
 const context = () => ({ awsRequestId: randomUUID() });
@@ -78,5 +79,6 @@ export async function loadFunctions(dir: string, state: LocalState): Promise<Loc
     snapshot: () => snapshot({ source: "aws.events", "detail-type": "Scheduled Event" }, context()),
     restore: (input) => restore(input, context()),
     units: (input) => units(input, context()),
+    invoke: (fn, payload) => ({ lifecycle, reconcile, snapshot, restore, units })[fn](payload as never, context()),
   };
 }

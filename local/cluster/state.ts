@@ -8,16 +8,22 @@ import { pidAlive, readPidFile } from "../processes.ts";
 export const DEFAULT_STATE_DIR = ".devcluster";
 
 export const LocalStateSchema = z.object({
-  version: z.literal(1),
+  version: z.literal(2),
   clusterName: z.string(),
   domain: z.string(),
   prefix: z.string(), // 127.A: the /16 the cluster's VPC and moto live in
   motoEndpoint: z.string(),
   stackName: z.string(),
+  /** The cached package the stack was deployed from (`.build/local/packages/<key>`). */
+  packageKey: z.string(),
   zoneId: z.string(),
   bucket: z.string(),
   groups: z.object({ main: z.string(), worker: z.string(), data: z.string() }),
   hooks: z.record(z.string(), z.object({ launch: z.string(), terminate: z.string() })),
+  /** Each deployed function's name and role, as moto holds them. */
+  functions: z.record(z.string(), z.object({ name: z.string(), role: z.string() })),
+  /** The deployed functions' environment, read back from moto: what the handlers run with. */
+  functionEnv: z.record(z.string(), z.string()),
   createdAt: z.string(),
 });
 export type LocalState = z.infer<typeof LocalStateSchema>;

@@ -14,6 +14,7 @@ import { buildInto, packageService, sls, type SlsResult } from "../../scripts/se
 import { DEFAULT_OPTIONS, FUNCTION_NAMES } from "../../cloudformation/options.ts";
 import { LOCAL_REGION } from "../../local/moto.ts";
 import { useRig } from "../rig/index.ts";
+import { expectedOnMoto } from "../rig/motoGaps.ts";
 
 // moto completes a stack operation before it answers: osls polls it every 250 ms, not AWS's 5 s.
 process.env.SLS_AWS_MONITORING_FREQUENCY = "250";
@@ -26,11 +27,6 @@ let dir = "";
 let artifact = "";
 let noDomainArtifact = "";
 type Packaged = { Resources: Record<string, { Type: string; Condition?: string }>; Outputs: Record<string, unknown> };
-/**
- * Types moto 5.2.5's CloudFormation skips with a warning (test/integration/cfn-moto.test.ts pins the
- * same gaps on the standalone template); cfn-lint checks them instead.
- */
-const MOTO_SKIPPED_TYPES = ["AWS::CloudWatch::Alarm", "AWS::EC2::SecurityGroupEgress", "AWS::S3::BucketPolicy"];
 let packaged: Packaged;
 
 const text = (r: SlsResult) => `${r.stdout}\n${r.stderr}`;
@@ -106,15 +102,11 @@ describe("sls deploy against moto", () => {
       resources.push(...(page.StackResourceSummaries ?? []));
       token = page.NextToken;
     } while (token);
-    // Every packaged resource but the front door's (its condition is false without a public zone)
-    // and the types moto skips.
-    const expected = Object.entries(packaged.Resources)
-      .filter(([, x]) => !x.Condition && !MOTO_SKIPPED_TYPES.includes(x.Type))
-      .map(([id]) => id);
+    const expected = expectedOnMoto(packaged.Resources);
     expect(expected.length).toBeGreaterThan(70);
     // moto lists each resource it did not create as an entry without id or type.
     const listed = resources.filter((x) => x.LogicalResourceId);
-    expect(listed.map((x) => x.LogicalResourceId).sort()).toEqual(expected.sort());
+    expect(listed.map((x) => x.LogicalResourceId).sort()).toEqual(expected);
     expect(listed.every((x) => x.ResourceStatus === "CREATE_COMPLETE" || x.ResourceStatus === "UPDATE_COMPLETE")).toBe(true);
     expect(resources.length).toBe(Object.keys(packaged.Resources).length);
     const outputs = Object.fromEntries((stack.Outputs ?? []).map((o) => [o.OutputKey!, o.OutputValue!]));

@@ -3,7 +3,7 @@
 import { createHash } from "node:crypto";
 import { InvalidInputError } from "../errors.ts";
 import { expandRules, fleetRules, type FleetRules } from "./fleet.ts";
-import { globToRegExp, instanceName, isInstance, isTemplate, parseUnitName, templateOf } from "./names.ts";
+import { globToRegExp, instanceName, isInstance, isTemplate, parseUnitName } from "./names.ts";
 import { PORT_NAME, SERVICE_NAME, parsePorts } from "../presence.ts";
 import { UnitSyntaxError, getList, getValue, parseBoolean, parseUnitFile, renderUnitFile, section, splitWords, type UnitFile } from "./unitFile.ts";
 
@@ -286,12 +286,4 @@ export function loadCatalog(source: CatalogSource): Catalog {
 
   if (issues.length) throw new InvalidInputError("invalid unit catalog", [...new Set(issues)]);
   return { files, units, byName };
-}
-
-/** The catalog file a placed unit name comes from. */
-export function fileOfUnit(catalog: Catalog, unitName: string): CatalogFile | undefined {
-  const spec = catalog.byName.get(unitName);
-  if (spec) return catalog.files.get(spec.file);
-  const n = parseUnitName(unitName);
-  return n ? catalog.files.get(templateOf(n)) : undefined;
 }

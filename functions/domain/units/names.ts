@@ -1,5 +1,4 @@
 // Unit names and specifiers, as systemd reads them (systemd.unit(5): "Specifiers", systemd-escape(1)).
-import { InvalidInputError } from "../errors.ts";
 
 export const UNIT_TYPES = ["service", "socket", "target", "timer", "path", "mount", "automount", "slice", "scope", "device", "swap"] as const;
 export type UnitType = (typeof UNIT_TYPES)[number];
@@ -31,12 +30,6 @@ export function parseUnitName(name: string): UnitName | undefined {
   const instance = stem.slice(at + 1);
   if (!prefix || !PREFIX_CHARS.test(prefix) || !INSTANCE_CHARS.test(instance)) return undefined;
   return { name, prefix, instance, type };
-}
-
-export function requireUnitName(name: string, file = name): UnitName {
-  const n = parseUnitName(name);
-  if (!n) throw new InvalidInputError(`invalid unit name`, [`${file}: '${name}' is not a valid systemd unit name`]);
-  return n;
 }
 
 export const isTemplate = (n: UnitName) => n.instance === "";

@@ -62,14 +62,6 @@ export function planUnits(input: PlanUnitsInput): UnitsPlan {
   return { result, pushes, requests, next };
 }
 
-/** The units a launching node needs: plan with the node counted in (its Global units, any unit waiting for room). */
-export const unitsForLaunchingNode = (input: Omit<PlanUnitsInput, "launching" | "terminating">, instanceId: string) =>
-  planUnits({ ...input, launching: instanceId });
-
-/** Re-place the units of a terminating node on the others (nothing is sent to the node itself). */
-export const replaceUnitsOfTerminatingNode = (input: Omit<PlanUnitsInput, "launching" | "terminating">, instanceId: string) =>
-  planUnits({ ...input, terminating: instanceId });
-
 /** The state to store after a push: nodes whose push failed are pushed again next time. */
 export function stateAfterPush(plan: UnitsPlan, results: NodePushResult[]): StoredPlacement {
   const failed = results.filter((r) => !r.ok).map((r) => r.instanceId);
