@@ -1,16 +1,22 @@
-#!/usr/bin/env -S npx tsx
 // devcluster's command line: the template (synth, validate), the Lambda package, and the local cluster.
-import { parseArgs } from "node:util";
-import { DevclusterError } from "../functions/domain/errors.ts";
+import { DevclusterError, InvalidInputError } from "../functions/domain/errors.ts";
+import { didYouMean, parse } from "./args.ts";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 
-const USAGE = `usage: devcluster <command> [options]
+const USAGE = `usage: npx devcluster <command> [options]   ('<command> --help' for each)
 
   synth [--out FILE] [--cluster NAME] [--domain NAME] [--region R] [--main-size N]
                               print (or write) the cluster's CloudFormation template
   validate [same options]     synthesise and check the template with cfn-lint
-  local <subcommand>          run the whole control plane on this machine (see 'devcluster local help')
+  local <subcommand>          run the whole control plane on this machine (see 'npx devcluster local --help')
+
+Exit codes: 0 done, 1 failed (or: unhealthy, blocked; see each command), 2 bad usage.
+`;
+
+const TEMPLATE_USAGE = (cmd: string) => `usage: npx devcluster ${cmd} [--out FILE] [--cluster NAME] [--domain NAME] [--region R] [--main-size N]
+  ${cmd === "synth" ? "print the CloudFormation template on stdout (or write it to --out FILE)" : "synthesise the template and check it with cfn-lint; exit 1 on an error"}
+  --main-size N   main group size: odd, 3 to 9
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -30,23 +36,31 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(USAGE);
       return cmd === undefined ? 2 : 0;
     default:
-      process.stderr.write(`devcluster: unknown command '${cmd}'\n${USAGE}`);
-      return 2;
+      throw new InvalidInputError(`unknown command '${cmd}'${didYouMean(cmd, ["synth", "validate", "local", "help"])}; 'npx devcluster --help' lists them`);
   }
 }
 
 async function templateCommand(cmd: "synth" | "validate", args: string[]): Promise<number> {
-  const { values } = parseArgs({
+  const { values } = parse(
+    cmd,
     args,
-    options: {
+    {
       out: { type: "string" },
       cluster: { type: "string" },
       domain: { type: "string" },
       region: { type: "string" },
       "main-size": { type: "string" },
+      help: { type: "boolean", short: "h" },
     },
-    strict: true,
-  });
+    0,
+  );
+  if (values.help) {
+    process.stdout.write(TEMPLATE_USAGE(cmd));
+    return 0;
+  }
+  if (values["main-size"] !== undefined && !/^\d+$/.test(values["main-size"])) {
+    throw new InvalidInputError(`${cmd}: --main-size must be a whole number (got '${values["main-size"]}')`);
+  }
   const { synth, validate, formatFindings } = await import("../cloudformation/cli.ts");
   const options = {
     ...(values.cluster ? { clusterName: values.cluster } : {}),
@@ -74,6 +88,10 @@ async function templateCommand(cmd: "synth" | "validate", args: string[]): Promi
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (e: unknown) => {
+    if (e instanceof InvalidInputError) {
+      process.stderr.write(`devcluster: ${e.message}\n`);
+      process.exit(2);
+    }
     // A user error (bad input, a refused request) is printed without a stack; so is a bad command line
     // (node:util parseArgs throws TypeError with an ERR_PARSE_ARGS_* code).
     const parseArgsError = e instanceof Error && "code" in e && String(e.code).startsWith("ERR_PARSE_ARGS");

@@ -160,4 +160,4 @@ export function cleanupScript(plan: RestorePlan): string {
 }
 
 export const howToRestore = (cluster: string) =>
-  `sls invoke -f restore --data '{"snapshot":"latest","confirm":"${cluster}"}' (see docs/OPERATIONS.md, "Snapshots and restore")`;
+  `sls invoke -f restore --data '{"snapshot":"latest","confirm":"${cluster}"}' (on a local cluster: npx devcluster local restore latest; see docs/OPERATIONS.md, "Snapshots and restore")`;

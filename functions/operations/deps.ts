@@ -47,6 +47,8 @@ export interface Timing {
   ownPromoteWaitMs: number;
   /** How long reconcile lets a leader election settle before it calls a leaderless cluster lost. */
   noQuorumGraceMs: number;
+  /** How long a launch waits for a new member to serve before registering the node anyway. */
+  memberStartWaitMs: number;
   /** How long a handler waits for a bootstrapped cluster to answer. */
   bootstrapWaitMs: number;
   /** How long a handler waits for the membership lock. */
@@ -62,6 +64,7 @@ export const DEFAULT_TIMING: Timing = {
   promoteWaitMs: 20_000,
   ownPromoteWaitMs: 120_000,
   noQuorumGraceMs: 5_000,
+  memberStartWaitMs: 15_000,
   bootstrapWaitMs: 30_000,
   lockWaitMs: 30_000,
   dnsCoalesceMs: 25,

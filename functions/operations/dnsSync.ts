@@ -71,7 +71,8 @@ export async function syncDns(store: ClusterStore, dns: Dns, log: Logger, o: Dns
   return { synced: false, sentByMe: false, changes: 0 };
 }
 
-async function syncLocked(store: ClusterStore, dns: Dns, log: Logger, o: DnsSyncOptions): Promise<DnsSyncResult> {
+/** One sync round by a caller that already holds the `dns` lock (what `syncDns` does once it has it). */
+export async function syncLocked(store: ClusterStore, dns: Dns, log: Logger, o: DnsSyncOptions): Promise<DnsSyncResult> {
   const { nodes, revision } = await store.listNodes();
   const members = await store.memberList();
   const ipToInstance = new Map(nodes.filter((n) => n.state !== "gone").map((n) => [n.privateIp, n.instanceId]));

@@ -19,6 +19,7 @@ import {
   promoteLearner,
   refreshGateways,
   startJoiningMember,
+  waitMemberStarted,
   withMembershipLock,
   type Observed,
 } from "./steps.ts";
@@ -186,6 +187,7 @@ async function joinMain(
           const token = (await store.getKey(TOKEN_KEY)) ?? deps.clusterName;
           await startJoiningMember(deps, log, node, (await store.memberList()) ?? [], ipToInstance, token);
           report.steps.push("member existed unstarted: start settings sent");
+          await awaitStart(deps, store, log, report, plan.member.id);
         } else {
           report.steps.push("already a member");
         }
@@ -256,8 +258,19 @@ async function joinMain(
           report.steps.push("learner removed after failed start");
           throw e;
         }
+        await awaitStart(deps, store, log, report, added.member.id);
         return promoteOwn(deps, store, ev.instanceId, added.member.id, log, report);
       }
     }
   }
+}
+
+/** Register only once the new member serves (see waitMemberStarted): discovery then never misses it. */
+async function awaitStart(deps: LifecycleDeps, store: ClusterStore, log: Logger, report: LifecycleReport, memberId: string) {
+  if (await waitMemberStarted(store, memberId, deps.timing.memberStartWaitMs)) {
+    report.steps.push("member started");
+    return;
+  }
+  report.steps.push("member not started yet: discovery records left to reconcile");
+  log.warn("etcd member did not start in time; reconcile adds it to the discovery records", { memberId });
 }

@@ -24,6 +24,9 @@ import type { EtcdSnapshotApi, Metrics, SnapshotStore } from "../ports/snapshots
 import { observeMainNodes, type GroupsSource } from "./snapshot.ts";
 import { parseInput } from "../domain/input.ts";
 
+/** How a refusal names the override; the command line says `--force` in its place. */
+export const FORCE_HINT = 'pass "force": true';
+
 export const RestoreInputSchema = z
   .object({
     /** `latest` (the newest valid snapshot), a snapshot id, or its data or manifest key. */
@@ -131,7 +134,7 @@ export async function restore(deps: RestoreDeps, rawInput: unknown): Promise<Res
   );
   if (serving.length && !input.force) {
     throw new RefusedError(
-      `a healthy etcd cluster is still serving at ${serving.join(", ")}; restore only after total loss, or pass "force": true; nothing was changed`,
+      `a healthy etcd cluster is still serving at ${serving.join(", ")}; restore only after total loss, or ${FORCE_HINT}; nothing was changed`,
     );
   }
   if (serving.length) log.warn("restore: forced while a healthy cluster serves; its data will be moved aside", { serving });

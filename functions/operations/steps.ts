@@ -92,6 +92,24 @@ export function promoteLearner(deps: LifecycleDeps, store: ClusterStore, owner: 
   });
 }
 
+/**
+ * Wait until a member that was just handed its start settings serves (etcd fills in its name once it
+ * has joined). Discovery records list only started members, and a DNS sync is judged complete by the
+ * registry revision it read: a node registered before its member serves would let a concurrent sync
+ * cover that revision with the member still nameless, and no later event would add it to
+ * `_etcd-server._tcp`. Registering only after the member serves makes every sync that covers the
+ * registration see it. Returns false when it did not start in time (reconcile then fixes the records).
+ */
+export async function waitMemberStarted(store: ClusterStore, memberId: string, waitMs: number): Promise<boolean> {
+  const until = Date.now() + waitMs;
+  for (;;) {
+    const m = (await store.memberList())?.find((x) => x.id === memberId);
+    if (m?.name) return true;
+    if (!m || Date.now() >= until) return false;
+    await sleep(100);
+  }
+}
+
 /** Hand nodes their etcd start settings and start (or restart) etcd-member.service. */
 export async function sendStartSettings(
   deps: LifecycleDeps,

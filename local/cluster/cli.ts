@@ -1,18 +1,19 @@
 // `devcluster local <subcommand>`: the whole control plane on one machine, with no AWS account.
-import { parseArgs } from "node:util";
+import { didYouMean, parse } from "../../bin/args.ts";
 import { InvalidInputError } from "../../functions/domain/errors.ts";
 import { ROLES, type Role } from "../../functions/domain/model.ts";
 import { FUNCTION_NAMES, type FunctionName } from "../../cloudformation/options.ts";
-import { attach, down, kill, killAllMain, scale, status, up } from "./cluster.ts";
-import { formatStatus } from "./status.ts";
+import { LOCAL_GROUP_MAX, attach, down, kill, killAllMain, scale, status, up } from "./cluster.ts";
+import { formatStatus, type ClusterStatus } from "./status.ts";
+import { FORCE_HINT } from "../../functions/operations/restore.ts";
 import { stateDir } from "./state.ts";
 import { runDemo } from "./demo.ts";
 
-export const LOCAL_USAGE = `usage: devcluster local <subcommand> [--dir DIR]
+export const LOCAL_USAGE = `usage: npx devcluster local <subcommand> [--dir DIR] [--json]
 
   up [--main 3] [--workers 2] [--data 0] [--prefix 127.77]
                                            start moto, create the stack, launch the nodes, form etcd
-  status [--json]                          nodes, etcd members, DNS records, units per node, snapshots
+  status                                   nodes, etcd members, DNS records, units per node, snapshots
   scale <main|worker|data> <n>             resize a group; the lifecycle handler answers each change
   kill <node-id>                           the node dies; its group replaces it
   kill --all-main                          every etcd member dies at once (SIGKILL)
@@ -25,69 +26,148 @@ export const LOCAL_USAGE = `usage: devcluster local <subcommand> [--dir DIR]
 
 The cluster's state lives in --dir (default .devcluster/, or $DEVCLUSTER_STATE_DIR). Its VPC, moto
 and nodes use the loopback /16 --prefix (127.70 to 127.99; default 127.77): a second cluster at the
-same time needs both another --dir and another --prefix.
+same time needs both another --dir and another --prefix. Workers and data nodes: 0 to ${LOCAL_GROUP_MAX}.
+--json prints one JSON document on stdout (progress goes to stderr). '<subcommand> --help' for each.
+Exit codes: 0 done (status: healthy), 1 failed (status: unhealthy; reconcile: blocked or a repair
+failed), 2 bad usage.
 `;
 
-const print = (line: string) => process.stdout.write(line + "\n");
-const progress = (line: string) => process.stdout.write(`  - ${line}\n`);
-const json = (v: unknown) => process.stdout.write(JSON.stringify(v, null, 2) + "\n");
+
+type Opt = { type: "string" | "boolean"; short?: string };
+interface Sub {
+  usage: string;
+  options: Record<string, Opt>;
+  positionals: number;
+}
+const common: Record<string, Opt> = { dir: { type: "string" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" } };
+const SUBS: Record<string, Sub> = {
+  up: {
+    usage: `up [--main 3] [--workers 2] [--data 0] [--prefix 127.77]\n  --main is odd, 3 to 9; --workers and --data 0 to ${LOCAL_GROUP_MAX}. If --dir holds a stopped cluster's\n  state, it is moved aside to <dir>.previous first (and up says so).`,
+    options: { main: { type: "string" }, workers: { type: "string" }, data: { type: "string" }, prefix: { type: "string" } },
+    positionals: 0,
+  },
+  status: { usage: "status\n  exit 1 when the cluster is unhealthy (a node down, etcd unreachable, a member unhealthy)", options: {}, positionals: 0 },
+  scale: { usage: `scale <main|worker|data> <n>\n  main: odd, 3 to 9; worker and data: 0 to ${LOCAL_GROUP_MAX}`, options: {}, positionals: 2 },
+  kill: { usage: "kill <node-id> | kill --all-main", options: { "all-main": { type: "boolean" } }, positionals: 1 },
+  snapshot: { usage: "snapshot\n  prints the snapshot function's result (JSON)", options: {}, positionals: 0 },
+  restore: {
+    usage: "restore [<snapshot>|latest] [--force]\n  --force restores even while a healthy cluster serves (it replaces its data)",
+    options: { force: { type: "boolean" } },
+    positionals: 1,
+  },
+  reconcile: { usage: "reconcile\n  prints the reconcile report (JSON); exit 1 when blocked or a repair failed", options: {}, positionals: 0 },
+  invoke: {
+    usage: "invoke <function> [--data JSON]\n  call a function with a payload, as 'sls invoke -f <function> --data JSON' does on AWS",
+    options: { data: { type: "string" } },
+    positionals: 1,
+  },
+  down: { usage: "down\n  stops every process the cluster started, and says what it found and stopped", options: {}, positionals: 0 },
+  demo: { usage: "demo [--prefix 127.77]", options: { prefix: { type: "string" } }, positionals: 0 },
+  help: { usage: "help", options: {}, positionals: 1 },
+};
 
 function int(name: string, v: string | undefined, dflt: number): number {
   if (v === undefined) return dflt;
-  if (!/^\d+$/.test(v)) throw new InvalidInputError(`${name} must be a whole number (got ${v})`);
+  if (!/^\d+$/.test(v)) throw new InvalidInputError(`${name} must be a whole number (got '${v}')`);
   return Number(v);
 }
 
-export async function localCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      dir: { type: "string" },
-      main: { type: "string" },
-      workers: { type: "string" },
-      data: { type: "string" },
-      prefix: { type: "string" },
-      json: { type: "boolean" },
-      "all-main": { type: "boolean" },
-      force: { type: "boolean" },
-      help: { type: "boolean", short: "h" },
-    },
-  });
-  const [sub, ...rest] = positionals;
-  const dir = stateDir(values.dir);
-  if (values.help || sub === "help" || sub === undefined) {
-    process.stdout.write(LOCAL_USAGE);
-    return sub === undefined && !values.help ? 2 : 0;
+/** The cluster is healthy: every node up and InService, etcd reachable with every member healthy. */
+export function unhealthyReasons(s: ClusterStatus): string[] {
+  const out: string[] = [];
+  for (const n of s.nodes) {
+    if (!n.up) out.push(`node ${n.id} is down`);
+    else if (n.state !== "InService") out.push(`node ${n.id} is ${n.state}`);
   }
+  if (!s.etcd.reachable) out.push("no etcd member answers");
+  for (const m of s.etcd.members) if (!m.healthy) out.push(`etcd member ${m.name || m.id} is unhealthy`);
+  return out;
+}
+
+export async function localCommand(args: string[]): Promise<number> {
+  // The subcommand is the first word that is neither an option nor an option's value.
+  const takesValue = new Set(["--dir", "--main", "--workers", "--data", "--prefix"]);
+  let first = -1;
+  for (let i = 0; i < args.length; i++) {
+    if (!args[i]!.startsWith("-")) {
+      first = i;
+      break;
+    }
+    if (takesValue.has(args[i]!)) i++;
+  }
+  const sub = first >= 0 ? args[first] : undefined;
+  if (sub === undefined) {
+    if (args.includes("--help") || args.includes("-h")) {
+      process.stdout.write(LOCAL_USAGE);
+      return 0;
+    }
+    process.stderr.write(LOCAL_USAGE);
+    return 2;
+  }
+  const spec = SUBS[sub];
+  if (!spec) {
+    throw new InvalidInputError(`local: unknown subcommand '${sub}'${didYouMean(sub, Object.keys(SUBS))}; 'npx devcluster local --help' lists them`);
+  }
+  const rest = args.filter((_, i) => i !== first);
+  const { values, positionals } = parse(`local ${sub}`, rest, { ...common, ...spec.options }, spec.positionals);
+  const v = values as Record<string, string | boolean | undefined>;
+  if (v.help || sub === "help") {
+    process.stdout.write(sub === "help" ? LOCAL_USAGE : `usage: npx devcluster local ${spec.usage}\n  common options: --dir DIR, --json, --help\n`);
+    return 0;
+  }
+  const dir = stateDir(v.dir as string | undefined);
+  const asJson = Boolean(v.json);
+  const steps: string[] = [];
+  // With --json, stdout carries only the JSON document; progress lines go to stderr.
+  const print = (line: string) => (asJson ? process.stderr : process.stdout).write(line + "\n");
+  const progress = (line: string) => {
+    steps.push(line);
+    (asJson ? process.stderr : process.stdout).write(`  - ${line}\n`);
+  };
+  const json = (x: unknown) => process.stdout.write(JSON.stringify(x, null, 2) + "\n");
+
   switch (sub) {
     case "up": {
       print(`devcluster local up (${dir})`);
       await up(
         dir,
-        { main: int("--main", values.main, 3), workers: int("--workers", values.workers, 2), data: int("--data", values.data, 0), prefix: values.prefix },
+        { main: int("--main", v.main as string | undefined, 3), workers: int("--workers", v.workers as string | undefined, 2), data: int("--data", v.data as string | undefined, 0), prefix: v.prefix as string | undefined },
         progress,
       );
-      print(formatStatus(await status(dir)));
+      const s = await status(dir);
+      if (asJson) json({ steps, status: s });
+      else print(formatStatus(s));
       return 0;
     }
     case "status": {
       const s = await status(dir);
-      if (values.json) json(s);
-      else print(formatStatus(s));
-      return 0;
+      const problems = unhealthyReasons(s);
+      if (asJson) json({ ...s, healthy: problems.length === 0, problems });
+      else {
+        print(formatStatus(s));
+        if (problems.length) print(`unhealthy: ${problems.join("; ")}`);
+      }
+      return problems.length ? 1 : 0;
     }
     case "scale": {
-      const [role, n] = rest;
-      if (!ROLES.includes(role as Role)) throw new InvalidInputError(`scale: role must be one of ${ROLES.join(", ")}`);
-      await scale(dir, role as Role, int("size", n, NaN), progress);
+      const [role, n] = positionals;
+      if (!ROLES.includes(role as Role)) {
+        throw new InvalidInputError(
+          role === undefined
+            ? `scale: name a group and a size, e.g. 'npx devcluster local scale worker 3'`
+            : `scale: no group '${role}'${didYouMean(role, ROLES)}; groups: ${ROLES.join(", ")}`,
+        );
+      }
+      if (n === undefined) throw new InvalidInputError(`scale ${role}: say how many nodes, e.g. 'npx devcluster local scale ${role} 3'`);
+      await scale(dir, role as Role, int(`scale ${role}: the size`, n, 0), progress);
+      if (asJson) json({ steps });
       return 0;
     }
     case "kill": {
-      if (values["all-main"]) await killAllMain(dir, progress);
-      else if (rest[0]) await kill(dir, rest[0], progress);
-      else throw new InvalidInputError("kill: name a node id, or --all-main");
+      if (v["all-main"]) await killAllMain(dir, progress);
+      else if (positionals[0]) await kill(dir, positionals[0], progress);
+      else throw new InvalidInputError("kill: name a node id (see 'npx devcluster local status'), or --all-main");
+      if (asJson) json({ steps });
       return 0;
     }
     case "snapshot": {
@@ -97,22 +177,31 @@ export async function localCommand(args: string[]): Promise<number> {
     }
     case "restore": {
       const { state, fns } = await attach(dir);
-      json(await fns.restore({ snapshot: rest[0] ?? "latest", confirm: state.clusterName, force: values.force ?? false }));
+      try {
+        json(await fns.restore({ snapshot: positionals[0] ?? "latest", confirm: state.clusterName, force: Boolean(v.force) }));
+      } catch (e) {
+        // The function's refusal names its payload field; on the command line the override is --force.
+        if (e instanceof Error && e.message.includes(FORCE_HINT)) e.message = e.message.replace(FORCE_HINT, "pass --force");
+        throw e;
+      }
       return 0;
     }
     case "reconcile": {
       const { fns } = await attach(dir);
-      json(await fns.reconcile());
-      return 0;
+      const report = (await fns.reconcile()) as { blocked?: string[]; failed?: string[] };
+      json(report);
+      return report.blocked?.length || report.failed?.length ? 1 : 0;
     }
     case "invoke": {
       // --data is the payload here (as for sls invoke), the data group's size for up.
-      const fn = rest[0] as FunctionName;
-      if (!FUNCTION_NAMES.includes(fn)) throw new InvalidInputError(`invoke: name one of ${FUNCTION_NAMES.join(", ")}`);
+      const fn = positionals[0] as FunctionName;
+      if (!FUNCTION_NAMES.includes(fn)) {
+        throw new InvalidInputError(`invoke: name one of ${FUNCTION_NAMES.join(", ")}${positionals[0] ? didYouMean(positionals[0], FUNCTION_NAMES) : ""}`);
+      }
       let payload: unknown = {};
-      if (values.data !== undefined) {
+      if (typeof v.data === "string") {
         try {
-          payload = JSON.parse(values.data);
+          payload = JSON.parse(v.data);
         } catch (e) {
           throw new InvalidInputError(`invoke: --data must be JSON (${(e as Error).message})`);
         }
@@ -123,11 +212,11 @@ export async function localCommand(args: string[]): Promise<number> {
     }
     case "down": {
       await down(dir, progress);
+      if (asJson) json({ steps });
       return 0;
     }
     case "demo":
-      return runDemo(dir, print, progress, { prefix: values.prefix });
-    default:
-      throw new InvalidInputError(`unknown subcommand '${sub}'\n${LOCAL_USAGE}`);
+      return runDemo(dir, print, progress, { prefix: v.prefix as string | undefined });
   }
+  return 2;
 }

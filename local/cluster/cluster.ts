@@ -1,6 +1,6 @@
 // The local cluster's operations: up, scale, kill, snapshot, restore, reconcile, status, down.
 // Each drives the real handlers against moto and real etcd members, as AWS would drive them.
-import { existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 import { createConnection } from "node:net";
 import { join } from "node:path";
@@ -12,7 +12,7 @@ import { DevclusterError, InvalidInputError, NotFoundError, RefusedError } from 
 import { ROLES, type Role } from "../../functions/domain/model.ts";
 import { awsGroups } from "../../functions/adapters/aws/groups.ts";
 import { startMoto } from "../moto.ts";
-import { killLocalNode, nodeDir, stopNodeProcessesUnder } from "../node.ts";
+import { killLocalNode, nodeDir, nodePids, stopNodeProcessesUnder } from "../node.ts";
 import { ETCD_MEMBER_UNIT_NAME } from "../../functions/domain/firstBoot.ts";
 import { ETCD_BIN, MOTO_SERVER, PROJECT_ROOT } from "../paths.ts";
 import { pidAlive, readPidFile, stopPidFile, waitUntil } from "../processes.ts";
@@ -27,6 +27,9 @@ import { publishImages } from "../../functions/adapters/aws/ssmPublishedImages.t
 import { buildImages } from "../images.ts";
 
 /** The local cluster's /16 (127.A): moto at 127.A.0.1, instances from the VPC's subnets. */
+/** Workers and data nodes a local group may hold (up and scale alike): each node is processes on this machine. */
+export const LOCAL_GROUP_MAX = 20;
+
 export const LOCAL_PREFIX = "127.77";
 
 export interface UpOptions {
@@ -54,8 +57,20 @@ const describeNodes = async (ids: string[]) =>
 /** The running cluster's state; the environment is pointed at it (moto, names, local adapters). */
 function requireState(dir: string): LocalState {
   const state = readState(dir);
+  if (state && !isRunning(dir)) {
+    const moto = readPidFile(motoPidPath(dir));
+    const left = liveNodeProcesses(dir);
+    if (left.length) {
+      // A crash (moto killed, the machine rebooted the shell...): say what is left, not "nothing runs".
+      throw new NotFoundError(
+        `the local cluster in ${dir} is down: moto${moto !== undefined ? ` (pid ${moto})` : ""} is not running, ` +
+          `but node processes are: ${left.map((n) => `${n.id} (pid ${n.pids.join(", ")})`).join(", ")}; ` +
+          `'npx devcluster local down' stops them, then 'npx devcluster local up' starts a new cluster`,
+      );
+    }
+  }
   if (!state || !isRunning(dir)) {
-    throw new NotFoundError(`no local cluster runs (state dir ${dir}); start one with 'devcluster local up'`);
+    throw new NotFoundError(`no local cluster runs (state dir ${dir}); start one with 'npx devcluster local up'`);
   }
   Object.assign(process.env, localEnv(dir, state));
   return state;
@@ -72,10 +87,10 @@ export async function up(dir: string, opts: UpOptions, progress: Progress): Prom
     throw new InvalidInputError(`--main must be odd, from 3 to 9 (got ${opts.main})`);
   }
   for (const [k, v] of [["workers", opts.workers], ["data", opts.data]] as const) {
-    if (!Number.isInteger(v) || v < 0 || v > 20) throw new InvalidInputError(`--${k} must be 0 to 20 (got ${v})`);
+    if (!Number.isInteger(v) || v < 0 || v > LOCAL_GROUP_MAX) throw new InvalidInputError(`--${k} must be 0 to ${LOCAL_GROUP_MAX} (got ${v})`);
   }
   if (isRunning(dir)) {
-    throw new RefusedError(`a local cluster already runs (state in ${dir}); 'devcluster local down' stops it`);
+    throw new RefusedError(`a local cluster already runs (state in ${dir}); 'npx devcluster local down' stops it`);
   }
   const prefix = opts.prefix ?? LOCAL_PREFIX;
   if (!/^127\.(\d{1,3})$/.test(prefix) || Number(prefix.split(".")[1]) > 255) {
@@ -89,10 +104,11 @@ export async function up(dir: string, opts: UpOptions, progress: Progress): Prom
   ensureInstalled(progress);
   if (existsSync(dir)) {
     // What a crashed cluster left: its processes are stopped and its directory kept aside.
-    await down(dir, () => {});
+    await down(dir, (l) => progress(`previous state: ${l}`));
     const aside = `${dir}.previous`;
     rmSync(aside, { recursive: true, force: true });
     renameSync(dir, aside);
+    progress(`moved the previous state in ${dir} aside to ${aside} (replacing any older one)`);
   }
   mkdirSync(dir, { recursive: true });
   const t0 = Date.now();
@@ -207,7 +223,7 @@ export async function scale(dir: string, role: Role, n: number, progress: Progre
   if (role === "main" && (n < 3 || n > 9 || n % 2 === 0)) {
     throw new InvalidInputError(`the main group must stay odd, from 3 to 9 (got ${n})`);
   }
-  if (!Number.isInteger(n) || n < 0 || n > 50) throw new InvalidInputError(`size must be 0 to 50 (got ${n})`);
+  if (!Number.isInteger(n) || n < 0 || n > LOCAL_GROUP_MAX) throw new InvalidInputError(`a ${role} group holds 0 to ${LOCAL_GROUP_MAX} nodes locally (got ${n})`);
   const groups = groupsNow();
   const before = await observeGroups(groups, state);
   await new AutoScalingClient({}).send(
@@ -259,13 +275,29 @@ export async function killAllMain(dir: string, progress: Progress) {
   await waitUntil("every etcd member to die", async () => mains.every((n) => memberPids(n.id).every((p) => !pidAlive(p))), 10_000);
 }
 
+/** The node processes of a cluster dir that are still alive, per node. */
+export function liveNodeProcesses(dir: string): { id: string; pids: number[] }[] {
+  const nodes = join(dir, "nodes");
+  if (!existsSync(nodes)) return [];
+  return readdirSync(nodes)
+    .sort()
+    .map((id) => ({ id, pids: nodePids(nodeDir(dir, id)).filter(pidAlive) }))
+    .filter((n) => n.pids.length > 0);
+}
+
+/** Stop every process the cluster started; reports what it found running and stopped, and what was not. */
 export async function down(dir: string, progress: Progress) {
+  const found = liveNodeProcesses(dir);
   await stopNodeProcessesUnder(dir);
+  for (const n of found) progress(`stopped ${n.id} (pid ${n.pids.join(", ")})`);
   const moto = readPidFile(motoPidPath(dir));
-  if (moto !== undefined) {
+  const motoAlive = moto !== undefined && pidAlive(moto);
+  if (motoAlive) {
     await stopPidFile(motoPidPath(dir));
     progress(`stopped moto (pid ${moto})`);
+  } else if (moto !== undefined) {
+    progress(`moto (pid ${moto}) was not running`);
   }
-  progress("local cluster down");
+  progress(found.length || motoAlive ? "local cluster down" : `nothing was running in ${dir}; local cluster down`);
 }
 

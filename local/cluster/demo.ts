@@ -75,7 +75,7 @@ export async function runDemo(
     stepStart("take a snapshot to S3");
     const { fns } = await attach(dir);
     const snap = (await fns.snapshot()) as { id?: string; keyCount?: number };
-    progress(`snapshot ${JSON.stringify(snap).slice(0, 200)}`);
+    progress(`snapshot ${brief(snap)}`);
     s = await status(dir);
     check(s.snapshots.length >= 1, "a valid snapshot is listed");
 
@@ -86,7 +86,7 @@ export async function runDemo(
 
     stepStart("restore from the latest snapshot");
     const summary = await fns.restore({ snapshot: "latest", confirm: s.cluster });
-    progress(`restore: ${JSON.stringify(summary).slice(0, 300)}`);
+    progress(`restore: ${brief(summary)}`);
     s = await status(dir);
     check(s.etcd.members.length === 3 && s.etcd.members.every((m) => m.healthy), "3 healthy members after restore");
 
@@ -110,4 +110,16 @@ export async function runDemo(
     stepStart("tear the cluster down");
     await down(dir, progress);
   }
+}
+
+/** A function result on one line: its scalar fields whole, lists and objects by their size (never cut mid-value). */
+export function brief(result: unknown): string {
+  if (typeof result !== "object" || result === null) return String(result);
+  return Object.entries(result)
+    .map(([k, v]) => {
+      if (Array.isArray(v)) return `${k}: ${v.length} item${v.length === 1 ? "" : "s"}`;
+      if (typeof v === "object" && v !== null) return `${k}: {${Object.keys(v).length} fields}`;
+      return `${k}: ${String(v)}`;
+    })
+    .join(", ");
 }

@@ -405,6 +405,18 @@ describe("local cluster, step by step", () => {
   it("kill --all-main: no member answers; status says every etcd-member.service failed", async () => {
     await killAllMain(dir, progress);
     await verify({ etcdUp: false });
+    // status exits 1 on an unhealthy cluster, and --json says why.
+    const res = await run("npx", ["devcluster", "local", "status", "--json", "--dir", dir], {
+      cwd: PROJECT_ROOT,
+      env: { ...process.env, DEVCLUSTER_LOG: "silent" },
+    }).then(
+      () => ({ code: 0, stdout: "" }),
+      (e: { code: number; stdout: string }) => e,
+    );
+    expect(res.code).toBe(1);
+    const body = JSON.parse(res.stdout) as { healthy: boolean; problems: string[] };
+    expect(body.healthy).toBe(false);
+    expect(body.problems).toContain("no etcd member answers");
   }, 30_000);
 
   it("reconcile after total loss: no empty cluster is bootstrapped; with AUTO_RESTORE off it raises the alarm", async () => {
@@ -451,7 +463,10 @@ describe("local cluster, step by step", () => {
       // Each instance is checked when status runs: two reads may see a starting one differently.
       services: s.services.map((x) => ({ ...x, instances: x.instances.map(({ healthy: _now, ...i }) => i) })),
     });
-    expect(normalise(JSON.parse(stdout) as ClusterStatus)).toEqual(normalise(await status(dir)));
+    // --json adds the verdict the exit code follows; the rest is status(dir).
+    const { healthy, problems, ...printed } = JSON.parse(stdout) as ClusterStatus & { healthy: boolean; problems: string[] };
+    expect({ healthy, problems }).toEqual({ healthy: true, problems: [] });
+    expect(normalise(printed)).toEqual(normalise(await status(dir)));
   }, 30_000);
 
   it("up while one runs is refused with a clear error and changes nothing", async () => {
@@ -460,7 +475,7 @@ describe("local cluster, step by step", () => {
     const nodesBefore = readdirSync(join(dir, "nodes")).sort();
     const groupsBefore = await motoNodes();
     await expect(up(dir, { main: 3, workers: 2, data: 0, prefix: block.prefix }, progress)).rejects.toThrow(
-      /a local cluster already runs.*local down/,
+      /a local cluster already runs.*'npx devcluster local down' stops it/,
     );
     // Another --dir on the same /16 is refused too (its moto would answer in place of the new one).
     const other = join(base, "other");
@@ -483,7 +498,7 @@ describe("local cluster, step by step", () => {
   }, 30_000);
 
   it("status when none runs fails clearly", async () => {
-    await expect(status(dir)).rejects.toThrow(/no local cluster runs.*local up/);
+    await expect(status(dir)).rejects.toThrow(/no local cluster runs.*'npx devcluster local up'/);
     await expect(
       run("npx", ["tsx", "bin/devcluster.ts", "local", "status", "--json", "--dir", dir], { cwd: PROJECT_ROOT }),
     ).rejects.toMatchObject({ code: expect.any(Number), stderr: expect.stringMatching(/no local cluster runs/) });
@@ -500,7 +515,15 @@ describe("local cluster, step by step", () => {
     // A SIGKILLed process can take a moment to go on a heavily loaded machine.
     await waitUntil("moto to exit after SIGKILL", async () => !pidAlive(moto), 10_000, 100);
     expect(etcd.every(pidAlive)).toBe(true);
-    await down(dir, progress);
+    // status says what it found: moto gone, the etcd members still running, and what to do.
+    await expect(status(dir)).rejects.toThrow(
+      new RegExp(`moto \\(pid ${moto}\\) is not running, but node processes are: .*'npx devcluster local down' stops them`),
+    );
+    const lines: string[] = [];
+    await down(dir, (l) => lines.push(l));
+    for (const pid of etcd) expect(lines.join("\n")).toMatch(new RegExp(`stopped i-[0-9a-f]+ \\(pid .*\\b${pid}\\b`));
+    expect(lines).toContain(`moto (pid ${moto}) was not running`);
+    expect(lines.join("\n")).not.toMatch(/stopped moto/);
     expect(etcd.filter(pidAlive)).toEqual([]);
     expect(await listeners(block.prefix)).toEqual([]);
   }, 300_000);

@@ -1,0 +1,73 @@
+// The command line as a user meets it, through the package's `devcluster` bin (`npx devcluster`):
+// usage errors in its own terms with "did you mean", --help on every command, exit code 2 for bad
+// usage, clean stdout for machine-readable output. None of these needs a running cluster.
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { describe, expect, it } from "vitest";
+import { nearest } from "../../../bin/args.ts";
+import { PROJECT_ROOT } from "../../../local/paths.ts";
+
+const exec = promisify(execFile);
+
+/** The bin as npm links it (`npx devcluster` runs this same file; one test goes through npx itself). */
+async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return bin("node", ["bin/devcluster.js", ...args]);
+}
+
+async function bin(cmd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await exec(cmd, args, { cwd: PROJECT_ROOT, env: { ...process.env, DEVCLUSTER_LOG: "silent" } });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const x = e as { code: number; stdout: string; stderr: string };
+    return { code: x.code, stdout: x.stdout, stderr: x.stderr };
+  }
+}
+
+describe("nearest", () => {
+  it("finds typos, swaps and prefixes, and nothing for an unrelated word", () => {
+    expect(nearest("--jsno", ["--json", "--dir", "--help"])).toBe("--json");
+    expect(nearest("statsu", ["status", "scale", "snapshot"])).toBe("status");
+    expect(nearest("recon", ["reconcile", "restore"])).toBe("reconcile");
+    expect(nearest("banana", ["status", "scale", "snapshot"])).toBeUndefined();
+  });
+});
+
+describe.concurrent("devcluster (npx bin)", () => {
+  it("npx devcluster synth prints only the template on stdout (no npm banner): it parses as JSON", async () => {
+    const r = await bin("npx", ["devcluster", "synth"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout.startsWith("{")).toBe(true);
+    expect((JSON.parse(r.stdout) as { AWSTemplateFormatVersion: string }).AWSTemplateFormatVersion).toBe("2010-09-09");
+  }, 60_000);
+
+  it.each([
+    [["synth", "--help"], /usage: npx devcluster synth/],
+    [["validate", "--help"], /usage: npx devcluster validate/],
+    [["--help"], /usage: npx devcluster <command>/],
+    [["local", "--help"], /usage: npx devcluster local <subcommand>/],
+    [["local", "status", "--help"], /usage: npx devcluster local status/],
+    [["local", "scale", "--help"], /scale <main\|worker\|data> <n>[\s\S]*0 to 20/],
+    [["local", "restore", "--help"], /--force/],
+  ])("%j prints its usage and exits 0", async (args, usage) => {
+    const r = await cli(...args);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(usage);
+  }, 60_000);
+
+  it.each([
+    [["local", "status", "--jsno"], "devcluster: local status: unknown option --jsno (did you mean --json?); 'npx devcluster local status --help' lists the options"],
+    [["local", "statsu"], "devcluster: local: unknown subcommand 'statsu' (did you mean status?); 'npx devcluster local --help' lists them"],
+    [["synht"], "devcluster: unknown command 'synht' (did you mean synth?); 'npx devcluster --help' lists them"],
+    [["local", "scale", "worker"], "devcluster: scale worker: say how many nodes, e.g. 'npx devcluster local scale worker 3'"],
+    [["local", "scale", "wroker", "3"], "devcluster: scale: no group 'wroker' (did you mean worker?); groups: main, worker, data"],
+    [["local", "restore", "--froce"], "devcluster: local restore: unknown option --froce (did you mean --force?); 'npx devcluster local restore --help' lists the options"],
+    [["local", "kill", "a", "b"], "devcluster: local kill: unexpected argument 'b'; 'npx devcluster local kill --help' shows the usage"],
+    [["synth", "--main-size", "x"], "devcluster: synth: --main-size must be a whole number (got 'x')"],
+  ])("%j is a usage error in the CLI's terms (exit 2)", async (args, message) => {
+    const r = await cli(...args);
+    expect(r.stderr.trim()).toBe(message);
+    expect(r.stderr).not.toMatch(/positional|NaN|ERR_PARSE_ARGS/);
+    expect(r.code).toBe(2);
+  }, 60_000);
+});
