@@ -1,7 +1,7 @@
 // A local node: a directory standing in for an instance's disk, laid out as first boot leaves it.
 import { existsSync, mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { ETCD_MEMBER_UNIT, ETCD_MEMBER_UNIT_NAME } from "../functions/domain/firstBoot.ts";
+import { clusterEnvFile, envFileText, ETCD_MEMBER_UNIT, ETCD_MEMBER_UNIT_NAME } from "../functions/domain/firstBoot.ts";
 import type { Role } from "../functions/domain/model.ts";
 import { ETCD_BIN, ETCDCTL_BIN } from "./paths.ts";
 import { readPidFile, stopPid } from "./processes.ts";
@@ -16,14 +16,12 @@ export interface LocalNodeEnv {
   zone: string;
   clusterName: string;
   domain: string;
+  /** The private hosted zone's id (presence-dns writes service names there). */
+  zoneId: string;
   /** AWS_* settings for programs on the node (the instance role and the VPC's endpoints on AWS). */
   aws: Record<string, string>;
 }
 
-const envFile = (vars: Record<string, string>) =>
-  Object.entries(vars)
-    .map(([k, v]) => `${k}=${v}\n`)
-    .join("");
 
 /**
  * Lay out a node directory as Ignition would: units, /opt/bin tools, empty state; with `env`, also
@@ -44,9 +42,15 @@ export function prepareLocalNode(root: string, instanceId: string, role: Role, e
   writeFileSync(join(dir, "role"), role);
   if (env) {
     mkdirSync(join(dir, "etc/devcluster"), { recursive: true });
-    writeFileSync(join(dir, "etc/devcluster/node.env"), envFile({ INSTANCE_ID: instanceId, PRIVATE_IP: env.address, PUBLIC_IP: "", ZONE: env.zone }));
-    writeFileSync(join(dir, "etc/devcluster/cluster.env"), envFile({ CLUSTER_NAME: env.clusterName, CLUSTER_DOMAIN: env.domain, NODE_ROLE: role }));
-    writeFileSync(join(dir, "etc/devcluster/aws.env"), envFile(env.aws));
+    writeFileSync(join(dir, "etc/devcluster/node.env"), envFileText({ INSTANCE_ID: instanceId, PRIVATE_IP: env.address, PUBLIC_IP: "", ZONE: env.zone }));
+    writeFileSync(join(dir, "etc/devcluster/cluster.env"), clusterEnvFile({
+        CLUSTER_NAME: env.clusterName,
+        CLUSTER_DOMAIN: env.domain,
+        NODE_ROLE: role,
+        AWS_REGION: env.aws.AWS_REGION ?? "",
+        PRIVATE_ZONE_ID: env.zoneId,
+      }));
+    writeFileSync(join(dir, "etc/devcluster/aws.env"), envFileText(env.aws));
   }
   rmSync(join(dir, DOWN_MARK), { force: true });
   return dir;

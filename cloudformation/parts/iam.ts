@@ -200,6 +200,21 @@ export function addIam(t: TemplateBuilder, o: SynthOptions, functions: readonly 
           },
         },
         {
+          // presence-dns keeps service names in the private zone (ZONE_ID from cluster.env), and
+          // only there; it never lists other zones.
+          PolicyName: "write-service-names",
+          PolicyDocument: {
+            Version: "2012-10-17",
+            Statement: [
+              allow(
+                ["route53:ChangeResourceRecordSets", "route53:ListResourceRecordSets"],
+                sub(`arn:\${AWS::Partition}:route53:::hostedzone/\${${Ids.privateZone}}`),
+              ),
+              allow(["route53:GetChange"], sub("arn:${AWS::Partition}:route53:::change/*")),
+            ],
+          },
+        },
+        {
           // Pull, never push, and only the cluster's own images; the token call has no resource.
           PolicyName: "pull-cluster-images",
           PolicyDocument: {

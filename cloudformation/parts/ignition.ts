@@ -5,8 +5,8 @@
 // Main nodes: the etcd member unit, started by the control plane once it wrote /etc/etcd/etcd.env.
 // Workers and data nodes get their etcd gateway (etcd-amb) from the unit catalog, with their units.
 import { base64, sub, type CfnValue } from "../cfn.ts";
-import { Params } from "../ids.ts";
-import { ETCD_ENV_PATH, ETCD_MEMBER_UNIT, ETCD_MEMBER_UNIT_NAME } from "../../functions/domain/firstBoot.ts";
+import { Ids, Params } from "../ids.ts";
+import { clusterEnvFile, ETCD_ENV_PATH, ETCD_MEMBER_UNIT, ETCD_MEMBER_UNIT_NAME } from "../../functions/domain/firstBoot.ts";
 import type { Role } from "../../functions/domain/model.ts";
 
 export const IGNITION_VERSION = "3.3.0";
@@ -35,9 +35,17 @@ export interface IgnitionConfig {
   systemd: { units: IgnitionUnit[] };
 }
 
-/** Stack parameters a config may mention; they are substituted at deploy time. */
-const PARAMS_IN_CONFIG = [Params.clusterName, Params.clusterDomain] as const;
-type ConfigParam = (typeof PARAMS_IN_CONFIG)[number];
+/**
+ * What a config may mention, substituted at deploy time: stack parameters, the region and the
+ * private zone's id (programs on nodes, e.g. presence-dns, write to that zone in that region).
+ */
+const SUBSTITUTIONS = {
+  [Params.clusterName]: Params.clusterName,
+  [Params.clusterDomain]: Params.clusterDomain,
+  AwsRegion: "AWS::Region",
+  PrivateZoneId: Ids.privateZone,
+} as const;
+type ConfigParam = keyof typeof SUBSTITUTIONS;
 // Letters and underscores only: survives both URL-encoding (data URLs) and JSON unchanged.
 const placeholder = (p: ConfigParam) => `__DEVCLUSTER_PARAM_${p}__`;
 const PLACEHOLDER = /__DEVCLUSTER_PARAM_([A-Za-z]+)__/;
@@ -129,7 +137,13 @@ export function ignitionConfig(role: Role, etcdVersion: string): IgnitionConfig 
     file(
       CLUSTER_ENV_PATH,
       0o644,
-      `CLUSTER_NAME=${placeholder(Params.clusterName)}\nCLUSTER_DOMAIN=${placeholder(Params.clusterDomain)}\nNODE_ROLE=${role}\n`,
+      clusterEnvFile({
+        CLUSTER_NAME: placeholder(Params.clusterName),
+        CLUSTER_DOMAIN: placeholder(Params.clusterDomain),
+        NODE_ROLE: role,
+        AWS_REGION: placeholder("AwsRegion"),
+        PRIVATE_ZONE_ID: placeholder("PrivateZoneId"),
+      }),
     ),
     // Nodes are replaced, not rebooted in place by the update engine: two main nodes rebooting at
     // once would lose etcd quorum. A new launch template version brings a new Flatcar.
@@ -172,9 +186,8 @@ export function ignitionUserData(config: IgnitionConfig): CfnValue {
   const text = JSON.stringify(config)
     .replaceAll("${", "${!")
     .replace(new RegExp(PLACEHOLDER.source, "g"), (_m, p: string) => {
-      if (!PARAMS_IN_CONFIG.includes(p as ConfigParam))
-        throw new Error(`unknown parameter ${p} in Ignition config`);
-      return `\${${p}}`;
+      if (!Object.hasOwn(SUBSTITUTIONS, p)) throw new Error(`unknown parameter ${p} in Ignition config`);
+      return `\${${SUBSTITUTIONS[p as ConfigParam]}}`;
     });
   return base64(sub(text));
 }

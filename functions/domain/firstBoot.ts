@@ -28,3 +28,20 @@ TimeoutStartSec=120
 [Install]
 WantedBy=multi-user.target
 `;
+
+/** What every node's /etc/devcluster/cluster.env says: its cluster, role, region and private zone. */
+export interface ClusterEnv {
+  CLUSTER_NAME: string;
+  CLUSTER_DOMAIN: string;
+  NODE_ROLE: string;
+  AWS_REGION: string;
+  PRIVATE_ZONE_ID: string;
+}
+
+/** An environment file (systemd's `EnvironmentFile=` and podman's `--env-file` both read it). */
+export const envFileText = (vars: Record<string, string>): string =>
+  Object.entries(vars)
+    .map(([k, v]) => `${k}=${v}\n`)
+    .join("");
+
+export const clusterEnvFile = (env: ClusterEnv): string => envFileText({ ...env });

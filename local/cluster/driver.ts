@@ -78,7 +78,7 @@ export async function deliverChanges(opts: {
         root,
         id,
         m.role,
-        d && { ...d, clusterName: state.clusterName, domain: state.domain, aws: { ...awsEnvFor(state.motoEndpoint), AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" } },
+        d && { ...d, clusterName: state.clusterName, domain: state.domain, zoneId: state.zoneId, aws: { ...awsEnvFor(state.motoEndpoint), AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" } },
       );
       progress(`launch ${m.role} ${id}`);
       await fns.lifecycle(event("launch", id, m));

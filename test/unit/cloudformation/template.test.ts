@@ -22,7 +22,7 @@ function ignitionOf(role: Role): IgnitionConfig {
     "Fn::Sub"
   ]!;
   return JSON.parse(
-    resolveSub(text, { ClusterName: "dev", ClusterDomain: "dev.internal" }),
+    resolveSub(text, { ClusterName: "dev", ClusterDomain: "dev.internal", "AWS::Region": "eu-west-1", PrivateZone: "Z0PRIVATE" }),
   ) as IgnitionConfig;
 }
 const fileText = (cfg: IgnitionConfig, path: string) => {
@@ -130,7 +130,7 @@ describe("Ignition first boot", () => {
       expect.arrayContaining(["amazon-ssm-agent.service", "docker.service", "etcd-install.service"]),
     );
     expect(fileText(cfg, "/etc/devcluster/cluster.env")).toBe(
-      `CLUSTER_NAME=dev\nCLUSTER_DOMAIN=dev.internal\nNODE_ROLE=${role}\n`,
+      `CLUSTER_NAME=dev\nCLUSTER_DOMAIN=dev.internal\nNODE_ROLE=${role}\nAWS_REGION=eu-west-1\nPRIVATE_ZONE_ID=Z0PRIVATE\n`,
     );
     const install = fileText(cfg, "/opt/bin/install-etcd");
     expect(install).toMatch(/sha256sum -c/);
@@ -384,7 +384,7 @@ describe("IAM", () => {
     for (const x of s)
       expect(x.statement.Condition).toEqual({ StringEquals: { "cloudwatch:namespace": "Devcluster" } });
   });
-  it("node role: SSM managed instance, its cluster's parameters, and pulling its cluster's images only", () => {
+  it("node role: SSM managed instance, its cluster's parameters, pulling its cluster's images and writing its private zone only", () => {
     const node = props(t, Ids.nodeRole);
     expect(JSON.stringify(node.ManagedPolicyArns)).toContain("AmazonSSMManagedInstanceCore");
     expect(actionsOf(t, Ids.nodeRole)).toEqual(
@@ -394,12 +394,18 @@ describe("IAM", () => {
         "ecr:GetAuthorizationToken",
         "ecr:BatchGetImage",
         "ecr:GetDownloadUrlForLayer",
+        "route53:ChangeResourceRecordSets",
+        "route53:ListResourceRecordSets",
+        "route53:GetChange",
       ]),
     );
     const mine = statements.filter((x) => x.role === Ids.nodeRole);
     const on = (action: string) => mine.find((x) => (x.statement.Action as string[]).includes(action))!.statement;
     expect(JSON.stringify(on("ssm:GetParameter").Resource)).toContain(":parameter/devcluster/${ClusterName}/*");
     expect(on("ecr:GetAuthorizationToken").Resource).toBe("*");
+    expect(on("route53:ChangeResourceRecordSets").Resource).toEqual({
+      "Fn::Sub": `arn:\${AWS::Partition}:route53:::hostedzone/\${${Ids.privateZone}}`,
+    });
     const pull = on("ecr:BatchGetImage");
     expect(pull.Action).toEqual(["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]);
     const arns = (pull.Resource as { "Fn::Sub": string }[]).map((r) => r["Fn::Sub"]);
