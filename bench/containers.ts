@@ -33,10 +33,16 @@ const LEASE_TTL_S = 6; // presence's default LEASE_TTL (containers/README.md)
 function buildAll(env: Record<string, string>): Promise<number> {
   const t0 = performance.now();
   return new Promise((done, fail) => {
-    const child = spawn("bash", [join(PROJECT_ROOT, "containers", "build.sh")], { cwd: PROJECT_ROOT, env: { ...process.env, CONTAINERS_CONF, ...env }, stdio: ["ignore", "ignore", "pipe"] });
+    const child = spawn("bash", [join(PROJECT_ROOT, "containers", "build.sh")], {
+      cwd: PROJECT_ROOT,
+      env: { ...process.env, CONTAINERS_CONF, ...env },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
     let err = "";
     child.stderr.on("data", (c: Buffer) => (err = (err + c.toString()).slice(-2000)));
-    child.on("close", (code) => (code === 0 ? done((performance.now() - t0) / 1000) : fail(new Error(`build failed (${code}): ${err}`))));
+    child.on("close", (code) =>
+      code === 0 ? done((performance.now() - t0) / 1000) : fail(new Error(`build failed (${code}): ${err}`)),
+    );
   });
 }
 
@@ -44,17 +50,27 @@ async function images() {
   const storage = mkdtempSync(join(tmpdir(), "devcluster-bench-storage-"));
   try {
     mkdirSync(join(storage, "graph"));
-    writeFileSync(join(storage, "storage.conf"), `[storage]\ndriver = "overlay"\ngraphroot = "${storage}/graph"\nrunroot = "${storage}/run"\n`);
+    writeFileSync(
+      join(storage, "storage.conf"),
+      `[storage]\ndriver = "overlay"\ngraphroot = "${storage}/graph"\nrunroot = "${storage}/run"\n`,
+    );
     const env = { CONTAINERS_STORAGE_CONF: join(storage, "storage.conf") };
     // Cold: nothing in this storage, and the bundles made again.
     rmSync(join(PROJECT_ROOT, ".build", "containers", ".bundled"), { force: true });
     const cold = await buildAll(env);
     const warm = await buildAll(env);
     out(`images cold (base + bundles + 6 images): ${cold.toFixed(1)} s (goal <= 600 s)`);
-    out(`images warm (nothing changed):           ${warm.toFixed(1)} s (goal <= 30 s); warm/cold = ${(warm / cold).toFixed(3)}`);
+    out(
+      `images warm (nothing changed):           ${warm.toFixed(1)} s (goal <= 30 s); warm/cold = ${(warm / cold).toFixed(3)}`,
+    );
   } finally {
     // The private storage's layers belong to root; podman removes what it made.
-    await new Promise((r) => spawn("podman", ["rmi", "-a", "-f"], { env: { ...process.env, CONTAINERS_CONF, CONTAINERS_STORAGE_CONF: join(storage, "storage.conf") }, stdio: "ignore" }).on("close", r));
+    await new Promise((r) =>
+      spawn("podman", ["rmi", "-a", "-f"], {
+        env: { ...process.env, CONTAINERS_CONF, CONTAINERS_STORAGE_CONF: join(storage, "storage.conf") },
+        stdio: "ignore",
+      }).on("close", r),
+    );
     rmSync(storage, { recursive: true, force: true });
   }
 }
@@ -69,7 +85,13 @@ async function failover(dir: string): Promise<number> {
     async () => {
       const s = await status(dir);
       const on = s.services.find((x) => x.name === "hello")?.instances.find((i) => i.healthy)?.node;
-      const fd = s.nodes.find((n) => n.role === "worker" && n.up && n.id !== on && n.units.some((u) => u.name.startsWith("nginx@") && u.state === "active"));
+      const fd = s.nodes.find(
+        (n) =>
+          n.role === "worker" &&
+          n.up &&
+          n.id !== on &&
+          n.units.some((u) => u.name.startsWith("nginx@") && u.state === "active"),
+      );
       if (!on || !fd) return undefined;
       servedBy = on;
       door = fd.address;
@@ -87,13 +109,17 @@ async function failover(dir: string): Promise<number> {
   const nodes = join(dir, "nodes");
   const s = await status(dir);
   const now = s.services.find((x) => x.name === "hello")!.instances[0]!.node;
-  const log = readFileSync(join(nodes, now, "var/log/presence@hello@1.service.log"), "utf8").split("\n").filter((l) => l.startsWith("{"));
+  const log = readFileSync(join(nodes, now, "var/log/presence@hello@1.service.log"), "utf8")
+    .split("\n")
+    .filter((l) => l.startsWith("{"));
   const at = (code: string) => {
     const l = log.reverse().find((x) => x.includes(`"msg":"${code}"`));
     log.reverse();
     return l ? Date.parse((JSON.parse(l) as { time: string }).time) - t0 : NaN;
   };
-  out(`  kill -> presence starting on ${now}: ${sec(at("starting"))} s, -> announced: ${sec(at("announced"))} s, -> answer: ${sec(ms)} s`);
+  out(
+    `  kill -> presence starting on ${now}: ${sec(at("starting"))} s, -> announced: ${sec(at("announced"))} s, -> answer: ${sec(ms)} s`,
+  );
   return ms;
 }
 
@@ -112,12 +138,21 @@ try {
     }
   }
   const sorted = [...times].sort((a, b) => a - b);
-  out(`failover (worker killed -> first good answer through the front door), ${RUNS} runs: ${sorted.map(sec).join(", ")} s; median ${sec(sorted[Math.floor(sorted.length / 2)]!)} s (goal <= 15 s); vs the lease TTL ${LEASE_TTL_S} s: ${(sorted[Math.floor(sorted.length / 2)]! / 1000 / LEASE_TTL_S).toFixed(2)}x`);
+  out(
+    `failover (worker killed -> first good answer through the front door), ${RUNS} runs: ${sorted.map(sec).join(", ")} s; median ${sec(sorted[Math.floor(sorted.length / 2)]!)} s (goal <= 15 s); vs the lease TTL ${LEASE_TTL_S} s: ${(sorted[Math.floor(sorted.length / 2)]! / 1000 / LEASE_TTL_S).toFixed(2)}x`,
+  );
   const demoDir = join(base, "demo");
   const t0 = Date.now();
   const lines: string[] = [];
-  const code = await runDemo(demoDir, (l) => lines.push(l), () => {}, { prefix: block.prefix });
-  out(`demo with containers: ${sec(Date.now() - t0)} s (exit ${code}; goal <= 90 s); ${lines.find((l) => l.includes("failover:"))?.trim() ?? ""}`);
+  const code = await runDemo(
+    demoDir,
+    (l) => lines.push(l),
+    () => {},
+    { prefix: block.prefix },
+  );
+  out(
+    `demo with containers: ${sec(Date.now() - t0)} s (exit ${code}; goal <= 90 s); ${lines.find((l) => l.includes("failover:"))?.trim() ?? ""}`,
+  );
 } finally {
   await stopNodeProcessesUnder(base);
   block.release();

@@ -4,7 +4,11 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CloudFormationClient, CreateStackCommand, DescribeStacksCommand } from "@aws-sdk/client-cloudformation";
+import {
+  CloudFormationClient,
+  CreateStackCommand,
+  DescribeStacksCommand,
+} from "@aws-sdk/client-cloudformation";
 import { DescribeImagesCommand, EC2Client } from "@aws-sdk/client-ec2";
 import { PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { buildInto, mustSucceed, packageService, sls } from "../scripts/serverless.ts";
@@ -25,9 +29,15 @@ const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 async function freshMoto(run: number) {
   const moto = await startMoto({ host: block.address(1), dir: join(dir, `moto-${run}`) });
   Object.assign(process.env, moto.env);
-  const image = (await new EC2Client({}).send(new DescribeImagesCommand({ Owners: ["amazon"] }))).Images![0]!.ImageId!;
+  const image = (await new EC2Client({}).send(new DescribeImagesCommand({ Owners: ["amazon"] }))).Images![0]!
+    .ImageId!;
   await new SSMClient({}).send(
-    new PutParameterCommand({ Name: DEFAULT_OPTIONS.flatcarAmiParameter, Value: image, Type: "String", Overwrite: true }),
+    new PutParameterCommand({
+      Name: DEFAULT_OPTIONS.flatcarAmiParameter,
+      Value: image,
+      Type: "String",
+      Overwrite: true,
+    }),
   );
   return moto;
 }
@@ -36,7 +46,11 @@ try {
   const service = join(dir, "service");
   const artifact = join(dir, "artifact");
   const buildMs = await buildInto(service);
-  const packageMs = await packageService({ dir: service, artifact, params: { domain: "dev.example.internal" } });
+  const packageMs = await packageService({
+    dir: service,
+    artifact,
+    params: { domain: "dev.example.internal" },
+  });
 
   const baseline: number[] = [];
   const deploy: number[] = [];
@@ -52,14 +66,18 @@ try {
         Capabilities: ["CAPABILITY_IAM"],
       }),
     );
-    const status = (await cfn.send(new DescribeStacksCommand({ StackName: "baseline" }))).Stacks![0]!.StackStatus;
+    const status = (await cfn.send(new DescribeStacksCommand({ StackName: "baseline" }))).Stacks![0]!
+      .StackStatus;
     if (status !== "CREATE_COMPLETE") throw new Error(`baseline stack: ${status}`);
     baseline.push(performance.now() - t0);
     await moto.stop();
 
     moto = await freshMoto(i);
     deploy.push(mustSucceed("sls deploy", await sls(service, ["deploy", "--package", artifact])).ms);
-    const again = mustSucceed("sls deploy (no change)", await sls(service, ["deploy", "--package", artifact]));
+    const again = mustSucceed(
+      "sls deploy (no change)",
+      await sls(service, ["deploy", "--package", artifact]),
+    );
     if (!again.stdout.includes("No changes to deploy") && !again.stderr.includes("No changes to deploy")) {
       throw new Error(`the second deploy was not a no-change deploy:\n${again.stdout}${again.stderr}`);
     }
@@ -72,9 +90,15 @@ try {
   console.log(`| --- | --- | --- |`);
   console.log(`| build (esbuild + etcd3 set), once | ${s(buildMs)} | 1 |`);
   console.log(`| sls package, once | ${s(packageMs)} | 1 |`);
-  console.log(`| baseline: CreateStack of the standalone template (no functions, no framework) | ${s(median(baseline))} | ${baseline.map(s).join(", ")} |`);
-  console.log(`| sls deploy --package (deployment bucket, uploads, stack with functions) | ${s(median(deploy))} (${(median(deploy) / median(baseline)).toFixed(1)}x baseline) | ${deploy.map(s).join(", ")} |`);
-  console.log(`| sls deploy, no change | ${s(median(redeploy))} (${(median(redeploy) / median(baseline)).toFixed(1)}x baseline) | ${redeploy.map(s).join(", ")} |`);
+  console.log(
+    `| baseline: CreateStack of the standalone template (no functions, no framework) | ${s(median(baseline))} | ${baseline.map(s).join(", ")} |`,
+  );
+  console.log(
+    `| sls deploy --package (deployment bucket, uploads, stack with functions) | ${s(median(deploy))} (${(median(deploy) / median(baseline)).toFixed(1)}x baseline) | ${deploy.map(s).join(", ")} |`,
+  );
+  console.log(
+    `| sls deploy, no change | ${s(median(redeploy))} (${(median(redeploy) / median(baseline)).toFixed(1)}x baseline) | ${redeploy.map(s).join(", ")} |`,
+  );
   console.log(`| package + deploy | ${s(buildMs + packageMs + median(deploy))} | |`);
 } finally {
   block.release();

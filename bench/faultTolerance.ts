@@ -47,7 +47,8 @@ async function timeKill(dir: string, role: "main" | "worker", mains: number): Pr
   await kill(dir, victim.id, quiet);
   for (;;) {
     if (role === "worker" || (await faultTolerant(dir, mains))) return performance.now() - t;
-    if (performance.now() - t > 120_000) throw new Error(`no fault tolerance 120 s after killing ${victim.id}`);
+    if (performance.now() - t > 120_000)
+      throw new Error(`no fault tolerance 120 s after killing ${victim.id}`);
     await sleep(100);
   }
 }
@@ -75,7 +76,9 @@ try {
     }
   }
   out("");
-  out("| main nodes | kills | kill -> all voters healthy, median (s) | max (s) | baseline: worker kill -> replaced, median (s) | ratio |");
+  out(
+    "| main nodes | kills | kill -> all voters healthy, median (s) | max (s) | baseline: worker kill -> replaced, median (s) | ratio |",
+  );
   out("| --- | --- | --- | --- | --- | --- |");
   for (const r of rows) out(r);
 } finally {

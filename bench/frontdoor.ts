@@ -16,7 +16,14 @@ import { PROJECT_ROOT } from "../local/paths.ts";
 import { buildPrograms } from "../scripts/build-containers.ts";
 
 const sh = promisify(execFile);
-const { values } = parseArgs({ options: { runs: { type: "string" }, seconds: { type: "string" }, connections: { type: "string" }, workers: { type: "string" } } });
+const { values } = parseArgs({
+  options: {
+    runs: { type: "string" },
+    seconds: { type: "string" },
+    connections: { type: "string" },
+    workers: { type: "string" },
+  },
+});
 const RUNS = Number(values.runs ?? 3);
 const SECONDS = Number(values.seconds ?? 8);
 const CONNECTIONS = Number(values.connections ?? 32);
@@ -54,7 +61,11 @@ const childrenOf = (pid: number) =>
 const ms = (v: string, unit: string) => Number(v) * (unit === "us" ? 0.001 : unit === "s" ? 1000 : 1);
 
 async function wrk(url: string, host: string): Promise<WrkResult> {
-  const { stdout } = await sh("wrk", ["-t2", `-c${CONNECTIONS}`, `-d${SECONDS}s`, "--latency", "-H", `Host: ${host}`, url], { timeout: (SECONDS + 30) * 1000 });
+  const { stdout } = await sh(
+    "wrk",
+    ["-t2", `-c${CONNECTIONS}`, `-d${SECONDS}s`, "--latency", "-H", `Host: ${host}`, url],
+    { timeout: (SECONDS + 30) * 1000 },
+  );
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1]);
   const lat = (pct: string) => {
     const m = new RegExp(`\\s${pct}%\\s+([\\d.]+)(us|ms|s)`).exec(stdout);
@@ -74,40 +85,77 @@ try {
   const [etcdIp, fdIp, svcIp] = [block.address(11), block.address(20), block.address(30)];
   const etcd = await startEtcdCluster({ ips: [etcdIp], dir: join(dir, "etcd"), token: "bench" });
   etcdStop = etcd.stop;
-  const [fd] = await buildPrograms(["frontdoor"], { outRoot: join(PROJECT_ROOT, ".build", "bench"), deps: false });
+  const [fd] = await buildPrograms(["frontdoor"], {
+    outRoot: join(PROJECT_ROOT, ".build", "bench"),
+    deps: false,
+  });
 
   // The service: a plain node HTTP server in its own process (a small JSON answer).
   const svcPort = 18_090;
   const service = spawn(
     process.execPath,
-    ["-e", `require("http").createServer((q,s)=>{s.setHeader("content-type","application/json");s.end('{"hello":"world"}')}).listen(${svcPort},"${svcIp}",()=>console.log("up"))`],
+    [
+      "-e",
+      `require("http").createServer((q,s)=>{s.setHeader("content-type","application/json");s.end('{"hello":"world"}')}).listen(${svcPort},"${svcIp}",()=>console.log("up"))`,
+    ],
     { stdio: ["ignore", "pipe", "inherit"] },
   );
   children.push(service);
   await new Promise((r) => service.stdout!.once("data", r));
 
   const client = new Etcd3({ hosts: etcd.endpoints });
-  const rec = PresenceRecordSchema.parse({ service: "hello", instance: "1", privateIp: svcIp, port: svcPort, ports: { http: svcPort }, http: "http" });
+  const rec = PresenceRecordSchema.parse({
+    service: "hello",
+    instance: "1",
+    privateIp: svcIp,
+    port: svcPort,
+    ports: { http: svcPort },
+    http: "http",
+  });
   for (const [k, v] of announcementKeys(rec)) await client.put(k).value(v);
   client.close();
 
   const fdPort = 18_080;
   const frontdoor = spawn(process.execPath, [fd!.entry], {
-    env: { PATH: process.env.PATH, ETCD_ENDPOINTS: etcd.endpoints.join(","), DOMAIN: "dev.test", LISTEN_ADDRESS: fdIp, HTTP_PORT: String(fdPort), NGINX_PREFIX: join(dir, "nginx"), DEBOUNCE_MS: "50", ...(values.workers ? { NGINX_WORKERS: values.workers } : {}) },
+    env: {
+      PATH: process.env.PATH,
+      ETCD_ENDPOINTS: etcd.endpoints.join(","),
+      DOMAIN: "dev.test",
+      LISTEN_ADDRESS: fdIp,
+      HTTP_PORT: String(fdPort),
+      NGINX_PREFIX: join(dir, "nginx"),
+      DEBOUNCE_MS: "50",
+      ...(values.workers ? { NGINX_WORKERS: values.workers } : {}),
+    },
     stdio: ["ignore", "pipe", "inherit"],
   });
   children.push(frontdoor);
   // Wait until the front door serves the service.
   const t0 = Date.now();
   for (;;) {
-    const r = await sh("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Host: hello.dev.test", `http://${fdIp}:${fdPort}/`]).catch(() => ({ stdout: "" }));
+    const r = await sh("curl", [
+      "-s",
+      "-o",
+      "/dev/null",
+      "-w",
+      "%{http_code}",
+      "-H",
+      "Host: hello.dev.test",
+      `http://${fdIp}:${fdPort}/`,
+    ]).catch(() => ({ stdout: "" }));
     if (r.stdout === "200") break;
     if (Date.now() - t0 > 20_000) throw new Error("the front door never served the service");
     await new Promise((r) => setTimeout(r, 200));
   }
-  const { stdout: nginxV } = await sh("/usr/sbin/nginx", ["-v"]).catch((e: { stderr: string }) => ({ stdout: e.stderr }));
-  const { stderr: wrkV } = await sh("wrk", ["-v"]).catch((e: { stdout: string; stderr: string }) => ({ stderr: e.stdout || e.stderr }));
-  out(`wrk ${wrkV.split("\n")[0]?.trim() ?? ""}; ${nginxV.trim() || "nginx"}; ${CONNECTIONS} connections, 2 threads, ${SECONDS} s per run, ${RUNS} runs alternating`);
+  const { stdout: nginxV } = await sh("/usr/sbin/nginx", ["-v"]).catch((e: { stderr: string }) => ({
+    stdout: e.stderr,
+  }));
+  const { stderr: wrkV } = await sh("wrk", ["-v"]).catch((e: { stdout: string; stderr: string }) => ({
+    stderr: e.stdout || e.stderr,
+  }));
+  out(
+    `wrk ${wrkV.split("\n")[0]?.trim() ?? ""}; ${nginxV.trim() || "nginx"}; ${CONNECTIONS} connections, 2 threads, ${SECONDS} s per run, ${RUNS} runs alternating`,
+  );
 
   // nginx's processes: the front door's child (the master) and its workers.
   const nginxPids = () => childrenOf(frontdoor.pid!).flatMap((m) => [m, ...childrenOf(m)]);
@@ -127,7 +175,9 @@ try {
     through.push(await measured(`http://${fdIp}:${fdPort}/`, nginxPids, "nginx"));
     const d = direct.at(-1)!;
     const f = through.at(-1)!;
-    out(`run ${i + 1}: direct ${d.rps.toFixed(0)} req/s p50 ${d.p50.toFixed(2)} ms p99 ${d.p99.toFixed(2)} ms (${d.errors} errors) | front door ${f.rps.toFixed(0)} req/s p50 ${f.p50.toFixed(2)} ms p99 ${f.p99.toFixed(2)} ms (${f.errors} errors)`);
+    out(
+      `run ${i + 1}: direct ${d.rps.toFixed(0)} req/s p50 ${d.p50.toFixed(2)} ms p99 ${d.p99.toFixed(2)} ms (${d.errors} errors) | front door ${f.rps.toFixed(0)} req/s p50 ${f.p50.toFixed(2)} ms p99 ${f.p99.toFixed(2)} ms (${f.errors} errors)`,
+    );
   }
   const dr = median(direct.map((r) => r.rps));
   const fr = median(through.map((r) => r.rps));
@@ -136,19 +186,31 @@ try {
   out("");
   out("| path | req/s (median) | p50 ms | p99 ms (median) | errors |");
   out("| --- | --- | --- | --- | --- |");
-  out(`| direct to the service | ${dr.toFixed(0)} | ${median(direct.map((r) => r.p50)).toFixed(2)} | ${dp.toFixed(2)} | ${direct.reduce((n, r) => n + r.errors, 0)} |`);
-  out(`| through the front door | ${fr.toFixed(0)} | ${median(through.map((r) => r.p50)).toFixed(2)} | ${fp.toFixed(2)} | ${through.reduce((n, r) => n + r.errors, 0)} |`);
+  out(
+    `| direct to the service | ${dr.toFixed(0)} | ${median(direct.map((r) => r.p50)).toFixed(2)} | ${dp.toFixed(2)} | ${direct.reduce((n, r) => n + r.errors, 0)} |`,
+  );
+  out(
+    `| through the front door | ${fr.toFixed(0)} | ${median(through.map((r) => r.p50)).toFixed(2)} | ${fp.toFixed(2)} | ${through.reduce((n, r) => n + r.errors, 0)} |`,
+  );
   out("");
-  out(`throughput ratio ${(fr / dr).toFixed(2)}x (goal >= 0.7x); p99 ${fp - dp >= 0 ? "+" : ""}${(fp - dp).toFixed(2)} ms (goal <= +5 ms)`);
+  out(
+    `throughput ratio ${(fr / dr).toFixed(2)}x (goal >= 0.7x); p99 ${fp - dp >= 0 ? "+" : ""}${(fp - dp).toFixed(2)} ms (goal <= +5 ms)`,
+  );
   // On this machine wrk, nginx and the service share two cores, so nginx's work is taken from the
   // service's; in the cluster the front door runs on its own node. CPU per request says which side
   // would bound throughput there.
   const svcPer = cpu.service / (cpu.serviceReqs / 1000);
   const ngxPer = cpu.nginx / (cpu.nginxReqs / 1000);
-  out(`CPU per 1000 requests: service ${svcPer.toFixed(1)} ms (direct runs), nginx ${ngxPer.toFixed(1)} ms (front-door runs, master + workers)`);
+  out(
+    `CPU per 1000 requests: service ${svcPer.toFixed(1)} ms (direct runs), nginx ${ngxPer.toFixed(1)} ms (front-door runs, master + workers)`,
+  );
 } finally {
   for (const c of children) c.kill("SIGTERM");
-  await Promise.all(children.map((c) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once("exit", r)) : undefined)));
+  await Promise.all(
+    children.map((c) =>
+      c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once("exit", r)) : undefined,
+    ),
+  );
   await etcdStop?.();
   rmSync(dir, { recursive: true, force: true });
   rmSync(join(PROJECT_ROOT, ".build", "bench"), { recursive: true, force: true });

@@ -50,7 +50,14 @@ const pct = (xs: number[], p: number) => {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
 };
 
-async function measure(w: World, label: string, role: Role, kind: "launch" | "terminate", ids: string[], out: string[]) {
+async function measure(
+  w: World,
+  label: string,
+  role: Role,
+  kind: "launch" | "terminate",
+  ids: string[],
+  out: string[],
+) {
   const lat: number[] = [];
   let calls = 0;
   const breakdown: Counts = new Map();
@@ -96,10 +103,13 @@ function throttlingProxy(host: string, port: number, target: string, perSecond: 
     }
     tokens -= 1;
     stats.passed++;
-    const up = httpRequest({ host: t.hostname, port: t.port, method: req.method, path: req.url, headers: req.headers }, (r) => {
-      res.writeHead(r.statusCode ?? 502, r.headers);
-      r.pipe(res);
-    });
+    const up = httpRequest(
+      { host: t.hostname, port: t.port, method: req.method, path: req.url, headers: req.headers },
+      (r) => {
+        res.writeHead(r.statusCode ?? 502, r.headers);
+        r.pipe(res);
+      },
+    );
     up.on("error", () => {
       res.writeHead(502);
       res.end();
@@ -132,7 +142,10 @@ async function main() {
     const mains = await w.scaleTo("main", 3);
     await Promise.all(mains.map((id) => handleLifecycle(w!.event("launch", "main", id), w!.deps, w!.log)));
 
-    out.push("| event | samples | AWS API calls per event | p50 ms | p95 ms |", "| --- | --- | --- | --- | --- |");
+    out.push(
+      "| event | samples | AWS API calls per event | p50 ms | p95 ms |",
+      "| --- | --- | --- | --- | --- |",
+    );
     if (!ONLY_BURST) {
       const workers = await w.scaleTo("worker", SAMPLES);
       await measure(w, "worker launch", "worker", "launch", workers, out);
@@ -156,11 +169,18 @@ async function main() {
     // The SDK resolves the endpoint per request: the variable stays set for the whole burst.
     const limited = new Route53Client({ maxAttempts: 1 });
     const dns = route53Dns(limited, w.zoneId);
-    const burstDeps = { ...w.deps, dns, groups: awsGroups(w.aws), timing: { ...w.deps.timing, dnsDeadlineMs: 180_000 } };
+    const burstDeps = {
+      ...w.deps,
+      dns,
+      groups: awsGroups(w.aws),
+      timing: { ...w.deps.timing, dnsDeadlineMs: 180_000 },
+    };
     const before = (await w.ids("worker")).length;
     const fresh = await w.scaleTo("worker", before + BURST);
     const t0 = performance.now();
-    const results = await Promise.all(fresh.map((id) => handleLifecycle(w!.event("launch", "worker", id), burstDeps, w!.log)));
+    const results = await Promise.all(
+      fresh.map((id) => handleLifecycle(w!.event("launch", "worker", id), burstDeps, w!.log)),
+    );
     const handlersMs = performance.now() - t0;
     delete process.env.AWS_ENDPOINT_URL_ROUTE_53;
     const errors = new Map<string, number>();

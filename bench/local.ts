@@ -49,7 +49,9 @@ async function writeKeys(endpoints: string[]) {
   const c = new Etcd3({ hosts: endpoints });
   try {
     for (let i = 0; i < KEYS; i += 100) {
-      await Promise.all(Array.from({ length: Math.min(100, KEYS - i) }, (_, j) => c.put(key(i + j)).value(`value-${i + j}`)));
+      await Promise.all(
+        Array.from({ length: Math.min(100, KEYS - i) }, (_, j) => c.put(key(i + j)).value(`value-${i + j}`)),
+      );
     }
   } finally {
     c.close();
@@ -60,7 +62,8 @@ async function verifyKeys(endpoints: string[]) {
   const c = new Etcd3({ hosts: endpoints, dialTimeout: 2000 });
   try {
     const got = await c.getAll().prefix("/bench/").strings();
-    for (let i = 0; i < KEYS; i++) if (got[key(i)] !== `value-${i}`) throw new Error(`key ${key(i)} is missing or wrong after restore`);
+    for (let i = 0; i < KEYS; i++)
+      if (got[key(i)] !== `value-${i}`) throw new Error(`key ${key(i)} is missing or wrong after restore`);
   } finally {
     c.close();
   }
@@ -84,9 +87,16 @@ async function waitMembersHealthy(endpoints: string[]) {
 }
 
 /** The baseline: what an operator would type on each main node, run on all three at once. */
-async function restoreByHand(dir: string, bucket: string, dataKey: string, nodes: { id: string; address: string }[]) {
+async function restoreByHand(
+  dir: string,
+  bucket: string,
+  dataKey: string,
+  nodes: { id: string; address: string }[],
+) {
   const file = join(dir, "by-hand.db");
-  const obj = await new S3Client({ forcePathStyle: true }).send(new GetObjectCommand({ Bucket: bucket, Key: dataKey }));
+  const obj = await new S3Client({ forcePathStyle: true }).send(
+    new GetObjectCommand({ Bucket: bucket, Key: dataKey }),
+  );
   await pipeline(obj.Body as Readable, createWriteStream(file));
   const token = `by-hand-${Date.now()}`;
   await Promise.all(
@@ -128,7 +138,9 @@ const block = reserveLocalClusterPrefix();
 const base = mkdtempSync(join(tmpdir(), "devcluster-bench-local-"));
 const runs: Run[] = [];
 try {
-  out(`local cluster bench: 3 main + 2 workers, ${KEYS} keys, ${RUNS} run(s), loopback ${block.prefix}.0.0/16`);
+  out(
+    `local cluster bench: 3 main + 2 workers, ${KEYS} keys, ${RUNS} run(s), loopback ${block.prefix}.0.0/16`,
+  );
   for (let r = 0; r < RUNS; r++) {
     const dir = join(base, `run-${r}`);
     let t = performance.now();
@@ -177,14 +189,52 @@ try {
   out("");
   out("| measure (3 main + 2 workers) | median | runs (s) | goal |");
   out("|---|---|---|---|");
-  out(row("`up` to a healthy cluster", runs.map((x) => x.up), "<= 30 s"));
-  out(row("`kill --all-main` -> restored, every key verified", runs.map((x) => x.restoreTotal), "-"));
-  out(row("  of which `kill --all-main` itself (SIGKILL, wait for exit)", runs.map((x) => x.kill), "-"));
-  out(row("  of which the restore function", runs.map((x) => x.restore - x.kill), "-"));
-  out(row("same by hand (download, etcdctl snapshot restore x3, start, verify)", runs.map((x) => x.hand), "baseline"));
-  out(row("whole demo (up ... down)", runs.map((x) => x.demo), "<= 180 s"));
+  out(
+    row(
+      "`up` to a healthy cluster",
+      runs.map((x) => x.up),
+      "<= 30 s",
+    ),
+  );
+  out(
+    row(
+      "`kill --all-main` -> restored, every key verified",
+      runs.map((x) => x.restoreTotal),
+      "-",
+    ),
+  );
+  out(
+    row(
+      "  of which `kill --all-main` itself (SIGKILL, wait for exit)",
+      runs.map((x) => x.kill),
+      "-",
+    ),
+  );
+  out(
+    row(
+      "  of which the restore function",
+      runs.map((x) => x.restore - x.kill),
+      "-",
+    ),
+  );
+  out(
+    row(
+      "same by hand (download, etcdctl snapshot restore x3, start, verify)",
+      runs.map((x) => x.hand),
+      "baseline",
+    ),
+  );
+  out(
+    row(
+      "whole demo (up ... down)",
+      runs.map((x) => x.demo),
+      "<= 180 s",
+    ),
+  );
   out("");
-  out(`restore / by hand: ${(median(runs.map((x) => x.restoreTotal)) / median(runs.map((x) => x.hand))).toFixed(2)}x`);
+  out(
+    `restore / by hand: ${(median(runs.map((x) => x.restoreTotal)) / median(runs.map((x) => x.hand))).toFixed(2)}x`,
+  );
   out("");
   out("restore function steps (median ms over runs):");
   const names = runs[0]!.steps.map((s) => s.step);

@@ -24,7 +24,10 @@ for (let i = 0; i < runs; i++) {
   pkg.push(await timed("npx", ["sls", "package"]));
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const tpl = readFileSync(join(PROJECT_ROOT, ".serverless", "cloudformation-template-update-stack.json"), "utf8");
+const tpl = readFileSync(
+  join(PROJECT_ROOT, ".serverless", "cloudformation-template-update-stack.json"),
+  "utf8",
+);
 const compact = JSON.stringify(JSON.parse(tpl));
 const t = JSON.parse(tpl) as { Resources: object; Parameters?: object; Outputs?: object };
 const zips = FUNCTION_NAMES.map((f) => statSync(join(PROJECT_ROOT, ".serverless", `${f}.zip`)).size);
@@ -35,6 +38,12 @@ console.log(`| --- | --- |`);
 console.log(`| build (esbuild bundles + etcd3 set), median | ${median(build).toFixed(1)} s |`);
 console.log(`| sls package (osls), median | ${median(pkg).toFixed(1)} s |`);
 console.log(`| total, median | ${(median(build) + median(pkg)).toFixed(1)} s |`);
-console.log(`| packaged template (compact) | ${compact.length} B (${((compact.length / 1_048_576) * 100).toFixed(1)} % of 1 MB via S3) |`);
-console.log(`| resources / parameters / outputs | ${Object.keys(t.Resources).length}/500, ${Object.keys(t.Parameters ?? {}).length}/200, ${Object.keys(t.Outputs ?? {}).length}/200 |`);
-console.log(`| function zips | ${zips.map((z) => (z / 1_048_576).toFixed(2)).join(", ")} MB (limit 50 MB zipped) |`);
+console.log(
+  `| packaged template (compact) | ${compact.length} B (${((compact.length / 1_048_576) * 100).toFixed(1)} % of 1 MB via S3) |`,
+);
+console.log(
+  `| resources / parameters / outputs | ${Object.keys(t.Resources).length}/500, ${Object.keys(t.Parameters ?? {}).length}/200, ${Object.keys(t.Outputs ?? {}).length}/200 |`,
+);
+console.log(
+  `| function zips | ${zips.map((z) => (z / 1_048_576).toFixed(2)).join(", ")} MB (limit 50 MB zipped) |`,
+);

@@ -9,11 +9,19 @@ import { createSsmCommands } from "../functions/adapters/aws/ssmCommands.ts";
 import { readCatalogDir } from "../functions/catalog/index.ts";
 import { reserveLoopbackBlock } from "../local/loopback.ts";
 import { startMoto } from "../local/moto.ts";
-import { EMPTY_PLACEMENT, loadCatalog, placeUnits, planUnits, type PlacementNode, type UnitSpec } from "../functions/domain/units/index.ts";
+import {
+  EMPTY_PLACEMENT,
+  loadCatalog,
+  placeUnits,
+  planUnits,
+  type PlacementNode,
+  type UnitSpec,
+} from "../functions/domain/units/index.ts";
 import type { NodeRecord } from "../functions/domain/model.ts";
 
 const RUNS = Number(process.env.RUNS ?? 30);
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
+const pct = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
 const fmt = (ms: number) => `${ms.toFixed(2)} ms`;
 
 function cluster(nodeCount: number, instances: number): { nodes: PlacementNode[]; units: UnitSpec[] } {
@@ -34,8 +42,22 @@ function cluster(nodeCount: number, instances: number): { nodes: PlacementNode[]
     spreadGroup: file,
     rules: { machineOf: [], metadata: [], conflicts: [], replaces: [], global, ...rules },
   });
-  units.push(mk("etcd-member.service", "etcd-member.service", { metadata: [{ key: "role", values: ["main"], notValues: [] }] }, true));
-  units.push(mk("etcd-amb.service", "etcd-amb.service", { metadata: [{ key: "role", values: ["worker", "data"], notValues: [] }] }, true));
+  units.push(
+    mk(
+      "etcd-member.service",
+      "etcd-member.service",
+      { metadata: [{ key: "role", values: ["main"], notValues: [] }] },
+      true,
+    ),
+  );
+  units.push(
+    mk(
+      "etcd-amb.service",
+      "etcd-amb.service",
+      { metadata: [{ key: "role", values: ["worker", "data"], notValues: [] }] },
+      true,
+    ),
+  );
   // 1,000 instances: 100 services x 5 instances, each with a presence sidecar (MachineOf); every
   // other service conflicts with itself (one per node); a tenth run on data nodes.
   for (let s = 0; units.filter((u) => !u.global).length < instances; s++) {
@@ -43,7 +65,12 @@ function cluster(nodeCount: number, instances: number): { nodes: PlacementNode[]
     const role = s % 10 === 0 ? "data" : "worker";
     for (let i = 1; i <= 5; i++) {
       const name = `svc${s}@${i}.service`;
-      units.push(mk(name, file, { metadata: [{ key: "role", values: [role], notValues: [] }], conflicts: s % 2 ? [`svc${s}@*.service`] : [] }));
+      units.push(
+        mk(name, file, {
+          metadata: [{ key: "role", values: [role], notValues: [] }],
+          conflicts: s % 2 ? [`svc${s}@*.service`] : [],
+        }),
+      );
       units.push(mk(`presence@svc${s}@${i}.service`, "presence@.service", { machineOf: [name] }));
     }
   }
@@ -69,9 +96,13 @@ function benchPlacement() {
     placeUnits(left, units, result.placement);
     warm.push(performance.now() - t);
   }
-  console.log(`placement: ${placedInstances} unit instances (+2 Global units on ${nodes.length} nodes) on ${nodes.length} nodes, ${RUNS} runs`);
+  console.log(
+    `placement: ${placedInstances} unit instances (+2 Global units on ${nodes.length} nodes) on ${nodes.length} nodes, ${RUNS} runs`,
+  );
   console.log(`  first call (cold JIT): ${fmt(first)}`);
-  console.log(`  from scratch:       median ${fmt(pct(cold, 50))}, p95 ${fmt(pct(cold, 95))} (goal <= 50 ms)`);
+  console.log(
+    `  from scratch:       median ${fmt(pct(cold, 50))}, p95 ${fmt(pct(cold, 95))} (goal <= 50 ms)`,
+  );
   console.log(`  one node leaving:   median ${fmt(pct(warm, 50))}, p95 ${fmt(pct(warm, 95))}`);
   console.log(`  unplaceable: ${result.unplaceable.length}`);
 }
@@ -105,11 +136,16 @@ async function benchSsm() {
     const commands = createSsmCommands({ ssm, pollMs: 50, maxPollMs: 200 });
     const t = performance.now();
     let ok = 0;
-    for (const req of plan.requests) ok += (await commands.run(req)).filter((r) => r.status === "Success").length;
+    for (const req of plan.requests)
+      ok += (await commands.run(req)).filter((r) => r.status === "Success").length;
     const ms = performance.now() - t;
     const scriptBytes = plan.requests.map((r) => Buffer.byteLength(r.script));
-    console.log(`ssm push to ${nodes.length} nodes (moto): ${plan.requests.length} request(s), script ${scriptBytes.join("+")} bytes`);
-    console.log(`  SendCommand calls: ${calls.SendCommandCommand ?? 0} (goal ceil(100/50) = 2); result polls: ${JSON.stringify(Object.fromEntries(Object.entries(calls).filter(([k]) => k !== "SendCommandCommand")))}`);
+    console.log(
+      `ssm push to ${nodes.length} nodes (moto): ${plan.requests.length} request(s), script ${scriptBytes.join("+")} bytes`,
+    );
+    console.log(
+      `  SendCommand calls: ${calls.SendCommandCommand ?? 0} (goal ceil(100/50) = 2); result polls: ${JSON.stringify(Object.fromEntries(Object.entries(calls).filter(([k]) => k !== "SendCommandCommand")))}`,
+    );
     console.log(`  ${ok}/${nodes.length} nodes Success in ${ms.toFixed(0)} ms`);
   } finally {
     await moto.stop();

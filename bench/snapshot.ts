@@ -64,7 +64,9 @@ async function loadData(endpoints: string[]) {
   try {
     for (let i = 0; i < KEYS; i += 500) {
       await Promise.all(
-        Array.from({ length: Math.min(500, KEYS - i) }, (_, j) => client.put(`/data/${String(i + j).padStart(7, "0")}`).value(valueFor(i + j, VALUE))),
+        Array.from({ length: Math.min(500, KEYS - i) }, (_, j) =>
+          client.put(`/data/${String(i + j).padStart(7, "0")}`).value(valueFor(i + j, VALUE)),
+        ),
       );
     }
   } finally {
@@ -74,7 +76,10 @@ async function loadData(endpoints: string[]) {
 
 /** Every key back with its value: paged reads, compared with what was loaded. */
 async function verifyAll(endpoints: string[]) {
-  const client = new Etcd3({ hosts: endpoints, grpcOptions: { "grpc.max_receive_message_length": 64 * 1024 * 1024 } });
+  const client = new Etcd3({
+    hosts: endpoints,
+    grpcOptions: { "grpc.max_receive_message_length": 64 * 1024 * 1024 },
+  });
   try {
     let n = 0;
     let from = "/data/";
@@ -102,13 +107,14 @@ async function verifyAll(endpoints: string[]) {
 }
 
 async function killAll(ids: string[], endpoints: string[]) {
-  for (const id of ids) for (const pid of nodePids(nodeDir(root, id))) {
-    try {
-      process.kill(pid, "SIGKILL");
-    } catch {
-      // gone
+  for (const id of ids)
+    for (const pid of nodePids(nodeDir(root, id))) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // gone
+      }
     }
-  }
   const api = createEtcdSnapshotApi();
   for (const e of endpoints) await waitUntil(`${e} down`, async () => !(await api.alive(e, 300)), 10_000, 50);
 }
@@ -138,14 +144,19 @@ async function bundleChild(): Promise<string> {
     outExtension: { ".js": ".mjs" },
     logLevel: "error",
     external: ["etcd3"],
-    banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+    banner: {
+      js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
+    },
   });
   return join(childDir, "snapshotChild.mjs");
 }
 let childFile = "";
 let childDir = "";
 
-function childSnapshot(env: Record<string, string>, endpoint: string): Promise<{ ms: number; size: number; maxRss: number; rssBefore: number; wallMs: number }> {
+function childSnapshot(
+  env: Record<string, string>,
+  endpoint: string,
+): Promise<{ ms: number; size: number; maxRss: number; rssBefore: number; wallMs: number }> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
     const child = spawn(process.execPath, [childFile, endpoint], {
@@ -178,12 +189,19 @@ try {
   await loadData(endpoints);
   const api = createEtcdSnapshotApi();
   const st = (await api.status(endpoints[0]!))!;
-  out(`data: ${KEYS} keys of ${VALUE} B loaded in ${sec(performance.now() - t)} s; etcd database ${mb(st.dbSize)} MiB; 3 members on loopback`);
+  out(
+    `data: ${KEYS} keys of ${VALUE} B loaded in ${sec(performance.now() - t)} s; etcd database ${mb(st.dbSize)} MiB; 3 members on loopback`,
+  );
   // Snapshot from a follower in both cases (devcluster picks one; the baseline is told the same one).
   const statuses = await Promise.all(endpoints.map((e) => api.status(e)));
   const follower = statuses.find((s) => s && s.memberId !== s.leader)!.endpoint;
 
-  const cfg = testConfig({ SNAPSHOT_BUCKET: bucket, GROUP_MAIN: group, CLUSTER_NAME: cluster, RETAIN_LAST: 50 });
+  const cfg = testConfig({
+    SNAPSHOT_BUCKET: bucket,
+    GROUP_MAIN: group,
+    CLUSTER_NAME: cluster,
+    RETAIN_LAST: 50,
+  });
   const childEnv = {
     CLUSTER_NAME: cluster,
     CLUSTER_DOMAIN: cfg.CLUSTER_DOMAIN,
@@ -206,7 +224,9 @@ try {
   for (let r = 0; r < ROUNDS; r++) {
     rmSync(file, { force: true });
     t = performance.now();
-    await sh(ETCDCTL_BIN, ["--endpoints", follower, "snapshot", "save", file], { env: { ...process.env, ETCDCTL_API: "3" } });
+    await sh(ETCDCTL_BIN, ["--endpoints", follower, "snapshot", "save", file], {
+      env: { ...process.env, ETCDCTL_API: "3" },
+    });
     const save = performance.now() - t;
     const t2 = performance.now();
     await new Upload({
@@ -236,7 +256,9 @@ try {
     `peak RSS of the snapshot process (members from the discovery record): ${mb(Math.max(...ours.map((x) => x.maxRss)))} MiB (goal <= 150 MB); RSS after loading modules, before the snapshot: ${mb(ours[0]!.rssBefore)} MiB`,
   );
   const defaultGc = await childSnapshot({ ...childEnv, NODE_OPTIONS: "" }, follower);
-  out(`peak RSS without NODE_OPTIONS=--max-semi-space-size=1: ${mb(defaultGc.maxRss)} MiB; ${sec(defaultGc.ms)} s`);
+  out(
+    `peak RSS without NODE_OPTIONS=--max-semi-space-size=1: ${mb(defaultGc.maxRss)} MiB; ${sec(defaultGc.ms)} s`,
+  );
   const viaGroup = await childSnapshot(childEnv, "group");
   out(
     `peak RSS when the members come from the main group instead (loads the EC2 client): ${mb(viaGroup.maxRss)} MiB; ${sec(viaGroup.ms)} s`,
@@ -266,19 +288,22 @@ try {
     const cmds = createLocalCommands({ root });
     const res = await Promise.all(
       nodes.map((n) =>
-        cmds.run({
-          instanceIds: [n.instanceId],
-          comment: "by hand",
-          script: `set -euo pipefail
+        cmds
+          .run({
+            instanceIds: [n.instanceId],
+            comment: "by hand",
+            script: `set -euo pipefail
 systemctl stop etcd-member.service
 mv "$ROOT/var/lib/etcd" "$ROOT/var/lib/etcd.hand-${r}-${Date.now()}"
 etcdctl snapshot restore ${file} --name ${n.instanceId} --initial-cluster ${initialCluster} --initial-cluster-token ${token} --initial-advertise-peer-urls ${etcdPeerUrl(n.privateIp)} --data-dir "$ROOT/var/lib/etcd" >/dev/null 2>&1
 sed -i 's/^ETCD_INITIAL_CLUSTER_TOKEN=.*/ETCD_INITIAL_CLUSTER_TOKEN="${token}"/' "$ROOT/etc/etcd/etcd.env"
 systemctl start etcd-member.service`,
-        }).then((x) => x[0]!),
+          })
+          .then((x) => x[0]!),
       ),
     );
-    for (const x of res) if (x.status !== "Success") throw new Error(`by hand on ${x.instanceId}: ${x.stderr}`);
+    for (const x of res)
+      if (x.status !== "Success") throw new Error(`by hand on ${x.instanceId}: ${x.stderr}`);
     await waitHealthy(endpoints);
     await verifyAll(endpoints);
     handTimes.push(performance.now() - t);
@@ -289,11 +314,18 @@ systemctl start etcd-member.service`,
     const tr = performance.now() - t;
     await verifyAll(endpoints);
     const total = performance.now() - t;
-    ourTimes.push({ total, restore: tr, verify: total - tr, steps: s.steps.map((x) => `${x.step} ${x.ms}`).join("; ") });
+    ourTimes.push({
+      total,
+      restore: tr,
+      verify: total - tr,
+      steps: s.steps.map((x) => `${x.step} ${x.ms}`).join("; "),
+    });
   }
   const h = Math.min(...handTimes);
   const d = best(ourTimes, (x) => x.total);
-  out(`total-loss restore by hand (etcdctl snapshot restore x3 in parallel, start, wait healthy, verify ${KEYS} keys): ${sec(h)} s; runs: ${handTimes.map(sec).join(", ")} s`);
+  out(
+    `total-loss restore by hand (etcdctl snapshot restore x3 in parallel, start, wait healthy, verify ${KEYS} keys): ${sec(h)} s; runs: ${handTimes.map(sec).join(", ")} s`,
+  );
   out(
     `total-loss restore by devcluster (command -> healthy cluster, every key verified): ${sec(d.total)} s (restore ${sec(d.restore)} s + verify ${sec(d.verify)} s); runs: ${ourTimes.map((x) => sec(x.total)).join(", ")} s`,
   );

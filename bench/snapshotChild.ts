@@ -16,5 +16,8 @@ const rssBefore = process.memoryUsage().rss;
 const t0 = performance.now();
 const s = await takeSnapshot(deps, endpoint === "group" ? {} : { endpoints: [endpoint] });
 const ms = performance.now() - t0;
-process.stdout.write(JSON.stringify({ ms, size: s.size, id: s.id, rssBefore, maxRss: process.resourceUsage().maxRSS * 1024 }) + "\n");
+process.stdout.write(
+  JSON.stringify({ ms, size: s.size, id: s.id, rssBefore, maxRss: process.resourceUsage().maxRSS * 1024 }) +
+    "\n",
+);
 process.exit(0);

@@ -21,14 +21,22 @@ function measure(label: string, options: Partial<SynthOptions>) {
   const compact = Buffer.byteLength(JSON.stringify(t));
   const pct = (n: number, limit: number) => `${((100 * n) / limit).toFixed(1)}%`;
   console.log(`\n${label}`);
-  console.log(`  synth median ${times[Math.floor(runs / 2)]!.toFixed(2)} ms (min ${times[0]!.toFixed(2)}, max ${times[runs - 1]!.toFixed(2)}, n=${runs})`);
-  console.log(`  size compact ${compact} B (${pct(compact, LIMITS.directBody)} of 51,200 B direct, ${pct(compact, LIMITS.s3Body)} of 1 MB via S3); pretty ${pretty} B`);
+  console.log(
+    `  synth median ${times[Math.floor(runs / 2)]!.toFixed(2)} ms (min ${times[0]!.toFixed(2)}, max ${times[runs - 1]!.toFixed(2)}, n=${runs})`,
+  );
+  console.log(
+    `  size compact ${compact} B (${pct(compact, LIMITS.directBody)} of 51,200 B direct, ${pct(compact, LIMITS.s3Body)} of 1 MB via S3); pretty ${pretty} B`,
+  );
   const r = Object.keys(t.Resources).length;
   const p = Object.keys(t.Parameters).length;
   const o = Object.keys(t.Outputs).length;
-  console.log(`  resources ${r}/${LIMITS.resources}, parameters ${p}/${LIMITS.parameters}, outputs ${o}/${LIMITS.outputs}`);
+  console.log(
+    `  resources ${r}/${LIMITS.resources}, parameters ${p}/${LIMITS.parameters}, outputs ${o}/${LIMITS.outputs}`,
+  );
 }
 
 measure("standalone (no functions)", {});
-measure("with all five functions' rules and permissions (before Serverless adds its own)", { functionsInTemplate: FUNCTION_NAMES });
+measure("with all five functions' rules and permissions (before Serverless adds its own)", {
+  functionsInTemplate: FUNCTION_NAMES,
+});
 measure("per-zone NAT, main size 9", { natGateways: "per-zone", mainSize: 9 });

@@ -14,7 +14,9 @@ const USAGE = `usage: npx devcluster <command> [options]   ('<command> --help' f
 Exit codes: 0 done, 1 failed (or: unhealthy, blocked; see each command), 2 bad usage.
 `;
 
-const TEMPLATE_USAGE = (cmd: string) => `usage: npx devcluster ${cmd} [--out FILE] [--cluster NAME] [--domain NAME] [--region R] [--main-size N]
+const TEMPLATE_USAGE = (
+  cmd: string,
+) => `usage: npx devcluster ${cmd} [--out FILE] [--cluster NAME] [--domain NAME] [--region R] [--main-size N]
   ${cmd === "synth" ? "print the CloudFormation template on stdout (or write it to --out FILE)" : "synthesise the template and check it with cfn-lint; exit 1 on an error"}
   --main-size N   main group size: odd, 3 to 9
 `;
@@ -36,7 +38,9 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(USAGE);
       return cmd === undefined ? 2 : 0;
     default:
-      throw new InvalidInputError(`unknown command '${cmd}'${didYouMean(cmd, ["synth", "validate", "local", "help"])}; 'npx devcluster --help' lists them`);
+      throw new InvalidInputError(
+        `unknown command '${cmd}'${didYouMean(cmd, ["synth", "validate", "local", "help"])}; 'npx devcluster --help' lists them`,
+      );
   }
 }
 

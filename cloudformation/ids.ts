@@ -56,7 +56,11 @@ export const Ids = {
   snapshotAlarm: "SnapshotMissingAlarm",
   restoreAlarm: "RestoreNeededAlarm",
   /** One ECR repository per image: `presence-dns` -> `PresenceDnsImageRepository`. */
-  imageRepository: (image: string) => `${image.split(/[^A-Za-z0-9]+/).map(cap).join("")}ImageRepository`,
+  imageRepository: (image: string) =>
+    `${image
+      .split(/[^A-Za-z0-9]+/)
+      .map(cap)
+      .join("")}ImageRepository`,
 } as const;
 
 /** Lifecycle hook names on every group (the handler reads the name from the event). */

@@ -29,7 +29,8 @@ export function effectiveParameters(
   given: readonly StackParameter[] = [],
 ): Record<string, string | undefined> {
   const values: Record<string, string | undefined> = {};
-  for (const [k, d] of Object.entries(declared)) values[k] = d.Default === undefined ? undefined : String(d.Default);
+  for (const [k, d] of Object.entries(declared))
+    values[k] = d.Default === undefined ? undefined : String(d.Default);
   for (const p of given) values[p.ParameterKey] = p.ParameterValue;
   return values;
 }
@@ -64,7 +65,9 @@ export async function unmetPrerequisites(opts: {
   }
   const cluster = parameters[Params.clusterName] ?? "";
   if (!new RegExp(CLUSTER_NAME_PATTERN).test(cluster)) {
-    issues.push(`cluster name "${cluster}" must be lower-case letters, digits and '-', starting with a letter, 1-31 characters`);
+    issues.push(
+      `cluster name "${cluster}" must be lower-case letters, digits and '-', starting with a letter, 1-31 characters`,
+    );
   }
 
   const [zones, image] = await Promise.all([
@@ -81,7 +84,11 @@ export async function unmetPrerequisites(opts: {
   return issues;
 }
 
-async function imagePrerequisite(name: string | undefined, region: string, account: DeployAccount): Promise<string | undefined> {
+async function imagePrerequisite(
+  name: string | undefined,
+  region: string,
+  account: DeployAccount,
+): Promise<string | undefined> {
   if (!name) return `the stack has no ${Params.flatcarAmi} parameter naming the Flatcar image parameter`;
   const value = await account.parameterValue(name);
   if (value === undefined) {

@@ -29,14 +29,21 @@ class DevclusterPlugin {
 
   async checkPrerequisites() {
     const { tsImport } = await import("tsx/esm/api");
-    const { unmetPrerequisites, unmetMessage, effectiveParameters, sdkAccount } = await tsImport("./prerequisites.ts", __filename);
+    const { unmetPrerequisites, unmetMessage, effectiveParameters, sdkAccount } = await tsImport(
+      "./prerequisites.ts",
+      __filename,
+    );
     const region = this.provider.getRegion();
     // With `--package`, stackParameters are the packaged ones (osls restores the packaged service).
-    const parameters = effectiveParameters(await this.parameterDecls(), this.serverless.service.provider.stackParameters || []);
+    const parameters = effectiveParameters(
+      await this.parameterDecls(),
+      this.serverless.service.provider.stackParameters || [],
+    );
     const account = sdkAccount(await this.provider.getAwsSdkV3Config());
     const issues = await unmetPrerequisites({ region, parameters, account });
     // A user error: the framework prints it without a stack trace.
-    if (issues.length) throw new this.serverless.classes.Error(unmetMessage(region, issues), "DEVCLUSTER_PREREQUISITES");
+    if (issues.length)
+      throw new this.serverless.classes.Error(unmetMessage(region, issues), "DEVCLUSTER_PREREQUISITES");
   }
 
   async announceKeptBucket() {
@@ -44,7 +51,9 @@ class DevclusterPlugin {
     const cfn = await this.provider.getCloudFormationClient();
     let bucket;
     try {
-      const stack = (await cfn.send(new DescribeStacksCommand({ StackName: this.provider.naming.getStackName() }))).Stacks[0];
+      const stack = (
+        await cfn.send(new DescribeStacksCommand({ StackName: this.provider.naming.getStackName() }))
+      ).Stacks[0];
       bucket = (stack.Outputs || []).find((o) => o.OutputKey === "SnapshotBucketName");
     } catch {
       return; // no stack: the framework says so itself

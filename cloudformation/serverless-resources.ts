@@ -22,7 +22,10 @@ export type ServerlessResources = Pick<
 function frameworkExtensions(functions: readonly string[]): ServerlessResources["extensions"] {
   const extensions: ServerlessResources["extensions"] = {};
   for (const fn of functions) {
-    extensions[`${fn.charAt(0).toUpperCase()}${fn.slice(1)}LogGroup`] = { DeletionPolicy: "Delete", UpdateReplacePolicy: "Delete" };
+    extensions[`${fn.charAt(0).toUpperCase()}${fn.slice(1)}LogGroup`] = {
+      DeletionPolicy: "Delete",
+      UpdateReplacePolicy: "Delete",
+    };
   }
   extensions.ServerlessDeploymentBucketPolicy = {
     Properties: {

@@ -61,7 +61,11 @@ function addOutputs(t: TemplateBuilder): void {
   );
   out("LambdaSecurityGroupId", "Security group of the functions", getAtt(Ids.lambdaSecurityGroup, "GroupId"));
   out("NodeRoleArn", "Role of the cluster nodes", getAtt(Ids.nodeRole, "Arn"));
-  out("ImageRegistry", "Where the cluster's images are pushed (containers/build.sh --push --registry)", registryPrefix());
+  out(
+    "ImageRegistry",
+    "Where the cluster's images are pushed (containers/build.sh --push --registry)",
+    registryPrefix(),
+  );
   for (const fn of FUNCTION_NAMES) {
     out(
       `${Ids.functionRole(fn)}Arn`,

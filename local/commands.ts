@@ -17,7 +17,11 @@ const CONTAINER_ENV = {
 /** SSM keeps at most this much of a command's output; keep the same bound. */
 const OUTPUT_LIMIT = 24_000;
 
-export function createLocalCommands(opts: { root: string; env?: Record<string, string>; containers?: boolean }): Commands & {
+export function createLocalCommands(opts: {
+  root: string;
+  env?: Record<string, string>;
+  containers?: boolean;
+}): Commands & {
   calls: number;
 } {
   const self = {
@@ -34,7 +38,13 @@ export function createLocalCommands(opts: { root: string; env?: Record<string, s
 function runOne(root: string, instanceId: string, req: CommandRequest, extraEnv: Record<string, string>) {
   return new Promise<CommandResult>((resolve) => {
     if (!isNodeUp(root, instanceId)) {
-      resolve({ instanceId, status: "Undeliverable", exitCode: -1, stdout: "", stderr: "node is not running" });
+      resolve({
+        instanceId,
+        status: "Undeliverable",
+        exitCode: -1,
+        stdout: "",
+        stderr: "node is not running",
+      });
       return;
     }
     const dir = nodeDir(root, instanceId);
@@ -55,10 +65,13 @@ function runOne(root: string, instanceId: string, req: CommandRequest, extraEnv:
     child.stdout.on("data", (c: Buffer) => (stdout = (stdout + c.toString()).slice(-OUTPUT_LIMIT)));
     child.stderr.on("data", (c: Buffer) => (stderr = (stderr + c.toString()).slice(-OUTPUT_LIMIT)));
     let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill("SIGKILL");
-    }, (req.timeoutSeconds ?? 600) * 1000);
+    const timer = setTimeout(
+      () => {
+        timedOut = true;
+        child.kill("SIGKILL");
+      },
+      (req.timeoutSeconds ?? 600) * 1000,
+    );
     child.on("close", (code) => {
       clearTimeout(timer);
       const exitCode = code ?? -1;

@@ -7,7 +7,8 @@ import { promisify } from "node:util";
 const run = promisify(execFile);
 const PROJECT_ROOT = resolve(import.meta.dirname, "..");
 /** The project's podman settings (runc, ulimits); every podman call of the project uses them. */
-export const CONTAINERS_CONF = process.env.CONTAINERS_CONF ?? join(PROJECT_ROOT, "containers", "podman", "containers.conf");
+export const CONTAINERS_CONF =
+  process.env.CONTAINERS_CONF ?? join(PROJECT_ROOT, "containers", "podman", "containers.conf");
 const env = () => ({ ...process.env, CONTAINERS_CONF });
 
 export interface NodeContainer {
@@ -41,7 +42,10 @@ interface PodmanPs {
 export async function listNodeContainers(): Promise<NodeContainer[]> {
   let stdout: string;
   try {
-    ({ stdout } = await run("podman", ["ps", "-a", "--filter", "label=devcluster.root", "--format", "json"], { env: env(), maxBuffer: 32 << 20 }));
+    ({ stdout } = await run("podman", ["ps", "-a", "--filter", "label=devcluster.root", "--format", "json"], {
+      env: env(),
+      maxBuffer: 32 << 20,
+    }));
   } catch (e) {
     // No podman on this machine: no node can have started a container.
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return [];
@@ -84,8 +88,11 @@ async function removeAll(ids: string[]): Promise<void> {
  * surviving nodes start the replacements.
  */
 export async function killNodeContainers(nodeDir: string): Promise<number> {
-  const mine = (await listNodeContainers()).filter((c) => c.root === resolve(nodeDir) && c.state === "running");
-  if (mine.length) await run("podman", ["kill", "-s", "KILL", ...mine.map((c) => c.id)], { env: env() }).catch(() => {});
+  const mine = (await listNodeContainers()).filter(
+    (c) => c.root === resolve(nodeDir) && c.state === "running",
+  );
+  if (mine.length)
+    await run("podman", ["kill", "-s", "KILL", ...mine.map((c) => c.id)], { env: env() }).catch(() => {});
   return mine.length;
 }
 

@@ -39,13 +39,25 @@ export interface LocalEtcdCluster {
 }
 
 /** Start an initial cluster of `ips.length` members and wait until it serves. */
-export async function startEtcdCluster(opts: { ips: string[]; dir: string; token: string; names?: string[] }) {
+export async function startEtcdCluster(opts: {
+  ips: string[];
+  dir: string;
+  token: string;
+  names?: string[];
+}) {
   const names = opts.names ?? opts.ips.map((_, i) => `m${i + 1}`);
   const initialCluster = opts.ips.map((ip, i) => ({ name: names[i]!, ip }));
   const members = opts.ips.map((ip, i) => {
     const name = names[i]!;
     const dataDir = join(opts.dir, name, "data");
-    const settings: EtcdStartSettings = { name, ip, dataDir, initialCluster, state: "new", token: opts.token };
+    const settings: EtcdStartSettings = {
+      name,
+      ip,
+      dataDir,
+      initialCluster,
+      state: "new",
+      token: opts.token,
+    };
     return { name, ip, dataDir, proc: spawnEtcd(etcdEnv(settings), join(opts.dir, name)) };
   });
   await Promise.all(opts.ips.map((ip) => waitEtcdHealthy(ip)));

@@ -22,7 +22,10 @@ export interface BuiltImages {
  * Build every image (or `names`), reusing those whose pinned tag exists; each progress line of the
  * build is passed on. An image that cannot be built is reported in `failed`; the rest are usable.
  */
-export async function buildImages(progress: (line: string) => void, names: string[] = []): Promise<BuiltImages> {
+export async function buildImages(
+  progress: (line: string) => void,
+  names: string[] = [],
+): Promise<BuiltImages> {
   const t0 = performance.now();
   const failed: string[] = [];
   const code = await new Promise<number>((done, fail) => {
@@ -35,7 +38,8 @@ export async function buildImages(progress: (line: string) => void, names: strin
       const m = /^\[images\] not built: (.*) \(/.exec(line);
       if (m) failed.push(...m[1]!.split(" "));
       // The summary lines; per-image detail stays in the build's own output.
-      if (line.startsWith("[images]") || / error: /.test(line)) progress(line.replace(/^\[images\] /, "images: "));
+      if (line.startsWith("[images]") || / error: /.test(line))
+        progress(line.replace(/^\[images\] /, "images: "));
     });
     child.on("error", fail);
     child.on("close", (c) => done(c ?? 1));

@@ -27,7 +27,12 @@ export function awsEnvFor(endpoint: string): Record<string, string> {
   };
 }
 
-export async function startMoto(opts: { host: string; port?: number; dir: string; pidFile?: string }): Promise<MotoServer> {
+export async function startMoto(opts: {
+  host: string;
+  port?: number;
+  dir: string;
+  pidFile?: string;
+}): Promise<MotoServer> {
   requireTool(MOTO_SERVER, "run scripts/install-deps.sh");
   mkdirSync(opts.dir, { recursive: true });
   const port = opts.port ?? 5000;

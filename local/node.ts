@@ -1,7 +1,12 @@
 // A local node: a directory standing in for an instance's disk, laid out as first boot leaves it.
 import { existsSync, mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { clusterEnvFile, envFileText, ETCD_MEMBER_UNIT, ETCD_MEMBER_UNIT_NAME } from "../functions/domain/firstBoot.ts";
+import {
+  clusterEnvFile,
+  envFileText,
+  ETCD_MEMBER_UNIT,
+  ETCD_MEMBER_UNIT_NAME,
+} from "../functions/domain/firstBoot.ts";
 import type { Role } from "../functions/domain/model.ts";
 import { ETCD_BIN, ETCDCTL_BIN } from "./paths.ts";
 import { readPidFile, stopPid } from "./processes.ts";
@@ -22,7 +27,6 @@ export interface LocalNodeEnv {
   aws: Record<string, string>;
 }
 
-
 /**
  * Lay out a node directory as Ignition would: units, /opt/bin tools, empty state; with `env`, also
  * /etc/devcluster/{node,cluster,aws}.env (what units and their containers read). Idempotent.
@@ -38,18 +42,25 @@ export function prepareLocalNode(root: string, instanceId: string, role: Role, e
   ] as const) {
     if (!existsSync(join(dir, "opt/bin", name))) symlinkSync(target, join(dir, "opt/bin", name));
   }
-  if (role === "main") writeFileSync(join(dir, "etc/systemd/system", ETCD_MEMBER_UNIT_NAME), ETCD_MEMBER_UNIT);
+  if (role === "main")
+    writeFileSync(join(dir, "etc/systemd/system", ETCD_MEMBER_UNIT_NAME), ETCD_MEMBER_UNIT);
   writeFileSync(join(dir, "role"), role);
   if (env) {
     mkdirSync(join(dir, "etc/devcluster"), { recursive: true });
-    writeFileSync(join(dir, "etc/devcluster/node.env"), envFileText({ INSTANCE_ID: instanceId, PRIVATE_IP: env.address, PUBLIC_IP: "", ZONE: env.zone }));
-    writeFileSync(join(dir, "etc/devcluster/cluster.env"), clusterEnvFile({
+    writeFileSync(
+      join(dir, "etc/devcluster/node.env"),
+      envFileText({ INSTANCE_ID: instanceId, PRIVATE_IP: env.address, PUBLIC_IP: "", ZONE: env.zone }),
+    );
+    writeFileSync(
+      join(dir, "etc/devcluster/cluster.env"),
+      clusterEnvFile({
         CLUSTER_NAME: env.clusterName,
         CLUSTER_DOMAIN: env.domain,
         NODE_ROLE: role,
         AWS_REGION: env.aws.AWS_REGION ?? "",
         PRIVATE_ZONE_ID: env.zoneId,
-      }));
+      }),
+    );
     writeFileSync(join(dir, "etc/devcluster/aws.env"), envFileText(env.aws));
   }
   rmSync(join(dir, DOWN_MARK), { force: true });

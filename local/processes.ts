@@ -28,7 +28,11 @@ export async function waitForExit(pid: number, timeoutMs: number): Promise<boole
   return !pidAlive(pid);
 }
 
-export async function stopPid(pid: number, signal: NodeJS.Signals = "SIGTERM", graceMs = 5000): Promise<void> {
+export async function stopPid(
+  pid: number,
+  signal: NodeJS.Signals = "SIGTERM",
+  graceMs = 5000,
+): Promise<void> {
   try {
     process.kill(pid, signal);
   } catch {
@@ -85,7 +89,12 @@ export async function stopPidFile(path: string, signal: NodeJS.Signals = "SIGTER
 }
 
 /** Poll `probe` until it returns true or `timeoutMs` passes. */
-export async function waitUntil(what: string, probe: () => Promise<boolean>, timeoutMs: number, everyMs = 50) {
+export async function waitUntil(
+  what: string,
+  probe: () => Promise<boolean>,
+  timeoutMs: number,
+  everyMs = 50,
+) {
   const until = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < until) {
@@ -96,7 +105,9 @@ export async function waitUntil(what: string, probe: () => Promise<boolean>, tim
     }
     await sleep(everyMs);
   }
-  throw new DeadlineError(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ""}`);
+  throw new DeadlineError(
+    `timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ""}`,
+  );
 }
 
 export async function httpOk(url: string, timeoutMs = 1000): Promise<boolean> {

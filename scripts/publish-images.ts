@@ -18,4 +18,6 @@ if (!values.cluster) {
 const file = values.file ?? join(PROJECT_ROOT, ".build", "containers", "images.json");
 const refs = parseImageRefs(readFileSync(file, "utf8"), { requireDigest: true });
 await publishImages(new SSMClient({}), values.cluster, refs, { requireDigest: true });
-console.log(`published ${Object.keys(refs).length} image references to ${imagesParameterName(values.cluster)}; invoke 'units' to roll them out`);
+console.log(
+  `published ${Object.keys(refs).length} image references to ${imagesParameterName(values.cluster)}; invoke 'units' to roll them out`,
+);

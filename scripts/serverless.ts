@@ -3,7 +3,16 @@
 // and the local cluster each package beside the project's own .build/.serverless, never over them.
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+} from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -11,7 +20,14 @@ const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const SLS = join(PROJECT_ROOT, "node_modules", ".bin", "sls");
 
 /** What a package is made from: a change to any of these makes a new package. */
-const PACKAGE_INPUTS = ["serverless.yml", "package-lock.json", "functions", "cloudformation", "layers/etcd3", "scripts/build.ts"];
+const PACKAGE_INPUTS = [
+  "serverless.yml",
+  "package-lock.json",
+  "functions",
+  "cloudformation",
+  "layers/etcd3",
+  "scripts/build.ts",
+];
 
 export interface SlsResult {
   code: number;
@@ -34,7 +50,11 @@ export function stageService(dir: string): string {
 }
 
 /** Run `sls <args>` in a staged service directory; never throws on a non-zero exit. */
-export function sls(dir: string, args: string[], env: Record<string, string | undefined> = process.env): Promise<SlsResult> {
+export function sls(
+  dir: string,
+  args: string[],
+  env: Record<string, string | undefined> = process.env,
+): Promise<SlsResult> {
   const t0 = performance.now();
   return new Promise((done) => {
     execFile(
@@ -42,7 +62,11 @@ export function sls(dir: string, args: string[], env: Record<string, string | un
       args,
       {
         cwd: dir,
-        env: { ...env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true", SLS_TELEMETRY_DISABLED: "1" },
+        env: {
+          ...env,
+          AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+          SLS_TELEMETRY_DISABLED: "1",
+        },
         maxBuffer: 64 * 1024 * 1024,
       },
       (err, stdout, stderr) => {
@@ -67,8 +91,13 @@ export async function buildInto(dir: string): Promise<number> {
     execFile(
       join(PROJECT_ROOT, "node_modules", ".bin", "tsx"),
       [join(PROJECT_ROOT, "scripts", "build.ts")],
-      { cwd: PROJECT_ROOT, env: { ...process.env, DEVCLUSTER_BUILD_DIR: join(dir, ".build") }, maxBuffer: 16 * 1024 * 1024 },
-      (err, stdout, stderr) => (err ? fail(new Error(`build failed: ${stderr || stdout}`, { cause: err })) : done()),
+      {
+        cwd: PROJECT_ROOT,
+        env: { ...process.env, DEVCLUSTER_BUILD_DIR: join(dir, ".build") },
+        maxBuffer: 16 * 1024 * 1024,
+      },
+      (err, stdout, stderr) =>
+        err ? fail(new Error(`build failed: ${stderr || stdout}`, { cause: err })) : done(),
     ),
   );
   return performance.now() - t0;
@@ -91,7 +120,10 @@ export async function packageService(opts: {
   for (const [k, v] of Object.entries(opts.params ?? {})) args.push(`--param=${k}=${v}`);
   if (opts.region) args.push("--region", opts.region);
   if (opts.stage) args.push("--stage", opts.stage);
-  const r = mustSucceed("sls package", await sls(opts.dir, args, { PATH: process.env.PATH, HOME: process.env.HOME }));
+  const r = mustSucceed(
+    "sls package",
+    await sls(opts.dir, args, { PATH: process.env.PATH, HOME: process.env.HOME }),
+  );
   return r.ms;
 }
 

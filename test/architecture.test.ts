@@ -78,7 +78,16 @@ describe("import rules", () => {
     expect(graph.get("functions/runtime/wiring.ts")).toContain("functions/operations/reconcile.ts");
     expect(graph.get("functions/operations/restore.ts")).toContain("functions/ports/snapshots.ts");
     expect(graph.get("functions/handlers/lifecycle.ts")).toContain("functions/runtime/wiring.ts");
-    expect(cycles(new Map([["a", ["b"]], ["b", ["c"]], ["c", ["a"]], ["d", ["a"]]]))).toEqual([["a", "b", "c"]]);
+    expect(
+      cycles(
+        new Map([
+          ["a", ["b"]],
+          ["b", ["c"]],
+          ["c", ["a"]],
+          ["d", ["a"]],
+        ]),
+      ),
+    ).toEqual([["a", "b", "c"]]);
   });
 
   it("has no import cycle", () => {
@@ -86,28 +95,46 @@ describe("import rules", () => {
   });
 
   it("keeps the domain pure: it imports only itself", () => {
-    expect(violations((f) => under(f, "functions/domain"), (t) => !under(t, "functions/domain"))).toEqual([]);
+    expect(
+      violations(
+        (f) => under(f, "functions/domain"),
+        (t) => !under(t, "functions/domain"),
+      ),
+    ).toEqual([]);
   });
 
   it("writes operations against ports: no adapters, runtime or handlers", () => {
-    const bad = (t: string) => ["functions/adapters", "functions/runtime", "functions/handlers"].some((d) => under(t, d));
+    const bad = (t: string) =>
+      ["functions/adapters", "functions/runtime", "functions/handlers"].some((d) => under(t, d));
     expect(violations((f) => under(f, "functions/operations"), bad)).toEqual([]);
   });
 
   it("keeps ports to interfaces over the domain", () => {
     const ok = (t: string) => under(t, "functions/ports") || under(t, "functions/domain");
-    expect(violations((f) => under(f, "functions/ports"), (t) => !ok(t))).toEqual([]);
+    expect(
+      violations(
+        (f) => under(f, "functions/ports"),
+        (t) => !ok(t),
+      ),
+    ).toEqual([]);
   });
 
   it("never reaches the local cluster from functions/", () => {
-    expect(violations((f) => under(f, "functions"), (t) => under(t, "local"))).toEqual([]);
+    expect(
+      violations(
+        (f) => under(f, "functions"),
+        (t) => under(t, "local"),
+      ),
+    ).toEqual([]);
   });
 });
 
 describe("Lambda bundles", () => {
   it.each(handlerNames())("%s carries no local/ code", async (name) => {
     const res = await build({ ...bundleOptions(name), write: false, sourcemap: false, logLevel: "error" });
-    const inputs = Object.keys(res.metafile.inputs).map((i) => relative(PROJECT_ROOT, resolve(PROJECT_ROOT, i)));
+    const inputs = Object.keys(res.metafile.inputs).map((i) =>
+      relative(PROJECT_ROOT, resolve(PROJECT_ROOT, i)),
+    );
     expect(inputs).toContain(`functions/handlers/${name}.ts`);
     expect(inputs.filter((i) => under(i, "local"))).toEqual([]);
   });

@@ -6,7 +6,12 @@
 // Workers and data nodes get their etcd gateway (etcd-amb) from the unit catalog, with their units.
 import { base64, sub, type CfnValue } from "../cfn.ts";
 import { Ids, Params } from "../ids.ts";
-import { clusterEnvFile, ETCD_ENV_PATH, ETCD_MEMBER_UNIT, ETCD_MEMBER_UNIT_NAME } from "../../functions/domain/firstBoot.ts";
+import {
+  clusterEnvFile,
+  ETCD_ENV_PATH,
+  ETCD_MEMBER_UNIT,
+  ETCD_MEMBER_UNIT_NAME,
+} from "../../functions/domain/firstBoot.ts";
 import type { Role } from "../../functions/domain/model.ts";
 
 export const IGNITION_VERSION = "3.3.0";
@@ -129,7 +134,6 @@ RestartSec=15s
 [Install]
 WantedBy=multi-user.target
 `;
-
 
 /** The Ignition config of a role's nodes, with placeholders for the stack parameters it uses. */
 export function ignitionConfig(role: Role, etcdVersion: string): IgnitionConfig {

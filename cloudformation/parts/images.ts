@@ -13,7 +13,9 @@ const repositoryName = (image: string) => sub(imageRepositoryName(`\${${Params.c
 
 /** ARNs of every repository, for the node role's pull statement. */
 export const repositoryArns = (): CfnValue[] =>
-  IMAGE_NAMES.map((image) => arn("ecr", `repository/${imageRepositoryName(`\${${Params.clusterName}}`, image)}`));
+  IMAGE_NAMES.map((image) =>
+    arn("ecr", `repository/${imageRepositoryName(`\${${Params.clusterName}}`, image)}`),
+  );
 
 /** `<account>.dkr.ecr.<region>.amazonaws.com/<cluster>`: what `containers/build.sh --push --registry` takes. */
 export const registryPrefix = (): CfnValue =>

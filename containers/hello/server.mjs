@@ -12,6 +12,8 @@ const server = createServer((req, res) => {
   res.writeHead(200, { "content-type": "text/plain; charset=utf-8", "x-served-by": `${instance}@${node}` });
   res.end(body);
 });
-server.listen(port, address, () => console.log(JSON.stringify({ level: "info", msg: "hello.listening", address, port, instance, node })));
+server.listen(port, address, () =>
+  console.log(JSON.stringify({ level: "info", msg: "hello.listening", address, port, instance, node })),
+);
 // docker stop sends SIGTERM: finish open requests, then exit 0.
 for (const sig of ["SIGTERM", "SIGINT"]) process.on(sig, () => server.close(() => process.exit(0)));

@@ -5,7 +5,12 @@ import { ConfigError } from "../../functions/domain/errors.ts";
 export const etcdEndpoints = z
   .string()
   .default("http://127.0.0.1:2379")
-  .transform((s) => s.split(",").map((e) => e.trim()).filter(Boolean))
+  .transform((s) =>
+    s
+      .split(",")
+      .map((e) => e.trim())
+      .filter(Boolean),
+  )
   .pipe(z.array(z.url({ protocol: /^https?$/ })).min(1, "at least one etcd URL"));
 
 export const bool = z
@@ -13,7 +18,8 @@ export const bool = z
   .default("false")
   .transform((v) => v === "true" || v === "1");
 
-export const int = (min: number, max: number, dflt: number) => z.coerce.number().int().min(min).max(max).default(dflt);
+export const int = (min: number, max: number, dflt: number) =>
+  z.coerce.number().int().min(min).max(max).default(dflt);
 
 /** Parse `env` with `schema`; every bad or missing variable is named in one ConfigError. */
 export function loadEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv = process.env): z.infer<S> {
@@ -21,7 +27,9 @@ export function loadEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv =
   const clean = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
   const r = schema.safeParse(clean);
   if (!r.success) {
-    throw new ConfigError(`invalid or missing configuration: ${r.error.issues.map((i) => `${i.path.join(".") || "env"}: ${i.message}`).join("; ")}`);
+    throw new ConfigError(
+      `invalid or missing configuration: ${r.error.issues.map((i) => `${i.path.join(".") || "env"}: ${i.message}`).join("; ")}`,
+    );
   }
   return r.data;
 }

@@ -75,7 +75,9 @@ export function followPrefix(
       w.on("error", (e) => opts.log.warn("etcd.watch_error", { prefix, error: e.message }));
       return w;
     });
-  watcherP.catch((e: unknown) => opts.log.warn("etcd.watch_failed", { prefix, error: e instanceof Error ? e.message : String(e) }));
+  watcherP.catch((e: unknown) =>
+    opts.log.warn("etcd.watch_failed", { prefix, error: e instanceof Error ? e.message : String(e) }),
+  );
   void read();
 
   return {

@@ -2,7 +2,10 @@
 import { connect } from "node:net";
 import { request } from "node:http";
 
-export type HealthCheck = { kind: "none" } | { kind: "tcp"; host: string; port: number } | { kind: "http"; host: string; port: number; path: string };
+export type HealthCheck =
+  | { kind: "none" }
+  | { kind: "tcp"; host: string; port: number }
+  | { kind: "http"; host: string; port: number; path: string };
 
 /** `tcp:<portName>`, `http:<portName>/<path>` or `none`, resolved against the instance's named ports. */
 export function parseHealthCheck(spec: string, ports: Record<string, number>, host: string): HealthCheck {
@@ -43,11 +46,21 @@ export function checkHealth(c: HealthCheck, timeoutMs: number): Promise<string |
       });
       s.once("error", (e) => finish(e.message));
     } else {
-      const req = request({ host: c.host, port: c.port, path: c.path, method: "GET", agent: false, headers: { "user-agent": "devcluster-presence" } }, (res) => {
-        res.resume();
-        const code = res.statusCode ?? 0;
-        finish(code >= 200 && code < 400 ? undefined : `HTTP ${code}`);
-      });
+      const req = request(
+        {
+          host: c.host,
+          port: c.port,
+          path: c.path,
+          method: "GET",
+          agent: false,
+          headers: { "user-agent": "devcluster-presence" },
+        },
+        (res) => {
+          res.resume();
+          const code = res.statusCode ?? 0;
+          finish(code >= 200 && code < 400 ? undefined : `HTTP ${code}`);
+        },
+      );
       cleanup = () => req.destroy();
       req.once("error", (e) => finish(e.message));
       req.end();

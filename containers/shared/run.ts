@@ -19,7 +19,10 @@ export async function runProgram(log: Logger, start: () => Promise<Running>): Pr
     running = await start();
   } catch (e) {
     const config = e instanceof ConfigError;
-    log.error(config ? "config.invalid" : "start.failed", { error: e instanceof Error ? e.message : String(e), code: config ? "config.invalid" : "start.failed" });
+    log.error(config ? "config.invalid" : "start.failed", {
+      error: e instanceof Error ? e.message : String(e),
+      code: config ? "config.invalid" : "start.failed",
+    });
     process.exit(config ? 2 : 1);
   }
   let stopping = false;

@@ -35,4 +35,8 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
   return parsed.data;
 }
 
-export const groupsOf = (cfg: Config) => ({ main: cfg.GROUP_MAIN, worker: cfg.GROUP_WORKER, data: cfg.GROUP_DATA });
+export const groupsOf = (cfg: Config) => ({
+  main: cfg.GROUP_MAIN,
+  worker: cfg.GROUP_WORKER,
+  data: cfg.GROUP_DATA,
+});

@@ -40,7 +40,8 @@ export interface Scope {
 
 export function isManaged(rec: { name: string; type: string }, domain: string, scope: Scope): boolean {
   if (rec.type === "A" && scope.nodes) return isNodeRecordName(rec.name, domain);
-  if (rec.type === "SRV" && scope.srv) return fqdn(rec.name) === srvServerName(domain) || fqdn(rec.name) === srvClientName(domain);
+  if (rec.type === "SRV" && scope.srv)
+    return fqdn(rec.name) === srvServerName(domain) || fqdn(rec.name) === srvClientName(domain);
   return false;
 }
 
@@ -48,7 +49,12 @@ export function isManaged(rec: { name: string; type: string }, domain: string, s
 export function desiredNodeRecords(nodes: NodeRecord[], domain: string): DnsRecord[] {
   return nodes
     .filter((n) => n.state !== "gone" && n.privateIp)
-    .map((n) => ({ name: nodeName(n.instanceId, domain), type: "A" as const, ttl: NODE_TTL, values: [n.privateIp] }));
+    .map((n) => ({
+      name: nodeName(n.instanceId, domain),
+      type: "A" as const,
+      ttl: NODE_TTL,
+      values: [n.privateIp],
+    }));
 }
 
 /**
@@ -77,14 +83,18 @@ export function desiredSrvRecords(
     if (!m.isLearner) client.push(`0 0 ${ETCD_CLIENT_PORT} ${nodeName(t, domain)}`);
   }
   const out: DnsRecord[] = [];
-  if (server.length) out.push({ name: srvServerName(domain), type: "SRV", ttl: SRV_TTL, values: server.sort() });
-  if (client.length) out.push({ name: srvClientName(domain), type: "SRV", ttl: SRV_TTL, values: client.sort() });
+  if (server.length)
+    out.push({ name: srvServerName(domain), type: "SRV", ttl: SRV_TTL, values: server.sort() });
+  if (client.length)
+    out.push({ name: srvClientName(domain), type: "SRV", ttl: SRV_TTL, values: client.sort() });
   return out;
 }
 
 const key = (r: { name: string; type: string }) => `${fqdn(r.name)}|${r.type}`;
 const same = (a: DnsRecord, b: DnsRecord) =>
-  a.ttl === b.ttl && a.values.length === b.values.length && [...a.values].sort().every((v, i) => v === [...b.values].sort()[i]);
+  a.ttl === b.ttl &&
+  a.values.length === b.values.length &&
+  [...a.values].sort().every((v, i) => v === [...b.values].sort()[i]);
 
 export interface DnsDiff {
   upserts: DnsRecord[];
@@ -98,7 +108,11 @@ export function diffRecords(desired: DnsRecord[], live: DnsRecord[], domain: str
 }
 
 /** The same minimal change for any set of names a writer owns (`managed` says which records are its). */
-export function diffManagedRecords(desired: DnsRecord[], live: DnsRecord[], managed: (r: { name: string; type: string }) => boolean): DnsDiff {
+export function diffManagedRecords(
+  desired: DnsRecord[],
+  live: DnsRecord[],
+  managed: (r: { name: string; type: string }) => boolean,
+): DnsDiff {
   const liveByKey = new Map(live.map((r) => [key(r), r]));
   const wanted = new Set<string>();
   const upserts: DnsRecord[] = [];

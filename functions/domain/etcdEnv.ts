@@ -30,7 +30,8 @@ export function renderEnvFile(env: Record<string, string>): string {
   return (
     Object.entries(env)
       .map(([k, v]) => {
-        if (!/^[A-Z_][A-Z0-9_]*$/.test(k) || /[\n"\\]/.test(v)) throw new InvariantError(`unsafe env entry ${k}`);
+        if (!/^[A-Z_][A-Z0-9_]*$/.test(k) || /[\n"\\]/.test(v))
+          throw new InvariantError(`unsafe env entry ${k}`);
         return `${k}="${v}"`;
       })
       .join("\n") + "\n"

@@ -14,7 +14,8 @@ export function etcdStartScript(s: Omit<EtcdStartSettings, "dataDir">): string {
   const env = etcdEnv({ ...s, dataDir: DATA_DIR });
   for (const [k, v] of Object.entries(env)) {
     // The file is written by an unquoted heredoc so $ROOT expands: nothing else may expand.
-    if (k !== "ETCD_DATA_DIR" && !/^[A-Za-z0-9=:/.,_@-]*$/.test(v)) throw new InvariantError(`unsafe value for ${k}`);
+    if (k !== "ETCD_DATA_DIR" && !/^[A-Za-z0-9=:/.,_@-]*$/.test(v))
+      throw new InvariantError(`unsafe value for ${k}`);
   }
   const body = renderEnvFile(env).trimEnd();
   return [

@@ -3,7 +3,14 @@
 import { InvalidInputError } from "./errors.ts";
 
 /** Every image built from containers/<name>/Containerfile; one ECR repository each. */
-export const IMAGE_NAMES = ["ambassador", "etcd-amb", "frontdoor", "hello", "presence", "presence-dns"] as const;
+export const IMAGE_NAMES = [
+  "ambassador",
+  "etcd-amb",
+  "frontdoor",
+  "hello",
+  "presence",
+  "presence-dns",
+] as const;
 export type ImageName = (typeof IMAGE_NAMES)[number];
 
 /** The ECR repository of an image: one namespace per cluster. */
@@ -23,7 +30,8 @@ export const IMAGE_PLACEHOLDER = /\{\{image:([a-z0-9][a-z0-9._-]*)\}\}/g;
  */
 export const missingImageRef = (name: string) => `missing.devcluster.invalid/${name}:not-built`;
 
-const PINNED = /^[a-z0-9][a-z0-9._:/-]*\/[a-z0-9._-]+(?:\/[a-z0-9._-]+)*:[A-Za-z0-9_][A-Za-z0-9._-]{0,127}(@sha256:[0-9a-f]{64})?$/;
+const PINNED =
+  /^[a-z0-9][a-z0-9._:/-]*\/[a-z0-9._-]+(?:\/[a-z0-9._-]+)*:[A-Za-z0-9_][A-Za-z0-9._-]{0,127}(@sha256:[0-9a-f]{64})?$/;
 
 /**
  * Parse and check the published references: every value must name a tag other than `latest`
@@ -36,11 +44,13 @@ export function parseImageRefs(text: string, opts: { requireDigest?: boolean } =
   } catch (e) {
     throw new InvalidInputError("image references: not JSON", [(e as Error).message]);
   }
-  if (!raw || typeof raw !== "object" || Array.isArray(raw)) throw new InvalidInputError("image references: not an object", []);
+  if (!raw || typeof raw !== "object" || Array.isArray(raw))
+    throw new InvalidInputError("image references: not an object", []);
   const problems: string[] = [];
   const refs: ImageRefs = {};
   for (const [name, ref] of Object.entries(raw as Record<string, unknown>)) {
-    if (typeof ref !== "string" || !PINNED.test(ref)) problems.push(`${name}: not an image reference with a tag: ${JSON.stringify(ref)}`);
+    if (typeof ref !== "string" || !PINNED.test(ref))
+      problems.push(`${name}: not an image reference with a tag: ${JSON.stringify(ref)}`);
     else if (/:latest(@|$)/.test(ref)) problems.push(`${name}: ${ref} is a mutable tag (latest)`);
     else if (opts.requireDigest && !ref.includes("@sha256:")) problems.push(`${name}: ${ref} has no digest`);
     else refs[name] = ref;

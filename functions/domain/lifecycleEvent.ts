@@ -35,7 +35,11 @@ export const LifecycleEventSchema = z
     const launch = e["detail-type"] === LAUNCH_DETAIL_TYPE;
     const transitionLaunch = e.detail.LifecycleTransition === "autoscaling:EC2_INSTANCE_LAUNCHING";
     if (launch !== transitionLaunch) {
-      ctx.addIssue({ code: "custom", path: ["detail", "LifecycleTransition"], message: "does not match detail-type" });
+      ctx.addIssue({
+        code: "custom",
+        path: ["detail", "LifecycleTransition"],
+        message: "does not match detail-type",
+      });
     }
   });
 

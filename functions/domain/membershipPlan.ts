@@ -30,7 +30,10 @@ export const peerIp = (m: EtcdMember): string | undefined => {
 };
 
 /** The member that stands for a node: by peer URL (a member added but not started has no name), or by name. */
-export function memberOf(members: EtcdMember[], node: { instanceId: string; ip: string }): EtcdMember | undefined {
+export function memberOf(
+  members: EtcdMember[],
+  node: { instanceId: string; ip: string },
+): EtcdMember | undefined {
   const peer = etcdPeerUrl(node.ip);
   return members.find((m) => m.peerUrls.includes(peer)) ?? members.find((m) => m.name === node.instanceId);
 }
@@ -43,7 +46,11 @@ export interface QuorumCheck {
 }
 
 /** Would the voters that remain after removing `removeId` (if any) still have a healthy quorum? */
-export function quorumAfter(members: EtcdMember[], healthy: ReadonlySet<string>, removeId?: string): QuorumCheck {
+export function quorumAfter(
+  members: EtcdMember[],
+  healthy: ReadonlySet<string>,
+  removeId?: string,
+): QuorumCheck {
   const voters = members.filter((m) => !m.isLearner && m.id !== removeId);
   const healthyVoters = voters.filter((m) => healthy.has(m.id)).length;
   const need = quorumOf(voters.length);
@@ -76,7 +83,10 @@ export function planLaunchMain(i: LaunchMainInput): LaunchMainPlan {
     const b = planBootstrap(i.main, i.clusterName);
     if (b.kind === "wait") return { kind: "wait-bootstrap", reason: b.reason };
     if (!b.plan.initialCluster.some((m) => m.name === i.node.instanceId)) {
-      return { kind: "wait-bootstrap", reason: `${i.node.instanceId} is not among the launched main instances` };
+      return {
+        kind: "wait-bootstrap",
+        reason: `${i.node.instanceId} is not among the launched main instances`,
+      };
     }
     return { kind: "bootstrap", plan: b.plan };
   }
@@ -85,7 +95,10 @@ export function planLaunchMain(i: LaunchMainInput): LaunchMainPlan {
   if (mine) return { kind: "already-member", member: mine, started: mine.name !== "" };
   const q = quorumAfter(i.members, i.healthy);
   if (!q.ok) {
-    return { kind: "refuse", reason: `no healthy quorum (${q.healthyVoters}/${q.voters} voters healthy, need ${q.need})` };
+    return {
+      kind: "refuse",
+      reason: `no healthy quorum (${q.healthyVoters}/${q.voters} voters healthy, need ${q.need})`,
+    };
   }
   const learner = i.members.find((m) => m.isLearner);
   if (learner) return { kind: "learner-pending", learner };
@@ -112,7 +125,10 @@ export function planBootstrap(
     return { kind: "wait", reason: `${live.length} of ${main.desired} main instances launched` };
   }
   if (live.length > main.desired) {
-    return { kind: "wait", reason: `${live.length} main instances for desired ${main.desired}: group is changing` };
+    return {
+      kind: "wait",
+      reason: `${live.length} main instances for desired ${main.desired}: group is changing`,
+    };
   }
   const sorted = [...live].sort((a, b) => a.instanceId.localeCompare(b.instanceId));
   const ids = sorted.map((m) => m.instanceId);
@@ -145,7 +161,9 @@ export function planRemove(
   node: { instanceId: string; ip?: string | undefined },
   group?: { desired: number },
 ): RemovePlan {
-  const mine = node.ip ? memberOf(members, { instanceId: node.instanceId, ip: node.ip }) : members.find((m) => m.name === node.instanceId);
+  const mine = node.ip
+    ? memberOf(members, { instanceId: node.instanceId, ip: node.ip })
+    : members.find((m) => m.name === node.instanceId);
   if (!mine) return { kind: "not-member" };
   const check = quorumAfter(members, healthy, mine.id);
   if (mine.isLearner) return { kind: "remove", member: mine, check: { ...check, ok: true } };

@@ -14,7 +14,8 @@ export const instanceKey = (service: string, id: string) => `${instancesPrefix(s
 export const masterKey = (service: string) => `${servicePrefix(service)}master`;
 export const LEGACY_FIELDS = ["private_ip", "public_ip", "port"] as const;
 export type LegacyField = (typeof LEGACY_FIELDS)[number];
-export const legacyKey = (service: string, id: string, field: LegacyField) => `${instanceKey(service, id)}/${field}`;
+export const legacyKey = (service: string, id: string, field: LegacyField) =>
+  `${instanceKey(service, id)}/${field}`;
 
 /** A service name becomes a DNS label (`<service>.<domain>`), so it must be one. */
 export const SERVICE_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -43,9 +44,11 @@ export const PresenceRecordSchema = z
     updatedAt: z.string().optional(),
   })
   .superRefine((r, ctx) => {
-    if (r.http !== undefined && r.ports[r.http] === undefined) ctx.addIssue({ code: "custom", path: ["http"], message: `names no port in ports` });
+    if (r.http !== undefined && r.ports[r.http] === undefined)
+      ctx.addIssue({ code: "custom", path: ["http"], message: `names no port in ports` });
     for (const n of Object.keys(r.streams ?? {})) {
-      if (r.ports[n] === undefined) ctx.addIssue({ code: "custom", path: ["streams", n], message: `names no port in ports` });
+      if (r.ports[n] === undefined)
+        ctx.addIssue({ code: "custom", path: ["streams", n], message: `names no port in ports` });
     }
   });
 
@@ -71,10 +74,16 @@ export interface ParsedPresence {
   issues: PresenceIssue[];
 }
 
-const zodReason = (e: z.ZodError) => e.issues.map((i) => `${i.path.join(".") || "record"}: ${i.message}`).join("; ");
+const zodReason = (e: z.ZodError) =>
+  e.issues.map((i) => `${i.path.join(".") || "record"}: ${i.message}`).join("; ");
 
 /** Parse one JSON record stored at `key`, which must name the same service (and instance, if given). */
-export function parseRecord(key: string, value: string, service: string, instance?: string): PresenceRecord | PresenceIssue {
+export function parseRecord(
+  key: string,
+  value: string,
+  service: string,
+  instance?: string,
+): PresenceRecord | PresenceIssue {
   let json: unknown;
   try {
     json = JSON.parse(value);
@@ -83,8 +92,10 @@ export function parseRecord(key: string, value: string, service: string, instanc
   }
   const r = PresenceRecordSchema.safeParse(json);
   if (!r.success) return { key, reason: zodReason(r.error) };
-  if (r.data.service !== service) return { key, reason: `record names service '${r.data.service}', key says '${service}'` };
-  if (instance !== undefined && r.data.instance !== instance) return { key, reason: `record names instance '${r.data.instance}', key says '${instance}'` };
+  if (r.data.service !== service)
+    return { key, reason: `record names service '${r.data.service}', key says '${service}'` };
+  if (instance !== undefined && r.data.instance !== instance)
+    return { key, reason: `record names instance '${r.data.instance}', key says '${instance}'` };
   return r.data;
 }
 
@@ -158,7 +169,9 @@ export function parsePresence(kvs: Record<string, string>): ParsedPresence {
 
   const services = new Map<string, ServicePresence>();
   for (const name of [...new Set([...records.keys(), ...masters.keys()])].sort()) {
-    const instances = [...(records.get(name)?.values() ?? [])].sort((a, b) => (a.instance < b.instance ? -1 : a.instance > b.instance ? 1 : 0));
+    const instances = [...(records.get(name)?.values() ?? [])].sort((a, b) =>
+      a.instance < b.instance ? -1 : a.instance > b.instance ? 1 : 0,
+    );
     const master = masters.get(name);
     services.set(name, master ? { service: name, instances, master } : { service: name, instances });
   }

@@ -64,7 +64,11 @@ export function planReconcile(i: ReconcileInput): Repair[] {
   if (i.members === null || i.members.length === 0) {
     if (main) {
       const b = planBootstrap({ desired: main.desired, instances: mainLive }, i.clusterName);
-      repairs.push(b.kind === "bootstrap" ? { kind: "bootstrap", plan: b.plan } : { kind: "blocked", reason: `bootstrap: ${b.reason}` });
+      repairs.push(
+        b.kind === "bootstrap"
+          ? { kind: "bootstrap", plan: b.plan }
+          : { kind: "blocked", reason: `bootstrap: ${b.reason}` },
+      );
     }
     return repairs; // without etcd there is no registry to repair
   }
@@ -74,9 +78,7 @@ export function planReconcile(i: ReconcileInput): Repair[] {
     mainLive.find((x) => x.ip === peerIp(m)) ?? mainLive.find((x) => x.instanceId === m.name);
 
   // Members whose instance is gone: learners first (free), then unhealthy voters, then healthy ones.
-  const orphans = members
-    .filter((m) => !liveFor(m))
-    .sort((a, b) => rank(a, i.healthy) - rank(b, i.healthy));
+  const orphans = members.filter((m) => !liveFor(m)).sort((a, b) => rank(a, i.healthy) - rank(b, i.healthy));
   for (const m of orphans) {
     const check = quorumAfter(members, i.healthy, m.id);
     if (m.isLearner || check.ok) {
@@ -115,7 +117,8 @@ export function planReconcile(i: ReconcileInput): Repair[] {
 
   // --- registry
   const live = new Map<string, { g: ObservedGroup; x: ObservedInstance }>();
-  for (const g of i.groups) for (const x of g.instances) if (isLiveState(x.lifecycleState) && x.ip) live.set(x.instanceId, { g, x });
+  for (const g of i.groups)
+    for (const x of g.instances) if (isLiveState(x.lifecycleState) && x.ip) live.set(x.instanceId, { g, x });
   const byId = new Map(i.registry.map((r) => [r.instanceId, r]));
   for (const [id, { g, x }] of live) {
     const cur = byId.get(id);
@@ -132,14 +135,28 @@ export function planReconcile(i: ReconcileInput): Repair[] {
     ) {
       repairs.push({
         kind: "register",
-        record: { instanceId: id, role: g.role, group: g.name, zone: x.zone, privateIp: x.ip!, publicIp: x.publicIp, state, updatedAt: i.now },
+        record: {
+          instanceId: id,
+          role: g.role,
+          group: g.name,
+          zone: x.zone,
+          privateIp: x.ip!,
+          publicIp: x.publicIp,
+          state,
+          updatedAt: i.now,
+        },
       });
     }
   }
   for (const r of i.registry) {
-    if (r.state !== "gone" && !live.has(r.instanceId)) repairs.push({ kind: "mark-gone", record: { ...r, state: "gone", updatedAt: i.now } });
+    if (r.state !== "gone" && !live.has(r.instanceId))
+      repairs.push({ kind: "mark-gone", record: { ...r, state: "gone", updatedAt: i.now } });
     // Gone records are history for a while (what left, when), then forgotten.
-    if (r.state === "gone" && !live.has(r.instanceId) && Date.parse(i.now) - Date.parse(r.updatedAt) > GONE_KEEP_MS) {
+    if (
+      r.state === "gone" &&
+      !live.has(r.instanceId) &&
+      Date.parse(i.now) - Date.parse(r.updatedAt) > GONE_KEEP_MS
+    ) {
       repairs.push({ kind: "forget", record: r });
     }
   }

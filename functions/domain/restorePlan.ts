@@ -35,12 +35,21 @@ export function planRestore(input: {
   const nodes = [...input.nodes].sort((a, b) => (a.instanceId < b.instanceId ? -1 : 1));
   const ips = new Set(nodes.map((n) => n.privateIp));
   if (ips.size !== nodes.length) throw new InvariantError("two main nodes share a private address");
-  const stamp = input.at.toISOString().replace(/[-:]/g, "").replace(/\.\d{3}/, "");
+  const stamp = input.at
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d{3}/, "");
   return {
     snapshotId: input.manifest.id,
     token: `${input.cluster}-restore-${stamp.toLowerCase()}-${input.random}`,
     stamp,
-    members: nodes.map((n) => ({ name: n.instanceId, instanceId: n.instanceId, ip: n.privateIp, zone: n.zone, publicIp: n.publicIp })),
+    members: nodes.map((n) => ({
+      name: n.instanceId,
+      instanceId: n.instanceId,
+      ip: n.privateIp,
+      zone: n.zone,
+      publicIp: n.publicIp,
+    })),
     endpoints: nodes.map((n) => etcdClientUrl(n.privateIp)),
   };
 }

@@ -15,7 +15,9 @@ const isPromoteCheck = (event: unknown): boolean =>
 
 export const reconcileHandler = (w: () => Wiring) =>
   lambdaHandler<ReconcileReport | PromoteReport>("reconcile", (event, log) =>
-    isPromoteCheck(event) ? promotePending(lifecycleDeps(w()), log) : handleReconcile(lifecycleDeps(w()), log),
+    isPromoteCheck(event)
+      ? promotePending(lifecycleDeps(w()), log)
+      : handleReconcile(lifecycleDeps(w()), log),
   );
 
 /** The Lambda entry point. */

@@ -38,7 +38,10 @@ export type Recover = (log: Logger) => Promise<{ action: string; reason?: string
  * Members answer but no quorum of voters is healthy (no leader): the cluster refuses every write.
  * The composition root raises the alarm (log line and the RestoreNeeded metric).
  */
-export type NoQuorumAlarm = (log: Logger, detail: { members: string[]; healthy: string[]; need: number }) => Promise<void>;
+export type NoQuorumAlarm = (
+  log: Logger,
+  detail: { members: string[]; healthy: string[]; need: number },
+) => Promise<void>;
 
 export interface Timing {
   /** How long a main launch keeps trying to promote a pending learner before leaving it to reconcile. */
@@ -90,4 +93,3 @@ export interface LifecycleDeps {
   timing: Timing;
   now(): Date;
 }
-

@@ -10,7 +10,14 @@
 // The zone's current state (for our names) is cached in etcd after every successful batch, so a sync
 // normally needs no ListResourceRecordSets; if the cache is stale, Route 53 refuses the batch (a DELETE
 // must match the live record) and the sync lists the zone and retries. `reconcile` always lists.
-import { desiredNodeRecords, desiredSrvRecords, diffRecords, isEmptyDiff, isManaged, type DnsRecord } from "../domain/dnsPlan.ts";
+import {
+  desiredNodeRecords,
+  desiredSrvRecords,
+  diffRecords,
+  isEmptyDiff,
+  isManaged,
+  type DnsRecord,
+} from "../domain/dnsPlan.ts";
 import type { Logger } from "../ports/log.ts";
 import type { ClusterStore } from "../ports/cluster.ts";
 import type { Dns } from "../ports/dns.ts";
@@ -45,7 +52,12 @@ interface SyncedState {
   records: DnsRecord[];
 }
 
-export async function syncDns(store: ClusterStore, dns: Dns, log: Logger, o: DnsSyncOptions): Promise<DnsSyncResult> {
+export async function syncDns(
+  store: ClusterStore,
+  dns: Dns,
+  log: Logger,
+  o: DnsSyncOptions,
+): Promise<DnsSyncResult> {
   const until = Date.now() + o.deadlineMs;
   const target = o.revision ? BigInt(o.revision) : undefined;
   let delay = 30;
@@ -53,7 +65,8 @@ export async function syncDns(store: ClusterStore, dns: Dns, log: Logger, o: Dns
     if (target !== undefined) {
       const raw = await store.getKey(DNS_SYNCED_KEY);
       const state = raw ? (JSON.parse(raw) as SyncedState) : undefined;
-      if (state && BigInt(state.revision) >= target) return { synced: true, sentByMe: false, changes: 0, revision: state.revision };
+      if (state && BigInt(state.revision) >= target)
+        return { synced: true, sentByMe: false, changes: 0, revision: state.revision };
     }
     const lock = await store.tryLock("dns", o.owner, { ttlSeconds: 15, waitMs: 0 });
     if (!lock) {
@@ -72,11 +85,21 @@ export async function syncDns(store: ClusterStore, dns: Dns, log: Logger, o: Dns
 }
 
 /** One sync round by a caller that already holds the `dns` lock (what `syncDns` does once it has it). */
-export async function syncLocked(store: ClusterStore, dns: Dns, log: Logger, o: DnsSyncOptions): Promise<DnsSyncResult> {
+export async function syncLocked(
+  store: ClusterStore,
+  dns: Dns,
+  log: Logger,
+  o: DnsSyncOptions,
+): Promise<DnsSyncResult> {
   const { nodes, revision } = await store.listNodes();
   const members = await store.memberList();
-  const ipToInstance = new Map(nodes.filter((n) => n.state !== "gone").map((n) => [n.privateIp, n.instanceId]));
-  const desired = [...desiredNodeRecords(nodes, o.domain), ...(members ? desiredSrvRecords(members, ipToInstance, o.domain) : [])];
+  const ipToInstance = new Map(
+    nodes.filter((n) => n.state !== "gone").map((n) => [n.privateIp, n.instanceId]),
+  );
+  const desired = [
+    ...desiredNodeRecords(nodes, o.domain),
+    ...(members ? desiredSrvRecords(members, ipToInstance, o.domain) : []),
+  ];
   // Without a member list the SRV records are left as they are (never emptied on a partial view).
   const scope = { nodes: true, srv: members !== null };
 
@@ -92,7 +115,13 @@ export async function syncLocked(store: ClusterStore, dns: Dns, log: Logger, o: 
     try {
       await dns.apply(diff, `devcluster sync r${revision}`);
     } catch (e) {
-      if (listed || !/InvalidChangeBatch|not found|values provided do not match|already exists/i.test(`${(e as Error).name} ${(e as Error).message}`)) throw e;
+      if (
+        listed ||
+        !/InvalidChangeBatch|not found|values provided do not match|already exists/i.test(
+          `${(e as Error).name} ${(e as Error).message}`,
+        )
+      )
+        throw e;
       log.warn("dns: cached zone state was stale; listing the zone", { error: (e as Error).message });
       live = await dns.listRecords(["A", "SRV"]);
       diff = diffRecords(desired, live, o.domain, scope);
@@ -108,10 +137,23 @@ export async function syncLocked(store: ClusterStore, dns: Dns, log: Logger, o: 
   const deleted = new Set(diff.deletes.map((r) => `${r.name}|${r.type}`));
   const upserted = new Map(diff.upserts.map((r) => [`${r.name}|${r.type}`, r]));
   const after = [
-    ...live.filter((r) => isManaged(r, o.domain, { nodes: true, srv: true }) && !deleted.has(`${r.name}|${r.type}`) && !upserted.has(`${r.name}|${r.type}`)),
+    ...live.filter(
+      (r) =>
+        isManaged(r, o.domain, { nodes: true, srv: true }) &&
+        !deleted.has(`${r.name}|${r.type}`) &&
+        !upserted.has(`${r.name}|${r.type}`),
+    ),
     ...upserted.values(),
   ];
   await store.putKey(DNS_SYNCED_KEY, JSON.stringify({ revision, records: after } satisfies SyncedState));
-  const discoveryChanged = [...diff.upserts, ...diff.deletes].some((r) => r.type === "SRV" && r.name.startsWith("_etcd-client._tcp."));
-  return { synced: true, sentByMe: true, changes: diff.upserts.length + diff.deletes.length, revision, discoveryChanged };
+  const discoveryChanged = [...diff.upserts, ...diff.deletes].some(
+    (r) => r.type === "SRV" && r.name.startsWith("_etcd-client._tcp."),
+  );
+  return {
+    synced: true,
+    sentByMe: true,
+    changes: diff.upserts.length + diff.deletes.length,
+    revision,
+    discoveryChanged,
+  };
 }

@@ -46,7 +46,8 @@ export async function launch(ev: LifecycleEvent, deps: LifecycleDeps, log: Logge
     report.steps.push("waiting for etcd");
     const until = Date.now() + deps.timing.bootstrapWaitMs;
     while ((await store.memberList()) === null) {
-      if (Date.now() > until) throw new EtcdUnavailableError("no etcd member answers: the node cannot be registered");
+      if (Date.now() > until)
+        throw new EtcdUnavailableError("no etcd member answers: the node cannot be registered");
       await sleep(500);
     }
   }
@@ -178,7 +179,9 @@ async function joinMain(
           await sleep(500);
         }
         if (!(await store.memberList())?.length) {
-          throw new DeadlineError(`no etcd cluster to join yet (${plan.reason}); the node cannot be registered`);
+          throw new DeadlineError(
+            `no etcd cluster to join yet (${plan.reason}); the node cannot be registered`,
+          );
         }
         continue;
       }
@@ -266,7 +269,13 @@ async function joinMain(
 }
 
 /** Register only once the new member serves (see waitMemberStarted): discovery then never misses it. */
-async function awaitStart(deps: LifecycleDeps, store: ClusterStore, log: Logger, report: LifecycleReport, memberId: string) {
+async function awaitStart(
+  deps: LifecycleDeps,
+  store: ClusterStore,
+  log: Logger,
+  report: LifecycleReport,
+  memberId: string,
+) {
   if (await waitMemberStarted(store, memberId, deps.timing.memberStartWaitMs)) {
     report.steps.push("member started");
     return;

@@ -13,18 +13,35 @@ import type { LifecycleReport } from "./report.ts";
 
 export type { LifecycleReport } from "./report.ts";
 
-export async function handleLifecycle(event: unknown, deps: LifecycleDeps, log: Logger): Promise<LifecycleReport> {
+export async function handleLifecycle(
+  event: unknown,
+  deps: LifecycleDeps,
+  log: Logger,
+): Promise<LifecycleReport> {
   const ev = parseLifecycleEvent(event); // InvalidInputError: nothing is changed
-  const ref: LifecycleActionRef = { groupName: ev.groupName, hookName: ev.hookName, instanceId: ev.instanceId, token: ev.token };
+  const ref: LifecycleActionRef = {
+    groupName: ev.groupName,
+    hookName: ev.hookName,
+    instanceId: ev.instanceId,
+    token: ev.token,
+  };
   const l = log.child({ instanceId: ev.instanceId, group: ev.groupName, transition: ev.kind });
-  const report: LifecycleReport = { kind: ev.kind, instanceId: ev.instanceId, result: "CONTINUE", steps: [], leftovers: [] };
+  const report: LifecycleReport = {
+    kind: ev.kind,
+    instanceId: ev.instanceId,
+    result: "CONTINUE",
+    steps: [],
+    leftovers: [],
+  };
   if (ev.warmPool) {
     report.steps.push("warm pool transition: nothing to do");
     await deps.actions.complete(ref, "CONTINUE");
     return report;
   }
   try {
-    await withHeartbeat(deps, ref, l, () => (ev.kind === "launch" ? launch(ev, deps, l, report) : terminate(ev, deps, l, report)));
+    await withHeartbeat(deps, ref, l, () =>
+      ev.kind === "launch" ? launch(ev, deps, l, report) : terminate(ev, deps, l, report),
+    );
   } catch (e) {
     report.error = e instanceof Error ? e.message : String(e);
     if (ev.kind === "launch") {

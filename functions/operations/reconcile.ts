@@ -74,7 +74,9 @@ export async function handleReconcile(
           `etcd no quorum: ${q.healthyVoters} of ${q.voters} voters healthy, need ${q.need}; recover from the most up-to-date survivor (docs/OPERATIONS.md, "No quorum")`,
         );
         log.error("ALARM etcd has no quorum: members answer but no leader; writes are refused", detail);
-        await deps.noQuorum?.(log, detail).catch((e: unknown) => log.warn("no-quorum alarm failed", { error: e }));
+        await deps
+          .noQuorum?.(log, detail)
+          .catch((e: unknown) => log.warn("no-quorum alarm failed", { error: e }));
         log.info("reconcile done", { ...report });
         return report;
       }

@@ -6,7 +6,13 @@ import type { Repair } from "../domain/reconcilePlan.ts";
 import { peerIp, planRemove, quorumAfter } from "../domain/membershipPlan.ts";
 import type { ClusterStore } from "../ports/cluster.ts";
 import type { LifecycleDeps } from "./deps.ts";
-import { TOKEN_KEY, bootstrapCluster, promoteLearner, startJoiningMember, withMembershipLock } from "./steps.ts";
+import {
+  TOKEN_KEY,
+  bootstrapCluster,
+  promoteLearner,
+  startJoiningMember,
+  withMembershipLock,
+} from "./steps.ts";
 
 export const describe = (r: Repair): string => {
   switch (r.kind) {

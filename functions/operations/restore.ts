@@ -62,7 +62,15 @@ export interface RestoreDeps {
 }
 
 export interface RestoreSummary {
-  snapshot: { id: string; dataKey: string; size: number; sha256: string; revision: number; keyCount: number; takenAt: string };
+  snapshot: {
+    id: string;
+    dataKey: string;
+    size: number;
+    sha256: string;
+    revision: number;
+    keyCount: number;
+    takenAt: string;
+  };
   token: string;
   members: { instanceId: string; ip: string; movedAside: string | null }[];
   endpoints: string[];
@@ -85,14 +93,20 @@ async function verifyDownload(store: SnapshotStore, m: Manifest): Promise<void> 
   if (r.size !== m.size) problems.push(`size ${r.size} != manifest ${m.size}`);
   if (r.sha256 !== m.sha256) problems.push(`SHA-256 ${r.sha256} != manifest ${m.sha256}`);
   if (!r.etcdTrailerOk) problems.push("etcd's own checksum trailer does not match");
-  if (problems.length) throw new RefusedError(`snapshot ${m.id} is corrupt (${problems.join("; ")}); nothing was changed`);
+  if (problems.length)
+    throw new RefusedError(`snapshot ${m.id} is corrupt (${problems.join("; ")}); nothing was changed`);
 }
 
 function failed(results: CommandResult[]): CommandResult[] {
   return results.filter((r) => r.status !== "Success");
 }
 const describeFailures = (rs: CommandResult[]) =>
-  rs.map((r) => `${r.instanceId}: ${r.status} (exit ${r.exitCode}) ${r.stderr.trim().split("\n").slice(-3).join(" | ")}`).join("; ");
+  rs
+    .map(
+      (r) =>
+        `${r.instanceId}: ${r.status} (exit ${r.exitCode}) ${r.stderr.trim().split("\n").slice(-3).join(" | ")}`,
+    )
+    .join("; ");
 
 export async function restore(deps: RestoreDeps, rawInput: unknown): Promise<RestoreSummary> {
   const t0 = Date.now();
@@ -112,12 +126,17 @@ export async function restore(deps: RestoreDeps, rawInput: unknown): Promise<Res
   // 1. Input and confirmation: nothing is read or changed before these pass.
   const input = parseInput(RestoreInputSchema, rawInput ?? {}, "invalid restore input");
   if (input.confirm !== deps.cfg.CLUSTER_NAME) {
-    throw new RefusedError(`confirmation "${input.confirm}" does not match the cluster name; nothing was changed`);
+    throw new RefusedError(
+      `confirmation "${input.confirm}" does not match the cluster name; nothing was changed`,
+    );
   }
   step("resolve snapshot", { snapshot: input.snapshot });
   const observed = await deps.store.list();
   const chosen = chooseSnapshot(deps.store.layout, observed, input.snapshot);
-  if (!chosen) throw new NotFoundError(input.snapshot === "latest" ? "there is no valid snapshot" : `snapshot ${input.snapshot} not found`);
+  if (!chosen)
+    throw new NotFoundError(
+      input.snapshot === "latest" ? "there is no valid snapshot" : `snapshot ${input.snapshot} not found`,
+    );
   const invalid = validity(deps.store.layout, chosen);
   if (invalid) throw new RefusedError(`snapshot ${chosen.id} is not valid (${invalid}); nothing was changed`);
   const manifest = chosen.manifest!;
@@ -127,21 +146,32 @@ export async function restore(deps: RestoreDeps, rawInput: unknown): Promise<Res
 
   step("observe main nodes and the old cluster");
   const nodes = await observeMainNodes(deps.groups, deps.cfg);
-  if (nodes.length === 0) throw new RefusedError(`the main group ${deps.cfg.GROUP_MAIN} has no InService nodes; nothing was changed`);
-  const probe = [...new Set([...nodes.map((x) => etcdClientUrl(x.privateIp)), ...manifest.members.flatMap((m) => m.clientUrls)])];
-  const serving = (await Promise.all(probe.map(async (e) => ((await deps.etcd.healthy(e, 1500)) ? e : undefined)))).filter(
-    (e): e is string => e !== undefined,
-  );
+  if (nodes.length === 0)
+    throw new RefusedError(
+      `the main group ${deps.cfg.GROUP_MAIN} has no InService nodes; nothing was changed`,
+    );
+  const probe = [
+    ...new Set([
+      ...nodes.map((x) => etcdClientUrl(x.privateIp)),
+      ...manifest.members.flatMap((m) => m.clientUrls),
+    ]),
+  ];
+  const serving = (
+    await Promise.all(probe.map(async (e) => ((await deps.etcd.healthy(e, 1500)) ? e : undefined)))
+  ).filter((e): e is string => e !== undefined);
   if (serving.length && !input.force) {
     throw new RefusedError(
       `a healthy etcd cluster is still serving at ${serving.join(", ")}; restore only after total loss, or ${FORCE_HINT}; nothing was changed`,
     );
   }
-  if (serving.length) log.warn("restore: forced while a healthy cluster serves; its data will be moved aside", { serving });
+  if (serving.length)
+    log.warn("restore: forced while a healthy cluster serves; its data will be moved aside", { serving });
 
   const owner = `${process.pid}-${randomBytes(4).toString("hex")}`;
   if (!(await deps.store.tryLock(LOCK, owner, LOCK_STALE_MS))) {
-    throw new LockBusyError("another restore is running (lock object in the snapshot bucket); nothing was changed");
+    throw new LockBusyError(
+      "another restore is running (lock object in the snapshot bucket); nothing was changed",
+    );
   }
   try {
     const now = (deps.now ?? (() => new Date()))();
@@ -159,23 +189,39 @@ export async function restore(deps: RestoreDeps, rawInput: unknown): Promise<Res
     const fetched = await Promise.all(
       plan.members.map((m) =>
         deps.commands
-          .run({ instanceIds: [m.instanceId], script: fetchScript(plan, manifest, url), comment: `devcluster restore ${plan.stamp}: fetch`, timeoutSeconds: 600 })
+          .run({
+            instanceIds: [m.instanceId],
+            script: fetchScript(plan, manifest, url),
+            comment: `devcluster restore ${plan.stamp}: fetch`,
+            timeoutSeconds: 600,
+          })
           .then((r) => r[0]!),
       ),
     );
     const fetchFailed = failed(fetched);
     if (fetchFailed.length) {
       await deps.commands
-        .run({ instanceIds: plan.members.map((m) => m.instanceId), script: cleanupScript(plan), comment: "devcluster restore: clean up" })
+        .run({
+          instanceIds: plan.members.map((m) => m.instanceId),
+          script: cleanupScript(plan),
+          comment: "devcluster restore: clean up",
+        })
         .catch(() => {});
-      throw new RefusedError(`could not fetch the snapshot onto every node (${describeFailures(fetchFailed)}); etcd was not touched`);
+      throw new RefusedError(
+        `could not fetch the snapshot onto every node (${describeFailures(fetchFailed)}); etcd was not touched`,
+      );
     }
 
     step("stop etcd, move old data aside, restore the snapshot on every node", { token: plan.token });
     const swapped = await Promise.all(
       plan.members.map((m) =>
         deps.commands
-          .run({ instanceIds: [m.instanceId], script: swapScript(plan, byId(m.instanceId)), comment: `devcluster restore ${plan.stamp}: swap`, timeoutSeconds: 600 })
+          .run({
+            instanceIds: [m.instanceId],
+            script: swapScript(plan, byId(m.instanceId)),
+            comment: `devcluster restore ${plan.stamp}: swap`,
+            timeoutSeconds: 600,
+          })
           .then((r) => r[0]!),
       ),
     );
@@ -187,7 +233,9 @@ export async function restore(deps: RestoreDeps, rawInput: unknown): Promise<Res
           `on the nodes that got that far; run the restore again, or move them back by hand.`,
       );
     }
-    const movedAside = new Map(swapped.map((r) => [r.instanceId, /moved the old data dir to (\S+)/.exec(r.stdout)?.[1] ?? null]));
+    const movedAside = new Map(
+      swapped.map((r) => [r.instanceId, /moved the old data dir to (\S+)/.exec(r.stdout)?.[1] ?? null]),
+    );
 
     step("start the restored members");
     const started = await deps.commands.run({
@@ -197,23 +245,31 @@ export async function restore(deps: RestoreDeps, rawInput: unknown): Promise<Res
       timeoutSeconds: 120,
     });
     const startFailed = failed(started);
-    if (startFailed.length) throw new DevclusterError(`could not start etcd on ${describeFailures(startFailed)}`);
+    if (startFailed.length)
+      throw new DevclusterError(`could not start etcd on ${describeFailures(startFailed)}`);
 
     step("wait for a healthy quorum", { endpoints: plan.endpoints });
     const quorum = Math.floor(plan.members.length / 2) + 1;
     const deadline = Date.now() + (deps.quorumTimeoutMs ?? 120_000);
     let healthy: string[] = [];
     for (;;) {
-      healthy = (await Promise.all(plan.endpoints.map(async (e) => ((await deps.etcd.healthy(e, 1000)) ? e : undefined)))).filter(
-        (e): e is string => e !== undefined,
-      );
+      healthy = (
+        await Promise.all(
+          plan.endpoints.map(async (e) => ((await deps.etcd.healthy(e, 1000)) ? e : undefined)),
+        )
+      ).filter((e): e is string => e !== undefined);
       if (healthy.length === plan.endpoints.length) break;
       if (Date.now() > deadline) {
         if (healthy.length >= quorum) {
-          log.warn("restore: quorum is healthy but not every member yet", { healthy, endpoints: plan.endpoints });
+          log.warn("restore: quorum is healthy but not every member yet", {
+            healthy,
+            endpoints: plan.endpoints,
+          });
           break;
         }
-        throw new DevclusterError(`restored cluster not healthy after ${deps.quorumTimeoutMs ?? 120_000} ms (healthy: ${healthy.join(", ") || "none"})`);
+        throw new DevclusterError(
+          `restored cluster not healthy after ${deps.quorumTimeoutMs ?? 120_000} ms (healthy: ${healthy.join(", ") || "none"})`,
+        );
       }
       await sleep(100);
     }
@@ -224,10 +280,18 @@ export async function restore(deps: RestoreDeps, rawInput: unknown): Promise<Res
     const members = await deps.etcd.members(at);
     const keyCount = await deps.etcd.keyCount(at, manifest.revision);
     const problems: string[] = [];
-    if (!status || status.revision < manifest.revision) problems.push(`revision ${status?.revision} < snapshot's ${manifest.revision}`);
-    if (keyCount !== manifest.keyCount) problems.push(`key count ${keyCount} at revision ${manifest.revision} != manifest ${manifest.keyCount}`);
-    if (members.length !== plan.members.length) problems.push(`${members.length} members, planned ${plan.members.length}`);
-    if (problems.length) throw new DevclusterError(`restored cluster does not match snapshot ${manifest.id}: ${problems.join("; ")}`);
+    if (!status || status.revision < manifest.revision)
+      problems.push(`revision ${status?.revision} < snapshot's ${manifest.revision}`);
+    if (keyCount !== manifest.keyCount)
+      problems.push(
+        `key count ${keyCount} at revision ${manifest.revision} != manifest ${manifest.keyCount}`,
+      );
+    if (members.length !== plan.members.length)
+      problems.push(`${members.length} members, planned ${plan.members.length}`);
+    if (problems.length)
+      throw new DevclusterError(
+        `restored cluster does not match snapshot ${manifest.id}: ${problems.join("; ")}`,
+      );
 
     step("rewrite the node registry, discovery and units");
     const at2 = new Date().toISOString();
@@ -251,7 +315,9 @@ export async function restore(deps: RestoreDeps, rawInput: unknown): Promise<Res
           return undefined;
         }
       })
-      .filter((r): r is NodeRecord => !!r && r.role === "main" && !current.has(r.instanceId) && r.state !== "gone")
+      .filter(
+        (r): r is NodeRecord => !!r && r.role === "main" && !current.has(r.instanceId) && r.state !== "gone",
+      )
       .map((r) => ({ ...r, state: "gone" as const, updatedAt: at2 }));
     await deps.etcd.put(
       at,
@@ -272,7 +338,11 @@ export async function restore(deps: RestoreDeps, rawInput: unknown): Promise<Res
         takenAt: manifest.startedAt,
       },
       token: plan.token,
-      members: plan.members.map((m) => ({ instanceId: m.instanceId, ip: m.ip, movedAside: movedAside.get(m.instanceId) ?? null })),
+      members: plan.members.map((m) => ({
+        instanceId: m.instanceId,
+        ip: m.ip,
+        movedAside: movedAside.get(m.instanceId) ?? null,
+      })),
       endpoints: plan.endpoints,
       revision: status!.revision,
       keyCount,
@@ -283,7 +353,9 @@ export async function restore(deps: RestoreDeps, rawInput: unknown): Promise<Res
     await deps.metrics?.put("RestoreNeeded", 0).catch(() => {});
     return summary;
   } finally {
-    await deps.store.unlock(LOCK, owner).catch((e) => log.warn("restore: could not release the lock", { error: e }));
+    await deps.store
+      .unlock(LOCK, owner)
+      .catch((e) => log.warn("restore: could not release the lock", { error: e }));
   }
 }
 
@@ -310,12 +382,20 @@ export async function recoverIfTotalLoss(deps: RestoreDeps & { graceMs?: number 
 
   const how = howToRestore(deps.cfg.CLUSTER_NAME);
   const alarm = async (reason: string): Promise<RecoveryOutcome> => {
-    log.error("ALARM etcd total loss: no member alive on any main node; a restore is needed", { reason, how, nodes: nodes.map((x) => x.instanceId) });
-    await deps.metrics?.put("RestoreNeeded", 1).catch((e) => log.warn("could not put RestoreNeeded", { error: e }));
+    log.error("ALARM etcd total loss: no member alive on any main node; a restore is needed", {
+      reason,
+      how,
+      nodes: nodes.map((x) => x.instanceId),
+    });
+    await deps.metrics
+      ?.put("RestoreNeeded", 1)
+      .catch((e) => log.warn("could not put RestoreNeeded", { error: e }));
     return { action: "alarm", reason, how };
   };
   if (!deps.cfg.AUTO_RESTORE) return alarm("AUTO_RESTORE is off");
-  log.warn("etcd total loss: AUTO_RESTORE is on, restoring the newest valid snapshot", { nodes: nodes.map((x) => x.instanceId) });
+  log.warn("etcd total loss: AUTO_RESTORE is on, restoring the newest valid snapshot", {
+    nodes: nodes.map((x) => x.instanceId),
+  });
   try {
     const summary = await restore(deps, { snapshot: "latest", confirm: deps.cfg.CLUSTER_NAME });
     return { action: "restored", summary };

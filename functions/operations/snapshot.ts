@@ -18,7 +18,13 @@ import {
   type RetentionPlan,
 } from "../domain/snapshots.ts";
 import type { Groups } from "../ports/index.ts";
-import type { EtcdSnapshotApi, MemberStatus, Metrics, SnapshotStore, UploadTuning } from "../ports/snapshots.ts";
+import type {
+  EtcdSnapshotApi,
+  MemberStatus,
+  Metrics,
+  SnapshotStore,
+  UploadTuning,
+} from "../ports/snapshots.ts";
 import { parseInput } from "../domain/input.ts";
 
 /** Groups, or a loader for them (the EC2 client alone costs ~75 MB of memory; loaded only if needed). */
@@ -55,7 +61,13 @@ export async function observeMainNodes(source: GroupsSource, cfg: Config) {
     .filter((m) => byId.get(m.instanceId)?.state === "running")
     .map((m) => {
       const i = byId.get(m.instanceId)!;
-      return { instanceId: m.instanceId, privateIp: i.privateIp, publicIp: i.publicIp, zone: i.zone || m.zone, healthStatus: m.healthStatus };
+      return {
+        instanceId: m.instanceId,
+        privateIp: i.privateIp,
+        publicIp: i.publicIp,
+        zone: i.zone || m.zone,
+        healthStatus: m.healthStatus,
+      };
     });
 }
 
@@ -83,7 +95,10 @@ async function findEndpoints(deps: SnapshotDeps): Promise<string[]> {
  * Pick the member to snapshot: one that answers and is healthy; a follower rather than the leader
  * (the snapshot's disk and network load then stays off the leader). Pure.
  */
-export function pickSource(statuses: (MemberStatus | undefined)[], healthy: boolean[]): MemberStatus | undefined {
+export function pickSource(
+  statuses: (MemberStatus | undefined)[],
+  healthy: boolean[],
+): MemberStatus | undefined {
   const ok = statuses
     .map((s, i) => (s && healthy[i] && s.leader !== "0" && !s.isLearner ? s : undefined))
     .filter((s): s is MemberStatus => s !== undefined);
@@ -113,7 +128,10 @@ export const SnapshotEventSchema = z
   .passthrough(); // a scheduled EventBridge event carries its own fields
 
 /** Take one snapshot and store it; throws (and records a failure metric) when it could not. */
-export async function takeSnapshot(deps: SnapshotDeps, input: { endpoints?: string[] } = {}): Promise<SnapshotSummary> {
+export async function takeSnapshot(
+  deps: SnapshotDeps,
+  input: { endpoints?: string[] } = {},
+): Promise<SnapshotSummary> {
   const { log, etcd, store } = deps;
   const now = deps.now ?? (() => new Date());
   const endpoints = input.endpoints ?? (await findEndpoints(deps));
@@ -128,7 +146,13 @@ export async function takeSnapshot(deps: SnapshotDeps, input: { endpoints?: stri
   const id = snapshotId(startedAt, (deps.random ?? (() => randomBytes(4).toString("hex")))());
   const key = dataKey(store.layout, id);
   const members = await etcd.members(source.endpoint);
-  log.info("snapshot: streaming", { id, key, source: source.endpoint, revision: source.revision, dbSize: source.dbSize });
+  log.info("snapshot: streaming", {
+    id,
+    key,
+    source: source.endpoint,
+    revision: source.revision,
+    dbSize: source.dbSize,
+  });
 
   const t0 = Date.now();
   const snap = await etcd.openSnapshot(source.endpoint);
@@ -195,7 +219,11 @@ export async function applyRetention(deps: SnapshotDeps): Promise<RetentionPlan>
     ...plan.orphans,
   ];
   if (keys.length) await deps.store.deleteKeys(keys);
-  deps.log.info("snapshot: retention applied", { kept: plan.keep.length, dropped: plan.drop, orphans: plan.orphans });
+  deps.log.info("snapshot: retention applied", {
+    kept: plan.keep.length,
+    dropped: plan.drop,
+    orphans: plan.orphans,
+  });
   return plan;
 }
 
@@ -219,7 +247,12 @@ export async function runSnapshot(deps: SnapshotDeps, event: unknown = {}): Prom
     } catch (e) {
       // The snapshot is stored and valid; retention runs again next time.
       deps.log.error("snapshot: retention failed", { error: e });
-      summary.retention = { kept: -1, dropped: [], orphans: [], error: e instanceof Error ? e.message : String(e) };
+      summary.retention = {
+        kept: -1,
+        dropped: [],
+        orphans: [],
+        error: e instanceof Error ? e.message : String(e),
+      };
     }
   }
   return summary;

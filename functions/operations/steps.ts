@@ -5,8 +5,19 @@ import { LockBusyError } from "../domain/errors.ts";
 import { DeadlineError, DevclusterError, LearnerNotReadyError } from "../domain/errors.ts";
 import { etcdStartScript } from "../domain/etcdStartScript.ts";
 import type { Logger } from "../ports/log.ts";
-import { etcdClientUrl, type EtcdMember, type GroupInfo, type InstanceInfo, type NodeRecord } from "../domain/model.ts";
-import { isLiveState, joinInitialCluster, type BootstrapPlan, type MainInstance } from "../domain/membershipPlan.ts";
+import {
+  etcdClientUrl,
+  type EtcdMember,
+  type GroupInfo,
+  type InstanceInfo,
+  type NodeRecord,
+} from "../domain/model.ts";
+import {
+  isLiveState,
+  joinInitialCluster,
+  type BootstrapPlan,
+  type MainInstance,
+} from "../domain/membershipPlan.ts";
 import type { ObservedGroup } from "../domain/reconcilePlan.ts";
 import type { LifecycleActionRef } from "../ports/index.ts";
 import type { ClusterStore, Lock } from "../ports/cluster.ts";
@@ -36,7 +47,9 @@ export async function observe(
   const names = [...new Set([deps.groupNames.main, ...groupNames])];
   const raw = await deps.groups.describeGroups(names);
   const described = addresses === "all" ? raw : raw.filter((g) => g.name === deps.groupNames.main);
-  const ids = [...new Set([...described.flatMap((g) => g.members.map((m) => m.instanceId)), ...extraInstanceIds])];
+  const ids = [
+    ...new Set([...described.flatMap((g) => g.members.map((m) => m.instanceId)), ...extraInstanceIds]),
+  ];
   const instances = new Map((await deps.groups.describeInstances(ids)).map((i) => [i.instanceId, i]));
   const groups: ObservedGroup[] = raw.map((g) => ({
     name: g.name,
@@ -66,7 +79,12 @@ export function endpointsOf(main: { instances: MainInstance[] }, extraIps: strin
   return [...new Set([...ips, ...extraIps])].map(etcdClientUrl);
 }
 
-export async function withMembershipLock<T>(deps: LifecycleDeps, store: ClusterStore, owner: string, fn: () => Promise<T>): Promise<T> {
+export async function withMembershipLock<T>(
+  deps: LifecycleDeps,
+  store: ClusterStore,
+  owner: string,
+  fn: () => Promise<T>,
+): Promise<T> {
   const lock: Lock | undefined = await store.tryLock("membership", `${owner}/${randomUUID()}`, {
     ttlSeconds: 20,
     waitMs: deps.timing.lockWaitMs,
@@ -80,7 +98,12 @@ export async function withMembershipLock<T>(deps: LifecycleDeps, store: ClusterS
 }
 
 /** Promote a learner under the membership lock; false while it has not caught up (etcd refuses). */
-export function promoteLearner(deps: LifecycleDeps, store: ClusterStore, owner: string, memberId: string): Promise<boolean> {
+export function promoteLearner(
+  deps: LifecycleDeps,
+  store: ClusterStore,
+  owner: string,
+  memberId: string,
+): Promise<boolean> {
   return withMembershipLock(deps, store, owner, async () => {
     try {
       await store.promote(memberId);
@@ -100,7 +123,11 @@ export function promoteLearner(deps: LifecycleDeps, store: ClusterStore, owner: 
  * `_etcd-server._tcp`. Registering only after the member serves makes every sync that covers the
  * registration see it. Returns false when it did not start in time (reconcile then fixes the records).
  */
-export async function waitMemberStarted(store: ClusterStore, memberId: string, waitMs: number): Promise<boolean> {
+export async function waitMemberStarted(
+  store: ClusterStore,
+  memberId: string,
+  waitMs: number,
+): Promise<boolean> {
   const until = Date.now() + waitMs;
   for (;;) {
     const m = (await store.memberList())?.find((x) => x.id === memberId);
@@ -132,7 +159,8 @@ export async function sendStartSettings(
     ),
   );
   const failed = results.flat().filter((r) => r.status !== "Success");
-  for (const r of results.flat()) log.info("etcd start settings", { instanceId: r.instanceId, status: r.status, stdout: r.stdout.trim() });
+  for (const r of results.flat())
+    log.info("etcd start settings", { instanceId: r.instanceId, status: r.status, stdout: r.stdout.trim() });
   if (failed.length) {
     throw new DevclusterError(
       `etcd start settings failed on ${failed.map((f) => `${f.instanceId} (${f.status}: ${f.stderr.trim().slice(-300)})`).join(", ")}`,
@@ -154,13 +182,32 @@ export async function startJoiningMember(
   await sendStartSettings(deps, log, [node], joinInitialCluster(members, m), "existing", token);
 }
 
-export async function bootstrapCluster(deps: LifecycleDeps, store: ClusterStore, log: Logger, plan: BootstrapPlan): Promise<EtcdMember[]> {
-  log.info("etcd: bootstrapping a new cluster", { members: plan.initialCluster.map((m) => m.name), token: plan.token });
-  await sendStartSettings(deps, log, plan.initialCluster.map((m) => ({ instanceId: m.name, ip: m.ip })), plan.initialCluster, "new", plan.token);
+export async function bootstrapCluster(
+  deps: LifecycleDeps,
+  store: ClusterStore,
+  log: Logger,
+  plan: BootstrapPlan,
+): Promise<EtcdMember[]> {
+  log.info("etcd: bootstrapping a new cluster", {
+    members: plan.initialCluster.map((m) => m.name),
+    token: plan.token,
+  });
+  await sendStartSettings(
+    deps,
+    log,
+    plan.initialCluster.map((m) => ({ instanceId: m.name, ip: m.ip })),
+    plan.initialCluster,
+    "new",
+    plan.token,
+  );
   return waitForCluster(store, plan.initialCluster.length, deps.timing.bootstrapWaitMs);
 }
 
-export async function waitForCluster(store: ClusterStore, size: number, timeoutMs: number): Promise<EtcdMember[]> {
+export async function waitForCluster(
+  store: ClusterStore,
+  size: number,
+  timeoutMs: number,
+): Promise<EtcdMember[]> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const ms = await store.memberList();
@@ -168,13 +215,19 @@ export async function waitForCluster(store: ClusterStore, size: number, timeoutM
       const healthy = await store.healthyMembers(ms);
       if (healthy.size >= Math.floor(ms.length / 2) + 1) return ms;
     }
-    if (Date.now() > until) throw new DeadlineError(`etcd cluster of ${size} did not come up within ${timeoutMs} ms`);
+    if (Date.now() > until)
+      throw new DeadlineError(`etcd cluster of ${size} did not come up within ${timeoutMs} ms`);
     await sleep(200);
   }
 }
 
 /** Runs `fn` while recording a lifecycle heartbeat every `everyMs`. */
-export async function withHeartbeat<T>(deps: LifecycleDeps, ref: LifecycleActionRef, log: Logger, fn: () => Promise<T>): Promise<T> {
+export async function withHeartbeat<T>(
+  deps: LifecycleDeps,
+  ref: LifecycleActionRef,
+  log: Logger,
+  fn: () => Promise<T>,
+): Promise<T> {
   const timer = setInterval(() => {
     deps.actions.heartbeat(ref).catch((e: unknown) => log.warn("lifecycle heartbeat failed", { error: e }));
   }, deps.timing.heartbeatEveryMs);
@@ -213,9 +266,15 @@ export const GATEWAY_UNIT = "etcd-amb.service";
  * After the client discovery record changed, restart the gateways that are running so they resolve it
  * again (etcd's gateway reads SRV only at start). A node that fails is logged; reconcile retries.
  */
-export async function refreshGateways(deps: LifecycleDeps, store: ClusterStore, log: Logger): Promise<string[]> {
+export async function refreshGateways(
+  deps: LifecycleDeps,
+  store: ClusterStore,
+  log: Logger,
+): Promise<string[]> {
   const { nodes } = await store.listNodes();
-  const ids = nodes.filter((n) => n.role !== "main" && (n.state === "active" || n.state === "joining")).map((n) => n.instanceId);
+  const ids = nodes
+    .filter((n) => n.role !== "main" && (n.state === "active" || n.state === "joining"))
+    .map((n) => n.instanceId);
   if (!ids.length) return [];
   const results = await deps.commands.run({
     instanceIds: ids,

@@ -61,7 +61,12 @@ export async function terminate(
   } else {
     await withMembershipLock(deps, store, ev.instanceId, async () => {
       const now = (await store.memberList()) ?? members;
-      const plan = planRemove(now, await store.healthyMembers(now), { instanceId: ev.instanceId, ip }, obs.main);
+      const plan = planRemove(
+        now,
+        await store.healthyMembers(now),
+        { instanceId: ev.instanceId, ip },
+        obs.main,
+      );
       if (plan.kind === "not-member") {
         report.steps.push("not an etcd member");
       } else if (plan.kind === "refuse") {

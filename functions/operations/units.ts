@@ -73,7 +73,8 @@ export async function syncUnits(deps: UnitsDeps, opts: SyncOptions = {}): Promis
   const log = deps.log;
   const [source, images] = await Promise.all([opts.catalog ?? deps.catalog(), deps.images?.load() ?? {}]);
   const rendered = renderCatalogImages(source, images);
-  for (const [file, names] of Object.entries(rendered.missing)) log.warn("units: image not published", { file, images: names });
+  for (const [file, names] of Object.entries(rendered.missing))
+    log.warn("units: image not published", { file, images: names });
   const catalog: Catalog = loadCatalog(rendered.source);
   const maxAttempts = opts.attempts ?? 3;
   for (let attempt = 1; ; attempt++) {
@@ -83,7 +84,8 @@ export async function syncUnits(deps: UnitsDeps, opts: SyncOptions = {}): Promis
     if (opts.launching) input.launching = opts.launching;
     if (opts.terminating) input.terminating = opts.terminating;
     const plan: UnitsPlan = planUnits(input);
-    for (const u of plan.result.unplaceable) log.warn("units: unplaceable", { unit: u.unit, reason: u.reason });
+    for (const u of plan.result.unplaceable)
+      log.warn("units: unplaceable", { unit: u.unit, reason: u.reason });
     const report: UnitsReport = {
       dryRun: Boolean(opts.dryRun),
       nodes: records.length,
@@ -105,15 +107,29 @@ export async function syncUnits(deps: UnitsDeps, opts: SyncOptions = {}): Promis
       report.results.push(...results);
     }
     report.failed = report.results.filter((r) => !r.ok).map((r) => r.instanceId);
-    for (const r of report.results.filter((x) => !x.ok)) log.error("units: push failed on a node", { instanceId: r.instanceId, status: r.status, failed: r.failed, error: r.error });
+    for (const r of report.results.filter((x) => !x.ok))
+      log.error("units: push failed on a node", {
+        instanceId: r.instanceId,
+        status: r.status,
+        failed: r.failed,
+        error: r.error,
+      });
     const next = stateAfterPush(plan, report.results);
     if (await deps.placements.save(next, stored.revision)) {
       report.saved = true;
-      log.info("units: placement stored", { pushed: report.pushed.length, failed: report.failed, moves: report.moves.length, unplaceable: report.unplaceable.length });
+      log.info("units: placement stored", {
+        pushed: report.pushed.length,
+        failed: report.failed,
+        moves: report.moves.length,
+        unplaceable: report.unplaceable.length,
+      });
       return report;
     }
     log.warn("units: placement changed meanwhile; planning again", { attempt });
-    if (attempt >= maxAttempts) throw new DevclusterError(`units: placement kept changing during ${attempt} attempts; reconcile will finish the work`);
+    if (attempt >= maxAttempts)
+      throw new DevclusterError(
+        `units: placement kept changing during ${attempt} attempts; reconcile will finish the work`,
+      );
   }
 }
 

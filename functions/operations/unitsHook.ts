@@ -48,7 +48,9 @@ export function unitsHook(deps: UnitsHookDeps): UnitsHook {
   });
   return {
     async onLaunch(node: NodeRecord, log: Logger, ctx: UnitsContext) {
-      const r = await withUnitsLock(ctx, waitMs, () => syncUnits(depsFor(ctx, log), { launching: node.instanceId }));
+      const r = await withUnitsLock(ctx, waitMs, () =>
+        syncUnits(depsFor(ctx, log), { launching: node.instanceId }),
+      );
       if (r.failed.includes(node.instanceId)) {
         throw new DevclusterError(`units could not be pushed to ${node.instanceId}`);
       }

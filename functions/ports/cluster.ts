@@ -35,6 +35,10 @@ export interface ClusterStore {
    * A lock held through a lease of `ttlSeconds` (kept alive while held; it expires if the holder
    * dies). `waitMs` 0 tries once; undefined is returned when it is busy after `waitMs`.
    */
-  tryLock(name: string, owner: string, opts: { ttlSeconds: number; waitMs: number }): Promise<Lock | undefined>;
+  tryLock(
+    name: string,
+    owner: string,
+    opts: { ttlSeconds: number; waitMs: number },
+  ): Promise<Lock | undefined>;
   close(): void;
 }

@@ -67,5 +67,9 @@ export interface SnapshotStore {
 
 /** Metrics (CloudWatch). */
 export interface Metrics {
-  put(name: string, value: number, unit?: "Count" | "Bytes" | "Seconds" | "Milliseconds" | "None"): Promise<void>;
+  put(
+    name: string,
+    value: number,
+    unit?: "Count" | "Bytes" | "Seconds" | "Milliseconds" | "None",
+  ): Promise<void>;
 }

@@ -7,7 +7,10 @@ import { invocationLogger } from "./log.ts";
 
 export type LambdaHandler<R> = (event: unknown, context?: { awsRequestId?: string }) => Promise<R>;
 
-export function lambdaHandler<R>(fn: string, run: (event: unknown, log: Logger) => Promise<R>): LambdaHandler<R> {
+export function lambdaHandler<R>(
+  fn: string,
+  run: (event: unknown, log: Logger) => Promise<R>,
+): LambdaHandler<R> {
   return async (event, context) => {
     const log = invocationLogger(fn, context?.awsRequestId ?? randomUUID());
     try {

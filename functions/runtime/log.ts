@@ -44,7 +44,14 @@ const defaultSink: LogSink = (l) => {
 export function createLogger(base: LogFields = {}, sink: LogSink = defaultSink): Logger {
   const write = (level: string, msg: string, fields?: LogFields) => {
     if (process.env.DEVCLUSTER_LOG === "silent") return;
-    sink(JSON.stringify({ level, time: new Date().toISOString(), msg, ...(redact({ ...base, ...fields }) as LogFields) }));
+    sink(
+      JSON.stringify({
+        level,
+        time: new Date().toISOString(),
+        msg,
+        ...(redact({ ...base, ...fields }) as LogFields),
+      }),
+    );
   };
   return {
     info: (m, f) => write("info", m, f),

@@ -22,7 +22,12 @@ import { ssmPublishedImages } from "../adapters/aws/ssmPublishedImages.ts";
 import { etcdClusterStore } from "../adapters/etcd/clusterStore.ts";
 import { etcdPlacementStore } from "../adapters/etcd/placementStore.ts";
 import { readCatalogDir } from "../catalog/index.ts";
-import { DEFAULT_TIMING, type ClusterHistory, type LifecycleDeps, type UnitsHook } from "../operations/deps.ts";
+import {
+  DEFAULT_TIMING,
+  type ClusterHistory,
+  type LifecycleDeps,
+  type UnitsHook,
+} from "../operations/deps.ts";
 import { unitsHook } from "../operations/unitsHook.ts";
 import type { RestoreDeps } from "../operations/restore.ts";
 import type { UnitsDeps } from "../operations/units.ts";
@@ -32,7 +37,9 @@ import { loadGroups, s3Client, snapshotDeps, type Wiring } from "./snapshotWirin
 export { createWiring, snapshotDeps, wiring, type Overrides, type Wiring } from "./snapshotWiring.ts";
 
 /** One store per endpoint set, kept across warm invocations; a changed set replaces the old one. */
-export function cachedStores(make: (endpoints: string[]) => ClusterStore = (e) => etcdClusterStore({ endpoints: e })) {
+export function cachedStores(
+  make: (endpoints: string[]) => ClusterStore = (e) => etcdClusterStore({ endpoints: e }),
+) {
   return byEndpoints(make, (store) => store.close());
 }
 
@@ -64,7 +71,6 @@ function snapshotHistory(cfg: Config): ClusterHistory {
   };
 }
 
-
 let ssm: SSMClient | undefined;
 const ssmClient = () => (ssm ??= new SSMClient({ maxAttempts: 5 }));
 let autoscaling: AutoScalingClient | undefined;
@@ -93,7 +99,8 @@ export function lifecycleDeps(w: Wiring): LifecycleDeps {
     domain: cfg.CLUSTER_DOMAIN,
     groupNames: groupsOf(cfg),
     groups: lazyGroups(),
-    actions: w.over.actions ?? awsLifecycleActions((autoscaling ??= new AutoScalingClient({ maxAttempts: 5 }))),
+    actions:
+      w.over.actions ?? awsLifecycleActions((autoscaling ??= new AutoScalingClient({ maxAttempts: 5 }))),
     commands,
     dns: route53Dns(route53, cfg.PRIVATE_ZONE_ID),
     store: cachedStores(),
@@ -124,7 +131,9 @@ export function restoreDeps(w: Wiring, log: Logger, extra: Partial<RestoreDeps> 
 /** After a restore: rewrite the discovery records and the registry's DNS, re-push every node's units. */
 async function afterRestore(w: Wiring, log: Logger): Promise<void> {
   const { handleReconcile } = await import("../operations/reconcile.ts");
-  const report = await handleReconcile(lifecycleDeps(w), log.child({ op: "afterRestore" }), { recover: false });
+  const report = await handleReconcile(lifecycleDeps(w), log.child({ op: "afterRestore" }), {
+    recover: false,
+  });
   if (report.failed.length) log.warn("restore: follow-up reconcile left failures", { failed: report.failed });
 }
 
@@ -159,7 +168,10 @@ export async function unitsDeps(w: Wiring, log: Logger): Promise<UnitsDeps> {
 
 function unitsClientCache() {
   return byEndpoints(
-    (endpoints) => ({ client: new Etcd3({ hosts: endpoints, dialTimeout: 2000 }), cluster: etcdClusterStore({ endpoints }) }),
+    (endpoints) => ({
+      client: new Etcd3({ hosts: endpoints, dialTimeout: 2000 }),
+      cluster: etcdClusterStore({ endpoints }),
+    }),
     (c) => (c.client.close(), c.cluster.close()),
   );
 }

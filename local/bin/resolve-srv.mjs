@@ -2,7 +2,11 @@
 // the control plane in Route 53, here moto) with `host:port` of each target, comma-separated.
 // usage: node resolve-srv.mjs <srv name> <zone name>   (AWS_* settings from the environment)
 /* global process, console */
-import { ListHostedZonesCommand, ListResourceRecordSetsCommand, Route53Client } from "@aws-sdk/client-route-53";
+import {
+  ListHostedZonesCommand,
+  ListResourceRecordSetsCommand,
+  Route53Client,
+} from "@aws-sdk/client-route-53";
 
 const [srvName, zoneName] = process.argv.slice(2);
 if (!srvName || !zoneName) {
@@ -23,14 +27,17 @@ let next = {};
 do {
   const page = await r53.send(new ListResourceRecordSetsCommand({ HostedZoneId: zone.Id, ...next }));
   records.push(...(page.ResourceRecordSets ?? []));
-  next = page.IsTruncated ? { StartRecordName: page.NextRecordName, StartRecordType: page.NextRecordType } : null;
+  next = page.IsTruncated
+    ? { StartRecordName: page.NextRecordName, StartRecordType: page.NextRecordType }
+    : null;
 } while (next);
 const srv = records.find((r) => fq(r.Name ?? "") === fq(srvName) && r.Type === "SRV");
 if (!srv) {
   console.error(`resolve-srv: no SRV record ${srvName}`);
   process.exit(1);
 }
-const address = (name) => records.find((r) => fq(r.Name ?? "") === fq(name) && r.Type === "A")?.ResourceRecords?.[0]?.Value;
+const address = (name) =>
+  records.find((r) => fq(r.Name ?? "") === fq(name) && r.Type === "A")?.ResourceRecords?.[0]?.Value;
 const targets = (srv.ResourceRecords ?? []).map((v) => {
   const [, , port, target] = v.Value.split(/\s+/);
   return `${address(target) ?? target.replace(/\.$/, "")}:${port}`;

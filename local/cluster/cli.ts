@@ -32,36 +32,71 @@ Exit codes: 0 done (status: healthy), 1 failed (status: unhealthy; reconcile: bl
 failed), 2 bad usage.
 `;
 
-
 type Opt = { type: "string" | "boolean"; short?: string };
 interface Sub {
   usage: string;
   options: Record<string, Opt>;
   positionals: number;
 }
-const common: Record<string, Opt> = { dir: { type: "string" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" } };
+const common: Record<string, Opt> = {
+  dir: { type: "string" },
+  json: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+};
 const SUBS: Record<string, Sub> = {
   up: {
     usage: `up [--main 3] [--workers 2] [--data 0] [--prefix 127.77]\n  --main is odd, 3 to 9; --workers and --data 0 to ${LOCAL_GROUP_MAX}. If --dir holds a stopped cluster's\n  state, it is moved aside to <dir>.previous first (and up says so).`,
-    options: { main: { type: "string" }, workers: { type: "string" }, data: { type: "string" }, prefix: { type: "string" } },
+    options: {
+      main: { type: "string" },
+      workers: { type: "string" },
+      data: { type: "string" },
+      prefix: { type: "string" },
+    },
     positionals: 0,
   },
-  status: { usage: "status\n  exit 1 when the cluster is unhealthy (a node down, etcd unreachable, a member unhealthy)", options: {}, positionals: 0 },
-  scale: { usage: `scale <main|worker|data> <n>\n  main: odd, 3 to 9; worker and data: 0 to ${LOCAL_GROUP_MAX}`, options: {}, positionals: 2 },
-  kill: { usage: "kill <node-id> | kill --all-main", options: { "all-main": { type: "boolean" } }, positionals: 1 },
-  snapshot: { usage: "snapshot\n  prints the snapshot function's result (JSON)", options: {}, positionals: 0 },
+  status: {
+    usage:
+      "status\n  exit 1 when the cluster is unhealthy (a node down, etcd unreachable, a member unhealthy)",
+    options: {},
+    positionals: 0,
+  },
+  scale: {
+    usage: `scale <main|worker|data> <n>\n  main: odd, 3 to 9; worker and data: 0 to ${LOCAL_GROUP_MAX}`,
+    options: {},
+    positionals: 2,
+  },
+  kill: {
+    usage: "kill <node-id> | kill --all-main",
+    options: { "all-main": { type: "boolean" } },
+    positionals: 1,
+  },
+  snapshot: {
+    usage: "snapshot\n  prints the snapshot function's result (JSON)",
+    options: {},
+    positionals: 0,
+  },
   restore: {
-    usage: "restore [<snapshot>|latest] [--force]\n  --force restores even while a healthy cluster serves (it replaces its data)",
+    usage:
+      "restore [<snapshot>|latest] [--force]\n  --force restores even while a healthy cluster serves (it replaces its data)",
     options: { force: { type: "boolean" } },
     positionals: 1,
   },
-  reconcile: { usage: "reconcile\n  prints the reconcile report (JSON); exit 1 when blocked or a repair failed", options: {}, positionals: 0 },
+  reconcile: {
+    usage: "reconcile\n  prints the reconcile report (JSON); exit 1 when blocked or a repair failed",
+    options: {},
+    positionals: 0,
+  },
   invoke: {
-    usage: "invoke <function> [--data JSON]\n  call a function with a payload, as 'sls invoke -f <function> --data JSON' does on AWS",
+    usage:
+      "invoke <function> [--data JSON]\n  call a function with a payload, as 'sls invoke -f <function> --data JSON' does on AWS",
     options: { data: { type: "string" } },
     positionals: 1,
   },
-  down: { usage: "down\n  stops every process the cluster started, and says what it found and stopped", options: {}, positionals: 0 },
+  down: {
+    usage: "down\n  stops every process the cluster started, and says what it found and stopped",
+    options: {},
+    positionals: 0,
+  },
   demo: { usage: "demo [--prefix 127.77]", options: { prefix: { type: "string" } }, positionals: 0 },
   help: { usage: "help", options: {}, positionals: 1 },
 };
@@ -106,13 +141,24 @@ export async function localCommand(args: string[]): Promise<number> {
   }
   const spec = SUBS[sub];
   if (!spec) {
-    throw new InvalidInputError(`local: unknown subcommand '${sub}'${didYouMean(sub, Object.keys(SUBS))}; 'npx devcluster local --help' lists them`);
+    throw new InvalidInputError(
+      `local: unknown subcommand '${sub}'${didYouMean(sub, Object.keys(SUBS))}; 'npx devcluster local --help' lists them`,
+    );
   }
   const rest = args.filter((_, i) => i !== first);
-  const { values, positionals } = parse(`local ${sub}`, rest, { ...common, ...spec.options }, spec.positionals);
+  const { values, positionals } = parse(
+    `local ${sub}`,
+    rest,
+    { ...common, ...spec.options },
+    spec.positionals,
+  );
   const v = values as Record<string, string | boolean | undefined>;
   if (v.help || sub === "help") {
-    process.stdout.write(sub === "help" ? LOCAL_USAGE : `usage: npx devcluster local ${spec.usage}\n  common options: --dir DIR, --json, --help\n`);
+    process.stdout.write(
+      sub === "help"
+        ? LOCAL_USAGE
+        : `usage: npx devcluster local ${spec.usage}\n  common options: --dir DIR, --json, --help\n`,
+    );
     return 0;
   }
   const dir = stateDir(v.dir as string | undefined);
@@ -131,7 +177,12 @@ export async function localCommand(args: string[]): Promise<number> {
       print(`devcluster local up (${dir})`);
       await up(
         dir,
-        { main: int("--main", v.main as string | undefined, 3), workers: int("--workers", v.workers as string | undefined, 2), data: int("--data", v.data as string | undefined, 0), prefix: v.prefix as string | undefined },
+        {
+          main: int("--main", v.main as string | undefined, 3),
+          workers: int("--workers", v.workers as string | undefined, 2),
+          data: int("--data", v.data as string | undefined, 0),
+          prefix: v.prefix as string | undefined,
+        },
         progress,
       );
       const s = await status(dir);
@@ -158,7 +209,10 @@ export async function localCommand(args: string[]): Promise<number> {
             : `scale: no group '${role}'${didYouMean(role, ROLES)}; groups: ${ROLES.join(", ")}`,
         );
       }
-      if (n === undefined) throw new InvalidInputError(`scale ${role}: say how many nodes, e.g. 'npx devcluster local scale ${role} 3'`);
+      if (n === undefined)
+        throw new InvalidInputError(
+          `scale ${role}: say how many nodes, e.g. 'npx devcluster local scale ${role} 3'`,
+        );
       await scale(dir, role as Role, int(`scale ${role}: the size`, n, 0), progress);
       if (asJson) json({ steps });
       return 0;
@@ -166,7 +220,10 @@ export async function localCommand(args: string[]): Promise<number> {
     case "kill": {
       if (v["all-main"]) await killAllMain(dir, progress);
       else if (positionals[0]) await kill(dir, positionals[0], progress);
-      else throw new InvalidInputError("kill: name a node id (see 'npx devcluster local status'), or --all-main");
+      else
+        throw new InvalidInputError(
+          "kill: name a node id (see 'npx devcluster local status'), or --all-main",
+        );
       if (asJson) json({ steps });
       return 0;
     }
@@ -178,10 +235,17 @@ export async function localCommand(args: string[]): Promise<number> {
     case "restore": {
       const { state, fns } = await attach(dir);
       try {
-        json(await fns.restore({ snapshot: positionals[0] ?? "latest", confirm: state.clusterName, force: Boolean(v.force) }));
+        json(
+          await fns.restore({
+            snapshot: positionals[0] ?? "latest",
+            confirm: state.clusterName,
+            force: Boolean(v.force),
+          }),
+        );
       } catch (e) {
         // The function's refusal names its payload field; on the command line the override is --force.
-        if (e instanceof Error && e.message.includes(FORCE_HINT)) e.message = e.message.replace(FORCE_HINT, "pass --force");
+        if (e instanceof Error && e.message.includes(FORCE_HINT))
+          e.message = e.message.replace(FORCE_HINT, "pass --force");
         throw e;
       }
       return 0;
@@ -196,7 +260,9 @@ export async function localCommand(args: string[]): Promise<number> {
       // --data is the payload here (as for sls invoke), the data group's size for up.
       const fn = positionals[0] as FunctionName;
       if (!FUNCTION_NAMES.includes(fn)) {
-        throw new InvalidInputError(`invoke: name one of ${FUNCTION_NAMES.join(", ")}${positionals[0] ? didYouMean(positionals[0], FUNCTION_NAMES) : ""}`);
+        throw new InvalidInputError(
+          `invoke: name one of ${FUNCTION_NAMES.join(", ")}${positionals[0] ? didYouMean(positionals[0], FUNCTION_NAMES) : ""}`,
+        );
       }
       let payload: unknown = {};
       if (typeof v.data === "string") {

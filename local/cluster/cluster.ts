@@ -4,11 +4,20 @@ import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from "node:fs"
 import { execFileSync } from "node:child_process";
 import { createConnection } from "node:net";
 import { join } from "node:path";
-import { AutoScalingClient, SetDesiredCapacityCommand, TerminateInstanceInAutoScalingGroupCommand } from "@aws-sdk/client-auto-scaling";
+import {
+  AutoScalingClient,
+  SetDesiredCapacityCommand,
+  TerminateInstanceInAutoScalingGroupCommand,
+} from "@aws-sdk/client-auto-scaling";
 import { Route53Client } from "@aws-sdk/client-route-53";
 import { EC2Client } from "@aws-sdk/client-ec2";
 import { resolveOptions } from "../../cloudformation/options.ts";
-import { DevclusterError, InvalidInputError, NotFoundError, RefusedError } from "../../functions/domain/errors.ts";
+import {
+  DevclusterError,
+  InvalidInputError,
+  NotFoundError,
+  RefusedError,
+} from "../../functions/domain/errors.ts";
 import { ROLES, type Role } from "../../functions/domain/model.ts";
 import { awsGroups } from "../../functions/adapters/aws/groups.ts";
 import { startMoto } from "../moto.ts";
@@ -42,7 +51,8 @@ export interface UpOptions {
 }
 
 export function ensureInstalled(progress: Progress) {
-  if (existsSync(ETCD_BIN) && existsSync(MOTO_SERVER) && existsSync(join(PROJECT_ROOT, "node_modules"))) return;
+  if (existsSync(ETCD_BIN) && existsSync(MOTO_SERVER) && existsSync(join(PROJECT_ROOT, "node_modules")))
+    return;
   progress("installing what is missing (scripts/install-deps.sh)");
   execFileSync("bash", [join(PROJECT_ROOT, "scripts", "install-deps.sh")], { stdio: "inherit" });
 }
@@ -52,7 +62,12 @@ const groupsNow = () => awsGroups({ autoscaling: new AutoScalingClient({}), ec2:
 
 /** Addresses and zones of instances, from EC2 (moto). */
 const describeNodes = async (ids: string[]) =>
-  new Map((await groupsNow().describeInstances(ids)).map((i) => [i.instanceId, { address: i.privateIp, zone: i.zone }]));
+  new Map(
+    (await groupsNow().describeInstances(ids)).map((i) => [
+      i.instanceId,
+      { address: i.privateIp, zone: i.zone },
+    ]),
+  );
 
 /** The running cluster's state; the environment is pointed at it (moto, names, local adapters). */
 function requireState(dir: string): LocalState {
@@ -70,7 +85,9 @@ function requireState(dir: string): LocalState {
     }
   }
   if (!state || !isRunning(dir)) {
-    throw new NotFoundError(`no local cluster runs (state dir ${dir}); start one with 'npx devcluster local up'`);
+    throw new NotFoundError(
+      `no local cluster runs (state dir ${dir}); start one with 'npx devcluster local up'`,
+    );
   }
   Object.assign(process.env, localEnv(dir, state));
   return state;
@@ -86,11 +103,17 @@ export async function up(dir: string, opts: UpOptions, progress: Progress): Prom
   if (opts.main < 3 || opts.main > 9 || opts.main % 2 === 0) {
     throw new InvalidInputError(`--main must be odd, from 3 to 9 (got ${opts.main})`);
   }
-  for (const [k, v] of [["workers", opts.workers], ["data", opts.data]] as const) {
-    if (!Number.isInteger(v) || v < 0 || v > LOCAL_GROUP_MAX) throw new InvalidInputError(`--${k} must be 0 to ${LOCAL_GROUP_MAX} (got ${v})`);
+  for (const [k, v] of [
+    ["workers", opts.workers],
+    ["data", opts.data],
+  ] as const) {
+    if (!Number.isInteger(v) || v < 0 || v > LOCAL_GROUP_MAX)
+      throw new InvalidInputError(`--${k} must be 0 to ${LOCAL_GROUP_MAX} (got ${v})`);
   }
   if (isRunning(dir)) {
-    throw new RefusedError(`a local cluster already runs (state in ${dir}); 'npx devcluster local down' stops it`);
+    throw new RefusedError(
+      `a local cluster already runs (state in ${dir}); 'npx devcluster local down' stops it`,
+    );
   }
   const prefix = opts.prefix ?? LOCAL_PREFIX;
   if (!/^127\.(\d{1,3})$/.test(prefix) || Number(prefix.split(".")[1]) > 255) {
@@ -99,7 +122,9 @@ export async function up(dir: string, opts: UpOptions, progress: Progress): Prom
   const motoHost = `${prefix}.0.1`;
   if (await listening(motoHost, 5000)) {
     // Another cluster (another --dir) uses this /16: its moto would answer in place of ours.
-    throw new RefusedError(`${motoHost}:5000 is in use: another local cluster runs on ${prefix}.0.0/16; pick another --prefix (127.70 to 127.99)`);
+    throw new RefusedError(
+      `${motoHost}:5000 is in use: another local cluster runs on ${prefix}.0.0/16; pick another --prefix (127.70 to 127.99)`,
+    );
   }
   ensureInstalled(progress);
   if (existsSync(dir)) {
@@ -133,14 +158,20 @@ export async function up(dir: string, opts: UpOptions, progress: Progress): Prom
     },
     progress,
   );
-  progress(pkg.work === "none" ? `package ${pkg.key} (cached)` : `packaged in ${(pkg.ms / 1000).toFixed(1)} s (${pkg.work})`);
+  progress(
+    pkg.work === "none"
+      ? `package ${pkg.key} (cached)`
+      : `packaged in ${(pkg.ms / 1000).toFixed(1)} s (${pkg.work})`,
+  );
 
   progress(`starting moto (the AWS API) at http://${motoHost}:5000`);
   const moto = await startMoto({ host: motoHost, port: 5000, dir, pidFile: motoPidPath(dir) });
   Object.assign(process.env, moto.env);
   progress("sls deploy (cluster and functions, one stack) to moto");
   const stack = await deployToMoto({ pkg, env: moto.env });
-  progress(`deployed ${LOCAL_STACK} in ${(stack.deployMs / 1000).toFixed(1)} s (${Object.keys(stack.resources).length} resources)`);
+  progress(
+    `deployed ${LOCAL_STACK} in ${(stack.deployMs / 1000).toFixed(1)} s (${Object.keys(stack.resources).length} resources)`,
+  );
   const out = (k: string) => {
     const v = stack.outputs[k];
     if (!v) throw new DevclusterError(`stack output ${k} is missing`);
@@ -158,14 +189,17 @@ export async function up(dir: string, opts: UpOptions, progress: Progress): Prom
     bucket: out("SnapshotBucketName"),
     groups: { main: out("MainGroupName"), worker: out("WorkerGroupName"), data: out("DataGroupName") },
     hooks: Object.fromEntries(ROLES.map((r) => [r, { launch: HOOKS.launch, terminate: HOOKS.terminate }])),
-    functions: Object.fromEntries(Object.entries(stack.functions).map(([fn, f]) => [fn, { name: f.name, role: f.role }])),
+    functions: Object.fromEntries(
+      Object.entries(stack.functions).map(([fn, f]) => [fn, { name: f.name, role: f.role }]),
+    ),
     functionEnv: handlerEnvironment(stack.functions),
     createdAt: new Date().toISOString(),
   };
   writeState(dir, state);
   const fns = await loadFunctions(dir, state);
   const built = await images;
-  if (built.failed.length) progress(`images not built: ${built.failed.join(", ")}: their units will fail on their nodes`);
+  if (built.failed.length)
+    progress(`images not built: ${built.failed.join(", ")}: their units will fail on their nodes`);
   await publishImages(new SSMClient({}), clusterName, built.refs);
   progress(`images: ${Object.keys(built.refs).length} published (${built.seconds.toFixed(1)} s)`);
   const groups = groupsNow();
@@ -198,7 +232,9 @@ export async function waitHealthy(dir: string, state: LocalState, progress: Prog
     async () => {
       const s = await status(dir, state);
       const mains = s.nodes.filter((n) => n.role === "main");
-      return s.etcd.reachable && s.etcd.members.length >= mains.length && s.etcd.members.every((m) => m.healthy);
+      return (
+        s.etcd.reachable && s.etcd.members.length >= mains.length && s.etcd.members.every((m) => m.healthy)
+      );
     },
     timeoutMs,
     250,
@@ -223,14 +259,27 @@ export async function scale(dir: string, role: Role, n: number, progress: Progre
   if (role === "main" && (n < 3 || n > 9 || n % 2 === 0)) {
     throw new InvalidInputError(`the main group must stay odd, from 3 to 9 (got ${n})`);
   }
-  if (!Number.isInteger(n) || n < 0 || n > LOCAL_GROUP_MAX) throw new InvalidInputError(`a ${role} group holds 0 to ${LOCAL_GROUP_MAX} nodes locally (got ${n})`);
+  if (!Number.isInteger(n) || n < 0 || n > LOCAL_GROUP_MAX)
+    throw new InvalidInputError(`a ${role} group holds 0 to ${LOCAL_GROUP_MAX} nodes locally (got ${n})`);
   const groups = groupsNow();
   const before = await observeGroups(groups, state);
   await new AutoScalingClient({}).send(
-    new SetDesiredCapacityCommand({ AutoScalingGroupName: state.groups[role], DesiredCapacity: n, HonorCooldown: false }),
+    new SetDesiredCapacityCommand({
+      AutoScalingGroupName: state.groups[role],
+      DesiredCapacity: n,
+      HonorCooldown: false,
+    }),
   );
   const after = await observeGroups(groups, state);
-  const res = await deliverChanges({ root: dir, state, before, after, fns, progress, describe: describeNodes });
+  const res = await deliverChanges({
+    root: dir,
+    state,
+    before,
+    after,
+    fns,
+    progress,
+    describe: describeNodes,
+  });
   progress(`${role}: ${n} (launched ${res.launched.length}, terminated ${res.terminated.length})`);
   return res;
 }
@@ -240,12 +289,16 @@ export async function kill(dir: string, instanceId: string, progress: Progress) 
   const { state, fns } = await attach(dir);
   const groups = groupsNow();
   const before = await observeGroups(groups, state);
-  if (!before.some((m) => m.ids.includes(instanceId))) throw new NotFoundError(`no node ${instanceId} in the cluster`);
+  if (!before.some((m) => m.ids.includes(instanceId)))
+    throw new NotFoundError(`no node ${instanceId} in the cluster`);
   progress(`killing ${instanceId}`);
   await killLocalNode(dir, instanceId, "SIGKILL");
   // Auto Scaling's health check finds it dead and replaces it.
   await new AutoScalingClient({}).send(
-    new TerminateInstanceInAutoScalingGroupCommand({ InstanceId: instanceId, ShouldDecrementDesiredCapacity: false }),
+    new TerminateInstanceInAutoScalingGroupCommand({
+      InstanceId: instanceId,
+      ShouldDecrementDesiredCapacity: false,
+    }),
   );
   const after = await observeGroups(groups, state);
   return deliverChanges({ root: dir, state, before, after, fns, progress, describe: describeNodes });
@@ -272,7 +325,11 @@ export async function killAllMain(dir: string, progress: Progress) {
     }
     progress(`killed etcd on ${n.id} (${n.address})`);
   }
-  await waitUntil("every etcd member to die", async () => mains.every((n) => memberPids(n.id).every((p) => !pidAlive(p))), 10_000);
+  await waitUntil(
+    "every etcd member to die",
+    async () => mains.every((n) => memberPids(n.id).every((p) => !pidAlive(p))),
+    10_000,
+  );
 }
 
 /** The node processes of a cluster dir that are still alive, per node. */
@@ -298,6 +355,7 @@ export async function down(dir: string, progress: Progress) {
   } else if (moto !== undefined) {
     progress(`moto (pid ${moto}) was not running`);
   }
-  progress(found.length || motoAlive ? "local cluster down" : `nothing was running in ${dir}; local cluster down`);
+  progress(
+    found.length || motoAlive ? "local cluster down" : `nothing was running in ${dir}; local cluster down`,
+  );
 }
-

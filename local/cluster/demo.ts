@@ -18,19 +18,30 @@ export async function runDemo(
 ): Promise<number> {
   const t0 = Date.now();
   let step = 0;
-  const stepStart = (what: string) => print(`\n[${++step}] ${what}  (+${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+  const stepStart = (what: string) =>
+    print(`\n[${++step}] ${what}  (+${((Date.now() - t0) / 1000).toFixed(1)} s)`);
   const check = (ok: boolean, what: string) => {
     if (!ok) throw new DevclusterError(`check failed: ${what}`);
     progress(`ok: ${what}`);
   };
   const mainEndpoints = async () =>
-    (await status(dir)).nodes.filter((n) => n.role === "main" && n.address).map((n) => etcdClientUrl(n.address));
+    (await status(dir)).nodes
+      .filter((n) => n.role === "main" && n.address)
+      .map((n) => etcdClientUrl(n.address));
   try {
-    stepStart("bring a cluster up: 3 main nodes (etcd), 2 workers, their containers (images built or reused)");
+    stepStart(
+      "bring a cluster up: 3 main nodes (etcd), 2 workers, their containers (images built or reused)",
+    );
     await up(dir, { main: 3, workers: 2, data: 0, prefix: opts.prefix }, progress);
     let s = await status(dir);
-    check(s.etcd.members.length === 3 && s.etcd.members.every((m) => m.healthy && !m.learner), "3 healthy etcd voters");
-    check(s.nodes.every((n) => s.dns.some((r) => r.type === "A" && r.values.includes(n.address))), "an A record for every node");
+    check(
+      s.etcd.members.length === 3 && s.etcd.members.every((m) => m.healthy && !m.learner),
+      "3 healthy etcd voters",
+    );
+    check(
+      s.nodes.every((n) => s.dns.some((r) => r.type === "A" && r.values.includes(n.address))),
+      "an A record for every node",
+    );
 
     const host = `hello.${(await attach(dir)).state.domain}`;
     stepStart(`the sample service answers through the front door as ${host}`);
@@ -40,7 +51,13 @@ export async function runDemo(
         s = await status(dir);
         const on = helloNode();
         // A front door on another worker than the one running hello: it must survive the kill.
-        const door = s.nodes.find((n) => n.role === "worker" && n.up && n.id !== on && n.units.some((u) => u.name.startsWith("nginx@") && u.state === "active"));
+        const door = s.nodes.find(
+          (n) =>
+            n.role === "worker" &&
+            n.up &&
+            n.id !== on &&
+            n.units.some((u) => u.name.startsWith("nginx@") && u.state === "active"),
+        );
         return on && door ? { address: door.address, avoid: "" } : undefined;
       },
       host,
@@ -49,19 +66,31 @@ export async function runDemo(
     check(/^hello from hello@1 on i-/.test(first.body), `${first.body.trim()} (front door ${first.address})`);
     const servedBy = first.body.trim().split(" on ")[1]!;
 
-    stepStart(`kill ${servedBy}, the worker running hello; time until the front door answers from another node`);
+    stepStart(
+      `kill ${servedBy}, the worker running hello; time until the front door answers from another node`,
+    );
     const killedAt = Date.now();
     const killing = kill(dir, servedBy, progress);
-    const again = await waitForAnswer(async () => ({ address: first.address, avoid: servedBy }), host, 60_000);
+    const again = await waitForAnswer(
+      async () => ({ address: first.address, avoid: servedBy }),
+      host,
+      60_000,
+    );
     const failoverS = (Date.now() - killedAt) / 1000;
     await killing;
-    check(!again.body.includes(servedBy), `${again.body.trim()} after ${failoverS.toFixed(1)} s (front door ${first.address})`);
-    print(`  failover: ${failoverS.toFixed(1)} s from the kill to the first good answer through the front door`);
+    check(
+      !again.body.includes(servedBy),
+      `${again.body.trim()} after ${failoverS.toFixed(1)} s (front door ${first.address})`,
+    );
+    print(
+      `  failover: ${failoverS.toFixed(1)} s from the kill to the first good answer through the front door`,
+    );
 
     stepStart(`write ${KEYS} keys into etcd`);
     const client = new Etcd3({ hosts: await mainEndpoints() });
     try {
-      for (let i = 0; i < KEYS; i++) await client.put(`/demo/key-${String(i).padStart(4, "0")}`).value(`value-${i}`);
+      for (let i = 0; i < KEYS; i++)
+        await client.put(`/demo/key-${String(i).padStart(4, "0")}`).value(`value-${i}`);
     } finally {
       client.close();
     }
@@ -88,14 +117,18 @@ export async function runDemo(
     const summary = await fns.restore({ snapshot: "latest", confirm: s.cluster });
     progress(`restore: ${brief(summary)}`);
     s = await status(dir);
-    check(s.etcd.members.length === 3 && s.etcd.members.every((m) => m.healthy), "3 healthy members after restore");
+    check(
+      s.etcd.members.length === 3 && s.etcd.members.every((m) => m.healthy),
+      "3 healthy members after restore",
+    );
 
     stepStart("read every key back");
     const after = new Etcd3({ hosts: await mainEndpoints() });
     try {
       const got = await after.getAll().prefix("/demo/").strings();
       let same = 0;
-      for (let i = 0; i < KEYS; i++) if (got[`/demo/key-${String(i).padStart(4, "0")}`] === `value-${i}`) same++;
+      for (let i = 0; i < KEYS; i++)
+        if (got[`/demo/key-${String(i).padStart(4, "0")}`] === `value-${i}`) same++;
       check(same === KEYS, `${same}/${KEYS} keys back with their values`);
     } finally {
       after.close();

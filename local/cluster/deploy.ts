@@ -5,12 +5,23 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { join } from "node:path";
-import { CloudFormationClient, DescribeStackResourcesCommand, DescribeStacksCommand } from "@aws-sdk/client-cloudformation";
+import {
+  CloudFormationClient,
+  DescribeStackResourcesCommand,
+  DescribeStacksCommand,
+} from "@aws-sdk/client-cloudformation";
 import { GetFunctionConfigurationCommand, LambdaClient } from "@aws-sdk/client-lambda";
 import { DescribeImagesCommand, EC2Client } from "@aws-sdk/client-ec2";
 import { PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { DEFAULT_OPTIONS, FUNCTION_NAMES, type FunctionName } from "../../cloudformation/options.ts";
-import { buildInto, mustSucceed, packageInputsHash, packageService, sls, stageService } from "../../scripts/serverless.ts";
+import {
+  buildInto,
+  mustSucceed,
+  packageInputsHash,
+  packageService,
+  sls,
+  stageService,
+} from "../../scripts/serverless.ts";
 import { pidAlive } from "../processes.ts";
 import { DevclusterError } from "../../functions/domain/errors.ts";
 import { PROJECT_ROOT } from "../paths.ts";
@@ -44,14 +55,18 @@ export interface CachedPackage {
 }
 
 /** A package for these settings, from the cache or made now (concurrent callers each finish safely). */
-export async function cachedPackage(settings: PackageSettings, progress: (line: string) => void): Promise<CachedPackage> {
+export async function cachedPackage(
+  settings: PackageSettings,
+  progress: (line: string) => void,
+): Promise<CachedPackage> {
   const t0 = performance.now();
   const inputs = packageInputsHash();
   const params = Object.fromEntries(Object.entries(settings).map(([k, v]) => [k, String(v)]));
   const key = `${inputs}-${createHash("sha256").update(JSON.stringify(params)).digest("hex").slice(0, 12)}`;
   const artifact = join(CACHE, "packages", key);
   const service = join(CACHE, "service", inputs);
-  if (existsSync(join(artifact, "serverless-state.json"))) return { artifact, service, key, work: "none", ms: performance.now() - t0 };
+  if (existsSync(join(artifact, "serverless-state.json")))
+    return { artifact, service, key, work: "none", ms: performance.now() - t0 };
 
   prune(inputs);
   let work: CachedPackage["work"] = "package";
@@ -83,7 +98,8 @@ async function withServiceLock<T>(service: string, fn: () => Promise<T>): Promis
       break;
     } catch {
       const holder = Number(readFileOr(join(lock, "pid")));
-      if (holder && !pidAlive(holder)) rmSync(lock, { recursive: true, force: true }); // its holder died
+      if (holder && !pidAlive(holder))
+        rmSync(lock, { recursive: true, force: true }); // its holder died
       else await sleep(250);
     }
   }
@@ -117,7 +133,8 @@ function prune(inputs: string) {
   for (const sub of ["service", "packages"]) {
     const d = join(CACHE, sub);
     if (!existsSync(d)) continue;
-    for (const e of readdirSync(d)) if (!e.startsWith(inputs)) rmSync(join(d, e), { recursive: true, force: true });
+    for (const e of readdirSync(d))
+      if (!e.startsWith(inputs)) rmSync(join(d, e), { recursive: true, force: true });
   }
 }
 
@@ -140,11 +157,20 @@ export interface DeployedStack {
  * read back. The Flatcar image parameter is put
  * first, as an operator does once per account: one of moto's images stands in for Flatcar's.
  */
-export async function deployToMoto(opts: { pkg: CachedPackage; env: Record<string, string> }): Promise<DeployedStack> {
-  const image = (await new EC2Client({}).send(new DescribeImagesCommand({ Owners: ["amazon"] }))).Images?.[0]?.ImageId;
+export async function deployToMoto(opts: {
+  pkg: CachedPackage;
+  env: Record<string, string>;
+}): Promise<DeployedStack> {
+  const image = (await new EC2Client({}).send(new DescribeImagesCommand({ Owners: ["amazon"] }))).Images?.[0]
+    ?.ImageId;
   if (!image) throw new DevclusterError("moto offers no AMI to stand in for Flatcar");
   await new SSMClient({}).send(
-    new PutParameterCommand({ Name: DEFAULT_OPTIONS.flatcarAmiParameter, Value: image, Type: "String", Overwrite: true }),
+    new PutParameterCommand({
+      Name: DEFAULT_OPTIONS.flatcarAmiParameter,
+      Value: image,
+      Type: "String",
+      Overwrite: true,
+    }),
   );
   const r = mustSucceed(
     "sls deploy",
@@ -166,9 +192,12 @@ export async function readStack(): Promise<Omit<DeployedStack, "deployMs">> {
   const cfn = new CloudFormationClient({});
   const stack = (await cfn.send(new DescribeStacksCommand({ StackName: LOCAL_STACK }))).Stacks![0]!;
   const outputs = Object.fromEntries((stack.Outputs ?? []).map((o) => [o.OutputKey!, o.OutputValue!]));
-  const listed = (await cfn.send(new DescribeStackResourcesCommand({ StackName: LOCAL_STACK }))).StackResources ?? [];
+  const listed =
+    (await cfn.send(new DescribeStackResourcesCommand({ StackName: LOCAL_STACK }))).StackResources ?? [];
   // moto lists what it skipped as entries without a logical id.
-  const resources = Object.fromEntries(listed.filter((x) => x.LogicalResourceId).map((x) => [x.LogicalResourceId!, x.PhysicalResourceId ?? ""]));
+  const resources = Object.fromEntries(
+    listed.filter((x) => x.LogicalResourceId).map((x) => [x.LogicalResourceId!, x.PhysicalResourceId ?? ""]),
+  );
   const lambda = new LambdaClient({});
   const functions = {} as Record<FunctionName, DeployedFunction>;
   for (const fn of FUNCTION_NAMES) {
@@ -176,7 +205,9 @@ export async function readStack(): Promise<Omit<DeployedStack, "deployMs">> {
     if (!name) throw new DevclusterError(`the deployed stack has no ${fn} function`);
     const c = await lambda.send(new GetFunctionConfigurationCommand({ FunctionName: name }));
     // Lambda's variables are strings; moto hands a Number parameter's Ref back as a number.
-    const environment = Object.fromEntries(Object.entries(c.Environment?.Variables ?? {}).map(([k, v]) => [k, String(v)]));
+    const environment = Object.fromEntries(
+      Object.entries(c.Environment?.Variables ?? {}).map(([k, v]) => [k, String(v)]),
+    );
     functions[fn] = { name, role: c.Role ?? "", environment };
   }
   return { outputs, resources, functions };
@@ -187,12 +218,15 @@ export async function readStack(): Promise<Omit<DeployedStack, "deployMs">> {
  * function's variables (they share the provider's and add their own; none may disagree), without
  * NODE_OPTIONS, which is Lambda's Node command line, not this process's.
  */
-export function handlerEnvironment(functions: Record<FunctionName, DeployedFunction>): Record<string, string> {
+export function handlerEnvironment(
+  functions: Record<FunctionName, DeployedFunction>,
+): Record<string, string> {
   const env: Record<string, string> = {};
   for (const fn of FUNCTION_NAMES) {
     for (const [k, v] of Object.entries(functions[fn].environment)) {
       if (k === "NODE_OPTIONS") continue;
-      if (k in env && env[k] !== v) throw new DevclusterError(`deployed functions disagree on ${k}: ${env[k]} and ${v} (${fn})`);
+      if (k in env && env[k] !== v)
+        throw new DevclusterError(`deployed functions disagree on ${k}: ${env[k]} and ${v} (${fn})`);
       env[k] = v;
     }
   }

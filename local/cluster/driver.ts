@@ -28,7 +28,10 @@ export async function observeGroups(groups: Groups, state: LocalState): Promise<
   return infos.map((g) => ({
     role: g.role,
     group: g.name,
-    ids: g.members.filter((m) => !m.lifecycleState.startsWith("Terminat")).map((m) => m.instanceId).sort(),
+    ids: g.members
+      .filter((m) => !m.lifecycleState.startsWith("Terminat"))
+      .map((m) => m.instanceId)
+      .sort(),
   }));
 }
 
@@ -69,7 +72,10 @@ export async function deliverChanges(opts: {
       await killLocalNode(root, id, "SIGTERM");
     }),
   );
-  const described = launched.length && opts.describe ? await opts.describe(launched) : new Map<string, { address: string; zone: string }>();
+  const described =
+    launched.length && opts.describe
+      ? await opts.describe(launched)
+      : new Map<string, { address: string; zone: string }>();
   await Promise.all(
     launched.map(async (id) => {
       const m = now.get(id)!;
@@ -78,7 +84,13 @@ export async function deliverChanges(opts: {
         root,
         id,
         m.role,
-        d && { ...d, clusterName: state.clusterName, domain: state.domain, zoneId: state.zoneId, aws: { ...awsEnvFor(state.motoEndpoint), AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" } },
+        d && {
+          ...d,
+          clusterName: state.clusterName,
+          domain: state.domain,
+          zoneId: state.zoneId,
+          aws: { ...awsEnvFor(state.motoEndpoint), AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },
+        },
       );
       progress(`launch ${m.role} ${id}`);
       await fns.lifecycle(event("launch", id, m));

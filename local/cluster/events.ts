@@ -29,7 +29,9 @@ export function lifecycleEvent(opts: {
       AutoScalingGroupName: opts.groupName,
       LifecycleHookName: opts.hookName,
       EC2InstanceId: opts.instanceId,
-      LifecycleTransition: launch ? "autoscaling:EC2_INSTANCE_LAUNCHING" : "autoscaling:EC2_INSTANCE_TERMINATING",
+      LifecycleTransition: launch
+        ? "autoscaling:EC2_INSTANCE_LAUNCHING"
+        : "autoscaling:EC2_INSTANCE_TERMINATING",
       Origin: launch ? "EC2" : "AutoScalingGroup",
       Destination: launch ? "AutoScalingGroup" : "EC2",
     },

@@ -39,7 +39,8 @@ export async function waitForAnswer(
     const t = await target();
     if (t) {
       const a = await askFrontDoor(t.address, host);
-      if (a && a.status === 200 && (!t.avoid || !a.body.includes(t.avoid))) return { ...a, address: t.address };
+      if (a && a.status === 200 && (!t.avoid || !a.body.includes(t.avoid)))
+        return { ...a, address: t.address };
       last = a ? `${a.status} ${a.body.trim().slice(0, 120)}` : `no answer from ${t.address}`;
     }
     await sleep(100);

@@ -46,16 +46,23 @@ export async function loadFunctions(dir: string, state: LocalState): Promise<Loc
   // that drives another cluster (tests, bench: up after down) needs a fresh "container".
   const cluster = `${dir}|${state.createdAt}`;
   // Loaded on first use: the CLI's other commands need none of the handlers' code.
-  const [{ loadConfig }, { createWiring }, { lifecycleHandler }, { reconcileHandler }, { snapshotHandler }, { restoreHandler }, { unitsHandler }] =
-    await Promise.all([
-      import("../../functions/runtime/config.ts"),
-      import("../../functions/runtime/wiring.ts"),
-      import("../../functions/handlers/lifecycle.ts"),
-      import("../../functions/handlers/reconcile.ts"),
-      import("../../functions/handlers/snapshot.ts"),
-      import("../../functions/handlers/restore.ts"),
-      import("../../functions/handlers/units.ts"),
-    ]);
+  const [
+    { loadConfig },
+    { createWiring },
+    { lifecycleHandler },
+    { reconcileHandler },
+    { snapshotHandler },
+    { restoreHandler },
+    { unitsHandler },
+  ] = await Promise.all([
+    import("../../functions/runtime/config.ts"),
+    import("../../functions/runtime/wiring.ts"),
+    import("../../functions/handlers/lifecycle.ts"),
+    import("../../functions/handlers/reconcile.ts"),
+    import("../../functions/handlers/snapshot.ts"),
+    import("../../functions/handlers/restore.ts"),
+    import("../../functions/handlers/units.ts"),
+  ]);
   if (warm?.cluster !== cluster) {
     const wiring = createWiring(loadConfig(env), {
       commands: createLocalCommands({ root: dir, containers: true }),
@@ -79,6 +86,7 @@ export async function loadFunctions(dir: string, state: LocalState): Promise<Loc
     snapshot: () => snapshot({ source: "aws.events", "detail-type": "Scheduled Event" }, context()),
     restore: (input) => restore(input, context()),
     units: (input) => units(input, context()),
-    invoke: (fn, payload) => ({ lifecycle, reconcile, snapshot, restore, units })[fn](payload as never, context()),
+    invoke: (fn, payload) =>
+      ({ lifecycle, reconcile, snapshot, restore, units })[fn](payload as never, context()),
   };
 }

@@ -94,7 +94,11 @@ export function unitsOnNode(root: string, id: string): UnitStatus[] {
       const pid = readPidFile(join(run, `${name}.pid`));
       const errorFile = join(run, `${name}.error`);
       const s = pid !== undefined && pidAlive(pid) ? "active" : state === "inactive" ? "inactive" : "failed";
-      const error = existsSync(errorFile) ? readFileSync(errorFile, "utf8").trim().replace(/\s*\n\s*/g, "; ") : "";
+      const error = existsSync(errorFile)
+        ? readFileSync(errorFile, "utf8")
+            .trim()
+            .replace(/\s*\n\s*/g, "; ")
+        : "";
       return s === "failed" && error ? { name, state: s, error } : { name, state: s };
     }
     return { name, state };
@@ -107,7 +111,9 @@ async function etcdMembers(ips: string[]): Promise<ClusterStatus["etcd"]> {
   // its connection still half there) costs one deadline and never makes the cluster look unreachable.
   const clients = ips.map((ip) => new Etcd3({ hosts: [etcdClientUrl(ip)], dialTimeout: 1000 }));
   try {
-    const list = await Promise.any(clients.map((c) => c.cluster.memberList({}, { deadline: Date.now() + 2000 })));
+    const list = await Promise.any(
+      clients.map((c) => c.cluster.memberList({}, { deadline: Date.now() + 2000 })),
+    );
     const members = await Promise.all(
       list.members.map(async (m) => {
         let healthy = false;
@@ -190,9 +196,16 @@ async function announcedServices(ips: string[], domain: string): Promise<Service
       const svc = byName.get(m[1]!) ?? { name: m[1]!, url: "", instances: [] };
       byName.set(svc.name, svc);
       if (r.http) svc.url = `http://${svc.name}.${domain}`;
-      const inst = { id: m[2]!, node: r.node ?? "", address: r.privateIp ?? "", port: Number(r.port ?? 0), healthy: false };
+      const inst = {
+        id: m[2]!,
+        node: r.node ?? "",
+        address: r.privateIp ?? "",
+        port: Number(r.port ?? 0),
+        healthy: false,
+      };
       svc.instances.push(inst);
-      if (inst.address && inst.port) checks.push(answers(inst.address, inst.port).then((ok) => void (inst.healthy = ok)));
+      if (inst.address && inst.port)
+        checks.push(answers(inst.address, inst.port).then((ok) => void (inst.healthy = ok)));
     }
     await Promise.all(checks);
     const out = [...byName.values()].sort((a, b) => a.name.localeCompare(b.name));
@@ -218,7 +231,11 @@ async function records(route53: Route53Client, zoneId: string): Promise<RecordSt
     );
     for (const r of res.ResourceRecordSets ?? []) {
       if (r.Type === "NS" || r.Type === "SOA") continue;
-      out.push({ name: r.Name!, type: r.Type!, values: (r.ResourceRecords ?? []).map((v) => v.Value!).sort() });
+      out.push({
+        name: r.Name!,
+        type: r.Type!,
+        values: (r.ResourceRecords ?? []).map((v) => v.Value!).sort(),
+      });
     }
     if (!res.IsTruncated) break;
     start = { name: res.NextRecordName, type: res.NextRecordType };
@@ -271,7 +288,11 @@ export async function collectStatus(opts: {
 export function formatStatus(s: ClusterStatus): string {
   const table = (head: string[], rows: string[][]) => {
     const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-    const line = (r: string[]) => r.map((c, i) => c.padEnd(w[i]!)).join("  ").trimEnd();
+    const line = (r: string[]) =>
+      r
+        .map((c, i) => c.padEnd(w[i]!))
+        .join("  ")
+        .trimEnd();
     return [line(head), ...rows.map(line)].join("\n");
   };
   const parts = [
@@ -307,7 +328,13 @@ export function formatStatus(s: ClusterStatus): string {
     "SERVICES",
     table(
       ["NAME", "URL", "INSTANCES"],
-      s.services.map((x) => [x.name, x.url, x.instances.map((i) => `${i.id}@${i.node} ${i.address}:${i.port}${i.healthy ? "" : "(down)"}`).join(" ")]),
+      s.services.map((x) => [
+        x.name,
+        x.url,
+        x.instances
+          .map((i) => `${i.id}@${i.node} ${i.address}:${i.port}${i.healthy ? "" : "(down)"}`)
+          .join(" "),
+      ]),
     ),
     "",
     "CONTAINERS",
@@ -317,7 +344,10 @@ export function formatStatus(s: ClusterStatus): string {
     ),
     "",
     "DNS",
-    table(["NAME", "TYPE", "VALUES"], s.dns.map((r) => [r.name, r.type, r.values.join(" ")])),
+    table(
+      ["NAME", "TYPE", "VALUES"],
+      s.dns.map((r) => [r.name, r.type, r.values.join(" ")]),
+    ),
     "",
     "SNAPSHOTS",
     table(

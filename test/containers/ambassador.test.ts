@@ -101,10 +101,24 @@ describe("ambassador routes", () => {
   it("targets follow the named port, or the master only", () => {
     const a = rec("pg", "1", "127.0.0.1", 5001);
     const b = rec("pg", "2", "127.0.0.2", 5002);
-    expect(targetsOf({ service: "pg", localPort: 1, master: false }, { service: "pg", instances: [a, b] })).toEqual(["127.0.0.1:5001", "127.0.0.2:5002"]);
-    expect(targetsOf({ service: "pg", localPort: 1, master: true }, { service: "pg", instances: [a, b], master: b })).toEqual(["127.0.0.2:5002"]);
-    expect(targetsOf({ service: "pg", localPort: 1, master: true }, { service: "pg", instances: [a, b] })).toEqual([]);
-    expect(targetsOf({ service: "pg", portName: "admin", localPort: 1, master: false }, { service: "pg", instances: [a] })).toEqual([]);
+    expect(
+      targetsOf({ service: "pg", localPort: 1, master: false }, { service: "pg", instances: [a, b] }),
+    ).toEqual(["127.0.0.1:5001", "127.0.0.2:5002"]);
+    expect(
+      targetsOf(
+        { service: "pg", localPort: 1, master: true },
+        { service: "pg", instances: [a, b], master: b },
+      ),
+    ).toEqual(["127.0.0.2:5002"]);
+    expect(
+      targetsOf({ service: "pg", localPort: 1, master: true }, { service: "pg", instances: [a, b] }),
+    ).toEqual([]);
+    expect(
+      targetsOf(
+        { service: "pg", portName: "admin", localPort: 1, master: false },
+        { service: "pg", instances: [a] },
+      ),
+    ).toEqual([]);
   });
 });
 
@@ -114,7 +128,12 @@ describe("ambassador", () => {
     await echo(ipA, 7001, "A");
     await echo(ipB, 7002, "B");
     const svc = "echo";
-    const p = startProgram(programs.entry("ambassador"), { ETCD_ENDPOINTS: rig.etcd!.endpoints.join(","), UPSTREAMS: `${svc}:17001,db:17002:master`, LISTEN_ADDRESS: local, DEBOUNCE_MS: "20" });
+    const p = startProgram(programs.entry("ambassador"), {
+      ETCD_ENDPOINTS: rig.etcd!.endpoints.join(","),
+      UPSTREAMS: `${svc}:17001,db:17002:master`,
+      LISTEN_ADDRESS: local,
+      DEBOUNCE_MS: "20",
+    });
     try {
       await p.waitLog(byCode("ambassador.listening"));
       // No instance: the connection is reset at once (not left hanging) and the refusal is logged.
@@ -126,7 +145,10 @@ describe("ambassador", () => {
       await p.waitLog(byCode("route.no_instance"));
 
       await put(rec(svc, "1", ipA, 7001));
-      const first = await eventually(() => attempt(local, 17001), (r) => r.answer !== undefined);
+      const first = await eventually(
+        () => attempt(local, 17001),
+        (r) => r.answer !== undefined,
+      );
       expect(first.answer).toBe("A:ping");
 
       // A long connection to A...
@@ -135,7 +157,9 @@ describe("ambassador", () => {
       // ...while the set changes to B only.
       await put(rec(svc, "2", ipB, 7002));
       await etcd.delete().prefix(`/services/${svc}/instances/1`);
-      await p.waitLog((l) => l.code === "route.targets" && JSON.stringify(l.targets) === JSON.stringify([`${ipB}:7002`]));
+      await p.waitLog(
+        (l) => l.code === "route.targets" && JSON.stringify(l.targets) === JSON.stringify([`${ipB}:7002`]),
+      );
       for (let i = 0; i < 5; i++) expect((await attempt(local, 17001)).answer).toBe("B:ping");
       expect(await long.ask("two")).toBe("A:two");
       long.sock.destroy();
@@ -145,9 +169,23 @@ describe("ambassador", () => {
       await put(rec("db", "2", ipB, 7002));
       expect((await attempt(local, 17002)).answer).toBeUndefined();
       await etcd.put(masterKey("db")).value(JSON.stringify(rec("db", "2", ipB, 7002)));
-      expect((await eventually(() => attempt(local, 17002), (r) => r.answer !== undefined)).answer).toBe("B:ping");
+      expect(
+        (
+          await eventually(
+            () => attempt(local, 17002),
+            (r) => r.answer !== undefined,
+          )
+        ).answer,
+      ).toBe("B:ping");
       await etcd.put(masterKey("db")).value(JSON.stringify(rec("db", "1", ipA, 7001)));
-      expect((await eventually(() => attempt(local, 17002), (r) => r.answer === "A:ping")).answer).toBe("A:ping");
+      expect(
+        (
+          await eventually(
+            () => attempt(local, 17002),
+            (r) => r.answer === "A:ping",
+          )
+        ).answer,
+      ).toBe("A:ping");
 
       // A malformed record is reported and ignored.
       await etcd.put(`/services/${svc}/instances/9`).value("garbage");

@@ -11,17 +11,35 @@ afterAll(() => rmSync(outRoot, { recursive: true, force: true }));
 
 describe("build-containers", () => {
   it("bundles every program from containers/<name>/src/main.ts, without the local cluster", async () => {
-    expect(programNames()).toEqual(expect.arrayContaining(["ambassador", "frontdoor", "presence", "presence-dns"]));
-    const built = await buildPrograms(["ambassador", "frontdoor", "presence", "presence-dns"], { outRoot, deps: false });
+    expect(programNames()).toEqual(
+      expect.arrayContaining(["ambassador", "frontdoor", "presence", "presence-dns"]),
+    );
+    const built = await buildPrograms(["ambassador", "frontdoor", "presence", "presence-dns"], {
+      outRoot,
+      deps: false,
+    });
     for (const b of built) {
       expect(b.entry).toBe(join(outRoot, b.name, "main.mjs"));
       const fromProject = b.inputs.filter((i) => !i.startsWith("node_modules/"));
       // Never the local cluster; from functions/ only pure modules, the Route 53 adapter and the logger.
-      expect(fromProject.filter((i) => /(^|\/)local\//.test(i)), b.name).toEqual([]);
+      expect(
+        fromProject.filter((i) => /(^|\/)local\//.test(i)),
+        b.name,
+      ).toEqual([]);
       const fromFunctions = fromProject.filter((i) => i.startsWith("functions/"));
-      expect(fromFunctions.filter((i) => !/^functions\/(core|domain)\//.test(i) && !["functions/adapters/aws/route53Dns.ts", "functions/runtime/log.ts"].includes(i)), b.name).toEqual([]);
+      expect(
+        fromFunctions.filter(
+          (i) =>
+            !/^functions\/(core|domain)\//.test(i) &&
+            !["functions/adapters/aws/route53Dns.ts", "functions/runtime/log.ts"].includes(i),
+        ),
+        b.name,
+      ).toEqual([]);
       // etcd3 stays outside the bundle (it reads .proto files at run time).
-      expect(b.inputs.some((i) => i.includes("node_modules/etcd3/")), b.name).toBe(false);
+      expect(
+        b.inputs.some((i) => i.includes("node_modules/etcd3/")),
+        b.name,
+      ).toBe(false);
     }
   }, 60_000);
 });

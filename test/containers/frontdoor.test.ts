@@ -44,9 +44,23 @@ async function service(ip: string, port: number, name: string): Promise<Server> 
   return s;
 }
 
-function get(ip: string, port: number, host: string, path = "/", tls = false): Promise<{ status: number; body: string; res: IncomingMessage }> {
+function get(
+  ip: string,
+  port: number,
+  host: string,
+  path = "/",
+  tls = false,
+): Promise<{ status: number; body: string; res: IncomingMessage }> {
   return new Promise((resolve, reject) => {
-    const opts = { host: ip, port, path, headers: { host }, agent: false as const, servername: host, rejectUnauthorized: false };
+    const opts = {
+      host: ip,
+      port,
+      path,
+      headers: { host },
+      agent: false as const,
+      servername: host,
+      rejectUnauthorized: false,
+    };
     const req = (tls ? httpsRequest : request)(opts, (res) => {
       let body = "";
       res.on("data", (d: Buffer) => (body += d.toString()));
@@ -60,7 +74,15 @@ function get(ip: string, port: number, host: string, path = "/", tls = false): P
 async function announce(service: string, instance: string, ip: string, port: number, ttl = 30) {
   const lease = etcd.lease(ttl);
   const id = await lease.grant();
-  const r = PresenceRecordSchema.parse({ service, instance, node: "i-0123456789abcdef0", privateIp: ip, port, ports: { http: port }, http: "http" });
+  const r = PresenceRecordSchema.parse({
+    service,
+    instance,
+    node: "i-0123456789abcdef0",
+    privateIp: ip,
+    port,
+    ports: { http: port },
+    http: "http",
+  });
   for (const [k, v] of announcementKeys(r)) await etcd.put(k).value(v).lease(id);
   return lease;
 }
@@ -70,7 +92,10 @@ async function eventually<T>(fn: () => Promise<T>, ok: (v: T) => boolean, timeou
   for (;;) {
     const v = await fn().catch((e: unknown) => e as T);
     if (ok(v)) return v;
-    if (Date.now() - t0 > timeoutMs) throw new Error(`not reached in ${timeoutMs} ms; last: ${JSON.stringify(v, (_k, x) => (x instanceof Object && "socket" in x ? "[res]" : x))}`);
+    if (Date.now() - t0 > timeoutMs)
+      throw new Error(
+        `not reached in ${timeoutMs} ms; last: ${JSON.stringify(v, (_k, x) => (x instanceof Object && "socket" in x ? "[res]" : x))}`,
+      );
     await sleep(100);
   }
 }
@@ -95,12 +120,18 @@ describe("front door", () => {
     const p = frontdoor("http", { LISTEN_ADDRESS: fd, HTTP_PORT: String(port) });
     try {
       await p.waitLog(byCode("nginx.started"));
-      const none = await eventually(() => get(fd, port, "hello.dev.test"), (r) => r.status === 503);
+      const none = await eventually(
+        () => get(fd, port, "hello.dev.test"),
+        (r) => r.status === 503,
+      );
       expect(none.body).toContain("no instance of hello.dev.test");
       expect((await get(fd, port, "elsewhere.example")).status).toBe(404);
 
       const leaseA = await announce("hello", "1", a, 8081);
-      const ok = await eventually(() => get(fd, port, "hello.dev.test"), (r) => r.status === 200);
+      const ok = await eventually(
+        () => get(fd, port, "hello.dev.test"),
+        (r) => r.status === 200,
+      );
       expect(ok.body).toMatch(/^A hello\.dev\.test 127\./);
       expect(readFileSync(join(dir, "http", "conf", "nginx.conf"), "utf8")).toContain(`server ${a}:8081`);
 
@@ -109,13 +140,18 @@ describe("front door", () => {
       await sleep(200);
       const reloadsBefore = p.logs.filter((l) => l.code === "nginx.reloaded").length;
       const leaseB = await announce("hello", "2", b, 8082);
-      await p.waitLog((l) => l.code === "nginx.reloaded" && p.logs.filter((x) => x.code === "nginx.reloaded").length > reloadsBefore);
+      await p.waitLog(
+        (l) =>
+          l.code === "nginx.reloaded" &&
+          p.logs.filter((x) => x.code === "nginx.reloaded").length > reloadsBefore,
+      );
       const slowDone = await slow;
       expect(slowDone.status).toBe(200);
       expect(slowDone.body).toMatch(/^A /);
       // New requests reach both instances.
       const seen = new Set<string>();
-      for (let i = 0; i < 20 && seen.size < 2; i++) seen.add((await get(fd, port, "hello.dev.test")).body.slice(0, 1));
+      for (let i = 0; i < 20 && seen.size < 2; i++)
+        seen.add((await get(fd, port, "hello.dev.test")).body.slice(0, 1));
       expect([...seen].sort()).toEqual(["A", "B"]);
 
       // A malformed record is reported and changes nothing; the program keeps running.
@@ -127,7 +163,10 @@ describe("front door", () => {
 
       await Promise.all([leaseA.revoke(), leaseB.revoke()]);
       await etcd.delete().prefix("/services/");
-      await eventually(() => get(fd, port, "hello.dev.test"), (r) => r.status === 503);
+      await eventually(
+        () => get(fd, port, "hello.dev.test"),
+        (r) => r.status === 503,
+      );
     } finally {
       expect(await p.stop()).toBe(0);
     }
@@ -141,24 +180,63 @@ describe("front door", () => {
     await service(back, 8091, "T");
     const certFile = join(dir, "cert.pem");
     const keyFile = join(dir, "key.pem");
-    execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=*.dev.test", "-days", "2", "-keyout", keyFile, "-out", certFile], { stdio: "ignore" });
+    execFileSync(
+      "openssl",
+      [
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=*.dev.test",
+        "-days",
+        "2",
+        "-keyout",
+        keyFile,
+        "-out",
+        certFile,
+      ],
+      { stdio: "ignore" },
+    );
     const ssm = new SSMClient({});
     const certParam = `/${rig.unique("fd")}/tls/cert`;
     const keyParam = `/${rig.unique("fd")}/tls/key`;
-    await ssm.send(new PutParameterCommand({ Name: certParam, Type: "String", Value: readFileSync(certFile, "utf8") }));
-    await ssm.send(new PutParameterCommand({ Name: keyParam, Type: "SecureString", Value: readFileSync(keyFile, "utf8") }));
+    await ssm.send(
+      new PutParameterCommand({ Name: certParam, Type: "String", Value: readFileSync(certFile, "utf8") }),
+    );
+    await ssm.send(
+      new PutParameterCommand({ Name: keyParam, Type: "SecureString", Value: readFileSync(keyFile, "utf8") }),
+    );
     const lease = await announce("secure", "1", back, 8091);
-    const p = frontdoor("tls", { LISTEN_ADDRESS: fd, HTTP_PORT: "18081", HTTPS_PORT: "18444", TLS_CERT_PARAM: certParam, TLS_KEY_PARAM: keyParam, AWS_REGION: "eu-west-1", AWS_ENDPOINT_URL: process.env.AWS_ENDPOINT_URL!, AWS_ACCESS_KEY_ID: "test", AWS_SECRET_ACCESS_KEY: "test" });
+    const p = frontdoor("tls", {
+      LISTEN_ADDRESS: fd,
+      HTTP_PORT: "18081",
+      HTTPS_PORT: "18444",
+      TLS_CERT_PARAM: certParam,
+      TLS_KEY_PARAM: keyParam,
+      AWS_REGION: "eu-west-1",
+      AWS_ENDPOINT_URL: process.env.AWS_ENDPOINT_URL!,
+      AWS_ACCESS_KEY_ID: "test",
+      AWS_SECRET_ACCESS_KEY: "test",
+    });
     try {
       await p.waitLog(byCode("tls.loaded"));
-      const r = await eventually(() => get(fd, 18444, "secure.dev.test", "/", true), (x) => x.status === 200);
+      const r = await eventually(
+        () => get(fd, 18444, "secure.dev.test", "/", true),
+        (x) => x.status === 200,
+      );
       expect(r.body).toMatch(/^T /);
       expect(["TLSv1.2", "TLSv1.3"]).toContain((r.res.socket as import("node:tls").TLSSocket).getProtocol());
       const redirect = await get(fd, 18081, "secure.dev.test", "/x?y=1");
       expect(redirect.status).toBe(301);
       expect(redirect.res.headers.location).toBe("https://secure.dev.test:18444/x?y=1");
       // The key lives only in the prefix, readable by its owner alone; it was never logged.
-      expect(execFileSync("stat", ["-c", "%a", join(dir, "tls", "tls", "key.pem")]).toString().trim()).toBe("600");
+      expect(
+        execFileSync("stat", ["-c", "%a", join(dir, "tls", "tls", "key.pem")])
+          .toString()
+          .trim(),
+      ).toBe("600");
       expect(JSON.stringify(p.logs)).not.toContain("PRIVATE KEY");
     } finally {
       await p.stop();
@@ -168,7 +246,16 @@ describe("front door", () => {
 
   it("refuses to start when its TLS parameters are missing (exit 1, nothing listening)", async () => {
     const fd = rig.block.address(80);
-    const p = frontdoor("notls", { LISTEN_ADDRESS: fd, HTTP_PORT: "18082", TLS_CERT_PARAM: "/nope/cert", TLS_KEY_PARAM: "/nope/key", AWS_REGION: "eu-west-1", AWS_ENDPOINT_URL: process.env.AWS_ENDPOINT_URL!, AWS_ACCESS_KEY_ID: "test", AWS_SECRET_ACCESS_KEY: "test" });
+    const p = frontdoor("notls", {
+      LISTEN_ADDRESS: fd,
+      HTTP_PORT: "18082",
+      TLS_CERT_PARAM: "/nope/cert",
+      TLS_KEY_PARAM: "/nope/key",
+      AWS_REGION: "eu-west-1",
+      AWS_ENDPOINT_URL: process.env.AWS_ENDPOINT_URL!,
+      AWS_ACCESS_KEY_ID: "test",
+      AWS_SECRET_ACCESS_KEY: "test",
+    });
     expect(await p.exited).toBe(1);
     expect(p.logs.find((l) => l.code === "start.failed")?.error).toMatch(/not found/);
     await expect(get(fd, 18082, "x.dev.test")).rejects.toThrow(/ECONNREFUSED/);

@@ -5,7 +5,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PresenceRecordSchema, type PresenceRecord, type ServicePresence } from "../../functions/domain/presence.ts";
+import {
+  PresenceRecordSchema,
+  type PresenceRecord,
+  type ServicePresence,
+} from "../../functions/domain/presence.ts";
 import { createLogger } from "../../functions/runtime/log.ts";
 import { renderNginxConfig, type FrontDoorSettings } from "../../containers/frontdoor/src/render.ts";
 import { confPath, installConfig, preparePrefix, testConfig } from "../../containers/frontdoor/src/nginx.ts";
@@ -18,14 +22,53 @@ let tls: { certFile: string; keyFile: string };
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), "frontdoor-render-"));
   preparePrefix(dir);
-  settings = { domain: "dev.test", listenAddress: "127.0.0.1", httpPort: 18080, httpsPort: 18443, prefix: dir, modulesDir: "/usr/lib/nginx/modules" };
+  settings = {
+    domain: "dev.test",
+    listenAddress: "127.0.0.1",
+    httpPort: 18080,
+    httpsPort: 18443,
+    prefix: dir,
+    modulesDir: "/usr/lib/nginx/modules",
+  };
   tls = { certFile: join(dir, "tls", "cert.pem"), keyFile: join(dir, "tls", "key.pem") };
-  execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=*.dev.test", "-days", "2", "-keyout", tls.keyFile, "-out", tls.certFile], { stdio: "ignore" });
+  execFileSync(
+    "openssl",
+    [
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-subj",
+      "/CN=*.dev.test",
+      "-days",
+      "2",
+      "-keyout",
+      tls.keyFile,
+      "-out",
+      tls.certFile,
+    ],
+    { stdio: "ignore" },
+  );
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const rec = (service: string, instance: string, ip: string, ports: Record<string, number>, extra: Partial<PresenceRecord> = {}): PresenceRecord =>
-  PresenceRecordSchema.parse({ service, instance, node: "i-0123456789abcdef0", privateIp: ip, port: Object.values(ports)[0], ports, ...extra });
+const rec = (
+  service: string,
+  instance: string,
+  ip: string,
+  ports: Record<string, number>,
+  extra: Partial<PresenceRecord> = {},
+): PresenceRecord =>
+  PresenceRecordSchema.parse({
+    service,
+    instance,
+    node: "i-0123456789abcdef0",
+    privateIp: ip,
+    port: Object.values(ports)[0],
+    ports,
+    ...extra,
+  });
 const svc = (service: string, instances: PresenceRecord[]): ServicePresence => ({ service, instances });
 
 async function nginxT(text: string) {
@@ -51,8 +94,17 @@ describe("front door renderer", () => {
   });
 
   it("with one instance, it renders one virtual host whose upstream is that instance", async () => {
-    const r = renderNginxConfig([svc("hello", [rec("hello", "1", "127.0.0.5", { http: 8080 }, { http: "http" })])], settings);
-    expect(r.vhosts).toEqual([{ service: "hello", host: "hello.dev.test", upstream: { name: "http-hello", servers: ["127.0.0.5:8080"] } }]);
+    const r = renderNginxConfig(
+      [svc("hello", [rec("hello", "1", "127.0.0.5", { http: 8080 }, { http: "http" })])],
+      settings,
+    );
+    expect(r.vhosts).toEqual([
+      {
+        service: "hello",
+        host: "hello.dev.test",
+        upstream: { name: "http-hello", servers: ["127.0.0.5:8080"] },
+      },
+    ]);
     expect(r.text).toContain("server_name hello.dev.test;");
     expect(r.text).toContain("server 127.0.0.5:8080 max_fails=1 fail_timeout=5s;");
     expect(r.text).toContain("proxy_pass http://http-hello;");
@@ -63,8 +115,19 @@ describe("front door renderer", () => {
 
   it("with many services and instances, it renders hosts, streams and skips what has no HTTP port", async () => {
     const services = [
-      svc("wiki", [rec("wiki", "1", "127.0.0.5", { http: 8080 }, { http: "http" }), rec("wiki", "2", "127.0.0.6", { web: 9090 }, { http: "web" })]),
-      svc("gerrit", [rec("gerrit", "1", "127.0.0.7", { http: 8081, ssh: 29418 }, { http: "http", streams: { ssh: 29418 } })]),
+      svc("wiki", [
+        rec("wiki", "1", "127.0.0.5", { http: 8080 }, { http: "http" }),
+        rec("wiki", "2", "127.0.0.6", { web: 9090 }, { http: "web" }),
+      ]),
+      svc("gerrit", [
+        rec(
+          "gerrit",
+          "1",
+          "127.0.0.7",
+          { http: 8081, ssh: 29418 },
+          { http: "http", streams: { ssh: 29418 } },
+        ),
+      ]),
       svc("cache", [rec("cache", "1", "127.0.0.8", { port: 6379 })]),
       svc("git2", [rec("git2", "1", "127.0.0.9", { ssh: 22 }, { streams: { ssh: 29418 } })]),
     ];
@@ -73,9 +136,13 @@ describe("front door renderer", () => {
       ["gerrit.dev.test", ["127.0.0.7:8081"]],
       ["wiki.dev.test", ["127.0.0.5:8080", "127.0.0.6:9090"]],
     ]);
-    expect(r.streams.map((s) => [s.service, s.listenPort, s.upstream.servers])).toEqual([["gerrit", 29418, ["127.0.0.7:29418"]]]);
+    expect(r.streams.map((s) => [s.service, s.listenPort, s.upstream.servers])).toEqual([
+      ["gerrit", 29418, ["127.0.0.7:29418"]],
+    ]);
     // The same front-door port claimed twice: the first service (by name) keeps it, the other is reported.
-    expect(r.issues).toEqual([{ code: "stream.port_taken", service: "git2", detail: expect.stringContaining("29418") }]);
+    expect(r.issues).toEqual([
+      { code: "stream.port_taken", service: "git2", detail: expect.stringContaining("29418") },
+    ]);
     expect(r.text).toContain("load_module /usr/lib/nginx/modules/ngx_stream_module.so;");
     expect(r.text).toContain("listen 127.0.0.1:29418;");
     expect(r.text).not.toContain("cache.dev.test");
@@ -83,7 +150,10 @@ describe("front door renderer", () => {
   });
 
   it("with TLS, it serves HTTPS only on TLS 1.2+ and redirects HTTP, and the file passes nginx -t with the real key", async () => {
-    const r = renderNginxConfig([svc("hello", [rec("hello", "1", "127.0.0.5", { http: 8080 }, { http: "http" })])], { ...settings, tls });
+    const r = renderNginxConfig(
+      [svc("hello", [rec("hello", "1", "127.0.0.5", { http: 8080 }, { http: "http" })])],
+      { ...settings, tls },
+    );
     expect(r.text).toContain("ssl_protocols TLSv1.2 TLSv1.3;");
     expect(r.text).not.toMatch(/TLSv1(\.1)?[ ;]/);
     expect(r.text).toContain("listen 127.0.0.1:18443 ssl;");
@@ -93,13 +163,19 @@ describe("front door renderer", () => {
   });
 
   it("without TLS settings, nothing listens on the HTTPS port", () => {
-    const r = renderNginxConfig([svc("hello", [rec("hello", "1", "127.0.0.5", { http: 8080 }, { http: "http" })])], settings);
+    const r = renderNginxConfig(
+      [svc("hello", [rec("hello", "1", "127.0.0.5", { http: 8080 }, { http: "http" })])],
+      settings,
+    );
     expect(r.text).not.toContain("ssl");
     expect(r.text).not.toContain(":18443");
   });
 
   it("a stream on the front door's own HTTP port is refused with a reason", () => {
-    const r = renderNginxConfig([svc("odd", [rec("odd", "1", "127.0.0.5", { raw: 7000 }, { streams: { raw: 18080 } })])], settings);
+    const r = renderNginxConfig(
+      [svc("odd", [rec("odd", "1", "127.0.0.5", { raw: 7000 }, { streams: { raw: 18080 } })])],
+      settings,
+    );
     expect(r.streams).toEqual([]);
     expect(r.issues[0]).toMatchObject({ code: "stream.port_taken", service: "odd" });
   });
@@ -109,7 +185,13 @@ describe("front door renderer", () => {
     const good = renderNginxConfig([], settings).text;
     expect(await installConfig({ bin: NGINX, prefix: dir }, good, log)).toBe(true);
     expect(readFileSync(confPath(dir), "utf8")).toBe(good);
-    expect(await installConfig({ bin: NGINX, prefix: dir }, good.replace("worker_processes auto;", "worker_processes auto"), log)).toBe(false);
+    expect(
+      await installConfig(
+        { bin: NGINX, prefix: dir },
+        good.replace("worker_processes auto;", "worker_processes auto"),
+        log,
+      ),
+    ).toBe(false);
     expect(readFileSync(confPath(dir), "utf8")).toBe(good);
   });
 });

@@ -42,7 +42,11 @@ function presence(service: string, instance: string, port: number, extra: Record
   });
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 8000): Promise<{ value: T; ms: number }> {
+async function until<T>(
+  what: string,
+  fn: () => Promise<T | undefined>,
+  timeoutMs = 8000,
+): Promise<{ value: T; ms: number }> {
   const t0 = Date.now();
   for (;;) {
     const v = await fn();
@@ -58,7 +62,10 @@ describe("presence", () => {
   it("when the instance is healthy, it announces the JSON record and the plain keys on one lease", async () => {
     const port = nextPort++;
     const srv = await listen(rig.block.address(50), port);
-    const svc = rig.unique("svc").toLowerCase().replace(/[^a-z0-9-]/g, "");
+    const svc = rig
+      .unique("svc")
+      .toLowerCase()
+      .replace(/[^a-z0-9-]/g, "");
     const p = presence(svc, "1", port);
     try {
       const { value: kvs } = await until("announcement", async () => {
@@ -68,7 +75,15 @@ describe("presence", () => {
       const parsed = parsePresence(kvs);
       expect(parsed.issues).toEqual([]);
       const rec = parsed.services.get(svc)!.instances[0]!;
-      expect(rec).toMatchObject({ service: svc, instance: "1", node: "i-0123456789abcdef0", privateIp: rig.block.address(50), port, ports: { http: port }, http: "http" });
+      expect(rec).toMatchObject({
+        service: svc,
+        instance: "1",
+        node: "i-0123456789abcdef0",
+        privateIp: rig.block.address(50),
+        port,
+        ports: { http: port },
+        http: "http",
+      });
       expect(kvs[`${instanceKey(svc, "1")}/private_ip`]).toBe(rig.block.address(50));
       expect(kvs[`${instanceKey(svc, "1")}/port`]).toBe(String(port));
       // Every key is on the same, live lease.
@@ -85,7 +100,10 @@ describe("presence", () => {
   it("when it gets SIGTERM, it removes the keys before it exits", async () => {
     const port = nextPort++;
     const srv = await listen(rig.block.address(50), port);
-    const svc = rig.unique("term").toLowerCase().replace(/[^a-z0-9-]/g, "");
+    const svc = rig
+      .unique("term")
+      .toLowerCase()
+      .replace(/[^a-z0-9-]/g, "");
     const p = presence(svc, "1", port, { LEASE_TTL: "30", HEALTH_INTERVAL_MS: "1000" });
     try {
       await p.waitLog(byCode("presence.announced"));
@@ -102,7 +120,10 @@ describe("presence", () => {
   it("when it is killed (SIGKILL), its keys disappear when the lease expires", async () => {
     const port = nextPort++;
     const srv = await listen(rig.block.address(50), port);
-    const svc = rig.unique("kill").toLowerCase().replace(/[^a-z0-9-]/g, "");
+    const svc = rig
+      .unique("kill")
+      .toLowerCase()
+      .replace(/[^a-z0-9-]/g, "");
     const p = presence(svc, "1", port, { LEASE_TTL: "2", HEALTH_INTERVAL_MS: "300" });
     try {
       await p.waitLog(byCode("presence.announced"));
@@ -110,7 +131,11 @@ describe("presence", () => {
       const t0 = Date.now();
       // Still there just after the kill: nothing but the lease removes them.
       expect(Object.keys(await serviceKeys(svc))).toHaveLength(4);
-      await until("keys gone", async () => (Object.keys(await serviceKeys(svc)).length === 0 ? true : undefined), 5000);
+      await until(
+        "keys gone",
+        async () => (Object.keys(await serviceKeys(svc)).length === 0 ? true : undefined),
+        5000,
+      );
       const gone = Date.now() - t0;
       // TTL 2 s (etcd may round a lease's expiry up; a loaded machine adds more): seconds, not a minute.
       expect(gone).toBeLessThan(6000);
@@ -121,7 +146,10 @@ describe("presence", () => {
 
   it("when the health check fails, it does not announce; it announces once it passes and withdraws when it fails again", async () => {
     const port = nextPort++;
-    const svc = rig.unique("health").toLowerCase().replace(/[^a-z0-9-]/g, "");
+    const svc = rig
+      .unique("health")
+      .toLowerCase()
+      .replace(/[^a-z0-9-]/g, "");
     let healthy = false;
     const http = createHttpServer((req, res) => {
       res.statusCode = req.url === "/healthz" && healthy ? 200 : 503;
@@ -138,7 +166,9 @@ describe("presence", () => {
       await p.waitLog(byCode("presence.announced"));
       expect(Object.keys(await serviceKeys(svc))).toHaveLength(4);
       healthy = false;
-      const { ms } = await until("withdrawn", async () => (Object.keys(await serviceKeys(svc)).length === 0 ? true : undefined));
+      const { ms } = await until("withdrawn", async () =>
+        Object.keys(await serviceKeys(svc)).length === 0 ? true : undefined,
+      );
       expect(ms).toBeLessThan(6000); // revoked by the next check (300 ms), not left to the 20 s TTL
       await p.waitLog((l) => l.code === "presence.withdrawn" && l.reason === "unhealthy");
     } finally {
@@ -150,12 +180,18 @@ describe("presence", () => {
   it("when asked to elect, one instance holds /services/<name>/master and another takes over when it stops", async () => {
     const ports = [nextPort++, nextPort++];
     const srvs = await Promise.all(ports.map((pt) => listen(rig.block.address(50), pt)));
-    const svc = rig.unique("elect").toLowerCase().replace(/[^a-z0-9-]/g, "");
+    const svc = rig
+      .unique("elect")
+      .toLowerCase()
+      .replace(/[^a-z0-9-]/g, "");
     const a = presence(svc, "1", ports[0]!, { ELECTION: "true" });
     const b = presence(svc, "2", ports[1]!, { ELECTION: "true" });
     try {
       await Promise.all([a.waitLog(byCode("presence.announced")), b.waitLog(byCode("presence.announced"))]);
-      const { value: first } = await until("a master", async () => parsePresence(await serviceKeys(svc)).services.get(svc)?.master);
+      const { value: first } = await until(
+        "a master",
+        async () => parsePresence(await serviceKeys(svc)).services.get(svc)?.master,
+      );
       const [winner, other] = first.instance === "1" ? [a, b] : [b, a];
       expect(winner.logs.some((l) => l.code === "presence.elected")).toBe(true);
       expect(other.logs.some((l) => l.code === "presence.elected")).toBe(false);
@@ -173,7 +209,11 @@ describe("presence", () => {
   });
 
   it("when its settings are invalid, it exits 2 naming every bad variable and writes nothing", async () => {
-    const p = startProgram(programs.entry("presence"), { ETCD_ENDPOINTS: rig.etcd!.endpoints.join(","), UNIT: "Bad_Name@1", PORTS: "http:99999" });
+    const p = startProgram(programs.entry("presence"), {
+      ETCD_ENDPOINTS: rig.etcd!.endpoints.join(","),
+      UNIT: "Bad_Name@1",
+      PORTS: "http:99999",
+    });
     expect(await p.exited).toBe(2);
     const line = p.logs.find((l) => l.code === "config.invalid")!;
     expect(String(line.error)).toMatch(/PRIVATE_IP/);

@@ -27,7 +27,12 @@ export interface RunningProgram {
 
 /** Build the programs once for a test file; `entry(name)` is the bundle to run. */
 export function usePrograms(names: string[]) {
-  const outRoot = join(PROJECT_ROOT, ".build", "test", `${process.pid}-${Math.random().toString(36).slice(2, 8)}`);
+  const outRoot = join(
+    PROJECT_ROOT,
+    ".build",
+    "test",
+    `${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
+  );
   const entries = new Map<string, string>();
   beforeAll(async () => {
     for (const b of await buildPrograms(names, { outRoot, deps: false })) entries.set(b.name, b.entry);
@@ -78,7 +83,9 @@ export function startProgram(entry: string, env: Record<string, string>): Runnin
     }
   });
   proc.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | string>((resolve) => proc.once("exit", (code, sig) => resolve(code ?? sig ?? -1)));
+  const exited = new Promise<number | string>((resolve) =>
+    proc.once("exit", (code, sig) => resolve(code ?? sig ?? -1)),
+  );
   const p: RunningProgram = {
     proc,
     logs,
@@ -87,7 +94,15 @@ export function startProgram(entry: string, env: Record<string, string>): Runnin
       const seen = logs.find(pred);
       if (seen) return Promise.resolve(seen);
       return new Promise((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(`no matching log line within ${timeoutMs} ms; got:\n${logs.map((l) => JSON.stringify(l)).join("\n")}\n${stderr}`)), timeoutMs);
+        const t = setTimeout(
+          () =>
+            reject(
+              new Error(
+                `no matching log line within ${timeoutMs} ms; got:\n${logs.map((l) => JSON.stringify(l)).join("\n")}\n${stderr}`,
+              ),
+            ),
+          timeoutMs,
+        );
         waiters.push({ pred, resolve: (l) => (clearTimeout(t), resolve(l)) });
       });
     },

@@ -5,7 +5,12 @@
 import { join } from "node:path";
 import { readFileSync } from "node:fs";
 import { beforeAll, describe, expect, it } from "vitest";
-import { CloudFormationClient, DescribeStacksCommand, ListStackResourcesCommand, ListStacksCommand } from "@aws-sdk/client-cloudformation";
+import {
+  CloudFormationClient,
+  DescribeStacksCommand,
+  ListStackResourcesCommand,
+  ListStacksCommand,
+} from "@aws-sdk/client-cloudformation";
 import { GetFunctionConfigurationCommand, LambdaClient, ListFunctionsCommand } from "@aws-sdk/client-lambda";
 import { HeadBucketCommand, ListBucketsCommand, S3Client } from "@aws-sdk/client-s3";
 import { DescribeImagesCommand, EC2Client } from "@aws-sdk/client-ec2";
@@ -26,7 +31,10 @@ const IMAGE_PARAMETER = DEFAULT_OPTIONS.flatcarAmiParameter;
 let dir = "";
 let artifact = "";
 let noDomainArtifact = "";
-type Packaged = { Resources: Record<string, { Type: string; Condition?: string }>; Outputs: Record<string, unknown> };
+type Packaged = {
+  Resources: Record<string, { Type: string; Condition?: string }>;
+  Outputs: Record<string, unknown>;
+};
 let packaged: Packaged;
 
 const text = (r: SlsResult) => `${r.stdout}\n${r.stderr}`;
@@ -48,7 +56,9 @@ beforeAll(async () => {
   await buildInto(dir);
   await packageService({ dir, artifact, params: { domain: DOMAIN } });
   await packageService({ dir, artifact: noDomainArtifact });
-  packaged = JSON.parse(readFileSync(join(artifact, "cloudformation-template-update-stack.json"), "utf8")) as Packaged;
+  packaged = JSON.parse(
+    readFileSync(join(artifact, "cloudformation-template-update-stack.json"), "utf8"),
+  ) as Packaged;
 }, 400_000);
 
 describe("sls deploy against moto", () => {
@@ -60,34 +70,48 @@ describe("sls deploy against moto", () => {
     expect(out).toContain(`no domain name`);
     expect(out).toContain(`--param="domain=<name>"`);
     expect(out).toContain(`the Flatcar image parameter ${IMAGE_PARAMETER} does not exist in ${LOCAL_REGION}`);
-    expect(out).toContain(`aws ssm put-parameter --region ${LOCAL_REGION} --name ${IMAGE_PARAMETER} --type String --data-type aws:ec2:image`);
+    expect(out).toContain(
+      `aws ssm put-parameter --region ${LOCAL_REGION} --name ${IMAGE_PARAMETER} --type String --data-type aws:ec2:image`,
+    );
     await expectNothingCreated();
   }, 60_000);
 
   it("refuses a region without three availability zones and creates nothing there or anywhere", async () => {
     const r = await deploy(artifact, "--region", "us-west-1");
     expect(r.code).not.toBe(0);
-    expect(text(r)).toContain(`region: must offer three availability zones to every account (got "us-west-1")`);
+    expect(text(r)).toContain(
+      `region: must offer three availability zones to every account (got "us-west-1")`,
+    );
     await expectNothingCreated("us-west-1");
     await expectNothingCreated();
   }, 60_000);
 
   it("refuses an image parameter naming an image the region does not have, and creates nothing", async () => {
     await new SSMClient({}).send(
-      new PutParameterCommand({ Name: IMAGE_PARAMETER, Value: "ami-0123456789abcdef0", Type: "String", Overwrite: true }),
+      new PutParameterCommand({
+        Name: IMAGE_PARAMETER,
+        Value: "ami-0123456789abcdef0",
+        Type: "String",
+        Overwrite: true,
+      }),
     );
     const r = await deploy(artifact);
     expect(r.code).not.toBe(0);
     const out = text(r);
-    expect(out).toContain(`the Flatcar image parameter ${IMAGE_PARAMETER} names ami-0123456789abcdef0, which does not exist in ${LOCAL_REGION}`);
+    expect(out).toContain(
+      `the Flatcar image parameter ${IMAGE_PARAMETER} names ami-0123456789abcdef0, which does not exist in ${LOCAL_REGION}`,
+    );
     expect(out).not.toContain("no domain name");
     await expectNothingCreated();
   }, 60_000);
 
   it("deploys the packaged stack: every packaged resource and output, functions with the stack's settings and roles", async () => {
     // The prerequisite an operator sets once: any image moto knows stands in for Flatcar's.
-    const image = (await new EC2Client({}).send(new DescribeImagesCommand({ Owners: ["amazon"] }))).Images![0]!.ImageId!;
-    await new SSMClient({}).send(new PutParameterCommand({ Name: IMAGE_PARAMETER, Value: image, Type: "String", Overwrite: true }));
+    const image = (await new EC2Client({}).send(new DescribeImagesCommand({ Owners: ["amazon"] })))
+      .Images![0]!.ImageId!;
+    await new SSMClient({}).send(
+      new PutParameterCommand({ Name: IMAGE_PARAMETER, Value: image, Type: "String", Overwrite: true }),
+    );
 
     const r = await deploy(artifact);
     expect(r.code, text(r)).toBe(0);
@@ -107,11 +131,17 @@ describe("sls deploy against moto", () => {
     // moto lists each resource it did not create as an entry without id or type.
     const listed = resources.filter((x) => x.LogicalResourceId);
     expect(listed.map((x) => x.LogicalResourceId).sort()).toEqual(expected);
-    expect(listed.every((x) => x.ResourceStatus === "CREATE_COMPLETE" || x.ResourceStatus === "UPDATE_COMPLETE")).toBe(true);
+    expect(
+      listed.every((x) => x.ResourceStatus === "CREATE_COMPLETE" || x.ResourceStatus === "UPDATE_COMPLETE"),
+    ).toBe(true);
     expect(resources.length).toBe(Object.keys(packaged.Resources).length);
     const outputs = Object.fromEntries((stack.Outputs ?? []).map((o) => [o.OutputKey!, o.OutputValue!]));
     // FrontDoorAllocationId has a condition (no public zone given): absent, as on AWS.
-    expect(Object.keys(outputs).sort()).toEqual(Object.keys(packaged.Outputs).filter((k) => k !== "FrontDoorAllocationId").sort());
+    expect(Object.keys(outputs).sort()).toEqual(
+      Object.keys(packaged.Outputs)
+        .filter((k) => k !== "FrontDoorAllocationId")
+        .sort(),
+    );
 
     const lambda = new LambdaClient({});
     for (const fn of FUNCTION_NAMES) {
@@ -120,7 +150,11 @@ describe("sls deploy against moto", () => {
       expect(vars.CLUSTER_DOMAIN, fn).toBe(DOMAIN);
       expect(vars.SNAPSHOT_BUCKET, fn).toBe(outputs.SnapshotBucketName);
       expect(vars.PRIVATE_ZONE_ID, fn).toBe(outputs.PrivateZoneId);
-      expect([vars.GROUP_MAIN, vars.GROUP_WORKER, vars.GROUP_DATA], fn).toEqual([outputs.MainGroupName, outputs.WorkerGroupName, outputs.DataGroupName]);
+      expect([vars.GROUP_MAIN, vars.GROUP_WORKER, vars.GROUP_DATA], fn).toEqual([
+        outputs.MainGroupName,
+        outputs.WorkerGroupName,
+        outputs.DataGroupName,
+      ]);
       expect(c.Role, fn).toBe(outputs[`${fn[0]!.toUpperCase()}${fn.slice(1)}FunctionRoleArn`]);
       expect(c.Runtime, fn).toBe("nodejs22.x");
     }
@@ -151,7 +185,9 @@ describe("sls deploy against moto", () => {
   it("sls remove says the snapshot bucket stays, removes the functions and keeps that bucket", async () => {
     const stack = (await cfn().send(new DescribeStacksCommand({ StackName: STACK }))).Stacks![0]!;
     const bucket = stack.Outputs!.find((o) => o.OutputKey === "SnapshotBucketName")!.OutputValue!;
-    const deploymentBucket = stack.Outputs!.find((o) => o.OutputKey === "ServerlessDeploymentBucketName")!.OutputValue!;
+    const deploymentBucket = stack.Outputs!.find(
+      (o) => o.OutputKey === "ServerlessDeploymentBucketName",
+    )!.OutputValue!;
     const r = await sls(dir, ["remove"]);
     const out = text(r);
     expect(out).toContain(`The snapshot bucket ${bucket} stays: it is retained on purpose`);
@@ -162,7 +198,9 @@ describe("sls deploy against moto", () => {
     expect(r.code).not.toBe(0);
     expect(out).toMatch(/The vpc vpc-[0-9a-f]+ has dependencies and cannot be deleted/);
     expect((await new LambdaClient({}).send(new ListFunctionsCommand({}))).Functions ?? []).toEqual([]);
-    const buckets = ((await new S3Client({}).send(new ListBucketsCommand({}))).Buckets ?? []).map((b) => b.Name);
+    const buckets = ((await new S3Client({}).send(new ListBucketsCommand({}))).Buckets ?? []).map(
+      (b) => b.Name,
+    );
     expect(buckets).toEqual([bucket]);
     expect(buckets).not.toContain(deploymentBucket);
     await new S3Client({}).send(new HeadBucketCommand({ Bucket: bucket }));

@@ -11,14 +11,22 @@ import { FUNCTION_NAMES } from "../../cloudformation/options.ts";
 
 const run = promisify(execFile);
 const SLS_DIR = join(PROJECT_ROOT, ".serverless");
-type Cfn = { Resources: Record<string, { Type: string; Properties?: Record<string, unknown>; DependsOn?: string[] }> };
+type Cfn = {
+  Resources: Record<string, { Type: string; Properties?: Record<string, unknown>; DependsOn?: string[] }>;
+};
 let template: Cfn;
 
 beforeAll(async () => {
   // No AWS credentials, profile or endpoint: packaging must not need an account.
   const env = { PATH: process.env.PATH ?? "", HOME: join(PROJECT_ROOT, ".build", "home") };
-  await run("bash", [join(PROJECT_ROOT, "scripts", "package.sh")], { cwd: PROJECT_ROOT, env, maxBuffer: 64 * 1024 * 1024 });
-  template = JSON.parse(readFileSync(join(SLS_DIR, "cloudformation-template-update-stack.json"), "utf8")) as Cfn;
+  await run("bash", [join(PROJECT_ROOT, "scripts", "package.sh")], {
+    cwd: PROJECT_ROOT,
+    env,
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  template = JSON.parse(
+    readFileSync(join(SLS_DIR, "cloudformation-template-update-stack.json"), "utf8"),
+  ) as Cfn;
 }, 400_000); // build + sls package: over 3 minutes on a shared, loaded machine
 
 describe("sls package", () => {
@@ -40,17 +48,27 @@ describe("sls package", () => {
         "const m = await import('./index.mjs'); require('etcd3');" +
         "try { await m.handler({ bogus: true }, { awsRequestId: 't' }); console.log('NO ERROR'); }" +
         "catch (e) { console.log(e.name + ': ' + e.message); }";
-      const { stdout } = await run("node", ["--input-type=module", "-e", `import { createRequire } from 'module'; const require = createRequire(import.meta.url + '/x'); ${script}`], {
-        cwd: dir,
-        env: { PATH: process.env.PATH ?? "", DEVCLUSTER_LOG: "silent" },
-      });
+      const { stdout } = await run(
+        "node",
+        [
+          "--input-type=module",
+          "-e",
+          `import { createRequire } from 'module'; const require = createRequire(import.meta.url + '/x'); ${script}`,
+        ],
+        {
+          cwd: dir,
+          env: { PATH: process.env.PATH ?? "", DEVCLUSTER_LOG: "silent" },
+        },
+      );
       expect(stdout, fn).toMatch(/^(InvalidInputError|ConfigError): /);
     }
   }, 60_000);
 
   it("wires each function to its own role, the VPC and the cluster's settings", () => {
     const fns = Object.entries(template.Resources).filter(([, r]) => r.Type === "AWS::Lambda::Function");
-    expect(fns.map(([id]) => id).sort()).toEqual(FUNCTION_NAMES.map((f) => `${f[0]!.toUpperCase()}${f.slice(1)}LambdaFunction`).sort());
+    expect(fns.map(([id]) => id).sort()).toEqual(
+      FUNCTION_NAMES.map((f) => `${f[0]!.toUpperCase()}${f.slice(1)}LambdaFunction`).sort(),
+    );
     for (const [id, r] of fns) {
       const p = r.Properties!;
       // A Sub of the role's Arn, not a GetAtt: osls adds a DependsOn beside a GetAtt role, which
@@ -60,18 +78,30 @@ describe("sls package", () => {
       expect(p.Runtime).toBe("nodejs22.x");
       expect((p.VpcConfig as { SubnetIds: unknown[] }).SubnetIds).toHaveLength(3);
       const vars = (p.Environment as { Variables: Record<string, unknown> }).Variables;
-      for (const k of ["CLUSTER_NAME", "CLUSTER_DOMAIN", "PRIVATE_ZONE_ID", "SNAPSHOT_BUCKET", "GROUP_MAIN", "GROUP_WORKER", "GROUP_DATA"]) {
+      for (const k of [
+        "CLUSTER_NAME",
+        "CLUSTER_DOMAIN",
+        "PRIVATE_ZONE_ID",
+        "SNAPSHOT_BUCKET",
+        "GROUP_MAIN",
+        "GROUP_WORKER",
+        "GROUP_DATA",
+      ]) {
         expect(vars[k], `${id} ${k}`).toBeDefined();
       }
     }
     // The template's rules now target the functions.
     const rules = Object.values(template.Resources).filter((r) => r.Type === "AWS::Events::Rule");
     expect(rules.every((r) => ((r.Properties!.Targets as unknown[]) ?? []).length > 0)).toBe(true);
-    expect(Object.values(template.Resources).filter((r) => r.Type === "AWS::Lambda::Permission").length).toBeGreaterThanOrEqual(3);
+    expect(
+      Object.values(template.Resources).filter((r) => r.Type === "AWS::Lambda::Permission").length,
+    ).toBeGreaterThanOrEqual(3);
   });
 
   it("passes cfn-lint with no finding at all", async () => {
-    const report = await validate(readFileSync(join(SLS_DIR, "cloudformation-template-update-stack.json"), "utf8"));
+    const report = await validate(
+      readFileSync(join(SLS_DIR, "cloudformation-template-update-stack.json"), "utf8"),
+    );
     expect(report.errors).toEqual([]);
     expect(report.warnings).toEqual([]);
     expect(report.informational).toEqual([]);

@@ -13,7 +13,12 @@ describe("test rig", () => {
     expect(rig.moto!.endpoint).toMatch(/^http:\/\/127\.\d+\.\d+\.1:5000$/);
     const { s3 } = createAwsClients();
     const bucket = rig.unique("rig");
-    await s3.send(new CreateBucketCommand({ Bucket: bucket, CreateBucketConfiguration: { LocationConstraint: "eu-west-1" } }));
+    await s3.send(
+      new CreateBucketCommand({
+        Bucket: bucket,
+        CreateBucketConfiguration: { LocationConstraint: "eu-west-1" },
+      }),
+    );
     const list = await s3.send(new ListBucketsCommand({}));
     expect(list.Buckets?.map((b) => b.Name)).toContain(bucket);
   });

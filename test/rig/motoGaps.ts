@@ -2,7 +2,11 @@
 // its template honestly (test/integration/cfn-moto.test.ts pins the details; cfn-lint checks these).
 
 /** Resource types moto's CloudFormation skips with a warning (listed without a logical id). */
-export const MOTO_SKIPPED_TYPES = ["AWS::CloudWatch::Alarm", "AWS::EC2::SecurityGroupEgress", "AWS::S3::BucketPolicy"];
+export const MOTO_SKIPPED_TYPES = [
+  "AWS::CloudWatch::Alarm",
+  "AWS::EC2::SecurityGroupEgress",
+  "AWS::S3::BucketPolicy",
+];
 
 type Resources = Record<string, { Type: string; Condition?: string }>;
 

@@ -13,14 +13,16 @@ const log = programLogger("ambassador");
 
 const Env = z.object({
   ETCD_ENDPOINTS: etcdEndpoints,
-  UPSTREAMS: z.string({ error: "required: <service>[/<portName>]:<localPort>[:master],..." }).transform((v, ctx) => {
-    try {
-      return parseUpstreams(v);
-    } catch (e) {
-      ctx.addIssue({ code: "custom", message: (e as Error).message });
-      return z.NEVER;
-    }
-  }),
+  UPSTREAMS: z
+    .string({ error: "required: <service>[/<portName>]:<localPort>[:master],..." })
+    .transform((v, ctx) => {
+      try {
+        return parseUpstreams(v);
+      } catch (e) {
+        ctx.addIssue({ code: "custom", message: (e as Error).message });
+        return z.NEVER;
+      }
+    }),
   LISTEN_ADDRESS: z.ipv4().default("127.0.0.1"),
   CONNECT_TIMEOUT_MS: int(100, 60_000, 3000),
   DEBOUNCE_MS: int(0, 60_000, 100),
@@ -37,7 +39,13 @@ await runProgram(log, async () => {
   try {
     for (const route of env.UPSTREAMS) {
       const name = `${route.service}${route.portName ? `/${route.portName}` : ""}:${route.localPort}${route.master ? ":master" : ""}`;
-      const proxy = routeProxy({ name, address: env.LISTEN_ADDRESS, port: route.localPort, connectTimeoutMs: env.CONNECT_TIMEOUT_MS, log });
+      const proxy = routeProxy({
+        name,
+        address: env.LISTEN_ADDRESS,
+        port: route.localPort,
+        connectTimeoutMs: env.CONNECT_TIMEOUT_MS,
+        log,
+      });
       await proxy.listen();
       proxies.push({ route, proxy });
     }
@@ -57,7 +65,9 @@ await runProgram(log, async () => {
         (kvs) => {
           const parsed = parsePresence(kvs);
           const issues = JSON.stringify(parsed.issues);
-          if (issues !== lastIssues) for (const i of parsed.issues) log.warn("presence.malformed", { code: "presence.malformed", key: i.key, reason: i.reason });
+          if (issues !== lastIssues)
+            for (const i of parsed.issues)
+              log.warn("presence.malformed", { code: "presence.malformed", key: i.key, reason: i.reason });
           lastIssues = issues;
           for (const p of mine) p.proxy.setTargets(targetsOf(p.route, parsed.services.get(service)));
         },

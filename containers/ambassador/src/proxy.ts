@@ -13,7 +13,13 @@ export interface RouteProxy {
   close(graceMs: number): Promise<void>;
 }
 
-export function routeProxy(opts: { name: string; address: string; port: number; connectTimeoutMs: number; log: Logger }): RouteProxy {
+export function routeProxy(opts: {
+  name: string;
+  address: string;
+  port: number;
+  connectTimeoutMs: number;
+  log: Logger;
+}): RouteProxy {
   let targets: string[] = [];
   let next = 0;
   const conns = new Set<Socket>();
@@ -26,7 +32,11 @@ export function routeProxy(opts: { name: string; address: string; port: number; 
     refusedCount++;
     const now = Date.now();
     if (now - refusedSince >= 1000) {
-      opts.log.warn("route.no_instance", { code: "route.no_instance", route: opts.name, refused: refusedCount });
+      opts.log.warn("route.no_instance", {
+        code: "route.no_instance",
+        route: opts.name,
+        refused: refusedCount,
+      });
       refusedSince = now;
       refusedCount = 0;
     }
@@ -39,7 +49,12 @@ export function routeProxy(opts: { name: string; address: string; port: number; 
     const upstream = connect({ host: t.slice(0, i), port: Number(t.slice(i + 1)) });
     upstream.setTimeout(opts.connectTimeoutMs, () => upstream.destroy(new Error("connect timeout")));
     const onFail = (e: Error) => {
-      opts.log.warn("route.connect_failed", { code: "route.connect_failed", route: opts.name, target: t, error: e.message });
+      opts.log.warn("route.connect_failed", {
+        code: "route.connect_failed",
+        route: opts.name,
+        target: t,
+        error: e.message,
+      });
       if (!client.destroyed) forward(client, tried + 1);
     };
     upstream.once("error", onFail);

@@ -17,7 +17,9 @@ const log = programLogger("frontdoor");
 const Env = z
   .object({
     ETCD_ENDPOINTS: etcdEndpoints,
-    DOMAIN: z.string({ error: "required: the cluster's domain" }).regex(/^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}$/, "a DNS name"),
+    DOMAIN: z
+      .string({ error: "required: the cluster's domain" })
+      .regex(/^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}$/, "a DNS name"),
     LISTEN_ADDRESS: z.ipv4().default("0.0.0.0"),
     HTTP_PORT: int(1, 65535, 80),
     HTTPS_PORT: int(1, 65535, 443),
@@ -27,11 +29,17 @@ const Env = z
     NGINX_BIN: z.string().default("/usr/sbin/nginx"),
     NGINX_MODULES_DIR: z.string().default("/usr/lib/nginx/modules"),
     NGINX_PREFIX: z.string().default("/var/lib/frontdoor"),
-    NGINX_USER: z.string().regex(/^[a-z_][a-z0-9_-]*( [a-z_][a-z0-9_-]*)?$/).optional(),
+    NGINX_USER: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_-]*( [a-z_][a-z0-9_-]*)?$/)
+      .optional(),
     DEBOUNCE_MS: int(0, 60_000, 250),
     NGINX_WORKERS: z.coerce.number().int().min(1).max(64).optional(),
   })
-  .refine((e) => !e.TLS_CERT_PARAM === !e.TLS_KEY_PARAM, { message: "give both TLS_CERT_PARAM and TLS_KEY_PARAM, or neither", path: ["TLS_CERT_PARAM"] });
+  .refine((e) => !e.TLS_CERT_PARAM === !e.TLS_KEY_PARAM, {
+    message: "give both TLS_CERT_PARAM and TLS_KEY_PARAM, or neither",
+    path: ["TLS_CERT_PARAM"],
+  });
 
 await runProgram(log, async () => {
   const env = loadEnv(Env);
@@ -74,11 +82,17 @@ await runProgram(log, async () => {
   let lastIssues = "";
   const apply = async (reason: string) => {
     const r = renderNginxConfig([...services.values()], settings);
-    for (const i of r.issues) log.warn("route.skipped", { code: i.code, service: i.service, detail: i.detail });
+    for (const i of r.issues)
+      log.warn("route.skipped", { code: i.code, service: i.service, detail: i.detail });
     if (r.text === liveText) return false;
     if (!(await installConfig(nginx, r.text, log))) return false;
     liveText = r.text;
-    log.info("config.installed", { code: "config.installed", reason, vhosts: r.vhosts.map((v) => v.host), streams: r.streams.map((s) => s.listenPort) });
+    log.info("config.installed", {
+      code: "config.installed",
+      reason,
+      vhosts: r.vhosts.map((v) => v.host),
+      streams: r.streams.map((s) => s.listenPort),
+    });
     return true;
   };
 
@@ -96,7 +110,10 @@ await runProgram(log, async () => {
 
   // One chain: changes and certificate refreshes never render or reload at the same time.
   let chain: Promise<void> = Promise.resolve();
-  const serial = (fn: () => Promise<void>) => (chain = chain.then(fn).catch((e: unknown) => log.error("reload.failed", { error: (e as Error).message })));
+  const serial = (fn: () => Promise<void>) =>
+    (chain = chain
+      .then(fn)
+      .catch((e: unknown) => log.error("reload.failed", { error: (e as Error).message })));
 
   const etcd = etcdClient(env.ETCD_ENDPOINTS);
   const follower = followPrefix(
@@ -115,7 +132,8 @@ await runProgram(log, async () => {
     const key = JSON.stringify(issues);
     if (key === lastIssues) return;
     lastIssues = key;
-    for (const i of issues) log.warn("presence.malformed", { code: "presence.malformed", key: i.key, reason: i.reason });
+    for (const i of issues)
+      log.warn("presence.malformed", { code: "presence.malformed", key: i.key, reason: i.reason });
   };
 
   const tlsTimer = ssm

@@ -24,11 +24,19 @@ export function preparePrefix(prefix: string, workerUid?: number) {
 }
 
 /** `nginx -t` on `file`; resolves with nginx's own words when it refuses. */
-export function testConfig(n: NginxPaths, file: string): Promise<{ ok: true } | { ok: false; output: string }> {
+export function testConfig(
+  n: NginxPaths,
+  file: string,
+): Promise<{ ok: true } | { ok: false; output: string }> {
   return new Promise((resolve) => {
-    execFile(n.bin, ["-t", "-q", "-p", n.prefix, "-c", file, "-e", "stderr"], { timeout: 20_000 }, (err, stdout, stderr) => {
-      resolve(err ? { ok: false, output: `${stderr}${stdout}`.trim() || err.message } : { ok: true });
-    });
+    execFile(
+      n.bin,
+      ["-t", "-q", "-p", n.prefix, "-c", file, "-e", "stderr"],
+      { timeout: 20_000 },
+      (err, stdout, stderr) => {
+        resolve(err ? { ok: false, output: `${stderr}${stdout}`.trim() || err.message } : { ok: true });
+      },
+    );
   });
 }
 
@@ -59,14 +67,19 @@ export interface NginxMaster {
 }
 
 export function startNginx(n: NginxPaths, log: Logger): NginxMaster {
-  const proc = spawn(n.bin, ["-p", n.prefix, "-c", confPath(n.prefix), "-e", "stderr", "-g", "daemon off;"], { stdio: ["ignore", "pipe", "pipe"] });
+  const proc = spawn(n.bin, ["-p", n.prefix, "-c", confPath(n.prefix), "-e", "stderr", "-g", "daemon off;"], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   const relay = (d: Buffer) => {
-    for (const line of d.toString().split("\n")) if (line.trim()) log.warn("nginx", { code: "nginx.log", line });
+    for (const line of d.toString().split("\n"))
+      if (line.trim()) log.warn("nginx", { code: "nginx.log", line });
   };
   proc.stdout!.on("data", relay);
   proc.stderr!.on("data", relay);
   let stopping = false;
-  const done = new Promise<number | string>((resolve) => proc.once("exit", (code, sig) => resolve(code ?? sig ?? -1)));
+  const done = new Promise<number | string>((resolve) =>
+    proc.once("exit", (code, sig) => resolve(code ?? sig ?? -1)),
+  );
   const exited = done.then((c) => {
     if (stopping) return new Promise<never>(() => {});
     throw new Error(`nginx exited (${c})`);

@@ -63,23 +63,38 @@ export function planRoutes(services: ServicePresence[], s: FrontDoorSettings) {
   for (const svc of [...services].sort((a, b) => (a.service < b.service ? -1 : 1))) {
     const http = svc.instances.filter((i) => i.http !== undefined);
     const servers = [...new Set(http.map((i) => addr(i.privateIp, i.ports[i.http!]!)))];
-    if (servers.length) vhosts.push({ service: svc.service, host: `${svc.service}.${s.domain}`, upstream: { name: `http-${svc.service}`, servers } });
+    if (servers.length)
+      vhosts.push({
+        service: svc.service,
+        host: `${svc.service}.${s.domain}`,
+        upstream: { name: `http-${svc.service}`, servers },
+      });
 
     const byPort = new Map<number, { portName: string; servers: Set<string> }>();
     for (const i of svc.instances) {
       for (const [portName, listenPort] of Object.entries(i.streams ?? {})) {
-        const e = byPort.get(listenPort) ?? byPort.set(listenPort, { portName, servers: new Set() }).get(listenPort)!;
+        const e =
+          byPort.get(listenPort) ?? byPort.set(listenPort, { portName, servers: new Set() }).get(listenPort)!;
         if (e.portName === portName) e.servers.add(addr(i.privateIp, i.ports[portName]!));
       }
     }
     for (const [listenPort, e] of [...byPort].sort((a, b) => a[0] - b[0])) {
       const holder = taken.get(listenPort);
       if (holder) {
-        issues.push({ code: "stream.port_taken", service: svc.service, detail: `port ${listenPort} (${e.portName}) is already ${holder}` });
+        issues.push({
+          code: "stream.port_taken",
+          service: svc.service,
+          detail: `port ${listenPort} (${e.portName}) is already ${holder}`,
+        });
         continue;
       }
       taken.set(listenPort, `service ${svc.service}'s ${e.portName} stream`);
-      streams.push({ service: svc.service, portName: e.portName, listenPort, upstream: { name: `tcp-${svc.service}-${e.portName}`, servers: [...e.servers].sort() } });
+      streams.push({
+        service: svc.service,
+        portName: e.portName,
+        listenPort,
+        upstream: { name: `tcp-${svc.service}-${e.portName}`, servers: [...e.servers].sort() },
+      });
     }
   }
   return { vhosts, streams, issues };
@@ -116,7 +131,8 @@ export function renderNginxConfig(services: ServicePresence[], s: FrontDoorSetti
   p(1, "access_log off;");
   p(1, "server_tokens off;");
   p(1, "default_type text/plain;");
-  for (const t of ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"]) p(1, `${t}_temp_path ${s.prefix}/tmp/${t};`);
+  for (const t of ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"])
+    p(1, `${t}_temp_path ${s.prefix}/tmp/${t};`);
   p(1, "server_names_hash_bucket_size 128;");
   p(1, "map $http_upgrade $connection_upgrade { default upgrade; '' ''; }");
   if (s.tls) {
@@ -166,7 +182,10 @@ export function renderNginxConfig(services: ServicePresence[], s: FrontDoorSetti
     p(1, "server {");
     p(2, `listen ${listenHttp} default_server;`);
     p(2, "server_name _;");
-    p(2, `location / { return 301 https://$host${s.httpsPort === 443 ? "" : `:${s.httpsPort}`}$request_uri; }`);
+    p(
+      2,
+      `location / { return 301 https://$host${s.httpsPort === 443 ? "" : `:${s.httpsPort}`}$request_uri; }`,
+    );
     p(1, "}");
     serverBlocks(listenHttps, true);
   } else {

@@ -15,16 +15,25 @@ export class TlsParameterError extends Error {
   }
 }
 
-export async function readTlsFromSsm(ssm: SSMClient, certParam: string, keyParam: string): Promise<TlsMaterial> {
-  const res = await ssm.send(new GetParametersCommand({ Names: [certParam, keyParam], WithDecryption: true }));
-  if (res.InvalidParameters?.length) throw new TlsParameterError(`SSM parameters not found: ${res.InvalidParameters.join(", ")}`);
+export async function readTlsFromSsm(
+  ssm: SSMClient,
+  certParam: string,
+  keyParam: string,
+): Promise<TlsMaterial> {
+  const res = await ssm.send(
+    new GetParametersCommand({ Names: [certParam, keyParam], WithDecryption: true }),
+  );
+  if (res.InvalidParameters?.length)
+    throw new TlsParameterError(`SSM parameters not found: ${res.InvalidParameters.join(", ")}`);
   const by = new Map((res.Parameters ?? []).map((p) => [p.Name, p]));
   const cert = by.get(certParam);
   const key = by.get(keyParam);
   if (!cert?.Value || !key?.Value) throw new TlsParameterError("TLS parameters are empty");
   if (key.Type !== "SecureString") throw new TlsParameterError(`${keyParam} must be a SecureString`);
-  if (!/-----BEGIN CERTIFICATE-----/.test(cert.Value)) throw new TlsParameterError(`${certParam} holds no PEM certificate`);
-  if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(key.Value)) throw new TlsParameterError(`${keyParam} holds no PEM private key`);
+  if (!/-----BEGIN CERTIFICATE-----/.test(cert.Value))
+    throw new TlsParameterError(`${certParam} holds no PEM certificate`);
+  if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(key.Value))
+    throw new TlsParameterError(`${keyParam} holds no PEM private key`);
   return { cert: cert.Value, key: key.Value };
 }
 

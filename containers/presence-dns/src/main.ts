@@ -16,7 +16,9 @@ const log = programLogger("presence-dns");
 
 const Env = z.object({
   ETCD_ENDPOINTS: etcdEndpoints,
-  DOMAIN: z.string({ error: "required: the private zone's name" }).regex(/^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}$/, "a DNS name"),
+  DOMAIN: z
+    .string({ error: "required: the private zone's name" })
+    .regex(/^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}$/, "a DNS name"),
   /** Absent: the private zone named DOMAIN, looked up once at start. */
   ZONE_ID: z.string().optional(),
   FRONTDOOR_SERVICE: z.string().default("nginx"),
@@ -72,10 +74,11 @@ await runProgram(log, async () => {
       .catch((e: unknown) => {
         log.error("dns.failed", { code: "dns.failed", error: (e as Error).message });
         // Try again later: the next change or this timer, whichever comes first.
-        if (!stopped) retry ??= setTimeout(() => {
-          retry = undefined;
-          serial("retry");
-        }, 5000);
+        if (!stopped)
+          retry ??= setTimeout(() => {
+            retry = undefined;
+            serial("retry");
+          }, 5000);
       });
     return chain;
   };
@@ -88,7 +91,9 @@ await runProgram(log, async () => {
       serial("presence", () => {
         const parsed = parsePresence(kvs);
         const issues = JSON.stringify(parsed.issues);
-        if (issues !== lastIssues) for (const i of parsed.issues) log.warn("presence.malformed", { code: "presence.malformed", key: i.key, reason: i.reason });
+        if (issues !== lastIssues)
+          for (const i of parsed.issues)
+            log.warn("presence.malformed", { code: "presence.malformed", key: i.key, reason: i.reason });
         lastIssues = issues;
         desired = desiredServiceRecords([...parsed.services.values()], settings);
       }),
@@ -112,7 +117,12 @@ await runProgram(log, async () => {
 /** The one private hosted zone named `domain`. */
 async function privateZoneNamed(route53: Route53Client, domain: string): Promise<string> {
   const res = await route53.send(new ListHostedZonesByNameCommand({ DNSName: domain, MaxItems: 10 }));
-  const zones = (res.HostedZones ?? []).filter((z) => fqdn(z.Name ?? "") === fqdn(domain) && z.Config?.PrivateZone);
-  if (zones.length !== 1) throw new ConfigError(`ZONE_ID: not given, and ${zones.length} private zones are named ${domain} (set ZONE_ID)`);
+  const zones = (res.HostedZones ?? []).filter(
+    (z) => fqdn(z.Name ?? "") === fqdn(domain) && z.Config?.PrivateZone,
+  );
+  if (zones.length !== 1)
+    throw new ConfigError(
+      `ZONE_ID: not given, and ${zones.length} private zones are named ${domain} (set ZONE_ID)`,
+    );
   return zones[0]!.Id!.replace("/hostedzone/", "");
 }

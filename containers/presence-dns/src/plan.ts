@@ -24,11 +24,14 @@ export function isServiceRecord(r: { name: string; type: string }, domain: strin
 }
 
 export function desiredServiceRecords(services: ServicePresence[], s: ServiceDnsSettings): DnsRecord[] {
-  const addresses = (p: ServicePresence | undefined) => [...new Set((p?.instances ?? []).map((i) => i.privateIp))].sort();
+  const addresses = (p: ServicePresence | undefined) =>
+    [...new Set((p?.instances ?? []).map((i) => i.privateIp))].sort();
   const frontDoor = addresses(services.find((p) => p.service === s.frontDoorService));
   const out: DnsRecord[] = [];
   for (const p of services) {
-    const servedByFrontDoor = p.service !== s.frontDoorService && p.instances.some((i) => i.http !== undefined || Object.keys(i.streams ?? {}).length > 0);
+    const servedByFrontDoor =
+      p.service !== s.frontDoorService &&
+      p.instances.some((i) => i.http !== undefined || Object.keys(i.streams ?? {}).length > 0);
     const values = servedByFrontDoor ? frontDoor : addresses(p);
     // Route 53 holds no empty record set: a name with no address is deleted.
     if (!values.length) continue;

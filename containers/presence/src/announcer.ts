@@ -52,24 +52,40 @@ export class Announcer {
     const puts = announcementKeys(rec).map(([k, v]) => this.etcd.put(k).value(v).lease(id));
     try {
       // etcd3 builds a transaction only from a compare: ModRevision > -1 holds for any key.
-      await this.etcd.if(announcementKeys(rec)[0]![0], "Mod", ">", -1).then(...puts).commit();
+      await this.etcd
+        .if(announcementKeys(rec)[0]![0], "Mod", ">", -1)
+        .then(...puts)
+        .commit();
     } catch (e) {
       await lease.revoke().catch(() => undefined);
       throw e;
     }
     this.lease = lease;
     this.leaseId = id;
-    this.opts.log.info("announced", { code: "presence.announced", service: rec.service, instance: rec.instance, lease: id, ttl: this.opts.ttl });
+    this.opts.log.info("announced", {
+      code: "presence.announced",
+      service: rec.service,
+      instance: rec.instance,
+      lease: id,
+      ttl: this.opts.ttl,
+    });
   }
 
   /** Take `/services/<service>/master` if nobody holds it; it lives on this instance's lease. */
   private async campaign() {
     const key = masterKey(this.record.service);
     const rec = { ...this.record, updatedAt: new Date().toISOString() };
-    const res = await this.etcd.if(key, "Create", "==", 0).then(this.etcd.put(key).value(JSON.stringify(rec)).lease(this.leaseId!)).commit();
+    const res = await this.etcd
+      .if(key, "Create", "==", 0)
+      .then(this.etcd.put(key).value(JSON.stringify(rec)).lease(this.leaseId!))
+      .commit();
     if (res.succeeded) {
       this.master = true;
-      this.opts.log.info("elected", { code: "presence.elected", service: rec.service, instance: rec.instance });
+      this.opts.log.info("elected", {
+        code: "presence.elected",
+        service: rec.service,
+        instance: rec.instance,
+      });
     }
   }
 

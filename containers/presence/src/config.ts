@@ -68,7 +68,8 @@ export function loadPresenceConfig(env: NodeJS.ProcessEnv = process.env): Presen
       issues.push(`HEALTH_CHECK: ${(err as Error).message}`);
     }
   }
-  if (e.LEASE_TTL * 1000 < 2 * e.HEALTH_INTERVAL_MS) issues.push("LEASE_TTL: must cover two HEALTH_INTERVAL_MS (a keep-alive is sent once per check)");
+  if (e.LEASE_TTL * 1000 < 2 * e.HEALTH_INTERVAL_MS)
+    issues.push("LEASE_TTL: must cover two HEALTH_INTERVAL_MS (a keep-alive is sent once per check)");
   if (issues.length) throw new ConfigError(`invalid or missing configuration: ${issues.join("; ")}`);
   const candidate = {
     service,
@@ -83,7 +84,9 @@ export function loadPresenceConfig(env: NodeJS.ProcessEnv = process.env): Presen
   };
   const r = PresenceRecordSchema.safeParse(candidate);
   if (!r.success) {
-    throw new ConfigError(`invalid or missing configuration: ${r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+    throw new ConfigError(
+      `invalid or missing configuration: ${r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`,
+    );
   }
   return {
     etcdEndpoints: e.ETCD_ENDPOINTS,

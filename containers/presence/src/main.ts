@@ -13,7 +13,13 @@ await runProgram(log, async () => {
   const cfg = loadPresenceConfig();
   const etcd = etcdClient(cfg.etcdEndpoints);
   const announcer = new Announcer(etcd, cfg.record, { ttl: cfg.leaseTtl, election: cfg.election, log });
-  log.info("starting", { service: cfg.record.service, instance: cfg.record.instance, ports: cfg.record.ports, check: cfg.check, ttl: cfg.leaseTtl });
+  log.info("starting", {
+    service: cfg.record.service,
+    instance: cfg.record.instance,
+    ports: cfg.record.ports,
+    check: cfg.check,
+    ttl: cfg.leaseTtl,
+  });
 
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
@@ -28,13 +34,17 @@ await runProgram(log, async () => {
         if (lastProblem !== undefined) log.info("health.ok", { code: "health.ok" });
         await announcer.refresh();
       } else {
-        if (lastProblem === undefined || lastProblem === "starting") log.warn("health.failed", { code: "health.failed", reason: problem });
+        if (lastProblem === undefined || lastProblem === "starting")
+          log.warn("health.failed", { code: "health.failed", reason: problem });
         await announcer.withdraw("unhealthy");
       }
       lastProblem = problem;
     } catch (e) {
       // etcd unreachable: the lease expires on its own if this lasts; try again next tick.
-      log.warn("etcd.unreachable", { code: "etcd.unreachable", error: e instanceof Error ? e.message : String(e) });
+      log.warn("etcd.unreachable", {
+        code: "etcd.unreachable",
+        error: e instanceof Error ? e.message : String(e),
+      });
     }
   };
   const loop = () => {
@@ -50,7 +60,9 @@ await runProgram(log, async () => {
       stopped = true;
       if (timer) clearTimeout(timer);
       await current.catch(() => undefined);
-      await announcer.withdraw("stopping").catch((e: unknown) => log.warn("withdraw.failed", { error: (e as Error).message }));
+      await announcer
+        .withdraw("stopping")
+        .catch((e: unknown) => log.warn("withdraw.failed", { error: (e as Error).message }));
       etcd.close();
     },
   };

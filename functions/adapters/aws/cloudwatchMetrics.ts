@@ -8,7 +8,9 @@ export function cloudwatchMetrics(cw: CloudWatchClient, namespace: string, clust
       await cw.send(
         new PutMetricDataCommand({
           Namespace: namespace,
-          MetricData: [{ MetricName: name, Value: value, Unit: unit, Dimensions: [{ Name: "Cluster", Value: cluster }] }],
+          MetricData: [
+            { MetricName: name, Value: value, Unit: unit, Dimensions: [{ Name: "Cluster", Value: cluster }] },
+          ],
         }),
       );
     },

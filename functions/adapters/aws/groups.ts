@@ -1,6 +1,10 @@
 // Groups port over Auto Scaling and EC2 (AWS SDK v3).
 import { DescribeAutoScalingGroupsCommand, type AutoScalingClient } from "@aws-sdk/client-auto-scaling";
-import { DescribeInstancesCommand, type DescribeInstancesCommandInput, type EC2Client } from "@aws-sdk/client-ec2";
+import {
+  DescribeInstancesCommand,
+  type DescribeInstancesCommandInput,
+  type EC2Client,
+} from "@aws-sdk/client-ec2";
 import { ROLES, ROLE_TAG, type GroupInfo, type InstanceInfo, type Role } from "../../domain/model.ts";
 import { InvalidInputError } from "../../domain/errors.ts";
 import type { Groups } from "../../ports/index.ts";
@@ -20,7 +24,9 @@ export function awsGroups(clients: { autoscaling: AutoScalingClient; ec2: EC2Cli
         for (const g of res.AutoScalingGroups ?? []) {
           const role = g.Tags?.find((t) => t.Key === ROLE_TAG)?.Value;
           if (!isRole(role)) {
-            throw new InvalidInputError(`group ${g.AutoScalingGroupName} has no valid ${ROLE_TAG} tag (got ${role ?? "none"})`);
+            throw new InvalidInputError(
+              `group ${g.AutoScalingGroupName} has no valid ${ROLE_TAG} tag (got ${role ?? "none"})`,
+            );
           }
           out.push({
             name: g.AutoScalingGroupName!,
@@ -51,7 +57,10 @@ export function awsGroups(clients: { autoscaling: AutoScalingClient; ec2: EC2Cli
         try {
           await describe(clients.ec2, { InstanceIds: chunk }, out);
         } catch (e) {
-          if (!(e instanceof Error && /InvalidInstanceID\.(NotFound|Malformed)/.test(`${e.name} ${e.message}`))) throw e;
+          if (!(
+            e instanceof Error && /InvalidInstanceID\.(NotFound|Malformed)/.test(`${e.name} ${e.message}`)
+          ))
+            throw e;
           await describe(clients.ec2, { Filters: [{ Name: "instance-id", Values: chunk }] }, out);
         }
       }

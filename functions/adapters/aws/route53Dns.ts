@@ -41,7 +41,11 @@ export function isRetryable(e: unknown): boolean {
   return RETRYABLE.has(e.name) || status === 429 || status === 503;
 }
 
-export async function withRetry<T>(fn: () => Promise<T>, policy: RetryPolicy = DEFAULT_RETRY, onRetry?: (e: unknown) => void): Promise<T> {
+export async function withRetry<T>(
+  fn: () => Promise<T>,
+  policy: RetryPolicy = DEFAULT_RETRY,
+  onRetry?: (e: unknown) => void,
+): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await fn();
@@ -88,7 +92,11 @@ function batches(changes: Change[]): Change[][] {
   return out;
 }
 
-export function route53Dns(client: Route53Client, zoneId: string, retry: RetryPolicy = DEFAULT_RETRY): Dns & { stats: { calls: number; retries: number } } {
+export function route53Dns(
+  client: Route53Client,
+  zoneId: string,
+  retry: RetryPolicy = DEFAULT_RETRY,
+): Dns & { stats: { calls: number; retries: number } } {
   const stats = { calls: 0, retries: 0 };
   const send = <T>(fn: () => Promise<T>) =>
     withRetry(
@@ -118,7 +126,9 @@ export function route53Dns(client: Route53Client, zoneId: string, retry: RetryPo
           ),
         );
         for (const r of res.ResourceRecordSets ?? []) if (types.includes(r.Type ?? "")) out.push(toRecord(r));
-        start = res.IsTruncated ? { name: res.NextRecordName, type: res.NextRecordType, id: res.NextRecordIdentifier } : undefined;
+        start = res.IsTruncated
+          ? { name: res.NextRecordName, type: res.NextRecordType, id: res.NextRecordIdentifier }
+          : undefined;
       }
       return out;
     },

@@ -20,7 +20,8 @@ export async function pooledUpload(
   const pool = Array.from({ length: opts.queueSize }, () => Buffer.allocUnsafe(opts.partSize));
   const free: Buffer[] = [...pool];
   const waiters: ((b: Buffer) => void)[] = [];
-  const take = () => (free.length ? Promise.resolve(free.pop()!) : new Promise<Buffer>((r) => waiters.push(r)));
+  const take = () =>
+    free.length ? Promise.resolve(free.pop()!) : new Promise<Buffer>((r) => waiters.push(r));
   const give = (b: Buffer) => {
     const w = waiters.shift();
     if (w) w(b);
@@ -41,7 +42,15 @@ export async function pooledUpload(
       }
       const pn = ++partNumber;
       const p = s3
-        .send(new UploadPartCommand({ Bucket: params.Bucket, Key: params.Key, UploadId: uploadId, PartNumber: pn, Body: b.subarray(0, n) }))
+        .send(
+          new UploadPartCommand({
+            Bucket: params.Bucket,
+            Key: params.Key,
+            UploadId: uploadId,
+            PartNumber: pn,
+            Body: b.subarray(0, n),
+          }),
+        )
         .then((r) => void parts.push({ PartNumber: pn, ETag: r.ETag! }))
         .catch((e) => void (failure ??= e))
         .finally(() => {
@@ -76,13 +85,20 @@ export async function pooledUpload(
     if (failure) throw failure;
     parts.sort((a, b) => a.PartNumber - b.PartNumber);
     const done = await s3.send(
-      new CompleteMultipartUploadCommand({ Bucket: params.Bucket, Key: params.Key, UploadId: uploadId, MultipartUpload: { Parts: parts } }),
+      new CompleteMultipartUploadCommand({
+        Bucket: params.Bucket,
+        Key: params.Key,
+        UploadId: uploadId,
+        MultipartUpload: { Parts: parts },
+      }),
     );
     return { etag: done.ETag! };
   } catch (e) {
     await Promise.allSettled([...inFlight]);
     if (uploadId) {
-      await s3.send(new AbortMultipartUploadCommand({ Bucket: params.Bucket, Key: params.Key, UploadId: uploadId })).catch(() => {});
+      await s3
+        .send(new AbortMultipartUploadCommand({ Bucket: params.Bucket, Key: params.Key, UploadId: uploadId }))
+        .catch(() => {});
     }
     throw e;
   }

@@ -27,7 +27,9 @@ import type { SnapshotStore, UploadTuning } from "../../ports/snapshots.ts";
 export const DEFAULT_UPLOAD_TUNING: UploadTuning = { partSize: 5 * 1024 * 1024, queueSize: 3 };
 
 const isPreconditionFailed = (e: unknown) =>
-  e instanceof Error && (e.name === "PreconditionFailed" || (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 412);
+  e instanceof Error &&
+  (e.name === "PreconditionFailed" ||
+    (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 412);
 
 export function s3SnapshotStore(s3: S3Client, bucket: string, layout: SnapshotLayout): SnapshotStore {
   const lockKey = (name: string) => `${clusterPrefix(layout)}locks/${name}.json`;
@@ -48,7 +50,12 @@ export function s3SnapshotStore(s3: S3Client, bucket: string, layout: SnapshotLa
       // Not lib-storage's Upload: it allocates a new buffer per part and, measured on a 132 MB
       // snapshot, the process grew ~100 MB; the pooled upload reuses `queueSize` part buffers.
       // A failed upload aborts its multipart upload: nothing is left to list.
-      return pooledUpload(s3, { Bucket: bucket, Key: key, ContentType: "application/octet-stream" }, body, tuning);
+      return pooledUpload(
+        s3,
+        { Bucket: bucket, Key: key, ContentType: "application/octet-stream" },
+        body,
+        tuning,
+      );
     },
 
     async putManifest(m) {
@@ -70,13 +77,21 @@ export function s3SnapshotStore(s3: S3Client, bucket: string, layout: SnapshotLa
       let token: string | undefined;
       do {
         const res = await s3.send(
-          new ListObjectsV2Command({ Bucket: bucket, Prefix: clusterPrefix(layout), ContinuationToken: token }),
+          new ListObjectsV2Command({
+            Bucket: bucket,
+            Prefix: clusterPrefix(layout),
+            ContinuationToken: token,
+          }),
         );
         for (const o of res.Contents ?? []) {
           const key = o.Key ?? "";
           if (key.startsWith(dataPrefix(layout)) && key.endsWith(".db")) {
             const id = key.slice(dataPrefix(layout).length, -3);
-            get(id).data = { size: o.Size ?? 0, etag: o.ETag ?? "", lastModified: o.LastModified ?? new Date(0) };
+            get(id).data = {
+              size: o.Size ?? 0,
+              etag: o.ETag ?? "",
+              lastModified: o.LastModified ?? new Date(0),
+            };
           } else if (key.startsWith(manifestPrefix(layout)) && key.endsWith(".json")) {
             const id = key.slice(manifestPrefix(layout).length, -5);
             get(id).manifestLastModified = o.LastModified ?? new Date(0);
@@ -132,7 +147,8 @@ export function s3SnapshotStore(s3: S3Client, bucket: string, layout: SnapshotLa
 
     async unlock(name, owner) {
       const held = await readLock(name);
-      if (held?.owner === owner) await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: lockKey(name) }));
+      if (held?.owner === owner)
+        await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: lockKey(name) }));
     },
 
     async deleteKeys(keys) {
@@ -145,10 +161,15 @@ export function s3SnapshotStore(s3: S3Client, bucket: string, layout: SnapshotLa
           const part = batch.slice(i, i + 1000);
           if (!part.length) continue;
           const res = await s3.send(
-            new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: part.map((Key) => ({ Key })), Quiet: true } }),
+            new DeleteObjectsCommand({
+              Bucket: bucket,
+              Delete: { Objects: part.map((Key) => ({ Key })), Quiet: true },
+            }),
           );
           if (res.Errors?.length) {
-            throw new DevclusterError(`could not delete ${res.Errors.map((e) => `${e.Key}: ${e.Code}`).join(", ")}`);
+            throw new DevclusterError(
+              `could not delete ${res.Errors.map((e) => `${e.Key}: ${e.Code}`).join(", ")}`,
+            );
           }
         }
       }
@@ -169,7 +190,8 @@ async function mapLimit<T>(items: T[], limit: number, fn: (t: T) => Promise<void
 // The SDK resolves the object's URL (endpoint settings, path style, region) exactly as for a real
 // request; we stop the request before it is sent and sign its URL for GET with UNSIGNED-PAYLOAD.
 
-const rfc3986 = (s: string) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+const rfc3986 = (s: string) =>
+  encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 const sha256hex = (s: string) => createHash("sha256").update(s).digest("hex");
 const hmac = (key: Buffer | string, s: string) => createHmac("sha256", key).update(s).digest();
 
@@ -187,7 +209,10 @@ export interface PresignInput {
 
 /** SigV4 query-string signing for S3 (AWS docs, "Authenticating Requests: Using Query Parameters"). */
 export function presignUrl(p: PresignInput): string {
-  const amzDate = p.at.toISOString().replace(/[-:]/g, "").replace(/\.\d{3}/, "");
+  const amzDate = p.at
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d{3}/, "");
   const day = amzDate.slice(0, 8);
   const scope = `${day}/${p.region}/s3/aws4_request`;
   const query: Record<string, string> = {
@@ -203,9 +228,20 @@ export function presignUrl(p: PresignInput): string {
     .sort()
     .map((k) => `${rfc3986(k)}=${rfc3986(query[k]!)}`)
     .join("&");
-  const canonicalRequest = [p.method, p.path, canonicalQuery, `host:${p.host}`, "", "host", "UNSIGNED-PAYLOAD"].join("\n");
+  const canonicalRequest = [
+    p.method,
+    p.path,
+    canonicalQuery,
+    `host:${p.host}`,
+    "",
+    "host",
+    "UNSIGNED-PAYLOAD",
+  ].join("\n");
   const toSign = ["AWS4-HMAC-SHA256", amzDate, scope, sha256hex(canonicalRequest)].join("\n");
-  const key = hmac(hmac(hmac(hmac(`AWS4${p.credentials.secretAccessKey}`, day), p.region), "s3"), "aws4_request");
+  const key = hmac(
+    hmac(hmac(hmac(`AWS4${p.credentials.secretAccessKey}`, day), p.region), "s3"),
+    "aws4_request",
+  );
   const signature = createHmac("sha256", key).update(toSign).digest("hex");
   return `${p.protocol}//${p.host}${p.path}?${canonicalQuery}&X-Amz-Signature=${signature}`;
 }
@@ -218,7 +254,12 @@ interface CapturedRequest {
   query?: Record<string, string | string[] | null>;
 }
 
-async function presignS3Get(s3: S3Client, bucket: string, key: string, expiresInSeconds: number): Promise<string> {
+async function presignS3Get(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  expiresInSeconds: number,
+): Promise<string> {
   const cmd = new GetObjectCommand({ Bucket: bucket, Key: key });
   let captured: CapturedRequest | undefined;
   cmd.middlewareStack.add(
@@ -233,7 +274,10 @@ async function presignS3Get(s3: S3Client, bucket: string, key: string, expiresIn
   const creds = await s3.config.credentials();
   const region = await s3.config.region();
   const defaultPort = captured.protocol === "https:" ? 443 : 80;
-  const host = captured.port && captured.port !== defaultPort ? `${captured.hostname}:${captured.port}` : captured.hostname;
+  const host =
+    captured.port && captured.port !== defaultPort
+      ? `${captured.hostname}:${captured.port}`
+      : captured.hostname;
   const query: Record<string, string> = {};
   for (const [k, v] of Object.entries(captured.query ?? {})) if (typeof v === "string") query[k] = v;
   return presignUrl({

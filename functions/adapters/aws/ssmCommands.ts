@@ -48,26 +48,37 @@ export function wrapForRunShellScript(script: string): string {
 }
 
 function mapStatus(status: string | undefined, details: string | undefined): CommandStatus {
-  if (details && /Undeliverable|InvalidPlatform|Terminated|AccessDenied|DeliveryTimedOut/.test(details)) return "Undeliverable";
+  if (details && /Undeliverable|InvalidPlatform|Terminated|AccessDenied|DeliveryTimedOut/.test(details))
+    return "Undeliverable";
   if (status === "Success") return "Success";
   if (status === "TimedOut" || details === "ExecutionTimedOut") return "TimedOut";
   return "Failed";
 }
 
-const UNSUPPORTED = new Set(["NotImplemented", "NotImplementedException", "UnknownOperationException", "InvalidAction"]);
+const UNSUPPORTED = new Set([
+  "NotImplemented",
+  "NotImplementedException",
+  "UnknownOperationException",
+  "InvalidAction",
+]);
 
 /** The endpoint does not know the operation (moto answers an HTML 404 page to ListCommandInvocations). */
 function unsupported(e: unknown): boolean {
-  const status = (e as { $metadata?: { httpStatusCode?: number }; $response?: { statusCode?: number } })?.$response?.statusCode ?? (e as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
+  const status =
+    (e as { $metadata?: { httpStatusCode?: number }; $response?: { statusCode?: number } })?.$response
+      ?.statusCode ?? (e as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
   // moto answers some operations with an HTML page: the SDK cannot deserialize it and throws a
   // SyntaxError that carries the raw response.
   const notTheApi = e instanceof SyntaxError && (e as { $response?: unknown }).$response !== undefined;
   return status === 404 || status === 501 || UNSUPPORTED.has(errName(e)) || notTheApi;
 }
 
-const errName = (e: unknown) => (e && typeof e === "object" && "name" in e ? String((e as { name: unknown }).name) : "");
+const errName = (e: unknown) =>
+  e && typeof e === "object" && "name" in e ? String((e as { name: unknown }).name) : "";
 
-export function createSsmCommands(opts: SsmCommandsOptions): Commands & { stats: { sendCommand: number; polls: number } } {
+export function createSsmCommands(
+  opts: SsmCommandsOptions,
+): Commands & { stats: { sendCommand: number; polls: number } } {
   const batchSize = Math.min(opts.batchSize ?? SSM_MAX_TARGETS, SSM_MAX_TARGETS);
   const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const now = opts.now ?? Date.now;
@@ -89,14 +100,28 @@ export function createSsmCommands(opts: SsmCommandsOptions): Commands & { stats:
           InstanceIds: ids,
           Comment: req.comment.slice(0, 100),
           TimeoutSeconds: 600, // delivery timeout
-          Parameters: { commands: [wrapForRunShellScript(req.script)], executionTimeout: [String(req.timeoutSeconds ?? 600)] },
+          Parameters: {
+            commands: [wrapForRunShellScript(req.script)],
+            executionTimeout: [String(req.timeoutSeconds ?? 600)],
+          },
         }),
       );
       return { sent: [{ commandId: out.Command?.CommandId ?? "", ids }], refused: [] };
     } catch (e) {
       if (errName(e) !== "InvalidInstanceId") throw e;
       if (ids.length === 1) {
-        return { sent: [], refused: [{ instanceId: ids[0]!, status: "Undeliverable", exitCode: -1, stdout: "", stderr: `SSM: ${(e as Error).message}` }] };
+        return {
+          sent: [],
+          refused: [
+            {
+              instanceId: ids[0]!,
+              status: "Undeliverable",
+              exitCode: -1,
+              stdout: "",
+              stderr: `SSM: ${(e as Error).message}`,
+            },
+          ],
+        };
       }
       const half = Math.ceil(ids.length / 2);
       const a = await send(req, ids.slice(0, half));
@@ -105,7 +130,16 @@ export function createSsmCommands(opts: SsmCommandsOptions): Commands & { stats:
     }
   }
 
-  function toResult(id: string, inv: { Status?: string; StatusDetails?: string; ResponseCode?: number; StandardOutputContent?: string; StandardErrorContent?: string }): CommandResult {
+  function toResult(
+    id: string,
+    inv: {
+      Status?: string;
+      StatusDetails?: string;
+      ResponseCode?: number;
+      StandardOutputContent?: string;
+      StandardErrorContent?: string;
+    },
+  ): CommandResult {
     return {
       instanceId: id,
       status: mapStatus(inv.Status, inv.StatusDetails),
@@ -129,7 +163,13 @@ export function createSsmCommands(opts: SsmCommandsOptions): Commands & { stats:
           let token: string | undefined;
           do {
             stats.polls++;
-            const page = await opts.ssm.send(new ListCommandInvocationsCommand({ CommandId: commandId, Details: true, ...(token ? { NextToken: token } : {}) }));
+            const page = await opts.ssm.send(
+              new ListCommandInvocationsCommand({
+                CommandId: commandId,
+                Details: true,
+                ...(token ? { NextToken: token } : {}),
+              }),
+            );
             for (const inv of page.CommandInvocations ?? []) collectListed(inv, done);
             token = page.NextToken;
           } while (token);
@@ -143,8 +183,15 @@ export function createSsmCommands(opts: SsmCommandsOptions): Commands & { stats:
         for (const id of pending) {
           try {
             stats.polls++;
-            const inv: GetCommandInvocationCommandOutput = await opts.ssm.send(new GetCommandInvocationCommand({ CommandId: commandId, InstanceId: id }));
-            if (TERMINAL.has(inv.Status ?? "") || inv.StatusDetails === "Undeliverable" || inv.StatusDetails === "Terminated") done.set(id, toResult(id, inv));
+            const inv: GetCommandInvocationCommandOutput = await opts.ssm.send(
+              new GetCommandInvocationCommand({ CommandId: commandId, InstanceId: id }),
+            );
+            if (
+              TERMINAL.has(inv.Status ?? "") ||
+              inv.StatusDetails === "Undeliverable" ||
+              inv.StatusDetails === "Terminated"
+            )
+              done.set(id, toResult(id, inv));
           } catch (e) {
             if (errName(e) !== "InvocationDoesNotExist") throw e; // not registered yet: keep waiting
           }
@@ -152,7 +199,15 @@ export function createSsmCommands(opts: SsmCommandsOptions): Commands & { stats:
       }
       if (ids.every((id) => done.has(id))) break;
       if (now() > deadline) {
-        for (const id of ids) if (!done.has(id)) done.set(id, { instanceId: id, status: "TimedOut", exitCode: -1, stdout: "", stderr: "no final status from SSM in time" });
+        for (const id of ids)
+          if (!done.has(id))
+            done.set(id, {
+              instanceId: id,
+              status: "TimedOut",
+              exitCode: -1,
+              stdout: "",
+              stderr: "no final status from SSM in time",
+            });
         break;
       }
     }
@@ -162,7 +217,11 @@ export function createSsmCommands(opts: SsmCommandsOptions): Commands & { stats:
   function collectListed(inv: CommandInvocation, done: Map<string, CommandResult>) {
     const id = inv.InstanceId;
     if (!id || done.has(id)) return;
-    if (!TERMINAL.has(inv.Status ?? "") && !/Undeliverable|Terminated|DeliveryTimedOut/.test(inv.StatusDetails ?? "")) return;
+    if (
+      !TERMINAL.has(inv.Status ?? "") &&
+      !/Undeliverable|Terminated|DeliveryTimedOut/.test(inv.StatusDetails ?? "")
+    )
+      return;
     const plugin = inv.CommandPlugins?.[0];
     done.set(
       id,
@@ -203,7 +262,16 @@ export function createSsmCommands(opts: SsmCommandsOptions): Commands & { stats:
         todo = todo.filter((id) => final.get(id)?.status !== "Success");
         if (todo.length) await sleep(opts.pollMs ?? 1000);
       }
-      return ids.map((id) => final.get(id) ?? { instanceId: id, status: "Undeliverable" as const, exitCode: -1, stdout: "", stderr: "no result" });
+      return ids.map(
+        (id) =>
+          final.get(id) ?? {
+            instanceId: id,
+            status: "Undeliverable" as const,
+            exitCode: -1,
+            stdout: "",
+            stderr: "no result",
+          },
+      );
     },
   };
 }

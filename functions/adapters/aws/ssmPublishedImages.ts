@@ -20,7 +20,12 @@ export function ssmPublishedImages(ssm: SSMClient, cluster: string): PublishedIm
 }
 
 /** Publish references (checked first: pinned, and with digests when `requireDigest`). */
-export async function publishImages(ssm: SSMClient, cluster: string, refs: ImageRefs, opts: { requireDigest?: boolean } = {}) {
+export async function publishImages(
+  ssm: SSMClient,
+  cluster: string,
+  refs: ImageRefs,
+  opts: { requireDigest?: boolean } = {},
+) {
   const checked = parseImageRefs(JSON.stringify(refs), opts);
   await ssm.send(
     new PutParameterCommand({

@@ -29,7 +29,13 @@ export interface EtcdStoreOptions {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function toMember(m: { ID: string; name: string; peerURLs: string[]; clientURLs: string[]; isLearner?: boolean }): EtcdMember {
+function toMember(m: {
+  ID: string;
+  name: string;
+  peerURLs: string[];
+  clientURLs: string[];
+  isLearner?: boolean;
+}): EtcdMember {
   return {
     id: String(m.ID),
     name: m.name ?? "",
@@ -58,7 +64,8 @@ export const isHostFault = (e: Error): boolean => isRecoverableError(e) && !isSe
  * call to a healthy member fails for 5 s, exactly while a cluster that just recovered accepts members.
  */
 export const faultHandling: NonNullable<IOptions["faultHandling"]> = {
-  host: () => circuitBreaker(handleWhen(isHostFault), { halfOpenAfter: 5000, breaker: new ConsecutiveBreaker(3) }),
+  host: () =>
+    circuitBreaker(handleWhen(isHostFault), { halfOpenAfter: 5000, breaker: new ConsecutiveBreaker(3) }),
   global: retry(handleWhen(isHostFault), { maxAttempts: 3 }),
 };
 
@@ -113,7 +120,9 @@ export function etcdClusterStore(opts: EtcdStoreOptions): ClusterStore {
   let lastMembers: EtcdMember[] | null = null;
   async function client(): Promise<Etcd3> {
     if (!lastMembers) lastMembers = await listFromAny();
-    const voters = (lastMembers ?? []).filter((m) => !m.isLearner && m.clientUrls.length).flatMap((m) => m.clientUrls);
+    const voters = (lastMembers ?? [])
+      .filter((m) => !m.isLearner && m.clientUrls.length)
+      .flatMap((m) => m.clientUrls);
     const hosts = voters.length ? [...new Set(voters)].sort() : endpoints;
     if (hosts.length === 0) throw new EtcdUnavailableError("no etcd endpoint known");
     const key = hosts.join(",");
@@ -243,10 +252,7 @@ export function etcdClusterStore(opts: EtcdStoreOptions): ClusterStore {
       const until = Date.now() + waitMs;
       let delay = 25;
       for (;;) {
-        const r = await c
-          .if(key, "Create", "==", 0)
-          .then(c.put(key).value(owner).lease(leaseId))
-          .commit();
+        const r = await c.if(key, "Create", "==", 0).then(c.put(key).value(owner).lease(leaseId)).commit();
         if (r.succeeded) {
           return {
             release: async () => {

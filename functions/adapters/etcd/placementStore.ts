@@ -20,7 +20,11 @@ export function etcdPlacementStore(client: Etcd3, key: string = PLACEMENT_KEY): 
       const kv = res.kvs[0];
       if (!kv) return { state: { ...EMPTY_PLACEMENT }, revision: "0" };
       const parsed = Stored.safeParse(JSON.parse(kv.value.toString()));
-      if (!parsed.success) throw new InvalidInputError(`stored placement at ${key} is malformed`, formatIssues(parsed.error.issues));
+      if (!parsed.success)
+        throw new InvalidInputError(
+          `stored placement at ${key} is malformed`,
+          formatIssues(parsed.error.issues),
+        );
       return { state: parsed.data as StoredPlacement, revision: String(kv.mod_revision) };
     },
     async save(state, revision) {

@@ -13,7 +13,8 @@ async function post<T>(endpoint: string, path: string, body: unknown, timeoutMs:
     signal: AbortSignal.timeout(timeoutMs),
   });
   const text = await res.text();
-  if (!res.ok) throw new DevclusterError(`etcd ${endpoint}${path}: HTTP ${res.status}: ${text.slice(0, 300)}`);
+  if (!res.ok)
+    throw new DevclusterError(`etcd ${endpoint}${path}: HTTP ${res.status}: ${text.slice(0, 300)}`);
   return JSON.parse(text) as T;
 }
 

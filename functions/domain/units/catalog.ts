@@ -5,10 +5,34 @@ import { InvalidInputError } from "../errors.ts";
 import { expandRules, fleetRules, type FleetRules } from "./fleet.ts";
 import { globToRegExp, instanceName, isInstance, isTemplate, parseUnitName } from "./names.ts";
 import { PORT_NAME, SERVICE_NAME, parsePorts } from "../presence.ts";
-import { UnitSyntaxError, getList, getValue, parseBoolean, parseUnitFile, renderUnitFile, section, splitWords, type UnitFile } from "./unitFile.ts";
+import {
+  UnitSyntaxError,
+  getList,
+  getValue,
+  parseBoolean,
+  parseUnitFile,
+  renderUnitFile,
+  section,
+  splitWords,
+  type UnitFile,
+} from "./unitFile.ts";
 
 export const MANIFEST_SECTION = "X-Devcluster";
-const MANIFEST_KEYS = ["Instances", "InstanceNames", "Sidecar", "Sidecars", "EtcdKeys", "Start", "Service", "Ports", "Http", "Streams", "HealthCheck", "Election", "Upstreams"];
+const MANIFEST_KEYS = [
+  "Instances",
+  "InstanceNames",
+  "Sidecar",
+  "Sidecars",
+  "EtcdKeys",
+  "Start",
+  "Service",
+  "Ports",
+  "Http",
+  "Streams",
+  "HealthCheck",
+  "Election",
+  "Upstreams",
+];
 const PRESENCE_KEYS = ["Ports", "Http", "Streams", "HealthCheck", "Election"];
 export const PRESENCE_SIDECAR = "presence@.service";
 export const AMBASSADOR_SIDECAR = "ambassador@.service";
@@ -75,7 +99,10 @@ const isNodeSection = (s: string) => !s.startsWith("X-");
 function readManifest(u: UnitFile, issues: string[]): UnitManifest {
   const s = section(u, MANIFEST_SECTION);
   for (const e of s?.entries ?? []) {
-    if (!MANIFEST_KEYS.includes(e.key)) issues.push(`${u.name}:${e.line}: unknown [${MANIFEST_SECTION}] key '${e.key}' (known: ${MANIFEST_KEYS.join(", ")})`);
+    if (!MANIFEST_KEYS.includes(e.key))
+      issues.push(
+        `${u.name}:${e.line}: unknown [${MANIFEST_SECTION}] key '${e.key}' (known: ${MANIFEST_KEYS.join(", ")})`,
+      );
   }
   const bool = (key: string, dflt: boolean) => {
     const v = getValue(u, MANIFEST_SECTION, key);
@@ -88,24 +115,32 @@ function readManifest(u: UnitFile, issues: string[]): UnitManifest {
     }
     return b;
   };
-  const list = (key: string) => getList(u, MANIFEST_SECTION, key).flatMap((e) => splitWords(e.value).map((w) => ({ w, line: e.line })));
+  const list = (key: string) =>
+    getList(u, MANIFEST_SECTION, key).flatMap((e) => splitWords(e.value).map((w) => ({ w, line: e.line })));
   let instances: string[] = [];
   const count = getList(u, MANIFEST_SECTION, "Instances").at(-1);
   const named = list("InstanceNames");
-  if (count && named.length) issues.push(`${u.name}:${count.line}: give Instances= or InstanceNames=, not both`);
+  if (count && named.length)
+    issues.push(`${u.name}:${count.line}: give Instances= or InstanceNames=, not both`);
   if (count) {
-    if (!/^\d+$/.test(count.value) || Number(count.value) > 10_000) issues.push(`${u.name}:${count.line}: Instances= takes a count 0..10000, not '${count.value}'`);
+    if (!/^\d+$/.test(count.value) || Number(count.value) > 10_000)
+      issues.push(`${u.name}:${count.line}: Instances= takes a count 0..10000, not '${count.value}'`);
     else instances = Array.from({ length: Number(count.value) }, (_, i) => String(i + 1));
   } else instances = named.map((x) => x.w);
   const sidecars = list("Sidecars").map(({ w, line }) => {
     const t = w.includes(".") ? w : `${w}@.service`;
-    if (!parseUnitName(t) || !isTemplate(parseUnitName(t)!)) issues.push(`${u.name}:${line}: Sidecars= names templates (presence@.service), not '${w}'`);
+    if (!parseUnitName(t) || !isTemplate(parseUnitName(t)!))
+      issues.push(`${u.name}:${line}: Sidecars= names templates (presence@.service), not '${w}'`);
     return t;
   });
   const service = getValue(u, MANIFEST_SECTION, "Service") ?? u.unit.prefix;
   const presenceEnv = readPresence(u, service, bool("Election", false), issues);
   const upstreams = list("Upstreams");
-  for (const { w, line } of upstreams) if (!UPSTREAM.test(w)) issues.push(`${u.name}:${line}: Upstreams= takes <service>[/<portName>]:<localPort>[:master], not '${w}'`);
+  for (const { w, line } of upstreams)
+    if (!UPSTREAM.test(w))
+      issues.push(
+        `${u.name}:${line}: Upstreams= takes <service>[/<portName>]:<localPort>[:master], not '${w}'`,
+      );
   const sidecarEnv =
     presenceEnv === undefined && !upstreams.length
       ? undefined
@@ -139,13 +174,19 @@ function readPresence(u: UnitFile, service: string, election: boolean, issues: s
       issues.push(`${at("Ports")}: Ports= ${(e as Error).message}`);
     }
   }
-  if (!SERVICE_NAME.test(service)) issues.push(`${at("Ports")}: service '${service}' is announced as <service>.<domain>, so it must be a DNS label (set Service=)`);
+  if (!SERVICE_NAME.test(service))
+    issues.push(
+      `${at("Ports")}: service '${service}' is announced as <service>.<domain>, so it must be a DNS label (set Service=)`,
+    );
   const http = value("Http");
-  if (http !== undefined && names.length && !names.includes(http)) issues.push(`${at("Http")}: Http=${http} names no port of Ports=`);
+  if (http !== undefined && names.length && !names.includes(http))
+    issues.push(`${at("Http")}: Http=${http} names no port of Ports=`);
   const streams = value("Streams");
   if (streams !== undefined) {
     try {
-      for (const n of Object.keys(parsePorts(streams))) if (names.length && !names.includes(n)) issues.push(`${at("Streams")}: Streams= names no port '${n}' of Ports=`);
+      for (const n of Object.keys(parsePorts(streams)))
+        if (names.length && !names.includes(n))
+          issues.push(`${at("Streams")}: Streams= names no port '${n}' of Ports=`);
     } catch (e) {
       issues.push(`${at("Streams")}: Streams= ${(e as Error).message} (portName:frontDoorPort)`);
     }
@@ -153,8 +194,12 @@ function readPresence(u: UnitFile, service: string, election: boolean, issues: s
   const check = value("HealthCheck");
   if (check !== undefined) {
     const m = /^(?:none|(tcp|http):([a-z][a-z0-9-]{0,31})(\/\S*)?)$/.exec(check);
-    if (!m || (m[1] === "tcp" && m[3])) issues.push(`${at("HealthCheck")}: HealthCheck= takes tcp:<port>, http:<port>/<path> or none, not '${check}'`);
-    else if (m[2] && PORT_NAME.test(m[2]) && names.length && !names.includes(m[2])) issues.push(`${at("HealthCheck")}: HealthCheck= names no port '${m[2]}' of Ports=`);
+    if (!m || (m[1] === "tcp" && m[3]))
+      issues.push(
+        `${at("HealthCheck")}: HealthCheck= takes tcp:<port>, http:<port>/<path> or none, not '${check}'`,
+      );
+    else if (m[2] && PORT_NAME.test(m[2]) && names.length && !names.includes(m[2]))
+      issues.push(`${at("HealthCheck")}: HealthCheck= names no port '${m[2]}' of Ports=`);
   }
   const lines = [`SERVICE=${service}`, `PORTS=${ports ?? ""}`];
   if (http !== undefined) lines.push(`HTTP_PORT_NAME=${http}`);
@@ -178,7 +223,8 @@ export function loadCatalog(source: CatalogSource): Catalog {
   for (const name of Object.keys(source).sort()) {
     try {
       const unit = parseUnitFile(name, source[name]!);
-      if (isInstance(unit.unit)) throw new UnitSyntaxError(name, 0, "the catalog holds plain units and templates, not instances");
+      if (isInstance(unit.unit))
+        throw new UnitSyntaxError(name, 0, "the catalog holds plain units and templates, not instances");
       const rules = fleetRules(unit);
       const manifest = readManifest(unit, issues);
       if (unit.unit.type === "service" && !getList(unit, "Service", "ExecStart").length) {
@@ -186,7 +232,11 @@ export function loadCatalog(source: CatalogSource): Catalog {
       }
       const rendered = renderUnitFile(unit, { omitSections: (s) => !isNodeSection(s) });
       // What presence announces is pushed with the file: a change to it is a change of the file.
-      const hash = createHash("sha256").update(rendered).update(manifest.sidecarEnv ?? "").digest("hex").slice(0, 16);
+      const hash = createHash("sha256")
+        .update(rendered)
+        .update(manifest.sidecarEnv ?? "")
+        .digest("hex")
+        .slice(0, 16);
       files.set(name, { name, unit, rules, manifest, rendered, hash });
     } catch (e) {
       if (e instanceof InvalidInputError) issues.push(...(e.issues.length ? e.issues : [e.message]));
@@ -216,28 +266,62 @@ export function loadCatalog(source: CatalogSource): Catalog {
     const template = isTemplate(f.unit.unit);
     const m = f.manifest;
     if (!template) {
-      if (m.instances.length) issues.push(`${f.name}:${lineOf(f.unit, MANIFEST_SECTION, "Instances")}: Instances= is for templates (name@.service)`);
-      if (m.sidecar) issues.push(`${f.name}:${lineOf(f.unit, MANIFEST_SECTION, "Sidecar")}: a sidecar must be a template (name@.service)`);
+      if (m.instances.length)
+        issues.push(
+          `${f.name}:${lineOf(f.unit, MANIFEST_SECTION, "Instances")}: Instances= is for templates (name@.service)`,
+        );
+      if (m.sidecar)
+        issues.push(
+          `${f.name}:${lineOf(f.unit, MANIFEST_SECTION, "Sidecar")}: a sidecar must be a template (name@.service)`,
+        );
     } else if (f.rules.global) {
-      issues.push(`${f.name}:${lineOf(f.unit, "X-Fleet", "Global")}: a template cannot be Global=true; make a plain unit`);
+      issues.push(
+        `${f.name}:${lineOf(f.unit, "X-Fleet", "Global")}: a template cannot be Global=true; make a plain unit`,
+      );
     } else if (m.sidecar && m.instances.length) {
-      issues.push(`${f.name}:${lineOf(f.unit, MANIFEST_SECTION, "Sidecar")}: a sidecar gets its instances from Sidecars=, not Instances=`);
+      issues.push(
+        `${f.name}:${lineOf(f.unit, MANIFEST_SECTION, "Sidecar")}: a sidecar gets its instances from Sidecars=, not Instances=`,
+      );
     } else if (!m.sidecar && !getList(f.unit, MANIFEST_SECTION, "Instances").length && !m.instances.length) {
-      issues.push(`${f.name}:${section(f.unit, "Unit")?.line ?? 0}: a template needs Instances=N (or InstanceNames=, or Sidecar=true) in [${MANIFEST_SECTION}]`);
+      issues.push(
+        `${f.name}:${section(f.unit, "Unit")?.line ?? 0}: a template needs Instances=N (or InstanceNames=, or Sidecar=true) in [${MANIFEST_SECTION}]`,
+      );
     }
     const hasPresence = m.sidecars.includes(PRESENCE_SIDECAR);
     const hasAmbassador = m.sidecars.includes(AMBASSADOR_SIDECAR);
-    if (m.announces && !hasPresence) issues.push(`${f.name}:${lineOf(f.unit, MANIFEST_SECTION, "Ports")}: Ports= and the other presence keys are announced by the presence sidecar: add Sidecars=presence`);
-    if (hasPresence && !m.announces) issues.push(`${f.name}:${lineOf(f.unit, MANIFEST_SECTION, "Sidecars")}: Sidecars=presence needs Ports= (what it announces)`);
-    if (m.forwards && !hasAmbassador) issues.push(`${f.name}:${lineOf(f.unit, MANIFEST_SECTION, "Upstreams")}: Upstreams= are forwarded by the ambassador sidecar: add Sidecars=ambassador`);
-    if (hasAmbassador && !m.forwards) issues.push(`${f.name}:${lineOf(f.unit, MANIFEST_SECTION, "Sidecars")}: Sidecars=ambassador needs Upstreams= (what it forwards)`);
-    const mains = template ? (m.sidecar ? [] : m.instances.map((i) => instanceName(f.unit.unit, i))) : [f.name];
+    if (m.announces && !hasPresence)
+      issues.push(
+        `${f.name}:${lineOf(f.unit, MANIFEST_SECTION, "Ports")}: Ports= and the other presence keys are announced by the presence sidecar: add Sidecars=presence`,
+      );
+    if (hasPresence && !m.announces)
+      issues.push(
+        `${f.name}:${lineOf(f.unit, MANIFEST_SECTION, "Sidecars")}: Sidecars=presence needs Ports= (what it announces)`,
+      );
+    if (m.forwards && !hasAmbassador)
+      issues.push(
+        `${f.name}:${lineOf(f.unit, MANIFEST_SECTION, "Upstreams")}: Upstreams= are forwarded by the ambassador sidecar: add Sidecars=ambassador`,
+      );
+    if (hasAmbassador && !m.forwards)
+      issues.push(
+        `${f.name}:${lineOf(f.unit, MANIFEST_SECTION, "Sidecars")}: Sidecars=ambassador needs Upstreams= (what it forwards)`,
+      );
+    const mains = template
+      ? m.sidecar
+        ? []
+        : m.instances.map((i) => instanceName(f.unit.unit, i))
+      : [f.name];
     for (const n of mains) {
       add(f, n);
       for (const sc of m.sidecars) {
         const scf = files.get(sc);
-        if (!scf) issues.push(`${f.name}:${lineOf(f.unit, MANIFEST_SECTION, "Sidecars")}: sidecar ${sc} is not in the catalog`);
-        else if (!scf.manifest.sidecar) issues.push(`${f.name}:${lineOf(f.unit, MANIFEST_SECTION, "Sidecars")}: ${sc} is not declared Sidecar=true`);
+        if (!scf)
+          issues.push(
+            `${f.name}:${lineOf(f.unit, MANIFEST_SECTION, "Sidecars")}: sidecar ${sc} is not in the catalog`,
+          );
+        else if (!scf.manifest.sidecar)
+          issues.push(
+            `${f.name}:${lineOf(f.unit, MANIFEST_SECTION, "Sidecars")}: ${sc} is not declared Sidecar=true`,
+          );
         else if (f.rules.global) issues.push(`${f.name}: a Global unit cannot have sidecars`);
         else add(scf, instanceName(scf.unit.unit, n.slice(0, n.lastIndexOf("."))));
       }
@@ -253,11 +337,18 @@ export function loadCatalog(source: CatalogSource): Catalog {
   for (const u of units) {
     const f = files.get(u.file)!;
     for (const t of u.rules.machineOf) {
-      if (!byName.has(t)) issues.push(`${u.file}:${lineOf(f.unit, "X-Fleet", "MachineOf")}: ${u.name}: unknown MachineOf target ${t}`);
-      if (t === u.name) issues.push(`${u.file}:${lineOf(f.unit, "X-Fleet", "MachineOf")}: ${u.name} is MachineOf itself`);
+      if (!byName.has(t))
+        issues.push(
+          `${u.file}:${lineOf(f.unit, "X-Fleet", "MachineOf")}: ${u.name}: unknown MachineOf target ${t}`,
+        );
+      if (t === u.name)
+        issues.push(`${u.file}:${lineOf(f.unit, "X-Fleet", "MachineOf")}: ${u.name} is MachineOf itself`);
     }
     for (const t of u.rules.replaces) {
-      if (!byName.has(t)) issues.push(`${u.file}:${lineOf(f.unit, "X-Fleet", "Replaces")}: ${u.name}: unknown Replaces target ${t}`);
+      if (!byName.has(t))
+        issues.push(
+          `${u.file}:${lineOf(f.unit, "X-Fleet", "Replaces")}: ${u.name}: unknown Replaces target ${t}`,
+        );
     }
     for (const c of u.rules.conflicts) {
       try {
@@ -267,7 +358,9 @@ export function loadCatalog(source: CatalogSource): Catalog {
       }
     }
     if (u.rules.machineOf.length && u.rules.machineId) {
-      issues.push(`${u.file}:${lineOf(f.unit, "X-Fleet", "MachineID")}: ${u.name}: MachineID= and MachineOf= together`);
+      issues.push(
+        `${u.file}:${lineOf(f.unit, "X-Fleet", "MachineID")}: ${u.name}: MachineID= and MachineOf= together`,
+      );
     }
   }
   // MachineOf cycles.

@@ -3,7 +3,14 @@ import { UnitSyntaxError, getList, parseBoolean, section, splitWords, type UnitF
 import { expandSpecifiers, type UnitName } from "./names.ts";
 
 export const FLEET_SECTION = "X-Fleet";
-export const FLEET_KEYS = ["MachineID", "MachineOf", "MachineMetadata", "Conflicts", "Global", "Replaces"] as const;
+export const FLEET_KEYS = [
+  "MachineID",
+  "MachineOf",
+  "MachineMetadata",
+  "Conflicts",
+  "Global",
+  "Replaces",
+] as const;
 
 /** One metadata requirement: `key` must be one of `values` (fleet ORs values of the same key, ANDs keys). */
 export interface MetadataRule {
@@ -26,7 +33,8 @@ export interface FleetRules {
 function words(u: UnitFile, key: string): { word: string; line: number }[] {
   const out: { word: string; line: number }[] = [];
   for (const k of [key, `X-Condition${key}`]) {
-    for (const e of getList(u, FLEET_SECTION, k)) for (const w of splitWords(e.value)) out.push({ word: w, line: e.line });
+    for (const e of getList(u, FLEET_SECTION, k))
+      for (const w of splitWords(e.value)) out.push({ word: w, line: e.line });
   }
   return out;
 }
@@ -37,7 +45,11 @@ export function fleetRules(u: UnitFile): FleetRules {
   for (const e of s?.entries ?? []) {
     const k = e.key.replace(/^X-Condition/, "");
     if (!(FLEET_KEYS as readonly string[]).includes(k)) {
-      throw new UnitSyntaxError(u.name, e.line, `unknown [X-Fleet] key '${e.key}' (known: ${FLEET_KEYS.join(", ")})`);
+      throw new UnitSyntaxError(
+        u.name,
+        e.line,
+        `unknown [X-Fleet] key '${e.key}' (known: ${FLEET_KEYS.join(", ")})`,
+      );
     }
   }
   const ids = words(u, "MachineID");
@@ -45,13 +57,19 @@ export function fleetRules(u: UnitFile): FleetRules {
   let global = false;
   for (const e of getList(u, FLEET_SECTION, "Global")) {
     const b = parseBoolean(e.value);
-    if (b === undefined) throw new UnitSyntaxError(u.name, e.line, `Global= takes a boolean, not '${e.value}'`);
+    if (b === undefined)
+      throw new UnitSyntaxError(u.name, e.line, `Global= takes a boolean, not '${e.value}'`);
     global = b;
   }
   const byKey = new Map<string, MetadataRule>();
   for (const { word, line } of words(u, "MachineMetadata")) {
     const m = /^([^=!]+)(!?=)(.+)$/.exec(word);
-    if (!m) throw new UnitSyntaxError(u.name, line, `MachineMetadata word '${word}' is not key=value or key!=value`);
+    if (!m)
+      throw new UnitSyntaxError(
+        u.name,
+        line,
+        `MachineMetadata word '${word}' is not key=value or key!=value`,
+      );
     const [, key, op, value] = m as unknown as [string, string, string, string];
     const rule = byKey.get(key) ?? { key, values: [], notValues: [] };
     (op === "=" ? rule.values : rule.notValues).push(value);
@@ -67,8 +85,15 @@ export function fleetRules(u: UnitFile): FleetRules {
   if (ids[0]) rules.machineId = ids[0].word;
   if (global) {
     // fleet: "a unit is considered invalid if options other than MachineMetadata are provided alongside Global=true".
-    const other = s!.entries.find((e) => !["Global", "MachineMetadata", "X-ConditionMachineMetadata"].includes(e.key));
-    if (other) throw new UnitSyntaxError(u.name, other.line, `Global=true allows only MachineMetadata= alongside it, not ${other.key}=`);
+    const other = s!.entries.find(
+      (e) => !["Global", "MachineMetadata", "X-ConditionMachineMetadata"].includes(e.key),
+    );
+    if (other)
+      throw new UnitSyntaxError(
+        u.name,
+        other.line,
+        `Global=true allows only MachineMetadata= alongside it, not ${other.key}=`,
+      );
   }
   return rules;
 }
@@ -97,4 +122,8 @@ export function metadataMatches(rules: MetadataRule[], meta: Record<string, stri
 }
 
 export const describeMetadata = (rules: MetadataRule[]) =>
-  rules.map((r) => [...r.values.map((v) => `${r.key}=${v}`), ...r.notValues.map((v) => `${r.key}!=${v}`)].join("|")).join(" ") || "(any)";
+  rules
+    .map((r) =>
+      [...r.values.map((v) => `${r.key}=${v}`), ...r.notValues.map((v) => `${r.key}!=${v}`)].join("|"),
+    )
+    .join(" ") || "(any)";

@@ -1,6 +1,18 @@
 // Unit names and specifiers, as systemd reads them (systemd.unit(5): "Specifiers", systemd-escape(1)).
 
-export const UNIT_TYPES = ["service", "socket", "target", "timer", "path", "mount", "automount", "slice", "scope", "device", "swap"] as const;
+export const UNIT_TYPES = [
+  "service",
+  "socket",
+  "target",
+  "timer",
+  "path",
+  "mount",
+  "automount",
+  "slice",
+  "scope",
+  "device",
+  "swap",
+] as const;
 export type UnitType = (typeof UNIT_TYPES)[number];
 
 export interface UnitName {
@@ -36,7 +48,8 @@ export const isTemplate = (n: UnitName) => n.instance === "";
 export const isInstance = (n: UnitName) => n.instance !== undefined && n.instance !== "";
 /** `nginx@1.service` -> `nginx@.service`; a plain unit or template names itself. */
 export const templateOf = (n: UnitName) => (isInstance(n) ? `${n.prefix}@.${n.type}` : n.name);
-export const instanceName = (template: UnitName, instance: string) => `${template.prefix}@${instance}.${template.type}`;
+export const instanceName = (template: UnitName, instance: string) =>
+  `${template.prefix}@${instance}.${template.type}`;
 
 /** systemd-escape's inverse: `\xNN` becomes the byte; in paths `-` stands for `/`. */
 export function unescapeName(s: string, path = false): string {

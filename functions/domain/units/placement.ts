@@ -50,7 +50,11 @@ interface U {
  * there; the others go to the eligible node whose zone, then node, holds the fewest instances of the
  * same file, then the least loaded node, then the lowest id.
  */
-export function placeUnits(nodesIn: PlacementNode[], units: UnitSpec[], current: Placement = {}): PlacementResult {
+export function placeUnits(
+  nodesIn: PlacementNode[],
+  units: UnitSpec[],
+  current: Placement = {},
+): PlacementResult {
   const nodes = nodesIn.filter((n) => n.healthy).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const nodeIndex = new Map(nodes.map((n, i) => [n.id, i]));
   const meta = nodes.map((n) => ({ ...n.metadata, role: n.role, zone: n.zone }));
@@ -89,7 +93,8 @@ export function placeUnits(nodesIn: PlacementNode[], units: UnitSpec[], current:
     return { spec, depth: 0, own, matchedBy: [], metaSig, group: groups.get(spec.spreadGroup)!, nodes: [] };
   });
   const byName = new Map(us.map((u) => [u.spec.name, u]));
-  for (let p = 0; p < patterns.length; p++) for (const u of us) if (patterns[p]!.test(u.spec.name)) u.matchedBy.push(p);
+  for (let p = 0; p < patterns.length; p++)
+    for (const u of us) if (patterns[p]!.test(u.spec.name)) u.matchedBy.push(p);
   const depthOf = (u: U, seen: Set<U>): number => {
     if (u.depth || !u.spec.rules.machineOf.length) return u.depth;
     if (seen.has(u)) return 0; // a cycle; the catalog refuses these
@@ -104,7 +109,12 @@ export function placeUnits(nodesIn: PlacementNode[], units: UnitSpec[], current:
   for (const u of us) depthOf(u, new Set());
   const order = us
     .map((u, i) => ({ u, i }))
-    .sort((a, b) => a.u.depth - b.u.depth || Number(!a.u.spec.rules.replaces.length) - Number(!b.u.spec.rules.replaces.length) || a.i - b.i)
+    .sort(
+      (a, b) =>
+        a.u.depth - b.u.depth ||
+        Number(!a.u.spec.rules.replaces.length) - Number(!b.u.spec.rules.replaces.length) ||
+        a.i - b.i,
+    )
     .map((x) => x.u);
 
   // Per-node state.
@@ -131,7 +141,8 @@ export function placeUnits(nodesIn: PlacementNode[], units: UnitSpec[], current:
     const id = u.spec.rules.machineId;
     return id === undefined || nodes[n]!.id === id || nodes[n]!.machineId === id;
   };
-  const colocated = (u: U, n: number) => u.spec.rules.machineOf.every((t) => byName.get(t)?.nodes.includes(n));
+  const colocated = (u: U, n: number) =>
+    u.spec.rules.machineOf.every((t) => byName.get(t)?.nodes.includes(n));
 
   const unplaceable: Unplaceable[] = [];
   // Global units first: every healthy node whose metadata matches.
@@ -139,14 +150,25 @@ export function placeUnits(nodesIn: PlacementNode[], units: UnitSpec[], current:
     if (!u.spec.global) continue;
     const ok = metaOk[u.metaSig]!;
     for (let n = 0; n < N; n++) if (ok[n]) put(u, n);
-    if (!u.nodes.length) unplaceable.push({ unit: u.spec.name, reason: `Global: no healthy node matches MachineMetadata ${describeMetadata(u.spec.rules.metadata)}` });
+    if (!u.nodes.length)
+      unplaceable.push({
+        unit: u.spec.name,
+        reason: `Global: no healthy node matches MachineMetadata ${describeMetadata(u.spec.rules.metadata)}`,
+      });
   }
   // Keep what may stay.
   for (const u of order) {
     if (u.spec.global) continue;
     for (const id of [...(current[u.spec.name] ?? [])].sort()) {
       const n = nodeIndex.get(id);
-      if (n === undefined || !metaOk[u.metaSig]![n] || !machineOk(u, n) || !colocated(u, n) || conflicts(u, n)) continue;
+      if (
+        n === undefined ||
+        !metaOk[u.metaSig]![n] ||
+        !machineOk(u, n) ||
+        !colocated(u, n) ||
+        conflicts(u, n)
+      )
+        continue;
       put(u, n);
       break;
     }
@@ -158,20 +180,29 @@ export function placeUnits(nodesIn: PlacementNode[], units: UnitSpec[], current:
     if (u.spec.rules.machineOf.length) {
       const missing = u.spec.rules.machineOf.filter((t) => !byName.get(t)?.nodes.length);
       if (missing.length) {
-        unplaceable.push({ unit: u.spec.name, reason: `MachineOf target ${missing.join(", ")} is not placed` });
+        unplaceable.push({
+          unit: u.spec.name,
+          reason: `MachineOf target ${missing.join(", ")} is not placed`,
+        });
         continue;
       }
       const sets = u.spec.rules.machineOf.map((t) => byName.get(t)!.nodes);
       candidates = sets[0]!.filter((n) => sets.every((s) => s.includes(n)));
       if (!candidates.length) {
-        unplaceable.push({ unit: u.spec.name, reason: `MachineOf targets ${u.spec.rules.machineOf.join(", ")} run on different nodes` });
+        unplaceable.push({
+          unit: u.spec.name,
+          reason: `MachineOf targets ${u.spec.rules.machineOf.join(", ")} run on different nodes`,
+        });
         continue;
       }
     } else if (u.spec.rules.machineId !== undefined) {
       candidates = [];
       for (let n = 0; n < N; n++) if (machineOk(u, n)) candidates.push(n);
       if (!candidates.length) {
-        unplaceable.push({ unit: u.spec.name, reason: `MachineID ${u.spec.rules.machineId} is not a healthy node` });
+        unplaceable.push({
+          unit: u.spec.name,
+          reason: `MachineID ${u.spec.rules.machineId} is not a healthy node`,
+        });
         continue;
       }
     }
@@ -198,17 +229,34 @@ export function placeUnits(nodesIn: PlacementNode[], units: UnitSpec[], current:
         continue;
       }
       const dz = gz[zoneOf[n]!]! - gz[zoneOf[best]!]!;
-      if (dz < 0 || (dz === 0 && (gn[n]! < gn[best]! || (gn[n] === gn[best] && (load[n]! < load[best]! || (load[n] === load[best] && n < best)))))) best = n;
+      if (
+        dz < 0 ||
+        (dz === 0 &&
+          (gn[n]! < gn[best]! ||
+            (gn[n] === gn[best] && (load[n]! < load[best]! || (load[n] === load[best] && n < best)))))
+      )
+        best = n;
     }
     if (best >= 0) {
       put(u, best);
       continue;
     }
-    const where = u.spec.rules.machineOf.length ? `the node(s) of ${u.spec.rules.machineOf.join(", ")}` : u.spec.rules.machineId ? `MachineID ${u.spec.rules.machineId}` : `${N} healthy node(s)`;
+    const where = u.spec.rules.machineOf.length
+      ? `the node(s) of ${u.spec.rules.machineOf.join(", ")}`
+      : u.spec.rules.machineId
+        ? `MachineID ${u.spec.rules.machineId}`
+        : `${N} healthy node(s)`;
     const parts: string[] = [];
-    if (metaMiss) parts.push(`${metaMiss} do not match MachineMetadata ${describeMetadata(u.spec.rules.metadata)}`);
-    if (conflicted) parts.push(`${conflicted} already run a conflicting unit (Conflicts/Replaces ${u.spec.rules.conflicts.concat(u.spec.rules.replaces).join(" ") || "of another unit"})`);
-    unplaceable.push({ unit: u.spec.name, reason: count === 0 ? "no healthy nodes" : `no eligible node among ${where}: ${parts.join("; ")}` });
+    if (metaMiss)
+      parts.push(`${metaMiss} do not match MachineMetadata ${describeMetadata(u.spec.rules.metadata)}`);
+    if (conflicted)
+      parts.push(
+        `${conflicted} already run a conflicting unit (Conflicts/Replaces ${u.spec.rules.conflicts.concat(u.spec.rules.replaces).join(" ") || "of another unit"})`,
+      );
+    unplaceable.push({
+      unit: u.spec.name,
+      reason: count === 0 ? "no healthy nodes" : `no eligible node among ${where}: ${parts.join("; ")}`,
+    });
   }
 
   const placement: Placement = {};
@@ -220,7 +268,8 @@ export function placeUnits(nodesIn: PlacementNode[], units: UnitSpec[], current:
     if (from.join() !== to.join()) moves.push({ unit: u.spec.name, from, to });
   }
   for (const name of Object.keys(current).sort()) {
-    if (!byName.has(name) && current[name]!.length) moves.push({ unit: name, from: [...current[name]!].sort(), to: [] });
+    if (!byName.has(name) && current[name]!.length)
+      moves.push({ unit: name, from: [...current[name]!].sort(), to: [] });
   }
   return { placement, unplaceable, moves };
 }
@@ -228,7 +277,8 @@ export function placeUnits(nodesIn: PlacementNode[], units: UnitSpec[], current:
 /** node id -> the units placed on it (sorted). */
 export function unitsByNode(p: Placement): Map<string, string[]> {
   const out = new Map<string, string[]>();
-  for (const [unit, nodes] of Object.entries(p)) for (const n of nodes) out.set(n, [...(out.get(n) ?? []), unit]);
+  for (const [unit, nodes] of Object.entries(p))
+    for (const n of nodes) out.set(n, [...(out.get(n) ?? []), unit]);
   for (const v of out.values()) v.sort();
   return out;
 }

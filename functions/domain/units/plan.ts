@@ -4,7 +4,15 @@ import type { NodeRecord } from "../model.ts";
 import type { CommandRequest } from "../commands.ts";
 import type { Catalog } from "./catalog.ts";
 import { placeUnits, type PlacementNode, type PlacementResult } from "./placement.ts";
-import { catalogHashes, parsePushResults, planPush, pushRequests, type NodePush, type NodePushResult, type PlacementState } from "./push.ts";
+import {
+  catalogHashes,
+  parsePushResults,
+  planPush,
+  pushRequests,
+  type NodePush,
+  type NodePushResult,
+  type PlacementState,
+} from "./push.ts";
 
 /** The stored document at /cluster/placement. `pending`: nodes whose last push failed (pushed again next time). */
 export interface StoredPlacement extends PlacementState {
@@ -17,7 +25,12 @@ export const PLACEMENT_KEY = "/cluster/placement";
 
 /** A registry entry as placement sees it: joining and active nodes can run units. */
 export function placementNode(r: NodeRecord): PlacementNode {
-  return { id: r.instanceId, role: r.role, zone: r.zone, healthy: r.state === "joining" || r.state === "active" };
+  return {
+    id: r.instanceId,
+    role: r.role,
+    zone: r.zone,
+    healthy: r.state === "joining" || r.state === "active",
+  };
 }
 
 export interface UnitsPlan {
@@ -52,7 +65,9 @@ export function planUnits(input: PlanUnitsInput): UnitsPlan {
   const reachable = nodes.filter((n) => n.healthy).map((n) => n.id);
   const force = input.force ? true : input.state.pending.filter((id) => reachable.includes(id));
   const pushes = planPush(input.state, result.placement, input.catalog, { nodes: reachable, force });
-  const requests = pushes.length ? pushRequests(pushes, input.catalog, { comment: `devcluster units: ${pushes.length} node(s)` }) : [];
+  const requests = pushes.length
+    ? pushRequests(pushes, input.catalog, { comment: `devcluster units: ${pushes.length} node(s)` })
+    : [];
   const next: StoredPlacement = {
     placement: result.placement,
     files: catalogHashes(input.catalog),

@@ -57,7 +57,9 @@ export function planPush(
     const units = after.get(nodeId) ?? [];
     const prev = before.get(nodeId) ?? [];
     const files = [...new Set(units.map(fileForUnit))].sort();
-    for (const f of files) if (!catalog.files.has(f)) throw new InvalidInputError("placed unit has no catalog file", [`${f} (node ${nodeId})`]);
+    for (const f of files)
+      if (!catalog.files.has(f))
+        throw new InvalidInputError("placed unit has no catalog file", [`${f} (node ${nodeId})`]);
     const reasons: string[] = [];
     if (units.join() !== prev.join()) reasons.push("placement");
     if (files.some((f) => old.files[f] !== catalog.files.get(f)!.hash)) reasons.push("content");
@@ -101,8 +103,11 @@ file_of() { local u="$1"; case "$u" in *@*.*) printf '%s@.%s' "\${u%%@*}" "\${u#
   fileNames.forEach((f, i) => {
     const text = catalog.files.get(f)?.rendered;
     if (text === undefined) throw new InvalidInputError("no catalog file", [f]);
-    if (text.split("\n").includes(HEREDOC)) throw new InvalidInputError("unit file contains the heredoc marker", [f]);
-    out.push(`unit_file_${i}() { cat <<'${HEREDOC}'\n${text.endsWith("\n") ? text : text + "\n"}${HEREDOC}\n}`);
+    if (text.split("\n").includes(HEREDOC))
+      throw new InvalidInputError("unit file contains the heredoc marker", [f]);
+    out.push(
+      `unit_file_${i}() { cat <<'${HEREDOC}'\n${text.endsWith("\n") ? text : text + "\n"}${HEREDOC}\n}`,
+    );
   });
   out.push(`content_of() {\n  case "$1" in`);
   fileNames.forEach((f, i) => out.push(`    ${shq(f)}) unit_file_${i} ;;`));
@@ -111,17 +116,22 @@ file_of() { local u="$1"; case "$u" in *@*.*) printf '%s@.%s' "\${u%%@*}" "\${u#
   const presence = fileNames.map((f) => catalog.files.get(f)!.manifest.sidecarEnv);
   presence.forEach((env, i) => {
     if (env === undefined) return;
-    if (env.split("\n").includes(HEREDOC)) throw new InvalidInputError("sidecar settings contain the heredoc marker", [fileNames[i]!]);
+    if (env.split("\n").includes(HEREDOC))
+      throw new InvalidInputError("sidecar settings contain the heredoc marker", [fileNames[i]!]);
     out.push(`sidecar_env_${i}() { cat <<'${HEREDOC}'\n${env}${HEREDOC}\n}`);
   });
   out.push(`sidecar_env_of() {\n  case "$1" in`);
-  presence.forEach((env, i) => env !== undefined && out.push(`    ${shq(fileNames[i]!)}) sidecar_env_${i} ;;`));
+  presence.forEach(
+    (env, i) => env !== undefined && out.push(`    ${shq(fileNames[i]!)}) sidecar_env_${i} ;;`),
+  );
   out.push(`    *) return 1 ;;\n  esac\n}`);
   out.push(`nostart=(${noStart.map(shq).join(" ")})`);
   out.push(`case "$id" in`);
   for (const p of pushes) {
     if (!SAFE_ID.test(p.nodeId)) throw new InvalidInputError("invalid node id", [p.nodeId]);
-    out.push(`  ${shq(p.nodeId)}) units=(${p.units.map(shq).join(" ")}); files=(${p.files.map(shq).join(" ")}); extra_stop=(${p.stop.map(shq).join(" ")}) ;;`);
+    out.push(
+      `  ${shq(p.nodeId)}) units=(${p.units.map(shq).join(" ")}); files=(${p.files.map(shq).join(" ")}); extra_stop=(${p.stop.map(shq).join(" ")}) ;;`,
+    );
   }
   out.push(sh`  *) printf '%s {"instanceId":"%s","ok":false,"error":"this push has nothing for this node"}\n' ${RESULT_MARK} "$id"; exit 3 ;;
 esac
@@ -193,7 +203,11 @@ printf '%s {"instanceId":"%s","ok":%s,"units":%s,"written":%s,"started":%s,"rest
 export const MAX_SCRIPT_BYTES = 48_000;
 
 /** Command requests for a push: one per group of nodes whose combined script fits. */
-export function pushRequests(pushes: NodePush[], catalog: Catalog, opts: { comment?: string; timeoutSeconds?: number; maxScriptBytes?: number } = {}): CommandRequest[] {
+export function pushRequests(
+  pushes: NodePush[],
+  catalog: Catalog,
+  opts: { comment?: string; timeoutSeconds?: number; maxScriptBytes?: number } = {},
+): CommandRequest[] {
   const max = opts.maxScriptBytes ?? MAX_SCRIPT_BYTES;
   const reqs: CommandRequest[] = [];
   const make = (group: NodePush[]): CommandRequest => ({
@@ -212,7 +226,10 @@ export function pushRequests(pushes: NodePush[], catalog: Catalog, opts: { comme
   }
   if (group.length) reqs.push(make(group));
   for (const r of reqs) {
-    if (Buffer.byteLength(r.script) > max) throw new InvalidInputError("push script too large for one command", [`${r.instanceIds.join(",")}: ${Buffer.byteLength(r.script)} bytes`]);
+    if (Buffer.byteLength(r.script) > max)
+      throw new InvalidInputError("push script too large for one command", [
+        `${r.instanceIds.join(",")}: ${Buffer.byteLength(r.script)} bytes`,
+      ]);
   }
   return reqs;
 }
@@ -246,6 +263,11 @@ export function parsePushResults(results: CommandResult[]): NodePushResult[] {
         // fall through
       }
     }
-    return { instanceId: r.instanceId, ok: false, status: r.status, error: (r.stderr || r.stdout).trim().slice(-500) || `command ${r.status}` };
+    return {
+      instanceId: r.instanceId,
+      ok: false,
+      status: r.status,
+      error: (r.stderr || r.stdout).trim().slice(-500) || `command ${r.status}`,
+    };
   });
 }

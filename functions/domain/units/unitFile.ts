@@ -107,7 +107,12 @@ export function parseUnitFile(name: string, text: string): UnitFile {
     const value = strip(l.slice(eq + 1));
     if (!KEY.test(key)) throw new UnitSyntaxError(name, lineNo, `invalid key '${key}'`);
     const bad = unknownSpecifiers(value);
-    if (bad.length) throw new UnitSyntaxError(name, lineNo, `unknown specifier ${bad.join(", ")} in ${key}= (write %% for a literal %)`);
+    if (bad.length)
+      throw new UnitSyntaxError(
+        name,
+        lineNo,
+        `unknown specifier ${bad.join(", ")} in ${key}= (write %% for a literal %)`,
+      );
     current.entries.push({ key, value, line: lineNo });
   };
 
@@ -128,7 +133,10 @@ export function parseUnitFile(name: string, text: string): UnitFile {
 }
 
 /** Render a unit file in canonical form: sections in order, one `Key=Value` per line, no comments. */
-export function renderUnitFile(u: Pick<UnitFile, "sections">, opts: { omitSections?: (name: string) => boolean } = {}): string {
+export function renderUnitFile(
+  u: Pick<UnitFile, "sections">,
+  opts: { omitSections?: (name: string) => boolean } = {},
+): string {
   const parts: string[] = [];
   for (const s of u.sections) {
     if (opts.omitSections?.(s.name)) continue;

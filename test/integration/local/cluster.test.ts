@@ -11,7 +11,11 @@ import { AutoScalingClient, DescribeAutoScalingGroupsCommand } from "@aws-sdk/cl
 import { DescribeInstancesCommand, EC2Client } from "@aws-sdk/client-ec2";
 import { ListResourceRecordSetsCommand, Route53Client } from "@aws-sdk/client-route-53";
 import { ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
-import { CloudFormationClient, DescribeStackResourcesCommand, DescribeStacksCommand } from "@aws-sdk/client-cloudformation";
+import {
+  CloudFormationClient,
+  DescribeStackResourcesCommand,
+  DescribeStacksCommand,
+} from "@aws-sdk/client-cloudformation";
 import { GetFunctionConfigurationCommand, LambdaClient } from "@aws-sdk/client-lambda";
 import { Etcd3 } from "etcd3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -48,7 +52,12 @@ const aws = () => ({
   asg: new AutoScalingClient({ endpoint: state.motoEndpoint, region: LOCAL_REGION, credentials: creds }),
   ec2: new EC2Client({ endpoint: state.motoEndpoint, region: LOCAL_REGION, credentials: creds }),
   r53: new Route53Client({ endpoint: state.motoEndpoint, region: "us-east-1", credentials: creds }),
-  s3: new S3Client({ endpoint: state.motoEndpoint, region: LOCAL_REGION, credentials: creds, forcePathStyle: true }),
+  s3: new S3Client({
+    endpoint: state.motoEndpoint,
+    region: LOCAL_REGION,
+    credentials: creds,
+    forcePathStyle: true,
+  }),
   cfn: new CloudFormationClient({ endpoint: state.motoEndpoint, region: LOCAL_REGION, credentials: creds }),
   lambda: new LambdaClient({ endpoint: state.motoEndpoint, region: LOCAL_REGION, credentials: creds }),
 });
@@ -65,16 +74,30 @@ interface MotoNode {
 async function motoNodes(): Promise<MotoNode[]> {
   const { asg, ec2 } = aws();
   const roleOf = new Map(Object.entries(state.groups).map(([role, name]) => [name, role]));
-  const groups = (await asg.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: Object.values(state.groups) })))
-    .AutoScalingGroups!;
-  const members = groups.flatMap((g) => (g.Instances ?? []).map((i) => ({ i, role: roleOf.get(g.AutoScalingGroupName!)! })));
+  const groups = (
+    await asg.send(
+      new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: Object.values(state.groups) }),
+    )
+  ).AutoScalingGroups!;
+  const members = groups.flatMap((g) =>
+    (g.Instances ?? []).map((i) => ({ i, role: roleOf.get(g.AutoScalingGroupName!)! })),
+  );
   const ips = new Map<string, string>();
   if (members.length) {
-    const res = await ec2.send(new DescribeInstancesCommand({ InstanceIds: members.map((m) => m.i.InstanceId!) }));
-    for (const r of res.Reservations ?? []) for (const x of r.Instances ?? []) ips.set(x.InstanceId!, x.PrivateIpAddress ?? "");
+    const res = await ec2.send(
+      new DescribeInstancesCommand({ InstanceIds: members.map((m) => m.i.InstanceId!) }),
+    );
+    for (const r of res.Reservations ?? [])
+      for (const x of r.Instances ?? []) ips.set(x.InstanceId!, x.PrivateIpAddress ?? "");
   }
   return members
-    .map(({ i, role }) => ({ id: i.InstanceId!, role, address: ips.get(i.InstanceId!) ?? "", zone: i.AvailabilityZone!, state: i.LifecycleState! }))
+    .map(({ i, role }) => ({
+      id: i.InstanceId!,
+      role,
+      address: ips.get(i.InstanceId!) ?? "",
+      zone: i.AvailabilityZone!,
+      state: i.LifecycleState!,
+    }))
     .sort((a, b) => a.id.localeCompare(b.id));
 }
 
@@ -82,10 +105,16 @@ async function route53Records(): Promise<{ name: string; type: string; values: s
   const out: { name: string; type: string; values: string[] }[] = [];
   let start: { StartRecordName?: string; StartRecordType?: never } = {};
   for (;;) {
-    const res = await aws().r53.send(new ListResourceRecordSetsCommand({ HostedZoneId: state.zoneId, ...start }));
+    const res = await aws().r53.send(
+      new ListResourceRecordSetsCommand({ HostedZoneId: state.zoneId, ...start }),
+    );
     for (const r of res.ResourceRecordSets ?? []) {
       if (r.Type === "NS" || r.Type === "SOA") continue;
-      out.push({ name: r.Name!, type: r.Type!, values: (r.ResourceRecords ?? []).map((v) => v.Value!).sort() });
+      out.push({
+        name: r.Name!,
+        type: r.Type!,
+        values: (r.ResourceRecords ?? []).map((v) => v.Value!).sort(),
+      });
     }
     if (!res.IsTruncated) break;
     start = { StartRecordName: res.NextRecordName, StartRecordType: res.NextRecordType as never };
@@ -102,9 +131,13 @@ interface CtlMember {
 }
 
 async function etcdctl(endpoints: string[], ...args: string[]): Promise<string> {
-  const { stdout } = await run(ETCDCTL_BIN, [`--endpoints=${endpoints.join(",")}`, "--dial-timeout=2s", "--command-timeout=3s", ...args], {
-    env: { ...process.env, ETCDCTL_API: "3" },
-  });
+  const { stdout } = await run(
+    ETCDCTL_BIN,
+    [`--endpoints=${endpoints.join(",")}`, "--dial-timeout=2s", "--command-timeout=3s", ...args],
+    {
+      env: { ...process.env, ETCDCTL_API: "3" },
+    },
+  );
   return stdout;
 }
 
@@ -126,12 +159,18 @@ function unitsFromDisk(id: string): { name: string; state: string; enabled: bool
   return [...new Set([...files, ...wanted])].sort().map((name) => {
     const pid = readPidFile(join(runDir, `${name}.pid`));
     let st: string;
-    if (existsSync(join(runDir, `${name}.native`))) st = pid !== undefined && pidAlive(pid) ? "active" : "failed";
+    if (existsSync(join(runDir, `${name}.native`)))
+      st = pid !== undefined && pidAlive(pid) ? "active" : "failed";
     else if (existsSync(join(runDir, `${name}.container`))) {
       // A container unit: active while its supervisor lives; failed once it gave up or died.
-      const recorded = existsSync(join(runDir, `${name}.state`)) ? readFileSync(join(runDir, `${name}.state`), "utf8").trim() : "inactive";
+      const recorded = existsSync(join(runDir, `${name}.state`))
+        ? readFileSync(join(runDir, `${name}.state`), "utf8").trim()
+        : "inactive";
       st = pid !== undefined && pidAlive(pid) ? "active" : recorded === "inactive" ? "inactive" : "failed";
-    } else st = existsSync(join(runDir, `${name}.state`)) ? readFileSync(join(runDir, `${name}.state`), "utf8").trim() : "inactive";
+    } else
+      st = existsSync(join(runDir, `${name}.state`))
+        ? readFileSync(join(runDir, `${name}.state`), "utf8").trim()
+        : "inactive";
     return { name, state: st, enabled: wanted.includes(name), pid };
   });
 }
@@ -145,14 +184,18 @@ const endpointsOf = (ns: { role: string; address: string }[]) =>
  * `status(dir)` against every independent source. `etcdUp: false` after every member was killed.
  * Returns the status and etcd's member list for step-specific checks.
  */
-async function verify(opts: { etcdUp?: boolean } = {}): Promise<{ s: ClusterStatus; members: CtlMember[]; nodes: MotoNode[] }> {
+async function verify(
+  opts: { etcdUp?: boolean } = {},
+): Promise<{ s: ClusterStatus; members: CtlMember[]; nodes: MotoNode[] }> {
   const etcdUp = opts.etcdUp ?? true;
   const s = await status(dir);
   const nodes = await motoNodes();
   const domain = `${state.domain}.`.toLowerCase();
 
   // Nodes: exactly moto's group members, each InService with its EC2 address, its machine up.
-  expect(byId(s.nodes).map(({ id, role, address, zone, state: st }) => ({ id, role, address, zone, state: st }))).toEqual(nodes);
+  expect(
+    byId(s.nodes).map(({ id, role, address, zone, state: st }) => ({ id, role, address, zone, state: st })),
+  ).toEqual(nodes);
   for (const n of s.nodes) {
     expect(n.state, n.id).toBe("InService");
     expect(n.up, n.id).toBe(true);
@@ -165,12 +208,22 @@ async function verify(opts: { etcdUp?: boolean } = {}): Promise<{ s: ClusterStat
   if (etcdUp) {
     members = await etcdctlMembers(endpointsOf(nodes));
     expect(s.etcd.reachable).toBe(true);
-    expect(byId(s.etcd.members.map((m) => ({ id: m.id, name: m.name, peerUrl: m.peerUrl, learner: m.learner })))).toEqual(
-      byId(members.map((m) => ({ id: m.ID, name: m.name, peerUrl: m.peerURLs[0] ?? "", learner: Boolean(m.isLearner) }))),
+    expect(
+      byId(s.etcd.members.map((m) => ({ id: m.id, name: m.name, peerUrl: m.peerUrl, learner: m.learner }))),
+    ).toEqual(
+      byId(
+        members.map((m) => ({
+          id: m.ID,
+          name: m.name,
+          peerUrl: m.peerURLs[0] ?? "",
+          learner: Boolean(m.isLearner),
+        })),
+      ),
     );
     // One member per main node, named for its instance, on its address.
     expect(members.map((m) => m.name).sort()).toEqual(mains.map((n) => n.id).sort());
-    for (const m of members) expect(m.peerURLs).toEqual([`http://${mains.find((n) => n.id === m.name)!.address}:2380`]);
+    for (const m of members)
+      expect(m.peerURLs).toEqual([`http://${mains.find((n) => n.id === m.name)!.address}:2380`]);
     expect(s.etcd.members.every((m) => m.healthy)).toBe(true);
     expect(s.etcd.members.filter((m) => m.leader)).toHaveLength(1);
   } else {
@@ -192,14 +245,22 @@ async function verify(opts: { etcdUp?: boolean } = {}): Promise<{ s: ClusterStat
   }
   const a = records.filter((r) => r.type === "A" && nodeName(r));
   expect(a).toEqual(
-    nodes.map((n) => ({ name: `${n.id}.${domain}`, type: "A", values: [n.address] })).sort((x, y) => x.name.localeCompare(y.name)),
+    nodes
+      .map((n) => ({ name: `${n.id}.${domain}`, type: "A", values: [n.address] }))
+      .sort((x, y) => x.name.localeCompare(y.name)),
   );
-  const srv = (n: string) => records.find((r) => r.type === "SRV" && r.name === `${n}.${domain}`)?.values ?? [];
+  const srv = (n: string) =>
+    records.find((r) => r.type === "SRV" && r.name === `${n}.${domain}`)?.values ?? [];
   if (etcdUp) {
     // The discovery records list exactly the current members (clients: voters only).
     const started = members.filter((m) => m.name);
     expect(srv("_etcd-server._tcp")).toEqual(started.map((m) => `0 0 2380 ${m.name}.${domain}`).sort());
-    expect(srv("_etcd-client._tcp")).toEqual(started.filter((m) => !m.isLearner).map((m) => `0 0 2379 ${m.name}.${domain}`).sort());
+    expect(srv("_etcd-client._tcp")).toEqual(
+      started
+        .filter((m) => !m.isLearner)
+        .map((m) => `0 0 2379 ${m.name}.${domain}`)
+        .sort(),
+    );
   } else {
     // Nobody changes membership while every member is dead: the records still name the main nodes.
     expect(srv("_etcd-server._tcp")).toEqual(mains.map((n) => `0 0 2380 ${n.id}.${domain}`).sort());
@@ -209,7 +270,10 @@ async function verify(opts: { etcdUp?: boolean } = {}): Promise<{ s: ClusterStat
   // Node directories: the units status reports are the ones on disk, in the state systemctl gives.
   for (const n of s.nodes) {
     const disk = unitsFromDisk(n.id);
-    expect(n.units.map(({ name, state: st }) => ({ name, state: st })), n.id).toEqual(disk.map(({ name, state: st }) => ({ name, state: st })));
+    expect(
+      n.units.map(({ name, state: st }) => ({ name, state: st })),
+      n.id,
+    ).toEqual(disk.map(({ name, state: st }) => ({ name, state: st })));
     const has = (u: string) => disk.find((x) => x.name === u);
     if (n.role === "main") {
       const etcd = has("etcd-member.service");
@@ -220,7 +284,9 @@ async function verify(opts: { etcdUp?: boolean } = {}): Promise<{ s: ClusterStat
     } else {
       const amb = has("etcd-amb.service");
       expect(amb, `${n.id} etcd-amb.service`).toBeDefined();
-      expect(amb!.enabled && amb!.state === "active", `${n.id} etcd-amb.service enabled and active`).toBe(true);
+      expect(amb!.enabled && amb!.state === "active", `${n.id} etcd-amb.service enabled and active`).toBe(
+        true,
+      );
       expect(has("etcd-member.service"), `${n.id} runs no etcd member`).toBeUndefined();
     }
     // Global units: on every node whose metadata matches, enabled.
@@ -231,13 +297,21 @@ async function verify(opts: { etcdUp?: boolean } = {}): Promise<{ s: ClusterStat
   }
   if (etcdUp) {
     // The placement the units function stored is what the node directories run.
-    const stored = JSON.parse(await etcdctl(endpointsOf(nodes), "get", PLACEMENT_KEY, "--print-value-only")) as {
+    const stored = JSON.parse(
+      await etcdctl(endpointsOf(nodes), "get", PLACEMENT_KEY, "--print-value-only"),
+    ) as {
       placement: Record<string, string[]>;
     };
     const placed = Object.entries(stored.placement)
       .flatMap(([u, ids]) => ids.map((id) => `${id} ${u}`))
       .sort();
-    const onDisk = s.nodes.flatMap((n) => unitsFromDisk(n.id).filter((u) => u.enabled).map((u) => `${n.id} ${u.name}`)).sort();
+    const onDisk = s.nodes
+      .flatMap((n) =>
+        unitsFromDisk(n.id)
+          .filter((u) => u.enabled)
+          .map((u) => `${n.id} ${u.name}`),
+      )
+      .sort();
     expect(onDisk).toEqual(placed);
   }
   return { s, members, nodes };
@@ -303,19 +377,49 @@ describe("local cluster, step by step", () => {
 
   it("the local cluster's stack is the packaged stack: same logical ids and outputs, functions with its environment and roles", async () => {
     const packaged = JSON.parse(
-      readFileSync(join(PROJECT_ROOT, ".build", "local", "packages", state.packageKey, "cloudformation-template-update-stack.json"), "utf8"),
-    ) as { Resources: Record<string, { Type: string; Condition?: string }>; Outputs: Record<string, unknown> };
+      readFileSync(
+        join(
+          PROJECT_ROOT,
+          ".build",
+          "local",
+          "packages",
+          state.packageKey,
+          "cloudformation-template-update-stack.json",
+        ),
+        "utf8",
+      ),
+    ) as {
+      Resources: Record<string, { Type: string; Condition?: string }>;
+      Outputs: Record<string, unknown>;
+    };
     const { cfn, lambda } = aws();
-    const listed = (await cfn.send(new DescribeStackResourcesCommand({ StackName: state.stackName }))).StackResources ?? [];
-    expect(listed.filter((r) => r.LogicalResourceId).map((r) => r.LogicalResourceId).sort()).toEqual(expectedOnMoto(packaged.Resources));
+    const listed =
+      (await cfn.send(new DescribeStackResourcesCommand({ StackName: state.stackName }))).StackResources ??
+      [];
+    expect(
+      listed
+        .filter((r) => r.LogicalResourceId)
+        .map((r) => r.LogicalResourceId)
+        .sort(),
+    ).toEqual(expectedOnMoto(packaged.Resources));
     const stack = (await cfn.send(new DescribeStacksCommand({ StackName: state.stackName }))).Stacks![0]!;
     const outputs = Object.fromEntries((stack.Outputs ?? []).map((o) => [o.OutputKey!, o.OutputValue!]));
-    expect(Object.keys(outputs).sort()).toEqual(Object.keys(packaged.Outputs).filter((k) => k !== "FrontDoorAllocationId").sort());
+    expect(Object.keys(outputs).sort()).toEqual(
+      Object.keys(packaged.Outputs)
+        .filter((k) => k !== "FrontDoorAllocationId")
+        .sort(),
+    );
     expect(state.bucket).toBe(outputs.SnapshotBucketName);
-    expect(state.groups).toEqual({ main: outputs.MainGroupName, worker: outputs.WorkerGroupName, data: outputs.DataGroupName });
+    expect(state.groups).toEqual({
+      main: outputs.MainGroupName,
+      worker: outputs.WorkerGroupName,
+      data: outputs.DataGroupName,
+    });
     // The handlers run with what each deployed function was given, read back from moto.
     for (const fn of FUNCTION_NAMES) {
-      const c = await lambda.send(new GetFunctionConfigurationCommand({ FunctionName: state.functions[fn]!.name }));
+      const c = await lambda.send(
+        new GetFunctionConfigurationCommand({ FunctionName: state.functions[fn]!.name }),
+      );
       const { NODE_OPTIONS: _lambdaOnly, ...vars } = c.Environment?.Variables ?? {};
       for (const [k, v] of Object.entries(vars)) expect(state.functionEnv[k], `${fn} ${k}`).toBe(String(v));
       expect(c.Role).toBe(outputs[`${fn[0]!.toUpperCase()}${fn.slice(1)}FunctionRoleArn`]);
@@ -334,17 +438,41 @@ describe("local cluster, step by step", () => {
   it("invoke: a function called with a payload from the CLI, as sls invoke -f calls it on AWS", async () => {
     const { stdout } = await run(
       "npx",
-      ["tsx", join(PROJECT_ROOT, "bin", "devcluster.ts"), "local", "invoke", "units", "--data", JSON.stringify({ dryRun: true }), "--dir", dir],
+      [
+        "tsx",
+        join(PROJECT_ROOT, "bin", "devcluster.ts"),
+        "local",
+        "invoke",
+        "units",
+        "--data",
+        JSON.stringify({ dryRun: true }),
+        "--dir",
+        dir,
+      ],
       { cwd: PROJECT_ROOT, env: { ...process.env, DEVCLUSTER_LOG: "silent" } },
     );
     const report = JSON.parse(stdout) as { dryRun: boolean; nodes: number; pushed: unknown[] };
     expect(report.dryRun).toBe(true);
     expect(report.nodes).toBe(5);
     await expect(
-      run("npx", ["tsx", join(PROJECT_ROOT, "bin", "devcluster.ts"), "local", "invoke", "units", "--data", "{not json", "--dir", dir], {
-        cwd: PROJECT_ROOT,
-        env: { ...process.env, DEVCLUSTER_LOG: "silent" },
-      }),
+      run(
+        "npx",
+        [
+          "tsx",
+          join(PROJECT_ROOT, "bin", "devcluster.ts"),
+          "local",
+          "invoke",
+          "units",
+          "--data",
+          "{not json",
+          "--dir",
+          dir,
+        ],
+        {
+          cwd: PROJECT_ROOT,
+          env: { ...process.env, DEVCLUSTER_LOG: "silent" },
+        },
+      ),
     ).rejects.toThrow(/--data must be JSON/);
   }, 60_000);
 
@@ -388,14 +516,18 @@ describe("local cluster, step by step", () => {
 
   it("kill <main-id>: the replacement's launch restores fault tolerance, no reconcile", async () => {
     const before = await status(dir);
-    const old = before.nodes.find((n) => n.role === "main" && !before.etcd.members.find((m) => m.name === n.id)?.leader)!;
+    const old = before.nodes.find(
+      (n) => n.role === "main" && !before.etcd.members.find((m) => m.name === n.id)?.leader,
+    )!;
     const t0 = Date.now();
     await kill(dir, old.id, progress);
     // Right after the launch (no reconcile has run): three healthy voters again, the replacement among them.
     const { members, nodes, s } = await verify();
     const mains = nodes.filter((n) => n.role === "main");
     expect(mains.map((n) => n.id)).not.toContain(old.id);
-    expect(members.map((m) => [m.name, Boolean(m.isLearner)]).sort()).toEqual(mains.map((n) => [n.id, false]).sort());
+    expect(members.map((m) => [m.name, Boolean(m.isLearner)]).sort()).toEqual(
+      mains.map((n) => [n.id, false]).sort(),
+    );
     expect(s.etcd.members.filter((m) => m.healthy && !m.learner)).toHaveLength(3);
     console.log(`kill -> 3 healthy voters: ${Date.now() - t0} ms`);
   }, 120_000);
@@ -406,7 +538,9 @@ describe("local cluster, step by step", () => {
     expect(snap.keyCount).toBeGreaterThanOrEqual(KEYS);
     const { s } = await verify();
     expect(s.snapshots.map((x) => x.key)).toContain(snap.id);
-    const objects = await aws().s3.send(new ListObjectsV2Command({ Bucket: state.bucket, Prefix: snap.dataKey }));
+    const objects = await aws().s3.send(
+      new ListObjectsV2Command({ Bucket: state.bucket, Prefix: snap.dataKey }),
+    );
     expect(objects.Contents?.map((o) => o.Key)).toEqual([snap.dataKey]);
   }, 30_000);
 
@@ -453,10 +587,14 @@ describe("local cluster, step by step", () => {
   }, 60_000);
 
   it("status --json from the CLI (a child process) equals status(dir)", async () => {
-    const { stdout } = await run("npx", ["tsx", "bin/devcluster.ts", "local", "status", "--json", "--dir", dir], {
-      cwd: PROJECT_ROOT,
-      env: { ...process.env, DEVCLUSTER_LOG: "silent" },
-    });
+    const { stdout } = await run(
+      "npx",
+      ["tsx", "bin/devcluster.ts", "local", "status", "--json", "--dir", dir],
+      {
+        cwd: PROJECT_ROOT,
+        env: { ...process.env, DEVCLUSTER_LOG: "silent" },
+      },
+    );
     const normalise = (s: ClusterStatus) => ({
       ...s,
       // podman's status line ("Up 3 seconds ago") moves between the two reads; its state does not.
@@ -466,13 +604,18 @@ describe("local cluster, step by step", () => {
         containers: n.containers.map(({ status: _moving, ...c }) => c),
       })),
       etcd: { ...s.etcd, members: byId(s.etcd.members) },
-      dns: [...s.dns].sort((a, b) => (a.name + a.type).localeCompare(b.name + b.type)).map((r) => ({ ...r, values: [...r.values].sort() })),
+      dns: [...s.dns]
+        .sort((a, b) => (a.name + a.type).localeCompare(b.name + b.type))
+        .map((r) => ({ ...r, values: [...r.values].sort() })),
       snapshots: [...s.snapshots].sort((a, b) => a.key.localeCompare(b.key)),
       // Each instance is checked when status runs: two reads may see a starting one differently.
       services: s.services.map((x) => ({ ...x, instances: x.instances.map(({ healthy: _now, ...i }) => i) })),
     });
     // --json adds the verdict the exit code follows; the rest is status(dir).
-    const { healthy, problems, ...printed } = JSON.parse(stdout) as ClusterStatus & { healthy: boolean; problems: string[] };
+    const { healthy, problems, ...printed } = JSON.parse(stdout) as ClusterStatus & {
+      healthy: boolean;
+      problems: string[];
+    };
     expect({ healthy, problems }).toEqual({ healthy: true, problems: [] });
     expect(normalise(printed)).toEqual(normalise(await status(dir)));
   }, 30_000);
@@ -487,7 +630,9 @@ describe("local cluster, step by step", () => {
     );
     // Another --dir on the same /16 is refused too (its moto would answer in place of the new one).
     const other = join(base, "other");
-    await expect(up(other, { main: 3, workers: 0, data: 0, prefix: block.prefix }, progress)).rejects.toThrow(/in use.*--prefix/);
+    await expect(up(other, { main: 3, workers: 0, data: 0, prefix: block.prefix }, progress)).rejects.toThrow(
+      /in use.*--prefix/,
+    );
     expect(existsSync(other)).toBe(false);
     expect(readFileSync(statePath(dir), "utf8")).toBe(stateBefore);
     expect(readPidFile(motoPidPath(dir))).toBe(motoBefore);
@@ -508,8 +653,13 @@ describe("local cluster, step by step", () => {
   it("status when none runs fails clearly", async () => {
     await expect(status(dir)).rejects.toThrow(/no local cluster runs.*'npx devcluster local up'/);
     await expect(
-      run("npx", ["tsx", "bin/devcluster.ts", "local", "status", "--json", "--dir", dir], { cwd: PROJECT_ROOT }),
-    ).rejects.toMatchObject({ code: expect.any(Number), stderr: expect.stringMatching(/no local cluster runs/) });
+      run("npx", ["tsx", "bin/devcluster.ts", "local", "status", "--json", "--dir", dir], {
+        cwd: PROJECT_ROOT,
+      }),
+    ).rejects.toMatchObject({
+      code: expect.any(Number),
+      stderr: expect.stringMatching(/no local cluster runs/),
+    });
   }, 30_000);
 
   it("down after a crash (moto SIGKILLed, etcd members left running) still cleans up", async () => {
@@ -525,11 +675,14 @@ describe("local cluster, step by step", () => {
     expect(etcd.every(pidAlive)).toBe(true);
     // status says what it found: moto gone, the etcd members still running, and what to do.
     await expect(status(dir)).rejects.toThrow(
-      new RegExp(`moto \\(pid ${moto}\\) is not running, but node processes are: .*'npx devcluster local down' stops them`),
+      new RegExp(
+        `moto \\(pid ${moto}\\) is not running, but node processes are: .*'npx devcluster local down' stops them`,
+      ),
     );
     const lines: string[] = [];
     await down(dir, (l) => lines.push(l));
-    for (const pid of etcd) expect(lines.join("\n")).toMatch(new RegExp(`stopped i-[0-9a-f]+ \\(pid .*\\b${pid}\\b`));
+    for (const pid of etcd)
+      expect(lines.join("\n")).toMatch(new RegExp(`stopped i-[0-9a-f]+ \\(pid .*\\b${pid}\\b`));
     expect(lines).toContain(`moto (pid ${moto}) was not running`);
     expect(lines.join("\n")).not.toMatch(/stopped moto/);
     expect(etcd.filter(pidAlive)).toEqual([]);

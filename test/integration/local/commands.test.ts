@@ -13,7 +13,14 @@ const rig = useRig();
 
 /** The start script, as the control plane renders it: paths under $ROOT, data dir expanded on the node. */
 function startEtcdScript(name: string, ip: string) {
-  const env = etcdEnv({ name, ip, dataDir: "__DATA__", initialCluster: [{ name, ip }], state: "new", token: "t1" });
+  const env = etcdEnv({
+    name,
+    ip,
+    dataDir: "__DATA__",
+    initialCluster: [{ name, ip }],
+    state: "new",
+    token: "t1",
+  });
   const file = renderEnvFile(env).replace("__DATA__", "$ROOT/var/lib/etcd");
   return `mkdir -p "$ROOT/etc/etcd"\ncat > "$ROOT/etc/etcd/etcd.env" <<EOT\n${file}EOT\nsystemctl daemon-reload\nsystemctl enable --now etcd-member.service\nsystemctl is-active etcd-member.service`;
 }
@@ -24,13 +31,23 @@ describe("local command runner", () => {
     prepareLocalNode(root, "i-main1", "main");
     const cmds = createLocalCommands({ root });
     const ip = rig.block.address(21);
-    const [res] = await cmds.run({ instanceIds: ["i-main1"], script: startEtcdScript("i-main1", ip), comment: "start" });
+    const [res] = await cmds.run({
+      instanceIds: ["i-main1"],
+      script: startEtcdScript("i-main1", ip),
+      comment: "start",
+    });
     expect(res).toMatchObject({ instanceId: "i-main1", status: "Success", exitCode: 0 });
     expect(res!.stdout.trim()).toBe("active");
     const env = readFileSync(join(nodeDir(root, "i-main1"), "etc/etcd/etcd.env"), "utf8");
     expect(env).toContain(`ETCD_DATA_DIR="${nodeDir(root, "i-main1")}/var/lib/etcd"`);
-    await expect.poll(() => httpOk(`http://${ip}:2379/health`).catch(() => false), { timeout: 10_000 }).toBe(true);
-    expect(existsSync(join(nodeDir(root, "i-main1"), "etc/systemd/system/multi-user.target.wants/etcd-member.service"))).toBe(true);
+    await expect
+      .poll(() => httpOk(`http://${ip}:2379/health`).catch(() => false), { timeout: 10_000 })
+      .toBe(true);
+    expect(
+      existsSync(
+        join(nodeDir(root, "i-main1"), "etc/systemd/system/multi-user.target.wants/etcd-member.service"),
+      ),
+    ).toBe(true);
 
     const [stop] = await cmds.run({
       instanceIds: ["i-main1"],
@@ -46,13 +63,22 @@ describe("local command runner", () => {
     prepareLocalNode(root, "i-a", "worker");
     prepareLocalNode(root, "i-b", "worker");
     const cmds = createLocalCommands({ root });
-    const res = await cmds.run({ instanceIds: ["i-a", "i-b", "i-none"], script: "echo hi; exit 7", comment: "x" });
+    const res = await cmds.run({
+      instanceIds: ["i-a", "i-b", "i-none"],
+      script: "echo hi; exit 7",
+      comment: "x",
+    });
     expect(res.map((r) => [r.instanceId, r.status, r.exitCode])).toEqual([
       ["i-a", "Failed", 7],
       ["i-b", "Failed", 7],
       ["i-none", "Undeliverable", -1],
     ]);
-    const [slow] = await cmds.run({ instanceIds: ["i-a"], script: "sleep 5", comment: "slow", timeoutSeconds: 0.3 });
+    const [slow] = await cmds.run({
+      instanceIds: ["i-a"],
+      script: "sleep 5",
+      comment: "slow",
+      timeoutSeconds: 0.3,
+    });
     expect(slow!.status).toBe("TimedOut");
     await killLocalNode(root, "i-b");
     const [dead] = await cmds.run({ instanceIds: ["i-b"], script: "true", comment: "x" });
@@ -62,11 +88,15 @@ describe("local command runner", () => {
   it("manages template instances and container units by state alone", async () => {
     const root = join(rig.dir, "c3");
     const dir = prepareLocalNode(root, "i-w", "worker");
-    writeFileSync(join(dir, "etc/systemd/system/presence@.service"), "[Service]\nExecStart=/usr/bin/docker run x\n");
+    writeFileSync(
+      join(dir, "etc/systemd/system/presence@.service"),
+      "[Service]\nExecStart=/usr/bin/docker run x\n",
+    );
     const cmds = createLocalCommands({ root });
     const [r] = await cmds.run({
       instanceIds: ["i-w"],
-      script: "systemctl enable --now presence@1.service && systemctl is-active presence@1.service && systemctl start nope.service",
+      script:
+        "systemctl enable --now presence@1.service && systemctl is-active presence@1.service && systemctl start nope.service",
       comment: "x",
     });
     expect(r!.stdout.trim()).toBe("active");

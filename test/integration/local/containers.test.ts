@@ -26,7 +26,9 @@ const progress = () => {};
 
 /** podman's own view: the names of running containers labelled with a node directory under `dir`. */
 async function podmanRunning(): Promise<{ name: string; root: string }[]> {
-  const { stdout } = await run("podman", ["ps", "--filter", "label=devcluster.root", "--format", "json"], { env: { ...process.env, CONTAINERS_CONF } });
+  const { stdout } = await run("podman", ["ps", "--filter", "label=devcluster.root", "--format", "json"], {
+    env: { ...process.env, CONTAINERS_CONF },
+  });
   return (JSON.parse(stdout || "[]") as { Names: string[]; Labels: Record<string, string> }[])
     .map((c) => ({ name: c.Labels["devcluster.name"] ?? "", root: c.Labels["devcluster.root"] ?? "" }))
     .filter((c) => c.root.startsWith(`${dir}/`));
@@ -40,9 +42,16 @@ async function listeners(prefix: string): Promise<string[]> {
     .filter((addr) => addr.startsWith(`${prefix}.`));
 }
 
-const helloOn = (s: ClusterStatus) => s.services.find((x) => x.name === "hello")?.instances.find((i) => i.healthy)?.node;
+const helloOn = (s: ClusterStatus) =>
+  s.services.find((x) => x.name === "hello")?.instances.find((i) => i.healthy)?.node;
 const frontDoorBesides = (s: ClusterStatus, node: string | undefined) =>
-  s.nodes.find((n) => n.role === "worker" && n.up && n.id !== node && n.units.some((u) => u.name.startsWith("nginx@") && u.state === "active"));
+  s.nodes.find(
+    (n) =>
+      n.role === "worker" &&
+      n.up &&
+      n.id !== node &&
+      n.units.some((u) => u.name.startsWith("nginx@") && u.state === "active"),
+  );
 
 beforeAll(async () => {
   block = reserveLocalClusterPrefix();
@@ -87,12 +96,16 @@ describe("real containers in the local cluster", () => {
     // podman itself runs hello on the serving node and a front door on the other.
     const running = await podmanRunning();
     expect(running.some((c) => c.name === "hello-1" && c.root.endsWith(`/nodes/${servedBy}`))).toBe(true);
-    expect(running.some((c) => /^nginx-\d$/.test(c.name) && c.root.endsWith(`/nodes/${doorNode.id}`))).toBe(true);
+    expect(running.some((c) => /^nginx-\d$/.test(c.name) && c.root.endsWith(`/nodes/${doorNode.id}`))).toBe(
+      true,
+    );
     // status: the service, its front-door name, its instance, and the containers per node.
     const hello = s.services.find((x) => x.name === "hello")!;
     expect(hello.url).toBe(`http://hello.${state.domain}`);
     expect(hello.instances).toEqual([expect.objectContaining({ node: servedBy, port: 8080, healthy: true })]);
-    expect(s.nodes.find((n) => n.id === servedBy)!.containers.map((c) => c.name)).toEqual(expect.arrayContaining(["hello-1", "presence-hello@1", "etcd-amb"]));
+    expect(s.nodes.find((n) => n.id === servedBy)!.containers.map((c) => c.name)).toEqual(
+      expect.arrayContaining(["hello-1", "presence-hello@1", "etcd-amb"]),
+    );
     // An unknown name gets the front door's 503, never another service.
     const unknown = await askFrontDoor(door, `nope.${state.domain}`);
     expect(unknown?.status).not.toBe(200);
@@ -113,14 +126,19 @@ describe("real containers in the local cluster", () => {
 
   it("a unit whose image does not exist fails on its node with the reason; nothing else stops", async () => {
     const before = await status(dir);
-    const activeBefore = before.nodes.flatMap((n) => n.units.filter((u) => u.state === "active").map((u) => `${n.id} ${u.name}`));
+    const activeBefore = before.nodes.flatMap((n) =>
+      n.units.filter((u) => u.state === "active").map((u) => `${n.id} ${u.name}`),
+    );
     const catalog = {
       ...readCatalogDir(),
       "broken.service":
         "[Unit]\nDescription=a unit whose image was never built\n\n[Service]\nExecStart=/usr/bin/docker run --rm --name broken {{image:no-such-image}}\nRestart=always\nRestartSec=1s\n\n[Install]\nWantedBy=multi-user.target\n\n[X-Fleet]\nMachineMetadata=role=worker\n",
     };
     const { fns } = await attach(dir);
-    const report = (await fns.units({ catalog })) as { missingImages: Record<string, string[]>; failed: string[] };
+    const report = (await fns.units({ catalog })) as {
+      missingImages: Record<string, string[]>;
+      failed: string[];
+    };
     expect(report.missingImages).toEqual({ "broken.service": ["no-such-image"] });
     let broken: { node: string; state: string; error?: string } | undefined;
     const until = Date.now() + 60_000;
@@ -135,9 +153,13 @@ describe("real containers in the local cluster", () => {
       await new Promise((r) => setTimeout(r, 500));
     }
     expect(broken?.state).toBe("failed");
-    expect(broken?.error).toMatch(/Unable to find image 'missing\.devcluster\.invalid\/no-such-image:not-built'/);
+    expect(broken?.error).toMatch(
+      /Unable to find image 'missing\.devcluster\.invalid\/no-such-image:not-built'/,
+    );
     const after = await status(dir);
-    const activeAfter = after.nodes.flatMap((n) => n.units.filter((u) => u.state === "active").map((u) => `${n.id} ${u.name}`));
+    const activeAfter = after.nodes.flatMap((n) =>
+      n.units.filter((u) => u.state === "active").map((u) => `${n.id} ${u.name}`),
+    );
     for (const u of activeBefore) expect(activeAfter, u).toContain(u);
     expect((await askFrontDoor(door, `hello.${state.domain}`))?.status).toBe(200);
   }, 120_000);
@@ -147,7 +169,11 @@ describe("real containers in the local cluster", () => {
     expect((await listeners(block.prefix)).length).toBeGreaterThan(0);
     await down(dir, progress);
     expect(await containersUnder(dir)).toEqual([]);
-    const { stdout } = await run("podman", ["ps", "-a", "--filter", "label=devcluster.root", "--format", "{{.Labels}}"], { env: { ...process.env, CONTAINERS_CONF } });
+    const { stdout } = await run(
+      "podman",
+      ["ps", "-a", "--filter", "label=devcluster.root", "--format", "{{.Labels}}"],
+      { env: { ...process.env, CONTAINERS_CONF } },
+    );
     expect(stdout.split("\n").filter((l) => l.includes(`${dir}/`))).toEqual([]);
     expect(await listeners(block.prefix)).toEqual([]);
     const { stdout: ps } = await run("ps", ["-eo", "args"]);

@@ -30,10 +30,17 @@ describe("dns sync and a joining member", () => {
     const late: Promise<unknown>[] = [];
     const commands = {
       async run(req: CommandRequest): Promise<CommandResult[]> {
-        if (!req.comment?.includes("etcd start settings") || !req.instanceIds.includes(fresh!)) return real.run(req);
+        if (!req.comment?.includes("etcd start settings") || !req.instanceIds.includes(fresh!))
+          return real.run(req);
         // Success now; the member starts 1.5 s later.
         late.push(sleep(1500).then(() => real.run(req)));
-        return req.instanceIds.map((instanceId) => ({ instanceId, status: "Success", exitCode: 0, stdout: "", stderr: "" }));
+        return req.instanceIds.map((instanceId) => ({
+          instanceId,
+          status: "Success",
+          exitCode: 0,
+          stdout: "",
+          stderr: "",
+        }));
       },
     };
     const mainIps = await Promise.all((await w.ids("main")).map(w.ipOf));
@@ -46,7 +53,12 @@ describe("dns sync and a joining member", () => {
     const until = Date.now() + 30_000;
     while (!(await store.getNode(fresh!)) && Date.now() < until) await sleep(20);
     expect(await store.getNode(fresh!)).toBeDefined();
-    await syncLocked(store, w.deps.dns, w.log, { domain: w.domain, owner: "concurrent", coalesceMs: 0, deadlineMs: 10_000 });
+    await syncLocked(store, w.deps.dns, w.log, {
+      domain: w.domain,
+      owner: "concurrent",
+      coalesceMs: 0,
+      deadlineMs: 10_000,
+    });
     await lock!.release();
 
     const r = await launching;
@@ -58,7 +70,9 @@ describe("dns sync and a joining member", () => {
     // already have promoted it.
     const member = (await w.members()).find((m) => m.name === fresh);
     expect(member, "the new member, started and named").toBeDefined();
-    const server = (await w.records()).find((x) => x.type === "SRV" && x.name.startsWith("_etcd-server._tcp."));
+    const server = (await w.records()).find(
+      (x) => x.type === "SRV" && x.name.startsWith("_etcd-server._tcp."),
+    );
     expect(server?.values).toContain(`0 0 2380 ${fresh}.${w.domain}.`);
   }, 120_000);
 });

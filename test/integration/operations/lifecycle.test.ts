@@ -20,7 +20,9 @@ async function registry(): Promise<Map<string, NodeRecord>> {
   const c = new Etcd3({ hosts: ips.map(etcdClientUrl) });
   try {
     const all = await c.getAll().prefix("/cluster/nodes/").strings();
-    return new Map(Object.values(all).map((v) => [(JSON.parse(v) as NodeRecord).instanceId, JSON.parse(v) as NodeRecord]));
+    return new Map(
+      Object.values(all).map((v) => [(JSON.parse(v) as NodeRecord).instanceId, JSON.parse(v) as NodeRecord]),
+    );
   } finally {
     c.close();
   }
@@ -35,16 +37,27 @@ async function expectConsistent(opts: { learnersOk?: boolean } = {}) {
   if (!opts.learnersOk) expect(members.filter((m) => m.isLearner)).toEqual([]);
   const reg = await registry();
   const liveIds = [...main, ...workers].sort();
-  expect([...reg.values()].filter((r) => r.state !== "gone").map((r) => r.instanceId).sort()).toEqual(liveIds);
+  expect(
+    [...reg.values()]
+      .filter((r) => r.state !== "gone")
+      .map((r) => r.instanceId)
+      .sort(),
+  ).toEqual(liveIds);
   for (const id of main) expect(reg.get(id)?.role).toBe("main");
   const recs = await w.records();
-  const aNames = recs.filter((r) => r.type === "A").map((r) => r.name).sort();
+  const aNames = recs
+    .filter((r) => r.type === "A")
+    .map((r) => r.name)
+    .sort();
   expect(aNames).toEqual(liveIds.map((id) => `${id}.${w.domain}.`).sort());
   for (const id of liveIds) {
     const a = recs.find((r) => r.name === `${id}.${w.domain}.`)!;
     expect(a.values).toEqual([await w.ipOf(id)]);
   }
-  const voters = members.filter((m) => !m.isLearner).map((m) => m.name).sort();
+  const voters = members
+    .filter((m) => !m.isLearner)
+    .map((m) => m.name)
+    .sort();
   const client = recs.find((r) => r.type === "SRV" && r.name.startsWith("_etcd-client._tcp."));
   expect(client?.values).toEqual(voters.map((id) => `0 0 2379 ${id}.${w.domain}.`).sort());
   const server = recs.find((r) => r.type === "SRV" && r.name.startsWith("_etcd-server._tcp."));
@@ -146,7 +159,12 @@ describe("lifecycle", () => {
     const l = await launch("main", fresh!);
     expect(l.result, JSON.stringify(l)).toBe("CONTINUE");
     const members = await w.members();
-    expect(members.filter((m) => !m.isLearner).map((m) => m.name).sort()).toEqual(await w.ids("main"));
+    expect(
+      members
+        .filter((m) => !m.isLearner)
+        .map((m) => m.name)
+        .sort(),
+    ).toEqual(await w.ids("main"));
     await expectConsistent();
   }, 120_000);
 
@@ -157,9 +175,9 @@ describe("lifecycle", () => {
     const l = await launch("worker", "i-0fedcba9876543210");
     expect(l.result).toBe("ABANDON");
     expect(l.error).toMatch(/does not exist/);
-    await expect(handleLifecycle({ "detail-type": "EC2 Instance-launch Lifecycle Action", detail: {} }, w.deps, w.log)).rejects.toBeInstanceOf(
-      InvalidInputError,
-    );
+    await expect(
+      handleLifecycle({ "detail-type": "EC2 Instance-launch Lifecycle Action", detail: {} }, w.deps, w.log),
+    ).rejects.toBeInstanceOf(InvalidInputError);
     const bad = w.event("launch", "worker", "i-0fedcba9876543210");
     (bad.detail as Record<string, unknown>).EC2InstanceId = "not-an-id";
     await expect(handleLifecycle(bad, w.deps, w.log)).rejects.toThrow(/EC2InstanceId/);
@@ -177,7 +195,15 @@ describe("lifecycle", () => {
       });
       // ...a registry entry for a node that does not exist, and a dropped registry entry.
       await c.put(nodeKey("i-00000000000000bad")).value(
-        JSON.stringify({ instanceId: "i-00000000000000bad", role: "worker", group: w.groups.worker, zone: "", privateIp: `${rig.block.prefix}.251`, state: "active", updatedAt: "" }),
+        JSON.stringify({
+          instanceId: "i-00000000000000bad",
+          role: "worker",
+          group: w.groups.worker,
+          zone: "",
+          privateIp: `${rig.block.prefix}.251`,
+          state: "active",
+          updatedAt: "",
+        }),
       );
     } finally {
       c.close();
@@ -192,8 +218,24 @@ describe("lifecycle", () => {
         HostedZoneId: w.zoneId,
         ChangeBatch: {
           Changes: [
-            { Action: "DELETE", ResourceRecordSet: { Name: a.name, Type: "A", TTL: 60, ResourceRecords: a.values.map((Value) => ({ Value })) } },
-            { Action: "UPSERT", ResourceRecordSet: { Name: `i-0000000000000dead.${w.domain}.`, Type: "A", TTL: 60, ResourceRecords: [{ Value: "127.0.0.9" }] } },
+            {
+              Action: "DELETE",
+              ResourceRecordSet: {
+                Name: a.name,
+                Type: "A",
+                TTL: 60,
+                ResourceRecords: a.values.map((Value) => ({ Value })),
+              },
+            },
+            {
+              Action: "UPSERT",
+              ResourceRecordSet: {
+                Name: `i-0000000000000dead.${w.domain}.`,
+                Type: "A",
+                TTL: 60,
+                ResourceRecords: [{ Value: "127.0.0.9" }],
+              },
+            },
           ],
         },
       }),

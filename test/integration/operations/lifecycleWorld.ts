@@ -1,9 +1,17 @@
 // A small world for the lifecycle tests and bench: three Auto Scaling groups in moto on a loopback
 // VPC (instances get 127.A.B.x private addresses inside the rig's block), a private hosted zone, the
 // local command runner with node directories, and the handlers' dependencies wired to all of it.
-import { CreateAutoScalingGroupCommand, SetDesiredCapacityCommand, TerminateInstanceInAutoScalingGroupCommand } from "@aws-sdk/client-auto-scaling";
+import {
+  CreateAutoScalingGroupCommand,
+  SetDesiredCapacityCommand,
+  TerminateInstanceInAutoScalingGroupCommand,
+} from "@aws-sdk/client-auto-scaling";
 import { CreateLaunchTemplateCommand, CreateSubnetCommand, CreateVpcCommand } from "@aws-sdk/client-ec2";
-import { CreateHostedZoneCommand, ListResourceRecordSetsCommand, Route53Client } from "@aws-sdk/client-route-53";
+import {
+  CreateHostedZoneCommand,
+  ListResourceRecordSetsCommand,
+  Route53Client,
+} from "@aws-sdk/client-route-53";
 import { Etcd3 } from "etcd3";
 import { createAwsClients, type AwsClients } from "../../../functions/adapters/aws/clients.ts";
 import { awsGroups } from "../../../functions/adapters/aws/groups.ts";
@@ -16,7 +24,11 @@ import { lifecycleEvent } from "../../../local/cluster/events.ts";
 import { LOCAL_REGION } from "../../../local/moto.ts";
 import { cachedStores } from "../../../functions/runtime/wiring.ts";
 import { DEFAULT_TIMING, type LifecycleDeps } from "../../../functions/operations/deps.ts";
-import type { LifecycleActionRef, LifecycleActions, LifecycleResult } from "../../../functions/ports/index.ts";
+import type {
+  LifecycleActionRef,
+  LifecycleActions,
+  LifecycleResult,
+} from "../../../functions/ports/index.ts";
 
 export interface Completion {
   ref: LifecycleActionRef;
@@ -60,14 +72,24 @@ export interface World {
   close(): void;
 }
 
-export async function createWorld(opts: { prefix: string; root: string; name: string; mainSize?: number; hostMin?: number }): Promise<World> {
+export async function createWorld(opts: {
+  prefix: string;
+  root: string;
+  name: string;
+  mainSize?: number;
+  hostMin?: number;
+}): Promise<World> {
   const aws = createAwsClients();
   const route53 = new Route53Client({ maxAttempts: 1 });
   const domain = `${opts.name.replace(/[^a-z0-9]/g, "").slice(-20)}.test.internal`;
   const vpc = await aws.ec2.send(new CreateVpcCommand({ CidrBlock: `${opts.prefix}.0/24` }));
   const vpcId = vpc.Vpc!.VpcId!;
   const subnet = await aws.ec2.send(
-    new CreateSubnetCommand({ VpcId: vpcId, CidrBlock: `${opts.prefix}.0/24`, AvailabilityZone: `${LOCAL_REGION}a` }),
+    new CreateSubnetCommand({
+      VpcId: vpcId,
+      CidrBlock: `${opts.prefix}.0/24`,
+      AvailabilityZone: `${LOCAL_REGION}a`,
+    }),
   );
   const zone = await aws.route53.send(
     new CreateHostedZoneCommand({
@@ -79,8 +101,17 @@ export async function createWorld(opts: { prefix: string; root: string; name: st
   );
   const zoneId = zone.HostedZone!.Id!.replace(/^\/hostedzone\//, "");
   const lt = `${opts.name}-lt`;
-  await aws.ec2.send(new CreateLaunchTemplateCommand({ LaunchTemplateName: lt, LaunchTemplateData: { ImageId: "ami-12c6146b", InstanceType: "t3.micro" } }));
-  const groups = { main: `${opts.name}-main`, worker: `${opts.name}-worker`, data: `${opts.name}-data` } as Record<Role, string>;
+  await aws.ec2.send(
+    new CreateLaunchTemplateCommand({
+      LaunchTemplateName: lt,
+      LaunchTemplateData: { ImageId: "ami-12c6146b", InstanceType: "t3.micro" },
+    }),
+  );
+  const groups = {
+    main: `${opts.name}-main`,
+    worker: `${opts.name}-worker`,
+    data: `${opts.name}-data`,
+  } as Record<Role, string>;
   for (const role of ["main", "worker", "data"] as Role[]) {
     await aws.autoscaling.send(
       new CreateAutoScalingGroupCommand({
@@ -95,7 +126,8 @@ export async function createWorld(opts: { prefix: string; root: string; name: st
     );
   }
   const actions = new RecordingActions();
-  const log = process.env.DEVCLUSTER_LOG === "silent" ? createLogger({}, () => {}) : createLogger({ test: opts.name });
+  const log =
+    process.env.DEVCLUSTER_LOG === "silent" ? createLogger({}, () => {}) : createLogger({ test: opts.name });
   const groupsPort = awsGroups(aws);
   const stores = cachedStores();
   const deps: LifecycleDeps = {
@@ -107,13 +139,22 @@ export async function createWorld(opts: { prefix: string; root: string; name: st
     commands: createLocalCommands({ root: opts.root }),
     dns: route53Dns(route53, zoneId),
     store: stores,
-    timing: { ...DEFAULT_TIMING, promoteWaitMs: 15_000, bootstrapWaitMs: 20_000, lockWaitMs: 20_000, dnsDeadlineMs: 30_000 },
+    timing: {
+      ...DEFAULT_TIMING,
+      promoteWaitMs: 15_000,
+      bootstrapWaitMs: 20_000,
+      lockWaitMs: 20_000,
+      dnsDeadlineMs: 30_000,
+    },
     now: () => new Date(),
   };
   const known = new Set<string>();
   const ids = async (role: Role) => {
     const [g] = await groupsPort.describeGroups([groups[role]]);
-    return (g?.members ?? []).filter((m) => !m.lifecycleState.startsWith("Terminat")).map((m) => m.instanceId).sort();
+    return (g?.members ?? [])
+      .filter((m) => !m.lifecycleState.startsWith("Terminat"))
+      .map((m) => m.instanceId)
+      .sort();
   };
   const ipOf = async (id: string) => (await groupsPort.describeInstances([id]))[0]!.privateIp;
   const world: World = {
@@ -126,37 +167,61 @@ export async function createWorld(opts: { prefix: string; root: string; name: st
     groups,
     root: opts.root,
     log,
-    event: (kind, role, instanceId) => lifecycleEvent({ kind, groupName: groups[role], hookName: `${kind}-hook`, instanceId, region: LOCAL_REGION }),
+    event: (kind, role, instanceId) =>
+      lifecycleEvent({
+        kind,
+        groupName: groups[role],
+        hookName: `${kind}-hook`,
+        instanceId,
+        region: LOCAL_REGION,
+      }),
     ids,
     ipOf,
     async scaleTo(role, n) {
-      await aws.autoscaling.send(new SetDesiredCapacityCommand({ AutoScalingGroupName: groups[role], DesiredCapacity: n }));
+      await aws.autoscaling.send(
+        new SetDesiredCapacityCommand({ AutoScalingGroupName: groups[role], DesiredCapacity: n }),
+      );
       const now = await ids(role);
       const fresh = now.filter((id) => !known.has(id));
       for (const id of fresh) {
         known.add(id);
         const ip = await ipOf(id);
-        if (!ip.startsWith(`${opts.prefix}.`)) throw new Error(`instance ${id} got ${ip}, outside the rig's block ${opts.prefix}.0/24`);
+        if (!ip.startsWith(`${opts.prefix}.`))
+          throw new Error(`instance ${id} got ${ip}, outside the rig's block ${opts.prefix}.0/24`);
         prepareLocalNode(opts.root, id, role);
       }
       return fresh;
     },
     async terminate(_role, id) {
-      await aws.autoscaling.send(new TerminateInstanceInAutoScalingGroupCommand({ InstanceId: id, ShouldDecrementDesiredCapacity: true }));
+      await aws.autoscaling.send(
+        new TerminateInstanceInAutoScalingGroupCommand({
+          InstanceId: id,
+          ShouldDecrementDesiredCapacity: true,
+        }),
+      );
       await killLocalNode(opts.root, id, "SIGTERM");
     },
     async records() {
       const res = await route53.send(new ListResourceRecordSetsCommand({ HostedZoneId: zoneId }));
       return (res.ResourceRecordSets ?? [])
         .filter((r) => r.Type === "A" || r.Type === "SRV")
-        .map((r) => ({ name: r.Name!, type: r.Type!, values: (r.ResourceRecords ?? []).map((v) => v.Value!).sort() }));
+        .map((r) => ({
+          name: r.Name!,
+          type: r.Type!,
+          values: (r.ResourceRecords ?? []).map((v) => v.Value!).sort(),
+        }));
     },
     async members() {
       const mainIps = await Promise.all((await ids("main")).map(ipOf));
       const c = new Etcd3({ hosts: mainIps.map(etcdClientUrl), dialTimeout: 1500 });
       try {
         const res = await c.cluster.memberList({}, { deadline: Date.now() + 3000 });
-        return res.members.map((m) => ({ id: String(m.ID), name: m.name, isLearner: Boolean(m.isLearner), ip: new URL(m.peerURLs[0]!).hostname }));
+        return res.members.map((m) => ({
+          id: String(m.ID),
+          name: m.name,
+          isLearner: Boolean(m.isLearner),
+          ip: new URL(m.peerURLs[0]!).hostname,
+        }));
       } finally {
         c.close();
       }

@@ -77,9 +77,24 @@ function fingerprint(ns: { instanceId: string }[]) {
 
 async function putCopy(from: Manifest, id: string, body: Buffer, over: Partial<Manifest> = {}) {
   const layout = deps.store.layout;
-  const put = await aws.s3.send(new PutObjectCommand({ Bucket: deps.store.bucket, Key: dataKey(layout, id), Body: body }));
-  const m: Manifest = { ...from, id, dataKey: dataKey(layout, id), size: body.length, etag: put.ETag!, ...over };
-  await aws.s3.send(new PutObjectCommand({ Bucket: deps.store.bucket, Key: manifestKey(layout, id), Body: JSON.stringify(m) }));
+  const put = await aws.s3.send(
+    new PutObjectCommand({ Bucket: deps.store.bucket, Key: dataKey(layout, id), Body: body }),
+  );
+  const m: Manifest = {
+    ...from,
+    id,
+    dataKey: dataKey(layout, id),
+    size: body.length,
+    etag: put.ETag!,
+    ...over,
+  };
+  await aws.s3.send(
+    new PutObjectCommand({
+      Bucket: deps.store.bucket,
+      Key: manifestKey(layout, id),
+      Body: JSON.stringify(m),
+    }),
+  );
   return m;
 }
 
@@ -108,12 +123,23 @@ beforeAll(async () => {
     quorumTimeoutMs: 30_000,
   };
   // A registry entry for every node, as lifecycle writes them, and one for a main node long gone.
-  const registry = [...nodes.map((n) => ({ ...n, role: "main" })), { instanceId: "i-gone", privateIp: "10.0.0.9", zone: "x", role: "main" }];
+  const registry = [
+    ...nodes.map((n) => ({ ...n, role: "main" })),
+    { instanceId: "i-gone", privateIp: "10.0.0.9", zone: "x", role: "main" },
+  ];
   await deps.etcd.put(
     endpointsOf(nodes)[0]!,
     registry.map((n) => ({
       key: nodeKey(n.instanceId),
-      value: JSON.stringify({ instanceId: n.instanceId, role: n.role, group, zone: n.zone, privateIp: n.privateIp, state: "active", updatedAt: "x" }),
+      value: JSON.stringify({
+        instanceId: n.instanceId,
+        role: n.role,
+        group,
+        zone: n.zone,
+        privateIp: n.privateIp,
+        state: "active",
+        updatedAt: "x",
+      }),
     })),
   );
   await takeSnapshot({ ...deps, metrics: deps.metrics! }, { endpoints: endpointsOf(nodes) });
@@ -128,7 +154,9 @@ describe("restore", () => {
     await expect(restore(deps, { snapshot: "latest" })).rejects.toBeInstanceOf(InvalidInputError);
     await expect(restore(deps, { confirm: CLUSTER, extra: 1 })).rejects.toBeInstanceOf(InvalidInputError);
     await expect(restore(deps, { snapshot: "latest", confirm: "prod" })).rejects.toThrow(RefusedError);
-    await expect(restore(deps, { snapshot: "20990101T000000000Z-00000000", confirm: CLUSTER })).rejects.toBeInstanceOf(NotFoundError);
+    await expect(
+      restore(deps, { snapshot: "20990101T000000000Z-00000000", confirm: CLUSTER }),
+    ).rejects.toBeInstanceOf(NotFoundError);
     expect(deps.commands.calls).toBe(0);
   });
 
@@ -141,7 +169,9 @@ describe("restore", () => {
   it("after total loss, refuses a corrupted or truncated snapshot and changes nothing", async () => {
     await killAllMembers(nodes);
     const before = fingerprint(nodes);
-    const good = await aws.s3.send(new GetObjectCommand({ Bucket: deps.store.bucket, Key: manifest.dataKey }));
+    const good = await aws.s3.send(
+      new GetObjectCommand({ Bucket: deps.store.bucket, Key: manifest.dataKey }),
+    );
     const bytes = Buffer.from(await good.Body!.transformToByteArray());
 
     const flipped = Buffer.from(bytes);
@@ -150,11 +180,21 @@ describe("restore", () => {
     await expect(restore(deps, { snapshot: m1.id, confirm: CLUSTER })).rejects.toThrow(/corrupt.*SHA-256/);
 
     // A truncated upload whose manifest was (wrongly) written for the truncated object: checksums catch it.
-    const m2 = await putCopy(manifest, "20000101T000000000Z-0000c0de", bytes.subarray(0, bytes.length - 4096));
-    await expect(restore(deps, { snapshot: dataKey(deps.store.layout, m2.id), confirm: CLUSTER })).rejects.toThrow(/corrupt/);
+    const m2 = await putCopy(
+      manifest,
+      "20000101T000000000Z-0000c0de",
+      bytes.subarray(0, bytes.length - 4096),
+    );
+    await expect(
+      restore(deps, { snapshot: dataKey(deps.store.layout, m2.id), confirm: CLUSTER }),
+    ).rejects.toThrow(/corrupt/);
     // A truncated object behind a manifest for the full one: not even valid.
-    const m3 = await putCopy(manifest, "20000101T000000000Z-0000dead", bytes.subarray(0, 1000), { size: bytes.length });
-    await expect(restore(deps, { snapshot: m3.id, confirm: CLUSTER })).rejects.toThrow(/not valid.*size 1000/);
+    const m3 = await putCopy(manifest, "20000101T000000000Z-0000dead", bytes.subarray(0, 1000), {
+      size: bytes.length,
+    });
+    await expect(restore(deps, { snapshot: m3.id, confirm: CLUSTER })).rejects.toThrow(
+      /not valid.*size 1000/,
+    );
 
     expect(deps.commands.calls).toBe(0);
     expect(fingerprint(nodes)).toEqual(before);
@@ -200,7 +240,10 @@ describe("restore", () => {
     }
     const reg = JSON.parse(got.get(nodeKey("i-gone"))!) as NodeRecord;
     expect(reg.state).toBe("gone");
-    expect(JSON.parse(got.get(nodeKey(nodes[0]!.instanceId))!)).toMatchObject({ role: "main", state: "active" });
+    expect(JSON.parse(got.get(nodeKey(nodes[0]!.instanceId))!)).toMatchObject({
+      role: "main",
+      state: "active",
+    });
     expect(hooks).toHaveLength(1);
     // The restored cluster takes writes.
     await deps.etcd.put(endpointsOf(nodes)[1]!, [{ key: "/post-restore", value: "ok" }]);
@@ -216,8 +259,11 @@ describe("restore", () => {
     const got = await allKeys(endpointsOf(fresh));
     for (const [k, v] of snapshotKeys) if (!k.startsWith("/cluster/nodes/")) expect(got.get(k), k).toBe(v);
     const members = await deps.etcd.members(endpointsOf(fresh)[0]!);
-    expect(members.map((m) => m.peerUrls[0]).sort()).toEqual(fresh.map((n) => `http://${n.privateIp}:2380`).sort());
-    for (const old of nodes) expect(JSON.parse(got.get(nodeKey(old.instanceId))!)).toMatchObject({ state: "gone" });
+    expect(members.map((m) => m.peerUrls[0]).sort()).toEqual(
+      fresh.map((n) => `http://${n.privateIp}:2380`).sort(),
+    );
+    for (const old of nodes)
+      expect(JSON.parse(got.get(nodeKey(old.instanceId))!)).toMatchObject({ state: "gone" });
     nodes = fresh;
   }, 90_000);
 

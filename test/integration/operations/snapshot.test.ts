@@ -6,7 +6,12 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { GetMetricStatisticsCommand } from "@aws-sdk/client-cloudwatch";
-import { GetObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
+import {
+  GetObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+} from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAwsClients, type AwsClients } from "../../../functions/adapters/aws/clients.ts";
 import { awsGroups } from "../../../functions/adapters/aws/groups.ts";
@@ -21,7 +26,14 @@ import { stopNodeProcessesUnder } from "../../../local/node.ts";
 import { layoutOf, runSnapshot, type SnapshotDeps } from "../../../functions/operations/snapshot.ts";
 import type { EtcdSnapshotApi } from "../../../functions/ports/snapshots.ts";
 import { useRig } from "../../rig/index.ts";
-import { createBucket, createMainGroup, loadKeys, loopbackSubnet, startClusterOnNodes, testConfig } from "./snapshotCluster.ts";
+import {
+  createBucket,
+  createMainGroup,
+  loadKeys,
+  loopbackSubnet,
+  startClusterOnNodes,
+  testConfig,
+} from "./snapshotCluster.ts";
 
 const rig = useRig({ moto: true });
 // Registered after the rig's own hook, so it runs first: the nodes' etcd processes go before their dirs.
@@ -66,7 +78,13 @@ beforeAll(async () => {
   endpoints = nodes.map((n) => etcdClientUrl(n.privateIp));
   // About 12 MB of values: more than one 5 MiB part, so the upload is a real multipart upload.
   await loadKeys(endpoints, "/data/", 12_000, 1000);
-  const cfg = testConfig({ SNAPSHOT_BUCKET: bucket, GROUP_MAIN: group, CLUSTER_NAME: cluster, RETAIN_LAST: 3, RETAIN_DAYS: 0 });
+  const cfg = testConfig({
+    SNAPSHOT_BUCKET: bucket,
+    GROUP_MAIN: group,
+    CLUSTER_NAME: cluster,
+    RETAIN_LAST: 3,
+    RETAIN_DAYS: 0,
+  });
   deps = {
     cfg,
     log: createLogger({ test: "snapshot" }),
@@ -96,13 +114,21 @@ describe("snapshot", () => {
     // It is what `etcdctl snapshot save` would have written: etcdctl accepts it and reads the same keys.
     const file = join(rig.dir, "got.db");
     writeFileSync(file, bytes);
-    const status = JSON.parse(execFileSync(ETCDCTL_BIN, ["snapshot", "status", file, "-w", "json"]).toString());
+    const status = JSON.parse(
+      execFileSync(ETCDCTL_BIN, ["snapshot", "status", file, "-w", "json"]).toString(),
+    );
     expect(status.totalKey).toBeGreaterThanOrEqual(12_000);
 
     const listed = await deps.store.list();
     const mine = listed.find((o) => o.id === s.id)!;
     expect(validity(deps.store.layout, mine)).toBeUndefined();
-    expect(mine.manifest).toMatchObject({ id: s.id, sha256: s.sha256, size: s.size, keyCount: 12_000, cluster: "snaptest" });
+    expect(mine.manifest).toMatchObject({
+      id: s.id,
+      sha256: s.sha256,
+      size: s.size,
+      keyCount: 12_000,
+      cluster: "snaptest",
+    });
     expect(mine.manifest!.members).toHaveLength(3);
     expect(mine.manifest!.revision).toBeGreaterThanOrEqual(12_001);
 
@@ -164,11 +190,16 @@ describe("snapshot", () => {
     await expect(deps.store.putManifest({ ...mine!.manifest!, keyCount: 1 })).rejects.toThrow();
     // Truncate the data object behind the manifest's back (as a broken copy would).
     const bucket = deps.cfg.SNAPSHOT_BUCKET;
-    await aws.s3.send(new PutObjectCommand({ Bucket: bucket, Key: dataKey(deps.store.layout, s.id), Body: Buffer.alloc(10) }));
+    await aws.s3.send(
+      new PutObjectCommand({ Bucket: bucket, Key: dataKey(deps.store.layout, s.id), Body: Buffer.alloc(10) }),
+    );
     const after = (await deps.store.list()).find((o) => o.id === s.id)!;
     expect(validity(deps.store.layout, after)).toMatch(/size 10 != manifest/);
     // And the newest valid one is now an older snapshot.
-    const valid = (await deps.store.list()).filter((o) => !validity(deps.store.layout, o)).map((o) => o.id).sort();
+    const valid = (await deps.store.list())
+      .filter((o) => !validity(deps.store.layout, o))
+      .map((o) => o.id)
+      .sort();
     expect(valid).not.toContain(s.id);
     expect(valid.length).toBeGreaterThanOrEqual(1);
   });
@@ -177,17 +208,24 @@ describe("snapshot", () => {
     const bucket = deps.cfg.SNAPSHOT_BUCKET;
     // A leftover data object of an upload that never completed, long ago.
     const stale = "20200101T000000000Z-0badf00d";
-    await aws.s3.send(new PutObjectCommand({ Bucket: bucket, Key: dataKey(deps.store.layout, stale), Body: "x" }));
+    await aws.s3.send(
+      new PutObjectCommand({ Bucket: bucket, Key: dataKey(deps.store.layout, stale), Body: "x" }),
+    );
     await runSnapshot(deps, {});
     await runSnapshot(deps, {});
     // Its object landed just now; a grace of 0 lets this run treat it as old.
     const s = await runSnapshot({ ...deps, orphanGraceMs: 0 }, {});
     const listed = await deps.store.list();
-    const valid = listed.filter((o) => !validity(deps.store.layout, o)).map((o) => o.id).sort();
+    const valid = listed
+      .filter((o) => !validity(deps.store.layout, o))
+      .map((o) => o.id)
+      .sort();
     expect(valid).toHaveLength(3);
     expect(valid[2]).toBe(s.id);
     expect(s.retention?.dropped.length).toBeGreaterThanOrEqual(1);
-    const keys = (await aws.s3.send(new ListObjectsV2Command({ Bucket: bucket }))).Contents!.map((o) => o.Key);
+    const keys = (await aws.s3.send(new ListObjectsV2Command({ Bucket: bucket }))).Contents!.map(
+      (o) => o.Key,
+    );
     expect(keys).not.toContain(dataKey(deps.store.layout, stale));
     // The manifest left invalid by the previous test went too; only valid snapshots remain.
     expect(keys).toHaveLength(6);

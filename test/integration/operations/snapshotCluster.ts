@@ -5,7 +5,12 @@ import {
   DescribeAutoScalingGroupsCommand,
   TerminateInstanceInAutoScalingGroupCommand,
 } from "@aws-sdk/client-auto-scaling";
-import { CreateLaunchTemplateCommand, CreateSubnetCommand, CreateVpcCommand, DescribeImagesCommand } from "@aws-sdk/client-ec2";
+import {
+  CreateLaunchTemplateCommand,
+  CreateSubnetCommand,
+  CreateVpcCommand,
+  DescribeImagesCommand,
+} from "@aws-sdk/client-ec2";
 import { CreateBucketCommand } from "@aws-sdk/client-s3";
 import { Etcd3 } from "etcd3";
 import type { AwsClients } from "../../../functions/adapters/aws/clients.ts";
@@ -20,7 +25,12 @@ import { LOCAL_REGION } from "../../../local/moto.ts";
 import type { Config } from "../../../functions/runtime/config.ts";
 
 export async function createBucket(aws: AwsClients, bucket: string) {
-  await aws.s3.send(new CreateBucketCommand({ Bucket: bucket, CreateBucketConfiguration: { LocationConstraint: LOCAL_REGION } }));
+  await aws.s3.send(
+    new CreateBucketCommand({
+      Bucket: bucket,
+      CreateBucketConfiguration: { LocationConstraint: LOCAL_REGION },
+    }),
+  );
 }
 
 /** A VPC and subnet on the rig's loopback block: instances launched in it get 127.A.B.x addresses. */
@@ -36,7 +46,10 @@ export async function loopbackSubnet(aws: AwsClients, prefix: string, third: num
   return subnet.Subnet!.SubnetId!;
 }
 
-export async function createMainGroup(aws: AwsClients, opts: { name: string; cluster: string; subnetId: string; size: number }) {
+export async function createMainGroup(
+  aws: AwsClients,
+  opts: { name: string; cluster: string; subnetId: string; size: number },
+) {
   const images = await aws.ec2.send(new DescribeImagesCommand({}));
   const imageId = images.Images![0]!.ImageId!;
   await aws.ec2.send(
@@ -54,8 +67,20 @@ export async function createMainGroup(aws: AwsClients, opts: { name: string; clu
       DesiredCapacity: opts.size,
       VPCZoneIdentifier: opts.subnetId,
       Tags: [
-        { Key: ROLE_TAG, Value: "main", PropagateAtLaunch: true, ResourceId: opts.name, ResourceType: "auto-scaling-group" },
-        { Key: CLUSTER_TAG, Value: opts.cluster, PropagateAtLaunch: true, ResourceId: opts.name, ResourceType: "auto-scaling-group" },
+        {
+          Key: ROLE_TAG,
+          Value: "main",
+          PropagateAtLaunch: true,
+          ResourceId: opts.name,
+          ResourceType: "auto-scaling-group",
+        },
+        {
+          Key: CLUSTER_TAG,
+          Value: opts.cluster,
+          PropagateAtLaunch: true,
+          ResourceId: opts.name,
+          ResourceType: "auto-scaling-group",
+        },
       ],
     }),
   );
@@ -69,7 +94,8 @@ export async function mainNodes(aws: AwsClients, group: string) {
   const inService = g!.members.filter((m) => m.lifecycleState === "InService").map((m) => m.instanceId);
   const instances = await groups.describeInstances(inService);
   for (const i of instances) {
-    if (!i.privateIp.startsWith("127.")) throw new Error(`instance ${i.instanceId} got a non-loopback address ${i.privateIp}`);
+    if (!i.privateIp.startsWith("127."))
+      throw new Error(`instance ${i.instanceId} got a non-loopback address ${i.privateIp}`);
   }
   return instances.sort((a, b) => (a.instanceId < b.instanceId ? -1 : 1));
 }
@@ -79,14 +105,21 @@ export async function replaceAllInstances(aws: AwsClients, group: string) {
   const before = await mainNodes(aws, group);
   for (const i of before) {
     await aws.autoscaling.send(
-      new TerminateInstanceInAutoScalingGroupCommand({ InstanceId: i.instanceId, ShouldDecrementDesiredCapacity: false }),
+      new TerminateInstanceInAutoScalingGroupCommand({
+        InstanceId: i.instanceId,
+        ShouldDecrementDesiredCapacity: false,
+      }),
     );
   }
   await waitUntil(
     "replacement instances",
     async () => {
-      const res = await aws.autoscaling.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [group] }));
-      const ids = (res.AutoScalingGroups?.[0]?.Instances ?? []).filter((x) => x.LifecycleState === "InService").map((x) => x.InstanceId);
+      const res = await aws.autoscaling.send(
+        new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [group] }),
+      );
+      const ids = (res.AutoScalingGroups?.[0]?.Instances ?? [])
+        .filter((x) => x.LifecycleState === "InService")
+        .map((x) => x.InstanceId);
       return ids.length === before.length && ids.every((id) => !before.some((b) => b.instanceId === id));
     },
     10_000,
@@ -96,20 +129,36 @@ export async function replaceAllInstances(aws: AwsClients, group: string) {
 }
 
 /** Lay out node dirs and start a brand-new etcd cluster on them through node scripts. */
-export async function startClusterOnNodes(root: string, nodes: { instanceId: string; privateIp: string }[], token: string) {
+export async function startClusterOnNodes(
+  root: string,
+  nodes: { instanceId: string; privateIp: string }[],
+  token: string,
+) {
   const cmds = createLocalCommands({ root });
   const initialCluster = nodes.map((n) => ({ name: n.instanceId, ip: n.privateIp }));
   for (const n of nodes) prepareLocalNode(root, n.instanceId, "main");
   const results = await Promise.all(
     nodes.map((n) => {
-      const env = etcdEnv({ name: n.instanceId, ip: n.privateIp, dataDir: "__DATA__", initialCluster, state: "new", token });
+      const env = etcdEnv({
+        name: n.instanceId,
+        ip: n.privateIp,
+        dataDir: "__DATA__",
+        initialCluster,
+        state: "new",
+        token,
+      });
       const file = renderEnvFile(env).replace("__DATA__", `$ROOT${ETCD_DATA_DIR}`);
       const script = `mkdir -p "$ROOT/etc/etcd"\ncat > "$ROOT${ETCD_ENV_PATH}" <<EOT\n${file}EOT\nsystemctl daemon-reload\nsystemctl enable etcd-member.service\nsystemctl start --no-block etcd-member.service`;
       return cmds.run({ instanceIds: [n.instanceId], script, comment: "start etcd" }).then((r) => r[0]!);
     }),
   );
-  for (const r of results) if (r.status !== "Success") throw new Error(`start on ${r.instanceId}: ${r.stderr}`);
-  await Promise.all(nodes.map((n) => waitUntil(`etcd on ${n.privateIp}`, () => httpOk(`${etcdClientUrl(n.privateIp)}/health`), 20_000, 50)));
+  for (const r of results)
+    if (r.status !== "Success") throw new Error(`start on ${r.instanceId}: ${r.stderr}`);
+  await Promise.all(
+    nodes.map((n) =>
+      waitUntil(`etcd on ${n.privateIp}`, () => httpOk(`${etcdClientUrl(n.privateIp)}/health`), 20_000, 50),
+    ),
+  );
   return cmds;
 }
 
@@ -131,7 +180,8 @@ export async function loadKeys(endpoints: string[], prefix: string, count: numbe
   }
 }
 
-export const valueFor = (n: number, size: number) => `v${n}-`.padEnd(size, String.fromCharCode(97 + (n % 26)));
+export const valueFor = (n: number, size: number) =>
+  `v${n}-`.padEnd(size, String.fromCharCode(97 + (n % 26)));
 
 export async function allKeys(endpoints: string[]): Promise<Map<string, string>> {
   const client = new Etcd3({ hosts: endpoints });
@@ -143,7 +193,9 @@ export async function allKeys(endpoints: string[]): Promise<Map<string, string>>
   }
 }
 
-export function testConfig(over: Partial<Config> & { SNAPSHOT_BUCKET: string; GROUP_MAIN: string; CLUSTER_NAME: string }): Config {
+export function testConfig(
+  over: Partial<Config> & { SNAPSHOT_BUCKET: string; GROUP_MAIN: string; CLUSTER_NAME: string },
+): Config {
   return {
     CLUSTER_DOMAIN: "dev.internal",
     PRIVATE_ZONE_ID: "Z1",

@@ -68,7 +68,9 @@ describe("total loss", () => {
     for (const id of await w.ids("main")) {
       for (const pid of nodePids(nodeDir(w.root, id))) process.kill(pid, "SIGKILL");
     }
-    await expect.poll(async () => (await w.members().catch(() => null)) === null, { timeout: 10_000 }).toBe(true);
+    await expect
+      .poll(async () => (await w.members().catch(() => null)) === null, { timeout: 10_000 })
+      .toBe(true);
     const report = await handleReconcile(w.deps, w.log, { maxRounds: 2 });
     expect(recoveries).toEqual(["called"]);
     expect(report.blocked.join(" ")).toMatch(/etcd total loss: alarm/);
@@ -87,7 +89,11 @@ describe("total loss", () => {
 
   it("with no snapshot on record the same state counts as a new cluster: reconcile goes for a bootstrap", async () => {
     formed = false;
-    const report = await handleReconcile({ ...w.deps, timing: { ...w.deps.timing, bootstrapWaitMs: 2000 } }, w.log, { maxRounds: 1 });
+    const report = await handleReconcile(
+      { ...w.deps, timing: { ...w.deps.timing, bootstrapWaitMs: 2000 } },
+      w.log,
+      { maxRounds: 1 },
+    );
     // Whether that bootstrap can succeed over the dead members' data is not the point: the snapshot
     // on record is the only thing that stopped it above.
     expect([...report.repairs, ...report.failed].some((r) => r.startsWith("bootstrap"))).toBe(true);

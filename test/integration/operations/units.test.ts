@@ -16,7 +16,14 @@ import { InvalidInputError } from "../../../functions/domain/errors.ts";
 import { IMAGE_NAMES, missingImageRef, renderCatalogImages } from "../../../functions/domain/images.ts";
 import { publishImages, ssmPublishedImages } from "../../../functions/adapters/aws/ssmPublishedImages.ts";
 import type { NodeRecord, Role } from "../../../functions/domain/model.ts";
-import { EMPTY_PLACEMENT, getList, loadCatalog, planUnits, parsePushResults, type StoredPlacement } from "../../../functions/domain/units/index.ts";
+import {
+  EMPTY_PLACEMENT,
+  getList,
+  loadCatalog,
+  planUnits,
+  parsePushResults,
+  type StoredPlacement,
+} from "../../../functions/domain/units/index.ts";
 import { runUnits, syncUnits, type UnitsDeps } from "../../../functions/operations/units.ts";
 import type { CommandRequest, Commands } from "../../../functions/ports/index.ts";
 import { createLogger } from "../../../functions/runtime/log.ts";
@@ -25,7 +32,12 @@ const log = createLogger({ fn: "units" });
 
 const rig = useRig({ moto: true, etcdMembers: 1 });
 
-const rec = (instanceId: string, role: Role, zone: string, state: NodeRecord["state"] = "active"): NodeRecord => ({
+const rec = (
+  instanceId: string,
+  role: Role,
+  zone: string,
+  state: NodeRecord["state"] = "active",
+): NodeRecord => ({
   instanceId,
   role,
   zone,
@@ -38,8 +50,12 @@ const rec = (instanceId: string, role: Role, zone: string, state: NodeRecord["st
 /** The units a node directory holds: files written, units enabled/active by the systemctl stand-in. */
 function nodeUnits(dir: string) {
   const unitDir = join(dir, "etc/systemd/system");
-  const files = readdirSync(unitDir).filter((f) => f.endsWith(".service")).sort();
-  const wants = existsSync(join(unitDir, "multi-user.target.wants")) ? readdirSync(join(unitDir, "multi-user.target.wants")).sort() : [];
+  const files = readdirSync(unitDir)
+    .filter((f) => f.endsWith(".service"))
+    .sort();
+  const wants = existsSync(join(unitDir, "multi-user.target.wants"))
+    ? readdirSync(join(unitDir, "multi-user.target.wants")).sort()
+    : [];
   const state = join(dir, "run/systemd");
   const active = readdirSync(state)
     .filter((f) => f.endsWith(".state") && readFileSync(join(state, f), "utf8").trim() === "active")
@@ -70,11 +86,23 @@ const memoryStore = (initial: StoredPlacement = { ...EMPTY_PLACEMENT }) => {
 describe("push through the local runner", () => {
   it("leaves exactly the placed units on each node, idempotently, and follows a node leaving", async () => {
     const root = join(rig.dir, "local");
-    const records = [rec("i-m1", "main", "a"), rec("i-w1", "worker", "a"), rec("i-w2", "worker", "b"), rec("i-w3", "worker", "c"), rec("i-d1", "data", "a")];
+    const records = [
+      rec("i-m1", "main", "a"),
+      rec("i-w1", "worker", "a"),
+      rec("i-w2", "worker", "b"),
+      rec("i-w3", "worker", "c"),
+      rec("i-d1", "data", "a"),
+    ];
     for (const r of records) prepareLocalNode(root, r.instanceId, r.role);
     const local = createLocalCommands({ root });
     const store = memoryStore();
-    const deps: UnitsDeps = { log, nodes: { listNodes: async () => records }, placements: store, commands: local, catalog: () => readCatalogDir() };
+    const deps: UnitsDeps = {
+      log,
+      nodes: { listNodes: async () => records },
+      placements: store,
+      commands: local,
+      catalog: () => readCatalogDir(),
+    };
 
     const first = await runUnits(deps, {});
     expect(first.unplaceable).toEqual([]);
@@ -103,7 +131,9 @@ describe("push through the local runner", () => {
       const f = join(root, "nodes", node, "etc/devcluster/sidecars", `${u}.env`);
       return existsSync(f) ? readFileSync(f, "utf8") : undefined;
     };
-    expect(sidecarEnv("hello@1")).toMatch(/^SERVICE=hello\nPORTS=http:8080\nHTTP_PORT_NAME=http\nHEALTH_CHECK=http:http\/healthz\nELECTION=false$/m);
+    expect(sidecarEnv("hello@1")).toMatch(
+      /^SERVICE=hello\nPORTS=http:8080\nHTTP_PORT_NAME=http\nHEALTH_CHECK=http:http\/healthz\nELECTION=false$/m,
+    );
     expect(sidecarEnv("nginx@1")).toMatch(/^SERVICE=nginx\nPORTS=http:80\nHEALTH_CHECK=tcp:http\n/m);
     expect(sidecarEnv("nginx@1")).not.toMatch(/HTTP_PORT_NAME/);
     expect(sidecarEnv("presence-dns")).toBeUndefined();
@@ -116,7 +146,9 @@ describe("push through the local runner", () => {
     expect(again.commands).toBe(0);
     // A forced push is idempotent: nothing is written or started again.
     const forced = await runUnits(deps, { force: true });
-    expect(forced.results.every((r) => r.ok && r.written!.length === 0 && r.started!.length === 0)).toBe(true);
+    expect(forced.results.every((r) => r.ok && r.written!.length === 0 && r.started!.length === 0)).toBe(
+      true,
+    );
 
     // The node running nginx@1 leaves: its units move, the rest stays, the leaving node gets nothing.
     const gone = store.state.placement["nginx@1.service"]![0]!;
@@ -125,7 +157,9 @@ describe("push through the local runner", () => {
     expect(leaving.pushed.map((p) => p.nodeId)).not.toContain(gone);
     expect(store.state.placement["nginx@1.service"]![0]).not.toBe(gone);
     expect(store.state.placement["nginx@2.service"]).toEqual(before["nginx@2.service"]);
-    expect(store.state.placement["presence@nginx@1.service"]).toEqual(store.state.placement["nginx@1.service"]);
+    expect(store.state.placement["presence@nginx@1.service"]).toEqual(
+      store.state.placement["nginx@1.service"],
+    );
     records.find((r) => r.instanceId === gone)!.state = "gone";
     check();
 
@@ -134,13 +168,18 @@ describe("push through the local runner", () => {
     src["nginx@.service"] = src["nginx@.service"]!.replace("Instances=2", "Instances=1");
     const shrink = await runUnits(deps, { catalog: src });
     expect(shrink.failed).toEqual([]);
-    expect(shrink.results.flatMap((r) => r.stopped ?? [])).toEqual(expect.arrayContaining(["nginx@2.service", "presence@nginx@2.service"]));
+    expect(shrink.results.flatMap((r) => r.stopped ?? [])).toEqual(
+      expect.arrayContaining(["nginx@2.service", "presence@nginx@2.service"]),
+    );
     check();
     const nginx2Node = before["nginx@2.service"]![0]!;
     expect(existsSync(join(root, "nodes", nginx2Node, "etc/devcluster/sidecars/nginx@2.env"))).toBe(false);
 
     // A change to what presence announces is a change of the file: pushed, and the settings rewritten.
-    src["hello@.service"] = src["hello@.service"]!.replace("HealthCheck=http:http/healthz", "HealthCheck=tcp:http");
+    src["hello@.service"] = src["hello@.service"]!.replace(
+      "HealthCheck=http:http/healthz",
+      "HealthCheck=tcp:http",
+    );
     const recheck = await runUnits(deps, { catalog: src });
     expect(recheck.failed).toEqual([]);
     expect(recheck.pushed.map((p) => p.nodeId)).toContain(store.state.placement["hello@1.service"]![0]);
@@ -153,8 +192,30 @@ describe("push through the local runner", () => {
     const store = memoryStore();
     const src = readCatalogDir();
     src["nginx@.service"] += "\n[X-Fleet]\nMachineOf=ghost.service\n";
-    await expect(runUnits({ log, nodes: { listNodes: async () => [rec("i-w1", "worker", "a")] }, placements: store, commands, catalog: () => src }, {})).rejects.toThrow(InvalidInputError);
-    await expect(runUnits({ log, nodes: { listNodes: async () => [] }, placements: store, commands, catalog: () => ({ "x.service": "[Service]\nExecStart\n" }) }, {})).rejects.toThrow(/x\.service:2: missing '='/);
+    await expect(
+      runUnits(
+        {
+          log,
+          nodes: { listNodes: async () => [rec("i-w1", "worker", "a")] },
+          placements: store,
+          commands,
+          catalog: () => src,
+        },
+        {},
+      ),
+    ).rejects.toThrow(InvalidInputError);
+    await expect(
+      runUnits(
+        {
+          log,
+          nodes: { listNodes: async () => [] },
+          placements: store,
+          commands,
+          catalog: () => ({ "x.service": "[Service]\nExecStart\n" }),
+        },
+        {},
+      ),
+    ).rejects.toThrow(/x\.service:2: missing '='/);
     expect(calls).toEqual([]);
     expect(store.state).toEqual(EMPTY_PLACEMENT);
   });
@@ -165,7 +226,9 @@ describe("push over SSM (moto)", () => {
     const ssm = new SSMClient({});
     const commands = createSsmCommands({ ssm, pollMs: 10, maxPollMs: 50 });
     const catalog = loadCatalog(readCatalogDir());
-    const nodes = Array.from({ length: 60 }, (_, i) => rec(`i-${(0x1000 + i).toString(16)}`, i < 3 ? "main" : "worker", ["a", "b", "c"][i % 3]!));
+    const nodes = Array.from({ length: 60 }, (_, i) =>
+      rec(`i-${(0x1000 + i).toString(16)}`, i < 3 ? "main" : "worker", ["a", "b", "c"][i % 3]!),
+    );
     const plan = planUnits({ catalog, nodes, state: EMPTY_PLACEMENT });
     expect(plan.requests).toHaveLength(1);
     const results = await commands.run(plan.requests[0]!);
@@ -183,7 +246,7 @@ describe("push over SSM (moto)", () => {
     const params = ours[0]!.Parameters!;
     expect(params.executionTimeout).toEqual(["300"]);
     expect(params.commands).toHaveLength(1);
-    expect(params.commands![0]).toContain("bash \"$f\"");
+    expect(params.commands![0]).toContain('bash "$f"');
     expect(params.commands![0]).toContain("systemctl daemon-reload");
     expect(params.commands![0]).toContain("'i-1000') units=(");
   });
@@ -192,7 +255,12 @@ describe("push over SSM (moto)", () => {
 describe("systemd-analyze verify", () => {
   it("accepts every rendered catalog unit (placed instances included), images rendered as a push does", () => {
     const digest = `@sha256:${"0".repeat(64)}`;
-    const refs = Object.fromEntries(IMAGE_NAMES.map((i) => [i, `123456789012.dkr.ecr.eu-west-1.amazonaws.com/dev/${i}:0.1.0-abcdef012345${digest}`]));
+    const refs = Object.fromEntries(
+      IMAGE_NAMES.map((i) => [
+        i,
+        `123456789012.dkr.ecr.eu-west-1.amazonaws.com/dev/${i}:0.1.0-abcdef012345${digest}`,
+      ]),
+    );
     const rendered = renderCatalogImages(readCatalogDir(), refs);
     expect(rendered.missing).toEqual({});
     const catalog = loadCatalog(rendered.source);
@@ -201,7 +269,10 @@ describe("systemd-analyze verify", () => {
     mkdirSync(unitDir, { recursive: true });
     // The host's unit tree (targets, docker.service stand-in) and stubs for the binaries units run.
     cpSync("/usr/lib/systemd/system", join(root, "usr/lib/systemd/system"), { recursive: true });
-    writeFileSync(join(unitDir, "docker.service"), "[Unit]\nDescription=docker stand-in\n[Service]\nExecStart=/usr/bin/docker daemon\n");
+    writeFileSync(
+      join(unitDir, "docker.service"),
+      "[Unit]\nDescription=docker stand-in\n[Service]\nExecStart=/usr/bin/docker daemon\n",
+    );
     for (const f of catalog.files.values()) {
       expect(f.rendered).not.toContain("{{");
       writeFileSync(join(unitDir, f.name), f.rendered);
@@ -217,13 +288,17 @@ describe("systemd-analyze verify", () => {
     writeFileSync(join(root, "usr/bin/docker"), "#!/bin/sh\n");
     chmodSync(join(root, "usr/bin/docker"), 0o755);
     const names = catalog.units.map((u) => u.name);
-    const res = spawnSync("systemd-analyze", ["verify", "--man=no", `--root=${root}`, ...names], { encoding: "utf8" });
+    const res = spawnSync("systemd-analyze", ["verify", "--man=no", `--root=${root}`, ...names], {
+      encoding: "utf8",
+    });
     expect(res.stderr + res.stdout).toBe("");
     expect(res.status).toBe(0);
 
     // And it does fail on a broken unit (the check can fail).
     writeFileSync(join(unitDir, "broken.service"), "[Service]\nExecStart=/opt/bin/etcd\nRestart=sometimes\n");
-    const bad = spawnSync("systemd-analyze", ["verify", "--man=no", `--root=${root}`, "broken.service"], { encoding: "utf8" });
+    const bad = spawnSync("systemd-analyze", ["verify", "--man=no", `--root=${root}`, "broken.service"], {
+      encoding: "utf8",
+    });
     expect(bad.stderr).toMatch(/restart specifier|not executable/);
   });
 });
@@ -231,13 +306,26 @@ describe("systemd-analyze verify", () => {
 describe("image references", () => {
   it("units run what the image push published in SSM; a new publish restarts only the units of the changed image", async () => {
     const ssm = new SSMClient({});
-    const cluster = rig.unique("img").toLowerCase().replace(/[^a-z0-9-]/g, "-").slice(0, 30).replace(/^[^a-z]/, "c");
+    const cluster = rig
+      .unique("img")
+      .toLowerCase()
+      .replace(/[^a-z0-9-]/g, "-")
+      .slice(0, 30)
+      .replace(/^[^a-z]/, "c");
     const images = ssmPublishedImages(ssm, cluster);
     const root = join(rig.dir, "images");
     const records = [rec("i-m1", "main", "a"), rec("i-w1", "worker", "a")];
     for (const r of records) prepareLocalNode(root, r.instanceId, r.role);
-    const deps: UnitsDeps = { log, nodes: { listNodes: async () => records }, placements: memoryStore(), commands: createLocalCommands({ root }), catalog: () => readCatalogDir(), images };
-    const unitText = (node: string, file: string) => readFileSync(join(root, "nodes", node, "etc/systemd/system", file), "utf8");
+    const deps: UnitsDeps = {
+      log,
+      nodes: { listNodes: async () => records },
+      placements: memoryStore(),
+      commands: createLocalCommands({ root }),
+      catalog: () => readCatalogDir(),
+      images,
+    };
+    const unitText = (node: string, file: string) =>
+      readFileSync(join(root, "nodes", node, "etc/systemd/system", file), "utf8");
 
     // Nothing published yet: every image unit is pushed naming a reference that cannot resolve.
     expect(await images.load()).toEqual({});
@@ -246,7 +334,12 @@ describe("image references", () => {
     expect(unitText("i-w1", "hello@.service")).toContain(missingImageRef("hello"));
 
     const digest = (c: string) => `@sha256:${c.repeat(64)}`;
-    const v1 = Object.fromEntries(IMAGE_NAMES.map((i) => [i, `123456789012.dkr.ecr.eu-west-1.amazonaws.com/${cluster}/${i}:0.1.0-aaaa${digest("a")}`]));
+    const v1 = Object.fromEntries(
+      IMAGE_NAMES.map((i) => [
+        i,
+        `123456789012.dkr.ecr.eu-west-1.amazonaws.com/${cluster}/${i}:0.1.0-aaaa${digest("a")}`,
+      ]),
+    );
     await publishImages(ssm, cluster, v1, { requireDigest: true });
     expect(await images.load()).toEqual(v1);
     const first = await runUnits(deps, {});
@@ -256,7 +349,10 @@ describe("image references", () => {
     expect(unitText("i-m1", "presence-dns.service")).toContain(v1["presence-dns"]);
 
     // Only hello changes: only hello's unit file is rewritten (and its instance restarted).
-    const v2 = { ...v1, hello: `123456789012.dkr.ecr.eu-west-1.amazonaws.com/${cluster}/hello:0.1.0-bbbb${digest("b")}` };
+    const v2 = {
+      ...v1,
+      hello: `123456789012.dkr.ecr.eu-west-1.amazonaws.com/${cluster}/hello:0.1.0-bbbb${digest("b")}`,
+    };
     await publishImages(ssm, cluster, v2, { requireDigest: true });
     const second = await runUnits(deps, {});
     expect(second.pushed.map((p) => p.nodeId)).toEqual(["i-w1"]);
@@ -264,8 +360,12 @@ describe("image references", () => {
     expect(unitText("i-w1", "hello@.service")).toContain(v2.hello);
 
     // A mutable or undigested reference is refused and nothing is published.
-    await expect(publishImages(ssm, cluster, { ...v2, hello: "example/hello:latest" })).rejects.toThrow(/mutable tag/);
-    await expect(publishImages(ssm, cluster, { ...v2, hello: "r.example/hello:1" }, { requireDigest: true })).rejects.toThrow(/no digest/);
+    await expect(publishImages(ssm, cluster, { ...v2, hello: "example/hello:latest" })).rejects.toThrow(
+      /mutable tag/,
+    );
+    await expect(
+      publishImages(ssm, cluster, { ...v2, hello: "r.example/hello:1" }, { requireDigest: true }),
+    ).rejects.toThrow(/no digest/);
     expect(await images.load()).toEqual(v2);
   });
 });
@@ -278,7 +378,12 @@ describe("placement stored in etcd", () => {
       const store = etcdPlacementStore(client, key);
       const a = await store.load();
       expect(a).toEqual({ state: EMPTY_PLACEMENT, revision: "0" });
-      const s1: StoredPlacement = { placement: { "a.service": ["i-1"] }, files: { "a.service": "h" }, pending: [], updatedAt: "t1" };
+      const s1: StoredPlacement = {
+        placement: { "a.service": ["i-1"] },
+        files: { "a.service": "h" },
+        pending: [],
+        updatedAt: "t1",
+      };
       expect(await store.save(s1, a.revision)).toBe(true);
       expect(await store.save(s1, a.revision)).toBe(false);
       const b = await store.load();
@@ -291,5 +396,3 @@ describe("placement stored in etcd", () => {
     }
   });
 });
-
-

@@ -5,11 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { isBrokenCircuitError } from "cockatiel";
 import { castGrpcError, isRecoverableError } from "etcd3";
-import {
-  faultHandling,
-  isHostFault,
-  translate,
-} from "../../../functions/adapters/etcd/clusterStore.ts";
+import { faultHandling, isHostFault, translate } from "../../../functions/adapters/etcd/clusterStore.ts";
 import { ClusterNotReadyError, LearnerNotReadyError } from "../../../functions/domain/errors.ts";
 
 const grpc = (code: number, message: string) => castGrpcError(Object.assign(new Error(message), { code }));
@@ -54,14 +50,20 @@ describe("etcd client fault handling", () => {
   it("an open breaker is a retryable not-ready error; refusals map to their typed errors", async () => {
     const host = faultHandling.host!("127.0.0.1:2379");
     let broken: unknown;
-    for (let i = 0; i < 4; i++) await host.execute(() => Promise.reject(hostDown())).catch((e: unknown) => (broken = e));
+    for (let i = 0; i < 4; i++)
+      await host.execute(() => Promise.reject(hostDown())).catch((e: unknown) => (broken = e));
     expect(isBrokenCircuitError(broken)).toBe(true);
     expect(() => translate(broken)).toThrow(ClusterNotReadyError);
     expect(() => translate(refusals[0])).toThrow(ClusterNotReadyError);
     expect(() => translate(refusals[3])).toThrow(ClusterNotReadyError);
-    expect(() => translate(grpc(9, "9 FAILED_PRECONDITION: etcdserver: can only promote a learner member which is in sync with leader"))).toThrow(
-      LearnerNotReadyError,
-    );
+    expect(() =>
+      translate(
+        grpc(
+          9,
+          "9 FAILED_PRECONDITION: etcdserver: can only promote a learner member which is in sync with leader",
+        ),
+      ),
+    ).toThrow(LearnerNotReadyError);
     const other = hostDown();
     expect(() => translate(other)).toThrow(other);
   });

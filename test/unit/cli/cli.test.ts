@@ -16,7 +16,10 @@ async function cli(...args: string[]): Promise<{ code: number; stdout: string; s
 
 async function bin(cmd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await exec(cmd, args, { cwd: PROJECT_ROOT, env: { ...process.env, DEVCLUSTER_LOG: "silent" } });
+    const { stdout, stderr } = await exec(cmd, args, {
+      cwd: PROJECT_ROOT,
+      env: { ...process.env, DEVCLUSTER_LOG: "silent" },
+    });
     return { code: 0, stdout, stderr };
   } catch (e) {
     const x = e as { code: number; stdout: string; stderr: string };
@@ -38,7 +41,9 @@ describe.concurrent("devcluster (npx bin)", () => {
     const r = await bin("npx", ["devcluster", "synth"]);
     expect(r.code).toBe(0);
     expect(r.stdout.startsWith("{")).toBe(true);
-    expect((JSON.parse(r.stdout) as { AWSTemplateFormatVersion: string }).AWSTemplateFormatVersion).toBe("2010-09-09");
+    expect((JSON.parse(r.stdout) as { AWSTemplateFormatVersion: string }).AWSTemplateFormatVersion).toBe(
+      "2010-09-09",
+    );
   }, 60_000);
 
   it.each([
@@ -49,25 +54,54 @@ describe.concurrent("devcluster (npx bin)", () => {
     [["local", "status", "--help"], /usage: npx devcluster local status/],
     [["local", "scale", "--help"], /scale <main\|worker\|data> <n>[\s\S]*0 to 20/],
     [["local", "restore", "--help"], /--force/],
-  ])("%j prints its usage and exits 0", async (args, usage) => {
-    const r = await cli(...args);
-    expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(usage);
-  }, 60_000);
+  ])(
+    "%j prints its usage and exits 0",
+    async (args, usage) => {
+      const r = await cli(...args);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(usage);
+    },
+    60_000,
+  );
 
   it.each([
-    [["local", "status", "--jsno"], "devcluster: local status: unknown option --jsno (did you mean --json?); 'npx devcluster local status --help' lists the options"],
-    [["local", "statsu"], "devcluster: local: unknown subcommand 'statsu' (did you mean status?); 'npx devcluster local --help' lists them"],
-    [["synht"], "devcluster: unknown command 'synht' (did you mean synth?); 'npx devcluster --help' lists them"],
-    [["local", "scale", "worker"], "devcluster: scale worker: say how many nodes, e.g. 'npx devcluster local scale worker 3'"],
-    [["local", "scale", "wroker", "3"], "devcluster: scale: no group 'wroker' (did you mean worker?); groups: main, worker, data"],
-    [["local", "restore", "--froce"], "devcluster: local restore: unknown option --froce (did you mean --force?); 'npx devcluster local restore --help' lists the options"],
-    [["local", "kill", "a", "b"], "devcluster: local kill: unexpected argument 'b'; 'npx devcluster local kill --help' shows the usage"],
+    [
+      ["local", "status", "--jsno"],
+      "devcluster: local status: unknown option --jsno (did you mean --json?); 'npx devcluster local status --help' lists the options",
+    ],
+    [
+      ["local", "statsu"],
+      "devcluster: local: unknown subcommand 'statsu' (did you mean status?); 'npx devcluster local --help' lists them",
+    ],
+    [
+      ["synht"],
+      "devcluster: unknown command 'synht' (did you mean synth?); 'npx devcluster --help' lists them",
+    ],
+    [
+      ["local", "scale", "worker"],
+      "devcluster: scale worker: say how many nodes, e.g. 'npx devcluster local scale worker 3'",
+    ],
+    [
+      ["local", "scale", "wroker", "3"],
+      "devcluster: scale: no group 'wroker' (did you mean worker?); groups: main, worker, data",
+    ],
+    [
+      ["local", "restore", "--froce"],
+      "devcluster: local restore: unknown option --froce (did you mean --force?); 'npx devcluster local restore --help' lists the options",
+    ],
+    [
+      ["local", "kill", "a", "b"],
+      "devcluster: local kill: unexpected argument 'b'; 'npx devcluster local kill --help' shows the usage",
+    ],
     [["synth", "--main-size", "x"], "devcluster: synth: --main-size must be a whole number (got 'x')"],
-  ])("%j is a usage error in the CLI's terms (exit 2)", async (args, message) => {
-    const r = await cli(...args);
-    expect(r.stderr.trim()).toBe(message);
-    expect(r.stderr).not.toMatch(/positional|NaN|ERR_PARSE_ARGS/);
-    expect(r.code).toBe(2);
-  }, 60_000);
+  ])(
+    "%j is a usage error in the CLI's terms (exit 2)",
+    async (args, message) => {
+      const r = await cli(...args);
+      expect(r.stderr.trim()).toBe(message);
+      expect(r.stderr).not.toMatch(/positional|NaN|ERR_PARSE_ARGS/);
+      expect(r.code).toBe(2);
+    },
+    60_000,
+  );
 });

@@ -22,7 +22,12 @@ function ignitionOf(role: Role): IgnitionConfig {
     "Fn::Sub"
   ]!;
   return JSON.parse(
-    resolveSub(text, { ClusterName: "dev", ClusterDomain: "dev.internal", "AWS::Region": "eu-west-1", PrivateZone: "Z0PRIVATE" }),
+    resolveSub(text, {
+      ClusterName: "dev",
+      ClusterDomain: "dev.internal",
+      "AWS::Region": "eu-west-1",
+      PrivateZone: "Z0PRIVATE",
+    }),
   ) as IgnitionConfig;
 }
 const fileText = (cfg: IgnitionConfig, path: string) => {
@@ -142,7 +147,7 @@ describe("Ignition first boot", () => {
     const script = fileText(cfg, "/opt/bin/devcluster-node-env");
     expect(script).toMatch(/-X PUT .*api\/token/); // a session token: the launch template requires IMDSv2
     for (const k of ["INSTANCE_ID", "PRIVATE_IP", "PUBLIC_IP", "ZONE"]) expect(script).toContain(`${k}=`);
-    expect(script).toContain("mv -f \"$TMP\" /etc/devcluster/node.env");
+    expect(script).toContain('mv -f "$TMP" /etc/devcluster/node.env');
   });
   it("main: the etcd member unit reading /etc/etcd/etcd.env and running /opt/bin/etcd", () => {
     const unit = ignitionOf("main").systemd.units.find((u) => u.name === "etcd-member.service")!;
@@ -151,11 +156,14 @@ describe("Ignition first boot", () => {
     expect(unit.contents).toContain("ExecStart=/opt/bin/etcd");
     expect(ignitionOf("main").systemd.units.map((u) => u.name)).not.toContain("etcd-amb.service");
   });
-  it.each(["worker", "data"] as const)("%s: no etcd member; etcd-amb comes from the unit catalog, not first boot", (role) => {
-    const names = ignitionOf(role).systemd.units.map((u) => u.name);
-    expect(names).not.toContain("etcd-member.service");
-    expect(names).not.toContain("etcd-amb.service");
-  });
+  it.each(["worker", "data"] as const)(
+    "%s: no etcd member; etcd-amb comes from the unit catalog, not first boot",
+    (role) => {
+      const names = ignitionOf(role).systemd.units.map((u) => u.name);
+      expect(names).not.toContain("etcd-member.service");
+      expect(names).not.toContain("etcd-amb.service");
+    },
+  );
   it.each(ROLES)("%s: user data stays under CloudFormation's 16 KB", (role) => {
     expect(JSON.stringify(ignitionOf(role)).length).toBeLessThan(USER_DATA_LIMIT);
   });
@@ -299,9 +307,9 @@ describe("snapshot bucket", () => {
 describe("image repositories", () => {
   const repos = ofType(t, "AWS::ECR::Repository");
   it("one per image, named <cluster>/<image>", () => {
-    expect(repos.map(([, r]) => (r.Properties!.RepositoryName as { "Fn::Sub": string })["Fn::Sub"]).sort()).toEqual(
-      IMAGE_NAMES.map((i) => `\${ClusterName}/${i}`).sort(),
-    );
+    expect(
+      repos.map(([, r]) => (r.Properties!.RepositoryName as { "Fn::Sub": string })["Fn::Sub"]).sort(),
+    ).toEqual(IMAGE_NAMES.map((i) => `\${ClusterName}/${i}`).sort());
     expect(repos.map(([id]) => id)).toContain("PresenceDnsImageRepository");
   });
   it("immutable tags, scan on push, encrypted, bounded, kept when the stack goes", () => {
@@ -317,7 +325,9 @@ describe("image repositories", () => {
     }
   });
   it("the registry output names the cluster's prefix", () => {
-    expect(JSON.stringify(t.Outputs.ImageRegistry!.Value)).toContain(".dkr.ecr.${AWS::Region}.${AWS::URLSuffix}/${ClusterName}");
+    expect(JSON.stringify(t.Outputs.ImageRegistry!.Value)).toContain(
+      ".dkr.ecr.${AWS::Region}.${AWS::URLSuffix}/${ClusterName}",
+    );
   });
 });
 
@@ -400,8 +410,11 @@ describe("IAM", () => {
       ]),
     );
     const mine = statements.filter((x) => x.role === Ids.nodeRole);
-    const on = (action: string) => mine.find((x) => (x.statement.Action as string[]).includes(action))!.statement;
-    expect(JSON.stringify(on("ssm:GetParameter").Resource)).toContain(":parameter/devcluster/${ClusterName}/*");
+    const on = (action: string) =>
+      mine.find((x) => (x.statement.Action as string[]).includes(action))!.statement;
+    expect(JSON.stringify(on("ssm:GetParameter").Resource)).toContain(
+      ":parameter/devcluster/${ClusterName}/*",
+    );
     expect(on("ecr:GetAuthorizationToken").Resource).toBe("*");
     expect(on("route53:ChangeResourceRecordSets").Resource).toEqual({
       "Fn::Sub": `arn:\${AWS::Partition}:route53:::hostedzone/\${${Ids.privateZone}}`,
@@ -410,7 +423,10 @@ describe("IAM", () => {
     expect(pull.Action).toEqual(["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]);
     const arns = (pull.Resource as { "Fn::Sub": string }[]).map((r) => r["Fn::Sub"]);
     expect(arns).toEqual(
-      IMAGE_NAMES.map((i) => `arn:\${AWS::Partition}:ecr:\${AWS::Region}:\${AWS::AccountId}:repository/\${ClusterName}/${i}`),
+      IMAGE_NAMES.map(
+        (i) =>
+          `arn:\${AWS::Partition}:ecr:\${AWS::Region}:\${AWS::AccountId}:repository/\${ClusterName}/${i}`,
+      ),
     );
   });
   const base = [

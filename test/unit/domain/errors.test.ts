@@ -18,10 +18,21 @@ import { isRetryable } from "../../../functions/adapters/aws/route53Dns.ts";
 
 describe("error family", () => {
   it("says who can act: the user for input, refusals and configuration; the system otherwise", () => {
-    for (const e of [new InvalidInputError("x"), new ConfigError("x"), new NotFoundError("x"), new RefusedError("x")]) {
+    for (const e of [
+      new InvalidInputError("x"),
+      new ConfigError("x"),
+      new NotFoundError("x"),
+      new RefusedError("x"),
+    ]) {
       expect([e.name, e.source]).toEqual([e.constructor.name, "user"]);
     }
-    for (const e of [new LockBusyError("x"), new ClusterNotReadyError("x"), new DeadlineError("x"), new InvariantError("x"), new DevclusterError("x")]) {
+    for (const e of [
+      new LockBusyError("x"),
+      new ClusterNotReadyError("x"),
+      new DeadlineError("x"),
+      new InvariantError("x"),
+      new DevclusterError("x"),
+    ]) {
       expect([e.name, e.source]).toEqual([e.constructor.name, "system"]);
     }
   });
@@ -56,7 +67,9 @@ describe("AWS errors are told apart by name, not message", () => {
   it("retries Route 53's throttling codes and 429/503", () => {
     expect(isRetryable(named("Throttling"))).toBe(true);
     expect(isRetryable(named("PriorRequestNotComplete"))).toBe(true);
-    expect(isRetryable(Object.assign(named("ServiceUnavailable"), { $metadata: { httpStatusCode: 503 } }))).toBe(true);
+    expect(
+      isRetryable(Object.assign(named("ServiceUnavailable"), { $metadata: { httpStatusCode: 503 } })),
+    ).toBe(true);
     expect(isRetryable(named("InvalidChangeBatch", "Rate exceeded"))).toBe(false);
     expect(isRetryable("Throttling")).toBe(false);
   });

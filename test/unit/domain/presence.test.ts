@@ -1,9 +1,22 @@
 // Presence records: the one parser every reader uses, over real key layouts (JSON record, the
 // original cluster's plain keys, masters, settings that are not presence, malformed input).
 import { describe, expect, it } from "vitest";
-import { announcementKeys, parsePorts, parsePresence, PresenceRecordSchema } from "../../../functions/domain/presence.ts";
+import {
+  announcementKeys,
+  parsePorts,
+  parsePresence,
+  PresenceRecordSchema,
+} from "../../../functions/domain/presence.ts";
 
-const good = PresenceRecordSchema.parse({ service: "hello", instance: "1", node: "i-1", privateIp: "10.0.0.1", port: 8080, ports: { http: 8080 }, http: "http" });
+const good = PresenceRecordSchema.parse({
+  service: "hello",
+  instance: "1",
+  node: "i-1",
+  privateIp: "10.0.0.1",
+  port: 8080,
+  ports: { http: 8080 },
+  http: "http",
+});
 
 describe("parsePresence", () => {
   it("reads what announcementKeys writes, once per instance", () => {
@@ -20,7 +33,17 @@ describe("parsePresence", () => {
       "/services/legacy/instances/a/port": "5432",
     });
     expect(p.issues).toEqual([]);
-    expect(p.services.get("legacy")!.instances).toEqual([{ service: "legacy", instance: "a", node: "", privateIp: "10.0.0.2", publicIp: "", port: 5432, ports: { port: 5432 } }]);
+    expect(p.services.get("legacy")!.instances).toEqual([
+      {
+        service: "legacy",
+        instance: "a",
+        node: "",
+        privateIp: "10.0.0.2",
+        publicIp: "",
+        port: 5432,
+        ports: { port: 5432 },
+      },
+    ]);
   });
 
   it("skips settings that are not presence and lists every malformed record with why", () => {

@@ -7,7 +7,13 @@ import { pipeline } from "node:stream/promises";
 import { describe, expect, it } from "vitest";
 import { presignUrl } from "../../../functions/adapters/aws/s3Snapshots.ts";
 import { SnapshotDigest, digestingStream } from "../../../functions/domain/snapshotDigest.ts";
-import { fetchScript, planRestore, restoredEnvFile, startScript, swapScript } from "../../../functions/domain/restorePlan.ts";
+import {
+  fetchScript,
+  planRestore,
+  restoredEnvFile,
+  startScript,
+  swapScript,
+} from "../../../functions/domain/restorePlan.ts";
 import { parseEnvFile } from "../../../functions/domain/etcdEnv.ts";
 import { pickSource } from "../../../functions/operations/snapshot.ts";
 
@@ -25,10 +31,17 @@ function digestOf(bytes: Buffer, chunk: number) {
 
 describe("snapshot digest", () => {
   const snap = fakeSnapshot(100_000);
-  it.each([1, 7, 31, 32, 33, 4096, 200_000])("checks etcd's trailer whatever the chunking (%i bytes)", (chunk) => {
-    const r = digestOf(snap, chunk);
-    expect(r).toEqual({ sha256: createHash("sha256").update(snap).digest("hex"), size: snap.length, etcdTrailerOk: true });
-  });
+  it.each([1, 7, 31, 32, 33, 4096, 200_000])(
+    "checks etcd's trailer whatever the chunking (%i bytes)",
+    (chunk) => {
+      const r = digestOf(snap, chunk);
+      expect(r).toEqual({
+        sha256: createHash("sha256").update(snap).digest("hex"),
+        size: snap.length,
+        etcdTrailerOk: true,
+      });
+    },
+  );
   it("sees a truncated, a flipped and an empty stream", () => {
     expect(digestOf(snap.subarray(0, snap.length - 1), 4096).etcdTrailerOk).toBe(false);
     expect(digestOf(snap.subarray(0, 50_000), 4096).etcdTrailerOk).toBe(false);
@@ -40,9 +53,13 @@ describe("snapshot digest", () => {
   });
   it("as a stream, fails at the end (not earlier, not silently) when the trailer is wrong", async () => {
     const ok = digestingStream({ requireEtcdTrailer: true });
-    await pipeline(Readable.from([snap.subarray(0, 1000), snap.subarray(1000)]), ok.stream, async function* (src) {
-      for await (const c of src) yield c;
-    });
+    await pipeline(
+      Readable.from([snap.subarray(0, 1000), snap.subarray(1000)]),
+      ok.stream,
+      async function* (src) {
+        for await (const c of src) yield c;
+      },
+    );
     expect(ok.result().etcdTrailerOk).toBe(true);
     const bad = digestingStream({ requireEtcdTrailer: true });
     await expect(
@@ -67,28 +84,46 @@ describe("restore plan", () => {
     expect(p.members.map((m) => m.name)).toEqual(["i-0a", "i-0b", "i-0c"]);
     expect(p.token).toBe("dev-restore-20250506t070809z-0badcafe");
     expect(p.stamp).toBe("20250506T070809Z");
-    expect(p.endpoints).toEqual(["http://127.1.2.11:2379", "http://127.1.2.12:2379", "http://127.1.2.13:2379"]);
+    expect(p.endpoints).toEqual([
+      "http://127.1.2.11:2379",
+      "http://127.1.2.12:2379",
+      "http://127.1.2.13:2379",
+    ]);
     expect(planRestore({ cluster: "dev", manifest, nodes, at, random: "00000001" }).token).not.toBe(p.token);
-    expect(() => planRestore({ cluster: "dev", manifest, nodes: [], at, random: "0badcafe" })).toThrow(/no main nodes/);
+    expect(() => planRestore({ cluster: "dev", manifest, nodes: [], at, random: "0badcafe" })).toThrow(
+      /no main nodes/,
+    );
     expect(() =>
-      planRestore({ cluster: "dev", manifest, nodes: [nodes[0]!, { ...nodes[1]!, privateIp: "127.1.2.12" }], at, random: "0badcafe" }),
+      planRestore({
+        cluster: "dev",
+        manifest,
+        nodes: [nodes[0]!, { ...nodes[1]!, privateIp: "127.1.2.12" }],
+        at,
+        random: "0badcafe",
+      }),
     ).toThrow(/share/);
   });
 
   it("renders node scripts that are valid bash, touch only $ROOT paths and never delete the data dir", () => {
     const p = planRestore({ cluster: "dev", manifest, nodes, at, random: "0badcafe" });
-    const url = "https://b.s3.eu-west-1.amazonaws.com/etcd-snapshots/dev/data/x.db?X-Amz-Signature=ab%2Fcd&x-id=GetObject";
+    const url =
+      "https://b.s3.eu-west-1.amazonaws.com/etcd-snapshots/dev/data/x.db?X-Amz-Signature=ab%2Fcd&x-id=GetObject";
     const scripts = [fetchScript(p, manifest, url), swapScript(p, p.members[0]!), startScript(p)];
     for (const s of scripts) {
       execFileSync("bash", ["-n", "-c", s]);
       // Every absolute path the script names is under $ROOT (URLs aside).
-      const paths = s.replace(/'https?:[^']*'/g, "").replace(/http:\/\/[^\s,]*/g, "").match(/(?<![\w$}])\/(etc|var|opt|run|usr)\/[\w./-]*/g);
+      const paths = s
+        .replace(/'https?:[^']*'/g, "")
+        .replace(/http:\/\/[^\s,]*/g, "")
+        .match(/(?<![\w$}])\/(etc|var|opt|run|usr)\/[\w./-]*/g);
       expect(paths ?? []).toEqual([]);
       expect(s).not.toMatch(/rm -rf|rm -r /);
     }
     const swap = scripts[1]!;
     expect(swap).toContain('mv "$ROOT/var/lib/etcd" "$ROOT/var/lib/etcd.before-restore-20250506T070809Z"');
-    expect(swap).toContain("--initial-cluster i-0a=http://127.1.2.11:2380,i-0b=http://127.1.2.12:2380,i-0c=http://127.1.2.13:2380");
+    expect(swap).toContain(
+      "--initial-cluster i-0a=http://127.1.2.11:2380,i-0b=http://127.1.2.12:2380,i-0c=http://127.1.2.13:2380",
+    );
     expect(swap).toContain(`--initial-cluster-token ${p.token}`);
     expect(swap).toContain("--initial-advertise-peer-urls http://127.1.2.11:2380");
     expect(swap.indexOf("systemctl stop")).toBeLessThan(swap.indexOf("mv "));
@@ -128,7 +163,10 @@ describe("presigned GET URL", () => {
       path: "/test.txt",
       query: {},
       region: "us-east-1",
-      credentials: { accessKeyId: "AKIAIOSFODNN7EXAMPLE", secretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY" },
+      credentials: {
+        accessKeyId: "AKIAIOSFODNN7EXAMPLE",
+        secretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+      },
       at: new Date("2013-05-24T00:00:00Z"),
       expiresInSeconds: 86400,
     });
@@ -152,6 +190,8 @@ describe("snapshot source", () => {
   it("prefers a healthy follower, falls back to the leader, skips learners, the unhealthy and the silent", () => {
     expect(pickSource([st("a", "a"), st("b", "a"), st("c", "a")], [true, true, true])!.memberId).toBe("b");
     expect(pickSource([st("a", "a"), st("b", "a")], [true, false])!.memberId).toBe("a");
-    expect(pickSource([undefined, st("b", "a", { isLearner: true }), st("c", "0")], [false, true, true])).toBeUndefined();
+    expect(
+      pickSource([undefined, st("b", "a", { isLearner: true }), st("c", "0")], [false, true, true]),
+    ).toBeUndefined();
   });
 });

@@ -22,7 +22,12 @@ const T0 = Date.parse("2025-03-01T00:00:00.000Z");
 function valid(at: number, n = 0): ObservedSnapshot {
   const id = snapshotId(new Date(at), (n + 0x10000000).toString(16).slice(-8));
   const manifest = { version: 1, id, dataKey: dataKey(L, id), size: 100, etag: `"e${n}"` } as Manifest;
-  return { id, manifest, data: { size: 100, etag: `"e${n}"`, lastModified: new Date(at + 1000) }, manifestLastModified: new Date(at + 1000) };
+  return {
+    id,
+    manifest,
+    data: { size: 100, etag: `"e${n}"`, lastModified: new Date(at + 1000) },
+    manifestLastModified: new Date(at + 1000),
+  };
 }
 const RULE: RetentionRule = { keepLast: 24, keepDays: 14, orphanGraceMs: DAY };
 const ids = (xs: ObservedSnapshot[]) => xs.map((x) => x.id).sort();
@@ -120,7 +125,11 @@ describe("retention: keep the last N and one per day for D days", () => {
     { name: "keepLast 1, keepDays 1: just the newest", rule: { keepLast: 1, keepDays: 1 }, expectKept: 1 },
     { name: "keepLast larger than the bucket: all", rule: { keepLast: 100, keepDays: 0 }, expectKept: 10 },
     // 03-01..03-05, two a day: the newest of each of the 5 days, plus 03-05 00:00 as one of the last 2.
-    { name: "10 days of dailies over 5 days of snapshots, 2 a day, and the last 2", rule: { keepLast: 2, keepDays: 10 }, expectKept: 6 },
+    {
+      name: "10 days of dailies over 5 days of snapshots, 2 a day, and the last 2",
+      rule: { keepLast: 2, keepDays: 10 },
+      expectKept: 6,
+    },
     { name: "2 days of dailies and the last 1", rule: { keepLast: 1, keepDays: 2 }, expectKept: 2 },
   ])("$name", ({ rule, expectKept }) => {
     const all = Array.from({ length: 10 }, (_, i) => valid(T0 + i * 12 * H, i));
@@ -134,17 +143,28 @@ describe("retention: keep the last N and one per day for D days", () => {
     const now = T0 + 10 * DAY;
     const good = [valid(now - 3 * H, 1), valid(now - 2 * H, 2)];
     const inFlight = { ...valid(now - 5 * 60_000, 3), manifest: undefined, manifestLastModified: undefined };
-    const oldOrphanData = { ...valid(now - 3 * DAY, 4), manifest: undefined, manifestLastModified: undefined };
+    const oldOrphanData = {
+      ...valid(now - 3 * DAY, 4),
+      manifest: undefined,
+      manifestLastModified: undefined,
+    };
     const oldBadManifest = { ...valid(now - 3 * DAY, 5), data: undefined };
     const recentBadManifest = { ...valid(now - H, 6), data: undefined };
-    const plan = planRetention(L, [...good, inFlight, oldOrphanData, oldBadManifest, recentBadManifest], new Date(now), {
-      keepLast: 1,
-      keepDays: 0,
-      orphanGraceMs: DAY,
-    });
+    const plan = planRetention(
+      L,
+      [...good, inFlight, oldOrphanData, oldBadManifest, recentBadManifest],
+      new Date(now),
+      {
+        keepLast: 1,
+        keepDays: 0,
+        orphanGraceMs: DAY,
+      },
+    );
     expect(plan.keep.map((k) => k.id)).toEqual([good[1]!.id]);
     expect(plan.drop).toEqual([good[0]!.id]);
-    expect(plan.orphans.sort()).toEqual([dataKey(L, oldOrphanData.id), manifestKey(L, oldBadManifest.id)].sort());
+    expect(plan.orphans.sort()).toEqual(
+      [dataKey(L, oldOrphanData.id), manifestKey(L, oldBadManifest.id)].sort(),
+    );
   });
 
   it("refuses a rule that could delete every snapshot", () => {

@@ -21,11 +21,15 @@ describe("log", () => {
     const prev = process.env.DEVCLUSTER_LOG;
     delete process.env.DEVCLUSTER_LOG;
     try {
-      createLogger({ fn: "t" }, (l) => lines.push(l)).error("failed", { error: new Error("boom", { cause: new Error("root") }) });
+      createLogger({ fn: "t" }, (l) => lines.push(l)).error("failed", {
+        error: new Error("boom", { cause: new Error("root") }),
+      });
     } finally {
       process.env.DEVCLUSTER_LOG = prev;
     }
-    const rec = JSON.parse(lines[0]!) as { error: { message: string; stack: string; cause: { message: string } } };
+    const rec = JSON.parse(lines[0]!) as {
+      error: { message: string; stack: string; cause: { message: string } };
+    };
     expect(rec.error.message).toBe("boom");
     expect(rec.error.stack).toMatch(/^Error: boom/);
     expect(rec.error.cause.message).toBe("root");

@@ -6,7 +6,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { AutoScalingClient } from "@aws-sdk/client-auto-scaling";
 import { awsLifecycleActions } from "../../../../functions/adapters/aws/lifecycleActions.ts";
 
-const fixture = (n: string) => readFileSync(new URL(`../../../fixtures/autoscaling/${n}`, import.meta.url), "utf8");
+const fixture = (n: string) =>
+  readFileSync(new URL(`../../../fixtures/autoscaling/${n}`, import.meta.url), "utf8");
 
 let server: Server;
 let requests: URLSearchParams[] = [];
@@ -74,7 +75,10 @@ describe("awsLifecycleActions", () => {
   it("surfaces other errors", async () => {
     reply = {
       status: 400,
-      body: fixture("no-active-action.error.xml").replace(/No active Lifecycle Action found[^<]*/, "Rate exceeded"),
+      body: fixture("no-active-action.error.xml").replace(
+        /No active Lifecycle Action found[^<]*/,
+        "Rate exceeded",
+      ),
     };
     await expect(adapter().complete(ref, "CONTINUE")).rejects.toThrow(/Rate exceeded/);
   });

@@ -3,7 +3,12 @@ import { createSsmCommands } from "../../../../functions/adapters/aws/ssmCommand
 
 type Cmd = { constructor: { name: string }; input: Record<string, unknown> };
 /** A scripted SSM: statuses per instance per attempt; ids starting "i-unreg" are refused by SendCommand. */
-function fakeSsm(statusOf: (id: string, attempt: number) => { Status: string; StatusDetails?: string; ResponseCode?: number }) {
+function fakeSsm(
+  statusOf: (
+    id: string,
+    attempt: number,
+  ) => { Status: string; StatusDetails?: string; ResponseCode?: number },
+) {
   const sends: string[][] = [];
   const attempts = new Map<string, number>();
   const commands = new Map<string, string[]>();
@@ -13,7 +18,8 @@ function fakeSsm(statusOf: (id: string, attempt: number) => { Status: string; St
       const name = c.constructor.name;
       if (name === "SendCommandCommand") {
         const ids = c.input.InstanceIds as string[];
-        if (ids.some((i) => i.startsWith("i-unreg"))) throw Object.assign(new Error("Instances not in a valid state"), { name: "InvalidInstanceId" });
+        if (ids.some((i) => i.startsWith("i-unreg")))
+          throw Object.assign(new Error("Instances not in a valid state"), { name: "InvalidInstanceId" });
         sends.push(ids);
         const id = `cmd-${sends.length}`;
         commands.set(id, ids);
@@ -25,7 +31,12 @@ function fakeSsm(statusOf: (id: string, attempt: number) => { Status: string; St
         return {
           CommandInvocations: ids.map((i) => {
             const s = statusOf(i, attempts.get(i)!);
-            return { InstanceId: i, Status: s.Status, StatusDetails: s.StatusDetails, CommandPlugins: [{ ResponseCode: s.ResponseCode ?? 0, Output: `out ${i}` }] };
+            return {
+              InstanceId: i,
+              Status: s.Status,
+              StatusDetails: s.StatusDetails,
+              CommandPlugins: [{ ResponseCode: s.ResponseCode ?? 0, Output: `out ${i}` }],
+            };
           }),
         };
       }
@@ -49,7 +60,9 @@ describe("SSM commands adapter", () => {
   });
 
   it("retries only the failed nodes", async () => {
-    const ssm = fakeSsm((id, attempt) => (id === "i-2" && attempt === 1 ? { Status: "Failed", ResponseCode: 1 } : { Status: "Success" }));
+    const ssm = fakeSsm((id, attempt) =>
+      id === "i-2" && attempt === 1 ? { Status: "Failed", ResponseCode: 1 } : { Status: "Success" },
+    );
     const c = createSsmCommands({ ssm: ssm as never, ...fast, retries: 1 });
     const res = await c.run(req(["i-1", "i-2", "i-3"]));
     expect(ssm.sends).toEqual([["i-1", "i-2", "i-3"], ["i-2"]]);
@@ -57,7 +70,13 @@ describe("SSM commands adapter", () => {
   });
 
   it("reports TimedOut and Undeliverable nodes after the retries", async () => {
-    const ssm = fakeSsm((id) => (id === "i-slow" ? { Status: "TimedOut", StatusDetails: "ExecutionTimedOut" } : id === "i-dead" ? { Status: "Failed", StatusDetails: "Undeliverable" } : { Status: "Success" }));
+    const ssm = fakeSsm((id) =>
+      id === "i-slow"
+        ? { Status: "TimedOut", StatusDetails: "ExecutionTimedOut" }
+        : id === "i-dead"
+          ? { Status: "Failed", StatusDetails: "Undeliverable" }
+          : { Status: "Success" },
+    );
     const c = createSsmCommands({ ssm: ssm as never, ...fast, retries: 2 });
     const res = await c.run(req(["i-ok", "i-slow", "i-dead"]));
     expect(res.map((r) => [r.instanceId, r.status])).toEqual([
@@ -79,7 +98,14 @@ describe("SSM commands adapter", () => {
   it("gives up waiting at the deadline with TimedOut", async () => {
     let t = 0;
     const ssm = fakeSsm(() => ({ Status: "InProgress" }));
-    const c = createSsmCommands({ ssm: ssm as never, pollMs: 1000, sleep: async (ms) => void (t += ms), now: () => t, graceMs: 0, retries: 0 });
+    const c = createSsmCommands({
+      ssm: ssm as never,
+      pollMs: 1000,
+      sleep: async (ms) => void (t += ms),
+      now: () => t,
+      graceMs: 0,
+      retries: 0,
+    });
     const res = await c.run(req(["i-1"]));
     expect(res[0]!.status).toBe("TimedOut");
   });

@@ -2,7 +2,12 @@ import { describe, expect, it } from "vitest";
 import { readCatalogDir } from "../../../../functions/catalog/index.ts";
 import { ETCD_MEMBER_UNIT } from "../../../../functions/domain/firstBoot.ts";
 import { InvalidInputError } from "../../../../functions/domain/errors.ts";
-import { getList, loadCatalog, parseUnitFile, renderUnitFile } from "../../../../functions/domain/units/index.ts";
+import {
+  getList,
+  loadCatalog,
+  parseUnitFile,
+  renderUnitFile,
+} from "../../../../functions/domain/units/index.ts";
 import { IMAGE_NAMES } from "../../../../functions/domain/images.ts";
 
 const issuesOf = (src: Record<string, string>) => {
@@ -19,19 +24,23 @@ describe("the repository catalog", () => {
   const catalog = loadCatalog(readCatalogDir());
 
   it("declares the cluster's own units (a unit added by the runbook is allowed: the list is a floor)", () => {
-    expect(catalog.units.map((u) => u.name).sort()).toEqual(expect.arrayContaining([
-      "etcd-amb.service",
-      "etcd-member.service",
-      "hello@1.service",
-      "nginx@1.service",
-      "nginx@2.service",
-      "presence-dns.service",
-      "presence@hello@1.service",
-      "presence@nginx@1.service",
-      "presence@nginx@2.service",
-    ]));
+    expect(catalog.units.map((u) => u.name).sort()).toEqual(
+      expect.arrayContaining([
+        "etcd-amb.service",
+        "etcd-member.service",
+        "hello@1.service",
+        "nginx@1.service",
+        "nginx@2.service",
+        "presence-dns.service",
+        "presence@hello@1.service",
+        "presence@nginx@1.service",
+        "presence@nginx@2.service",
+      ]),
+    );
     expect(catalog.byName.get("presence@nginx@1.service")!.rules.machineOf).toEqual(["nginx@1.service"]);
-    expect(catalog.byName.get("etcd-amb.service")!.rules.metadata).toEqual([{ key: "role", values: ["worker", "data"], notValues: [] }]);
+    expect(catalog.byName.get("etcd-amb.service")!.rules.metadata).toEqual([
+      { key: "role", values: ["worker", "data"], notValues: [] },
+    ]);
     // TLS material comes from SSM Parameter Store, never from etcd.
     expect(catalog.files.get("nginx@.service")!.manifest.etcdKeys.join()).not.toMatch(/ssl/);
   });
@@ -64,16 +73,22 @@ describe("the repository catalog", () => {
   });
 });
 
-const svc = (fleet: string, manifest = "") => `[Unit]\nDescription=x\n\n[Service]\nExecStart=/bin/true\n\n[X-Fleet]\n${fleet}\n${manifest ? `\n[X-Devcluster]\n${manifest}\n` : ""}`;
+const svc = (fleet: string, manifest = "") =>
+  `[Unit]\nDescription=x\n\n[Service]\nExecStart=/bin/true\n\n[X-Fleet]\n${fleet}\n${manifest ? `\n[X-Devcluster]\n${manifest}\n` : ""}`;
 
 describe("catalog validation", () => {
   it("rejects an unknown MachineOf target with file and line", () => {
     const issues = issuesOf({ "a.service": svc("MachineOf=missing.service") });
-    expect(issues).toEqual([expect.stringMatching(/^a\.service:8: a\.service: unknown MachineOf target missing\.service/)]);
+    expect(issues).toEqual([
+      expect.stringMatching(/^a\.service:8: a\.service: unknown MachineOf target missing\.service/),
+    ]);
   });
 
   it("rejects MachineOf cycles", () => {
-    const issues = issuesOf({ "a.service": svc("MachineOf=b.service"), "b.service": svc("MachineOf=a.service") });
+    const issues = issuesOf({
+      "a.service": svc("MachineOf=b.service"),
+      "b.service": svc("MachineOf=a.service"),
+    });
     expect(issues.join("\n")).toMatch(/MachineOf cycle: a\.service -> b\.service -> a\.service/);
   });
 
@@ -96,7 +111,10 @@ describe("catalog validation", () => {
 
   it("renders what presence announces and what the ambassador forwards as the sidecars' settings", () => {
     const c = loadCatalog({
-      "web@.service": svc("MachineMetadata=role=worker", "Instances=1\nSidecars=presence ambassador\nPorts=http:8080 ssh:2222\nHttp=http\nStreams=ssh:29418\nHealthCheck=http:http/healthz\nElection=true\nUpstreams=pg:5432:master cache/redis:6379"),
+      "web@.service": svc(
+        "MachineMetadata=role=worker",
+        "Instances=1\nSidecars=presence ambassador\nPorts=http:8080 ssh:2222\nHttp=http\nStreams=ssh:29418\nHealthCheck=http:http/healthz\nElection=true\nUpstreams=pg:5432:master cache/redis:6379",
+      ),
       "presence@.service": svc("MachineOf=%i.service", "Sidecar=true"),
       "ambassador@.service": svc("MachineOf=%i.service", "Sidecar=true"),
     });
@@ -118,27 +136,47 @@ describe("catalog validation", () => {
 
   it("rejects presence and ambassador settings that cannot work, with file and line", () => {
     const issues = issuesOf({
-      "a@.service": svc("MachineMetadata=role=worker", "Instances=1\nSidecars=presence\nPorts=http:99999\nHttp=web\nHealthCheck=udp:x"),
+      "a@.service": svc(
+        "MachineMetadata=role=worker",
+        "Instances=1\nSidecars=presence\nPorts=http:99999\nHttp=web\nHealthCheck=udp:x",
+      ),
       "b@.service": svc("MachineMetadata=role=worker", "Instances=1\nSidecars=presence"),
       "c@.service": svc("MachineMetadata=role=worker", "Instances=1\nPorts=http:80\nUpstreams=Bad:1"),
-      "d@.service": svc("MachineMetadata=role=worker", "Instances=1\nSidecars=presence\nPorts=http:80 ssh:22\nStreams=git:29418\nService=Not_A_Label"),
+      "d@.service": svc(
+        "MachineMetadata=role=worker",
+        "Instances=1\nSidecars=presence\nPorts=http:80 ssh:22\nStreams=git:29418\nService=Not_A_Label",
+      ),
       "presence@.service": svc("MachineOf=%i.service", "Sidecar=true"),
     }).join("\n");
     expect(issues).toMatch(/a@\.service:\d+: Ports= 'http:99999' is not name:port/);
-    expect(issues).toMatch(/a@\.service:\d+: HealthCheck= takes tcp:<port>, http:<port>\/<path> or none, not 'udp:x'/);
+    expect(issues).toMatch(
+      /a@\.service:\d+: HealthCheck= takes tcp:<port>, http:<port>\/<path> or none, not 'udp:x'/,
+    );
     expect(issues).toMatch(/b@\.service:\d+: Sidecars=presence needs Ports=/);
-    expect(issues).toMatch(/c@\.service:\d+: Upstreams= takes <service>\[\/<portName>\]:<localPort>\[:master\], not 'Bad:1'/);
-    expect(issues).toMatch(/c@\.service:\d+: Ports= and the other presence keys are announced by the presence sidecar/);
+    expect(issues).toMatch(
+      /c@\.service:\d+: Upstreams= takes <service>\[\/<portName>\]:<localPort>\[:master\], not 'Bad:1'/,
+    );
+    expect(issues).toMatch(
+      /c@\.service:\d+: Ports= and the other presence keys are announced by the presence sidecar/,
+    );
     expect(issues).toMatch(/d@\.service:\d+: Streams= names no port 'git' of Ports=/);
     expect(issues).toMatch(/d@\.service:\d+: service 'Not_A_Label' .* must be a DNS label/);
   });
 
   it("expands templates and sidecars with their specifiers", () => {
     const c = loadCatalog({
-      "web@.service": svc("MachineMetadata=role=worker\nConflicts=%p@*.service", "InstanceNames=blue green\nSidecars=side"),
+      "web@.service": svc(
+        "MachineMetadata=role=worker\nConflicts=%p@*.service",
+        "InstanceNames=blue green\nSidecars=side",
+      ),
       "side@.service": svc("MachineOf=%i.service", "Sidecar=true"),
     });
-    expect(c.units.map((u) => u.name).sort()).toEqual(["side@web@blue.service", "side@web@green.service", "web@blue.service", "web@green.service"]);
+    expect(c.units.map((u) => u.name).sort()).toEqual([
+      "side@web@blue.service",
+      "side@web@green.service",
+      "web@blue.service",
+      "web@green.service",
+    ]);
     expect(c.byName.get("web@green.service")!.rules.conflicts).toEqual(["web@*.service"]);
     expect(c.byName.get("side@web@green.service")!.rules.machineOf).toEqual(["web@green.service"]);
   });

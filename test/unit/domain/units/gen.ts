@@ -40,14 +40,24 @@ const spec = (name: string, file: string, rules: Partial<UnitSpec["rules"]>, glo
 });
 
 /** A random catalog already expanded into unit specs (the shapes fleet clusters had). */
-export function randomUnits(r: Rng, opts: { services: number; maxInstances: number; nodes?: PlacementNode[] }): UnitSpec[] {
+export function randomUnits(
+  r: Rng,
+  opts: { services: number; maxInstances: number; nodes?: PlacementNode[] },
+): UnitSpec[] {
   const out: UnitSpec[] = [];
   for (let s = 0; s < opts.services; s++) {
     const kind = r.next();
     const name = `svc${s}`;
     if (kind < 0.15) {
       const role = r.pick(ROLES);
-      out.push(spec(`${name}.service`, `${name}.service`, { metadata: [{ key: "role", values: [role], notValues: [] }] }, true));
+      out.push(
+        spec(
+          `${name}.service`,
+          `${name}.service`,
+          { metadata: [{ key: "role", values: [role], notValues: [] }] },
+          true,
+        ),
+      );
       continue;
     }
     if (kind < 0.2 && opts.nodes?.length) {
@@ -56,16 +66,23 @@ export function randomUnits(r: Rng, opts: { services: number; maxInstances: numb
     }
     const file = `${name}@.service`;
     const n = r.int(1, opts.maxInstances);
-    const metadata = r.next() < 0.6 ? [{ key: "role", values: r.next() < 0.3 ? ["worker", "data"] : [r.pick(ROLES)], notValues: [] }] : [];
+    const metadata =
+      r.next() < 0.6
+        ? [{ key: "role", values: r.next() < 0.3 ? ["worker", "data"] : [r.pick(ROLES)], notValues: [] }]
+        : [];
     if (r.next() < 0.2) metadata.push({ key: "disk", values: [], notValues: ["hdd"] } as never);
     const selfConflict = r.next() < 0.4;
-    const conflicts = [...(selfConflict ? [`${name}@*.service`] : []), ...(r.next() < 0.15 && s > 0 ? [`svc${r.int(0, s - 1)}@*.service`] : [])];
+    const conflicts = [
+      ...(selfConflict ? [`${name}@*.service`] : []),
+      ...(r.next() < 0.15 && s > 0 ? [`svc${r.int(0, s - 1)}@*.service`] : []),
+    ];
     const replaces = r.next() < 0.05 && s > 0 ? [`svc${r.int(0, s - 1)}.service`] : [];
     const sidecar = r.next() < 0.3;
     for (let i = 1; i <= n; i++) {
       const inst = `${name}@${i}.service`;
       out.push(spec(inst, file, { metadata, conflicts, replaces }));
-      if (sidecar) out.push(spec(`presence@${name}@${i}.service`, "presence@.service", { machineOf: [inst] }));
+      if (sidecar)
+        out.push(spec(`presence@${name}@${i}.service`, "presence@.service", { machineOf: [inst] }));
     }
   }
   return out;

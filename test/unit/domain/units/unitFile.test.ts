@@ -14,7 +14,8 @@ import {
   globToRegExp,
 } from "../../../../functions/domain/units/index.ts";
 
-const strip = (u: ReturnType<typeof parseUnitFile>) => u.sections.map((s) => ({ name: s.name, entries: s.entries.map((e) => [e.key, e.value]) }));
+const strip = (u: ReturnType<typeof parseUnitFile>) =>
+  u.sections.map((s) => ({ name: s.name, entries: s.entries.map((e) => [e.key, e.value]) }));
 const roundTrip = (name: string, text: string) => {
   const a = parseUnitFile(name, text);
   const b = parseUnitFile(name, renderUnitFile(a));
@@ -82,7 +83,11 @@ describe("unit files", () => {
       '/bin/sh -c "/usr/bin/docker run --rm --name %p-%i    -p 9200:9200 -p 9300:9300    -e ES_HOST=${COREOS_PRIVATE_IPV4}    example/elasticsearch:1.7"',
     );
     expect(getList(u, "Service", "ExecStart")[0]!.line).toBe(12);
-    expect(fleetRules(u)).toMatchObject({ conflicts: ["elasticsearch@*.service"], metadata: [{ key: "role", values: ["data"] }], global: false });
+    expect(fleetRules(u)).toMatchObject({
+      conflicts: ["elasticsearch@*.service"],
+      metadata: [{ key: "role", values: ["data"] }],
+      global: false,
+    });
   });
 
   it("round-trips a presence sidecar with BindsTo and MachineOf", () => {
@@ -98,7 +103,10 @@ describe("unit files", () => {
   });
 
   it("reads comments inside continuations, blanks and ';' comments as systemd does", () => {
-    const u = parseUnitFile("a.service", "[Service]\nExecStart=/bin/echo a \\\n# a comment inside\n  ; another\n b\n  Key = spaced value  \n");
+    const u = parseUnitFile(
+      "a.service",
+      "[Service]\nExecStart=/bin/echo a \\\n# a comment inside\n  ; another\n b\n  Key = spaced value  \n",
+    );
     expect(getValue(u, "Service", "ExecStart")).toBe("/bin/echo a   b");
     expect(getValue(u, "Service", "Key")).toBe("spaced value");
   });
@@ -107,20 +115,37 @@ describe("unit files", () => {
     const u = parseUnitFile("a.service", "[Service]\nExecStart=/bin/echo a\\\\\nType=simple\n");
     expect(getValue(u, "Service", "ExecStart")).toBe("/bin/echo a\\\\");
     expect(getValue(u, "Service", "Type")).toBe("simple");
-    const odd = { sections: [{ name: "Service", line: 1, entries: [{ key: "ExecStart", value: "/bin/echo \\", line: 2 }, { key: "Type", value: "simple", line: 3 }] }] };
+    const odd = {
+      sections: [
+        {
+          name: "Service",
+          line: 1,
+          entries: [
+            { key: "ExecStart", value: "/bin/echo \\", line: 2 },
+            { key: "Type", value: "simple", line: 3 },
+          ],
+        },
+      ],
+    };
     const back = parseUnitFile("a.service", renderUnitFile(odd));
     expect(getValue(back, "Service", "ExecStart")).toBe("/bin/echo \\");
     expect(getValue(back, "Service", "Type")).toBe("simple");
   });
 
   it("treats an empty assignment as a list reset and the last single value as the effective one", () => {
-    const u = parseUnitFile("a.service", "[Unit]\nAfter=a.service\nAfter=\nAfter=b.service c.service\n[Service]\nRestart=no\nRestart=always\nExecStart=/bin/true\n");
+    const u = parseUnitFile(
+      "a.service",
+      "[Unit]\nAfter=a.service\nAfter=\nAfter=b.service c.service\n[Service]\nRestart=no\nRestart=always\nExecStart=/bin/true\n",
+    );
     expect(getList(u, "Unit", "After").map((e) => e.value)).toEqual(["b.service c.service"]);
     expect(getValue(u, "Service", "Restart")).toBe("always");
   });
 
   it("merges a repeated section into the first, as systemd does", () => {
-    const u = parseUnitFile("a.service", "[Service]\nExecStart=/bin/a\n[Unit]\nDescription=x\n[Service]\nRestart=always\n");
+    const u = parseUnitFile(
+      "a.service",
+      "[Service]\nExecStart=/bin/a\n[Unit]\nDescription=x\n[Service]\nRestart=always\n",
+    );
     expect(u.sections.map((s) => s.name)).toEqual(["Service", "Unit"]);
     expect(getValue(u, "Service", "Restart")).toBe("always");
   });
@@ -132,7 +157,11 @@ describe("unit files", () => {
     ["[Unit]\n[Bogus]\nA=b\n", 2, "unknown section [Bogus]"],
     ["[Service]\nExecStart=/bin/echo %z\n", 2, "unknown specifier %z"],
     ["[Service]\nExec Start=/bin/true\n", 2, "invalid key"],
-    ["[Unit]\nA=b\n\n[X-Fleet]\nMachineOf=a.service \\\n  b.service\nMachineWho=x\n", 7, "unknown [X-Fleet] key 'MachineWho'"],
+    [
+      "[Unit]\nA=b\n\n[X-Fleet]\nMachineOf=a.service \\\n  b.service\nMachineWho=x\n",
+      7,
+      "unknown [X-Fleet] key 'MachineWho'",
+    ],
     ["[X-Fleet]\nGlobal=maybe\n", 2, "Global= takes a boolean"],
     ["[X-Fleet]\nGlobal=true\nConflicts=a*.service\n", 3, "Global=true allows only MachineMetadata"],
     ["[X-Fleet]\nMachineMetadata=role\n", 2, "not key=value"],
@@ -159,14 +188,22 @@ describe("unit files", () => {
 describe("names and specifiers", () => {
   it("parses plain units, templates and instances (an instance may hold '@')", () => {
     expect(parseUnitName("nginx@.service")).toMatchObject({ prefix: "nginx", instance: "", type: "service" });
-    expect(parseUnitName("presence@nginx@1.service")).toMatchObject({ prefix: "presence", instance: "nginx@1" });
-    expect(parseUnitName("etcd-member.service")).toMatchObject({ prefix: "etcd-member", instance: undefined });
+    expect(parseUnitName("presence@nginx@1.service")).toMatchObject({
+      prefix: "presence",
+      instance: "nginx@1",
+    });
+    expect(parseUnitName("etcd-member.service")).toMatchObject({
+      prefix: "etcd-member",
+      instance: undefined,
+    });
     expect(parseUnitName("x.unknown")).toBeUndefined();
   });
 
   it("expands specifiers as systemd does", () => {
     const n = parseUnitName("foo-bar@a\\x2db-c.service")!;
-    expect(expandSpecifiers("%n|%N|%p|%P|%i|%I|%j|%f|%%|%H|%m", n, { hostname: "node1.dev", machineId: "abc" })).toBe(
+    expect(
+      expandSpecifiers("%n|%N|%p|%P|%i|%I|%j|%f|%%|%H|%m", n, { hostname: "node1.dev", machineId: "abc" }),
+    ).toBe(
       "foo-bar@a\\x2db-c.service|foo-bar@a\\x2db-c|foo-bar|foo-bar|a\\x2db-c|a-b-c|bar|/a-b/c|%|node1.dev|abc",
     );
     // Without host facts, host specifiers stay for systemd to expand on the node.
@@ -180,7 +217,11 @@ describe("names and specifiers", () => {
   });
 
   it("splits fleet multi-values and matches fleet globs", () => {
-    expect(splitWords(`role=worker "region=eu west" zone=a`)).toEqual(["role=worker", "region=eu west", "zone=a"]);
+    expect(splitWords(`role=worker "region=eu west" zone=a`)).toEqual([
+      "role=worker",
+      "region=eu west",
+      "zone=a",
+    ]);
     expect(globToRegExp("nginx@*.service").test("nginx@12.service")).toBe(true);
     expect(globToRegExp("nginx@*.service").test("presence@nginx@1.service")).toBe(false);
     expect(globToRegExp("db-[ab]?.service").test("db-a1.service")).toBe(true);
