@@ -16,8 +16,9 @@ export interface PrefixFollower {
 /**
  * Follow `prefix`: call `onChange` with every key under it (key -> value) once at start and again
  * after each burst of changes (changes within `debounceMs` are read once). Reads never overlap: a
- * change during a read schedules one more. A failed read is retried every `retryMs`, and a
- * re-connected watch triggers a read (changes made while it was away are not replayed by us).
+ * change during a read schedules one more. A failed read is retried every `retryMs`. The watch
+ * only reports changes made after it is established, so a read follows its creation and every
+ * re-connection: a change made between an earlier read and the watch's start is never missed.
  */
 export function followPrefix(
   etcd: Etcd3,
@@ -68,6 +69,8 @@ export function followPrefix(
     .prefix(prefix)
     .create()
     .then((w) => {
+      // `create()` resolves on the watch's first "connected", before a listener could see it.
+      schedule(0);
       w.on("put", () => schedule(opts.debounceMs));
       w.on("delete", () => schedule(opts.debounceMs));
       w.on("connected", () => schedule(opts.debounceMs));
