@@ -47,19 +47,26 @@ const progress = (l: string) => log.push(l);
 // ---------------------------------------------------------------------------------------------
 // Independent sources
 
-const creds = { accessKeyId: "local", secretAccessKey: "local" };
 const aws = () => ({
-  asg: new AutoScalingClient({ endpoint: state.motoEndpoint, region: LOCAL_REGION, credentials: creds }),
-  ec2: new EC2Client({ endpoint: state.motoEndpoint, region: LOCAL_REGION, credentials: creds }),
-  r53: new Route53Client({ endpoint: state.motoEndpoint, region: "us-east-1", credentials: creds }),
+  asg: new AutoScalingClient({
+    endpoint: state.motoEndpoint,
+    region: LOCAL_REGION,
+    credentials: state.admin,
+  }),
+  ec2: new EC2Client({ endpoint: state.motoEndpoint, region: LOCAL_REGION, credentials: state.admin }),
+  r53: new Route53Client({ endpoint: state.motoEndpoint, region: "us-east-1", credentials: state.admin }),
   s3: new S3Client({
     endpoint: state.motoEndpoint,
     region: LOCAL_REGION,
-    credentials: creds,
+    credentials: state.admin,
     forcePathStyle: true,
   }),
-  cfn: new CloudFormationClient({ endpoint: state.motoEndpoint, region: LOCAL_REGION, credentials: creds }),
-  lambda: new LambdaClient({ endpoint: state.motoEndpoint, region: LOCAL_REGION, credentials: creds }),
+  cfn: new CloudFormationClient({
+    endpoint: state.motoEndpoint,
+    region: LOCAL_REGION,
+    credentials: state.admin,
+  }),
+  lambda: new LambdaClient({ endpoint: state.motoEndpoint, region: LOCAL_REGION, credentials: state.admin }),
 });
 
 interface MotoNode {
