@@ -13,7 +13,7 @@ import {
 } from "@aws-sdk/client-iam";
 import { AssumeRoleCommand, STSClient } from "@aws-sdk/client-sts";
 import { httpOk, startDetached, waitUntil, type ManagedProcess } from "./processes.ts";
-import { MOTO_SERVER, requireTool } from "./paths.ts";
+import { MOTO_SERVER, PROJECT_ROOT, VENV, requireTool } from "./paths.ts";
 import { DevclusterError } from "../functions/domain/errors.ts";
 
 export interface AwsCredentials {
@@ -76,7 +76,9 @@ export async function startMoto(opts: {
   const iam = opts.iam ?? true;
   const port = opts.port ?? 5000;
   const endpoint = `http://${opts.host}:${port}`;
-  const proc = startDetached(MOTO_SERVER, ["-H", opts.host, "-p", String(port)], {
+  // moto's own server, with presigned URLs authenticated (local/moto_server.py says why).
+  const server = [join(PROJECT_ROOT, "local", "moto_server.py"), "-H", opts.host, "-p", String(port)];
+  const proc = startDetached(join(VENV, "bin", "python"), server, {
     logFile: join(opts.dir, "moto.log"),
     pidFile: opts.pidFile,
     env: {
@@ -185,13 +187,18 @@ type PolicyStatement = { Effect: string; Action: string | string[]; Resource?: u
  * resource only for S3 (bucket and object ARNs) and STS/IAM roles: for other services it matches
  * each statement's Resource against the literal "*", so a statement scoped to a hosted zone or an
  * instance would never allow anything. Such statements get `Resource: "*"`; their actions, and
- * every S3 statement, stay exactly as deployed. Conditions need no change: moto treats a condition
+ * every S3 statement, stay exactly as deployed (an action moto names by its signing name, CloudWatch's
+ * "monitoring:", is also given under that name). Conditions need no change: moto treats a condition
  * whose key the request does not carry as met.
  */
 export function motoEvaluable(s: PolicyStatement): PolicyStatement {
   const actions = Array.isArray(s.Action) ? s.Action : [s.Action];
   if (actions.every((a) => a.startsWith("s3:"))) return s;
-  return { ...s, Resource: "*" };
+  // moto names an action by the request's signing name: CloudWatch signs as "monitoring".
+  const named = actions.flatMap((a) =>
+    a.startsWith("cloudwatch:") ? [a, `monitoring:${a.slice(11)}`] : [a],
+  );
+  return { ...s, Action: named, Resource: "*" };
 }
 
 /**
@@ -207,9 +214,7 @@ export async function makeRoleEvaluable(
   for (const name of names) {
     const doc = (await iam.send(new GetRolePolicyCommand({ RoleName: roleName, PolicyName: name })))
       .PolicyDocument!;
-    const policy = JSON.parse(doc.startsWith("%7B") ? decodeURIComponent(doc) : doc) as {
-      Statement: PolicyStatement | PolicyStatement[];
-    };
+    const policy = parsePolicyDocument(doc) as { Statement: PolicyStatement | PolicyStatement[] };
     const statements = Array.isArray(policy.Statement) ? policy.Statement : [policy.Statement];
     await iam.send(
       new PutRolePolicyCommand({
@@ -219,4 +224,21 @@ export async function makeRoleEvaluable(
       }),
     );
   }
+}
+
+/**
+ * A role policy document as moto returns it. IAM's API URL-encodes the JSON; moto 5.2.5 keeps a
+ * policy that CloudFormation created as a Python dict and answers its repr (`{'Version': ...}`), and
+ * cannot evaluate such a policy itself: one more reason the local cluster rewrites them. A repr of
+ * string-only values (what IAM documents hold: no quotes inside ARNs, actions or keys) reads as JSON
+ * once its quotes are; anything else is refused.
+ */
+export function parsePolicyDocument(doc: string): unknown {
+  const text = doc.startsWith("%7B") ? decodeURIComponent(doc) : doc;
+  if (text.startsWith("{'")) {
+    if (/\\|"/.test(text))
+      throw new DevclusterError(`cannot read moto's policy document: ${text.slice(0, 80)}`);
+    return JSON.parse(text.replace(/'([^']*)'/g, (_m, v: string) => JSON.stringify(v)));
+  }
+  return JSON.parse(text);
 }

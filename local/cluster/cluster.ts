@@ -215,6 +215,8 @@ export async function up(dir: string, opts: UpOptions, progress: Progress): Prom
     createdAt: new Date().toISOString(),
   };
   writeState(dir, state);
+  // The operator's side of this process (status, the stand-in for Auto Scaling) reads the settings too.
+  Object.assign(process.env, localEnv(dir, state));
   const fns = await loadFunctions(dir, state);
   const built = await images;
   if (built.failed.length)
