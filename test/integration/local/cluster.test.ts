@@ -10,7 +10,8 @@ import { promisify } from "node:util";
 import { AutoScalingClient, DescribeAutoScalingGroupsCommand } from "@aws-sdk/client-auto-scaling";
 import { DescribeInstancesCommand, EC2Client } from "@aws-sdk/client-ec2";
 import { ListResourceRecordSetsCommand, Route53Client } from "@aws-sdk/client-route-53";
-import { ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
+import { ListObjectsV2Command, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { GetCallerIdentityCommand, STSClient } from "@aws-sdk/client-sts";
 import {
   CloudFormationClient,
   DescribeStackResourcesCommand,
@@ -26,11 +27,12 @@ import { attach, down, kill, killAllMain, scale, status, up } from "../../../loc
 import type { ClusterStatus } from "../../../local/cluster/status.ts";
 import { motoPidPath, readState, statePath, type LocalState } from "../../../local/cluster/state.ts";
 import { reserveLocalClusterPrefix, type LoopbackBlock } from "../../../local/loopback.ts";
-import { LOCAL_REGION } from "../../../local/moto.ts";
+import { LOCAL_REGION, type AwsCredentials } from "../../../local/moto.ts";
+import { roleCredentials as functionCredentials } from "../../../local/cluster/functions.ts";
 import { nodeDir, stopNodeProcessesUnder } from "../../../local/node.ts";
 import { ETCDCTL_BIN, PROJECT_ROOT } from "../../../local/paths.ts";
 import { pidAlive, readPidFile, waitUntil } from "../../../local/processes.ts";
-import { FUNCTION_NAMES } from "../../../cloudformation/options.ts";
+import { FUNCTION_NAMES, type FunctionName } from "../../../cloudformation/options.ts";
 import { expectedOnMoto } from "../../rig/motoGaps.ts";
 
 const run = promisify(execFile);
@@ -440,6 +442,53 @@ describe("local cluster, step by step", () => {
       AUTO_RESTORE: expect.any(String),
       RETAIN_LAST: expect.any(String),
     });
+  });
+
+  it("IAM: moto enforces it; each function and the nodes hold their own role's credentials, and a role's policy holds", async () => {
+    expect(state.iam).toBe(true);
+    const stsAs = (credentials: AwsCredentials) =>
+      new STSClient({ endpoint: state.motoEndpoint, region: LOCAL_REGION, credentials });
+    for (const fn of FUNCTION_NAMES) {
+      const who = await stsAs(functionCredentials(state, fn)).send(new GetCallerIdentityCommand({}));
+      // arn:aws:sts::<account>:assumed-role/<the deployed function's role>/<session>
+      expect(who.Arn!.split("/")[1], fn).toBe(state.functions[fn]!.role.split("/").pop());
+    }
+    const node = await stsAs(functionCredentials(state, "node")).send(new GetCallerIdentityCommand({}));
+    expect(node.Arn).toContain(":assumed-role/");
+    const s3As = (fn: FunctionName) =>
+      new S3Client({
+        endpoint: state.motoEndpoint,
+        region: LOCAL_REGION,
+        credentials: functionCredentials(state, fn),
+        forcePathStyle: true,
+        maxAttempts: 1,
+      });
+    const list = (fn: FunctionName) =>
+      s3As(fn)
+        .send(
+          new ListObjectsV2Command({ Bucket: state.bucket, Prefix: `etcd-snapshots/${state.clusterName}/` }),
+        )
+        .then(
+          () => "allowed",
+          (e: { name?: string }) => e.name,
+        );
+    // lifecycle reads the snapshot history (formedBefore); units has no business in the bucket.
+    expect(await list("lifecycle")).toBe("allowed");
+    expect(await list("units")).toBe("AccessDenied");
+    // restore may read snapshots but never write them.
+    const write = await s3As("restore")
+      .send(
+        new PutObjectCommand({
+          Bucket: state.bucket,
+          Key: `etcd-snapshots/${state.clusterName}/manifests/forged.json`,
+          Body: "{}",
+        }),
+      )
+      .then(
+        () => "allowed",
+        (e: { name?: string }) => e.name,
+      );
+    expect(write).toBe("AccessDenied");
   });
 
   it("invoke: a function called with a payload from the CLI, as sls invoke -f calls it on AWS", async () => {
