@@ -78,6 +78,25 @@ describe("groups", () => {
     );
     expect((g.VPCZoneIdentifier as CfnValue[]).length).toBe(3);
   });
+  it("only workers face the internet: main and data nodes in the private subnets", () => {
+    const subnets = (role: Role) => JSON.stringify(props(t, Ids.group(role)).VPCZoneIdentifier);
+    expect(subnets("worker")).toContain("PublicSubnet");
+    for (const role of ["main", "data"] as const) {
+      expect(subnets(role)).toContain("PrivateSubnet");
+      expect(subnets(role)).not.toContain("PublicSubnet");
+    }
+  });
+  it.each(ROLES)(
+    "%s: IMDSv2 with a hop limit of 1 (a bridged container cannot take the node's credentials)",
+    (role) => {
+      const data = props(t, Ids.launchTemplate(role)).LaunchTemplateData as Record<string, CfnValue>;
+      expect(data.MetadataOptions).toEqual({
+        HttpTokens: "required",
+        HttpPutResponseHopLimit: 1,
+        HttpEndpoint: "enabled",
+      });
+    },
+  );
   it.each(ROLES)("%s: launch and terminate hooks with heartbeat and default results", (role) => {
     const hooks = props(t, Ids.group(role)).LifecycleHookSpecificationList as Record<string, CfnValue>[];
     expect(hooks).toEqual([
@@ -233,8 +252,26 @@ describe("events", () => {
       detail: { AutoScalingGroupName: ROLES.map((r) => ({ Ref: Ids.group(r) })) },
     });
     expect(rule.Targets).toEqual([
-      expect.objectContaining({ Arn: { "Fn::GetAtt": ["LifecycleLambdaFunction", "Arn"] } }),
+      expect.objectContaining({
+        Arn: { "Fn::GetAtt": ["LifecycleLambdaFunction", "Arn"] },
+        DeadLetterConfig: { Arn: { "Fn::GetAtt": [Ids.lifecycleDeadLetters, "Arn"] } },
+      }),
     ]);
+  });
+  it("lifecycle events EventBridge cannot deliver go to an encrypted queue only that rule may send to", () => {
+    expect(props(withFunctions, Ids.lifecycleDeadLetters)).toMatchObject({ SqsManagedSseEnabled: true });
+    expect(props(withFunctions, Ids.lifecycleDeadLettersPolicy).PolicyDocument).toMatchObject({
+      Statement: [
+        {
+          Effect: "Allow",
+          Principal: { Service: "events.amazonaws.com" },
+          Action: "sqs:SendMessage",
+          Condition: { ArnEquals: { "aws:SourceArn": { "Fn::GetAtt": [Ids.lifecycleRule, "Arn"] } } },
+        },
+      ],
+    });
+    // Without the function in the template there is no target, so no queue.
+    expect(t.Resources[Ids.lifecycleDeadLetters]).toBeUndefined();
   });
   it("schedules reconcile every 5 minutes and snapshot every SnapshotIntervalMinutes", () => {
     expect(props(withFunctions, Ids.reconcileRule).ScheduleExpression).toBe("rate(5 minutes)");
