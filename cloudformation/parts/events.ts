@@ -103,6 +103,9 @@ export function addEvents(t: TemplateBuilder, o: SynthOptions): void {
 function addLifecycleDeadLetters(t: TemplateBuilder): void {
   t.resource(Ids.lifecycleDeadLetters, {
     Type: "AWS::SQS::Queue",
+    // Diagnostics, not data: removing the stack removes them.
+    DeletionPolicy: "Delete",
+    UpdateReplacePolicy: "Delete",
     Properties: { MessageRetentionPeriod: 14 * 24 * 3600, SqsManagedSseEnabled: true },
   });
   t.resource(Ids.lifecycleDeadLettersPolicy, {
