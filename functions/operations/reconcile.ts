@@ -77,6 +77,18 @@ export async function handleReconcile(
         await deps
           .noQuorum?.(log, detail)
           .catch((e: unknown) => log.warn("no-quorum alarm failed", { error: e }));
+        if (opts.recover !== false && deps.recoverNoQuorum) {
+          const outcome = await deps.recoverNoQuorum(log).catch((e: unknown) => ({
+            action: "failed",
+            reason: e instanceof Error ? e.message : String(e),
+            survivor: undefined,
+          }));
+          report.blocked.push(
+            `no quorum recovery: ${outcome.action}${outcome.reason ? ` (${outcome.reason})` : ""}`,
+          );
+          if (outcome.action === "recovered")
+            report.repairs.push(`recovered etcd from the most up-to-date survivor ${outcome.survivor}`);
+        }
         log.info("reconcile done", { ...report });
         return report;
       }
