@@ -90,11 +90,15 @@ export async function handleReconcile(
             reason: e instanceof Error ? e.message : String(e),
             survivor: undefined,
           }));
-          report.blocked.push(
-            `no quorum recovery: ${outcome.action}${outcome.reason ? ` (${outcome.reason})` : ""}`,
-          );
           if (outcome.action === "recovered")
-            report.repairs.push(`recovered etcd from the most up-to-date survivor ${outcome.survivor}`);
+            report.repairs.push(reportStep("RC_SURVIVOR_RECOVERED", outcome.survivor));
+          else
+            report.blocked.push(
+              reportStep(
+                "RC_SURVIVOR_NOT_RECOVERED",
+                `${outcome.action}${outcome.reason ? ` (${outcome.reason})` : ""}`,
+              ),
+            );
         }
         log.info("reconcile done", { ...report });
         return report;

@@ -8,7 +8,10 @@ import { peerIp } from "../domain/membershipPlan.ts";
 import { planReconcile, type Repair } from "../domain/reconcilePlan.ts";
 import type { Logger } from "../ports/log.ts";
 import type { LifecycleDeps } from "./deps.ts";
-import { applyRepair, describe } from "./repairs.ts";
+import { formatStep } from "../domain/reportCodes.ts";
+import { applyRepair, describe as describeRepair } from "./repairs.ts";
+
+const describe = (r: Repair) => formatStep(describeRepair(r));
 import { endpointsOf, observe } from "./steps.ts";
 
 const MEMBERSHIP = new Set<Repair["kind"]>([

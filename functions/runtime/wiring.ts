@@ -8,6 +8,7 @@ import { SSMClient } from "@aws-sdk/client-ssm";
 import { Etcd3 } from "etcd3";
 import { groupsOf, type Config } from "../domain/config.ts";
 import { DevclusterError } from "../domain/errors.ts";
+import { formatStep } from "../domain/reportCodes.ts";
 import { etcdClientUrl } from "../domain/model.ts";
 import { layoutOf, validSnapshots } from "../domain/snapshots.ts";
 import type { Logger } from "../ports/log.ts";
@@ -170,7 +171,7 @@ async function rejoin(w: Wiring, log: Logger, opts: { skip: string[] }) {
   const deps = lifecycleDeps(w);
   const r = await rejoinMainNodes(deps, log.child({ op: "rejoin" }), opts);
   const report = await handleReconcile(deps, log.child({ op: "afterRecovery" }), { recover: false });
-  return { members: r.members, failed: [...r.failed, ...report.failed] };
+  return { members: r.members, failed: [...r.failed, ...report.failed.map(formatStep)] };
 }
 
 /** reconcile's answer to no quorum: recover from the survivor if AUTO_RESTORE allows, else say how. */

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createEtcdSnapshotApi } from "../../../functions/adapters/etcd/snapshots.ts";
 import { s3SnapshotStore } from "../../../functions/adapters/aws/s3Snapshots.ts";
 import type { SnapshotStore } from "../../../functions/ports/snapshots.ts";
+import { formatStep } from "../../../functions/domain/reportCodes.ts";
 import { LearnerNotReadyError } from "../../../functions/domain/errors.ts";
 import { etcdClientUrl } from "../../../functions/domain/model.ts";
 import { layoutOf } from "../../../functions/domain/snapshots.ts";
@@ -115,7 +116,7 @@ beforeAll(async () => {
     rejoin: async (log, opts) => {
       const r = await rejoinMainNodes(w.deps, log, { ...opts, deadlineMs: 60_000 });
       const rec = await handleReconcile(w.deps, log, { recover: false });
-      return { members: r.members, failed: [...r.failed, ...rec.failed] };
+      return { members: r.members, failed: [...r.failed, ...rec.failed.map(formatStep)] };
     },
   };
   w.deps.recoverNoQuorum = async (log) => {
@@ -174,7 +175,7 @@ describe("a second main node dies right after the first one's replacement launch
 
     const report = await handleReconcile(w.deps, w.log);
     expect(report.code).toBe("ETCD_NO_QUORUM");
-    expect(report.repairs).toContain(`recovered etcd from the most up-to-date survivor ${c}`);
+    expect(report.repairs).toContainEqual({ code: "RC_SURVIVOR_RECOVERED", detail: c });
     // The survivor and the re-added replacement are voters; the dead node is still in the group.
     const ms = await w.members();
     expect(ms.map((m) => [m.name, m.isLearner]).sort()).toEqual(
