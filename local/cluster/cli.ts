@@ -234,10 +234,10 @@ export async function localCommand(args: string[]): Promise<number> {
       return 0;
     }
     case "restore": {
+      if (v.survivor && (positionals[0] || v.force))
+        throw new InvalidInputError("restore --survivor takes no snapshot and no --force");
       const { state, fns } = await attach(dir);
       if (v.survivor) {
-        if (positionals[0] || v.force)
-          throw new InvalidInputError("restore --survivor takes no snapshot and no --force");
         json(await fns.restore({ mode: "survivor", confirm: state.clusterName }));
         return 0;
       }
