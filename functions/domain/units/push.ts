@@ -15,6 +15,10 @@ export interface NodePush {
   files: string[];
   /** Units the previous placement had there and the new one does not (stopped even if the node forgot them). */
   stop: string[];
+  /** Units new on the node (the previous placement did not have them there). */
+  start: string[];
+  /** Files whose content changed since the last push (their running units restart). */
+  changed: string[];
   /** Why this node is pushed: "placement" (its set changed), "content" (a file changed), "forced". */
   reasons: string[];
 }
@@ -61,11 +65,20 @@ export function planPush(
       if (!catalog.files.has(f))
         throw new InvalidInputError("placed unit has no catalog file", [`${f} (node ${nodeId})`]);
     const reasons: string[] = [];
+    const changed = files.filter((f) => old.files[f] !== catalog.files.get(f)!.hash);
     if (units.join() !== prev.join()) reasons.push("placement");
-    if (files.some((f) => old.files[f] !== catalog.files.get(f)!.hash)) reasons.push("content");
+    if (changed.length) reasons.push("content");
     if (forced.has(nodeId)) reasons.push("forced");
     if (!reasons.length) continue;
-    out.push({ nodeId, units, files, stop: prev.filter((u) => !units.includes(u)), reasons });
+    out.push({
+      nodeId,
+      units,
+      files,
+      stop: prev.filter((u) => !units.includes(u)),
+      start: units.filter((u) => !prev.includes(u)),
+      changed,
+      reasons,
+    });
   }
   return out;
 }
