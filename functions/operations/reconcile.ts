@@ -126,9 +126,10 @@ export async function handleReconcile(
       log.error(`reconcile: ${name} failed`, { error: e });
     }
   };
-  const live = store && (await step("etcd", async () => void (members = await store!.memberList())), members);
-  if (store && live) {
-    const s = store;
+  const s = store;
+  let live = false;
+  if (s) await step("etcd", async () => void (live = Boolean(await s.memberList())));
+  if (s && live) {
     await step("dns", async () => {
       const dns = await syncDns(s, deps.dns, log, {
         domain: deps.domain,

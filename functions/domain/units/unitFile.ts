@@ -121,8 +121,9 @@ export function readUnitFile(name: string, text: string, issues: string[]): Unit
     const value = strip(l.slice(eq + 1));
     if (!KEY.test(key)) return bad(lineNo, `invalid key '${key}'`);
     const unknown = unknownSpecifiers(value);
+    // The assignment is kept (the file is refused anyway), so checks that need the key do not fail too.
     if (unknown.length)
-      return bad(lineNo, `unknown specifier ${unknown.join(", ")} in ${key}= (write %% for a literal %)`);
+      bad(lineNo, `unknown specifier ${unknown.join(", ")} in ${key}= (write %% for a literal %)`);
     current.entries.push({ key, value, line: lineNo });
   };
 

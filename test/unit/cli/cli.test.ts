@@ -147,7 +147,6 @@ describe("devcluster local units, before it touches a cluster", () => {
         "  db.service:0: a service needs ExecStart=",
         "  web@.service:4: unknown specifier %z in ExecStart= (write %% for a literal %)",
         "  web@.service:5: invalid key 'Exec Stop'",
-        "  web@.service:3: a service needs ExecStart=",
         "  web@.service:1: a template needs Instances=N (or InstanceNames=, or Sidecar=true) in [X-Devcluster]",
       ]);
     } finally {
