@@ -573,9 +573,12 @@ describe("local cluster, step by step", () => {
       env: {
         ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("VITEST"))),
         UNITS_CATALOG_DIR: catalogDir,
+        NO_COLOR: "1",
       },
     });
     expect(tests.stdout).toMatch(/Test Files\s+\d+ passed/);
+    expect(tests.stdout).not.toMatch(/failed/);
+    expect(loadCatalog(readCatalogDir(catalogDir)).byName.has("greet@1.service")).toBe(true);
 
     // 3a. units --dry-run: the placement diff, and nothing changed in etcd or on the nodes.
     const placementBefore = await storedPlacement();
