@@ -7,6 +7,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "../ports/log.ts";
 import { actionable, planReconcile } from "../domain/reconcilePlan.ts";
 import { quorumAfter } from "../domain/membershipPlan.ts";
+import { formatStep, reportStep, type RepairCode, type ReportStep } from "../domain/reportCodes.ts";
 import type { LifecycleDeps } from "./deps.ts";
 import { syncDns } from "./dnsSync.ts";
 import { applyRepair, describe } from "./repairs.ts";
@@ -20,9 +21,12 @@ export type ReconcileCode = "ETCD_TOTAL_LOSS" | "ETCD_NO_QUORUM";
 export interface ReconcileReport {
   code?: ReconcileCode;
   rounds: number;
-  repairs: string[];
-  blocked: string[];
-  failed: string[];
+  /** Repairs done (codes in domain/reportCodes.ts). */
+  repairs: ReportStep<RepairCode>[];
+  /** Repairs that cannot be done now, with why. */
+  blocked: ReportStep<RepairCode>[];
+  /** Repairs that failed, with the error. */
+  failed: ReportStep<RepairCode>[];
   dnsChanges: number;
 }
 
@@ -49,9 +53,9 @@ export async function handleReconcile(
           : await deps.recover(log);
       report.code = "ETCD_TOTAL_LOSS";
       report.blocked.push(
-        `etcd total loss: ${outcome.action}${outcome.reason ? ` (${outcome.reason})` : ""}`,
+        reportStep("RC_TOTAL_LOSS", `${outcome.action}${outcome.reason ? ` (${outcome.reason})` : ""}`),
       );
-      if (outcome.action === "restored") report.repairs.push("restored etcd from the newest valid snapshot");
+      if (outcome.action === "restored") report.repairs.push(reportStep("RC_RESTORED"));
       log.info("reconcile done", { ...report });
       return report;
     }
@@ -72,7 +76,10 @@ export async function handleReconcile(
         report.code = "ETCD_NO_QUORUM";
         report.rounds = round + 1;
         report.blocked.push(
-          `etcd no quorum: ${q.healthyVoters} of ${q.voters} voters healthy, need ${q.need}; recover from the most up-to-date survivor (docs/OPERATIONS.md, "No quorum")`,
+          reportStep(
+            "RC_NO_QUORUM",
+            `${q.healthyVoters} of ${q.voters} voters healthy, need ${q.need}; recover from the most up-to-date survivor (docs/OPERATIONS.md, "No quorum")`,
+          ),
         );
         log.error("ALARM etcd has no quorum: members answer but no leader; writes are refused", detail);
         await deps
@@ -105,32 +112,34 @@ export async function handleReconcile(
         if (done) {
           progressed = true;
           report.repairs.push(what);
-          log.info("reconcile: repaired", { repair: what });
+          log.info("reconcile: repaired", { repair: formatStep(what) });
         } else {
-          report.blocked.push(`${what}: not yet`);
+          report.blocked.push(reportStep(what.code, `${what.detail ?? ""}: not yet`));
         }
       } catch (e) {
-        report.failed.push(`${what}: ${e instanceof Error ? e.message : String(e)}`);
-        log.error("reconcile: repair failed", { repair: what, error: e });
+        report.failed.push(
+          reportStep(what.code, `${what.detail ?? ""}: ${e instanceof Error ? e.message : String(e)}`),
+        );
+        log.error("reconcile: repair failed", { repair: formatStep(what), error: e });
       }
     }
     if (!progressed) break;
   }
   // Each step after the rounds runs on its own: a failure (an invalid catalog, Route 53 refusing) is
   // reported and logged, and what the run already repaired stays in the report.
-  const step = async (name: string, fn: () => Promise<void>) => {
+  const step = async (code: RepairCode, fn: () => Promise<void>) => {
     try {
       await fn();
     } catch (e) {
-      report.failed.push(`${name}: ${e instanceof Error ? e.message : String(e)}`);
-      log.error(`reconcile: ${name} failed`, { error: e });
+      report.failed.push(reportStep(code, e instanceof Error ? e.message : String(e)));
+      log.error("reconcile: step failed", { step: code, error: e });
     }
   };
   const s = store;
   let live = false;
-  if (s) await step("etcd", async () => void (live = Boolean(await s.memberList())));
+  if (s) await step("RC_DNS_SYNCED", async () => void (live = Boolean(await s.memberList())));
   if (s && live) {
-    await step("dns", async () => {
+    await step("RC_DNS_SYNCED", async () => {
       const dns = await syncDns(s, deps.dns, log, {
         domain: deps.domain,
         owner,
@@ -140,16 +149,17 @@ export async function handleReconcile(
       });
       report.dnsChanges = dns.changes;
       if (dns.discoveryChanged && (await refreshGateways(deps, s, log)).length === 0)
-        report.repairs.push("etcd-amb restarted");
-      if (dns.changes) report.repairs.push(`dns: ${dns.changes} record changes`);
+        report.repairs.push(reportStep("RC_GATEWAYS_REFRESHED"));
+      if (dns.changes) report.repairs.push(reportStep("RC_DNS_SYNCED", dns.changes));
     });
-    await step("units", async () => {
+    await step("RC_UNITS_PUSHED", async () => {
       const pushed = await deps.units?.reconcile?.(log, { store: s, endpoints: lastEndpoints });
       for (const r of pushed?.results ?? []) {
         const did = describePush(r);
-        if (did) report.repairs.push(`units on ${r.instanceId}: ${did}`);
+        if (did) report.repairs.push(reportStep("RC_UNITS_PUSHED", `${r.instanceId}: ${did}`));
       }
-      for (const id of pushed?.failed ?? []) report.failed.push(`units: push failed on ${id}`);
+      for (const id of pushed?.failed ?? [])
+        report.failed.push(reportStep("RC_UNITS_PUSHED", `${id}: the push failed; pushed again next run`));
     });
     // Leftovers recorded by terminate handlers are settled once the state is clean.
     if (!report.failed.length) {

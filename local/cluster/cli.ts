@@ -263,7 +263,7 @@ export async function localCommand(args: string[]): Promise<number> {
     }
     case "reconcile": {
       const { fns } = await attach(dir);
-      const report = (await fns.reconcile()) as { blocked?: string[]; failed?: string[] };
+      const report = (await fns.reconcile()) as { blocked?: unknown[]; failed?: unknown[] };
       json(report);
       return report.blocked?.length || report.failed?.length ? 1 : 0;
     }

@@ -31,6 +31,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CATALOG_DIR, readCatalogDir } from "../../../functions/catalog/index.ts";
 import { loadCatalog, metadataMatches } from "../../../functions/domain/units/index.ts";
 import { PLACEMENT_KEY } from "../../../functions/domain/units/plan.ts";
+import type { ReconcileReport } from "../../../functions/operations/reconcile.ts";
 import { attach, down, kill, killAllMain, scale, status, up } from "../../../local/cluster/cluster.ts";
 import type { ClusterStatus } from "../../../local/cluster/status.ts";
 import { motoPidPath, readState, statePath, type LocalState } from "../../../local/cluster/state.ts";
@@ -749,9 +750,9 @@ describe("local cluster, step by step", () => {
   it("reconcile after total loss: no empty cluster is bootstrapped; with AUTO_RESTORE off it raises the alarm", async () => {
     const { fns } = await attach(dir);
     // The production wiring: the snapshot on record (S3) marks the cluster as lost, not new.
-    const report = (await fns.reconcile()) as { blocked: string[]; repairs: string[] };
-    expect(report.blocked.join(" ")).toMatch(/etcd total loss: alarm \(AUTO_RESTORE is off\)/);
-    expect(report.repairs.filter((r) => r.startsWith("bootstrap"))).toEqual([]);
+    const report = (await fns.reconcile()) as ReconcileReport;
+    expect(report.blocked).toContainEqual({ code: "RC_TOTAL_LOSS", detail: "alarm (AUTO_RESTORE is off)" });
+    expect(report.repairs.filter((r) => r.code === "RC_BOOTSTRAPPED")).toEqual([]);
     await verify({ etcdUp: false });
   }, 60_000);
 

@@ -132,7 +132,7 @@ describe("real containers in the local cluster", () => {
     const catalog = {
       ...readCatalogDir(),
       "broken.service":
-        "[Unit]\nDescription=a unit whose image was never built\n\n[Service]\nExecStart=/usr/bin/docker run --rm --name broken {{image:no-such-image}}\nRestart=always\nRestartSec=1s\n\n[Install]\nWantedBy=multi-user.target\n\n[X-Fleet]\nMachineMetadata=role=worker\n",
+        "[Unit]\nDescription=a unit whose image was never built\n# systemd's start limit: give up after 3 starts within a minute.\nStartLimitIntervalSec=60\nStartLimitBurst=3\n\n[Service]\nExecStart=/usr/bin/docker run --rm --name broken {{image:no-such-image}}\nRestart=always\nRestartSec=1s\n\n[Install]\nWantedBy=multi-user.target\n\n[X-Fleet]\nMachineMetadata=role=worker\n",
     };
     const { fns } = await attach(dir);
     const report = (await fns.units({ catalog })) as {

@@ -97,7 +97,10 @@ describe("lifecycle", () => {
       const r = await launch("main", id);
       expect(r.result, JSON.stringify(r)).toBe("CONTINUE");
       // Each launch promotes its own learner: no reconcile runs here.
-      expect(r.steps.join("\n"), JSON.stringify(r)).toMatch(/promoted own learner/);
+      expect(
+        r.steps.map((s) => s.code),
+        JSON.stringify(r),
+      ).toContain("LC_LEARNER_PROMOTED");
       expect((await w.members()).filter((m) => m.isLearner)).toEqual([]);
     }
     await expectConsistent();
@@ -123,7 +126,7 @@ describe("lifecycle", () => {
     expect((await terminate("worker", b!)).result).toBe("CONTINUE");
     const late = await launch("worker", b!);
     expect(late.result, JSON.stringify(late)).toBe("ABANDON");
-    expect(late.steps).not.toContain("register active");
+    expect(late.steps.map((s) => s.code)).not.toContain("LC_REGISTERED");
     expect((await terminate("worker", b!)).result).toBe("CONTINUE");
     await expectConsistent();
     // Two main launches at once (one learner at a time), then the duplicate terminate of one of them.
@@ -152,7 +155,7 @@ describe("lifecycle", () => {
     const r = await terminate("main", victim!);
     expect(r.result).toBe("CONTINUE");
     // 3 voters, one dead: removing the dead one leaves 2 of 2 healthy.
-    expect(r.steps.join(" ")).toMatch(/member \d+ removed/);
+    expect(r.steps.find((s) => s.code === "LC_MEMBER_REMOVED")?.detail, JSON.stringify(r)).toMatch(/^\d+$/);
     await expectConsistent();
     // Back to 3: the replacement's launch alone restores fault tolerance (3 healthy voters), no reconcile.
     const [fresh] = await w.scaleTo("main", 3);
@@ -171,7 +174,7 @@ describe("lifecycle", () => {
   it("answers a terminate for a node etcd never knew, a launch for a missing instance, a malformed event", async () => {
     const r = await terminate("worker", "i-0123456789abcdef0");
     expect(r.result).toBe("CONTINUE");
-    expect(r.steps).toContain("not an etcd member");
+    expect(r.steps.map((s) => s.code)).toContain("LC_NOT_MEMBER");
     const l = await launch("worker", "i-0fedcba9876543210");
     expect(l.result).toBe("ABANDON");
     expect(l.error).toMatch(/does not exist/);
@@ -242,8 +245,8 @@ describe("lifecycle", () => {
     );
     const report = await handleReconcile(w.deps, w.log);
     expect(report.failed).toEqual([]);
-    expect(report.repairs.join("\n")).toMatch(/remove member/);
-    expect(report.repairs.join("\n")).toMatch(/mark gone i-00000000000000bad/);
+    expect(report.repairs.map((r) => r.code)).toContain("RC_MEMBER_REMOVED");
+    expect(report.repairs).toContainEqual({ code: "RC_MARKED_GONE", detail: "i-00000000000000bad" });
     expect(report.dnsChanges).toBeGreaterThanOrEqual(2);
     await expectConsistent();
     // Converged: a second run has nothing to do.
@@ -319,14 +322,19 @@ describe("reconcile with a step that fails", () => {
     try {
       const report = await handleReconcile(deps, log);
       // What was repaired before the failure is reported...
-      expect(report.repairs).toContain(`mark gone ${ghost}`);
-      expect(report.repairs).toContain("dns: 1 record changes");
+      expect(report.repairs).toContainEqual({ code: "RC_MARKED_GONE", detail: ghost });
+      expect(report.repairs).toContainEqual({ code: "RC_DNS_SYNCED", detail: "1" });
       expect(report.dnsChanges).toBe(1);
-      // ...and the failure, with every problem of the catalog.
+      // ...and the failure, coded, with every problem of the catalog.
       expect(report.failed).toEqual([
-        "units: invalid unit catalog: web.service:2: missing '=' in 'nonsense'; web.service:4: unknown specifier %z in ExecStart= (write %% for a literal %)",
+        {
+          code: "RC_UNITS_PUSHED",
+          detail:
+            "invalid unit catalog: web.service:2: missing '=' in 'nonsense'; web.service:4: unknown specifier %z in ExecStart= (write %% for a literal %)",
+        },
       ]);
-      const error = logged.find((l) => l.level === "error" && l.msg === "reconcile: units failed");
+      const error = logged.find((l) => l.level === "error" && l.msg === "reconcile: step failed");
+      expect(error?.fields).toMatchObject({ step: "RC_UNITS_PUSHED" });
       expect(error?.fields?.error).toBeInstanceOf(InvalidInputError);
       const done = logged.find((l) => l.msg === "reconcile done");
       expect(done?.fields).toMatchObject({ failed: report.failed, repairs: report.repairs });
@@ -355,7 +363,9 @@ describe("no quorum", () => {
     };
     const report = await handleReconcile(deps, w.log);
     expect(report.code).toBe("ETCD_NO_QUORUM");
-    expect(report.blocked.join("\n")).toMatch(/etcd no quorum: 0 of 3 voters healthy, need 2/);
+    expect(report.blocked.find((b) => b.code === "RC_NO_QUORUM")?.detail).toMatch(
+      /^0 of 3 voters healthy, need 2/,
+    );
     expect(report.repairs).toEqual([]);
     expect(report.failed).toEqual([]);
     expect(alarms).toEqual([{ members: expect.arrayContaining(mains), healthy: [], need: 2 }]);
