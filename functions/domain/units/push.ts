@@ -150,8 +150,9 @@ file_of() { local u="$1"; case "$u" in *@*.*) printf '%s@.%s' "\${u%%@*}" "\${u#
 esac
 mkdir -p "$UNIT_DIR" "$STATE_DIR" || { echo "cannot create $UNIT_DIR" >&2; exit 1; }
 prev_units=(); prev_files=()
-[ -f "$STATE_DIR/units" ] && mapfile -t prev_units <"$STATE_DIR/units"
-[ -f "$STATE_DIR/files" ] && mapfile -t prev_files <"$STATE_DIR/files"
+# Blank lines are no units (an empty set was once recorded as one blank line).
+[ -f "$STATE_DIR/units" ] && mapfile -t prev_units < <(grep -v '^$' "$STATE_DIR/units")
+[ -f "$STATE_DIR/files" ] && mapfile -t prev_files < <(grep -v '^$' "$STATE_DIR/files")
 written=(); started=(); restarted=(); stopped=(); removed=(); failed=()
 for f in \${files[@]+"\${files[@]}"}; do
   tmp="$UNIT_DIR/.$f.devcluster-new"
@@ -202,8 +203,8 @@ for u in \${sidecar_changed[@]+"\${sidecar_changed[@]}"}; do
     systemctl try-restart "$sc@\${u%.*}.service" >/dev/null 2>&1 || failed+=("$sc@\${u%.*}.service")
   done
 done
-printf '%s\n' \${units[@]+"\${units[@]}"} >"$STATE_DIR/units.new" && mv -f "$STATE_DIR/units.new" "$STATE_DIR/units" || failed+=("state")
-printf '%s\n' \${files[@]+"\${files[@]}"} >"$STATE_DIR/files.new" && mv -f "$STATE_DIR/files.new" "$STATE_DIR/files" || failed+=("state")
+{ [ \${#units[@]} -eq 0 ] || printf '%s\n' "\${units[@]}"; } >"$STATE_DIR/units.new" && mv -f "$STATE_DIR/units.new" "$STATE_DIR/units" || failed+=("state")
+{ [ \${#files[@]} -eq 0 ] || printf '%s\n' "\${files[@]}"; } >"$STATE_DIR/files.new" && mv -f "$STATE_DIR/files.new" "$STATE_DIR/files" || failed+=("state")
 ok=true; [ \${#failed[@]} -eq 0 ] || ok=false
 printf '%s {"instanceId":"%s","ok":%s,"units":%s,"written":%s,"started":%s,"restarted":%s,"stopped":%s,"removed":%s,"failed":%s}\n' \
   ${RESULT_MARK} "$id" "$ok" "$(jarr \${units[@]+"\${units[@]}"})" "$(jarr \${written[@]+"\${written[@]}"})" "$(jarr \${started[@]+"\${started[@]}"})" \

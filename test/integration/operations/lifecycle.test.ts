@@ -344,6 +344,39 @@ describe("reconcile with a step that fails", () => {
     // The repairs stuck: the state is consistent again.
     await expectConsistent();
   }, 90_000);
+  it("when the re-push changes a node's units, reconcile lists what each node changed, and nothing once converged", async () => {
+    const { unitsHook } = await import("../../../functions/operations/unitsHook.ts");
+    const { etcdPlacementStore } = await import("../../../functions/adapters/etcd/placementStore.ts");
+    const ips = await Promise.all((await w.ids("main")).map(w.ipOf));
+    const placementClient = new Etcd3({ hosts: ips.map(etcdClientUrl) });
+    const deps = {
+      ...w.deps,
+      units: unitsHook({
+        commands: w.deps.commands,
+        placements: () => etcdPlacementStore(placementClient),
+        catalog: () => ({
+          "tick.service":
+            "[Unit]\nDescription=tick\n[Service]\nExecStart=/bin/true\n[X-Fleet]\nGlobal=true\nMachineMetadata=role=worker\n",
+        }),
+      }),
+    };
+    try {
+      const workers = await w.ids("worker");
+      expect(workers.length).toBeGreaterThan(0);
+      const report = await handleReconcile(deps, w.log);
+      expect(report.failed).toEqual([]);
+      expect(report.repairs.filter((r) => r.code === "RC_UNITS_PUSHED")).toEqual(
+        workers.map((id) => ({
+          code: "RC_UNITS_PUSHED",
+          detail: `${id}: wrote tick.service; started tick.service`,
+        })),
+      );
+      const again = await handleReconcile(deps, w.log);
+      expect(again.repairs).toEqual([]);
+    } finally {
+      placementClient.close();
+    }
+  }, 60_000);
 });
 
 describe("no quorum", () => {
