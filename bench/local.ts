@@ -18,6 +18,7 @@ import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { Etcd3 } from "etcd3";
 import { parseEnvFile } from "../functions/domain/etcdEnv.ts";
 import { etcdClientUrl, etcdPeerUrl } from "../functions/domain/model.ts";
+import { RESTORE_CODES } from "../functions/domain/reportCodes.ts";
 import { attach, down, killAllMain, status, up } from "../local/cluster/cluster.ts";
 import { runDemo } from "../local/cluster/demo.ts";
 import { reserveLocalClusterPrefix } from "../local/loopback.ts";
@@ -237,10 +238,12 @@ try {
   );
   out("");
   out("restore function steps (median ms over runs):");
-  const names = runs[0]!.steps.map((s) => s.step);
-  for (const n of names) {
-    const ms = runs.map((x) => x.steps.find((s) => s.step === n)?.ms ?? 0);
-    out(`  ${n.padEnd(66)} ${String(Math.round(median(ms))).padStart(6)}  (${ms.join(", ")})`);
+  const codes = runs[0]!.steps.map((s) => s.code);
+  for (const c of codes) {
+    const ms = runs.map((x) => x.steps.find((s) => s.code === c)?.ms ?? 0);
+    out(
+      `  ${c.padEnd(22)} ${RESTORE_CODES[c].padEnd(68)} ${String(Math.round(median(ms))).padStart(6)}  (${ms.join(", ")})`,
+    );
   }
 } finally {
   for (let r = 0; r < RUNS; r++) {

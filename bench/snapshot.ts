@@ -318,7 +318,7 @@ systemctl start etcd-member.service`,
       total,
       restore: tr,
       verify: total - tr,
-      steps: s.steps.map((x) => `${x.step} ${x.ms}`).join("; "),
+      steps: s.steps.map((x) => `${x.code} ${x.ms}`).join("; "),
     });
   }
   const h = Math.min(...handTimes);

@@ -155,13 +155,15 @@ export const FUNCTION_CAPABILITIES: Record<FunctionName, (keyof typeof Capabilit
     "readPublishedImages",
     "readSnapshotHistory",
   ],
-  // Total loss: restores in-process (restoreSnapshots), it invokes no other function.
   reconcile: [
     "observeGroups",
     "writePrivateDns",
     "runNodeCommands",
     "readPublishedImages",
     "putMetrics",
+    // Recovery runs inside reconcile (functions/runtime/wiring.ts): whether the cluster has existed (a
+    // valid snapshot is listed), a total loss's restore reads the snapshot, and both recoveries (from
+    // a snapshot, from the survivor) take the restore lock object.
     "readSnapshotHistory",
     "restoreSnapshots",
   ],

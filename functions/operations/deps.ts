@@ -2,6 +2,7 @@
 // root (runtime/wiring.ts) builds it; tests build their own.
 import type { Logger } from "../ports/log.ts";
 import type { NodeRecord } from "../domain/model.ts";
+import type { NodePushResult } from "../domain/units/push.ts";
 import type { Commands, Groups, LifecycleActions } from "../ports/index.ts";
 import type { ClusterStore } from "../ports/cluster.ts";
 import type { Dns } from "../ports/dns.ts";
@@ -20,7 +21,14 @@ export interface UnitsContext {
 export interface UnitsHook {
   onLaunch(node: NodeRecord, log: Logger, ctx: UnitsContext): Promise<void>;
   onTerminate(node: NodeRecord, log: Logger, ctx: UnitsContext): Promise<void>;
-  reconcile?(log: Logger, ctx: UnitsContext): Promise<void>;
+  /** Re-push every node its desired units; says what each node changed and which pushes failed. */
+  reconcile?(log: Logger, ctx: UnitsContext): Promise<UnitsRepushed | void>;
+}
+
+/** What a reconcile re-push did: each node's own account (files written, units started...), failed nodes. */
+export interface UnitsRepushed {
+  results: NodePushResult[];
+  failed: string[];
 }
 
 /**
@@ -42,6 +50,14 @@ export type NoQuorumAlarm = (
   log: Logger,
   detail: { members: string[]; healthy: string[]; need: number },
 ) => Promise<void>;
+
+/**
+ * No quorum: what reconcile does after raising the alarm (recover from the most up-to-date survivor
+ * when AUTO_RESTORE allows, otherwise say how).
+ */
+export type RecoverNoQuorum = (
+  log: Logger,
+) => Promise<{ action: string; reason?: string; survivor?: string }>;
 
 export interface Timing {
   /** How long a main launch keeps trying to promote a pending learner before leaving it to reconcile. */
@@ -90,6 +106,7 @@ export interface LifecycleDeps {
   history?: ClusterHistory | undefined;
   recover?: Recover | undefined;
   noQuorum?: NoQuorumAlarm | undefined;
+  recoverNoQuorum?: RecoverNoQuorum | undefined;
   timing: Timing;
   now(): Date;
 }

@@ -4,6 +4,7 @@ import { DeadlineError, DevclusterError, EtcdUnavailableError, NotFoundError } f
 import { type LifecycleEvent } from "../domain/lifecycleEvent.ts";
 import type { Logger } from "../ports/log.ts";
 import type { NodeRecord } from "../domain/model.ts";
+import { reportStep } from "../domain/reportCodes.ts";
 import { planLaunchMain } from "../domain/membershipPlan.ts";
 import { ClusterNotReadyError, LockBusyError } from "../domain/errors.ts";
 import type { ClusterStore } from "../ports/cluster.ts";
@@ -43,7 +44,7 @@ export async function launch(ev: LifecycleEvent, deps: LifecycleDeps, log: Logge
   if (group.role !== "main" && (await store.memberList()) === null) {
     // The cluster is still forming (all groups launch together at creation): wait for etcd rather
     // than abandon a good node; heartbeats keep the action alive meanwhile.
-    report.steps.push("waiting for etcd");
+    report.steps.push(reportStep("LC_WAITING_FOR_ETCD"));
     const until = Date.now() + deps.timing.bootstrapWaitMs;
     while ((await store.memberList()) === null) {
       if (Date.now() > until)
@@ -60,7 +61,7 @@ export async function launch(ev: LifecycleEvent, deps: LifecycleDeps, log: Logge
 
   const rec = nodeRecordOf(inst, group, state, deps.now());
   const revision = await store.putNode(rec);
-  report.steps.push(`register ${state}`);
+  report.steps.push(reportStep("LC_REGISTERED", state));
 
   // Units and DNS both derive from the registry and do not depend on each other: do them at once.
   const [, dns] = await Promise.all([
@@ -73,12 +74,12 @@ export async function launch(ev: LifecycleEvent, deps: LifecycleDeps, log: Logge
       deadlineMs: deps.timing.dnsDeadlineMs,
     }),
   ]);
-  if (deps.units) report.steps.push("units pushed");
+  if (deps.units) report.steps.push(reportStep("LC_UNITS_PUSHED"));
   if (!dns.synced) throw new DeadlineError("DNS sync did not finish in time");
-  report.steps.push(dns.sentByMe ? `dns sync (${dns.changes} changes)` : "dns covered by a concurrent sync");
+  report.steps.push(dns.sentByMe ? reportStep("LC_DNS_SYNCED", dns.changes) : reportStep("LC_DNS_COVERED"));
   if (dns.discoveryChanged) {
     await refreshGateways(deps, store, log);
-    report.steps.push("gateways refreshed");
+    report.steps.push(reportStep("LC_GATEWAYS_REFRESHED"));
   }
 }
 
@@ -105,7 +106,7 @@ async function promoteOwn(
   for (;;) {
     try {
       if (await promoteLearner(deps, store, owner, memberId)) {
-        report.steps.push(`promoted own learner after ${Date.now() - started} ms`);
+        report.steps.push(reportStep("LC_LEARNER_PROMOTED", `after ${Date.now() - started} ms`));
         return "active";
       }
     } catch (e) {
@@ -120,7 +121,7 @@ async function promoteOwn(
     memberId,
     waitedMs: Date.now() - started,
   });
-  report.steps.push("learner not caught up in time: promotion left to the promotion check");
+  report.steps.push(reportStep("LC_PROMOTION_DEFERRED"));
   return "joining";
 }
 
@@ -148,9 +149,7 @@ async function joinMain(
     switch (plan.kind) {
       case "bootstrap": {
         if (await deps.history?.formedBefore()) {
-          report.steps.push(
-            "etcd lost (no member answers; a snapshot exists): not bootstrapping; restore needed",
-          );
+          report.steps.push(reportStep("LC_ETCD_LOST"));
           log.error("ALARM etcd total loss seen by a main launch; restore from a snapshot", {
             instanceId: ev.instanceId,
           });
@@ -166,11 +165,11 @@ async function joinMain(
           const g = obs.groups.find((x) => x.name === deps.groupNames.main)!;
           if (i && m.name !== ev.instanceId) await store.putNode(nodeRecordOf(i, g, "active", now));
         }
-        report.steps.push(`bootstrap ${ms.length} members`);
+        report.steps.push(reportStep("LC_BOOTSTRAPPED", `${ms.length} members`));
         return "active";
       }
       case "wait-bootstrap": {
-        report.steps.push(`bootstrap pending: ${plan.reason}`);
+        report.steps.push(reportStep("LC_BOOTSTRAP_PENDING", plan.reason));
         // Another launch (or reconcile) forms the cluster; wait for it so this node can be registered.
         const until = Date.now() + deps.timing.bootstrapWaitMs;
         while (Date.now() < until) {
@@ -189,10 +188,10 @@ async function joinMain(
         if (!plan.started) {
           const token = (await store.getKey(TOKEN_KEY)) ?? deps.clusterName;
           await startJoiningMember(deps, log, node, (await store.memberList()) ?? [], ipToInstance, token);
-          report.steps.push("member existed unstarted: start settings sent");
+          report.steps.push(reportStep("LC_START_RESENT"));
           await awaitStart(deps, store, log, report, plan.member.id);
         } else {
-          report.steps.push("already a member");
+          report.steps.push(reportStep("LC_ALREADY_MEMBER"));
         }
         // A retried event finds its own learner: finish the promotion the first attempt began.
         return plan.member.isLearner
@@ -205,12 +204,12 @@ async function joinMain(
         // etcd 3.4 allows one learner: promote the pending one if it caught up, else retry a while.
         const promoted = await promoteLearner(deps, store, ev.instanceId, plan.learner.id);
         if (promoted) {
-          report.steps.push(`promoted pending learner ${plan.learner.name || plan.learner.id}`);
+          report.steps.push(reportStep("LC_PENDING_LEARNER_PROMOTED", plan.learner.name || plan.learner.id));
           continue;
         }
         if (Date.now() > promoteUntil) {
           // Leave the join to reconcile (it adds one learner per run once the pending one is promoted).
-          report.steps.push("learner pending: join deferred to reconcile");
+          report.steps.push(reportStep("LC_JOIN_DEFERRED", "a learner is pending"));
           return "joining";
         }
         await sleep(500);
@@ -241,24 +240,24 @@ async function joinMain(
           // (even when the promotion budget is shorter), then defer.
           notReadySince ??= Date.now();
           if (Date.now() > Math.max(promoteUntil, notReadySince + NOT_READY_WINDOW_MS)) {
-            report.steps.push("etcd not ready for a new member: join deferred to reconcile");
+            report.steps.push(reportStep("LC_JOIN_DEFERRED", "etcd not ready for a new member"));
             return "joining";
           }
           await sleep(notReadyDelay);
           notReadyDelay = Math.min(notReadyDelay * 2, 2000);
           continue;
         }
-        report.steps.push(`learner added ${added.member.id}`);
+        report.steps.push(reportStep("LC_LEARNER_ADDED", added.member.id));
         try {
           const token = (await store.getKey(TOKEN_KEY)) ?? deps.clusterName;
           await startJoiningMember(deps, log, node, added.members, ipToInstance, token);
-          report.steps.push("start settings sent");
+          report.steps.push(reportStep("LC_START_SENT"));
         } catch (e) {
           // Do not leave a learner that never starts: it would block the next join.
           await withMembershipLock(deps, store, ev.instanceId, () =>
             store.removeMember(added.member.id),
           ).catch(() => {});
-          report.steps.push("learner removed after failed start");
+          report.steps.push(reportStep("LC_LEARNER_ROLLED_BACK"));
           throw e;
         }
         await awaitStart(deps, store, log, report, added.member.id);
@@ -277,9 +276,9 @@ async function awaitStart(
   memberId: string,
 ) {
   if (await waitMemberStarted(store, memberId, deps.timing.memberStartWaitMs)) {
-    report.steps.push("member started");
+    report.steps.push(reportStep("LC_MEMBER_STARTED"));
     return;
   }
-  report.steps.push("member not started yet: discovery records left to reconcile");
+  report.steps.push(reportStep("LC_MEMBER_START_PENDING"));
   log.warn("etcd member did not start in time; reconcile adds it to the discovery records", { memberId });
 }

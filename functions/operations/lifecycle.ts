@@ -3,6 +3,7 @@
 // Parse, then launch (launch.ts) or terminate (terminate.ts), then complete.
 // Every step is idempotent: a duplicate, late or reordered event ends in the state of a clean run.
 import { parseLifecycleEvent } from "../domain/lifecycleEvent.ts";
+import { reportStep } from "../domain/reportCodes.ts";
 import type { Logger } from "../ports/log.ts";
 import type { LifecycleActionRef } from "../ports/index.ts";
 import type { LifecycleDeps } from "./deps.ts";
@@ -34,7 +35,7 @@ export async function handleLifecycle(
     leftovers: [],
   };
   if (ev.warmPool) {
-    report.steps.push("warm pool transition: nothing to do");
+    report.steps.push(reportStep("LC_WARM_POOL_SKIPPED"));
     await deps.actions.complete(ref, "CONTINUE");
     return report;
   }
@@ -51,13 +52,13 @@ export async function handleLifecycle(
     } else {
       // A terminating node goes anyway: let it, and leave the rest to reconcile.
       report.result = "CONTINUE";
-      report.leftovers.push(`failed: ${report.error}`);
+      report.leftovers.push(reportStep("LC_FAILED", report.error));
       l.error("terminate step failed: continuing; reconcile repairs the rest", { error: e });
       await recordLeftovers(deps, ev, report).catch(() => {});
     }
   }
   await deps.actions.complete(ref, report.result);
-  report.steps.push(`complete ${report.result}`);
+  report.steps.push(reportStep("LC_COMPLETED", report.result));
   l.info("lifecycle action done", { ...report });
   return report;
 }

@@ -7,11 +7,13 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "../ports/log.ts";
 import { actionable, planReconcile } from "../domain/reconcilePlan.ts";
 import { quorumAfter } from "../domain/membershipPlan.ts";
+import { formatStep, reportStep, type RepairCode, type ReportStep } from "../domain/reportCodes.ts";
 import type { LifecycleDeps } from "./deps.ts";
 import { syncDns } from "./dnsSync.ts";
 import { applyRepair, describe } from "./repairs.ts";
 import { LEFTOVER_PREFIX, endpointsOf, observe, promoteLearner, refreshGateways } from "./steps.ts";
 import type { ClusterStore } from "../ports/cluster.ts";
+import type { NodePushResult } from "../domain/units/push.ts";
 
 /** Why reconcile stopped short of repairing (absent: it ran through). */
 export type ReconcileCode = "ETCD_TOTAL_LOSS" | "ETCD_NO_QUORUM";
@@ -19,9 +21,12 @@ export type ReconcileCode = "ETCD_TOTAL_LOSS" | "ETCD_NO_QUORUM";
 export interface ReconcileReport {
   code?: ReconcileCode;
   rounds: number;
-  repairs: string[];
-  blocked: string[];
-  failed: string[];
+  /** Repairs done (codes in domain/reportCodes.ts). */
+  repairs: ReportStep<RepairCode>[];
+  /** Repairs that cannot be done now, with why. */
+  blocked: ReportStep<RepairCode>[];
+  /** Repairs that failed, with the error. */
+  failed: ReportStep<RepairCode>[];
   dnsChanges: number;
 }
 
@@ -48,9 +53,9 @@ export async function handleReconcile(
           : await deps.recover(log);
       report.code = "ETCD_TOTAL_LOSS";
       report.blocked.push(
-        `etcd total loss: ${outcome.action}${outcome.reason ? ` (${outcome.reason})` : ""}`,
+        reportStep("RC_TOTAL_LOSS", `${outcome.action}${outcome.reason ? ` (${outcome.reason})` : ""}`),
       );
-      if (outcome.action === "restored") report.repairs.push("restored etcd from the newest valid snapshot");
+      if (outcome.action === "restored") report.repairs.push(reportStep("RC_RESTORED"));
       log.info("reconcile done", { ...report });
       return report;
     }
@@ -71,12 +76,31 @@ export async function handleReconcile(
         report.code = "ETCD_NO_QUORUM";
         report.rounds = round + 1;
         report.blocked.push(
-          `etcd no quorum: ${q.healthyVoters} of ${q.voters} voters healthy, need ${q.need}; recover from the most up-to-date survivor (docs/OPERATIONS.md, "No quorum")`,
+          reportStep(
+            "RC_NO_QUORUM",
+            `${q.healthyVoters} of ${q.voters} voters healthy, need ${q.need}; recover from the most up-to-date survivor (docs/OPERATIONS.md, "No quorum")`,
+          ),
         );
         log.error("ALARM etcd has no quorum: members answer but no leader; writes are refused", detail);
         await deps
           .noQuorum?.(log, detail)
           .catch((e: unknown) => log.warn("no-quorum alarm failed", { error: e }));
+        if (opts.recover !== false && deps.recoverNoQuorum) {
+          const outcome = await deps.recoverNoQuorum(log).catch((e: unknown) => ({
+            action: "failed",
+            reason: e instanceof Error ? e.message : String(e),
+            survivor: undefined,
+          }));
+          if (outcome.action === "recovered")
+            report.repairs.push(reportStep("RC_SURVIVOR_RECOVERED", outcome.survivor));
+          else
+            report.blocked.push(
+              reportStep(
+                "RC_SURVIVOR_NOT_RECOVERED",
+                `${outcome.action}${outcome.reason ? ` (${outcome.reason})` : ""}`,
+              ),
+            );
+        }
         log.info("reconcile done", { ...report });
         return report;
       }
@@ -104,37 +128,77 @@ export async function handleReconcile(
         if (done) {
           progressed = true;
           report.repairs.push(what);
-          log.info("reconcile: repaired", { repair: what });
+          log.info("reconcile: repaired", { repair: formatStep(what) });
         } else {
-          report.blocked.push(`${what}: not yet`);
+          report.blocked.push(reportStep(what.code, `${what.detail ?? ""}: not yet`));
         }
       } catch (e) {
-        report.failed.push(`${what}: ${e instanceof Error ? e.message : String(e)}`);
-        log.error("reconcile: repair failed", { repair: what, error: e });
+        report.failed.push(
+          reportStep(what.code, `${what.detail ?? ""}: ${e instanceof Error ? e.message : String(e)}`),
+        );
+        log.error("reconcile: repair failed", { repair: formatStep(what), error: e });
       }
     }
     if (!progressed) break;
   }
-  if (store && (await store.memberList())) {
-    const dns = await syncDns(store, deps.dns, log, {
-      domain: deps.domain,
-      owner,
-      list: true,
-      coalesceMs: 0,
-      deadlineMs: deps.timing.dnsDeadlineMs,
+  // Each step after the rounds runs on its own: a failure (an invalid catalog, Route 53 refusing) is
+  // reported and logged, and what the run already repaired stays in the report.
+  const step = async (code: RepairCode, fn: () => Promise<void>) => {
+    try {
+      await fn();
+    } catch (e) {
+      report.failed.push(reportStep(code, e instanceof Error ? e.message : String(e)));
+      log.error("reconcile: step failed", { step: code, error: e });
+    }
+  };
+  const s = store;
+  let live = false;
+  if (s) await step("RC_DNS_SYNCED", async () => void (live = Boolean(await s.memberList())));
+  if (s && live) {
+    await step("RC_DNS_SYNCED", async () => {
+      const dns = await syncDns(s, deps.dns, log, {
+        domain: deps.domain,
+        owner,
+        list: true,
+        coalesceMs: 0,
+        deadlineMs: deps.timing.dnsDeadlineMs,
+      });
+      report.dnsChanges = dns.changes;
+      if (dns.discoveryChanged && (await refreshGateways(deps, s, log)).length === 0)
+        report.repairs.push(reportStep("RC_GATEWAYS_REFRESHED"));
+      if (dns.changes) report.repairs.push(reportStep("RC_DNS_SYNCED", dns.changes));
     });
-    report.dnsChanges = dns.changes;
-    if (dns.discoveryChanged && (await refreshGateways(deps, store, log)).length === 0)
-      report.repairs.push("etcd-amb restarted");
-    if (dns.changes) report.repairs.push(`dns: ${dns.changes} record changes`);
-    if (deps.units?.reconcile) await deps.units.reconcile(log, { store, endpoints: lastEndpoints });
+    await step("RC_UNITS_PUSHED", async () => {
+      const pushed = await deps.units?.reconcile?.(log, { store: s, endpoints: lastEndpoints });
+      for (const r of pushed?.results ?? []) {
+        const did = describePush(r);
+        if (did) report.repairs.push(reportStep("RC_UNITS_PUSHED", `${r.instanceId}: ${did}`));
+      }
+      for (const id of pushed?.failed ?? [])
+        report.failed.push(reportStep("RC_UNITS_PUSHED", `${id}: the push failed; pushed again next run`));
+    });
     // Leftovers recorded by terminate handlers are settled once the state is clean.
     if (!report.failed.length) {
-      for (const id of await leftoverIds(store)) await store.putKey(LEFTOVER_PREFIX + id, "").catch(() => {});
+      for (const id of await leftoverIds(s)) await s.putKey(LEFTOVER_PREFIX + id, "").catch(() => {});
     }
   }
   log.info("reconcile done", { ...report });
   return report;
+}
+
+/** What a node's push changed there ("" when it already ran exactly its units). */
+function describePush(r: NodePushResult): string {
+  const parts: [string, string[] | undefined][] = [
+    ["wrote", r.written],
+    ["started", r.started],
+    ["restarted", r.restarted],
+    ["stopped", r.stopped],
+    ["removed", r.removed],
+  ];
+  return parts
+    .filter(([, xs]) => xs?.length)
+    .map(([verb, xs]) => `${verb} ${xs!.join(", ")}`)
+    .join("; ");
 }
 
 async function leftoverIds(store: ClusterStore): Promise<string[]> {

@@ -3,6 +3,7 @@
 import { ClusterNotReadyError } from "../domain/errors.ts";
 import type { Logger } from "../ports/log.ts";
 import type { Repair } from "../domain/reconcilePlan.ts";
+import { reportStep, type RepairCode, type ReportStep } from "../domain/reportCodes.ts";
 import { peerIp, planRemove, quorumAfter } from "../domain/membershipPlan.ts";
 import type { ClusterStore } from "../ports/cluster.ts";
 import type { LifecycleDeps } from "./deps.ts";
@@ -14,26 +15,30 @@ import {
   withMembershipLock,
 } from "./steps.ts";
 
-export const describe = (r: Repair): string => {
+/** The repair as a report step: its code, and what it is about. */
+export const describe = (r: Repair): ReportStep<RepairCode> => {
   switch (r.kind) {
     case "remove-member":
-      return `remove member ${r.member.name || r.member.id} (${peerIp(r.member)}): ${r.reason}`;
+      return reportStep(
+        "RC_MEMBER_REMOVED",
+        `${r.member.name || r.member.id} (${peerIp(r.member)}): ${r.reason}`,
+      );
     case "promote-learner":
-      return `promote learner ${r.instanceId}`;
+      return reportStep("RC_LEARNER_PROMOTED", r.instanceId);
     case "start-member":
-      return `start member ${r.instanceId}`;
+      return reportStep("RC_MEMBER_STARTED", r.instanceId);
     case "add-learner":
-      return `add learner ${r.instanceId}`;
+      return reportStep("RC_LEARNER_ADDED", r.instanceId);
     case "bootstrap":
-      return `bootstrap ${r.plan.initialCluster.map((m) => m.name).join(",")}`;
+      return reportStep("RC_BOOTSTRAPPED", r.plan.initialCluster.map((m) => m.name).join(","));
     case "register":
-      return `register ${r.record.instanceId} ${r.record.role} ${r.record.state}`;
+      return reportStep("RC_REGISTERED", `${r.record.instanceId} ${r.record.role} ${r.record.state}`);
     case "mark-gone":
-      return `mark gone ${r.record.instanceId}`;
+      return reportStep("RC_MARKED_GONE", r.record.instanceId);
     case "forget":
-      return `forget ${r.record.instanceId} (gone since ${r.record.updatedAt})`;
+      return reportStep("RC_FORGOTTEN", `${r.record.instanceId} (gone since ${r.record.updatedAt})`);
     case "blocked":
-      return r.reason;
+      return reportStep("RC_BLOCKED", r.reason);
   }
 };
 

@@ -1,4 +1,5 @@
 // What a lifecycle invocation did: returned by the handler, logged, asserted by tests.
+import type { LifecycleStepCode, ReportStep } from "../domain/reportCodes.ts";
 import type { LifecycleResult } from "../ports/index.ts";
 
 export interface LifecycleReport {
@@ -6,9 +7,9 @@ export interface LifecycleReport {
   instanceId: string;
   role?: string;
   result: LifecycleResult;
-  /** What was done, in order (for logs and tests). */
-  steps: string[];
+  /** What was done, in order (codes in domain/reportCodes.ts). */
+  steps: ReportStep<LifecycleStepCode>[];
   /** What is left for reconcile (terminate with a step that could not be done). */
-  leftovers: string[];
+  leftovers: ReportStep<LifecycleStepCode>[];
   error?: string;
 }

@@ -23,12 +23,16 @@ import type { CommandResult, Commands } from "../ports/index.ts";
 import type { EtcdSnapshotApi, Metrics, SnapshotStore } from "../ports/snapshots.ts";
 import { observeMainNodes, type GroupsSource } from "./snapshot.ts";
 import { parseInput } from "../domain/input.ts";
+import { RESTORE_CODES, type RestoreStepCode } from "../domain/reportCodes.ts";
+import { spans, type TimedStep } from "./spans.ts";
 
 /** How a refusal names the override; the command line says `--force` in its place. */
 export const FORCE_HINT = 'pass "force": true';
 
 export const RestoreInputSchema = z
   .object({
+    /** From a snapshot (the default); `survivor` is recovery from a surviving member (operations/survivor.ts). */
+    mode: z.literal("snapshot").optional(),
     /** `latest` (the newest valid snapshot), a snapshot id, or its data or manifest key. */
     snapshot: z.string().min(1).default("latest"),
     /** The cluster's name, repeated: a restore replaces the whole cluster's data. */
@@ -76,7 +80,8 @@ export interface RestoreSummary {
   endpoints: string[];
   revision: number;
   keyCount: number;
-  steps: { step: string; ms: number }[];
+  /** Each step (codes in domain/reportCodes.ts) and how long it took. */
+  steps: TimedStep<RestoreStepCode>[];
   durationMs: number;
 }
 
@@ -110,18 +115,9 @@ const describeFailures = (rs: CommandResult[]) =>
 
 export async function restore(deps: RestoreDeps, rawInput: unknown): Promise<RestoreSummary> {
   const t0 = Date.now();
-  const steps: RestoreSummary["steps"] = [];
-  const TOTAL = 9;
-  let n = 0;
-  let tStep = Date.now();
   const log = deps.log.child({ op: "restore" });
-  const step = (name: string, fields: Record<string, unknown> = {}) => {
-    if (n > 0) steps[steps.length - 1]!.ms = Date.now() - tStep;
-    tStep = Date.now();
-    n++;
-    steps.push({ step: name, ms: 0 });
-    log.info(`restore: step ${n}/${TOTAL}: ${name}`, { step: n, of: TOTAL, ...fields });
-  };
+  const timed = spans<RestoreStepCode>(log, { label: "restore", total: Object.keys(RESTORE_CODES).length });
+  const step = timed.begin;
 
   // 1. Input and confirmation: nothing is read or changed before these pass.
   const input = parseInput(RestoreInputSchema, rawInput ?? {}, "invalid restore input");
@@ -130,7 +126,7 @@ export async function restore(deps: RestoreDeps, rawInput: unknown): Promise<Res
       `confirmation "${input.confirm}" does not match the cluster name; nothing was changed`,
     );
   }
-  step("resolve snapshot", { snapshot: input.snapshot });
+  step("RS_SNAPSHOT_RESOLVED", { snapshot: input.snapshot });
   const observed = await deps.store.list();
   const chosen = chooseSnapshot(deps.store.layout, observed, input.snapshot);
   if (!chosen)
@@ -141,10 +137,10 @@ export async function restore(deps: RestoreDeps, rawInput: unknown): Promise<Res
   if (invalid) throw new RefusedError(`snapshot ${chosen.id} is not valid (${invalid}); nothing was changed`);
   const manifest = chosen.manifest!;
 
-  step("verify snapshot checksum", { id: manifest.id, size: manifest.size });
+  step("RS_CHECKSUM_VERIFIED", { id: manifest.id, size: manifest.size });
   await verifyDownload(deps.store, manifest);
 
-  step("observe main nodes and the old cluster");
+  step("RS_NODES_OBSERVED");
   const nodes = await observeMainNodes(deps.groups, deps.cfg);
   if (nodes.length === 0)
     throw new RefusedError(
@@ -184,7 +180,7 @@ export async function restore(deps: RestoreDeps, rawInput: unknown): Promise<Res
     });
     const byId = (id: string) => plan.members.find((m) => m.instanceId === id)!;
 
-    step("fetch and verify the snapshot on every node", { nodes: plan.members.map((m) => m.instanceId) });
+    step("RS_FETCHED", { nodes: plan.members.map((m) => m.instanceId) });
     const url = await deps.store.presignGet(manifest.dataKey, deps.urlTtlSeconds ?? 900);
     const fetched = await Promise.all(
       plan.members.map((m) =>
@@ -212,7 +208,7 @@ export async function restore(deps: RestoreDeps, rawInput: unknown): Promise<Res
       );
     }
 
-    step("stop etcd, move old data aside, restore the snapshot on every node", { token: plan.token });
+    step("RS_SWAPPED", { token: plan.token });
     const swapped = await Promise.all(
       plan.members.map((m) =>
         deps.commands
@@ -237,7 +233,7 @@ export async function restore(deps: RestoreDeps, rawInput: unknown): Promise<Res
       swapped.map((r) => [r.instanceId, /moved the old data dir to (\S+)/.exec(r.stdout)?.[1] ?? null]),
     );
 
-    step("start the restored members");
+    step("RS_STARTED");
     const started = await deps.commands.run({
       instanceIds: plan.members.map((m) => m.instanceId),
       script: startScript(plan),
@@ -248,7 +244,7 @@ export async function restore(deps: RestoreDeps, rawInput: unknown): Promise<Res
     if (startFailed.length)
       throw new DevclusterError(`could not start etcd on ${describeFailures(startFailed)}`);
 
-    step("wait for a healthy quorum", { endpoints: plan.endpoints });
+    step("RS_QUORUM_HEALTHY", { endpoints: plan.endpoints });
     const quorum = Math.floor(plan.members.length / 2) + 1;
     const deadline = Date.now() + (deps.quorumTimeoutMs ?? 120_000);
     let healthy: string[] = [];
@@ -274,7 +270,7 @@ export async function restore(deps: RestoreDeps, rawInput: unknown): Promise<Res
       await sleep(100);
     }
 
-    step("check revision and key count against the manifest");
+    step("RS_CONTENT_CHECKED");
     const at = healthy[0]!;
     const status = await deps.etcd.status(at, 5000);
     const members = await deps.etcd.members(at);
@@ -293,7 +289,7 @@ export async function restore(deps: RestoreDeps, rawInput: unknown): Promise<Res
         `restored cluster does not match snapshot ${manifest.id}: ${problems.join("; ")}`,
       );
 
-    step("rewrite the node registry, discovery and units");
+    step("RS_REGISTRY_REWRITTEN");
     const at2 = new Date().toISOString();
     const records: NodeRecord[] = plan.members.map((m) => ({
       instanceId: m.instanceId,
@@ -326,7 +322,7 @@ export async function restore(deps: RestoreDeps, rawInput: unknown): Promise<Res
     if (deps.afterRestore) await deps.afterRestore({ plan, manifest, nodes: records });
     else log.warn("restore: no afterRestore hook wired: discovery records and units were not refreshed");
 
-    steps[steps.length - 1]!.ms = Date.now() - tStep;
+    const steps = timed.end();
     const summary: RestoreSummary = {
       snapshot: {
         id: manifest.id,

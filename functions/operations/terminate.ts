@@ -3,6 +3,7 @@
 import { type LifecycleEvent } from "../domain/lifecycleEvent.ts";
 import type { Logger } from "../ports/log.ts";
 import type { NodeRecord } from "../domain/model.ts";
+import { reportStep } from "../domain/reportCodes.ts";
 import { planRemove } from "../domain/membershipPlan.ts";
 import type { ClusterStore } from "../ports/cluster.ts";
 import type { LifecycleDeps } from "./deps.ts";
@@ -51,13 +52,13 @@ export async function terminate(
   }
   if (rec && deps.units) {
     await deps.units.onTerminate(rec, log, { store, endpoints });
-    report.steps.push("units moved");
+    report.steps.push(reportStep("LC_UNITS_MOVED"));
   }
 
   // Any role may have been a member (a wrongly tagged group); the member list decides.
   const members = await store.memberList();
   if (members === null) {
-    if (role === "main") report.leftovers.push("etcd unreachable: member removal left to reconcile");
+    if (role === "main") report.leftovers.push(reportStep("LC_ETCD_UNREACHABLE"));
   } else {
     await withMembershipLock(deps, store, ev.instanceId, async () => {
       const now = (await store.memberList()) ?? members;
@@ -68,13 +69,13 @@ export async function terminate(
         obs.main,
       );
       if (plan.kind === "not-member") {
-        report.steps.push("not an etcd member");
+        report.steps.push(reportStep("LC_NOT_MEMBER"));
       } else if (plan.kind === "refuse") {
-        report.leftovers.push(`member ${plan.member.id} kept: ${plan.reason}`);
+        report.leftovers.push(reportStep("LC_MEMBER_KEPT", `${plan.member.id}: ${plan.reason}`));
         log.warn("member removal refused: quorum", { reason: plan.reason, check: plan.check });
       } else {
         await store.removeMember(plan.member.id);
-        report.steps.push(`member ${plan.member.id} removed`);
+        report.steps.push(reportStep("LC_MEMBER_REMOVED", plan.member.id));
       }
     });
   }
@@ -82,9 +83,9 @@ export async function terminate(
   let revision: string | undefined;
   if (rec) {
     revision = await store.putNode({ ...rec, state: "gone", updatedAt: deps.now().toISOString() });
-    report.steps.push("registry gone");
+    report.steps.push(reportStep("LC_MARKED_GONE"));
   } else {
-    report.steps.push("unknown node: nothing registered");
+    report.steps.push(reportStep("LC_UNKNOWN_NODE"));
   }
   const dns = await syncDns(store, deps.dns, log, {
     domain: deps.domain,
@@ -93,16 +94,14 @@ export async function terminate(
     coalesceMs: deps.timing.dnsCoalesceMs,
     deadlineMs: deps.timing.dnsDeadlineMs,
   });
-  if (!dns.synced) report.leftovers.push("dns sync did not finish: left to reconcile");
+  if (!dns.synced) report.leftovers.push(reportStep("LC_DNS_UNFINISHED"));
   else
-    report.steps.push(
-      dns.sentByMe ? `dns sync (${dns.changes} changes)` : "dns covered by a concurrent sync",
-    );
+    report.steps.push(dns.sentByMe ? reportStep("LC_DNS_SYNCED", dns.changes) : reportStep("LC_DNS_COVERED"));
   if (dns.discoveryChanged) {
     await refreshGateways(deps, store, log).catch((e: unknown) =>
       log.warn("gateway refresh failed", { error: e }),
     );
-    report.steps.push("gateways refreshed");
+    report.steps.push(reportStep("LC_GATEWAYS_REFRESHED"));
   }
   if (report.leftovers.length) await recordLeftovers(deps, ev, report, store);
 }

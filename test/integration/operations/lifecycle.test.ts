@@ -97,7 +97,10 @@ describe("lifecycle", () => {
       const r = await launch("main", id);
       expect(r.result, JSON.stringify(r)).toBe("CONTINUE");
       // Each launch promotes its own learner: no reconcile runs here.
-      expect(r.steps.join("\n"), JSON.stringify(r)).toMatch(/promoted own learner/);
+      expect(
+        r.steps.map((s) => s.code),
+        JSON.stringify(r),
+      ).toContain("LC_LEARNER_PROMOTED");
       expect((await w.members()).filter((m) => m.isLearner)).toEqual([]);
     }
     await expectConsistent();
@@ -123,7 +126,7 @@ describe("lifecycle", () => {
     expect((await terminate("worker", b!)).result).toBe("CONTINUE");
     const late = await launch("worker", b!);
     expect(late.result, JSON.stringify(late)).toBe("ABANDON");
-    expect(late.steps).not.toContain("register active");
+    expect(late.steps.map((s) => s.code)).not.toContain("LC_REGISTERED");
     expect((await terminate("worker", b!)).result).toBe("CONTINUE");
     await expectConsistent();
     // Two main launches at once (one learner at a time), then the duplicate terminate of one of them.
@@ -152,7 +155,7 @@ describe("lifecycle", () => {
     const r = await terminate("main", victim!);
     expect(r.result).toBe("CONTINUE");
     // 3 voters, one dead: removing the dead one leaves 2 of 2 healthy.
-    expect(r.steps.join(" ")).toMatch(/member \d+ removed/);
+    expect(r.steps.find((s) => s.code === "LC_MEMBER_REMOVED")?.detail, JSON.stringify(r)).toMatch(/^\d+$/);
     await expectConsistent();
     // Back to 3: the replacement's launch alone restores fault tolerance (3 healthy voters), no reconcile.
     const [fresh] = await w.scaleTo("main", 3);
@@ -171,7 +174,7 @@ describe("lifecycle", () => {
   it("answers a terminate for a node etcd never knew, a launch for a missing instance, a malformed event", async () => {
     const r = await terminate("worker", "i-0123456789abcdef0");
     expect(r.result).toBe("CONTINUE");
-    expect(r.steps).toContain("not an etcd member");
+    expect(r.steps.map((s) => s.code)).toContain("LC_NOT_MEMBER");
     const l = await launch("worker", "i-0fedcba9876543210");
     expect(l.result).toBe("ABANDON");
     expect(l.error).toMatch(/does not exist/);
@@ -242,14 +245,138 @@ describe("lifecycle", () => {
     );
     const report = await handleReconcile(w.deps, w.log);
     expect(report.failed).toEqual([]);
-    expect(report.repairs.join("\n")).toMatch(/remove member/);
-    expect(report.repairs.join("\n")).toMatch(/mark gone i-00000000000000bad/);
+    expect(report.repairs.map((r) => r.code)).toContain("RC_MEMBER_REMOVED");
+    expect(report.repairs).toContainEqual({ code: "RC_MARKED_GONE", detail: "i-00000000000000bad" });
     expect(report.dnsChanges).toBeGreaterThanOrEqual(2);
     await expectConsistent();
     // Converged: a second run has nothing to do.
     const again = await handleReconcile(w.deps, w.log);
     expect(again.repairs).toEqual([]);
   }, 90_000);
+});
+
+describe("reconcile with a step that fails", () => {
+  it("when the catalog is invalid, it still reports the repairs done before the units step, reports the failure and logs it", async () => {
+    // Drift for the rounds and the DNS sync to repair: a registry entry for a node that does not exist,
+    // and a worker's A record gone.
+    const ips = await Promise.all((await w.ids("main")).map(w.ipOf));
+    const c = new Etcd3({ hosts: ips.map(etcdClientUrl) });
+    const ghost = "i-0000000000000bad2";
+    try {
+      await c.put(nodeKey(ghost)).value(
+        JSON.stringify({
+          instanceId: ghost,
+          role: "worker",
+          group: w.groups.worker,
+          zone: "",
+          privateIp: `${rig.block.prefix}.252`,
+          state: "active",
+          updatedAt: "",
+        }),
+      );
+    } finally {
+      c.close();
+    }
+    const { ChangeResourceRecordSetsCommand } = await import("@aws-sdk/client-route-53");
+    const [anyWorker] = await w.ids("worker");
+    const a = (await w.records()).find((r) => r.name === `${anyWorker}.${w.domain}.`)!;
+    await w.route53.send(
+      new ChangeResourceRecordSetsCommand({
+        HostedZoneId: w.zoneId,
+        ChangeBatch: {
+          Changes: [
+            {
+              Action: "DELETE",
+              ResourceRecordSet: {
+                Name: a.name,
+                Type: "A",
+                TTL: 60,
+                ResourceRecords: a.values.map((Value) => ({ Value })),
+              },
+            },
+          ],
+        },
+      }),
+    );
+    // The units step reads a catalog with two problems in one file.
+    const { unitsHook } = await import("../../../functions/operations/unitsHook.ts");
+    const { etcdPlacementStore } = await import("../../../functions/adapters/etcd/placementStore.ts");
+    const placementClient = new Etcd3({ hosts: ips.map(etcdClientUrl) });
+    const logged: { level: string; msg: string; fields?: Record<string, unknown> }[] = [];
+    const recording = (level: string) => (msg: string, fields?: Record<string, unknown>) =>
+      logged.push({ level, msg, ...(fields ? { fields } : {}) });
+    const log = {
+      info: recording("info"),
+      warn: recording("warn"),
+      error: recording("error"),
+      child: () => log,
+    };
+    const deps = {
+      ...w.deps,
+      units: unitsHook({
+        commands: w.deps.commands,
+        placements: () => etcdPlacementStore(placementClient),
+        catalog: () => ({ "web.service": "[Unit]\nnonsense\n[Service]\nExecStart=/bin/web %z\n" }),
+      }),
+    };
+    try {
+      const report = await handleReconcile(deps, log);
+      // What was repaired before the failure is reported...
+      expect(report.repairs).toContainEqual({ code: "RC_MARKED_GONE", detail: ghost });
+      expect(report.repairs).toContainEqual({ code: "RC_DNS_SYNCED", detail: "1" });
+      expect(report.dnsChanges).toBe(1);
+      // ...and the failure, coded, with every problem of the catalog.
+      expect(report.failed).toEqual([
+        {
+          code: "RC_UNITS_PUSHED",
+          detail:
+            "invalid unit catalog: web.service:2: missing '=' in 'nonsense'; web.service:4: unknown specifier %z in ExecStart= (write %% for a literal %)",
+        },
+      ]);
+      const error = logged.find((l) => l.level === "error" && l.msg === "reconcile: step failed");
+      expect(error?.fields).toMatchObject({ step: "RC_UNITS_PUSHED" });
+      expect(error?.fields?.error).toBeInstanceOf(InvalidInputError);
+      const done = logged.find((l) => l.msg === "reconcile done");
+      expect(done?.fields).toMatchObject({ failed: report.failed, repairs: report.repairs });
+    } finally {
+      placementClient.close();
+    }
+    // The repairs stuck: the state is consistent again.
+    await expectConsistent();
+  }, 90_000);
+  it("when the re-push changes a node's units, reconcile lists what each node changed, and nothing once converged", async () => {
+    const { unitsHook } = await import("../../../functions/operations/unitsHook.ts");
+    const { etcdPlacementStore } = await import("../../../functions/adapters/etcd/placementStore.ts");
+    const ips = await Promise.all((await w.ids("main")).map(w.ipOf));
+    const placementClient = new Etcd3({ hosts: ips.map(etcdClientUrl) });
+    const deps = {
+      ...w.deps,
+      units: unitsHook({
+        commands: w.deps.commands,
+        placements: () => etcdPlacementStore(placementClient),
+        catalog: () => ({
+          "tick.service":
+            "[Unit]\nDescription=tick\n[Service]\nExecStart=/bin/true\n[X-Fleet]\nGlobal=true\nMachineMetadata=role=worker\n",
+        }),
+      }),
+    };
+    try {
+      const workers = await w.ids("worker");
+      expect(workers.length).toBeGreaterThan(0);
+      const report = await handleReconcile(deps, w.log);
+      expect(report.failed).toEqual([]);
+      expect(report.repairs.filter((r) => r.code === "RC_UNITS_PUSHED")).toEqual(
+        workers.map((id) => ({
+          code: "RC_UNITS_PUSHED",
+          detail: `${id}: wrote tick.service; started tick.service`,
+        })),
+      );
+      const again = await handleReconcile(deps, w.log);
+      expect(again.repairs).toEqual([]);
+    } finally {
+      placementClient.close();
+    }
+  }, 60_000);
 });
 
 describe("no quorum", () => {
@@ -269,7 +396,9 @@ describe("no quorum", () => {
     };
     const report = await handleReconcile(deps, w.log);
     expect(report.code).toBe("ETCD_NO_QUORUM");
-    expect(report.blocked.join("\n")).toMatch(/etcd no quorum: 0 of 3 voters healthy, need 2/);
+    expect(report.blocked.find((b) => b.code === "RC_NO_QUORUM")?.detail).toMatch(
+      /^0 of 3 voters healthy, need 2/,
+    );
     expect(report.repairs).toEqual([]);
     expect(report.failed).toEqual([]);
     expect(alarms).toEqual([{ members: expect.arrayContaining(mains), healthy: [], need: 2 }]);

@@ -19,6 +19,7 @@ import { nodeDir, nodePids, killLocalNode, stopNodeProcessesUnder } from "../../
 import { recoverIfTotalLoss, restore, type RestoreDeps } from "../../../functions/operations/restore.ts";
 import { layoutOf, takeSnapshot } from "../../../functions/operations/snapshot.ts";
 import { useRig } from "../../rig/index.ts";
+import { RESTORE_CODES } from "../../../functions/domain/reportCodes.ts";
 import {
   allKeys,
   createBucket,
@@ -222,6 +223,9 @@ describe("restore", () => {
     const s = await restore(deps, { snapshot: "latest", confirm: CLUSTER });
     expect(s.snapshot.id).toBe(manifest.id);
     expect(s.members.map((m) => m.instanceId).sort()).toEqual(nodes.map((n) => n.instanceId).sort());
+    // Every step ran, in order, and is timed.
+    expect(s.steps.map((x) => x.code)).toEqual(Object.keys(RESTORE_CODES));
+    expect(s.steps.every((x) => x.ms >= 0)).toBe(true);
     for (const e of endpointsOf(nodes)) expect(await deps.etcd.healthy(e)).toBe(true);
     const members = await deps.etcd.members(endpointsOf(nodes)[0]!);
     expect(members.map((m) => m.name).sort()).toEqual(nodes.map((n) => n.instanceId).sort());

@@ -5,6 +5,7 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { handleLifecycle } from "../../../functions/operations/lifecycle.ts";
+import { formatStep } from "../../../functions/domain/reportCodes.ts";
 import { handleReconcile } from "../../../functions/operations/reconcile.ts";
 import { etcdUnitsHook } from "../../../functions/runtime/wiring.ts";
 import { nodeDir, nodePids } from "../../../local/node.ts";
@@ -37,7 +38,8 @@ describe("units through the lifecycle handler", () => {
     const [id] = await w.scaleTo("worker", 1);
     const report = await launch("worker", id!);
     expect(report.result).toBe("CONTINUE");
-    expect(report.steps.indexOf("units pushed")).toBeLessThan(report.steps.indexOf("complete CONTINUE"));
+    const steps = report.steps.map(formatStep);
+    expect(steps.indexOf("LC_UNITS_PUSHED")).toBeLessThan(steps.indexOf("LC_COMPLETED CONTINUE"));
     const dir = nodeDir(w.root, id!);
     expect(existsSync(join(dir, "etc/systemd/system/etcd-amb.service"))).toBe(true);
     expect(existsSync(join(dir, "etc/systemd/system/multi-user.target.wants/etcd-amb.service"))).toBe(true);
@@ -55,7 +57,7 @@ describe("discovery changes reach the gateways", () => {
     const [main] = await w.ids("main");
     await w.terminate("main", main!);
     const report = await handleLifecycle(w.event("terminate", "main", main!), w.deps, w.log);
-    expect(report.steps).toContain("gateways refreshed");
+    expect(report.steps.map((s) => s.code)).toContain("LC_GATEWAYS_REFRESHED");
     const state = join(nodeDir(w.root, worker!), "run/systemd/etcd-amb.service.state");
     expect(readFileSync(state, "utf8").trim()).toBe("active");
     expect(statSync(state).mtimeMs).toBeGreaterThan(before);
@@ -73,8 +75,8 @@ describe("total loss", () => {
       .toBe(true);
     const report = await handleReconcile(w.deps, w.log, { maxRounds: 2 });
     expect(recoveries).toEqual(["called"]);
-    expect(report.blocked.join(" ")).toMatch(/etcd total loss: alarm/);
-    expect(report.repairs.filter((r) => r.startsWith("bootstrap"))).toEqual([]);
+    expect(report.blocked.find((b) => b.code === "RC_TOTAL_LOSS")?.detail).toMatch(/^alarm/);
+    expect(report.repairs.filter((r) => r.code === "RC_BOOTSTRAPPED")).toEqual([]);
     expect(await w.members().catch(() => null)).toBeNull(); // nothing was started
   });
 
@@ -82,8 +84,8 @@ describe("total loss", () => {
     const [id] = await w.scaleTo("main", 4);
     const report = await launch("main", id!);
     expect(report.result).toBe("CONTINUE");
-    expect(report.steps.join(" ")).toMatch(/restore needed/);
-    expect(report.steps).not.toContain("register active");
+    expect(report.steps.map((s) => s.code)).toContain("LC_ETCD_LOST");
+    expect(report.steps.map((s) => s.code)).not.toContain("LC_REGISTERED");
     expect(await w.members().catch(() => null)).toBeNull();
   });
 
@@ -96,7 +98,7 @@ describe("total loss", () => {
     );
     // Whether that bootstrap can succeed over the dead members' data is not the point: the snapshot
     // on record is the only thing that stopped it above.
-    expect([...report.repairs, ...report.failed].some((r) => r.startsWith("bootstrap"))).toBe(true);
+    expect([...report.repairs, ...report.failed].some((r) => r.code === "RC_BOOTSTRAPPED")).toBe(true);
     expect(recoveries).toEqual(["called"]);
   });
 });
