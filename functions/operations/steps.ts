@@ -4,6 +4,7 @@ import { randomUUID } from "node:crypto";
 import { LockBusyError } from "../domain/errors.ts";
 import { DeadlineError, DevclusterError, LearnerNotReadyError } from "../domain/errors.ts";
 import { etcdStartScript } from "../domain/etcdStartScript.ts";
+import { pollUntil } from "../domain/poll.ts";
 import type { Logger } from "../ports/log.ts";
 import {
   etcdClientUrl,
@@ -20,11 +21,9 @@ import {
 } from "../domain/membershipPlan.ts";
 import type { ObservedGroup } from "../domain/reconcilePlan.ts";
 import type { LifecycleActionRef } from "../ports/index.ts";
-import type { ClusterStore, Lock } from "../ports/cluster.ts";
+import type { ClusterStore, Lock, MemberAddResult } from "../ports/cluster.ts";
+import { TOKEN_KEY } from "../domain/etcdKeys.ts";
 import type { LifecycleDeps } from "./deps.ts";
-
-export const LEFTOVER_PREFIX = "/cluster/leftovers/";
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface Observed {
   groups: ObservedGroup[];
@@ -128,13 +127,14 @@ export async function waitMemberStarted(
   memberId: string,
   waitMs: number,
 ): Promise<boolean> {
-  const until = Date.now() + waitMs;
-  for (;;) {
-    const m = (await store.memberList())?.find((x) => x.id === memberId);
-    if (m?.name) return true;
-    if (!m || Date.now() >= until) return false;
-    await sleep(100);
-  }
+  const started = await pollUntil(
+    async () => {
+      const m = (await store.memberList())?.find((x) => x.id === memberId);
+      return m?.name ? true : m ? undefined : false; // gone from the list: it will not start
+    },
+    { timeoutMs: waitMs, intervalMs: 100 },
+  );
+  return started ?? false;
 }
 
 /** Hand nodes their etcd start settings and start (or restart) etcd-member.service. */
@@ -168,18 +168,43 @@ export async function sendStartSettings(
   }
 }
 
-/** Settings for a member that joins an existing cluster, from the member list returned by MemberAdd. */
+/**
+ * Settings for a member that joins an existing cluster, from the member list returned by MemberAdd,
+ * with the running cluster's token (the cluster name for a cluster formed before tokens were kept).
+ */
 export async function startJoiningMember(
   deps: LifecycleDeps,
+  store: ClusterStore,
   log: Logger,
   node: { instanceId: string; ip: string },
   members: EtcdMember[],
   ipToInstance: Map<string, string>,
-  token: string,
 ) {
+  const token = (await store.getKey(TOKEN_KEY)) ?? deps.clusterName;
   const m = new Map(ipToInstance);
   m.set(node.ip, node.instanceId);
   await sendStartSettings(deps, log, [node], joinInitialCluster(members, m), "existing", token);
+}
+
+/**
+ * Starts a learner just added for `node`; when that fails, removes it again (a learner that never
+ * starts would block the next join) and throws.
+ */
+export async function startLearnerOrRemove(
+  deps: LifecycleDeps,
+  store: ClusterStore,
+  log: Logger,
+  owner: string,
+  node: { instanceId: string; ip: string },
+  added: MemberAddResult,
+  ipToInstance: Map<string, string>,
+): Promise<void> {
+  try {
+    await startJoiningMember(deps, store, log, node, added.members, ipToInstance);
+  } catch (e) {
+    await withMembershipLock(deps, store, owner, () => store.removeMember(added.member.id)).catch(() => {});
+    throw e;
+  }
 }
 
 export async function bootstrapCluster(
@@ -200,7 +225,9 @@ export async function bootstrapCluster(
     "new",
     plan.token,
   );
-  return waitForCluster(store, plan.initialCluster.length, deps.timing.bootstrapWaitMs);
+  const members = await waitForCluster(store, plan.initialCluster.length, deps.timing.bootstrapWaitMs);
+  await store.putKey(TOKEN_KEY, plan.token);
+  return members;
 }
 
 export async function waitForCluster(
@@ -208,17 +235,17 @@ export async function waitForCluster(
   size: number,
   timeoutMs: number,
 ): Promise<EtcdMember[]> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const ms = await store.memberList();
-    if (ms && ms.filter((m) => m.name).length >= size) {
+  const up = await pollUntil(
+    async () => {
+      const ms = await store.memberList();
+      if (!ms || ms.filter((m) => m.name).length < size) return undefined;
       const healthy = await store.healthyMembers(ms);
-      if (healthy.size >= Math.floor(ms.length / 2) + 1) return ms;
-    }
-    if (Date.now() > until)
-      throw new DeadlineError(`etcd cluster of ${size} did not come up within ${timeoutMs} ms`);
-    await sleep(200);
-  }
+      return healthy.size >= Math.floor(ms.length / 2) + 1 ? ms : undefined;
+    },
+    { timeoutMs, intervalMs: 200 },
+  );
+  if (!up) throw new DeadlineError(`etcd cluster of ${size} did not come up within ${timeoutMs} ms`);
+  return up;
 }
 
 /** Runs `fn` while recording a lifecycle heartbeat every `everyMs`. */
@@ -255,9 +282,6 @@ export function nodeRecordOf(
     updatedAt: now.toISOString(),
   };
 }
-
-/** Token of the running cluster (kept in etcd at bootstrap) for joining members' settings. */
-export const TOKEN_KEY = "/cluster/etcd/token";
 
 /** The gateway unit on worker and data nodes (etcd gateway: resolves the discovery SRV record at start). */
 export const GATEWAY_UNIT = "etcd-amb.service";

@@ -2,6 +2,7 @@
 // every step `status(dir)` (what `status --json` prints) is checked against the independent sources:
 // etcd's own member list (etcdctl), moto's Auto Scaling/EC2/Route 53 (the SDK, directly), and the node
 // directories on disk (unit files, wants entries, the systemctl stand-in's state and pids).
+import { PLACEMENT_KEY } from "../../../functions/domain/etcdKeys.ts";
 import { execFile } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -21,7 +22,6 @@ import { Etcd3 } from "etcd3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readCatalogDir } from "../../../functions/catalog/index.ts";
 import { loadCatalog, metadataMatches } from "../../../functions/domain/units/index.ts";
-import { PLACEMENT_KEY } from "../../../functions/domain/units/plan.ts";
 import type { ReconcileReport } from "../../../functions/operations/reconcile.ts";
 import { attach, down, kill, killAllMain, scale, status, up } from "../../../local/cluster/cluster.ts";
 import type { ClusterStatus } from "../../../local/cluster/status.ts";

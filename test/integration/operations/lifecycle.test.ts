@@ -1,11 +1,12 @@
 // The lifecycle and reconcile handlers against real etcd members (started through the local command
 // runner, on loopback addresses moto gave the instances) and moto (groups, instances, Route 53).
+import { nodeKey } from "../../../functions/domain/etcdKeys.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Etcd3 } from "etcd3";
 import { handleLifecycle } from "../../../functions/operations/lifecycle.ts";
 import { handleReconcile } from "../../../functions/operations/reconcile.ts";
 import { InvalidInputError } from "../../../functions/domain/errors.ts";
-import { nodeKey, etcdClientUrl, type NodeRecord, type Role } from "../../../functions/domain/model.ts";
+import { etcdClientUrl, type NodeRecord, type Role } from "../../../functions/domain/model.ts";
 import { useRig } from "../../rig/index.ts";
 import { createWorld, type World } from "./lifecycleWorld.ts";
 
