@@ -40,7 +40,6 @@ export const RestoreInputSchema = z
     force: z.boolean().default(false),
   })
   .strict();
-export type RestoreInput = z.infer<typeof RestoreInputSchema>;
 
 /** What the composition root wires after a restore: rewrite discovery records, re-push units. */
 export interface AfterRestore {
