@@ -25,16 +25,19 @@ command -v mmdebstrap >/dev/null 2>&1 || need_apt+=(mmdebstrap)
 [ -f /usr/lib/nginx/modules/ngx_stream_module.so ] || need_apt+=(libnginx-mod-stream)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
+# The image push is tested against Debian's registry server (the distribution project's) on loopback.
+command -v docker-registry >/dev/null 2>&1 || need_apt+=(docker-registry)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
   # Debian starts a packaged etcd on 127.0.0.1:2379; devcluster runs its own members, so stop it.
-  # Likewise nginx on port 80: the front door runs its own.
+  # Likewise nginx on port 80 (the front door runs its own) and the registry on port 5000.
   if command -v systemctl >/dev/null 2>&1; then
     $SUDO systemctl disable --now etcd >/dev/null 2>&1 || true
     $SUDO systemctl disable --now nginx >/dev/null 2>&1 || true
+    $SUDO systemctl disable --now docker-registry >/dev/null 2>&1 || true
   fi
 fi
 

@@ -117,7 +117,7 @@ const Capabilities = {
 } satisfies Record<string, (Statement | CfnValue)[]>;
 
 /** What each function may do (besides its logs and its VPC network interfaces). */
-export const FUNCTION_CAPABILITIES: Record<FunctionName, (keyof typeof Capabilities | "invokeRestore")[]> = {
+export const FUNCTION_CAPABILITIES: Record<FunctionName, (keyof typeof Capabilities)[]> = {
   lifecycle: [
     "observeGroups",
     "completeLifecycleActions",
@@ -134,7 +134,11 @@ export const FUNCTION_CAPABILITIES: Record<FunctionName, (keyof typeof Capabilit
     "readClusterParameters",
     "moveFrontDoor",
     "putMetrics",
-    "invokeRestore",
+    // Recovery runs inside reconcile (functions/runtime/wiring.ts): whether the cluster has existed (a
+    // valid snapshot is listed), a total loss's restore reads the snapshot, and both recoveries (from
+    // a snapshot, from the survivor) take the restore lock object.
+    "readSnapshots",
+    "holdLocks",
   ],
   snapshot: ["writeSnapshots", "putMetrics", "observeGroups"],
   restore: [
@@ -172,11 +176,7 @@ function functionStatements(o: SynthOptions, fn: FunctionName): (Statement | Cfn
       arn("ec2", "*/*"),
     ),
   ];
-  for (const cap of FUNCTION_CAPABILITIES[fn]) {
-    if (cap === "invokeRestore")
-      own.push(allow(["lambda:InvokeFunction"], arn("lambda", `function:${functionName(o, "restore")}`)));
-    else own.push(...Capabilities[cap]);
-  }
+  for (const cap of FUNCTION_CAPABILITIES[fn]) own.push(...Capabilities[cap]);
   return own;
 }
 

@@ -48,6 +48,10 @@ export const RECONCILE_CODES = {
   RC_MARKED_GONE: "marked the record of a vanished instance gone (detail: instance)",
   RC_FORGOTTEN: "deleted a record gone for longer than the grace period (detail: instance, since)",
   RC_RESTORED: "restored etcd from the newest valid snapshot after a total loss",
+  RC_SURVIVOR_RECOVERED:
+    "no quorum: rebuilt etcd from the most up-to-date surviving member and re-added the others (detail: its instance)",
+  RC_SURVIVOR_NOT_RECOVERED:
+    "no quorum: no recovery from the survivor this run (detail: why, and the command)",
   RC_GATEWAYS_REFRESHED: "discovery changed: etcd-amb gateways restarted",
   RC_DNS_SYNCED: "DNS records repaired (detail: change count)",
   RC_BLOCKED: "a planned repair cannot be done now (detail: why)",

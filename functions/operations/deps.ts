@@ -43,6 +43,14 @@ export type NoQuorumAlarm = (
   detail: { members: string[]; healthy: string[]; need: number },
 ) => Promise<void>;
 
+/**
+ * No quorum: what reconcile does after raising the alarm (recover from the most up-to-date survivor
+ * when AUTO_RESTORE allows, otherwise say how).
+ */
+export type RecoverNoQuorum = (
+  log: Logger,
+) => Promise<{ action: string; reason?: string; survivor?: string }>;
+
 export interface Timing {
   /** How long a main launch keeps trying to promote a pending learner before leaving it to reconcile. */
   promoteWaitMs: number;
@@ -90,6 +98,7 @@ export interface LifecycleDeps {
   history?: ClusterHistory | undefined;
   recover?: Recover | undefined;
   noQuorum?: NoQuorumAlarm | undefined;
+  recoverNoQuorum?: RecoverNoQuorum | undefined;
   timing: Timing;
   now(): Date;
 }

@@ -85,6 +85,22 @@ export async function handleReconcile(
         await deps
           .noQuorum?.(log, detail)
           .catch((e: unknown) => log.warn("no-quorum alarm failed", { error: e }));
+        if (opts.recover !== false && deps.recoverNoQuorum) {
+          const outcome = await deps.recoverNoQuorum(log).catch((e: unknown) => ({
+            action: "failed",
+            reason: e instanceof Error ? e.message : String(e),
+            survivor: undefined,
+          }));
+          if (outcome.action === "recovered")
+            report.repairs.push(reportStep("RC_SURVIVOR_RECOVERED", outcome.survivor));
+          else
+            report.blocked.push(
+              reportStep(
+                "RC_SURVIVOR_NOT_RECOVERED",
+                `${outcome.action}${outcome.reason ? ` (${outcome.reason})` : ""}`,
+              ),
+            );
+        }
         log.info("reconcile done", { ...report });
         return report;
       }

@@ -32,6 +32,8 @@ export const FORCE_HINT = 'pass "force": true';
 
 export const RestoreInputSchema = z
   .object({
+    /** From a snapshot (the default); `survivor` is recovery from a surviving member (operations/survivor.ts). */
+    mode: z.literal("snapshot").optional(),
     /** `latest` (the newest valid snapshot), a snapshot id, or its data or manifest key. */
     snapshot: z.string().min(1).default("latest"),
     /** The cluster's name, repeated: a restore replaces the whole cluster's data. */

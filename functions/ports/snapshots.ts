@@ -11,6 +11,10 @@ export interface MemberStatus {
   revision: number;
   dbSize: number;
   isLearner: boolean;
+  /** Raft: the index applied to the store, the index known committed, the current term. */
+  appliedIndex: number;
+  committedIndex: number;
+  term: number;
 }
 
 /** The snapshot stream of one member, as bytes. `close()` releases the connection. */

@@ -8,6 +8,7 @@ import { SSMClient } from "@aws-sdk/client-ssm";
 import { Etcd3 } from "etcd3";
 import { groupsOf, type Config } from "../domain/config.ts";
 import { DevclusterError } from "../domain/errors.ts";
+import { formatStep } from "../domain/reportCodes.ts";
 import { etcdClientUrl } from "../domain/model.ts";
 import { layoutOf, validSnapshots } from "../domain/snapshots.ts";
 import type { Logger } from "../ports/log.ts";
@@ -30,6 +31,7 @@ import {
 } from "../operations/deps.ts";
 import { unitsHook } from "../operations/unitsHook.ts";
 import type { RestoreDeps } from "../operations/restore.ts";
+import type { SurvivorDeps } from "../operations/survivor.ts";
 import type { UnitsDeps } from "../operations/units.ts";
 import { byEndpoints } from "./byEndpoints.ts";
 import { loadGroups, s3Client, snapshotDeps, type Wiring } from "./snapshotWiring.ts";
@@ -110,6 +112,7 @@ export function lifecycleDeps(w: Wiring): LifecycleDeps {
     noQuorum: async (log) => {
       await snapshotDeps(w, log).metrics?.put("RestoreNeeded", 1);
     },
+    recoverNoQuorum: (log) => recoverNoQuorum(w, log),
     timing: DEFAULT_TIMING,
     now: () => new Date(),
   };
@@ -142,6 +145,42 @@ async function recover(w: Wiring, log: Logger): Promise<{ action: string; reason
   const { recoverIfTotalLoss } = await import("../operations/restore.ts");
   const out = await recoverIfTotalLoss(restoreDeps(w, log));
   return out.action === "restored" ? { action: "restored" } : { action: out.action, reason: out.reason };
+}
+
+/** Recovery from the survivor: restore's dependencies, and reconcile's repairs to re-add the other nodes. */
+export function survivorDeps(w: Wiring, log: Logger): SurvivorDeps {
+  const { metrics, etcd, store, cfg } = snapshotDeps(w, log);
+  return {
+    cfg,
+    log,
+    etcd,
+    store,
+    metrics,
+    groups: loadGroups,
+    commands: commandsOf(w),
+    rejoin: (l, o) => rejoin(w, l, o),
+  };
+}
+
+/** Re-add every other main node (learner, then promoted), then one reconcile run: registry, discovery, units. */
+async function rejoin(w: Wiring, log: Logger, opts: { skip: string[] }) {
+  const [{ rejoinMainNodes }, { handleReconcile }] = await Promise.all([
+    import("../operations/rejoin.ts"),
+    import("../operations/reconcile.ts"),
+  ]);
+  const deps = lifecycleDeps(w);
+  const r = await rejoinMainNodes(deps, log.child({ op: "rejoin" }), opts);
+  const report = await handleReconcile(deps, log.child({ op: "afterRecovery" }), { recover: false });
+  return { members: r.members, failed: [...r.failed, ...report.failed.map(formatStep)] };
+}
+
+/** reconcile's answer to no quorum: recover from the survivor if AUTO_RESTORE allows, else say how. */
+async function recoverNoQuorum(w: Wiring, log: Logger) {
+  const { recoverIfNoQuorum } = await import("../operations/survivor.ts");
+  const out = await recoverIfNoQuorum(survivorDeps(w, log));
+  return out.action === "recovered"
+    ? { action: out.action, survivor: out.summary.survivor?.instanceId }
+    : { action: out.action, reason: out.action === "alarm" ? `${out.reason}; ${out.how}` : out.reason };
 }
 
 /** units: the etcd endpoints are the main group's running instances. */

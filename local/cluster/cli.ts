@@ -19,6 +19,7 @@ export const LOCAL_USAGE = `usage: npx devcluster local <subcommand> [--dir DIR]
   kill --all-main                          every etcd member dies at once (SIGKILL)
   snapshot                                 run the snapshot function now
   restore [<snapshot>|latest] [--force]    rebuild etcd on the main nodes from a snapshot
+  restore --survivor                       no quorum: rebuild etcd from the most up-to-date surviving member
   reconcile                                run the reconcile function now
   invoke <function> [--data JSON]          call a function with a payload, as 'sls invoke -f <function> --data JSON' does on AWS
   down                                     stop every process the cluster started
@@ -77,8 +78,8 @@ const SUBS: Record<string, Sub> = {
   },
   restore: {
     usage:
-      "restore [<snapshot>|latest] [--force]\n  --force restores even while a healthy cluster serves (it replaces its data)",
-    options: { force: { type: "boolean" } },
+      "restore [<snapshot>|latest] [--force] | restore --survivor\n  --force restores even while a healthy cluster serves (it replaces its data)\n  --survivor recovers from the most up-to-date surviving member when members answer but no quorum does (no snapshot)",
+    options: { force: { type: "boolean" }, survivor: { type: "boolean" } },
     positionals: 1,
   },
   reconcile: {
@@ -233,7 +234,13 @@ export async function localCommand(args: string[]): Promise<number> {
       return 0;
     }
     case "restore": {
+      if (v.survivor && (positionals[0] || v.force))
+        throw new InvalidInputError("restore --survivor takes no snapshot and no --force");
       const { state, fns } = await attach(dir);
+      if (v.survivor) {
+        json(await fns.restore({ mode: "survivor", confirm: state.clusterName }));
+        return 0;
+      }
       try {
         json(
           await fns.restore({

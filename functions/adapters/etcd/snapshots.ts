@@ -23,6 +23,9 @@ interface StatusJson {
   dbSize?: string;
   leader?: string;
   isLearner?: boolean;
+  raftIndex?: string;
+  raftTerm?: string;
+  raftAppliedIndex?: string;
 }
 interface MemberListJson {
   members?: { ID: string; name?: string; peerURLs?: string[]; clientURLs?: string[]; isLearner?: boolean }[];
@@ -56,6 +59,9 @@ export function createEtcdSnapshotApi(): EtcdSnapshotApi {
           revision: Number(s.header.revision ?? 0),
           dbSize: Number(s.dbSize ?? 0),
           isLearner: s.isLearner ?? false,
+          appliedIndex: Number(s.raftAppliedIndex ?? 0),
+          committedIndex: Number(s.raftIndex ?? 0),
+          term: Number(s.raftTerm ?? 0),
         };
       } catch {
         return undefined;

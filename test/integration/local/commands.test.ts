@@ -1,6 +1,6 @@
 // The local command runner and its systemctl stand-in: the same script a real node runs starts a real
 // etcd member on the node's loopback address.
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { createLocalCommands } from "../../../local/commands.ts";
@@ -103,4 +103,54 @@ describe("local command runner", () => {
     expect(r!.status).toBe("Failed");
     expect(r!.stderr).toContain("Unit nope.service not found");
   });
+
+  it("restarts a failing container unit as systemd does: after RestartSec=, until the start limit", async () => {
+    const root = join(rig.dir, "c4");
+    const dir = prepareLocalNode(root, "i-r", "worker");
+    mkdirSync(join(dir, "etc/devcluster"), { recursive: true });
+    writeFileSync(join(dir, "etc/devcluster/node.env"), `PRIVATE_IP=${rig.block.address(40)}\n`);
+    const image = "missing.devcluster.invalid/none:not-built";
+    // Gives up at the third start within a minute (StartLimitBurst=, StartLimitIntervalSec=).
+    writeFileSync(
+      join(dir, "etc/systemd/system/limited.service"),
+      `[Unit]\nStartLimitIntervalSec=60\nStartLimitBurst=2\n\n[Service]\nExecStart=/usr/bin/docker run --rm ${image}\nRestart=always\nRestartSec=1s\n`,
+    );
+    // systemd's defaults (5 starts in 10 s) never stop a unit that waits 3 s between starts.
+    writeFileSync(
+      join(dir, "etc/systemd/system/patient.service"),
+      `[Service]\nExecStart=/usr/bin/docker run --rm ${image}\nRestart=always\nRestartSec=3s\n`,
+    );
+    const cmds = createLocalCommands({ root, containers: true });
+    const [r] = await cmds.run({
+      instanceIds: ["i-r"],
+      script: "systemctl start limited.service patient.service",
+      comment: "x",
+    });
+    expect(r!.status).toBe("Success");
+    const starts = (u: string) => {
+      const log = join(dir, "var/log", `${u}.log`);
+      return existsSync(log) ? (readFileSync(log, "utf8").match(/Unable to find image/g) ?? []).length : 0;
+    };
+    const state = (u: string) => readFileSync(join(dir, "run/systemd", `${u}.state`), "utf8").trim();
+    const t0 = Date.now();
+    while (state("limited.service") !== "failed" && Date.now() - t0 < 30_000)
+      await new Promise((res) => setTimeout(res, 200));
+    expect(state("limited.service")).toBe("failed");
+    expect(starts("limited.service")).toBe(2);
+    expect(readFileSync(join(dir, "run/systemd/limited.service.error"), "utf8")).toMatch(
+      /Unable to find image[^]*start limit hit: 2 starts within 60s/,
+    );
+    await new Promise((res) => setTimeout(res, Math.max(0, 8000 - (Date.now() - t0))));
+    expect(state("patient.service")).toBe("active");
+    // Started at 0 s, 3 s and 6 s (fewer when the machine is slow), never in a tight loop.
+    expect(starts("patient.service")).toBeGreaterThanOrEqual(2);
+    expect(starts("patient.service")).toBeLessThanOrEqual(3);
+    const [s] = await cmds.run({
+      instanceIds: ["i-r"],
+      script: "systemctl stop patient.service",
+      comment: "x",
+    });
+    expect(s!.status).toBe("Success");
+    expect(state("patient.service")).toBe("inactive");
+  }, 60_000);
 });

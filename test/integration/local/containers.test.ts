@@ -1,6 +1,7 @@
 // The local cluster with real containers (rootful podman + runc): the sample service answers through
-// the front door on another node, comes back after its worker is killed, a unit whose image does
-// not exist fails on its node alone with a clear reason, and `down` leaves no container, process or
+// the front door on another node, comes back after its worker is killed, a unit's Upstreams= reach
+// it through an ambassador on the unit's own node, a unit whose image does not exist fails on its
+// node alone with a clear reason, and `down` leaves no container, process or
 // listening port. Checked against podman, etcd and the network directly, not only through status.
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
@@ -90,6 +91,53 @@ describe("real containers in the local cluster", () => {
     console.log(`failover through the front door: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   }, 240_000);
 
+  it("a unit's Upstreams= reach the service through its ambassador, on the unit's own node", async () => {
+    // A caller of hello: its ambassador forwards the node's localhost:18080 to hello's instances.
+    const caller =
+      "[Unit]\nDescription=calls hello through its ambassador\n\n[Service]\n" +
+      "ExecStartPre=-/usr/bin/docker rm -f %p-%i\n" +
+      "ExecStart=/usr/bin/docker run --rm --name %p-%i --net host -e LISTEN_ADDRESS=127.0.0.1 -e PORT=18081 -e INSTANCE=%p@%i -e NODE_ID=caller {{image:hello}}\n" +
+      "ExecStop=/usr/bin/docker stop %p-%i\nRestart=always\nRestartSec=5s\n\n[Install]\nWantedBy=multi-user.target\n\n" +
+      "[X-Fleet]\nMachineMetadata=role=worker\n\n[X-Devcluster]\nInstances=1\nSidecars=ambassador\nUpstreams=hello:18080\n";
+    const { fns } = await attach(dir);
+    await fns.units({ catalog: { ...readCatalogDir(), "caller@.service": caller } });
+    const s = await status(dir);
+    const node = s.nodes.find((n) => n.units.some((u) => u.name === "caller@1.service"))!;
+    expect(node.units.find((u) => u.name === "ambassador@caller@1.service")?.state).toBe("active");
+    // The ambassador listens on the caller's node only (its localhost), and forwards to hello.
+    const url = `http://${node.address}:18080/`;
+    let body = "";
+    const until = Date.now() + 60_000;
+    while (Date.now() < until && !body.startsWith("hello from hello@1")) {
+      body = await fetch(url, { signal: AbortSignal.timeout(2000) }).then(
+        (r) => r.text(),
+        () => "",
+      );
+      if (!body) await new Promise((r) => setTimeout(r, 500));
+    }
+    expect(body).toMatch(/^hello from hello@1 on i-/);
+    const others = s.nodes.filter((n) => n.up && n.id !== node.id);
+    for (const n of others)
+      expect(
+        await fetch(`http://${n.address}:18080/`).then(
+          () => "answered",
+          () => "refused",
+        ),
+      ).toBe("refused");
+    // Pushing the catalog without the caller stops it and its ambassador, and nothing else.
+    await fns.units({ catalog: readCatalogDir() });
+    const after = await status(dir);
+    expect(
+      after.nodes.flatMap((n) => n.units.map((u) => u.name)).filter((u) => u.includes("caller")),
+    ).toEqual([]);
+    expect(
+      await fetch(url).then(
+        () => "answered",
+        () => "refused",
+      ),
+    ).toBe("refused");
+  }, 120_000);
+
   it("a unit whose image does not exist fails on its node with the reason; nothing else stops", async () => {
     const before = await status(lc.dir);
     const activeBefore = before.nodes.flatMap((n) =>
@@ -98,7 +146,7 @@ describe("real containers in the local cluster", () => {
     const catalog = {
       ...readCatalogDir(),
       "broken.service":
-        "[Unit]\nDescription=a unit whose image was never built\n\n[Service]\nExecStart=/usr/bin/docker run --rm --name broken {{image:no-such-image}}\nRestart=always\nRestartSec=1s\n\n[Install]\nWantedBy=multi-user.target\n\n[X-Fleet]\nMachineMetadata=role=worker\n",
+        "[Unit]\nDescription=a unit whose image was never built\n# systemd's start limit: give up after 3 starts within a minute.\nStartLimitIntervalSec=60\nStartLimitBurst=3\n\n[Service]\nExecStart=/usr/bin/docker run --rm --name broken {{image:no-such-image}}\nRestart=always\nRestartSec=1s\n\n[Install]\nWantedBy=multi-user.target\n\n[X-Fleet]\nMachineMetadata=role=worker\n",
     };
     const { fns } = await attach(lc.dir);
     const report = (await fns.units({ catalog })) as {

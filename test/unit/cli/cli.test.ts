@@ -53,7 +53,10 @@ describe.concurrent("devcluster (npx bin)", () => {
     [["local", "--help"], /usage: npx devcluster local <subcommand>/],
     [["local", "status", "--help"], /usage: npx devcluster local status/],
     [["local", "scale", "--help"], /scale <main\|worker\|data> <n>[\s\S]*0 to 20/],
-    [["local", "restore", "--help"], /--force/],
+    [
+      ["local", "restore", "--help"],
+      /--force[\s\S]*--survivor recovers from the most up-to-date surviving member/,
+    ],
   ])(
     "%j prints its usage and exits 0",
     async (args, usage) => {
@@ -88,6 +91,10 @@ describe.concurrent("devcluster (npx bin)", () => {
     [
       ["local", "restore", "--froce"],
       "devcluster: local restore: unknown option --froce (did you mean --force?); 'npx devcluster local restore --help' lists the options",
+    ],
+    [
+      ["local", "restore", "--survivor", "latest"],
+      "devcluster: restore --survivor takes no snapshot and no --force",
     ],
     [
       ["local", "kill", "a", "b"],

@@ -461,9 +461,11 @@ describe("IAM", () => {
         "autoscaling:CompleteLifecycleAction",
         "route53:ChangeResourceRecordSets",
         "cloudwatch:PutMetricData",
-        "lambda:InvokeFunction",
+        "s3:ListBucket",
+        "s3:GetObject",
+        "s3:PutObject",
       ],
-      hasNot: ["s3:PutObject", "s3:GetObject"],
+      hasNot: ["lambda:InvokeFunction", "s3:AbortMultipartUpload"],
     },
     snapshot: {
       has: [

@@ -185,6 +185,9 @@ describe("snapshot source", () => {
     revision: 5,
     dbSize: 1,
     isLearner: false,
+    appliedIndex: 9,
+    committedIndex: 9,
+    term: 2,
     ...extra,
   });
   it("prefers a healthy follower, falls back to the leader, skips learners, the unhealthy and the silent", () => {
