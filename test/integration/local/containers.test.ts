@@ -99,9 +99,9 @@ describe("real containers in the local cluster", () => {
       "ExecStart=/usr/bin/docker run --rm --name %p-%i --net host -e LISTEN_ADDRESS=127.0.0.1 -e PORT=18081 -e INSTANCE=%p@%i -e NODE_ID=caller {{image:hello}}\n" +
       "ExecStop=/usr/bin/docker stop %p-%i\nRestart=always\nRestartSec=5s\n\n[Install]\nWantedBy=multi-user.target\n\n" +
       "[X-Fleet]\nMachineMetadata=role=worker\n\n[X-Devcluster]\nInstances=1\nSidecars=ambassador\nUpstreams=hello:18080\n";
-    const { fns } = await attach(dir);
+    const { fns } = await attach(lc.dir);
     await fns.units({ catalog: { ...readCatalogDir(), "caller@.service": caller } });
-    const s = await status(dir);
+    const s = await status(lc.dir);
     const node = s.nodes.find((n) => n.units.some((u) => u.name === "caller@1.service"))!;
     expect(node.units.find((u) => u.name === "ambassador@caller@1.service")?.state).toBe("active");
     // The ambassador listens on the caller's node only (its localhost), and forwards to hello.
@@ -126,7 +126,7 @@ describe("real containers in the local cluster", () => {
       ).toBe("refused");
     // Pushing the catalog without the caller stops it and its ambassador, and nothing else.
     await fns.units({ catalog: readCatalogDir() });
-    const after = await status(dir);
+    const after = await status(lc.dir);
     expect(
       after.nodes.flatMap((n) => n.units.map((u) => u.name)).filter((u) => u.includes("caller")),
     ).toEqual([]);
