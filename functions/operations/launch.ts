@@ -1,5 +1,6 @@
 // A launching instance: describe it, join a main node to etcd (learner, or the bootstrap), register it,
 // push its units and sync DNS. The caller completes the lifecycle action (ABANDON when this throws).
+import { endpointsOf, observe, type Observed } from "./observe.ts";
 import { DeadlineError, DevclusterError, EtcdUnavailableError, NotFoundError } from "../domain/errors.ts";
 import { type LifecycleEvent } from "../domain/lifecycleEvent.ts";
 import type { Logger } from "../ports/log.ts";
@@ -13,16 +14,13 @@ import { syncDns } from "./dnsSync.ts";
 import type { LifecycleReport } from "./report.ts";
 import {
   bootstrapCluster,
-  endpointsOf,
   nodeRecordOf,
-  observe,
   promoteLearner,
   refreshGateways,
   startJoiningMember,
   startLearnerOrRemove,
   waitMemberStarted,
   withMembershipLock,
-  type Observed,
 } from "./steps.ts";
 
 import { pollUntil, sleep } from "../domain/poll.ts";

@@ -2,6 +2,7 @@
 // difference. Observe → plan (domain/reconcilePlan.ts) → apply, up to a few rounds in one run
 // (a promotion makes room for the next learner), then a DNS sync that lists the zone. Safe to run at
 // any time, next to lifecycle handlers: membership changes take the same lock.
+import { endpointsOf, observe } from "./observe.ts";
 import { leftoverKey } from "../domain/etcdKeys.ts";
 import { randomUUID } from "node:crypto";
 import type { Logger } from "../ports/log.ts";
@@ -12,7 +13,7 @@ import { formatStep, reportStep, type RepairCode, type ReportStep } from "../dom
 import type { LifecycleDeps } from "./deps.ts";
 import { syncDns } from "./dnsSync.ts";
 import { applyRepair, describe } from "./repairs.ts";
-import { endpointsOf, observe, promoteLearner, refreshGateways } from "./steps.ts";
+import { promoteLearner, refreshGateways } from "./steps.ts";
 import type { ClusterStore } from "../ports/cluster.ts";
 
 /** Why reconcile stopped short of repairing (absent: it ran through). */

@@ -1,6 +1,7 @@
 // Restore (the `restore` function, by hand: sls invoke -f restore --data '{"snapshot":"latest","confirm":"<cluster>"}'):
 // rebuild the etcd cluster on the main group's current nodes from a verified snapshot.
 // Also `recoverIfTotalLoss`, which reconcile calls: restore automatically when allowed, else alarm.
+import { observeMainNodes, type GroupsSource } from "./observe.ts";
 import { NODES_PREFIX, nodeKey } from "../domain/etcdKeys.ts";
 import { randomBytes } from "node:crypto";
 import { z } from "zod";
@@ -21,7 +22,6 @@ import { digestingStream } from "../domain/snapshotDigest.ts";
 import { chooseSnapshot, validity, type Manifest } from "../domain/snapshots.ts";
 import type { CommandResult, Commands } from "../ports/index.ts";
 import type { EtcdSnapshotApi, Metrics, SnapshotStore } from "../ports/snapshots.ts";
-import { observeMainNodes, type GroupsSource } from "./snapshot.ts";
 import { parseInput } from "../domain/input.ts";
 import { pollUntil, sleep } from "../domain/poll.ts";
 import { RESTORE_CODES, type RestoreStepCode } from "../domain/reportCodes.ts";

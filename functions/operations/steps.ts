@@ -1,82 +1,17 @@
-// Steps shared by the lifecycle and reconcile handlers: observing, membership changes under the lock,
-// handing a node its etcd start settings, heartbeats. Decisions stay in functions/domain/*Plan.ts.
+// Steps shared by the lifecycle and reconcile handlers: membership changes under the lock, handing a
+// node its etcd start settings, heartbeats (observing is observe.ts). Decisions stay in functions/domain/*Plan.ts.
 import { randomUUID } from "node:crypto";
 import { LockBusyError } from "../domain/errors.ts";
 import { DeadlineError, DevclusterError, LearnerNotReadyError } from "../domain/errors.ts";
 import { etcdStartScript } from "../domain/etcdStartScript.ts";
 import { pollUntil } from "../domain/poll.ts";
 import type { Logger } from "../ports/log.ts";
-import {
-  etcdClientUrl,
-  type EtcdMember,
-  type GroupInfo,
-  type InstanceInfo,
-  type NodeRecord,
-} from "../domain/model.ts";
-import {
-  isLiveState,
-  joinInitialCluster,
-  type BootstrapPlan,
-  type MainInstance,
-} from "../domain/membershipPlan.ts";
-import type { ObservedGroup } from "../domain/reconcilePlan.ts";
+import { type EtcdMember, type InstanceInfo, type NodeRecord } from "../domain/model.ts";
+import { joinInitialCluster, type BootstrapPlan } from "../domain/membershipPlan.ts";
 import type { LifecycleActionRef } from "../ports/index.ts";
 import type { ClusterStore, Lock, MemberAddResult } from "../ports/cluster.ts";
 import { TOKEN_KEY } from "../domain/etcdKeys.ts";
 import type { LifecycleDeps } from "./deps.ts";
-
-export interface Observed {
-  groups: ObservedGroup[];
-  raw: GroupInfo[];
-  instances: Map<string, InstanceInfo>;
-  main: { desired: number; instances: MainInstance[] };
-}
-
-/** Two AWS calls whatever the group sizes: DescribeAutoScalingGroups and DescribeInstances. */
-/**
- * The groups and their instances' addresses. `addresses: "main"` describes only the main group's
- * instances and the named extra ones (what an event needs): a large worker group then costs nothing.
- */
-export async function observe(
-  deps: LifecycleDeps,
-  groupNames: string[],
-  extraInstanceIds: string[] = [],
-  addresses: "all" | "main" = "all",
-): Promise<Observed> {
-  const names = [...new Set([deps.groupNames.main, ...groupNames])];
-  const raw = await deps.groups.describeGroups(names);
-  const described = addresses === "all" ? raw : raw.filter((g) => g.name === deps.groupNames.main);
-  const ids = [
-    ...new Set([...described.flatMap((g) => g.members.map((m) => m.instanceId)), ...extraInstanceIds]),
-  ];
-  const instances = new Map((await deps.groups.describeInstances(ids)).map((i) => [i.instanceId, i]));
-  const groups: ObservedGroup[] = raw.map((g) => ({
-    name: g.name,
-    role: g.role,
-    desired: g.desired,
-    instances: g.members.map((m) => ({
-      instanceId: m.instanceId,
-      ip: instances.get(m.instanceId)?.privateIp,
-      publicIp: instances.get(m.instanceId)?.publicIp,
-      zone: m.zone || instances.get(m.instanceId)?.zone || "",
-      lifecycleState: m.lifecycleState,
-    })),
-  }));
-  const mainGroup = groups.find((g) => g.name === deps.groupNames.main);
-  const main = {
-    desired: mainGroup?.desired ?? 0,
-    instances: (mainGroup?.instances ?? [])
-      .filter((i) => i.ip)
-      .map((i) => ({ instanceId: i.instanceId, ip: i.ip!, lifecycleState: i.lifecycleState })),
-  };
-  return { groups, raw, instances, main };
-}
-
-/** etcd endpoints: the main group's live instances, then any other known member addresses. */
-export function endpointsOf(main: { instances: MainInstance[] }, extraIps: string[] = []): string[] {
-  const ips = main.instances.filter((m) => isLiveState(m.lifecycleState)).map((m) => m.ip);
-  return [...new Set([...ips, ...extraIps])].map(etcdClientUrl);
-}
 
 export async function withMembershipLock<T>(
   deps: LifecycleDeps,

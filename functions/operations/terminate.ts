@@ -1,5 +1,6 @@
 // A terminating instance: move its units away, remove its etcd member if quorum allows, mark it gone,
 // sync DNS. What cannot be done is recorded for reconcile; the caller completes with CONTINUE.
+import { endpointsOf, observe } from "./observe.ts";
 import { LAST_EVENT_KEY, leftoverKey } from "../domain/etcdKeys.ts";
 import { type LifecycleEvent } from "../domain/lifecycleEvent.ts";
 import type { Logger } from "../ports/log.ts";
@@ -10,7 +11,7 @@ import type { ClusterStore } from "../ports/cluster.ts";
 import type { LifecycleDeps } from "./deps.ts";
 import { syncDns } from "./dnsSync.ts";
 import type { LifecycleReport } from "./report.ts";
-import { endpointsOf, nodeRecordOf, observe, refreshGateways, withMembershipLock } from "./steps.ts";
+import { nodeRecordOf, refreshGateways, withMembershipLock } from "./steps.ts";
 
 export async function terminate(
   ev: LifecycleEvent,

@@ -339,7 +339,8 @@ function knownPids(d: string): number[] {
 
 // ---------------------------------------------------------------------------------------------
 
-describe("local cluster, step by step", () => {
+// One scenario: each test starts from the state the one before it left (kept in order under --sequence.shuffle).
+describe("local cluster, step by step", { shuffle: false }, () => {
   it("up: 3 healthy voters, 2 workers; status matches etcd, Route 53 and the node directories", async () => {
     expect(lc.state.prefix).toBe(lc.block.prefix);
     expect(lc.state.motoEndpoint).toBe(`http://${lc.block.prefix}.0.1:5000`);

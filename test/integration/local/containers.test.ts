@@ -38,7 +38,8 @@ const frontDoorBesides = (s: ClusterStatus, node: string | undefined) =>
       n.units.some((u) => u.name.startsWith("nginx@") && u.state === "active"),
   );
 
-describe("real containers in the local cluster", () => {
+// One scenario: each test starts from the state the one before it left (kept in order under --sequence.shuffle).
+describe("real containers in the local cluster", { shuffle: false }, () => {
   let servedBy = "";
   let door = "";
 

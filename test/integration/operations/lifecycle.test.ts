@@ -70,7 +70,8 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(() => w?.close());
 
-describe("lifecycle", () => {
+// One scenario (no quorum last: it kills two voters): each test starts from the state the one before it left (kept in order under --sequence.shuffle).
+describe("lifecycle", { shuffle: false }, () => {
   it("gives instances loopback addresses inside the rig's block", async () => {
     const [id] = await w.scaleTo("worker", 1);
     expect(await w.ipOf(id!)).toMatch(new RegExp(`^${rig.block.prefix.replace(/\./g, "\\.")}\\.\\d+$`));
@@ -254,42 +255,42 @@ describe("lifecycle", () => {
     const again = await handleReconcile(w.deps, w.log);
     expect(again.repairs).toEqual([]);
   }, 90_000);
-});
 
-describe("no quorum", () => {
-  it("members answer but no leader: reconcile exits cleanly with ETCD_NO_QUORUM and raises the alarm", async () => {
-    const mains = await w.ids("main");
-    expect(mains).toHaveLength(3);
-    const { killLocalNode } = await import("../../../local/node.ts");
-    // Two of three voters die: the survivor answers the member list but has no leader.
-    for (const id of mains.slice(0, 2)) await killLocalNode(w.root, id, "SIGKILL");
-    const alarms: unknown[] = [];
-    const deps = {
-      ...w.deps,
-      timing: { ...w.deps.timing, noQuorumGraceMs: 1000 },
-      noQuorum: async (_log: unknown, detail: unknown) => {
-        alarms.push(detail);
-      },
-    };
-    const report = await handleReconcile(deps, w.log);
-    expect(report.code).toBe("ETCD_NO_QUORUM");
-    expect(report.blocked.find((b) => b.code === "RC_NO_QUORUM")?.detail).toMatch(
-      /^0 of 3 voters healthy, need 2/,
-    );
-    expect(report.repairs).toEqual([]);
-    expect(report.failed).toEqual([]);
-    expect(alarms).toEqual([{ members: expect.arrayContaining(mains), healthy: [], need: 2 }]);
-  }, 60_000);
-});
+  describe("no quorum", () => {
+    it("members answer but no leader: reconcile exits cleanly with ETCD_NO_QUORUM and raises the alarm", async () => {
+      const mains = await w.ids("main");
+      expect(mains).toHaveLength(3);
+      const { killLocalNode } = await import("../../../local/node.ts");
+      // Two of three voters die: the survivor answers the member list but has no leader.
+      for (const id of mains.slice(0, 2)) await killLocalNode(w.root, id, "SIGKILL");
+      const alarms: unknown[] = [];
+      const deps = {
+        ...w.deps,
+        timing: { ...w.deps.timing, noQuorumGraceMs: 1000 },
+        noQuorum: async (_log: unknown, detail: unknown) => {
+          alarms.push(detail);
+        },
+      };
+      const report = await handleReconcile(deps, w.log);
+      expect(report.code).toBe("ETCD_NO_QUORUM");
+      expect(report.blocked.find((b) => b.code === "RC_NO_QUORUM")?.detail).toMatch(
+        /^0 of 3 voters healthy, need 2/,
+      );
+      expect(report.repairs).toEqual([]);
+      expect(report.failed).toEqual([]);
+      expect(alarms).toEqual([{ members: expect.arrayContaining(mains), healthy: [], need: 2 }]);
+    }, 60_000);
+  });
 
-async function eventually(fn: () => Promise<void>, timeoutMs = 30_000) {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await fn();
-    } catch (e) {
-      if (Date.now() > until) throw e;
-      await new Promise((r) => setTimeout(r, 500));
+  async function eventually(fn: () => Promise<void>, timeoutMs = 30_000) {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        return await fn();
+      } catch (e) {
+        if (Date.now() > until) throw e;
+        await new Promise((r) => setTimeout(r, 500));
+      }
     }
   }
-}
+});

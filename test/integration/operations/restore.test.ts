@@ -151,7 +151,8 @@ beforeAll(async () => {
   await loadKeys(endpointsOf(nodes), "/after/", 10);
 }, 120_000);
 
-describe("restore", () => {
+// One scenario: each test starts from the state the one before it left (kept in order under --sequence.shuffle).
+describe("restore", { shuffle: false }, () => {
   it("refuses malformed input and a wrong confirmation before touching anything", async () => {
     await expect(restore(deps, { snapshot: "latest" })).rejects.toBeInstanceOf(InvalidInputError);
     await expect(restore(deps, { confirm: CLUSTER, extra: 1 })).rejects.toBeInstanceOf(InvalidInputError);
