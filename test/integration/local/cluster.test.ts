@@ -1,10 +1,9 @@
 // The local cluster end to end: the demo's steps against one cluster (3 main, 2 workers), and after
-// every step `status(lc.dir)` (what `status --json` prints) is checked against the independent sources:
+// every step `status(dir)` (what `status --json` prints) is checked against the independent sources:
 // etcd's own member list (etcdctl), moto's Auto Scaling/EC2/Route 53 (the SDK, directly), and the node
-// directories on disk (unit files, wants entries, the systemctl stand-in's lc.state and pids).
-import { PLACEMENT_KEY } from "../../../functions/domain/etcdKeys.ts";
+// directories on disk (unit files, wants entries, the systemctl stand-in's state and pids).
 import { execFile } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { cpSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { AutoScalingClient, DescribeAutoScalingGroupsCommand } from "@aws-sdk/client-auto-scaling";
@@ -20,8 +19,9 @@ import { GetFunctionConfigurationCommand, LambdaClient } from "@aws-sdk/client-l
 import { Etcd3 } from "etcd3";
 import { describe, expect, it } from "vitest";
 import { listeners, useLocalCluster } from "../../rig/localCluster.ts";
-import { readCatalogDir } from "../../../functions/catalog/index.ts";
+import { CATALOG_DIR, readCatalogDir } from "../../../functions/catalog/index.ts";
 import { loadCatalog, metadataMatches } from "../../../functions/domain/units/index.ts";
+import { PLACEMENT_KEY } from "../../../functions/domain/etcdKeys.ts";
 import type { ReconcileReport } from "../../../functions/operations/reconcile.ts";
 import { attach, down, kill, killAllMain, scale, status, up } from "../../../local/cluster/cluster.ts";
 import type { ClusterStatus } from "../../../local/cluster/status.ts";
@@ -268,7 +268,7 @@ async function verify(
   }
   expect(records.filter((r) => r.type !== "A" && r.type !== "SRV")).toEqual([]);
 
-  // Node directories: the units status reports are the ones on disk, in the lc.state systemctl gives.
+  // Node directories: the units status reports are the ones on disk, in the state systemctl gives.
   for (const n of s.nodes) {
     const disk = unitsFromDisk(n.id);
     expect(
@@ -336,6 +336,74 @@ function knownPids(d: string): number[] {
   if (moto !== undefined) pids.push(moto);
   return pids.filter((p) => p !== undefined);
 }
+
+/** `npx devcluster ...` as a user runs it (the package's bin), with its exit code. */
+async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run("npx", ["devcluster", ...args], {
+      cwd: PROJECT_ROOT,
+      env: { ...process.env, DEVCLUSTER_LOG: "silent" },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const x = e as { code: number; stdout: string; stderr: string };
+    return { code: x.code, stdout: x.stdout, stderr: x.stderr };
+  }
+}
+
+/** What a push could change: every node's unit files (with content) and its recorded unit set. */
+function nodeFiles(): Record<string, string> {
+  const out: Record<string, string> = {};
+  const nodesDir = join(lc.dir, "nodes");
+  for (const id of readdirSync(nodesDir).sort()) {
+    for (const sub of ["etc/systemd/system", "etc/devcluster/sidecars", "var/lib/devcluster/units"]) {
+      const d = join(nodesDir, id, sub);
+      if (!existsSync(d)) continue;
+      for (const f of readdirSync(d, { recursive: true }) as string[]) {
+        const p = join(d, f);
+        out[`${id}/${sub}/${f}`] = statSync(p).isDirectory() ? "<lc.dir>" : readFileSync(p, "utf8");
+      }
+    }
+  }
+  return out;
+}
+
+/** The stored placement and its mod revision, read by etcdctl. */
+async function storedPlacement(): Promise<{ modRevision: string; value: string }> {
+  const out = await etcdctl(endpointsOf(await motoNodes()), "get", PLACEMENT_KEY, "-w", "json");
+  const kv = (JSON.parse(out) as { kvs: { mod_revision: number; value: string }[] }).kvs[0]!;
+  return { modRevision: String(kv.mod_revision), value: Buffer.from(kv.value, "base64").toString("utf8") };
+}
+
+/** The runbook's new service: the sample image as a second web service on its own port. */
+const GREET_UNIT = `[Unit]
+Description=greet web service %i
+After=docker.service
+Requires=docker.service
+
+[Service]
+EnvironmentFile=-/etc/devcluster/node.env
+ExecStartPre=-/usr/bin/docker rm -f %p-%i
+ExecStart=/usr/bin/docker run --rm --name %p-%i --net host \\
+    -e LISTEN_ADDRESS=\${PRIVATE_IP} -e PORT=8181 -e INSTANCE=%p@%i -e NODE_ID=\${INSTANCE_ID} \\
+    {{image:hello}}
+ExecStop=/usr/bin/docker stop %p-%i
+Restart=always
+RestartSec=5s
+
+[Install]
+WantedBy=multi-user.target
+
+[X-Fleet]
+MachineMetadata=role=worker
+
+[X-Devcluster]
+Instances=1
+Sidecars=presence
+Ports=http:8181
+Http=http
+HealthCheck=http:http/healthz
+`;
 
 // ---------------------------------------------------------------------------------------------
 
@@ -452,6 +520,114 @@ describe("local cluster, step by step", { shuffle: false }, () => {
     ).rejects.toThrow(/--data must be JSON/);
   }, 60_000);
 
+  it('docs/OPERATIONS.md "Adding a service", step by step: a unit file, validate, units --dry-run, units, status', async () => {
+    interface Report {
+      dryRun: boolean;
+      saved: boolean;
+      failed: string[];
+      moves: { unit: string; from: string[]; to: string[] }[];
+      pushed: { nodeId: string; start: string[]; stop: string[]; changed: string[] }[];
+    }
+    // 1. Add the unit file (to a copy of the catalog: the repository's stays as it is).
+    const catalogDir = join(lc.base, "catalog");
+    cpSync(CATALOG_DIR, catalogDir, { recursive: true, filter: (f) => !f.endsWith(".ts") });
+    writeFileSync(join(catalogDir, "greet@.service"), GREET_UNIT);
+
+    // 2. Validate: the runbook's unit tests pass with the new unit in the catalog.
+    const tests = await run("npx", ["vitest", "run", "test/unit/domain/units"], {
+      cwd: PROJECT_ROOT,
+      // A run of its own, not a worker of this one.
+      env: {
+        ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("VITEST"))),
+        UNITS_CATALOG_DIR: catalogDir,
+        NO_COLOR: "1",
+      },
+    });
+    expect(tests.stdout).toMatch(/Test Files\s+\d+ passed/);
+    expect(tests.stdout).not.toMatch(/failed/);
+    expect(loadCatalog(readCatalogDir(catalogDir)).byName.has("greet@1.service")).toBe(true);
+
+    // 3a. units --dry-run: the placement diff, and nothing changed in etcd or on the nodes.
+    const placementBefore = await storedPlacement();
+    const filesBefore = nodeFiles();
+    const text = await cli("local", "units", "--dry-run", "--catalog", catalogDir, "--dir", lc.dir);
+    expect(text.code, text.stderr).toBe(0);
+    const dry = await cli("local", "units", "--dry-run", "--catalog", catalogDir, "--json", "--dir", lc.dir);
+    expect(dry.code, dry.stderr).toBe(0);
+    const plan = JSON.parse(dry.stdout) as Report;
+    expect(plan.dryRun).toBe(true);
+    const workers = (await motoNodes()).filter((n) => n.role === "worker").map((n) => n.id);
+    const greet = plan.moves.find((m) => m.unit === "greet@1.service")!;
+    expect(greet.from).toEqual([]);
+    expect(greet.to).toHaveLength(1);
+    expect(workers).toContain(greet.to[0]);
+    expect(plan.moves.find((m) => m.unit === "presence@greet@1.service")!.to).toEqual(greet.to);
+    // Nothing else moves, and only the chosen worker is pushed: it starts the unit and its sidecar.
+    expect(plan.moves.map((m) => m.unit).sort()).toEqual(["greet@1.service", "presence@greet@1.service"]);
+    expect(plan.pushed).toEqual([
+      {
+        nodeId: greet.to[0],
+        reasons: ["placement", "content"],
+        units: expect.arrayContaining(["greet@1.service", "presence@greet@1.service"]),
+        start: ["greet@1.service", "presence@greet@1.service"],
+        stop: [],
+        changed: ["greet@.service"],
+      },
+    ]);
+    expect(text.stdout).toContain(`+ greet@1.service -> ${greet.to[0]}`);
+    expect(text.stdout).toMatch(/dry run: nothing was pushed or stored/);
+    expect(text.stdout).toContain(
+      `${greet.to[0]} (placement, content): start greet@1.service, presence@greet@1.service`,
+    );
+    expect(await storedPlacement()).toEqual(placementBefore);
+    expect(nodeFiles()).toEqual(filesBefore);
+    expect(Object.keys(filesBefore).some((f) => f.includes("greet"))).toBe(false);
+
+    // 3b. units: pushed through the units function, the placement stored.
+    const pushed = await cli("local", "units", "--catalog", catalogDir, "--json", "--dir", lc.dir);
+    expect(pushed.code, pushed.stderr).toBe(0);
+    const report = JSON.parse(pushed.stdout) as Report;
+    expect(report).toMatchObject({ dryRun: false, saved: true, failed: [] });
+    expect(report.pushed.map((p) => p.nodeId)).toEqual(greet.to);
+    expect(JSON.parse((await storedPlacement()).value).placement["greet@1.service"]).toEqual(greet.to);
+
+    // 3c. status: the unit runs on its node, and presence announces its service.
+    await waitUntil(
+      "greet@1.service active and announced",
+      async () => {
+        const s = await status(lc.dir);
+        const node = s.nodes.find((n) => n.id === greet.to[0])!;
+        const unit = (u: string) => node.units.find((x) => x.name === u)?.state;
+        return (
+          unit("greet@1.service") === "active" &&
+          unit("presence@greet@1.service") === "active" &&
+          Boolean(s.services.find((x) => x.name === "greet")?.instances.some((i) => i.node === greet.to[0]))
+        );
+      },
+      90_000,
+      1000,
+    );
+    const cliStatus = await cli("local", "status", "--dir", lc.dir);
+    expect(cliStatus.stdout).toMatch(/greet@1\.service/);
+    await verify();
+
+    // The repository's catalog again: the dry run says what leaves, the push stops it.
+    const back = await cli("local", "units", "--dry-run", "--json", "--dir", lc.dir);
+    const undo = JSON.parse(back.stdout) as Report;
+    expect(undo.moves.find((m) => m.unit === "greet@1.service")).toEqual({
+      unit: "greet@1.service",
+      from: greet.to,
+      to: [],
+    });
+    expect(undo.pushed.find((p) => p.nodeId === greet.to[0])!.stop).toEqual([
+      "greet@1.service",
+      "presence@greet@1.service",
+    ]);
+    expect((await cli("local", "units", "--dir", lc.dir)).code).toBe(0);
+    const { s } = await verify();
+    expect(s.nodes.flatMap((n) => n.units.map((u) => u.name)).filter((u) => u.includes("greet"))).toEqual([]);
+  }, 300_000);
+
   it("writes keys", async () => {
     const c = await client();
     try {
@@ -562,6 +738,17 @@ describe("local cluster, step by step", { shuffle: false }, () => {
     }
   }, 60_000);
 
+  it("restore through the CLI while the cluster serves is refused in the CLI's terms (--force), and changes nothing", async () => {
+    const before = await etcdctlMembers(endpointsOf(await motoNodes()));
+    const r = await cli("local", "restore", "latest", "--dir", lc.dir);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      /a healthy etcd cluster is still serving at .*restore only after total loss, or pass --force; nothing was changed/,
+    );
+    expect(r.stderr).not.toMatch(/"force"/);
+    expect(await etcdctlMembers(endpointsOf(await motoNodes()))).toEqual(before);
+  }, 60_000);
+
   it("status --json from the CLI (a child process) equals status(lc.dir)", async () => {
     const { stdout } = await run(
       "npx",
@@ -573,7 +760,7 @@ describe("local cluster, step by step", { shuffle: false }, () => {
     );
     const normalise = (s: ClusterStatus) => ({
       ...s,
-      // podman's status line ("Up 3 seconds ago") moves between the two reads; its lc.state does not.
+      // podman's status line ("Up 3 seconds ago") moves between the two reads; its state does not.
       nodes: byId(s.nodes).map((n) => ({
         ...n,
         units: [...n.units].sort((a, b) => a.name.localeCompare(b.name)),
@@ -587,7 +774,7 @@ describe("local cluster, step by step", { shuffle: false }, () => {
       // Each instance is checked when status runs: two reads may see a starting one differently.
       services: s.services.map((x) => ({ ...x, instances: x.instances.map(({ healthy: _now, ...i }) => i) })),
     });
-    // --json adds the verdict the exit code follows; the rest is status(lc.dir).
+    // --json adds the verdict the exit code follows; the rest is status(dir).
     const { healthy, problems, ...printed } = JSON.parse(stdout) as ClusterStatus & {
       healthy: boolean;
       problems: string[];
