@@ -15,6 +15,7 @@ import {
   nodeRecordOf,
   observe,
   refreshGateways,
+  verifyEvent,
   withMembershipLock,
 } from "./steps.ts";
 
@@ -24,7 +25,8 @@ export async function terminate(
   log: Logger,
   report: LifecycleReport,
 ) {
-  const obs = await observe(deps, [ev.groupName], [ev.instanceId], "main");
+  const obs = await observe(deps, Object.values(deps.groupNames), [ev.instanceId], "main");
+  verifyEvent(ev, deps, obs);
   const group = obs.groups.find((g) => g.name === ev.groupName);
   const inst = obs.instances.get(ev.instanceId);
   // Endpoints: the live main instances (the terminating one last, it may still answer).
@@ -36,6 +38,8 @@ export async function terminate(
   );
   const store = deps.store(endpoints);
   const known = await store.getNode(ev.instanceId).catch(() => undefined);
+  // The registry knows the node's role even when its group no longer lists it.
+  verifyEvent(ev, deps, obs, known);
   const role = group?.role ?? known?.role;
   report.role = role;
   const ip = inst?.privateIp ?? known?.privateIp;
