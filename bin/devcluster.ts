@@ -93,7 +93,12 @@ main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (e: unknown) => {
     if (e instanceof InvalidInputError) {
-      process.stderr.write(`devcluster: ${e.message}\n`);
+      // Every issue on its own line (a catalog's `file:line: reason` list reads like a compiler's).
+      process.stderr.write(
+        e.issues.length > 1
+          ? `devcluster: ${e.summary}:\n${e.issues.map((i) => `  ${i}\n`).join("")}`
+          : `devcluster: ${e.message}\n`,
+      );
       process.exit(2);
     }
     // A user error (bad input, a refused request) is printed without a stack; so is a bad command line

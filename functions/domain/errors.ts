@@ -20,11 +20,12 @@ export class UserError extends DevclusterError {
 /** The input (event, parameter, unit file, request) is malformed. Nothing was changed. */
 export class InvalidInputError extends UserError {
   constructor(
-    message: string,
+    /** What was malformed, without the issues (the message carries both). */
+    readonly summary: string,
     readonly issues: string[] = [],
     options?: { cause?: unknown },
   ) {
-    super(issues.length ? `${message}: ${issues.join("; ")}` : message, options);
+    super(issues.length ? `${summary}: ${issues.join("; ")}` : summary, options);
   }
 }
 

@@ -56,6 +56,8 @@ export const RECONCILE_CODES = {
     "no quorum: no recovery from the survivor this run (detail: why, and the command)",
   RC_GATEWAYS_REFRESHED: "discovery changed: etcd-amb gateways restarted",
   RC_DNS_SYNCED: "DNS records repaired (detail: change count)",
+  RC_UNITS_PUSHED:
+    "a node's units re-pushed and something changed there (detail: instance: files written, units started, restarted, stopped, removed)",
   RC_BLOCKED: "a planned repair cannot be done now (detail: why)",
   RC_TOTAL_LOSS: "no member answers on a cluster that existed (detail: the recovery outcome)",
   RC_NO_QUORUM: "members answer but no quorum of voters is healthy (detail: counts and what to do)",

@@ -2,6 +2,7 @@
 // root (runtime/wiring.ts) builds it; tests build their own.
 import type { Logger } from "../ports/log.ts";
 import type { NodeRecord } from "../domain/model.ts";
+import type { NodePushResult } from "../domain/units/push.ts";
 import type { Commands, Groups, LifecycleActions } from "../ports/index.ts";
 import type { ClusterStore } from "../ports/cluster.ts";
 import type { Dns } from "../ports/dns.ts";
@@ -20,7 +21,14 @@ export interface UnitsContext {
 export interface UnitsHook {
   onLaunch(node: NodeRecord, log: Logger, ctx: UnitsContext): Promise<void>;
   onTerminate(node: NodeRecord, log: Logger, ctx: UnitsContext): Promise<void>;
-  reconcile?(log: Logger, ctx: UnitsContext): Promise<void>;
+  /** Re-push every node its desired units; says what each node changed and which pushes failed. */
+  reconcile?(log: Logger, ctx: UnitsContext): Promise<UnitsRepushed | void>;
+}
+
+/** What a reconcile re-push did: each node's own account (files written, units started...), failed nodes. */
+export interface UnitsRepushed {
+  results: NodePushResult[];
+  failed: string[];
 }
 
 /**

@@ -13,6 +13,7 @@ import { syncDns } from "./dnsSync.ts";
 import { applyRepair, describe } from "./repairs.ts";
 import { LEFTOVER_PREFIX, endpointsOf, observe, promoteLearner, refreshGateways } from "./steps.ts";
 import type { ClusterStore } from "../ports/cluster.ts";
+import type { NodePushResult } from "../domain/units/push.ts";
 
 /** Why reconcile stopped short of repairing (absent: it ran through). */
 export type ReconcileCode = "ETCD_TOTAL_LOSS" | "ETCD_NO_QUORUM";
@@ -140,26 +141,64 @@ export async function handleReconcile(
     }
     if (!progressed) break;
   }
-  if (store && (await store.memberList())) {
-    const dns = await syncDns(store, deps.dns, log, {
-      domain: deps.domain,
-      owner,
-      list: true,
-      coalesceMs: 0,
-      deadlineMs: deps.timing.dnsDeadlineMs,
+  // Each step after the rounds runs on its own: a failure (an invalid catalog, Route 53 refusing) is
+  // reported and logged, and what the run already repaired stays in the report.
+  const step = async (code: RepairCode, fn: () => Promise<void>) => {
+    try {
+      await fn();
+    } catch (e) {
+      report.failed.push(reportStep(code, e instanceof Error ? e.message : String(e)));
+      log.error("reconcile: step failed", { step: code, error: e });
+    }
+  };
+  const s = store;
+  let live = false;
+  if (s) await step("RC_DNS_SYNCED", async () => void (live = Boolean(await s.memberList())));
+  if (s && live) {
+    await step("RC_DNS_SYNCED", async () => {
+      const dns = await syncDns(s, deps.dns, log, {
+        domain: deps.domain,
+        owner,
+        list: true,
+        coalesceMs: 0,
+        deadlineMs: deps.timing.dnsDeadlineMs,
+      });
+      report.dnsChanges = dns.changes;
+      if (dns.discoveryChanged && (await refreshGateways(deps, s, log)).length === 0)
+        report.repairs.push(reportStep("RC_GATEWAYS_REFRESHED"));
+      if (dns.changes) report.repairs.push(reportStep("RC_DNS_SYNCED", dns.changes));
     });
-    report.dnsChanges = dns.changes;
-    if (dns.discoveryChanged && (await refreshGateways(deps, store, log)).length === 0)
-      report.repairs.push(reportStep("RC_GATEWAYS_REFRESHED"));
-    if (dns.changes) report.repairs.push(reportStep("RC_DNS_SYNCED", dns.changes));
-    if (deps.units?.reconcile) await deps.units.reconcile(log, { store, endpoints: lastEndpoints });
+    await step("RC_UNITS_PUSHED", async () => {
+      const pushed = await deps.units?.reconcile?.(log, { store: s, endpoints: lastEndpoints });
+      for (const r of pushed?.results ?? []) {
+        const did = describePush(r);
+        if (did) report.repairs.push(reportStep("RC_UNITS_PUSHED", `${r.instanceId}: ${did}`));
+      }
+      for (const id of pushed?.failed ?? [])
+        report.failed.push(reportStep("RC_UNITS_PUSHED", `${id}: the push failed; pushed again next run`));
+    });
     // Leftovers recorded by terminate handlers are settled once the state is clean.
     if (!report.failed.length) {
-      for (const id of await leftoverIds(store)) await store.putKey(LEFTOVER_PREFIX + id, "").catch(() => {});
+      for (const id of await leftoverIds(s)) await s.putKey(LEFTOVER_PREFIX + id, "").catch(() => {});
     }
   }
   log.info("reconcile done", { ...report });
   return report;
+}
+
+/** What a node's push changed there ("" when it already ran exactly its units). */
+function describePush(r: NodePushResult): string {
+  const parts: [string, string[] | undefined][] = [
+    ["wrote", r.written],
+    ["started", r.started],
+    ["restarted", r.restarted],
+    ["stopped", r.stopped],
+    ["removed", r.removed],
+  ];
+  return parts
+    .filter(([, xs]) => xs?.length)
+    .map(([verb, xs]) => `${verb} ${xs!.join(", ")}`)
+    .join("; ");
 }
 
 async function leftoverIds(store: ClusterStore): Promise<string[]> {

@@ -41,7 +41,15 @@ export interface UnitsReport {
   placement: Placement;
   moves: Move[];
   unplaceable: Unplaceable[];
-  pushed: { nodeId: string; reasons: string[]; units: string[] }[];
+  /** Each node pushed: why, its whole unit set, and the difference (units started, stopped; files changed). */
+  pushed: {
+    nodeId: string;
+    reasons: string[];
+    units: string[];
+    start: string[];
+    stop: string[];
+    changed: string[];
+  }[];
   results: NodePushResult[];
   failed: string[];
   commands: number;
@@ -93,7 +101,14 @@ export async function syncUnits(deps: UnitsDeps, opts: SyncOptions = {}): Promis
       placement: plan.result.placement,
       moves: plan.result.moves,
       unplaceable: plan.result.unplaceable,
-      pushed: plan.pushes.map((p) => ({ nodeId: p.nodeId, reasons: p.reasons, units: p.units })),
+      pushed: plan.pushes.map((p) => ({
+        nodeId: p.nodeId,
+        reasons: p.reasons,
+        units: p.units,
+        start: p.start,
+        stop: p.stop,
+        changed: p.changed,
+      })),
       results: [],
       failed: [],
       commands: plan.requests.length,

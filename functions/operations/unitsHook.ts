@@ -59,7 +59,8 @@ export function unitsHook(deps: UnitsHookDeps): UnitsHook {
       await withUnitsLock(ctx, waitMs, () => syncUnits(depsFor(ctx, log), { terminating: node.instanceId }));
     },
     async reconcile(log: Logger, ctx: UnitsContext) {
-      await withUnitsLock(ctx, waitMs, () => syncUnits(depsFor(ctx, log), { force: true }));
+      const r = await withUnitsLock(ctx, waitMs, () => syncUnits(depsFor(ctx, log), { force: true }));
+      return { results: r.results, failed: r.failed };
     },
   };
 }

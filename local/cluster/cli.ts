@@ -3,7 +3,8 @@ import { didYouMean, parse } from "../../bin/args.ts";
 import { InvalidInputError } from "../../functions/domain/errors.ts";
 import { ROLES, type Role } from "../../functions/domain/model.ts";
 import { FUNCTION_NAMES, type FunctionName } from "../../cloudformation/options.ts";
-import { LOCAL_GROUP_MAX, attach, down, kill, killAllMain, scale, status, up } from "./cluster.ts";
+import { LOCAL_GROUP_MAX, attach, down, kill, killAllMain, pushUnits, scale, status, up } from "./cluster.ts";
+import { formatUnitsReport } from "./unitsDiff.ts";
 import { formatStatus, type ClusterStatus } from "./status.ts";
 import { FORCE_HINT } from "../../functions/operations/restore.ts";
 import { stateDir } from "./state.ts";
@@ -21,6 +22,7 @@ export const LOCAL_USAGE = `usage: npx devcluster local <subcommand> [--dir DIR]
   restore [<snapshot>|latest] [--force]    rebuild etcd on the main nodes from a snapshot
   restore --survivor                       no quorum: rebuild etcd from the most up-to-date surviving member
   reconcile                                run the reconcile function now
+  units [--dry-run] [--catalog DIR]        validate the catalog, push what changed (--dry-run: show the diff)
   invoke <function> [--data JSON]          call a function with a payload, as 'sls invoke -f <function> --data JSON' does on AWS
   down                                     stop every process the cluster started
   demo [--prefix 127.77]                   up, write data, scale, kill every member, restore, verify, down
@@ -87,6 +89,15 @@ const SUBS: Record<string, Sub> = {
     options: {},
     positionals: 0,
   },
+  units: {
+    usage: `units [--dry-run] [--catalog DIR]
+  validate the unit catalog (default functions/catalog/; every problem as file:line: reason, exit 2),
+  re-place its units and push what changed through the units function. --dry-run prints the placement
+  diff (which unit goes to or leaves which node, what each node would start, stop, restart) and
+  changes nothing. Exit 1 when a node's push failed (it is pushed again on the next run).`,
+    options: { "dry-run": { type: "boolean" }, catalog: { type: "string" } },
+    positionals: 0,
+  },
   invoke: {
     usage:
       "invoke <function> [--data JSON]\n  call a function with a payload, as 'sls invoke -f <function> --data JSON' does on AWS",
@@ -122,7 +133,7 @@ export function unhealthyReasons(s: ClusterStatus): string[] {
 
 export async function localCommand(args: string[]): Promise<number> {
   // The subcommand is the first word that is neither an option nor an option's value.
-  const takesValue = new Set(["--dir", "--main", "--workers", "--data", "--prefix"]);
+  const takesValue = new Set(["--dir", "--main", "--workers", "--data", "--prefix", "--catalog"]);
   let first = -1;
   for (let i = 0; i < args.length; i++) {
     if (!args[i]!.startsWith("-")) {
@@ -262,6 +273,15 @@ export async function localCommand(args: string[]): Promise<number> {
       const report = (await fns.reconcile()) as { blocked?: unknown[]; failed?: unknown[] };
       json(report);
       return report.blocked?.length || report.failed?.length ? 1 : 0;
+    }
+    case "units": {
+      const { catalog, report } = await pushUnits(dir, {
+        catalogDir: v.catalog as string | undefined,
+        dryRun: Boolean(v["dry-run"]),
+      });
+      if (asJson) json({ catalog, ...report });
+      else print(formatUnitsReport(report, catalog));
+      return report.failed.length ? 1 : 0;
     }
     case "invoke": {
       // --data is the payload here (as for sls invoke), the data group's size for up.

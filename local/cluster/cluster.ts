@@ -1,9 +1,9 @@
 // The local cluster's operations: up, scale, kill, snapshot, restore, reconcile, status, down.
 // Each drives the real handlers against moto and real etcd members, as AWS would drive them.
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 import { createConnection } from "node:net";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import {
   AutoScalingClient,
   SetDesiredCapacityCommand,
@@ -34,6 +34,9 @@ import { HOOKS } from "../../cloudformation/ids.ts";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import { publishImages } from "../../functions/adapters/aws/ssmPublishedImages.ts";
 import { buildImages } from "../images.ts";
+import { CATALOG_DIR, readCatalogDir } from "../../functions/catalog/index.ts";
+import { loadCatalog } from "../../functions/domain/units/catalog.ts";
+import type { UnitsReport } from "../../functions/operations/units.ts";
 
 /** The local cluster's /16 (127.A): moto at 127.A.0.1, instances from the VPC's subnets. */
 /** Workers and data nodes a local group may hold (up and scale alike): each node is processes on this machine. */
@@ -99,6 +102,30 @@ export async function attach(dir: string): Promise<{ state: LocalState; fns: Loc
   return { state, fns: await loadFunctions(dir, state) };
 }
 
+/**
+ * Push a catalog to the running cluster through the `units` function (the handler the Lambda runs),
+ * as `sls invoke -f units --data '{"catalog": ...}'` would: validated here first, so a bad catalog is
+ * refused with every `file:line: reason` before the cluster is touched. `dryRun`: plan only.
+ */
+export async function pushUnits(
+  dir: string,
+  opts: { catalogDir?: string; dryRun?: boolean } = {},
+): Promise<{ catalog: string; report: UnitsReport }> {
+  const catalog = resolve(opts.catalogDir ?? CATALOG_DIR);
+  if (!existsSync(catalog) || !statSync(catalog).isDirectory())
+    throw new InvalidInputError(`units: no catalog directory at ${catalog}`);
+  const source = readCatalogDir(catalog);
+  // The catalog is the whole cluster: one without etcd's own unit would stop etcd on every main node.
+  if (!source[ETCD_MEMBER_UNIT_NAME])
+    throw new InvalidInputError(
+      `units: ${catalog} has no ${ETCD_MEMBER_UNIT_NAME}; a catalog declares every unit of the cluster (copy functions/catalog/ and add yours), and pushing this one would stop etcd on every main node`,
+    );
+  loadCatalog(source);
+  const { fns } = await attach(dir);
+  const report = (await fns.units({ catalog: source, dryRun: Boolean(opts.dryRun) })) as UnitsReport;
+  return { catalog, report };
+}
+
 export async function up(dir: string, opts: UpOptions, progress: Progress): Promise<LocalState> {
   if (opts.main < 3 || opts.main > 9 || opts.main % 2 === 0) {
     throw new InvalidInputError(`--main must be odd, from 3 to 9 (got ${opts.main})`);
@@ -112,7 +139,7 @@ export async function up(dir: string, opts: UpOptions, progress: Progress): Prom
   }
   if (isRunning(dir)) {
     throw new RefusedError(
-      `a local cluster already runs (state in ${dir}); 'npx devcluster local down' stops it`,
+      `a local cluster already runs (state in ${dir}); 'npx devcluster local down' stops it ('npx devcluster local units' pushes a changed catalog to it)`,
     );
   }
   const prefix = opts.prefix ?? LOCAL_PREFIX;

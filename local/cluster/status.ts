@@ -105,7 +105,8 @@ export function unitsOnNode(root: string, id: string): UnitStatus[] {
   });
 }
 
-async function etcdMembers(ips: string[]): Promise<ClusterStatus["etcd"]> {
+/** The member list from whichever member answers first, with each member's health and leadership. */
+export async function etcdMembers(ips: string[]): Promise<ClusterStatus["etcd"]> {
   if (ips.length === 0) return { reachable: false, members: [] };
   // One client per endpoint, asked at once: a member killed a moment ago (its breaker not yet open,
   // its connection still half there) costs one deadline and never makes the cluster look unreachable.

@@ -6,11 +6,10 @@ import { expandRules, fleetRules, type FleetRules } from "./fleet.ts";
 import { globToRegExp, instanceName, isInstance, isTemplate, parseUnitName } from "./names.ts";
 import { PORT_NAME, SERVICE_NAME, parsePorts } from "../presence.ts";
 import {
-  UnitSyntaxError,
   getList,
   getValue,
   parseBoolean,
-  parseUnitFile,
+  readUnitFile,
   renderUnitFile,
   section,
   splitWords,
@@ -221,27 +220,26 @@ export function loadCatalog(source: CatalogSource): Catalog {
   const issues: string[] = [];
   const files = new Map<string, CatalogFile>();
   for (const name of Object.keys(source).sort()) {
-    try {
-      const unit = parseUnitFile(name, source[name]!);
-      if (isInstance(unit.unit))
-        throw new UnitSyntaxError(name, 0, "the catalog holds plain units and templates, not instances");
-      const rules = fleetRules(unit);
-      const manifest = readManifest(unit, issues);
-      if (unit.unit.type === "service" && !getList(unit, "Service", "ExecStart").length) {
-        issues.push(`${name}:${section(unit, "Service")?.line ?? 0}: a service needs ExecStart=`);
-      }
-      const rendered = renderUnitFile(unit, { omitSections: (s) => !isNodeSection(s) });
-      // What presence announces is pushed with the file: a change to it is a change of the file.
-      const hash = createHash("sha256")
-        .update(rendered)
-        .update(manifest.sidecarEnv ?? "")
-        .digest("hex")
-        .slice(0, 16);
-      files.set(name, { name, unit, rules, manifest, rendered, hash });
-    } catch (e) {
-      if (e instanceof InvalidInputError) issues.push(...(e.issues.length ? e.issues : [e.message]));
-      else throw e;
+    // Every check runs on what could be read, so one pass reports every problem of every file.
+    const unit = readUnitFile(name, source[name]!, issues);
+    if (!unit) continue;
+    if (isInstance(unit.unit)) {
+      issues.push(`${name}:0: the catalog holds plain units and templates, not instances`);
+      continue;
     }
+    const rules = fleetRules(unit, issues);
+    const manifest = readManifest(unit, issues);
+    if (unit.unit.type === "service" && !getList(unit, "Service", "ExecStart").length) {
+      issues.push(`${name}:${section(unit, "Service")?.line ?? 0}: a service needs ExecStart=`);
+    }
+    const rendered = renderUnitFile(unit, { omitSections: (s) => !isNodeSection(s) });
+    // What presence announces is pushed with the file: a change to it is a change of the file.
+    const hash = createHash("sha256")
+      .update(rendered)
+      .update(manifest.sidecarEnv ?? "")
+      .digest("hex")
+      .slice(0, 16);
+    files.set(name, { name, unit, rules, manifest, rendered, hash });
   }
 
   // Expand files into units.
@@ -249,7 +247,9 @@ export function loadCatalog(source: CatalogSource): Catalog {
   const add = (f: CatalogFile, name: string) => {
     const un = parseUnitName(name);
     if (!un) {
-      issues.push(`${f.name}: instance name '${name}' is not a valid unit name`);
+      issues.push(
+        `${f.name}:${lineOf(f.unit, MANIFEST_SECTION, "InstanceNames")}: instance name '${name}' is not a valid unit name`,
+      );
       return;
     }
     units.push({
@@ -322,7 +322,10 @@ export function loadCatalog(source: CatalogSource): Catalog {
           issues.push(
             `${f.name}:${lineOf(f.unit, MANIFEST_SECTION, "Sidecars")}: ${sc} is not declared Sidecar=true`,
           );
-        else if (f.rules.global) issues.push(`${f.name}: a Global unit cannot have sidecars`);
+        else if (f.rules.global)
+          issues.push(
+            `${f.name}:${lineOf(f.unit, MANIFEST_SECTION, "Sidecars")}: a Global unit cannot have sidecars`,
+          );
         else add(scf, instanceName(scf.unit.unit, n.slice(0, n.lastIndexOf("."))));
       }
     }
@@ -330,7 +333,12 @@ export function loadCatalog(source: CatalogSource): Catalog {
 
   const byName = new Map<string, UnitSpec>();
   for (const u of units) {
-    if (byName.has(u.name)) issues.push(`${u.file}: unit ${u.name} is declared twice`);
+    if (byName.has(u.name)) {
+      const first = byName.get(u.name)!.file;
+      issues.push(
+        `${u.file}:${section(files.get(u.file)!.unit, "Unit")?.line ?? 0}: unit ${u.name} is declared twice (also by ${first})`,
+      );
+    }
     byName.set(u.name, u);
   }
   // Cross-unit rules.
@@ -368,7 +376,10 @@ export function loadCatalog(source: CatalogSource): Catalog {
   const visit = (n: string, path: string[]) => {
     if (state.get(n) === 2) return;
     if (state.get(n) === 1) {
-      issues.push(`MachineOf cycle: ${[...path.slice(path.indexOf(n)), n].join(" -> ")}`);
+      const f = files.get(byName.get(n)!.file)!;
+      issues.push(
+        `${f.name}:${lineOf(f.unit, "X-Fleet", "MachineOf")}: MachineOf cycle: ${[...path.slice(path.indexOf(n)), n].join(" -> ")}`,
+      );
       return;
     }
     state.set(n, 1);

@@ -1,5 +1,6 @@
 // fleet's [X-Fleet] scheduling rules, read from a unit file (fleet's job.go semantics).
-import { UnitSyntaxError, getList, parseBoolean, section, splitWords, type UnitFile } from "./unitFile.ts";
+import { InvalidInputError } from "../errors.ts";
+import { getList, parseBoolean, section, splitWords, type UnitFile } from "./unitFile.ts";
 import { expandSpecifiers, type UnitName } from "./names.ts";
 
 export const FLEET_SECTION = "X-Fleet";
@@ -39,37 +40,35 @@ function words(u: UnitFile, key: string): { word: string; line: number }[] {
   return out;
 }
 
-/** Read and check the [X-Fleet] section. Specifiers are left as written (see `expandRules`). */
-export function fleetRules(u: UnitFile): FleetRules {
+/**
+ * Read and check the [X-Fleet] section. Specifiers are left as written (see `expandRules`). Each
+ * problem is added to `issues` as `file:line: reason` and the rest is read on; without `issues`, the
+ * problems are thrown together.
+ */
+export function fleetRules(u: UnitFile, issues?: string[]): FleetRules {
+  const found: string[] = [];
+  const bad = (line: number, reason: string) => found.push(`${u.name}:${line}: ${reason}`);
   const s = section(u, FLEET_SECTION);
   for (const e of s?.entries ?? []) {
     const k = e.key.replace(/^X-Condition/, "");
-    if (!(FLEET_KEYS as readonly string[]).includes(k)) {
-      throw new UnitSyntaxError(
-        u.name,
-        e.line,
-        `unknown [X-Fleet] key '${e.key}' (known: ${FLEET_KEYS.join(", ")})`,
-      );
-    }
+    if (!(FLEET_KEYS as readonly string[]).includes(k))
+      bad(e.line, `unknown [X-Fleet] key '${e.key}' (known: ${FLEET_KEYS.join(", ")})`);
   }
   const ids = words(u, "MachineID");
-  if (ids.length > 1) throw new UnitSyntaxError(u.name, ids[1]!.line, "MachineID= may name only one machine");
+  if (ids.length > 1) bad(ids[1]!.line, "MachineID= may name only one machine");
   let global = false;
   for (const e of getList(u, FLEET_SECTION, "Global")) {
     const b = parseBoolean(e.value);
-    if (b === undefined)
-      throw new UnitSyntaxError(u.name, e.line, `Global= takes a boolean, not '${e.value}'`);
-    global = b;
+    if (b === undefined) bad(e.line, `Global= takes a boolean, not '${e.value}'`);
+    else global = b;
   }
   const byKey = new Map<string, MetadataRule>();
   for (const { word, line } of words(u, "MachineMetadata")) {
     const m = /^([^=!]+)(!?=)(.+)$/.exec(word);
-    if (!m)
-      throw new UnitSyntaxError(
-        u.name,
-        line,
-        `MachineMetadata word '${word}' is not key=value or key!=value`,
-      );
+    if (!m) {
+      bad(line, `MachineMetadata word '${word}' is not key=value or key!=value`);
+      continue;
+    }
     const [, key, op, value] = m as unknown as [string, string, string, string];
     const rule = byKey.get(key) ?? { key, values: [], notValues: [] };
     (op === "=" ? rule.values : rule.notValues).push(value);
@@ -88,13 +87,10 @@ export function fleetRules(u: UnitFile): FleetRules {
     const other = s!.entries.find(
       (e) => !["Global", "MachineMetadata", "X-ConditionMachineMetadata"].includes(e.key),
     );
-    if (other)
-      throw new UnitSyntaxError(
-        u.name,
-        other.line,
-        `Global=true allows only MachineMetadata= alongside it, not ${other.key}=`,
-      );
+    if (other) bad(other.line, `Global=true allows only MachineMetadata= alongside it, not ${other.key}=`);
   }
+  if (issues) issues.push(...found);
+  else if (found.length) throw new InvalidInputError(`invalid unit ${u.name}`, found);
   return rules;
 }
 

@@ -15,6 +15,10 @@ export interface NodePush {
   files: string[];
   /** Units the previous placement had there and the new one does not (stopped even if the node forgot them). */
   stop: string[];
+  /** Units new on the node (the previous placement did not have them there). */
+  start: string[];
+  /** Files whose content changed since the last push (their running units restart). */
+  changed: string[];
   /** Why this node is pushed: "placement" (its set changed), "content" (a file changed), "forced". */
   reasons: string[];
 }
@@ -61,11 +65,20 @@ export function planPush(
       if (!catalog.files.has(f))
         throw new InvalidInputError("placed unit has no catalog file", [`${f} (node ${nodeId})`]);
     const reasons: string[] = [];
+    const changed = files.filter((f) => old.files[f] !== catalog.files.get(f)!.hash);
     if (units.join() !== prev.join()) reasons.push("placement");
-    if (files.some((f) => old.files[f] !== catalog.files.get(f)!.hash)) reasons.push("content");
+    if (changed.length) reasons.push("content");
     if (forced.has(nodeId)) reasons.push("forced");
     if (!reasons.length) continue;
-    out.push({ nodeId, units, files, stop: prev.filter((u) => !units.includes(u)), reasons });
+    out.push({
+      nodeId,
+      units,
+      files,
+      stop: prev.filter((u) => !units.includes(u)),
+      start: units.filter((u) => !prev.includes(u)),
+      changed,
+      reasons,
+    });
   }
   return out;
 }
@@ -137,8 +150,9 @@ file_of() { local u="$1"; case "$u" in *@*.*) printf '%s@.%s' "\${u%%@*}" "\${u#
 esac
 mkdir -p "$UNIT_DIR" "$STATE_DIR" || { echo "cannot create $UNIT_DIR" >&2; exit 1; }
 prev_units=(); prev_files=()
-[ -f "$STATE_DIR/units" ] && mapfile -t prev_units <"$STATE_DIR/units"
-[ -f "$STATE_DIR/files" ] && mapfile -t prev_files <"$STATE_DIR/files"
+# Blank lines are no units (an empty set was once recorded as one blank line).
+[ -f "$STATE_DIR/units" ] && mapfile -t prev_units < <(grep -v '^$' "$STATE_DIR/units")
+[ -f "$STATE_DIR/files" ] && mapfile -t prev_files < <(grep -v '^$' "$STATE_DIR/files")
 written=(); started=(); restarted=(); stopped=(); removed=(); failed=()
 for f in \${files[@]+"\${files[@]}"}; do
   tmp="$UNIT_DIR/.$f.devcluster-new"
@@ -189,8 +203,8 @@ for u in \${sidecar_changed[@]+"\${sidecar_changed[@]}"}; do
     systemctl try-restart "$sc@\${u%.*}.service" >/dev/null 2>&1 || failed+=("$sc@\${u%.*}.service")
   done
 done
-printf '%s\n' \${units[@]+"\${units[@]}"} >"$STATE_DIR/units.new" && mv -f "$STATE_DIR/units.new" "$STATE_DIR/units" || failed+=("state")
-printf '%s\n' \${files[@]+"\${files[@]}"} >"$STATE_DIR/files.new" && mv -f "$STATE_DIR/files.new" "$STATE_DIR/files" || failed+=("state")
+{ [ \${#units[@]} -eq 0 ] || printf '%s\n' "\${units[@]}"; } >"$STATE_DIR/units.new" && mv -f "$STATE_DIR/units.new" "$STATE_DIR/units" || failed+=("state")
+{ [ \${#files[@]} -eq 0 ] || printf '%s\n' "\${files[@]}"; } >"$STATE_DIR/files.new" && mv -f "$STATE_DIR/files.new" "$STATE_DIR/files" || failed+=("state")
 ok=true; [ \${#failed[@]} -eq 0 ] || ok=false
 printf '%s {"instanceId":"%s","ok":%s,"units":%s,"written":%s,"started":%s,"restarted":%s,"stopped":%s,"removed":%s,"failed":%s}\n' \
   ${RESULT_MARK} "$id" "$ok" "$(jarr \${units[@]+"\${units[@]}"})" "$(jarr \${written[@]+"\${written[@]}"})" "$(jarr \${started[@]+"\${started[@]}"})" \

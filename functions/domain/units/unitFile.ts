@@ -54,43 +54,56 @@ function endsEscaped(s: string): boolean {
   return escaped;
 }
 
-export class UnitSyntaxError extends InvalidInputError {
-  constructor(
-    readonly file: string,
-    readonly line: number,
-    readonly reason: string,
-  ) {
-    super(`invalid unit ${file}`, [`${file}:${line}: ${reason}`]);
-  }
-}
-
 /**
  * Parse a unit file. Like systemd: lines whose first non-blank character is '#' or ';' are
  * comments (also inside a continuation), a line ending in an unescaped '\' continues on the next
  * one (the '\' becomes a space), whitespace around keys and values is stripped, keys may repeat.
- * Unlike systemd (which logs and ignores), a line systemd would ignore is an error here.
+ * Unlike systemd (which logs and ignores), a line systemd would ignore is an error here: every such
+ * line is reported at once (`file:line: reason`).
  */
 export function parseUnitFile(name: string, text: string): UnitFile {
+  const issues: string[] = [];
+  const u = readUnitFile(name, text, issues);
+  if (issues.length || !u) throw new InvalidInputError(`invalid unit ${name}`, issues);
+  return u;
+}
+
+/**
+ * Read a unit file, adding a `file:line: reason` to `issues` for every line that does not parse and
+ * going on without it, so a catalog check reports every problem in one pass. Undefined only when the
+ * name is not a unit name (nothing else can be checked then).
+ */
+export function readUnitFile(name: string, text: string, issues: string[]): UnitFile | undefined {
   const unit = parseUnitName(name);
-  if (!unit) throw new UnitSyntaxError(name, 0, `'${name}' is not a valid systemd unit name`);
+  if (!unit) {
+    issues.push(`${name}:0: '${name}' is not a valid systemd unit name`);
+    return undefined;
+  }
   const known = SECTIONS[unit.type] ?? ["Unit"];
   const sections: UnitSection[] = [];
   let current: UnitSection | undefined;
+  /** A bad section header: its assignments are skipped (each would repeat the same problem). */
+  let skipping = false;
   const lines = text.replace(/^\uFEFF/, "").split(/\r?\n/);
   if (lines.length && lines[lines.length - 1] === "") lines.pop();
   let continuation: string | undefined;
   let contStart = 0;
+  const bad = (lineNo: number, reason: string) => issues.push(`${name}:${lineNo}: ${reason}`);
 
   const parseLine = (raw: string, lineNo: number) => {
     const l = strip(raw);
     if (!l) return;
     if (l.startsWith("[")) {
-      if (!l.endsWith("]")) throw new UnitSyntaxError(name, lineNo, `invalid section header '${l}'`);
       const s = l.slice(1, -1);
-      if (!s || /[[\]]/.test(s)) throw new UnitSyntaxError(name, lineNo, `invalid section header '${l}'`);
-      if (!known.includes(s) && !s.startsWith("X-")) {
-        throw new UnitSyntaxError(name, lineNo, `unknown section [${s}] for a .${unit.type} unit`);
+      if (!l.endsWith("]") || !s || /[[\]]/.test(s)) {
+        skipping = true;
+        return bad(lineNo, `invalid section header '${l}'`);
       }
+      if (!known.includes(s) && !s.startsWith("X-")) {
+        skipping = true;
+        return bad(lineNo, `unknown section [${s}] for a .${unit.type} unit`);
+      }
+      skipping = false;
       if (sections.some((x) => x.name === s)) {
         // systemd merges a repeated section into the first; so do we.
         current = sections.find((x) => x.name === s);
@@ -100,19 +113,17 @@ export function parseUnitFile(name: string, text: string): UnitFile {
       }
       return;
     }
+    if (skipping) return;
     const eq = l.indexOf("=");
-    if (eq < 0) throw new UnitSyntaxError(name, lineNo, `missing '=' in '${l}'`);
-    if (!current) throw new UnitSyntaxError(name, lineNo, `assignment outside of a section`);
+    if (eq < 0) return bad(lineNo, `missing '=' in '${l}'`);
+    if (!current) return bad(lineNo, `assignment outside of a section`);
     const key = strip(l.slice(0, eq));
     const value = strip(l.slice(eq + 1));
-    if (!KEY.test(key)) throw new UnitSyntaxError(name, lineNo, `invalid key '${key}'`);
-    const bad = unknownSpecifiers(value);
-    if (bad.length)
-      throw new UnitSyntaxError(
-        name,
-        lineNo,
-        `unknown specifier ${bad.join(", ")} in ${key}= (write %% for a literal %)`,
-      );
+    if (!KEY.test(key)) return bad(lineNo, `invalid key '${key}'`);
+    const unknown = unknownSpecifiers(value);
+    // The assignment is kept (the file is refused anyway), so checks that need the key do not fail too.
+    if (unknown.length)
+      bad(lineNo, `unknown specifier ${unknown.join(", ")} in ${key}= (write %% for a literal %)`);
     current.entries.push({ key, value, line: lineNo });
   };
 

@@ -3,7 +3,16 @@
 // etcd's own member list (etcdctl), moto's Auto Scaling/EC2/Route 53 (the SDK, directly), and the node
 // directories on disk (unit files, wants entries, the systemctl stand-in's state and pids).
 import { execFile } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import {
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -19,7 +28,7 @@ import {
 import { GetFunctionConfigurationCommand, LambdaClient } from "@aws-sdk/client-lambda";
 import { Etcd3 } from "etcd3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readCatalogDir } from "../../../functions/catalog/index.ts";
+import { CATALOG_DIR, readCatalogDir } from "../../../functions/catalog/index.ts";
 import { loadCatalog, metadataMatches } from "../../../functions/domain/units/index.ts";
 import { PLACEMENT_KEY } from "../../../functions/domain/units/plan.ts";
 import type { ReconcileReport } from "../../../functions/operations/reconcile.ts";
@@ -346,6 +355,74 @@ async function listeners(prefix: string): Promise<string[]> {
     .filter((addr) => addr.startsWith(`${prefix}.`));
 }
 
+/** `npx devcluster ...` as a user runs it (the package's bin), with its exit code. */
+async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run("npx", ["devcluster", ...args], {
+      cwd: PROJECT_ROOT,
+      env: { ...process.env, DEVCLUSTER_LOG: "silent" },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const x = e as { code: number; stdout: string; stderr: string };
+    return { code: x.code, stdout: x.stdout, stderr: x.stderr };
+  }
+}
+
+/** What a push could change: every node's unit files (with content) and its recorded unit set. */
+function nodeFiles(): Record<string, string> {
+  const out: Record<string, string> = {};
+  const nodesDir = join(dir, "nodes");
+  for (const id of readdirSync(nodesDir).sort()) {
+    for (const sub of ["etc/systemd/system", "etc/devcluster/sidecars", "var/lib/devcluster/units"]) {
+      const d = join(nodesDir, id, sub);
+      if (!existsSync(d)) continue;
+      for (const f of readdirSync(d, { recursive: true }) as string[]) {
+        const p = join(d, f);
+        out[`${id}/${sub}/${f}`] = statSync(p).isDirectory() ? "<dir>" : readFileSync(p, "utf8");
+      }
+    }
+  }
+  return out;
+}
+
+/** The stored placement and its mod revision, read by etcdctl. */
+async function storedPlacement(): Promise<{ modRevision: string; value: string }> {
+  const out = await etcdctl(endpointsOf(await motoNodes()), "get", PLACEMENT_KEY, "-w", "json");
+  const kv = (JSON.parse(out) as { kvs: { mod_revision: number; value: string }[] }).kvs[0]!;
+  return { modRevision: String(kv.mod_revision), value: Buffer.from(kv.value, "base64").toString("utf8") };
+}
+
+/** The runbook's new service: the sample image as a second web service on its own port. */
+const GREET_UNIT = `[Unit]
+Description=greet web service %i
+After=docker.service
+Requires=docker.service
+
+[Service]
+EnvironmentFile=-/etc/devcluster/node.env
+ExecStartPre=-/usr/bin/docker rm -f %p-%i
+ExecStart=/usr/bin/docker run --rm --name %p-%i --net host \\
+    -e LISTEN_ADDRESS=\${PRIVATE_IP} -e PORT=8181 -e INSTANCE=%p@%i -e NODE_ID=\${INSTANCE_ID} \\
+    {{image:hello}}
+ExecStop=/usr/bin/docker stop %p-%i
+Restart=always
+RestartSec=5s
+
+[Install]
+WantedBy=multi-user.target
+
+[X-Fleet]
+MachineMetadata=role=worker
+
+[X-Devcluster]
+Instances=1
+Sidecars=presence
+Ports=http:8181
+Http=http
+HealthCheck=http:http/healthz
+`;
+
 // ---------------------------------------------------------------------------------------------
 
 beforeAll(async () => {
@@ -477,6 +554,114 @@ describe("local cluster, step by step", () => {
     ).rejects.toThrow(/--data must be JSON/);
   }, 60_000);
 
+  it('docs/OPERATIONS.md "Adding a service", step by step: a unit file, validate, units --dry-run, units, status', async () => {
+    interface Report {
+      dryRun: boolean;
+      saved: boolean;
+      failed: string[];
+      moves: { unit: string; from: string[]; to: string[] }[];
+      pushed: { nodeId: string; start: string[]; stop: string[]; changed: string[] }[];
+    }
+    // 1. Add the unit file (to a copy of the catalog: the repository's stays as it is).
+    const catalogDir = join(base, "catalog");
+    cpSync(CATALOG_DIR, catalogDir, { recursive: true, filter: (f) => !f.endsWith(".ts") });
+    writeFileSync(join(catalogDir, "greet@.service"), GREET_UNIT);
+
+    // 2. Validate: the runbook's unit tests pass with the new unit in the catalog.
+    const tests = await run("npx", ["vitest", "run", "test/unit/domain/units"], {
+      cwd: PROJECT_ROOT,
+      // A run of its own, not a worker of this one.
+      env: {
+        ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("VITEST"))),
+        UNITS_CATALOG_DIR: catalogDir,
+        NO_COLOR: "1",
+      },
+    });
+    expect(tests.stdout).toMatch(/Test Files\s+\d+ passed/);
+    expect(tests.stdout).not.toMatch(/failed/);
+    expect(loadCatalog(readCatalogDir(catalogDir)).byName.has("greet@1.service")).toBe(true);
+
+    // 3a. units --dry-run: the placement diff, and nothing changed in etcd or on the nodes.
+    const placementBefore = await storedPlacement();
+    const filesBefore = nodeFiles();
+    const text = await cli("local", "units", "--dry-run", "--catalog", catalogDir, "--dir", dir);
+    expect(text.code, text.stderr).toBe(0);
+    const dry = await cli("local", "units", "--dry-run", "--catalog", catalogDir, "--json", "--dir", dir);
+    expect(dry.code, dry.stderr).toBe(0);
+    const plan = JSON.parse(dry.stdout) as Report;
+    expect(plan.dryRun).toBe(true);
+    const workers = (await motoNodes()).filter((n) => n.role === "worker").map((n) => n.id);
+    const greet = plan.moves.find((m) => m.unit === "greet@1.service")!;
+    expect(greet.from).toEqual([]);
+    expect(greet.to).toHaveLength(1);
+    expect(workers).toContain(greet.to[0]);
+    expect(plan.moves.find((m) => m.unit === "presence@greet@1.service")!.to).toEqual(greet.to);
+    // Nothing else moves, and only the chosen worker is pushed: it starts the unit and its sidecar.
+    expect(plan.moves.map((m) => m.unit).sort()).toEqual(["greet@1.service", "presence@greet@1.service"]);
+    expect(plan.pushed).toEqual([
+      {
+        nodeId: greet.to[0],
+        reasons: ["placement", "content"],
+        units: expect.arrayContaining(["greet@1.service", "presence@greet@1.service"]),
+        start: ["greet@1.service", "presence@greet@1.service"],
+        stop: [],
+        changed: ["greet@.service"],
+      },
+    ]);
+    expect(text.stdout).toContain(`+ greet@1.service -> ${greet.to[0]}`);
+    expect(text.stdout).toMatch(/dry run: nothing was pushed or stored/);
+    expect(text.stdout).toContain(
+      `${greet.to[0]} (placement, content): start greet@1.service, presence@greet@1.service`,
+    );
+    expect(await storedPlacement()).toEqual(placementBefore);
+    expect(nodeFiles()).toEqual(filesBefore);
+    expect(Object.keys(filesBefore).some((f) => f.includes("greet"))).toBe(false);
+
+    // 3b. units: pushed through the units function, the placement stored.
+    const pushed = await cli("local", "units", "--catalog", catalogDir, "--json", "--dir", dir);
+    expect(pushed.code, pushed.stderr).toBe(0);
+    const report = JSON.parse(pushed.stdout) as Report;
+    expect(report).toMatchObject({ dryRun: false, saved: true, failed: [] });
+    expect(report.pushed.map((p) => p.nodeId)).toEqual(greet.to);
+    expect(JSON.parse((await storedPlacement()).value).placement["greet@1.service"]).toEqual(greet.to);
+
+    // 3c. status: the unit runs on its node, and presence announces its service.
+    await waitUntil(
+      "greet@1.service active and announced",
+      async () => {
+        const s = await status(dir);
+        const node = s.nodes.find((n) => n.id === greet.to[0])!;
+        const unit = (u: string) => node.units.find((x) => x.name === u)?.state;
+        return (
+          unit("greet@1.service") === "active" &&
+          unit("presence@greet@1.service") === "active" &&
+          Boolean(s.services.find((x) => x.name === "greet")?.instances.some((i) => i.node === greet.to[0]))
+        );
+      },
+      90_000,
+      1000,
+    );
+    const cliStatus = await cli("local", "status", "--dir", dir);
+    expect(cliStatus.stdout).toMatch(/greet@1\.service/);
+    await verify();
+
+    // The repository's catalog again: the dry run says what leaves, the push stops it.
+    const back = await cli("local", "units", "--dry-run", "--json", "--dir", dir);
+    const undo = JSON.parse(back.stdout) as Report;
+    expect(undo.moves.find((m) => m.unit === "greet@1.service")).toEqual({
+      unit: "greet@1.service",
+      from: greet.to,
+      to: [],
+    });
+    expect(undo.pushed.find((p) => p.nodeId === greet.to[0])!.stop).toEqual([
+      "greet@1.service",
+      "presence@greet@1.service",
+    ]);
+    expect((await cli("local", "units", "--dir", dir)).code).toBe(0);
+    const { s } = await verify();
+    expect(s.nodes.flatMap((n) => n.units.map((u) => u.name)).filter((u) => u.includes("greet"))).toEqual([]);
+  }, 300_000);
+
   it("writes keys", async () => {
     const c = await client();
     try {
@@ -585,6 +770,17 @@ describe("local cluster, step by step", () => {
     } finally {
       c.close();
     }
+  }, 60_000);
+
+  it("restore through the CLI while the cluster serves is refused in the CLI's terms (--force), and changes nothing", async () => {
+    const before = await etcdctlMembers(endpointsOf(await motoNodes()));
+    const r = await cli("local", "restore", "latest", "--dir", dir);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      /a healthy etcd cluster is still serving at .*restore only after total loss, or pass --force; nothing was changed/,
+    );
+    expect(r.stderr).not.toMatch(/"force"/);
+    expect(await etcdctlMembers(endpointsOf(await motoNodes()))).toEqual(before);
   }, 60_000);
 
   it("status --json from the CLI (a child process) equals status(dir)", async () => {

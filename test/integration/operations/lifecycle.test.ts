@@ -311,6 +311,130 @@ describe("lifecycle", () => {
   }, 90_000);
 });
 
+describe("reconcile with a step that fails", () => {
+  it("when the catalog is invalid, it still reports the repairs done before the units step, reports the failure and logs it", async () => {
+    // Drift for the rounds and the DNS sync to repair: a registry entry for a node that does not exist,
+    // and a worker's A record gone.
+    const ips = await Promise.all((await w.ids("main")).map(w.ipOf));
+    const c = new Etcd3({ hosts: ips.map(etcdClientUrl) });
+    const ghost = "i-0000000000000bad2";
+    try {
+      await c.put(nodeKey(ghost)).value(
+        JSON.stringify({
+          instanceId: ghost,
+          role: "worker",
+          group: w.groups.worker,
+          zone: "",
+          privateIp: `${rig.block.prefix}.252`,
+          state: "active",
+          updatedAt: "",
+        }),
+      );
+    } finally {
+      c.close();
+    }
+    const { ChangeResourceRecordSetsCommand } = await import("@aws-sdk/client-route-53");
+    const [anyWorker] = await w.ids("worker");
+    const a = (await w.records()).find((r) => r.name === `${anyWorker}.${w.domain}.`)!;
+    await w.route53.send(
+      new ChangeResourceRecordSetsCommand({
+        HostedZoneId: w.zoneId,
+        ChangeBatch: {
+          Changes: [
+            {
+              Action: "DELETE",
+              ResourceRecordSet: {
+                Name: a.name,
+                Type: "A",
+                TTL: 60,
+                ResourceRecords: a.values.map((Value) => ({ Value })),
+              },
+            },
+          ],
+        },
+      }),
+    );
+    // The units step reads a catalog with two problems in one file.
+    const { unitsHook } = await import("../../../functions/operations/unitsHook.ts");
+    const { etcdPlacementStore } = await import("../../../functions/adapters/etcd/placementStore.ts");
+    const placementClient = new Etcd3({ hosts: ips.map(etcdClientUrl) });
+    const logged: { level: string; msg: string; fields?: Record<string, unknown> }[] = [];
+    const recording = (level: string) => (msg: string, fields?: Record<string, unknown>) =>
+      logged.push({ level, msg, ...(fields ? { fields } : {}) });
+    const log = {
+      info: recording("info"),
+      warn: recording("warn"),
+      error: recording("error"),
+      child: () => log,
+    };
+    const deps = {
+      ...w.deps,
+      units: unitsHook({
+        commands: w.deps.commands,
+        placements: () => etcdPlacementStore(placementClient),
+        catalog: () => ({ "web.service": "[Unit]\nnonsense\n[Service]\nExecStart=/bin/web %z\n" }),
+      }),
+    };
+    try {
+      const report = await handleReconcile(deps, log);
+      // What was repaired before the failure is reported...
+      expect(report.repairs).toContainEqual({ code: "RC_MARKED_GONE", detail: ghost });
+      expect(report.repairs).toContainEqual({ code: "RC_DNS_SYNCED", detail: "1" });
+      expect(report.dnsChanges).toBe(1);
+      // ...and the failure, coded, with every problem of the catalog.
+      expect(report.failed).toEqual([
+        {
+          code: "RC_UNITS_PUSHED",
+          detail:
+            "invalid unit catalog: web.service:2: missing '=' in 'nonsense'; web.service:4: unknown specifier %z in ExecStart= (write %% for a literal %)",
+        },
+      ]);
+      const error = logged.find((l) => l.level === "error" && l.msg === "reconcile: step failed");
+      expect(error?.fields).toMatchObject({ step: "RC_UNITS_PUSHED" });
+      expect(error?.fields?.error).toBeInstanceOf(InvalidInputError);
+      const done = logged.find((l) => l.msg === "reconcile done");
+      expect(done?.fields).toMatchObject({ failed: report.failed, repairs: report.repairs });
+    } finally {
+      placementClient.close();
+    }
+    // The repairs stuck: the state is consistent again.
+    await expectConsistent();
+  }, 90_000);
+  it("when the re-push changes a node's units, reconcile lists what each node changed, and nothing once converged", async () => {
+    const { unitsHook } = await import("../../../functions/operations/unitsHook.ts");
+    const { etcdPlacementStore } = await import("../../../functions/adapters/etcd/placementStore.ts");
+    const ips = await Promise.all((await w.ids("main")).map(w.ipOf));
+    const placementClient = new Etcd3({ hosts: ips.map(etcdClientUrl) });
+    const deps = {
+      ...w.deps,
+      units: unitsHook({
+        commands: w.deps.commands,
+        placements: () => etcdPlacementStore(placementClient),
+        catalog: () => ({
+          "tick.service":
+            "[Unit]\nDescription=tick\n[Service]\nExecStart=/bin/true\n[X-Fleet]\nGlobal=true\nMachineMetadata=role=worker\n",
+        }),
+      }),
+    };
+    try {
+      const workers = await w.ids("worker");
+      expect(workers.length).toBeGreaterThan(0);
+      const report = await handleReconcile(deps, w.log);
+      expect(report.failed).toEqual([]);
+      expect(report.repairs.filter((r) => r.code === "RC_UNITS_PUSHED")).toEqual(
+        workers.map((id) => ({
+          code: "RC_UNITS_PUSHED",
+          detail: `${id}: wrote tick.service; started tick.service`,
+        })),
+      );
+      const again = await handleReconcile(deps, w.log);
+      expect(again.repairs).toEqual([]);
+    } finally {
+      placementClient.close();
+    }
+  }, 60_000);
+});
+
 describe("no quorum", () => {
   it("members answer but no leader: reconcile exits cleanly with ETCD_NO_QUORUM and raises the alarm", async () => {
     const mains = await w.ids("main");

@@ -2,10 +2,14 @@
 // usage errors in its own terms with "did you mean", --help on every command, exit code 2 for bad
 // usage, clean stdout for machine-readable output. None of these needs a running cluster.
 import { execFile } from "node:child_process";
+import { cpSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { promisify } from "node:util";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { nearest } from "../../../bin/args.ts";
 import { PROJECT_ROOT } from "../../../local/paths.ts";
+import { CATALOG_DIR } from "../../../functions/catalog/index.ts";
 
 const exec = promisify(execFile);
 
@@ -57,6 +61,7 @@ describe.concurrent("devcluster (npx bin)", () => {
       ["local", "restore", "--help"],
       /--force[\s\S]*--survivor recovers from the most up-to-date surviving member/,
     ],
+    [["local", "units", "--help"], /units \[--dry-run\] \[--catalog DIR\][\s\S]*placement\s+diff/],
   ])(
     "%j prints its usage and exits 0",
     async (args, usage) => {
@@ -101,6 +106,10 @@ describe.concurrent("devcluster (npx bin)", () => {
       "devcluster: local kill: unexpected argument 'b'; 'npx devcluster local kill --help' shows the usage",
     ],
     [["synth", "--main-size", "x"], "devcluster: synth: --main-size must be a whole number (got 'x')"],
+    [
+      ["local", "units", "--dryrun"],
+      "devcluster: local units: unknown option --dryrun (did you mean --dry-run?); 'npx devcluster local units --help' lists the options",
+    ],
   ])(
     "%j is a usage error in the CLI's terms (exit 2)",
     async (args, message) => {
@@ -111,4 +120,67 @@ describe.concurrent("devcluster (npx bin)", () => {
     },
     60_000,
   );
+});
+
+describe("devcluster local units, before it touches a cluster", () => {
+  /** A copy of the repository's catalog, changed by `edit`, in a fresh directory. */
+  const catalogCopy = (edit: (dir: string) => void) => {
+    const base = mkdtempSync(join(tmpdir(), "devcluster-catalog-"));
+    const dir = join(base, "catalog");
+    cpSync(CATALOG_DIR, dir, { recursive: true, filter: (f) => !f.endsWith(".ts") });
+    edit(dir);
+    return { dir, done: () => rmSync(base, { recursive: true, force: true }) };
+  };
+  // A state directory where no cluster ever ran.
+  const empty = mkdtempSync(join(tmpdir(), "devcluster-none-"));
+  afterAll(() => rmSync(empty, { recursive: true, force: true }));
+  const noCluster = () => empty;
+
+  it("when the catalog holds several problems, it prints each as file:line: reason, exits 2, and never reaches a cluster", async () => {
+    const c = catalogCopy((d) => {
+      writeFileSync(
+        join(d, "web@.service"),
+        "[Unit]\nDescription=web\n[Service]\nExecStart=/bin/web %z\nExec Stop=x\n[X-Fleet]\nMachineOf=nowhere.service\n",
+      );
+      writeFileSync(join(d, "db.service"), "[Unit]\n[Servce]\nExecStart=/bin/db\n");
+    });
+    try {
+      const r = await cli("local", "units", "--dry-run", "--catalog", c.dir, "--dir", noCluster());
+      expect(r.code).toBe(2);
+      expect(r.stdout).toBe("");
+      expect(r.stderr.split("\n").filter(Boolean)).toEqual([
+        "devcluster: invalid unit catalog:",
+        "  db.service:2: unknown section [Servce] for a .service unit",
+        "  db.service:0: a service needs ExecStart=",
+        "  web@.service:4: unknown specifier %z in ExecStart= (write %% for a literal %)",
+        "  web@.service:5: invalid key 'Exec Stop'",
+        "  web@.service:1: a template needs Instances=N (or InstanceNames=, or Sidecar=true) in [X-Devcluster]",
+      ]);
+    } finally {
+      c.done();
+    }
+  }, 60_000);
+
+  it("refuses a catalog without etcd's own unit (it would stop etcd on every main node)", async () => {
+    const c = catalogCopy((d) => unlinkSync(join(d, "etcd-member.service")));
+    try {
+      const r = await cli("local", "units", "--catalog", c.dir, "--dir", noCluster());
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/has no etcd-member\.service; a catalog declares every unit of the cluster/);
+    } finally {
+      c.done();
+    }
+  }, 60_000);
+
+  it("with a valid catalog and no cluster running, says so", async () => {
+    const r = await cli("local", "units", "--dry-run", "--dir", noCluster());
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/no local cluster runs/);
+  }, 60_000);
+
+  it("names a missing catalog directory", async () => {
+    const r = await cli("local", "units", "--catalog", "/nonexistent/catalog", "--dir", noCluster());
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim()).toBe("devcluster: units: no catalog directory at /nonexistent/catalog");
+  }, 60_000);
 });

@@ -103,6 +103,45 @@ describe("catalog validation", () => {
     expect(issues.join("\n")).toMatch(/u@\.service:\d+: sidecar ghost@\.service is not in the catalog/);
   });
 
+  it("when a catalog holds many problems, one load reports every one of them as file:line: reason", () => {
+    const issues = issuesOf({
+      // Three syntax problems in one file, and a manifest problem after them.
+      "web@.service": [
+        "[Unit]", // 1
+        "Description=web %i", // 2
+        "Documentation", // 3: no '='
+        "[Service]", // 4
+        "ExecStart=/bin/web", // 5
+        "Environment=SEED=%z", // 6: unknown specifier
+        "Exec Stop=/bin/true", // 7: invalid key
+        "[X-Fleet]", // 8
+        "MachineMetadata=role", // 9: not key=value
+        "Global=maybe", // 10: not a boolean
+        "[X-Devcluster]", // 11
+        "Instances=two", // 12: not a count
+      ].join("\n"),
+      // A bad section (its keys are not reported again), then a problem in a good one.
+      "db.service": "[Unit]\n[Servce]\nExecStart=/bin/db\n[X-Fleet]\nMachineOf=nowhere.service\n",
+      // A file whose name is no unit name, and a valid file beside them.
+      "notes.txt.service~": "[Unit]\n",
+      "ok.service": "[Unit]\n[Service]\nExecStart=/bin/ok\n",
+    });
+    expect([...issues].sort()).toEqual(
+      [
+        "web@.service:3: missing '=' in 'Documentation'",
+        "web@.service:6: unknown specifier %z in Environment= (write %% for a literal %)",
+        "web@.service:7: invalid key 'Exec Stop'",
+        "web@.service:9: MachineMetadata word 'role' is not key=value or key!=value",
+        "web@.service:10: Global= takes a boolean, not 'maybe'",
+        "web@.service:12: Instances= takes a count 0..10000, not 'two'",
+        "db.service:2: unknown section [Servce] for a .service unit",
+        "db.service:0: a service needs ExecStart=",
+        "db.service:5: db.service: unknown MachineOf target nowhere.service",
+        "notes.txt.service~:0: 'notes.txt.service~' is not a valid systemd unit name",
+      ].sort(),
+    );
+  });
+
   it("rejects a service without ExecStart and unknown manifest keys", () => {
     const issues = issuesOf({ "a.service": "[Unit]\nDescription=x\n[X-Devcluster]\nInstancez=3\n" });
     expect(issues.join("\n")).toMatch(/a\.service:4: unknown \[X-Devcluster\] key 'Instancez'/);
