@@ -32,6 +32,8 @@ export interface InstanceInfo {
   publicIp?: string | undefined;
   zone: string;
   state: string; // EC2 state name: pending, running, shutting-down, terminated, ...
+  /** The instance's devcluster:cluster tag (propagated from its group at launch). */
+  clusterTag?: string | undefined;
 }
 
 /** An Auto Scaling group member as the group sees it. */

@@ -21,12 +21,15 @@ import {
   startLearnerOrRemove,
   waitMemberStarted,
   withMembershipLock,
+  verifyEvent,
 } from "./steps.ts";
 
 import { pollUntil, sleep } from "../domain/poll.ts";
 
 export async function launch(ev: LifecycleEvent, deps: LifecycleDeps, log: Logger, report: LifecycleReport) {
-  const obs = await observe(deps, [ev.groupName], [ev.instanceId], "main");
+  // Every group of the cluster (one call): the event's claims are checked against all of them.
+  const obs = await observe(deps, Object.values(deps.groupNames), [ev.instanceId], "main");
+  verifyEvent(ev, deps, obs);
   const group = obs.groups.find((g) => g.name === ev.groupName);
   if (!group) throw new NotFoundError(`group ${ev.groupName} does not exist`);
   report.role = group.role;

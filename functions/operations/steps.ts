@@ -1,7 +1,9 @@
 // Steps shared by the lifecycle and reconcile handlers: membership changes under the lock, handing a
 // node its etcd start settings, heartbeats (observing is observe.ts). Decisions stay in functions/domain/*Plan.ts.
 import { randomUUID } from "node:crypto";
-import { LockBusyError } from "../domain/errors.ts";
+import { EventRefusedError, LockBusyError } from "../domain/errors.ts";
+import { checkLifecycleEvent } from "../domain/eventTrust.ts";
+import type { LifecycleEvent } from "../domain/lifecycleEvent.ts";
 import { DeadlineError, DevclusterError, LearnerNotReadyError } from "../domain/errors.ts";
 import { etcdStartScript } from "../domain/etcdStartScript.ts";
 import { pollUntil } from "../domain/poll.ts";
@@ -12,6 +14,7 @@ import type { LifecycleActionRef } from "../ports/index.ts";
 import type { ClusterStore, Lock, MemberAddResult } from "../ports/cluster.ts";
 import { TOKEN_KEY } from "../domain/etcdKeys.ts";
 import type { LifecycleDeps } from "./deps.ts";
+import type { Observed } from "./observe.ts";
 
 export async function withMembershipLock<T>(
   deps: LifecycleDeps,
@@ -245,4 +248,27 @@ export async function refreshGateways(
   if (failed.length) log.warn("etcd-amb restart failed on some nodes", { failed });
   log.info("etcd-amb restarted after a discovery change", { nodes: ids.length, failed: failed.length });
   return failed;
+}
+
+/**
+ * Refuse (EventRefusedError, before any change) an event whose group is not this cluster's, or whose
+ * instance is in another group, in a state the event contradicts, or without the cluster tag.
+ */
+export function verifyEvent(
+  ev: LifecycleEvent,
+  deps: LifecycleDeps,
+  obs: Observed,
+  registered?: Pick<NodeRecord, "role">,
+): void {
+  const v = checkLifecycleEvent({
+    kind: ev.kind,
+    instanceId: ev.instanceId,
+    groupName: ev.groupName,
+    clusterName: deps.clusterName,
+    ourGroups: deps.groupNames,
+    groups: obs.raw,
+    instance: obs.instances.get(ev.instanceId),
+    registered,
+  });
+  if (!v.ok) throw new EventRefusedError(v.reason);
 }

@@ -11,7 +11,7 @@ import type { ClusterStore } from "../ports/cluster.ts";
 import type { LifecycleDeps } from "./deps.ts";
 import { syncDns } from "./dnsSync.ts";
 import type { LifecycleReport } from "./report.ts";
-import { nodeRecordOf, refreshGateways, withMembershipLock } from "./steps.ts";
+import { nodeRecordOf, refreshGateways, verifyEvent, withMembershipLock } from "./steps.ts";
 
 export async function terminate(
   ev: LifecycleEvent,
@@ -19,7 +19,8 @@ export async function terminate(
   log: Logger,
   report: LifecycleReport,
 ) {
-  const obs = await observe(deps, [ev.groupName], [ev.instanceId], "main");
+  const obs = await observe(deps, Object.values(deps.groupNames), [ev.instanceId], "main");
+  verifyEvent(ev, deps, obs);
   const group = obs.groups.find((g) => g.name === ev.groupName);
   const inst = obs.instances.get(ev.instanceId);
   // Endpoints: the live main instances (the terminating one last, it may still answer).
@@ -31,6 +32,8 @@ export async function terminate(
   );
   const store = deps.store(endpoints);
   const known = await store.getNode(ev.instanceId).catch(() => undefined);
+  // The registry knows the node's role even when its group no longer lists it.
+  verifyEvent(ev, deps, obs, known);
   const role = group?.role ?? known?.role;
   report.role = role;
   const ip = inst?.privateIp ?? known?.privateIp;

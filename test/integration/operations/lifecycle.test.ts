@@ -126,9 +126,11 @@ describe("lifecycle", { shuffle: false }, () => {
     // Terminate arrives, then a late duplicate launch for the same instance: it stays gone.
     await w.terminate("worker", b!);
     expect((await terminate("worker", b!)).result).toBe("CONTINUE");
+    // The group lists it no more: refused, nothing changed, the (long gone) action not completed.
     const late = await launch("worker", b!);
-    expect(late.result, JSON.stringify(late)).toBe("ABANDON");
-    expect(late.steps.map((s) => s.code)).not.toContain("LC_REGISTERED");
+    expect(late.result, JSON.stringify(late)).toBe("REFUSED");
+    expect(late.error).toMatch(/is not in group/);
+    expect(late.steps.map((s) => s.code)).toEqual(["LC_REFUSED"]);
     expect((await terminate("worker", b!)).result).toBe("CONTINUE");
     await expectConsistent();
     // Two main launches at once (one learner at a time), then the duplicate terminate of one of them.
@@ -173,13 +175,67 @@ describe("lifecycle", { shuffle: false }, () => {
     await expectConsistent();
   }, 120_000);
 
+  it("refuses forged events against real etcd and moto: nothing changed, nothing completed", async () => {
+    // Runs on whatever cluster the file's earlier tests left, or forms one.
+    if ((await w.ids("main")).length < 3)
+      for (const id of await w.scaleTo("main", 3)) await launch("main", id);
+    if ((await w.ids("worker")).length < 1)
+      for (const id of await w.scaleTo("worker", 1)) await launch("worker", id);
+    const mains = await w.ids("main");
+    const [worker] = await w.ids("worker");
+    const state = async () =>
+      JSON.stringify({
+        members: (await w.members()).sort((a, b) => a.id.localeCompare(b.id)),
+        registry: [...(await registry()).entries()].sort(),
+        records: await w.records(),
+        completions: w.actions.completions.length,
+      });
+    const before = await state();
+    const forged = [
+      // A healthy voter's terminate, named in the worker group (it removed a voter before).
+      handleLifecycle(w.event("terminate", "worker", mains[0]!), w.deps, w.log),
+      // The same voter's terminate in its own group while it is InService.
+      handleLifecycle(w.event("terminate", "main", mains[1]!), w.deps, w.log),
+      // A main node's launch named in the worker group (it turned a main node into a worker before).
+      handleLifecycle(w.event("launch", "worker", mains[2]!), w.deps, w.log),
+      // A worker's launch named in another cluster's group.
+      handleLifecycle(
+        {
+          ...w.event("launch", "worker", worker!),
+          detail: {
+            ...w.event("launch", "worker", worker!).detail,
+            AutoScalingGroupName: "another-cluster-worker",
+          },
+        },
+        w.deps,
+        w.log,
+      ),
+    ];
+    const reports = await Promise.all(forged);
+    for (const r of reports) {
+      expect(r.result, JSON.stringify(r)).toBe("REFUSED");
+      expect(r.steps.map((s) => s.code)).toEqual(["LC_REFUSED"]);
+    }
+    expect(reports.map((r) => r.error)).toEqual([
+      expect.stringMatching(/is in group .*-main, not .*-worker/),
+      expect.stringMatching(/is InService in .*-main: no termination is under way/),
+      expect.stringMatching(/is in group .*-main, not .*-worker/),
+      expect.stringMatching(/group another-cluster-worker is not one of this cluster's groups/),
+    ]);
+    expect(await state()).toBe(before);
+    await expectConsistent();
+  }, 60_000);
+
   it("answers a terminate for a node etcd never knew, a launch for a missing instance, a malformed event", async () => {
     const r = await terminate("worker", "i-0123456789abcdef0");
     expect(r.result).toBe("CONTINUE");
     expect(r.steps.map((s) => s.code)).toContain("LC_NOT_MEMBER");
+    // An instance no group of the cluster lists: refused, nothing registered, nothing completed.
+    const completed = w.actions.completions.length;
     const l = await launch("worker", "i-0fedcba9876543210");
-    expect(l.result).toBe("ABANDON");
-    expect(l.error).toMatch(/does not exist/);
+    expect(l.result).toBe("REFUSED");
+    expect(l.error).toMatch(/instance i-0fedcba9876543210 is not in group/);
+    expect(w.actions.completions.length).toBe(completed);
     await expect(
       handleLifecycle({ "detail-type": "EC2 Instance-launch Lifecycle Action", detail: {} }, w.deps, w.log),
     ).rejects.toBeInstanceOf(InvalidInputError);
