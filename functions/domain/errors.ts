@@ -38,6 +38,9 @@ export class NotFoundError extends UserError {}
 /** The requested change is refused because it would break a safety rule (quorum, confirmation). */
 export class RefusedError extends UserError {}
 
+/** A lifecycle event whose group, instance or state does not match the cluster: nothing is changed. */
+export class EventRefusedError extends RefusedError {}
+
 /** Another handler holds the lock for this change; try again later. */
 export class LockBusyError extends DevclusterError {}
 

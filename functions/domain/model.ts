@@ -32,6 +32,8 @@ export interface InstanceInfo {
   publicIp?: string | undefined;
   zone: string;
   state: string; // EC2 state name: pending, running, shutting-down, terminated, ...
+  /** The instance's devcluster:cluster tag (propagated from its group at launch). */
+  clusterTag?: string | undefined;
 }
 
 /** An Auto Scaling group member as the group sees it. */
@@ -60,6 +62,5 @@ export interface EtcdMember {
   isLearner: boolean;
 }
 
-export const nodeKey = (instanceId: string) => `/cluster/nodes/${instanceId}`;
 export const etcdClientUrl = (ip: string) => `http://${ip}:${ETCD_CLIENT_PORT}`;
 export const etcdPeerUrl = (ip: string) => `http://${ip}:${ETCD_PEER_PORT}`;

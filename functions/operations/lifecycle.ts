@@ -2,10 +2,11 @@
 // "EC2 Instance-launch Lifecycle Action" / "EC2 Instance-terminate Lifecycle Action").
 // Parse, then launch (launch.ts) or terminate (terminate.ts), then complete.
 // Every step is idempotent: a duplicate, late or reordered event ends in the state of a clean run.
+import { EventRefusedError } from "../domain/errors.ts";
 import { parseLifecycleEvent } from "../domain/lifecycleEvent.ts";
 import { reportStep } from "../domain/reportCodes.ts";
 import type { Logger } from "../ports/log.ts";
-import type { LifecycleActionRef } from "../ports/index.ts";
+import type { LifecycleActionRef, LifecycleResult } from "../ports/index.ts";
 import type { LifecycleDeps } from "./deps.ts";
 import { withHeartbeat } from "./steps.ts";
 import { launch } from "./launch.ts";
@@ -39,26 +40,35 @@ export async function handleLifecycle(
     await deps.actions.complete(ref, "CONTINUE");
     return report;
   }
+  let result: LifecycleResult = "CONTINUE";
   try {
     await withHeartbeat(deps, ref, l, () =>
       ev.kind === "launch" ? launch(ev, deps, l, report) : terminate(ev, deps, l, report),
     );
   } catch (e) {
     report.error = e instanceof Error ? e.message : String(e);
+    if (e instanceof EventRefusedError) {
+      // Not this cluster's event (or a forged one): no change, and no completion either: the action
+      // it names, if any, is not ours to decide.
+      report.result = "REFUSED";
+      report.steps.push(reportStep("LC_REFUSED", report.error));
+      l.error("lifecycle event refused: nothing changed", { reason: report.error });
+      return report;
+    }
     if (ev.kind === "launch") {
       // The group replaces a node that cannot be made useful.
-      report.result = "ABANDON";
+      result = "ABANDON";
       l.error("launch failed: abandoning", { error: e });
     } else {
       // A terminating node goes anyway: let it, and leave the rest to reconcile.
-      report.result = "CONTINUE";
       report.leftovers.push(reportStep("LC_FAILED", report.error));
       l.error("terminate step failed: continuing; reconcile repairs the rest", { error: e });
       await recordLeftovers(deps, ev, report).catch(() => {});
     }
   }
-  await deps.actions.complete(ref, report.result);
-  report.steps.push(reportStep("LC_COMPLETED", report.result));
+  report.result = result;
+  await deps.actions.complete(ref, result);
+  report.steps.push(reportStep("LC_COMPLETED", result));
   l.info("lifecycle action done", { ...report });
   return report;
 }

@@ -6,7 +6,8 @@ export interface LifecycleReport {
   kind: "launch" | "terminate";
   instanceId: string;
   role?: string;
-  result: LifecycleResult;
+  /** REFUSED: the event did not match the cluster; nothing changed and the action was not completed. */
+  result: LifecycleResult | "REFUSED";
   /** What was done, in order (codes in domain/reportCodes.ts). */
   steps: ReportStep<LifecycleStepCode>[];
   /** What is left for reconcile (terminate with a step that could not be done). */

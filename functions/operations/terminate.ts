@@ -1,5 +1,7 @@
 // A terminating instance: move its units away, remove its etcd member if quorum allows, mark it gone,
 // sync DNS. What cannot be done is recorded for reconcile; the caller completes with CONTINUE.
+import { endpointsOf, observe } from "./observe.ts";
+import { LAST_EVENT_KEY, leftoverKey } from "../domain/etcdKeys.ts";
 import { type LifecycleEvent } from "../domain/lifecycleEvent.ts";
 import type { Logger } from "../ports/log.ts";
 import type { NodeRecord } from "../domain/model.ts";
@@ -9,14 +11,7 @@ import type { ClusterStore } from "../ports/cluster.ts";
 import type { LifecycleDeps } from "./deps.ts";
 import { syncDns } from "./dnsSync.ts";
 import type { LifecycleReport } from "./report.ts";
-import {
-  LEFTOVER_PREFIX,
-  endpointsOf,
-  nodeRecordOf,
-  observe,
-  refreshGateways,
-  withMembershipLock,
-} from "./steps.ts";
+import { nodeRecordOf, refreshGateways, verifyEvent, withMembershipLock } from "./steps.ts";
 
 export async function terminate(
   ev: LifecycleEvent,
@@ -24,7 +19,8 @@ export async function terminate(
   log: Logger,
   report: LifecycleReport,
 ) {
-  const obs = await observe(deps, [ev.groupName], [ev.instanceId], "main");
+  const obs = await observe(deps, Object.values(deps.groupNames), [ev.instanceId], "main");
+  verifyEvent(ev, deps, obs);
   const group = obs.groups.find((g) => g.name === ev.groupName);
   const inst = obs.instances.get(ev.instanceId);
   // Endpoints: the live main instances (the terminating one last, it may still answer).
@@ -36,6 +32,8 @@ export async function terminate(
   );
   const store = deps.store(endpoints);
   const known = await store.getNode(ev.instanceId).catch(() => undefined);
+  // The registry knows the node's role even when its group no longer lists it.
+  verifyEvent(ev, deps, obs, known);
   const role = group?.role ?? known?.role;
   report.role = role;
   const ip = inst?.privateIp ?? known?.privateIp;
@@ -90,7 +88,7 @@ export async function terminate(
   const dns = await syncDns(store, deps.dns, log, {
     domain: deps.domain,
     owner: ev.instanceId,
-    revision: revision ?? (await store.putKey(`/cluster/events/last`, ev.instanceId)),
+    revision: revision ?? (await store.putKey(LAST_EVENT_KEY, ev.instanceId)),
     coalesceMs: deps.timing.dnsCoalesceMs,
     deadlineMs: deps.timing.dnsDeadlineMs,
   });
@@ -117,7 +115,7 @@ export async function recordLeftovers(
     store = deps.store(endpointsOf(obs.main));
   }
   await store.putKey(
-    LEFTOVER_PREFIX + ev.instanceId,
+    leftoverKey(ev.instanceId),
     JSON.stringify({ at: deps.now().toISOString(), leftovers: report.leftovers }),
   );
 }

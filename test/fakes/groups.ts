@@ -8,7 +8,9 @@ export class FakeGroups implements Groups {
   readonly instances = new Map<string, InstanceInfo>();
   private n = 0;
 
-  constructor(private readonly opts: { prefix: string; zone?: string } = { prefix: "127.0.0" }) {}
+  constructor(
+    private readonly opts: { prefix: string; zone?: string; cluster?: string } = { prefix: "127.0.0" },
+  ) {}
 
   createGroup(name: string, role: Role, max = 200): void {
     this.groups.set(name, { name, role, desired: 0, min: 0, max, members: [] });
@@ -28,6 +30,7 @@ export class FakeGroups implements Groups {
         privateIp: `${this.opts.prefix}.${10 + this.n}`,
         zone,
         state: "running",
+        clusterTag: this.opts.cluster,
       });
       fresh.push(id);
     }

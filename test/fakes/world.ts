@@ -35,7 +35,7 @@ export interface FakeWorld {
 }
 
 export function fakeWorld(opts: { timing?: Partial<LifecycleDeps["timing"]> } = {}): FakeWorld {
-  const groups = new FakeGroups({ prefix: "127.0.0" });
+  const groups = new FakeGroups({ prefix: "127.0.0", cluster: "fake" });
   const names = { main: "fake-main", worker: "fake-worker", data: "fake-data" } as Record<Role, string>;
   for (const role of ROLES) groups.createGroup(names[role], role);
   const etcd = new FakeEtcd();

@@ -5,7 +5,14 @@ import {
   type DescribeInstancesCommandInput,
   type EC2Client,
 } from "@aws-sdk/client-ec2";
-import { ROLES, ROLE_TAG, type GroupInfo, type InstanceInfo, type Role } from "../../domain/model.ts";
+import {
+  CLUSTER_TAG,
+  ROLES,
+  ROLE_TAG,
+  type GroupInfo,
+  type InstanceInfo,
+  type Role,
+} from "../../domain/model.ts";
 import { InvalidInputError } from "../../domain/errors.ts";
 import type { Groups } from "../../ports/index.ts";
 
@@ -82,6 +89,7 @@ async function describe(ec2: EC2Client, input: DescribeInstancesCommandInput, ou
           publicIp: inst.PublicIpAddress,
           zone: inst.Placement?.AvailabilityZone ?? "",
           state: inst.State?.Name ?? "unknown",
+          clusterTag: inst.Tags?.find((t) => t.Key === CLUSTER_TAG)?.Value,
         });
       }
     }

@@ -1,11 +1,12 @@
 // The lifecycle and reconcile handlers against real etcd members (started through the local command
 // runner, on loopback addresses moto gave the instances) and moto (groups, instances, Route 53).
+import { nodeKey } from "../../../functions/domain/etcdKeys.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Etcd3 } from "etcd3";
 import { handleLifecycle } from "../../../functions/operations/lifecycle.ts";
 import { handleReconcile } from "../../../functions/operations/reconcile.ts";
 import { InvalidInputError } from "../../../functions/domain/errors.ts";
-import { nodeKey, etcdClientUrl, type NodeRecord, type Role } from "../../../functions/domain/model.ts";
+import { etcdClientUrl, type NodeRecord, type Role } from "../../../functions/domain/model.ts";
 import { useRig } from "../../rig/index.ts";
 import { createWorld, type World } from "./lifecycleWorld.ts";
 
@@ -69,7 +70,8 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(() => w?.close());
 
-describe("lifecycle", () => {
+// One scenario (no quorum last: it kills two voters): each test starts from the state the one before it left (kept in order under --sequence.shuffle).
+describe("lifecycle", { shuffle: false }, () => {
   it("gives instances loopback addresses inside the rig's block", async () => {
     const [id] = await w.scaleTo("worker", 1);
     expect(await w.ipOf(id!)).toMatch(new RegExp(`^${rig.block.prefix.replace(/\./g, "\\.")}\\.\\d+$`));
@@ -124,9 +126,11 @@ describe("lifecycle", () => {
     // Terminate arrives, then a late duplicate launch for the same instance: it stays gone.
     await w.terminate("worker", b!);
     expect((await terminate("worker", b!)).result).toBe("CONTINUE");
+    // The group lists it no more: refused, nothing changed, the (long gone) action not completed.
     const late = await launch("worker", b!);
-    expect(late.result, JSON.stringify(late)).toBe("ABANDON");
-    expect(late.steps.map((s) => s.code)).not.toContain("LC_REGISTERED");
+    expect(late.result, JSON.stringify(late)).toBe("REFUSED");
+    expect(late.error).toMatch(/is not in group/);
+    expect(late.steps.map((s) => s.code)).toEqual(["LC_REFUSED"]);
     expect((await terminate("worker", b!)).result).toBe("CONTINUE");
     await expectConsistent();
     // Two main launches at once (one learner at a time), then the duplicate terminate of one of them.
@@ -171,13 +175,67 @@ describe("lifecycle", () => {
     await expectConsistent();
   }, 120_000);
 
+  it("refuses forged events against real etcd and moto: nothing changed, nothing completed", async () => {
+    // Runs on whatever cluster the file's earlier tests left, or forms one.
+    if ((await w.ids("main")).length < 3)
+      for (const id of await w.scaleTo("main", 3)) await launch("main", id);
+    if ((await w.ids("worker")).length < 1)
+      for (const id of await w.scaleTo("worker", 1)) await launch("worker", id);
+    const mains = await w.ids("main");
+    const [worker] = await w.ids("worker");
+    const state = async () =>
+      JSON.stringify({
+        members: (await w.members()).sort((a, b) => a.id.localeCompare(b.id)),
+        registry: [...(await registry()).entries()].sort(),
+        records: await w.records(),
+        completions: w.actions.completions.length,
+      });
+    const before = await state();
+    const forged = [
+      // A healthy voter's terminate, named in the worker group (it removed a voter before).
+      handleLifecycle(w.event("terminate", "worker", mains[0]!), w.deps, w.log),
+      // The same voter's terminate in its own group while it is InService.
+      handleLifecycle(w.event("terminate", "main", mains[1]!), w.deps, w.log),
+      // A main node's launch named in the worker group (it turned a main node into a worker before).
+      handleLifecycle(w.event("launch", "worker", mains[2]!), w.deps, w.log),
+      // A worker's launch named in another cluster's group.
+      handleLifecycle(
+        {
+          ...w.event("launch", "worker", worker!),
+          detail: {
+            ...w.event("launch", "worker", worker!).detail,
+            AutoScalingGroupName: "another-cluster-worker",
+          },
+        },
+        w.deps,
+        w.log,
+      ),
+    ];
+    const reports = await Promise.all(forged);
+    for (const r of reports) {
+      expect(r.result, JSON.stringify(r)).toBe("REFUSED");
+      expect(r.steps.map((s) => s.code)).toEqual(["LC_REFUSED"]);
+    }
+    expect(reports.map((r) => r.error)).toEqual([
+      expect.stringMatching(/is in group .*-main, not .*-worker/),
+      expect.stringMatching(/is InService in .*-main: no termination is under way/),
+      expect.stringMatching(/is in group .*-main, not .*-worker/),
+      expect.stringMatching(/group another-cluster-worker is not one of this cluster's groups/),
+    ]);
+    expect(await state()).toBe(before);
+    await expectConsistent();
+  }, 60_000);
+
   it("answers a terminate for a node etcd never knew, a launch for a missing instance, a malformed event", async () => {
     const r = await terminate("worker", "i-0123456789abcdef0");
     expect(r.result).toBe("CONTINUE");
     expect(r.steps.map((s) => s.code)).toContain("LC_NOT_MEMBER");
+    // An instance no group of the cluster lists: refused, nothing registered, nothing completed.
+    const completed = w.actions.completions.length;
     const l = await launch("worker", "i-0fedcba9876543210");
-    expect(l.result).toBe("ABANDON");
-    expect(l.error).toMatch(/does not exist/);
+    expect(l.result).toBe("REFUSED");
+    expect(l.error).toMatch(/instance i-0fedcba9876543210 is not in group/);
+    expect(w.actions.completions.length).toBe(completed);
     await expect(
       handleLifecycle({ "detail-type": "EC2 Instance-launch Lifecycle Action", detail: {} }, w.deps, w.log),
     ).rejects.toBeInstanceOf(InvalidInputError);
@@ -253,166 +311,166 @@ describe("lifecycle", () => {
     const again = await handleReconcile(w.deps, w.log);
     expect(again.repairs).toEqual([]);
   }, 90_000);
-});
 
-describe("reconcile with a step that fails", () => {
-  it("when the catalog is invalid, it still reports the repairs done before the units step, reports the failure and logs it", async () => {
-    // Drift for the rounds and the DNS sync to repair: a registry entry for a node that does not exist,
-    // and a worker's A record gone.
-    const ips = await Promise.all((await w.ids("main")).map(w.ipOf));
-    const c = new Etcd3({ hosts: ips.map(etcdClientUrl) });
-    const ghost = "i-0000000000000bad2";
-    try {
-      await c.put(nodeKey(ghost)).value(
-        JSON.stringify({
-          instanceId: ghost,
-          role: "worker",
-          group: w.groups.worker,
-          zone: "",
-          privateIp: `${rig.block.prefix}.252`,
-          state: "active",
-          updatedAt: "",
-        }),
-      );
-    } finally {
-      c.close();
-    }
-    const { ChangeResourceRecordSetsCommand } = await import("@aws-sdk/client-route-53");
-    const [anyWorker] = await w.ids("worker");
-    const a = (await w.records()).find((r) => r.name === `${anyWorker}.${w.domain}.`)!;
-    await w.route53.send(
-      new ChangeResourceRecordSetsCommand({
-        HostedZoneId: w.zoneId,
-        ChangeBatch: {
-          Changes: [
-            {
-              Action: "DELETE",
-              ResourceRecordSet: {
-                Name: a.name,
-                Type: "A",
-                TTL: 60,
-                ResourceRecords: a.values.map((Value) => ({ Value })),
+  describe("reconcile with a step that fails", () => {
+    it("when the catalog is invalid, it still reports the repairs done before the units step, reports the failure and logs it", async () => {
+      // Drift for the rounds and the DNS sync to repair: a registry entry for a node that does not exist,
+      // and a worker's A record gone.
+      const ips = await Promise.all((await w.ids("main")).map(w.ipOf));
+      const c = new Etcd3({ hosts: ips.map(etcdClientUrl) });
+      const ghost = "i-0000000000000bad2";
+      try {
+        await c.put(nodeKey(ghost)).value(
+          JSON.stringify({
+            instanceId: ghost,
+            role: "worker",
+            group: w.groups.worker,
+            zone: "",
+            privateIp: `${rig.block.prefix}.252`,
+            state: "active",
+            updatedAt: "",
+          }),
+        );
+      } finally {
+        c.close();
+      }
+      const { ChangeResourceRecordSetsCommand } = await import("@aws-sdk/client-route-53");
+      const [anyWorker] = await w.ids("worker");
+      const a = (await w.records()).find((r) => r.name === `${anyWorker}.${w.domain}.`)!;
+      await w.route53.send(
+        new ChangeResourceRecordSetsCommand({
+          HostedZoneId: w.zoneId,
+          ChangeBatch: {
+            Changes: [
+              {
+                Action: "DELETE",
+                ResourceRecordSet: {
+                  Name: a.name,
+                  Type: "A",
+                  TTL: 60,
+                  ResourceRecords: a.values.map((Value) => ({ Value })),
+                },
               },
-            },
-          ],
-        },
-      }),
-    );
-    // The units step reads a catalog with two problems in one file.
-    const { unitsHook } = await import("../../../functions/operations/unitsHook.ts");
-    const { etcdPlacementStore } = await import("../../../functions/adapters/etcd/placementStore.ts");
-    const placementClient = new Etcd3({ hosts: ips.map(etcdClientUrl) });
-    const logged: { level: string; msg: string; fields?: Record<string, unknown> }[] = [];
-    const recording = (level: string) => (msg: string, fields?: Record<string, unknown>) =>
-      logged.push({ level, msg, ...(fields ? { fields } : {}) });
-    const log = {
-      info: recording("info"),
-      warn: recording("warn"),
-      error: recording("error"),
-      child: () => log,
-    };
-    const deps = {
-      ...w.deps,
-      units: unitsHook({
-        commands: w.deps.commands,
-        placements: () => etcdPlacementStore(placementClient),
-        catalog: () => ({ "web.service": "[Unit]\nnonsense\n[Service]\nExecStart=/bin/web %z\n" }),
-      }),
-    };
-    try {
-      const report = await handleReconcile(deps, log);
-      // What was repaired before the failure is reported...
-      expect(report.repairs).toContainEqual({ code: "RC_MARKED_GONE", detail: ghost });
-      expect(report.repairs).toContainEqual({ code: "RC_DNS_SYNCED", detail: "1" });
-      expect(report.dnsChanges).toBe(1);
-      // ...and the failure, coded, with every problem of the catalog.
-      expect(report.failed).toEqual([
-        {
-          code: "RC_UNITS_PUSHED",
-          detail:
-            "invalid unit catalog: web.service:2: missing '=' in 'nonsense'; web.service:4: unknown specifier %z in ExecStart= (write %% for a literal %)",
-        },
-      ]);
-      const error = logged.find((l) => l.level === "error" && l.msg === "reconcile: step failed");
-      expect(error?.fields).toMatchObject({ step: "RC_UNITS_PUSHED" });
-      expect(error?.fields?.error).toBeInstanceOf(InvalidInputError);
-      const done = logged.find((l) => l.msg === "reconcile done");
-      expect(done?.fields).toMatchObject({ failed: report.failed, repairs: report.repairs });
-    } finally {
-      placementClient.close();
-    }
-    // The repairs stuck: the state is consistent again.
-    await expectConsistent();
-  }, 90_000);
-  it("when the re-push changes a node's units, reconcile lists what each node changed, and nothing once converged", async () => {
-    const { unitsHook } = await import("../../../functions/operations/unitsHook.ts");
-    const { etcdPlacementStore } = await import("../../../functions/adapters/etcd/placementStore.ts");
-    const ips = await Promise.all((await w.ids("main")).map(w.ipOf));
-    const placementClient = new Etcd3({ hosts: ips.map(etcdClientUrl) });
-    const deps = {
-      ...w.deps,
-      units: unitsHook({
-        commands: w.deps.commands,
-        placements: () => etcdPlacementStore(placementClient),
-        catalog: () => ({
-          "tick.service":
-            "[Unit]\nDescription=tick\n[Service]\nExecStart=/bin/true\n[X-Fleet]\nGlobal=true\nMachineMetadata=role=worker\n",
+            ],
+          },
         }),
-      }),
-    };
-    try {
-      const workers = await w.ids("worker");
-      expect(workers.length).toBeGreaterThan(0);
-      const report = await handleReconcile(deps, w.log);
-      expect(report.failed).toEqual([]);
-      expect(report.repairs.filter((r) => r.code === "RC_UNITS_PUSHED")).toEqual(
-        workers.map((id) => ({
-          code: "RC_UNITS_PUSHED",
-          detail: `${id}: wrote tick.service; started tick.service`,
-        })),
       );
-      const again = await handleReconcile(deps, w.log);
-      expect(again.repairs).toEqual([]);
-    } finally {
-      placementClient.close();
-    }
-  }, 60_000);
-});
+      // The units step reads a catalog with two problems in one file.
+      const { unitsHook } = await import("../../../functions/operations/unitsHook.ts");
+      const { etcdPlacementStore } = await import("../../../functions/adapters/etcd/placementStore.ts");
+      const placementClient = new Etcd3({ hosts: ips.map(etcdClientUrl) });
+      const logged: { level: string; msg: string; fields?: Record<string, unknown> }[] = [];
+      const recording = (level: string) => (msg: string, fields?: Record<string, unknown>) =>
+        logged.push({ level, msg, ...(fields ? { fields } : {}) });
+      const log = {
+        info: recording("info"),
+        warn: recording("warn"),
+        error: recording("error"),
+        child: () => log,
+      };
+      const deps = {
+        ...w.deps,
+        units: unitsHook({
+          commands: w.deps.commands,
+          placements: () => etcdPlacementStore(placementClient),
+          catalog: () => ({ "web.service": "[Unit]\nnonsense\n[Service]\nExecStart=/bin/web %z\n" }),
+        }),
+      };
+      try {
+        const report = await handleReconcile(deps, log);
+        // What was repaired before the failure is reported...
+        expect(report.repairs).toContainEqual({ code: "RC_MARKED_GONE", detail: ghost });
+        expect(report.repairs).toContainEqual({ code: "RC_DNS_SYNCED", detail: "1" });
+        expect(report.dnsChanges).toBe(1);
+        // ...and the failure, coded, with every problem of the catalog.
+        expect(report.failed).toEqual([
+          {
+            code: "RC_UNITS_PUSHED",
+            detail:
+              "invalid unit catalog: web.service:2: missing '=' in 'nonsense'; web.service:4: unknown specifier %z in ExecStart= (write %% for a literal %)",
+          },
+        ]);
+        const error = logged.find((l) => l.level === "error" && l.msg === "reconcile: step failed");
+        expect(error?.fields).toMatchObject({ step: "RC_UNITS_PUSHED" });
+        expect(error?.fields?.error).toBeInstanceOf(InvalidInputError);
+        const done = logged.find((l) => l.msg === "reconcile done");
+        expect(done?.fields).toMatchObject({ failed: report.failed, repairs: report.repairs });
+      } finally {
+        placementClient.close();
+      }
+      // The repairs stuck: the state is consistent again.
+      await expectConsistent();
+    }, 90_000);
+    it("when the re-push changes a node's units, reconcile lists what each node changed, and nothing once converged", async () => {
+      const { unitsHook } = await import("../../../functions/operations/unitsHook.ts");
+      const { etcdPlacementStore } = await import("../../../functions/adapters/etcd/placementStore.ts");
+      const ips = await Promise.all((await w.ids("main")).map(w.ipOf));
+      const placementClient = new Etcd3({ hosts: ips.map(etcdClientUrl) });
+      const deps = {
+        ...w.deps,
+        units: unitsHook({
+          commands: w.deps.commands,
+          placements: () => etcdPlacementStore(placementClient),
+          catalog: () => ({
+            "tick.service":
+              "[Unit]\nDescription=tick\n[Service]\nExecStart=/bin/true\n[X-Fleet]\nGlobal=true\nMachineMetadata=role=worker\n",
+          }),
+        }),
+      };
+      try {
+        const workers = await w.ids("worker");
+        expect(workers.length).toBeGreaterThan(0);
+        const report = await handleReconcile(deps, w.log);
+        expect(report.failed).toEqual([]);
+        expect(report.repairs.filter((r) => r.code === "RC_UNITS_PUSHED")).toEqual(
+          workers.map((id) => ({
+            code: "RC_UNITS_PUSHED",
+            detail: `${id}: wrote tick.service; started tick.service`,
+          })),
+        );
+        const again = await handleReconcile(deps, w.log);
+        expect(again.repairs).toEqual([]);
+      } finally {
+        placementClient.close();
+      }
+    }, 60_000);
+  });
 
-describe("no quorum", () => {
-  it("members answer but no leader: reconcile exits cleanly with ETCD_NO_QUORUM and raises the alarm", async () => {
-    const mains = await w.ids("main");
-    expect(mains).toHaveLength(3);
-    const { killLocalNode } = await import("../../../local/node.ts");
-    // Two of three voters die: the survivor answers the member list but has no leader.
-    for (const id of mains.slice(0, 2)) await killLocalNode(w.root, id, "SIGKILL");
-    const alarms: unknown[] = [];
-    const deps = {
-      ...w.deps,
-      timing: { ...w.deps.timing, noQuorumGraceMs: 1000 },
-      noQuorum: async (_log: unknown, detail: unknown) => {
-        alarms.push(detail);
-      },
-    };
-    const report = await handleReconcile(deps, w.log);
-    expect(report.code).toBe("ETCD_NO_QUORUM");
-    expect(report.blocked.find((b) => b.code === "RC_NO_QUORUM")?.detail).toMatch(
-      /^0 of 3 voters healthy, need 2/,
-    );
-    expect(report.repairs).toEqual([]);
-    expect(report.failed).toEqual([]);
-    expect(alarms).toEqual([{ members: expect.arrayContaining(mains), healthy: [], need: 2 }]);
-  }, 60_000);
-});
+  describe("no quorum", () => {
+    it("members answer but no leader: reconcile exits cleanly with ETCD_NO_QUORUM and raises the alarm", async () => {
+      const mains = await w.ids("main");
+      expect(mains).toHaveLength(3);
+      const { killLocalNode } = await import("../../../local/node.ts");
+      // Two of three voters die: the survivor answers the member list but has no leader.
+      for (const id of mains.slice(0, 2)) await killLocalNode(w.root, id, "SIGKILL");
+      const alarms: unknown[] = [];
+      const deps = {
+        ...w.deps,
+        timing: { ...w.deps.timing, noQuorumGraceMs: 1000 },
+        noQuorum: async (_log: unknown, detail: unknown) => {
+          alarms.push(detail);
+        },
+      };
+      const report = await handleReconcile(deps, w.log);
+      expect(report.code).toBe("ETCD_NO_QUORUM");
+      expect(report.blocked.find((b) => b.code === "RC_NO_QUORUM")?.detail).toMatch(
+        /^0 of 3 voters healthy, need 2/,
+      );
+      expect(report.repairs).toEqual([]);
+      expect(report.failed).toEqual([]);
+      expect(alarms).toEqual([{ members: expect.arrayContaining(mains), healthy: [], need: 2 }]);
+    }, 60_000);
+  });
 
-async function eventually(fn: () => Promise<void>, timeoutMs = 30_000) {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await fn();
-    } catch (e) {
-      if (Date.now() > until) throw e;
-      await new Promise((r) => setTimeout(r, 500));
+  async function eventually(fn: () => Promise<void>, timeoutMs = 30_000) {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        return await fn();
+      } catch (e) {
+        if (Date.now() > until) throw e;
+        await new Promise((r) => setTimeout(r, 500));
+      }
     }
   }
-}
+});

@@ -18,7 +18,7 @@ import { awsGroups } from "../../../functions/adapters/aws/groups.ts";
 import { createLocalCommands } from "../../../local/commands.ts";
 import { route53Dns } from "../../../functions/adapters/aws/route53Dns.ts";
 import { createLogger, type Logger } from "../../../functions/runtime/log.ts";
-import { ROLE_TAG, etcdClientUrl, type Role } from "../../../functions/domain/model.ts";
+import { CLUSTER_TAG, ROLE_TAG, etcdClientUrl, type Role } from "../../../functions/domain/model.ts";
 import { killLocalNode, prepareLocalNode } from "../../../local/node.ts";
 import { lifecycleEvent } from "../../../local/cluster/events.ts";
 import { LOCAL_REGION } from "../../../local/moto.ts";
@@ -121,7 +121,10 @@ export async function createWorld(opts: {
         DesiredCapacity: 0,
         LaunchTemplate: { LaunchTemplateName: lt, Version: "$Latest" },
         VPCZoneIdentifier: subnet.Subnet!.SubnetId!,
-        Tags: [{ Key: ROLE_TAG, Value: role, PropagateAtLaunch: true }],
+        Tags: [
+          { Key: ROLE_TAG, Value: role, PropagateAtLaunch: true },
+          { Key: CLUSTER_TAG, Value: "devtest", PropagateAtLaunch: true },
+        ],
       }),
     );
   }

@@ -1,11 +1,13 @@
 // The lifecycle and reconcile operations on the in-memory fakes (test/fakes, held to the real
 // adapters by test/integration/contracts): the decisions and their reports, without processes.
+import { nodeKey } from "../../../functions/domain/etcdKeys.ts";
 import { describe, expect, it } from "vitest";
 import { handleLifecycle } from "../../../functions/operations/lifecycle.ts";
 import { handleReconcile, promotePending } from "../../../functions/operations/reconcile.ts";
-import { nodeKey, type NodeRecord, type Role } from "../../../functions/domain/model.ts";
+import { type NodeRecord, type Role } from "../../../functions/domain/model.ts";
 import { etcdPeerUrl } from "../../../functions/domain/model.ts";
 import { fakeWorld, quietLog, type FakeWorld } from "../../fakes/world.ts";
+import { lifecycleEvent } from "../../../local/cluster/events.ts";
 
 const codes = (steps: { code: string }[]) => steps.map((s) => s.code);
 const launch = (w: FakeWorld, role: Role, id: string) =>
@@ -151,5 +153,53 @@ describe("reconcile on fakes", () => {
     );
     expect(report.repairs).toEqual([]);
     expect(alarms).toHaveLength(1);
+  });
+});
+
+describe("lifecycle on fakes: events that do not match the cluster", () => {
+  const forged = (w: FakeWorld, kind: "launch" | "terminate", groupName: string, instanceId: string) =>
+    handleLifecycle(
+      lifecycleEvent({ kind, groupName, hookName: `${kind}-hook`, instanceId, region: "us-east-1" }),
+      w.deps,
+      quietLog,
+    );
+  /** Everything a refused event must leave alone. */
+  const snapshot = (w: FakeWorld) =>
+    JSON.stringify({
+      kv: [...w.etcd.kv.entries()].sort(),
+      members: w.etcd.members.map((m) => [m.id, m.name, m.isLearner]),
+      dns: [...w.dns.records.entries()].sort(),
+      commands: w.commands.requests.length,
+      completions: w.actions.completions.length,
+    });
+
+  it.each([
+    ["a terminate naming the worker group for a healthy main node", "terminate", "worker", "main"],
+    ["a launch naming the worker group for a main node", "launch", "worker", "main"],
+    ["a terminate naming the main group for a main node that is InService", "terminate", "main", "main"],
+    ["a launch naming another cluster's group", "launch", "other", "worker"],
+  ] as const)("refuses %s: nothing changed, nothing completed", async (_, kind, named, actual) => {
+    const w = await formed();
+    const [worker] = w.groups.scaleTo(w.names.worker, 1);
+    expect((await launch(w, "worker", worker!)).result).toBe("CONTINUE");
+    const id = actual === "main" ? w.etcd.members[0]!.name : worker!;
+    const before = snapshot(w);
+    const r = await forged(w, kind, named === "other" ? "someone-elses-worker" : w.names[named], id);
+    expect(r.result).toBe("REFUSED");
+    expect(codes(r.steps)).toEqual(["LC_REFUSED"]);
+    expect(snapshot(w)).toBe(before);
+    expect(w.etcd.members.filter((m) => !m.isLearner)).toHaveLength(3);
+  });
+
+  it("refuses a stray instance without the cluster tag: no record, no A record", async () => {
+    const w = await formed();
+    const [stray] = w.groups.scaleTo(w.names.worker, 1);
+    w.groups.instances.get(stray!)!.clusterTag = undefined;
+    const before = snapshot(w);
+    const r = await launch(w, "worker", stray!);
+    expect(r.result).toBe("REFUSED");
+    expect(r.error).toMatch(/does not carry devcluster:cluster=fake \(no tag\)/);
+    expect(snapshot(w)).toBe(before);
+    expect(w.etcd.kv.has(nodeKey(stray!))).toBe(false);
   });
 });
