@@ -326,7 +326,7 @@ async function client(): Promise<Etcd3> {
   return new Etcd3({ hosts: endpointsOf(await motoNodes()), dialTimeout: 2000 });
 }
 
-/** Every process a cluster lc.dir knows of: node services (run/systemd/*.pid) and moto. */
+/** Every process a cluster directory knows of: node services (run/systemd/*.pid) and moto. */
 function knownPids(d: string): number[] {
   const pids: number[] = [];
   const nodesDir = join(d, "nodes");
@@ -365,7 +365,7 @@ function nodeFiles(): Record<string, string> {
       if (!existsSync(d)) continue;
       for (const f of readdirSync(d, { recursive: true }) as string[]) {
         const p = join(d, f);
-        out[`${id}/${sub}/${f}`] = statSync(p).isDirectory() ? "<lc.dir>" : readFileSync(p, "utf8");
+        out[`${id}/${sub}/${f}`] = statSync(p).isDirectory() ? "<dir>" : readFileSync(p, "utf8");
       }
     }
   }
@@ -635,11 +635,11 @@ describe("local cluster, step by step", { shuffle: false }, () => {
   it("reconcile with an invalid catalog: reports what it repaired before the failure and the failure (coded), logs it, exits 1", async () => {
     // Drift to repair first: a worker's A record gone from the zone.
     const worker = (await motoNodes()).find((n) => n.role === "worker")!;
-    const name = `${worker.id}.${state.domain}.`.toLowerCase();
+    const name = `${worker.id}.${lc.state.domain}.`.toLowerCase();
     const { r53 } = aws();
     const listed = await r53.send(
       new ListResourceRecordSetsCommand({
-        HostedZoneId: state.zoneId,
+        HostedZoneId: lc.state.zoneId,
         StartRecordName: name,
         StartRecordType: "A",
       }),
@@ -647,20 +647,20 @@ describe("local cluster, step by step", { shuffle: false }, () => {
     const record = listed.ResourceRecordSets!.find((r) => r.Name === name && r.Type === "A")!;
     await r53.send(
       new ChangeResourceRecordSetsCommand({
-        HostedZoneId: state.zoneId,
+        HostedZoneId: lc.state.zoneId,
         ChangeBatch: { Changes: [{ Action: "DELETE", ResourceRecordSet: record }] },
       }),
     );
     // The catalog the handlers read (UNITS_CATALOG_DIR, as a packaged copy would be) has a bad file.
-    const broken = join(base, "broken-catalog");
+    const broken = join(lc.base, "broken-catalog");
     cpSync(CATALOG_DIR, broken, { recursive: true, filter: (f) => !f.endsWith(".ts") });
     writeFileSync(
       join(broken, "oops.service"),
       "[Unit]\nDescription=oops\n[Service]\nExecStart=/bin/oops %z\n",
     );
-    const logFile = join(dir, "functions.log");
+    const logFile = join(lc.dir, "functions.log");
     const logged = existsSync(logFile) ? readFileSync(logFile, "utf8").length : 0;
-    const res = await run("npx", ["devcluster", "local", "reconcile", "--dir", dir], {
+    const res = await run("npx", ["devcluster", "local", "reconcile", "--dir", lc.dir], {
       cwd: PROJECT_ROOT,
       env: { ...process.env, DEVCLUSTER_LOG: "", UNITS_CATALOG_DIR: broken },
     }).then(
