@@ -339,7 +339,7 @@ async function client(): Promise<Etcd3> {
   return new Etcd3({ hosts: endpointsOf(await motoNodes()), dialTimeout: 2000 });
 }
 
-/** Every process a cluster lc.dir knows of: node services (run/systemd/*.pid) and moto. */
+/** Every process a cluster directory knows of: node services (run/systemd/*.pid) and moto. */
 function knownPids(d: string): number[] {
   const pids: number[] = [];
   const nodesDir = join(d, "nodes");
@@ -378,7 +378,7 @@ function nodeFiles(): Record<string, string> {
       if (!existsSync(d)) continue;
       for (const f of readdirSync(d, { recursive: true }) as string[]) {
         const p = join(d, f);
-        out[`${id}/${sub}/${f}`] = statSync(p).isDirectory() ? "<lc.dir>" : readFileSync(p, "utf8");
+        out[`${id}/${sub}/${f}`] = statSync(p).isDirectory() ? "<dir>" : readFileSync(p, "utf8");
       }
     }
   }
