@@ -62,6 +62,12 @@ describe("test rig: moto enforces IAM", () => {
       () => "allowed",
       (e: { name?: string }) => e.name,
     );
+  // Route 53 answers moto's refusal in a shape the SDK cannot name ("Unknown"): its status says it.
+  const refusedStatus = (p: Promise<unknown>) =>
+    p.then(
+      () => 200,
+      (e: { $metadata?: { httpStatusCode?: number } }) => e.$metadata?.httpStatusCode,
+    );
 
   it("refuses keys it never issued", async () => {
     expect(rig.moto!.iam).toBe(true);
@@ -71,7 +77,7 @@ describe("test rig: moto enforces IAM", () => {
       credentials: { accessKeyId: "AKIAUNKNOWN0000000000", secretAccessKey: "x" },
       maxAttempts: 1,
     });
-    expect(await denied(r53.send(new ListHostedZonesCommand({})))).toBe("InvalidClientTokenId");
+    expect(await refusedStatus(r53.send(new ListHostedZonesCommand({})))).toBe(403);
   });
 
   it("evaluates a role's policy: S3 actions and object prefixes, other services' actions", async () => {
@@ -112,7 +118,7 @@ describe("test rig: moto enforces IAM", () => {
       credentials: creds,
       maxAttempts: 1,
     });
-    expect(await denied(r53.send(new ListHostedZonesCommand({})))).toBe("AccessDenied");
+    expect(await refusedStatus(r53.send(new ListHostedZonesCommand({})))).toBe(403);
   });
 
   // How restore hands a snapshot to the nodes: the functions' own presigner.
