@@ -20,13 +20,12 @@ import { reserveLocalClusterPrefix } from "../local/loopback.ts";
 import { stopNodeProcessesUnder } from "../local/node.ts";
 import { PROJECT_ROOT } from "../local/paths.ts";
 import { CONTAINERS_CONF } from "../local/containers.ts";
+import { out, sec } from "./lib.ts";
 
 process.env.DEVCLUSTER_LOG ??= "silent";
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 const { values } = parseArgs({ options: { runs: { type: "string" }, "no-cold": { type: "boolean" } } });
 const RUNS = Number(values.runs ?? 2);
-const out = (l: string) => process.stdout.write(l + "\n");
-const sec = (ms: number) => (ms / 1000).toFixed(1);
 const LEASE_TTL_S = 6; // presence's default LEASE_TTL (containers/README.md)
 
 /** containers/build.sh with `env`; resolves with the seconds it took. */

@@ -9,20 +9,14 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { down, kill, status, up } from "../local/cluster/cluster.ts";
 import { reserveLocalClusterPrefix } from "../local/loopback.ts";
+import { sleep } from "../functions/domain/poll.ts";
+import { median, out, quiet, sec } from "./lib.ts";
 
 process.env.DEVCLUSTER_LOG ??= "silent";
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 const { values } = parseArgs({ options: { kills: { type: "string" }, mains: { type: "string" } } });
 const KILLS = Number(values.kills ?? 20);
 const MAINS = (values.mains ?? "3,5").split(",").map(Number);
-const out = (l: string) => process.stdout.write(l + "\n");
-const quiet = () => {};
-const sec = (ms: number) => (ms / 1000).toFixed(1);
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Every main node is a started, healthy voter, and there are exactly as many members. */
 async function faultTolerant(dir: string, mains: number): Promise<boolean> {

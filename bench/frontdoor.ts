@@ -14,6 +14,7 @@ import { reserveLoopbackBlock } from "../local/loopback.ts";
 import { startEtcdCluster } from "../local/etcd.ts";
 import { PROJECT_ROOT } from "../local/paths.ts";
 import { buildPrograms } from "../scripts/build-containers.ts";
+import { out } from "./lib.ts";
 
 const sh = promisify(execFile);
 const { values } = parseArgs({
@@ -27,7 +28,7 @@ const { values } = parseArgs({
 const RUNS = Number(values.runs ?? 3);
 const SECONDS = Number(values.seconds ?? 8);
 const CONNECTIONS = Number(values.connections ?? 32);
-const out = (l: string) => process.stdout.write(l + "\n");
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 interface WrkResult {

@@ -26,6 +26,7 @@ import { nodeDir, stopNodeProcessesUnder } from "../local/node.ts";
 import { PROJECT_ROOT } from "../local/paths.ts";
 import { waitUntil } from "../local/processes.ts";
 import type { RestoreSummary } from "../functions/operations/restore.ts";
+import { median, out, quiet, sec } from "./lib.ts";
 
 process.env.DEVCLUSTER_LOG ??= "silent";
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
@@ -33,13 +34,6 @@ const sh = promisify(execFile);
 const { values } = parseArgs({ options: { runs: { type: "string" }, keys: { type: "string" } } });
 const RUNS = Number(values.runs ?? 3);
 const KEYS = Number(values.keys ?? 1000);
-const out = (l: string) => process.stdout.write(l + "\n");
-const quiet = () => {};
-const sec = (ms: number) => (ms / 1000).toFixed(1);
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 const key = (i: number) => `/bench/key-${String(i).padStart(6, "0")}`;
 
 async function mains(dir: string) {

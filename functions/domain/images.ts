@@ -11,7 +11,6 @@ export const IMAGE_NAMES = [
   "presence",
   "presence-dns",
 ] as const;
-export type ImageName = (typeof IMAGE_NAMES)[number];
 
 /** The ECR repository of an image: one namespace per cluster. */
 export const imageRepositoryName = (cluster: string, image: string) => `${cluster}/${image}`;

@@ -43,8 +43,6 @@ export const LifecycleEventSchema = z
     }
   });
 
-export type RawLifecycleEvent = z.infer<typeof LifecycleEventSchema>;
-
 /** The event as handlers use it. */
 export interface LifecycleEvent {
   kind: "launch" | "terminate";

@@ -62,6 +62,5 @@ export interface EtcdMember {
   isLearner: boolean;
 }
 
-export const nodeKey = (instanceId: string) => `/cluster/nodes/${instanceId}`;
 export const etcdClientUrl = (ip: string) => `http://${ip}:${ETCD_CLIENT_PORT}`;
 export const etcdPeerUrl = (ip: string) => `http://${ip}:${ETCD_PEER_PORT}`;

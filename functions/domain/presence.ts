@@ -4,10 +4,10 @@
 //   /services/<service>/instances/<id>                      JSON PresenceRecord (on the announcer's lease)
 //   /services/<service>/instances/<id>/{private_ip,public_ip,port}   the original cluster's plain keys (same lease)
 //   /services/<service>/master                              JSON PresenceRecord of the elected instance (its lease)
+import { SERVICES_PREFIX } from "./etcdKeys.ts";
 import { z } from "zod";
 import { InvalidInputError } from "./errors.ts";
 
-export const SERVICES_PREFIX = "/services/";
 export const servicePrefix = (service: string) => `${SERVICES_PREFIX}${service}/`;
 export const instancesPrefix = (service: string) => `${servicePrefix(service)}instances/`;
 export const instanceKey = (service: string, id: string) => `${instancesPrefix(service)}${id}`;

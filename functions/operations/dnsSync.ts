@@ -10,6 +10,7 @@
 // The zone's current state (for our names) is cached in etcd after every successful batch, so a sync
 // normally needs no ListResourceRecordSets; if the cache is stale, Route 53 refuses the batch (a DELETE
 // must match the live record) and the sync lists the zone and retries. `reconcile` always lists.
+import { DNS_SYNCED_KEY } from "../domain/etcdKeys.ts";
 import {
   desiredNodeRecords,
   desiredSrvRecords,
@@ -19,11 +20,9 @@ import {
   type DnsRecord,
 } from "../domain/dnsPlan.ts";
 import type { Logger } from "../ports/log.ts";
+import { pollUntil, sleep } from "../domain/poll.ts";
 import type { ClusterStore } from "../ports/cluster.ts";
 import type { Dns } from "../ports/dns.ts";
-
-export const DNS_SYNCED_KEY = "/cluster/dns/synced";
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface DnsSyncOptions {
   domain: string;
@@ -58,30 +57,27 @@ export async function syncDns(
   log: Logger,
   o: DnsSyncOptions,
 ): Promise<DnsSyncResult> {
-  const until = Date.now() + o.deadlineMs;
   const target = o.revision ? BigInt(o.revision) : undefined;
-  let delay = 30;
-  while (Date.now() < until) {
-    if (target !== undefined) {
-      const raw = await store.getKey(DNS_SYNCED_KEY);
-      const state = raw ? (JSON.parse(raw) as SyncedState) : undefined;
-      if (state && BigInt(state.revision) >= target)
-        return { synced: true, sentByMe: false, changes: 0, revision: state.revision };
-    }
-    const lock = await store.tryLock("dns", o.owner, { ttlSeconds: 15, waitMs: 0 });
-    if (!lock) {
-      await sleep(delay + Math.random() * delay);
-      delay = Math.min(delay * 1.5, 250);
-      continue;
-    }
-    try {
-      if (o.coalesceMs > 0) await sleep(o.coalesceMs);
-      return await syncLocked(store, dns, log, o);
-    } finally {
-      await lock.release();
-    }
-  }
-  return { synced: false, sentByMe: false, changes: 0 };
+  const done = await pollUntil(
+    async (): Promise<DnsSyncResult | undefined> => {
+      if (target !== undefined) {
+        const raw = await store.getKey(DNS_SYNCED_KEY);
+        const state = raw ? (JSON.parse(raw) as SyncedState) : undefined;
+        if (state && BigInt(state.revision) >= target)
+          return { synced: true, sentByMe: false, changes: 0, revision: state.revision };
+      }
+      const lock = await store.tryLock("dns", o.owner, { ttlSeconds: 15, waitMs: 0 });
+      if (!lock) return undefined;
+      try {
+        if (o.coalesceMs > 0) await sleep(o.coalesceMs);
+        return await syncLocked(store, dns, log, o);
+      } finally {
+        await lock.release();
+      }
+    },
+    { timeoutMs: o.deadlineMs, intervalMs: 30, backoff: 1.5, maxIntervalMs: 250, jitter: true },
+  );
+  return done ?? { synced: false, sentByMe: false, changes: 0 };
 }
 
 /** One sync round by a caller that already holds the `dns` lock (what `syncDns` does once it has it). */

@@ -1,5 +1,6 @@
 // A launching instance: describe it, join a main node to etcd (learner, or the bootstrap), register it,
 // push its units and sync DNS. The caller completes the lifecycle action (ABANDON when this throws).
+import { endpointsOf, observe, type Observed } from "./observe.ts";
 import { DeadlineError, DevclusterError, EtcdUnavailableError, NotFoundError } from "../domain/errors.ts";
 import { type LifecycleEvent } from "../domain/lifecycleEvent.ts";
 import type { Logger } from "../ports/log.ts";
@@ -12,21 +13,18 @@ import type { LifecycleDeps } from "./deps.ts";
 import { syncDns } from "./dnsSync.ts";
 import type { LifecycleReport } from "./report.ts";
 import {
-  TOKEN_KEY,
   bootstrapCluster,
-  endpointsOf,
   nodeRecordOf,
-  observe,
   promoteLearner,
   refreshGateways,
   startJoiningMember,
+  startLearnerOrRemove,
   waitMemberStarted,
   withMembershipLock,
   verifyEvent,
-  type Observed,
 } from "./steps.ts";
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { pollUntil, sleep } from "../domain/poll.ts";
 
 export async function launch(ev: LifecycleEvent, deps: LifecycleDeps, log: Logger, report: LifecycleReport) {
   // Every group of the cluster (one call): the event's claims are checked against all of them.
@@ -48,12 +46,11 @@ export async function launch(ev: LifecycleEvent, deps: LifecycleDeps, log: Logge
     // The cluster is still forming (all groups launch together at creation): wait for etcd rather
     // than abandon a good node; heartbeats keep the action alive meanwhile.
     report.steps.push(reportStep("LC_WAITING_FOR_ETCD"));
-    const until = Date.now() + deps.timing.bootstrapWaitMs;
-    while ((await store.memberList()) === null) {
-      if (Date.now() > until)
-        throw new EtcdUnavailableError("no etcd member answers: the node cannot be registered");
-      await sleep(500);
-    }
+    const answered = await pollUntil(async () => ((await store.memberList()) === null ? undefined : true), {
+      timeoutMs: deps.timing.bootstrapWaitMs,
+      intervalMs: 500,
+    });
+    if (!answered) throw new EtcdUnavailableError("no etcd member answers: the node cannot be registered");
   }
   if (group.role === "main") {
     const joined = await joinMain(ev, deps, store, obs, log, report);
@@ -104,21 +101,21 @@ async function promoteOwn(
   report: LifecycleReport,
 ): Promise<NodeRecord["state"]> {
   const started = Date.now();
-  const until = started + deps.timing.ownPromoteWaitMs;
-  let delay = 200;
-  for (;;) {
-    try {
-      if (await promoteLearner(deps, store, owner, memberId)) {
-        report.steps.push(reportStep("LC_LEARNER_PROMOTED", `after ${Date.now() - started} ms`));
-        return "active";
+  const promoted = await pollUntil(
+    async () => {
+      try {
+        return (await promoteLearner(deps, store, owner, memberId)) || undefined;
+      } catch (e) {
+        // Not ready (a voter just connected) and a busy lock pass; anything else is a real failure.
+        if (!(e instanceof ClusterNotReadyError) && !(e instanceof LockBusyError)) throw e;
+        return undefined;
       }
-    } catch (e) {
-      // Not ready (a voter just connected) and a busy lock pass; anything else is a real failure.
-      if (!(e instanceof ClusterNotReadyError) && !(e instanceof LockBusyError)) throw e;
-    }
-    if (Date.now() + delay > until) break;
-    await sleep(delay);
-    delay = Math.min(Math.round(delay * 1.5), 1000);
+    },
+    { timeoutMs: deps.timing.ownPromoteWaitMs, intervalMs: 200, backoff: 1.5, maxIntervalMs: 1000 },
+  );
+  if (promoted) {
+    report.steps.push(reportStep("LC_LEARNER_PROMOTED", `after ${Date.now() - started} ms`));
+    return "active";
   }
   log.warn("own learner not caught up within the handler's budget: promotion left to the promotion check", {
     memberId,
@@ -160,7 +157,6 @@ async function joinMain(
         }
         // Deterministic plan: every handler that gets here hands out identical settings.
         const ms = await bootstrapCluster(deps, store, log, plan.plan);
-        await store.putKey(TOKEN_KEY, plan.plan.token);
         // Register every initial member (their own launch events may be handled before or after).
         const now = deps.now();
         for (const m of plan.plan.initialCluster) {
@@ -174,12 +170,10 @@ async function joinMain(
       case "wait-bootstrap": {
         report.steps.push(reportStep("LC_BOOTSTRAP_PENDING", plan.reason));
         // Another launch (or reconcile) forms the cluster; wait for it so this node can be registered.
-        const until = Date.now() + deps.timing.bootstrapWaitMs;
-        while (Date.now() < until) {
-          const ms = await store.memberList();
-          if (ms?.length) break;
-          await sleep(500);
-        }
+        await pollUntil(async () => ((await store.memberList())?.length ? true : undefined), {
+          timeoutMs: deps.timing.bootstrapWaitMs,
+          intervalMs: 500,
+        });
         if (!(await store.memberList())?.length) {
           throw new DeadlineError(
             `no etcd cluster to join yet (${plan.reason}); the node cannot be registered`,
@@ -189,8 +183,7 @@ async function joinMain(
       }
       case "already-member": {
         if (!plan.started) {
-          const token = (await store.getKey(TOKEN_KEY)) ?? deps.clusterName;
-          await startJoiningMember(deps, log, node, (await store.memberList()) ?? [], ipToInstance, token);
+          await startJoiningMember(deps, store, log, node, (await store.memberList()) ?? [], ipToInstance);
           report.steps.push(reportStep("LC_START_RESENT"));
           await awaitStart(deps, store, log, report, plan.member.id);
         } else {
@@ -252,14 +245,9 @@ async function joinMain(
         }
         report.steps.push(reportStep("LC_LEARNER_ADDED", added.member.id));
         try {
-          const token = (await store.getKey(TOKEN_KEY)) ?? deps.clusterName;
-          await startJoiningMember(deps, log, node, added.members, ipToInstance, token);
+          await startLearnerOrRemove(deps, store, log, ev.instanceId, node, added, ipToInstance);
           report.steps.push(reportStep("LC_START_SENT"));
         } catch (e) {
-          // Do not leave a learner that never starts: it would block the next join.
-          await withMembershipLock(deps, store, ev.instanceId, () =>
-            store.removeMember(added.member.id),
-          ).catch(() => {});
           report.steps.push(reportStep("LC_LEARNER_ROLLED_BACK"));
           throw e;
         }

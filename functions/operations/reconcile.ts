@@ -2,16 +2,18 @@
 // difference. Observe → plan (domain/reconcilePlan.ts) → apply, up to a few rounds in one run
 // (a promotion makes room for the next learner), then a DNS sync that lists the zone. Safe to run at
 // any time, next to lifecycle handlers: membership changes take the same lock.
+import { endpointsOf, observe } from "./observe.ts";
+import { leftoverKey } from "../domain/etcdKeys.ts";
 import { randomUUID } from "node:crypto";
-import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "../ports/log.ts";
 import { actionable, planReconcile } from "../domain/reconcilePlan.ts";
 import { quorumAfter } from "../domain/membershipPlan.ts";
+import { sleep } from "../domain/poll.ts";
 import { formatStep, reportStep, type RepairCode, type ReportStep } from "../domain/reportCodes.ts";
 import type { LifecycleDeps } from "./deps.ts";
 import { syncDns } from "./dnsSync.ts";
 import { applyRepair, describe } from "./repairs.ts";
-import { LEFTOVER_PREFIX, endpointsOf, observe, promoteLearner, refreshGateways } from "./steps.ts";
+import { promoteLearner, refreshGateways } from "./steps.ts";
 import type { ClusterStore } from "../ports/cluster.ts";
 import type { NodePushResult } from "../domain/units/push.ts";
 
@@ -179,7 +181,7 @@ export async function handleReconcile(
     });
     // Leftovers recorded by terminate handlers are settled once the state is clean.
     if (!report.failed.length) {
-      for (const id of await leftoverIds(s)) await s.putKey(LEFTOVER_PREFIX + id, "").catch(() => {});
+      for (const id of await leftoverIds(s)) await s.putKey(leftoverKey(id), "").catch(() => {});
     }
   }
   log.info("reconcile done", { ...report });
@@ -204,8 +206,7 @@ function describePush(r: NodePushResult): string {
 async function leftoverIds(store: ClusterStore): Promise<string[]> {
   const { nodes } = await store.listNodes();
   const out: string[] = [];
-  for (const n of nodes)
-    if ((await store.getKey(LEFTOVER_PREFIX + n.instanceId))?.length) out.push(n.instanceId);
+  for (const n of nodes) if ((await store.getKey(leftoverKey(n.instanceId)))?.length) out.push(n.instanceId);
   return out;
 }
 

@@ -1,6 +1,7 @@
 // Re-add the main group's nodes that are not members, one learner at a time, and promote each as
 // soon as it has caught up: what follows a recovery from the survivor. Reconcile's own planner and
 // repairs do the work; only membership repairs are applied here, in a loop until none is left.
+import { endpointsOf, observe } from "./observe.ts";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ClusterNotReadyError } from "../domain/errors.ts";
 import type { EtcdMember } from "../domain/model.ts";
@@ -12,7 +13,6 @@ import { formatStep } from "../domain/reportCodes.ts";
 import { applyRepair, describe as describeRepair } from "./repairs.ts";
 
 const describe = (r: Repair) => formatStep(describeRepair(r));
-import { endpointsOf, observe } from "./steps.ts";
 
 const MEMBERSHIP = new Set<Repair["kind"]>([
   "add-learner",

@@ -8,10 +8,10 @@ import { peerIp, planRemove, quorumAfter } from "../domain/membershipPlan.ts";
 import type { ClusterStore } from "../ports/cluster.ts";
 import type { LifecycleDeps } from "./deps.ts";
 import {
-  TOKEN_KEY,
   bootstrapCluster,
   promoteLearner,
   startJoiningMember,
+  startLearnerOrRemove,
   withMembershipLock,
 } from "./steps.ts";
 
@@ -66,18 +66,16 @@ export async function applyRepair(
       });
     case "promote-learner":
       return promoteLearner(deps, store, "reconcile", r.member.id);
-    case "start-member": {
-      const token = (await store.getKey(TOKEN_KEY)) ?? deps.clusterName;
+    case "start-member":
       await startJoiningMember(
         deps,
+        store,
         log,
         { instanceId: r.instanceId, ip: r.ip },
         (await store.memberList()) ?? [],
         ipToInstance,
-        token,
       );
       return true;
-    }
     case "add-learner": {
       const added = await withMembershipLock(deps, store, "reconcile", async () => {
         const now = (await store.memberList()) ?? [];
@@ -88,27 +86,19 @@ export async function applyRepair(
         });
       });
       if (!added) return false;
-      const token = (await store.getKey(TOKEN_KEY)) ?? deps.clusterName;
-      try {
-        await startJoiningMember(
-          deps,
-          log,
-          { instanceId: r.instanceId, ip: r.ip },
-          added.members,
-          ipToInstance,
-          token,
-        );
-      } catch (e) {
-        await withMembershipLock(deps, store, "reconcile", () => store.removeMember(added.member.id)).catch(
-          () => {},
-        );
-        throw e;
-      }
+      await startLearnerOrRemove(
+        deps,
+        store,
+        log,
+        "reconcile",
+        { instanceId: r.instanceId, ip: r.ip },
+        added,
+        ipToInstance,
+      );
       return true;
     }
     case "bootstrap":
       await bootstrapCluster(deps, store, log, r.plan);
-      await store.putKey(TOKEN_KEY, r.plan.token);
       return true;
     case "register":
     case "mark-gone":

@@ -1,13 +1,14 @@
 // Restore (the `restore` function, by hand: sls invoke -f restore --data '{"snapshot":"latest","confirm":"<cluster>"}'):
 // rebuild the etcd cluster on the main group's current nodes from a verified snapshot.
 // Also `recoverIfTotalLoss`, which reconcile calls: restore automatically when allowed, else alarm.
+import { observeMainNodes, type GroupsSource } from "./observe.ts";
+import { NODES_PREFIX, nodeKey } from "../domain/etcdKeys.ts";
 import { randomBytes } from "node:crypto";
-import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
 import type { Config } from "../domain/config.ts";
 import { DevclusterError, LockBusyError, NotFoundError, RefusedError } from "../domain/errors.ts";
 import type { Logger } from "../ports/log.ts";
-import { etcdClientUrl, nodeKey, type NodeRecord } from "../domain/model.ts";
+import { etcdClientUrl, type NodeRecord } from "../domain/model.ts";
 import {
   cleanupScript,
   fetchScript,
@@ -21,8 +22,8 @@ import { digestingStream } from "../domain/snapshotDigest.ts";
 import { chooseSnapshot, validity, type Manifest } from "../domain/snapshots.ts";
 import type { CommandResult, Commands } from "../ports/index.ts";
 import type { EtcdSnapshotApi, Metrics, SnapshotStore } from "../ports/snapshots.ts";
-import { observeMainNodes, type GroupsSource } from "./snapshot.ts";
 import { parseInput } from "../domain/input.ts";
+import { pollUntil, sleep } from "../domain/poll.ts";
 import { RESTORE_CODES, type RestoreStepCode } from "../domain/reportCodes.ts";
 import { spans, type TimedStep } from "./spans.ts";
 
@@ -41,7 +42,6 @@ export const RestoreInputSchema = z
     force: z.boolean().default(false),
   })
   .strict();
-export type RestoreInput = z.infer<typeof RestoreInputSchema>;
 
 /** What the composition root wires after a restore: rewrite discovery records, re-push units. */
 export interface AfterRestore {
@@ -246,28 +246,24 @@ export async function restore(deps: RestoreDeps, rawInput: unknown): Promise<Res
 
     step("RS_QUORUM_HEALTHY", { endpoints: plan.endpoints });
     const quorum = Math.floor(plan.members.length / 2) + 1;
-    const deadline = Date.now() + (deps.quorumTimeoutMs ?? 120_000);
     let healthy: string[] = [];
-    for (;;) {
-      healthy = (
-        await Promise.all(
-          plan.endpoints.map(async (e) => ((await deps.etcd.healthy(e, 1000)) ? e : undefined)),
-        )
-      ).filter((e): e is string => e !== undefined);
-      if (healthy.length === plan.endpoints.length) break;
-      if (Date.now() > deadline) {
-        if (healthy.length >= quorum) {
-          log.warn("restore: quorum is healthy but not every member yet", {
-            healthy,
-            endpoints: plan.endpoints,
-          });
-          break;
-        }
+    const all = await pollUntil(
+      async () => {
+        healthy = (
+          await Promise.all(
+            plan.endpoints.map(async (e) => ((await deps.etcd.healthy(e, 1000)) ? e : undefined)),
+          )
+        ).filter((e): e is string => e !== undefined);
+        return healthy.length === plan.endpoints.length ? true : undefined;
+      },
+      { timeoutMs: deps.quorumTimeoutMs ?? 120_000, intervalMs: 100 },
+    );
+    if (!all) {
+      if (healthy.length < quorum)
         throw new DevclusterError(
           `restored cluster not healthy after ${deps.quorumTimeoutMs ?? 120_000} ms (healthy: ${healthy.join(", ") || "none"})`,
         );
-      }
-      await sleep(100);
+      log.warn("restore: quorum is healthy but not every member yet", { healthy, endpoints: plan.endpoints });
     }
 
     step("RS_CONTENT_CHECKED");
@@ -303,7 +299,7 @@ export async function restore(deps: RestoreDeps, rawInput: unknown): Promise<Res
     }));
     // Main nodes the snapshot knew that are no longer in the group are marked gone (reconcile tidies up).
     const current = new Set(records.map((r) => r.instanceId));
-    const stale = (await deps.etcd.getPrefix(at, "/cluster/nodes/"))
+    const stale = (await deps.etcd.getPrefix(at, NODES_PREFIX))
       .map((kv) => {
         try {
           return JSON.parse(kv.value) as NodeRecord;

@@ -1,5 +1,6 @@
 // Snapshot (the `snapshot` function, on a schedule): stream an etcd v3 snapshot from a healthy member into S3 with its SHA-256,
 // write the manifest that makes it valid, emit a metric, apply retention.
+import { observeMainNodes, type GroupsSource } from "./observe.ts";
 import { randomBytes } from "node:crypto";
 import { pipeline } from "node:stream";
 import { z } from "zod";
@@ -17,7 +18,6 @@ import {
   type Manifest,
   type RetentionPlan,
 } from "../domain/snapshots.ts";
-import type { Groups } from "../ports/index.ts";
 import type {
   EtcdSnapshotApi,
   MemberStatus,
@@ -26,10 +26,6 @@ import type {
   UploadTuning,
 } from "../ports/snapshots.ts";
 import { parseInput } from "../domain/input.ts";
-
-/** Groups, or a loader for them (the EC2 client alone costs ~75 MB of memory; loaded only if needed). */
-export type GroupsSource = Groups | (() => Promise<Groups>);
-const groupsOf = async (g: GroupsSource) => (typeof g === "function" ? g() : g);
 
 export interface SnapshotDeps {
   cfg: Config;
@@ -48,28 +44,6 @@ export interface SnapshotDeps {
 }
 
 export { layoutOf };
-
-/** The main group's InService members with their addresses (instances that report no address are left out). */
-export async function observeMainNodes(source: GroupsSource, cfg: Config) {
-  const groups = await groupsOf(source);
-  const [group] = await groups.describeGroups([cfg.GROUP_MAIN]);
-  if (!group) throw new NotFoundError(`main group ${cfg.GROUP_MAIN} not found`);
-  const inService = group.members.filter((m) => m.lifecycleState === "InService");
-  const instances = await groups.describeInstances(inService.map((m) => m.instanceId));
-  const byId = new Map(instances.map((i) => [i.instanceId, i]));
-  return inService
-    .filter((m) => byId.get(m.instanceId)?.state === "running")
-    .map((m) => {
-      const i = byId.get(m.instanceId)!;
-      return {
-        instanceId: m.instanceId,
-        privateIp: i.privateIp,
-        publicIp: i.publicIp,
-        zone: i.zone || m.zone,
-        healthStatus: m.healthStatus,
-      };
-    });
-}
 
 /** Resolves etcd's client discovery record (`_etcd-client._tcp.<domain>` SRV) to client URLs. */
 export type SrvLookup = (name: string) => Promise<{ name: string; port: number }[]>;

@@ -1,85 +1,20 @@
-// Steps shared by the lifecycle and reconcile handlers: observing, membership changes under the lock,
-// handing a node its etcd start settings, heartbeats. Decisions stay in functions/domain/*Plan.ts.
+// Steps shared by the lifecycle and reconcile handlers: membership changes under the lock, handing a
+// node its etcd start settings, heartbeats (observing is observe.ts). Decisions stay in functions/domain/*Plan.ts.
 import { randomUUID } from "node:crypto";
 import { EventRefusedError, LockBusyError } from "../domain/errors.ts";
 import { checkLifecycleEvent } from "../domain/eventTrust.ts";
 import type { LifecycleEvent } from "../domain/lifecycleEvent.ts";
 import { DeadlineError, DevclusterError, LearnerNotReadyError } from "../domain/errors.ts";
 import { etcdStartScript } from "../domain/etcdStartScript.ts";
+import { pollUntil } from "../domain/poll.ts";
 import type { Logger } from "../ports/log.ts";
-import {
-  etcdClientUrl,
-  type EtcdMember,
-  type GroupInfo,
-  type InstanceInfo,
-  type NodeRecord,
-} from "../domain/model.ts";
-import {
-  isLiveState,
-  joinInitialCluster,
-  type BootstrapPlan,
-  type MainInstance,
-} from "../domain/membershipPlan.ts";
-import type { ObservedGroup } from "../domain/reconcilePlan.ts";
+import { type EtcdMember, type InstanceInfo, type NodeRecord } from "../domain/model.ts";
+import { joinInitialCluster, type BootstrapPlan } from "../domain/membershipPlan.ts";
 import type { LifecycleActionRef } from "../ports/index.ts";
-import type { ClusterStore, Lock } from "../ports/cluster.ts";
+import type { ClusterStore, Lock, MemberAddResult } from "../ports/cluster.ts";
+import { TOKEN_KEY } from "../domain/etcdKeys.ts";
 import type { LifecycleDeps } from "./deps.ts";
-
-export const LEFTOVER_PREFIX = "/cluster/leftovers/";
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-export interface Observed {
-  groups: ObservedGroup[];
-  raw: GroupInfo[];
-  instances: Map<string, InstanceInfo>;
-  main: { desired: number; instances: MainInstance[] };
-}
-
-/** Two AWS calls whatever the group sizes: DescribeAutoScalingGroups and DescribeInstances. */
-/**
- * The groups and their instances' addresses. `addresses: "main"` describes only the main group's
- * instances and the named extra ones (what an event needs): a large worker group then costs nothing.
- */
-export async function observe(
-  deps: LifecycleDeps,
-  groupNames: string[],
-  extraInstanceIds: string[] = [],
-  addresses: "all" | "main" = "all",
-): Promise<Observed> {
-  const names = [...new Set([deps.groupNames.main, ...groupNames])];
-  const raw = await deps.groups.describeGroups(names);
-  const described = addresses === "all" ? raw : raw.filter((g) => g.name === deps.groupNames.main);
-  const ids = [
-    ...new Set([...described.flatMap((g) => g.members.map((m) => m.instanceId)), ...extraInstanceIds]),
-  ];
-  const instances = new Map((await deps.groups.describeInstances(ids)).map((i) => [i.instanceId, i]));
-  const groups: ObservedGroup[] = raw.map((g) => ({
-    name: g.name,
-    role: g.role,
-    desired: g.desired,
-    instances: g.members.map((m) => ({
-      instanceId: m.instanceId,
-      ip: instances.get(m.instanceId)?.privateIp,
-      publicIp: instances.get(m.instanceId)?.publicIp,
-      zone: m.zone || instances.get(m.instanceId)?.zone || "",
-      lifecycleState: m.lifecycleState,
-    })),
-  }));
-  const mainGroup = groups.find((g) => g.name === deps.groupNames.main);
-  const main = {
-    desired: mainGroup?.desired ?? 0,
-    instances: (mainGroup?.instances ?? [])
-      .filter((i) => i.ip)
-      .map((i) => ({ instanceId: i.instanceId, ip: i.ip!, lifecycleState: i.lifecycleState })),
-  };
-  return { groups, raw, instances, main };
-}
-
-/** etcd endpoints: the main group's live instances, then any other known member addresses. */
-export function endpointsOf(main: { instances: MainInstance[] }, extraIps: string[] = []): string[] {
-  const ips = main.instances.filter((m) => isLiveState(m.lifecycleState)).map((m) => m.ip);
-  return [...new Set([...ips, ...extraIps])].map(etcdClientUrl);
-}
+import type { Observed } from "./observe.ts";
 
 export async function withMembershipLock<T>(
   deps: LifecycleDeps,
@@ -130,13 +65,14 @@ export async function waitMemberStarted(
   memberId: string,
   waitMs: number,
 ): Promise<boolean> {
-  const until = Date.now() + waitMs;
-  for (;;) {
-    const m = (await store.memberList())?.find((x) => x.id === memberId);
-    if (m?.name) return true;
-    if (!m || Date.now() >= until) return false;
-    await sleep(100);
-  }
+  const started = await pollUntil(
+    async () => {
+      const m = (await store.memberList())?.find((x) => x.id === memberId);
+      return m?.name ? true : m ? undefined : false; // gone from the list: it will not start
+    },
+    { timeoutMs: waitMs, intervalMs: 100 },
+  );
+  return started ?? false;
 }
 
 /** Hand nodes their etcd start settings and start (or restart) etcd-member.service. */
@@ -170,18 +106,43 @@ export async function sendStartSettings(
   }
 }
 
-/** Settings for a member that joins an existing cluster, from the member list returned by MemberAdd. */
+/**
+ * Settings for a member that joins an existing cluster, from the member list returned by MemberAdd,
+ * with the running cluster's token (the cluster name for a cluster formed before tokens were kept).
+ */
 export async function startJoiningMember(
   deps: LifecycleDeps,
+  store: ClusterStore,
   log: Logger,
   node: { instanceId: string; ip: string },
   members: EtcdMember[],
   ipToInstance: Map<string, string>,
-  token: string,
 ) {
+  const token = (await store.getKey(TOKEN_KEY)) ?? deps.clusterName;
   const m = new Map(ipToInstance);
   m.set(node.ip, node.instanceId);
   await sendStartSettings(deps, log, [node], joinInitialCluster(members, m), "existing", token);
+}
+
+/**
+ * Starts a learner just added for `node`; when that fails, removes it again (a learner that never
+ * starts would block the next join) and throws.
+ */
+export async function startLearnerOrRemove(
+  deps: LifecycleDeps,
+  store: ClusterStore,
+  log: Logger,
+  owner: string,
+  node: { instanceId: string; ip: string },
+  added: MemberAddResult,
+  ipToInstance: Map<string, string>,
+): Promise<void> {
+  try {
+    await startJoiningMember(deps, store, log, node, added.members, ipToInstance);
+  } catch (e) {
+    await withMembershipLock(deps, store, owner, () => store.removeMember(added.member.id)).catch(() => {});
+    throw e;
+  }
 }
 
 export async function bootstrapCluster(
@@ -202,7 +163,9 @@ export async function bootstrapCluster(
     "new",
     plan.token,
   );
-  return waitForCluster(store, plan.initialCluster.length, deps.timing.bootstrapWaitMs);
+  const members = await waitForCluster(store, plan.initialCluster.length, deps.timing.bootstrapWaitMs);
+  await store.putKey(TOKEN_KEY, plan.token);
+  return members;
 }
 
 export async function waitForCluster(
@@ -210,17 +173,17 @@ export async function waitForCluster(
   size: number,
   timeoutMs: number,
 ): Promise<EtcdMember[]> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const ms = await store.memberList();
-    if (ms && ms.filter((m) => m.name).length >= size) {
+  const up = await pollUntil(
+    async () => {
+      const ms = await store.memberList();
+      if (!ms || ms.filter((m) => m.name).length < size) return undefined;
       const healthy = await store.healthyMembers(ms);
-      if (healthy.size >= Math.floor(ms.length / 2) + 1) return ms;
-    }
-    if (Date.now() > until)
-      throw new DeadlineError(`etcd cluster of ${size} did not come up within ${timeoutMs} ms`);
-    await sleep(200);
-  }
+      return healthy.size >= Math.floor(ms.length / 2) + 1 ? ms : undefined;
+    },
+    { timeoutMs, intervalMs: 200 },
+  );
+  if (!up) throw new DeadlineError(`etcd cluster of ${size} did not come up within ${timeoutMs} ms`);
+  return up;
 }
 
 /** Runs `fn` while recording a lifecycle heartbeat every `everyMs`. */
@@ -257,9 +220,6 @@ export function nodeRecordOf(
     updatedAt: now.toISOString(),
   };
 }
-
-/** Token of the running cluster (kept in etcd at bootstrap) for joining members' settings. */
-export const TOKEN_KEY = "/cluster/etcd/token";
 
 /** The gateway unit on worker and data nodes (etcd gateway: resolves the discovery SRV record at start). */
 export const GATEWAY_UNIT = "etcd-amb.service";

@@ -2,6 +2,7 @@
 // AUTO_RESTORE): when members answer but no quorum does, keep the voter that has applied the most,
 // make it a one-member cluster with etcd's --force-new-cluster, set the other nodes' data aside and
 // re-add them as learners that get promoted. No committed write is lost; nothing is deleted.
+import { observeMainNodes, type GroupsSource } from "./observe.ts";
 import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
@@ -22,7 +23,6 @@ import { howToRestore } from "../domain/restorePlan.ts";
 import type { Commands } from "../ports/index.ts";
 import type { Logger } from "../ports/log.ts";
 import type { EtcdSnapshotApi, Metrics, SnapshotStore } from "../ports/snapshots.ts";
-import { observeMainNodes, type GroupsSource } from "./snapshot.ts";
 
 export const SurvivorInputSchema = z
   .object({

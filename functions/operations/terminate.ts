@@ -1,5 +1,7 @@
 // A terminating instance: move its units away, remove its etcd member if quorum allows, mark it gone,
 // sync DNS. What cannot be done is recorded for reconcile; the caller completes with CONTINUE.
+import { endpointsOf, observe } from "./observe.ts";
+import { LAST_EVENT_KEY, leftoverKey } from "../domain/etcdKeys.ts";
 import { type LifecycleEvent } from "../domain/lifecycleEvent.ts";
 import type { Logger } from "../ports/log.ts";
 import type { NodeRecord } from "../domain/model.ts";
@@ -9,15 +11,7 @@ import type { ClusterStore } from "../ports/cluster.ts";
 import type { LifecycleDeps } from "./deps.ts";
 import { syncDns } from "./dnsSync.ts";
 import type { LifecycleReport } from "./report.ts";
-import {
-  LEFTOVER_PREFIX,
-  endpointsOf,
-  nodeRecordOf,
-  observe,
-  refreshGateways,
-  verifyEvent,
-  withMembershipLock,
-} from "./steps.ts";
+import { nodeRecordOf, refreshGateways, verifyEvent, withMembershipLock } from "./steps.ts";
 
 export async function terminate(
   ev: LifecycleEvent,
@@ -94,7 +88,7 @@ export async function terminate(
   const dns = await syncDns(store, deps.dns, log, {
     domain: deps.domain,
     owner: ev.instanceId,
-    revision: revision ?? (await store.putKey(`/cluster/events/last`, ev.instanceId)),
+    revision: revision ?? (await store.putKey(LAST_EVENT_KEY, ev.instanceId)),
     coalesceMs: deps.timing.dnsCoalesceMs,
     deadlineMs: deps.timing.dnsDeadlineMs,
   });
@@ -121,7 +115,7 @@ export async function recordLeftovers(
     store = deps.store(endpointsOf(obs.main));
   }
   await store.putKey(
-    LEFTOVER_PREFIX + ev.instanceId,
+    leftoverKey(ev.instanceId),
     JSON.stringify({ at: deps.now().toISOString(), leftovers: report.leftovers }),
   );
 }

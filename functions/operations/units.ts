@@ -41,7 +41,6 @@ export const UnitsEventSchema = z
     force: z.boolean().optional(),
   })
   .strict();
-export type UnitsEvent = z.infer<typeof UnitsEventSchema>;
 
 export interface UnitsReport {
   dryRun: boolean;

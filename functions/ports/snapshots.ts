@@ -1,4 +1,4 @@
-// Ports of the snapshot and restore functions (kept apart from ports/index.ts, which others edit).
+// Ports of the snapshot and restore functions: the etcd snapshot API, the snapshot bucket, metrics.
 import type { Readable } from "node:stream";
 import type { EtcdMember } from "../domain/model.ts";
 import type { Manifest, ObservedSnapshot, SnapshotLayout } from "../domain/snapshots.ts";

@@ -1,10 +1,10 @@
 // An in-memory etcd cluster and the ClusterStore port over it, for operation tests without processes.
 // test/integration/contracts/clusterStore.test.ts runs the same suite against it and real etcd.
+import { NODES_PREFIX, nodeKey } from "../../functions/domain/etcdKeys.ts";
 import { ClusterNotReadyError, LearnerNotReadyError, NotFoundError } from "../../functions/domain/errors.ts";
 import {
   etcdClientUrl,
   etcdPeerUrl,
-  nodeKey,
   type EtcdMember,
   type NodeRecord,
 } from "../../functions/domain/model.ts";
@@ -16,8 +16,6 @@ interface FakeMember extends EtcdMember {
   /** A learner that has caught up with the leader may be promoted. */
   caughtUp: boolean;
 }
-
-const NODES_PREFIX = "/cluster/nodes/";
 
 /** One etcd cluster held in memory: members, keys with a revision, and locks. */
 export class FakeEtcd {

@@ -61,7 +61,8 @@ beforeAll(async () => {
   ) as Packaged;
 }, 400_000);
 
-describe("sls deploy against moto", () => {
+// One scenario: each test starts from the state the one before it left (kept in order under --sequence.shuffle).
+describe("sls deploy against moto", { shuffle: false }, () => {
   it("refuses a deploy without a domain or the Flatcar image parameter, naming both, and creates nothing", async () => {
     const r = await deploy(noDomainArtifact);
     expect(r.code).not.toBe(0);

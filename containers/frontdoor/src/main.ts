@@ -1,9 +1,10 @@
 // frontdoor: nginx in front of every announced service. Renders nginx.conf from the presence records
 // under /services/, checks each candidate with `nginx -t`, reloads nginx (its child) on change.
+import { SERVICES_PREFIX } from "../../../functions/domain/etcdKeys.ts";
 import { join } from "node:path";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import { z } from "zod";
-import { SERVICES_PREFIX, parsePresence, type PresenceIssue } from "../../../functions/domain/presence.ts";
+import { parsePresence, type PresenceIssue } from "../../../functions/domain/presence.ts";
 import { etcdEndpoints, int, loadEnv } from "../../shared/config.ts";
 import { etcdClient, followPrefix } from "../../shared/etcd.ts";
 import { programLogger } from "../../shared/log.ts";

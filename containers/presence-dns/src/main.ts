@@ -1,10 +1,11 @@
 // presence-dns: keeps `<service>.<domain>` A records in the private zone from the presence records,
 // one minimal Route 53 change per burst of etcd changes (the control plane's diff and Route 53 adapter).
+import { SERVICES_PREFIX } from "../../../functions/domain/etcdKeys.ts";
 import { ListHostedZonesByNameCommand, Route53Client } from "@aws-sdk/client-route-53";
 import { ConfigError } from "../../../functions/domain/errors.ts";
 import { z } from "zod";
 import { diffManagedRecords, fqdn, isEmptyDiff, type DnsRecord } from "../../../functions/domain/dnsPlan.ts";
-import { SERVICES_PREFIX, parsePresence } from "../../../functions/domain/presence.ts";
+import { parsePresence } from "../../../functions/domain/presence.ts";
 import { route53Dns } from "../../../functions/adapters/aws/route53Dns.ts";
 import { etcdEndpoints, int, loadEnv } from "../../shared/config.ts";
 import { etcdClient, followPrefix } from "../../shared/etcd.ts";

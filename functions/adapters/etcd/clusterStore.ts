@@ -5,6 +5,7 @@
 // is asked of every endpoint at once, each with its own client and a short deadline, so a dead
 // endpoint costs one deadline, not one per host in turn. Everything else goes through one client over
 // the started voters' client URLs (learners refuse most RPCs), with a per-call deadline.
+import { NODES_PREFIX, lockKey, nodeKey } from "../../domain/etcdKeys.ts";
 import { ConsecutiveBreaker, circuitBreaker, handleWhen, isBrokenCircuitError, retry } from "cockatiel";
 import { Etcd3, isRecoverableError, type IOptions } from "etcd3";
 import {
@@ -13,11 +14,9 @@ import {
   LearnerNotReadyError,
   RefusedError,
 } from "../../domain/errors.ts";
-import { nodeKey, type EtcdMember, type NodeRecord } from "../../domain/model.ts";
+import { type EtcdMember, type NodeRecord } from "../../domain/model.ts";
 import type { ClusterStore, Lock, MemberAddResult } from "../../ports/cluster.ts";
-
-const NODES_PREFIX = "/cluster/nodes/";
-const LOCK_PREFIX = "/cluster/locks/";
+import { pollUntil } from "../../domain/poll.ts";
 
 export interface EtcdStoreOptions {
   endpoints: string[];
@@ -26,8 +25,6 @@ export interface EtcdStoreOptions {
   /** Deadline of the member-list probe of one endpoint. */
   probeTimeoutMs?: number;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function toMember(m: {
   ID: string;
@@ -243,36 +240,32 @@ export function etcdClusterStore(opts: EtcdStoreOptions): ClusterStore {
 
     async tryLock(name, owner, { ttlSeconds, waitMs }): Promise<Lock | undefined> {
       const c = await client();
-      const key = LOCK_PREFIX + name;
+      const key = lockKey(name);
       // Fast path for a busy lock and no wait: one read, no lease granted and revoked.
       if (waitMs === 0 && (await c.get(key).exists())) return undefined;
       const lease = c.lease(ttlSeconds, { autoKeepAlive: true });
       lease.on("lost", () => {});
       const leaseId = await lease.grant();
-      const until = Date.now() + waitMs;
-      let delay = 25;
-      for (;;) {
-        const r = await c.if(key, "Create", "==", 0).then(c.put(key).value(owner).lease(leaseId)).commit();
-        if (r.succeeded) {
-          return {
-            release: async () => {
-              // Revoking the lease deletes the key. If that fails (the lease's member just went
-              // away), delete the key while it is still ours rather than hold the lock for the TTL.
-              await lease.revoke().catch(async () => {
-                await c
-                  .if(key, "Value", "==", owner)
-                  .then(c.delete().key(key))
-                  .commit()
-                  .catch(() => {});
-              });
-            },
-          };
-        }
-        if (Date.now() >= until) break;
-        await sleep(Math.min(delay + Math.random() * delay, Math.max(0, until - Date.now())));
-        delay = Math.min(delay * 2, 400);
-      }
-      await lease.revoke().catch(() => {});
+      // The one way a lock (or a try that did not get it) lets go: revoking the lease deletes a key
+      // held through it. If that fails (the lease's member just went away), delete the key if it
+      // is still held through this lease rather than hold the lock for the TTL.
+      const release = async () => {
+        await lease.revoke().catch(async () => {
+          await c
+            .if(key, "Lease", "==", leaseId)
+            .then(c.delete().key(key))
+            .commit()
+            .catch(() => {});
+        });
+      };
+      const got = await pollUntil(
+        async () =>
+          (await c.if(key, "Create", "==", 0).then(c.put(key).value(owner).lease(leaseId)).commit())
+            .succeeded || undefined,
+        { timeoutMs: waitMs, intervalMs: 25, backoff: 2, maxIntervalMs: 400, jitter: true },
+      );
+      if (got) return { release };
+      await release();
       return undefined;
     },
 

@@ -1,8 +1,9 @@
 // PlacementStore in etcd: one JSON document at /cluster/placement, written with a compare-and-swap
 // on its mod revision so two units runs never overwrite each other's placement blindly.
+import { PLACEMENT_KEY } from "../../domain/etcdKeys.ts";
 import type { Etcd3 } from "etcd3";
 import { z } from "zod";
-import { EMPTY_PLACEMENT, PLACEMENT_KEY, type StoredPlacement } from "../../domain/units/plan.ts";
+import { EMPTY_PLACEMENT, type StoredPlacement } from "../../domain/units/plan.ts";
 import { InvalidInputError, formatIssues } from "../../domain/errors.ts";
 import type { PlacementStore } from "../../ports/units.ts";
 

@@ -21,7 +21,6 @@ export interface StoredPlacement extends PlacementState {
 }
 
 export const EMPTY_PLACEMENT: StoredPlacement = { placement: {}, files: {}, pending: [], updatedAt: "" };
-export const PLACEMENT_KEY = "/cluster/placement";
 
 /** A registry entry as placement sees it: joining and active nodes can run units. */
 export function placementNode(r: NodeRecord): PlacementNode {

@@ -3,17 +3,7 @@
 // etcd's own member list (etcdctl), moto's Auto Scaling/EC2/Route 53 (the SDK, directly), and the node
 // directories on disk (unit files, wants entries, the systemctl stand-in's state and pids).
 import { execFile } from "node:child_process";
-import {
-  cpSync,
-  existsSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from "node:fs";
-import { tmpdir } from "node:os";
+import { cpSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { AutoScalingClient, DescribeAutoScalingGroupsCommand } from "@aws-sdk/client-auto-scaling";
@@ -27,17 +17,17 @@ import {
 } from "@aws-sdk/client-cloudformation";
 import { GetFunctionConfigurationCommand, LambdaClient } from "@aws-sdk/client-lambda";
 import { Etcd3 } from "etcd3";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { listeners, useLocalCluster } from "../../rig/localCluster.ts";
 import { CATALOG_DIR, readCatalogDir } from "../../../functions/catalog/index.ts";
 import { loadCatalog, metadataMatches } from "../../../functions/domain/units/index.ts";
-import { PLACEMENT_KEY } from "../../../functions/domain/units/plan.ts";
+import { PLACEMENT_KEY } from "../../../functions/domain/etcdKeys.ts";
 import type { ReconcileReport } from "../../../functions/operations/reconcile.ts";
 import { attach, down, kill, killAllMain, scale, status, up } from "../../../local/cluster/cluster.ts";
 import type { ClusterStatus } from "../../../local/cluster/status.ts";
-import { motoPidPath, readState, statePath, type LocalState } from "../../../local/cluster/state.ts";
-import { reserveLocalClusterPrefix, type LoopbackBlock } from "../../../local/loopback.ts";
+import { motoPidPath, statePath } from "../../../local/cluster/state.ts";
 import { LOCAL_REGION } from "../../../local/moto.ts";
-import { nodeDir, stopNodeProcessesUnder } from "../../../local/node.ts";
+import { nodeDir } from "../../../local/node.ts";
 import { ETCDCTL_BIN, PROJECT_ROOT } from "../../../local/paths.ts";
 import { pidAlive, readPidFile, waitUntil } from "../../../local/processes.ts";
 import { FUNCTION_NAMES } from "../../../cloudformation/options.ts";
@@ -47,29 +37,30 @@ const run = promisify(execFile);
 const KEYS = 100;
 const key = (i: number) => `/e2e/key-${String(i).padStart(4, "0")}`;
 
-let block: LoopbackBlock;
-let base: string;
-let dir: string;
-let state: LocalState;
 const log: string[] = [];
 const progress = (l: string) => log.push(l);
+const lc = useLocalCluster({ name: "local-e2e", progress });
 
 // ---------------------------------------------------------------------------------------------
 // Independent sources
 
 const creds = { accessKeyId: "local", secretAccessKey: "local" };
 const aws = () => ({
-  asg: new AutoScalingClient({ endpoint: state.motoEndpoint, region: LOCAL_REGION, credentials: creds }),
-  ec2: new EC2Client({ endpoint: state.motoEndpoint, region: LOCAL_REGION, credentials: creds }),
-  r53: new Route53Client({ endpoint: state.motoEndpoint, region: "us-east-1", credentials: creds }),
+  asg: new AutoScalingClient({ endpoint: lc.state.motoEndpoint, region: LOCAL_REGION, credentials: creds }),
+  ec2: new EC2Client({ endpoint: lc.state.motoEndpoint, region: LOCAL_REGION, credentials: creds }),
+  r53: new Route53Client({ endpoint: lc.state.motoEndpoint, region: "us-east-1", credentials: creds }),
   s3: new S3Client({
-    endpoint: state.motoEndpoint,
+    endpoint: lc.state.motoEndpoint,
     region: LOCAL_REGION,
     credentials: creds,
     forcePathStyle: true,
   }),
-  cfn: new CloudFormationClient({ endpoint: state.motoEndpoint, region: LOCAL_REGION, credentials: creds }),
-  lambda: new LambdaClient({ endpoint: state.motoEndpoint, region: LOCAL_REGION, credentials: creds }),
+  cfn: new CloudFormationClient({
+    endpoint: lc.state.motoEndpoint,
+    region: LOCAL_REGION,
+    credentials: creds,
+  }),
+  lambda: new LambdaClient({ endpoint: lc.state.motoEndpoint, region: LOCAL_REGION, credentials: creds }),
 });
 
 interface MotoNode {
@@ -83,10 +74,10 @@ interface MotoNode {
 /** The groups' instances, as moto's Auto Scaling and EC2 hold them. */
 async function motoNodes(): Promise<MotoNode[]> {
   const { asg, ec2 } = aws();
-  const roleOf = new Map(Object.entries(state.groups).map(([role, name]) => [name, role]));
+  const roleOf = new Map(Object.entries(lc.state.groups).map(([role, name]) => [name, role]));
   const groups = (
     await asg.send(
-      new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: Object.values(state.groups) }),
+      new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: Object.values(lc.state.groups) }),
     )
   ).AutoScalingGroups!;
   const members = groups.flatMap((g) =>
@@ -116,7 +107,7 @@ async function route53Records(): Promise<{ name: string; type: string; values: s
   let start: { StartRecordName?: string; StartRecordType?: never } = {};
   for (;;) {
     const res = await aws().r53.send(
-      new ListResourceRecordSetsCommand({ HostedZoneId: state.zoneId, ...start }),
+      new ListResourceRecordSetsCommand({ HostedZoneId: lc.state.zoneId, ...start }),
     );
     for (const r of res.ResourceRecordSets ?? []) {
       if (r.Type === "NS" || r.Type === "SOA") continue;
@@ -159,7 +150,7 @@ async function etcdctlMembers(endpoints: string[]): Promise<CtlMember[]> {
 
 /** A node's units read straight from its directory, as systemctl (the stand-in) would report them. */
 function unitsFromDisk(id: string): { name: string; state: string; enabled: boolean; pid?: number }[] {
-  const d = nodeDir(dir, id);
+  const d = nodeDir(lc.dir, id);
   const unitDir = join(d, "etc/systemd/system");
   const wantsDir = join(unitDir, "multi-user.target.wants");
   const runDir = join(d, "run/systemd");
@@ -191,16 +182,16 @@ const endpointsOf = (ns: { role: string; address: string }[]) =>
   ns.filter((n) => n.role === "main").map((n) => `http://${n.address}:2379`);
 
 /**
- * `status(dir)` against every independent source. `etcdUp: false` after every member was killed.
+ * `status(lc.dir)` against every independent source. `etcdUp: false` after every member was killed.
  * Returns the status and etcd's member list for step-specific checks.
  */
 async function verify(
   opts: { etcdUp?: boolean } = {},
 ): Promise<{ s: ClusterStatus; members: CtlMember[]; nodes: MotoNode[] }> {
   const etcdUp = opts.etcdUp ?? true;
-  const s = await status(dir);
+  const s = await status(lc.dir);
   const nodes = await motoNodes();
-  const domain = `${state.domain}.`.toLowerCase();
+  const domain = `${lc.state.domain}.`.toLowerCase();
 
   // Nodes: exactly moto's group members, each InService with its EC2 address, its machine up.
   expect(
@@ -209,7 +200,7 @@ async function verify(
   for (const n of s.nodes) {
     expect(n.state, n.id).toBe("InService");
     expect(n.up, n.id).toBe(true);
-    expect(n.address.startsWith(`${state.prefix}.`), n.address).toBe(true);
+    expect(n.address.startsWith(`${lc.state.prefix}.`), n.address).toBe(true);
   }
 
   // etcd: what etcdctl says the members are.
@@ -251,7 +242,7 @@ async function verify(
   expect(controlPlane(s.dns)).toEqual(controlPlane(records));
   for (const r of records.filter((x) => x.type === "A" && !nodeName(x))) {
     expect(r.name, "a service name").toMatch(new RegExp(`^[a-z0-9-]+\\.${domain.replaceAll(".", "\\.")}$`));
-    for (const v of r.values) expect(v.startsWith(`${state.prefix}.`), `${r.name} -> ${v}`).toBe(true);
+    for (const v of r.values) expect(v.startsWith(`${lc.state.prefix}.`), `${r.name} -> ${v}`).toBe(true);
   }
   const a = records.filter((r) => r.type === "A" && nodeName(r));
   expect(a).toEqual(
@@ -290,7 +281,7 @@ async function verify(
       expect(etcd, `${n.id} etcd-member.service`).toBeDefined();
       expect(etcd!.enabled).toBe(true);
       expect(etcd!.state, `${n.id} etcd-member.service`).toBe(etcdUp ? "active" : "failed");
-      expect(existsSync(join(nodeDir(dir, n.id), "etc/etcd/etcd.env"))).toBe(true);
+      expect(existsSync(join(nodeDir(lc.dir, n.id), "etc/etcd/etcd.env"))).toBe(true);
     } else {
       const amb = has("etcd-amb.service");
       expect(amb, `${n.id} etcd-amb.service`).toBeDefined();
@@ -331,7 +322,7 @@ async function client(): Promise<Etcd3> {
   return new Etcd3({ hosts: endpointsOf(await motoNodes()), dialTimeout: 2000 });
 }
 
-/** Every process a cluster dir knows of: node services (run/systemd/*.pid) and moto. */
+/** Every process a cluster lc.dir knows of: node services (run/systemd/*.pid) and moto. */
 function knownPids(d: string): number[] {
   const pids: number[] = [];
   const nodesDir = join(d, "nodes");
@@ -344,15 +335,6 @@ function knownPids(d: string): number[] {
   const moto = readPidFile(motoPidPath(d));
   if (moto !== undefined) pids.push(moto);
   return pids.filter((p) => p !== undefined);
-}
-
-/** Listening TCP sockets on the cluster's /16 (`ss -ltnH`, local address column). */
-async function listeners(prefix: string): Promise<string[]> {
-  const { stdout } = await run("ss", ["-ltnH"]);
-  return stdout
-    .split("\n")
-    .map((l) => l.trim().split(/\s+/)[3] ?? "")
-    .filter((addr) => addr.startsWith(`${prefix}.`));
 }
 
 /** `npx devcluster ...` as a user runs it (the package's bin), with its exit code. */
@@ -372,14 +354,14 @@ async function cli(...args: string[]): Promise<{ code: number; stdout: string; s
 /** What a push could change: every node's unit files (with content) and its recorded unit set. */
 function nodeFiles(): Record<string, string> {
   const out: Record<string, string> = {};
-  const nodesDir = join(dir, "nodes");
+  const nodesDir = join(lc.dir, "nodes");
   for (const id of readdirSync(nodesDir).sort()) {
     for (const sub of ["etc/systemd/system", "etc/devcluster/sidecars", "var/lib/devcluster/units"]) {
       const d = join(nodesDir, id, sub);
       if (!existsSync(d)) continue;
       for (const f of readdirSync(d, { recursive: true }) as string[]) {
         const p = join(d, f);
-        out[`${id}/${sub}/${f}`] = statSync(p).isDirectory() ? "<dir>" : readFileSync(p, "utf8");
+        out[`${id}/${sub}/${f}`] = statSync(p).isDirectory() ? "<lc.dir>" : readFileSync(p, "utf8");
       }
     }
   }
@@ -425,28 +407,11 @@ HealthCheck=http:http/healthz
 
 // ---------------------------------------------------------------------------------------------
 
-beforeAll(async () => {
-  block = reserveLocalClusterPrefix();
-  base = mkdtempSync(join(tmpdir(), "devcluster-local-e2e-"));
-  dir = join(base, "cluster");
-  // The first up on a machine builds the container images (minutes, once).
-  await up(dir, { main: 3, workers: 2, data: 0, prefix: block.prefix }, progress);
-  state = readState(dir)!;
-}, 900_000); // up builds images, and builds and packages the service when its sources changed
-
-afterAll(async () => {
-  if (dir) {
-    await down(dir, () => {}).catch(() => {});
-    await stopNodeProcessesUnder(base);
-  }
-  block?.release();
-  if (base) rmSync(base, { recursive: true, force: true });
-}, 30_000);
-
-describe("local cluster, step by step", () => {
+// One scenario: each test starts from the state the one before it left (kept in order under --sequence.shuffle).
+describe("local cluster, step by step", { shuffle: false }, () => {
   it("up: 3 healthy voters, 2 workers; status matches etcd, Route 53 and the node directories", async () => {
-    expect(state.prefix).toBe(block.prefix);
-    expect(state.motoEndpoint).toBe(`http://${block.prefix}.0.1:5000`);
+    expect(lc.state.prefix).toBe(lc.block.prefix);
+    expect(lc.state.motoEndpoint).toBe(`http://${lc.block.prefix}.0.1:5000`);
     const { s, members } = await verify();
     expect(s.nodes.map((n) => n.role).sort()).toEqual(["main", "main", "main", "worker", "worker"]);
     expect(members).toHaveLength(3);
@@ -461,7 +426,7 @@ describe("local cluster, step by step", () => {
           ".build",
           "local",
           "packages",
-          state.packageKey,
+          lc.state.packageKey,
           "cloudformation-template-update-stack.json",
         ),
         "utf8",
@@ -472,7 +437,7 @@ describe("local cluster, step by step", () => {
     };
     const { cfn, lambda } = aws();
     const listed =
-      (await cfn.send(new DescribeStackResourcesCommand({ StackName: state.stackName }))).StackResources ??
+      (await cfn.send(new DescribeStackResourcesCommand({ StackName: lc.state.stackName }))).StackResources ??
       [];
     expect(
       listed
@@ -480,15 +445,15 @@ describe("local cluster, step by step", () => {
         .map((r) => r.LogicalResourceId)
         .sort(),
     ).toEqual(expectedOnMoto(packaged.Resources));
-    const stack = (await cfn.send(new DescribeStacksCommand({ StackName: state.stackName }))).Stacks![0]!;
+    const stack = (await cfn.send(new DescribeStacksCommand({ StackName: lc.state.stackName }))).Stacks![0]!;
     const outputs = Object.fromEntries((stack.Outputs ?? []).map((o) => [o.OutputKey!, o.OutputValue!]));
     expect(Object.keys(outputs).sort()).toEqual(
       Object.keys(packaged.Outputs)
         .filter((k) => k !== "FrontDoorAllocationId")
         .sort(),
     );
-    expect(state.bucket).toBe(outputs.SnapshotBucketName);
-    expect(state.groups).toEqual({
+    expect(lc.state.bucket).toBe(outputs.SnapshotBucketName);
+    expect(lc.state.groups).toEqual({
       main: outputs.MainGroupName,
       worker: outputs.WorkerGroupName,
       data: outputs.DataGroupName,
@@ -496,18 +461,19 @@ describe("local cluster, step by step", () => {
     // The handlers run with what each deployed function was given, read back from moto.
     for (const fn of FUNCTION_NAMES) {
       const c = await lambda.send(
-        new GetFunctionConfigurationCommand({ FunctionName: state.functions[fn]!.name }),
+        new GetFunctionConfigurationCommand({ FunctionName: lc.state.functions[fn]!.name }),
       );
       const { NODE_OPTIONS: _lambdaOnly, ...vars } = c.Environment?.Variables ?? {};
-      for (const [k, v] of Object.entries(vars)) expect(state.functionEnv[k], `${fn} ${k}`).toBe(String(v));
+      for (const [k, v] of Object.entries(vars))
+        expect(lc.state.functionEnv[k], `${fn} ${k}`).toBe(String(v));
       expect(c.Role).toBe(outputs[`${fn[0]!.toUpperCase()}${fn.slice(1)}FunctionRoleArn`]);
-      expect(state.functions[fn]!.role).toBe(c.Role);
+      expect(lc.state.functions[fn]!.role).toBe(c.Role);
     }
-    expect(state.functionEnv).toMatchObject({
-      CLUSTER_NAME: state.clusterName,
-      CLUSTER_DOMAIN: state.domain,
-      SNAPSHOT_BUCKET: state.bucket,
-      GROUP_MAIN: state.groups.main,
+    expect(lc.state.functionEnv).toMatchObject({
+      CLUSTER_NAME: lc.state.clusterName,
+      CLUSTER_DOMAIN: lc.state.domain,
+      SNAPSHOT_BUCKET: lc.state.bucket,
+      GROUP_MAIN: lc.state.groups.main,
       AUTO_RESTORE: expect.any(String),
       RETAIN_LAST: expect.any(String),
     });
@@ -525,7 +491,7 @@ describe("local cluster, step by step", () => {
         "--data",
         JSON.stringify({ dryRun: true }),
         "--dir",
-        dir,
+        lc.dir,
       ],
       { cwd: PROJECT_ROOT, env: { ...process.env, DEVCLUSTER_LOG: "silent" } },
     );
@@ -544,7 +510,7 @@ describe("local cluster, step by step", () => {
           "--data",
           "{not json",
           "--dir",
-          dir,
+          lc.dir,
         ],
         {
           cwd: PROJECT_ROOT,
@@ -563,7 +529,7 @@ describe("local cluster, step by step", () => {
       pushed: { nodeId: string; start: string[]; stop: string[]; changed: string[] }[];
     }
     // 1. Add the unit file (to a copy of the catalog: the repository's stays as it is).
-    const catalogDir = join(base, "catalog");
+    const catalogDir = join(lc.base, "catalog");
     cpSync(CATALOG_DIR, catalogDir, { recursive: true, filter: (f) => !f.endsWith(".ts") });
     writeFileSync(join(catalogDir, "greet@.service"), GREET_UNIT);
 
@@ -584,9 +550,9 @@ describe("local cluster, step by step", () => {
     // 3a. units --dry-run: the placement diff, and nothing changed in etcd or on the nodes.
     const placementBefore = await storedPlacement();
     const filesBefore = nodeFiles();
-    const text = await cli("local", "units", "--dry-run", "--catalog", catalogDir, "--dir", dir);
+    const text = await cli("local", "units", "--dry-run", "--catalog", catalogDir, "--dir", lc.dir);
     expect(text.code, text.stderr).toBe(0);
-    const dry = await cli("local", "units", "--dry-run", "--catalog", catalogDir, "--json", "--dir", dir);
+    const dry = await cli("local", "units", "--dry-run", "--catalog", catalogDir, "--json", "--dir", lc.dir);
     expect(dry.code, dry.stderr).toBe(0);
     const plan = JSON.parse(dry.stdout) as Report;
     expect(plan.dryRun).toBe(true);
@@ -618,7 +584,7 @@ describe("local cluster, step by step", () => {
     expect(Object.keys(filesBefore).some((f) => f.includes("greet"))).toBe(false);
 
     // 3b. units: pushed through the units function, the placement stored.
-    const pushed = await cli("local", "units", "--catalog", catalogDir, "--json", "--dir", dir);
+    const pushed = await cli("local", "units", "--catalog", catalogDir, "--json", "--dir", lc.dir);
     expect(pushed.code, pushed.stderr).toBe(0);
     const report = JSON.parse(pushed.stdout) as Report;
     expect(report).toMatchObject({ dryRun: false, saved: true, failed: [] });
@@ -629,7 +595,7 @@ describe("local cluster, step by step", () => {
     await waitUntil(
       "greet@1.service active and announced",
       async () => {
-        const s = await status(dir);
+        const s = await status(lc.dir);
         const node = s.nodes.find((n) => n.id === greet.to[0])!;
         const unit = (u: string) => node.units.find((x) => x.name === u)?.state;
         return (
@@ -641,12 +607,12 @@ describe("local cluster, step by step", () => {
       90_000,
       1000,
     );
-    const cliStatus = await cli("local", "status", "--dir", dir);
+    const cliStatus = await cli("local", "status", "--dir", lc.dir);
     expect(cliStatus.stdout).toMatch(/greet@1\.service/);
     await verify();
 
     // The repository's catalog again: the dry run says what leaves, the push stops it.
-    const back = await cli("local", "units", "--dry-run", "--json", "--dir", dir);
+    const back = await cli("local", "units", "--dry-run", "--json", "--dir", lc.dir);
     const undo = JSON.parse(back.stdout) as Report;
     expect(undo.moves.find((m) => m.unit === "greet@1.service")).toEqual({
       unit: "greet@1.service",
@@ -657,7 +623,7 @@ describe("local cluster, step by step", () => {
       "greet@1.service",
       "presence@greet@1.service",
     ]);
-    expect((await cli("local", "units", "--dir", dir)).code).toBe(0);
+    expect((await cli("local", "units", "--dir", lc.dir)).code).toBe(0);
     const { s } = await verify();
     expect(s.nodes.flatMap((n) => n.units.map((u) => u.name)).filter((u) => u.includes("greet"))).toEqual([]);
   }, 300_000);
@@ -674,11 +640,11 @@ describe("local cluster, step by step", () => {
   });
 
   it("scales workers 2 → 4 → 1", async () => {
-    await scale(dir, "worker", 4, progress);
+    await scale(lc.dir, "worker", 4, progress);
     let { s } = await verify();
     expect(s.nodes.filter((n) => n.role === "worker")).toHaveLength(4);
     const before = new Set(s.nodes.map((n) => n.id));
-    await scale(dir, "worker", 1, progress);
+    await scale(lc.dir, "worker", 1, progress);
     ({ s } = await verify());
     const workers = s.nodes.filter((n) => n.role === "worker");
     expect(workers).toHaveLength(1);
@@ -686,14 +652,14 @@ describe("local cluster, step by step", () => {
   }, 180_000);
 
   it("scales data 0 → 1: the data node runs etcd-amb.service", async () => {
-    await scale(dir, "data", 1, progress);
+    await scale(lc.dir, "data", 1, progress);
     const { s } = await verify();
     expect(s.nodes.filter((n) => n.role === "data")).toHaveLength(1);
   }, 120_000);
 
   it("kill <worker-id>: the group replaces the node", async () => {
-    const old = (await status(dir)).nodes.find((n) => n.role === "worker")!;
-    await kill(dir, old.id, progress);
+    const old = (await status(lc.dir)).nodes.find((n) => n.role === "worker")!;
+    await kill(lc.dir, old.id, progress);
     const { s } = await verify();
     const workers = s.nodes.filter((n) => n.role === "worker");
     expect(workers).toHaveLength(1);
@@ -701,12 +667,12 @@ describe("local cluster, step by step", () => {
   }, 120_000);
 
   it("kill <main-id>: the replacement's launch restores fault tolerance, no reconcile", async () => {
-    const before = await status(dir);
+    const before = await status(lc.dir);
     const old = before.nodes.find(
       (n) => n.role === "main" && !before.etcd.members.find((m) => m.name === n.id)?.leader,
     )!;
     const t0 = Date.now();
-    await kill(dir, old.id, progress);
+    await kill(lc.dir, old.id, progress);
     // Right after the launch (no reconcile has run): three healthy voters again, the replacement among them.
     const { members, nodes, s } = await verify();
     const mains = nodes.filter((n) => n.role === "main");
@@ -719,22 +685,22 @@ describe("local cluster, step by step", () => {
   }, 120_000);
 
   it("snapshot: a valid snapshot in S3, listed by status", async () => {
-    const { fns } = await attach(dir);
+    const { fns } = await attach(lc.dir);
     const snap = (await fns.snapshot()) as { id: string; dataKey: string; keyCount: number };
     expect(snap.keyCount).toBeGreaterThanOrEqual(KEYS);
     const { s } = await verify();
     expect(s.snapshots.map((x) => x.key)).toContain(snap.id);
     const objects = await aws().s3.send(
-      new ListObjectsV2Command({ Bucket: state.bucket, Prefix: snap.dataKey }),
+      new ListObjectsV2Command({ Bucket: lc.state.bucket, Prefix: snap.dataKey }),
     );
     expect(objects.Contents?.map((o) => o.Key)).toEqual([snap.dataKey]);
   }, 30_000);
 
   it("kill --all-main: no member answers; status says every etcd-member.service failed", async () => {
-    await killAllMain(dir, progress);
+    await killAllMain(lc.dir, progress);
     await verify({ etcdUp: false });
     // status exits 1 on an unhealthy cluster, and --json says why.
-    const res = await run("npx", ["devcluster", "local", "status", "--json", "--dir", dir], {
+    const res = await run("npx", ["devcluster", "local", "status", "--json", "--dir", lc.dir], {
       cwd: PROJECT_ROOT,
       env: { ...process.env, DEVCLUSTER_LOG: "silent" },
     }).then(
@@ -748,7 +714,7 @@ describe("local cluster, step by step", () => {
   }, 30_000);
 
   it("reconcile after total loss: no empty cluster is bootstrapped; with AUTO_RESTORE off it raises the alarm", async () => {
-    const { fns } = await attach(dir);
+    const { fns } = await attach(lc.dir);
     // The production wiring: the snapshot on record (S3) marks the cluster as lost, not new.
     const report = (await fns.reconcile()) as ReconcileReport;
     expect(report.blocked).toContainEqual({ code: "RC_TOTAL_LOSS", detail: "alarm (AUTO_RESTORE is off)" });
@@ -757,8 +723,8 @@ describe("local cluster, step by step", () => {
   }, 60_000);
 
   it("restore latest: a healthy cluster with every key back", async () => {
-    const { fns } = await attach(dir);
-    await fns.restore({ snapshot: "latest", confirm: state.clusterName });
+    const { fns } = await attach(lc.dir);
+    await fns.restore({ snapshot: "latest", confirm: lc.state.clusterName });
     const { members } = await verify();
     expect(members).toHaveLength(3);
     expect(members.every((m) => !m.isLearner)).toBe(true);
@@ -774,7 +740,7 @@ describe("local cluster, step by step", () => {
 
   it("restore through the CLI while the cluster serves is refused in the CLI's terms (--force), and changes nothing", async () => {
     const before = await etcdctlMembers(endpointsOf(await motoNodes()));
-    const r = await cli("local", "restore", "latest", "--dir", dir);
+    const r = await cli("local", "restore", "latest", "--dir", lc.dir);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(
       /a healthy etcd cluster is still serving at .*restore only after total loss, or pass --force; nothing was changed/,
@@ -783,10 +749,10 @@ describe("local cluster, step by step", () => {
     expect(await etcdctlMembers(endpointsOf(await motoNodes()))).toEqual(before);
   }, 60_000);
 
-  it("status --json from the CLI (a child process) equals status(dir)", async () => {
+  it("status --json from the CLI (a child process) equals status(lc.dir)", async () => {
     const { stdout } = await run(
       "npx",
-      ["tsx", "bin/devcluster.ts", "local", "status", "--json", "--dir", dir],
+      ["tsx", "bin/devcluster.ts", "local", "status", "--json", "--dir", lc.dir],
       {
         cwd: PROJECT_ROOT,
         env: { ...process.env, DEVCLUSTER_LOG: "silent" },
@@ -814,43 +780,43 @@ describe("local cluster, step by step", () => {
       problems: string[];
     };
     expect({ healthy, problems }).toEqual({ healthy: true, problems: [] });
-    expect(normalise(printed)).toEqual(normalise(await status(dir)));
+    expect(normalise(printed)).toEqual(normalise(await status(lc.dir)));
   }, 30_000);
 
   it("up while one runs is refused with a clear error and changes nothing", async () => {
-    const stateBefore = readFileSync(statePath(dir), "utf8");
-    const motoBefore = readPidFile(motoPidPath(dir));
-    const nodesBefore = readdirSync(join(dir, "nodes")).sort();
+    const stateBefore = readFileSync(statePath(lc.dir), "utf8");
+    const motoBefore = readPidFile(motoPidPath(lc.dir));
+    const nodesBefore = readdirSync(join(lc.dir, "nodes")).sort();
     const groupsBefore = await motoNodes();
-    await expect(up(dir, { main: 3, workers: 2, data: 0, prefix: block.prefix }, progress)).rejects.toThrow(
-      /a local cluster already runs.*'npx devcluster local down' stops it/,
-    );
+    await expect(
+      up(lc.dir, { main: 3, workers: 2, data: 0, prefix: lc.block.prefix }, progress),
+    ).rejects.toThrow(/a local cluster already runs.*'npx devcluster local down' stops it/);
     // Another --dir on the same /16 is refused too (its moto would answer in place of the new one).
-    const other = join(base, "other");
-    await expect(up(other, { main: 3, workers: 0, data: 0, prefix: block.prefix }, progress)).rejects.toThrow(
-      /in use.*--prefix/,
-    );
+    const other = join(lc.base, "other");
+    await expect(
+      up(other, { main: 3, workers: 0, data: 0, prefix: lc.block.prefix }, progress),
+    ).rejects.toThrow(/in use.*--prefix/);
     expect(existsSync(other)).toBe(false);
-    expect(readFileSync(statePath(dir), "utf8")).toBe(stateBefore);
-    expect(readPidFile(motoPidPath(dir))).toBe(motoBefore);
+    expect(readFileSync(statePath(lc.dir), "utf8")).toBe(stateBefore);
+    expect(readPidFile(motoPidPath(lc.dir))).toBe(motoBefore);
     expect(pidAlive(motoBefore!)).toBe(true);
-    expect(readdirSync(join(dir, "nodes")).sort()).toEqual(nodesBefore);
+    expect(readdirSync(join(lc.dir, "nodes")).sort()).toEqual(nodesBefore);
     expect(await motoNodes()).toEqual(groupsBefore);
   });
 
   it("down leaves no process and no listening port on the cluster's /16", async () => {
-    const pids = knownPids(dir);
+    const pids = knownPids(lc.dir);
     expect(pids.length).toBeGreaterThanOrEqual(4); // moto and 3 etcd members at least
-    expect((await listeners(block.prefix)).length).toBeGreaterThanOrEqual(4);
-    await down(dir, progress);
+    expect((await listeners(lc.block.prefix)).length).toBeGreaterThanOrEqual(4);
+    await down(lc.dir, progress);
     expect(pids.filter(pidAlive)).toEqual([]);
-    expect(await listeners(block.prefix)).toEqual([]);
+    expect(await listeners(lc.block.prefix)).toEqual([]);
   }, 30_000);
 
   it("status when none runs fails clearly", async () => {
-    await expect(status(dir)).rejects.toThrow(/no local cluster runs.*'npx devcluster local up'/);
+    await expect(status(lc.dir)).rejects.toThrow(/no local cluster runs.*'npx devcluster local up'/);
     await expect(
-      run("npx", ["tsx", "bin/devcluster.ts", "local", "status", "--json", "--dir", dir], {
+      run("npx", ["tsx", "bin/devcluster.ts", "local", "status", "--json", "--dir", lc.dir], {
         cwd: PROJECT_ROOT,
       }),
     ).rejects.toMatchObject({
@@ -861,28 +827,28 @@ describe("local cluster, step by step", () => {
 
   it("down after a crash (moto SIGKILLed, etcd members left running) still cleans up", async () => {
     // The same settings as the first up: its package is reused from the cache.
-    await up(dir, { main: 3, workers: 2, data: 0, prefix: block.prefix }, progress);
-    const moto = readPidFile(motoPidPath(dir))!;
+    await up(lc.dir, { main: 3, workers: 2, data: 0, prefix: lc.block.prefix }, progress);
+    const moto = readPidFile(motoPidPath(lc.dir))!;
     // The members, and the main nodes' container units' supervisors (presence-dns).
-    const etcd = knownPids(dir).filter((p) => p !== moto);
+    const etcd = knownPids(lc.dir).filter((p) => p !== moto);
     expect(etcd.length).toBeGreaterThanOrEqual(3);
     process.kill(moto, "SIGKILL");
     // A SIGKILLed process can take a moment to go on a heavily loaded machine.
     await waitUntil("moto to exit after SIGKILL", async () => !pidAlive(moto), 10_000, 100);
     expect(etcd.every(pidAlive)).toBe(true);
     // status says what it found: moto gone, the etcd members still running, and what to do.
-    await expect(status(dir)).rejects.toThrow(
+    await expect(status(lc.dir)).rejects.toThrow(
       new RegExp(
         `moto \\(pid ${moto}\\) is not running, but node processes are: .*'npx devcluster local down' stops them`,
       ),
     );
     const lines: string[] = [];
-    await down(dir, (l) => lines.push(l));
+    await down(lc.dir, (l) => lines.push(l));
     for (const pid of etcd)
       expect(lines.join("\n")).toMatch(new RegExp(`stopped i-[0-9a-f]+ \\(pid .*\\b${pid}\\b`));
     expect(lines).toContain(`moto (pid ${moto}) was not running`);
     expect(lines.join("\n")).not.toMatch(/stopped moto/);
     expect(etcd.filter(pidAlive)).toEqual([]);
-    expect(await listeners(block.prefix)).toEqual([]);
+    expect(await listeners(lc.block.prefix)).toEqual([]);
   }, 300_000);
 });

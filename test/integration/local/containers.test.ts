@@ -4,26 +4,18 @@
 // node alone with a clear reason, and `down` leaves no container, process or
 // listening port. Checked against podman, etcd and the network directly, not only through status.
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { promisify } from "node:util";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { listeners, useLocalCluster } from "../../rig/localCluster.ts";
 import { readCatalogDir } from "../../../functions/catalog/index.ts";
-import { attach, down, kill, status, up } from "../../../local/cluster/cluster.ts";
+import { attach, down, kill, status } from "../../../local/cluster/cluster.ts";
 import { askFrontDoor, waitForAnswer } from "../../../local/cluster/frontdoor.ts";
 import type { ClusterStatus } from "../../../local/cluster/status.ts";
-import { readState, type LocalState } from "../../../local/cluster/state.ts";
-import { reserveLocalClusterPrefix, type LoopbackBlock } from "../../../local/loopback.ts";
-import { stopNodeProcessesUnder } from "../../../local/node.ts";
 import { CONTAINERS_CONF, containersUnder } from "../../../local/containers.ts";
 
 const run = promisify(execFile);
-let block: LoopbackBlock;
-let base: string;
-let dir: string;
-let state: LocalState;
 const progress = () => {};
+const lc = useLocalCluster({ name: "containers-e2e", progress });
 
 /** podman's own view: the names of running containers labelled with a node directory under `dir`. */
 async function podmanRunning(): Promise<{ name: string; root: string }[]> {
@@ -32,15 +24,7 @@ async function podmanRunning(): Promise<{ name: string; root: string }[]> {
   });
   return (JSON.parse(stdout || "[]") as { Names: string[]; Labels: Record<string, string> }[])
     .map((c) => ({ name: c.Labels["devcluster.name"] ?? "", root: c.Labels["devcluster.root"] ?? "" }))
-    .filter((c) => c.root.startsWith(`${dir}/`));
-}
-
-async function listeners(prefix: string): Promise<string[]> {
-  const { stdout } = await run("ss", ["-ltnH"]);
-  return stdout
-    .split("\n")
-    .map((l) => l.trim().split(/\s+/)[3] ?? "")
-    .filter((addr) => addr.startsWith(`${prefix}.`));
+    .filter((c) => c.root.startsWith(`${lc.dir}/`));
 }
 
 const helloOn = (s: ClusterStatus) =>
@@ -54,33 +38,16 @@ const frontDoorBesides = (s: ClusterStatus, node: string | undefined) =>
       n.units.some((u) => u.name.startsWith("nginx@") && u.state === "active"),
   );
 
-beforeAll(async () => {
-  block = reserveLocalClusterPrefix();
-  base = mkdtempSync(join(tmpdir(), "devcluster-containers-e2e-"));
-  dir = join(base, "cluster");
-  // Builds the images first when this machine has none (minutes, once; then seconds).
-  await up(dir, { main: 3, workers: 2, data: 0, prefix: block.prefix }, progress);
-  state = readState(dir)!;
-}, 900_000);
-
-afterAll(async () => {
-  if (dir) {
-    await down(dir, () => {}).catch(() => {});
-    await stopNodeProcessesUnder(base);
-  }
-  block?.release();
-  if (base) rmSync(base, { recursive: true, force: true });
-}, 60_000);
-
-describe("real containers in the local cluster", () => {
+// One scenario: each test starts from the state the one before it left (kept in order under --sequence.shuffle).
+describe("real containers in the local cluster", { shuffle: false }, () => {
   let servedBy = "";
   let door = "";
 
   it("a request through the front door reaches hello on another node", async () => {
-    const host = `hello.${state.domain}`;
+    const host = `hello.${lc.state.domain}`;
     const first = await waitForAnswer(
       async () => {
-        const s = await status(dir);
+        const s = await status(lc.dir);
         const on = helloOn(s);
         const fd = frontDoorBesides(s, on);
         return on && fd ? { address: fd.address, avoid: "" } : undefined;
@@ -88,7 +55,7 @@ describe("real containers in the local cluster", () => {
       host,
       240_000,
     );
-    const s = await status(dir);
+    const s = await status(lc.dir);
     servedBy = helloOn(s)!;
     door = first.address;
     expect(first.body).toBe(`hello from hello@1 on ${servedBy}\n`);
@@ -102,20 +69,20 @@ describe("real containers in the local cluster", () => {
     );
     // status: the service, its front-door name, its instance, and the containers per node.
     const hello = s.services.find((x) => x.name === "hello")!;
-    expect(hello.url).toBe(`http://hello.${state.domain}`);
+    expect(hello.url).toBe(`http://hello.${lc.state.domain}`);
     expect(hello.instances).toEqual([expect.objectContaining({ node: servedBy, port: 8080, healthy: true })]);
     expect(s.nodes.find((n) => n.id === servedBy)!.containers.map((c) => c.name)).toEqual(
       expect.arrayContaining(["hello-1", "presence-hello@1", "etcd-amb"]),
     );
     // An unknown name gets the front door's 503, never another service.
-    const unknown = await askFrontDoor(door, `nope.${state.domain}`);
+    const unknown = await askFrontDoor(door, `nope.${lc.state.domain}`);
     expect(unknown?.status).not.toBe(200);
   }, 300_000);
 
   it("after the worker running hello is killed, the front door answers from another node", async () => {
-    const host = `hello.${state.domain}`;
+    const host = `hello.${lc.state.domain}`;
     const t0 = Date.now();
-    const killing = kill(dir, servedBy, progress);
+    const killing = kill(lc.dir, servedBy, progress);
     const again = await waitForAnswer(async () => ({ address: door, avoid: servedBy }), host, 180_000);
     await killing;
     expect(again.body).toMatch(/^hello from hello@1 on i-/);
@@ -133,9 +100,9 @@ describe("real containers in the local cluster", () => {
       "ExecStart=/usr/bin/docker run --rm --name %p-%i --net host -e LISTEN_ADDRESS=127.0.0.1 -e PORT=18081 -e INSTANCE=%p@%i -e NODE_ID=caller {{image:hello}}\n" +
       "ExecStop=/usr/bin/docker stop %p-%i\nRestart=always\nRestartSec=5s\n\n[Install]\nWantedBy=multi-user.target\n\n" +
       "[X-Fleet]\nMachineMetadata=role=worker\n\n[X-Devcluster]\nInstances=1\nSidecars=ambassador\nUpstreams=hello:18080\n";
-    const { fns } = await attach(dir);
+    const { fns } = await attach(lc.dir);
     await fns.units({ catalog: { ...readCatalogDir(), "caller@.service": caller } });
-    const s = await status(dir);
+    const s = await status(lc.dir);
     const node = s.nodes.find((n) => n.units.some((u) => u.name === "caller@1.service"))!;
     expect(node.units.find((u) => u.name === "ambassador@caller@1.service")?.state).toBe("active");
     // The ambassador listens on the caller's node only (its localhost), and forwards to hello.
@@ -160,7 +127,7 @@ describe("real containers in the local cluster", () => {
       ).toBe("refused");
     // Pushing the catalog without the caller stops it and its ambassador, and nothing else.
     await fns.units({ catalog: readCatalogDir() });
-    const after = await status(dir);
+    const after = await status(lc.dir);
     expect(
       after.nodes.flatMap((n) => n.units.map((u) => u.name)).filter((u) => u.includes("caller")),
     ).toEqual([]);
@@ -173,7 +140,7 @@ describe("real containers in the local cluster", () => {
   }, 120_000);
 
   it("a unit whose image does not exist fails on its node with the reason; nothing else stops", async () => {
-    const before = await status(dir);
+    const before = await status(lc.dir);
     const activeBefore = before.nodes.flatMap((n) =>
       n.units.filter((u) => u.state === "active").map((u) => `${n.id} ${u.name}`),
     );
@@ -182,7 +149,7 @@ describe("real containers in the local cluster", () => {
       "broken.service":
         "[Unit]\nDescription=a unit whose image was never built\n# systemd's start limit: give up after 3 starts within a minute.\nStartLimitIntervalSec=60\nStartLimitBurst=3\n\n[Service]\nExecStart=/usr/bin/docker run --rm --name broken {{image:no-such-image}}\nRestart=always\nRestartSec=1s\n\n[Install]\nWantedBy=multi-user.target\n\n[X-Fleet]\nMachineMetadata=role=worker\n",
     };
-    const { fns } = await attach(dir);
+    const { fns } = await attach(lc.dir);
     const report = (await fns.units({ catalog })) as {
       missingImages: Record<string, string[]>;
       failed: string[];
@@ -191,7 +158,7 @@ describe("real containers in the local cluster", () => {
     let broken: { node: string; state: string; error?: string } | undefined;
     const until = Date.now() + 60_000;
     while (Date.now() < until) {
-      const s = await status(dir);
+      const s = await status(lc.dir);
       const n = s.nodes.find((x) => x.units.some((u) => u.name === "broken.service"));
       const u = n?.units.find((x) => x.name === "broken.service");
       if (n && u?.state === "failed") {
@@ -204,27 +171,27 @@ describe("real containers in the local cluster", () => {
     expect(broken?.error).toMatch(
       /Unable to find image 'missing\.devcluster\.invalid\/no-such-image:not-built'/,
     );
-    const after = await status(dir);
+    const after = await status(lc.dir);
     const activeAfter = after.nodes.flatMap((n) =>
       n.units.filter((u) => u.state === "active").map((u) => `${n.id} ${u.name}`),
     );
     for (const u of activeBefore) expect(activeAfter, u).toContain(u);
-    expect((await askFrontDoor(door, `hello.${state.domain}`))?.status).toBe(200);
+    expect((await askFrontDoor(door, `hello.${lc.state.domain}`))?.status).toBe(200);
   }, 120_000);
 
   it("down removes every container and leaves no process or listening port", async () => {
     expect((await podmanRunning()).length).toBeGreaterThanOrEqual(6);
-    expect((await listeners(block.prefix)).length).toBeGreaterThan(0);
-    await down(dir, progress);
-    expect(await containersUnder(dir)).toEqual([]);
+    expect((await listeners(lc.block.prefix)).length).toBeGreaterThan(0);
+    await down(lc.dir, progress);
+    expect(await containersUnder(lc.dir)).toEqual([]);
     const { stdout } = await run(
       "podman",
       ["ps", "-a", "--filter", "label=devcluster.root", "--format", "{{.Labels}}"],
       { env: { ...process.env, CONTAINERS_CONF } },
     );
-    expect(stdout.split("\n").filter((l) => l.includes(`${dir}/`))).toEqual([]);
-    expect(await listeners(block.prefix)).toEqual([]);
+    expect(stdout.split("\n").filter((l) => l.includes(`${lc.dir}/`))).toEqual([]);
+    expect(await listeners(lc.block.prefix)).toEqual([]);
     const { stdout: ps } = await run("ps", ["-eo", "args"]);
-    expect(ps.split("\n").filter((l) => l.includes(dir))).toEqual([]);
+    expect(ps.split("\n").filter((l) => l.includes(lc.dir))).toEqual([]);
   }, 60_000);
 });

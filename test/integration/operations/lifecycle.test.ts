@@ -1,11 +1,12 @@
 // The lifecycle and reconcile handlers against real etcd members (started through the local command
 // runner, on loopback addresses moto gave the instances) and moto (groups, instances, Route 53).
+import { nodeKey } from "../../../functions/domain/etcdKeys.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Etcd3 } from "etcd3";
 import { handleLifecycle } from "../../../functions/operations/lifecycle.ts";
 import { handleReconcile } from "../../../functions/operations/reconcile.ts";
 import { InvalidInputError } from "../../../functions/domain/errors.ts";
-import { nodeKey, etcdClientUrl, type NodeRecord, type Role } from "../../../functions/domain/model.ts";
+import { etcdClientUrl, type NodeRecord, type Role } from "../../../functions/domain/model.ts";
 import { useRig } from "../../rig/index.ts";
 import { createWorld, type World } from "./lifecycleWorld.ts";
 
@@ -69,7 +70,8 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(() => w?.close());
 
-describe("lifecycle", () => {
+// One scenario (no quorum last: it kills two voters): each test starts from the state the one before it left (kept in order under --sequence.shuffle).
+describe("lifecycle", { shuffle: false }, () => {
   it("gives instances loopback addresses inside the rig's block", async () => {
     const [id] = await w.scaleTo("worker", 1);
     expect(await w.ipOf(id!)).toMatch(new RegExp(`^${rig.block.prefix.replace(/\./g, "\\.")}\\.\\d+$`));
@@ -309,166 +311,166 @@ describe("lifecycle", () => {
     const again = await handleReconcile(w.deps, w.log);
     expect(again.repairs).toEqual([]);
   }, 90_000);
-});
 
-describe("reconcile with a step that fails", () => {
-  it("when the catalog is invalid, it still reports the repairs done before the units step, reports the failure and logs it", async () => {
-    // Drift for the rounds and the DNS sync to repair: a registry entry for a node that does not exist,
-    // and a worker's A record gone.
-    const ips = await Promise.all((await w.ids("main")).map(w.ipOf));
-    const c = new Etcd3({ hosts: ips.map(etcdClientUrl) });
-    const ghost = "i-0000000000000bad2";
-    try {
-      await c.put(nodeKey(ghost)).value(
-        JSON.stringify({
-          instanceId: ghost,
-          role: "worker",
-          group: w.groups.worker,
-          zone: "",
-          privateIp: `${rig.block.prefix}.252`,
-          state: "active",
-          updatedAt: "",
-        }),
-      );
-    } finally {
-      c.close();
-    }
-    const { ChangeResourceRecordSetsCommand } = await import("@aws-sdk/client-route-53");
-    const [anyWorker] = await w.ids("worker");
-    const a = (await w.records()).find((r) => r.name === `${anyWorker}.${w.domain}.`)!;
-    await w.route53.send(
-      new ChangeResourceRecordSetsCommand({
-        HostedZoneId: w.zoneId,
-        ChangeBatch: {
-          Changes: [
-            {
-              Action: "DELETE",
-              ResourceRecordSet: {
-                Name: a.name,
-                Type: "A",
-                TTL: 60,
-                ResourceRecords: a.values.map((Value) => ({ Value })),
+  describe("reconcile with a step that fails", () => {
+    it("when the catalog is invalid, it still reports the repairs done before the units step, reports the failure and logs it", async () => {
+      // Drift for the rounds and the DNS sync to repair: a registry entry for a node that does not exist,
+      // and a worker's A record gone.
+      const ips = await Promise.all((await w.ids("main")).map(w.ipOf));
+      const c = new Etcd3({ hosts: ips.map(etcdClientUrl) });
+      const ghost = "i-0000000000000bad2";
+      try {
+        await c.put(nodeKey(ghost)).value(
+          JSON.stringify({
+            instanceId: ghost,
+            role: "worker",
+            group: w.groups.worker,
+            zone: "",
+            privateIp: `${rig.block.prefix}.252`,
+            state: "active",
+            updatedAt: "",
+          }),
+        );
+      } finally {
+        c.close();
+      }
+      const { ChangeResourceRecordSetsCommand } = await import("@aws-sdk/client-route-53");
+      const [anyWorker] = await w.ids("worker");
+      const a = (await w.records()).find((r) => r.name === `${anyWorker}.${w.domain}.`)!;
+      await w.route53.send(
+        new ChangeResourceRecordSetsCommand({
+          HostedZoneId: w.zoneId,
+          ChangeBatch: {
+            Changes: [
+              {
+                Action: "DELETE",
+                ResourceRecordSet: {
+                  Name: a.name,
+                  Type: "A",
+                  TTL: 60,
+                  ResourceRecords: a.values.map((Value) => ({ Value })),
+                },
               },
-            },
-          ],
-        },
-      }),
-    );
-    // The units step reads a catalog with two problems in one file.
-    const { unitsHook } = await import("../../../functions/operations/unitsHook.ts");
-    const { etcdPlacementStore } = await import("../../../functions/adapters/etcd/placementStore.ts");
-    const placementClient = new Etcd3({ hosts: ips.map(etcdClientUrl) });
-    const logged: { level: string; msg: string; fields?: Record<string, unknown> }[] = [];
-    const recording = (level: string) => (msg: string, fields?: Record<string, unknown>) =>
-      logged.push({ level, msg, ...(fields ? { fields } : {}) });
-    const log = {
-      info: recording("info"),
-      warn: recording("warn"),
-      error: recording("error"),
-      child: () => log,
-    };
-    const deps = {
-      ...w.deps,
-      units: unitsHook({
-        commands: w.deps.commands,
-        placements: () => etcdPlacementStore(placementClient),
-        catalog: () => ({ "web.service": "[Unit]\nnonsense\n[Service]\nExecStart=/bin/web %z\n" }),
-      }),
-    };
-    try {
-      const report = await handleReconcile(deps, log);
-      // What was repaired before the failure is reported...
-      expect(report.repairs).toContainEqual({ code: "RC_MARKED_GONE", detail: ghost });
-      expect(report.repairs).toContainEqual({ code: "RC_DNS_SYNCED", detail: "1" });
-      expect(report.dnsChanges).toBe(1);
-      // ...and the failure, coded, with every problem of the catalog.
-      expect(report.failed).toEqual([
-        {
-          code: "RC_UNITS_PUSHED",
-          detail:
-            "invalid unit catalog: web.service:2: missing '=' in 'nonsense'; web.service:4: unknown specifier %z in ExecStart= (write %% for a literal %)",
-        },
-      ]);
-      const error = logged.find((l) => l.level === "error" && l.msg === "reconcile: step failed");
-      expect(error?.fields).toMatchObject({ step: "RC_UNITS_PUSHED" });
-      expect(error?.fields?.error).toBeInstanceOf(InvalidInputError);
-      const done = logged.find((l) => l.msg === "reconcile done");
-      expect(done?.fields).toMatchObject({ failed: report.failed, repairs: report.repairs });
-    } finally {
-      placementClient.close();
-    }
-    // The repairs stuck: the state is consistent again.
-    await expectConsistent();
-  }, 90_000);
-  it("when the re-push changes a node's units, reconcile lists what each node changed, and nothing once converged", async () => {
-    const { unitsHook } = await import("../../../functions/operations/unitsHook.ts");
-    const { etcdPlacementStore } = await import("../../../functions/adapters/etcd/placementStore.ts");
-    const ips = await Promise.all((await w.ids("main")).map(w.ipOf));
-    const placementClient = new Etcd3({ hosts: ips.map(etcdClientUrl) });
-    const deps = {
-      ...w.deps,
-      units: unitsHook({
-        commands: w.deps.commands,
-        placements: () => etcdPlacementStore(placementClient),
-        catalog: () => ({
-          "tick.service":
-            "[Unit]\nDescription=tick\n[Service]\nExecStart=/bin/true\n[X-Fleet]\nGlobal=true\nMachineMetadata=role=worker\n",
+            ],
+          },
         }),
-      }),
-    };
-    try {
-      const workers = await w.ids("worker");
-      expect(workers.length).toBeGreaterThan(0);
-      const report = await handleReconcile(deps, w.log);
-      expect(report.failed).toEqual([]);
-      expect(report.repairs.filter((r) => r.code === "RC_UNITS_PUSHED")).toEqual(
-        workers.map((id) => ({
-          code: "RC_UNITS_PUSHED",
-          detail: `${id}: wrote tick.service; started tick.service`,
-        })),
       );
-      const again = await handleReconcile(deps, w.log);
-      expect(again.repairs).toEqual([]);
-    } finally {
-      placementClient.close();
-    }
-  }, 60_000);
-});
+      // The units step reads a catalog with two problems in one file.
+      const { unitsHook } = await import("../../../functions/operations/unitsHook.ts");
+      const { etcdPlacementStore } = await import("../../../functions/adapters/etcd/placementStore.ts");
+      const placementClient = new Etcd3({ hosts: ips.map(etcdClientUrl) });
+      const logged: { level: string; msg: string; fields?: Record<string, unknown> }[] = [];
+      const recording = (level: string) => (msg: string, fields?: Record<string, unknown>) =>
+        logged.push({ level, msg, ...(fields ? { fields } : {}) });
+      const log = {
+        info: recording("info"),
+        warn: recording("warn"),
+        error: recording("error"),
+        child: () => log,
+      };
+      const deps = {
+        ...w.deps,
+        units: unitsHook({
+          commands: w.deps.commands,
+          placements: () => etcdPlacementStore(placementClient),
+          catalog: () => ({ "web.service": "[Unit]\nnonsense\n[Service]\nExecStart=/bin/web %z\n" }),
+        }),
+      };
+      try {
+        const report = await handleReconcile(deps, log);
+        // What was repaired before the failure is reported...
+        expect(report.repairs).toContainEqual({ code: "RC_MARKED_GONE", detail: ghost });
+        expect(report.repairs).toContainEqual({ code: "RC_DNS_SYNCED", detail: "1" });
+        expect(report.dnsChanges).toBe(1);
+        // ...and the failure, coded, with every problem of the catalog.
+        expect(report.failed).toEqual([
+          {
+            code: "RC_UNITS_PUSHED",
+            detail:
+              "invalid unit catalog: web.service:2: missing '=' in 'nonsense'; web.service:4: unknown specifier %z in ExecStart= (write %% for a literal %)",
+          },
+        ]);
+        const error = logged.find((l) => l.level === "error" && l.msg === "reconcile: step failed");
+        expect(error?.fields).toMatchObject({ step: "RC_UNITS_PUSHED" });
+        expect(error?.fields?.error).toBeInstanceOf(InvalidInputError);
+        const done = logged.find((l) => l.msg === "reconcile done");
+        expect(done?.fields).toMatchObject({ failed: report.failed, repairs: report.repairs });
+      } finally {
+        placementClient.close();
+      }
+      // The repairs stuck: the state is consistent again.
+      await expectConsistent();
+    }, 90_000);
+    it("when the re-push changes a node's units, reconcile lists what each node changed, and nothing once converged", async () => {
+      const { unitsHook } = await import("../../../functions/operations/unitsHook.ts");
+      const { etcdPlacementStore } = await import("../../../functions/adapters/etcd/placementStore.ts");
+      const ips = await Promise.all((await w.ids("main")).map(w.ipOf));
+      const placementClient = new Etcd3({ hosts: ips.map(etcdClientUrl) });
+      const deps = {
+        ...w.deps,
+        units: unitsHook({
+          commands: w.deps.commands,
+          placements: () => etcdPlacementStore(placementClient),
+          catalog: () => ({
+            "tick.service":
+              "[Unit]\nDescription=tick\n[Service]\nExecStart=/bin/true\n[X-Fleet]\nGlobal=true\nMachineMetadata=role=worker\n",
+          }),
+        }),
+      };
+      try {
+        const workers = await w.ids("worker");
+        expect(workers.length).toBeGreaterThan(0);
+        const report = await handleReconcile(deps, w.log);
+        expect(report.failed).toEqual([]);
+        expect(report.repairs.filter((r) => r.code === "RC_UNITS_PUSHED")).toEqual(
+          workers.map((id) => ({
+            code: "RC_UNITS_PUSHED",
+            detail: `${id}: wrote tick.service; started tick.service`,
+          })),
+        );
+        const again = await handleReconcile(deps, w.log);
+        expect(again.repairs).toEqual([]);
+      } finally {
+        placementClient.close();
+      }
+    }, 60_000);
+  });
 
-describe("no quorum", () => {
-  it("members answer but no leader: reconcile exits cleanly with ETCD_NO_QUORUM and raises the alarm", async () => {
-    const mains = await w.ids("main");
-    expect(mains).toHaveLength(3);
-    const { killLocalNode } = await import("../../../local/node.ts");
-    // Two of three voters die: the survivor answers the member list but has no leader.
-    for (const id of mains.slice(0, 2)) await killLocalNode(w.root, id, "SIGKILL");
-    const alarms: unknown[] = [];
-    const deps = {
-      ...w.deps,
-      timing: { ...w.deps.timing, noQuorumGraceMs: 1000 },
-      noQuorum: async (_log: unknown, detail: unknown) => {
-        alarms.push(detail);
-      },
-    };
-    const report = await handleReconcile(deps, w.log);
-    expect(report.code).toBe("ETCD_NO_QUORUM");
-    expect(report.blocked.find((b) => b.code === "RC_NO_QUORUM")?.detail).toMatch(
-      /^0 of 3 voters healthy, need 2/,
-    );
-    expect(report.repairs).toEqual([]);
-    expect(report.failed).toEqual([]);
-    expect(alarms).toEqual([{ members: expect.arrayContaining(mains), healthy: [], need: 2 }]);
-  }, 60_000);
-});
+  describe("no quorum", () => {
+    it("members answer but no leader: reconcile exits cleanly with ETCD_NO_QUORUM and raises the alarm", async () => {
+      const mains = await w.ids("main");
+      expect(mains).toHaveLength(3);
+      const { killLocalNode } = await import("../../../local/node.ts");
+      // Two of three voters die: the survivor answers the member list but has no leader.
+      for (const id of mains.slice(0, 2)) await killLocalNode(w.root, id, "SIGKILL");
+      const alarms: unknown[] = [];
+      const deps = {
+        ...w.deps,
+        timing: { ...w.deps.timing, noQuorumGraceMs: 1000 },
+        noQuorum: async (_log: unknown, detail: unknown) => {
+          alarms.push(detail);
+        },
+      };
+      const report = await handleReconcile(deps, w.log);
+      expect(report.code).toBe("ETCD_NO_QUORUM");
+      expect(report.blocked.find((b) => b.code === "RC_NO_QUORUM")?.detail).toMatch(
+        /^0 of 3 voters healthy, need 2/,
+      );
+      expect(report.repairs).toEqual([]);
+      expect(report.failed).toEqual([]);
+      expect(alarms).toEqual([{ members: expect.arrayContaining(mains), healthy: [], need: 2 }]);
+    }, 60_000);
+  });
 
-async function eventually(fn: () => Promise<void>, timeoutMs = 30_000) {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await fn();
-    } catch (e) {
-      if (Date.now() > until) throw e;
-      await new Promise((r) => setTimeout(r, 500));
+  async function eventually(fn: () => Promise<void>, timeoutMs = 30_000) {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        return await fn();
+      } catch (e) {
+        if (Date.now() > until) throw e;
+        await new Promise((r) => setTimeout(r, 500));
+      }
     }
   }
-}
+});

@@ -1,5 +1,6 @@
 // Restore after total loss, end to end: a real 3-member etcd cluster on local nodes (loopback addresses
 // from moto's EC2), snapshots in moto's S3, node scripts run by the local command runner.
+import { nodeKey } from "../../../functions/domain/etcdKeys.ts";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { GetMetricStatisticsCommand } from "@aws-sdk/client-cloudwatch";
@@ -13,7 +14,7 @@ import { createLocalCommands } from "../../../local/commands.ts";
 import { s3SnapshotStore } from "../../../functions/adapters/aws/s3Snapshots.ts";
 import { InvalidInputError, NotFoundError, RefusedError } from "../../../functions/domain/errors.ts";
 import { createLogger } from "../../../functions/runtime/log.ts";
-import { etcdClientUrl, nodeKey, type NodeRecord } from "../../../functions/domain/model.ts";
+import { etcdClientUrl, type NodeRecord } from "../../../functions/domain/model.ts";
 import { dataKey, manifestKey, type Manifest } from "../../../functions/domain/snapshots.ts";
 import { nodeDir, nodePids, killLocalNode, stopNodeProcessesUnder } from "../../../local/node.ts";
 import { recoverIfTotalLoss, restore, type RestoreDeps } from "../../../functions/operations/restore.ts";
@@ -150,7 +151,8 @@ beforeAll(async () => {
   await loadKeys(endpointsOf(nodes), "/after/", 10);
 }, 120_000);
 
-describe("restore", () => {
+// One scenario: each test starts from the state the one before it left (kept in order under --sequence.shuffle).
+describe("restore", { shuffle: false }, () => {
   it("refuses malformed input and a wrong confirmation before touching anything", async () => {
     await expect(restore(deps, { snapshot: "latest" })).rejects.toBeInstanceOf(InvalidInputError);
     await expect(restore(deps, { confirm: CLUSTER, extra: 1 })).rejects.toBeInstanceOf(InvalidInputError);

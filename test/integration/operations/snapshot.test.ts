@@ -185,6 +185,7 @@ describe("snapshot", () => {
   });
 
   it("does not overwrite a manifest, and lists a manifest that does not match its data as invalid", async () => {
+    await runSnapshot({ ...deps, cfg: { ...deps.cfg, RETAIN_LAST: 10 } }, {}); // an older valid one
     const s = await runSnapshot({ ...deps, cfg: { ...deps.cfg, RETAIN_LAST: 10 } }, {});
     const [mine] = (await deps.store.list()).filter((o) => o.id === s.id);
     await expect(deps.store.putManifest({ ...mine!.manifest!, keyCount: 1 })).rejects.toThrow();
@@ -205,19 +206,34 @@ describe("snapshot", () => {
   });
 
   it("applies retention after each snapshot: keeps the last N and removes leftovers past the grace period", async () => {
-    const bucket = deps.cfg.SNAPSHOT_BUCKET;
+    // Its own bucket, so what it counts does not depend on the tests before it.
+    const bucket = rig.unique("retention");
+    await createBucket(aws, bucket);
+    const cfg = { ...deps.cfg, SNAPSHOT_BUCKET: bucket };
+    const own = { ...deps, cfg, store: s3SnapshotStore(aws.s3, bucket, layoutOf(cfg)) };
+    const keep10 = { ...own, cfg: { ...cfg, RETAIN_LAST: 10 } };
+    await runSnapshot(keep10, {});
+    // A manifest left invalid: its data object truncated behind its back.
+    const broken = await runSnapshot(keep10, {});
+    await aws.s3.send(
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: dataKey(own.store.layout, broken.id),
+        Body: Buffer.alloc(10),
+      }),
+    );
     // A leftover data object of an upload that never completed, long ago.
     const stale = "20200101T000000000Z-0badf00d";
     await aws.s3.send(
-      new PutObjectCommand({ Bucket: bucket, Key: dataKey(deps.store.layout, stale), Body: "x" }),
+      new PutObjectCommand({ Bucket: bucket, Key: dataKey(own.store.layout, stale), Body: "x" }),
     );
-    await runSnapshot(deps, {});
-    await runSnapshot(deps, {});
+    await runSnapshot(own, {});
+    await runSnapshot(own, {});
     // Its object landed just now; a grace of 0 lets this run treat it as old.
-    const s = await runSnapshot({ ...deps, orphanGraceMs: 0 }, {});
-    const listed = await deps.store.list();
+    const s = await runSnapshot({ ...own, orphanGraceMs: 0 }, {});
+    const listed = await own.store.list();
     const valid = listed
-      .filter((o) => !validity(deps.store.layout, o))
+      .filter((o) => !validity(own.store.layout, o))
       .map((o) => o.id)
       .sort();
     expect(valid).toHaveLength(3);
@@ -226,9 +242,10 @@ describe("snapshot", () => {
     const keys = (await aws.s3.send(new ListObjectsV2Command({ Bucket: bucket }))).Contents!.map(
       (o) => o.Key,
     );
-    expect(keys).not.toContain(dataKey(deps.store.layout, stale));
-    // The manifest left invalid by the previous test went too; only valid snapshots remain.
+    expect(keys).not.toContain(dataKey(own.store.layout, stale));
+    // The invalid manifest went too; only valid snapshots remain.
+    expect(keys).not.toContain(manifestKey(own.store.layout, broken.id));
     expect(keys).toHaveLength(6);
-    for (const id of valid) expect(keys).toContain(manifestKey(deps.store.layout, id));
-  }, 60_000);
+    for (const id of valid) expect(keys).toContain(manifestKey(own.store.layout, id));
+  }, 90_000);
 });

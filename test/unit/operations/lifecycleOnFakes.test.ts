@@ -1,9 +1,10 @@
 // The lifecycle and reconcile operations on the in-memory fakes (test/fakes, held to the real
 // adapters by test/integration/contracts): the decisions and their reports, without processes.
+import { nodeKey } from "../../../functions/domain/etcdKeys.ts";
 import { describe, expect, it } from "vitest";
 import { handleLifecycle } from "../../../functions/operations/lifecycle.ts";
 import { handleReconcile, promotePending } from "../../../functions/operations/reconcile.ts";
-import { nodeKey, type NodeRecord, type Role } from "../../../functions/domain/model.ts";
+import { type NodeRecord, type Role } from "../../../functions/domain/model.ts";
 import { etcdPeerUrl } from "../../../functions/domain/model.ts";
 import { fakeWorld, quietLog, type FakeWorld } from "../../fakes/world.ts";
 import { lifecycleEvent } from "../../../local/cluster/events.ts";
