@@ -8,7 +8,11 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { AutoScalingClient, DescribeAutoScalingGroupsCommand } from "@aws-sdk/client-auto-scaling";
 import { DescribeInstancesCommand, EC2Client } from "@aws-sdk/client-ec2";
-import { ListResourceRecordSetsCommand, Route53Client } from "@aws-sdk/client-route-53";
+import {
+  ChangeResourceRecordSetsCommand,
+  ListResourceRecordSetsCommand,
+  Route53Client,
+} from "@aws-sdk/client-route-53";
 import { ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import {
   CloudFormationClient,
@@ -322,7 +326,7 @@ async function client(): Promise<Etcd3> {
   return new Etcd3({ hosts: endpointsOf(await motoNodes()), dialTimeout: 2000 });
 }
 
-/** Every process a cluster lc.dir knows of: node services (run/systemd/*.pid) and moto. */
+/** Every process a cluster directory knows of: node services (run/systemd/*.pid) and moto. */
 function knownPids(d: string): number[] {
   const pids: number[] = [];
   const nodesDir = join(d, "nodes");
@@ -361,7 +365,7 @@ function nodeFiles(): Record<string, string> {
       if (!existsSync(d)) continue;
       for (const f of readdirSync(d, { recursive: true }) as string[]) {
         const p = join(d, f);
-        out[`${id}/${sub}/${f}`] = statSync(p).isDirectory() ? "<lc.dir>" : readFileSync(p, "utf8");
+        out[`${id}/${sub}/${f}`] = statSync(p).isDirectory() ? "<dir>" : readFileSync(p, "utf8");
       }
     }
   }
@@ -627,6 +631,67 @@ describe("local cluster, step by step", { shuffle: false }, () => {
     const { s } = await verify();
     expect(s.nodes.flatMap((n) => n.units.map((u) => u.name)).filter((u) => u.includes("greet"))).toEqual([]);
   }, 300_000);
+
+  it("reconcile with an invalid catalog: reports what it repaired before the failure and the failure (coded), logs it, exits 1", async () => {
+    // Drift to repair first: a worker's A record gone from the zone.
+    const worker = (await motoNodes()).find((n) => n.role === "worker")!;
+    const name = `${worker.id}.${lc.state.domain}.`.toLowerCase();
+    const { r53 } = aws();
+    const listed = await r53.send(
+      new ListResourceRecordSetsCommand({
+        HostedZoneId: lc.state.zoneId,
+        StartRecordName: name,
+        StartRecordType: "A",
+      }),
+    );
+    const record = listed.ResourceRecordSets!.find((r) => r.Name === name && r.Type === "A")!;
+    await r53.send(
+      new ChangeResourceRecordSetsCommand({
+        HostedZoneId: lc.state.zoneId,
+        ChangeBatch: { Changes: [{ Action: "DELETE", ResourceRecordSet: record }] },
+      }),
+    );
+    // The catalog the handlers read (UNITS_CATALOG_DIR, as a packaged copy would be) has a bad file.
+    const broken = join(lc.base, "broken-catalog");
+    cpSync(CATALOG_DIR, broken, { recursive: true, filter: (f) => !f.endsWith(".ts") });
+    writeFileSync(
+      join(broken, "oops.service"),
+      "[Unit]\nDescription=oops\n[Service]\nExecStart=/bin/oops %z\n",
+    );
+    const logFile = join(lc.dir, "functions.log");
+    const logged = existsSync(logFile) ? readFileSync(logFile, "utf8").length : 0;
+    const res = await run("npx", ["devcluster", "local", "reconcile", "--dir", lc.dir], {
+      cwd: PROJECT_ROOT,
+      env: { ...process.env, DEVCLUSTER_LOG: "", UNITS_CATALOG_DIR: broken },
+    }).then(
+      (r) => ({ code: 0, stdout: r.stdout }),
+      (e: { code: number; stdout: string }) => e,
+    );
+    expect(res.code).toBe(1);
+    const report = JSON.parse(res.stdout) as {
+      repairs: { code: string; detail?: string }[];
+      failed: { code: string; detail?: string }[];
+    };
+    expect(report.repairs).toContainEqual({ code: "RC_DNS_SYNCED", detail: "1" });
+    expect(report.failed).toEqual([
+      {
+        code: "RC_UNITS_PUSHED",
+        detail:
+          "invalid unit catalog: oops.service:4: unknown specifier %z in ExecStart= (write %% for a literal %)",
+      },
+    ]);
+    const lines = readFileSync(logFile, "utf8")
+      .slice(logged)
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { level: string; msg: string; step?: string; failed?: unknown });
+    expect(lines).toContainEqual(
+      expect.objectContaining({ level: "error", msg: "reconcile: step failed", step: "RC_UNITS_PUSHED" }),
+    );
+    expect(lines.find((l) => l.msg === "reconcile done")?.failed).toEqual(report.failed);
+    // The record is back; the nodes' units are as they were.
+    await verify();
+  }, 120_000);
 
   it("writes keys", async () => {
     const c = await client();
