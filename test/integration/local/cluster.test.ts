@@ -8,8 +8,13 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { AutoScalingClient, DescribeAutoScalingGroupsCommand } from "@aws-sdk/client-auto-scaling";
 import { DescribeInstancesCommand, EC2Client } from "@aws-sdk/client-ec2";
-import { ListResourceRecordSetsCommand, Route53Client } from "@aws-sdk/client-route-53";
-import { ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
+import {
+  ChangeResourceRecordSetsCommand,
+  ListResourceRecordSetsCommand,
+  Route53Client,
+} from "@aws-sdk/client-route-53";
+import { ListObjectsV2Command, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { GetCallerIdentityCommand, STSClient } from "@aws-sdk/client-sts";
 import {
   CloudFormationClient,
   DescribeStackResourcesCommand,
@@ -26,11 +31,12 @@ import type { ReconcileReport } from "../../../functions/operations/reconcile.ts
 import { attach, down, kill, killAllMain, scale, status, up } from "../../../local/cluster/cluster.ts";
 import type { ClusterStatus } from "../../../local/cluster/status.ts";
 import { motoPidPath, statePath } from "../../../local/cluster/state.ts";
-import { LOCAL_REGION } from "../../../local/moto.ts";
+import { LOCAL_REGION, type AwsCredentials } from "../../../local/moto.ts";
+import { roleCredentials as functionCredentials } from "../../../local/cluster/functions.ts";
 import { nodeDir } from "../../../local/node.ts";
 import { ETCDCTL_BIN, PROJECT_ROOT } from "../../../local/paths.ts";
 import { pidAlive, readPidFile, waitUntil } from "../../../local/processes.ts";
-import { FUNCTION_NAMES } from "../../../cloudformation/options.ts";
+import { FUNCTION_NAMES, type FunctionName } from "../../../cloudformation/options.ts";
 import { expectedOnMoto } from "../../rig/motoGaps.ts";
 
 const run = promisify(execFile);
@@ -44,23 +50,34 @@ const lc = useLocalCluster({ name: "local-e2e", progress });
 // ---------------------------------------------------------------------------------------------
 // Independent sources
 
-const creds = { accessKeyId: "local", secretAccessKey: "local" };
 const aws = () => ({
-  asg: new AutoScalingClient({ endpoint: lc.state.motoEndpoint, region: LOCAL_REGION, credentials: creds }),
-  ec2: new EC2Client({ endpoint: lc.state.motoEndpoint, region: LOCAL_REGION, credentials: creds }),
-  r53: new Route53Client({ endpoint: lc.state.motoEndpoint, region: "us-east-1", credentials: creds }),
+  asg: new AutoScalingClient({
+    endpoint: lc.state.motoEndpoint,
+    region: LOCAL_REGION,
+    credentials: lc.state.admin,
+  }),
+  ec2: new EC2Client({ endpoint: lc.state.motoEndpoint, region: LOCAL_REGION, credentials: lc.state.admin }),
+  r53: new Route53Client({
+    endpoint: lc.state.motoEndpoint,
+    region: "us-east-1",
+    credentials: lc.state.admin,
+  }),
   s3: new S3Client({
     endpoint: lc.state.motoEndpoint,
     region: LOCAL_REGION,
-    credentials: creds,
+    credentials: lc.state.admin,
     forcePathStyle: true,
   }),
   cfn: new CloudFormationClient({
     endpoint: lc.state.motoEndpoint,
     region: LOCAL_REGION,
-    credentials: creds,
+    credentials: lc.state.admin,
   }),
-  lambda: new LambdaClient({ endpoint: lc.state.motoEndpoint, region: LOCAL_REGION, credentials: creds }),
+  lambda: new LambdaClient({
+    endpoint: lc.state.motoEndpoint,
+    region: LOCAL_REGION,
+    credentials: lc.state.admin,
+  }),
 });
 
 interface MotoNode {
@@ -322,7 +339,7 @@ async function client(): Promise<Etcd3> {
   return new Etcd3({ hosts: endpointsOf(await motoNodes()), dialTimeout: 2000 });
 }
 
-/** Every process a cluster lc.dir knows of: node services (run/systemd/*.pid) and moto. */
+/** Every process a cluster directory knows of: node services (run/systemd/*.pid) and moto. */
 function knownPids(d: string): number[] {
   const pids: number[] = [];
   const nodesDir = join(d, "nodes");
@@ -361,7 +378,7 @@ function nodeFiles(): Record<string, string> {
       if (!existsSync(d)) continue;
       for (const f of readdirSync(d, { recursive: true }) as string[]) {
         const p = join(d, f);
-        out[`${id}/${sub}/${f}`] = statSync(p).isDirectory() ? "<lc.dir>" : readFileSync(p, "utf8");
+        out[`${id}/${sub}/${f}`] = statSync(p).isDirectory() ? "<dir>" : readFileSync(p, "utf8");
       }
     }
   }
@@ -477,6 +494,53 @@ describe("local cluster, step by step", { shuffle: false }, () => {
       AUTO_RESTORE: expect.any(String),
       RETAIN_LAST: expect.any(String),
     });
+  });
+
+  it("IAM: moto enforces it; each function and the nodes hold their own role's credentials, and a role's policy holds", async () => {
+    const state = lc.state;
+    expect(state.iam).toBe(true);
+    const stsAs = (credentials: AwsCredentials) =>
+      new STSClient({ endpoint: state.motoEndpoint, region: LOCAL_REGION, credentials });
+    for (const fn of FUNCTION_NAMES) {
+      const who = await stsAs(functionCredentials(state, fn)).send(new GetCallerIdentityCommand({}));
+      // arn:aws:sts::<account>:assumed-role/<the deployed function's role>/<session>
+      expect(who.Arn!.split("/")[1], fn).toBe(state.functions[fn]!.role.split("/").pop());
+    }
+    const node = await stsAs(functionCredentials(state, "node")).send(new GetCallerIdentityCommand({}));
+    expect(node.Arn).toContain(":assumed-role/");
+    const s3As = (fn: FunctionName) =>
+      new S3Client({
+        endpoint: state.motoEndpoint,
+        region: LOCAL_REGION,
+        credentials: functionCredentials(state, fn),
+        forcePathStyle: true,
+        maxAttempts: 1,
+      });
+    const outcome = (p: Promise<unknown>) =>
+      p.then(
+        () => "allowed",
+        (e: { name?: string }) => e.name,
+      );
+    const list = (fn: FunctionName) =>
+      outcome(
+        s3As(fn).send(
+          new ListObjectsV2Command({ Bucket: state.bucket, Prefix: `etcd-snapshots/${state.clusterName}/` }),
+        ),
+      );
+    // lifecycle reads the snapshot history (formedBefore); units has no business in the bucket.
+    expect(await list("lifecycle")).toBe("allowed");
+    expect(await list("units")).toBe("AccessDenied");
+    // restore may read snapshots but never write them.
+    const write = await outcome(
+      s3As("restore").send(
+        new PutObjectCommand({
+          Bucket: state.bucket,
+          Key: `etcd-snapshots/${state.clusterName}/manifests/forged.json`,
+          Body: "{}",
+        }),
+      ),
+    );
+    expect(write).toBe("AccessDenied");
   });
 
   it("invoke: a function called with a payload from the CLI, as sls invoke -f calls it on AWS", async () => {
@@ -627,6 +691,67 @@ describe("local cluster, step by step", { shuffle: false }, () => {
     const { s } = await verify();
     expect(s.nodes.flatMap((n) => n.units.map((u) => u.name)).filter((u) => u.includes("greet"))).toEqual([]);
   }, 300_000);
+
+  it("reconcile with an invalid catalog: reports what it repaired before the failure and the failure (coded), logs it, exits 1", async () => {
+    // Drift to repair first: a worker's A record gone from the zone.
+    const worker = (await motoNodes()).find((n) => n.role === "worker")!;
+    const name = `${worker.id}.${lc.state.domain}.`.toLowerCase();
+    const { r53 } = aws();
+    const listed = await r53.send(
+      new ListResourceRecordSetsCommand({
+        HostedZoneId: lc.state.zoneId,
+        StartRecordName: name,
+        StartRecordType: "A",
+      }),
+    );
+    const record = listed.ResourceRecordSets!.find((r) => r.Name === name && r.Type === "A")!;
+    await r53.send(
+      new ChangeResourceRecordSetsCommand({
+        HostedZoneId: lc.state.zoneId,
+        ChangeBatch: { Changes: [{ Action: "DELETE", ResourceRecordSet: record }] },
+      }),
+    );
+    // The catalog the handlers read (UNITS_CATALOG_DIR, as a packaged copy would be) has a bad file.
+    const broken = join(lc.base, "broken-catalog");
+    cpSync(CATALOG_DIR, broken, { recursive: true, filter: (f) => !f.endsWith(".ts") });
+    writeFileSync(
+      join(broken, "oops.service"),
+      "[Unit]\nDescription=oops\n[Service]\nExecStart=/bin/oops %z\n",
+    );
+    const logFile = join(lc.dir, "functions.log");
+    const logged = existsSync(logFile) ? readFileSync(logFile, "utf8").length : 0;
+    const res = await run("npx", ["devcluster", "local", "reconcile", "--dir", lc.dir], {
+      cwd: PROJECT_ROOT,
+      env: { ...process.env, DEVCLUSTER_LOG: "", UNITS_CATALOG_DIR: broken },
+    }).then(
+      (r) => ({ code: 0, stdout: r.stdout }),
+      (e: { code: number; stdout: string }) => e,
+    );
+    expect(res.code).toBe(1);
+    const report = JSON.parse(res.stdout) as {
+      repairs: { code: string; detail?: string }[];
+      failed: { code: string; detail?: string }[];
+    };
+    expect(report.repairs).toContainEqual({ code: "RC_DNS_SYNCED", detail: "1" });
+    expect(report.failed).toEqual([
+      {
+        code: "RC_UNITS_PUSHED",
+        detail:
+          "invalid unit catalog: oops.service:4: unknown specifier %z in ExecStart= (write %% for a literal %)",
+      },
+    ]);
+    const lines = readFileSync(logFile, "utf8")
+      .slice(logged)
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { level: string; msg: string; step?: string; failed?: unknown });
+    expect(lines).toContainEqual(
+      expect.objectContaining({ level: "error", msg: "reconcile: step failed", step: "RC_UNITS_PUSHED" }),
+    );
+    expect(lines.find((l) => l.msg === "reconcile done")?.failed).toEqual(report.failed);
+    // The record is back; the nodes' units are as they were.
+    await verify();
+  }, 120_000);
 
   it("writes keys", async () => {
     const c = await client();
