@@ -147,6 +147,7 @@ try {
 
   await Promise.all((await w.scaleTo("main", 3)).map((id) => launch(id)));
   const recovered: number[] = [];
+  const stepMs = new Map<string, number[]>();
   const whole: number[] = [];
   for (let run = 1; run <= RUNS; run++) {
     await write(KEYS);
@@ -160,6 +161,7 @@ try {
     recovered.push(performance.now() - t);
     if (s.code !== "RECOVERED" || s.members.some((m) => m.isLearner) || s.members.length !== 2)
       throw new Error(`run ${run}: ${JSON.stringify(s)}`);
+    for (const x of s.steps) stepMs.set(x.step, [...(stepMs.get(x.step) ?? []), x.ms]);
     await checkKeys();
     await launch(await replace(b!));
     while (!(await allVoters())) await new Promise((x) => setTimeout(x, 100));
@@ -183,6 +185,10 @@ try {
     restores.push(performance.now() - t);
     await checkKeys();
   }
+  out("");
+  out("| recovery step | median (s) |");
+  out("| --- | --- |");
+  for (const [step, ms] of stepMs) out(`| ${step} | ${sec(median(ms))} |`);
   out("");
   out(
     "| runs | keys | no quorum -> survivor recovered (2 voters), median / max (s) | -> all 3 voters (dead node replaced), median / max (s) | baseline: snapshot restore after total loss, median (s) | ratio (recovery / restore) |",

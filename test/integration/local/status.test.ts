@@ -7,7 +7,7 @@ import { useRig } from "../../rig/index.ts";
 const rig = useRig({ etcdMembers: 3 });
 afterAll(() => rig.etcd?.stop());
 
-describe("status: etcd members across endpoints", () => {
+describe("status: etcd members across endpoints, one member lost then all", { shuffle: false }, () => {
   it("with the first member killed, the others answer: reachable, the dead one unhealthy", async () => {
     const [dead, ...alive] = rig.etcd!.members;
     await dead!.proc.stop("SIGKILL", 0);
