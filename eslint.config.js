@@ -3,7 +3,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["node_modules/", ".venv/", ".build/", ".serverless/", ".devcluster/"] },
+  { ignores: ["node_modules/", ".venv/", ".venv-checkov/", ".build/", ".serverless/", ".devcluster/"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -50,6 +50,8 @@ export const Ids = {
   frontDoorAddress: "FrontDoorAddress",
   frontDoorRecord: "FrontDoorRecord",
   lifecycleRule: "LifecycleActionRule",
+  lifecycleDeadLetters: "LifecycleDeadLetterQueue",
+  lifecycleDeadLettersPolicy: "LifecycleDeadLetterQueuePolicy",
   reconcileRule: "ReconcileScheduleRule",
   promoteRule: "PromoteCheckScheduleRule",
   snapshotRule: "SnapshotScheduleRule",

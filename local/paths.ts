@@ -1,6 +1,6 @@
 // Where the project's local tools live (the moto/cfn-lint venv, etcd binaries).
 import { ConfigError } from "../functions/domain/errors.ts";
-import { existsSync } from "node:fs";
+import { existsSync, realpathSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -15,3 +15,14 @@ export function requireTool(path: string, hint: string): string {
   if (!existsSync(path)) throw new ConfigError(`${path} is missing: ${hint}`);
   return path;
 }
+
+/**
+ * checkov lives in a venv of its own (its pins conflict with moto's): the project's `.venv-checkov`,
+ * else the one beside wherever `.venv` really is (a checkout whose `.venv` links to another's).
+ */
+export const CHECKOV =
+  process.env.DEVCLUSTER_CHECKOV ??
+  [PROJECT_ROOT, dirname(existsSync(VENV) ? realpathSync(VENV) : VENV)]
+    .map((d) => join(d, ".venv-checkov", "bin", "checkov"))
+    .find((p) => existsSync(p)) ??
+  join(PROJECT_ROOT, ".venv-checkov", "bin", "checkov");

@@ -47,6 +47,13 @@ if [ ! -x .venv/bin/moto_server ] || [ ! -x .venv/bin/cfn-lint ]; then
   .venv/bin/pip install -q --disable-pip-version-check -r scripts/requirements.txt
 fi
 
+# checkov (template policy checks) in a venv of its own: its pins must not move moto's or cfn-lint's.
+if [ ! -x .venv-checkov/bin/checkov ]; then
+  echo "creating the checkov venv (.venv-checkov)"
+  python3 -m venv .venv-checkov
+  .venv-checkov/bin/pip install -q --disable-pip-version-check -r scripts/requirements-checkov.txt
+fi
+
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "installing npm packages"
   npm ci --no-audit --no-fund --loglevel=error

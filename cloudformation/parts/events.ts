@@ -29,6 +29,7 @@ export function addEvents(t: TemplateBuilder, o: SynthOptions): void {
     description: string,
     trigger: Record<string, CfnValue>,
     input?: unknown,
+    deadLetters?: string,
   ) => {
     const present = o.functionsInTemplate.includes(fn);
     t.resource(id, {
@@ -46,6 +47,7 @@ export function addEvents(t: TemplateBuilder, o: SynthOptions): void {
                   ...(input === undefined ? {} : { Input: JSON.stringify(input) }),
                   // Lost events are repaired by reconcile; an hour covers a throttled burst.
                   RetryPolicy: { MaximumRetryAttempts: 20, MaximumEventAgeInSeconds: 3600 },
+                  ...(deadLetters ? { DeadLetterConfig: { Arn: getAtt(deadLetters, "Arn") } } : {}),
                 },
               ],
             }
@@ -65,13 +67,21 @@ export function addEvents(t: TemplateBuilder, o: SynthOptions): void {
     }
   };
 
-  rule(Ids.lifecycleRule, "lifecycle", "lifecycle actions of the cluster's groups", {
-    EventPattern: {
-      source: ["aws.autoscaling"],
-      "detail-type": LIFECYCLE_DETAIL_TYPES,
-      detail: { AutoScalingGroupName: ROLES.map((r) => ref(Ids.group(r))) },
+  if (o.functionsInTemplate.includes("lifecycle")) addLifecycleDeadLetters(t);
+  rule(
+    Ids.lifecycleRule,
+    "lifecycle",
+    "lifecycle actions of the cluster's groups",
+    {
+      EventPattern: {
+        source: ["aws.autoscaling"],
+        "detail-type": LIFECYCLE_DETAIL_TYPES,
+        detail: { AutoScalingGroupName: ROLES.map((r) => ref(Ids.group(r))) },
+      },
     },
-  });
+    undefined,
+    o.functionsInTemplate.includes("lifecycle") ? Ids.lifecycleDeadLetters : undefined,
+  );
   rule(Ids.reconcileRule, "reconcile", "repair drift", { ScheduleExpression: RECONCILE_SCHEDULE });
   rule(
     Ids.promoteRule,
@@ -82,5 +92,38 @@ export function addEvents(t: TemplateBuilder, o: SynthOptions): void {
   );
   rule(Ids.snapshotRule, "snapshot", "etcd snapshot to S3", {
     ScheduleExpression: sub(`rate(\${${Params.snapshotInterval}} minutes)`),
+  });
+}
+
+/**
+ * Lifecycle events EventBridge could not deliver after its retries land here (kept 14 days) instead
+ * of vanishing: the hook's default result and reconcile repair the node, and the queue says which
+ * event was lost. Encrypted with SQS's own key; only the lifecycle rule may send to it.
+ */
+function addLifecycleDeadLetters(t: TemplateBuilder): void {
+  t.resource(Ids.lifecycleDeadLetters, {
+    Type: "AWS::SQS::Queue",
+    // Diagnostics, not data: removing the stack removes them.
+    DeletionPolicy: "Delete",
+    UpdateReplacePolicy: "Delete",
+    Properties: { MessageRetentionPeriod: 14 * 24 * 3600, SqsManagedSseEnabled: true },
+  });
+  t.resource(Ids.lifecycleDeadLettersPolicy, {
+    Type: "AWS::SQS::QueuePolicy",
+    Properties: {
+      Queues: [ref(Ids.lifecycleDeadLetters)],
+      PolicyDocument: {
+        Version: "2012-10-17",
+        Statement: [
+          {
+            Effect: "Allow",
+            Principal: { Service: "events.amazonaws.com" },
+            Action: "sqs:SendMessage",
+            Resource: getAtt(Ids.lifecycleDeadLetters, "Arn"),
+            Condition: { ArnEquals: { "aws:SourceArn": getAtt(Ids.lifecycleRule, "Arn") } },
+          },
+        ],
+      },
+    },
   });
 }

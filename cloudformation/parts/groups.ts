@@ -70,8 +70,9 @@ export function addGroups(t: TemplateBuilder, o: SynthOptions, net: Network): vo
             getAtt(Ids.clusterNodeSecurityGroup, "GroupId"),
           ],
           UserData: ignitionUserData(ignitionConfig(role, o.etcdVersion)),
-          // IMDSv2 only; hop limit 2 so containers on the node can still reach it.
-          MetadataOptions: { HttpTokens: "required", HttpPutResponseHopLimit: 2, HttpEndpoint: "enabled" },
+          // IMDSv2 only, one hop: the catalog's containers run on the host network (no extra hop), and
+          // a container on a bridge network cannot take the node's credentials.
+          MetadataOptions: { HttpTokens: "required", HttpPutResponseHopLimit: 1, HttpEndpoint: "enabled" },
           BlockDeviceMappings: [
             {
               DeviceName: "/dev/xvda",
@@ -93,7 +94,9 @@ export function addGroups(t: TemplateBuilder, o: SynthOptions, net: Network): vo
       Properties: {
         AutoScalingGroupName: sub(`\${${Params.clusterName}}-${role}`),
         ...sizes(role),
-        VPCZoneIdentifier: net.publicSubnets,
+        // Only workers face the internet (the front door); main and data nodes have no public
+        // address and reach out through the NAT gateway.
+        VPCZoneIdentifier: role === "worker" ? net.publicSubnets : net.privateSubnets,
         LaunchTemplate: {
           LaunchTemplateId: ref(Ids.launchTemplate(role)),
           Version: getAtt(Ids.launchTemplate(role), "LatestVersionNumber"),

@@ -2,8 +2,8 @@
 // each scoped to the cluster's own resources. `Resource: "*"` appears only for actions AWS does not
 // scope by resource (Describe*/List*, GetCommandInvocation, PutMetricData, which is then pinned to
 // the namespace by condition); no statement allows an `*` action.
-import { arn, getAtt, ifCond, noValue, ref, sub, type CfnValue, type TemplateBuilder } from "../cfn.ts";
-import { Conditions, Ids, METRICS, Params } from "../ids.ts";
+import { arn, getAtt, ref, sub, type CfnValue, type TemplateBuilder } from "../cfn.ts";
+import { Ids, METRICS, Params } from "../ids.ts";
 import type { FunctionName, SynthOptions } from "../options.ts";
 import { CLUSTER_TAG, ROLES } from "../../functions/domain/model.ts";
 import { repositoryArns } from "./images.ts";
@@ -16,18 +16,47 @@ export type Statement = {
   Condition?: Record<string, Record<string, CfnValue>>;
 };
 
+/**
+ * The SSM agent's own calls (registration, Run Command's message channels, associations, inventory):
+ * AWS's AmazonSSMManagedInstanceCore without its `ssm:GetParameter*` on every parameter, which would
+ * let any process on a node read every parameter of the account. None of these scope by resource.
+ */
+export const SSM_AGENT_ACTIONS = [
+  "ssm:DescribeAssociation",
+  "ssm:GetDeployablePatchSnapshotForInstance",
+  "ssm:GetDocument",
+  "ssm:DescribeDocument",
+  "ssm:GetManifest",
+  "ssm:ListAssociations",
+  "ssm:ListInstanceAssociations",
+  "ssm:PutInventory",
+  "ssm:PutComplianceItems",
+  "ssm:PutConfigurePackageResult",
+  "ssm:UpdateAssociationStatus",
+  "ssm:UpdateInstanceAssociationStatus",
+  "ssm:UpdateInstanceInformation",
+  "ssmmessages:CreateControlChannel",
+  "ssmmessages:CreateDataChannel",
+  "ssmmessages:OpenControlChannel",
+  "ssmmessages:OpenDataChannel",
+  "ec2messages:AcknowledgeMessage",
+  "ec2messages:DeleteMessage",
+  "ec2messages:FailMessage",
+  "ec2messages:GetEndpoint",
+  "ec2messages:GetMessages",
+  "ec2messages:SendReply",
+];
+
 /** Actions that only accept `Resource: "*"` (no resource-level permissions in IAM). */
 export const UNSCOPABLE_ACTIONS = new Set([
   "autoscaling:DescribeAutoScalingGroups",
-  "autoscaling:DescribeAutoScalingInstances",
-  "autoscaling:DescribeLifecycleHooks",
   "ec2:DescribeInstances",
   "ec2:DescribeNetworkInterfaces",
-  "ec2:DescribeSubnets",
   "ssm:GetCommandInvocation",
   "ssm:ListCommandInvocations",
   "cloudwatch:PutMetricData",
   "ecr:GetAuthorizationToken",
+  ...SSM_AGENT_ACTIONS,
 ]);
 
 const allow = (
@@ -43,36 +72,43 @@ const groupArn = (role: (typeof ROLES)[number]) =>
     `arn:\${AWS::Partition}:autoscaling:\${AWS::Region}:\${AWS::AccountId}:autoScalingGroup:*:autoScalingGroupName/\${${Ids.group(role)}}`,
   );
 const bucketArn = getAtt(Ids.snapshotBucket, "Arn");
-const bucketObjects = (prefix = "") => sub(`\${${Ids.snapshotBucket}.Arn}/${prefix}*`);
+/**
+ * The cluster's own part of the snapshot bucket: `etcd-snapshots/<cluster>/` (SNAPSHOT_PREFIX's
+ * default, functions/domain/snapshots.ts), then data/, manifests/ or locks/.
+ */
+export const SNAPSHOT_KEY_PREFIX = "etcd-snapshots/";
+const snapshotObjects = (part: "data" | "manifests" | "locks") =>
+  sub(`\${${Ids.snapshotBucket}.Arn}/${SNAPSHOT_KEY_PREFIX}\${${Params.clusterName}}/${part}/*`);
+const listOwnSnapshots = allow(["s3:ListBucket"], bucketArn, {
+  StringLike: { "s3:prefix": sub(`${SNAPSHOT_KEY_PREFIX}\${${Params.clusterName}}/*`) },
+});
 const clusterParameters = sub(
   `arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/devcluster/\${${Params.clusterName}}/*`,
 );
+/** The published image references (functions/domain/images.ts imagesParameterName). */
+const imagesParameter = sub(
+  `arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/devcluster/\${${Params.clusterName}}/images`,
+);
+const privateZoneArn = sub(`arn:\${AWS::Partition}:route53:::hostedzone/\${${Ids.privateZone}}`);
 
-/** Building blocks: each names one capability of a function. */
+/**
+ * Building blocks: each names one capability, as the SDK commands the code sends
+ * (functions/adapters/aws/*) translate into IAM actions. test/unit/cloudformation/iamFromCode.test.ts
+ * compares each function's role with the commands its bundle can send.
+ */
 const Capabilities = {
-  observeGroups: [
-    allow(
-      [
-        "autoscaling:DescribeAutoScalingGroups",
-        "autoscaling:DescribeAutoScalingInstances",
-        "autoscaling:DescribeLifecycleHooks",
-        "ec2:DescribeInstances",
-      ],
-      "*",
-    ),
-  ],
+  // groups.ts: DescribeAutoScalingGroups, DescribeInstances.
+  observeGroups: [allow(["autoscaling:DescribeAutoScalingGroups", "ec2:DescribeInstances"], "*")],
+  // lifecycleActions.ts: only the lifecycle handler answers lifecycle hooks.
   completeLifecycleActions: [
     allow(
       ["autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat"],
       ROLES.map(groupArn),
     ),
   ],
+  // route53Dns.ts: ChangeResourceRecordSets, ListResourceRecordSets (it never waits on GetChange).
   writePrivateDns: [
-    allow(
-      ["route53:ChangeResourceRecordSets", "route53:ListResourceRecordSets"],
-      sub(`arn:\${AWS::Partition}:route53:::hostedzone/\${${Ids.privateZone}}`),
-    ),
-    allow(["route53:GetChange"], sub("arn:${AWS::Partition}:route53:::change/*")),
+    allow(["route53:ChangeResourceRecordSets", "route53:ListResourceRecordSets"], privateZoneArn),
   ],
   runNodeCommands: [
     allow(["ssm:SendCommand"], arn("ssm", "document/AWS-RunShellScript", { account: false })),
@@ -82,37 +118,30 @@ const Capabilities = {
     }),
     allow(["ssm:GetCommandInvocation", "ssm:ListCommandInvocations"], "*"),
   ],
-  readClusterParameters: [allow(["ssm:GetParameter", "ssm:GetParameters"], clusterParameters)],
+  // ssmPublishedImages.ts: units are rendered with the published image references (GetParameter).
+  readPublishedImages: [allow(["ssm:GetParameter"], imagesParameter)],
   putMetrics: [
     allow(["cloudwatch:PutMetricData"], "*", { StringEquals: { "cloudwatch:namespace": METRICS.namespace } }),
   ],
+  // formedBefore(): list the cluster's snapshots and read their manifests (a valid one means the
+  // cluster existed, so it is never bootstrapped empty over its data).
+  readSnapshotHistory: [listOwnSnapshots, allow(["s3:GetObject"], snapshotObjects("manifests"))],
+  // snapshot: streams data (multipart: PutObject and AbortMultipartUpload), then the manifest;
+  // retention deletes old data and manifests. Nowhere else in the bucket.
   writeSnapshots: [
-    allow(["s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:AbortMultipartUpload"], bucketObjects()),
-    allow(["s3:ListBucket"], bucketArn),
+    listOwnSnapshots,
+    allow(["s3:GetObject"], snapshotObjects("manifests")),
+    allow(
+      ["s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"],
+      [snapshotObjects("data"), snapshotObjects("manifests")],
+    ),
   ],
-  readSnapshots: [allow(["s3:GetObject"], bucketObjects()), allow(["s3:ListBucket"], bucketArn)],
-  // The restore lock is an object under `<prefix><cluster>/locks/` (functions/adapters/s3Snapshots.ts).
-  holdLocks: [allow(["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], bucketObjects("*/locks/"))],
-  readCatalog: [allow(["s3:GetObject"], bucketObjects("catalog/"))],
-  // The front door address (only with a public record) moves to a healthy worker.
-  moveFrontDoor: [
-    ifCond(
-      Conditions.hasFrontDoorRecord,
-      allow(
-        ["ec2:AssociateAddress"],
-        sub(
-          `arn:\${AWS::Partition}:ec2:\${AWS::Region}:\${AWS::AccountId}:elastic-ip/\${${Ids.frontDoorAddress}.AllocationId}`,
-        ),
-      ),
-      noValue,
-    ),
-    ifCond(
-      Conditions.hasFrontDoorRecord,
-      allow(["ec2:AssociateAddress"], arn("ec2", "instance/*"), {
-        StringEquals: { [`aws:ResourceTag/${CLUSTER_TAG}`]: clusterName },
-      }),
-      noValue,
-    ),
+  // restore (by hand, or reconcile's automatic one): reads manifests and data (nodes fetch the data
+  // through a URL this role presigns), and holds the restore lock.
+  restoreSnapshots: [
+    listOwnSnapshots,
+    allow(["s3:GetObject"], [snapshotObjects("manifests"), snapshotObjects("data")]),
+    allow(["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], snapshotObjects("locks")),
   ],
 } satisfies Record<string, (Statement | CfnValue)[]>;
 
@@ -123,49 +152,63 @@ export const FUNCTION_CAPABILITIES: Record<FunctionName, (keyof typeof Capabilit
     "completeLifecycleActions",
     "writePrivateDns",
     "runNodeCommands",
-    "readClusterParameters",
-    "moveFrontDoor",
+    "readPublishedImages",
+    "readSnapshotHistory",
   ],
   reconcile: [
     "observeGroups",
-    "completeLifecycleActions",
     "writePrivateDns",
     "runNodeCommands",
-    "readClusterParameters",
-    "moveFrontDoor",
+    "readPublishedImages",
     "putMetrics",
     // Recovery runs inside reconcile (functions/runtime/wiring.ts): whether the cluster has existed (a
     // valid snapshot is listed), a total loss's restore reads the snapshot, and both recoveries (from
     // a snapshot, from the survivor) take the restore lock object.
-    "readSnapshots",
-    "holdLocks",
+    "readSnapshotHistory",
+    "restoreSnapshots",
   ],
   snapshot: ["writeSnapshots", "putMetrics", "observeGroups"],
+  // After a restore it runs a reconcile pass (DNS, units with the published images).
   restore: [
-    "readSnapshots",
-    "holdLocks",
+    "restoreSnapshots",
     "runNodeCommands",
     "writePrivateDns",
     "observeGroups",
     "putMetrics",
-    "readClusterParameters",
+    "readPublishedImages",
   ],
-  // readClusterParameters: the published image references units are rendered with.
-  units: ["runNodeCommands", "observeGroups", "readCatalog", "readClusterParameters"],
+  // The catalog ships inside the bundle (functions/catalog): nothing is read from S3.
+  units: ["runNodeCommands", "observeGroups", "readPublishedImages"],
 };
 
 export const functionName = (o: SynthOptions, fn: FunctionName) => `${o.service}-${o.stage}-${fn}`;
 
+/** Statements that repeat (two capabilities listing the same bucket) appear once. */
+function unique(statements: (Statement | CfnValue)[]): (Statement | CfnValue)[] {
+  const seen = new Set<string>();
+  return statements.filter((s) => {
+    const k = JSON.stringify(s);
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
 function functionStatements(o: SynthOptions, fn: FunctionName): (Statement | CfnValue)[] {
+  const inVpc = {
+    ArnEquals: {
+      "ec2:Vpc": sub(`arn:\${AWS::Partition}:ec2:\${AWS::Region}:\${AWS::AccountId}:vpc/\${${Ids.vpc}}`),
+    },
+  };
   const own: (Statement | CfnValue)[] = [
     // Serverless creates the log group; the function only writes to it.
     allow(
       ["logs:CreateLogStream", "logs:PutLogEvents"],
       arn("logs", `log-group:/aws/lambda/${functionName(o, fn)}:*`),
     ),
-    // Lambda's network interfaces in the private subnets. Describe only works on "*"; the others
-    // are held to this account and region (the form AWS's Lambda guide gives for Delete).
-    allow(["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"], "*"),
+    // Lambda's network interfaces in the cluster's VPC (the function runs in its private subnets).
+    // Describe only works on "*"; the others are held to the cluster's VPC by condition.
+    allow(["ec2:DescribeNetworkInterfaces"], "*"),
     allow(
       [
         "ec2:CreateNetworkInterface",
@@ -174,10 +217,11 @@ function functionStatements(o: SynthOptions, fn: FunctionName): (Statement | Cfn
         "ec2:UnassignPrivateIpAddresses",
       ],
       arn("ec2", "*/*"),
+      inVpc,
     ),
   ];
   for (const cap of FUNCTION_CAPABILITIES[fn]) own.push(...Capabilities[cap]);
-  return own;
+  return unique(own);
 }
 
 const assumeRole = (service: string): CfnValue => ({
@@ -190,8 +234,12 @@ export function addIam(t: TemplateBuilder, o: SynthOptions, functions: readonly 
     Type: "AWS::IAM::Role",
     Properties: {
       AssumeRolePolicyDocument: assumeRole("ec2.amazonaws.com"),
-      ManagedPolicyArns: [sub("arn:${AWS::Partition}:iam::aws:policy/AmazonSSMManagedInstanceCore")],
       Policies: [
+        {
+          // AmazonSSMManagedInstanceCore's SSM agent calls, without its GetParameter* on "*".
+          PolicyName: "ssm-agent",
+          PolicyDocument: { Version: "2012-10-17", Statement: [allow(SSM_AGENT_ACTIONS, "*")] },
+        },
         {
           PolicyName: "read-cluster-parameters",
           PolicyDocument: {
@@ -206,11 +254,7 @@ export function addIam(t: TemplateBuilder, o: SynthOptions, functions: readonly 
           PolicyDocument: {
             Version: "2012-10-17",
             Statement: [
-              allow(
-                ["route53:ChangeResourceRecordSets", "route53:ListResourceRecordSets"],
-                sub(`arn:\${AWS::Partition}:route53:::hostedzone/\${${Ids.privateZone}}`),
-              ),
-              allow(["route53:GetChange"], sub("arn:${AWS::Partition}:route53:::change/*")),
+              allow(["route53:ChangeResourceRecordSets", "route53:ListResourceRecordSets"], privateZoneArn),
             ],
           },
         },

@@ -1,6 +1,6 @@
 // The VPC resolver of a local node: answers an SRV name of the cluster's private zone (as kept by
 // the control plane in Route 53, here moto) with `host:port` of each target, comma-separated.
-// usage: node resolve-srv.mjs <srv name> <zone name>   (AWS_* settings from the environment)
+// usage: node resolve-srv.mjs <srv name> <zone name>   (AWS_* settings and PRIVATE_ZONE_ID from the environment)
 /* global process, console */
 import {
   ListHostedZonesCommand,
@@ -15,9 +15,14 @@ if (!srvName || !zoneName) {
 }
 const fq = (n) => (n.endsWith(".") ? n : `${n}.`);
 const r53 = new Route53Client({});
-// Every zone, matched by name here: moto's ListHostedZonesByName filter misses names it stores without the dot.
-const zones = await r53.send(new ListHostedZonesCommand({}));
-const zone = (zones.HostedZones ?? []).find((z) => fq(z.Name ?? "") === fq(zoneName));
+// It reads the zone with the node's credentials (AWS's resolver needs none): the node's role may list
+// the records of its private zone (PRIVATE_ZONE_ID, from cluster.env), and nothing else in Route 53.
+const zone = process.env.PRIVATE_ZONE_ID
+  ? { Id: process.env.PRIVATE_ZONE_ID }
+  : // Every zone, matched by name here: moto's ListHostedZonesByName filter misses names it stores without the dot.
+    ((await r53.send(new ListHostedZonesCommand({}))).HostedZones ?? []).find(
+      (z) => fq(z.Name ?? "") === fq(zoneName),
+    );
 if (!zone) {
   console.error(`resolve-srv: no zone ${zoneName}`);
   process.exit(1);

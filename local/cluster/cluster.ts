@@ -26,8 +26,14 @@ import { ETCD_MEMBER_UNIT_NAME } from "../../functions/domain/firstBoot.ts";
 import { ETCD_BIN, MOTO_SERVER, PROJECT_ROOT } from "../paths.ts";
 import { pidAlive, readPidFile, stopPidFile, waitUntil } from "../processes.ts";
 import { deliverChanges, observeGroups, type Progress } from "./driver.ts";
-import { loadFunctions, localEnv, type LocalFunctionSet } from "./functions.ts";
-import { cachedPackage, deployToMoto, handlerEnvironment, LOCAL_STACK } from "./deploy.ts";
+import { loadFunctions, localEnv, stopFunctions, type LocalFunctionSet } from "./functions.ts";
+import {
+  cachedPackage,
+  deployedRoleCredentials,
+  deployToMoto,
+  handlerEnvironment,
+  LOCAL_STACK,
+} from "./deploy.ts";
 import { collectStatus, type ClusterStatus } from "./status.ts";
 import { isRunning, motoPidPath, readState, writeState, type LocalState } from "./state.ts";
 import { HOOKS } from "../../cloudformation/ids.ts";
@@ -51,6 +57,8 @@ export interface UpOptions {
   clusterName?: string;
   /** `127.A`: the loopback /16 of this cluster (default 127.77). */
   prefix?: string;
+  /** moto enforces IAM (default); off only to measure what enforcement costs (bench/iam.ts). */
+  iam?: boolean;
 }
 
 export function ensureInstalled(progress: Progress) {
@@ -192,20 +200,28 @@ export async function up(dir: string, opts: UpOptions, progress: Progress): Prom
   );
 
   progress(`starting moto (the AWS API) at http://${motoHost}:5000`);
-  const moto = await startMoto({ host: motoHost, port: 5000, dir, pidFile: motoPidPath(dir) });
+  const moto = await startMoto({
+    host: motoHost,
+    port: 5000,
+    dir,
+    pidFile: motoPidPath(dir),
+    iam: opts.iam ?? true,
+  });
   Object.assign(process.env, moto.env);
-  progress("sls deploy (cluster and functions, one stack) to moto");
+  if (!moto.iam) delete process.env.AWS_SESSION_TOKEN;
+  progress(`sls deploy (cluster and functions, one stack) to moto${moto.iam ? " (IAM enforced)" : ""}`);
   const stack = await deployToMoto({ pkg, env: moto.env });
   progress(
     `deployed ${LOCAL_STACK} in ${(stack.deployMs / 1000).toFixed(1)} s (${Object.keys(stack.resources).length} resources)`,
   );
+  const credentials = await deployedRoleCredentials(moto, stack);
   const out = (k: string) => {
     const v = stack.outputs[k];
     if (!v) throw new DevclusterError(`stack output ${k} is missing`);
     return v;
   };
   const state: LocalState = {
-    version: 2,
+    version: 3,
     clusterName,
     domain: synthOptions.clusterDomain,
     prefix,
@@ -220,9 +236,14 @@ export async function up(dir: string, opts: UpOptions, progress: Progress): Prom
       Object.entries(stack.functions).map(([fn, f]) => [fn, { name: f.name, role: f.role }]),
     ),
     functionEnv: handlerEnvironment(stack.functions),
+    iam: moto.iam,
+    admin: moto.admin,
+    credentials,
     createdAt: new Date().toISOString(),
   };
   writeState(dir, state);
+  // The operator's side of this process (status, the stand-in for Auto Scaling) reads the settings too.
+  Object.assign(process.env, localEnv(dir, state));
   const fns = await loadFunctions(dir, state);
   const built = await images;
   if (built.failed.length)
@@ -371,6 +392,7 @@ export function liveNodeProcesses(dir: string): { id: string; pids: number[] }[]
 
 /** Stop every process the cluster started; reports what it found running and stopped, and what was not. */
 export async function down(dir: string, progress: Progress) {
+  await stopFunctions();
   const found = liveNodeProcesses(dir);
   await stopNodeProcessesUnder(dir);
   for (const n of found) progress(`stopped ${n.id} (pid ${n.pids.join(", ")})`);

@@ -13,6 +13,8 @@ import {
 import { GetFunctionConfigurationCommand, LambdaClient } from "@aws-sdk/client-lambda";
 import { DescribeImagesCommand, EC2Client } from "@aws-sdk/client-ec2";
 import { PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
+import { GetRoleCommand, IAMClient } from "@aws-sdk/client-iam";
+import { Ids } from "../../cloudformation/ids.ts";
 import { DEFAULT_OPTIONS, FUNCTION_NAMES, type FunctionName } from "../../cloudformation/options.ts";
 import {
   buildInto,
@@ -25,7 +27,13 @@ import {
 import { pidAlive } from "../processes.ts";
 import { DevclusterError } from "../../functions/domain/errors.ts";
 import { PROJECT_ROOT } from "../paths.ts";
-import { LOCAL_REGION } from "../moto.ts";
+import {
+  LOCAL_REGION,
+  assumeRoles,
+  makeRoleEvaluable,
+  type AwsCredentials,
+  type MotoServer,
+} from "../moto.ts";
 
 /** The `--param` settings a package is made with (serverless.yml `params`). */
 export interface PackageSettings {
@@ -231,4 +239,25 @@ export function handlerEnvironment(
     }
   }
   return env;
+}
+
+/**
+ * The deployed roles' credentials, as Lambda and EC2 hand them to a function and a node: one per
+ * function (its own role) and "node" (the instance profile's role). With IAM enforced, moto then
+ * refuses every call a role's policy does not allow. The roles' resource-scoped statements are first
+ * made evaluable by moto (`makeRoleEvaluable`: their actions unchanged).
+ */
+export async function deployedRoleCredentials(
+  moto: MotoServer,
+  stack: Omit<DeployedStack, "deployMs">,
+): Promise<Record<string, AwsCredentials>> {
+  const nodeRole = stack.resources[Ids.nodeRole];
+  if (!nodeRole) throw new DevclusterError("the deployed stack has no node role");
+  const iam = new IAMClient({});
+  const arns: Record<string, string> = {
+    node: (await iam.send(new GetRoleCommand({ RoleName: nodeRole }))).Role!.Arn!,
+  };
+  for (const fn of FUNCTION_NAMES) arns[fn] = stack.functions[fn].role;
+  if (moto.iam) for (const arn of Object.values(arns)) await makeRoleEvaluable(moto, arn.split("/").pop()!);
+  return assumeRoles(moto, arns);
 }

@@ -7,6 +7,7 @@ import type { Groups } from "../../functions/ports/index.ts";
 import { lifecycleEvent } from "./events.ts";
 import type { LocalState } from "./state.ts";
 import { LOCAL_REGION, awsEnvFor } from "../moto.ts";
+import { roleCredentials } from "./functions.ts";
 
 /** A launched instance's address and zone (EC2, here moto), for its node's first-boot files. */
 export type DescribeNodes = (ids: string[]) => Promise<Map<string, { address: string; zone: string }>>;
@@ -89,7 +90,11 @@ export async function deliverChanges(opts: {
           clusterName: state.clusterName,
           domain: state.domain,
           zoneId: state.zoneId,
-          aws: { ...awsEnvFor(state.motoEndpoint), AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },
+          // A node's programs (presence-dns) call AWS with the instance profile's role, as on EC2.
+          aws: {
+            ...awsEnvFor(state.motoEndpoint, roleCredentials(state, "node")),
+            AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+          },
         },
       );
       progress(`launch ${m.role} ${id}`);

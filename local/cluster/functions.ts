@@ -1,25 +1,42 @@
-// The real Lambda handlers, invoked in-process the way Lambda would, composed for the local cluster:
-// its configuration, moto as the AWS API, and the local stand-ins for SSM, lifecycle actions and DNS.
-import { randomUUID } from "node:crypto";
+// The real Lambda handlers, invoked the way Lambda would, for the local cluster: each deployed function
+// runs in its own worker thread (its "container": own environment, SDK clients and warm state) with the
+// credentials of its own role from the deployed stack, so moto, enforcing IAM, refuses what the role
+// does not allow, as AWS would. The local stand-ins for SSM commands and lifecycle actions are
+// composed inside each worker (functionHost.ts).
 import { join } from "node:path";
-import type { Wiring } from "../../functions/runtime/wiring.ts";
-import { createLocalCommands } from "../commands.ts";
-import { localLifecycleActions } from "../lifecycleActions.ts";
-import { awsEnvFor } from "../moto.ts";
-import type { FunctionName } from "../../cloudformation/options.ts";
+import { Worker } from "node:worker_threads";
+import { FUNCTION_NAMES, type FunctionName } from "../../cloudformation/options.ts";
+import * as errors from "../../functions/domain/errors.ts";
+import { awsEnvFor, type AwsCredentials } from "../moto.ts";
+import type { Answer } from "./functionHost.ts";
 import type { LocalState } from "./state.ts";
 
+const base = (dir: string, state: LocalState) => ({
+  ...state.functionEnv,
+  DEVCLUSTER_LOG_FILE: join(dir, "functions.log"),
+  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+});
+
 /**
- * What the handlers run with: the deployed functions' own environment (read back from moto after
- * `sls deploy`), plus what differs on this machine: the AWS endpoint (moto) and the log file.
+ * What the local cluster's own commands run with (the operator's side: status, scaling, the stand-in
+ * for Auto Scaling): the deployed functions' settings and the administrator's credentials.
  */
 export function localEnv(dir: string, state: LocalState): Record<string, string> {
-  return {
-    ...state.functionEnv,
-    ...awsEnvFor(state.motoEndpoint),
-    DEVCLUSTER_LOG_FILE: join(dir, "functions.log"),
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
-  };
+  return { ...base(dir, state), ...awsEnvFor(state.motoEndpoint, state.admin) };
+}
+
+/**
+ * What one function runs with: the deployed functions' own environment (read back from moto after
+ * `sls deploy`), its role's credentials, and what differs on this machine: the endpoint and the log file.
+ */
+export function functionEnv(dir: string, state: LocalState, fn: FunctionName): Record<string, string> {
+  return { ...base(dir, state), ...awsEnvFor(state.motoEndpoint, roleCredentials(state, fn)) };
+}
+
+export function roleCredentials(state: LocalState, principal: FunctionName | "node"): AwsCredentials {
+  const c = state.credentials[principal];
+  if (!c) throw new errors.DevclusterError(`the local cluster holds no credentials for ${principal}`);
+  return c;
 }
 
 export interface LocalFunctionSet {
@@ -32,61 +49,117 @@ export interface LocalFunctionSet {
   invoke(fn: FunctionName, payload: unknown): Promise<unknown>;
 }
 
-const context = () => ({ awsRequestId: randomUUID() });
+/** A function's container: started on first use, kept warm while the process drives the same cluster. */
+class FunctionContainer {
+  private worker: Worker | undefined;
+  private ready: Promise<void> | undefined;
+  private next = 1;
+  private pending = new Map<number, { ok: (v: unknown) => void; fail: (e: Error) => void }>();
 
-/** The cluster the kept wiring was built for, and that wiring (clients, caches: a warm "container"). */
-let warm: { cluster: string; wiring: Wiring } | undefined;
+  constructor(
+    private readonly fn: FunctionName,
+    private readonly dir: string,
+    private readonly env: Record<string, string>,
+  ) {}
 
-/** Point the AWS SDK at the local cluster's moto, then compose the handlers for it. */
-export async function loadFunctions(dir: string, state: LocalState): Promise<LocalFunctionSet> {
-  const env = localEnv(dir, state);
-  // The SDK's standard endpoint settings and the log file are read from the process environment.
-  Object.assign(process.env, env);
-  // Like a Lambda container, the handlers keep their dependencies (clients) across calls; a process
-  // that drives another cluster (tests, bench: up after down) needs a fresh "container".
-  const cluster = `${dir}|${state.createdAt}`;
-  // Loaded on first use: the CLI's other commands need none of the handlers' code.
-  const [
-    { loadConfig },
-    { createWiring },
-    { lifecycleHandler },
-    { reconcileHandler },
-    { snapshotHandler },
-    { restoreHandler },
-    { unitsHandler },
-  ] = await Promise.all([
-    import("../../functions/runtime/config.ts"),
-    import("../../functions/runtime/wiring.ts"),
-    import("../../functions/handlers/lifecycle.ts"),
-    import("../../functions/handlers/reconcile.ts"),
-    import("../../functions/handlers/snapshot.ts"),
-    import("../../functions/handlers/restore.ts"),
-    import("../../functions/handlers/units.ts"),
-  ]);
-  if (warm?.cluster !== cluster) {
-    const wiring = createWiring(loadConfig(env), {
-      commands: createLocalCommands({ root: dir, containers: true }),
-      actions: localLifecycleActions(dir),
-      // No DNS server answers for the private zone locally (and none is asked off loopback).
-      resolveSrv: null,
+  private start(): Promise<void> {
+    const env: Record<string, string | undefined> = { ...process.env, ...this.env };
+    // A role's credentials are complete without the operator's session token, if it had one.
+    if (!("AWS_SESSION_TOKEN" in this.env)) delete env.AWS_SESSION_TOKEN;
+    const worker = new Worker(new URL("./functionHost.mjs", import.meta.url), {
+      workerData: { fn: this.fn, dir: this.dir, host: new URL("./functionHost.ts", import.meta.url).href },
+      env,
     });
-    warm = { cluster, wiring };
+    this.worker = worker;
+    worker.unref(); // an idle container never keeps the command line from exiting
+    return new Promise((resolve, reject) => {
+      worker.on("message", (m: Answer | { ready: true }) => {
+        if ("ready" in m) return resolve();
+        const p = this.pending.get(m.id);
+        if (!p) return;
+        this.pending.delete(m.id);
+        if (!this.pending.size) worker.unref();
+        if ("error" in m) p.fail(rebuildError(m.error));
+        else p.ok(m.result);
+      });
+      const died = (e: Error) => {
+        reject(e);
+        for (const p of this.pending.values()) p.fail(e);
+        this.pending.clear();
+        this.worker = undefined;
+        this.ready = undefined;
+      };
+      worker.on("error", died);
+      worker.on("exit", (code) =>
+        died(new errors.DevclusterError(`the ${this.fn} function's worker exited (${code})`)),
+      );
+    });
   }
-  const w = () => warm!.wiring;
-  const [lifecycle, reconcile, snapshot, restore, units] = [
-    lifecycleHandler(w),
-    reconcileHandler(w),
-    snapshotHandler(w),
-    restoreHandler(w),
-    unitsHandler(w),
-  ];
+
+  async invoke(payload: unknown): Promise<unknown> {
+    await (this.ready ??= this.start());
+    const worker = this.worker!;
+    const id = this.next++;
+    worker.ref(); // an invocation in flight keeps the process alive until it answers
+    return new Promise((ok, fail) => {
+      this.pending.set(id, { ok, fail });
+      worker.postMessage({ id, payload });
+    });
+  }
+
+  async stop(): Promise<void> {
+    const w = this.worker;
+    this.worker = undefined;
+    this.ready = undefined;
+    if (w) await w.terminate();
+  }
+}
+
+/** The error class the handler threw, by name (a worker hands errors over as plain data). */
+function rebuildError(e: { name: string; message: string; stack?: string }): Error {
+  const Known = (errors as Record<string, unknown>)[e.name];
+  const err =
+    typeof Known === "function" && Known.prototype instanceof Error
+      ? (new (Known as new (m: string) => Error)(e.message) as Error)
+      : Object.assign(new Error(e.message), { name: e.name });
+  // InvalidInputError's constructor would append issues again: keep the handler's message as thrown.
+  err.message = e.message;
+  if (e.stack) err.stack = e.stack;
+  return err;
+}
+
+/** The cluster the warm containers serve, and those containers. */
+let warm: { cluster: string; containers: Record<FunctionName, FunctionContainer> } | undefined;
+
+/** Stop every function's container (a process that drives another cluster next, or ends). */
+export async function stopFunctions(): Promise<void> {
+  const w = warm;
+  warm = undefined;
+  if (w) await Promise.all(Object.values(w.containers).map((c) => c.stop()));
+}
+
+/** The deployed functions of the local cluster in `dir`, each in its own container with its own role. */
+export async function loadFunctions(dir: string, state: LocalState): Promise<LocalFunctionSet> {
+  // Like Lambda containers, the functions keep their dependencies (clients) across calls; a process
+  // that drives another cluster (tests, bench: up after down) needs fresh containers.
+  const cluster = `${dir}|${state.createdAt}`;
+  if (warm?.cluster !== cluster) {
+    await stopFunctions();
+    warm = {
+      cluster,
+      containers: Object.fromEntries(
+        FUNCTION_NAMES.map((fn) => [fn, new FunctionContainer(fn, dir, functionEnv(dir, state, fn))]),
+      ) as Record<FunctionName, FunctionContainer>,
+    };
+  }
+  const c = warm.containers;
+  const scheduled = { source: "aws.events", "detail-type": "Scheduled Event" };
   return {
-    lifecycle: (e) => lifecycle(e, context()),
-    reconcile: () => reconcile({ source: "aws.events", "detail-type": "Scheduled Event" }, context()),
-    snapshot: () => snapshot({ source: "aws.events", "detail-type": "Scheduled Event" }, context()),
-    restore: (input) => restore(input, context()),
-    units: (input) => units(input, context()),
-    invoke: (fn, payload) =>
-      ({ lifecycle, reconcile, snapshot, restore, units })[fn](payload as never, context()),
+    lifecycle: (e) => c.lifecycle.invoke(e),
+    reconcile: () => c.reconcile.invoke(scheduled),
+    snapshot: () => c.snapshot.invoke(scheduled),
+    restore: (input) => c.restore.invoke(input),
+    units: (input) => c.units.invoke(input),
+    invoke: (fn, payload) => c[fn].invoke(payload),
   };
 }

@@ -7,8 +7,14 @@ import { pidAlive, readPidFile } from "../processes.ts";
 
 export const DEFAULT_STATE_DIR = ".devcluster";
 
+const Credentials = z.object({
+  accessKeyId: z.string(),
+  secretAccessKey: z.string(),
+  sessionToken: z.string().optional(),
+});
+
 export const LocalStateSchema = z.object({
-  version: z.literal(2),
+  version: z.literal(3),
   clusterName: z.string(),
   domain: z.string(),
   prefix: z.string(), // 127.A: the /16 the cluster's VPC and moto live in
@@ -24,6 +30,12 @@ export const LocalStateSchema = z.object({
   functions: z.record(z.string(), z.object({ name: z.string(), role: z.string() })),
   /** The deployed functions' environment, read back from moto: what the handlers run with. */
   functionEnv: z.record(z.string(), z.string()),
+  /** Whether moto enforces IAM (it does unless the cluster was started to measure the difference). */
+  iam: z.boolean(),
+  /** moto's administrator: the operator's side (deploy, status, the stand-in for Auto Scaling). */
+  admin: Credentials,
+  /** Each deployed function's role's credentials, and the nodes' role's ("node"), from sts:AssumeRole. */
+  credentials: z.record(z.string(), Credentials),
   createdAt: z.string(),
 });
 export type LocalState = z.infer<typeof LocalStateSchema>;

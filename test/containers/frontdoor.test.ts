@@ -217,8 +217,8 @@ describe("front door", () => {
       TLS_KEY_PARAM: keyParam,
       AWS_REGION: "eu-west-1",
       AWS_ENDPOINT_URL: process.env.AWS_ENDPOINT_URL!,
-      AWS_ACCESS_KEY_ID: "test",
-      AWS_SECRET_ACCESS_KEY: "test",
+      AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID!,
+      AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY!,
     });
     try {
       await p.waitLog(byCode("tls.loaded"));
@@ -253,8 +253,8 @@ describe("front door", () => {
       TLS_KEY_PARAM: "/nope/key",
       AWS_REGION: "eu-west-1",
       AWS_ENDPOINT_URL: process.env.AWS_ENDPOINT_URL!,
-      AWS_ACCESS_KEY_ID: "test",
-      AWS_SECRET_ACCESS_KEY: "test",
+      AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID!,
+      AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY!,
     });
     expect(await p.exited).toBe(1);
     expect(p.logs.find((l) => l.code === "start.failed")?.error).toMatch(/not found/);

@@ -145,8 +145,8 @@ describe("presence-dns", () => {
       DEBOUNCE_MS: "300",
       AWS_REGION: "eu-west-1",
       AWS_ENDPOINT_URL: process.env.AWS_ENDPOINT_URL!,
-      AWS_ACCESS_KEY_ID: "test",
-      AWS_SECRET_ACCESS_KEY: "test",
+      AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID!,
+      AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY!,
     });
     try {
       expect((await p.waitLog(byCode("presence-dns.started"))).zone).toBe(zoneId);

@@ -2,7 +2,8 @@
 // subnets and endpoints exist with the template's settings.
 // What moto 5.2.5's CloudFormation does not apply (checked in its source, pinned below where it
 // concerns a part the issue names; the shape tests and cfn-lint cover these instead):
-// - resource types it skips: AWS::EC2::SecurityGroupEgress, AWS::S3::BucketPolicy, AWS::CloudWatch::Alarm;
+// - resource types it skips: AWS::EC2::SecurityGroupEgress, AWS::S3::BucketPolicy, AWS::CloudWatch::Alarm,
+//   AWS::SQS::QueuePolicy (the lifecycle dead-letter queue's, only in the packaged stack);
 // - AWS::AutoScaling::AutoScalingGroup.LifecycleHookSpecificationList (no hooks are created);
 // - AWS::Route53::HostedZone.VPCs (the zone is created public, unassociated);
 // - AWS::S3::Bucket properties other than BucketEncryption and Tags (versioning, public access

@@ -98,6 +98,38 @@ describe("sls package", () => {
     ).toBeGreaterThanOrEqual(3);
   });
 
+  it("runs one restore, one units push and one snapshot at a time; lifecycle and reconcile unlimited", () => {
+    const reserved = Object.fromEntries(
+      FUNCTION_NAMES.map((f) => [
+        f,
+        template.Resources[`${f[0]!.toUpperCase()}${f.slice(1)}LambdaFunction`]!.Properties!
+          .ReservedConcurrentExecutions,
+      ]),
+    );
+    expect(reserved).toEqual({
+      lifecycle: undefined,
+      reconcile: undefined,
+      snapshot: 1,
+      restore: 1,
+      units: 1,
+    });
+  });
+
+  it("the deployment bucket is private, versioned and encrypted", () => {
+    expect(template.Resources.ServerlessDeploymentBucket!.Properties).toMatchObject({
+      PublicAccessBlockConfiguration: {
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      },
+      VersioningConfiguration: { Status: "Enabled" },
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: "AES256" } }],
+      },
+    });
+  });
+
   it("passes cfn-lint with no finding at all", async () => {
     const report = await validate(
       readFileSync(join(SLS_DIR, "cloudformation-template-update-stack.json"), "utf8"),

@@ -6,7 +6,14 @@ import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll } from "vitest";
 import { reserveLoopbackBlock, type LoopbackBlock } from "../../local/loopback.ts";
-import { startMoto, type MotoServer } from "../../local/moto.ts";
+import { CreateRoleCommand, IAMClient, PutRolePolicyCommand } from "@aws-sdk/client-iam";
+import {
+  assumeRoles,
+  makeRoleEvaluable,
+  startMoto,
+  type AwsCredentials,
+  type MotoServer,
+} from "../../local/moto.ts";
 import { startEtcdCluster, type LocalEtcdCluster } from "../../local/etcd.ts";
 import { stopNodeProcessesUnder } from "../../local/node.ts";
 
@@ -17,6 +24,11 @@ export interface Rig {
   etcd?: LocalEtcdCluster;
   /** A name no other test in this run uses (for buckets, groups, key prefixes). */
   unique(prefix: string): string;
+  /**
+   * A new role holding these statements, assumed: its credentials (moto enforces IAM, so they can
+   * do exactly what the statements allow, as moto evaluates them).
+   */
+  roleCredentials(statements: unknown[]): Promise<AwsCredentials>;
 }
 
 /**
@@ -31,6 +43,31 @@ export function useRig(opts: { moto?: boolean; etcdMembers?: number } = {}): Rig
     rig.dir = mkdtempSync(join(tmpdir(), "devcluster-test-"));
     let n = 0;
     rig.unique = (p) => `${p}-${process.pid}-${++n}-${randomBytes(3).toString("hex")}`;
+    rig.roleCredentials = async (statements) => {
+      const moto = rig.moto!;
+      const iam = new IAMClient({ endpoint: moto.endpoint, region: "us-east-1", credentials: moto.admin });
+      const name = rig.unique("role").slice(0, 60);
+      const role = await iam.send(
+        new CreateRoleCommand({
+          RoleName: name,
+          AssumeRolePolicyDocument: JSON.stringify({
+            Version: "2012-10-17",
+            Statement: [
+              { Effect: "Allow", Principal: { Service: "lambda.amazonaws.com" }, Action: "sts:AssumeRole" },
+            ],
+          }),
+        }),
+      );
+      await iam.send(
+        new PutRolePolicyCommand({
+          RoleName: name,
+          PolicyName: "test",
+          PolicyDocument: JSON.stringify({ Version: "2012-10-17", Statement: statements }),
+        }),
+      );
+      await makeRoleEvaluable(moto, name);
+      return (await assumeRoles(moto, { r: role.Role!.Arn! })).r!;
+    };
     const work: Promise<void>[] = [];
     if (opts.moto) {
       work.push(

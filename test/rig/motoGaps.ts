@@ -6,6 +6,7 @@ export const MOTO_SKIPPED_TYPES = [
   "AWS::CloudWatch::Alarm",
   "AWS::EC2::SecurityGroupEgress",
   "AWS::S3::BucketPolicy",
+  "AWS::SQS::QueuePolicy",
 ];
 
 type Resources = Record<string, { Type: string; Condition?: string }>;

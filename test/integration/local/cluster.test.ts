@@ -13,7 +13,8 @@ import {
   ListResourceRecordSetsCommand,
   Route53Client,
 } from "@aws-sdk/client-route-53";
-import { ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
+import { ListObjectsV2Command, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { GetCallerIdentityCommand, STSClient } from "@aws-sdk/client-sts";
 import {
   CloudFormationClient,
   DescribeStackResourcesCommand,
@@ -30,11 +31,12 @@ import type { ReconcileReport } from "../../../functions/operations/reconcile.ts
 import { attach, down, kill, killAllMain, scale, status, up } from "../../../local/cluster/cluster.ts";
 import type { ClusterStatus } from "../../../local/cluster/status.ts";
 import { motoPidPath, statePath } from "../../../local/cluster/state.ts";
-import { LOCAL_REGION } from "../../../local/moto.ts";
+import { LOCAL_REGION, type AwsCredentials } from "../../../local/moto.ts";
+import { roleCredentials as functionCredentials } from "../../../local/cluster/functions.ts";
 import { nodeDir } from "../../../local/node.ts";
 import { ETCDCTL_BIN, PROJECT_ROOT } from "../../../local/paths.ts";
 import { pidAlive, readPidFile, waitUntil } from "../../../local/processes.ts";
-import { FUNCTION_NAMES } from "../../../cloudformation/options.ts";
+import { FUNCTION_NAMES, type FunctionName } from "../../../cloudformation/options.ts";
 import { expectedOnMoto } from "../../rig/motoGaps.ts";
 
 const run = promisify(execFile);
@@ -48,23 +50,34 @@ const lc = useLocalCluster({ name: "local-e2e", progress });
 // ---------------------------------------------------------------------------------------------
 // Independent sources
 
-const creds = { accessKeyId: "local", secretAccessKey: "local" };
 const aws = () => ({
-  asg: new AutoScalingClient({ endpoint: lc.state.motoEndpoint, region: LOCAL_REGION, credentials: creds }),
-  ec2: new EC2Client({ endpoint: lc.state.motoEndpoint, region: LOCAL_REGION, credentials: creds }),
-  r53: new Route53Client({ endpoint: lc.state.motoEndpoint, region: "us-east-1", credentials: creds }),
+  asg: new AutoScalingClient({
+    endpoint: lc.state.motoEndpoint,
+    region: LOCAL_REGION,
+    credentials: lc.state.admin,
+  }),
+  ec2: new EC2Client({ endpoint: lc.state.motoEndpoint, region: LOCAL_REGION, credentials: lc.state.admin }),
+  r53: new Route53Client({
+    endpoint: lc.state.motoEndpoint,
+    region: "us-east-1",
+    credentials: lc.state.admin,
+  }),
   s3: new S3Client({
     endpoint: lc.state.motoEndpoint,
     region: LOCAL_REGION,
-    credentials: creds,
+    credentials: lc.state.admin,
     forcePathStyle: true,
   }),
   cfn: new CloudFormationClient({
     endpoint: lc.state.motoEndpoint,
     region: LOCAL_REGION,
-    credentials: creds,
+    credentials: lc.state.admin,
   }),
-  lambda: new LambdaClient({ endpoint: lc.state.motoEndpoint, region: LOCAL_REGION, credentials: creds }),
+  lambda: new LambdaClient({
+    endpoint: lc.state.motoEndpoint,
+    region: LOCAL_REGION,
+    credentials: lc.state.admin,
+  }),
 });
 
 interface MotoNode {
@@ -481,6 +494,53 @@ describe("local cluster, step by step", { shuffle: false }, () => {
       AUTO_RESTORE: expect.any(String),
       RETAIN_LAST: expect.any(String),
     });
+  });
+
+  it("IAM: moto enforces it; each function and the nodes hold their own role's credentials, and a role's policy holds", async () => {
+    const state = lc.state;
+    expect(state.iam).toBe(true);
+    const stsAs = (credentials: AwsCredentials) =>
+      new STSClient({ endpoint: state.motoEndpoint, region: LOCAL_REGION, credentials });
+    for (const fn of FUNCTION_NAMES) {
+      const who = await stsAs(functionCredentials(state, fn)).send(new GetCallerIdentityCommand({}));
+      // arn:aws:sts::<account>:assumed-role/<the deployed function's role>/<session>
+      expect(who.Arn!.split("/")[1], fn).toBe(state.functions[fn]!.role.split("/").pop());
+    }
+    const node = await stsAs(functionCredentials(state, "node")).send(new GetCallerIdentityCommand({}));
+    expect(node.Arn).toContain(":assumed-role/");
+    const s3As = (fn: FunctionName) =>
+      new S3Client({
+        endpoint: state.motoEndpoint,
+        region: LOCAL_REGION,
+        credentials: functionCredentials(state, fn),
+        forcePathStyle: true,
+        maxAttempts: 1,
+      });
+    const outcome = (p: Promise<unknown>) =>
+      p.then(
+        () => "allowed",
+        (e: { name?: string }) => e.name,
+      );
+    const list = (fn: FunctionName) =>
+      outcome(
+        s3As(fn).send(
+          new ListObjectsV2Command({ Bucket: state.bucket, Prefix: `etcd-snapshots/${state.clusterName}/` }),
+        ),
+      );
+    // lifecycle reads the snapshot history (formedBefore); units has no business in the bucket.
+    expect(await list("lifecycle")).toBe("allowed");
+    expect(await list("units")).toBe("AccessDenied");
+    // restore may read snapshots but never write them.
+    const write = await outcome(
+      s3As("restore").send(
+        new PutObjectCommand({
+          Bucket: state.bucket,
+          Key: `etcd-snapshots/${state.clusterName}/manifests/forged.json`,
+          Body: "{}",
+        }),
+      ),
+    );
+    expect(write).toBe("AccessDenied");
   });
 
   it("invoke: a function called with a payload from the CLI, as sls invoke -f calls it on AWS", async () => {

@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { buildTemplate } from "../../../cloudformation/template.ts";
 import { HOOKS, Ids } from "../../../cloudformation/ids.ts";
-import { UNSCOPABLE_ACTIONS } from "../../../cloudformation/parts/iam.ts";
+import { SSM_AGENT_ACTIONS, UNSCOPABLE_ACTIONS } from "../../../cloudformation/parts/iam.ts";
 import { USER_DATA_LIMIT, type IgnitionConfig } from "../../../cloudformation/parts/ignition.ts";
 import { ETCD_MEMBER_UNIT } from "../../../functions/domain/firstBoot.ts";
 import { CLUSTER_TAG, ROLE_TAG, ROLES, type Role } from "../../../functions/domain/model.ts";
@@ -78,6 +78,25 @@ describe("groups", () => {
     );
     expect((g.VPCZoneIdentifier as CfnValue[]).length).toBe(3);
   });
+  it("only workers face the internet: main and data nodes in the private subnets", () => {
+    const subnets = (role: Role) => JSON.stringify(props(t, Ids.group(role)).VPCZoneIdentifier);
+    expect(subnets("worker")).toContain("PublicSubnet");
+    for (const role of ["main", "data"] as const) {
+      expect(subnets(role)).toContain("PrivateSubnet");
+      expect(subnets(role)).not.toContain("PublicSubnet");
+    }
+  });
+  it.each(ROLES)(
+    "%s: IMDSv2 with a hop limit of 1 (a bridged container cannot take the node's credentials)",
+    (role) => {
+      const data = props(t, Ids.launchTemplate(role)).LaunchTemplateData as Record<string, CfnValue>;
+      expect(data.MetadataOptions).toEqual({
+        HttpTokens: "required",
+        HttpPutResponseHopLimit: 1,
+        HttpEndpoint: "enabled",
+      });
+    },
+  );
   it.each(ROLES)("%s: launch and terminate hooks with heartbeat and default results", (role) => {
     const hooks = props(t, Ids.group(role)).LifecycleHookSpecificationList as Record<string, CfnValue>[];
     expect(hooks).toEqual([
@@ -233,8 +252,26 @@ describe("events", () => {
       detail: { AutoScalingGroupName: ROLES.map((r) => ({ Ref: Ids.group(r) })) },
     });
     expect(rule.Targets).toEqual([
-      expect.objectContaining({ Arn: { "Fn::GetAtt": ["LifecycleLambdaFunction", "Arn"] } }),
+      expect.objectContaining({
+        Arn: { "Fn::GetAtt": ["LifecycleLambdaFunction", "Arn"] },
+        DeadLetterConfig: { Arn: { "Fn::GetAtt": [Ids.lifecycleDeadLetters, "Arn"] } },
+      }),
     ]);
+  });
+  it("lifecycle events EventBridge cannot deliver go to an encrypted queue only that rule may send to", () => {
+    expect(props(withFunctions, Ids.lifecycleDeadLetters)).toMatchObject({ SqsManagedSseEnabled: true });
+    expect(props(withFunctions, Ids.lifecycleDeadLettersPolicy).PolicyDocument).toMatchObject({
+      Statement: [
+        {
+          Effect: "Allow",
+          Principal: { Service: "events.amazonaws.com" },
+          Action: "sqs:SendMessage",
+          Condition: { ArnEquals: { "aws:SourceArn": { "Fn::GetAtt": [Ids.lifecycleRule, "Arn"] } } },
+        },
+      ],
+    });
+    // Without the function in the template there is no target, so no queue.
+    expect(t.Resources[Ids.lifecycleDeadLetters]).toBeUndefined();
   });
   it("schedules reconcile every 5 minutes and snapshot every SnapshotIntervalMinutes", () => {
     expect(props(withFunctions, Ids.reconcileRule).ScheduleExpression).toBe("rate(5 minutes)");
@@ -394,11 +431,12 @@ describe("IAM", () => {
     for (const x of s)
       expect(x.statement.Condition).toEqual({ StringEquals: { "cloudwatch:namespace": "Devcluster" } });
   });
-  it("node role: SSM managed instance, its cluster's parameters, pulling its cluster's images and writing its private zone only", () => {
+  it("node role: the SSM agent's calls (no GetParameter* on every parameter), its cluster's parameters, pulling its cluster's images and writing its private zone only", () => {
     const node = props(t, Ids.nodeRole);
-    expect(JSON.stringify(node.ManagedPolicyArns)).toContain("AmazonSSMManagedInstanceCore");
+    expect(node.ManagedPolicyArns).toBeUndefined();
     expect(actionsOf(t, Ids.nodeRole)).toEqual(
       new Set([
+        ...SSM_AGENT_ACTIONS,
         "ssm:GetParameter",
         "ssm:GetParameters",
         "ecr:GetAuthorizationToken",
@@ -406,9 +444,9 @@ describe("IAM", () => {
         "ecr:GetDownloadUrlForLayer",
         "route53:ChangeResourceRecordSets",
         "route53:ListResourceRecordSets",
-        "route53:GetChange",
       ]),
     );
+    expect(SSM_AGENT_ACTIONS.filter((a) => a.startsWith("ssm:GetParameter"))).toEqual([]);
     const mine = statements.filter((x) => x.role === Ids.nodeRole);
     const on = (action: string) =>
       mine.find((x) => (x.statement.Action as string[]).includes(action))!.statement;
@@ -448,24 +486,40 @@ describe("IAM", () => {
         "autoscaling:RecordLifecycleActionHeartbeat",
         "route53:ChangeResourceRecordSets",
         "route53:ListResourceRecordSets",
-        "route53:GetChange",
         "ssm:GetParameter",
+        // formedBefore(): lists the snapshots and reads their manifests
+        "s3:ListBucket",
+        "s3:GetObject",
       ],
-      hasNot: ["s3:PutObject", "lambda:InvokeFunction", "cloudwatch:PutMetricData"],
+      hasNot: [
+        "s3:PutObject",
+        "s3:DeleteObject",
+        "lambda:InvokeFunction",
+        "cloudwatch:PutMetricData",
+        "ec2:AssociateAddress",
+        "route53:GetChange",
+      ],
     },
     reconcile: {
       has: [
         ...base,
         ...describeGroups,
         ...commands,
-        "autoscaling:CompleteLifecycleAction",
         "route53:ChangeResourceRecordSets",
         "cloudwatch:PutMetricData",
+        "ssm:GetParameter",
+        // formedBefore() and the automatic restore: snapshots, data, the restore lock
         "s3:ListBucket",
         "s3:GetObject",
         "s3:PutObject",
+        "s3:DeleteObject",
       ],
-      hasNot: ["lambda:InvokeFunction", "s3:AbortMultipartUpload"],
+      hasNot: [
+        "lambda:InvokeFunction",
+        "autoscaling:CompleteLifecycleAction",
+        "autoscaling:RecordLifecycleActionHeartbeat",
+        "ec2:AssociateAddress",
+      ],
     },
     snapshot: {
       has: [
@@ -478,7 +532,12 @@ describe("IAM", () => {
         "s3:AbortMultipartUpload",
         "cloudwatch:PutMetricData",
       ],
-      hasNot: ["ssm:SendCommand", "route53:ChangeResourceRecordSets", "autoscaling:CompleteLifecycleAction"],
+      hasNot: [
+        "ssm:SendCommand",
+        "ssm:GetParameter",
+        "route53:ChangeResourceRecordSets",
+        "autoscaling:CompleteLifecycleAction",
+      ],
     },
     restore: {
       has: [
@@ -489,12 +548,14 @@ describe("IAM", () => {
         "s3:ListBucket",
         "route53:ChangeResourceRecordSets",
         "cloudwatch:PutMetricData",
+        "ssm:GetParameter",
       ],
-      hasNot: ["autoscaling:CompleteLifecycleAction"],
+      hasNot: ["autoscaling:CompleteLifecycleAction", "s3:AbortMultipartUpload"],
     },
     units: {
-      has: [...base, ...describeGroups, ...commands, "s3:GetObject"],
+      has: [...base, ...describeGroups, ...commands, "ssm:GetParameter"],
       hasNot: [
+        "s3:GetObject",
         "s3:PutObject",
         "s3:ListBucket",
         "route53:ChangeResourceRecordSets",
@@ -516,27 +577,37 @@ describe("IAM", () => {
       expect(r).toMatch(/autoScalingGroupName\/\$\{MainGroup\}.*\$\{WorkerGroup\}.*\$\{DataGroup\}/);
     for (const r of scoped("route53:ChangeResourceRecordSets"))
       expect(r).toContain("hostedzone/${PrivateZone}");
-    for (const r of scoped("s3:PutObject")) expect(r).toContain("${SnapshotBucket.Arn}/*");
-    const restoreWrites = statements.filter(
-      (x) =>
-        x.role === "RestoreFunctionRole" &&
-        (x.statement.Action as string[]).some((a) => a === "s3:PutObject" || a === "s3:DeleteObject"),
-    );
-    expect(restoreWrites.map((x) => x.statement.Resource)).toEqual([
-      { "Fn::Sub": "${SnapshotBucket.Arn}/*/locks/*" },
+    // Every object action is held to the cluster's own prefix and one of its parts.
+    const own = /\$\{SnapshotBucket\.Arn\}\/etcd-snapshots\/\$\{ClusterName\}\/(data|manifests|locks)\/\*/;
+    for (const a of ["s3:PutObject", "s3:DeleteObject", "s3:GetObject", "s3:AbortMultipartUpload"])
+      for (const x of statements.filter((y) => (y.statement.Action as string[]).includes(a))) {
+        const rs = [x.statement.Resource].flat().map((r) => JSON.stringify(r));
+        for (const r of rs) expect(r, `${x.role} ${a}`).toMatch(own);
+      }
+    for (const r of scoped("s3:ListBucket")) expect(r).toContain('"s3:prefix"');
+    const writesOf = (role: string) =>
+      statements
+        .filter(
+          (x) =>
+            x.role === role &&
+            (x.statement.Action as string[]).some((a) => a === "s3:PutObject" || a === "s3:DeleteObject"),
+        )
+        .flatMap((x) => [x.statement.Resource].flat().map((r) => (r as { "Fn::Sub": string })["Fn::Sub"]));
+    // Restores write only the lock; the snapshot function never touches it.
+    for (const role of ["RestoreFunctionRole", "ReconcileFunctionRole"])
+      expect(writesOf(role)).toEqual(["${SnapshotBucket.Arn}/etcd-snapshots/${ClusterName}/locks/*"]);
+    expect(writesOf("SnapshotFunctionRole")).toEqual([
+      "${SnapshotBucket.Arn}/etcd-snapshots/${ClusterName}/data/*",
+      "${SnapshotBucket.Arn}/etcd-snapshots/${ClusterName}/manifests/*",
     ]);
-    const units = statements.filter(
-      (x) => x.role === "UnitsFunctionRole" && (x.statement.Action as string[]).includes("s3:GetObject"),
-    );
-    expect(JSON.stringify(units.map((u) => u.statement.Resource))).toContain(
-      "${SnapshotBucket.Arn}/catalog/*",
-    );
     const send = scoped("ssm:SendCommand");
     expect(send.some((r) => r.includes("document/AWS-RunShellScript"))).toBe(true);
     expect(
       send.some((r) => r.includes("instance/*") && r.includes("ssm:resourceTag/devcluster:cluster")),
     ).toBe(true);
-    for (const r of scoped("lambda:InvokeFunction")) expect(r).toContain("function:devcluster-dev-restore");
+    // Network interfaces only in the cluster's VPC.
+    for (const r of scoped("ec2:CreateNetworkInterface")) expect(r).toContain('"ec2:Vpc"');
+    for (const r of scoped("ec2:DeleteNetworkInterface")) expect(r).toContain("vpc/${Vpc}");
   });
 });
 
