@@ -1,7 +1,8 @@
 // Units sync (the `units` function, the lifecycle hook, reconcile): load the catalog, observe the nodes, re-place
 // the units, push only what changed, store the placement (compare-and-swap), report.
 import { z } from "zod";
-import { DevclusterError } from "../domain/errors.ts";
+import { DevclusterError, InvalidInputError, RefusedError } from "../domain/errors.ts";
+import { parseUnitName, templateOf } from "../domain/units/names.ts";
 import type { Logger } from "../ports/log.ts";
 import { loadCatalog, type Catalog, type CatalogSource } from "../domain/units/catalog.ts";
 import { parsePushResults, type NodePushResult } from "../domain/units/push.ts";
@@ -25,8 +26,16 @@ export interface UnitsDeps {
 
 export const UnitsEventSchema = z
   .object({
-    /** A whole catalog (file name -> unit file text) instead of the repository's. */
-    catalog: z.record(z.string(), z.string()).optional(),
+    /** A whole catalog (file name -> unit file text) instead of the repository's. Every key must be a
+     * unit file name systemd accepts (so `__proto__` and the like are refused, not read as empty). */
+    catalog: z
+      .record(
+        z.string().refine((k) => parseUnitName(k) !== undefined, { message: "not a unit file name" }),
+        z.string(),
+      )
+      .optional(),
+    /** Stop units on main nodes that the catalog no longer has (etcd's own included). */
+    confirm: z.boolean().optional(),
     dryRun: z.boolean().optional(),
     /** Push every node its full unit set, changed or not (drift repair). */
     force: z.boolean().optional(),
@@ -56,6 +65,8 @@ export interface UnitsReport {
   attempts: number;
   /** Images units name but nobody published (file -> names): those units fail on their nodes. */
   missingImages: Record<string, string[]>;
+  /** Units on main nodes the catalog no longer has (`unit on node`): pushed only with `confirm`. */
+  mainRemovals: string[];
 }
 
 export interface SyncOptions {
@@ -68,6 +79,8 @@ export interface SyncOptions {
   terminating?: string;
   /** Compare-and-swap attempts when another run stores a placement meanwhile (default 3). */
   attempts?: number;
+  /** Stop units on main nodes that the catalog no longer has. */
+  confirm?: boolean;
 }
 
 /**
@@ -114,8 +127,13 @@ export async function syncUnits(deps: UnitsDeps, opts: SyncOptions = {}): Promis
       saved: false,
       attempts: attempt,
       missingImages: rendered.missing,
+      mainRemovals: mainRemovals(plan, records, catalog),
     };
     if (opts.dryRun) return report;
+    if (report.mainRemovals.length && !opts.confirm)
+      throw new RefusedError(
+        `units: the catalog no longer has units that run on main nodes (${report.mainRemovals.join(", ")}); nothing was pushed. Push with "confirm": true (locally: devcluster local units --confirm) to stop them`,
+      );
     for (const req of plan.requests) {
       const results = parsePushResults(await deps.commands.run(req));
       report.results.push(...results);
@@ -147,11 +165,35 @@ export async function syncUnits(deps: UnitsDeps, opts: SyncOptions = {}): Promis
   }
 }
 
+/** Units a push would stop on a main node because the catalog lacks their file (not a re-placement). */
+function mainRemovals(plan: UnitsPlan, records: { instanceId: string; role: string }[], catalog: Catalog) {
+  const mains = new Set(records.filter((r) => r.role === "main").map((r) => r.instanceId));
+  const fileOf = (u: string) => {
+    const n = parseUnitName(u);
+    return n ? templateOf(n) : u;
+  };
+  return plan.pushes
+    .filter((p) => mains.has(p.nodeId))
+    .flatMap((p) => p.stop.filter((u) => !catalog.files.has(fileOf(u))).map((u) => `${u} on ${p.nodeId}`));
+}
+
 export async function runUnits(deps: UnitsDeps, event: unknown = {}): Promise<UnitsReport> {
+  // Checked on the raw keys: a parsed record silently drops `__proto__`, leaving a catalog that
+  // looks empty (which would stop every unit everywhere).
+  const raw = (event as { catalog?: unknown } | null)?.catalog;
+  if (raw && typeof raw === "object") {
+    const bad = Object.keys(raw).filter((k) => parseUnitName(k) === undefined);
+    if (bad.length)
+      throw new InvalidInputError(
+        "invalid units event",
+        bad.map((k) => `catalog: ${JSON.stringify(k)} is not a unit file name`),
+      );
+  }
   const input = parseInput(UnitsEventSchema, event ?? {}, "invalid units event");
   const opts: SyncOptions = {};
   if (input.catalog) opts.catalog = input.catalog;
   if (input.dryRun) opts.dryRun = true;
   if (input.force) opts.force = true;
+  if (input.confirm) opts.confirm = true;
   return syncUnits(deps, opts);
 }

@@ -144,7 +144,9 @@ async function afterRestore(w: Wiring, log: Logger): Promise<void> {
 async function recover(w: Wiring, log: Logger): Promise<{ action: string; reason?: string }> {
   const { recoverIfTotalLoss } = await import("../operations/restore.ts");
   const out = await recoverIfTotalLoss(restoreDeps(w, log));
-  return out.action === "restored" ? { action: "restored" } : { action: out.action, reason: out.reason };
+  if (out.action === "restored") return { action: "restored" };
+  // An alarm names the remedy, on AWS and locally, in reconcile's own report (not only in the log).
+  return { action: out.action, reason: out.action === "alarm" ? `${out.reason}; ${out.how}` : out.reason };
 }
 
 /** Recovery from the survivor: restore's dependencies, and reconcile's repairs to re-add the other nodes. */

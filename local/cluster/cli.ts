@@ -22,7 +22,7 @@ export const LOCAL_USAGE = `usage: npx devcluster local <subcommand> [--dir DIR]
   restore [<snapshot>|latest] [--force]    rebuild etcd on the main nodes from a snapshot
   restore --survivor                       no quorum: rebuild etcd from the most up-to-date surviving member
   reconcile                                run the reconcile function now
-  units [--dry-run] [--catalog DIR]        validate the catalog, push what changed (--dry-run: show the diff)
+  units [--dry-run] [--catalog DIR] [--confirm]  validate the catalog, push what changed (--dry-run: show the diff)
   invoke <function> [--data JSON]          call a function with a payload, as 'sls invoke -f <function> --data JSON' does on AWS
   down                                     stop every process the cluster started
   demo [--prefix 127.77]                   up, write data, scale, kill every member, restore, verify, down
@@ -90,12 +90,13 @@ const SUBS: Record<string, Sub> = {
     positionals: 0,
   },
   units: {
-    usage: `units [--dry-run] [--catalog DIR]
+    usage: `units [--dry-run] [--catalog DIR] [--confirm]
   validate the unit catalog (default functions/catalog/; every problem as file:line: reason, exit 2),
   re-place its units and push what changed through the units function. --dry-run prints the placement
   diff (which unit goes to or leaves which node, what each node would start, stop, restart) and
-  changes nothing. Exit 1 when a node's push failed (it is pushed again on the next run).`,
-    options: { "dry-run": { type: "boolean" }, catalog: { type: "string" } },
+  changes nothing. A catalog that drops a unit running on main nodes is refused unless --confirm
+  (the dry run lists them). Exit 1 when a node's push failed (it is pushed again on the next run).`,
+    options: { "dry-run": { type: "boolean" }, catalog: { type: "string" }, confirm: { type: "boolean" } },
     positionals: 0,
   },
   invoke: {
@@ -278,6 +279,7 @@ export async function localCommand(args: string[]): Promise<number> {
       const { catalog, report } = await pushUnits(dir, {
         catalogDir: v.catalog as string | undefined,
         dryRun: Boolean(v["dry-run"]),
+        confirm: Boolean(v.confirm),
       });
       if (asJson) json({ catalog, ...report });
       else print(formatUnitsReport(report, catalog));

@@ -117,7 +117,7 @@ export async function attach(dir: string): Promise<{ state: LocalState; fns: Loc
  */
 export async function pushUnits(
   dir: string,
-  opts: { catalogDir?: string; dryRun?: boolean } = {},
+  opts: { catalogDir?: string; dryRun?: boolean; confirm?: boolean } = {},
 ): Promise<{ catalog: string; report: UnitsReport }> {
   const catalog = resolve(opts.catalogDir ?? CATALOG_DIR);
   if (!existsSync(catalog) || !statSync(catalog).isDirectory())
@@ -130,7 +130,11 @@ export async function pushUnits(
     );
   loadCatalog(source);
   const { fns } = await attach(dir);
-  const report = (await fns.units({ catalog: source, dryRun: Boolean(opts.dryRun) })) as UnitsReport;
+  const report = (await fns.units({
+    catalog: source,
+    dryRun: Boolean(opts.dryRun),
+    ...(opts.confirm ? { confirm: true } : {}),
+  })) as UnitsReport;
   return { catalog, report };
 }
 

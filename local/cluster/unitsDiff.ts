@@ -27,6 +27,8 @@ export function formatUnitsReport(r: UnitsReport, catalog: string): string {
     out.push(`  ${p.nodeId} (${list(p.reasons)}): ${what.length ? what.join("; ") : "rewrite its units"}`);
   }
   if (!r.pushed.length) out.push("  (none: every node already runs its units)");
+  if (r.mainRemovals.length)
+    out.push(`on main nodes, the catalog drops: ${list(r.mainRemovals)} (pushed only with --confirm)`);
   for (const u of r.unplaceable) out.push(`unplaceable: ${u.unit}: ${u.reason}`);
   for (const [file, names] of Object.entries(r.missingImages))
     out.push(`image not published: ${file} names ${list(names)} (that unit fails on its node)`);

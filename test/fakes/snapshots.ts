@@ -2,7 +2,7 @@
 // test/integration/contracts/snapshots.test.ts runs the same suite against it and S3 in moto.
 import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
-import { RefusedError, NotFoundError } from "../../functions/domain/errors.ts";
+import { NotFoundError, RefusedError, formatIssues } from "../../functions/domain/errors.ts";
 import {
   ManifestSchema,
   clusterPrefix,
@@ -64,7 +64,7 @@ export class FakeSnapshotStore implements SnapshotStore {
         try {
           const parsed = ManifestSchema.safeParse(JSON.parse(o.body.toString()));
           if (parsed.success) s.manifest = parsed.data;
-          else s.invalid = `manifest does not parse: ${parsed.error.issues[0]?.message ?? "?"}`;
+          else s.invalid = `manifest does not parse: ${formatIssues(parsed.error.issues).join("; ")}`;
         } catch (e) {
           s.invalid = `manifest unreadable: ${e instanceof Error ? e.message : String(e)}`;
         }

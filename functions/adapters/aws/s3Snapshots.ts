@@ -1,6 +1,6 @@
 // The snapshot store in S3: streamed multipart upload of the data, the manifest, listing with the
 // validity check, streamed download, presigned GET URLs for nodes, and deletion in a safe order.
-import { DevclusterError, InvariantError } from "../../domain/errors.ts";
+import { DevclusterError, InvariantError, formatIssues } from "../../domain/errors.ts";
 import { createHash, createHmac } from "node:crypto";
 import type { Readable } from "node:stream";
 import {
@@ -106,7 +106,7 @@ export function s3SnapshotStore(s3: S3Client, bucket: string, layout: SnapshotLa
           const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
           const parsed = ManifestSchema.safeParse(JSON.parse(await res.Body!.transformToString()));
           if (parsed.success) o.manifest = parsed.data;
-          else o.invalid = `manifest does not parse: ${parsed.error.issues[0]?.message ?? "?"}`;
+          else o.invalid = `manifest does not parse: ${formatIssues(parsed.error.issues).join("; ")}`;
         } catch (e) {
           o.invalid = `manifest unreadable: ${e instanceof Error ? e.message : String(e)}`;
         }

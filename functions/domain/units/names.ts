@@ -31,6 +31,8 @@ const MAX_NAME = 255;
 /** Parse a unit name; `undefined` when systemd would not accept it. */
 export function parseUnitName(name: string): UnitName | undefined {
   if (name.length === 0 || name.length > MAX_NAME) return undefined;
+  // A leading '-' would read as an option to systemctl (node scripts also pass `--` before names).
+  if (name.startsWith("-")) return undefined;
   const dot = name.lastIndexOf(".");
   if (dot <= 0) return undefined;
   const type = name.slice(dot + 1) as UnitType;

@@ -64,9 +64,16 @@ export function planUnits(input: PlanUnitsInput): UnitsPlan {
   const reachable = nodes.filter((n) => n.healthy).map((n) => n.id);
   const force = input.force ? true : input.state.pending.filter((id) => reachable.includes(id));
   const pushes = planPush(input.state, result.placement, input.catalog, { nodes: reachable, force });
-  const requests = pushes.length
-    ? pushRequests(pushes, input.catalog, { comment: `devcluster units: ${pushes.length} node(s)` })
-    : [];
+  // Main nodes run etcd: each gets a command of its own, after the others, so one push (or one bad
+  // catalog) never reaches every member at once; workers and data nodes share batched commands.
+  const isMain = new Set(nodes.filter((n) => n.role === "main").map((n) => n.id));
+  const others = pushes.filter((p) => !isMain.has(p.nodeId));
+  const mains = pushes.filter((p) => isMain.has(p.nodeId));
+  const comment = `devcluster units: ${pushes.length} node(s)`;
+  const requests = [
+    ...(others.length ? pushRequests(others, input.catalog, { comment }) : []),
+    ...mains.flatMap((p) => pushRequests([p], input.catalog, { comment })),
+  ];
   const next: StoredPlacement = {
     placement: result.placement,
     files: catalogHashes(input.catalog),

@@ -174,8 +174,8 @@ for u in \${prev_units[@]+"\${prev_units[@]}"} \${extra_stop[@]+"\${extra_stop[@
   has "$u" \${units[@]+"\${units[@]}"} && continue
   has "$u" \${stopped[@]+"\${stopped[@]}"} && continue
   if ! has "$(file_of "$u")" \${nostart[@]+"\${nostart[@]}"}; then
-    systemctl stop "$u" >/dev/null 2>&1
-    systemctl disable "$u" >/dev/null 2>&1
+    systemctl stop -- "$u" >/dev/null 2>&1
+    systemctl disable -- "$u" >/dev/null 2>&1
   fi
   rm -f "$SIDECAR_DIR/\${u%.*}.env"
   stopped+=("$u")
@@ -188,11 +188,11 @@ systemctl daemon-reload || failed+=("daemon-reload")
 for u in \${units[@]+"\${units[@]}"}; do
   f="$(file_of "$u")"
   has "$f" \${nostart[@]+"\${nostart[@]}"} && continue
-  systemctl enable "$u" >/dev/null 2>&1 || { failed+=("$u"); continue; }
+  systemctl enable -- "$u" >/dev/null 2>&1 || { failed+=("$u"); continue; }
   if has "$f" \${written[@]+"\${written[@]}"} && has "$u" \${prev_units[@]+"\${prev_units[@]}"}; then
-    if systemctl restart "$u"; then restarted+=("$u"); else failed+=("$u"); fi
-  elif systemctl is-active --quiet "$u"; then :
-  elif systemctl start "$u"; then started+=("$u")
+    if systemctl restart -- "$u"; then restarted+=("$u"); else failed+=("$u"); fi
+  elif systemctl is-active --quiet -- "$u"; then :
+  elif systemctl start -- "$u"; then started+=("$u")
   else failed+=("$u"); fi
 done
 # A running instance whose sidecar settings changed: its sidecars re-read them.
@@ -200,7 +200,7 @@ for u in \${sidecar_changed[@]+"\${sidecar_changed[@]}"}; do
   has "$u" \${prev_units[@]+"\${prev_units[@]}"} || continue
   for sc in presence ambassador; do
     has "$sc@\${u%.*}.service" \${units[@]+"\${units[@]}"} || continue
-    systemctl try-restart "$sc@\${u%.*}.service" >/dev/null 2>&1 || failed+=("$sc@\${u%.*}.service")
+    systemctl try-restart -- "$sc@\${u%.*}.service" >/dev/null 2>&1 || failed+=("$sc@\${u%.*}.service")
   done
 done
 { [ \${#units[@]} -eq 0 ] || printf '%s\n' "\${units[@]}"; } >"$STATE_DIR/units.new" && mv -f "$STATE_DIR/units.new" "$STATE_DIR/units" || failed+=("state")

@@ -842,7 +842,13 @@ describe("local cluster, step by step", { shuffle: false }, () => {
     const { fns } = await attach(lc.dir);
     // The production wiring: the snapshot on record (S3) marks the cluster as lost, not new.
     const report = (await fns.reconcile()) as ReconcileReport;
-    expect(report.blocked).toContainEqual({ code: "RC_TOTAL_LOSS", detail: "alarm (AUTO_RESTORE is off)" });
+    // The remedy is in the report, the local one included.
+    expect(report.blocked).toContainEqual({
+      code: "RC_TOTAL_LOSS",
+      detail: expect.stringMatching(
+        /^alarm \(AUTO_RESTORE is off; sls invoke -f restore .*on a local cluster: npx devcluster local restore latest/,
+      ),
+    });
     expect(report.repairs.filter((r) => r.code === "RC_BOOTSTRAPPED")).toEqual([]);
     await verify({ etcdUp: false });
   }, 60_000);

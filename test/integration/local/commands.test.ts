@@ -153,4 +153,44 @@ describe("local command runner", () => {
     expect(s!.status).toBe("Success");
     expect(state("patient.service")).toBe("inactive");
   }, 60_000);
+
+  it("keeps a unit inside its node: no program or environment file outside it, nothing sourced, no option as a name", async () => {
+    const root = join(rig.dir, "c5");
+    const dir = prepareLocalNode(root, "i-h", "main");
+    const marker = join(rig.dir, "c5-escaped");
+    const units = join(dir, "etc/systemd/system");
+    // ExecStart climbing out of /opt/bin.
+    writeFileSync(
+      join(units, "climb.service"),
+      `[Service]\nExecStart=/opt/bin/../../../../../../bin/touch ${marker}\n`,
+    );
+    // An environment file whose value is a command substitution: read as text, never run.
+    mkdirSync(join(dir, "etc/devcluster"), { recursive: true });
+    writeFileSync(join(dir, "etc/devcluster/evil.env"), `A="$(touch ${marker})"\nB=plain\n`);
+    writeFileSync(
+      join(units, "envy.service"),
+      "[Service]\nEnvironmentFile=/etc/devcluster/evil.env\nExecStart=/opt/bin/etcdctl version\n",
+    );
+    // An environment file named outside the node.
+    writeFileSync(
+      join(units, "outside.service"),
+      "[Service]\nEnvironmentFile=/../../../../../../etc/hostname\nExecStart=/opt/bin/etcdctl version\n",
+    );
+    const cmds = createLocalCommands({ root });
+    const go = async (script: string) => (await cmds.run({ instanceIds: ["i-h"], script, comment: "x" }))[0]!;
+    const climb = await go("systemctl start climb.service");
+    expect(climb.status).toBe("Failed");
+    expect(climb.stderr).toContain("ExecStart /opt/bin/../../../../../../bin/touch");
+    expect(climb.stderr).toContain("is not a program in /opt/bin");
+    expect((await go("systemctl start envy.service")).status).toBe("Success");
+    const outside = await go("systemctl start outside.service");
+    expect(outside.status).toBe("Failed");
+    expect(outside.stderr).toContain("EnvironmentFile /../../../../../../etc/hostname is outside the node");
+    // A name that looks like an option is a name after `--`, and no unit has it.
+    const dash = await go("systemctl start -- --now");
+    expect(dash.status).toBe("Failed");
+    expect(dash.stderr).toContain("Unit --now not found");
+    await new Promise((res) => setTimeout(res, 300));
+    expect(existsSync(marker)).toBe(false);
+  });
 });

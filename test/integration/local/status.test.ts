@@ -13,10 +13,18 @@ describe("status: etcd members across endpoints, one member lost then all", { sh
     await dead!.proc.stop("SIGKILL", 0);
     // Also an address where nothing ever listened: it costs one refusal, not the answer.
     const ips = [dead!.ip, rig.block.address(99), ...alive.map((m) => m.ip)];
-    const t = Date.now();
-    const s = await etcdMembers(ips);
-    expect(Date.now() - t).toBeLessThan(5000);
-    expect(s.reachable).toBe(true);
+    // Reachable at every call; the survivors may report unhealthy for a moment if the dead member
+    // led (they elect a new leader first), so ask until they are healthy or 15 s have passed.
+    const until = Date.now() + 15_000;
+    let s: Awaited<ReturnType<typeof etcdMembers>>;
+    for (;;) {
+      const t = Date.now();
+      s = await etcdMembers(ips);
+      expect(Date.now() - t).toBeLessThan(5000);
+      expect(s.reachable).toBe(true);
+      if (s.members.filter((m) => m.healthy).length === 2 || Date.now() > until) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
     expect(s.members.map((m) => [m.name, m.healthy]).sort()).toEqual([
       ["m1", false],
       ["m2", true],

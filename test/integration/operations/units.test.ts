@@ -108,7 +108,8 @@ describe("push through the local runner", () => {
     expect(first.unplaceable).toEqual([]);
     expect(first.failed).toEqual([]);
     expect(first.saved).toBe(true);
-    expect(first.commands).toBe(1);
+    // Workers and data nodes in one command; the main node in one of its own.
+    expect(first.commands).toBe(2);
     const check = () => {
       for (const r of records.filter((x) => x.state === "active")) {
         const placed = Object.entries(store.state.placement)
@@ -230,9 +231,12 @@ describe("push over SSM (moto)", () => {
       rec(`i-${(0x1000 + i).toString(16)}`, i < 3 ? "main" : "worker", ["a", "b", "c"][i % 3]!),
     );
     const plan = planUnits({ catalog, nodes, state: EMPTY_PLACEMENT });
-    expect(plan.requests).toHaveLength(1);
+    // The 57 workers in one request (the adapter sends it as 50 + 7); each main node in its own, after.
+    const workers = nodes.filter((n) => n.role === "worker").map((n) => n.instanceId);
+    expect(plan.requests.map((r) => r.instanceIds.length)).toEqual([57, 1, 1, 1]);
+    expect(plan.requests.slice(1).map((r) => r.instanceIds[0])).toEqual(["i-1000", "i-1001", "i-1002"]);
     const results = await commands.run(plan.requests[0]!);
-    expect(results.map((r) => r.instanceId).sort()).toEqual(nodes.map((n) => n.instanceId).sort());
+    expect(results.map((r) => r.instanceId).sort()).toEqual([...workers].sort());
     expect(results.every((r) => r.status === "Success")).toBe(true);
     expect(parsePushResults(results).every((r) => r.status === "Success")).toBe(true);
     expect(commands.stats.sendCommand).toBe(2);
@@ -241,14 +245,14 @@ describe("push over SSM (moto)", () => {
     const ours = listed.filter((c) => c.Comment?.startsWith("devcluster units"));
     expect(ours).toHaveLength(2);
     expect(ours.map((c) => c.DocumentName)).toEqual([SSM_DOCUMENT, SSM_DOCUMENT]);
-    expect(ours.map((c) => c.InstanceIds!.length).sort()).toEqual([10, 50]);
-    expect(ours.flatMap((c) => c.InstanceIds!).sort()).toEqual(nodes.map((n) => n.instanceId).sort());
+    expect(ours.map((c) => c.InstanceIds!.length).sort()).toEqual([50, 7]);
+    expect(ours.flatMap((c) => c.InstanceIds!).sort()).toEqual([...workers].sort());
     const params = ours[0]!.Parameters!;
     expect(params.executionTimeout).toEqual(["300"]);
     expect(params.commands).toHaveLength(1);
     expect(params.commands![0]).toContain('bash "$f"');
     expect(params.commands![0]).toContain("systemctl daemon-reload");
-    expect(params.commands![0]).toContain("'i-1000') units=(");
+    expect(params.commands![0]).toContain("'i-1003') units=(");
   });
 });
 
@@ -394,5 +398,71 @@ describe("placement stored in etcd", () => {
     } finally {
       client.close();
     }
+  });
+});
+
+describe("units never drops what runs on main nodes by accident", () => {
+  it("refuses a catalog without a main node's units unless confirmed, pushes one main node per command, and refuses non-unit keys", async () => {
+    const root = join(rig.dir, "mains");
+    const records = [
+      rec("i-m1", "main", "a"),
+      rec("i-m2", "main", "b"),
+      rec("i-m3", "main", "c"),
+      rec("i-w1", "worker", "a"),
+    ];
+    for (const r of records) prepareLocalNode(root, r.instanceId, r.role);
+    const runner = createLocalCommands({ root });
+    const requests: CommandRequest[] = [];
+    const commands: Commands = { run: (req) => (requests.push(req), runner.run(req)) };
+    const store = memoryStore();
+    const deps: UnitsDeps = {
+      log,
+      nodes: { listNodes: async () => records },
+      placements: store,
+      commands,
+      catalog: () => readCatalogDir(),
+    };
+    const first = await runUnits(deps, {});
+    expect(first.failed).toEqual([]);
+    // Each main node in a command of its own; the worker's in another.
+    for (const req of requests.filter((r) => r.instanceIds.some((id) => id.startsWith("i-m"))))
+      expect(req.instanceIds).toHaveLength(1);
+    const onMains = () =>
+      records.filter((r) => r.role === "main").map((r) => nodeUnits(join(root, "nodes", r.instanceId)));
+    const before = JSON.stringify(onMains());
+    const placedBefore = JSON.stringify(store.state);
+
+    // The partial catalog of the security review: etcd's own unit (and presence-dns) missing.
+    const { "etcd-member.service": _etcd, "presence-dns.service": _dns, ...partial } = readCatalogDir();
+    const dry = await runUnits(deps, { catalog: partial, dryRun: true });
+    expect(dry.mainRemovals).toEqual(
+      expect.arrayContaining([
+        "etcd-member.service on i-m1",
+        "etcd-member.service on i-m2",
+        "etcd-member.service on i-m3",
+      ]),
+    );
+    const sent = requests.length;
+    await expect(runUnits(deps, { catalog: partial })).rejects.toThrow(
+      /the catalog no longer has units that run on main nodes \(.*etcd-member\.service on i-m1.*\); nothing was pushed\. Push with "confirm": true/,
+    );
+    expect(requests.length).toBe(sent);
+    expect(JSON.stringify(onMains())).toBe(before);
+    expect(JSON.stringify(store.state)).toBe(placedBefore);
+
+    // Keys that are no unit file names, `__proto__` among them, are refused by name.
+    for (const bad of [
+      '{"__proto__": {"x.service": "[Service]\\nExecStart=/bin/true\\n"}}',
+      '{"../x.service": ""}',
+      '{"-x.service": ""}',
+    ]) {
+      await expect(runUnits(deps, { catalog: JSON.parse(bad) })).rejects.toThrow(/not a unit file name/);
+    }
+    expect(requests.length).toBe(sent);
+
+    // Confirmed, the drop goes through (and only then).
+    const confirmed = await runUnits(deps, { catalog: partial, confirm: true });
+    expect(confirmed.saved).toBe(true);
+    expect(onMains().every((n) => !n.files.includes("etcd-member.service"))).toBe(true);
   });
 });
