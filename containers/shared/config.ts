@@ -1,6 +1,6 @@
 // Reads a node program's settings from the environment, once, through one zod schema.
 import { z } from "zod";
-import { ConfigError } from "../../functions/domain/errors.ts";
+import { ConfigError, formatIssues } from "../../functions/domain/errors.ts";
 
 export const etcdEndpoints = z
   .string()
@@ -27,9 +27,7 @@ export function loadEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv =
   const clean = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
   const r = schema.safeParse(clean);
   if (!r.success) {
-    throw new ConfigError(
-      `invalid or missing configuration: ${r.error.issues.map((i) => `${i.path.join(".") || "env"}: ${i.message}`).join("; ")}`,
-    );
+    throw new ConfigError(`invalid or missing configuration: ${formatIssues(r.error.issues).join("; ")}`);
   }
   return r.data;
 }

@@ -1,6 +1,6 @@
 // presence's settings: which instance it announces (from the bound unit), its ports and health check.
 import { z } from "zod";
-import { ConfigError } from "../../../functions/domain/errors.ts";
+import { ConfigError, formatIssues } from "../../../functions/domain/errors.ts";
 import { parseUnitName } from "../../../functions/domain/units/names.ts";
 import { PresenceRecordSchema, parsePorts, type PresenceRecord } from "../../../functions/domain/presence.ts";
 import { bool, etcdEndpoints, int, loadEnv } from "../../shared/config.ts";
@@ -84,9 +84,7 @@ export function loadPresenceConfig(env: NodeJS.ProcessEnv = process.env): Presen
   };
   const r = PresenceRecordSchema.safeParse(candidate);
   if (!r.success) {
-    throw new ConfigError(
-      `invalid or missing configuration: ${r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`,
-    );
+    throw new ConfigError(`invalid or missing configuration: ${formatIssues(r.error.issues).join("; ")}`);
   }
   return {
     etcdEndpoints: e.ETCD_ENDPOINTS,
