@@ -2,6 +2,7 @@
 // runner, on loopback addresses moto gave the instances) and moto (groups, instances, Route 53).
 import { nodeKey } from "../../../functions/domain/etcdKeys.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Change } from "@aws-sdk/client-route-53";
 import { Etcd3 } from "etcd3";
 import { handleLifecycle } from "../../../functions/operations/lifecycle.ts";
 import { handleReconcile } from "../../../functions/operations/reconcile.ts";
@@ -270,37 +271,17 @@ describe("lifecycle", { shuffle: false }, () => {
       c.close();
     }
     // A missing A record and a stale one.
-    const { ChangeResourceRecordSetsCommand } = await import("@aws-sdk/client-route-53");
-    const [anyWorker] = await w.ids("worker");
-    const recs = await w.records();
-    const a = recs.find((r) => r.name === `${anyWorker}.${w.domain}.`)!;
-    await w.route53.send(
-      new ChangeResourceRecordSetsCommand({
-        HostedZoneId: w.zoneId,
-        ChangeBatch: {
-          Changes: [
-            {
-              Action: "DELETE",
-              ResourceRecordSet: {
-                Name: a.name,
-                Type: "A",
-                TTL: 60,
-                ResourceRecords: a.values.map((Value) => ({ Value })),
-              },
-            },
-            {
-              Action: "UPSERT",
-              ResourceRecordSet: {
-                Name: `i-0000000000000dead.${w.domain}.`,
-                Type: "A",
-                TTL: 60,
-                ResourceRecords: [{ Value: "127.0.0.9" }],
-              },
-            },
-          ],
+    await dropWorkerARecord([
+      {
+        Action: "UPSERT",
+        ResourceRecordSet: {
+          Name: `i-0000000000000dead.${w.domain}.`,
+          Type: "A",
+          TTL: 60,
+          ResourceRecords: [{ Value: "127.0.0.9" }],
         },
-      }),
-    );
+      },
+    ]);
     const report = await handleReconcile(w.deps, w.log);
     expect(report.failed).toEqual([]);
     expect(report.repairs.map((r) => r.code)).toContain("RC_MEMBER_REMOVED");
@@ -334,27 +315,7 @@ describe("lifecycle", { shuffle: false }, () => {
       } finally {
         c.close();
       }
-      const { ChangeResourceRecordSetsCommand } = await import("@aws-sdk/client-route-53");
-      const [anyWorker] = await w.ids("worker");
-      const a = (await w.records()).find((r) => r.name === `${anyWorker}.${w.domain}.`)!;
-      await w.route53.send(
-        new ChangeResourceRecordSetsCommand({
-          HostedZoneId: w.zoneId,
-          ChangeBatch: {
-            Changes: [
-              {
-                Action: "DELETE",
-                ResourceRecordSet: {
-                  Name: a.name,
-                  Type: "A",
-                  TTL: 60,
-                  ResourceRecords: a.values.map((Value) => ({ Value })),
-                },
-              },
-            ],
-          },
-        }),
-      );
+      await dropWorkerARecord();
       // The units step reads a catalog with two problems in one file.
       const { unitsHook } = await import("../../../functions/operations/unitsHook.ts");
       const { etcdPlacementStore } = await import("../../../functions/adapters/etcd/placementStore.ts");
@@ -461,6 +422,32 @@ describe("lifecycle", { shuffle: false }, () => {
       expect(alarms).toEqual([{ members: expect.arrayContaining(mains), healthy: [], need: 2 }]);
     }, 60_000);
   });
+
+  /** DNS drift for reconcile to repair: one worker's A record deleted, plus `also` in the same batch. */
+  async function dropWorkerARecord(also: Change[] = []) {
+    const { ChangeResourceRecordSetsCommand } = await import("@aws-sdk/client-route-53");
+    const [anyWorker] = await w.ids("worker");
+    const a = (await w.records()).find((r) => r.name === `${anyWorker}.${w.domain}.`)!;
+    await w.route53.send(
+      new ChangeResourceRecordSetsCommand({
+        HostedZoneId: w.zoneId,
+        ChangeBatch: {
+          Changes: [
+            {
+              Action: "DELETE",
+              ResourceRecordSet: {
+                Name: a.name,
+                Type: "A",
+                TTL: 60,
+                ResourceRecords: a.values.map((Value) => ({ Value })),
+              },
+            },
+            ...also,
+          ],
+        },
+      }),
+    );
+  }
 
   async function eventually(fn: () => Promise<void>, timeoutMs = 30_000) {
     const until = Date.now() + timeoutMs;
