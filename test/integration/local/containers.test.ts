@@ -12,6 +12,7 @@ import { attach, down, kill, status } from "../../../local/cluster/cluster.ts";
 import { askFrontDoor, waitForAnswer } from "../../../local/cluster/frontdoor.ts";
 import type { ClusterStatus } from "../../../local/cluster/status.ts";
 import { CONTAINERS_CONF, containersUnder } from "../../../local/containers.ts";
+import { pollUntil } from "../../../functions/domain/poll.ts";
 
 const run = promisify(execFile);
 const progress = () => {};
@@ -71,9 +72,19 @@ describe("real containers in the local cluster", { shuffle: false }, () => {
     const hello = s.services.find((x) => x.name === "hello")!;
     expect(hello.url).toBe(`http://hello.${lc.state.domain}`);
     expect(hello.instances).toEqual([expect.objectContaining({ node: servedBy, port: 8080, healthy: true })]);
-    expect(s.nodes.find((n) => n.id === servedBy)!.containers.map((c) => c.name)).toEqual(
-      expect.arrayContaining(["hello-1", "presence-hello@1", "etcd-amb"]),
+    // etcd-amb is restarted (try-restart, RestartSec=5s) whenever the discovery record changes, which
+    // a late main-node registration during `up` can still do: wait for it rather than sample once.
+    const wanted = ["hello-1", "presence-hello@1", "etcd-amb"];
+    const onServer = async () =>
+      (await status(lc.dir)).nodes.find((n) => n.id === servedBy)!.containers.map((c) => c.name);
+    const seen = await pollUntil(
+      async () => {
+        const names = await onServer();
+        return wanted.every((w) => names.includes(w)) ? names : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 500 },
     );
+    expect(seen ?? (await onServer())).toEqual(expect.arrayContaining(wanted));
     // An unknown name gets the front door's 503, never another service.
     const unknown = await askFrontDoor(door, `nope.${lc.state.domain}`);
     expect(unknown?.status).not.toBe(200);
