@@ -161,8 +161,7 @@ export async function signNodeCsr(
   const cn = csr.subjectName.getField("CN");
   if (cn.length !== 1 || cn[0] !== node.instanceId)
     issues.push(`CN is ${JSON.stringify(cn)}, not ${node.instanceId}`);
-  const san = csr.getExtension(x509.SubjectAlternativeNameExtension);
-  for (const n of san?.names.toJSON() ?? []) {
+  for (const n of sanNames(csr)) {
     const ok =
       (n.type === "ip" && node.ips.includes(n.value)) ||
       (n.type === "dns" && node.dnsNames.includes(n.value));
@@ -180,17 +179,26 @@ export async function signNodeCsr(
   );
 }
 
+/**
+ * The subject alternative names, read by OID: a lookup by class misses when the library is loaded
+ * twice (its ESM and CJS builds each register their own extension classes).
+ */
+function sanNames(c: { getExtensions(type: string): x509.Extension[] }): x509.JsonGeneralName[] {
+  return c
+    .getExtensions("2.5.29.17")
+    .flatMap((e) => new x509.SubjectAlternativeNameExtension(e.rawData).names.toJSON());
+}
+
 /** What a certificate says, for checks and reports. */
 export function describeCertificate(pem: string) {
   const c = new x509.X509Certificate(pem);
-  const san = c.getExtension(x509.SubjectAlternativeNameExtension);
   return {
     subject: c.subject,
     issuer: c.issuer,
     cn: c.subjectName.getField("CN")[0],
     notBefore: c.notBefore,
     notAfter: c.notAfter,
-    sans: (san?.names.toJSON() ?? []).map((n) => `${n.type}:${n.value}`),
+    sans: sanNames(c).map((n) => `${n.type}:${n.value}`),
   };
 }
 
