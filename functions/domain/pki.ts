@@ -9,7 +9,7 @@ import * as x509 from "@peculiar/x509";
 import { webcrypto } from "node:crypto";
 import { InvalidInputError, InvariantError } from "./errors.ts";
 
-const crypto = webcrypto as unknown as Crypto;
+const crypto = webcrypto;
 x509.cryptoProvider.set(crypto);
 
 const EC = { name: "ECDSA", namedCurve: "P-256" } as const;
@@ -42,7 +42,7 @@ const serial = () => {
   return Buffer.from(b).toString("hex");
 };
 
-const pkcs8Pem = async (key: CryptoKey) =>
+const pkcs8Pem = async (key: webcrypto.CryptoKey) =>
   x509.PemConverter.encode(await crypto.subtle.exportKey("pkcs8", key), "PRIVATE KEY");
 
 const window = (now: Date, days: number) => ({
@@ -54,7 +54,7 @@ const window = (now: Date, days: number) => ({
 /** A new self-signed cluster CA (ECDSA P-256). */
 export async function createClusterCa(clusterName: string, now: Date): Promise<KeyPairPem> {
   if (!/^[a-z0-9-]{1,40}$/.test(clusterName)) throw new InvariantError(`bad cluster name ${clusterName}`);
-  const keys = (await crypto.subtle.generateKey(EC, true, ["sign", "verify"])) as CryptoKeyPair;
+  const keys = (await crypto.subtle.generateKey(EC, true, ["sign", "verify"])) as webcrypto.CryptoKeyPair;
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: serial(),
     name: `CN=devcluster ${clusterName} etcd CA`,
@@ -80,7 +80,7 @@ async function importCa(ca: KeyPairPem) {
 
 async function issue(
   ca: KeyPairPem,
-  publicKey: CryptoKey,
+  publicKey: webcrypto.CryptoKey,
   cn: string,
   san: { ips: string[]; dnsNames: string[] },
   usages: x509.ExtendedKeyUsage[],
@@ -116,7 +116,7 @@ async function issue(
 /** A client certificate and key made here (the control plane's own: it lives in SSM beside the CA). */
 export async function createClientCertificate(ca: KeyPairPem, user: string, now: Date): Promise<KeyPairPem> {
   if (!/^[A-Za-z0-9_.-]{1,64}$/.test(user)) throw new InvariantError(`bad etcd user ${user}`);
-  const keys = (await crypto.subtle.generateKey(EC, true, ["sign", "verify"])) as CryptoKeyPair;
+  const keys = (await crypto.subtle.generateKey(EC, true, ["sign", "verify"])) as webcrypto.CryptoKeyPair;
   const certPem = await issue(
     ca,
     keys.publicKey,
@@ -155,7 +155,7 @@ export async function signNodeCsr(
   }
   const issues: string[] = [];
   if (!(await csr.verify())) issues.push("its signature does not verify");
-  const alg = csr.publicKey.algorithm as EcKeyAlgorithm;
+  const alg = csr.publicKey.algorithm as { name: string; namedCurve?: string };
   if (alg.name !== "ECDSA" || alg.namedCurve !== "P-256")
     issues.push(`key is ${alg.name} ${alg.namedCurve ?? ""}, not ECDSA P-256`);
   const cn = csr.subjectName.getField("CN");

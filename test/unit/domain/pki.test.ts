@@ -14,16 +14,16 @@ import {
 } from "../../../functions/domain/pki.ts";
 import { InvalidInputError, InvariantError } from "../../../functions/domain/errors.ts";
 
-const crypto = webcrypto as unknown as Crypto;
+const crypto = webcrypto;
 const now = new Date("2026-11-26T12:00:00Z");
 const node = { instanceId: "i-0123456789abcdef0", ips: ["10.0.1.5", "127.0.0.1"], dnsNames: [] };
 
 async function csr(
   cn: string,
   sans: x509.JsonGeneralName[] = [],
-  alg: EcKeyGenParams | RsaHashedKeyGenParams = { name: "ECDSA", namedCurve: "P-256" },
+  alg: webcrypto.EcKeyGenParams | webcrypto.RsaHashedKeyGenParams = { name: "ECDSA", namedCurve: "P-256" },
 ) {
-  const keys = (await crypto.subtle.generateKey(alg, true, ["sign", "verify"])) as CryptoKeyPair;
+  const keys = (await crypto.subtle.generateKey(alg, true, ["sign", "verify"])) as webcrypto.CryptoKeyPair;
   const req = await x509.Pkcs10CertificateRequestGenerator.create({
     name: `CN=${cn}`,
     keys,
