@@ -189,11 +189,15 @@ type PolicyStatement = { Effect: string; Action: string | string[]; Resource?: u
  * instance would never allow anything. Such statements get `Resource: "*"`; their actions, and
  * every S3 statement, stay exactly as deployed (an action moto names by its signing name, CloudWatch's
  * "monitoring:", is also given under that name). Conditions need no change: moto treats a condition
- * whose key the request does not carry as met.
+ * whose key the request does not carry as met. A non-S3 Deny scoped to some resources (the node
+ * role's on the etcd PKI parameters) cannot be kept: widened to "*" it would deny what the role's
+ * allows grant elsewhere, so it is left out (undefined), like the scoping of the allows; the
+ * template test checks it is deployed.
  */
-export function motoEvaluable(s: PolicyStatement): PolicyStatement {
+export function motoEvaluable(s: PolicyStatement): PolicyStatement | undefined {
   const actions = Array.isArray(s.Action) ? s.Action : [s.Action];
   if (actions.every((a) => a.startsWith("s3:"))) return s;
+  if (s.Effect === "Deny" && s.Resource !== "*") return undefined;
   // moto names an action by the request's signing name: CloudWatch signs as "monitoring".
   const named = actions.flatMap((a) =>
     a.startsWith("cloudwatch:") ? [a, `monitoring:${a.slice(11)}`] : [a],
@@ -220,7 +224,10 @@ export async function makeRoleEvaluable(
       new PutRolePolicyCommand({
         RoleName: roleName,
         PolicyName: name,
-        PolicyDocument: JSON.stringify({ ...policy, Statement: statements.map(motoEvaluable) }),
+        PolicyDocument: JSON.stringify({
+          ...policy,
+          Statement: statements.flatMap((x) => motoEvaluable(x) ?? []),
+        }),
       }),
     );
   }

@@ -89,6 +89,10 @@ const clusterParameters = sub(
 const imagesParameter = sub(
   `arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/devcluster/\${${Params.clusterName}}/images`,
 );
+/** The etcd PKI (functions/adapters/aws/ssmClusterPki.ts): the CA and the control plane's client key. */
+const etcdPkiParameters = sub(
+  `arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/devcluster/\${${Params.clusterName}}/etcd/*`,
+);
 const privateZoneArn = sub(`arn:\${AWS::Partition}:route53:::hostedzone/\${${Ids.privateZone}}`);
 
 /**
@@ -120,6 +124,9 @@ const Capabilities = {
   ],
   // ssmPublishedImages.ts: units are rendered with the published image references (GetParameter).
   readPublishedImages: [allow(["ssm:GetParameter"], imagesParameter)],
+  // ssmClusterPki.ts: reads the CA to sign launching nodes' CSRs, and creates it (and the control
+  // plane's client certificate) the first time, PutParameter without overwrite.
+  issueNodeCertificates: [allow(["ssm:GetParameter", "ssm:PutParameter"], etcdPkiParameters)],
   putMetrics: [
     allow(["cloudwatch:PutMetricData"], "*", { StringEquals: { "cloudwatch:namespace": METRICS.namespace } }),
   ],
@@ -154,6 +161,7 @@ export const FUNCTION_CAPABILITIES: Record<FunctionName, (keyof typeof Capabilit
     "runNodeCommands",
     "readPublishedImages",
     "readSnapshotHistory",
+    "issueNodeCertificates",
   ],
   reconcile: [
     "observeGroups",
@@ -244,7 +252,15 @@ export function addIam(t: TemplateBuilder, o: SynthOptions, functions: readonly 
           PolicyName: "read-cluster-parameters",
           PolicyDocument: {
             Version: "2012-10-17",
-            Statement: [allow(["ssm:GetParameter", "ssm:GetParameters"], clusterParameters)],
+            Statement: [
+              allow(["ssm:GetParameter", "ssm:GetParameters"], clusterParameters),
+              // The etcd CA's key is the control plane's: a node holding it could certify anyone.
+              {
+                Effect: "Deny",
+                Action: ["ssm:GetParameter", "ssm:GetParameters"],
+                Resource: etcdPkiParameters,
+              },
+            ],
           },
         },
         {

@@ -6,6 +6,7 @@ export const LIFECYCLE_CODES = {
   LC_WARM_POOL_SKIPPED: "warm pool transition: nothing to do",
   LC_REFUSED:
     "the event does not match the cluster (foreign group, instance in another group or not in this state, no cluster tag): nothing changed, not completed (detail: why)",
+  LC_NODE_CERTIFICATE: "the node's etcd certificate (detail: issued from its CSR, or current and kept)",
   LC_WAITING_FOR_ETCD: "a worker or data node waits for the forming etcd cluster",
   LC_ETCD_LOST: "no member answers but a snapshot exists: not bootstrapping, a restore is needed",
   LC_BOOTSTRAPPED: "formed the etcd cluster (detail: member count)",

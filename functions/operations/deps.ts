@@ -6,6 +6,7 @@ import type { NodePushResult } from "../domain/units/push.ts";
 import type { Commands, Groups, LifecycleActions } from "../ports/index.ts";
 import type { ClusterStore } from "../ports/cluster.ts";
 import type { Dns } from "../ports/dns.ts";
+import type { ClusterPki } from "../ports/pki.ts";
 
 /** Where the units hook reaches etcd: the handler's own store and endpoints. */
 export interface UnitsContext {
@@ -103,6 +104,8 @@ export interface LifecycleDeps {
   /** A store over these endpoints (client URLs); implementations cache clients per endpoint set. */
   store(endpoints: string[]): ClusterStore;
   units?: UnitsHook | undefined;
+  /** The etcd PKI: each launching node gets its certificate. Absent: none is issued. */
+  pki?: ClusterPki | undefined;
   history?: ClusterHistory | undefined;
   recover?: Recover | undefined;
   noQuorum?: NoQuorumAlarm | undefined;

@@ -11,6 +11,7 @@ import { ClusterNotReadyError, LockBusyError } from "../domain/errors.ts";
 import type { ClusterStore } from "../ports/cluster.ts";
 import type { LifecycleDeps } from "./deps.ts";
 import { syncDns } from "./dnsSync.ts";
+import { issueNodeCertificate } from "./nodeCertificate.ts";
 import type { LifecycleReport } from "./report.ts";
 import {
   bootstrapCluster,
@@ -37,6 +38,20 @@ export async function launch(ev: LifecycleEvent, deps: LifecycleDeps, log: Logge
   if (!inst) throw new NotFoundError(`instance ${ev.instanceId} does not exist`);
   if (/^(shutting-down|terminated|stopping|stopped)$/.test(inst.state)) {
     throw new NotFoundError(`instance ${ev.instanceId} is ${inst.state}`);
+  }
+  if (deps.pki) {
+    // Before anything uses etcd on the node: a member starts with its certificate.
+    const cert = await issueNodeCertificate(
+      {
+        commands: deps.commands,
+        pki: deps.pki,
+        now: deps.now,
+        commandTimeoutSeconds: deps.timing.commandTimeoutSeconds,
+      },
+      { instanceId: ev.instanceId, privateIp: inst.privateIp },
+      log,
+    );
+    report.steps.push(reportStep("LC_NODE_CERTIFICATE", cert));
   }
   const endpoints = endpointsOf(obs.main);
   const store = deps.store(endpoints);

@@ -453,6 +453,18 @@ describe("IAM", () => {
     expect(JSON.stringify(on("ssm:GetParameter").Resource)).toContain(
       ":parameter/devcluster/${ClusterName}/*",
     );
+    // ...except the etcd PKI: the CA's key would let a node certify anyone.
+    const deny = mine.filter((x) => x.statement.Effect === "Deny").map((x) => x.statement);
+    expect(deny).toEqual([
+      {
+        Effect: "Deny",
+        Action: ["ssm:GetParameter", "ssm:GetParameters"],
+        Resource: {
+          "Fn::Sub":
+            "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/devcluster/${ClusterName}/etcd/*",
+        },
+      },
+    ]);
     expect(on("ecr:GetAuthorizationToken").Resource).toBe("*");
     expect(on("route53:ChangeResourceRecordSets").Resource).toEqual({
       "Fn::Sub": `arn:\${AWS::Partition}:route53:::hostedzone/\${${Ids.privateZone}}`,

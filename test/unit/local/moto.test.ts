@@ -22,8 +22,18 @@ describe("motoEvaluable", () => {
   });
   it("names CloudWatch actions by moto's signing name too", () => {
     expect(
-      motoEvaluable({ Effect: "Allow", Action: "cloudwatch:PutMetricData", Resource: "*" }).Action,
+      motoEvaluable({ Effect: "Allow", Action: "cloudwatch:PutMetricData", Resource: "*" })?.Action,
     ).toEqual(["cloudwatch:PutMetricData", "monitoring:PutMetricData"]);
+  });
+  it("leaves out a scoped Deny outside S3 (widened, it would deny what allows grant elsewhere)", () => {
+    const scoped = {
+      Effect: "Deny",
+      Action: ["ssm:GetParameter"],
+      Resource: "arn:aws:ssm:r:1:parameter/x/etcd/*",
+    };
+    expect(motoEvaluable(scoped)).toBeUndefined();
+    const everywhere = { ...scoped, Resource: "*" };
+    expect(motoEvaluable(everywhere)).toEqual(everywhere);
   });
 });
 
