@@ -124,9 +124,6 @@ const Capabilities = {
   ],
   // ssmPublishedImages.ts: units are rendered with the published image references (GetParameter).
   readPublishedImages: [allow(["ssm:GetParameter"], imagesParameter)],
-  // ssmClusterPki.ts: reads the CA to sign launching nodes' CSRs, and creates it (and the control
-  // plane's client certificate) the first time, PutParameter without overwrite.
-  issueNodeCertificates: [allow(["ssm:GetParameter", "ssm:PutParameter"], etcdPkiParameters)],
   putMetrics: [
     allow(["cloudwatch:PutMetricData"], "*", { StringEquals: { "cloudwatch:namespace": METRICS.namespace } }),
   ],
@@ -161,7 +158,6 @@ export const FUNCTION_CAPABILITIES: Record<FunctionName, (keyof typeof Capabilit
     "runNodeCommands",
     "readPublishedImages",
     "readSnapshotHistory",
-    "issueNodeCertificates",
   ],
   reconcile: [
     "observeGroups",

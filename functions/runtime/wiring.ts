@@ -20,7 +20,6 @@ import { route53Dns } from "../adapters/aws/route53Dns.ts";
 import { s3SnapshotStore } from "../adapters/aws/s3Snapshots.ts";
 import { createSsmCommands } from "../adapters/aws/ssmCommands.ts";
 import { ssmPublishedImages } from "../adapters/aws/ssmPublishedImages.ts";
-import { ssmClusterPki } from "../adapters/aws/ssmClusterPki.ts";
 import { etcdClusterStore } from "../adapters/etcd/clusterStore.ts";
 import { etcdPlacementStore } from "../adapters/etcd/placementStore.ts";
 import { readCatalogDir } from "../catalog/index.ts";
@@ -108,7 +107,6 @@ export function lifecycleDeps(w: Wiring): LifecycleDeps {
     dns: route53Dns(route53, cfg.PRIVATE_ZONE_ID),
     store: cachedStores(),
     units: etcdUnitsHook(commands, { images: ssmPublishedImages(ssmClient(), cfg.CLUSTER_NAME) }),
-    pki: ssmClusterPki(ssmClient(), cfg.CLUSTER_NAME),
     history: snapshotHistory(cfg),
     recover: (log) => recover(w, log),
     noQuorum: async (log) => {
