@@ -52,6 +52,7 @@ export const UNSCOPABLE_ACTIONS = new Set([
   "autoscaling:DescribeAutoScalingGroups",
   "ec2:DescribeInstances",
   "ec2:DescribeNetworkInterfaces",
+  "ec2:DescribeVolumes",
   "ssm:GetCommandInvocation",
   "ssm:ListCommandInvocations",
   "cloudwatch:PutMetricData",
@@ -118,6 +119,17 @@ const Capabilities = {
     }),
     allow(["ssm:GetCommandInvocation", "ssm:ListCommandInvocations"], "*"),
   ],
+  // ec2Volumes.ts: service volumes are found by tag and created tagged with the cluster; a role may
+  // create only volumes that carry its cluster's tag, and tag only at their creation.
+  manageVolumes: [
+    allow(["ec2:DescribeVolumes"], "*"),
+    allow(["ec2:CreateVolume"], arn("ec2", "volume/*"), {
+      StringEquals: { [`aws:RequestTag/${CLUSTER_TAG}`]: clusterName },
+    }),
+    allow(["ec2:CreateTags"], arn("ec2", "volume/*"), {
+      StringEquals: { "ec2:CreateAction": "CreateVolume" },
+    }),
+  ],
   // ssmPublishedImages.ts: units are rendered with the published image references (GetParameter).
   readPublishedImages: [allow(["ssm:GetParameter"], imagesParameter)],
   putMetrics: [
@@ -153,6 +165,7 @@ export const FUNCTION_CAPABILITIES: Record<FunctionName, (keyof typeof Capabilit
     "writePrivateDns",
     "runNodeCommands",
     "readPublishedImages",
+    "manageVolumes",
     "readSnapshotHistory",
   ],
   reconcile: [
@@ -160,6 +173,7 @@ export const FUNCTION_CAPABILITIES: Record<FunctionName, (keyof typeof Capabilit
     "writePrivateDns",
     "runNodeCommands",
     "readPublishedImages",
+    "manageVolumes",
     "putMetrics",
     // Recovery runs inside reconcile (functions/runtime/wiring.ts): whether the cluster has existed (a
     // valid snapshot is listed), a total loss's restore reads the snapshot, and both recoveries (from
@@ -176,9 +190,10 @@ export const FUNCTION_CAPABILITIES: Record<FunctionName, (keyof typeof Capabilit
     "observeGroups",
     "putMetrics",
     "readPublishedImages",
+    "manageVolumes",
   ],
   // The catalog ships inside the bundle (functions/catalog): nothing is read from S3.
-  units: ["runNodeCommands", "observeGroups", "readPublishedImages"],
+  units: ["runNodeCommands", "observeGroups", "readPublishedImages", "manageVolumes"],
 };
 
 export const functionName = (o: SynthOptions, fn: FunctionName) => `${o.service}-${o.stage}-${fn}`;
