@@ -1,14 +1,40 @@
-// The snapshot bucket: versioned, encrypted (SSE-S3: no key to manage or pay for; the bucket
-// policy, not a key policy, is the access boundary), never public, TLS only, and kept when the
-// stack goes (snapshots are how a lost cluster comes back).
-import { getAtt, ref, sub, tags, type TemplateBuilder } from "../cfn.ts";
+// The snapshot bucket: versioned, encrypted under the cluster key (SSE-KMS: a snapshot holds
+// whatever etcd holds, so reading one takes the key's permission as well as the bucket's), never
+// public, TLS only, closed to every principal but the roles that use it, and kept when the stack
+// goes (snapshots are how a lost cluster comes back).
+import { arn, getAtt, ref, sub, tags, type CfnValue, type TemplateBuilder } from "../cfn.ts";
 import { Ids, Params } from "../ids.ts";
+import type { FunctionName } from "../options.ts";
+import { snapshotReaders } from "./keys.ts";
+import { clusterKeyAlias } from "../../functions/domain/clusterKey.ts";
+
+/**
+ * What the bucket policy denies every other principal: every object and listing action. Bucket
+ * settings (its policy included) stay with the account, so an administrator can always change this.
+ */
+export const SNAPSHOT_DATA_ACTIONS = [
+  "s3:GetObject*",
+  "s3:PutObject*",
+  "s3:DeleteObject*",
+  "s3:RestoreObject",
+  "s3:AbortMultipartUpload",
+  "s3:ListBucket*",
+  "s3:ListMultipartUploadParts",
+];
 
 /** Days an overwritten or deleted snapshot version is kept; retention itself is the snapshot function's. */
 export const NONCURRENT_DAYS = 30;
 export const ABORT_MULTIPART_DAYS = 1;
 
-export function addStorage(t: TemplateBuilder): void {
+/** Who may touch snapshots: the account's root user and the roles that read or write them. */
+export function snapshotPrincipals(functions: readonly FunctionName[]): CfnValue[] {
+  return [
+    arn("iam", "root", { region: false }),
+    ...snapshotReaders(functions).map((fn) => getAtt(Ids.functionRole(fn), "Arn")),
+  ];
+}
+
+export function addStorage(t: TemplateBuilder, functions: readonly FunctionName[]): void {
   t.resource(Ids.snapshotBucket, {
     Type: "AWS::S3::Bucket",
     DeletionPolicy: "Retain",
@@ -17,7 +43,16 @@ export function addStorage(t: TemplateBuilder): void {
       VersioningConfiguration: { Status: "Enabled" },
       BucketEncryption: {
         ServerSideEncryptionConfiguration: [
-          { ServerSideEncryptionByDefault: { SSEAlgorithm: "AES256" }, BucketKeyEnabled: true },
+          {
+            ServerSideEncryptionByDefault: {
+              SSEAlgorithm: "aws:kms",
+              // By alias: the key's policy names the roles, whose policies name this bucket; the
+              // key's ARN here would close that circle. Nothing writes before the stack is complete.
+              KMSMasterKeyID: arn("kms", clusterKeyAlias(`\${${Params.clusterName}}`)),
+            },
+            // One data key per bucket and period instead of a KMS call per object.
+            BucketKeyEnabled: true,
+          },
         ],
       },
       PublicAccessBlockConfiguration: {
@@ -59,6 +94,14 @@ export function addStorage(t: TemplateBuilder): void {
             Action: "s3:*",
             Resource: [getAtt(Ids.snapshotBucket, "Arn"), sub(`\${${Ids.snapshotBucket}.Arn}/*`)],
             Condition: { Bool: { "aws:SecureTransport": "false" } },
+          },
+          {
+            Sid: "DenyOtherPrincipals",
+            Effect: "Deny",
+            Principal: "*",
+            Action: SNAPSHOT_DATA_ACTIONS,
+            Resource: [getAtt(Ids.snapshotBucket, "Arn"), sub(`\${${Ids.snapshotBucket}.Arn}/*`)],
+            Condition: { ArnNotEquals: { "aws:PrincipalArn": snapshotPrincipals(functions) } },
           },
         ],
       },
