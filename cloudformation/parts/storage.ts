@@ -6,21 +6,22 @@ import { arn, getAtt, ref, sub, tags, type CfnValue, type TemplateBuilder } from
 import { Ids, Params } from "../ids.ts";
 import type { FunctionName } from "../options.ts";
 import { snapshotReaders } from "./keys.ts";
+import { SNAPSHOT_KEY_PREFIX } from "./iam.ts";
 import { clusterKeyAlias } from "../../functions/domain/clusterKey.ts";
 
 /**
- * What the bucket policy denies every other principal: every object and listing action. Bucket
- * settings (its policy included) stay with the account, so an administrator can always change this.
+ * What the bucket policy denies every other principal: changing any object, and reading any but a
+ * manifest (a snapshot holds whatever etcd holds; a manifest holds ids, sizes and checksums, which
+ * operators list and read). Bucket settings, its policy included, stay with the account, so an
+ * administrator can always change this.
  */
-export const SNAPSHOT_DATA_ACTIONS = [
-  "s3:GetObject*",
+export const SNAPSHOT_WRITE_ACTIONS = [
   "s3:PutObject*",
   "s3:DeleteObject*",
   "s3:RestoreObject",
   "s3:AbortMultipartUpload",
-  "s3:ListBucket*",
-  "s3:ListMultipartUploadParts",
 ];
+export const SNAPSHOT_READ_ACTIONS = ["s3:GetObject*", "s3:ListMultipartUploadParts"];
 
 /** Days an overwritten or deleted snapshot version is kept; retention itself is the snapshot function's. */
 export const NONCURRENT_DAYS = 30;
@@ -96,11 +97,19 @@ export function addStorage(t: TemplateBuilder, functions: readonly FunctionName[
             Condition: { Bool: { "aws:SecureTransport": "false" } },
           },
           {
-            Sid: "DenyOtherPrincipals",
+            Sid: "DenyOtherPrincipalsWrites",
             Effect: "Deny",
             Principal: "*",
-            Action: SNAPSHOT_DATA_ACTIONS,
-            Resource: [getAtt(Ids.snapshotBucket, "Arn"), sub(`\${${Ids.snapshotBucket}.Arn}/*`)],
+            Action: SNAPSHOT_WRITE_ACTIONS,
+            Resource: sub(`\${${Ids.snapshotBucket}.Arn}/*`),
+            Condition: { ArnNotEquals: { "aws:PrincipalArn": snapshotPrincipals(functions) } },
+          },
+          {
+            Sid: "DenyOtherPrincipalsReadsButManifests",
+            Effect: "Deny",
+            Principal: "*",
+            Action: SNAPSHOT_READ_ACTIONS,
+            NotResource: sub(`\${${Ids.snapshotBucket}.Arn}/${SNAPSHOT_KEY_PREFIX}*/manifests/*`),
             Condition: { ArnNotEquals: { "aws:PrincipalArn": snapshotPrincipals(functions) } },
           },
         ],
