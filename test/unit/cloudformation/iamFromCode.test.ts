@@ -47,6 +47,15 @@ const ACTION_OF: Record<string, Record<string, string | string[]>> = {
   },
 };
 
+/**
+ * What S3 asks of KMS on the caller's behalf, the bucket being SSE-KMS under the cluster key: a read
+ * decrypts the object's data key, a write asks for one (and a multipart upload decrypts it to finish).
+ */
+const IMPLIED: Record<string, string[]> = {
+  "s3:GetObject": ["kms:Decrypt"],
+  "s3:PutObject": ["kms:GenerateDataKey", "kms:Decrypt"],
+};
+
 /** What a role needs whatever its code: its logs and Lambda's network interfaces in the VPC. */
 const RUNTIME = new Set([
   "logs:CreateLogStream",
@@ -66,6 +75,7 @@ const REACHABLE_NOT_SENT: Record<FunctionName, Record<string, string>> = {
   lifecycle: {
     "s3:PutObject": "the snapshot store's writes: lifecycle only lists snapshots and reads manifests",
     "s3:DeleteObject": "the snapshot store's deletes",
+    "kms:GenerateDataKey": "the data key of the snapshot store's writes",
     "s3:AbortMultipartUpload": "the snapshot store's upload",
     "cloudwatch:PutMetricData": "the no-quorum alarm and recovery: reconcile's paths in the shared deps",
   },
@@ -108,6 +118,7 @@ async function sentBy(fn: FunctionName): Promise<Set<string>> {
     if (!action) throw new Error(`${fn}: no IAM action known for ${m[1]} (${pkg ?? "not imported"})`);
     for (const a of [action].flat()) actions.add(a);
   }
+  for (const a of [...actions]) for (const implied of IMPLIED[a] ?? []) actions.add(implied);
   return actions;
 }
 
