@@ -193,7 +193,8 @@ describe("presence", () => {
         async () => parsePresence(await serviceKeys(svc)).services.get(svc)?.master,
       );
       const [winner, other] = first.instance === "1" ? [a, b] : [b, a];
-      expect(winner.logs.some((l) => l.code === "presence.elected")).toBe(true);
+      // The key is committed before the winner logs it, and its stdout arrives later still: wait for the line.
+      await winner.waitLog(byCode("presence.elected"));
       expect(other.logs.some((l) => l.code === "presence.elected")).toBe(false);
       await winner.stop();
       const { value: next } = await until("a new master", async () => {
