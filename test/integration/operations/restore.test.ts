@@ -32,7 +32,8 @@ import {
   startClusterOnNodes,
   testConfig,
 } from "./snapshotCluster.ts";
-import { prepareLocalNode } from "../../../local/node.ts";
+import { prepareLocalNode, writeNodeAwsEnv } from "../../../local/node.ts";
+import { awsEnvFor, type AwsCredentials } from "../../../local/moto.ts";
 
 const rig = useRig({ moto: true });
 afterAll(() => stopNodeProcessesUnder(rig.dir));
@@ -45,6 +46,11 @@ let nodes: Awaited<ReturnType<typeof mainNodes>>;
 let snapshotKeys: Map<string, string>;
 let manifest: Manifest;
 const hooks: unknown[] = [];
+/** The nodes' role, as the template's node role grants it: the cluster's snapshot data only. */
+let nodeRole: AwsCredentials;
+const giveNodesRole = (ids: string[], creds: AwsCredentials) => {
+  for (const id of ids) writeNodeAwsEnv(root, id, awsEnvFor(rig.moto!.endpoint, creds));
+};
 
 const endpointsOf = (ns: { privateIp: string }[]) => ns.map((n) => etcdClientUrl(n.privateIp));
 
@@ -109,6 +115,17 @@ beforeAll(async () => {
   const subnetId = await loopbackSubnet(aws, rig.block.prefix, 64);
   nodes = await createMainGroup(aws, { name: group, cluster: CLUSTER, subnetId, size: 3 });
   await startClusterOnNodes(root, nodes, rig.unique("tok"));
+  nodeRole = await rig.roleCredentials([
+    {
+      Effect: "Allow",
+      Action: ["s3:GetObject"],
+      Resource: `arn:aws:s3:::${bucket}/etcd-snapshots/${CLUSTER}/data/*`,
+    },
+  ]);
+  giveNodesRole(
+    nodes.map((n) => n.instanceId),
+    nodeRole,
+  );
   await loadKeys(endpointsOf(nodes), "/data/", 3000, 300);
   const cfg = testConfig({ SNAPSHOT_BUCKET: bucket, GROUP_MAIN: group, CLUSTER_NAME: CLUSTER });
   deps = {
@@ -221,8 +238,58 @@ describe("restore", { shuffle: false }, () => {
     expect(deps.commands.calls).toBe(0);
   });
 
+  it("refuses, with etcd untouched, when the nodes' role cannot read the snapshot", async () => {
+    const before = fingerprint(nodes);
+    // A role that may read manifests but not data: what a node of another cluster, or a role
+    // without the grant, holds.
+    const other = await rig.roleCredentials([
+      {
+        Effect: "Allow",
+        Action: ["s3:GetObject"],
+        Resource: `arn:aws:s3:::${deps.store.bucket}/etcd-snapshots/${CLUSTER}/manifests/*`,
+      },
+    ]);
+    giveNodesRole(
+      nodes.map((n) => n.instanceId),
+      other,
+    );
+    try {
+      await expect(restore(deps, { snapshot: "latest", confirm: CLUSTER })).rejects.toThrow(
+        /could not fetch the snapshot onto every node.*as this node's role.*etcd was not touched/s,
+      );
+    } finally {
+      giveNodesRole(
+        nodes.map((n) => n.instanceId),
+        nodeRole,
+      );
+    }
+    // The download directory may now exist (empty); etcd's data and settings are as they were.
+    const withoutDownloads = (f: ReturnType<typeof fingerprint>) =>
+      f.map((x) => ({ ...x, varLib: x.varLib.filter((d) => d !== "etcd-restore") }));
+    expect(withoutDownloads(fingerprint(nodes))).toEqual(withoutDownloads(before));
+    for (const n of nodes)
+      expect(existsSync(join(nodeDir(root, n.instanceId), "var/lib/etcd-restore", `${manifest.id}.db`))).toBe(
+        false,
+      );
+  });
+
   it("restores every key and value of the snapshot on the same nodes; old data dirs kept aside", async () => {
-    const s = await restore(deps, { snapshot: "latest", confirm: CLUSTER });
+    // Every script the nodes get (SSM command parameters on AWS) is recorded: none may carry a secret.
+    const scripts: string[] = [];
+    const run = deps.commands.run.bind(deps.commands);
+    deps.commands.run = (req) => {
+      scripts.push(req.script);
+      return run(req);
+    };
+    const s = await restore(deps, { snapshot: "latest", confirm: CLUSTER }).finally(() => {
+      deps.commands.run = run;
+    });
+    expect(scripts.length).toBeGreaterThan(0);
+    for (const script of scripts) {
+      expect(script).not.toContain(nodeRole.secretAccessKey);
+      expect(script).not.toContain(nodeRole.sessionToken!);
+      expect(script).not.toMatch(/X-Amz-(Signature|Credential|Security-Token)=/);
+    }
     expect(s.snapshot.id).toBe(manifest.id);
     expect(s.members.map((m) => m.instanceId).sort()).toEqual(nodes.map((n) => n.instanceId).sort());
     // Every step ran, in order, and is timed.
@@ -260,6 +327,10 @@ describe("restore", { shuffle: false }, () => {
     const fresh = await replaceAllInstances(aws, deps.cfg.GROUP_MAIN);
     expect(fresh.map((n) => n.privateIp).some((ip) => nodes.some((o) => o.privateIp === ip))).toBe(false);
     for (const n of fresh) prepareLocalNode(root, n.instanceId, "main"); // first boot: units, no etcd yet
+    giveNodesRole(
+      fresh.map((n) => n.instanceId),
+      nodeRole,
+    );
     const s = await restore(deps, { snapshot: manifest.id, confirm: CLUSTER });
     expect(s.members.every((m) => m.movedAside === null)).toBe(true);
     const got = await allKeys(endpointsOf(fresh));
