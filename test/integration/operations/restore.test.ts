@@ -20,6 +20,7 @@ import { nodeDir, nodePids, killLocalNode, stopNodeProcessesUnder } from "../../
 import { recoverIfTotalLoss, restore, type RestoreDeps } from "../../../functions/operations/restore.ts";
 import { layoutOf, takeSnapshot } from "../../../functions/operations/snapshot.ts";
 import { useRig } from "../../rig/index.ts";
+import { clientsAs, templateRoleStatements } from "../../rig/roles.ts";
 import { RESTORE_CODES } from "../../../functions/domain/reportCodes.ts";
 import {
   allKeys,
@@ -48,6 +49,14 @@ let manifest: Manifest;
 const hooks: unknown[] = [];
 /** The nodes' role, as the template's node role grants it: the cluster's snapshot data only. */
 let nodeRole: AwsCredentials;
+const roles: Partial<Record<"restore" | "reconcile" | "snapshot", AwsClients>> = {};
+/** The restore deps, with another function's clients: the operations reconcile and snapshot run. */
+const as = (fn: "reconcile" | "snapshot") => ({
+  ...deps,
+  groups: awsGroups(roles[fn]!),
+  store: s3SnapshotStore(roles[fn]!.s3, deps.store.bucket, deps.store.layout),
+  metrics: cloudwatchMetrics(roles[fn]!.cloudwatch, deps.cfg.METRIC_NAMESPACE, CLUSTER),
+});
 const giveNodesRole = (ids: string[], creds: AwsCredentials) => {
   for (const id of ids) writeNodeAwsEnv(root, id, awsEnvFor(rig.moto!.endpoint, creds));
 };
@@ -115,13 +124,15 @@ beforeAll(async () => {
   const subnetId = await loopbackSubnet(aws, rig.block.prefix, 64);
   nodes = await createMainGroup(aws, { name: group, cluster: CLUSTER, subnetId, size: 3 });
   await startClusterOnNodes(root, nodes, rig.unique("tok"));
-  nodeRole = await rig.roleCredentials([
-    {
-      Effect: "Allow",
-      Action: ["s3:GetObject"],
-      Resource: `arn:aws:s3:::${bucket}/etcd-snapshots/${CLUSTER}/data/*`,
-    },
-  ]);
+  // Each operation runs as the role that runs it in production (the template's, resolved for this
+  // test's bucket and group), and the nodes as the node role: a missing permission fails here.
+  const resources = { bucket, cluster: CLUSTER, groups: { main: group } };
+  nodeRole = await rig.roleCredentials(templateRoleStatements("node", resources));
+  for (const fn of ["restore", "reconcile", "snapshot"] as const)
+    roles[fn] = clientsAs(
+      rig.moto!.endpoint,
+      await rig.roleCredentials(templateRoleStatements(fn, resources)),
+    );
   giveNodesRole(
     nodes.map((n) => n.instanceId),
     nodeRole,
@@ -131,11 +142,11 @@ beforeAll(async () => {
   deps = {
     cfg,
     log: createLogger({ test: "restore" }),
-    groups: awsGroups(aws),
+    groups: awsGroups(roles.restore!),
     etcd: createEtcdSnapshotApi(),
-    store: s3SnapshotStore(aws.s3, bucket, layoutOf(cfg)),
+    store: s3SnapshotStore(roles.restore!.s3, bucket, layoutOf(cfg)),
     commands: createLocalCommands({ root }),
-    metrics: cloudwatchMetrics(aws.cloudwatch, cfg.METRIC_NAMESPACE, CLUSTER),
+    metrics: cloudwatchMetrics(roles.restore!.cloudwatch, cfg.METRIC_NAMESPACE, CLUSTER),
     afterRestore: async (r) => {
       hooks.push(r);
     },
@@ -161,7 +172,7 @@ beforeAll(async () => {
       }),
     })),
   );
-  await takeSnapshot({ ...deps, metrics: deps.metrics! }, { endpoints: endpointsOf(nodes) });
+  await takeSnapshot(as("snapshot"), { endpoints: endpointsOf(nodes) });
   snapshotKeys = await allKeys(endpointsOf(nodes));
   manifest = (await deps.store.list()).find((o) => o.manifest)!.manifest!;
   // Written after the snapshot: a restore must bring back the snapshot's state, without these.
@@ -221,7 +232,7 @@ describe("restore", { shuffle: false }, () => {
   });
 
   it("without AUTO_RESTORE, reconcile's total-loss check raises the alarm and says how to restore", async () => {
-    const out = await recoverIfTotalLoss({ ...deps, graceMs: 10 });
+    const out = await recoverIfTotalLoss({ ...as("reconcile"), graceMs: 10 });
     expect(out).toMatchObject({ action: "alarm", how: expect.stringContaining(`"confirm":"${CLUSTER}"`) });
     const stats = await aws.cloudwatch.send(
       new GetMetricStatisticsCommand({
@@ -346,11 +357,15 @@ describe("restore", { shuffle: false }, () => {
 
   it("with AUTO_RESTORE, reconcile's total-loss check restores the newest valid snapshot", async () => {
     await killAllMembers(nodes);
-    const out = await recoverIfTotalLoss({ ...deps, cfg: { ...deps.cfg, AUTO_RESTORE: true }, graceMs: 10 });
+    const out = await recoverIfTotalLoss({
+      ...as("reconcile"),
+      cfg: { ...deps.cfg, AUTO_RESTORE: true },
+      graceMs: 10,
+    });
     expect(out.action).toBe("restored");
     const got = await allKeys(endpointsOf(nodes));
     expect(got.get("/data/0002999")).toBe(snapshotKeys.get("/data/0002999"));
     // Alive members: nothing to do.
-    expect(await recoverIfTotalLoss({ ...deps, graceMs: 10 })).toMatchObject({ action: "none" });
+    expect(await recoverIfTotalLoss({ ...as("reconcile"), graceMs: 10 })).toMatchObject({ action: "none" });
   }, 90_000);
 });
