@@ -50,7 +50,7 @@ describe("planAttachments", () => {
   });
 
   it("when the volume is on a running node that has not reported the unit stopped, nothing moves and the unit waits", () => {
-    for (const reported of [{}, { "i-a": [U] }]) {
+    for (const reported of [{}, { "i-a": [U] }] as Record<string, string[]>[]) {
       const p = plan({
         volumes: [vol("vol-1", DATA, { attachedTo: "i-a", device: "/dev/xvdf" })],
         placement: { [U]: ["i-b"] },
@@ -73,7 +73,7 @@ describe("planAttachments", () => {
       [{ "i-a": "running" }, { "i-a": [] }, "unit-stopped"],
       [{ "i-a": "terminated" }, {}, "node-gone"],
       [{}, {}, "node-gone"],
-    ] as const) {
+    ] as [Record<string, string>, Record<string, string[]>, string][]) {
       const p = plan({
         volumes: [vol("vol-1", DATA, { attachedTo: "i-a", device: "/dev/xvdf" })],
         placement: { [U]: ["i-b"] },
