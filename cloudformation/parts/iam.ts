@@ -53,6 +53,7 @@ export const UNSCOPABLE_ACTIONS = new Set([
   "autoscaling:DescribeAutoScalingGroups",
   "ec2:DescribeInstances",
   "ec2:DescribeNetworkInterfaces",
+  "ec2:DescribeVolumes",
   "ssm:GetCommandInvocation",
   "ssm:ListCommandInvocations",
   "cloudwatch:PutMetricData",
@@ -134,6 +135,21 @@ const Capabilities = {
     }),
     allow(["ssm:GetCommandInvocation", "ssm:ListCommandInvocations"], "*"),
   ],
+  // ec2Volumes.ts: service volumes are found by tag and created tagged with the cluster; a role may
+  // create only volumes that carry its cluster's tag, and tag only at their creation.
+  manageVolumes: [
+    allow(["ec2:DescribeVolumes"], "*"),
+    allow(["ec2:CreateVolume"], arn("ec2", "volume/*"), {
+      StringEquals: { [`aws:RequestTag/${CLUSTER_TAG}`]: clusterName },
+    }),
+    allow(["ec2:CreateTags"], arn("ec2", "volume/*"), {
+      StringEquals: { "ec2:CreateAction": "CreateVolume" },
+    }),
+    // Attach and detach check both the volume and the instance: both must be the cluster's.
+    allow(["ec2:AttachVolume", "ec2:DetachVolume"], [arn("ec2", "volume/*"), arn("ec2", "instance/*")], {
+      StringEquals: { [`ec2:ResourceTag/${CLUSTER_TAG}`]: clusterName },
+    }),
+  ],
   // ssmPublishedImages.ts: units are rendered with the published image references (GetParameter).
   readPublishedImages: [allow(["ssm:GetParameter"], imagesParameter)],
   putMetrics: [
@@ -176,6 +192,7 @@ export const FUNCTION_CAPABILITIES: Record<FunctionName, (keyof typeof Capabilit
     "writePrivateDns",
     "runNodeCommands",
     "readPublishedImages",
+    "manageVolumes",
     "readSnapshotHistory",
   ],
   reconcile: [
@@ -183,6 +200,7 @@ export const FUNCTION_CAPABILITIES: Record<FunctionName, (keyof typeof Capabilit
     "writePrivateDns",
     "runNodeCommands",
     "readPublishedImages",
+    "manageVolumes",
     "putMetrics",
     // Recovery runs inside reconcile (functions/runtime/wiring.ts): whether the cluster has existed (a
     // valid snapshot is listed), a total loss's restore reads the snapshot, and both recoveries (from
@@ -199,9 +217,10 @@ export const FUNCTION_CAPABILITIES: Record<FunctionName, (keyof typeof Capabilit
     "observeGroups",
     "putMetrics",
     "readPublishedImages",
+    "manageVolumes",
   ],
   // The catalog ships inside the bundle (functions/catalog): nothing is read from S3.
-  units: ["runNodeCommands", "observeGroups", "readPublishedImages"],
+  units: ["runNodeCommands", "observeGroups", "readPublishedImages", "manageVolumes"],
 };
 
 export const functionName = (o: SynthOptions, fn: FunctionName) => `${o.service}-${o.stage}-${fn}`;

@@ -8,14 +8,21 @@ import { FUNCTION_NAMES, type FunctionName } from "../../../cloudformation/optio
 import { Ids } from "../../../cloudformation/ids.ts";
 import { actionsOf } from "./helpers.ts";
 
-/** An SDK command (by client package) and the IAM action AWS checks for it. */
-const ACTION_OF: Record<string, Record<string, string>> = {
+/** An SDK command (by client package) and the IAM actions AWS checks for it. */
+const ACTION_OF: Record<string, Record<string, string | string[]>> = {
   "@aws-sdk/client-auto-scaling": {
     DescribeAutoScalingGroupsCommand: "autoscaling:DescribeAutoScalingGroups",
     CompleteLifecycleActionCommand: "autoscaling:CompleteLifecycleAction",
     RecordLifecycleActionHeartbeatCommand: "autoscaling:RecordLifecycleActionHeartbeat",
   },
-  "@aws-sdk/client-ec2": { DescribeInstancesCommand: "ec2:DescribeInstances" },
+  // CreateVolume with TagSpecifications is also authorized as CreateTags on the new volume.
+  "@aws-sdk/client-ec2": {
+    DescribeInstancesCommand: "ec2:DescribeInstances",
+    DescribeVolumesCommand: "ec2:DescribeVolumes",
+    CreateVolumeCommand: ["ec2:CreateVolume", "ec2:CreateTags"],
+    AttachVolumeCommand: "ec2:AttachVolume",
+    DetachVolumeCommand: "ec2:DetachVolume",
+  },
   "@aws-sdk/client-route-53": {
     ChangeResourceRecordSetsCommand: "route53:ChangeResourceRecordSets",
     ListResourceRecordSetsCommand: "route53:ListResourceRecordSets",
@@ -111,7 +118,7 @@ async function sentBy(fn: FunctionName): Promise<Set<string>> {
     const pkg = pkgOf.get(m[1]!);
     const action = pkg && ACTION_OF[pkg]?.[m[1]!.replace(/\d+$/, "")];
     if (!action) throw new Error(`${fn}: no IAM action known for ${m[1]} (${pkg ?? "not imported"})`);
-    actions.add(action);
+    for (const a of [action].flat()) actions.add(a);
   }
   for (const a of [...actions]) for (const implied of IMPLIED[a] ?? []) actions.add(implied);
   return actions;
