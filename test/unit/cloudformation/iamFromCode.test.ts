@@ -15,7 +15,10 @@ const ACTION_OF: Record<string, Record<string, string>> = {
     CompleteLifecycleActionCommand: "autoscaling:CompleteLifecycleAction",
     RecordLifecycleActionHeartbeatCommand: "autoscaling:RecordLifecycleActionHeartbeat",
   },
-  "@aws-sdk/client-ec2": { DescribeInstancesCommand: "ec2:DescribeInstances" },
+  "@aws-sdk/client-ec2": {
+    DescribeInstancesCommand: "ec2:DescribeInstances",
+    DescribeVolumesCommand: "ec2:DescribeVolumes",
+  },
   "@aws-sdk/client-route-53": {
     ChangeResourceRecordSetsCommand: "route53:ChangeResourceRecordSets",
     ListResourceRecordSetsCommand: "route53:ListResourceRecordSets",
@@ -76,6 +79,11 @@ const REACHABLE_NOT_SENT: Record<FunctionName, Record<string, string>> = {
     "s3:AbortMultipartUpload": "the snapshot store's upload: restore never uploads",
   },
   units: {},
+  status: {
+    "s3:PutObject": "the snapshot store's writes: status only lists snapshots and reads manifests",
+    "s3:DeleteObject": "the snapshot store's deletes",
+    "s3:AbortMultipartUpload": "the snapshot store's upload",
+  },
 };
 
 async function sentBy(fn: FunctionName): Promise<Set<string>> {
