@@ -110,7 +110,28 @@ export function sessionPluginArgs(
   ];
 }
 
-export async function awsOpsTarget(choice: StackChoice): Promise<OpsTarget> {
+/** Calls a deployed function by its physical name; Lambda's Invoke by default. */
+export type FunctionInvoker = (functionName: string, fn: FunctionName, payload: unknown) => Promise<unknown>;
+
+/** Lambda Invoke (RequestResponse): the function's JSON answer, or the error it threw, by class. */
+export function lambdaInvoker(lambda: LambdaClient): FunctionInvoker {
+  return async (functionName, fn, payload) => {
+    const res = await lambda.send(
+      new InvokeCommand({
+        FunctionName: functionName,
+        Payload: new TextEncoder().encode(JSON.stringify(payload)),
+      }),
+    );
+    const text = res.Payload ? new TextDecoder().decode(res.Payload) : "null";
+    if (res.FunctionError) throw functionError(fn, text);
+    return JSON.parse(text) as unknown;
+  };
+}
+
+export async function awsOpsTarget(
+  choice: StackChoice,
+  over: { invoker?: FunctionInvoker } = {},
+): Promise<OpsTarget> {
   const { stack, region } = choice;
   const cfn = new CloudFormationClient({ region });
   let described;
@@ -132,6 +153,7 @@ export async function awsOpsTarget(choice: StackChoice): Promise<OpsTarget> {
     ),
   );
   const lambda = new LambdaClient({ region });
+  const invoker = over.invoker ?? lambdaInvoker(lambda);
   const ssm = new SSMClient({ region, maxAttempts: 5 });
   return {
     describe: `stack ${stack} (${region})`,
@@ -142,12 +164,7 @@ export async function awsOpsTarget(choice: StackChoice): Promise<OpsTarget> {
         throw new errors.NotFoundError(
           `stack ${stack} has no ${fn} function (deployed before it existed? 'sls deploy' adds it)`,
         );
-      const res = await lambda.send(
-        new InvokeCommand({ FunctionName: name, Payload: new TextEncoder().encode(JSON.stringify(payload)) }),
-      );
-      const text = res.Payload ? new TextDecoder().decode(res.Payload) : "null";
-      if (res.FunctionError) throw functionError(fn, text);
-      return JSON.parse(text) as unknown;
+      return invoker(name, fn, payload);
     },
     commands: createSsmCommands({ ssm }),
     async shell(instanceId) {

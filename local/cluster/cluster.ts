@@ -46,7 +46,7 @@ import type { UnitsReport } from "../../functions/operations/units.ts";
 
 /** The local cluster's /16 (127.A): moto at 127.A.0.1, instances from the VPC's subnets. */
 /** Workers and data nodes a local group may hold (up and scale alike): each node is processes on this machine. */
-export const LOCAL_GROUP_MAX = 20;
+export const LOCAL_GROUP_MAX = 50;
 
 export const LOCAL_PREFIX = "127.77";
 
@@ -203,7 +203,7 @@ export async function up(dir: string, opts: UpOptions, progress: Progress): Prom
       vpcCidr: synthOptions.vpcCidr,
       mainSize: opts.main,
       workerMin: 0,
-      workerMax: Math.max(opts.workers, 20),
+      workerMax: LOCAL_GROUP_MAX,
       workerDesired: opts.workers,
       dataSize: opts.data,
     },
