@@ -87,9 +87,13 @@ async function measure(dir: string, shot?: string): Promise<Figures> {
       const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
       const [d] = await timed(async () => {
         await page.goto(ui.url);
-        await page.waitForFunction(`document.querySelectorAll("[data-node]").length >= ${nodes}`, undefined, {
-          timeout: 60_000,
-        });
+        await page.waitForFunction(
+          `document.querySelectorAll("div.node[data-node]").length >= ${nodes}`,
+          undefined,
+          {
+            timeout: 60_000,
+          },
+        );
       });
       paints.push(d);
       if (shot && i === RUNS - 1) {

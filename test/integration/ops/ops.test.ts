@@ -90,7 +90,9 @@ beforeAll(async () => {
   helloNode = view.units.find((u) => u.name === "hello@1.service")!.machines[0]!;
 }, 300_000);
 
-describe("the operator's view of a local cluster", () => {
+// Each command line call is a whole `npx devcluster` process (tsx, a function container): seconds
+// each on a loaded machine, so the tests that make several have minutes.
+describe("the operator's view of a local cluster", { timeout: 600_000 }, () => {
   it("machines are the groups' instances in moto, with their addresses and registry state", async () => {
     const s = await status(lc.dir);
     expect(view.machines.map((m) => [m.id, m.role, m.address, m.lifecycle]).sort()).toEqual(
@@ -133,14 +135,26 @@ describe("the operator's view of a local cluster", () => {
   });
 
   it("services are the presence records in etcd", async () => {
-    const etcd = etcdOf(view);
-    const keys = await etcd.getAll().prefix("/services/").keys();
-    etcd.close();
-    const instances = keys.filter((k) => /^\/services\/[^/]+\/instances\/[^/]+$/.test(k)).sort();
-    expect(
-      view.services.flatMap((s) => s.instances.map((i) => `/services/${s.name}/instances/${i.id}`)).sort(),
-    ).toEqual(instances);
-    expect(view.services.find((s) => s.name === "hello")?.instances[0]?.machine).toBe(helloNode);
+    // Presence announces each instance once its check passes: read both until they agree, then check.
+    const instanceKeys = async () => {
+      const etcd = etcdOf(view);
+      try {
+        return (await etcd.getAll().prefix("/services/").keys())
+          .filter((k) => /^\/services\/[^/]+\/instances\/[^/]+$/.test(k))
+          .sort();
+      } finally {
+        etcd.close();
+      }
+    };
+    const listed = (v: ClusterView) =>
+      v.services.flatMap((s) => s.instances.map((i) => `/services/${s.name}/instances/${i.id}`)).sort();
+    const v = await eventually("the view and etcd to agree on the services", async () => {
+      const [fresh, keys] = await Promise.all([readView(t), instanceKeys()]);
+      return JSON.stringify(listed(fresh)) === JSON.stringify(keys) && keys.length >= 3 ? fresh : undefined;
+    });
+    expect(listed(v)).toEqual(await instanceKeys());
+    expect(v.services.map((s) => s.name)).toEqual(["hello", "nginx"]);
+    expect(v.services.find((s) => s.name === "hello")?.instances[0]?.machine).toBe(helloNode);
   });
 
   it("the command line prints the same view: tables, and JSON with --json", async () => {
@@ -170,8 +184,9 @@ describe("the operator's view of a local cluster", () => {
 
   it("an unknown unit, node or stack is a clear error and changes nothing", async () => {
     const before = await containerId(helloNode, "hello@1.service");
-    expect(await cli("restart", "nope@1.service")).toMatchObject({ code: 1 });
-    expect((await cli("restart", "nope@1.service")).stderr).toContain("no unit nope@1.service is placed");
+    const unknown = await cli("restart", "nope@1.service");
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain("no unit nope@1.service is placed");
     expect(await cli("restart", "hello@1.service", "--node", "i-0000000000000000")).toMatchObject({
       code: 1,
     });
@@ -243,39 +258,43 @@ describe("the operator's view of a local cluster", () => {
   });
 });
 
-describe("the AWS path (a stack by name, the status function through its handler)", () => {
-  it("reads the same view as the local target", async () => {
-    Object.assign(process.env, localEnv(lc.dir, lc.state));
-    const fns = await loadFunctions(lc.dir, lc.state);
-    const byName = new Map(Object.entries(lc.state.functions).map(([fn, f]) => [f.name, fn]));
-    const aws = await awsOpsTarget(
-      { stack: lc.state.stackName, region: process.env.AWS_REGION! },
-      {
-        // moto cannot run a function (it would need Docker): the stack's physical name is mapped to
-        // the same deployed handler the local function host runs with the function's own role.
-        invoker: async (name, fn, payload) => {
-          expect(byName.get(name)).toBe(fn);
-          return fns.invoke(fn, payload);
+describe(
+  "the AWS path (a stack by name, the status function through its handler)",
+  { timeout: 300_000 },
+  () => {
+    it("reads the same view as the local target", async () => {
+      Object.assign(process.env, localEnv(lc.dir, lc.state));
+      const fns = await loadFunctions(lc.dir, lc.state);
+      const byName = new Map(Object.entries(lc.state.functions).map(([fn, f]) => [f.name, fn]));
+      const aws = await awsOpsTarget(
+        { stack: lc.state.stackName, region: process.env.AWS_REGION! },
+        {
+          // moto cannot run a function (it would need Docker): the stack's physical name is mapped to
+          // the same deployed handler the local function host runs with the function's own role.
+          invoker: async (name, fn, payload) => {
+            expect(byName.get(name)).toBe(fn);
+            return fns.invoke(fn, payload);
+          },
         },
-      },
-    );
-    try {
-      expect(aws.cluster).toBe(lc.state.clusterName);
-      const a = await readView(aws);
-      const b = await readView(t);
-      const strip = (v: ClusterView) => ({
-        ...v,
-        at: "",
-        etcd: { ...v.etcd, members: v.etcd.members.map((m) => ({ ...m, healthy: true })) },
-      });
-      expect(strip(a)).toEqual(strip(b));
-    } finally {
-      await aws.close();
-    }
-  });
-});
+      );
+      try {
+        expect(aws.cluster).toBe(lc.state.clusterName);
+        const a = await readView(aws);
+        const b = await readView(t);
+        const strip = (v: ClusterView) => ({
+          ...v,
+          at: "",
+          etcd: { ...v.etcd, members: v.etcd.members.map((m) => ({ ...m, healthy: true })) },
+        });
+        expect(strip(a)).toEqual(strip(b));
+      } finally {
+        await aws.close();
+      }
+    });
+  },
+);
 
-describe("the dashboard", () => {
+describe("the dashboard", { timeout: 300_000 }, () => {
   let ui: Dashboard;
   let browser: Browser;
   beforeAll(async () => {
@@ -290,7 +309,8 @@ describe("the dashboard", () => {
   it("shows every node and service of the cluster", async () => {
     const page = await browser.newPage();
     await page.goto(ui.url);
-    for (const m of view.machines) await page.locator(`[data-node="${m.id}"]`).waitFor({ timeout: 120_000 });
+    for (const m of view.machines)
+      await page.locator(`div.node[data-node="${m.id}"]`).waitFor({ timeout: 120_000 });
     const services = await page.locator("#services").innerText();
     for (const s of view.services) expect(services).toContain(s.name);
     await page.close();
