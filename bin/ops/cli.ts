@@ -211,8 +211,17 @@ export function formatServices(v: ClusterView): string {
 export function formatVolumes(v: ClusterView): string {
   if (!v.volumes.length) return `no volumes (none is tagged for cluster ${v.cluster})`;
   return table(
-    ["VOLUME", "MACHINE", "SIZE", "STATE"],
-    v.volumes.map((x) => [x.id, x.machine || "-", `${x.size} GiB`, x.state]),
+    ["VOLUME", "SERVICE", "INSTANCE", "NAME", "ZONE", "SIZE", "STATE", "MACHINE"],
+    v.volumes.map((x) => [
+      x.id,
+      x.service,
+      x.instance,
+      x.volume,
+      x.zone,
+      `${x.sizeGiB} GiB`,
+      x.retired ? `${x.state} (retired)` : x.state,
+      x.machine || "-",
+    ]),
   );
 }
 

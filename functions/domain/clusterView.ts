@@ -53,9 +53,18 @@ export interface ServiceView {
 
 export interface VolumeView {
   id: string;
-  machine: string;
-  size: number;
+  /** The service, unit instance and volume name it was created for (its tags). */
+  service: string;
+  instance: string;
+  volume: string;
+  zone: string;
+  sizeGiB: number;
+  /** EC2's state: creating, available, in-use, ... */
   state: string;
+  /** The machine it is attached to, "" when none. */
+  machine: string;
+  /** Set when the volume was retired (kept for safety, never used again). */
+  retired: string;
 }
 
 export interface SnapshotView {

@@ -12,7 +12,8 @@ import type { GroupInfo, InstanceInfo, NodeRecord } from "../domain/model.ts";
 import { validSnapshots, type SnapshotLayout } from "../domain/snapshots.ts";
 import type { Placement } from "../domain/units/placement.ts";
 import type { ClusterStore } from "../ports/cluster.ts";
-import type { ServiceDirectory, VolumeSource } from "../ports/clusterView.ts";
+import type { ServiceDirectory } from "../ports/clusterView.ts";
+import type { Volumes } from "../ports/volumes.ts";
 import type { Groups } from "../ports/index.ts";
 import type { Logger } from "../ports/log.ts";
 import type { SnapshotStore } from "../ports/snapshots.ts";
@@ -29,7 +30,7 @@ export interface StatusDeps {
   etcd: (endpoints: string[]) => { services: ServiceDirectory; placement: PlacementStore };
   snapshots: SnapshotStore;
   layout: SnapshotLayout;
-  volumes: VolumeSource;
+  volumes: Pick<Volumes, "list">;
   now: () => Date;
 }
 
@@ -75,7 +76,19 @@ export async function readClusterView(deps: StatusDeps, log: Logger): Promise<Cl
     attempt<NodeRecord[]>("registry", [], async () => (await store.listNodes()).nodes),
     attempt<Placement>("placement", {}, async () => (await etcd.placement.load()).state.placement),
     attempt("services", [], () => etcd.services.instances()),
-    attempt("volumes", [], () => deps.volumes.list()),
+    attempt("volumes", [], async () =>
+      (await deps.volumes.list()).map((v) => ({
+        id: v.id,
+        service: v.service,
+        instance: v.instance,
+        volume: v.volume,
+        zone: v.zone,
+        sizeGiB: v.sizeGiB,
+        state: v.state,
+        machine: v.attachedTo ?? "",
+        retired: v.retired ?? "",
+      })),
+    ),
     attempt("snapshots", [], async () =>
       validSnapshots(deps.layout, await deps.snapshots.list()).map((o) => ({
         id: o.id,

@@ -51,14 +51,9 @@ export function statusDeps(w: Wiring): StatusDeps {
     },
     snapshots: s3SnapshotStore(s3Client(), cfg.SNAPSHOT_BUCKET, layout),
     layout,
+    // The EC2 client loads on first use, as the groups adapter's does.
     volumes: {
-      list: async () => {
-        const [{ ec2Volumes }, { awsClients }] = await Promise.all([
-          import("../adapters/aws/ec2Volumes.ts"),
-          import("../adapters/aws/clients.ts"),
-        ]);
-        return ec2Volumes(awsClients().ec2, cfg.CLUSTER_NAME).list();
-      },
+      list: async () => (await import("./volumesLoader.ts")).loadAwsVolumes(cfg.CLUSTER_NAME).list(),
     },
     now: () => new Date(),
   };
