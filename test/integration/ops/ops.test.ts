@@ -3,7 +3,7 @@
 // through CloudFormation in moto, the status function invoked through its handler with its own role)
 // answers the same; bad input changes nothing; the dashboard in Debian's Chromium shows the nodes
 // and services and restarts a unit from the page. One local cluster for the whole file.
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { promisify } from "node:util";
 import { Etcd3 } from "etcd3";
 import { chromium, type Browser } from "playwright-core";
@@ -225,6 +225,31 @@ describe("the operator's view of a local cluster", { timeout: 600_000 }, () => {
         ? true
         : undefined,
     );
+  });
+
+  it("stop and start act on the unit on its node; ssh opens a shell on the unit's node", async () => {
+    const state = (unit: string) => unitsOnNodeOf(lc.dir, helloNode).find((u) => u.name === unit)?.state;
+    expect((await cli("stop", "hello@1.service")).code).toBe(0);
+    expect(state("hello@1.service")).toBe("inactive");
+    await eventually("hello's container gone", async () =>
+      (await containerId(helloNode, "hello@1.service")) === undefined ? true : undefined,
+    );
+    expect((await cli("start", "hello@1.service")).code).toBe(0);
+    // Its presence sidecar stopped with it (BindsTo=); start it again as an operator would.
+    expect((await cli("start", "presence@hello@1.service")).code).toBe(0);
+    expect(state("hello@1.service")).toBe("active");
+    await eventually("hello's container running", async () => containerId(helloNode, "hello@1.service"));
+    // ssh: the shell runs on the node the unit is placed on (locally, in its directory).
+    const child = spawn("node", ["bin/devcluster.js", "ssh", "hello@1.service", "--dir", lc.dir], {
+      cwd: PROJECT_ROOT,
+      env: { ...process.env, DEVCLUSTER_LOG: "silent" },
+    });
+    let stdout = "";
+    child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
+    child.stdin.end('echo "on=$INSTANCE_ID"; exit 0\n');
+    const code = await new Promise<number | null>((r) => child.on("exit", r));
+    expect(code).toBe(0);
+    expect(stdout).toContain(`on=${helloNode}`);
   });
 
   it("snapshot stores one; restore without confirmation refuses and changes nothing", async () => {
