@@ -147,6 +147,10 @@ const Capabilities = {
     allow(["ec2:CreateTags"], arn("ec2", "volume/*"), {
       StringEquals: { "ec2:CreateAction": "CreateVolume" },
     }),
+    // Attach and detach check both the volume and the instance: both must be the cluster's.
+    allow(["ec2:AttachVolume", "ec2:DetachVolume"], [arn("ec2", "volume/*"), arn("ec2", "instance/*")], {
+      StringEquals: { [`ec2:ResourceTag/${CLUSTER_TAG}`]: clusterName },
+    }),
   ],
   // ssmPublishedImages.ts: units are rendered with the published image references (GetParameter).
   readPublishedImages: [allow(["ssm:GetParameter"], imagesParameter)],

@@ -20,6 +20,8 @@ const ACTION_OF: Record<string, Record<string, string | string[]>> = {
     DescribeInstancesCommand: "ec2:DescribeInstances",
     DescribeVolumesCommand: "ec2:DescribeVolumes",
     CreateVolumeCommand: ["ec2:CreateVolume", "ec2:CreateTags"],
+    AttachVolumeCommand: "ec2:AttachVolume",
+    DetachVolumeCommand: "ec2:DetachVolume",
   },
   "@aws-sdk/client-route-53": {
     ChangeResourceRecordSetsCommand: "route53:ChangeResourceRecordSets",
