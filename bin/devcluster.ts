@@ -2,7 +2,7 @@
 // cluster (local or deployed: machines, units, journal, restart, restore, ...).
 import { DevclusterError, InvalidInputError } from "../functions/domain/errors.ts";
 import { didYouMean, parse } from "./args.ts";
-import { OPS_SUBS, OPS_USAGE } from "./ops/cli.ts";
+import { OPS_SUBS, OPS_USAGE } from "./ops/commands.ts";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 

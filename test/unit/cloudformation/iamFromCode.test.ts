@@ -100,6 +100,8 @@ const REACHABLE_NOT_SENT: Record<FunctionName, Record<string, string>> = {
     "s3:AbortMultipartUpload": "the snapshot store's upload",
     "ec2:CreateVolume": "the volumes store's create: status only lists volumes",
     "ec2:CreateTags": "the tags of the volumes store's create",
+    "ec2:AttachVolume": "the volumes store's attach",
+    "ec2:DetachVolume": "the volumes store's detach",
   },
 };
 
