@@ -47,6 +47,10 @@ export const Ids = {
   snapshotBucket: "SnapshotBucket",
   snapshotBucketPolicy: "SnapshotBucketPolicy",
   privateZone: "PrivateZone",
+  userPool: "UserPool",
+  authClient: "AuthUserPoolClient",
+  /** `admins` -> `AdminsUserPoolGroup`. */
+  userPoolGroup: (name: string) => `${cap(name)}UserPoolGroup`,
   frontDoorAddress: "FrontDoorAddress",
   frontDoorRecord: "FrontDoorRecord",
   lifecycleRule: "LifecycleActionRule",

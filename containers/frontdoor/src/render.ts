@@ -23,7 +23,6 @@ export interface FrontDoorSettings {
   authService?: string;
 }
 
-
 /** Who may use a virtual host: everyone, or signed-in users (of `groups` only, when given). */
 export interface Access {
   public: boolean;
