@@ -9,6 +9,7 @@ const USAGE = `usage: npx devcluster <command> [options]   ('<command> --help' f
   synth [--out FILE] [--cluster NAME] [--domain NAME] [--region R] [--main-size N]
                               print (or write) the cluster's CloudFormation template
   validate [same options]     synthesise and check the template with cfn-lint
+  users <subcommand>          accounts of the user pool: list, add, remove, group (see 'npx devcluster users --help')
   local <subcommand>          run the whole control plane on this machine (see 'npx devcluster local --help')
 
 Exit codes: 0 done, 1 failed (or: unhealthy, blocked; see each command), 2 bad usage.
@@ -27,6 +28,10 @@ async function main(argv: string[]): Promise<number> {
     case "synth":
     case "validate":
       return templateCommand(cmd, rest);
+    case "users": {
+      const { usersCommand } = await import("./users.ts");
+      return usersCommand(rest);
+    }
     case "local": {
       const { localCommand } = await import("../local/cluster/cli.ts");
       return localCommand(rest);
@@ -39,7 +44,7 @@ async function main(argv: string[]): Promise<number> {
       return cmd === undefined ? 2 : 0;
     default:
       throw new InvalidInputError(
-        `unknown command '${cmd}'${didYouMean(cmd, ["synth", "validate", "local", "help"])}; 'npx devcluster --help' lists them`,
+        `unknown command '${cmd}'${didYouMean(cmd, ["synth", "validate", "users", "local", "help"])}; 'npx devcluster --help' lists them`,
       );
   }
 }

@@ -84,7 +84,7 @@ const describeNodes = async (ids: string[]) =>
   );
 
 /** The running cluster's state; the environment is pointed at it (moto, names, local adapters). */
-function requireState(dir: string): LocalState {
+export function requireState(dir: string): LocalState {
   const state = readState(dir);
   if (state && !isRunning(dir)) {
     const moto = readPidFile(motoPidPath(dir));
