@@ -40,6 +40,7 @@ function cluster(nodeCount: number, instances: number): { nodes: PlacementNode[]
     global,
     start: true,
     spreadGroup: file,
+    volumes: [],
     rules: { machineOf: [], metadata: [], conflicts: [], replaces: [], global, ...rules },
   });
   units.push(

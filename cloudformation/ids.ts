@@ -46,6 +46,8 @@ export const Ids = {
   lambdaFunction: (fn: FunctionName) => `${cap(fn)}LambdaFunction`,
   snapshotBucket: "SnapshotBucket",
   snapshotBucketPolicy: "SnapshotBucketPolicy",
+  clusterKey: "ClusterKey",
+  clusterKeyAlias: "ClusterKeyAlias",
   privateZone: "PrivateZone",
   userPool: "UserPool",
   authClient: "AuthUserPoolClient",

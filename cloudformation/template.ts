@@ -9,6 +9,7 @@ import { addIam } from "./parts/iam.ts";
 import { addGroups } from "./parts/groups.ts";
 import { addEvents } from "./parts/events.ts";
 import { addStorage } from "./parts/storage.ts";
+import { addClusterKey } from "./parts/keys.ts";
 import { addMonitoring } from "./parts/monitoring.ts";
 import { addDns } from "./parts/dns.ts";
 import { addImageRepositories, registryPrefix } from "./parts/images.ts";
@@ -28,7 +29,8 @@ export function buildTemplate(partial: Partial<SynthOptions> = {}): Template {
   addIam(t, o, FUNCTION_NAMES);
   addGroups(t, o, net);
   addEvents(t, o);
-  addStorage(t);
+  addClusterKey(t, FUNCTION_NAMES);
+  addStorage(t, FUNCTION_NAMES);
   addMonitoring(t);
   addDns(t);
   addImageRepositories(t);
@@ -64,6 +66,7 @@ function addOutputs(t: TemplateBuilder): void {
     ),
   );
   out("LambdaSecurityGroupId", "Security group of the functions", getAtt(Ids.lambdaSecurityGroup, "GroupId"));
+  out("ClusterKeyAlias", "KMS key of snapshots and SecureString parameters", ref(Ids.clusterKeyAlias));
   out("NodeRoleArn", "Role of the cluster nodes", getAtt(Ids.nodeRole, "Arn"));
   out(
     "ImageRegistry",

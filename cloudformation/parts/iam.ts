@@ -6,6 +6,7 @@ import { arn, getAtt, ref, sub, type CfnValue, type TemplateBuilder } from "../c
 import { Ids, METRICS, Params } from "../ids.ts";
 import type { FunctionName, SynthOptions } from "../options.ts";
 import { CLUSTER_TAG, ROLES } from "../../functions/domain/model.ts";
+import { clusterKeyAlias } from "../../functions/domain/clusterKey.ts";
 import { repositoryArns } from "./images.ts";
 
 // A type alias (not an interface) so a statement is assignable to CfnValue.
@@ -52,6 +53,7 @@ export const UNSCOPABLE_ACTIONS = new Set([
   "autoscaling:DescribeAutoScalingGroups",
   "ec2:DescribeInstances",
   "ec2:DescribeNetworkInterfaces",
+  "ec2:DescribeVolumes",
   "ssm:GetCommandInvocation",
   "ssm:ListCommandInvocations",
   "cloudwatch:PutMetricData",
@@ -89,6 +91,21 @@ const clusterParameters = sub(
 const imagesParameter = sub(
   `arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/devcluster/\${${Params.clusterName}}/images`,
 );
+/**
+ * The cluster key (parts/keys.ts), through the one service that uses it for the caller. Named by
+ * alias, not by ARN: the key's policy names these roles, so a role naming the key's ARN would make
+ * the two depend on each other.
+ */
+export const KMS_VIA = { s3: "s3", ssm: "ssm" } as const;
+const useClusterKey = (Action: string[], via: keyof typeof KMS_VIA): Statement =>
+  allow(Action, arn("kms", "key/*"), {
+    StringEquals: { "kms:ViaService": sub(`${KMS_VIA[via]}.\${AWS::Region}.amazonaws.com`) },
+    "ForAnyValue:StringEquals": { "kms:ResourceAliases": sub(clusterKeyAlias(`\${${Params.clusterName}}`)) },
+  });
+/** Reading a snapshot object (SSE-KMS under the cluster key) needs the key's Decrypt. */
+const decryptSnapshots = useClusterKey(["kms:Decrypt"], "s3");
+/** Writing one needs a data key; a multipart upload also decrypts it to complete the upload. */
+const encryptSnapshots = useClusterKey(["kms:Decrypt", "kms:GenerateDataKey"], "s3");
 const privateZoneArn = sub(`arn:\${AWS::Partition}:route53:::hostedzone/\${${Ids.privateZone}}`);
 
 /**
@@ -118,6 +135,17 @@ const Capabilities = {
     }),
     allow(["ssm:GetCommandInvocation", "ssm:ListCommandInvocations"], "*"),
   ],
+  // ec2Volumes.ts: service volumes are found by tag and created tagged with the cluster; a role may
+  // create only volumes that carry its cluster's tag, and tag only at their creation.
+  manageVolumes: [
+    allow(["ec2:DescribeVolumes"], "*"),
+    allow(["ec2:CreateVolume"], arn("ec2", "volume/*"), {
+      StringEquals: { [`aws:RequestTag/${CLUSTER_TAG}`]: clusterName },
+    }),
+    allow(["ec2:CreateTags"], arn("ec2", "volume/*"), {
+      StringEquals: { "ec2:CreateAction": "CreateVolume" },
+    }),
+  ],
   // ssmPublishedImages.ts: units are rendered with the published image references (GetParameter).
   readPublishedImages: [allow(["ssm:GetParameter"], imagesParameter)],
   putMetrics: [
@@ -125,7 +153,11 @@ const Capabilities = {
   ],
   // formedBefore(): list the cluster's snapshots and read their manifests (a valid one means the
   // cluster existed, so it is never bootstrapped empty over its data).
-  readSnapshotHistory: [listOwnSnapshots, allow(["s3:GetObject"], snapshotObjects("manifests"))],
+  readSnapshotHistory: [
+    listOwnSnapshots,
+    allow(["s3:GetObject"], snapshotObjects("manifests")),
+    decryptSnapshots,
+  ],
   // snapshot: streams data (multipart: PutObject and AbortMultipartUpload), then the manifest;
   // retention deletes old data and manifests. Nowhere else in the bucket.
   writeSnapshots: [
@@ -135,6 +167,7 @@ const Capabilities = {
       ["s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"],
       [snapshotObjects("data"), snapshotObjects("manifests")],
     ),
+    encryptSnapshots,
   ],
   // restore (by hand, or reconcile's automatic one): reads manifests and data (nodes fetch the data
   // through a URL this role presigns), and holds the restore lock.
@@ -142,6 +175,8 @@ const Capabilities = {
     listOwnSnapshots,
     allow(["s3:GetObject"], [snapshotObjects("manifests"), snapshotObjects("data")]),
     allow(["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], snapshotObjects("locks")),
+    // The lock is an object too: written under a data key.
+    encryptSnapshots,
   ],
 } satisfies Record<string, (Statement | CfnValue)[]>;
 
@@ -153,6 +188,7 @@ export const FUNCTION_CAPABILITIES: Record<FunctionName, (keyof typeof Capabilit
     "writePrivateDns",
     "runNodeCommands",
     "readPublishedImages",
+    "manageVolumes",
     "readSnapshotHistory",
   ],
   reconcile: [
@@ -160,6 +196,7 @@ export const FUNCTION_CAPABILITIES: Record<FunctionName, (keyof typeof Capabilit
     "writePrivateDns",
     "runNodeCommands",
     "readPublishedImages",
+    "manageVolumes",
     "putMetrics",
     // Recovery runs inside reconcile (functions/runtime/wiring.ts): whether the cluster has existed (a
     // valid snapshot is listed), a total loss's restore reads the snapshot, and both recoveries (from
@@ -176,9 +213,10 @@ export const FUNCTION_CAPABILITIES: Record<FunctionName, (keyof typeof Capabilit
     "observeGroups",
     "putMetrics",
     "readPublishedImages",
+    "manageVolumes",
   ],
   // The catalog ships inside the bundle (functions/catalog): nothing is read from S3.
-  units: ["runNodeCommands", "observeGroups", "readPublishedImages"],
+  units: ["runNodeCommands", "observeGroups", "readPublishedImages", "manageVolumes"],
 };
 
 export const functionName = (o: SynthOptions, fn: FunctionName) => `${o.service}-${o.stage}-${fn}`;
@@ -244,7 +282,17 @@ export function addIam(t: TemplateBuilder, o: SynthOptions, functions: readonly 
           PolicyName: "read-cluster-parameters",
           PolicyDocument: {
             Version: "2012-10-17",
-            Statement: [allow(["ssm:GetParameter", "ssm:GetParameters"], clusterParameters)],
+            Statement: [
+              allow(["ssm:GetParameter", "ssm:GetParameters"], clusterParameters),
+              // SecureStrings (the front door's TLS key) are decrypted for the cluster's own parameters only.
+              allow(["kms:Decrypt"], arn("kms", "key/*"), {
+                StringEquals: { "kms:ViaService": sub(`ssm.\${AWS::Region}.amazonaws.com`) },
+                StringLike: { "kms:EncryptionContext:PARAMETER_ARN": clusterParameters },
+                "ForAnyValue:StringEquals": {
+                  "kms:ResourceAliases": sub(clusterKeyAlias(`\${${Params.clusterName}}`)),
+                },
+              }),
+            ],
           },
         },
         {

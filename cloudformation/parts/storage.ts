@@ -1,14 +1,41 @@
-// The snapshot bucket: versioned, encrypted (SSE-S3: no key to manage or pay for; the bucket
-// policy, not a key policy, is the access boundary), never public, TLS only, and kept when the
-// stack goes (snapshots are how a lost cluster comes back).
-import { getAtt, ref, sub, tags, type TemplateBuilder } from "../cfn.ts";
+// The snapshot bucket: versioned, encrypted under the cluster key (SSE-KMS: a snapshot holds
+// whatever etcd holds, so reading one takes the key's permission as well as the bucket's), never
+// public, TLS only, closed to every principal but the roles that use it, and kept when the stack
+// goes (snapshots are how a lost cluster comes back).
+import { arn, getAtt, ref, sub, tags, type CfnValue, type TemplateBuilder } from "../cfn.ts";
 import { Ids, Params } from "../ids.ts";
+import type { FunctionName } from "../options.ts";
+import { snapshotReaders } from "./keys.ts";
+import { SNAPSHOT_KEY_PREFIX } from "./iam.ts";
+import { clusterKeyAlias } from "../../functions/domain/clusterKey.ts";
+
+/**
+ * What the bucket policy denies every other principal: changing any object, and reading any but a
+ * manifest (a snapshot holds whatever etcd holds; a manifest holds ids, sizes and checksums, which
+ * operators list and read). Bucket settings, its policy included, stay with the account, so an
+ * administrator can always change this.
+ */
+export const SNAPSHOT_WRITE_ACTIONS = [
+  "s3:PutObject*",
+  "s3:DeleteObject*",
+  "s3:RestoreObject",
+  "s3:AbortMultipartUpload",
+];
+export const SNAPSHOT_READ_ACTIONS = ["s3:GetObject*", "s3:ListMultipartUploadParts"];
 
 /** Days an overwritten or deleted snapshot version is kept; retention itself is the snapshot function's. */
 export const NONCURRENT_DAYS = 30;
 export const ABORT_MULTIPART_DAYS = 1;
 
-export function addStorage(t: TemplateBuilder): void {
+/** Who may touch snapshots: the account's root user and the roles that read or write them. */
+export function snapshotPrincipals(functions: readonly FunctionName[]): CfnValue[] {
+  return [
+    arn("iam", "root", { region: false }),
+    ...snapshotReaders(functions).map((fn) => getAtt(Ids.functionRole(fn), "Arn")),
+  ];
+}
+
+export function addStorage(t: TemplateBuilder, functions: readonly FunctionName[]): void {
   t.resource(Ids.snapshotBucket, {
     Type: "AWS::S3::Bucket",
     DeletionPolicy: "Retain",
@@ -17,7 +44,16 @@ export function addStorage(t: TemplateBuilder): void {
       VersioningConfiguration: { Status: "Enabled" },
       BucketEncryption: {
         ServerSideEncryptionConfiguration: [
-          { ServerSideEncryptionByDefault: { SSEAlgorithm: "AES256" }, BucketKeyEnabled: true },
+          {
+            ServerSideEncryptionByDefault: {
+              SSEAlgorithm: "aws:kms",
+              // By alias: the key's policy names the roles, whose policies name this bucket; the
+              // key's ARN here would close that circle. Nothing writes before the stack is complete.
+              KMSMasterKeyID: arn("kms", clusterKeyAlias(`\${${Params.clusterName}}`)),
+            },
+            // One data key per bucket and period instead of a KMS call per object.
+            BucketKeyEnabled: true,
+          },
         ],
       },
       PublicAccessBlockConfiguration: {
@@ -59,6 +95,22 @@ export function addStorage(t: TemplateBuilder): void {
             Action: "s3:*",
             Resource: [getAtt(Ids.snapshotBucket, "Arn"), sub(`\${${Ids.snapshotBucket}.Arn}/*`)],
             Condition: { Bool: { "aws:SecureTransport": "false" } },
+          },
+          {
+            Sid: "DenyOtherPrincipalsWrites",
+            Effect: "Deny",
+            Principal: "*",
+            Action: SNAPSHOT_WRITE_ACTIONS,
+            Resource: sub(`\${${Ids.snapshotBucket}.Arn}/*`),
+            Condition: { ArnNotEquals: { "aws:PrincipalArn": snapshotPrincipals(functions) } },
+          },
+          {
+            Sid: "DenyOtherPrincipalsReadsButManifests",
+            Effect: "Deny",
+            Principal: "*",
+            Action: SNAPSHOT_READ_ACTIONS,
+            NotResource: sub(`\${${Ids.snapshotBucket}.Arn}/${SNAPSHOT_KEY_PREFIX}*/manifests/*`),
+            Condition: { ArnNotEquals: { "aws:PrincipalArn": snapshotPrincipals(functions) } },
           },
         ],
       },

@@ -1,6 +1,6 @@
 // The start settings of an etcd member, as the environment file its unit reads (etcd takes ETCD_* vars).
 import { InvariantError } from "./errors.ts";
-import { etcdClientUrl, etcdPeerUrl } from "./model.ts";
+import { etcdClientUrl, etcdPeerUrl, etcdTlsClientUrl, etcdTlsPeerUrl } from "./model.ts";
 
 export interface EtcdStartSettings {
   name: string; // the instance id
@@ -10,19 +10,45 @@ export interface EtcdStartSettings {
   initialCluster: { name: string; ip: string }[];
   state: "new" | "existing";
   token: string;
+  /**
+   * TLS on client and peer traffic, both requiring a certificate from the cluster CA: the node's
+   * PKI directory (`ca.crt`, `node.crt`, `node.key`, nodeTls.ts). Absent: plain http.
+   */
+  tlsDir?: string | undefined;
 }
 
 export function etcdEnv(s: EtcdStartSettings): Record<string, string> {
+  const tls = s.tlsDir !== undefined;
+  const client = tls ? etcdTlsClientUrl : etcdClientUrl;
+  const peer = tls ? etcdTlsPeerUrl : etcdPeerUrl;
   return {
     ETCD_NAME: s.name,
     ETCD_DATA_DIR: s.dataDir,
-    ETCD_LISTEN_CLIENT_URLS: etcdClientUrl(s.ip),
-    ETCD_ADVERTISE_CLIENT_URLS: etcdClientUrl(s.ip),
-    ETCD_LISTEN_PEER_URLS: etcdPeerUrl(s.ip),
-    ETCD_INITIAL_ADVERTISE_PEER_URLS: etcdPeerUrl(s.ip),
-    ETCD_INITIAL_CLUSTER: s.initialCluster.map((m) => `${m.name}=${etcdPeerUrl(m.ip)}`).join(","),
+    ETCD_LISTEN_CLIENT_URLS: client(s.ip),
+    ETCD_ADVERTISE_CLIENT_URLS: client(s.ip),
+    ETCD_LISTEN_PEER_URLS: peer(s.ip),
+    ETCD_INITIAL_ADVERTISE_PEER_URLS: peer(s.ip),
+    ETCD_INITIAL_CLUSTER: s.initialCluster.map((m) => `${m.name}=${peer(m.ip)}`).join(","),
     ETCD_INITIAL_CLUSTER_STATE: s.state,
     ETCD_INITIAL_CLUSTER_TOKEN: s.token,
+    ...(tls ? etcdTlsEnv(s.tlsDir!) : {}),
+  };
+}
+
+/** Client and peer TLS, each side proving itself with a certificate from the cluster CA. */
+function etcdTlsEnv(dir: string): Record<string, string> {
+  const ca = `${dir}/ca.crt`;
+  const cert = `${dir}/node.crt`;
+  const key = `${dir}/node.key`;
+  return {
+    ETCD_CLIENT_CERT_AUTH: "true",
+    ETCD_TRUSTED_CA_FILE: ca,
+    ETCD_CERT_FILE: cert,
+    ETCD_KEY_FILE: key,
+    ETCD_PEER_CLIENT_CERT_AUTH: "true",
+    ETCD_PEER_TRUSTED_CA_FILE: ca,
+    ETCD_PEER_CERT_FILE: cert,
+    ETCD_PEER_KEY_FILE: key,
   };
 }
 

@@ -10,7 +10,23 @@ export const ETCD_UNIT = "etcd-member.service";
 /** Expanded by the shell on the node. */
 const DATA_DIR = "$ROOT/var/lib/etcd";
 
-export function etcdStartScript(s: Omit<EtcdStartSettings, "dataDir">): string {
+/**
+ * What a joining member does with a data dir it finds (state `existing` only). A node that is not a
+ * member, or whose member never started, holds data of a membership that has ended (a member removed
+ * while its node lived on): etcd would start from it as the removed member and exit, every time.
+ * - `move-aside`: the node is not a member (a learner is being added for it): stop etcd, move the dir.
+ * - `move-aside-if-stopped`: its member is added but never started: move it only if etcd is not
+ *   running (a running one may be the member starting right now).
+ * Moved, never deleted: to `/var/lib/etcd.removed-<UTC stamp>`.
+ */
+export type PreviousData = "keep" | "move-aside" | "move-aside-if-stopped";
+
+export function etcdStartScript(
+  s: Omit<EtcdStartSettings, "dataDir">,
+  previousData: PreviousData = "keep",
+): string {
+  if (previousData !== "keep" && s.state !== "existing")
+    throw new InvariantError("only a joining member moves a previous data dir aside");
   const env = etcdEnv({ ...s, dataDir: DATA_DIR });
   for (const [k, v] of Object.entries(env)) {
     // The file is written by an unquoted heredoc so $ROOT expands: nothing else may expand.
@@ -27,6 +43,7 @@ export function etcdStartScript(s: Omit<EtcdStartSettings, "dataDir">): string {
     "flock 9",
     'ENV_DIR="$ROOT/etc/etcd"',
     'ENV_FILE="$ENV_DIR/etcd.env"',
+    ...(previousData === "keep" ? [] : moveAside(previousData)),
     'mkdir -p "$ENV_DIR" "$ROOT/var/lib/etcd"',
     'chmod 700 "$ROOT/var/lib/etcd"',
     `if [ "${s.state}" = new ] && [ -d "$ROOT/var/lib/etcd/member" ] && [ -f "$ENV_FILE" ]; then`,
@@ -52,4 +69,20 @@ export function etcdStartScript(s: Omit<EtcdStartSettings, "dataDir">): string {
     "fi",
     "",
   ].join("\n");
+}
+
+function moveAside(mode: Exclude<PreviousData, "keep">): string[] {
+  const condition =
+    mode === "move-aside"
+      ? '[ -d "$ROOT/var/lib/etcd/member" ]'
+      : `[ -d "$ROOT/var/lib/etcd/member" ] && ! systemctl is-active -q ${ETCD_UNIT} 9>&-`;
+  return [
+    `if ${condition}; then`,
+    `  systemctl stop ${ETCD_UNIT} 9>&-`,
+    '  aside="$ROOT/var/lib/etcd.removed-$(date -u +%Y%m%dT%H%M%SZ)"',
+    '  if [ -e "$aside" ]; then n=1; while [ -e "$aside.$n" ]; do n=$((n + 1)); done; aside="$aside.$n"; fi',
+    '  mv "$ROOT/var/lib/etcd" "$aside"',
+    '  echo "etcd: moved the data dir of an ended membership to ${aside#"$ROOT"}"',
+    "fi",
+  ];
 }

@@ -64,3 +64,6 @@ export interface EtcdMember {
 
 export const etcdClientUrl = (ip: string) => `http://${ip}:${ETCD_CLIENT_PORT}`;
 export const etcdPeerUrl = (ip: string) => `http://${ip}:${ETCD_PEER_PORT}`;
+/** The same endpoints with TLS (a member started with a PKI directory, etcdEnv.ts). */
+export const etcdTlsClientUrl = (ip: string) => `https://${ip}:${ETCD_CLIENT_PORT}`;
+export const etcdTlsPeerUrl = (ip: string) => `https://${ip}:${ETCD_PEER_PORT}`;

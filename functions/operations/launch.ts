@@ -183,7 +183,15 @@ async function joinMain(
       }
       case "already-member": {
         if (!plan.started) {
-          await startJoiningMember(deps, store, log, node, (await store.memberList()) ?? [], ipToInstance);
+          await startJoiningMember(
+            deps,
+            store,
+            log,
+            node,
+            (await store.memberList()) ?? [],
+            ipToInstance,
+            "move-aside-if-stopped",
+          );
           report.steps.push(reportStep("LC_START_RESENT"));
           await awaitStart(deps, store, log, report, plan.member.id);
         } else {

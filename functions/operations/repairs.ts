@@ -74,6 +74,8 @@ export async function applyRepair(
         { instanceId: r.instanceId, ip: r.ip },
         (await store.memberList()) ?? [],
         ipToInstance,
+        // Added but never started; etcd running there may be it starting now: keep that one's data.
+        "move-aside-if-stopped",
       );
       return true;
     case "add-learner": {

@@ -5,7 +5,7 @@ import { EventRefusedError, LockBusyError } from "../domain/errors.ts";
 import { checkLifecycleEvent } from "../domain/eventTrust.ts";
 import type { LifecycleEvent } from "../domain/lifecycleEvent.ts";
 import { DeadlineError, DevclusterError, LearnerNotReadyError } from "../domain/errors.ts";
-import { etcdStartScript } from "../domain/etcdStartScript.ts";
+import { etcdStartScript, type PreviousData } from "../domain/etcdStartScript.ts";
 import { pollUntil } from "../domain/poll.ts";
 import type { Logger } from "../ports/log.ts";
 import { type EtcdMember, type InstanceInfo, type NodeRecord } from "../domain/model.ts";
@@ -83,6 +83,7 @@ export async function sendStartSettings(
   initialCluster: { name: string; ip: string }[],
   state: "new" | "existing",
   token: string,
+  previousData: PreviousData = "keep",
 ): Promise<void> {
   // One command per node (each gets its own name and address); SSM would take them as one batch
   // only if the script were the same, and here it is not.
@@ -90,7 +91,7 @@ export async function sendStartSettings(
     targets.map((t) =>
       deps.commands.run({
         instanceIds: [t.instanceId],
-        script: etcdStartScript({ name: t.instanceId, ip: t.ip, initialCluster, state, token }),
+        script: etcdStartScript({ name: t.instanceId, ip: t.ip, initialCluster, state, token }, previousData),
         comment: `devcluster: etcd start settings (${state})`,
         timeoutSeconds: deps.timing.commandTimeoutSeconds,
       }),
@@ -109,6 +110,8 @@ export async function sendStartSettings(
 /**
  * Settings for a member that joins an existing cluster, from the member list returned by MemberAdd,
  * with the running cluster's token (the cluster name for a cluster formed before tokens were kept).
+ * The member is new or has never started, so a data dir on the node is from an ended membership and
+ * is moved aside (`previousData`; a member removed while its node lived on could never rejoin).
  */
 export async function startJoiningMember(
   deps: LifecycleDeps,
@@ -117,11 +120,12 @@ export async function startJoiningMember(
   node: { instanceId: string; ip: string },
   members: EtcdMember[],
   ipToInstance: Map<string, string>,
+  previousData: Exclude<PreviousData, "keep">,
 ) {
   const token = (await store.getKey(TOKEN_KEY)) ?? deps.clusterName;
   const m = new Map(ipToInstance);
   m.set(node.ip, node.instanceId);
-  await sendStartSettings(deps, log, [node], joinInitialCluster(members, m), "existing", token);
+  await sendStartSettings(deps, log, [node], joinInitialCluster(members, m), "existing", token, previousData);
 }
 
 /**
@@ -138,7 +142,8 @@ export async function startLearnerOrRemove(
   ipToInstance: Map<string, string>,
 ): Promise<void> {
   try {
-    await startJoiningMember(deps, store, log, node, added.members, ipToInstance);
+    // Just added: the node was not a member, so nothing on it belongs to this membership.
+    await startJoiningMember(deps, store, log, node, added.members, ipToInstance, "move-aside");
   } catch (e) {
     await withMembershipLock(deps, store, owner, () => store.removeMember(added.member.id)).catch(() => {});
     throw e;

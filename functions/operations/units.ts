@@ -12,6 +12,15 @@ import type { Commands } from "../ports/index.ts";
 import type { NodeSource, PlacementStore, PublishedImages } from "../ports/units.ts";
 import { renderCatalogImages } from "../domain/images.ts";
 import { parseInput } from "../domain/input.ts";
+import {
+  planVolumeCreates,
+  volumeNeeds,
+  volumeZones,
+  type VolumeCreate,
+  type VolumeRecord,
+} from "../domain/volumes.ts";
+import type { VolumeAccess } from "../ports/volumes.ts";
+import { ensureVolumes } from "./volumes.ts";
 
 export interface UnitsDeps {
   nodes: NodeSource;
@@ -21,6 +30,8 @@ export interface UnitsDeps {
   catalog: () => CatalogSource | Promise<CatalogSource>;
   /** Image references `{{image:<name>}}` renders to; absent: every placeholder renders as missing. */
   images?: PublishedImages;
+  /** The cluster's service volumes: needed once a unit declares `Volume=`. */
+  volumes?: VolumeAccess;
   log: Logger;
 }
 
@@ -67,6 +78,12 @@ export interface UnitsReport {
   missingImages: Record<string, string[]>;
   /** Units on main nodes the catalog no longer has (`unit on node`): pushed only with `confirm`. */
   mainRemovals: string[];
+  /** Units held to the zone of their volumes (unit -> zone). */
+  volumeZones: Record<string, string>;
+  /** Volumes this placement needs and that do not exist yet (a dry run only lists them). */
+  volumesToCreate: VolumeCreate[];
+  /** Volumes this run created. */
+  volumesCreated: VolumeRecord[];
 }
 
 export interface SyncOptions {
@@ -96,10 +113,21 @@ export async function syncUnits(deps: UnitsDeps, opts: SyncOptions = {}): Promis
   for (const [file, names] of Object.entries(rendered.missing))
     log.warn("units: image not published", { file, images: names });
   const catalog: Catalog = loadCatalog(rendered.source);
+  const needs = volumeNeeds(catalog.units);
+  if (needs.length && !deps.volumes)
+    throw new DevclusterError("units: the catalog declares volumes but this sync has no access to volumes");
   const maxAttempts = opts.attempts ?? 3;
   for (let attempt = 1; ; attempt++) {
-    const [records, stored] = await Promise.all([deps.nodes.listNodes(), deps.placements.load()]);
-    const input: PlanUnitsInput = { catalog, nodes: records, state: stored.state };
+    const [records, stored, volumes] = await Promise.all([
+      deps.nodes.listNodes(),
+      deps.placements.load(),
+      needs.length ? deps.volumes!.store.list() : Promise.resolve([]),
+    ]);
+    const pinned = volumeZones(needs, volumes);
+    // A unit whose volumes ended up in two zones can run in neither until they are moved together.
+    const zones = { ...pinned.zones };
+    for (const s of pinned.split) zones[s.unit] = s.zones.join("+");
+    const input: PlanUnitsInput = { catalog, nodes: records, state: stored.state, zones };
     if (opts.force) input.force = true;
     if (opts.launching) input.launching = opts.launching;
     if (opts.terminating) input.terminating = opts.terminating;
@@ -128,12 +156,23 @@ export async function syncUnits(deps: UnitsDeps, opts: SyncOptions = {}): Promis
       attempts: attempt,
       missingImages: rendered.missing,
       mainRemovals: mainRemovals(plan, records, catalog),
+      volumeZones: zones,
+      volumesToCreate: planVolumeCreates(
+        needs,
+        volumes,
+        plan.result.placement,
+        new Map(records.map((r) => [r.instanceId, r.zone])),
+      ),
+      volumesCreated: [],
     };
     if (opts.dryRun) return report;
     if (report.mainRemovals.length && !opts.confirm)
       throw new RefusedError(
         `units: the catalog no longer has units that run on main nodes (${report.mainRemovals.join(", ")}); nothing was pushed. Push with "confirm": true (locally: devcluster local units --confirm) to stop them`,
       );
+    // Before anything starts: a unit's volumes exist in its node's zone (created once, kept).
+    if (report.volumesToCreate.length)
+      report.volumesCreated = await ensureVolumes(deps.volumes!, report.volumesToCreate, log);
     for (const req of plan.requests) {
       const results = parsePushResults(await deps.commands.run(req));
       report.results.push(...results);

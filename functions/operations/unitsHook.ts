@@ -9,6 +9,10 @@ import { DevclusterError, LockBusyError } from "../domain/errors.ts";
 import { syncUnits, type UnitsDeps } from "./units.ts";
 import type { Commands } from "../ports/index.ts";
 import type { PlacementStore, PublishedImages } from "../ports/units.ts";
+import type { Volumes } from "../ports/volumes.ts";
+
+/** The lock that serialises volume creation (every path that syncs units takes it by this name). */
+export const VOLUMES_LOCK = "volumes";
 import type { UnitsContext, UnitsHook } from "./deps.ts";
 
 /**
@@ -33,6 +37,8 @@ export interface UnitsHookDeps {
   catalog: () => CatalogSource | Promise<CatalogSource>;
   /** Image references the catalog renders with (absent: every placeholder renders as missing). */
   images?: PublishedImages;
+  /** The cluster's service volumes (needed once a unit declares one). */
+  volumes?: Volumes;
   lockWaitMs?: number;
 }
 
@@ -45,6 +51,15 @@ export function unitsHook(deps: UnitsHookDeps): UnitsHook {
     commands: deps.commands,
     catalog: deps.catalog,
     ...(deps.images ? { images: deps.images } : {}),
+    ...(deps.volumes
+      ? {
+          volumes: {
+            store: deps.volumes,
+            lock: () =>
+              ctx.store.tryLock(VOLUMES_LOCK, `units/${randomUUID()}`, { ttlSeconds: 60, waitMs: 60_000 }),
+          },
+        }
+      : {}),
   });
   return {
     async onLaunch(node: NodeRecord, log: Logger, ctx: UnitsContext) {

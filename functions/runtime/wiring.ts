@@ -5,6 +5,7 @@
 import { AutoScalingClient } from "@aws-sdk/client-auto-scaling";
 import { Route53Client } from "@aws-sdk/client-route-53";
 import { SSMClient } from "@aws-sdk/client-ssm";
+import { randomUUID } from "node:crypto";
 import { Etcd3 } from "etcd3";
 import { groupsOf, type Config } from "../domain/config.ts";
 import { DevclusterError } from "../domain/errors.ts";
@@ -15,6 +16,7 @@ import type { Logger } from "../ports/log.ts";
 import type { Commands, Groups } from "../ports/index.ts";
 import type { ClusterStore } from "../ports/cluster.ts";
 import type { PublishedImages } from "../ports/units.ts";
+import type { Volumes } from "../ports/volumes.ts";
 import { awsLifecycleActions } from "../adapters/aws/lifecycleActions.ts";
 import { route53Dns } from "../adapters/aws/route53Dns.ts";
 import { s3SnapshotStore } from "../adapters/aws/s3Snapshots.ts";
@@ -29,7 +31,7 @@ import {
   type LifecycleDeps,
   type UnitsHook,
 } from "../operations/deps.ts";
-import { unitsHook } from "../operations/unitsHook.ts";
+import { unitsHook, VOLUMES_LOCK } from "../operations/unitsHook.ts";
 import type { RestoreDeps } from "../operations/restore.ts";
 import type { SurvivorDeps } from "../operations/survivor.ts";
 import type { UnitsDeps } from "../operations/units.ts";
@@ -48,7 +50,7 @@ export function cachedStores(
 /** The units hook over etcd (placement) and the repository's catalog. */
 export function etcdUnitsHook(
   commands: Commands,
-  opts: { lockWaitMs?: number; images?: PublishedImages } = {},
+  opts: { lockWaitMs?: number; images?: PublishedImages; volumes?: Volumes } = {},
 ): UnitsHook {
   const clients = byEndpoints(
     (hosts) => new Etcd3({ hosts, dialTimeout: 2000 }),
@@ -76,6 +78,16 @@ function snapshotHistory(cfg: Config): ClusterHistory {
 let ssm: SSMClient | undefined;
 const ssmClient = () => (ssm ??= new SSMClient({ maxAttempts: 5 }));
 let autoscaling: AutoScalingClient | undefined;
+
+/** The cluster's volumes over EC2, loaded on the first call (the EC2 client is heavy). */
+function lazyVolumes(cluster: string): Volumes {
+  let volumes: Promise<Volumes> | undefined;
+  const get = () => (volumes ??= import("./volumesLoader.ts").then((m) => m.loadAwsVolumes(cluster)));
+  return {
+    list: async () => (await get()).list(),
+    create: async (req) => (await get()).create(req),
+  };
+}
 
 /** Groups whose adapter loads on the first call. */
 function lazyGroups(): Groups {
@@ -106,7 +118,10 @@ export function lifecycleDeps(w: Wiring): LifecycleDeps {
     commands,
     dns: route53Dns(route53, cfg.PRIVATE_ZONE_ID),
     store: cachedStores(),
-    units: etcdUnitsHook(commands, { images: ssmPublishedImages(ssmClient(), cfg.CLUSTER_NAME) }),
+    units: etcdUnitsHook(commands, {
+      images: ssmPublishedImages(ssmClient(), cfg.CLUSTER_NAME),
+      volumes: lazyVolumes(cfg.CLUSTER_NAME),
+    }),
     history: snapshotHistory(cfg),
     recover: (log) => recover(w, log),
     noQuorum: async (log) => {
@@ -204,6 +219,11 @@ export async function unitsDeps(w: Wiring, log: Logger): Promise<UnitsDeps> {
     commands: commandsOf(w),
     catalog: () => readCatalogDir(),
     images: ssmPublishedImages(ssmClient(), w.cfg.CLUSTER_NAME),
+    volumes: {
+      store: lazyVolumes(w.cfg.CLUSTER_NAME),
+      lock: () =>
+        etcd.cluster.tryLock(VOLUMES_LOCK, `units/${randomUUID()}`, { ttlSeconds: 60, waitMs: 60_000 }),
+    },
   };
 }
 

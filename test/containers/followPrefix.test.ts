@@ -49,11 +49,11 @@ describe("followPrefix", () => {
       expect(seen.at(-1)).toEqual({});
       open();
       const t0 = Date.now();
-      while (!seen.at(-1)?.[`${prefix}a`] && Date.now() - t0 < 5000) await sleep(20);
+      while (!seen.at(-1)?.[`${prefix}a`] && Date.now() - t0 < 15_000) await sleep(20);
       expect(seen.at(-1)).toEqual({ [`${prefix}a`]: "1" });
       // And the watch itself works from then on.
       await etcd.put(`${prefix}b`).value("2");
-      while (!seen.at(-1)?.[`${prefix}b`] && Date.now() - t0 < 5000) await sleep(20);
+      while (!seen.at(-1)?.[`${prefix}b`] && Date.now() - t0 < 15_000) await sleep(20);
       expect(seen.at(-1)).toEqual({ [`${prefix}a`]: "1", [`${prefix}b`]: "2" });
     } finally {
       await follower.close();

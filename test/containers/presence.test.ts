@@ -134,11 +134,11 @@ describe("presence", () => {
       await until(
         "keys gone",
         async () => (Object.keys(await serviceKeys(svc)).length === 0 ? true : undefined),
-        5000,
+        20_000,
       );
       const gone = Date.now() - t0;
       // TTL 2 s (etcd may round a lease's expiry up; a loaded machine adds more): seconds, not a minute.
-      expect(gone).toBeLessThan(6000);
+      expect(gone).toBeLessThan(20_000);
     } finally {
       srv.close();
     }
@@ -157,7 +157,7 @@ describe("presence", () => {
     });
     await new Promise<void>((r) => http.listen(port, rig.block.address(50), r));
     // A long TTL: a withdrawal within seconds is the health check's doing, not the lease's expiry.
-    const p = presence(svc, "1", port, { HEALTH_CHECK: "http:http/healthz", LEASE_TTL: "20" });
+    const p = presence(svc, "1", port, { HEALTH_CHECK: "http:http/healthz", LEASE_TTL: "40" });
     try {
       await p.waitLog(byCode("health.failed"));
       await sleep(1000); // three more failed checks
@@ -169,7 +169,8 @@ describe("presence", () => {
       const { ms } = await until("withdrawn", async () =>
         Object.keys(await serviceKeys(svc)).length === 0 ? true : undefined,
       );
-      expect(ms).toBeLessThan(6000); // revoked by the next check (300 ms), not left to the 20 s TTL
+      // Revoked by the next check (300 ms), not left to the 40 s TTL (a wide bound: loaded machines).
+      expect(ms).toBeLessThan(15_000);
       await p.waitLog((l) => l.code === "presence.withdrawn" && l.reason === "unhealthy");
     } finally {
       await p.stop();
@@ -193,7 +194,8 @@ describe("presence", () => {
         async () => parsePresence(await serviceKeys(svc)).services.get(svc)?.master,
       );
       const [winner, other] = first.instance === "1" ? [a, b] : [b, a];
-      expect(winner.logs.some((l) => l.code === "presence.elected")).toBe(true);
+      // The key is committed before the winner logs it, and its stdout arrives later still: wait for the line.
+      await winner.waitLog(byCode("presence.elected"));
       expect(other.logs.some((l) => l.code === "presence.elected")).toBe(false);
       await winner.stop();
       const { value: next } = await until("a new master", async () => {

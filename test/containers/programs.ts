@@ -83,14 +83,15 @@ export function startProgram(entry: string, env: Record<string, string>): Runnin
     }
   });
   proc.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+  // "close", not "exit": it comes after stdout is drained, so `logs` is complete once this resolves.
   const exited = new Promise<number | string>((resolve) =>
-    proc.once("exit", (code, sig) => resolve(code ?? sig ?? -1)),
+    proc.once("close", (code, sig) => resolve(code ?? sig ?? -1)),
   );
   const p: RunningProgram = {
     proc,
     logs,
     exited,
-    waitLog(pred, timeoutMs = 10_000) {
+    waitLog(pred, timeoutMs = 30_000) {
       const seen = logs.find(pred);
       if (seen) return Promise.resolve(seen);
       return new Promise((resolve, reject) => {

@@ -26,10 +26,10 @@ import {
 } from "@aws-sdk/client-ec2";
 import { GetBucketVersioningCommand, GetBucketEncryptionCommand } from "@aws-sdk/client-s3";
 import { GetHostedZoneCommand } from "@aws-sdk/client-route-53";
-import { PutParameterCommand } from "@aws-sdk/client-ssm";
+import { GetParameterCommand, PutParameterCommand } from "@aws-sdk/client-ssm";
 import { createAwsClients } from "../../functions/adapters/aws/clients.ts";
 import { buildTemplate } from "../../cloudformation/template.ts";
-import { HOOKS } from "../../cloudformation/ids.ts";
+import { HOOKS, Ids } from "../../cloudformation/ids.ts";
 import { CLUSTER_TAG, ROLE_TAG, ROLES } from "../../functions/domain/model.ts";
 import { useRig } from "../rig/index.ts";
 
@@ -108,15 +108,39 @@ describe("template on moto", () => {
     expect(Object.values(HOOKS)).toEqual(["devcluster-launch", "devcluster-terminate"]);
   });
 
-  it("creates the snapshot bucket encrypted (moto ignores its versioning, public access block and lifecycle)", async () => {
+  it("creates the snapshot bucket encrypted under the cluster key (moto ignores its versioning, public access block and lifecycle)", async () => {
     const { s3 } = createAwsClients();
     const Bucket = outputs.SnapshotBucketName!;
     const enc = await s3.send(new GetBucketEncryptionCommand({ Bucket }));
-    expect(
-      enc.ServerSideEncryptionConfiguration!.Rules![0]!.ApplyServerSideEncryptionByDefault!.SSEAlgorithm,
-    ).toBe("AES256");
+    const byDefault = enc.ServerSideEncryptionConfiguration!.Rules![0]!.ApplyServerSideEncryptionByDefault!;
+    expect(byDefault.SSEAlgorithm).toBe("aws:kms");
+    expect(byDefault.KMSMasterKeyID).toMatch(new RegExp(`:alias/devcluster/${cluster}$`));
     // Pinned gap: moto's CloudFormation leaves versioning off.
     expect((await s3.send(new GetBucketVersioningCommand({ Bucket }))).Status).toBeUndefined();
+  });
+
+  it("creates the cluster key under its alias: a SecureString is stored under it", async () => {
+    const { ssm } = createAwsClients();
+    expect(outputs.ClusterKeyAlias).toBe(`alias/devcluster/${cluster}`);
+    const Name = `/devcluster/${cluster}/probe`;
+    await ssm.send(
+      new PutParameterCommand({
+        Name,
+        Value: "s3cret",
+        Type: "SecureString",
+        KeyId: outputs.ClusterKeyAlias,
+      }),
+    );
+    const p = (await ssm.send(new GetParameterCommand({ Name, WithDecryption: true }))).Parameter!;
+    expect([p.Type, p.Value]).toEqual(["SecureString", "s3cret"]);
+    // moto stores a SecureString under any KeyId without checking it: the key and its alias are
+    // checked among the stack's resources instead.
+    const listed = await new CloudFormationClient({}).send(
+      new ListStackResourcesCommand({ StackName: cluster }),
+    );
+    const byId = new Map(listed.StackResourceSummaries!.map((r) => [r.LogicalResourceId, r]));
+    expect(byId.get(Ids.clusterKey)?.ResourceStatus).toBe("CREATE_COMPLETE");
+    expect(byId.get(Ids.clusterKeyAlias)?.ResourceStatus).toBe("CREATE_COMPLETE");
   });
 
   it("creates the cluster domain's zone (moto makes it public and skips the VPC association)", async () => {

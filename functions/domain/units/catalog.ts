@@ -3,7 +3,15 @@
 import { createHash } from "node:crypto";
 import { InvalidInputError } from "../errors.ts";
 import { expandRules, fleetRules, type FleetRules } from "./fleet.ts";
-import { globToRegExp, instanceName, isInstance, isTemplate, parseUnitName } from "./names.ts";
+import {
+  expandSpecifiers,
+  globToRegExp,
+  instanceName,
+  isInstance,
+  isTemplate,
+  parseUnitName,
+} from "./names.ts";
+import { checkMountPath, parseVolume, type VolumeSpec } from "../volumes.ts";
 import { GROUP_NAME, PORT_NAME, SERVICE_NAME, parsePorts } from "../presence.ts";
 import {
   getList,
@@ -14,6 +22,7 @@ import {
   section,
   splitWords,
   type UnitFile,
+  type UnitSection,
 } from "./unitFile.ts";
 
 export const MANIFEST_SECTION = "X-Devcluster";
@@ -33,6 +42,7 @@ const MANIFEST_KEYS = [
   "Upstreams",
   "Public",
   "Groups",
+  "Volume",
 ];
 const PRESENCE_KEYS = ["Ports", "Http", "Streams", "HealthCheck", "Election", "Public", "Groups"];
 export const PRESENCE_SIDECAR = "presence@.service";
@@ -61,6 +71,8 @@ export interface UnitManifest {
   /** Whether `sidecarEnv` holds presence's settings (`Ports=`) and the ambassador's (`Upstreams=`). */
   announces: boolean;
   forwards: boolean;
+  /** `Volume=name:size:path` lines (specifiers as written; each unit instance expands its own). */
+  volumes: (VolumeSpec & { line: number })[];
 }
 
 export interface CatalogFile {
@@ -84,6 +96,8 @@ export interface UnitSpec {
   start: boolean;
   /** Instances of one file spread together across zones and nodes. */
   spreadGroup: string;
+  /** Its volumes, mount paths expanded for this instance. */
+  volumes: VolumeSpec[];
 }
 
 export interface Catalog {
@@ -146,9 +160,18 @@ function readManifest(u: UnitFile, issues: string[]): UnitManifest {
     presenceEnv === undefined && !upstreams.length
       ? undefined
       : `# sidecar settings of ${u.name} (its [${MANIFEST_SECTION}] section)\n${presenceEnv ?? ""}${upstreams.length ? `UPSTREAMS=${upstreams.map((x) => x.w).join(",")}\n` : ""}`;
+  const volumes: UnitManifest["volumes"] = [];
+  for (const e of getList(u, MANIFEST_SECTION, "Volume")) {
+    const v = parseVolume(e.value.trim());
+    if (typeof v === "string") issues.push(`${u.name}:${e.line}: ${v}`);
+    else if (volumes.some((x) => x.name === v.name))
+      issues.push(`${u.name}:${e.line}: volume ${v.name} is declared twice`);
+    else volumes.push({ ...v, line: e.line });
+  }
   return {
     service,
     instances,
+    volumes,
     sidecar: bool("Sidecar", false),
     sidecars,
     etcdKeys: list("EtcdKeys").map((x) => x.w),
@@ -228,6 +251,18 @@ function readPresence(u: UnitFile, service: string, election: boolean, issues: s
   return lines.join("\n") + "\n";
 }
 
+/**
+ * A unit with volumes never runs without them: systemd refuses to start it (and says why) unless
+ * each mount path is a mount point, whatever brought it there (systemd expands `%i` in the path).
+ */
+function withVolumeAsserts(sections: UnitSection[], volumes: VolumeSpec[]): UnitSection[] {
+  if (!volumes.length) return sections;
+  const asserts = volumes.map((v) => ({ key: "AssertPathIsMountPoint", value: v.path, line: 0 }));
+  const unit = sections.find((s) => s.name === "Unit");
+  if (!unit) return [{ name: "Unit", line: 0, entries: asserts }, ...sections];
+  return sections.map((s) => (s === unit ? { ...s, entries: [...s.entries, ...asserts] } : s));
+}
+
 function lineOf(u: UnitFile, sectionName: string, key: string): number {
   return getList(u, sectionName, key)[0]?.line ?? section(u, sectionName)?.line ?? 0;
 }
@@ -252,11 +287,15 @@ export function loadCatalog(source: CatalogSource): Catalog {
     if (unit.unit.type === "service" && !getList(unit, "Service", "ExecStart").length) {
       issues.push(`${name}:${section(unit, "Service")?.line ?? 0}: a service needs ExecStart=`);
     }
-    const rendered = renderUnitFile(unit, { omitSections: (s) => !isNodeSection(s) });
+    const rendered = renderUnitFile(
+      { sections: withVolumeAsserts(unit.sections, manifest.volumes) },
+      { omitSections: (s) => !isNodeSection(s) },
+    );
     // What presence announces is pushed with the file: a change to it is a change of the file.
     const hash = createHash("sha256")
       .update(rendered)
       .update(manifest.sidecarEnv ?? "")
+      .update(manifest.volumes.map((v) => `${v.name}:${v.sizeGiB}:${v.path}\n`).join(""))
       .digest("hex")
       .slice(0, 16);
     files.set(name, { name, unit, rules, manifest, rendered, hash });
@@ -272,6 +311,12 @@ export function loadCatalog(source: CatalogSource): Catalog {
       );
       return;
     }
+    const volumes = f.manifest.volumes.map(({ line, ...v }) => {
+      const path = expandSpecifiers(v.path, un);
+      const bad = path === v.path ? undefined : checkMountPath(path);
+      if (bad) issues.push(`${f.name}:${line}: ${name}: volume ${v.name}: ${bad}`);
+      return { ...v, path };
+    });
     units.push({
       name,
       file: f.name,
@@ -280,6 +325,7 @@ export function loadCatalog(source: CatalogSource): Catalog {
       global: f.rules.global,
       start: f.manifest.start,
       spreadGroup: f.name,
+      volumes,
     });
   };
   for (const f of files.values()) {
@@ -307,6 +353,10 @@ export function loadCatalog(source: CatalogSource): Catalog {
         `${f.name}:${section(f.unit, "Unit")?.line ?? 0}: a template needs Instances=N (or InstanceNames=, or Sidecar=true) in [${MANIFEST_SECTION}]`,
       );
     }
+    if (m.volumes.length && (f.rules.global || m.sidecar))
+      issues.push(
+        `${f.name}:${m.volumes[0]!.line}: a volume belongs to one service instance: ${f.rules.global ? "a Global unit" : "a sidecar"} cannot have Volume=`,
+      );
     const hasPresence = m.sidecars.includes(PRESENCE_SIDECAR);
     const hasAmbassador = m.sidecars.includes(AMBASSADOR_SIDECAR);
     if (m.announces && !hasPresence)
@@ -391,6 +441,17 @@ export function loadCatalog(source: CatalogSource): Catalog {
       );
     }
   }
+  // Two volumes mounted at one path would hide each other on a node running both units.
+  const mountedBy = new Map<string, string>();
+  for (const u of units)
+    for (const v of u.volumes) {
+      const other = mountedBy.get(v.path);
+      if (other)
+        issues.push(
+          `${u.file}:${files.get(u.file)!.manifest.volumes.find((x) => x.name === v.name)?.line ?? 0}: ${u.name}: volume ${v.name} mounts at ${v.path}, as ${other} does (give each instance its own path, e.g. with %i)`,
+        );
+      else mountedBy.set(v.path, `${u.name} (volume ${v.name})`);
+    }
   // MachineOf cycles.
   const state = new Map<string, 1 | 2>();
   const visit = (n: string, path: string[]) => {

@@ -27,6 +27,11 @@ export interface Move {
   from: string[];
   to: string[];
 }
+export interface PlaceOptions {
+  /** unit -> the only zone it may run in (its volumes are there). */
+  zones?: Record<string, string>;
+}
+
 export interface PlacementResult {
   placement: Placement;
   unplaceable: Unplaceable[];
@@ -54,7 +59,9 @@ export function placeUnits(
   nodesIn: PlacementNode[],
   units: UnitSpec[],
   current: Placement = {},
+  opts: PlaceOptions = {},
 ): PlacementResult {
+  const pinned = opts.zones ?? {};
   const nodes = nodesIn.filter((n) => n.healthy).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const nodeIndex = new Map(nodes.map((n, i) => [n.id, i]));
   const meta = nodes.map((n) => ({ ...n.metadata, role: n.role, zone: n.zone }));
@@ -141,6 +148,10 @@ export function placeUnits(
     const id = u.spec.rules.machineId;
     return id === undefined || nodes[n]!.id === id || nodes[n]!.machineId === id;
   };
+  const zoneOk = (u: U, n: number) => {
+    const z = pinned[u.spec.name];
+    return z === undefined || nodes[n]!.zone === z;
+  };
   const colocated = (u: U, n: number) =>
     u.spec.rules.machineOf.every((t) => byName.get(t)?.nodes.includes(n));
 
@@ -165,6 +176,7 @@ export function placeUnits(
         n === undefined ||
         !metaOk[u.metaSig]![n] ||
         !machineOk(u, n) ||
+        !zoneOk(u, n) ||
         !colocated(u, n) ||
         conflicts(u, n)
       )
@@ -212,12 +224,17 @@ export function placeUnits(
     let best = -1;
     let metaMiss = 0;
     let conflicted = 0;
+    let otherZone = 0;
     const free = !u.own.length && !u.matchedBy.length;
     const count = candidates ? candidates.length : N;
     for (let k = 0; k < count; k++) {
       const n = candidates ? candidates[k]! : k;
       if (!ok[n]) {
         metaMiss++;
+        continue;
+      }
+      if (!zoneOk(u, n)) {
+        otherZone++;
         continue;
       }
       if (!free && conflicts(u, n)) {
@@ -247,6 +264,10 @@ export function placeUnits(
         ? `MachineID ${u.spec.rules.machineId}`
         : `${N} healthy node(s)`;
     const parts: string[] = [];
+    if (otherZone)
+      parts.push(
+        `${otherZone} are outside zone ${pinned[u.spec.name]}, where its volumes are (move them to another zone with the volume move command)`,
+      );
     if (metaMiss)
       parts.push(`${metaMiss} do not match MachineMetadata ${describeMetadata(u.spec.rules.metadata)}`);
     if (conflicted)

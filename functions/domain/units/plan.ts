@@ -50,6 +50,8 @@ export interface PlanUnitsInput {
   terminating?: string;
   /** Push every healthy node its full set even if nothing changed (reconcile's drift repair). */
   force?: boolean;
+  /** unit -> the zone its volumes hold it to (`volumeZones`). */
+  zones?: Record<string, string>;
   now?: string;
 }
 
@@ -60,7 +62,9 @@ export function planUnits(input: PlanUnitsInput): UnitsPlan {
     if (p.id === input.terminating) p.healthy = false;
     return p;
   });
-  const result = placeUnits(nodes, input.catalog.units, input.state.placement);
+  const result = placeUnits(nodes, input.catalog.units, input.state.placement, {
+    zones: input.zones ?? {},
+  });
   const reachable = nodes.filter((n) => n.healthy).map((n) => n.id);
   const force = input.force ? true : input.state.pending.filter((id) => reachable.includes(id));
   const pushes = planPush(input.state, result.placement, input.catalog, { nodes: reachable, force });

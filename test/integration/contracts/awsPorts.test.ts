@@ -1,17 +1,20 @@
 // The Groups, Dns and SnapshotStore contracts against their in-memory fakes and their AWS adapters
-// over moto (Auto Scaling + EC2, Route 53, S3).
+// over moto (Auto Scaling + EC2, Route 53, S3, EBS).
 import { CreateBucketCommand } from "@aws-sdk/client-s3";
 import { CreateHostedZoneCommand, Route53Client } from "@aws-sdk/client-route-53";
-import { CreateVpcCommand } from "@aws-sdk/client-ec2";
-import { afterAll } from "vitest";
+import { CreateVpcCommand, DescribeVolumesCommand, EC2Client } from "@aws-sdk/client-ec2";
+import { afterAll, describe, expect, it } from "vitest";
 import { createAwsClients, type AwsClients } from "../../../functions/adapters/aws/clients.ts";
 import { route53Dns } from "../../../functions/adapters/aws/route53Dns.ts";
 import { s3SnapshotStore } from "../../../functions/adapters/aws/s3Snapshots.ts";
+import { ec2Volumes } from "../../../functions/adapters/aws/ec2Volumes.ts";
 import { ROLES, type Role } from "../../../functions/domain/model.ts";
 import { LOCAL_REGION } from "../../../local/moto.ts";
 import { dnsContract } from "../../contracts/dns.ts";
 import { groupsContract } from "../../contracts/groups.ts";
 import { snapshotsContract } from "../../contracts/snapshots.ts";
+import { volumesContract } from "../../contracts/volumes.ts";
+import { FakeVolumes } from "../../fakes/volumes.ts";
 import { FakeDns } from "../../fakes/dns.ts";
 import { FakeGroups } from "../../fakes/groups.ts";
 import { FakeSnapshotStore } from "../../fakes/snapshots.ts";
@@ -78,4 +81,78 @@ snapshotsContract("S3 in moto", async () => {
     }),
   );
   return s3SnapshotStore(clients().s3, bucket, { prefix: "snapshots/", cluster: "c" });
+});
+
+volumesContract("in-memory fake", async () => {
+  const volumes = new FakeVolumes("a");
+  return { volumes, zone: "us-east-1a", otherCluster: new FakeVolumes("b") };
+});
+volumesContract("EBS in moto", async () => {
+  // Each subject its own cluster names, so the volumes of earlier tests are not listed.
+  const [a, b] = [rig.unique("vc"), rig.unique("vc")];
+  return {
+    volumes: ec2Volumes(clients().ec2, a),
+    zone: `${LOCAL_REGION}a`,
+    otherCluster: ec2Volumes(clients().ec2, b),
+  };
+});
+
+describe("EBS volumes in moto, beyond the contract", () => {
+  it("creates encrypted gp3 volumes tagged with cluster, service, instance and volume", async () => {
+    const cluster = rig.unique("vt");
+    const v = await ec2Volumes(clients().ec2, cluster).create({
+      unit: "db@1.service",
+      service: "db",
+      instance: "db@1",
+      volume: "data",
+      sizeGiB: 2,
+      path: "/srv/db-1",
+      zone: `${LOCAL_REGION}b`,
+    });
+    const out = await clients().ec2.send(new DescribeVolumesCommand({ VolumeIds: [v.id] }));
+    const d = out.Volumes![0]!;
+    expect(d).toMatchObject({
+      Encrypted: true,
+      VolumeType: "gp3",
+      Size: 2,
+      AvailabilityZone: `${LOCAL_REGION}b`,
+    });
+    expect(Object.fromEntries((d.Tags ?? []).map((t) => [t.Key, t.Value]))).toMatchObject({
+      "devcluster:cluster": cluster,
+      "devcluster:service": "db",
+      "devcluster:instance": "db@1",
+      "devcluster:volume": "data",
+    });
+  });
+
+  it("needs the functions' volume grants: without CreateVolume, nothing is created", async () => {
+    const cluster = rig.unique("vi");
+    const onlyDescribe = await rig.roleCredentials([
+      { Effect: "Allow", Action: ["ec2:DescribeVolumes"], Resource: "*" },
+    ]);
+    const ec2 = new EC2Client({ credentials: onlyDescribe });
+    const volumes = ec2Volumes(ec2, cluster);
+    const req = {
+      unit: "db@1.service",
+      service: "db",
+      instance: "db@1",
+      volume: "data",
+      sizeGiB: 1,
+      path: "/srv/db-1",
+      zone: `${LOCAL_REGION}a`,
+    };
+    await expect(volumes.create(req)).rejects.toMatchObject({
+      name: expect.stringMatching(/AccessDenied|UnauthorizedOperation/),
+    });
+    expect(await volumes.list()).toEqual([]);
+    const granted = await rig.roleCredentials([
+      {
+        Effect: "Allow",
+        Action: ["ec2:DescribeVolumes", "ec2:CreateVolume", "ec2:CreateTags"],
+        Resource: "*",
+      },
+    ]);
+    const made = await ec2Volumes(new EC2Client({ credentials: granted }), cluster).create(req);
+    expect((await volumes.list()).map((v) => v.id)).toEqual([made.id]);
+  });
 });

@@ -10,6 +10,10 @@ import { InvalidInputError } from "../../../functions/domain/errors.ts";
 import { etcdClientUrl, type NodeRecord, type Role } from "../../../functions/domain/model.ts";
 import { useRig } from "../../rig/index.ts";
 import { createWorld, type World } from "./lifecycleWorld.ts";
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { nodeDir } from "../../../local/node.ts";
+import { pollUntil } from "../../../functions/domain/poll.ts";
 
 const rig = useRig({ moto: true, etcdMembers: 0 });
 let w: World;
@@ -292,6 +296,41 @@ describe("lifecycle", { shuffle: false }, () => {
     const again = await handleReconcile(w.deps, w.log);
     expect(again.repairs).toEqual([]);
   }, 90_000);
+
+  it("reconcile brings back a main node whose member was removed while it lived on: its old data dir is moved aside, not deleted", async () => {
+    // What a forged terminate used to do: remove a healthy voter's member and leave its node running.
+    const id = (await w.ids("main")).at(-1)!;
+    const ips = await Promise.all((await w.ids("main")).map(w.ipOf));
+    const c = new Etcd3({ hosts: ips.map(etcdClientUrl) });
+    try {
+      const member = (await w.members()).find((m) => m.name === id)!;
+      await eventually(async () => {
+        await c.cluster.memberRemove({ ID: member.id });
+      });
+    } finally {
+      c.close();
+    }
+    const dir = nodeDir(w.root, id);
+    const moved = () => readdirSync(join(dir, "var/lib")).filter((f) => f.startsWith("etcd.removed-"));
+    expect(moved()).toEqual([]);
+    // Each run adds it as a learner and starts it, or promotes it once it caught up. Before the data
+    // dir was moved aside, etcd started from it as the removed member and exited, every run. Polled:
+    // a learner's catch-up and promotion take a few runs under load, so the bound is generous.
+    const back = await pollUntil(
+      async () => {
+        await handleReconcile(w.deps, w.log);
+        const m = (await w.members()).find((x) => x.name === id);
+        return m && !m.isLearner ? m : undefined;
+      },
+      { timeoutMs: 90_000, intervalMs: 500 },
+    );
+    expect(back, `${id} is a voter again`).toBeDefined();
+    expect(moved()).toHaveLength(1);
+    // The old data is kept whole, beside the new member's.
+    expect(existsSync(join(dir, "var/lib", moved()[0]!, "member/snap/db"))).toBe(true);
+    expect(existsSync(join(dir, "var/lib/etcd/member/snap/db"))).toBe(true);
+    await eventually(() => expectConsistent());
+  }, 150_000);
 
   describe("reconcile with a step that fails", () => {
     it("when the catalog is invalid, it still reports the repairs done before the units step, reports the failure and logs it", async () => {

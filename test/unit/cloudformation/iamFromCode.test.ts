@@ -8,14 +8,19 @@ import { FUNCTION_NAMES, type FunctionName } from "../../../cloudformation/optio
 import { Ids } from "../../../cloudformation/ids.ts";
 import { actionsOf } from "./helpers.ts";
 
-/** An SDK command (by client package) and the IAM action AWS checks for it. */
-const ACTION_OF: Record<string, Record<string, string>> = {
+/** An SDK command (by client package) and the IAM actions AWS checks for it. */
+const ACTION_OF: Record<string, Record<string, string | string[]>> = {
   "@aws-sdk/client-auto-scaling": {
     DescribeAutoScalingGroupsCommand: "autoscaling:DescribeAutoScalingGroups",
     CompleteLifecycleActionCommand: "autoscaling:CompleteLifecycleAction",
     RecordLifecycleActionHeartbeatCommand: "autoscaling:RecordLifecycleActionHeartbeat",
   },
-  "@aws-sdk/client-ec2": { DescribeInstancesCommand: "ec2:DescribeInstances" },
+  // CreateVolume with TagSpecifications is also authorized as CreateTags on the new volume.
+  "@aws-sdk/client-ec2": {
+    DescribeInstancesCommand: "ec2:DescribeInstances",
+    DescribeVolumesCommand: "ec2:DescribeVolumes",
+    CreateVolumeCommand: ["ec2:CreateVolume", "ec2:CreateTags"],
+  },
   "@aws-sdk/client-route-53": {
     ChangeResourceRecordSetsCommand: "route53:ChangeResourceRecordSets",
     ListResourceRecordSetsCommand: "route53:ListResourceRecordSets",
@@ -42,6 +47,15 @@ const ACTION_OF: Record<string, Record<string, string>> = {
   },
 };
 
+/**
+ * What S3 asks of KMS on the caller's behalf, the bucket being SSE-KMS under the cluster key: a read
+ * decrypts the object's data key, a write asks for one (and a multipart upload decrypts it to finish).
+ */
+const IMPLIED: Record<string, string[]> = {
+  "s3:GetObject": ["kms:Decrypt"],
+  "s3:PutObject": ["kms:GenerateDataKey", "kms:Decrypt"],
+};
+
 /** What a role needs whatever its code: its logs and Lambda's network interfaces in the VPC. */
 const RUNTIME = new Set([
   "logs:CreateLogStream",
@@ -61,6 +75,7 @@ const REACHABLE_NOT_SENT: Record<FunctionName, Record<string, string>> = {
   lifecycle: {
     "s3:PutObject": "the snapshot store's writes: lifecycle only lists snapshots and reads manifests",
     "s3:DeleteObject": "the snapshot store's deletes",
+    "kms:GenerateDataKey": "the data key of the snapshot store's writes",
     "s3:AbortMultipartUpload": "the snapshot store's upload",
     "cloudwatch:PutMetricData": "the no-quorum alarm and recovery: reconcile's paths in the shared deps",
   },
@@ -101,8 +116,9 @@ async function sentBy(fn: FunctionName): Promise<Set<string>> {
     const pkg = pkgOf.get(m[1]!);
     const action = pkg && ACTION_OF[pkg]?.[m[1]!.replace(/\d+$/, "")];
     if (!action) throw new Error(`${fn}: no IAM action known for ${m[1]} (${pkg ?? "not imported"})`);
-    actions.add(action);
+    for (const a of [action].flat()) actions.add(a);
   }
+  for (const a of [...actions]) for (const implied of IMPLIED[a] ?? []) actions.add(implied);
   return actions;
 }
 

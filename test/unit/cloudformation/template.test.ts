@@ -319,7 +319,20 @@ describe("snapshot bucket", () => {
   const b = props(t, Ids.snapshotBucket);
   it("is versioned, encrypted, private and kept when the stack goes", () => {
     expect(b.VersioningConfiguration).toEqual({ Status: "Enabled" });
-    expect(JSON.stringify(b.BucketEncryption)).toMatch(/"SSEAlgorithm":"(AES256|aws:kms)"/);
+    expect(b.BucketEncryption).toEqual({
+      ServerSideEncryptionConfiguration: [
+        {
+          ServerSideEncryptionByDefault: {
+            SSEAlgorithm: "aws:kms",
+            KMSMasterKeyID: {
+              "Fn::Sub":
+                "arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:alias/devcluster/${ClusterName}",
+            },
+          },
+          BucketKeyEnabled: true,
+        },
+      ],
+    });
     expect(b.PublicAccessBlockConfiguration).toEqual({
       BlockPublicAcls: true,
       BlockPublicPolicy: true,
@@ -340,6 +353,115 @@ describe("snapshot bucket", () => {
     expect(policy.Statement).toContainEqual(
       expect.objectContaining({ Effect: "Deny", Condition: { Bool: { "aws:SecureTransport": "false" } } }),
     );
+  });
+  // moto 5.2.5 does not evaluate bucket policies (only the caller's own IAM policies), so the policy
+  // document itself is what is tested here.
+  it("denies every principal but the account and the roles that use snapshots: any change, and any read but a manifest", () => {
+    const policy = props(t, Ids.snapshotBucketPolicy).PolicyDocument as {
+      Statement: Record<string, CfnValue>[];
+    };
+    const denies = policy.Statement.filter((s) => String(s.Sid).startsWith("DenyOtherPrincipals"));
+    expect(denies).toHaveLength(2);
+    const covered = (a: string, on: (s: Record<string, CfnValue>) => boolean) =>
+      denies.some(
+        (s) =>
+          on(s) && (s.Action as string[]).some((p) => new RegExp(`^${p.replaceAll("*", ".*")}$`).test(a)),
+      );
+    const objects = { "Fn::Sub": `\${${Ids.snapshotBucket}.Arn}/*` };
+    const onObjects = (s: Record<string, CfnValue>) => JSON.stringify(s.Resource) === JSON.stringify(objects);
+    for (const a of ["s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:AbortMultipartUpload"])
+      expect(covered(a, onObjects), a).toBe(true);
+    // Reads are denied everywhere but under manifests/.
+    const butManifests = (s: Record<string, CfnValue>) =>
+      JSON.stringify(s.NotResource) ===
+      JSON.stringify({ "Fn::Sub": `\${${Ids.snapshotBucket}.Arn}/etcd-snapshots/*/manifests/*` });
+    for (const a of ["s3:GetObject", "s3:GetObjectVersion"]) expect(covered(a, butManifests), a).toBe(true);
+    // Bucket settings stay with the account (an administrator can always change the policy).
+    expect(covered("s3:PutBucketPolicy", () => true)).toBe(false);
+    // Exactly the roles granted an S3 action on the bucket, and the account's root user.
+    const usingS3 = [
+      ...new Set(
+        roleStatements(t)
+          .filter((x) => (x.statement.Action as string[]).some((a) => a.startsWith("s3:")))
+          .map((x) => x.role),
+      ),
+    ];
+    for (const deny of denies) {
+      expect(deny).toMatchObject({ Effect: "Deny", Principal: "*" });
+      const allowed = (deny.Condition as { ArnNotEquals: { "aws:PrincipalArn": CfnValue[] } }).ArnNotEquals[
+        "aws:PrincipalArn"
+      ];
+      expect(allowed).toEqual(
+        expect.arrayContaining([
+          { "Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root" },
+          ...usingS3.map((r) => ({ "Fn::GetAtt": [r, "Arn"] })),
+        ]),
+      );
+      expect(allowed).toHaveLength(usingS3.length + 1);
+    }
+  });
+});
+
+describe("cluster key", () => {
+  const k = props(t, Ids.clusterKey);
+  const policy = k.KeyPolicy as { Statement: Record<string, CfnValue>[] };
+  const principals = (s: Record<string, CfnValue>) => (s.Principal as { AWS: CfnValue[] }).AWS;
+  it("rotates, is kept with the snapshots it decrypts, and has an alias per cluster", () => {
+    expect(k.EnableKeyRotation).toBe(true);
+    expect(t.Resources[Ids.clusterKey]!.DeletionPolicy).toBe("Retain");
+    expect(props(t, Ids.clusterKeyAlias)).toEqual({
+      AliasName: { "Fn::Sub": "alias/devcluster/${ClusterName}" },
+      TargetKeyId: { Ref: Ids.clusterKey },
+    });
+  });
+  it("no principal is a wildcard; the account administers but never uses it", () => {
+    for (const s of policy.Statement) {
+      expect(s.Effect).toBe("Allow");
+      expect(JSON.stringify(s.Principal)).not.toContain('"*"');
+      expect(s.Action).not.toContain("kms:*");
+    }
+    const admin = policy.Statement.find((s) => s.Sid === "AccountAdministersTheKey")!;
+    for (const a of ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:ReEncryptFrom"])
+      expect(admin.Action, a).not.toContain(a);
+    expect(admin.Action).toContain("kms:PutKeyPolicy");
+  });
+  it("every use goes through S3 or SSM, and only roles granted it in IAM are named for it", () => {
+    for (const s of policy.Statement.filter((x) => x.Sid !== "AccountAdministersTheKey"))
+      expect(JSON.stringify(s.Condition)).toMatch(
+        /"kms:ViaService":\{"Fn::Sub":"(s3|ssm)\.\$\{AWS::Region\}\.amazonaws\.com"\}/,
+      );
+    const named = (action: string) =>
+      new Set(
+        policy.Statement.filter((s) => (s.Action as string[]).includes(action))
+          .flatMap(principals)
+          .map((p) => JSON.stringify(p)),
+      );
+    const grantedInIam = (action: string) =>
+      new Set(
+        roleStatements(t)
+          .filter((x) => (x.statement.Action as string[]).includes(action))
+          .map((x) => JSON.stringify({ "Fn::GetAtt": [x.role, "Arn"] })),
+      );
+    expect(named("kms:Decrypt")).toEqual(grantedInIam("kms:Decrypt"));
+    const writers = named("kms:GenerateDataKey");
+    writers.delete(JSON.stringify({ "Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root" }));
+    expect(writers).toEqual(grantedInIam("kms:GenerateDataKey"));
+  });
+  it("IAM grants name the key by its alias, through one service", () => {
+    const kms = roleStatements(t).filter((x) =>
+      (x.statement.Action as string[]).some((a) => a.startsWith("kms:")),
+    );
+    expect(kms.length).toBeGreaterThan(0);
+    for (const { statement } of kms) {
+      expect(statement.Resource).toEqual({
+        "Fn::Sub": "arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/*",
+      });
+      expect(statement.Condition).toMatchObject({
+        "ForAnyValue:StringEquals": {
+          "kms:ResourceAliases": { "Fn::Sub": "alias/devcluster/${ClusterName}" },
+        },
+      });
+    }
   });
 });
 
@@ -441,6 +563,7 @@ describe("IAM", () => {
         ...SSM_AGENT_ACTIONS,
         "ssm:GetParameter",
         "ssm:GetParameters",
+        "kms:Decrypt",
         "ecr:GetAuthorizationToken",
         "ecr:BatchGetImage",
         "ecr:GetDownloadUrlForLayer",

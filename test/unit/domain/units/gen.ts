@@ -36,6 +36,7 @@ const spec = (name: string, file: string, rules: Partial<UnitSpec["rules"]>, glo
   global,
   start: true,
   spreadGroup: file,
+  volumes: [],
   rules: { machineOf: [], metadata: [], conflicts: [], replaces: [], global, ...rules },
 });
 

@@ -28,6 +28,7 @@ const unit = (name: string, rules: Partial<UnitSpec["rules"]> = {}, global = fal
     global,
     start: true,
     spreadGroup: file,
+    volumes: [],
     rules: { machineOf: [], metadata: [], conflicts: [], replaces: [], global, ...rules },
   };
 };

@@ -138,6 +138,7 @@ describe("placement examples", () => {
     global,
     start: true,
     spreadGroup: name.replace(/@[^.]*\./, "@."),
+    volumes: [],
     rules: { machineOf: [], metadata: [], conflicts: [], replaces: [], global, ...rules },
   });
   const worker = [{ key: "role", values: ["worker"], notValues: [] }];

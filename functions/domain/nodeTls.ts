@@ -1,0 +1,79 @@
+// Node scripts for a node's etcd certificate: the node makes its own key and a CSR (the key never
+// leaves it), then installs what the control plane signed. Both are idempotent under retries.
+import { InvariantError } from "./errors.ts";
+import { assertPlainPem } from "./pki.ts";
+
+/** Where a node keeps its etcd TLS files; containers mount this directory read-only. */
+export const NODE_PKI_DIR = "/etc/devcluster/pki";
+/** What the CSR script prints instead of a CSR when the node's certificate is current. */
+export const CERT_CURRENT = "DEVCLUSTER_CERT_CURRENT";
+/** A certificate with less than this left is renewed at the next launch or reconcile (seconds). */
+export const RENEW_BEFORE_SECONDS = 30 * 86_400;
+
+const ipv4 = (ip: string) => {
+  if (!/^(\d{1,3}\.){3}\d{1,3}$/.test(ip)) throw new InvariantError(`not an IPv4 address: ${ip}`);
+  return ip;
+};
+const instanceId = (id: string) => {
+  if (!/^i-[0-9a-f]{8,17}$/.test(id)) throw new InvariantError(`not an instance id: ${id}`);
+  return id;
+};
+
+/**
+ * Prints `CERT_CURRENT` when the node already holds a key and a certificate from this CA that
+ * names every address and lives long enough; otherwise keeps (or makes, first time) its P-256 key
+ * and prints a CSR for `CN=<instance id>` naming its addresses. The key is written with umask 077
+ * and never printed.
+ */
+export function renderCsrScript(node: { instanceId: string; ips: string[] }, caPem: string): string {
+  const id = instanceId(node.instanceId);
+  const ips = node.ips.map(ipv4);
+  if (!ips.length) throw new InvariantError("a node certificate needs an address");
+  const san = ips.map((ip) => `IP:${ip}`).join(",");
+  return `d="$ROOT${NODE_PKI_DIR}"
+install -d -m 0755 "$d"
+want_ca="$(mktemp)"; trap 'rm -f "$want_ca"' EXIT
+cat > "$want_ca" <<'DEVCLUSTER_PEM'
+${assertPlainPem(caPem, "CA certificate")}DEVCLUSTER_PEM
+current=1
+if [ -s "$d/node.key" ] && [ -s "$d/node.crt" ] && cmp -s "$want_ca" "$d/ca.crt" \\
+  && openssl verify -CAfile "$want_ca" "$d/node.crt" >/dev/null 2>&1 \\
+  && openssl x509 -in "$d/node.crt" -noout -checkend ${RENEW_BEFORE_SECONDS} >/dev/null \\
+  && [ "$(openssl x509 -in "$d/node.crt" -noout -pubkey)" = "$(openssl pkey -in "$d/node.key" -pubout)" ]; then
+  for ip in ${ips.join(" ")}; do
+    openssl x509 -in "$d/node.crt" -noout -checkip "$ip" | grep -q "does match" || current=0
+  done
+else
+  current=0
+fi
+if [ "$current" = 1 ]; then echo ${CERT_CURRENT}; exit 0; fi
+if [ ! -s "$d/node.key" ]; then
+  (umask 077 && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$d/node.key.tmp" 2>/dev/null)
+  mv "$d/node.key.tmp" "$d/node.key"
+fi
+openssl req -new -key "$d/node.key" -subj "/CN=${id}" -addext "subjectAltName=${san}"
+`;
+}
+
+/**
+ * Installs the signed certificate and the CA certificate (each replaced atomically), after checking
+ * the certificate is for the key the node holds: a late retry that signed an older CSR fails here
+ * instead of leaving etcd a certificate it cannot use.
+ */
+export function renderInstallCertScript(certPem: string, caPem: string): string {
+  return `d="$ROOT${NODE_PKI_DIR}"
+[ -s "$d/node.key" ] || { echo "no node key: run the CSR step first" >&2; exit 30; }
+cat > "$d/node.crt.tmp" <<'DEVCLUSTER_PEM'
+${assertPlainPem(certPem, "node certificate")}DEVCLUSTER_PEM
+cat > "$d/ca.crt.tmp" <<'DEVCLUSTER_PEM'
+${assertPlainPem(caPem, "CA certificate")}DEVCLUSTER_PEM
+if [ "$(openssl x509 -in "$d/node.crt.tmp" -noout -pubkey)" != "$(openssl pkey -in "$d/node.key" -pubout)" ]; then
+  rm -f "$d/node.crt.tmp" "$d/ca.crt.tmp"
+  echo "the certificate is not for this node's key" >&2; exit 31
+fi
+chmod 0644 "$d/node.crt.tmp" "$d/ca.crt.tmp"
+mv "$d/ca.crt.tmp" "$d/ca.crt"
+mv "$d/node.crt.tmp" "$d/node.crt"
+echo installed
+`;
+}

@@ -1,0 +1,56 @@
+// Issues a launching node its etcd certificate: the node makes its key and a CSR, the control plane
+// checks and signs it, the node installs the certificate. A node whose certificate is current keeps it.
+import { InvalidInputError, DevclusterError } from "../domain/errors.ts";
+import { CERT_CURRENT, renderCsrScript, renderInstallCertScript } from "../domain/nodeTls.ts";
+import { csrFromOutput, signNodeCsr, type NodeIdentity } from "../domain/pki.ts";
+import type { Commands } from "../ports/index.ts";
+import type { Logger } from "../ports/log.ts";
+import type { ClusterPki } from "../ports/pki.ts";
+
+export interface NodeCertificateDeps {
+  commands: Commands;
+  pki: ClusterPki;
+  now(): Date;
+  commandTimeoutSeconds: number;
+}
+
+/** A node's command failed: what it said goes to the log, never the command's script (it holds no secret, but is long). */
+export class NodeCommandError extends DevclusterError {}
+
+/** The addresses a node's certificate names: its private address, and loopback (local clients dial it). */
+export const certificateAddresses = (privateIp: string) => [privateIp, "127.0.0.1"];
+
+export async function issueNodeCertificate(
+  deps: NodeCertificateDeps,
+  node: { instanceId: string; privateIp: string },
+  log: Logger,
+): Promise<"current" | "issued"> {
+  const ca = await deps.pki.ca();
+  const identity: NodeIdentity = {
+    instanceId: node.instanceId,
+    ips: certificateAddresses(node.privateIp),
+    dnsNames: [],
+  };
+  const run = async (script: string, comment: string) => {
+    const [r] = await deps.commands.run({
+      instanceIds: [node.instanceId],
+      script,
+      comment,
+      timeoutSeconds: deps.commandTimeoutSeconds,
+    });
+    if (!r || r.status !== "Success")
+      throw new NodeCommandError(
+        `${comment} on ${node.instanceId}: ${r?.status ?? "no result"} (${r?.exitCode ?? "?"}) ${r?.stderr.slice(-400) ?? ""}`,
+      );
+    return r.stdout;
+  };
+
+  const out = await run(renderCsrScript(identity, ca.certPem), "devcluster etcd key and CSR");
+  if (out.includes(CERT_CURRENT)) return "current";
+  const csr = csrFromOutput(out);
+  if (!csr) throw new InvalidInputError(`${node.instanceId} printed no CSR`);
+  const certPem = await signNodeCsr(ca, csr, identity, deps.now());
+  await run(renderInstallCertScript(certPem, ca.certPem), "devcluster etcd certificate install");
+  log.info("node certificate issued", { instanceId: node.instanceId });
+  return "issued";
+}

@@ -1,0 +1,46 @@
+// In-memory EBS volumes (the Volumes port), for operation tests; test/contracts/volumes.ts holds it
+// to the EC2 adapter over moto.
+import { volumeClientToken, type VolumeCreate, type VolumeRecord } from "../../functions/domain/volumes.ts";
+import type { Volumes } from "../../functions/ports/volumes.ts";
+
+export class FakeVolumes implements Volumes {
+  readonly volumes = new Map<string, VolumeRecord>();
+  /** Every create call, retried ones included. */
+  creates = 0;
+  private readonly tokens = new Map<string, string>();
+  private n = 0;
+
+  constructor(
+    private readonly cluster = "fake",
+    /** false: ignore the creation token, as moto does (a second create makes a second volume). */
+    private readonly clientToken = true,
+  ) {}
+
+  async list(): Promise<VolumeRecord[]> {
+    return [...this.volumes.values()].map((v) => ({ ...v }));
+  }
+
+  async create(req: VolumeCreate): Promise<VolumeRecord> {
+    this.creates++;
+    // The answer comes back later, as over the network, so concurrent callers interleave.
+    await new Promise((r) => setTimeout(r, 5));
+    // EC2's ClientToken: the same token returns the first volume.
+    const token = volumeClientToken(this.cluster, req);
+    const known = this.clientToken ? this.tokens.get(token) : undefined;
+    if (known) return { ...this.volumes.get(known)! };
+    const id = `vol-${(++this.n).toString(16).padStart(17, "0")}`;
+    const v: VolumeRecord = {
+      id,
+      service: req.service,
+      instance: req.instance,
+      volume: req.volume,
+      zone: req.zone,
+      sizeGiB: req.sizeGiB,
+      state: "available",
+      createdAt: new Date(Date.UTC(2026, 0, 1, 0, 0, this.n)).toISOString(),
+    };
+    this.volumes.set(id, v);
+    this.tokens.set(token, id);
+    return { ...v };
+  }
+}
