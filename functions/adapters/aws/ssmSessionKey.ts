@@ -4,6 +4,7 @@
 import { randomBytes } from "node:crypto";
 import { GetParameterCommand, PutParameterCommand, type SSMClient } from "@aws-sdk/client-ssm";
 import { sessionKeyParameterName } from "../../domain/users.ts";
+import { clusterKeyAlias } from "../../domain/clusterKey.ts";
 
 export interface SessionKeyResult {
   name: string;
@@ -15,7 +16,7 @@ export interface SessionKeyResult {
 export async function ensureSessionKey(
   ssm: SSMClient,
   cluster: string,
-  opts: { rotate?: boolean; kmsKeyId?: string } = {},
+  opts: { rotate?: boolean } = {},
 ): Promise<SessionKeyResult> {
   const Name = sessionKeyParameterName(cluster);
   let current: string[] = [];
@@ -34,7 +35,8 @@ export async function ensureSessionKey(
       Value: keys.join("\n"),
       Overwrite: current.length > 0,
       Description: "devcluster auth: session-signing keys, newest first",
-      ...(opts.kmsKeyId ? { KeyId: opts.kmsKeyId } : {}),
+      // Under the cluster key: its policy lets the nodes (the auth service) decrypt cluster parameters only.
+      KeyId: clusterKeyAlias(cluster),
     }),
   );
   return { name: Name, action: current.length ? "rotated" : "created", keys: keys.length };

@@ -8,6 +8,10 @@ import { cognitoUserDirectory } from "../../../functions/adapters/aws/cognitoUse
 import { addUser } from "../../../functions/operations/users.ts";
 import { usersCommand } from "../../../bin/users.ts";
 import type { UserRecord } from "../../../functions/ports/users.ts";
+import { DescribeParametersCommand, GetParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
+import { clusterKeyAlias } from "../../../functions/domain/clusterKey.ts";
+import { sessionKeyParameterName } from "../../../functions/domain/users.ts";
+import { parseKeys } from "../../../containers/auth/src/session.ts";
 
 const rig = useRig({ moto: true });
 let pool = "";
@@ -107,5 +111,38 @@ describe("devcluster users", () => {
     const dir = cognitoUserDirectory(new CognitoIdentityProviderClient({}), pool);
     await addUser(dir, "gina", { password: "Long-enough-pw-1", groups: ["developers"] });
     expect((await dir.getUser("gina"))!.status).toBe("CONFIRMED");
+  });
+
+  it("makes the session key once under the cluster key, rotates it keeping the previous one", async () => {
+    const cluster = rig.unique("key");
+    const ssm = new SSMClient({});
+    const read = async () => {
+      const p = await ssm.send(
+        new GetParameterCommand({ Name: sessionKeyParameterName(cluster), WithDecryption: true }),
+      );
+      expect(p.Parameter!.Type).toBe("SecureString");
+      return p.Parameter!.Value!.split("\n");
+    };
+    expect(await cli("session-key", "--cluster", cluster)).toMatch(/: created \(1 key;/);
+    const [first] = await read();
+    expect(parseKeys(first!)).toHaveLength(1);
+    expect(await cli("session-key", "--cluster", cluster)).toMatch(/: kept \(1 key;/);
+    expect(await read()).toEqual([first]);
+    expect(await cli("session-key", "--cluster", cluster, "--rotate")).toMatch(/: rotated \(2 keys;/);
+    const rotated = await read();
+    expect(rotated).toHaveLength(2);
+    expect(rotated[1]).toBe(first);
+    expect(rotated[0]).not.toBe(first);
+    // A second rotation drops the oldest: the newest signs, the one before still verifies.
+    await cli("session-key", "--cluster", cluster, "--rotate");
+    const again = await read();
+    expect(again[1]).toBe(rotated[0]);
+    expect(again).not.toContain(first);
+    const desc = await ssm.send(
+      new DescribeParametersCommand({
+        ParameterFilters: [{ Key: "Name", Values: [sessionKeyParameterName(cluster)] }],
+      }),
+    );
+    expect(desc.Parameters![0]!.KeyId).toBe(clusterKeyAlias(cluster));
   });
 });
