@@ -10,6 +10,9 @@ import { join } from "node:path";
 import { Etcd3 } from "etcd3";
 import { PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { CognitoIdentityProviderClient } from "@aws-sdk/client-cognito-identity-provider";
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { announcementKeys, PresenceRecordSchema } from "../../functions/domain/presence.ts";
 import { ensureUserPool } from "../../functions/adapters/aws/cognitoPool.ts";
@@ -168,10 +171,19 @@ beforeAll(async () => {
   });
   procs.push(fd);
   await fd.waitLog(byCode("nginx.started"), 30_000);
-  // Every host is rendered once the announcements are read (a poll: the first render may predate them).
+  // Every host is rendered once the announcements are read: the first renders (and reloads, whose
+  // old workers still answer for a moment) may predate some of them, so poll until each host
+  // answers as its policy says, several times in a row.
+  const status = async (h: string) => (await ask(`${h}.${DOMAIN}`).catch(() => undefined))?.status;
+  let streak = 0;
   const ready = await pollUntil(
-    async () => ((await ask(`www.${DOMAIN}`).catch(() => undefined))?.status === 200 ? true : undefined),
-    { timeoutMs: 20_000, intervalMs: 100 },
+    async () => {
+      const ok =
+        (await status("www")) === 200 && (await status("wiki")) === 401 && (await status("team")) === 401;
+      streak = ok ? streak + 1 : 0;
+      return streak >= 5 ? true : undefined;
+    },
+    { timeoutMs: 30_000, intervalMs: 100 },
   );
   expect(ready).toBe(true);
 }, 120_000);
@@ -307,4 +319,91 @@ describe("single sign-on at the front door", () => {
     expect(r.body).toBe("wiki for carol\n");
     expect(seen.at(-1)!.headers["x-remote-groups"]).toBe("admins");
   });
+
+  it("in a browser (Chromium): sign in through the HTTPS front door, reach the service as yourself, then every service", async () => {
+    // A front door with TLS (the cookie is Secure, so the browser sends it over HTTPS only).
+    const tlsDoor = rig.block.address(65);
+    execFileSync(
+      "openssl",
+      ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", `/CN=*.${DOMAIN}`, "-days", "2"].concat([
+        "-keyout",
+        join(dir, "key.pem"),
+        "-out",
+        join(dir, "cert.pem"),
+      ]),
+      { stdio: "ignore" },
+    );
+    const ssm = new SSMClient({});
+    const prefix = `/${rig.unique("tls")}`;
+    await ssm.send(
+      new PutParameterCommand({
+        Name: `${prefix}/cert`,
+        Type: "String",
+        Value: readFileSync(join(dir, "cert.pem"), "utf8"),
+      }),
+    );
+    await ssm.send(
+      new PutParameterCommand({
+        Name: `${prefix}/key`,
+        Type: "SecureString",
+        Value: readFileSync(join(dir, "key.pem"), "utf8"),
+      }),
+    );
+    const fd = startProgram(programs.entry("frontdoor"), {
+      ETCD_ENDPOINTS: rig.etcd!.endpoints.join(","),
+      DOMAIN,
+      LISTEN_ADDRESS: tlsDoor,
+      HTTP_PORT: "18091",
+      HTTPS_PORT: "18443",
+      TLS_CERT_PARAM: `${prefix}/cert`,
+      TLS_KEY_PARAM: `${prefix}/key`,
+      NGINX_PREFIX: join(dir, "fd-tls"),
+      DEBOUNCE_MS: "50",
+      AWS_REGION: process.env.AWS_REGION ?? "eu-west-1",
+      AWS_ENDPOINT_URL: process.env.AWS_ENDPOINT_URL!,
+      AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID!,
+      AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY!,
+    });
+    procs.push(fd);
+    await fd.waitLog(byCode("nginx.started"), 30_000);
+    const browser = await chromium.launch({
+      executablePath: process.env.CHROMIUM_BIN ?? "/usr/bin/chromium",
+      // Every name of the domain resolves to this front door, as the private zone does on the cluster.
+      args: [`--host-resolver-rules=MAP *.${DOMAIN} ${tlsDoor}`],
+    });
+    try {
+      const context = await browser.newContext({ ignoreHTTPSErrors: true });
+      const page = await context.newPage();
+      // The first render may predate the announcements: poll until the login page is served.
+      const base = `https://wiki.${DOMAIN}:18443`;
+      const shown = await pollUntil(
+        async () => {
+          const r = await page.goto(`${base}/page?x=1`).catch(() => null);
+          return r?.status() === 401 ? true : undefined;
+        },
+        { timeoutMs: 20_000, intervalMs: 200 },
+      );
+      expect(shown).toBe(true);
+      await page.getByLabel("User name").fill("alice");
+      await page.getByLabel("Password").fill(PASSWORD);
+      await Promise.all([
+        page.waitForURL(`${base}/page?x=1`),
+        page.getByRole("button", { name: "Sign in" }).click(),
+      ]);
+      expect(await page.textContent("body")).toBe("wiki for alice\n");
+      expect(seen.at(-1)!.headers["x-remote-user"]).toBe("alice");
+      const [cookie] = (await context.cookies()).filter((c) => c.name === "devcluster_session");
+      expect(cookie).toMatchObject({ httpOnly: true, secure: true, domain: `.${DOMAIN}`, sameSite: "Lax" });
+      // One sign-in covers the other services of the domain.
+      await page.goto(`https://team.${DOMAIN}:18443/`);
+      expect(await page.textContent("body")).toBe("team for alice\n");
+      // Signing out ends it: the next request shows the login page again.
+      await page.goto(`${base}/.auth/logout`);
+      expect(page.url()).toBe(`${base}/.auth/login`);
+      const after = await page.goto(`${base}/page`);
+      expect(after?.status()).toBe(401);
+    } finally {
+      await browser.close();
+    }
+  }, 90_000);
 });
