@@ -1,6 +1,8 @@
-// devcluster's command line: the template (synth, validate), the Lambda package, and the local cluster.
+// devcluster's command line: the template (synth, validate), the local cluster, and operating a
+// cluster (local or deployed: machines, units, journal, restart, restore, ...).
 import { DevclusterError, InvalidInputError } from "../functions/domain/errors.ts";
 import { didYouMean, parse } from "./args.ts";
+import { OPS_SUBS, OPS_USAGE } from "./ops/commands.ts";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 
@@ -12,6 +14,7 @@ const USAGE = `usage: npx devcluster <command> [options]   ('<command> --help' f
   users <subcommand>          accounts of the user pool: list, add, remove, group (see 'npx devcluster users --help')
   local <subcommand>          run the whole control plane on this machine (see 'npx devcluster local --help')
 
+${OPS_USAGE}
 Exit codes: 0 done, 1 failed (or: unhealthy, blocked; see each command), 2 bad usage.
 `;
 
@@ -37,15 +40,22 @@ async function main(argv: string[]): Promise<number> {
       return localCommand(rest);
     }
     case undefined:
+      process.stdout.write(USAGE);
+      return 2;
     case "help":
     case "--help":
     case "-h":
       process.stdout.write(USAGE);
-      return cmd === undefined ? 2 : 0;
-    default:
+      return 0;
+    default: {
+      if (Object.hasOwn(OPS_SUBS, cmd)) {
+        const { opsCommand } = await import("./ops/cli.ts");
+        return opsCommand(cmd, rest);
+      }
       throw new InvalidInputError(
-        `unknown command '${cmd}'${didYouMean(cmd, ["synth", "validate", "users", "local", "help"])}; 'npx devcluster --help' lists them`,
+        `unknown command '${cmd}'${didYouMean(cmd, ["synth", "validate", "users", "local", "help", ...Object.keys(OPS_SUBS)])}; 'npx devcluster --help' lists them`,
       );
+    }
   }
 }
 

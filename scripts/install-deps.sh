@@ -27,6 +27,8 @@ command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
 # The image push is tested against Debian's registry server (the distribution project's) on loopback.
 command -v docker-registry >/dev/null 2>&1 || need_apt+=(docker-registry)
+# The dashboard's browser test and screenshot drive Debian's Chromium with playwright-core.
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

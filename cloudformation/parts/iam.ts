@@ -116,6 +116,8 @@ const privateZoneArn = sub(`arn:\${AWS::Partition}:route53:::hostedzone/\${${Ids
 const Capabilities = {
   // groups.ts: DescribeAutoScalingGroups, DescribeInstances.
   observeGroups: [allow(["autoscaling:DescribeAutoScalingGroups", "ec2:DescribeInstances"], "*")],
+  // ec2Volumes.ts: DescribeVolumes (EC2's Describe calls only work on "*").
+  observeVolumes: [allow(["ec2:DescribeVolumes"], "*")],
   // lifecycleActions.ts: only the lifecycle handler answers lifecycle hooks.
   completeLifecycleActions: [
     allow(
@@ -144,6 +146,10 @@ const Capabilities = {
     }),
     allow(["ec2:CreateTags"], arn("ec2", "volume/*"), {
       StringEquals: { "ec2:CreateAction": "CreateVolume" },
+    }),
+    // Attach and detach check both the volume and the instance: both must be the cluster's.
+    allow(["ec2:AttachVolume", "ec2:DetachVolume"], [arn("ec2", "volume/*"), arn("ec2", "instance/*")], {
+      StringEquals: { [`ec2:ResourceTag/${CLUSTER_TAG}`]: clusterName },
     }),
   ],
   // ssmPublishedImages.ts: units are rendered with the published image references (GetParameter).
@@ -217,6 +223,9 @@ export const FUNCTION_CAPABILITIES: Record<FunctionName, (keyof typeof Capabilit
   ],
   // The catalog ships inside the bundle (functions/catalog): nothing is read from S3.
   units: ["runNodeCommands", "observeGroups", "readPublishedImages", "manageVolumes"],
+  // Read-only: the groups, the cluster's tagged volumes and its snapshots' manifests (etcd is reached
+  // over the network from inside the VPC, with no IAM).
+  status: ["observeGroups", "observeVolumes", "readSnapshotHistory"],
 };
 
 export const functionName = (o: SynthOptions, fn: FunctionName) => `${o.service}-${o.stage}-${fn}`;

@@ -91,6 +91,8 @@ export interface VolumeRecord extends VolumeKey {
   state: string;
   /** The instance it is attached to (any attachment state but detached), if any. */
   attachedTo?: string;
+  /** The device name of that attachment (`/dev/xvdf`). */
+  device?: string;
   /** `devcluster:retired` set: kept for safety (moved, restored over), never used again. */
   retired?: string;
   createdAt?: string;

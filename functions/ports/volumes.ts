@@ -10,6 +10,12 @@ export interface Volumes {
    * request returns the volume the first one made.
    */
   create(req: VolumeCreate): Promise<VolumeRecord>;
+  /** Attach an available volume to an instance as `device`; fails if it is attached anywhere. */
+  attach(volumeId: string, instanceId: string, device: string): Promise<void>;
+  /** Detach a volume from that instance, never forced (a forced detach can corrupt a mounted file system). */
+  detach(volumeId: string, instanceId: string): Promise<void>;
+  /** EC2 state of each instance (`running`, `terminated`, ...); unknown ids are left out. */
+  instanceStates(ids: string[]): Promise<Record<string, string>>;
 }
 
 /** What the units sync needs for volumes: the store, and a lock that serialises their creation. */

@@ -86,6 +86,9 @@ function lazyVolumes(cluster: string): Volumes {
   return {
     list: async () => (await get()).list(),
     create: async (req) => (await get()).create(req),
+    attach: async (id, instance, device) => (await get()).attach(id, instance, device),
+    detach: async (id, instance) => (await get()).detach(id, instance),
+    instanceStates: async (ids) => (await get()).instanceStates(ids),
   };
 }
 

@@ -25,6 +25,7 @@ export const LOCAL_USAGE = `usage: npx devcluster local <subcommand> [--dir DIR]
   units [--dry-run] [--catalog DIR] [--confirm]  validate the catalog, push what changed (--dry-run: show the diff)
   invoke <function> [--data JSON]          call a function with a payload, as 'sls invoke -f <function> --data JSON' does on AWS
   down                                     stop every process the cluster started
+  ui [--port 8480] [--host 127.0.0.1]      the dashboard of the running cluster, on loopback
   demo [--prefix 127.77]                   up, write data, scale, kill every member, restore, verify, down
 
 The cluster's state lives in --dir (default .devcluster/, or $DEVCLUSTER_STATE_DIR). Its VPC, moto
@@ -111,6 +112,12 @@ const SUBS: Record<string, Sub> = {
     positionals: 0,
   },
   demo: { usage: "demo [--prefix 127.77]", options: { prefix: { type: "string" } }, positionals: 0 },
+  ui: {
+    usage:
+      "ui [--port 8480] [--host 127.0.0.1]\n  serve the dashboard of the running cluster (nodes, members, services, units, snapshots, events;\n  restart a unit, take a snapshot) until interrupted; --port 0 picks a free port. Loopback only.",
+    options: { port: { type: "string" }, host: { type: "string" } },
+    positionals: 0,
+  },
   help: { usage: "help", options: {}, positionals: 1 },
 };
 
@@ -134,7 +141,16 @@ export function unhealthyReasons(s: ClusterStatus): string[] {
 
 export async function localCommand(args: string[]): Promise<number> {
   // The subcommand is the first word that is neither an option nor an option's value.
-  const takesValue = new Set(["--dir", "--main", "--workers", "--data", "--prefix", "--catalog"]);
+  const takesValue = new Set([
+    "--dir",
+    "--main",
+    "--workers",
+    "--data",
+    "--prefix",
+    "--catalog",
+    "--port",
+    "--host",
+  ]);
   let first = -1;
   for (let i = 0; i < args.length; i++) {
     if (!args[i]!.startsWith("-")) {
@@ -308,6 +324,26 @@ export async function localCommand(args: string[]): Promise<number> {
     case "down": {
       await down(dir, progress);
       if (asJson) json({ steps });
+      return 0;
+    }
+    case "ui": {
+      const host = (v.host as string | undefined) ?? "127.0.0.1";
+      if (!/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host))
+        throw new InvalidInputError(`ui: --host must be a loopback address (127.x.y.z), got '${host}'`);
+      const port = int("--port", v.port as string | undefined, 8480);
+      if (port > 65535) throw new InvalidInputError(`ui: --port must be 0 to 65535 (got ${port})`);
+      const [{ localOpsTarget }, { startDashboard }] = await Promise.all([
+        import("./opsTarget.ts"),
+        import("../../bin/ops/dashboard.ts"),
+      ]);
+      const target = await localOpsTarget(dir);
+      const ui = await startDashboard(target, { host, port });
+      print(`dashboard of the ${target.describe}: ${ui.url} (Ctrl-C stops it)`);
+      await new Promise<void>((resolve) => {
+        process.once("SIGINT", resolve);
+        process.once("SIGTERM", resolve);
+      });
+      await ui.close();
       return 0;
     }
     case "demo":

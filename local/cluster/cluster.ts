@@ -49,7 +49,7 @@ import type { UnitsReport } from "../../functions/operations/units.ts";
 
 /** The local cluster's /16 (127.A): moto at 127.A.0.1, instances from the VPC's subnets. */
 /** Workers and data nodes a local group may hold (up and scale alike): each node is processes on this machine. */
-export const LOCAL_GROUP_MAX = 20;
+export const LOCAL_GROUP_MAX = 50;
 
 export const LOCAL_PREFIX = "127.77";
 
@@ -118,20 +118,32 @@ export async function attach(dir: string): Promise<{ state: LocalState; fns: Loc
  * as `sls invoke -f units --data '{"catalog": ...}'` would: validated here first, so a bad catalog is
  * refused with every `file:line: reason` before the cluster is touched. `dryRun`: plan only.
  */
+/**
+ * A catalog folder read and validated for a push (every problem at once, nothing touched): a
+ * catalog is the whole cluster, so one without etcd's own unit is refused (it would stop etcd on
+ * every main node).
+ */
+export function readCatalogForPush(
+  catalogDir: string | undefined,
+  cmd: string,
+): { catalog: string; source: Record<string, string> } {
+  const catalog = resolve(catalogDir ?? CATALOG_DIR);
+  if (!existsSync(catalog) || !statSync(catalog).isDirectory())
+    throw new InvalidInputError(`${cmd}: no catalog directory at ${catalog}`);
+  const source = readCatalogDir(catalog);
+  if (!source[ETCD_MEMBER_UNIT_NAME])
+    throw new InvalidInputError(
+      `${cmd}: ${catalog} has no ${ETCD_MEMBER_UNIT_NAME}; a catalog declares every unit of the cluster (copy functions/catalog/ and add yours), and pushing this one would stop etcd on every main node`,
+    );
+  loadCatalog(source);
+  return { catalog, source };
+}
+
 export async function pushUnits(
   dir: string,
   opts: { catalogDir?: string; dryRun?: boolean; confirm?: boolean } = {},
 ): Promise<{ catalog: string; report: UnitsReport }> {
-  const catalog = resolve(opts.catalogDir ?? CATALOG_DIR);
-  if (!existsSync(catalog) || !statSync(catalog).isDirectory())
-    throw new InvalidInputError(`units: no catalog directory at ${catalog}`);
-  const source = readCatalogDir(catalog);
-  // The catalog is the whole cluster: one without etcd's own unit would stop etcd on every main node.
-  if (!source[ETCD_MEMBER_UNIT_NAME])
-    throw new InvalidInputError(
-      `units: ${catalog} has no ${ETCD_MEMBER_UNIT_NAME}; a catalog declares every unit of the cluster (copy functions/catalog/ and add yours), and pushing this one would stop etcd on every main node`,
-    );
-  loadCatalog(source);
+  const { catalog, source } = readCatalogForPush(opts.catalogDir, "units");
   const { fns } = await attach(dir);
   const report = (await fns.units({
     catalog: source,
@@ -194,7 +206,7 @@ export async function up(dir: string, opts: UpOptions, progress: Progress): Prom
       vpcCidr: synthOptions.vpcCidr,
       mainSize: opts.main,
       workerMin: 0,
-      workerMax: Math.max(opts.workers, 20),
+      workerMax: LOCAL_GROUP_MAX,
       workerDesired: opts.workers,
       dataSize: opts.data,
     },

@@ -24,6 +24,7 @@ const handlers = {
   snapshot: async () => (await import("../../functions/handlers/snapshot.ts")).snapshotHandler,
   restore: async () => (await import("../../functions/handlers/restore.ts")).restoreHandler,
   units: async () => (await import("../../functions/handlers/units.ts")).unitsHandler,
+  status: async () => (await import("../../functions/handlers/status.ts")).statusHandler,
 } satisfies Record<FunctionName, unknown>;
 
 const wiring: Wiring = createWiring(loadConfig(process.env), {

@@ -9,6 +9,8 @@ export interface VolumesSubject {
   zone: string;
   /** The same store seen by another cluster (its volumes must not be listed by the first). */
   otherCluster: Volumes;
+  /** A running instance in `zone` (volumes attach to it). */
+  instance(): Promise<string>;
 }
 
 export function volumesContract(name: string, subject: () => Promise<VolumesSubject>): void {
@@ -52,6 +54,32 @@ export function volumesContract(name: string, subject: () => Promise<VolumesSubj
       });
       expect((await s.volumes.list()).map((v) => v.id)).not.toContain(other.id);
       expect((await s.otherCluster.list()).map((v) => v.id)).toContain(other.id);
+    });
+
+    it("attaches a volume to an instance, reports the attachment, and detaches it (never forced)", async () => {
+      const s = await subject();
+      const id = await s.instance();
+      const v = await s.volumes.create({
+        unit: "db@1.service",
+        service: "db",
+        instance: "db@1",
+        volume: "data",
+        sizeGiB: 1,
+        path: "/srv/db-1",
+        zone: s.zone,
+      });
+      await s.volumes.attach(v.id, id, "/dev/xvdf");
+      expect((await s.volumes.list()).find((x) => x.id === v.id)).toMatchObject({
+        attachedTo: id,
+        device: "/dev/xvdf",
+        state: "in-use",
+      });
+      expect(await s.volumes.instanceStates([id, "i-0123456789abcdef0"])).toEqual({ [id]: "running" });
+      await s.volumes.detach(v.id, id);
+      const after = (await s.volumes.list()).find((x) => x.id === v.id)!;
+      expect(after.attachedTo).toBeUndefined();
+      expect(after.state).toBe("available");
+      expect(await s.volumes.instanceStates([])).toEqual({});
     });
   });
 }

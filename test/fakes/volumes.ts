@@ -20,6 +20,34 @@ export class FakeVolumes implements Volumes {
     return [...this.volumes.values()].map((v) => ({ ...v }));
   }
 
+  /** Instances and their EC2 state (what `instanceStates` answers). */
+  readonly instances = new Map<string, string>();
+
+  async attach(volumeId: string, instanceId: string, device: string): Promise<void> {
+    const v = this.volumes.get(volumeId);
+    if (!v) throw Object.assign(new Error(`no volume ${volumeId}`), { name: "InvalidVolume.NotFound" });
+    // EC2 refuses a second attachment (moto does not; the control plane never asks for one).
+    if (v.attachedTo) throw Object.assign(new Error(`${volumeId} is in use`), { name: "VolumeInUse" });
+    Object.assign(v, { attachedTo: instanceId, device, state: "in-use" });
+  }
+
+  async detach(volumeId: string, instanceId: string): Promise<void> {
+    const v = this.volumes.get(volumeId);
+    if (!v || v.attachedTo !== instanceId)
+      throw Object.assign(new Error(`${volumeId} is not attached to ${instanceId}`), {
+        name: "IncorrectState",
+      });
+    delete v.attachedTo;
+    delete v.device;
+    v.state = "available";
+  }
+
+  async instanceStates(ids: string[]): Promise<Record<string, string>> {
+    return Object.fromEntries(
+      ids.flatMap((id) => (this.instances.has(id) ? [[id, this.instances.get(id)!]] : [])),
+    );
+  }
+
   async create(req: VolumeCreate): Promise<VolumeRecord> {
     this.creates++;
     // The answer comes back later, as over the network, so concurrent callers interleave.

@@ -1,8 +1,11 @@
 // Volumes port over EC2 (AWS SDK v3): the cluster's volumes by tag; encrypted gp3 creation with an
 // idempotency token derived from the volume's identity.
 import {
+  AttachVolumeCommand,
   CreateVolumeCommand,
+  DescribeInstancesCommand,
   DescribeVolumesCommand,
+  DetachVolumeCommand,
   type EC2Client,
   type Tag,
   type Volume,
@@ -22,7 +25,8 @@ function record(v: Volume): VolumeRecord | undefined {
   ];
   // A volume tagged with the cluster but not as a service volume is not ours to manage.
   if (!v.VolumeId || !service || !instance || !volume) return undefined;
-  const attached = v.Attachments?.find((a) => a.State !== "detached")?.InstanceId;
+  const attachment = v.Attachments?.find((a) => a.State !== "detached");
+  const attached = attachment?.InstanceId;
   const retired = tag(RETIRED_TAG);
   return {
     id: v.VolumeId,
@@ -33,6 +37,7 @@ function record(v: Volume): VolumeRecord | undefined {
     sizeGiB: v.Size ?? 0,
     state: String(v.State ?? "unknown"),
     ...(attached ? { attachedTo: attached } : {}),
+    ...(attached && attachment?.Device ? { device: attachment.Device } : {}),
     ...(retired ? { retired } : {}),
     ...(v.CreateTime ? { createdAt: v.CreateTime.toISOString() } : {}),
   };
@@ -54,6 +59,31 @@ export function ec2Volumes(ec2: EC2Client, cluster: string): Volumes {
           const r = record(v);
           if (r) out.push(r);
         }
+        token = res.NextToken;
+      } while (token);
+      return out;
+    },
+
+    async attach(volumeId, instanceId, device) {
+      await ec2.send(new AttachVolumeCommand({ VolumeId: volumeId, InstanceId: instanceId, Device: device }));
+    },
+
+    async detach(volumeId, instanceId) {
+      await ec2.send(new DetachVolumeCommand({ VolumeId: volumeId, InstanceId: instanceId, Force: false }));
+    },
+
+    async instanceStates(ids) {
+      const out: Record<string, string> = {};
+      if (!ids.length) return out;
+      // A filter, not InstanceIds: an id EC2 no longer knows is left out instead of failing the call.
+      let token: string | undefined;
+      do {
+        const res = await ec2.send(
+          new DescribeInstancesCommand({ Filters: [{ Name: "instance-id", Values: ids }], NextToken: token }),
+        );
+        for (const r of res.Reservations ?? [])
+          for (const i of r.Instances ?? [])
+            if (i.InstanceId) out[i.InstanceId] = String(i.State?.Name ?? "unknown");
         token = res.NextToken;
       } while (token);
       return out;

@@ -2,7 +2,12 @@
 // over moto (Auto Scaling + EC2, Route 53, S3, EBS).
 import { CreateBucketCommand } from "@aws-sdk/client-s3";
 import { CreateHostedZoneCommand, Route53Client } from "@aws-sdk/client-route-53";
-import { CreateVpcCommand, DescribeVolumesCommand, EC2Client } from "@aws-sdk/client-ec2";
+import {
+  CreateVpcCommand,
+  DescribeVolumesCommand,
+  EC2Client,
+  RunInstancesCommand,
+} from "@aws-sdk/client-ec2";
 import { afterAll, describe, expect, it } from "vitest";
 import { createAwsClients, type AwsClients } from "../../../functions/adapters/aws/clients.ts";
 import { route53Dns } from "../../../functions/adapters/aws/route53Dns.ts";
@@ -85,7 +90,13 @@ snapshotsContract("S3 in moto", async () => {
 
 volumesContract("in-memory fake", async () => {
   const volumes = new FakeVolumes("a");
-  return { volumes, zone: "us-east-1a", otherCluster: new FakeVolumes("b") };
+  let n = 0;
+  const instance = async () => {
+    const id = `i-${(++n).toString(16).padStart(17, "0")}`;
+    volumes.instances.set(id, "running");
+    return id;
+  };
+  return { volumes, zone: "us-east-1a", otherCluster: new FakeVolumes("b"), instance };
 });
 volumesContract("EBS in moto", async () => {
   // Each subject its own cluster names, so the volumes of earlier tests are not listed.
@@ -94,6 +105,18 @@ volumesContract("EBS in moto", async () => {
     volumes: ec2Volumes(clients().ec2, a),
     zone: `${LOCAL_REGION}a`,
     otherCluster: ec2Volumes(clients().ec2, b),
+    instance: async () => {
+      const r = await clients().ec2.send(
+        new RunInstancesCommand({
+          ImageId: "ami-12c6146b",
+          InstanceType: "t3.micro",
+          MinCount: 1,
+          MaxCount: 1,
+          Placement: { AvailabilityZone: `${LOCAL_REGION}a` },
+        }),
+      );
+      return r.Instances![0]!.InstanceId!;
+    },
   };
 });
 

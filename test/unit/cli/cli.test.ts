@@ -56,7 +56,7 @@ describe.concurrent("devcluster (npx bin)", () => {
     [["--help"], /usage: npx devcluster <command>/],
     [["local", "--help"], /usage: npx devcluster local <subcommand>/],
     [["local", "status", "--help"], /usage: npx devcluster local status/],
-    [["local", "scale", "--help"], /scale <main\|worker\|data> <n>[\s\S]*0 to 20/],
+    [["local", "scale", "--help"], /scale <main\|worker\|data> <n>[\s\S]*0 to 50/],
     [
       ["local", "restore", "--help"],
       /--force[\s\S]*--survivor recovers from the most up-to-date surviving member/,

@@ -20,6 +20,8 @@ const ACTION_OF: Record<string, Record<string, string | string[]>> = {
     DescribeInstancesCommand: "ec2:DescribeInstances",
     DescribeVolumesCommand: "ec2:DescribeVolumes",
     CreateVolumeCommand: ["ec2:CreateVolume", "ec2:CreateTags"],
+    AttachVolumeCommand: "ec2:AttachVolume",
+    DetachVolumeCommand: "ec2:DetachVolume",
   },
   "@aws-sdk/client-route-53": {
     ChangeResourceRecordSetsCommand: "route53:ChangeResourceRecordSets",
@@ -91,6 +93,16 @@ const REACHABLE_NOT_SENT: Record<FunctionName, Record<string, string>> = {
     "s3:AbortMultipartUpload": "the snapshot store's upload: restore never uploads",
   },
   units: {},
+  status: {
+    "s3:PutObject": "the snapshot store's writes: status only lists snapshots and reads manifests",
+    "s3:DeleteObject": "the snapshot store's deletes",
+    "kms:GenerateDataKey": "the data key of the snapshot store's writes",
+    "s3:AbortMultipartUpload": "the snapshot store's upload",
+    "ec2:CreateVolume": "the volumes store's create: status only lists volumes",
+    "ec2:CreateTags": "the tags of the volumes store's create",
+    "ec2:AttachVolume": "the volumes store's attach",
+    "ec2:DetachVolume": "the volumes store's detach",
+  },
 };
 
 async function sentBy(fn: FunctionName): Promise<Set<string>> {

@@ -1,0 +1,8 @@
+// What the `status` function reads besides groups, the cluster store, volumes and snapshots: the
+// services presence announces in etcd.
+import type { ObservedServiceInstance } from "../domain/clusterView.ts";
+
+/** `/services/<name>/instances/<id>` records (what presence announces while its check passes). */
+export interface ServiceDirectory {
+  instances(): Promise<ObservedServiceInstance[]>;
+}

@@ -1,0 +1,60 @@
+// The status function's part of the composition root: kept apart from wiring.ts so its bundle holds
+// only read calls (its role is read-only, and test/unit/cloudformation/iamFromCode.test.ts compares
+// the two).
+import { Etcd3 } from "etcd3";
+import { groupsOf } from "../domain/config.ts";
+import { layoutOf } from "../domain/snapshots.ts";
+import { s3SnapshotStore } from "../adapters/aws/s3Snapshots.ts";
+import { etcdClusterStore } from "../adapters/etcd/clusterStore.ts";
+import { etcdPlacementStore } from "../adapters/etcd/placementStore.ts";
+import { etcdServiceDirectory } from "../adapters/etcd/serviceDirectory.ts";
+import type { StatusDeps } from "../operations/status.ts";
+import type { Groups } from "../ports/index.ts";
+import { byEndpoints } from "./byEndpoints.ts";
+import { loadGroups, s3Client, type Wiring } from "./snapshotWiring.ts";
+
+export { wiring, type Wiring } from "./snapshotWiring.ts";
+
+function etcdClients() {
+  return byEndpoints(
+    (endpoints) => ({
+      client: new Etcd3({ hosts: endpoints, dialTimeout: 2000 }),
+      store: etcdClusterStore({ endpoints }),
+    }),
+    (c) => (c.client.close(), c.store.close()),
+  );
+}
+
+/** Groups whose adapter (and its EC2 client) loads on the first call. */
+function lazyGroups(): Groups {
+  let groups: Promise<Groups> | undefined;
+  const get = () => (groups ??= loadGroups());
+  return {
+    describeGroups: async (names) => (await get()).describeGroups(names),
+    describeInstances: async (ids) => (await get()).describeInstances(ids),
+  };
+}
+
+/** status: read-only; its etcd clients, like every function's, are kept while warm. */
+export function statusDeps(w: Wiring): StatusDeps {
+  const { cfg } = w;
+  const cache = (w.caches.status ??= etcdClients()) as ReturnType<typeof etcdClients>;
+  const layout = layoutOf(cfg);
+  return {
+    clusterName: cfg.CLUSTER_NAME,
+    groupNames: groupsOf(cfg),
+    groups: lazyGroups(),
+    store: (endpoints) => cache(endpoints).store,
+    etcd: (endpoints) => {
+      const { client } = cache(endpoints);
+      return { services: etcdServiceDirectory(client), placement: etcdPlacementStore(client) };
+    },
+    snapshots: s3SnapshotStore(s3Client(), cfg.SNAPSHOT_BUCKET, layout),
+    layout,
+    // The EC2 client loads on first use, as the groups adapter's does.
+    volumes: {
+      list: async () => (await import("./volumesLoader.ts")).loadAwsVolumes(cfg.CLUSTER_NAME).list(),
+    },
+    now: () => new Date(),
+  };
+}

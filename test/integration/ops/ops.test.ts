@@ -1,0 +1,399 @@
+// Operating a running local cluster: each command's answer checked against etcd, moto, podman and
+// the node directories directly (not only through the same reader); the AWS path (the stack resolved
+// through CloudFormation in moto, the status function invoked through its handler with its own role)
+// answers the same; bad input changes nothing; the dashboard in Debian's Chromium shows the nodes
+// and services and restarts a unit from the page. One local cluster for the whole file.
+import { execFile, spawn } from "node:child_process";
+import { promisify } from "node:util";
+import { Etcd3 } from "etcd3";
+import { chromium, type Browser } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { useLocalCluster } from "../../rig/localCluster.ts";
+import { PROJECT_ROOT } from "../../../local/paths.ts";
+import { CONTAINERS_CONF } from "../../../local/containers.ts";
+import { localOpsTarget } from "../../../local/cluster/opsTarget.ts";
+import { status } from "../../../local/cluster/cluster.ts";
+import { unitsOnNode as unitsOnNodeOf } from "../../../local/cluster/status.ts";
+import { readView, unitRows, journal } from "../../../bin/ops/operate.ts";
+import type { OpsTarget } from "../../../bin/ops/target.ts";
+import { awsOpsTarget } from "../../../bin/ops/awsTarget.ts";
+import { startDashboard, type Dashboard } from "../../../bin/ops/dashboard.ts";
+import { loadFunctions } from "../../../local/cluster/functions.ts";
+import { localEnv } from "../../../local/cluster/functions.ts";
+import { etcdClientUrl } from "../../../functions/domain/model.ts";
+import { PLACEMENT_KEY } from "../../../functions/domain/etcdKeys.ts";
+import { pollUntil } from "../../../functions/domain/poll.ts";
+import type { ClusterView } from "../../../functions/domain/clusterView.ts";
+
+const exec = promisify(execFile);
+const lc = useLocalCluster({ name: "ops" });
+
+/** The `devcluster` bin against this cluster: exit code, stdout, stderr (stdin is not a terminal). */
+async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await exec("node", ["bin/devcluster.js", ...args, "--dir", lc.dir], {
+      cwd: PROJECT_ROOT,
+      env: { ...process.env, DEVCLUSTER_LOG: "silent" },
+      timeout: 240_000,
+    });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const x = e as { code: number; stdout: string; stderr: string };
+    return { code: x.code, stdout: x.stdout, stderr: x.stderr };
+  }
+}
+
+/** podman's own record of a unit's container on a node: its id changes when the unit restarts. */
+async function containerId(node: string, unit: string): Promise<string | undefined> {
+  const { stdout } = await exec("podman", ["ps", "--filter", "label=devcluster.root", "--format", "json"], {
+    env: { ...process.env, CONTAINERS_CONF },
+  });
+  const all = JSON.parse(stdout || "[]") as {
+    Id: string;
+    State: string;
+    Labels: Record<string, string> | null;
+  }[];
+  return all.find(
+    (c) =>
+      c.Labels?.["devcluster.root"]?.endsWith(`/nodes/${node}`) &&
+      c.Labels["devcluster.root"].startsWith(`${lc.dir}/`) &&
+      c.Labels["devcluster.unit"] === unit &&
+      c.State === "running",
+  )?.Id;
+}
+
+const etcdOf = (v: ClusterView) =>
+  new Etcd3({ hosts: v.machines.filter((m) => m.role === "main").map((m) => etcdClientUrl(m.address)) });
+
+/** Waits (polling) until `check` holds; under load a restart takes seconds, so the bound is generous. */
+async function eventually<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  timeoutMs = 120_000,
+): Promise<T> {
+  const v = await pollUntil(check, { timeoutMs, intervalMs: 500 });
+  if (v === undefined) throw new Error(`timed out waiting for ${what}`);
+  return v;
+}
+
+let t: OpsTarget;
+let view: ClusterView;
+let helloNode = "";
+
+beforeAll(async () => {
+  t = await localOpsTarget(lc.dir);
+  // hello is announced once its container answers (a few seconds after up under load).
+  view = await eventually("hello to be announced", async () => {
+    const v = await readView(t);
+    return v.services.some((s) => s.name === "hello") ? v : undefined;
+  });
+  helloNode = view.units.find((u) => u.name === "hello@1.service")!.machines[0]!;
+}, 300_000);
+
+// Each command line call is a whole `npx devcluster` process (tsx, a function container): seconds
+// each on a loaded machine, so the tests that make several have minutes.
+describe("the operator's view of a local cluster", { timeout: 600_000 }, () => {
+  it("machines are the groups' instances in moto, with their addresses and registry state", async () => {
+    const s = await status(lc.dir);
+    expect(view.machines.map((m) => [m.id, m.role, m.address, m.lifecycle]).sort()).toEqual(
+      s.nodes.map((n) => [n.id, n.role, n.address, n.state]).sort(),
+    );
+    expect(view.machines.every((m) => m.registry === "active")).toBe(true);
+  });
+
+  it("members are etcd's member list, each healthy, each on its main machine", async () => {
+    const etcd = etcdOf(view);
+    try {
+      const list = await etcd.cluster.memberList({});
+      expect(view.etcd.members.map((m) => m.id).sort()).toEqual(list.members.map((m) => m.ID).sort());
+      const mains = view.machines.filter((m) => m.role === "main");
+      expect(view.etcd.members.map((m) => m.machine).sort()).toEqual(mains.map((m) => m.id).sort());
+      expect(view.etcd.members.every((m) => m.healthy)).toBe(true);
+    } finally {
+      etcd.close();
+    }
+  });
+
+  it("units are etcd's placement, each with the state its node's systemctl reports", async () => {
+    const etcd = etcdOf(view);
+    const placement = JSON.parse((await etcd.get(PLACEMENT_KEY).string())!) as {
+      placement: Record<string, string[]>;
+    };
+    etcd.close();
+    expect(Object.fromEntries(view.units.map((u) => [u.name, u.machines]))).toEqual(
+      Object.fromEntries(Object.entries(placement.placement).map(([k, v]) => [k, [...v].sort()])),
+    );
+    const rows = await unitRows(t, view);
+    for (const r of rows.filter((x) => x.machine)) {
+      const onNode = unitsOnNodeOf(lc.dir, r.machine).find((u) => u.name === r.unit);
+      expect(onNode?.state, `${r.unit} on ${r.machine}`).toBe(r.state);
+    }
+    expect(rows.find((r) => r.unit === "hello@1.service")).toMatchObject({
+      machine: helloNode,
+      state: "active",
+    });
+  });
+
+  it("services are the presence records in etcd", async () => {
+    // Presence announces each instance once its check passes: read both until they agree, then check.
+    const instanceKeys = async () => {
+      const etcd = etcdOf(view);
+      try {
+        return (await etcd.getAll().prefix("/services/").keys())
+          .filter((k) => /^\/services\/[^/]+\/instances\/[^/]+$/.test(k))
+          .sort();
+      } finally {
+        etcd.close();
+      }
+    };
+    const listed = (v: ClusterView) =>
+      v.services.flatMap((s) => s.instances.map((i) => `/services/${s.name}/instances/${i.id}`)).sort();
+    const v = await eventually("the view and etcd to agree on the services", async () => {
+      const [fresh, keys] = await Promise.all([readView(t), instanceKeys()]);
+      return JSON.stringify(listed(fresh)) === JSON.stringify(keys) && keys.length >= 3 ? fresh : undefined;
+    });
+    expect(listed(v)).toEqual(await instanceKeys());
+    expect(v.services.map((s) => s.name)).toEqual(["hello", "nginx"]);
+    expect(v.services.find((s) => s.name === "hello")?.instances[0]?.machine).toBe(helloNode);
+  });
+
+  it("the command line prints the same view: tables, and JSON with --json", async () => {
+    const table = await cli("machines");
+    expect(table.code).toBe(0);
+    for (const m of view.machines) expect(table.stdout).toContain(m.id);
+    const json = await cli("members", "--json");
+    expect(json.code).toBe(0);
+    expect(
+      (JSON.parse(json.stdout) as { members: ClusterView["etcd"] }).members.members.map((m) => m.id).sort(),
+    ).toEqual(view.etcd.members.map((m) => m.id).sort());
+    const vols = await cli("volumes");
+    // The stack tags no volume (EC2 in moto has none with the cluster's tag): it says so, and exits 0.
+    expect(vols).toMatchObject({ code: 0, stdout: "no volumes (none is tagged for cluster dev)\n" });
+  });
+
+  it("status and journal show the unit on its node, from its log", async () => {
+    const r = await cli("status", "hello@1.service");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`hello@1.service on ${helloNode}`);
+    expect(r.stdout).toContain("hello.listening");
+    // Following: the first call with a cursor sets it; the next prints only what came since.
+    await journal(t, helloNode, "hello@1.service", { lines: 5, cursor: "test-follow" });
+    const quiet = await journal(t, helloNode, "hello@1.service", { lines: 5, cursor: "test-follow" });
+    expect(quiet).toBe("");
+  });
+
+  it("an unknown unit, node or stack is a clear error and changes nothing", async () => {
+    const before = await containerId(helloNode, "hello@1.service");
+    const unknown = await cli("restart", "nope@1.service");
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain("no unit nope@1.service is placed");
+    expect(await cli("restart", "hello@1.service", "--node", "i-0000000000000000")).toMatchObject({
+      code: 1,
+    });
+    expect(await cli("restart", "x;rm -rf /")).toMatchObject({ code: 2 });
+    const ssh = await cli("ssh", "i-0000000000000000");
+    expect(ssh.code).toBe(1);
+    expect(ssh.stderr).toContain("no node i-0000000000000000");
+    const env = localEnv(lc.dir, lc.state);
+    const stack = await exec(
+      "node",
+      ["bin/devcluster.js", "machines", "--stack", "nope", "--region", env.AWS_REGION!],
+      {
+        cwd: PROJECT_ROOT,
+        env: { ...process.env, ...env },
+      },
+    ).catch((e: { code: number; stderr: string }) => e);
+    expect(stack).toMatchObject({ code: 1 });
+    expect((stack as { stderr: string }).stderr).toContain("no stack nope");
+    expect(await containerId(helloNode, "hello@1.service")).toBe(before);
+  });
+
+  it("restart restarts the unit's container on its node (podman shows a new one)", async () => {
+    const before = await containerId(helloNode, "hello@1.service");
+    expect(before).toBeDefined();
+    const r = await cli("restart", "hello@1.service");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`${helloNode}\\s+ok\\s+active`));
+    const after = await eventually("a new hello container", async () => {
+      const id = await containerId(helloNode, "hello@1.service");
+      return id && id !== before ? id : undefined;
+    });
+    expect(after).not.toBe(before);
+    // Its presence sidecar (BindsTo=) comes back with it, as systemd restarts bound units.
+    await eventually("presence@hello@1 active again", async () =>
+      unitsOnNodeOf(lc.dir, helloNode).find((u) => u.name === "presence@hello@1.service")?.state === "active"
+        ? true
+        : undefined,
+    );
+  });
+
+  it("stop and start act on the unit on its node; ssh opens a shell on the unit's node", async () => {
+    const state = (unit: string) => unitsOnNodeOf(lc.dir, helloNode).find((u) => u.name === unit)?.state;
+    expect((await cli("stop", "hello@1.service")).code).toBe(0);
+    expect(state("hello@1.service")).toBe("inactive");
+    await eventually("hello's container gone", async () =>
+      (await containerId(helloNode, "hello@1.service")) === undefined ? true : undefined,
+    );
+    expect((await cli("start", "hello@1.service")).code).toBe(0);
+    // Its presence sidecar stopped with it (BindsTo=); start it again as an operator would.
+    expect((await cli("start", "presence@hello@1.service")).code).toBe(0);
+    expect(state("hello@1.service")).toBe("active");
+    await eventually("hello's container running", async () => containerId(helloNode, "hello@1.service"));
+    // ssh: the shell runs on the node the unit is placed on (locally, in its directory).
+    const child = spawn("node", ["bin/devcluster.js", "ssh", "hello@1.service", "--dir", lc.dir], {
+      cwd: PROJECT_ROOT,
+      env: { ...process.env, DEVCLUSTER_LOG: "silent" },
+    });
+    let stdout = "";
+    child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
+    child.stdin.end('echo "on=$INSTANCE_ID"; exit 0\n');
+    const code = await new Promise<number | null>((r) => child.on("exit", r));
+    expect(code).toBe(0);
+    expect(stdout).toContain(`on=${helloNode}`);
+  });
+
+  it("snapshot stores one; restore without confirmation refuses and changes nothing", async () => {
+    const snap = await cli("snapshot");
+    expect(snap.code).toBe(0);
+    const id = (JSON.parse(snap.stdout) as { id: string }).id;
+    const listed = await cli("snapshots", "--json");
+    expect(
+      (JSON.parse(listed.stdout) as { snapshots: { id: string }[] }).snapshots.map((s) => s.id),
+    ).toContain(id);
+    const etcd = etcdOf(view);
+    await etcd.put("/ops-test/kept").value("yes");
+    const members = (await etcd.cluster.memberList({})).members.map((m) => m.ID).sort();
+    const r = await cli("restore", "latest");
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`restore ${id}`);
+    expect(r.stderr).toMatch(/revision \d+, \d+ keys/);
+    expect(r.stderr).toContain("not confirmed and no terminal to ask on; nothing was changed");
+    expect(await etcd.get("/ops-test/kept").string()).toBe("yes");
+    expect((await etcd.cluster.memberList({})).members.map((m) => m.ID).sort()).toEqual(members);
+    etcd.close();
+  });
+
+  it("deploy shows the plan and pushes nothing when the catalog is what runs; reconcile reports", async () => {
+    const d = await cli("deploy", "--yes");
+    expect(d.code).toBe(0);
+    expect(d.stdout).toContain("placement changes:\n  (none)");
+    const rc = await cli("reconcile");
+    expect(rc.code).toBe(0);
+    expect(JSON.parse(rc.stdout)).toHaveProperty("repairs");
+  });
+});
+
+describe(
+  "the AWS path (a stack by name, the status function through its handler)",
+  { timeout: 300_000 },
+  () => {
+    it("reads the same view as the local target", async () => {
+      Object.assign(process.env, localEnv(lc.dir, lc.state));
+      const fns = await loadFunctions(lc.dir, lc.state);
+      const byName = new Map(Object.entries(lc.state.functions).map(([fn, f]) => [f.name, fn]));
+      const aws = await awsOpsTarget(
+        { stack: lc.state.stackName, region: process.env.AWS_REGION! },
+        {
+          // moto cannot run a function (it would need Docker): the stack's physical name is mapped to
+          // the same deployed handler the local function host runs with the function's own role.
+          invoker: async (name, fn, payload) => {
+            expect(byName.get(name)).toBe(fn);
+            return fns.invoke(fn, payload);
+          },
+        },
+      );
+      try {
+        expect(aws.cluster).toBe(lc.state.clusterName);
+        const a = await readView(aws);
+        const b = await readView(t);
+        const strip = (v: ClusterView) => ({
+          ...v,
+          at: "",
+          etcd: { ...v.etcd, members: v.etcd.members.map((m) => ({ ...m, healthy: true })) },
+        });
+        expect(strip(a)).toEqual(strip(b));
+      } finally {
+        await aws.close();
+      }
+    });
+  },
+);
+
+describe("the dashboard", { timeout: 300_000 }, () => {
+  let ui: Dashboard;
+  let browser: Browser;
+  beforeAll(async () => {
+    ui = await startDashboard(t, { host: "127.0.0.1", port: 0 });
+    browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--no-sandbox"] });
+  }, 60_000);
+  afterAll(async () => {
+    await browser?.close();
+    await ui?.close();
+  });
+
+  it("shows every node and service of the cluster", async () => {
+    const page = await browser.newPage();
+    await page.goto(ui.url);
+    for (const m of view.machines)
+      await page.locator(`div.node[data-node="${m.id}"]`).waitFor({ timeout: 120_000 });
+    const services = await page.locator("#services").innerText();
+    for (const s of view.services) expect(services).toContain(s.name);
+    await page.close();
+  });
+
+  it("a restart from the page restarts the unit on its node", async () => {
+    const before = await containerId(helloNode, "hello@1.service");
+    const page = await browser.newPage();
+    await page.goto(ui.url);
+    const button = page.locator(`button[data-unit="hello@1.service"][data-node="${helloNode}"]`);
+    await button.waitFor({ timeout: 120_000 });
+    await button.click();
+    await page
+      .locator(`button[data-unit="hello@1.service"]:has-text("restarted")`)
+      .waitFor({ timeout: 180_000 });
+    await eventually("a new hello container", async () => {
+      const id = await containerId(helloNode, "hello@1.service");
+      return id && id !== before ? id : undefined;
+    });
+    await page.close();
+  });
+
+  it("refuses a POST without the page's token, from another origin, or to another host name", async () => {
+    const before = await containerId(helloNode, "hello@1.service");
+    const post = (headers: Record<string, string>) =>
+      fetch(new URL("/api/restart", ui.url), {
+        method: "POST",
+        headers: { "content-type": "application/json", ...headers },
+        body: JSON.stringify({ unit: "hello@1.service" }),
+      });
+    expect((await post({})).status).toBe(403);
+    const page = await (await fetch(ui.url)).text();
+    const token = /"token":"([^"]+)"/.exec(page)![1]!;
+    expect((await post({ "x-csrf-token": token, origin: "http://evil.example" })).status).toBe(403);
+    const other = await exec("curl", [
+      "-s",
+      "-o",
+      "/dev/null",
+      "-w",
+      "%{http_code}",
+      "-H",
+      "Host: evil.example",
+      ui.url,
+    ]);
+    expect(other.stdout).toBe("421");
+    expect(await containerId(helloNode, "hello@1.service")).toBe(before);
+  });
+
+  it("behind the front door: only its signed-in requests, and only admins may act", async () => {
+    const proxied = await startDashboard(t, { host: "127.0.0.1", port: 0, trustProxy: "127.0.0.2" });
+    try {
+      // From an address that is not the front door's: refused whatever headers it sends.
+      const direct = await fetch(proxied.url, {
+        headers: { "x-remote-user": "mallory", "x-remote-groups": "admins" },
+      });
+      expect(direct.status).toBe(403);
+    } finally {
+      await proxied.close();
+    }
+  });
+});

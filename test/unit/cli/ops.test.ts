@@ -1,0 +1,86 @@
+// The operator's node scripts and the AWS target's pure parts: unit names are checked before they
+// reach a shell, states parse back, Session Manager's plugin gets StartSession's answer, and a
+// function's error comes back as its class. StartSession and Lambda's error payload are not in moto:
+// the fixtures are the response shapes AWS documents (the SSM API reference's StartSession example,
+// Lambda's Node.js runtime error format), not recordings.
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import {
+  journalScript,
+  parseUnitStates,
+  unitStatesScript,
+  unitVerbScript,
+  unitWord,
+} from "../../../functions/domain/operatorScripts.ts";
+import { functionError, sessionPluginArgs } from "../../../bin/ops/awsTarget.ts";
+import { InvalidInputError, NotFoundError } from "../../../functions/domain/errors.ts";
+import { age } from "../../../bin/ops/operate.ts";
+
+const fixture = (p: string) => readFileSync(new URL(`../../fixtures/${p}`, import.meta.url), "utf8");
+
+describe("operator node scripts", () => {
+  it("quote a unit name, and refuse what systemd would not take as one", () => {
+    expect(unitWord("hello@1.service")).toBe("'hello@1.service'");
+    expect(unitWord("a\\x2db.service")).toBe("'a\\x2db.service'");
+    for (const bad of ["x;rm -rf /", "$(id).service", "-f.service", "hello@.service", "", "a b.service"])
+      expect(() => unitWord(bad), bad).toThrow(InvalidInputError);
+    expect(() => unitVerbScript("restart", "'; reboot; '.service")).toThrow(InvalidInputError);
+    expect(() => journalScript("hello@1.service", { lines: 0 })).toThrow(InvalidInputError);
+    expect(() => journalScript("hello@1.service", { lines: 5, cursorFile: "../x" })).toThrow(
+      InvalidInputError,
+    );
+  });
+
+  it("name every unit once, and the enabled ones only with all", () => {
+    expect(unitStatesScript(["a.service", "b.service"], false)).toContain("units=('a.service' 'b.service')");
+    expect(unitStatesScript([], false)).not.toContain("multi-user.target.wants");
+    expect(unitStatesScript([], true)).toContain("multi-user.target.wants");
+    expect(journalScript("hello@1.service", { lines: 5, cursorFile: "f-1" })).toContain(
+      `--cursor-file="$ROOT/run/devcluster-journal/f-1"`,
+    );
+  });
+
+  it("parse states back, with what the node enabled", () => {
+    expect([...parseUnitStates("a.service active\nb.service failed enabled\nnoise line here\n")]).toEqual([
+      ["a.service", { state: "active", enabled: false }],
+      ["b.service", { state: "failed", enabled: true }],
+    ]);
+  });
+});
+
+describe("the AWS target's pure parts", () => {
+  it("hands StartSession's answer to session-manager-plugin as the AWS CLI does", () => {
+    const res = JSON.parse(fixture("ssm/start-session.json")) as Record<string, string>;
+    const args = sessionPluginArgs(
+      res,
+      "eu-west-1",
+      "i-0123456789abcdef0",
+      "https://ssm.eu-west-1.amazonaws.com",
+    );
+    expect(args).toHaveLength(6);
+    expect(JSON.parse(args[0]!)).toEqual(res);
+    expect(args.slice(1, 4)).toEqual(["eu-west-1", "StartSession", ""]);
+    expect(JSON.parse(args[4]!)).toEqual({ Target: "i-0123456789abcdef0" });
+    expect(args[5]).toBe("https://ssm.eu-west-1.amazonaws.com");
+  });
+
+  it("rebuilds a function's error by its class (a user error stays one), and names unknown ones", () => {
+    const e = functionError("restore", fixture("lambda/invoke-error.json"));
+    expect(e).toBeInstanceOf(NotFoundError);
+    expect(e.message).toBe("restore: no valid snapshot 20260101T000000000Z-deadbeef");
+    const other = functionError(
+      "status",
+      JSON.stringify({ errorType: "Runtime.ImportModuleError", errorMessage: "x" }),
+    );
+    expect(other.message).toBe("status: x (Runtime.ImportModuleError)");
+    expect(functionError("status", "not json").message).toBe("status: not json");
+  });
+
+  it("says how old a snapshot is", () => {
+    const now = new Date("2026-01-02T00:00:00Z");
+    expect(age("2026-01-01T23:59:30Z", now)).toBe("30 s ago");
+    expect(age("2026-01-01T23:00:00Z", now)).toBe("1 h 0 min ago");
+    expect(age("2026-01-01T20:30:00Z", now)).toBe("3 h 30 min ago");
+    expect(age("2025-12-20T00:00:00Z", now)).toBe("13 days ago");
+  });
+});
