@@ -65,10 +65,20 @@ export function prepareLocalNode(root: string, instanceId: string, role: Role, e
         USER_POOL_CLIENT_ID: env.userPool?.clientId ?? "",
       }),
     );
-    writeFileSync(join(dir, "etc/devcluster/aws.env"), envFileText(env.aws));
+    writeNodeAwsEnv(root, instanceId, env.aws);
   }
   rmSync(join(dir, DOWN_MARK), { force: true });
   return dir;
+}
+
+/**
+ * A node's AWS settings (`/etc/devcluster/aws.env`): the credentials of the role its programs and
+ * scripts act as (the instance profile's on EC2), and the endpoint.
+ */
+export function writeNodeAwsEnv(root: string, instanceId: string, aws: Record<string, string>): void {
+  const dir = join(nodeDir(root, instanceId), "etc/devcluster");
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "aws.env"), envFileText(aws), { mode: 0o600 });
 }
 
 export function isNodeUp(root: string, instanceId: string): boolean {

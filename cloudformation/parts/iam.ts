@@ -305,6 +305,15 @@ export function addIam(t: TemplateBuilder, o: SynthOptions, functions: readonly 
           },
         },
         {
+          // A restore's nodes fetch the snapshot themselves (restorePlan.ts fetchScript): its data
+          // objects only, never manifests, locks or another cluster's, decrypted through S3.
+          PolicyName: "fetch-snapshots",
+          PolicyDocument: {
+            Version: "2012-10-17",
+            Statement: [allow(["s3:GetObject"], snapshotObjects("data")), decryptSnapshots],
+          },
+        },
+        {
           // presence-dns keeps service names in the private zone (ZONE_ID from cluster.env), and
           // only there; it never lists other zones.
           PolicyName: "write-service-names",

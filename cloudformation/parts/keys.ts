@@ -83,7 +83,7 @@ export function addClusterKey(t: TemplateBuilder, functions: readonly FunctionNa
           statement("AccountAdministersTheKey", [account], KEY_ADMIN_ACTIONS),
           statement(
             "ReadSnapshots",
-            snapshotReaders(functions).map((fn) => roleArn(Ids.functionRole(fn))),
+            [...snapshotReaders(functions).map((fn) => roleArn(Ids.functionRole(fn))), roleArn(Ids.nodeRole)],
             ["kms:Decrypt"],
             { StringEquals: via("s3") },
           ),

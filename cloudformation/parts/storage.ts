@@ -32,6 +32,8 @@ export function snapshotPrincipals(functions: readonly FunctionName[]): CfnValue
   return [
     arn("iam", "root", { region: false }),
     ...snapshotReaders(functions).map((fn) => getAtt(Ids.functionRole(fn), "Arn")),
+    // Nodes fetch a snapshot's data themselves during a restore.
+    getAtt(Ids.nodeRole, "Arn"),
   ];
 }
 

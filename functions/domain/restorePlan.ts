@@ -74,19 +74,68 @@ export PATH="$ROOT/opt/bin:$PATH"
 const DOWNLOAD_DIR = "/var/lib/etcd-restore";
 const downloadPath = (id: string) => `$ROOT${DOWNLOAD_DIR}/${bare(id, "snapshot id")}.db`;
 
+/** Where the snapshot's data object is: the node fetches it itself, as its own role. */
+export interface SnapshotObject {
+  bucket: string;
+  key: string;
+}
+
+/** The instance metadata service (IMDSv2), where a real node's role credentials come from. */
+const IMDS = "http://169.254.169.254/latest";
+/** A field of IMDS's credentials document (one `"Name" : "value",` a line), without a JSON tool. */
+const READ_CREDENTIAL_FIELD = String.raw`field() { printf '%s\n' "$creds" | sed -n "s/.*\"$1\" *: *\"\([^\"]*\)\".*/\1/p" | head -n 1; }`;
+
 /**
- * Phase 1, changes nothing that matters: check the tools, fetch the snapshot from a presigned URL,
- * verify its SHA-256 and size on the node. Any failure here leaves etcd, its data and settings untouched.
+ * Phase 1, changes nothing that matters: check the tools, fetch the snapshot, verify its SHA-256 and
+ * size on the node. Any failure here leaves etcd, its data and settings untouched.
+ *
+ * Nothing secret is in this script (it travels in SSM command parameters, which any principal
+ * allowed to list commands can read): the node signs its own S3 request (curl's SigV4) with its
+ * role, which may read only the cluster's snapshot data and decrypt it through S3. The credentials
+ * are the standard chain's: the node's own settings (`/etc/devcluster/aws.env`: a local node's), or
+ * on a real node (`$ROOT` empty) the instance profile's from IMDSv2. They reach curl on its standard
+ * input, never its command line.
  */
-export function fetchScript(plan: RestorePlan, m: Pick<Manifest, "sha256" | "size">, url: string): string {
+export function fetchScript(
+  plan: RestorePlan,
+  m: Pick<Manifest, "sha256" | "size">,
+  object: SnapshotObject,
+): string {
   const f = downloadPath(plan.snapshotId);
   return `# devcluster restore ${plan.stamp}: fetch and verify snapshot ${plan.snapshotId}
-${HEADER}for tool in curl sha256sum etcdctl systemctl; do
+${HEADER}for tool in curl sed sha256sum etcdctl systemctl; do
   command -v "$tool" >/dev/null 2>&1 || { echo "restore: $tool is not available on this node" >&2; exit 10; }
 done
+curl --help all 2>/dev/null | grep -q -- --aws-sigv4 || { echo "restore: this node's curl cannot sign requests (--aws-sigv4 needs curl 7.75 or later)" >&2; exit 11; }
+setting() { [ -f "$2" ] && sed -n "s/^$1=//p" "$2" | tail -n 1 || true; }
+aws_env="$ROOT/etc/devcluster/aws.env"
+region="$(setting AWS_REGION "$aws_env")"
+[ -n "$region" ] || region="$(setting AWS_REGION "$ROOT/etc/devcluster/cluster.env")"
+endpoint="$(setting AWS_ENDPOINT_URL "$aws_env")"
+key_id="$(setting AWS_ACCESS_KEY_ID "$aws_env")"
+secret="$(setting AWS_SECRET_ACCESS_KEY "$aws_env")"
+token="$(setting AWS_SESSION_TOKEN "$aws_env")"
+if [ -z "$key_id" ] && [ -z "$ROOT" ]; then
+  imds_token="$(curl -fsS -X PUT -H "X-aws-ec2-metadata-token-ttl-seconds: 300" "${IMDS}/api/token")"
+  role="$(curl -fsS -H "X-aws-ec2-metadata-token: $imds_token" "${IMDS}/meta-data/iam/security-credentials/" | head -n 1)"
+  creds="$(curl -fsS -H "X-aws-ec2-metadata-token: $imds_token" "${IMDS}/meta-data/iam/security-credentials/$role")"
+  ${READ_CREDENTIAL_FIELD}
+  key_id="$(field AccessKeyId)"; secret="$(field SecretAccessKey)"; token="$(field Token)"
+fi
+if [ -z "$region" ] || [ -z "$key_id" ] || [ -z "$secret" ]; then
+  echo "restore: no region or credentials for this node's role" >&2; exit 14
+fi
+bucket=${quoted(bare(object.bucket, "bucket"), "bucket")}
+key=${quoted(bare(object.key, "object key"), "object key")}
+if [ -n "$endpoint" ]; then url="$endpoint/$bucket/$key"; else url="https://$bucket.s3.$region.amazonaws.com/$key"; fi
 mkdir -p "$ROOT${DOWNLOAD_DIR}"
 f="${f}"
-curl -fsS --retry 3 --retry-delay 1 -o "$f.part" ${quoted(url, "URL")}
+{
+  printf 'user = "%s:%s"\\n' "$key_id" "$secret"
+  [ -z "$token" ] || printf 'header = "x-amz-security-token: %s"\\n' "$token"
+  printf 'header = "x-amz-content-sha256: UNSIGNED-PAYLOAD"\\n'
+} | curl -fsS --retry 3 --retry-delay 1 --aws-sigv4 "aws:amz:$region:s3" -K - -o "$f.part" "$url" \
+  || { rm -f "$f.part"; echo "restore: could not fetch s3://$bucket/$key as this node's role" >&2; exit 15; }
 size=$(stat -c %s "$f.part")
 if [ "$size" != "${m.size}" ]; then rm -f "$f.part"; echo "restore: snapshot size $size != ${m.size}" >&2; exit 12; fi
 if ! echo "${bare(m.sha256, "sha256")}  $f.part" | sha256sum -c --status; then

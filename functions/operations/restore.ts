@@ -61,8 +61,6 @@ export interface RestoreDeps {
   random?: () => string;
   /** How long to wait for the restored cluster to be healthy (default 120 s). */
   quorumTimeoutMs?: number;
-  /** Lifetime of the presigned URL the nodes fetch the snapshot with (default 900 s). */
-  urlTtlSeconds?: number;
 }
 
 export interface RestoreSummary {
@@ -181,13 +179,14 @@ export async function restore(deps: RestoreDeps, rawInput: unknown): Promise<Res
     const byId = (id: string) => plan.members.find((m) => m.instanceId === id)!;
 
     step("RS_FETCHED", { nodes: plan.members.map((m) => m.instanceId) });
-    const url = await deps.store.presignGet(manifest.dataKey, deps.urlTtlSeconds ?? 900);
+    // The nodes fetch it as their own role: nothing secret (a presigned URL) goes into the command.
+    const object = { bucket: deps.store.bucket, key: manifest.dataKey };
     const fetched = await Promise.all(
       plan.members.map((m) =>
         deps.commands
           .run({
             instanceIds: [m.instanceId],
-            script: fetchScript(plan, manifest, url),
+            script: fetchScript(plan, manifest, object),
             comment: `devcluster restore ${plan.stamp}: fetch`,
             timeoutSeconds: 600,
           })

@@ -58,7 +58,6 @@ export interface SnapshotStore {
   /** Every snapshot id with its manifest (parsed, or why not) and data object, unordered. */
   list(): Promise<ObservedSnapshot[]>;
   download(key: string): Promise<Readable>;
-  presignGet(key: string, expiresInSeconds: number): Promise<string>;
   /** Delete keys; manifests are removed before data so a half-done deletion never looks valid. */
   deleteKeys(keys: string[]): Promise<void>;
   /**

@@ -79,10 +79,6 @@ export class FakeSnapshotStore implements SnapshotStore {
     return Readable.from([o.body]);
   }
 
-  async presignGet(key: string, expiresInSeconds: number): Promise<string> {
-    return `https://${this.bucket}.invalid/${key}?expires=${expiresInSeconds}`;
-  }
-
   async deleteKeys(keys: string[]) {
     const manifests = manifestPrefix(this.layout);
     for (const k of [

@@ -1,7 +1,6 @@
 // The snapshot store in S3: streamed multipart upload of the data, the manifest, listing with the
-// validity check, streamed download, presigned GET URLs for nodes, and deletion in a safe order.
-import { DevclusterError, InvariantError, formatIssues } from "../../domain/errors.ts";
-import { createHash, createHmac } from "node:crypto";
+// validity check, streamed download, and deletion in a safe order.
+import { DevclusterError, formatIssues } from "../../domain/errors.ts";
 import type { Readable } from "node:stream";
 import {
   DeleteObjectCommand,
@@ -119,10 +118,6 @@ export function s3SnapshotStore(s3: S3Client, bucket: string, layout: SnapshotLa
       return res.Body as Readable;
     },
 
-    async presignGet(key, expiresInSeconds) {
-      return presignS3Get(s3, bucket, key, expiresInSeconds);
-    },
-
     async tryLock(name, owner, staleMs) {
       for (let attempt = 0; attempt < 2; attempt++) {
         try {
@@ -184,111 +179,4 @@ async function mapLimit<T>(items: T[], limit: number, fn: (t: T) => Promise<void
       while (next < items.length) await fn(items[next++]!);
     }),
   );
-}
-
-// ---- presigned GET (SigV4 query signing) ----
-// The SDK resolves the object's URL (endpoint settings, path style, region) exactly as for a real
-// request; we stop the request before it is sent and sign its URL for GET with UNSIGNED-PAYLOAD.
-
-const rfc3986 = (s: string) =>
-  encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
-const sha256hex = (s: string) => createHash("sha256").update(s).digest("hex");
-const hmac = (key: Buffer | string, s: string) => createHmac("sha256", key).update(s).digest();
-
-export interface PresignInput {
-  method: "GET";
-  protocol: string; // "https:" or "http:"
-  host: string; // with :port when not the default
-  path: string; // already URI-encoded
-  query: Record<string, string>;
-  region: string;
-  credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string | undefined };
-  at: Date;
-  expiresInSeconds: number;
-}
-
-/** SigV4 query-string signing for S3 (AWS docs, "Authenticating Requests: Using Query Parameters"). */
-export function presignUrl(p: PresignInput): string {
-  const amzDate = p.at
-    .toISOString()
-    .replace(/[-:]/g, "")
-    .replace(/\.\d{3}/, "");
-  const day = amzDate.slice(0, 8);
-  const scope = `${day}/${p.region}/s3/aws4_request`;
-  const query: Record<string, string> = {
-    ...p.query,
-    "X-Amz-Algorithm": "AWS4-HMAC-SHA256",
-    "X-Amz-Credential": `${p.credentials.accessKeyId}/${scope}`,
-    "X-Amz-Date": amzDate,
-    "X-Amz-Expires": String(p.expiresInSeconds),
-    "X-Amz-SignedHeaders": "host",
-  };
-  if (p.credentials.sessionToken) query["X-Amz-Security-Token"] = p.credentials.sessionToken;
-  const canonicalQuery = Object.keys(query)
-    .sort()
-    .map((k) => `${rfc3986(k)}=${rfc3986(query[k]!)}`)
-    .join("&");
-  const canonicalRequest = [
-    p.method,
-    p.path,
-    canonicalQuery,
-    `host:${p.host}`,
-    "",
-    "host",
-    "UNSIGNED-PAYLOAD",
-  ].join("\n");
-  const toSign = ["AWS4-HMAC-SHA256", amzDate, scope, sha256hex(canonicalRequest)].join("\n");
-  const key = hmac(
-    hmac(hmac(hmac(`AWS4${p.credentials.secretAccessKey}`, day), p.region), "s3"),
-    "aws4_request",
-  );
-  const signature = createHmac("sha256", key).update(toSign).digest("hex");
-  return `${p.protocol}//${p.host}${p.path}?${canonicalQuery}&X-Amz-Signature=${signature}`;
-}
-
-interface CapturedRequest {
-  protocol: string;
-  hostname: string;
-  port?: number;
-  path: string;
-  query?: Record<string, string | string[] | null>;
-}
-
-async function presignS3Get(
-  s3: S3Client,
-  bucket: string,
-  key: string,
-  expiresInSeconds: number,
-): Promise<string> {
-  const cmd = new GetObjectCommand({ Bucket: bucket, Key: key });
-  let captured: CapturedRequest | undefined;
-  cmd.middlewareStack.add(
-    () => async (args) => {
-      captured = args.request as CapturedRequest;
-      return { output: { $metadata: {} } as never, response: {} };
-    },
-    { step: "build", priority: "low", name: "devclusterCaptureForPresign" },
-  );
-  await s3.send(cmd);
-  if (!captured) throw new InvariantError("could not resolve the object's URL");
-  const creds = await s3.config.credentials();
-  const region = await s3.config.region();
-  const defaultPort = captured.protocol === "https:" ? 443 : 80;
-  const host =
-    captured.port && captured.port !== defaultPort
-      ? `${captured.hostname}:${captured.port}`
-      : captured.hostname;
-  const query: Record<string, string> = {};
-  for (const [k, v] of Object.entries(captured.query ?? {})) if (typeof v === "string") query[k] = v;
-  return presignUrl({
-    method: "GET",
-    protocol: captured.protocol,
-    host,
-    path: captured.path,
-    query,
-    region,
-    credentials: creds,
-    at: new Date(),
-    expiresInSeconds,
-  });
 }

@@ -25,7 +25,8 @@ import {
   type SurvivorDeps,
 } from "../../../functions/operations/survivor.ts";
 import type { LifecycleDeps } from "../../../functions/operations/deps.ts";
-import { killLocalNode, nodeDir, nodePids } from "../../../local/node.ts";
+import { killLocalNode, nodeDir, nodePids, writeNodeAwsEnv } from "../../../local/node.ts";
+import { awsEnvFor } from "../../../local/moto.ts";
 import { useRig } from "../../rig/index.ts";
 import { createWorld, type World } from "./lifecycleWorld.ts";
 import { createBucket, testConfig } from "./snapshotCluster.ts";
@@ -250,6 +251,16 @@ describe(
         for (const pid of nodePids(nodeDir(w.root, id))) process.kill(pid, "SIGKILL");
       for (const e of await endpoints())
         await expect.poll(() => sdeps.etcd.alive(e, 300), { timeout: 5000 }).toBe(false);
+      // The nodes fetch the snapshot as the node role, which reads the cluster's snapshot data only.
+      const nodeRole = await rig.roleCredentials([
+        {
+          Effect: "Allow",
+          Action: ["s3:GetObject"],
+          Resource: `arn:aws:s3:::${sdeps.store.bucket}/etcd-snapshots/${w.deps.clusterName}/data/*`,
+        },
+      ]);
+      for (const id of await w.ids("main"))
+        writeNodeAwsEnv(w.root, id, awsEnvFor(rig.moto!.endpoint, nodeRole));
       await restore({ ...sdeps }, { snapshot: "latest", confirm: w.deps.clusterName });
       const t = Date.now();
       const fresh = await w.scaleTo("main", 5);

@@ -20,6 +20,7 @@ import { nodeDir, nodePids, killLocalNode, stopNodeProcessesUnder } from "../../
 import { recoverIfTotalLoss, restore, type RestoreDeps } from "../../../functions/operations/restore.ts";
 import { layoutOf, takeSnapshot } from "../../../functions/operations/snapshot.ts";
 import { useRig } from "../../rig/index.ts";
+import { clientsAs, templateRoleStatements } from "../../rig/roles.ts";
 import { RESTORE_CODES } from "../../../functions/domain/reportCodes.ts";
 import {
   allKeys,
@@ -32,7 +33,8 @@ import {
   startClusterOnNodes,
   testConfig,
 } from "./snapshotCluster.ts";
-import { prepareLocalNode } from "../../../local/node.ts";
+import { prepareLocalNode, writeNodeAwsEnv } from "../../../local/node.ts";
+import { awsEnvFor, type AwsCredentials } from "../../../local/moto.ts";
 
 const rig = useRig({ moto: true });
 afterAll(() => stopNodeProcessesUnder(rig.dir));
@@ -45,6 +47,19 @@ let nodes: Awaited<ReturnType<typeof mainNodes>>;
 let snapshotKeys: Map<string, string>;
 let manifest: Manifest;
 const hooks: unknown[] = [];
+/** The nodes' role, as the template's node role grants it: the cluster's snapshot data only. */
+let nodeRole: AwsCredentials;
+const roles: Partial<Record<"restore" | "reconcile" | "snapshot", AwsClients>> = {};
+/** The restore deps, with another function's clients: the operations reconcile and snapshot run. */
+const as = (fn: "reconcile" | "snapshot") => ({
+  ...deps,
+  groups: awsGroups(roles[fn]!),
+  store: s3SnapshotStore(roles[fn]!.s3, deps.store.bucket, deps.store.layout),
+  metrics: cloudwatchMetrics(roles[fn]!.cloudwatch, deps.cfg.METRIC_NAMESPACE, CLUSTER),
+});
+const giveNodesRole = (ids: string[], creds: AwsCredentials) => {
+  for (const id of ids) writeNodeAwsEnv(root, id, awsEnvFor(rig.moto!.endpoint, creds));
+};
 
 const endpointsOf = (ns: { privateIp: string }[]) => ns.map((n) => etcdClientUrl(n.privateIp));
 
@@ -109,16 +124,29 @@ beforeAll(async () => {
   const subnetId = await loopbackSubnet(aws, rig.block.prefix, 64);
   nodes = await createMainGroup(aws, { name: group, cluster: CLUSTER, subnetId, size: 3 });
   await startClusterOnNodes(root, nodes, rig.unique("tok"));
+  // Each operation runs as the role that runs it in production (the template's, resolved for this
+  // test's bucket and group), and the nodes as the node role: a missing permission fails here.
+  const resources = { bucket, cluster: CLUSTER, groups: { main: group } };
+  nodeRole = await rig.roleCredentials(templateRoleStatements("node", resources));
+  for (const fn of ["restore", "reconcile", "snapshot"] as const)
+    roles[fn] = clientsAs(
+      rig.moto!.endpoint,
+      await rig.roleCredentials(templateRoleStatements(fn, resources)),
+    );
+  giveNodesRole(
+    nodes.map((n) => n.instanceId),
+    nodeRole,
+  );
   await loadKeys(endpointsOf(nodes), "/data/", 3000, 300);
   const cfg = testConfig({ SNAPSHOT_BUCKET: bucket, GROUP_MAIN: group, CLUSTER_NAME: CLUSTER });
   deps = {
     cfg,
     log: createLogger({ test: "restore" }),
-    groups: awsGroups(aws),
+    groups: awsGroups(roles.restore!),
     etcd: createEtcdSnapshotApi(),
-    store: s3SnapshotStore(aws.s3, bucket, layoutOf(cfg)),
+    store: s3SnapshotStore(roles.restore!.s3, bucket, layoutOf(cfg)),
     commands: createLocalCommands({ root }),
-    metrics: cloudwatchMetrics(aws.cloudwatch, cfg.METRIC_NAMESPACE, CLUSTER),
+    metrics: cloudwatchMetrics(roles.restore!.cloudwatch, cfg.METRIC_NAMESPACE, CLUSTER),
     afterRestore: async (r) => {
       hooks.push(r);
     },
@@ -144,7 +172,7 @@ beforeAll(async () => {
       }),
     })),
   );
-  await takeSnapshot({ ...deps, metrics: deps.metrics! }, { endpoints: endpointsOf(nodes) });
+  await takeSnapshot(as("snapshot"), { endpoints: endpointsOf(nodes) });
   snapshotKeys = await allKeys(endpointsOf(nodes));
   manifest = (await deps.store.list()).find((o) => o.manifest)!.manifest!;
   // Written after the snapshot: a restore must bring back the snapshot's state, without these.
@@ -204,7 +232,7 @@ describe("restore", { shuffle: false }, () => {
   });
 
   it("without AUTO_RESTORE, reconcile's total-loss check raises the alarm and says how to restore", async () => {
-    const out = await recoverIfTotalLoss({ ...deps, graceMs: 10 });
+    const out = await recoverIfTotalLoss({ ...as("reconcile"), graceMs: 10 });
     expect(out).toMatchObject({ action: "alarm", how: expect.stringContaining(`"confirm":"${CLUSTER}"`) });
     const stats = await aws.cloudwatch.send(
       new GetMetricStatisticsCommand({
@@ -221,8 +249,58 @@ describe("restore", { shuffle: false }, () => {
     expect(deps.commands.calls).toBe(0);
   });
 
+  it("refuses, with etcd untouched, when the nodes' role cannot read the snapshot", async () => {
+    const before = fingerprint(nodes);
+    // A role that may read manifests but not data: what a node of another cluster, or a role
+    // without the grant, holds.
+    const other = await rig.roleCredentials([
+      {
+        Effect: "Allow",
+        Action: ["s3:GetObject"],
+        Resource: `arn:aws:s3:::${deps.store.bucket}/etcd-snapshots/${CLUSTER}/manifests/*`,
+      },
+    ]);
+    giveNodesRole(
+      nodes.map((n) => n.instanceId),
+      other,
+    );
+    try {
+      await expect(restore(deps, { snapshot: "latest", confirm: CLUSTER })).rejects.toThrow(
+        /could not fetch the snapshot onto every node.*as this node's role.*etcd was not touched/s,
+      );
+    } finally {
+      giveNodesRole(
+        nodes.map((n) => n.instanceId),
+        nodeRole,
+      );
+    }
+    // The download directory may now exist (empty); etcd's data and settings are as they were.
+    const withoutDownloads = (f: ReturnType<typeof fingerprint>) =>
+      f.map((x) => ({ ...x, varLib: x.varLib.filter((d) => d !== "etcd-restore") }));
+    expect(withoutDownloads(fingerprint(nodes))).toEqual(withoutDownloads(before));
+    for (const n of nodes)
+      expect(existsSync(join(nodeDir(root, n.instanceId), "var/lib/etcd-restore", `${manifest.id}.db`))).toBe(
+        false,
+      );
+  });
+
   it("restores every key and value of the snapshot on the same nodes; old data dirs kept aside", async () => {
-    const s = await restore(deps, { snapshot: "latest", confirm: CLUSTER });
+    // Every script the nodes get (SSM command parameters on AWS) is recorded: none may carry a secret.
+    const scripts: string[] = [];
+    const run = deps.commands.run.bind(deps.commands);
+    deps.commands.run = (req) => {
+      scripts.push(req.script);
+      return run(req);
+    };
+    const s = await restore(deps, { snapshot: "latest", confirm: CLUSTER }).finally(() => {
+      deps.commands.run = run;
+    });
+    expect(scripts.length).toBeGreaterThan(0);
+    for (const script of scripts) {
+      expect(script).not.toContain(nodeRole.secretAccessKey);
+      expect(script).not.toContain(nodeRole.sessionToken!);
+      expect(script).not.toMatch(/X-Amz-(Signature|Credential|Security-Token)=/);
+    }
     expect(s.snapshot.id).toBe(manifest.id);
     expect(s.members.map((m) => m.instanceId).sort()).toEqual(nodes.map((n) => n.instanceId).sort());
     // Every step ran, in order, and is timed.
@@ -260,6 +338,10 @@ describe("restore", { shuffle: false }, () => {
     const fresh = await replaceAllInstances(aws, deps.cfg.GROUP_MAIN);
     expect(fresh.map((n) => n.privateIp).some((ip) => nodes.some((o) => o.privateIp === ip))).toBe(false);
     for (const n of fresh) prepareLocalNode(root, n.instanceId, "main"); // first boot: units, no etcd yet
+    giveNodesRole(
+      fresh.map((n) => n.instanceId),
+      nodeRole,
+    );
     const s = await restore(deps, { snapshot: manifest.id, confirm: CLUSTER });
     expect(s.members.every((m) => m.movedAside === null)).toBe(true);
     const got = await allKeys(endpointsOf(fresh));
@@ -275,11 +357,15 @@ describe("restore", { shuffle: false }, () => {
 
   it("with AUTO_RESTORE, reconcile's total-loss check restores the newest valid snapshot", async () => {
     await killAllMembers(nodes);
-    const out = await recoverIfTotalLoss({ ...deps, cfg: { ...deps.cfg, AUTO_RESTORE: true }, graceMs: 10 });
+    const out = await recoverIfTotalLoss({
+      ...as("reconcile"),
+      cfg: { ...deps.cfg, AUTO_RESTORE: true },
+      graceMs: 10,
+    });
     expect(out.action).toBe("restored");
     const got = await allKeys(endpointsOf(nodes));
     expect(got.get("/data/0002999")).toBe(snapshotKeys.get("/data/0002999"));
     // Alive members: nothing to do.
-    expect(await recoverIfTotalLoss({ ...deps, graceMs: 10 })).toMatchObject({ action: "none" });
+    expect(await recoverIfTotalLoss({ ...as("reconcile"), graceMs: 10 })).toMatchObject({ action: "none" });
   }, 90_000);
 });

@@ -450,6 +450,14 @@ describe("units never drops what runs on main nodes by accident", () => {
     expect(JSON.stringify(onMains())).toBe(before);
     expect(JSON.stringify(store.state)).toBe(placedBefore);
 
+    // An empty catalog would drop every unit on every node: refused the same way, nothing sent.
+    await expect(runUnits(deps, { catalog: {} })).rejects.toThrow(
+      /the catalog no longer has units that run on main nodes .*nothing was pushed/,
+    );
+    expect(requests.length).toBe(sent);
+    expect(JSON.stringify(onMains())).toBe(before);
+    expect(JSON.stringify(store.state)).toBe(placedBefore);
+
     // Keys that are no unit file names, `__proto__` among them, are refused by name.
     for (const bad of [
       '{"__proto__": {"x.service": "[Service]\\nExecStart=/bin/true\\n"}}',

@@ -386,6 +386,7 @@ describe("snapshot bucket", () => {
           .map((x) => x.role),
       ),
     ];
+    expect(usingS3).toContain(Ids.nodeRole);
     for (const deny of denies) {
       expect(deny).toMatchObject({ Effect: "Deny", Principal: "*" });
       const allowed = (deny.Condition as { ArnNotEquals: { "aws:PrincipalArn": CfnValue[] } }).ArnNotEquals[
@@ -564,6 +565,7 @@ describe("IAM", () => {
         "ssm:GetParameter",
         "ssm:GetParameters",
         "kms:Decrypt",
+        "s3:GetObject",
         "ecr:GetAuthorizationToken",
         "ecr:BatchGetImage",
         "ecr:GetDownloadUrlForLayer",
@@ -579,6 +581,10 @@ describe("IAM", () => {
       ":parameter/devcluster/${ClusterName}/*",
     );
     expect(on("ecr:GetAuthorizationToken").Resource).toBe("*");
+    // A restore's nodes read the cluster's snapshot data, nothing else in the bucket.
+    expect(on("s3:GetObject").Resource).toEqual({
+      "Fn::Sub": `\${${Ids.snapshotBucket}.Arn}/etcd-snapshots/\${ClusterName}/data/*`,
+    });
     expect(on("route53:ChangeResourceRecordSets").Resource).toEqual({
       "Fn::Sub": `arn:\${AWS::Partition}:route53:::hostedzone/\${${Ids.privateZone}}`,
     });

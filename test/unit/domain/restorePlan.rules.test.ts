@@ -52,7 +52,7 @@ describe("planning a restore", () => {
 describe("node scripts", () => {
   const p = plan();
   const m = p.members[0]!;
-  const url = "https://b.example/etcd-snapshots/dev/data/x.db?X-Amz-Signature=ab";
+  const url = { bucket: "snaps-bucket", key: "etcd-snapshots/dev/data/x.db" };
   const download = `$ROOT/var/lib/etcd-restore/${manifest.id}.db`;
 
   it("all start strict, with $ROOT defaulting to empty and etcdctl found in /opt/bin", () => {
@@ -96,7 +96,8 @@ describe("node scripts", () => {
 
   it.each([
     ["snapshot id", () => cleanupScript({ ...p, snapshotId: "x;y" })],
-    ["URL", () => fetchScript(p, manifest, "https://x/'y")],
+    ["bucket", () => fetchScript(p, manifest, { ...url, bucket: "b'; reboot; '" })],
+    ["object key", () => fetchScript(p, manifest, { ...url, key: "x/$(reboot)" })],
     ["sha256", () => fetchScript(p, { ...manifest, sha256: "a b" }, url)],
     ["name", () => swapScript(p, { ...m, name: "a b" })],
     [
