@@ -87,13 +87,11 @@ async function measure(dir: string, shot?: string): Promise<Figures> {
       const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
       const [d] = await timed(async () => {
         await page.goto(ui.url);
-        await page.waitForFunction(
-          `document.querySelectorAll("div.node[data-node]").length >= ${nodes}`,
-          undefined,
-          {
-            timeout: 60_000,
-          },
-        );
+        // The page's CSP allows no eval: wait on a locator (the last node mark) instead of a predicate.
+        await page
+          .locator("div.node[data-node]")
+          .nth(nodes - 1)
+          .waitFor({ timeout: 60_000 });
       });
       paints.push(d);
       if (shot && i === RUNS - 1) {
