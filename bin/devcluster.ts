@@ -11,6 +11,7 @@ const USAGE = `usage: npx devcluster <command> [options]   ('<command> --help' f
   synth [--out FILE] [--cluster NAME] [--domain NAME] [--region R] [--main-size N]
                               print (or write) the cluster's CloudFormation template
   validate [same options]     synthesise and check the template with cfn-lint
+  users <subcommand>          accounts of the user pool: list, add, remove, group (see 'npx devcluster users --help')
   local <subcommand>          run the whole control plane on this machine (see 'npx devcluster local --help')
 
 ${OPS_USAGE}
@@ -30,6 +31,10 @@ async function main(argv: string[]): Promise<number> {
     case "synth":
     case "validate":
       return templateCommand(cmd, rest);
+    case "users": {
+      const { usersCommand } = await import("./users.ts");
+      return usersCommand(rest);
+    }
     case "local": {
       const { localCommand } = await import("../local/cluster/cli.ts");
       return localCommand(rest);
@@ -48,7 +53,7 @@ async function main(argv: string[]): Promise<number> {
         return opsCommand(cmd, rest);
       }
       throw new InvalidInputError(
-        `unknown command '${cmd}'${didYouMean(cmd, ["synth", "validate", "local", "help", ...Object.keys(OPS_SUBS)])}; 'npx devcluster --help' lists them`,
+        `unknown command '${cmd}'${didYouMean(cmd, ["synth", "validate", "users", "local", "help", ...Object.keys(OPS_SUBS)])}; 'npx devcluster --help' lists them`,
       );
     }
   }

@@ -49,6 +49,10 @@ export const Ids = {
   clusterKey: "ClusterKey",
   clusterKeyAlias: "ClusterKeyAlias",
   privateZone: "PrivateZone",
+  userPool: "UserPool",
+  authClient: "AuthUserPoolClient",
+  /** `admins` -> `AdminsUserPoolGroup`. */
+  userPoolGroup: (name: string) => `${cap(name)}UserPoolGroup`,
   frontDoorAddress: "FrontDoorAddress",
   frontDoorRecord: "FrontDoorRecord",
   lifecycleRule: "LifecycleActionRule",

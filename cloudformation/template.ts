@@ -13,6 +13,7 @@ import { addClusterKey } from "./parts/keys.ts";
 import { addMonitoring } from "./parts/monitoring.ts";
 import { addDns } from "./parts/dns.ts";
 import { addImageRepositories, registryPrefix } from "./parts/images.ts";
+import { addIdentity } from "./parts/identity.ts";
 import { ROLES } from "../functions/domain/model.ts";
 
 /** Build the cluster template. Throws InvalidInputError (naming option and rule) on bad options. */
@@ -33,6 +34,7 @@ export function buildTemplate(partial: Partial<SynthOptions> = {}): Template {
   addMonitoring(t);
   addDns(t);
   addImageRepositories(t);
+  addIdentity(t);
   addOutputs(t);
   return t.template;
 }
@@ -43,6 +45,8 @@ function addOutputs(t: TemplateBuilder): void {
   out("VpcId", "The cluster's VPC", ref(Ids.vpc));
   out("SnapshotBucketName", "Bucket holding etcd snapshots (SNAPSHOT_BUCKET)", ref(Ids.snapshotBucket));
   out("PrivateZoneId", "Private hosted zone id (PRIVATE_ZONE_ID)", ref(Ids.privateZone));
+  out("UserPoolId", "The cluster's user pool (devcluster users --pool-id)", ref(Ids.userPool));
+  out("UserPoolClientId", "The auth service's app client of the user pool", ref(Ids.authClient));
   for (const role of ROLES)
     out(`${Ids.group(role)}Name`, `Auto Scaling group of ${role} nodes`, ref(Ids.group(role)));
   out(

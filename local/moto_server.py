@@ -1,4 +1,5 @@
-"""moto's server with query-string (presigned URL) authentication added.
+"""moto's server with query-string (presigned URL) authentication added, and Cognito's sign-in calls
+that AWS serves without credentials accepted so.
 
 moto 5.2.5 authenticates a request only by its Authorization header: with IAM enforced, a presigned
 URL (how restore hands a snapshot to the nodes) fails with an error 500. Here such a request is
@@ -13,6 +14,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from botocore.auth import S3SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
+from moto.core.authorization import ActionAuthenticatorMixin
 from moto.iam import access_control as ac
 from moto.server import main
 
@@ -66,6 +68,22 @@ def _check_signature(self):
 
 ac.IAMRequestBase.__init__ = _init
 ac.IAMRequestBase.check_signature = _check_signature
+
+# A user's own sign-in steps are authorised by Cognito's session or access token, not by IAM (AWS's
+# API reference: "Authorization of this API operation is by tokens"); moto 5.2.5 lists only some of
+# them as public, so with IAM enforced the others fail unsigned.
+for _op in (
+    "RespondToAuthChallenge",
+    "AssociateSoftwareToken",
+    "VerifySoftwareToken",
+    "SetUserMFAPreference",
+    "ChangePassword",
+    "GlobalSignOut",
+    "RevokeToken",
+):
+    _target = f"AWSCognitoIdentityProviderService.{_op}"
+    if _target not in ActionAuthenticatorMixin.PUBLIC_OPERATIONS:
+        ActionAuthenticatorMixin.PUBLIC_OPERATIONS.append(_target)
 
 if __name__ == "__main__":
     sys.exit(main())

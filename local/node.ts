@@ -23,6 +23,8 @@ export interface LocalNodeEnv {
   domain: string;
   /** The private hosted zone's id (presence-dns writes service names there). */
   zoneId: string;
+  /** The user pool and its app client, when the cluster has one (the auth service reads them). */
+  userPool?: { userPoolId: string; clientId: string };
   /** AWS_* settings for programs on the node (the instance role and the VPC's endpoints on AWS). */
   aws: Record<string, string>;
 }
@@ -59,6 +61,8 @@ export function prepareLocalNode(root: string, instanceId: string, role: Role, e
         NODE_ROLE: role,
         AWS_REGION: env.aws.AWS_REGION ?? "",
         PRIVATE_ZONE_ID: env.zoneId,
+        USER_POOL_ID: env.userPool?.userPoolId ?? "",
+        USER_POOL_CLIENT_ID: env.userPool?.clientId ?? "",
       }),
     );
     writeNodeAwsEnv(root, instanceId, env.aws);

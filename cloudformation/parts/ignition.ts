@@ -49,6 +49,8 @@ const SUBSTITUTIONS = {
   [Params.clusterDomain]: Params.clusterDomain,
   AwsRegion: "AWS::Region",
   PrivateZoneId: Ids.privateZone,
+  UserPoolId: Ids.userPool,
+  UserPoolClientId: Ids.authClient,
 } as const;
 type ConfigParam = keyof typeof SUBSTITUTIONS;
 // Letters and underscores only: survives both URL-encoding (data URLs) and JSON unchanged.
@@ -147,6 +149,8 @@ export function ignitionConfig(role: Role, etcdVersion: string): IgnitionConfig 
         NODE_ROLE: role,
         AWS_REGION: placeholder("AwsRegion"),
         PRIVATE_ZONE_ID: placeholder("PrivateZoneId"),
+        USER_POOL_ID: placeholder("UserPoolId"),
+        USER_POOL_CLIENT_ID: placeholder("UserPoolClientId"),
       }),
     ),
     // Nodes are replaced, not rebooted in place by the update engine: two main nodes rebooting at

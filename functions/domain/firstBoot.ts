@@ -36,6 +36,9 @@ export interface ClusterEnv {
   NODE_ROLE: string;
   AWS_REGION: string;
   PRIVATE_ZONE_ID: string;
+  /** The user pool and the auth service's app client (the front door's sign-in). */
+  USER_POOL_ID: string;
+  USER_POOL_CLIENT_ID: string;
 }
 
 /** An environment file (systemd's `EnvironmentFile=` and podman's `--env-file` both read it). */

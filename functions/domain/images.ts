@@ -5,6 +5,7 @@ import { InvalidInputError } from "./errors.ts";
 /** Every image built from containers/<name>/Containerfile; one ECR repository each. */
 export const IMAGE_NAMES = [
   "ambassador",
+  "auth",
   "etcd-amb",
   "frontdoor",
   "hello",

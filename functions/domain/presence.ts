@@ -22,6 +22,8 @@ export const SERVICE_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 /** Instance ids are one etcd key segment: unit instance strings or instance ids. */
 export const INSTANCE_ID = /^[A-Za-z0-9_.:@-]{1,128}$/;
 export const PORT_NAME = /^[a-z][a-z0-9-]{0,31}$/;
+/** A group of the cluster's user pool, as the catalog names it (one word: it travels in headers and nginx). */
+export const GROUP_NAME = /^[A-Za-z0-9_.-]{1,128}$/;
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 
 const port = z.number().int().min(1).max(65535);
@@ -41,11 +43,17 @@ export const PresenceRecordSchema = z
     http: portName.optional(),
     /** Port name -> the front door's TCP port that forwards to it. */
     streams: z.record(portName, port).optional(),
+    /** The front door serves it without a login (`Public=true`). */
+    public: z.boolean().optional(),
+    /** Only members of these groups may use it through the front door (`Groups=`); absent: any signed-in user. */
+    groups: z.array(z.string().regex(GROUP_NAME, "a group name")).min(1).optional(),
     updatedAt: z.string().optional(),
   })
   .superRefine((r, ctx) => {
     if (r.http !== undefined && r.ports[r.http] === undefined)
       ctx.addIssue({ code: "custom", path: ["http"], message: `names no port in ports` });
+    if (r.public && r.groups)
+      ctx.addIssue({ code: "custom", path: ["groups"], message: "a public service has no groups" });
     for (const n of Object.keys(r.streams ?? {})) {
       if (r.ports[n] === undefined)
         ctx.addIssue({ code: "custom", path: ["streams", n], message: `names no port in ports` });

@@ -37,6 +37,9 @@ import {
 import { collectStatus, type ClusterStatus } from "./status.ts";
 import { isRunning, motoPidPath, readState, writeState, type LocalState } from "./state.ts";
 import { HOOKS } from "../../cloudformation/ids.ts";
+import { CognitoIdentityProviderClient } from "@aws-sdk/client-cognito-identity-provider";
+import { ensureUserPool } from "../../functions/adapters/aws/cognitoPool.ts";
+import { ensureSessionKey } from "../../functions/adapters/aws/ssmSessionKey.ts";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import { publishImages } from "../../functions/adapters/aws/ssmPublishedImages.ts";
 import { buildImages } from "../images.ts";
@@ -81,7 +84,7 @@ const describeNodes = async (ids: string[]) =>
   );
 
 /** The running cluster's state; the environment is pointed at it (moto, names, local adapters). */
-function requireState(dir: string): LocalState {
+export function requireState(dir: string): LocalState {
   const state = readState(dir);
   if (state && !isRunning(dir)) {
     const moto = readPidFile(motoPidPath(dir));
@@ -231,6 +234,10 @@ export async function up(dir: string, opts: UpOptions, progress: Progress): Prom
     `deployed ${LOCAL_STACK} in ${(stack.deployMs / 1000).toFixed(1)} s (${Object.keys(stack.resources).length} resources)`,
   );
   const credentials = await deployedRoleCredentials(moto, stack);
+  // moto's CloudFormation skips the template's Cognito resources: the same pool, groups and app
+  // client are made through the cognito-idp API; the session key as `devcluster users session-key` does.
+  const userPool = await ensureUserPool(new CognitoIdentityProviderClient({}), clusterName);
+  await ensureSessionKey(new SSMClient({}), clusterName);
   const out = (k: string) => {
     const v = stack.outputs[k];
     if (!v) throw new DevclusterError(`stack output ${k} is missing`);
@@ -245,6 +252,7 @@ export async function up(dir: string, opts: UpOptions, progress: Progress): Prom
     stackName: LOCAL_STACK,
     packageKey: pkg.key,
     zoneId: out("PrivateZoneId").replace(/^\/hostedzone\//, ""),
+    userPool,
     bucket: out("SnapshotBucketName"),
     groups: { main: out("MainGroupName"), worker: out("WorkerGroupName"), data: out("DataGroupName") },
     hooks: Object.fromEntries(ROLES.map((r) => [r, { launch: HOOKS.launch, terminate: HOOKS.terminate }])),

@@ -90,6 +90,7 @@ export async function deliverChanges(opts: {
           clusterName: state.clusterName,
           domain: state.domain,
           zoneId: state.zoneId,
+          ...(state.userPool ? { userPool: state.userPool } : {}),
           // A node's programs (presence-dns) call AWS with the instance profile's role, as on EC2.
           aws: {
             ...awsEnvFor(state.motoEndpoint, roleCredentials(state, "node")),

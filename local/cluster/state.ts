@@ -23,6 +23,8 @@ export const LocalStateSchema = z.object({
   /** The cached package the stack was deployed from (`.build/local/packages/<key>`). */
   packageKey: z.string(),
   zoneId: z.string(),
+  /** The user pool the auth service signs users in against (made through cognito-idp: moto's CloudFormation has no Cognito). */
+  userPool: z.object({ userPoolId: z.string(), clientId: z.string() }).optional(),
   bucket: z.string(),
   groups: z.object({ main: z.string(), worker: z.string(), data: z.string() }),
   hooks: z.record(z.string(), z.object({ launch: z.string(), terminate: z.string() })),

@@ -82,6 +82,8 @@ async function announce(service: string, instance: string, ip: string, port: num
     port,
     ports: { http: port },
     http: "http",
+    // Routing, not sign-in, is under test here (test/containers/sso.test.ts has the sign-in).
+    public: true,
   });
   for (const [k, v] of announcementKeys(r)) await etcd.put(k).value(v).lease(id);
   return lease;

@@ -11,7 +11,11 @@ import {
   type ServicePresence,
 } from "../../functions/domain/presence.ts";
 import { createLogger } from "../../functions/runtime/log.ts";
-import { renderNginxConfig, type FrontDoorSettings } from "../../containers/frontdoor/src/render.ts";
+import {
+  accessOf,
+  renderNginxConfig,
+  type FrontDoorSettings,
+} from "../../containers/frontdoor/src/render.ts";
 import { confPath, installConfig, preparePrefix, testConfig } from "../../containers/frontdoor/src/nginx.ts";
 
 const NGINX = process.env.NGINX_BIN ?? "/usr/sbin/nginx";
@@ -95,7 +99,7 @@ describe("front door renderer", () => {
 
   it("with one instance, it renders one virtual host whose upstream is that instance", async () => {
     const r = renderNginxConfig(
-      [svc("hello", [rec("hello", "1", "127.0.0.5", { http: 8080 }, { http: "http" })])],
+      [svc("hello", [rec("hello", "1", "127.0.0.5", { http: 8080 }, { http: "http", public: true })])],
       settings,
     );
     expect(r.vhosts).toEqual([
@@ -103,6 +107,7 @@ describe("front door renderer", () => {
         service: "hello",
         host: "hello.dev.test",
         upstream: { name: "http-hello", servers: ["127.0.0.5:8080"] },
+        access: { public: true },
       },
     ]);
     expect(r.text).toContain("server_name hello.dev.test;");
@@ -193,5 +198,65 @@ describe("front door renderer", () => {
       ),
     ).toBe(false);
     expect(readFileSync(confPath(dir), "utf8")).toBe(good);
+  });
+
+  it("asks the auth service on every request to a protected host, passes who signed in, and strips identity headers", async () => {
+    const auth = rec("auth", "1", "127.0.0.9", { http: 8090 }, { http: "http", public: true });
+    const r = renderNginxConfig(
+      [
+        svc("auth", [auth]),
+        svc("wiki", [
+          rec("wiki", "1", "127.0.0.5", { http: 8080 }, { http: "http", groups: ["developers"] }),
+        ]),
+        svc("www", [rec("www", "1", "127.0.0.6", { http: 8080 }, { http: "http", public: true })]),
+      ],
+      settings,
+    );
+    const block = (host: string) => {
+      const start = r.text.indexOf(`server_name ${host};`);
+      return r.text.slice(start, r.text.indexOf("\n    }\n", start));
+    };
+    const wiki = block("wiki.dev.test");
+    expect(wiki).toContain("auth_request /.auth/check;");
+    expect(wiki).toContain("proxy_pass http://http-auth/.auth/check;");
+    expect(wiki).toContain('proxy_set_header X-Devcluster-Groups "developers";');
+    expect(wiki).toContain("error_page 401 /.auth/login;");
+    expect(wiki).toContain("proxy_set_header X-Remote-User $devcluster_user;");
+    expect(wiki).toContain("proxy_set_header Cookie $devcluster_backend_cookie;");
+    // A public host asks nobody, and still never passes identity headers from outside.
+    const www = block("www.dev.test");
+    expect(www).not.toContain("auth_request");
+    expect(www).toContain('proxy_set_header X-Remote-User "";');
+    expect(www).toContain('proxy_set_header X-Remote-Groups "";');
+    expect(await nginxT(r.text)).toEqual({ ok: true });
+    expect(await nginxT(renderNginxConfig([svc("auth", [auth])], { ...settings, tls }).text)).toEqual({
+      ok: true,
+    });
+  });
+
+  it("without an auth instance, protected hosts answer 503 (fail closed) and public ones are served", async () => {
+    const r = renderNginxConfig(
+      [
+        svc("wiki", [rec("wiki", "1", "127.0.0.5", { http: 8080 }, { http: "http" })]),
+        svc("www", [rec("www", "1", "127.0.0.6", { http: 8080 }, { http: "http", public: true })]),
+      ],
+      settings,
+    );
+    expect(r.text).toContain("sign-in is unavailable");
+    expect(r.text).not.toContain("proxy_pass http://http-wiki;");
+    expect(r.text).toContain("proxy_pass http://http-www;");
+    expect(await nginxT(r.text)).toEqual({ ok: true });
+  });
+
+  it("instances that disagree get the strictest policy", () => {
+    expect(accessOf([{ public: true }, { public: true }])).toEqual({ public: true });
+    expect(accessOf([{ public: true }, {}])).toEqual({ public: false });
+    expect(accessOf([{ groups: ["a", "b"] }, { groups: ["b", "c"] }])).toEqual({
+      public: false,
+      groups: ["b"],
+    });
+    expect(accessOf([{ groups: ["a"] }, { groups: ["b"] }])).toEqual({ public: false, groups: [] });
+    expect(accessOf([{ public: true }, { groups: ["a"] }])).toEqual({ public: false, groups: ["a"] });
+    expect(accessOf([])).toEqual({ public: false });
   });
 });

@@ -2,6 +2,7 @@
 // host `<service>.<domain>` per service with an HTTP port, one TCP stream per declared stream port,
 // and a 503 answer for every name of the domain that has no instance.
 import type { ServicePresence } from "../../../functions/domain/presence.ts";
+import { AUTH_PATH, SESSION_COOKIE } from "../../shared/sso.ts";
 
 export interface FrontDoorSettings {
   domain: string;
@@ -18,6 +19,14 @@ export interface FrontDoorSettings {
   user?: string;
   /** nginx worker processes; omitted: one per core. */
   workers?: number;
+  /** The service that signs users in and answers the sign-in check (default `auth`). */
+  authService?: string;
+}
+
+/** Who may use a virtual host: everyone, or signed-in users (of `groups` only, when given). */
+export interface Access {
+  public: boolean;
+  groups?: string[];
 }
 
 export interface Upstream {
@@ -28,6 +37,7 @@ export interface VirtualHost {
   service: string;
   host: string;
   upstream: Upstream;
+  access: Access;
 }
 export interface Stream {
   service: string;
@@ -51,6 +61,22 @@ export interface RenderedConfig {
 
 const addr = (ip: string, port: number) => `${ip}:${port}`;
 
+/**
+ * One policy for a service whose instances may disagree (a catalog change rolling out): the
+ * strictest wins. Public only if every instance says so; the groups every instance allows.
+ */
+export function accessOf(
+  instances: Pick<ServicePresence["instances"][number], "public" | "groups">[],
+): Access {
+  if (instances.length && instances.every((i) => i.public === true)) return { public: true };
+  let groups: Set<string> | undefined;
+  for (const i of instances) {
+    if (i.public || !i.groups) continue;
+    groups = groups ? new Set(i.groups.filter((g) => groups!.has(g))) : new Set(i.groups);
+  }
+  return groups ? { public: false, groups: [...groups].sort() } : { public: false };
+}
+
 /** Which virtual hosts and streams the instances ask for (deterministic: services by name, instances by id). */
 export function planRoutes(services: ServicePresence[], s: FrontDoorSettings) {
   const vhosts: VirtualHost[] = [];
@@ -68,6 +94,7 @@ export function planRoutes(services: ServicePresence[], s: FrontDoorSettings) {
         service: svc.service,
         host: `${svc.service}.${s.domain}`,
         upstream: { name: `http-${svc.service}`, servers },
+        access: accessOf(http),
       });
 
     const byPort = new Map<number, { portName: string; servers: Set<string> }>();
@@ -99,6 +126,9 @@ export function planRoutes(services: ServicePresence[], s: FrontDoorSettings) {
   }
   return { vhosts, streams, issues };
 }
+
+/** Identity headers never come from outside: nginx sets them (empty: not sent) on every proxied request. */
+const NO_IDENTITY = ['proxy_set_header X-Remote-User "";', 'proxy_set_header X-Remote-Groups "";'];
 
 const PROXY_HEADERS = [
   "proxy_http_version 1.1;",
@@ -135,6 +165,11 @@ export function renderNginxConfig(services: ServicePresence[], s: FrontDoorSetti
     p(1, `${t}_temp_path ${s.prefix}/tmp/${t};`);
   p(1, "server_names_hash_bucket_size 128;");
   p(1, "map $http_upgrade $connection_upgrade { default upgrade; '' ''; }");
+  // Backends never see the session cookie: a backend could otherwise replay it to other services.
+  p(1, "map $http_cookie $devcluster_backend_cookie {");
+  p(2, "default $http_cookie;");
+  p(2, `"~^(?<before>.*?)(?:^|;\\s*)${SESSION_COOKIE}=[^;]*(?<after>.*)$" "$before$after";`);
+  p(1, "}");
   if (s.tls) {
     p(1, `ssl_certificate ${s.tls.certFile};`);
     p(1, `ssl_certificate_key ${s.tls.keyFile};`);
@@ -143,6 +178,7 @@ export function renderNginxConfig(services: ServicePresence[], s: FrontDoorSetti
     p(1, "ssl_session_cache shared:TLS:10m;");
     p(1, "ssl_session_timeout 1h;");
   }
+  const auth = vhosts.find((v) => v.service === (s.authService ?? "auth"));
   for (const v of vhosts) {
     p(1, "");
     p(1, `upstream ${v.upstream.name} {`);
@@ -168,13 +204,53 @@ export function renderNginxConfig(services: ServicePresence[], s: FrontDoorSetti
       p(1, "server {");
       p(2, `${l};`);
       p(2, `server_name ${v.host};`);
-      p(2, "location / {");
-      p(3, `proxy_pass http://${v.upstream.name};`);
-      for (const h of PROXY_HEADERS) p(3, h);
-      p(2, "}");
+      if (v.access.public) {
+        p(2, "location / {");
+        p(3, `proxy_pass http://${v.upstream.name};`);
+        for (const h of [...PROXY_HEADERS, ...NO_IDENTITY]) p(3, h);
+        p(2, "}");
+      } else if (!auth) {
+        // Fail closed: without the auth service nobody can be signed in, so nothing protected is served.
+        p(2, `location / { return 503 "sign-in is unavailable: no instance of the auth service\\n"; }`);
+      } else {
+        protectedLocations(v, auth);
+      }
       p(1, "}");
     }
   };
+
+  // Every request asks the auth service (a subrequest carrying the cookie and the groups allowed):
+  // 200 passes with the user and groups it answered, 401 shows the login page, 403 refuses.
+  function protectedLocations(v: VirtualHost, a: VirtualHost) {
+    p(2, `location = ${AUTH_PATH}check {`);
+    p(3, "internal;");
+    p(3, `proxy_pass http://${a.upstream.name}${AUTH_PATH}check;`);
+    p(3, "proxy_pass_request_body off;");
+    p(3, 'proxy_set_header Content-Length "";');
+    p(3, "proxy_http_version 1.1;");
+    p(3, 'proxy_set_header Connection "";');
+    p(3, "proxy_set_header Host $host;");
+    p(3, "proxy_set_header X-Original-URI $request_uri;");
+    p(3, `proxy_set_header X-Devcluster-Groups "${(v.access.groups ?? []).join(" ")}";`);
+    for (const h of NO_IDENTITY) p(3, h);
+    p(2, "}");
+    p(2, `location ^~ ${AUTH_PATH} {`);
+    p(3, `proxy_pass http://${a.upstream.name};`);
+    for (const h of [...PROXY_HEADERS, ...NO_IDENTITY]) p(3, h);
+    p(3, "proxy_set_header X-Original-URI $request_uri;");
+    p(2, "}");
+    p(2, "location / {");
+    p(3, `auth_request ${AUTH_PATH}check;`);
+    p(3, "auth_request_set $devcluster_user $upstream_http_x_remote_user;");
+    p(3, "auth_request_set $devcluster_groups $upstream_http_x_remote_groups;");
+    p(3, `error_page 401 ${AUTH_PATH}login;`);
+    p(3, `proxy_pass http://${v.upstream.name};`);
+    for (const h of PROXY_HEADERS) p(3, h);
+    p(3, "proxy_set_header X-Remote-User $devcluster_user;");
+    p(3, "proxy_set_header X-Remote-Groups $devcluster_groups;");
+    p(3, "proxy_set_header Cookie $devcluster_backend_cookie;");
+    p(2, "}");
+  }
 
   if (s.tls) {
     // HTTP only redirects: credentials and sessions never travel in clear.

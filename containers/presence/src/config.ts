@@ -33,6 +33,11 @@ const Env = z.object({
   HEALTH_TIMEOUT_MS: int(50, 30_000, 1000),
   LEASE_TTL: int(2, 300, 6),
   ELECTION: bool,
+  ACCESS_PUBLIC: bool,
+  ACCESS_GROUPS: z
+    .string()
+    .transform((v) => v.split(/[,\s]+/).filter(Boolean))
+    .optional(),
 });
 
 export interface PresenceConfig {
@@ -81,6 +86,8 @@ export function loadPresenceConfig(env: NodeJS.ProcessEnv = process.env): Presen
     ports,
     ...(http !== undefined ? { http } : {}),
     ...(streams ? { streams } : {}),
+    ...(e.ACCESS_PUBLIC ? { public: true } : {}),
+    ...(e.ACCESS_GROUPS?.length ? { groups: e.ACCESS_GROUPS } : {}),
   };
   const r = PresenceRecordSchema.safeParse(candidate);
   if (!r.success) {

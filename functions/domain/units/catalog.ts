@@ -12,7 +12,7 @@ import {
   parseUnitName,
 } from "./names.ts";
 import { checkMountPath, parseVolume, type VolumeSpec } from "../volumes.ts";
-import { PORT_NAME, SERVICE_NAME, parsePorts } from "../presence.ts";
+import { GROUP_NAME, PORT_NAME, SERVICE_NAME, parsePorts } from "../presence.ts";
 import {
   getList,
   getValue,
@@ -40,9 +40,11 @@ const MANIFEST_KEYS = [
   "HealthCheck",
   "Election",
   "Upstreams",
+  "Public",
+  "Groups",
   "Volume",
 ];
-const PRESENCE_KEYS = ["Ports", "Http", "Streams", "HealthCheck", "Election"];
+const PRESENCE_KEYS = ["Ports", "Http", "Streams", "HealthCheck", "Election", "Public", "Groups"];
 export const PRESENCE_SIDECAR = "presence@.service";
 export const AMBASSADOR_SIDECAR = "ambassador@.service";
 const UPSTREAM = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\/[a-z][a-z0-9-]{0,31})?:\d{1,5}(:master)?$/;
@@ -223,11 +225,29 @@ function readPresence(u: UnitFile, service: string, election: boolean, issues: s
     else if (m[2] && PORT_NAME.test(m[2]) && names.length && !names.includes(m[2]))
       issues.push(`${at("HealthCheck")}: HealthCheck= names no port '${m[2]}' of Ports=`);
   }
+  // Who may use it through the front door: everyone (Public=true), some groups, or any signed-in user.
+  const pub = value("Public");
+  const isPublic = pub === undefined ? false : parseBoolean(pub);
+  if (isPublic === undefined) issues.push(`${at("Public")}: Public= takes true or false, not '${pub}'`);
+  const groups = getList(u, MANIFEST_SECTION, "Groups").length
+    ? splitWords(value("Groups") ?? "")
+    : undefined;
+  for (const g of groups ?? [])
+    if (!GROUP_NAME.test(g))
+      issues.push(`${at("Groups")}: Groups= takes group names (letters, digits, '_.-'), not '${g}'`);
+  if (groups && !groups.length) issues.push(`${at("Groups")}: Groups= names no group`);
+  if (isPublic && groups) issues.push(`${at("Groups")}: a Public=true service has no Groups=`);
+  if ((pub !== undefined || groups) && http === undefined)
+    issues.push(
+      `${at(pub !== undefined ? "Public" : "Groups")}: Public= and Groups= apply to the Http= port; set Http=`,
+    );
   const lines = [`SERVICE=${service}`, `PORTS=${ports ?? ""}`];
   if (http !== undefined) lines.push(`HTTP_PORT_NAME=${http}`);
   if (streams !== undefined) lines.push(`STREAMS=${streams}`);
   if (check !== undefined) lines.push(`HEALTH_CHECK=${check}`);
   lines.push(`ELECTION=${election}`);
+  if (isPublic) lines.push("ACCESS_PUBLIC=true");
+  if (groups?.length) lines.push(`ACCESS_GROUPS=${groups.join(",")}`);
   return lines.join("\n") + "\n";
 }
 

@@ -27,6 +27,8 @@ function ignitionOf(role: Role): IgnitionConfig {
       ClusterDomain: "dev.internal",
       "AWS::Region": "eu-west-1",
       PrivateZone: "Z0PRIVATE",
+      UserPool: "eu-west-1_POOL",
+      AuthUserPoolClient: "client0",
     }),
   ) as IgnitionConfig;
 }
@@ -154,7 +156,7 @@ describe("Ignition first boot", () => {
       expect.arrayContaining(["amazon-ssm-agent.service", "docker.service", "etcd-install.service"]),
     );
     expect(fileText(cfg, "/etc/devcluster/cluster.env")).toBe(
-      `CLUSTER_NAME=dev\nCLUSTER_DOMAIN=dev.internal\nNODE_ROLE=${role}\nAWS_REGION=eu-west-1\nPRIVATE_ZONE_ID=Z0PRIVATE\n`,
+      `CLUSTER_NAME=dev\nCLUSTER_DOMAIN=dev.internal\nNODE_ROLE=${role}\nAWS_REGION=eu-west-1\nPRIVATE_ZONE_ID=Z0PRIVATE\nUSER_POOL_ID=eu-west-1_POOL\nUSER_POOL_CLIENT_ID=client0\n`,
     );
     const install = fileText(cfg, "/opt/bin/install-etcd");
     expect(install).toMatch(/sha256sum -c/);

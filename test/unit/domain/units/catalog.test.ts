@@ -148,6 +148,35 @@ describe("catalog validation", () => {
     expect(issues.join("\n")).toMatch(/a needs ExecStart|a service needs ExecStart/);
   });
 
+  it("says who may use a service through the front door: Public=true, Groups=, or any signed-in user", () => {
+    const load = (manifest: string) =>
+      loadCatalog({
+        "web@.service": svc(
+          "MachineMetadata=role=worker",
+          `Instances=1\nSidecars=presence\nPorts=http:8080\n${manifest}`,
+        ),
+        "presence@.service": svc("MachineOf=%i.service", "Sidecar=true"),
+      }).files.get("web@.service")!.manifest.sidecarEnv!;
+    expect(load("Http=http\nPublic=true")).toContain("ACCESS_PUBLIC=true\n");
+    expect(load("Http=http\nGroups=admins developers")).toContain("ACCESS_GROUPS=admins,developers\n");
+    const plain = load("Http=http");
+    expect(plain).not.toContain("ACCESS_");
+    const bad = (manifest: string) =>
+      issuesOf({
+        "web@.service": svc(
+          "MachineMetadata=role=worker",
+          `Instances=1\nSidecars=presence\nPorts=http:8080\n${manifest}`,
+        ),
+        "presence@.service": svc("MachineOf=%i.service", "Sidecar=true"),
+      }).join("\n");
+    expect(bad("Http=http\nPublic=true\nGroups=admins")).toMatch(
+      /web@\.service:\d+: a Public=true service has no Groups=/,
+    );
+    expect(bad("Http=http\nGroups=admins,dev")).toMatch(/Groups= takes group names .* not 'admins,dev'/);
+    expect(bad("Http=http\nPublic=maybe")).toMatch(/Public= takes true or false, not 'maybe'/);
+    expect(bad("Groups=admins")).toMatch(/Public= and Groups= apply to the Http= port; set Http=/);
+  });
+
   it("renders what presence announces and what the ambassador forwards as the sidecars' settings", () => {
     const c = loadCatalog({
       "web@.service": svc(
