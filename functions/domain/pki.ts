@@ -154,7 +154,8 @@ export async function signNodeCsr(
     throw new InvalidInputError(`CSR from ${node.instanceId} is not a PKCS#10 request`, [], { cause: e });
   }
   const issues: string[] = [];
-  if (!(await csr.verify())) issues.push("its signature does not verify");
+  // A malformed signature makes the library throw rather than answer false: refused the same way.
+  if (!(await csr.verify().catch(() => false))) issues.push("its signature does not verify");
   const alg = csr.publicKey.algorithm as { name: string; namedCurve?: string };
   if (alg.name !== "ECDSA" || alg.namedCurve !== "P-256")
     issues.push(`key is ${alg.name} ${alg.namedCurve ?? ""}, not ECDSA P-256`);

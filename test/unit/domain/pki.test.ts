@@ -100,16 +100,28 @@ describe("signNodeCsr", () => {
   it("when the CSR's signature does not match its key, it refuses", async () => {
     const ca = await createClusterCa("dev", now);
     const a = await csr(node.instanceId);
-    const b = await csr(node.instanceId);
-    // b's request body signed by a's key: swap the signatures.
     const ra = new x509.Pkcs10CertificateRequest(a.pem);
-    const rb = new x509.Pkcs10CertificateRequest(b.pem);
+    // b's request body signed by a's key: swap the signatures. A DER ECDSA signature is 70 to 72
+    // bytes, so draw b until its signature is as long as a's and the splice keeps the structure.
+    let rb = new x509.Pkcs10CertificateRequest((await csr(node.instanceId)).pem);
+    for (let i = 0; i < 50 && rb.signature.byteLength !== ra.signature.byteLength; i++)
+      rb = new x509.Pkcs10CertificateRequest((await csr(node.instanceId)).pem);
+    expect(rb.signature.byteLength).toBe(ra.signature.byteLength);
     const forged = Buffer.concat([
       Buffer.from(rb.rawData).subarray(0, rb.rawData.byteLength - ra.signature.byteLength),
       Buffer.from(ra.signature),
     ]);
-    if (forged.byteLength !== rb.rawData.byteLength) return expect.fail("signature lengths differ; rerun");
     const pem = x509.PemConverter.encode(forged, "CERTIFICATE REQUEST");
+    await expect(signNodeCsr(ca, pem, node, now)).rejects.toBeInstanceOf(InvalidInputError);
+  });
+
+  it("when the CSR's signature is not a well-formed ECDSA signature, it refuses as invalid input", async () => {
+    const ca = await createClusterCa("dev", now);
+    const r = new x509.Pkcs10CertificateRequest((await csr(node.instanceId)).pem);
+    const raw = Buffer.from(r.rawData);
+    // Same length, but an INTEGER that claims more bytes than the signature holds.
+    raw.fill(0x7f, raw.byteLength - r.signature.byteLength + 3);
+    const pem = x509.PemConverter.encode(raw, "CERTIFICATE REQUEST");
     await expect(signNodeCsr(ca, pem, node, now)).rejects.toBeInstanceOf(InvalidInputError);
   });
 
