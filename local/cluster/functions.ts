@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { FUNCTION_NAMES, type FunctionName } from "../../cloudformation/options.ts";
 import * as errors from "../../functions/domain/errors.ts";
-import { awsEnvFor, type AwsCredentials } from "../moto.ts";
+import { awsEnvFor, type AwsCredentials } from "../awsEnv.ts";
 import type { Answer } from "./functionHost.ts";
 import type { LocalState } from "./state.ts";
 

@@ -9,7 +9,7 @@ import type { ControlPlaneEvent, OpsTarget } from "../../bin/ops/target.ts";
 import { createLocalCommands } from "../commands.ts";
 import { isNodeUp, nodeDir } from "../node.ts";
 import { PROJECT_ROOT } from "../paths.ts";
-import { attach } from "./cluster.ts";
+import { attach } from "./attach.ts";
 
 /** The last `bytes` of a file (a log's tail without reading all of it). */
 function tailOf(file: string, bytes: number): string {

@@ -1,0 +1,129 @@
+// The prebuilt command line: bin/devcluster.ts and the local function host bundled with esbuild into
+// .build/cli/, so `npx devcluster` starts without transpiling TypeScript. A bundle is used only while
+// every source it was built from is older than the build; otherwise it is rebuilt first (never stale).
+//   node bin/cliBundle.mjs     build it now (npm run build:cli; npm's `prepare` runs it after install)
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { dirname, join, relative } from "node:path";
+import process from "node:process";
+import { fileURLToPath, pathToFileURL } from "node:url";
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
+const CLI_DIR = join(ROOT, ".build", "cli");
+const CURRENT = join(CLI_DIR, "current.json");
+/** Not in esbuild's inputs, yet a change to them changes the bundle: the builder and the dependency set. */
+const ALSO = ["bin/cliBundle.mjs", "package-lock.json"];
+/**
+ * Modules that find project files from their own location (import.meta.url): in the bundle they keep
+ * their source location, since the bundle's chunks live elsewhere. The function host is not one: the
+ * worker it starts is `./functionHost.mjs` beside the calling code, which in the bundle is the bundled
+ * host (an entry point below) and from source the tsx loader beside local/cluster/functionHost.ts.
+ */
+const SOURCE_LOCATED = ["local/paths.ts", "functions/catalog/index.ts"];
+
+/**
+ * The bundle's entry module if a current one exists: built from these sources, none changed since.
+ * @returns {string | undefined}
+ */
+export function currentBundle() {
+  let meta;
+  try {
+    meta = JSON.parse(readFileSync(CURRENT, "utf8"));
+  } catch {
+    return undefined;
+  }
+  const entry = join(CLI_DIR, meta.dir, "devcluster.mjs");
+  if (!existsSync(entry)) return undefined;
+  for (const f of [...meta.inputs, ...ALSO]) {
+    let mtime;
+    try {
+      mtime = statSync(join(ROOT, f)).mtimeMs;
+    } catch {
+      return undefined; // a source was removed or renamed
+    }
+    if (mtime >= meta.builtAt) return undefined;
+  }
+  return entry;
+}
+
+/**
+ * Build the bundle into a fresh directory and make it current (an atomic rename of current.json, so
+ * two commands building at once each end with a whole bundle). Returns its entry module.
+ * @returns {Promise<string>}
+ */
+export async function buildBundle() {
+  const { build } = await import("esbuild");
+  // Taken before reading any source: a file saved during the build makes this bundle stale.
+  const builtAt = Date.now();
+  const dir = `b-${builtAt}-${process.pid}`;
+  const outdir = join(CLI_DIR, dir);
+  mkdirSync(outdir, { recursive: true });
+  const res = await build({
+    entryPoints: {
+      devcluster: join(ROOT, "bin", "devcluster.ts"),
+      functionHost: join(ROOT, "local", "cluster", "functionHost.ts"),
+    },
+    outdir,
+    bundle: true,
+    platform: "node",
+    target: "node20",
+    format: "esm",
+    outExtension: { ".js": ".mjs" },
+    // Subcommands are imported on demand: each stays in a chunk loaded only when it runs, and every
+    // chunk sits beside the entry points (the function host is found as ./functionHost.mjs).
+    splitting: true,
+    chunkNames: "[name]-[hash]",
+    keepNames: true, // error class names are part of what a caller sees
+    external: ["etcd3", "esbuild", "playwright-core", "tsx"], // etcd3 reads .proto files beside itself
+    // CommonJS dependencies call require() for Node built-ins; give the ESM bundle one.
+    banner: { js: "import{createRequire as __cr}from'module';const require=__cr(import.meta.url);" },
+    metafile: true,
+    logLevel: "error",
+    plugins: [
+      {
+        name: "source-located",
+        setup(b) {
+          const files = new Set(SOURCE_LOCATED.map((f) => join(ROOT, f)));
+          b.onLoad({ filter: /\.ts$/ }, (args) => {
+            if (!files.has(args.path)) return undefined;
+            const url = JSON.stringify(relative(outdir, args.path));
+            const text = readFileSync(args.path, "utf8").replaceAll(
+              "import.meta.url",
+              `new URL(${url}, import.meta.url).href`,
+            );
+            return { contents: text, loader: "ts" };
+          });
+        },
+      },
+    ],
+  });
+  const inputs = Object.keys(res.metafile.inputs).filter((f) => !f.includes("node_modules/"));
+  const tmp = `${CURRENT}.${process.pid}`;
+  writeFileSync(tmp, JSON.stringify({ dir, builtAt, inputs }));
+  renameSync(tmp, CURRENT);
+  removeOldBundles(dir);
+  return join(outdir, "devcluster.mjs");
+}
+
+/** Earlier bundles, once no command can still be loading chunks from them (10 minutes on). */
+function removeOldBundles(keep) {
+  for (const d of readdirSync(CLI_DIR)) {
+    if (d === keep || !d.startsWith("b-")) continue;
+    const at = Number(d.split("-")[1]);
+    if (Date.now() - at > 10 * 60_000) rmSync(join(CLI_DIR, d), { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] && pathToFileURL(process.argv[1]).href === import.meta.url) {
+  const t0 = Date.now();
+  const entry = await buildBundle();
+  process.stdout.write(`${relative(ROOT, entry)} built in ${Date.now() - t0} ms\n`);
+}
