@@ -37,6 +37,7 @@ import {
 import { collectStatus, type ClusterStatus } from "./status.ts";
 import { isRunning, motoPidPath, writeState, type LocalState } from "./state.ts";
 import { attach, liveNodeProcesses, requireState } from "./attach.ts";
+import { startFunctionsHost, stopFunctionsHost } from "./functionsHost.ts";
 import { HOOKS } from "../../cloudformation/ids.ts";
 import { CognitoIdentityProviderClient } from "@aws-sdk/client-cognito-identity-provider";
 import { ensureUserPool } from "../../functions/adapters/aws/cognitoPool.ts";
@@ -240,6 +241,7 @@ export async function up(dir: string, opts: UpOptions, progress: Progress): Prom
     createdAt: new Date().toISOString(),
   };
   writeState(dir, state);
+  startFunctionsHost(dir);
   // The operator's side of this process (status, the stand-in for Auto Scaling) reads the settings too.
   Object.assign(process.env, localEnv(dir, state));
   const fns = await loadFunctions(dir, state);
@@ -383,6 +385,8 @@ export async function killAllMain(dir: string, progress: Progress) {
 /** Stop every process the cluster started; reports what it found running and stopped, and what was not. */
 export async function down(dir: string, progress: Progress) {
   await stopFunctions();
+  const host = await stopFunctionsHost(dir);
+  if (host !== undefined) progress(`stopped the functions host (pid ${host})`);
   const found = liveNodeProcesses(dir);
   await stopNodeProcessesUnder(dir);
   for (const n of found) progress(`stopped ${n.id} (pid ${n.pids.join(", ")})`);

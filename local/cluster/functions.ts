@@ -116,7 +116,7 @@ class FunctionContainer {
 }
 
 /** The error class the handler threw, by name (a worker hands errors over as plain data). */
-function rebuildError(e: { name: string; message: string; stack?: string }): Error {
+export function rebuildError(e: { name: string; message: string; stack?: string }): Error {
   const Known = (errors as Record<string, unknown>)[e.name];
   const err =
     typeof Known === "function" && Known.prototype instanceof Error
