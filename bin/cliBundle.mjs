@@ -22,12 +22,12 @@ const CURRENT = join(CLI_DIR, "current.json");
 /** Not in esbuild's inputs, yet a change to them changes the bundle: the builder and the dependency set. */
 const ALSO = ["bin/cliBundle.mjs", "package-lock.json"];
 /**
- * Modules that find project files from their own location (import.meta.url): in the bundle they keep
- * their source location, since the bundle's chunks live elsewhere. The function host is not one: the
- * worker it starts is `./functionHost.mjs` beside the calling code, which in the bundle is the bundled
+ * Project modules find project files from their own location (import.meta): in the bundle they keep
+ * their source location, since the bundle's chunks live elsewhere. Except the function containers'
+ * module: the worker it starts is `./functionHost.mjs` beside it, which in the bundle is the bundled
  * host (an entry point below) and from source the tsx loader beside local/cluster/functionHost.ts.
  */
-const SOURCE_LOCATED = ["local/paths.ts", "functions/catalog/index.ts"];
+const BUNDLE_LOCATED = new Set(["local/cluster/functions.ts"]);
 
 /**
  * The bundle's entry module if a current one exists: built from these sources, none changed since.
@@ -91,15 +91,23 @@ export async function buildBundle() {
       {
         name: "source-located",
         setup(b) {
-          const files = new Set(SOURCE_LOCATED.map((f) => join(ROOT, f)));
           b.onLoad({ filter: /\.ts$/ }, (args) => {
-            if (!files.has(args.path)) return undefined;
-            const url = JSON.stringify(relative(outdir, args.path));
-            const text = readFileSync(args.path, "utf8").replaceAll(
-              "import.meta.url",
-              `new URL(${url}, import.meta.url).href`,
-            );
-            return { contents: text, loader: "ts" };
+            const rel = relative(ROOT, args.path);
+            if (rel.startsWith("..") || rel.includes("node_modules/") || BUNDLE_LOCATED.has(rel))
+              return undefined;
+            const text = readFileSync(args.path, "utf8");
+            if (!text.includes("import.meta.")) return undefined;
+            const file = JSON.stringify(relative(outdir, args.path));
+            const dir = JSON.stringify(`${relative(outdir, dirname(args.path))}/`);
+            const at = {
+              url: `new URL(${file}, import.meta.url).href`,
+              filename: `decodeURIComponent(new URL(${file}, import.meta.url).pathname)`,
+              dirname: `decodeURIComponent(new URL(${dir}, import.meta.url).pathname).replace(/\\/$/, "")`,
+            };
+            return {
+              contents: text.replace(/import\.meta\.(url|filename|dirname)\b/g, (_, k) => at[k]),
+              loader: "ts",
+            };
           });
         },
       },

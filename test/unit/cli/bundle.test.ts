@@ -14,6 +14,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PROJECT_ROOT } from "../../../local/paths.ts";
@@ -22,7 +23,7 @@ const exec = promisify(execFile);
 let root: string;
 
 const cliSource = (word: string) =>
-  `import { greeting } from "./greeting.ts";\nconst extra: string = "${word}";\nprocess.stdout.write(greeting() + " " + extra + "\\n");\n`;
+  `import { greeting } from "./greeting.ts";\nimport { where } from "../local/where.ts";\nconst extra: string = "${word}";\nprocess.stdout.write(greeting() + " " + extra + "\\n");\nif (process.env.WHERE) process.stdout.write(JSON.stringify(where()));\n`;
 const run = async () => (await exec("node", [join(root, "bin", "devcluster.js")], { cwd: root })).stdout;
 const current = () =>
   JSON.parse(readFileSync(join(root, ".build", "cli", "current.json"), "utf8")) as {
@@ -42,6 +43,10 @@ beforeAll(() => {
   writeFileSync(join(root, "bin", "greeting.ts"), `export const greeting = (): string => "hello";\n`);
   writeFileSync(join(root, "bin", "devcluster.ts"), cliSource("one"));
   writeFileSync(join(root, "local", "cluster", "functionHost.ts"), "export {};\n");
+  writeFileSync(
+    join(root, "local", "where.ts"),
+    "export const where = () => [import.meta.url, import.meta.filename, import.meta.dirname];\n",
+  );
 });
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
@@ -53,9 +58,19 @@ describe("the prebuilt command line", () => {
       "bin/devcluster.ts",
       "bin/greeting.ts",
       "local/cluster/functionHost.ts",
+      "local/where.ts",
     ]);
     expect(await run()).toBe("hello one\n");
     expect(current().dir).toBe(first.dir);
+  }, 60_000);
+
+  it("keeps each module's own location (a module finds project files beside its source)", async () => {
+    const { stdout } = await exec("node", [join(root, "bin", "devcluster.js")], {
+      cwd: root,
+      env: { ...process.env, WHERE: "1" },
+    });
+    const file = join(root, "local", "where.ts");
+    expect(JSON.parse(stdout.split("\n")[1]!)).toEqual([pathToFileURL(file).href, file, join(root, "local")]);
   }, 60_000);
 
   it("is rebuilt when a source it imports changed, so a stale bundle never runs", async () => {
