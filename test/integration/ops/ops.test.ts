@@ -152,11 +152,14 @@ describe("the operator's view of a local cluster", { timeout: 600_000 }, () => {
     };
     const listed = (v: ClusterView) =>
       v.services.flatMap((s) => s.instances.map((i) => `/services/${s.name}/instances/${i.id}`)).sort();
-    const v = await eventually("the view and etcd to agree on the services", async () => {
+    // One pair read together: an instance announced after the poll (a service still starting) would
+    // make a later second read of etcd differ from this view.
+    const [v, keys] = await eventually("the view and etcd to agree on the services", async () => {
       const [fresh, keys] = await Promise.all([readView(t), instanceKeys()]);
-      return JSON.stringify(listed(fresh)) === JSON.stringify(keys) && keys.length >= 3 ? fresh : undefined;
+      return JSON.stringify(listed(fresh)) === JSON.stringify(keys) && keys.length >= 3
+        ? ([fresh, keys] as const)
+        : undefined;
     });
-    const keys = await instanceKeys();
     expect(listed(v)).toEqual(keys);
     // One entry per announced service, in name order; the catalog's own services among them.
     expect(v.services.map((s) => s.name)).toEqual([...new Set(keys.map((k) => k.split("/")[2]!))].sort());
