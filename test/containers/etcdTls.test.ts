@@ -3,97 +3,45 @@
 // over TLS; announcing another node's instance is denied and leaves that node's keys alone; https
 // endpoints without the files, or only some of them, are a configuration error (exit 2).
 import { Etcd3 } from "etcd3";
-import { writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { etcdAccess } from "../../functions/adapters/etcd/etcdAccess.ts";
 import { nodeAccess } from "../../functions/domain/etcdAccess.ts";
-import { etcdEnv, renderEnvFile } from "../../functions/domain/etcdEnv.ts";
-import { etcdTlsClientUrl } from "../../functions/domain/model.ts";
-import { NODE_PKI_DIR } from "../../functions/domain/nodeTls.ts";
-import { CONTROL_PLANE_USER, createClientCertificate, createClusterCa } from "../../functions/domain/pki.ts";
 import { pollUntil } from "../../functions/domain/poll.ts";
 import { instanceKey } from "../../functions/domain/presence.ts";
-import { issueNodeCertificate } from "../../functions/operations/nodeCertificate.ts";
-import type { ClusterPki } from "../../functions/ports/pki.ts";
-import { createLocalCommands } from "../../local/commands.ts";
-import { nodeDir, prepareLocalNode } from "../../local/node.ts";
 import { useRig } from "../rig/index.ts";
+import { startTlsMember, type TlsMember } from "../rig/tlsMember.ts";
 import { byCode, startProgram, usePrograms } from "./programs.ts";
 
 const rig = useRig();
 const programs = usePrograms(["presence"]);
-const quiet = { info() {}, warn() {}, error() {}, debug() {} } as never;
 const MAIN = "i-0cc0000000000a001";
 const W1 = "i-0cc0000000000b001";
 const W2 = "i-0cc0000000000b002";
 
 let admin: Etcd3;
-let endpoint: string;
-let root: string;
-let stopMember: () => Promise<void>;
+let member: TlsMember;
 
 /** What a unit hands presence: the node's PKI files (mounted read-only in the container). */
 const tlsEnv = (id: string) => {
-  const dir = join(nodeDir(root, id), NODE_PKI_DIR);
-  return {
-    ETCD_CA_FILE: join(dir, "ca.crt"),
-    ETCD_CERT_FILE: join(dir, "node.crt"),
-    ETCD_KEY_FILE: join(dir, "node.key"),
-  };
+  const f = member.pkiFiles(id);
+  return { ETCD_CA_FILE: f.ca, ETCD_CERT_FILE: f.cert, ETCD_KEY_FILE: f.key };
 };
 
 beforeAll(async () => {
-  const now = () => new Date();
-  const ca = await createClusterCa("dev", now());
-  const controlPlane = await createClientCertificate(ca, CONTROL_PLANE_USER, now());
-  const pki: ClusterPki = { ca: async () => ca, controlPlaneClient: async () => controlPlane };
-  root = join(rig.dir, "cluster");
-  const commands = createLocalCommands({ root });
-  const ips = { [MAIN]: rig.block.address(41), [W1]: rig.block.address(42), [W2]: rig.block.address(43) };
-  for (const [id, role] of [
-    [MAIN, "main"],
-    [W1, "worker"],
-    [W2, "worker"],
-  ] as const) {
-    prepareLocalNode(root, id, role);
-    await issueNodeCertificate(
-      { commands, pki, now, commandTimeoutSeconds: 30 },
-      { instanceId: id, privateIp: ips[id] },
-      quiet,
-    );
-  }
-  const ip = ips[MAIN];
-  endpoint = etcdTlsClientUrl(ip);
-  const env = etcdEnv({
-    name: MAIN,
-    ip,
-    dataDir: "$ROOT/var/lib/etcd",
-    initialCluster: [{ name: MAIN, ip }],
-    state: "new",
+  member = await startTlsMember({
+    dir: rig.dir,
     token: rig.unique("t"),
-    tlsDir: `$ROOT${NODE_PKI_DIR}`,
+    nodes: [
+      { id: MAIN, ip: rig.block.address(41), role: "main" },
+      { id: W1, ip: rig.block.address(42), role: "worker" },
+      { id: W2, ip: rig.block.address(43), role: "worker" },
+    ],
   });
-  writeFileSync(
-    join(nodeDir(root, MAIN), "etc/etcd/etcd.env"),
-    renderEnvFile(env).replaceAll("$ROOT", nodeDir(root, MAIN)),
-  );
-  const [started] = await commands.run({
-    instanceIds: [MAIN],
-    script: "systemctl daemon-reload\nsystemctl enable --now etcd-member.service",
-    comment: "start",
-  });
-  expect(started?.status).toBe("Success");
-  stopMember = async () => {
-    await commands.run({
-      instanceIds: [MAIN],
-      script: "systemctl stop etcd-member.service",
-      comment: "stop",
-    });
-  };
+  const { ca, controlPlane } = member;
   admin = new Etcd3({
-    hosts: [endpoint],
+    hosts: [member.endpoint],
     dialTimeout: 1500,
     credentials: {
       rootCertificate: Buffer.from(ca.certPem),
@@ -123,7 +71,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   admin?.close();
-  await stopMember?.();
+  await member?.stop();
 });
 
 function listen(host: string, port: number): Promise<Server> {
@@ -136,7 +84,7 @@ function listen(host: string, port: number): Promise<Server> {
 
 const presence = (node: string, instance: string, port: number, extra: Record<string, string> = {}) =>
   startProgram(programs.entry("presence"), {
-    ETCD_ENDPOINTS: endpoint,
+    ETCD_ENDPOINTS: member.endpoint,
     NODE_ID: node,
     PRIVATE_IP: rig.block.address(50),
     UNIT: `hello@${instance}`,
