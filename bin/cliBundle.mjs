@@ -14,6 +14,7 @@ import {
 } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import process from "node:process";
+import { setTimeout } from "node:timers";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -121,13 +122,49 @@ export async function buildBundle() {
   return join(outdir, "devcluster.mjs");
 }
 
-/** Earlier bundles, once no command can still be loading chunks from them (10 minutes on). */
+/**
+ * Earlier bundles, once nothing can still load chunks from them: retired (no longer current) more
+ * than 10 minutes ago, and no live process holds them (a long-running command: the functions host,
+ * the dashboard, `journal -f`). A bundle still in use stays, whatever its age.
+ */
 function removeOldBundles(keep) {
   for (const d of readdirSync(CLI_DIR)) {
     if (d === keep || !d.startsWith("b-")) continue;
-    const at = Number(d.split("-")[1]);
-    if (Date.now() - at > 10 * 60_000) rmSync(join(CLI_DIR, d), { recursive: true, force: true });
+    const retired = join(CLI_DIR, d, "retired");
+    if (!existsSync(retired)) writeFileSync(retired, "");
+    const users = join(CLI_DIR, d, "users");
+    const live = existsSync(users) ? readdirSync(users).filter((pid) => alive(Number(pid))) : [];
+    if (!live.length && Date.now() - statSync(retired).mtimeMs > 10 * 60_000)
+      rmSync(join(CLI_DIR, d), { recursive: true, force: true });
   }
+}
+
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return e.code === "EPERM";
+  }
+}
+
+/**
+ * This process runs `entry`'s bundle: if it still runs after a moment (a long-running command), it
+ * says so in the bundle's `users/`, so a later build keeps the bundle while the process lives.
+ * Commands that end within the moment leave nothing (they are done long before a bundle is removed).
+ */
+export function holdBundle(entry) {
+  const users = join(dirname(entry), "users");
+  setTimeout(() => {
+    try {
+      mkdirSync(users, { recursive: true });
+      for (const pid of readdirSync(users))
+        if (!alive(Number(pid))) rmSync(join(users, pid), { force: true });
+      writeFileSync(join(users, String(process.pid)), "");
+    } catch {
+      // the bundle was removed meanwhile: nothing to hold
+    }
+  }, 2000).unref();
 }
 
 if (process.argv[1] && pathToFileURL(process.argv[1]).href === import.meta.url) {

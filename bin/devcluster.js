@@ -2,7 +2,7 @@
 // The `devcluster` executable (package.json "bin"): runs the prebuilt command line (bin/cliBundle.mjs),
 // rebuilt first if a source changed since it was built; without esbuild, the TypeScript through tsx's
 // loader in this process. Either way `npx devcluster ...` prints only what the command prints.
-import { buildBundle, currentBundle } from "./cliBundle.mjs";
+import { buildBundle, currentBundle, holdBundle } from "./cliBundle.mjs";
 
 let entry = currentBundle();
 if (!entry) {
@@ -15,6 +15,7 @@ if (!entry) {
   }
 }
 if (entry) {
+  holdBundle(entry);
   await import(entry);
 } else {
   const { register } = await import("tsx/esm/api");

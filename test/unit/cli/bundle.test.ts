@@ -4,6 +4,7 @@
 import { execFile } from "node:child_process";
 import {
   cpSync,
+  existsSync,
   mkdirSync,
   mkdtempSync,
   readFileSync,
@@ -89,6 +90,29 @@ describe("the prebuilt command line", () => {
     utimesSync(join(root, "package-lock.json"), later, later);
     expect(await run()).toBe("bonjour one\n");
     expect(current().dir).not.toBe(before);
+  }, 60_000);
+
+  it("keeps a replaced bundle while a live process holds it, and removes it 10 minutes after otherwise", async () => {
+    const rebuild = async () => {
+      const later = new Date(current().builtAt + 2000);
+      utimesSync(join(root, "bin", "greeting.ts"), later, later);
+      await exec("node", [join(root, "bin", "cliBundle.mjs")], { cwd: root });
+    };
+    const a = join(root, ".build", "cli", current().dir);
+    await rebuild();
+    expect(existsSync(join(a, "retired"))).toBe(true);
+    const longAgo = new Date(Date.now() - 11 * 60_000);
+    utimesSync(join(a, "retired"), longAgo, longAgo);
+    // A long-running command (this test's own process stands for one) holds it.
+    mkdirSync(join(a, "users"), { recursive: true });
+    writeFileSync(join(a, "users", String(process.pid)), "");
+    await rebuild();
+    expect(existsSync(a)).toBe(true);
+    rmSync(join(a, "users", String(process.pid)));
+    const b = join(root, ".build", "cli", current().dir);
+    await rebuild();
+    expect(existsSync(a)).toBe(false);
+    expect(existsSync(b)).toBe(true); // retired just now
   }, 60_000);
 
   it("is rebuilt when its bundle directory is gone, and a source that does not compile fails clearly", async () => {
