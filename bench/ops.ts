@@ -137,12 +137,20 @@ async function measure(dir: string, shot?: string): Promise<Figures> {
   };
 }
 
-/** Until every placed unit is active on its node (a unit still starting is not the steady state). */
+/** Until every placed unit is active on its node and its services announced (the steady state). */
 async function settled(dir: string): Promise<void> {
   const t = await localOpsTarget(dir);
   const ok = await pollUntil(
-    async () =>
-      (await unitRows(t, await readView(t))).every((r) => r.state === "active") ? true : undefined,
+    async () => {
+      const v = await readView(t);
+      const rows = await unitRows(t, v);
+      // Each presence sidecar's service is announced (what the dashboard's services panel shows).
+      const announced = new Set(v.services.map((s) => s.name));
+      const presence = rows.flatMap((r) => /^presence@([^@]+)@/.exec(r.unit)?.[1] ?? []);
+      return rows.every((r) => r.state === "active") && presence.every((s) => announced.has(s))
+        ? true
+        : undefined;
+    },
     { timeoutMs: 600_000, intervalMs: 2000 },
   );
   if (!ok) throw new Error("the units did not all become active within 10 minutes");
