@@ -23,6 +23,9 @@ import { localEnv } from "../../../local/cluster/functions.ts";
 import { etcdClientUrl } from "../../../functions/domain/model.ts";
 import { PLACEMENT_KEY } from "../../../functions/domain/etcdKeys.ts";
 import { pollUntil } from "../../../functions/domain/poll.ts";
+import { CloudWatchLogsClient, FilterLogEventsCommand } from "@aws-sdk/client-cloudwatch-logs";
+import { logGroupOf } from "../../../bin/ops/cloudWatchEvents.ts";
+import { LOCAL_REGION } from "../../../local/moto.ts";
 import type { ClusterView } from "../../../functions/domain/clusterView.ts";
 
 const exec = promisify(execFile);
@@ -359,6 +362,46 @@ describe("the dashboard", { timeout: 300_000 }, () => {
       return id && id !== before ? id : undefined;
     });
     await page.close();
+  });
+
+  it("events are the handlers' lines in moto's CloudWatch Logs, shipped there as Lambda does", async () => {
+    // up ran the lifecycle function for every launch: its group holds those lines.
+    const logs = new CloudWatchLogsClient({
+      endpoint: lc.state.motoEndpoint,
+      region: LOCAL_REGION,
+      credentials: lc.state.admin,
+    });
+    try {
+      // Everything in the functions' groups, read directly from moto.
+      const stored = async () => {
+        const out = new Set<string>();
+        for (const f of Object.values(lc.state.functions)) {
+          const r = await logs.send(new FilterLogEventsCommand({ logGroupName: logGroupOf(f.name) }));
+          for (const e of r.events ?? []) {
+            const l = JSON.parse(e.message!) as { fn: string; msg: string; time: string };
+            out.add(`${l.time} ${l.fn} ${l.msg}`);
+          }
+        }
+        return out;
+      };
+      // up ran the lifecycle function for every launch: its lines are there.
+      await eventually("lifecycle lines in CloudWatch Logs", async () =>
+        [...(await stored())].some((l) => l.includes(" lifecycle ")) ? true : undefined,
+      );
+      const events = (await (await fetch(new URL("/api/events", ui.url))).json()) as {
+        events: { fn: string; msg: string; time: string }[];
+      };
+      expect(events.events.length).toBeGreaterThan(0);
+      const inGroups = await stored();
+      for (const e of events.events) expect(inGroups.has(`${e.time} ${e.fn} ${e.msg}`), e.msg).toBe(true);
+      const page = await browser.newPage();
+      await page.goto(ui.url);
+      const newest = events.events.at(-1)!;
+      await page.locator("#events td", { hasText: newest.fn }).first().waitFor({ timeout: 60_000 });
+      await page.close();
+    } finally {
+      logs.destroy();
+    }
   });
 
   it("refuses a POST without the page's token, from another origin, or to another host name", async () => {
