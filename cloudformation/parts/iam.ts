@@ -158,6 +158,9 @@ const Capabilities = {
   ],
   // ssmPublishedImages.ts: units are rendered with the published image references (GetParameter).
   readPublishedImages: [allow(["ssm:GetParameter"], imagesParameter)],
+  // ssmClusterPki.ts: reads the CA to sign launching nodes' CSRs, and creates it (and the control
+  // plane's client certificate) the first time, PutParameter without overwrite.
+  issueNodeCertificates: [allow(["ssm:GetParameter", "ssm:PutParameter"], etcdPkiParameters)],
   putMetrics: [
     allow(["cloudwatch:PutMetricData"], "*", { StringEquals: { "cloudwatch:namespace": METRICS.namespace } }),
   ],
@@ -200,6 +203,7 @@ export const FUNCTION_CAPABILITIES: Record<FunctionName, (keyof typeof Capabilit
     "readPublishedImages",
     "manageVolumes",
     "readSnapshotHistory",
+    "issueNodeCertificates",
   ],
   reconcile: [
     "observeGroups",

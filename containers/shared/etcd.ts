@@ -1,10 +1,63 @@
-// The node programs' etcd access: one client from ETCD_ENDPOINTS, and a prefix follower that
-// re-reads the prefix after each burst of changes (watching only that prefix, never all of etcd).
+// The node programs' etcd access: one client from ETCD_ENDPOINTS (over TLS with the node's
+// certificate when the endpoints are https), and a prefix follower that re-reads the prefix after
+// each burst of changes (watching only that prefix, never all of etcd).
+import { readFileSync } from "node:fs";
 import { Etcd3 } from "etcd3";
+import { ConfigError } from "../../functions/domain/errors.ts";
 import type { Logger } from "./log.ts";
 
-export function etcdClient(endpoints: string[]): Etcd3 {
-  return new Etcd3({ hosts: endpoints, dialTimeout: 3000 });
+/** Where a program finds the node's etcd TLS files (the node's PKI directory, mounted read-only). */
+export interface EtcdTlsFiles {
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+}
+
+/**
+ * ETCD_CA_FILE, ETCD_CERT_FILE and ETCD_KEY_FILE: all three or none (a client certificate without
+ * its CA, or the reverse, is a unit written wrong, never something to guess around).
+ */
+export function etcdTlsFromEnv(env: NodeJS.ProcessEnv = process.env): EtcdTlsFiles | undefined {
+  const names = ["ETCD_CA_FILE", "ETCD_CERT_FILE", "ETCD_KEY_FILE"] as const;
+  const set = names.filter((n) => env[n]);
+  if (set.length === 0) return undefined;
+  if (set.length < names.length)
+    throw new ConfigError(
+      `invalid or missing configuration: ${names.filter((n) => !env[n]).join(", ")} required with ${set.join(", ")}`,
+    );
+  return { caFile: env.ETCD_CA_FILE!, certFile: env.ETCD_CERT_FILE!, keyFile: env.ETCD_KEY_FILE! };
+}
+
+/**
+ * A client of `endpoints`: https endpoints need the TLS files (the members require a client
+ * certificate from the cluster CA, whose CN is the etcd user), http ones refuse them (a certificate
+ * that would silently go unused hides a plain-text cluster).
+ */
+export function etcdClient(endpoints: string[], tls?: EtcdTlsFiles): Etcd3 {
+  const secure = endpoints.filter((e) => e.startsWith("https://"));
+  if (secure.length && secure.length < endpoints.length)
+    throw new ConfigError(`ETCD_ENDPOINTS mixes https and http: ${endpoints.join(",")}`);
+  if (secure.length && !tls)
+    throw new ConfigError("https ETCD_ENDPOINTS need ETCD_CA_FILE, ETCD_CERT_FILE and ETCD_KEY_FILE");
+  if (!secure.length && tls)
+    throw new ConfigError("ETCD_CA_FILE, ETCD_CERT_FILE and ETCD_KEY_FILE need https ETCD_ENDPOINTS");
+  if (!tls) return new Etcd3({ hosts: endpoints, dialTimeout: 3000 });
+  const read = (what: string, file: string) => {
+    try {
+      return readFileSync(file);
+    } catch (e) {
+      throw new ConfigError(`cannot read the etcd ${what} ${file}: ${(e as Error).message}`);
+    }
+  };
+  return new Etcd3({
+    hosts: endpoints,
+    dialTimeout: 3000,
+    credentials: {
+      rootCertificate: read("CA certificate", tls.caFile),
+      certChain: read("client certificate", tls.certFile),
+      privateKey: read("client key", tls.keyFile),
+    },
+  });
 }
 
 export interface PrefixFollower {

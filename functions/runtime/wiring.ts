@@ -22,6 +22,7 @@ import { route53Dns } from "../adapters/aws/route53Dns.ts";
 import { s3SnapshotStore } from "../adapters/aws/s3Snapshots.ts";
 import { createSsmCommands } from "../adapters/aws/ssmCommands.ts";
 import { ssmPublishedImages } from "../adapters/aws/ssmPublishedImages.ts";
+import { ssmClusterPki } from "../adapters/aws/ssmClusterPki.ts";
 import { etcdClusterStore } from "../adapters/etcd/clusterStore.ts";
 import { etcdPlacementStore } from "../adapters/etcd/placementStore.ts";
 import { readCatalogDir } from "../catalog/index.ts";
@@ -125,6 +126,7 @@ export function lifecycleDeps(w: Wiring): LifecycleDeps {
       images: ssmPublishedImages(ssmClient(), cfg.CLUSTER_NAME),
       volumes: lazyVolumes(cfg.CLUSTER_NAME),
     }),
+    pki: ssmClusterPki(ssmClient(), cfg.CLUSTER_NAME),
     history: snapshotHistory(cfg),
     recover: (log) => recover(w, log),
     noQuorum: async (log) => {

@@ -3,7 +3,7 @@
 import { z } from "zod";
 import { parsePresence, servicePrefix } from "../../../functions/domain/presence.ts";
 import { etcdEndpoints, int, loadEnv } from "../../shared/config.ts";
-import { etcdClient, followPrefix, type PrefixFollower } from "../../shared/etcd.ts";
+import { etcdClient, followPrefix, type PrefixFollower, etcdTlsFromEnv } from "../../shared/etcd.ts";
 import { programLogger } from "../../shared/log.ts";
 import { runProgram } from "../../shared/run.ts";
 import { routeProxy, type RouteProxy } from "./proxy.ts";
@@ -33,7 +33,7 @@ const STOP_GRACE_MS = 5000;
 
 await runProgram(log, async () => {
   const env = loadEnv(Env);
-  const etcd = etcdClient(env.ETCD_ENDPOINTS);
+  const etcd = etcdClient(env.ETCD_ENDPOINTS, etcdTlsFromEnv());
   const proxies: { route: Route; proxy: RouteProxy }[] = [];
   const followers: PrefixFollower[] = [];
   try {

@@ -7,7 +7,7 @@ import { SSMClient } from "@aws-sdk/client-ssm";
 import { z } from "zod";
 import { parsePresence, type PresenceIssue } from "../../../functions/domain/presence.ts";
 import { etcdEndpoints, int, loadEnv } from "../../shared/config.ts";
-import { etcdClient, followPrefix } from "../../shared/etcd.ts";
+import { etcdClient, followPrefix, etcdTlsFromEnv } from "../../shared/etcd.ts";
 import { programLogger } from "../../shared/log.ts";
 import { runProgram } from "../../shared/run.ts";
 import { installConfig, preparePrefix, startNginx } from "./nginx.ts";
@@ -120,7 +120,7 @@ await runProgram(log, async () => {
       .then(fn)
       .catch((e: unknown) => log.error("reload.failed", { error: (e as Error).message })));
 
-  const etcd = etcdClient(env.ETCD_ENDPOINTS);
+  const etcd = etcdClient(env.ETCD_ENDPOINTS, etcdTlsFromEnv());
   const follower = followPrefix(
     etcd,
     SERVICES_PREFIX,

@@ -8,7 +8,7 @@ import { diffManagedRecords, fqdn, isEmptyDiff, type DnsRecord } from "../../../
 import { parsePresence } from "../../../functions/domain/presence.ts";
 import { route53Dns } from "../../../functions/adapters/aws/route53Dns.ts";
 import { etcdEndpoints, int, loadEnv } from "../../shared/config.ts";
-import { etcdClient, followPrefix } from "../../shared/etcd.ts";
+import { etcdClient, followPrefix, etcdTlsFromEnv } from "../../shared/etcd.ts";
 import { programLogger } from "../../shared/log.ts";
 import { runProgram } from "../../shared/run.ts";
 import { desiredServiceRecords, isServiceRecord } from "./plan.ts";
@@ -84,7 +84,7 @@ await runProgram(log, async () => {
     return chain;
   };
 
-  const etcd = etcdClient(env.ETCD_ENDPOINTS);
+  const etcd = etcdClient(env.ETCD_ENDPOINTS, etcdTlsFromEnv());
   const follower = followPrefix(
     etcd,
     SERVICES_PREFIX,

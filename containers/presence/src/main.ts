@@ -1,6 +1,6 @@
 // presence: announces one unit's instance under /services/<service>/instances/<id> on an etcd lease
 // that lives only while the instance passes its health check (containers/README.md).
-import { etcdClient } from "../../shared/etcd.ts";
+import { etcdClient, etcdTlsFromEnv } from "../../shared/etcd.ts";
 import { checkHealth } from "../../shared/health.ts";
 import { programLogger } from "../../shared/log.ts";
 import { runProgram } from "../../shared/run.ts";
@@ -11,7 +11,7 @@ const log = programLogger("presence");
 
 await runProgram(log, async () => {
   const cfg = loadPresenceConfig();
-  const etcd = etcdClient(cfg.etcdEndpoints);
+  const etcd = etcdClient(cfg.etcdEndpoints, etcdTlsFromEnv());
   const announcer = new Announcer(etcd, cfg.record, { ttl: cfg.leaseTtl, election: cfg.election, log });
   log.info("starting", {
     service: cfg.record.service,

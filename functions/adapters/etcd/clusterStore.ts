@@ -17,6 +17,8 @@ import {
 import { type EtcdMember, type NodeRecord } from "../../domain/model.ts";
 import type { ClusterStore, Lock, MemberAddResult } from "../../ports/cluster.ts";
 import { pollUntil } from "../../domain/poll.ts";
+import { etcdHttp } from "./http.ts";
+import { grpcTlsOptions, httpsAgent, type EtcdClientTls } from "./tls.ts";
 
 export interface EtcdStoreOptions {
   endpoints: string[];
@@ -24,6 +26,8 @@ export interface EtcdStoreOptions {
   callTimeoutMs?: number;
   /** Deadline of the member-list probe of one endpoint. */
   probeTimeoutMs?: number;
+  /** The control plane's certificate, for members that serve https (none: plain http only). */
+  tls?: EtcdClientTls | undefined;
 }
 
 function toMember(m: {
@@ -66,9 +70,10 @@ export const faultHandling: NonNullable<IOptions["faultHandling"]> = {
   global: retry(handleWhen(isHostFault), { maxAttempts: 3 }),
 };
 
-function clientOptions(hosts: string[], timeoutMs: number): IOptions {
+function clientOptions(hosts: string[], timeoutMs: number, tls: EtcdClientTls | undefined): IOptions {
   return {
     hosts,
+    ...grpcTlsOptions(tls),
     faultHandling,
     dialTimeout: Math.min(timeoutMs, 2000),
     // Streams (lease keep-alives, watches) have no deadline; unary calls do.
@@ -92,11 +97,13 @@ export function etcdClusterStore(opts: EtcdStoreOptions): ClusterStore {
   const probeTimeout = opts.probeTimeoutMs ?? 1500;
   const endpoints = [...new Set(opts.endpoints)].sort();
   const probes = new Map<string, Etcd3>();
+  const agent = opts.tls ? httpsAgent(opts.tls) : undefined;
+  const http = etcdHttp(agent);
   let main: { key: string; client: Etcd3 } | undefined;
 
   const probe = (ep: string) => {
     let c = probes.get(ep);
-    if (!c) probes.set(ep, (c = new Etcd3(clientOptions([ep], probeTimeout))));
+    if (!c) probes.set(ep, (c = new Etcd3(clientOptions([ep], probeTimeout, opts.tls))));
     return c;
   };
 
@@ -127,7 +134,7 @@ export function etcdClusterStore(opts: EtcdStoreOptions): ClusterStore {
       // Calls in flight on the old client finish within their deadline; close it after that.
       const old = main?.client;
       if (old) setTimeout(() => old.close(), 2 * callTimeout).unref();
-      main = { key, client: new Etcd3(clientOptions(hosts, callTimeout)) };
+      main = { key, client: new Etcd3(clientOptions(hosts, callTimeout, opts.tls)) };
     }
     return main.client;
   }
@@ -146,9 +153,9 @@ export function etcdClusterStore(opts: EtcdStoreOptions): ClusterStore {
           const url = m.clientUrls[0];
           if (!url) return;
           try {
-            const res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(probeTimeout) });
-            const body = (await res.json()) as { health?: string | boolean };
-            if (res.ok && String(body.health) === "true") out.add(m.id);
+            const res = await http.request(`${url}/health`, probeTimeout);
+            const body = JSON.parse(res.text) as { health?: string | boolean };
+            if (res.status === 200 && String(body.health) === "true") out.add(m.id);
           } catch {
             // unreachable or unhealthy
           }
@@ -270,6 +277,7 @@ export function etcdClusterStore(opts: EtcdStoreOptions): ClusterStore {
     },
 
     close() {
+      agent?.destroy();
       main?.client.close();
       for (const p of probes.values()) p.close();
       probes.clear();

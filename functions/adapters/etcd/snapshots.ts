@@ -1,22 +1,10 @@
 // What snapshot and restore need from etcd: member probes and small queries over the v3 JSON gateway
 // (one HTTP request each, with a hard time limit), and the maintenance Snapshot stream over gRPC.
-import { DevclusterError } from "../../domain/errors.ts";
 import { Transform, type Readable, type TransformCallback } from "node:stream";
 import { Etcd3 } from "etcd3";
 import type { EtcdSnapshotApi } from "../../ports/snapshots.ts";
-
-async function post<T>(endpoint: string, path: string, body: unknown, timeoutMs: number): Promise<T> {
-  const res = await fetch(`${endpoint}${path}`, {
-    method: "POST",
-    body: JSON.stringify(body),
-    headers: { "content-type": "application/json" },
-    signal: AbortSignal.timeout(timeoutMs),
-  });
-  const text = await res.text();
-  if (!res.ok)
-    throw new DevclusterError(`etcd ${endpoint}${path}: HTTP ${res.status}: ${text.slice(0, 300)}`);
-  return JSON.parse(text) as T;
-}
+import { etcdHttp } from "./http.ts";
+import { grpcTlsOptions, httpsAgent, type EtcdClientTls } from "./tls.ts";
 
 interface StatusJson {
   header: { cluster_id: string; member_id: string; revision?: string };
@@ -46,7 +34,9 @@ const SNAPSHOT_WINDOW = 4 * 1024 * 1024;
 
 const ALL_KEYS = Buffer.from([0]).toString("base64");
 
-export function createEtcdSnapshotApi(): EtcdSnapshotApi {
+/** `tls`: the control plane's certificate, for members that serve https (none: plain http only). */
+export function createEtcdSnapshotApi(tls?: EtcdClientTls): EtcdSnapshotApi {
+  const { request, post } = etcdHttp(tls ? httpsAgent(tls) : undefined);
   return {
     async status(endpoint, timeoutMs = 2000) {
       try {
@@ -70,9 +60,9 @@ export function createEtcdSnapshotApi(): EtcdSnapshotApi {
 
     async healthy(endpoint, timeoutMs = 2000) {
       try {
-        const res = await fetch(`${endpoint}/health`, { signal: AbortSignal.timeout(timeoutMs) });
-        const body = (await res.json()) as { health?: string };
-        return res.ok && body.health === "true";
+        const res = await request(`${endpoint}/health`, timeoutMs);
+        const body = JSON.parse(res.text) as { health?: string };
+        return res.status === 200 && body.health === "true";
       } catch {
         return false;
       }
@@ -80,8 +70,7 @@ export function createEtcdSnapshotApi(): EtcdSnapshotApi {
 
     async alive(endpoint, timeoutMs = 1500) {
       try {
-        const res = await fetch(`${endpoint}/version`, { signal: AbortSignal.timeout(timeoutMs) });
-        await res.arrayBuffer();
+        await request(`${endpoint}/version`, timeoutMs);
         return true;
       } catch {
         return false;
@@ -129,6 +118,7 @@ export function createEtcdSnapshotApi(): EtcdSnapshotApi {
       const client = new Etcd3({
         hosts: [endpoint],
         dialTimeout: 5000,
+        ...grpcTlsOptions(tls),
         grpcOptions: { "grpc-node.flow_control_window": SNAPSHOT_WINDOW } as Record<string, number>,
       });
       try {

@@ -21,7 +21,11 @@ import {
   DescribeStacksCommand,
 } from "@aws-sdk/client-cloudformation";
 import { GetFunctionConfigurationCommand, LambdaClient } from "@aws-sdk/client-lambda";
+import { GetParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { Etcd3 } from "etcd3";
+import { pkiParameterNames } from "../../../functions/adapters/aws/ssmClusterPki.ts";
+import { NODE_PKI_DIR } from "../../../functions/domain/nodeTls.ts";
+import { describeCertificate, issuedBy } from "../../../functions/domain/pki.ts";
 import { describe, expect, it } from "vitest";
 import { listeners, useLocalCluster } from "../../rig/localCluster.ts";
 import { CATALOG_DIR, readCatalogDir } from "../../../functions/catalog/index.ts";
@@ -433,6 +437,25 @@ describe("local cluster, step by step", { shuffle: false }, () => {
     expect(s.nodes.map((n) => n.role).sort()).toEqual(["main", "main", "main", "worker", "worker"]);
     expect(members).toHaveLength(3);
     expect(members.every((m) => !m.isLearner)).toBe(true);
+    // Every node got its etcd certificate at launch: from the cluster CA in SSM, for a key only it holds.
+    const ssm = new SSMClient({
+      endpoint: lc.state.motoEndpoint,
+      region: LOCAL_REGION,
+      credentials: lc.state.admin,
+    });
+    const stored = await ssm.send(
+      new GetParameterCommand({ Name: pkiParameterNames(lc.state.clusterName).ca, WithDecryption: true }),
+    );
+    const ca = JSON.parse(stored.Parameter!.Value!) as { certPem: string };
+    for (const n of s.nodes) {
+      const pki = join(nodeDir(lc.dir, n.id), NODE_PKI_DIR);
+      const crt = readFileSync(join(pki, "node.crt"), "utf8");
+      expect(describeCertificate(crt).cn).toBe(n.id);
+      expect(await issuedBy(crt, ca.certPem)).toBe(true);
+      // The node script ends every PEM it writes with a newline.
+      expect(readFileSync(join(pki, "ca.crt"), "utf8").trimEnd()).toBe(ca.certPem.trimEnd());
+      expect(statSync(join(pki, "node.key")).mode & 0o077).toBe(0);
+    }
   });
 
   it("the local cluster's stack is the packaged stack: same logical ids and outputs, functions with its environment and roles", async () => {

@@ -85,12 +85,14 @@ const REACHABLE_NOT_SENT: Record<FunctionName, Record<string, string>> = {
     "autoscaling:CompleteLifecycleAction": "lifecycle actions: only the lifecycle handler answers hooks",
     "autoscaling:RecordLifecycleActionHeartbeat": "lifecycle heartbeats: the lifecycle handler's",
     "s3:AbortMultipartUpload": "the snapshot store's upload: reconcile never uploads",
+    "ssm:PutParameter": "the etcd PKI's creation in the shared deps: only a launch issues certificates",
   },
   snapshot: {},
   restore: {
     "autoscaling:CompleteLifecycleAction": "lifecycle actions: only the lifecycle handler answers hooks",
     "autoscaling:RecordLifecycleActionHeartbeat": "lifecycle heartbeats: the lifecycle handler's",
     "s3:AbortMultipartUpload": "the snapshot store's upload: restore never uploads",
+    "ssm:PutParameter": "the etcd PKI's creation in the shared deps: only a launch issues certificates",
   },
   units: {},
   status: {

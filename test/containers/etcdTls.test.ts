@@ -1,0 +1,147 @@
+// The node programs against a member with TLS, client-certificate authentication and the nodes'
+// roles on: presence, given the files of its node's PKI directory, announces its own instance
+// over TLS; announcing another node's instance is denied and leaves that node's keys alone; https
+// endpoints without the files, or only some of them, are a configuration error (exit 2).
+import { Etcd3 } from "etcd3";
+import { createServer, type Server } from "node:net";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { etcdAccess } from "../../functions/adapters/etcd/etcdAccess.ts";
+import { nodeAccess } from "../../functions/domain/etcdAccess.ts";
+import { pollUntil } from "../../functions/domain/poll.ts";
+import { instanceKey } from "../../functions/domain/presence.ts";
+import { useRig } from "../rig/index.ts";
+import { startTlsMember, type TlsMember } from "../rig/tlsMember.ts";
+import { byCode, startProgram, usePrograms } from "./programs.ts";
+
+const rig = useRig();
+const programs = usePrograms(["presence"]);
+const MAIN = "i-0cc0000000000a001";
+const W1 = "i-0cc0000000000b001";
+const W2 = "i-0cc0000000000b002";
+
+let admin: Etcd3;
+let member: TlsMember;
+
+/** What a unit hands presence: the node's PKI files (mounted read-only in the container). */
+const tlsEnv = (id: string) => {
+  const f = member.pkiFiles(id);
+  return { ETCD_CA_FILE: f.ca, ETCD_CERT_FILE: f.cert, ETCD_KEY_FILE: f.key };
+};
+
+beforeAll(async () => {
+  member = await startTlsMember({
+    dir: rig.dir,
+    token: rig.unique("t"),
+    nodes: [
+      { id: MAIN, ip: rig.block.address(41), role: "main" },
+      { id: W1, ip: rig.block.address(42), role: "worker" },
+      { id: W2, ip: rig.block.address(43), role: "worker" },
+    ],
+  });
+  const { ca, controlPlane } = member;
+  admin = new Etcd3({
+    hosts: [member.endpoint],
+    dialTimeout: 1500,
+    credentials: {
+      rootCertificate: Buffer.from(ca.certPem),
+      certChain: Buffer.from(controlPlane.certPem),
+      privateKey: Buffer.from(controlPlane.keyPem),
+    },
+  });
+  // A member answers within seconds of its start; 30 s covers a loaded machine.
+  expect(
+    await pollUntil(
+      async () =>
+        admin
+          .put("/cluster/probe")
+          .value("{}")
+          .then(
+            () => true,
+            () => undefined,
+          ),
+      { timeoutMs: 30_000, intervalMs: 200 },
+    ),
+  ).toBe(true);
+  const access = etcdAccess(admin);
+  await access.enableAuth();
+  await access.applyNodeAccess(nodeAccess(W1, [{ service: "hello", instance: "1" }]));
+  await access.applyNodeAccess(nodeAccess(W2, [{ service: "hello", instance: "2" }]));
+}, 90_000);
+
+afterAll(async () => {
+  admin?.close();
+  await member?.stop();
+});
+
+function listen(host: string, port: number): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const s = createServer((c) => c.end());
+    s.once("error", reject);
+    s.listen(port, host, () => resolve(s));
+  });
+}
+
+const presence = (node: string, instance: string, port: number, extra: Record<string, string> = {}) =>
+  startProgram(programs.entry("presence"), {
+    ETCD_ENDPOINTS: member.endpoint,
+    NODE_ID: node,
+    PRIVATE_IP: rig.block.address(50),
+    UNIT: `hello@${instance}`,
+    PORTS: `http:${port}`,
+    HTTP_PORT_NAME: "http",
+    HEALTH_INTERVAL_MS: "300",
+    LEASE_TTL: "5",
+    ...extra,
+  });
+
+describe("node programs with etcd TLS and roles", () => {
+  it("presence announces its own node's instance over TLS with the node's certificate", async () => {
+    const srv = await listen(rig.block.address(50), 20_101);
+    const p = presence(W1, "1", 20_101, tlsEnv(W1));
+    try {
+      await p.waitLog(byCode("presence.announced"));
+      expect(await admin.get(`${instanceKey("hello", "1")}/port`).string()).toBe("20101");
+      expect(await p.stop("SIGTERM")).toBe(0);
+      // Its role may revoke its own lease: the keys are gone at once.
+      expect(
+        await admin
+          .getAll()
+          .prefix(`${instanceKey("hello", "1")}/`)
+          .keys(),
+      ).toEqual([]);
+    } finally {
+      srv.close();
+    }
+  });
+
+  it("presence with one node's certificate cannot announce another node's instance", async () => {
+    await admin.put(`${instanceKey("hello", "2")}/port`).value("w2's");
+    const srv = await listen(rig.block.address(50), 20_102);
+    const p = presence(W1, "2", 20_102, tlsEnv(W1));
+    try {
+      // presence keeps trying (and says so) while etcd refuses it; it never gets through.
+      const refused = await p.waitLog((l) => /permission denied/i.test(String(l.error ?? "")));
+      expect(refused.level).toBe("warn");
+      expect(p.logs.some(byCode("presence.announced"))).toBe(false);
+      expect(await admin.get(`${instanceKey("hello", "2")}/port`).string()).toBe("w2's");
+    } finally {
+      await p.stop("SIGKILL");
+      srv.close();
+    }
+  });
+
+  it("https endpoints without the node's files, or with only some, are refused at start (exit 2)", async () => {
+    const none = presence(W1, "1", 20_103);
+    expect(await none.exited).toBe(2);
+    expect(none.logs.find(byCode("config.invalid"))?.error).toMatch(/ETCD_CA_FILE, ETCD_CERT_FILE/);
+    const { ETCD_CA_FILE: _ca, ...partial } = tlsEnv(W1);
+    const some = presence(W1, "1", 20_103, partial);
+    expect(await some.exited).toBe(2);
+    expect(some.logs.find(byCode("config.invalid"))?.error).toMatch(/ETCD_CA_FILE required/);
+    // A file that cannot be read is named, not skipped.
+    const wrong = presence(W1, "1", 20_103, { ...tlsEnv(W1), ETCD_KEY_FILE: join(rig.dir, "absent.key") });
+    expect(await wrong.exited).toBe(2);
+    expect(wrong.logs.find(byCode("config.invalid"))?.error).toMatch(/cannot read the etcd client key/);
+  });
+});

@@ -1,0 +1,99 @@
+// One etcd member serving client and peer TLS with required client certificates, set up the
+// launch's way: a cluster CA, each node's key and CSR made on the node (the local command runner),
+// certificates signed by the control plane, the member started by the local systemctl.
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { etcdEnv, renderEnvFile } from "../../functions/domain/etcdEnv.ts";
+import { etcdTlsClientUrl } from "../../functions/domain/model.ts";
+import { NODE_PKI_DIR } from "../../functions/domain/nodeTls.ts";
+import {
+  CONTROL_PLANE_USER,
+  createClientCertificate,
+  createClusterCa,
+  type KeyPairPem,
+} from "../../functions/domain/pki.ts";
+import { issueNodeCertificate } from "../../functions/operations/nodeCertificate.ts";
+import type { ClusterPki } from "../../functions/ports/pki.ts";
+import { createLocalCommands } from "../../local/commands.ts";
+import { nodeDir, prepareLocalNode } from "../../local/node.ts";
+
+const quiet = { info() {}, warn() {}, error() {}, debug() {} } as never;
+
+export interface TlsMember {
+  ca: KeyPairPem;
+  /** The control plane's client certificate (CN root). */
+  controlPlane: KeyPairPem;
+  /** The member's https client URL. */
+  endpoint: string;
+  /** The directory holding the nodes' directories. */
+  root: string;
+  /** The files in a node's PKI directory, as a unit mounts them. */
+  pkiFiles(instanceId: string): { ca: string; cert: string; key: string };
+  /** A node's own certificate and key (what its programs hold). */
+  nodeCredentials(instanceId: string): KeyPairPem;
+  stop(): Promise<void>;
+}
+
+/** The member runs on `nodes[0]` (a main node); every node gets its certificate. */
+export async function startTlsMember(opts: {
+  dir: string;
+  token: string;
+  nodes: { id: string; ip: string; role: "main" | "worker" | "data" }[];
+}): Promise<TlsMember> {
+  const now = () => new Date();
+  const ca = await createClusterCa("dev", now());
+  const controlPlane = await createClientCertificate(ca, CONTROL_PLANE_USER, now());
+  const pki: ClusterPki = { ca: async () => ca, controlPlaneClient: async () => controlPlane };
+  const root = join(opts.dir, "cluster");
+  const commands = createLocalCommands({ root });
+  for (const n of opts.nodes) {
+    prepareLocalNode(root, n.id, n.role);
+    await issueNodeCertificate(
+      { commands, pki, now, commandTimeoutSeconds: 30 },
+      { instanceId: n.id, privateIp: n.ip },
+      quiet,
+    );
+  }
+  const main = opts.nodes[0]!;
+  const env = etcdEnv({
+    name: main.id,
+    ip: main.ip,
+    dataDir: "$ROOT/var/lib/etcd",
+    initialCluster: [{ name: main.id, ip: main.ip }],
+    state: "new",
+    token: opts.token,
+    tlsDir: `$ROOT${NODE_PKI_DIR}`,
+  });
+  writeFileSync(
+    join(nodeDir(root, main.id), "etc/etcd/etcd.env"),
+    renderEnvFile(env).replaceAll("$ROOT", nodeDir(root, main.id)),
+  );
+  const [started] = await commands.run({
+    instanceIds: [main.id],
+    script: "systemctl daemon-reload\nsystemctl enable --now etcd-member.service",
+    comment: "start",
+  });
+  if (started?.status !== "Success") throw new Error(`etcd did not start: ${JSON.stringify(started)}`);
+  const pkiFiles = (id: string) => {
+    const d = join(nodeDir(root, id), NODE_PKI_DIR);
+    return { ca: join(d, "ca.crt"), cert: join(d, "node.crt"), key: join(d, "node.key") };
+  };
+  return {
+    ca,
+    controlPlane,
+    endpoint: etcdTlsClientUrl(main.ip),
+    root,
+    pkiFiles,
+    nodeCredentials: (id) => ({
+      certPem: readFileSync(pkiFiles(id).cert, "utf8"),
+      keyPem: readFileSync(pkiFiles(id).key, "utf8"),
+    }),
+    stop: async () => {
+      await commands.run({
+        instanceIds: [main.id],
+        script: "systemctl stop etcd-member.service",
+        comment: "stop",
+      });
+    },
+  };
+}
