@@ -8,7 +8,7 @@ import { parsePresence, SERVICE_NAME, servicePrefix } from "../../../functions/d
 import { awsOpsTarget } from "../../../bin/ops/awsTarget.ts";
 import { startDashboard } from "../../../bin/ops/dashboard.ts";
 import { etcdEndpoints, int, loadEnv } from "../../shared/config.ts";
-import { etcdClient, followPrefix } from "../../shared/etcd.ts";
+import { etcdClient, etcdTlsFromEnv, followPrefix } from "../../shared/etcd.ts";
 import { programLogger } from "../../shared/log.ts";
 import { runProgram } from "../../shared/run.ts";
 
@@ -37,7 +37,7 @@ await runProgram(log, async () => {
   const target = await awsOpsTarget({ stack: env.STACK_NAME, region: env.AWS_REGION });
   // Until the front doors are read, no address is trusted: every request is refused.
   let doors = new Set<string>();
-  const etcd = etcdClient(env.ETCD_ENDPOINTS);
+  const etcd = etcdClient(env.ETCD_ENDPOINTS, etcdTlsFromEnv());
   const follower = followPrefix(
     etcd,
     servicePrefix(env.FRONT_DOOR_SERVICE),
