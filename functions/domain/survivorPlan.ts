@@ -3,7 +3,7 @@
 // operation (operations/survivor.ts) observes and runs the scripts over the Commands port.
 import { InvariantError } from "./errors.ts";
 import { ETCD_DATA_DIR, ETCD_ENV_PATH, ETCD_MEMBER_UNIT_NAME } from "./firstBoot.ts";
-import { etcdClientUrl, type EtcdMember } from "./model.ts";
+import { etcdClientUrl, etcdTlsClientUrl, type EtcdMember } from "./model.ts";
 import { peerIp } from "./membershipPlan.ts";
 
 /** What one main node's etcd said when asked (`/v3/maintenance/status`); absent when it did not answer. */
@@ -153,6 +153,22 @@ fi
 }
 
 /**
+ * Sets `health` (the member's /health URL) and `tls` (curl's options) from the member's own
+ * settings: a member serving TLS with client certificates is asked over https with the node's
+ * certificate, which the settings name; a plain one over http.
+ */
+function healthProbe(ip: string): string {
+  return `setting() { local v; v="$(grep -E "^$1=" "$ROOT${ETCD_ENV_PATH}" | tail -n 1 | cut -d= -f2-)" || true; v="\${v#\\"}"; echo "\${v%\\"}"; }
+tls=()
+health="${etcdClientUrl(ip)}/health"
+if [ -n "$(setting ETCD_CERT_FILE)" ]; then
+  tls=(--cacert "$(setting ETCD_TRUSTED_CA_FILE)" --cert "$(setting ETCD_CERT_FILE)" --key "$(setting ETCD_KEY_FILE)")
+  health="${etcdTlsClientUrl(ip)}/health"
+fi
+`;
+}
+
+/**
  * On the survivor: stop etcd, keep a copy of its data dir, run etcd once with `--force-new-cluster`
  * (its settings file plus the flag) until it serves as a one-member cluster, stop it, and start the
  * unit as usual. The flag never reaches the settings file: a later restart with it would drop every
@@ -160,11 +176,10 @@ fi
  */
 export function forceNewClusterScript(stamp: string, ip: string): string {
   const aside = asideOf(stamp);
-  const health = `${etcdClientUrl(ip)}/health`;
   return `# devcluster recovery ${stamp}: rebuild a one-member cluster from this node's data
 ${HEADER}[ -d "$ROOT${ETCD_DATA_DIR}/member" ] || { echo "recovery: no member data in $ROOT${ETCD_DATA_DIR}" >&2; exit 30; }
 [ -f "$ROOT${ETCD_ENV_PATH}" ] || { echo "recovery: no settings in $ROOT${ETCD_ENV_PATH}" >&2; exit 31; }
-systemctl stop ${ETCD_MEMBER_UNIT_NAME}
+${healthProbe(ip)}systemctl stop ${ETCD_MEMBER_UNIT_NAME}
 if [ ! -e "${aside}" ]; then
   cp -a "$ROOT${ETCD_DATA_DIR}" "${aside}.part"
   mv "${aside}.part" "${aside}"
@@ -182,7 +197,7 @@ pid=$!
 trap 'kill -9 "$pid" 2>/dev/null || true' EXIT
 ok=0
 for _ in $(seq 1 1200); do
-  if curl -fsS --max-time 1 "${health}" 2>/dev/null | grep -q '"health":"true"'; then ok=1; break; fi
+  if curl -fsS --max-time 1 \${tls[@]+"\${tls[@]}"} "$health" 2>/dev/null | grep -q '"health":"true"'; then ok=1; break; fi
   kill -0 "$pid" 2>/dev/null || break
   sleep 0.1
 done

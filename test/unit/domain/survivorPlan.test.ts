@@ -127,7 +127,10 @@ describe("recovery scripts", () => {
       'cp -a "$ROOT/var/lib/etcd" "$ROOT/var/lib/etcd.before-recovery-20261126T093005Z.part"',
     );
     expect(s).toContain("exec etcd --force-new-cluster");
-    expect(s).toContain("http://127.9.0.2:2379/health");
+    expect(s).toContain('health="http://127.9.0.2:2379/health"');
+    // A member whose settings name a certificate is asked over https with it.
+    expect(s).toContain('health="https://127.9.0.2:2379/health"');
+    expect(s).toContain('--cert "$(setting ETCD_CERT_FILE)"');
     expect(s.indexOf("--force-new-cluster")).toBeLessThan(s.indexOf("systemctl start etcd-member.service"));
     expect(s).not.toMatch(/etcd\.env.*FORCE|\brm\b/);
   });
