@@ -361,7 +361,7 @@ export function addIam(t: TemplateBuilder, o: SynthOptions, functions: readonly 
           },
         },
         {
-          // The dashboard service (decision 52) reads the stack as the command line does and takes
+          // The dashboard service (decision 53) reads the stack as the command line does and takes
           // snapshots: its own stack's description, the read-only status function, the snapshot
           // function (which only adds a snapshot) and the functions' log groups. Never SSM Run
           // Command or the functions that change the cluster (units, restore, lifecycle, reconcile).

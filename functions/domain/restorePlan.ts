@@ -3,7 +3,8 @@
 import { InvariantError } from "./errors.ts";
 import { etcdEnv, renderEnvFile } from "./etcdEnv.ts";
 import { ETCD_DATA_DIR, ETCD_ENV_PATH, ETCD_MEMBER_UNIT_NAME } from "./firstBoot.ts";
-import { etcdClientUrl, etcdPeerUrl } from "./model.ts";
+import { etcdClientUrl, etcdPeerUrl, etcdTlsPeerUrl } from "./model.ts";
+import { NODE_PKI_DIR } from "./nodeTls.ts";
 import type { Manifest } from "./snapshots.ts";
 
 export interface RestoreNode {
@@ -146,8 +147,15 @@ echo "fetched and verified $size bytes"
 `;
 }
 
-/** The etcd settings a restored member starts with (see `swapScript` on the cluster state). */
-export function restoredEnvFile(plan: RestorePlan, member: RestorePlan["members"][number]): string {
+/**
+ * The etcd settings a restored member starts with (see `swapScript` on the cluster state). `tls`:
+ * client and peer TLS with client certificates from the node's PKI directory, like the member had.
+ */
+export function restoredEnvFile(
+  plan: RestorePlan,
+  member: RestorePlan["members"][number],
+  tls = false,
+): string {
   const env = etcdEnv({
     name: member.name,
     ip: member.ip,
@@ -160,10 +168,14 @@ export function restoredEnvFile(plan: RestorePlan, member: RestorePlan["members"
     // existing cluster, never bootstrap a second one with the same token; so the file says `existing`.
     state: "existing",
     token: plan.token,
+    tlsDir: tls ? "__TLS_DIR__" : undefined,
   });
   for (const [k, v] of Object.entries(env)) if (k !== "ETCD_DATA_DIR") bare(v, k);
-  // The data dir is `$ROOT/var/lib/etcd`, expanded on the node (the heredoc below is unquoted).
-  return renderEnvFile(env).replace("__DATA_DIR__", `$ROOT${ETCD_DATA_DIR}`);
+  // The data dir is `$ROOT/var/lib/etcd`, the PKI directory under `$ROOT` too, both expanded on the
+  // node (the heredoc below is unquoted).
+  return renderEnvFile(env)
+    .replace("__DATA_DIR__", `$ROOT${ETCD_DATA_DIR}`)
+    .replaceAll("__TLS_DIR__", `$ROOT${NODE_PKI_DIR}`);
 }
 
 /**
@@ -174,10 +186,18 @@ export function restoredEnvFile(plan: RestorePlan, member: RestorePlan["members"
 export function swapScript(plan: RestorePlan, member: RestorePlan["members"][number]): string {
   const f = downloadPath(plan.snapshotId);
   const aside = `$ROOT${ETCD_DATA_DIR}.before-restore-${plan.stamp}`;
-  const initialCluster = plan.members.map((x) => `${x.name}=${etcdPeerUrl(x.ip)}`).join(",");
+  const initialCluster = (peer: (ip: string) => string) =>
+    bare(plan.members.map((x) => `${x.name}=${peer(x.ip)}`).join(","), "initial cluster");
   return `# devcluster restore ${plan.stamp}: rebuild member ${member.name} from ${plan.snapshotId}
 ${HEADER}f="${f}"
 [ -f "$f" ] || { echo "restore: $f is missing (fetch phase not done)" >&2; exit 20; }
+# The restored member keeps the transport it had: TLS when its settings name a certificate (every
+# member of a cluster has the same settings but for its own name and address).
+if [ -f "$ROOT${ETCD_ENV_PATH}" ] && grep -q '^ETCD_CERT_FILE=' "$ROOT${ETCD_ENV_PATH}"; then
+  tls=1; initial_cluster=${initialCluster(etcdTlsPeerUrl)}; peer_url=${etcdTlsPeerUrl(bare(member.ip, "ip"))}
+else
+  tls=0; initial_cluster=${initialCluster(etcdPeerUrl)}; peer_url=${etcdPeerUrl(bare(member.ip, "ip"))}
+fi
 systemctl stop ${ETCD_MEMBER_UNIT_NAME}
 if [ -e "$ROOT${ETCD_DATA_DIR}" ]; then
   [ ! -e "${aside}" ] || { echo "restore: ${aside} already exists" >&2; exit 21; }
@@ -188,13 +208,18 @@ mkdir -p "$ROOT${ETCD_ENV_PATH.slice(0, ETCD_ENV_PATH.lastIndexOf("/"))}"
 if [ -f "$ROOT${ETCD_ENV_PATH}" ]; then cp -p "$ROOT${ETCD_ENV_PATH}" "$ROOT${ETCD_ENV_PATH}.before-restore-${plan.stamp}"; fi
 etcdctl snapshot restore "$f" \\
   --name ${bare(member.name, "name")} \\
-  --initial-cluster ${bare(initialCluster, "initial cluster")} \\
+  --initial-cluster "$initial_cluster" \\
   --initial-cluster-token ${bare(plan.token, "token")} \\
-  --initial-advertise-peer-urls ${etcdPeerUrl(bare(member.ip, "ip"))} \\
+  --initial-advertise-peer-urls "$peer_url" \\
   --data-dir "$ROOT${ETCD_DATA_DIR}" 2>&1 | tail -n 5
 [ -d "$ROOT${ETCD_DATA_DIR}/member" ] || { echo "restore: etcdctl left no member dir" >&2; exit 22; }
-cat > "$ROOT${ETCD_ENV_PATH}.new" <<EOT
+if [ "$tls" = 1 ]; then
+  cat > "$ROOT${ETCD_ENV_PATH}.new" <<EOT
+${restoredEnvFile(plan, member, true)}EOT
+else
+  cat > "$ROOT${ETCD_ENV_PATH}.new" <<EOT
 ${restoredEnvFile(plan, member)}EOT
+fi
 mv -f "$ROOT${ETCD_ENV_PATH}.new" "$ROOT${ETCD_ENV_PATH}"
 rm -f "$f"
 echo "restored member ${member.name}"

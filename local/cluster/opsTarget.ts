@@ -8,11 +8,12 @@ import { CloudWatchLogsClient } from "@aws-sdk/client-cloudwatch-logs";
 import { NotFoundError } from "../../functions/domain/errors.ts";
 import type { OpsTarget } from "../../bin/ops/target.ts";
 import { logGroupOf, readCloudWatchEvents } from "../../bin/ops/cloudWatchEvents.ts";
-import { LOCAL_REGION } from "../moto.ts";
+import { LOCAL_REGION } from "../awsEnv.ts";
 import { createLocalCommands } from "../commands.ts";
 import { isNodeUp, nodeDir } from "../node.ts";
 import { PROJECT_ROOT } from "../paths.ts";
-import { attach } from "./cluster.ts";
+import { attach } from "./attach.ts";
+import { invokeWarm } from "./functionsHost.ts";
 
 export async function localOpsTarget(dir: string): Promise<OpsTarget> {
   const { state, fns } = await attach(dir);
@@ -27,7 +28,10 @@ export async function localOpsTarget(dir: string): Promise<OpsTarget> {
   return {
     describe: `local cluster in ${dir}`,
     cluster: state.clusterName,
-    invoke: (fn, payload) => fns.invoke(fn, payload),
+    // Through the cluster's warm host when it runs (as a Lambda container stays warm), else here.
+    invoke: async (fn, payload) =>
+      ((await invokeWarm(dir, state.createdAt, fn, payload)) ?? { result: await fns.invoke(fn, payload) })
+        .result,
     commands: createLocalCommands({ root: dir, containers: true }),
     shell(instanceId) {
       if (!isNodeUp(dir, instanceId)) throw new NotFoundError(`node ${instanceId} is not running`);

@@ -572,7 +572,7 @@ describe("IAM", () => {
         "ecr:GetDownloadUrlForLayer",
         "route53:ChangeResourceRecordSets",
         "route53:ListResourceRecordSets",
-        // The dashboard service's (decision 52).
+        // The dashboard service's (decision 53).
         "cloudformation:DescribeStacks",
         "cloudformation:DescribeStackResources",
         "lambda:InvokeFunction",

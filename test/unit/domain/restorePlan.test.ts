@@ -112,18 +112,25 @@ describe("restore plan", () => {
       // Every absolute path the script names is under $ROOT (URLs aside).
       const paths = s
         .replace(/'https?:[^']*'/g, "")
-        .replace(/http:\/\/[^\s,]*/g, "")
+        .replace(/https?:\/\/[^\s,]*/g, "")
         .match(/(?<![\w$}])\/(etc|var|opt|run|usr)\/[\w./-]*/g);
       expect(paths ?? []).toEqual([]);
       expect(s).not.toMatch(/rm -rf|rm -r /);
     }
     const swap = scripts[1]!;
     expect(swap).toContain('mv "$ROOT/var/lib/etcd" "$ROOT/var/lib/etcd.before-restore-20250506T070809Z"');
+    // The member keeps its transport: plain, or TLS when its old settings name a certificate.
     expect(swap).toContain(
-      "--initial-cluster i-0a=http://127.1.2.11:2380,i-0b=http://127.1.2.12:2380,i-0c=http://127.1.2.13:2380",
+      "tls=0; initial_cluster=i-0a=http://127.1.2.11:2380,i-0b=http://127.1.2.12:2380,i-0c=http://127.1.2.13:2380; peer_url=http://127.1.2.11:2380",
     );
+    expect(swap).toContain(
+      "tls=1; initial_cluster=i-0a=https://127.1.2.11:2380,i-0b=https://127.1.2.12:2380,i-0c=https://127.1.2.13:2380; peer_url=https://127.1.2.11:2380",
+    );
+    expect(swap).toContain(`grep -q '^ETCD_CERT_FILE=' "$ROOT/etc/etcd/etcd.env"`);
+    expect(swap).toContain('--initial-cluster "$initial_cluster"');
     expect(swap).toContain(`--initial-cluster-token ${p.token}`);
-    expect(swap).toContain("--initial-advertise-peer-urls http://127.1.2.11:2380");
+    expect(swap).toContain('--initial-advertise-peer-urls "$peer_url"');
+    expect(swap).toContain('ETCD_CERT_FILE="$ROOT/etc/devcluster/pki/node.crt"');
     expect(swap.indexOf("systemctl stop")).toBeLessThan(swap.indexOf("mv "));
     expect(scripts[0]).toContain(`bucket='snaps-bucket'\nkey='etcd-snapshots/dev/data/x.db'\n`);
     // Nothing secret in the command: no signature, credential or token, only where the object is.
