@@ -1,11 +1,13 @@
 // Operating a local cluster as it grows: `devcluster machines` and `units` latency, and the
 // dashboard's first paint (every node shown), on a small cluster (the baseline) and on a large one in
 // the same run (the group scaled up), compared as a ratio. Two figures for the commands: in a warm
-// process (the function containers and clients kept, as in the dashboard or a Lambda container), and
-// the whole `npx devcluster` process (cold: tsx, a fresh worker per function).
+// process (the dashboard's case: one target kept), and the whole `npx devcluster` process (the
+// prebuilt command line, invoking the status function in the cluster's warm functions host). Also
+// what one worker node costs on this machine (processes, containers, memory, time to join).
 //   npx tsx bench/ops.ts [--small 2] [--large 47] [--runs 5] [--screenshot docs/img/dashboard.png]
+// The screenshot is of the small cluster once every unit is active.
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs, promisify } from "node:util";
@@ -13,13 +15,17 @@ import { chromium } from "playwright-core";
 import { down, scale, up } from "../local/cluster/cluster.ts";
 import { localOpsTarget } from "../local/cluster/opsTarget.ts";
 import { reserveLocalClusterPrefix } from "../local/loopback.ts";
-import { stopNodeProcessesUnder } from "../local/node.ts";
+import { nodeDir, nodePids, stopNodeProcessesUnder } from "../local/node.ts";
+import { CONTAINERS_CONF, containersUnder } from "../local/containers.ts";
+import { invokeWarm } from "../local/cluster/functionsHost.ts";
+import { readState } from "../local/cluster/state.ts";
+import { pollUntil } from "../functions/domain/poll.ts";
 import { PROJECT_ROOT } from "../local/paths.ts";
 import { readView, unitRows } from "../bin/ops/operate.ts";
 import { startDashboard } from "../bin/ops/dashboard.ts";
 import { median, out, sec } from "./lib.ts";
 
-process.env.DEVCLUSTER_LOG ??= "silent";
+// The handlers log to the cluster's functions.log (the dashboard's events), not to this output.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 const sh = promisify(execFile);
 const { values } = parseArgs({
@@ -51,8 +57,17 @@ interface Figures {
 }
 
 async function measure(dir: string, shot?: string): Promise<Figures> {
+  // `up` started the functions host; wait until it answers (it warms the status function first).
+  const createdAt = readState(dir)!.createdAt;
+  const hosted = await pollUntil(async () => invokeWarm(dir, createdAt, "status", {}), {
+    timeoutMs: 300_000,
+    intervalMs: 1000,
+  });
+  if (!hosted) throw new Error("the cluster's functions host does not answer");
   const t = await localOpsTarget(dir);
-  await readView(t); // the status function's container starts (cold start), as the first call on AWS
+  await readView(t);
+  // The first command line after a source change builds the bundle: not a figure.
+  await sh("node", ["bin/devcluster.js", "--help"], { cwd: PROJECT_ROOT });
   const machines: number[] = [];
   const units: number[] = [];
   let nodes = 0;
@@ -95,6 +110,13 @@ async function measure(dir: string, shot?: string): Promise<Figures> {
       });
       paints.push(d);
       if (shot && i === RUNS - 1) {
+        // Settled: every placed unit active on its node (a sidecar may still be starting after up).
+        await settled(dir);
+        await page.reload();
+        await page
+          .locator("div.node[data-node]")
+          .nth(nodes - 1)
+          .waitFor({ timeout: 60_000 });
         await page.locator("button[data-unit]").first().waitFor({ timeout: 60_000 });
         await page.locator("#events table").waitFor({ timeout: 60_000 });
         await page.screenshot({ path: shot, fullPage: false });
@@ -115,6 +137,51 @@ async function measure(dir: string, shot?: string): Promise<Figures> {
   };
 }
 
+/** Until every placed unit is active on its node and its services announced (the steady state). */
+async function settled(dir: string): Promise<void> {
+  const t = await localOpsTarget(dir);
+  const ok = await pollUntil(
+    async () => {
+      const v = await readView(t);
+      const rows = await unitRows(t, v);
+      // Each presence sidecar's service is announced (what the dashboard's services panel shows).
+      const announced = new Set(v.services.map((s) => s.name));
+      const presence = rows.flatMap((r) => /^presence@([^@]+)@/.exec(r.unit)?.[1] ?? []);
+      return rows.every((r) => r.state === "active") && presence.every((s) => announced.has(s))
+        ? true
+        : undefined;
+    },
+    { timeoutMs: 600_000, intervalMs: 2000 },
+  );
+  if (!ok) throw new Error("the units did not all become active within 10 minutes");
+}
+
+/** Resident memory of a process, in MiB (0 when it is gone). */
+function rssMiB(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Number(m[1]) / 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** What worker nodes hold: processes (each node's supervisors, its containers' main processes), containers, memory. */
+async function workerCost(dir: string, workerIds: string[]) {
+  const running = (await containersUnder(dir)).filter(
+    (c) => workerIds.includes(c.node) && c.state === "running",
+  );
+  const supervisors = workerIds.flatMap((id) => nodePids(nodeDir(dir, id)));
+  const { stdout } = running.length
+    ? await sh("podman", ["inspect", "--format", "{{.State.Pid}}", ...running.map((c) => c.id)], {
+        env: { ...process.env, CONTAINERS_CONF },
+      })
+    : { stdout: "" };
+  const inContainers = stdout.split("\n").filter(Boolean).map(Number);
+  const pids = [...supervisors, ...inContainers];
+  return { procs: pids.length, ctrs: running.length, mem: pids.reduce((n, p) => n + rssMiB(p), 0) };
+}
+
 const block = reserveLocalClusterPrefix();
 const base = mkdtempSync(join(tmpdir(), "devcluster-bench-ops-"));
 const dir = join(base, "cluster");
@@ -124,11 +191,19 @@ try {
     up(dir, { main: 3, workers: SMALL, data: 0, prefix: block.prefix }, () => {}),
   );
   out(`  up in ${sec(upMs)} s`);
-  const small = await measure(dir);
+  const small = await measure(dir, values.screenshot);
+  const workersOf = async () =>
+    (await readView(await localOpsTarget(dir))).machines.filter((m) => m.role === "worker").map((m) => m.id);
+  const costSmall = await workerCost(dir, await workersOf());
   out(`scale worker ${LARGE}`);
   const [scaleMs] = await timed(() => scale(dir, "worker", LARGE, () => {}));
   out(`  scaled in ${sec(scaleMs)} s`);
-  const large = await measure(dir, values.screenshot);
+  // The new nodes start their containers after their launch events: measure the settled cluster.
+  const [settleMs] = await timed(() => settled(dir));
+  out(`  every unit active ${sec(settleMs)} s later`);
+  const large = await measure(dir);
+  const costLarge = await workerCost(dir, await workersOf());
+  const added = LARGE - SMALL;
   const { stdout: load } = await sh("cat", ["/proc/loadavg"]);
   out(
     `\nload average ${load.trim().split(" ").slice(0, 3).join(" ")}; median of ${RUNS} (CLI: of ${Math.min(RUNS, 3)})`,
@@ -142,6 +217,12 @@ try {
   row("`npx devcluster machines` (whole process)", "machinesCli");
   row("`npx devcluster units` (whole process)", "unitsCli");
   row("dashboard first paint (every node shown)", "paint");
+  const per = (x: number) => (x / added).toFixed(1);
+  out(
+    `\nper added worker node: ${per(costLarge.procs - costSmall.procs)} processes, ` +
+      `${per(costLarge.ctrs - costSmall.ctrs)} containers, ${per(costLarge.mem - costSmall.mem)} MiB resident, ` +
+      `${sec(scaleMs / added)} s of the scale (${added} nodes in ${sec(scaleMs)} s)`,
+  );
 } finally {
   await down(dir, () => {}).catch(() => {});
   await stopNodeProcessesUnder(base);

@@ -15,12 +15,10 @@ import { AssumeRoleCommand, STSClient } from "@aws-sdk/client-sts";
 import { httpOk, startDetached, waitUntil, type ManagedProcess } from "./processes.ts";
 import { MOTO_SERVER, PROJECT_ROOT, VENV, requireTool } from "./paths.ts";
 import { DevclusterError } from "../functions/domain/errors.ts";
+import { LOCAL_REGION, awsEnvFor, type AwsCredentials } from "./awsEnv.ts";
 
-export interface AwsCredentials {
-  accessKeyId: string;
-  secretAccessKey: string;
-  sessionToken?: string;
-}
+// What pointing at moto needs, without its SDK clients (kept light for the command line).
+export { LOCAL_REGION, awsEnvFor, type AwsCredentials } from "./awsEnv.ts";
 
 export interface MotoServer {
   endpoint: string;
@@ -34,27 +32,12 @@ export interface MotoServer {
   stop(): Promise<void>;
 }
 
-export const LOCAL_REGION = "eu-west-1";
-
 /** Moto accepts any keys while IAM is off; these are not secrets. */
 const ANYONE: AwsCredentials = { accessKeyId: "local", secretAccessKey: "local" };
 
 /** The administrator's setup: CreateUser, PutUserPolicy, CreateAccessKey; moto enforces IAM after them. */
 const BOOTSTRAP_CALLS = 3;
 const ADMIN_USER = "devcluster-admin";
-
-export function awsEnvFor(endpoint: string, creds: AwsCredentials): Record<string, string> {
-  return {
-    AWS_ENDPOINT_URL: endpoint,
-    AWS_REGION: LOCAL_REGION,
-    AWS_DEFAULT_REGION: LOCAL_REGION,
-    AWS_ACCESS_KEY_ID: creds.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: creds.secretAccessKey,
-    ...(creds.sessionToken ? { AWS_SESSION_TOKEN: creds.sessionToken } : {}),
-    S3_FORCE_PATH_STYLE: "true",
-    AWS_NODEJS_CONNECTION_REUSE_ENABLED: "1",
-  };
-}
 
 const clientOpts = (endpoint: string, credentials: AwsCredentials) => ({
   endpoint,

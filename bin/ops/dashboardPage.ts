@@ -143,7 +143,9 @@ if (BOOT.admin) {
     try { await api("/api/snapshot", {}); b.textContent = "snapshot taken"; } catch (e) { b.textContent = "failed: " + e.message; }
     setTimeout(() => { b.disabled = false; b.textContent = "Take a snapshot"; refreshView(); }, 1500); };
 }
-function refresh() { return Promise.all([refreshView(), refreshUnits(), refreshEvents()]); }
+// The view first (nodes, members, services: the first paint); then the unit states, which run a
+// command on every node and would otherwise compete with it for the server.
+function refresh() { return refreshView().then(() => Promise.all([refreshUnits(), refreshEvents()])); }
 refresh();
 setInterval(refresh, 15000);
 </script></body></html>

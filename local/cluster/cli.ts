@@ -25,6 +25,7 @@ export const LOCAL_USAGE = `usage: npx devcluster local <subcommand> [--dir DIR]
   units [--dry-run] [--catalog DIR] [--confirm]  validate the catalog, push what changed (--dry-run: show the diff)
   invoke <function> [--data JSON]          call a function with a payload, as 'sls invoke -f <function> --data JSON' does on AWS
   down                                     stop every process the cluster started
+  functions-host                           serve the functions warm (started by up; the CLI invokes through it)
   ui [--port 8480] [--host 127.0.0.1]      the dashboard of the running cluster, on loopback
   demo [--prefix 127.77]                   up, write data, scale, kill every member, restore, verify, down
 
@@ -108,6 +109,12 @@ const SUBS: Record<string, Sub> = {
   },
   down: {
     usage: "down\n  stops every process the cluster started, and says what it found and stopped",
+    options: {},
+    positionals: 0,
+  },
+  "functions-host": {
+    usage:
+      "functions-host\n  serve the cluster's functions warm on <dir>/functions.sock until the cluster stops ('up' starts it)",
     options: {},
     positionals: 0,
   },
@@ -320,6 +327,10 @@ export async function localCommand(args: string[]): Promise<number> {
       const { fns } = await attach(dir);
       json(await fns.invoke(fn, payload));
       return 0;
+    }
+    case "functions-host": {
+      const { functionsHostCommand } = await import("./functionsHost.ts");
+      return functionsHostCommand(dir);
     }
     case "down": {
       await down(dir, progress);

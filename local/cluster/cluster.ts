@@ -1,6 +1,6 @@
 // The local cluster's operations: up, scale, kill, snapshot, restore, reconcile, status, down.
 // Each drives the real handlers against moto and real etcd members, as AWS would drive them.
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 import { createConnection } from "node:net";
 import { join, resolve } from "node:path";
@@ -21,12 +21,12 @@ import {
 import { ROLES, type Role } from "../../functions/domain/model.ts";
 import { awsGroups } from "../../functions/adapters/aws/groups.ts";
 import { startMoto } from "../moto.ts";
-import { killLocalNode, nodeDir, nodePids, stopNodeProcessesUnder } from "../node.ts";
+import { killLocalNode, nodeDir, stopNodeProcessesUnder } from "../node.ts";
 import { ETCD_MEMBER_UNIT_NAME } from "../../functions/domain/firstBoot.ts";
 import { ETCD_BIN, MOTO_SERVER, PROJECT_ROOT } from "../paths.ts";
 import { pidAlive, readPidFile, stopPidFile, waitUntil } from "../processes.ts";
 import { deliverChanges, observeGroups, type Progress } from "./driver.ts";
-import { loadFunctions, localEnv, stopFunctions, type LocalFunctionSet } from "./functions.ts";
+import { loadFunctions, localEnv, stopFunctions } from "./functions.ts";
 import {
   cachedPackage,
   deployedRoleCredentials,
@@ -35,7 +35,9 @@ import {
   LOCAL_STACK,
 } from "./deploy.ts";
 import { collectStatus, type ClusterStatus } from "./status.ts";
-import { isRunning, motoPidPath, readState, writeState, type LocalState } from "./state.ts";
+import { isRunning, motoPidPath, writeState, type LocalState } from "./state.ts";
+import { attach, liveNodeProcesses, requireState } from "./attach.ts";
+import { startFunctionsHost, stopFunctionsHost } from "./functionsHost.ts";
 import { HOOKS } from "../../cloudformation/ids.ts";
 import { CognitoIdentityProviderClient } from "@aws-sdk/client-cognito-identity-provider";
 import { ensureUserPool } from "../../functions/adapters/aws/cognitoPool.ts";
@@ -46,6 +48,9 @@ import { buildImages } from "../images.ts";
 import { CATALOG_DIR, readCatalogDir } from "../../functions/catalog/index.ts";
 import { loadCatalog } from "../../functions/domain/units/catalog.ts";
 import type { UnitsReport } from "../../functions/operations/units.ts";
+
+// Attaching to a running cluster lives in attach.ts (light: the operator's commands load only it).
+export { attach, liveNodeProcesses, requireState };
 
 /** The local cluster's /16 (127.A): moto at 127.A.0.1, instances from the VPC's subnets. */
 /** Workers and data nodes a local group may hold (up and scale alike): each node is processes on this machine. */
@@ -82,36 +87,6 @@ const describeNodes = async (ids: string[]) =>
       { address: i.privateIp, zone: i.zone },
     ]),
   );
-
-/** The running cluster's state; the environment is pointed at it (moto, names, local adapters). */
-export function requireState(dir: string): LocalState {
-  const state = readState(dir);
-  if (state && !isRunning(dir)) {
-    const moto = readPidFile(motoPidPath(dir));
-    const left = liveNodeProcesses(dir);
-    if (left.length) {
-      // A crash (moto killed, the machine rebooted the shell...): say what is left, not "nothing runs".
-      throw new NotFoundError(
-        `the local cluster in ${dir} is down: moto${moto !== undefined ? ` (pid ${moto})` : ""} is not running, ` +
-          `but node processes are: ${left.map((n) => `${n.id} (pid ${n.pids.join(", ")})`).join(", ")}; ` +
-          `'npx devcluster local down' stops them, then 'npx devcluster local up' starts a new cluster`,
-      );
-    }
-  }
-  if (!state || !isRunning(dir)) {
-    throw new NotFoundError(
-      `no local cluster runs (state dir ${dir}); start one with 'npx devcluster local up'`,
-    );
-  }
-  Object.assign(process.env, localEnv(dir, state));
-  return state;
-}
-
-/** A running cluster's handle: its state and the real handlers pointed at it. */
-export async function attach(dir: string): Promise<{ state: LocalState; fns: LocalFunctionSet }> {
-  const state = requireState(dir);
-  return { state, fns: await loadFunctions(dir, state) };
-}
 
 /**
  * Push a catalog to the running cluster through the `units` function (the handler the Lambda runs),
@@ -266,6 +241,7 @@ export async function up(dir: string, opts: UpOptions, progress: Progress): Prom
     createdAt: new Date().toISOString(),
   };
   writeState(dir, state);
+  startFunctionsHost(dir);
   // The operator's side of this process (status, the stand-in for Auto Scaling) reads the settings too.
   Object.assign(process.env, localEnv(dir, state));
   const fns = await loadFunctions(dir, state);
@@ -405,18 +381,12 @@ export async function killAllMain(dir: string, progress: Progress) {
 }
 
 /** The node processes of a cluster dir that are still alive, per node. */
-export function liveNodeProcesses(dir: string): { id: string; pids: number[] }[] {
-  const nodes = join(dir, "nodes");
-  if (!existsSync(nodes)) return [];
-  return readdirSync(nodes)
-    .sort()
-    .map((id) => ({ id, pids: nodePids(nodeDir(dir, id)).filter(pidAlive) }))
-    .filter((n) => n.pids.length > 0);
-}
 
 /** Stop every process the cluster started; reports what it found running and stopped, and what was not. */
 export async function down(dir: string, progress: Progress) {
   await stopFunctions();
+  const host = await stopFunctionsHost(dir);
+  if (host !== undefined) progress(`stopped the functions host (pid ${host})`);
   const found = liveNodeProcesses(dir);
   await stopNodeProcessesUnder(dir);
   for (const n of found) progress(`stopped ${n.id} (pid ${n.pids.join(", ")})`);

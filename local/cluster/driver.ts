@@ -6,7 +6,7 @@ import { killLocalNode, prepareLocalNode } from "../node.ts";
 import type { Groups } from "../../functions/ports/index.ts";
 import { lifecycleEvent } from "./events.ts";
 import type { LocalState } from "./state.ts";
-import { LOCAL_REGION, awsEnvFor } from "../moto.ts";
+import { LOCAL_REGION, awsEnvFor } from "../awsEnv.ts";
 import { roleCredentials } from "./functions.ts";
 
 /** A launched instance's address and zone (EC2, here moto), for its node's first-boot files. */

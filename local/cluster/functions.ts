@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { FUNCTION_NAMES, type FunctionName } from "../../cloudformation/options.ts";
 import * as errors from "../../functions/domain/errors.ts";
-import { awsEnvFor, type AwsCredentials } from "../moto.ts";
+import { awsEnvFor, type AwsCredentials } from "../awsEnv.ts";
 import type { Answer } from "./functionHost.ts";
 import type { LocalState } from "./state.ts";
 
@@ -116,7 +116,7 @@ class FunctionContainer {
 }
 
 /** The error class the handler threw, by name (a worker hands errors over as plain data). */
-function rebuildError(e: { name: string; message: string; stack?: string }): Error {
+export function rebuildError(e: { name: string; message: string; stack?: string }): Error {
   const Known = (errors as Record<string, unknown>)[e.name];
   const err =
     typeof Known === "function" && Known.prototype instanceof Error

@@ -9,7 +9,8 @@ import type { ControlPlaneEvent, OpsTarget } from "../../bin/ops/target.ts";
 import { createLocalCommands } from "../commands.ts";
 import { isNodeUp, nodeDir } from "../node.ts";
 import { PROJECT_ROOT } from "../paths.ts";
-import { attach } from "./cluster.ts";
+import { attach } from "./attach.ts";
+import { invokeWarm } from "./functionsHost.ts";
 
 /** The last `bytes` of a file (a log's tail without reading all of it). */
 function tailOf(file: string, bytes: number): string {
@@ -54,7 +55,10 @@ export async function localOpsTarget(dir: string): Promise<OpsTarget> {
   return {
     describe: `local cluster in ${dir}`,
     cluster: state.clusterName,
-    invoke: (fn, payload) => fns.invoke(fn, payload),
+    // Through the cluster's warm host when it runs (as a Lambda container stays warm), else here.
+    invoke: async (fn, payload) =>
+      ((await invokeWarm(dir, state.createdAt, fn, payload)) ?? { result: await fns.invoke(fn, payload) })
+        .result,
     commands: createLocalCommands({ root: dir, containers: true }),
     shell(instanceId) {
       if (!isNodeUp(dir, instanceId)) throw new NotFoundError(`node ${instanceId} is not running`);

@@ -24,6 +24,9 @@ import { etcdClientUrl } from "../../../functions/domain/model.ts";
 import { PLACEMENT_KEY } from "../../../functions/domain/etcdKeys.ts";
 import { pollUntil } from "../../../functions/domain/poll.ts";
 import type { ClusterView } from "../../../functions/domain/clusterView.ts";
+import { InvalidInputError } from "../../../functions/domain/errors.ts";
+import { functionsHostPidPath, invokeWarm } from "../../../local/cluster/functionsHost.ts";
+import { pidAlive, readPidFile } from "../../../local/processes.ts";
 
 const exec = promisify(execFile);
 const lc = useLocalCluster({ name: "ops" });
@@ -90,8 +93,9 @@ beforeAll(async () => {
   helloNode = view.units.find((u) => u.name === "hello@1.service")!.machines[0]!;
 }, 300_000);
 
-// Each command line call is a whole `npx devcluster` process (tsx, a function container): seconds
-// each on a loaded machine, so the tests that make several have minutes.
+// Each command line call is a whole `npx devcluster` process (the prebuilt bundle, the status function
+// through the cluster's warm host): about a second each on a loaded machine; the first after a source
+// change builds the bundle. The tests that make several have minutes.
 describe("the operator's view of a local cluster", { timeout: 600_000 }, () => {
   it("machines are the groups' instances in moto, with their addresses and registry state", async () => {
     const s = await status(lc.dir);
@@ -148,11 +152,18 @@ describe("the operator's view of a local cluster", { timeout: 600_000 }, () => {
     };
     const listed = (v: ClusterView) =>
       v.services.flatMap((s) => s.instances.map((i) => `/services/${s.name}/instances/${i.id}`)).sort();
-    const v = await eventually("the view and etcd to agree on the services", async () => {
+    // One pair read together: an instance announced after the poll (a service still starting) would
+    // make a later second read of etcd differ from this view.
+    const [v, keys] = await eventually("the view and etcd to agree on the services", async () => {
       const [fresh, keys] = await Promise.all([readView(t), instanceKeys()]);
-      return JSON.stringify(listed(fresh)) === JSON.stringify(keys) && keys.length >= 3 ? fresh : undefined;
+      const names = new Set(fresh.services.map((s) => s.name));
+      // Until the two agree with the catalog's services announced (hello may come up last).
+      return JSON.stringify(listed(fresh)) === JSON.stringify(keys) &&
+        names.has("hello") &&
+        names.has("nginx")
+        ? ([fresh, keys] as const)
+        : undefined;
     });
-    const keys = await instanceKeys();
     expect(listed(v)).toEqual(keys);
     // One entry per announced service, in name order; the catalog's own services among them.
     expect(v.services.map((s) => s.name)).toEqual([...new Set(keys.map((k) => k.split("/")[2]!))].sort());
@@ -172,6 +183,25 @@ describe("the operator's view of a local cluster", { timeout: 600_000 }, () => {
     const vols = await cli("volumes");
     // The stack tags no volume (EC2 in moto has none with the cluster's tag): it says so, and exits 0.
     expect(vols).toMatchObject({ code: 0, stdout: "no volumes (none is tagged for cluster dev)\n" });
+  });
+
+  it("the command line invokes the functions through the cluster's warm host (Lambda's Invoke shape)", async () => {
+    // `up` started it; it keeps the status function's container warm between command lines.
+    const pid = readPidFile(functionsHostPidPath(lc.dir));
+    expect(pid !== undefined && pidAlive(pid)).toBe(true);
+    const warm = await invokeWarm(lc.dir, lc.state.createdAt, "status", {});
+    expect((warm?.result as ClusterView).machines.map((m) => m.id).sort()).toEqual(
+      view.machines.map((m) => m.id).sort(),
+    );
+    // A handler's error comes back with its class and message, as from the function run in-process.
+    const bad = { catalog: 42 };
+    const here = await (await loadFunctions(lc.dir, lc.state)).invoke("units", bad).catch((e: Error) => e);
+    const there = await invokeWarm(lc.dir, lc.state.createdAt, "units", bad).catch((e: Error) => e);
+    expect(here).toBeInstanceOf(InvalidInputError);
+    expect(there).toBeInstanceOf(InvalidInputError);
+    expect((there as Error).message).toBe((here as Error).message);
+    // The host answers for its own cluster only: another cluster in this directory runs in-process.
+    expect(await invokeWarm(lc.dir, "2000-01-01T00:00:00.000Z", "status", {})).toBeUndefined();
   });
 
   it("status and journal show the unit on its node, from its log", async () => {
