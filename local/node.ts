@@ -20,6 +20,8 @@ export interface LocalNodeEnv {
   address: string;
   zone: string;
   clusterName: string;
+  /** The stack in moto (the dashboard service reads it). */
+  stackName: string;
   domain: string;
   /** The private hosted zone's id (presence-dns writes service names there). */
   zoneId: string;
@@ -57,6 +59,7 @@ export function prepareLocalNode(root: string, instanceId: string, role: Role, e
       join(dir, "etc/devcluster/cluster.env"),
       clusterEnvFile({
         CLUSTER_NAME: env.clusterName,
+        STACK_NAME: env.stackName,
         CLUSTER_DOMAIN: env.domain,
         NODE_ROLE: role,
         AWS_REGION: env.aws.AWS_REGION ?? "",

@@ -1,6 +1,7 @@
 // The operator's commands against a deployed stack, with the operator's own AWS credentials: the
 // stack's functions through Lambda Invoke (status reads etcd from inside the VPC; this machine never
-// reaches etcd), node scripts through SSM Run Command, a shell through SSM Session Manager.
+// reaches etcd), node scripts through SSM Run Command, a shell through SSM Session Manager, the
+// control plane's events from the functions' log groups in CloudWatch Logs.
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
@@ -10,14 +11,16 @@ import {
   DescribeStackResourcesCommand,
   DescribeStacksCommand,
 } from "@aws-sdk/client-cloudformation";
+import { CloudWatchLogsClient } from "@aws-sdk/client-cloudwatch-logs";
 import { InvokeCommand, LambdaClient } from "@aws-sdk/client-lambda";
 import { SSMClient, StartSessionCommand } from "@aws-sdk/client-ssm";
 import { z } from "zod";
-import type { FunctionName } from "../../cloudformation/options.ts";
+import { FUNCTION_NAMES, type FunctionName } from "../../cloudformation/options.ts";
 import { Params } from "../../cloudformation/ids.ts";
 import * as errors from "../../functions/domain/errors.ts";
 import { createSsmCommands } from "../../functions/adapters/aws/ssmCommands.ts";
 import type { OpsTarget } from "./target.ts";
+import { logGroupOf, readCloudWatchEvents } from "./cloudWatchEvents.ts";
 
 export interface StackChoice {
   stack: string;
@@ -155,6 +158,11 @@ export async function awsOpsTarget(
   const lambda = new LambdaClient({ region });
   const invoker = over.invoker ?? lambdaInvoker(lambda);
   const ssm = new SSMClient({ region, maxAttempts: 5 });
+  const logs = new CloudWatchLogsClient({ region, maxAttempts: 3 });
+  const groups = FUNCTION_NAMES.flatMap((fn) => {
+    const name = resources.get(logicalIdOf(fn));
+    return name ? [logGroupOf(name)] : [];
+  });
   return {
     describe: `stack ${stack} (${region})`,
     cluster,
@@ -190,13 +198,10 @@ export async function awsOpsTarget(
         child.on("exit", (code) => resolve(code ?? 1));
       });
     },
-    async recentEvents() {
-      throw new errors.NotFoundError(
-        "the control plane's events of a deployed stack are in CloudWatch Logs (/aws/lambda/<stack>-<function>); the dashboard does not read them yet",
-      );
-    },
+    recentEvents: (limit) => readCloudWatchEvents(logs, groups, limit),
     close: async () => {
       cfn.destroy();
+      logs.destroy();
       lambda.destroy();
       ssm.destroy();
     },

@@ -3,16 +3,18 @@
 // the header and origin checks below in plain sight.
 //
 // Who may do what: locally the operator who started it is the admin and the server listens on
-// loopback only. Behind the front door (`trustProxy`), a request is served only when it comes from the
+// loopback only. Behind the front door (`trustProxy`), a request is served only when it comes from a
 // front door's address, and the user and groups are the X-Remote-User/X-Remote-Groups headers the
-// front door sets after single sign-on; only the `admins` group may restart or snapshot. POSTs are
-// CSRF-safe: they need the page's token in a header (a page of another origin cannot read it), a JSON
-// body, and a same-origin Origin; the Host header must name this server (no DNS rebinding).
+// front door sets after single sign-on (it strips any that arrive from outside); only the `admins`
+// group may restart or snapshot. POSTs are CSRF-safe: they need the page's token in a header (a page
+// of another origin cannot read it), a JSON body, and a same-origin Origin; locally the Host header
+// must name this server (no DNS rebinding); behind the front door the Origin must name the host the
+// front door served the page as.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import { DevclusterError, InvalidInputError } from "../../functions/domain/errors.ts";
-import { readView, takeSnapshot, unitAction, unitRows } from "./operate.ts";
+import { placementRows, readView, takeSnapshot, unitAction, unitRows } from "./operate.ts";
 import { dashboardPage } from "./dashboardPage.ts";
 import type { OpsTarget } from "./target.ts";
 
@@ -21,8 +23,13 @@ export const ADMINS_GROUP = "admins";
 export interface DashboardOptions {
   host: string;
   port: number;
-  /** The front door's address: only its requests are served, and its identity headers trusted. */
-  trustProxy?: string | undefined;
+  /**
+   * The front door's address, or a test of a request's source address (the cluster's front doors
+   * change): only their requests are served, and only their identity headers trusted.
+   */
+  trustProxy?: string | ((address: string) => boolean) | undefined;
+  /** Why unit actions are not offered, when the target cannot run commands on nodes. */
+  noNodeCommands?: string | undefined;
 }
 
 export interface Dashboard {
@@ -78,8 +85,9 @@ export async function startDashboard(t: OpsTarget, opts: DashboardOptions): Prom
 
   const identify = (req: IncomingMessage): Identity | undefined => {
     if (!opts.trustProxy) return { user: "local operator", admin: true };
-    const from = req.socket.remoteAddress?.replace(/^::ffff:/, "");
-    if (from !== opts.trustProxy) return undefined;
+    const from = req.socket.remoteAddress?.replace(/^::ffff:/, "") ?? "";
+    const trusted = typeof opts.trustProxy === "string" ? from === opts.trustProxy : opts.trustProxy(from);
+    if (!trusted) return undefined;
     const user = header(req, "x-remote-user");
     if (!user) return undefined;
     const groups = (header(req, "x-remote-groups") ?? "").split(",").map((g) => g.trim());
@@ -87,9 +95,21 @@ export async function startDashboard(t: OpsTarget, opts: DashboardOptions): Prom
   };
 
   let self = "";
+  /** Locally this server itself; behind the front door the host it served the page as (any scheme). */
+  const sameOrigin = (origin: string, forwardedHost: string | undefined) => {
+    if (forwardedHost === undefined) return origin === `http://${self}`;
+    try {
+      return new URL(origin).hostname === forwardedHost.replace(/:\d+$/, "");
+    } catch {
+      return false;
+    }
+  };
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     // The Host header names this server (or, behind the front door, whatever name it serves us as).
     if (!opts.trustProxy && header(req, "host") !== self) return send(res, 421, { error: "wrong host" });
+    // What presence's health check asks (from the node itself): no identity, no data.
+    if (opts.trustProxy && req.method === "GET" && req.url === "/healthz")
+      return send(res, 200, { ok: true });
     const who = identify(req);
     if (!who) return send(res, 403, { error: "only the front door's signed-in requests are served" });
     const url = new URL(req.url ?? "/", "http://dashboard");
@@ -97,13 +117,24 @@ export async function startDashboard(t: OpsTarget, opts: DashboardOptions): Prom
       switch (url.pathname) {
         case "/": {
           const nonce = randomBytes(16).toString("base64");
-          const page = dashboardPage({ token, nonce, user: who.user, admin: who.admin, target: t.describe });
+          const page = dashboardPage({
+            token,
+            nonce,
+            user: who.user,
+            admin: who.admin,
+            target: t.describe,
+            canRestart: !opts.noNodeCommands,
+          });
           return send(res, 200, page, "text/html", nonce);
         }
         case "/api/view":
           return send(res, 200, await readView(t));
-        case "/api/units":
-          return send(res, 200, await unitRows(t, await readView(t)));
+        case "/api/units": {
+          const view = await readView(t);
+          if (opts.noNodeCommands)
+            return send(res, 200, placementRows(view, "not read (see the command line)"));
+          return send(res, 200, await unitRows(t, view));
+        }
         case "/api/events":
           try {
             return send(res, 200, { events: await t.recentEvents(100) });
@@ -120,7 +151,7 @@ export async function startDashboard(t: OpsTarget, opts: DashboardOptions): Prom
     if (!tokenOk(header(req, "x-csrf-token")))
       return send(res, 403, { error: "missing or wrong CSRF token" });
     const origin = header(req, "origin");
-    if (!opts.trustProxy && origin !== undefined && origin !== `http://${self}`)
+    if (origin !== undefined && !sameOrigin(origin, opts.trustProxy ? header(req, "host") : undefined))
       return send(res, 403, { error: "cross-origin request refused" });
     if (!(header(req, "content-type") ?? "").startsWith("application/json"))
       return send(res, 415, { error: "send JSON" });
@@ -128,6 +159,7 @@ export async function startDashboard(t: OpsTarget, opts: DashboardOptions): Prom
     const body = await jsonBody(req);
     switch (url.pathname) {
       case "/api/restart": {
+        if (opts.noNodeCommands) return send(res, 403, { error: opts.noNodeCommands });
         if (typeof body.unit !== "string") throw new InvalidInputError("restart: name a unit");
         const node = typeof body.node === "string" && body.node ? body.node : undefined;
         return send(res, 200, {

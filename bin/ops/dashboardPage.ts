@@ -10,9 +10,14 @@ export function dashboardPage(o: {
   nonce: string;
   user: string;
   admin: boolean;
+  /** false: the target runs no commands on nodes, so the page offers no restart. */
+  canRestart?: boolean;
   target: string;
 }): string {
-  const boot = JSON.stringify({ token: o.token, admin: o.admin }).replace(/</g, "\\u003c");
+  const boot = JSON.stringify({ token: o.token, admin: o.admin, canRestart: o.canRestart !== false }).replace(
+    /</g,
+    "\\u003c",
+  );
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>devcluster</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -110,7 +115,7 @@ function renderUnits(rows) {
     out.appendChild(el("h3", (node || "not placed") + (us[0].role ? " (" + us[0].role + ", " + us[0].zone + ")" : "")));
     out.appendChild(table(["unit", "state", ""], us.map((u) => {
       const cell = el("span");
-      if (BOOT.admin && node) {
+      if (BOOT.admin && BOOT.canRestart && node) {
         const b = el("button", "Restart"); b.dataset.unit = u.unit; b.dataset.node = node;
         b.setAttribute("aria-label", "restart " + u.unit + " on " + node);
         b.onclick = () => restart(b, u.unit, node);

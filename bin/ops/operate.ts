@@ -61,6 +61,18 @@ export function placedOn(view: ClusterView, unit: string, node?: string): string
   return [m.id];
 }
 
+/** Every placed unit on its machine, from the view alone (`state` says why it was not read). */
+export function placementRows(view: ClusterView, state: string): UnitRow[] {
+  const rows: UnitRow[] = [];
+  for (const m of view.machines)
+    for (const unit of m.units)
+      rows.push({ unit, machine: m.id, role: m.role, zone: m.zone, state, placed: true });
+  for (const u of view.units)
+    if (!u.machines.length)
+      rows.push({ unit: u.name, machine: "", role: "", zone: "", state: "unplaced", placed: true });
+  return rows.sort((a, b) => a.unit.localeCompare(b.unit) || a.machine.localeCompare(b.machine));
+}
+
 /** Every placed unit with its state on its machine (one command over every machine that has units). */
 export async function unitRows(
   t: OpsTarget,

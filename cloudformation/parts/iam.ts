@@ -284,6 +284,28 @@ const assumeRole = (service: string): CfnValue => ({
   Statement: [{ Effect: "Allow", Principal: { Service: service }, Action: "sts:AssumeRole" }],
 });
 
+/** The functions the dashboard service may invoke: one reads, the other only adds a snapshot. */
+export const DASHBOARD_FUNCTIONS = ["status", "snapshot"] as const satisfies readonly FunctionName[];
+
+function dashboardStatements(o: SynthOptions, functions: readonly FunctionName[]): Statement[] {
+  return [
+    allow(
+      ["cloudformation:DescribeStacks", "cloudformation:DescribeStackResources"],
+      sub(
+        `arn:\${AWS::Partition}:cloudformation:\${AWS::Region}:\${AWS::AccountId}:stack/\${AWS::StackName}/*`,
+      ),
+    ),
+    allow(
+      ["lambda:InvokeFunction"],
+      DASHBOARD_FUNCTIONS.map((fn) => arn("lambda", `function:${functionName(o, fn)}`)),
+    ),
+    allow(
+      ["logs:FilterLogEvents"],
+      functions.map((fn) => arn("logs", `log-group:/aws/lambda/${functionName(o, fn)}:*`)),
+    ),
+  ];
+}
+
 export function addIam(t: TemplateBuilder, o: SynthOptions, functions: readonly FunctionName[]): void {
   t.resource(Ids.nodeRole, {
     Type: "AWS::IAM::Role",
@@ -336,6 +358,17 @@ export function addIam(t: TemplateBuilder, o: SynthOptions, functions: readonly 
             Statement: [
               allow(["route53:ChangeResourceRecordSets", "route53:ListResourceRecordSets"], privateZoneArn),
             ],
+          },
+        },
+        {
+          // The dashboard service (decision 53) reads the stack as the command line does and takes
+          // snapshots: its own stack's description, the read-only status function, the snapshot
+          // function (which only adds a snapshot) and the functions' log groups. Never SSM Run
+          // Command or the functions that change the cluster (units, restore, lifecycle, reconcile).
+          PolicyName: "operate-dashboard",
+          PolicyDocument: {
+            Version: "2012-10-17",
+            Statement: dashboardStatements(o, functions),
           },
         },
         {

@@ -48,6 +48,7 @@ const SUBSTITUTIONS = {
   [Params.clusterName]: Params.clusterName,
   [Params.clusterDomain]: Params.clusterDomain,
   AwsRegion: "AWS::Region",
+  StackName: "AWS::StackName",
   PrivateZoneId: Ids.privateZone,
   UserPoolId: Ids.userPool,
   UserPoolClientId: Ids.authClient,
@@ -145,6 +146,7 @@ export function ignitionConfig(role: Role, etcdVersion: string): IgnitionConfig 
       0o644,
       clusterEnvFile({
         CLUSTER_NAME: placeholder(Params.clusterName),
+        STACK_NAME: placeholder("StackName"),
         CLUSTER_DOMAIN: placeholder(Params.clusterDomain),
         NODE_ROLE: role,
         AWS_REGION: placeholder("AwsRegion"),

@@ -5,10 +5,13 @@
 // data is never re-bootstrapped with state `new` (etcd would ignore it anyway; we do not restart it).
 import { InvariantError } from "./errors.ts";
 import { etcdEnv, renderEnvFile, type EtcdStartSettings } from "./etcdEnv.ts";
+import { NODE_PKI_DIR } from "./nodeTls.ts";
 
 export const ETCD_UNIT = "etcd-member.service";
 /** Expanded by the shell on the node. */
 const DATA_DIR = "$ROOT/var/lib/etcd";
+/** Stands for `$ROOT<PKI dir>` until the values are checked (the check refuses `$` elsewhere). */
+const TLS_DIR_MARK = "__DEVCLUSTER_PKI_DIR__";
 
 /**
  * What a joining member does with a data dir it finds (state `existing` only). A node that is not a
@@ -21,19 +24,25 @@ const DATA_DIR = "$ROOT/var/lib/etcd";
  */
 export type PreviousData = "keep" | "move-aside" | "move-aside-if-stopped";
 
+/**
+ * `tls`: the member serves client and peer TLS with required client certificates, from the node's
+ * PKI directory (the launch's certificate step fills it); the script refuses to start it without a
+ * certificate there.
+ */
 export function etcdStartScript(
-  s: Omit<EtcdStartSettings, "dataDir">,
+  s: Omit<EtcdStartSettings, "dataDir" | "tlsDir"> & { tls?: boolean },
   previousData: PreviousData = "keep",
 ): string {
   if (previousData !== "keep" && s.state !== "existing")
     throw new InvariantError("only a joining member moves a previous data dir aside");
-  const env = etcdEnv({ ...s, dataDir: DATA_DIR });
+  const { tls, ...settings } = s;
+  const env = etcdEnv({ ...settings, dataDir: DATA_DIR, tlsDir: tls ? TLS_DIR_MARK : undefined });
   for (const [k, v] of Object.entries(env)) {
     // The file is written by an unquoted heredoc so $ROOT expands: nothing else may expand.
     if (k !== "ETCD_DATA_DIR" && !/^[A-Za-z0-9=:/.,_@-]*$/.test(v))
       throw new InvariantError(`unsafe value for ${k}`);
   }
-  const body = renderEnvFile(env).trimEnd();
+  const body = renderEnvFile(env).trimEnd().replaceAll(TLS_DIR_MARK, `$ROOT${NODE_PKI_DIR}`);
   return [
     "set -euo pipefail",
     // Serialise concurrent deliveries of the same settings (a repeated bootstrap) on one node.
@@ -43,6 +52,11 @@ export function etcdStartScript(
     "flock 9",
     'ENV_DIR="$ROOT/etc/etcd"',
     'ENV_FILE="$ENV_DIR/etcd.env"',
+    ...(tls
+      ? [
+          `for f in ca.crt node.crt node.key; do [ -s "$ROOT${NODE_PKI_DIR}/$f" ] || { echo "etcd: no $ROOT${NODE_PKI_DIR}/$f: the node has no certificate yet" >&2; exit 40; }; done`,
+        ]
+      : []),
     ...(previousData === "keep" ? [] : moveAside(previousData)),
     'mkdir -p "$ENV_DIR" "$ROOT/var/lib/etcd"',
     'chmod 700 "$ROOT/var/lib/etcd"',

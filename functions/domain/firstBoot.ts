@@ -32,6 +32,8 @@ WantedBy=multi-user.target
 /** What every node's /etc/devcluster/cluster.env says: its cluster, role, region and private zone. */
 export interface ClusterEnv {
   CLUSTER_NAME: string;
+  /** The cluster's CloudFormation stack (the dashboard service reads it as the command line does). */
+  STACK_NAME: string;
   CLUSTER_DOMAIN: string;
   NODE_ROLE: string;
   AWS_REGION: string;

@@ -6,6 +6,7 @@ import { InvalidInputError } from "./errors.ts";
 export const IMAGE_NAMES = [
   "ambassador",
   "auth",
+  "dashboard",
   "etcd-amb",
   "frontdoor",
   "hello",

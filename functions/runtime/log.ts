@@ -35,13 +35,23 @@ export function redact(value: unknown, depth = 0): unknown {
 export type LogSink = (line: string) => void;
 
 /** Lambda collects stdout; the local cluster sends its handlers' lines to DEVCLUSTER_LOG_FILE. */
-const defaultSink: LogSink = (l) => {
+export const defaultSink: LogSink = (l) => {
   const file = process.env.DEVCLUSTER_LOG_FILE;
   if (file) appendFileSync(file, l + "\n");
   else process.stdout.write(l + "\n");
 };
 
-export function createLogger(base: LogFields = {}, sink: LogSink = defaultSink): Logger {
+let processSink: LogSink = defaultSink;
+
+/**
+ * Where this process's loggers write unless given a sink: the local function host adds shipping to
+ * CloudWatch Logs, which Lambda does from stdout on AWS.
+ */
+export function setProcessLogSink(sink: LogSink): void {
+  processSink = sink;
+}
+
+export function createLogger(base: LogFields = {}, sink: LogSink = (l) => processSink(l)): Logger {
   const write = (level: string, msg: string, fields?: LogFields) => {
     if (process.env.DEVCLUSTER_LOG === "silent") return;
     sink(

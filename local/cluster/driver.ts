@@ -88,6 +88,7 @@ export async function deliverChanges(opts: {
         d && {
           ...d,
           clusterName: state.clusterName,
+          stackName: state.stackName,
           domain: state.domain,
           zoneId: state.zoneId,
           ...(state.userPool ? { userPool: state.userPool } : {}),

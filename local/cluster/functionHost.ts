@@ -6,8 +6,11 @@ import { parentPort, workerData } from "node:worker_threads";
 import type { FunctionName } from "../../cloudformation/options.ts";
 import { createWiring, type Wiring } from "../../functions/runtime/wiring.ts";
 import { loadConfig } from "../../functions/runtime/config.ts";
+import { CloudWatchLogsClient } from "@aws-sdk/client-cloudwatch-logs";
+import { defaultSink, setProcessLogSink } from "../../functions/runtime/log.ts";
 import { createLocalCommands } from "../commands.ts";
 import { localLifecycleActions } from "../lifecycleActions.ts";
+import { LogShipper } from "./logShipper.ts";
 
 export interface Invocation {
   id: number;
@@ -27,6 +30,33 @@ const handlers = {
   status: async () => (await import("../../functions/handlers/status.ts")).statusHandler,
 } satisfies Record<FunctionName, unknown>;
 
+// Lambda ships the function's output to its log group with the function's role; so does this host
+// (the role allows logs:PutLogEvents on its own group only). The log file keeps every line as well.
+const group = process.env.AWS_LAMBDA_LOG_GROUP_NAME;
+const shipper = group ? new LogShipper(new CloudWatchLogsClient({ maxAttempts: 3 }), group) : undefined;
+if (shipper)
+  setProcessLogSink((line) => {
+    defaultSink(line);
+    shipper.add(line);
+  });
+
+/** Ships the invocation's lines; a failure to ship is written to the log file, never the answer's. */
+const ship = async () => {
+  try {
+    await shipper?.flush();
+  } catch (e) {
+    defaultSink(
+      JSON.stringify({
+        level: "warn",
+        time: new Date().toISOString(),
+        msg: "log lines not shipped to CloudWatch Logs",
+        fn,
+        error: (e as Error).message,
+      }),
+    );
+  }
+};
+
 const wiring: Wiring = createWiring(loadConfig(process.env), {
   commands: createLocalCommands({ root: dir, containers: true }),
   actions: localLifecycleActions(dir),
@@ -36,17 +66,18 @@ const wiring: Wiring = createWiring(loadConfig(process.env), {
 const handler = (await handlers[fn]())(() => wiring);
 
 parentPort!.on("message", (m: Invocation) => {
-  handler(m.payload as never, { awsRequestId: randomUUID() }).then(
-    // What Lambda hands back is the result's JSON.
-    (result: unknown) =>
-      parentPort!.postMessage({ id: m.id, result: JSON.parse(JSON.stringify(result ?? null)) }),
-    (e: unknown) => {
-      const err = e instanceof Error ? e : new Error(String(e));
-      parentPort!.postMessage({
-        id: m.id,
-        error: { name: err.name, message: err.message, stack: err.stack },
-      });
-    },
-  );
+  handler(m.payload as never, { awsRequestId: randomUUID() })
+    .then(
+      // What Lambda hands back is the result's JSON.
+      (result: unknown): Answer => ({ id: m.id, result: JSON.parse(JSON.stringify(result ?? null)) }),
+      (e: unknown): Answer => {
+        const err = e instanceof Error ? e : new Error(String(e));
+        return { id: m.id, error: { name: err.name, message: err.message, stack: err.stack } };
+      },
+    )
+    .then(async (answer) => {
+      await ship();
+      parentPort!.postMessage(answer);
+    });
 });
 parentPort!.postMessage({ ready: true });

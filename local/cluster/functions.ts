@@ -8,6 +8,7 @@ import { Worker } from "node:worker_threads";
 import { FUNCTION_NAMES, type FunctionName } from "../../cloudformation/options.ts";
 import * as errors from "../../functions/domain/errors.ts";
 import { awsEnvFor, type AwsCredentials } from "../awsEnv.ts";
+import { logGroupOf } from "../../bin/ops/cloudWatchEvents.ts";
 import type { Answer } from "./functionHost.ts";
 import type { LocalState } from "./state.ts";
 
@@ -30,7 +31,13 @@ export function localEnv(dir: string, state: LocalState): Record<string, string>
  * `sls deploy`), its role's credentials, and what differs on this machine: the endpoint and the log file.
  */
 export function functionEnv(dir: string, state: LocalState, fn: FunctionName): Record<string, string> {
-  return { ...base(dir, state), ...awsEnvFor(state.motoEndpoint, roleCredentials(state, fn)) };
+  const name = state.functions[fn]?.name;
+  return {
+    ...base(dir, state),
+    ...awsEnvFor(state.motoEndpoint, roleCredentials(state, fn)),
+    // What Lambda sets in a function's environment; the host ships the handler's lines to this group.
+    ...(name ? { AWS_LAMBDA_FUNCTION_NAME: name, AWS_LAMBDA_LOG_GROUP_NAME: logGroupOf(name) } : {}),
+  };
 }
 
 export function roleCredentials(state: LocalState, principal: FunctionName | "node"): AwsCredentials {

@@ -1,57 +1,30 @@
 // The operator's commands against a local cluster: its deployed functions run through the local
 // function host (each with its own role, IAM enforced by moto), node scripts through the local
-// command runner, a node's shell in its directory, events from the handlers' log file.
+// command runner, a node's shell in its directory, events from the functions' log groups in moto's
+// CloudWatch Logs (the function host ships them there, as Lambda does).
 import { spawn } from "node:child_process";
-import { closeSync, existsSync, fstatSync, openSync, readSync } from "node:fs";
 import { join } from "node:path";
+import { CloudWatchLogsClient } from "@aws-sdk/client-cloudwatch-logs";
 import { NotFoundError } from "../../functions/domain/errors.ts";
-import type { ControlPlaneEvent, OpsTarget } from "../../bin/ops/target.ts";
+import type { OpsTarget } from "../../bin/ops/target.ts";
+import { logGroupOf, readCloudWatchEvents } from "../../bin/ops/cloudWatchEvents.ts";
+import { LOCAL_REGION } from "../awsEnv.ts";
 import { createLocalCommands } from "../commands.ts";
 import { isNodeUp, nodeDir } from "../node.ts";
 import { PROJECT_ROOT } from "../paths.ts";
 import { attach } from "./attach.ts";
 import { invokeWarm } from "./functionsHost.ts";
 
-/** The last `bytes` of a file (a log's tail without reading all of it). */
-function tailOf(file: string, bytes: number): string {
-  if (!existsSync(file)) return "";
-  const fd = openSync(file, "r");
-  try {
-    const size = fstatSync(fd).size;
-    const start = Math.max(0, size - bytes);
-    const buf = Buffer.alloc(size - start);
-    readSync(fd, buf, 0, buf.length, start);
-    const text = buf.toString("utf8");
-    // A cut in the middle of a line drops that partial line.
-    return start > 0 ? text.slice(text.indexOf("\n") + 1) : text;
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** Handler log lines (JSON) as events, newest last. */
-export function parseEvents(text: string, limit: number): ControlPlaneEvent[] {
-  const out: ControlPlaneEvent[] = [];
-  for (const line of text.split("\n")) {
-    if (!line.startsWith("{")) continue;
-    try {
-      const { time, level, msg, fn, ...fields } = JSON.parse(line) as Record<string, unknown>;
-      out.push({
-        time: String(time ?? ""),
-        level: String(level ?? ""),
-        fn: String(fn ?? ""),
-        msg: String(msg ?? ""),
-        fields,
-      });
-    } catch {
-      // a line cut while it was written
-    }
-  }
-  return out.slice(-limit);
-}
-
 export async function localOpsTarget(dir: string): Promise<OpsTarget> {
   const { state, fns } = await attach(dir);
+  // The operator's side reads with the administrator's credentials, as `aws logs` would.
+  const logs = new CloudWatchLogsClient({
+    endpoint: state.motoEndpoint,
+    region: LOCAL_REGION,
+    credentials: state.admin,
+    maxAttempts: 3,
+  });
+  const groups = Object.values(state.functions).map((f) => logGroupOf(f.name));
   return {
     describe: `local cluster in ${dir}`,
     cluster: state.clusterName,
@@ -80,7 +53,7 @@ export async function localOpsTarget(dir: string): Promise<OpsTarget> {
         child.on("exit", (code) => resolve(code ?? 1));
       });
     },
-    recentEvents: async (limit) => parseEvents(tailOf(join(dir, "functions.log"), 512 * 1024), limit),
-    close: async () => {},
+    recentEvents: (limit) => readCloudWatchEvents(logs, groups, limit),
+    close: async () => logs.destroy(),
   };
 }

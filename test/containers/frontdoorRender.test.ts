@@ -97,6 +97,13 @@ describe("front door renderer", () => {
     expect(await nginxT(r.text)).toEqual({ ok: true });
   });
 
+  it("connects to backends from its own address (a backend may trust front doors by address)", async () => {
+    expect(renderNginxConfig([], settings).text).toContain("proxy_bind 127.0.0.1;");
+    const any = renderNginxConfig([], { ...settings, listenAddress: "0.0.0.0" });
+    expect(any.text).not.toContain("proxy_bind");
+    expect(await nginxT(any.text)).toEqual({ ok: true });
+  });
+
   it("with one instance, it renders one virtual host whose upstream is that instance", async () => {
     const r = renderNginxConfig(
       [svc("hello", [rec("hello", "1", "127.0.0.5", { http: 8080 }, { http: "http", public: true })])],

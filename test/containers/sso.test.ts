@@ -36,7 +36,7 @@ const PORT = 18_090;
 const servers: Server[] = [];
 const procs: RunningProgram[] = [];
 /** What each backend saw, newest last. */
-const seen: { service: string; headers: IncomingHttpHeaders }[] = [];
+const seen: { service: string; headers: IncomingHttpHeaders; from: string | undefined }[] = [];
 
 interface Answer {
   status: number;
@@ -97,7 +97,7 @@ async function signIn(user: string, host = `wiki.${DOMAIN}`): Promise<string> {
 
 async function backend(ip: string, port: number, service: string) {
   const s = createServer((req, res) => {
-    seen.push({ service, headers: req.headers });
+    seen.push({ service, headers: req.headers, from: req.socket.remoteAddress });
     res.end(`${service} for ${String(req.headers["x-remote-user"] ?? "-")}\n`);
   });
   await new Promise<void>((r) => s.listen(port, ip, r));
@@ -234,6 +234,8 @@ describe("single sign-on at the front door", () => {
     expect(h.cookie).not.toContain("devcluster_session");
     expect(h.cookie).toContain("theme=dark");
     expect(h.cookie).toContain("lang=en");
+    // It comes from the front door's own address, whatever the client's (backends may check it).
+    expect(seen.at(-1)!.from).toBe(door);
     // One cookie serves every service of the domain (Domain=dev.test).
     expect((await ask(`team.${DOMAIN}`, "/", { headers: { cookie } })).body).toBe("team for alice\n");
   });

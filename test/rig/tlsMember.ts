@@ -1,9 +1,9 @@
 // One etcd member serving client and peer TLS with required client certificates, set up the
 // launch's way: a cluster CA, each node's key and CSR made on the node (the local command runner),
-// certificates signed by the control plane, the member started by the local systemctl.
-import { readFileSync, writeFileSync } from "node:fs";
+// certificates signed by the control plane, the member started by the launch's start script.
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { etcdEnv, renderEnvFile } from "../../functions/domain/etcdEnv.ts";
+import { etcdStartScript } from "../../functions/domain/etcdStartScript.ts";
 import { etcdTlsClientUrl } from "../../functions/domain/model.ts";
 import { NODE_PKI_DIR } from "../../functions/domain/nodeTls.ts";
 import {
@@ -55,23 +55,17 @@ export async function startTlsMember(opts: {
     );
   }
   const main = opts.nodes[0]!;
-  const env = etcdEnv({
-    name: main.id,
-    ip: main.ip,
-    dataDir: "$ROOT/var/lib/etcd",
-    initialCluster: [{ name: main.id, ip: main.ip }],
-    state: "new",
-    token: opts.token,
-    tlsDir: `$ROOT${NODE_PKI_DIR}`,
-  });
-  writeFileSync(
-    join(nodeDir(root, main.id), "etc/etcd/etcd.env"),
-    renderEnvFile(env).replaceAll("$ROOT", nodeDir(root, main.id)),
-  );
   const [started] = await commands.run({
     instanceIds: [main.id],
-    script: "systemctl daemon-reload\nsystemctl enable --now etcd-member.service",
-    comment: "start",
+    script: etcdStartScript({
+      name: main.id,
+      ip: main.ip,
+      initialCluster: [{ name: main.id, ip: main.ip }],
+      state: "new",
+      token: opts.token,
+      tls: true,
+    }),
+    comment: "start etcd with TLS",
   });
   if (started?.status !== "Success") throw new Error(`etcd did not start: ${JSON.stringify(started)}`);
   const pkiFiles = (id: string) => {

@@ -164,6 +164,9 @@ export function renderNginxConfig(services: ServicePresence[], s: FrontDoorSetti
   for (const t of ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"])
     p(1, `${t}_temp_path ${s.prefix}/tmp/${t};`);
   p(1, "server_names_hash_bucket_size 128;");
+  // Backends see requests come from the front door's own address (the one announced for it), not
+  // whatever source the kernel picks: a backend that trusts only front doors can check it.
+  if (s.listenAddress !== "0.0.0.0") p(1, `proxy_bind ${s.listenAddress};`);
   p(1, "map $http_upgrade $connection_upgrade { default upgrade; '' ''; }");
   // Backends never see the session cookie: a backend could otherwise replay it to other services.
   p(1, "map $http_cookie $devcluster_backend_cookie {");

@@ -1,6 +1,6 @@
 // Announces one instance on an etcd lease: written in one transaction, kept alive by the caller's
 // rhythm (one keep-alive per passed health check), revoked when the instance is unhealthy or stops.
-import type { Etcd3, Lease } from "etcd3";
+import { EtcdLeaseInvalidError, type Etcd3, type Lease } from "etcd3";
 import { announcementKeys, masterKey, type PresenceRecord } from "../../../functions/domain/presence.ts";
 import type { Logger } from "../../shared/log.ts";
 
@@ -28,7 +28,9 @@ export class Announcer {
       try {
         await this.lease.keepaliveOnce();
       } catch (e) {
-        if ((e as Error).name === "EtcdLeaseInvalidError") {
+        // By class: etcd3's errors do not set `name` (it is "Error"), so a name test never matched and
+        // an expired lease (keep-alives late on a loaded node) was retried forever, never re-announced.
+        if (e instanceof EtcdLeaseInvalidError) {
           this.opts.log.warn("lease.expired", { code: "lease.expired", lease: this.leaseId });
           this.forget();
         } else throw e;

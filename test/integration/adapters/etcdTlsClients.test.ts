@@ -1,11 +1,17 @@
 // The functions' etcd clients against a member serving TLS with required client certificates: the
 // cluster store (gRPC and /health) and the snapshot API (JSON gateway, /health, /version and the
-// snapshot stream) work with the control plane's certificate, and get nothing without it.
+// snapshot stream) work with the control plane's certificate, and get nothing without it. The
+// launch's start script starts a TLS member only on a node that holds its certificate.
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { etcdClusterStore } from "../../../functions/adapters/etcd/clusterStore.ts";
 import { createEtcdSnapshotApi } from "../../../functions/adapters/etcd/snapshots.ts";
 import type { EtcdClientTls } from "../../../functions/adapters/etcd/tls.ts";
+import { etcdStartScript } from "../../../functions/domain/etcdStartScript.ts";
 import { pollUntil } from "../../../functions/domain/poll.ts";
+import { createLocalCommands } from "../../../local/commands.ts";
+import { nodeDir, prepareLocalNode } from "../../../local/node.ts";
 import { useRig } from "../../rig/index.ts";
 import { startTlsMember, type TlsMember } from "../../rig/tlsMember.ts";
 
@@ -85,5 +91,25 @@ describe("the functions' etcd clients over TLS", () => {
     expect(await api.status(member.endpoint)).toBeUndefined();
     expect(await api.healthy(member.endpoint)).toBe(false);
     await expect(api.members(member.endpoint)).rejects.toThrow(/https needs the control plane's certificate/);
+  });
+
+  it("the start script refuses to start a TLS member on a node that holds no certificate", async () => {
+    const id = "i-0dd0000000000a002";
+    prepareLocalNode(member.root, id, "main");
+    const [r] = await createLocalCommands({ root: member.root }).run({
+      instanceIds: [id],
+      script: etcdStartScript({
+        name: id,
+        ip: rig.block.address(42),
+        initialCluster: [{ name: id, ip: rig.block.address(42) }],
+        state: "new",
+        token: rig.unique("t"),
+        tls: true,
+      }),
+      comment: "start etcd with TLS",
+    });
+    expect(r?.status).toBe("Failed");
+    expect(r?.stderr).toMatch(/the node has no certificate yet/);
+    expect(existsSync(join(nodeDir(member.root, id), "etc/etcd/etcd.env"))).toBe(false);
   });
 });

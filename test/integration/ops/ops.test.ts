@@ -4,6 +4,7 @@
 // answers the same; bad input changes nothing; the dashboard in Debian's Chromium shows the nodes
 // and services and restarts a unit from the page. One local cluster for the whole file.
 import { execFile, spawn } from "node:child_process";
+import { request as httpRequest } from "node:http";
 import { promisify } from "node:util";
 import { Etcd3 } from "etcd3";
 import { chromium, type Browser } from "playwright-core";
@@ -23,12 +24,20 @@ import { localEnv } from "../../../local/cluster/functions.ts";
 import { etcdClientUrl } from "../../../functions/domain/model.ts";
 import { PLACEMENT_KEY } from "../../../functions/domain/etcdKeys.ts";
 import { pollUntil } from "../../../functions/domain/poll.ts";
+import { CloudWatchLogsClient, FilterLogEventsCommand } from "@aws-sdk/client-cloudwatch-logs";
+import { logGroupOf, parseEvent } from "../../../bin/ops/cloudWatchEvents.ts";
+import { LOCAL_REGION } from "../../../local/moto.ts";
+import { CognitoIdentityProviderClient } from "@aws-sdk/client-cognito-identity-provider";
+import { cognitoUserDirectory } from "../../../functions/adapters/aws/cognitoUsers.ts";
+import { addUser } from "../../../functions/operations/users.ts";
 import type { ClusterView } from "../../../functions/domain/clusterView.ts";
 import { InvalidInputError } from "../../../functions/domain/errors.ts";
 import { functionsHostPidPath, invokeWarm } from "../../../local/cluster/functionsHost.ts";
 import { pidAlive, readPidFile } from "../../../local/processes.ts";
 
 const exec = promisify(execFile);
+// The functions log here (to their log file and CloudWatch Logs, as on AWS): the events are checked.
+process.env.DEVCLUSTER_LOG = "";
 const lc = useLocalCluster({ name: "ops" });
 
 /** The `devcluster` bin against this cluster: exit code, stdout, stderr (stdin is not a terminal). */
@@ -391,6 +400,47 @@ describe("the dashboard", { timeout: 300_000 }, () => {
     await page.close();
   });
 
+  it("events are the handlers' lines in moto's CloudWatch Logs, shipped there as Lambda does", async () => {
+    // up ran the lifecycle function for every launch: its group holds those lines.
+    const logs = new CloudWatchLogsClient({
+      endpoint: lc.state.motoEndpoint,
+      region: LOCAL_REGION,
+      credentials: lc.state.admin,
+    });
+    try {
+      // Everything in the functions' groups, read directly from moto.
+      const stored = async () => {
+        const out = new Set<string>();
+        for (const f of Object.values(lc.state.functions)) {
+          const r = await logs.send(new FilterLogEventsCommand({ logGroupName: logGroupOf(f.name) }));
+          for (const e of r.events ?? []) {
+            // Not every line is a handler's (moto writes its own when asked to run a function).
+            const l = parseEvent(e.message ?? "");
+            if (l) out.add(`${l.time} ${l.fn} ${l.msg}`);
+          }
+        }
+        return out;
+      };
+      // up ran the lifecycle function for every launch: its lines are there.
+      await eventually("lifecycle lines in CloudWatch Logs", async () =>
+        [...(await stored())].some((l) => l.includes(" lifecycle ")) ? true : undefined,
+      );
+      const events = (await (await fetch(new URL("/api/events", ui.url))).json()) as {
+        events: { fn: string; msg: string; time: string }[];
+      };
+      expect(events.events.length).toBeGreaterThan(0);
+      const inGroups = await stored();
+      for (const e of events.events) expect(inGroups.has(`${e.time} ${e.fn} ${e.msg}`), e.msg).toBe(true);
+      const page = await browser.newPage();
+      await page.goto(ui.url);
+      const newest = events.events.at(-1)!;
+      await page.locator("#events td", { hasText: newest.fn }).first().waitFor({ timeout: 60_000 });
+      await page.close();
+    } finally {
+      logs.destroy();
+    }
+  });
+
   it("refuses a POST without the page's token, from another origin, or to another host name", async () => {
     const before = await containerId(helloNode, "hello@1.service");
     const post = (headers: Record<string, string>) =>
@@ -417,16 +467,219 @@ describe("the dashboard", { timeout: 300_000 }, () => {
     expect(await containerId(helloNode, "hello@1.service")).toBe(before);
   });
 
-  it("behind the front door: only its signed-in requests, and only admins may act", async () => {
-    const proxied = await startDashboard(t, { host: "127.0.0.1", port: 0, trustProxy: "127.0.0.2" });
-    try {
-      // From an address that is not the front door's: refused whatever headers it sends.
-      const direct = await fetch(proxied.url, {
-        headers: { "x-remote-user": "mallory", "x-remote-groups": "admins" },
+  it("behind the front door: only its requests, with its identity headers; only admins act, with the page's token and the front door's origin", async () => {
+    // This test's requests come from 127.0.0.1: here that is "the front door"; 127.0.0.2 is not.
+    const proxied = await startDashboard(t, {
+      host: "127.0.0.1",
+      port: 0,
+      trustProxy: (a) => a === "127.0.0.1",
+    });
+    const elsewhere = await startDashboard(t, { host: "127.0.0.1", port: 0, trustProxy: "127.0.0.2" });
+    const ask = (
+      d: Dashboard,
+      path: string,
+      headers: Record<string, string>,
+      body?: unknown,
+    ): Promise<{ status: number; text: string }> =>
+      new Promise((resolve, reject) => {
+        const u = new URL(path, d.url);
+        const req = httpRequest(
+          { host: u.hostname, port: u.port, path: u.pathname, method: body ? "POST" : "GET", headers },
+          (res) => {
+            let text = "";
+            res.on("data", (c: Buffer) => (text += c.toString()));
+            res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
+          },
+        );
+        req.on("error", reject);
+        req.end(body === undefined ? undefined : JSON.stringify(body));
       });
-      expect(direct.status).toBe(403);
+    const as = (user: string, groups: string) => ({
+      host: "dashboard.dev.test",
+      "x-remote-user": user,
+      "x-remote-groups": groups,
+    });
+    try {
+      // Not from a front door: refused whatever it claims.
+      expect((await ask(elsewhere, "/", as("mallory", "admins"))).status).toBe(403);
+      expect((await ask(elsewhere, "/api/view", as("mallory", "admins"))).status).toBe(403);
+      // From the front door but without a user (it always sets one after sign-in): refused.
+      expect((await ask(proxied, "/", { host: "dashboard.dev.test" })).status).toBe(403);
+      // A developer sees the page, without restart buttons, and cannot act.
+      const devPage = await ask(proxied, "/", as("alice", "developers"));
+      expect(devPage.status).toBe(200);
+      expect(devPage.text).toContain("alice");
+      expect(devPage.text).not.toContain("alice (admin)");
+      const token = /"token":"([^"]+)"/.exec(devPage.text)![1]!;
+      const before = await containerId(helloNode, "hello@1.service");
+      const post = (who: Record<string, string>, extra: Record<string, string>) =>
+        ask(
+          proxied,
+          "/api/restart",
+          { ...who, "content-type": "application/json", ...extra },
+          { unit: "hello@1.service", node: helloNode },
+        );
+      const origin = { origin: "https://dashboard.dev.test" };
+      const dev = await post(as("alice", "developers"), { "x-csrf-token": token, ...origin });
+      expect(dev.status).toBe(403);
+      expect(dev.text).toContain("only the admins group");
+      // An admin still needs the page's token and the front door's origin.
+      expect((await post(as("carol", "admins"), origin)).status).toBe(403);
+      expect(
+        (await post(as("carol", "admins"), { "x-csrf-token": token, origin: "https://evil.example" })).status,
+      ).toBe(403);
+      expect(await containerId(helloNode, "hello@1.service")).toBe(before);
+      // With both, the restart happens.
+      const ok = await post(as("carol", "developers, admins"), { "x-csrf-token": token, ...origin });
+      expect(ok.status, ok.text).toBe(200);
+      expect((JSON.parse(ok.text) as { results: { ok: boolean }[] }).results.every((r) => r.ok)).toBe(true);
+      await eventually("a new hello container", async () => {
+        const id = await containerId(helloNode, "hello@1.service");
+        return id && id !== before ? id : undefined;
+      });
     } finally {
       await proxied.close();
+      await elsewhere.close();
     }
   });
 });
+
+describe(
+  "the dashboard service (its container), through the cluster's front door and sign-in",
+  { timeout: 300_000 },
+  () => {
+    const PASSWORD = "Correct-horse-42";
+    let door = "";
+    let host = "";
+    /** One request to the front door (port 80) for `host`, as a browser resolving the name would. */
+    const viaDoor = (
+      path: string,
+      opts: { form?: Record<string, string>; headers?: Record<string, string> } = {},
+    ): Promise<{ status: number; text: string; cookies: string[] }> =>
+      new Promise((resolve, reject) => {
+        const body = opts.form ? new URLSearchParams(opts.form).toString() : undefined;
+        const req = httpRequest(
+          {
+            host: door,
+            port: 80,
+            path,
+            method: body ? "POST" : "GET",
+            agent: false,
+            headers: {
+              host,
+              ...(body ? { "content-type": "application/x-www-form-urlencoded" } : {}),
+              ...opts.headers,
+            },
+          },
+          (res) => {
+            let text = "";
+            res.on("data", (c: Buffer) => (text += c.toString()));
+            res.on("end", () =>
+              resolve({
+                status: res.statusCode ?? 0,
+                text,
+                cookies: ([] as string[])
+                  .concat(res.headers["set-cookie"] ?? [])
+                  .map((c) => c.split(";")[0]!),
+              }),
+            );
+          },
+        );
+        req.on("error", reject);
+        req.end(body);
+      });
+    const session = (cookies: string[]) => cookies.find((c) => c.startsWith("devcluster_session="));
+    const field = (body: string, n: string) =>
+      new RegExp(`name="${n}" value="([^"]*)"`).exec(body)?.[1] ?? "";
+
+    beforeAll(async () => {
+      const pool = lc.state.userPool!;
+      expect(pool).toBeDefined();
+      const users = cognitoUserDirectory(
+        new CognitoIdentityProviderClient({
+          endpoint: lc.state.motoEndpoint,
+          region: LOCAL_REGION,
+          credentials: lc.state.admin,
+        }),
+        pool.userPoolId,
+      );
+      await addUser(users, "dana", { password: PASSWORD, groups: ["developers"] });
+      await addUser(users, "erin", { password: PASSWORD, groups: ["admins"] });
+      host = `dashboard.${lc.state.domain}`;
+      // The dashboard and the front door are announced once their containers answer (under load, a
+      // minute or more after up): wait until a front door asks for a login on the dashboard's name.
+      door = await eventually(
+        "the front door to serve the dashboard's name",
+        async () => {
+          const v = await readView(t);
+          if (!v.services.some((s) => s.name === "dashboard")) return undefined;
+          for (const i of v.services.find((s) => s.name === "nginx")?.instances ?? []) {
+            door = i.address;
+            if ((await viaDoor("/").catch(() => undefined))?.status === 401) return i.address;
+          }
+          return undefined;
+        },
+        240_000,
+      );
+    }, 300_000);
+
+    it("asks for a login; a signed-in non-admin is refused at the front door", async () => {
+      expect((await viaDoor("/")).text).toContain('action="/.auth/login"');
+      const r = await viaDoor("/.auth/login", { form: { username: "dana", password: PASSWORD, rd: "/" } });
+      expect(r.status).toBe(303);
+      const cookie = session(r.cookies)!;
+      expect((await viaDoor("/", { headers: { cookie } })).status).toBe(403);
+      expect((await viaDoor("/api/events", { headers: { cookie } })).status).toBe(403);
+    });
+
+    it("an admin reaches it as themself and reads the events from CloudWatch Logs with the node's role", async () => {
+      // An admin sets up a second factor first (moto accepts any code), then signs in with one.
+      const first = await viaDoor("/.auth/login", {
+        form: { username: "erin", password: PASSWORD, rd: "/" },
+      });
+      await viaDoor("/.auth/mfa-setup", {
+        form: { username: "erin", token: field(first.text, "token"), code: "123456", rd: "/" },
+      });
+      const again = await viaDoor("/.auth/login", {
+        form: { username: "erin", password: PASSWORD, rd: "/" },
+      });
+      const done = await viaDoor("/.auth/code", {
+        form: {
+          username: "erin",
+          session: field(again.text, "session"),
+          challenge: field(again.text, "challenge"),
+          code: "123456",
+          rd: "/",
+        },
+      });
+      expect(done.status, done.text).toBe(303);
+      const cookie = session(done.cookies)!;
+      // Forged identity headers from outside are replaced by the front door's.
+      const page = await viaDoor("/", {
+        headers: { cookie, "x-remote-user": "mallory", "x-remote-groups": "admins" },
+      });
+      expect(page.status).toBe(200);
+      expect(page.text).toContain("erin (admin)");
+      expect(page.text).not.toContain("mallory");
+      const events = await eventually("events through the front door", async () => {
+        const r = await viaDoor("/api/events", { headers: { cookie } });
+        const e = JSON.parse(r.text) as { events: { fn: string; msg: string }[]; unavailable?: string };
+        return e.events.length ? e : undefined;
+      });
+      expect(events.unavailable).toBeUndefined();
+      expect(events.events.map((e) => e.fn)).toContain("lifecycle");
+    });
+
+    it("is not reachable around the front door: direct requests with forged headers are refused", async () => {
+      const v = await readView(t);
+      const inst = v.services.find((s) => s.name === "dashboard")!.instances[0]!;
+      const direct = await fetch(`http://${inst.address}:${inst.port}/api/view`, {
+        headers: { "x-remote-user": "mallory", "x-remote-groups": "admins" },
+      });
+      expect(direct.status).toBe(403);
+      // Its health check (what presence asks from the node) answers without identity and without data.
+      const health = await fetch(`http://${inst.address}:${inst.port}/healthz`);
+      expect(await health.json()).toEqual({ ok: true });
+    });
+  },
+);

@@ -26,6 +26,7 @@ function ignitionOf(role: Role): IgnitionConfig {
       ClusterName: "dev",
       ClusterDomain: "dev.internal",
       "AWS::Region": "eu-west-1",
+      "AWS::StackName": "devcluster-dev",
       PrivateZone: "Z0PRIVATE",
       UserPool: "eu-west-1_POOL",
       AuthUserPoolClient: "client0",
@@ -156,7 +157,7 @@ describe("Ignition first boot", () => {
       expect.arrayContaining(["amazon-ssm-agent.service", "docker.service", "etcd-install.service"]),
     );
     expect(fileText(cfg, "/etc/devcluster/cluster.env")).toBe(
-      `CLUSTER_NAME=dev\nCLUSTER_DOMAIN=dev.internal\nNODE_ROLE=${role}\nAWS_REGION=eu-west-1\nPRIVATE_ZONE_ID=Z0PRIVATE\nUSER_POOL_ID=eu-west-1_POOL\nUSER_POOL_CLIENT_ID=client0\n`,
+      `CLUSTER_NAME=dev\nSTACK_NAME=devcluster-dev\nCLUSTER_DOMAIN=dev.internal\nNODE_ROLE=${role}\nAWS_REGION=eu-west-1\nPRIVATE_ZONE_ID=Z0PRIVATE\nUSER_POOL_ID=eu-west-1_POOL\nUSER_POOL_CLIENT_ID=client0\n`,
     );
     const install = fileText(cfg, "/opt/bin/install-etcd");
     expect(install).toMatch(/sha256sum -c/);
@@ -571,6 +572,11 @@ describe("IAM", () => {
         "ecr:GetDownloadUrlForLayer",
         "route53:ChangeResourceRecordSets",
         "route53:ListResourceRecordSets",
+        // The dashboard service's (decision 53).
+        "cloudformation:DescribeStacks",
+        "cloudformation:DescribeStackResources",
+        "lambda:InvokeFunction",
+        "logs:FilterLogEvents",
       ]),
     );
     expect(SSM_AGENT_ACTIONS.filter((a) => a.startsWith("ssm:GetParameter"))).toEqual([]);
@@ -600,6 +606,20 @@ describe("IAM", () => {
     expect(on("route53:ChangeResourceRecordSets").Resource).toEqual({
       "Fn::Sub": `arn:\${AWS::Partition}:route53:::hostedzone/\${${Ids.privateZone}}`,
     });
+    // The dashboard: its own stack, the status and snapshot functions only (never units, restore,
+    // lifecycle or reconcile, and no SSM Run Command), reading the functions' log groups.
+    expect(actionsOf(t, Ids.nodeRole).has("ssm:SendCommand")).toBe(false);
+    expect(on("cloudformation:DescribeStacks").Resource).toEqual({
+      "Fn::Sub":
+        "arn:${AWS::Partition}:cloudformation:${AWS::Region}:${AWS::AccountId}:stack/${AWS::StackName}/*",
+    });
+    const invoke = JSON.stringify(on("lambda:InvokeFunction").Resource);
+    expect(invoke).toContain("function:devcluster-dev-status");
+    expect(invoke).toContain("function:devcluster-dev-snapshot");
+    for (const fn of ["units", "restore", "lifecycle", "reconcile"]) expect(invoke).not.toContain(`-${fn}`);
+    expect(JSON.stringify(on("logs:FilterLogEvents").Resource)).toContain(
+      "log-group:/aws/lambda/devcluster-dev-lifecycle:*",
+    );
     const pull = on("ecr:BatchGetImage");
     expect(pull.Action).toEqual(["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]);
     const arns = (pull.Resource as { "Fn::Sub": string }[]).map((r) => r["Fn::Sub"]);

@@ -452,6 +452,26 @@ describe("etcd start script", () => {
     expect(s).toContain("<<ETCD_ENV_END"); // unquoted: $ROOT expands
     expect(s).toContain("systemctl restart etcd-member.service");
     expect(s).toContain("systemctl start etcd-member.service");
+    expect(s).not.toContain("https://");
+    expect(s).not.toContain("pki");
+  });
+  it("with TLS, serves https on both sides from the node's PKI directory, and needs the certificate", () => {
+    const s = etcdStartScript({
+      name: id(1),
+      ip: ip(1),
+      initialCluster: [{ name: id(1), ip: ip(1) }],
+      state: "new",
+      token: "t-1",
+      tls: true,
+    });
+    expect(s).toContain(`ETCD_LISTEN_CLIENT_URLS="https://${ip(1)}:2379"`);
+    expect(s).toContain(`ETCD_INITIAL_CLUSTER="${id(1)}=https://${ip(1)}:2380"`);
+    expect(s).toContain('ETCD_CLIENT_CERT_AUTH="true"');
+    expect(s).toContain('ETCD_PEER_CLIENT_CERT_AUTH="true"');
+    expect(s).toContain('ETCD_KEY_FILE="$ROOT/etc/devcluster/pki/node.key"');
+    expect(s).not.toContain("__DEVCLUSTER_PKI_DIR__");
+    // The check comes before the settings are written.
+    expect(s.indexOf("the node has no certificate yet")).toBeLessThan(s.indexOf("ETCD_ENV_END"));
   });
   it("refuses values that would expand in the heredoc", () => {
     expect(() =>

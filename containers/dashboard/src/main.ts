@@ -1,0 +1,69 @@
+// dashboard: the operator's dashboard as a cluster service, behind the front door and single sign-on.
+// It reads the deployed stack as the command line does (the status function through Lambda Invoke,
+// events from the functions' log groups, snapshots through the snapshot function), and serves only
+// requests that come from a front door announced in etcd, trusting the X-Remote-User/Groups headers
+// those set after sign-in; only the admins group may act.
+import { z } from "zod";
+import { parsePresence, SERVICE_NAME, servicePrefix } from "../../../functions/domain/presence.ts";
+import { awsOpsTarget } from "../../../bin/ops/awsTarget.ts";
+import { startDashboard } from "../../../bin/ops/dashboard.ts";
+import { etcdEndpoints, int, loadEnv } from "../../shared/config.ts";
+import { etcdClient, etcdTlsFromEnv, followPrefix } from "../../shared/etcd.ts";
+import { programLogger } from "../../shared/log.ts";
+import { runProgram } from "../../shared/run.ts";
+
+const log = programLogger("dashboard");
+
+const Env = z.object({
+  LISTEN_ADDRESS: z.ipv4({ error: "required: the node's private address" }),
+  PORT: int(1, 65535, 8095),
+  STACK_NAME: z.string({ error: "required: the cluster's CloudFormation stack" }).min(1),
+  AWS_REGION: z.string({ error: "required: the stack's region" }).min(1),
+  ETCD_ENDPOINTS: etcdEndpoints,
+  /** The service whose announced instances are the front doors. */
+  FRONT_DOOR_SERVICE: z.string().regex(SERVICE_NAME, "a service name").default("nginx"),
+  DEBOUNCE_MS: int(0, 60_000, 200),
+});
+
+/**
+ * Unit states and restarts are SSM Run Command scripts, which the nodes' role may not send (it would
+ * let any container on any node run commands as root everywhere): the command line does them.
+ */
+const NO_NODE_COMMANDS =
+  "restart and unit states run commands on nodes, which the cluster's nodes may not send: use 'devcluster restart <unit> --stack <stack>' (docs/OPERATIONS.md)";
+
+await runProgram(log, async () => {
+  const env = loadEnv(Env);
+  const target = await awsOpsTarget({ stack: env.STACK_NAME, region: env.AWS_REGION });
+  // Until the front doors are read, no address is trusted: every request is refused.
+  let doors = new Set<string>();
+  const etcd = etcdClient(env.ETCD_ENDPOINTS, etcdTlsFromEnv());
+  const follower = followPrefix(
+    etcd,
+    servicePrefix(env.FRONT_DOOR_SERVICE),
+    (kvs) => {
+      const next = new Set(
+        (parsePresence(kvs).services.get(env.FRONT_DOOR_SERVICE)?.instances ?? []).map((i) => i.privateIp),
+      );
+      if ([...next].sort().join() !== [...doors].sort().join())
+        log.info("front_doors", { code: "front_doors", addresses: [...next].sort() });
+      doors = next;
+    },
+    { debounceMs: env.DEBOUNCE_MS, log },
+  );
+  const ui = await startDashboard(target, {
+    host: env.LISTEN_ADDRESS,
+    port: env.PORT,
+    trustProxy: (address) => doors.has(address),
+    noNodeCommands: NO_NODE_COMMANDS,
+  });
+  log.info("listening", { code: "listening", url: ui.url, stack: env.STACK_NAME });
+  return {
+    stop: async () => {
+      await ui.close();
+      await follower.close();
+      etcd.close();
+      await target.close();
+    },
+  };
+});
