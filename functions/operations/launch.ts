@@ -39,19 +39,31 @@ export async function launch(ev: LifecycleEvent, deps: LifecycleDeps, log: Logge
   if (/^(shutting-down|terminated|stopping|stopped)$/.test(inst.state)) {
     throw new NotFoundError(`instance ${ev.instanceId} is ${inst.state}`);
   }
-  if (deps.pki) {
-    // Before anything uses etcd on the node: a member starts with its certificate.
-    const cert = await issueNodeCertificate(
-      {
-        commands: deps.commands,
-        pki: deps.pki,
-        now: deps.now,
-        commandTimeoutSeconds: deps.timing.commandTimeoutSeconds,
-      },
-      { instanceId: ev.instanceId, privateIp: inst.privateIp },
-      log,
-    );
-    report.steps.push(reportStep("LC_NODE_CERTIFICATE", cert));
+  const pki = deps.pki;
+  const issueCertificate = pki
+    ? async () => {
+        const cert = await issueNodeCertificate(
+          {
+            commands: deps.commands,
+            pki,
+            now: deps.now,
+            commandTimeoutSeconds: deps.timing.commandTimeoutSeconds,
+          },
+          { instanceId: ev.instanceId, privateIp: inst.privateIp },
+          log,
+        );
+        report.steps.push(reportStep("LC_NODE_CERTIFICATE", cert));
+      }
+    : undefined;
+  // A member starts with its certificate, so a main node gets it first. On a worker or data node
+  // only the units use etcd, so its two node commands run beside registration and the DNS sync and
+  // the push waits for them: a launch pays the longer of the two paths, not their sum. A failure
+  // still fails the launch (ABANDON), as a failed push does, and terminating undoes the record.
+  let certificate: Promise<void> | undefined;
+  if (issueCertificate && group.role === "main") await issueCertificate();
+  else if (issueCertificate) {
+    certificate = issueCertificate();
+    certificate.catch(() => {}); // awaited below; a rejection before then is not unhandled
   }
   const endpoints = endpointsOf(obs.main);
   const store = deps.store(endpoints);
@@ -79,8 +91,13 @@ export async function launch(ev: LifecycleEvent, deps: LifecycleDeps, log: Logge
   report.steps.push(reportStep("LC_REGISTERED", state));
 
   // Units and DNS both derive from the registry and do not depend on each other: do them at once.
-  const [, dns] = await Promise.all([
-    deps.units ? deps.units.onLaunch(rec, log, { store, endpoints }) : undefined,
+  // Both run to the end before a failure of either is raised, so nothing of this launch is still
+  // running when the handler answers.
+  const [pushed, synced] = await Promise.allSettled([
+    (async () => {
+      await certificate;
+      if (deps.units) await deps.units.onLaunch(rec, log, { store, endpoints });
+    })(),
     syncDns(store, deps.dns, log, {
       domain: deps.domain,
       owner: ev.instanceId,
@@ -89,6 +106,9 @@ export async function launch(ev: LifecycleEvent, deps: LifecycleDeps, log: Logge
       deadlineMs: deps.timing.dnsDeadlineMs,
     }),
   ]);
+  if (pushed.status === "rejected") throw pushed.reason;
+  if (synced.status === "rejected") throw synced.reason;
+  const dns = synced.value;
   if (deps.units) report.steps.push(reportStep("LC_UNITS_PUSHED"));
   if (!dns.synced) throw new DeadlineError("DNS sync did not finish in time");
   report.steps.push(dns.sentByMe ? reportStep("LC_DNS_SYNCED", dns.changes) : reportStep("LC_DNS_COVERED"));

@@ -14,6 +14,15 @@ import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { nodeDir } from "../../../local/node.ts";
 import { pollUntil } from "../../../functions/domain/poll.ts";
+import {
+  CONTROL_PLANE_USER,
+  createClientCertificate,
+  createClusterCa,
+} from "../../../functions/domain/pki.ts";
+import { NODE_PKI_DIR } from "../../../functions/domain/nodeTls.ts";
+import type { ClusterPki } from "../../../functions/ports/pki.ts";
+import type { Commands } from "../../../functions/ports/index.ts";
+import type { UnitsHook } from "../../../functions/operations/deps.ts";
 
 const rig = useRig({ moto: true, etcdMembers: 0 });
 let w: World;
@@ -94,6 +103,61 @@ describe("lifecycle", { shuffle: false }, () => {
     expect((await launch("worker", worker!)).result).toBe("CONTINUE");
     const members = await w.members();
     expect(members).toHaveLength(3);
+    await expectConsistent();
+  }, 90_000);
+
+  it("a worker's certificate is issued beside its registration and before its units; a failed certificate fails the launch and pushes nothing", async () => {
+    const ca = await createClusterCa("lc", new Date());
+    const pki: ClusterPki = {
+      ca: async () => ca,
+      controlPlaneClient: async () => createClientCertificate(ca, CONTROL_PLANE_USER, new Date()),
+    };
+    const pushed: { id: string; certOnNode: boolean }[] = [];
+    const units = {
+      onLaunch: async (rec: NodeRecord) => {
+        pushed.push({
+          id: rec.instanceId,
+          certOnNode: existsSync(join(nodeDir(w.root, rec.instanceId), NODE_PKI_DIR, "node.crt")),
+        });
+      },
+    } as unknown as UnitsHook;
+    // One worker exists already: these two are new.
+    const [ok, failing] = await w.scaleTo("worker", 3);
+    const r = await handleLifecycle(w.event("launch", "worker", ok!), { ...w.deps, pki, units }, w.log);
+    expect(r.result, JSON.stringify(r)).toBe("CONTINUE");
+    expect(r.steps.map((x) => x.code)).toEqual(
+      expect.arrayContaining(["LC_NODE_CERTIFICATE", "LC_UNITS_PUSHED"]),
+    );
+    expect(pushed).toEqual([{ id: ok, certOnNode: true }]);
+
+    // The node cannot make its key: the launch is abandoned and its units are never pushed.
+    const commands: Commands = {
+      ...w.deps.commands,
+      run: async (req) =>
+        req.comment === "devcluster etcd key and CSR"
+          ? req.instanceIds.map((instanceId) => ({
+              instanceId,
+              status: "Failed",
+              exitCode: 1,
+              stdout: "",
+              stderr: "openssl: no entropy",
+            }))
+          : w.deps.commands.run(req),
+    };
+    const bad = await handleLifecycle(
+      w.event("launch", "worker", failing!),
+      { ...w.deps, pki, units, commands },
+      w.log,
+    );
+    expect(bad.result, JSON.stringify(bad)).toBe("ABANDON");
+    expect(JSON.stringify(bad)).toMatch(/openssl: no entropy/);
+    expect(pushed.map((p) => p.id)).toEqual([ok]);
+    // Terminating the abandoned instance (what Auto Scaling does next) leaves the cluster consistent.
+    // The next tests start from one worker, as before this one.
+    for (const id of [failing!, ok!]) {
+      await w.terminate("worker", id);
+      expect((await terminate("worker", id)).result).toBe("CONTINUE");
+    }
     await expectConsistent();
   }, 90_000);
 
