@@ -7,6 +7,7 @@ import { createServer, type Server } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { etcdAccess } from "../../functions/adapters/etcd/etcdAccess.ts";
+import { grpcTlsOptions } from "../../functions/adapters/etcd/tls.ts";
 import { nodeAccess } from "../../functions/domain/etcdAccess.ts";
 import { pollUntil } from "../../functions/domain/poll.ts";
 import { instanceKey } from "../../functions/domain/presence.ts";
@@ -39,17 +40,12 @@ beforeAll(async () => {
       { id: W2, ip: rig.block.address(43), role: "worker" },
     ],
   });
-  const { ca, controlPlane } = member;
   admin = new Etcd3({
     hosts: [member.endpoint],
     dialTimeout: 1500,
-    credentials: {
-      rootCertificate: Buffer.from(ca.certPem),
-      certChain: Buffer.from(controlPlane.certPem),
-      privateKey: Buffer.from(controlPlane.keyPem),
-    },
+    ...grpcTlsOptions(member.controlPlaneTls),
   });
-  // A member answers within seconds of its start; 30 s covers a loaded machine.
+  // The member is healthy; the client's first connection may still take a moment on a loaded machine.
   expect(
     await pollUntil(
       async () =>

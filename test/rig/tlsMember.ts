@@ -3,7 +3,10 @@
 // certificates signed by the control plane, the member started by the launch's start script.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { createEtcdSnapshotApi } from "../../functions/adapters/etcd/snapshots.ts";
+import type { EtcdClientTls } from "../../functions/adapters/etcd/tls.ts";
 import { etcdStartScript } from "../../functions/domain/etcdStartScript.ts";
+import { pollUntil } from "../../functions/domain/poll.ts";
 import { etcdTlsClientUrl } from "../../functions/domain/model.ts";
 import { NODE_PKI_DIR } from "../../functions/domain/nodeTls.ts";
 import {
@@ -23,6 +26,8 @@ export interface TlsMember {
   ca: KeyPairPem;
   /** The control plane's client certificate (CN root). */
   controlPlane: KeyPairPem;
+  /** The same, with the CA, as the functions' etcd adapters take it. */
+  controlPlaneTls: EtcdClientTls;
   /** The member's https client URL. */
   endpoint: string;
   /** The directory holding the nodes' directories. */
@@ -34,7 +39,20 @@ export interface TlsMember {
   stop(): Promise<void>;
 }
 
-/** The member runs on `nodes[0]` (a main node); every node gets its certificate. */
+/** Until the member at `endpoint` reports itself healthy over https with `tls` (true), or 30 s pass. */
+export const untilHealthy = (endpoint: string, tls: EtcdClientTls) => {
+  const api = createEtcdSnapshotApi(tls);
+  // A member answers within seconds of its start; 30 s covers a loaded machine.
+  return pollUntil(async () => ((await api.healthy(endpoint)) ? true : undefined), {
+    timeoutMs: 30_000,
+    intervalMs: 200,
+  });
+};
+
+/**
+ * The member runs on `nodes[0]` (a main node); every node gets its certificate. Returns once the
+ * member is healthy.
+ */
 export async function startTlsMember(opts: {
   dir: string;
   token: string;
@@ -68,6 +86,10 @@ export async function startTlsMember(opts: {
     comment: "start etcd with TLS",
   });
   if (started?.status !== "Success") throw new Error(`etcd did not start: ${JSON.stringify(started)}`);
+  const controlPlaneTls: EtcdClientTls = { caPem: ca.certPem, ...controlPlane };
+  const endpoint = etcdTlsClientUrl(main.ip);
+  if (!(await untilHealthy(endpoint, controlPlaneTls)))
+    throw new Error(`etcd at ${endpoint} is not healthy after 30 s`);
   const pkiFiles = (id: string) => {
     const d = join(nodeDir(root, id), NODE_PKI_DIR);
     return { ca: join(d, "ca.crt"), cert: join(d, "node.crt"), key: join(d, "node.key") };
@@ -75,7 +97,8 @@ export async function startTlsMember(opts: {
   return {
     ca,
     controlPlane,
-    endpoint: etcdTlsClientUrl(main.ip),
+    controlPlaneTls,
+    endpoint,
     root,
     pkiFiles,
     nodeCredentials: (id) => ({

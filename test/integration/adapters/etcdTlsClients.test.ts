@@ -9,7 +9,6 @@ import { etcdClusterStore } from "../../../functions/adapters/etcd/clusterStore.
 import { createEtcdSnapshotApi } from "../../../functions/adapters/etcd/snapshots.ts";
 import type { EtcdClientTls } from "../../../functions/adapters/etcd/tls.ts";
 import { etcdStartScript } from "../../../functions/domain/etcdStartScript.ts";
-import { pollUntil } from "../../../functions/domain/poll.ts";
 import { createLocalCommands } from "../../../local/commands.ts";
 import { nodeDir, prepareLocalNode } from "../../../local/node.ts";
 import { useRig } from "../../rig/index.ts";
@@ -26,17 +25,7 @@ beforeAll(async () => {
     token: rig.unique("t"),
     nodes: [{ id: MAIN, ip: rig.block.address(41), role: "main" }],
   });
-  tls = {
-    caPem: member.ca.certPem,
-    certPem: member.controlPlane.certPem,
-    keyPem: member.controlPlane.keyPem,
-  };
-  const api = createEtcdSnapshotApi(tls);
-  // A member answers within seconds of its start; 30 s covers a loaded machine.
-  await pollUntil(async () => ((await api.healthy(member.endpoint)) ? true : undefined), {
-    timeoutMs: 30_000,
-    intervalMs: 200,
-  });
+  tls = member.controlPlaneTls;
 }, 90_000);
 afterAll(async () => member?.stop());
 

@@ -8,14 +8,13 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createEtcdSnapshotApi } from "../../../functions/adapters/etcd/snapshots.ts";
 import type { EtcdClientTls } from "../../../functions/adapters/etcd/tls.ts";
-import { pollUntil } from "../../../functions/domain/poll.ts";
 import { parseEnvFile } from "../../../functions/domain/etcdEnv.ts";
 import { planRestore, startScript, swapScript } from "../../../functions/domain/restorePlan.ts";
 import { forceNewClusterScript } from "../../../functions/domain/survivorPlan.ts";
 import { createLocalCommands } from "../../../local/commands.ts";
 import { nodeDir } from "../../../local/node.ts";
 import { useRig } from "../../rig/index.ts";
-import { startTlsMember, type TlsMember } from "../../rig/tlsMember.ts";
+import { startTlsMember, untilHealthy, type TlsMember } from "../../rig/tlsMember.ts";
 
 const rig = useRig();
 const MAIN = "i-0ee0000000000a001";
@@ -28,25 +27,14 @@ beforeAll(async () => {
     token: rig.unique("t"),
     nodes: [{ id: MAIN, ip: rig.block.address(41), role: "main" }],
   });
-  tls = {
-    caPem: member.ca.certPem,
-    certPem: member.controlPlane.certPem,
-    keyPem: member.controlPlane.keyPem,
-  };
+  tls = member.controlPlaneTls;
 }, 90_000);
 afterAll(async () => member?.stop());
-
-const healthy = (api: ReturnType<typeof createEtcdSnapshotApi>) =>
-  // A member answers within seconds of its start; 30 s covers a loaded machine.
-  pollUntil(async () => ((await api.healthy(member.endpoint)) ? true : undefined), {
-    timeoutMs: 30_000,
-    intervalMs: 200,
-  });
 
 describe("recovery with TLS on", () => {
   it("forces a new cluster from the member's data, checking its health over https", async () => {
     const api = createEtcdSnapshotApi(tls);
-    expect(await healthy(api)).toBe(true);
+    expect(await untilHealthy(member.endpoint, tls)).toBe(true);
     await api.put(member.endpoint, [{ key: "/cluster/kept", value: "yes" }]);
     const stamp = "20261126T153000Z";
     const [r] = await createLocalCommands({ root: member.root }).run({
@@ -58,7 +46,7 @@ describe("recovery with TLS on", () => {
     expect(r?.status, r?.stderr).toBe("Success");
     expect(r?.stdout).toContain("forced a new cluster from this member's data");
     expect(existsSync(join(nodeDir(member.root, MAIN), `var/lib/etcd.before-recovery-${stamp}`))).toBe(true);
-    expect(await healthy(api)).toBe(true);
+    expect(await untilHealthy(member.endpoint, tls)).toBe(true);
     expect(await api.getPrefix(member.endpoint, "/cluster/kept")).toEqual([
       { key: "/cluster/kept", value: "yes" },
     ]);
@@ -67,7 +55,7 @@ describe("recovery with TLS on", () => {
 
   it("a restore's swap keeps the member on TLS and brings back the snapshot's keys", async () => {
     const api = createEtcdSnapshotApi(tls);
-    expect(await healthy(api)).toBe(true);
+    expect(await untilHealthy(member.endpoint, tls)).toBe(true);
     await api.put(member.endpoint, [{ key: "/cluster/in-snapshot", value: "yes" }]);
     const id = "20261126T154000Z-tls";
     const dir = join(nodeDir(member.root, MAIN), "var/lib/etcd-restore");
@@ -98,7 +86,7 @@ describe("recovery with TLS on", () => {
     expect(env.ETCD_INITIAL_CLUSTER_TOKEN).toBe(plan.token);
     expect(env.ETCD_LISTEN_PEER_URLS).toBe(`https://${rig.block.address(41)}:2380`);
     expect(env.ETCD_CERT_FILE).toBe(join(nodeDir(member.root, MAIN), "etc/devcluster/pki/node.crt"));
-    expect(await healthy(api)).toBe(true);
+    expect(await untilHealthy(member.endpoint, tls)).toBe(true);
     expect(await api.getPrefix(member.endpoint, "/cluster/in-snapshot")).toEqual([
       { key: "/cluster/in-snapshot", value: "yes" },
     ]);
