@@ -1,29 +1,17 @@
 // The status function's part of the composition root: kept apart from wiring.ts so its bundle holds
 // only read calls (its role is read-only, and test/unit/cloudformation/iamFromCode.test.ts compares
 // the two).
-import { Etcd3 } from "etcd3";
 import { groupsOf } from "../domain/config.ts";
 import { layoutOf } from "../domain/snapshots.ts";
 import { s3SnapshotStore } from "../adapters/aws/s3Snapshots.ts";
-import { etcdClusterStore } from "../adapters/etcd/clusterStore.ts";
 import { etcdPlacementStore } from "../adapters/etcd/placementStore.ts";
 import { etcdServiceDirectory } from "../adapters/etcd/serviceDirectory.ts";
 import type { StatusDeps } from "../operations/status.ts";
 import type { Groups } from "../ports/index.ts";
-import { byEndpoints } from "./byEndpoints.ts";
+import { etcdClientsByEndpoints } from "./etcdClients.ts";
 import { loadGroups, s3Client, type Wiring } from "./snapshotWiring.ts";
 
 export { wiring, type Wiring } from "./snapshotWiring.ts";
-
-function etcdClients() {
-  return byEndpoints(
-    (endpoints) => ({
-      client: new Etcd3({ hosts: endpoints, dialTimeout: 2000 }),
-      store: etcdClusterStore({ endpoints }),
-    }),
-    (c) => (c.client.close(), c.store.close()),
-  );
-}
 
 /** Groups whose adapter (and its EC2 client) loads on the first call. */
 function lazyGroups(): Groups {
@@ -38,7 +26,7 @@ function lazyGroups(): Groups {
 /** status: read-only; its etcd clients, like every function's, are kept while warm. */
 export function statusDeps(w: Wiring): StatusDeps {
   const { cfg } = w;
-  const cache = (w.caches.status ??= etcdClients()) as ReturnType<typeof etcdClients>;
+  const cache = (w.caches.status ??= etcdClientsByEndpoints()) as ReturnType<typeof etcdClientsByEndpoints>;
   const layout = layoutOf(cfg);
   return {
     clusterName: cfg.CLUSTER_NAME,

@@ -37,6 +37,7 @@ import type { RestoreDeps } from "../operations/restore.ts";
 import type { SurvivorDeps } from "../operations/survivor.ts";
 import type { UnitsDeps } from "../operations/units.ts";
 import { byEndpoints } from "./byEndpoints.ts";
+import { etcdClientsByEndpoints } from "./etcdClients.ts";
 import { loadGroups, s3Client, snapshotDeps, type Wiring } from "./snapshotWiring.ts";
 
 export { createWiring, snapshotDeps, wiring, type Overrides, type Wiring } from "./snapshotWiring.ts";
@@ -215,11 +216,11 @@ export async function unitsDeps(w: Wiring, log: Logger): Promise<UnitsDeps> {
     .filter((i) => i.state === "running" || i.state === "pending")
     .map((i) => etcdClientUrl(i.privateIp));
   if (!urls.length) throw new DevclusterError("units: no main node to reach etcd through");
-  const cache = (w.caches.units ??= unitsClientCache()) as ReturnType<typeof unitsClientCache>;
+  const cache = (w.caches.units ??= etcdClientsByEndpoints()) as ReturnType<typeof etcdClientsByEndpoints>;
   const etcd = cache(urls);
   return {
     log,
-    nodes: { listNodes: async () => (await etcd.cluster.listNodes()).nodes },
+    nodes: { listNodes: async () => (await etcd.store.listNodes()).nodes },
     placements: etcdPlacementStore(etcd.client),
     commands: commandsOf(w),
     catalog: () => readCatalogDir(),
@@ -227,17 +228,7 @@ export async function unitsDeps(w: Wiring, log: Logger): Promise<UnitsDeps> {
     volumes: {
       store: lazyVolumes(w.cfg.CLUSTER_NAME),
       lock: () =>
-        etcd.cluster.tryLock(VOLUMES_LOCK, `units/${randomUUID()}`, { ttlSeconds: 60, waitMs: 60_000 }),
+        etcd.store.tryLock(VOLUMES_LOCK, `units/${randomUUID()}`, { ttlSeconds: 60, waitMs: 60_000 }),
     },
   };
-}
-
-function unitsClientCache() {
-  return byEndpoints(
-    (endpoints) => ({
-      client: new Etcd3({ hosts: endpoints, dialTimeout: 2000 }),
-      cluster: etcdClusterStore({ endpoints }),
-    }),
-    (c) => (c.client.close(), c.cluster.close()),
-  );
 }
