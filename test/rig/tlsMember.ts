@@ -22,6 +22,12 @@ import { nodeDir, prepareLocalNode } from "../../local/node.ts";
 
 const quiet = { info() {}, warn() {}, error() {}, debug() {} } as never;
 
+async function inMemoryPki(now: Date): Promise<ClusterPki> {
+  const ca = await createClusterCa("dev", now);
+  const controlPlane = await createClientCertificate(ca, CONTROL_PLANE_USER, now);
+  return { ca: async () => ca, controlPlaneClient: async () => controlPlane };
+}
+
 export interface TlsMember {
   ca: KeyPairPem;
   /** The control plane's client certificate (CN root). */
@@ -50,18 +56,19 @@ export const untilHealthy = (endpoint: string, tls: EtcdClientTls) => {
 };
 
 /**
- * The member runs on `nodes[0]` (a main node); every node gets its certificate. Returns once the
- * member is healthy.
+ * The member runs on `nodes[0]` (a main node); every node gets its certificate (a node that already
+ * holds a current one keeps it). `pki`: the cluster's CA and control-plane certificate (default: new
+ * ones in memory). Returns once the member is healthy.
  */
 export async function startTlsMember(opts: {
   dir: string;
   token: string;
   nodes: { id: string; ip: string; role: "main" | "worker" | "data" }[];
+  pki?: ClusterPki;
 }): Promise<TlsMember> {
   const now = () => new Date();
-  const ca = await createClusterCa("dev", now());
-  const controlPlane = await createClientCertificate(ca, CONTROL_PLANE_USER, now());
-  const pki: ClusterPki = { ca: async () => ca, controlPlaneClient: async () => controlPlane };
+  const pki: ClusterPki = opts.pki ?? (await inMemoryPki(now()));
+  const [ca, controlPlane] = [await pki.ca(), await pki.controlPlaneClient()];
   const root = join(opts.dir, "cluster");
   const commands = createLocalCommands({ root });
   for (const n of opts.nodes) {

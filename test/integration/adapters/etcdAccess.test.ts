@@ -4,41 +4,17 @@
 // writes its own instances' presence but not another node's, loses what a re-placement moves away;
 // a client without a certificate is refused.
 import { Etcd3, EtcdPermissionDeniedError } from "etcd3";
-import { readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { etcdAccess } from "../../../functions/adapters/etcd/etcdAccess.ts";
 import { nodeAccess } from "../../../functions/domain/etcdAccess.ts";
-import { etcdEnv, renderEnvFile } from "../../../functions/domain/etcdEnv.ts";
-import { etcdTlsClientUrl } from "../../../functions/domain/model.ts";
-import { NODE_PKI_DIR } from "../../../functions/domain/nodeTls.ts";
-import {
-  CONTROL_PLANE_USER,
-  createClientCertificate,
-  createClusterCa,
-  type KeyPairPem,
-} from "../../../functions/domain/pki.ts";
-import { pollUntil } from "../../../functions/domain/poll.ts";
-import { issueNodeCertificate } from "../../../functions/operations/nodeCertificate.ts";
-import type { ClusterPki } from "../../../functions/ports/pki.ts";
-import { createLocalCommands } from "../../../local/commands.ts";
-import { nodeDir, prepareLocalNode } from "../../../local/node.ts";
+import type { KeyPairPem } from "../../../functions/domain/pki.ts";
 import { useRig } from "../../rig/index.ts";
+import { startTlsMember } from "../../rig/tlsMember.ts";
 
 const rig = useRig();
-const quiet = { info() {}, warn() {}, error() {}, debug() {} } as never;
 const MAIN = "i-0bb0000000000a001";
 const W1 = "i-0bb0000000000b001";
 const W2 = "i-0bb0000000000b002";
-
-/** What each node's programs hold: its own certificate and key, from its PKI directory. */
-const nodeCredentials = (root: string, id: string): KeyPairPem => {
-  const dir = join(nodeDir(root, id), NODE_PKI_DIR);
-  return {
-    certPem: readFileSync(join(dir, "node.crt"), "utf8"),
-    keyPem: readFileSync(join(dir, "node.key"), "utf8"),
-  };
-};
 
 /** `exec()` runs a builder (a put or delete) as a promise. */
 async function outcome(p: Promise<unknown> | { exec(): Promise<unknown> }): Promise<string> {
@@ -52,53 +28,22 @@ async function outcome(p: Promise<unknown> | { exec(): Promise<unknown> }): Prom
 
 describe("etcd roles with client certificates", () => {
   it("confines a worker to reading /services/ and writing its own instances' presence", async () => {
-    const now = () => new Date();
-    const ca = await createClusterCa("dev", now());
-    const controlPlane = await createClientCertificate(ca, CONTROL_PLANE_USER, now());
-    const pki: ClusterPki = { ca: async () => ca, controlPlaneClient: async () => controlPlane };
-    const root = join(rig.dir, "cluster");
-    const commands = createLocalCommands({ root });
-    const ips = { [MAIN]: rig.block.address(41), [W1]: rig.block.address(42), [W2]: rig.block.address(43) };
-    for (const [id, role] of [
-      [MAIN, "main"],
-      [W1, "worker"],
-      [W2, "worker"],
-    ] as const) {
-      prepareLocalNode(root, id, role);
-      await issueNodeCertificate(
-        { commands, pki, now, commandTimeoutSeconds: 30 },
-        { instanceId: id, privateIp: ips[id] },
-        quiet,
-      );
-    }
-    const ip = ips[MAIN];
-    const env = etcdEnv({
-      name: MAIN,
-      ip,
-      dataDir: "$ROOT/var/lib/etcd",
-      initialCluster: [{ name: MAIN, ip }],
-      state: "new",
+    const member = await startTlsMember({
+      dir: rig.dir,
       token: rig.unique("t"),
-      tlsDir: `$ROOT${NODE_PKI_DIR}`,
+      nodes: [
+        { id: MAIN, ip: rig.block.address(41), role: "main" },
+        { id: W1, ip: rig.block.address(42), role: "worker" },
+        { id: W2, ip: rig.block.address(43), role: "worker" },
+      ],
     });
-    writeFileSync(
-      join(nodeDir(root, MAIN), "etc/etcd/etcd.env"),
-      renderEnvFile(env).replaceAll("$ROOT", nodeDir(root, MAIN)),
-    );
-    const [started] = await commands.run({
-      instanceIds: [MAIN],
-      script: "systemctl daemon-reload\nsystemctl enable --now etcd-member.service",
-      comment: "start",
-    });
-    expect(started?.status).toBe("Success");
-
     const clients: Etcd3[] = [];
     const client = (c?: KeyPairPem) => {
       const e = new Etcd3({
-        hosts: [etcdTlsClientUrl(ip)],
+        hosts: [member.endpoint],
         dialTimeout: 1500,
         credentials: {
-          rootCertificate: Buffer.from(ca.certPem),
+          rootCertificate: Buffer.from(member.ca.certPem),
           ...(c ? { certChain: Buffer.from(c.certPem), privateKey: Buffer.from(c.keyPem) } : {}),
         },
       });
@@ -106,21 +51,8 @@ describe("etcd roles with client certificates", () => {
       return e;
     };
     try {
-      const admin = client(controlPlane);
-      // A member answers within seconds of its start; 30 s covers a loaded machine.
-      expect(
-        await pollUntil(
-          async () =>
-            admin
-              .put("/cluster/nodes/" + W1)
-              .value("{}")
-              .then(
-                () => true,
-                () => undefined,
-              ),
-          { timeoutMs: 30_000, intervalMs: 200 },
-        ),
-      ).toBe(true);
+      const admin = client(member.controlPlane);
+      await admin.put("/cluster/nodes/" + W1).value("{}");
       const access = etcdAccess(admin);
       await access.enableAuth();
       await access.enableAuth(); // again: nothing changes, nothing fails
@@ -133,7 +65,7 @@ describe("etcd roles with client certificates", () => {
       await admin.put("/services/hello/instances/2").value("w2's");
       expect(await admin.get("/cluster/nodes/" + W1).string()).toBe("{}");
 
-      const w1 = client(nodeCredentials(root, W1));
+      const w1 = client(member.nodeCredentials(W1));
       expect(await w1.get("/services/hello/instances/2").string()).toBe("w2's");
       expect(await outcome(w1.get("/cluster/nodes/" + W1).string())).toBe("denied");
       expect(await outcome(w1.getAll().prefix("/cluster/").keys())).toBe("denied");
@@ -160,13 +92,14 @@ describe("etcd roles with client certificates", () => {
 
       // A gone node keeps nothing: its certificate still verifies, but its user does not exist.
       await access.removeNodeAccess(nodeAccess(W2, []));
-      const w2 = client(nodeCredentials(root, W2));
+      const w2 = client(member.nodeCredentials(W2));
       expect(await outcome(w2.get("/services/hello/instances/2").string())).not.toBe("allowed");
 
       // No certificate: refused at the handshake.
       expect(await outcome(client().get("/services/hello/instances/2").string())).toMatch(/^failed/);
     } finally {
       for (const c of clients) c.close();
+      await member.stop();
     }
   });
 });

@@ -5,24 +5,22 @@
 // certificate (or with one from another CA) refused.
 import { GetParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { Etcd3 } from "etcd3";
-import { readFileSync, statSync, writeFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ssmClusterPki, pkiParameterNames } from "../../../functions/adapters/aws/ssmClusterPki.ts";
-import { etcdEnv, renderEnvFile } from "../../../functions/domain/etcdEnv.ts";
-import { etcdTlsClientUrl } from "../../../functions/domain/model.ts";
 import { NODE_PKI_DIR } from "../../../functions/domain/nodeTls.ts";
 import {
   createClientCertificate,
   createClusterCa,
   describeCertificate,
 } from "../../../functions/domain/pki.ts";
-import { pollUntil } from "../../../functions/domain/poll.ts";
 import { issueNodeCertificate } from "../../../functions/operations/nodeCertificate.ts";
 import type { Commands, CommandRequest } from "../../../functions/ports/index.ts";
 import { createLocalCommands } from "../../../local/commands.ts";
 import { nodeDir, prepareLocalNode } from "../../../local/node.ts";
 import { useRig } from "../../rig/index.ts";
+import { startTlsMember } from "../../rig/tlsMember.ts";
 
 const rig = useRig({ moto: true });
 const quiet = { info() {}, warn() {}, error() {}, debug() {} } as never;
@@ -72,7 +70,7 @@ describe("a node's etcd certificate", () => {
   it("is made from the node's own key, kept across retries, and lets only certified clients into etcd", async () => {
     const cluster = rig.unique("c").slice(0, 30).toLowerCase();
     const pki = ssmClusterPki(await pkiAsRole(), cluster);
-    const root = join(rig.dir, "n1");
+    const root = join(rig.dir, "cluster"); // where startTlsMember keeps its nodes
     const id = "i-0aa0000000000c001";
     prepareLocalNode(root, id, "main");
     const ip = rig.block.address(31);
@@ -96,51 +94,28 @@ describe("a node's etcd certificate", () => {
     expect(await issueNodeCertificate(deps, { instanceId: id, privateIp: ip }, quiet)).toBe("current");
     expect(readFileSync(join(dir, "node.crt"), "utf8")).toBe(certBefore);
 
-    // A real member with client and peer TLS and client-certificate authentication.
-    const env = etcdEnv({
-      name: id,
-      ip,
-      dataDir: "$ROOT/var/lib/etcd",
-      initialCluster: [{ name: id, ip }],
-      state: "new",
+    // A real member with client and peer TLS and client-certificate authentication, started the
+    // launch's way on this node (its certificate is current, so it is kept).
+    const member = await startTlsMember({
+      dir: rig.dir,
       token: rig.unique("t"),
-      tlsDir: `$ROOT${NODE_PKI_DIR}`,
+      nodes: [{ id, ip, role: "main" }],
+      pki,
     });
-    const file = renderEnvFile(env).replaceAll("$ROOT", nodeDir(root, id));
-    writeFileSync(join(nodeDir(root, id), "etc/etcd/etcd.env"), file);
-    const [started] = await createLocalCommands({ root }).run({
-      instanceIds: [id],
-      script: "systemctl daemon-reload\nsystemctl enable --now etcd-member.service",
-      comment: "start",
-    });
-    expect(started?.status).toBe("Success");
-
-    const cp = await pki.controlPlaneClient();
+    expect(readFileSync(join(dir, "node.crt"), "utf8")).toBe(certBefore);
     const ca = await pki.ca();
     const client = (c?: { certPem: string; keyPem: string }) =>
       new Etcd3({
-        hosts: [etcdTlsClientUrl(ip)],
+        hosts: [member.endpoint],
         dialTimeout: 1500,
         credentials: {
           rootCertificate: Buffer.from(ca.certPem),
           ...(c ? { certChain: Buffer.from(c.certPem), privateKey: Buffer.from(c.keyPem) } : {}),
         },
       });
-    const good = client(cp);
+    const good = client(await pki.controlPlaneClient());
     try {
-      // A member answers within seconds of its start; generous for a loaded machine.
-      const wrote = await pollUntil(
-        async () =>
-          good
-            .put("/tls/probe")
-            .value("ok")
-            .then(
-              () => true,
-              () => undefined,
-            ),
-        { timeoutMs: 30_000, intervalMs: 200 },
-      );
-      expect(wrote).toBe(true);
+      await good.put("/tls/probe").value("ok");
       expect(await good.get("/tls/probe").string()).toBe("ok");
     } finally {
       good.close();
@@ -164,5 +139,6 @@ describe("a node's etcd certificate", () => {
     expect(await issueNodeCertificate(deps, { instanceId: id, privateIp: moved }, quiet)).toBe("issued");
     expect(readFileSync(join(dir, "node.key"), "utf8")).toBe(key);
     expect(describeCertificate(readFileSync(join(dir, "node.crt"), "utf8")).sans).toContain(`ip:${moved}`);
+    await member.stop();
   });
 });
