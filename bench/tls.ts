@@ -154,7 +154,7 @@ async function main() {
   const moto = await startMoto({ host: block.address(1), dir: join(dir, "moto") });
   Object.assign(process.env, moto.env);
   const ca = await createClusterCa("bench", new Date());
-  const cp = await createClientCertificate(ca, CONTROL_PLANE_USER, new Date());
+  const cp = { ...(await createClientCertificate(ca, CONTROL_PLANE_USER, new Date())), caPem: ca.certPem };
   // In memory: the SSM round trip happens once per container (cold start), not per launch.
   const pki: ClusterPki = { ca: async () => ca, controlPlaneClient: async () => cp };
   let w: World | undefined;

@@ -7,6 +7,7 @@ import { Ids, METRICS, Params } from "../ids.ts";
 import type { FunctionName, SynthOptions } from "../options.ts";
 import { CLUSTER_TAG, ROLES } from "../../functions/domain/model.ts";
 import { clusterKeyAlias } from "../../functions/domain/clusterKey.ts";
+import { CONTROL_PLANE_USER } from "../../functions/domain/etcdUser.ts";
 import { repositoryArns } from "./images.ts";
 
 // A type alias (not an interface) so a statement is assignable to CfnValue.
@@ -96,6 +97,13 @@ const etcdPkiParameters = sub(
   `arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/devcluster/\${${Params.clusterName}}/etcd/*`,
 );
 /**
+ * The control plane's etcd client certificate, which also carries the CA's certificate (not its key):
+ * all a function needs to reach members that serve TLS.
+ */
+const etcdClientParameter = sub(
+  `arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/devcluster/\${${Params.clusterName}}/etcd/client-${CONTROL_PLANE_USER}`,
+);
+/**
  * The cluster key (parts/keys.ts), through the one service that uses it for the caller. Named by
  * alias, not by ARN: the key's policy names these roles, so a role naming the key's ARN would make
  * the two depend on each other.
@@ -161,6 +169,9 @@ const Capabilities = {
   // ssmClusterPki.ts: reads the CA to sign launching nodes' CSRs, and creates it (and the control
   // plane's client certificate) the first time, PutParameter without overwrite.
   issueNodeCertificates: [allow(["ssm:GetParameter", "ssm:PutParameter"], etcdPkiParameters)],
+  // ssmClusterPki.ts ssmControlPlaneTls: the control plane's etcd certificate, read when a member
+  // serving https is first dialled (runtime/etcdTls.ts). Never the CA's key.
+  reachEtcdOverTls: [allow(["ssm:GetParameter"], etcdClientParameter)],
   putMetrics: [
     allow(["cloudwatch:PutMetricData"], "*", { StringEquals: { "cloudwatch:namespace": METRICS.namespace } }),
   ],
@@ -217,8 +228,9 @@ export const FUNCTION_CAPABILITIES: Record<FunctionName, (keyof typeof Capabilit
     // a snapshot, from the survivor) take the restore lock object.
     "readSnapshotHistory",
     "restoreSnapshots",
+    "reachEtcdOverTls",
   ],
-  snapshot: ["writeSnapshots", "putMetrics", "observeGroups"],
+  snapshot: ["writeSnapshots", "putMetrics", "observeGroups", "reachEtcdOverTls"],
   // After a restore it runs a reconcile pass (DNS, units with the published images).
   restore: [
     "restoreSnapshots",
@@ -228,12 +240,13 @@ export const FUNCTION_CAPABILITIES: Record<FunctionName, (keyof typeof Capabilit
     "putMetrics",
     "readPublishedImages",
     "manageVolumes",
+    "reachEtcdOverTls",
   ],
   // The catalog ships inside the bundle (functions/catalog): nothing is read from S3.
-  units: ["runNodeCommands", "observeGroups", "readPublishedImages", "manageVolumes"],
+  units: ["runNodeCommands", "observeGroups", "readPublishedImages", "manageVolumes", "reachEtcdOverTls"],
   // Read-only: the groups, the cluster's tagged volumes and its snapshots' manifests (etcd is reached
   // over the network from inside the VPC, with no IAM).
-  status: ["observeGroups", "observeVolumes", "readSnapshotHistory"],
+  status: ["observeGroups", "observeVolumes", "readSnapshotHistory", "reachEtcdOverTls"],
 };
 
 export const functionName = (o: SynthOptions, fn: FunctionName) => `${o.service}-${o.stage}-${fn}`;

@@ -19,13 +19,17 @@ const DAY_MS = 86_400_000;
 /** How long what we issue lives. Node certificates are renewed when a node launches again (docs/OPERATIONS.md). */
 export const CA_VALIDITY_DAYS = 3650;
 export const CERT_VALIDITY_DAYS = 365;
-/** The control plane's etcd user: etcd's `root` (client-certificate CN is the user name). */
-export const CONTROL_PLANE_USER = "root";
+export { CONTROL_PLANE_USER } from "./etcdUser.ts";
 
 /** A certificate and its private key, both PEM (the key PKCS#8). */
 export interface KeyPairPem {
   certPem: string;
   keyPem: string;
+}
+
+/** A client's certificate and key with the CA it trusts: what a client needs to reach the members. */
+export interface ClientTlsPem extends KeyPairPem {
+  caPem: string;
 }
 
 /** What a node certificate may say: its CN (the instance id) and the addresses clients verify. */

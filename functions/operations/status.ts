@@ -20,14 +20,21 @@ import type { SnapshotStore } from "../ports/snapshots.ts";
 import type { PlacementStore } from "../ports/units.ts";
 import { endpointsOf } from "./observe.ts";
 
+type MaybePromise<T> = T | Promise<T>;
+
 export interface StatusDeps {
   clusterName: string;
   groupNames: { main: string; worker: string; data: string };
   groups: Groups;
-  /** The cluster store over these etcd endpoints (kept across warm invocations). */
-  store: (endpoints: string[]) => ClusterStore;
-  /** What else is read from etcd over these endpoints. */
-  etcd: (endpoints: string[]) => { services: ServiceDirectory; placement: PlacementStore };
+  /**
+   * The cluster store and what else is read from etcd over these endpoints (kept across warm
+   * invocations; async: https endpoints need the control plane's certificate first).
+   */
+  etcd: (endpoints: string[]) => MaybePromise<{
+    store: ClusterStore;
+    services: ServiceDirectory;
+    placement: PlacementStore;
+  }>;
   snapshots: SnapshotStore;
   layout: SnapshotLayout;
   volumes: Pick<Volumes, "list">;
@@ -62,8 +69,8 @@ export async function readClusterView(deps: StatusDeps, log: Logger): Promise<Cl
         lifecycleState: m.lifecycleState,
       })),
   });
-  const store = deps.store(endpoints);
-  const etcd = deps.etcd(endpoints);
+  const etcd = await deps.etcd(endpoints);
+  const { store } = etcd;
 
   const readMembers = async (): Promise<ObservedMember[] | null> => {
     const list = await store.memberList();

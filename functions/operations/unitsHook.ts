@@ -32,8 +32,8 @@ async function withUnitsLock<T>(ctx: UnitsContext, waitMs: number, fn: () => Pro
 
 export interface UnitsHookDeps {
   commands: Commands;
-  /** The placement store over these etcd endpoints. */
-  placements(endpoints: string[]): PlacementStore;
+  /** The placement store over these etcd endpoints (async: https needs the certificate first). */
+  placements(endpoints: string[]): PlacementStore | Promise<PlacementStore>;
   catalog: () => CatalogSource | Promise<CatalogSource>;
   /** Image references the catalog renders with (absent: every placeholder renders as missing). */
   images?: PublishedImages;
@@ -44,10 +44,10 @@ export interface UnitsHookDeps {
 
 export function unitsHook(deps: UnitsHookDeps): UnitsHook {
   const waitMs = deps.lockWaitMs ?? 120_000;
-  const depsFor = (ctx: UnitsContext, log: Logger): UnitsDeps => ({
+  const depsFor = async (ctx: UnitsContext, log: Logger): Promise<UnitsDeps> => ({
     log,
     nodes: { listNodes: async () => (await ctx.store.listNodes()).nodes },
-    placements: deps.placements(ctx.endpoints),
+    placements: await deps.placements(ctx.endpoints),
     commands: deps.commands,
     catalog: deps.catalog,
     ...(deps.images ? { images: deps.images } : {}),
@@ -63,18 +63,22 @@ export function unitsHook(deps: UnitsHookDeps): UnitsHook {
   });
   return {
     async onLaunch(node: NodeRecord, log: Logger, ctx: UnitsContext) {
-      const r = await withUnitsLock(ctx, waitMs, () =>
-        syncUnits(depsFor(ctx, log), { launching: node.instanceId }),
+      const r = await withUnitsLock(ctx, waitMs, async () =>
+        syncUnits(await depsFor(ctx, log), { launching: node.instanceId }),
       );
       if (r.failed.includes(node.instanceId)) {
         throw new DevclusterError(`units could not be pushed to ${node.instanceId}`);
       }
     },
     async onTerminate(node: NodeRecord, log: Logger, ctx: UnitsContext) {
-      await withUnitsLock(ctx, waitMs, () => syncUnits(depsFor(ctx, log), { terminating: node.instanceId }));
+      await withUnitsLock(ctx, waitMs, async () =>
+        syncUnits(await depsFor(ctx, log), { terminating: node.instanceId }),
+      );
     },
     async reconcile(log: Logger, ctx: UnitsContext) {
-      const r = await withUnitsLock(ctx, waitMs, () => syncUnits(depsFor(ctx, log), { force: true }));
+      const r = await withUnitsLock(ctx, waitMs, async () =>
+        syncUnits(await depsFor(ctx, log), { force: true }),
+      );
       return { results: r.results, failed: r.failed };
     },
   };

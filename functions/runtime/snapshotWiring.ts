@@ -11,6 +11,7 @@ import type { Commands, Groups, LifecycleActions } from "../ports/index.ts";
 import { cloudwatchMetrics } from "../adapters/aws/cloudwatchMetrics.ts";
 import { s3SnapshotStore } from "../adapters/aws/s3Snapshots.ts";
 import { createEtcdSnapshotApi } from "../adapters/etcd/snapshots.ts";
+import type { EtcdClientTls } from "../adapters/etcd/tls.ts";
 import type { LifecycleDeps } from "../operations/deps.ts";
 import type { SnapshotDeps, SrvLookup } from "../operations/snapshot.ts";
 import { loadConfig } from "./config.ts";
@@ -23,6 +24,8 @@ export interface Overrides {
   commands?: Commands;
   actions?: LifecycleActions;
   resolveSrv?: SrvLookup | null;
+  /** The control plane's etcd certificate from elsewhere than SSM (benches). */
+  etcdTls?: () => Promise<EtcdClientTls>;
 }
 
 /** A composition: the configuration, what it overrides, and what it keeps while warm (clients, caches). */
@@ -53,6 +56,23 @@ export const s3Client = () =>
   (s3 ??= new S3Client({ maxAttempts: 5, forcePathStyle: process.env.S3_FORCE_PATH_STYLE === "true" }));
 export const loadGroups = async (): Promise<Groups> => (await import("./groupsLoader.ts")).loadAwsGroups();
 
+/**
+ * The control plane's etcd certificate in this container: read from SSM the first time an https
+ * member is dialled, kept while warm (a failed read is retried by the next call). The SSM client
+ * loads with it, so a function whose members serve plain http loads neither.
+ */
+export function controlPlaneTls(w: Wiring): () => Promise<EtcdClientTls> {
+  if (w.over.etcdTls) return w.over.etcdTls;
+  let loading: Promise<EtcdClientTls> | undefined;
+  return (w.caches.etcdTls ??= () =>
+    (loading ??= import("./etcdTlsLoader.ts")
+      .then((m) => m.loadControlPlaneTls(w.cfg.CLUSTER_NAME))
+      .catch((e: unknown) => {
+        loading = undefined;
+        throw e;
+      }))) as () => Promise<EtcdClientTls>;
+}
+
 const systemSrv: SrvLookup = (name) => dns.resolveSrv(name);
 
 export function snapshotDeps(w: Wiring, log: Logger): SnapshotDeps {
@@ -63,7 +83,7 @@ export function snapshotDeps(w: Wiring, log: Logger): SnapshotDeps {
     cfg,
     log,
     groups: loadGroups,
-    etcd: createEtcdSnapshotApi(),
+    etcd: createEtcdSnapshotApi(controlPlaneTls(w)),
     store: s3SnapshotStore(s3Client(), cfg.SNAPSHOT_BUCKET, layoutOf(cfg)),
     metrics: cloudwatchMetrics(cloudwatch, cfg.METRIC_NAMESPACE, cfg.CLUSTER_NAME),
     ...(resolveSrv ? { resolveSrv } : {}),

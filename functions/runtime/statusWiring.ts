@@ -9,7 +9,7 @@ import { etcdServiceDirectory } from "../adapters/etcd/serviceDirectory.ts";
 import type { StatusDeps } from "../operations/status.ts";
 import type { Groups } from "../ports/index.ts";
 import { etcdClientsByEndpoints } from "./etcdClients.ts";
-import { loadGroups, s3Client, type Wiring } from "./snapshotWiring.ts";
+import { controlPlaneTls, loadGroups, s3Client, type Wiring } from "./snapshotWiring.ts";
 
 export { wiring, type Wiring } from "./snapshotWiring.ts";
 
@@ -26,16 +26,17 @@ function lazyGroups(): Groups {
 /** status: read-only; its etcd clients, like every function's, are kept while warm. */
 export function statusDeps(w: Wiring): StatusDeps {
   const { cfg } = w;
-  const cache = (w.caches.status ??= etcdClientsByEndpoints()) as ReturnType<typeof etcdClientsByEndpoints>;
+  const cache = (w.caches.status ??= etcdClientsByEndpoints(controlPlaneTls(w))) as ReturnType<
+    typeof etcdClientsByEndpoints
+  >;
   const layout = layoutOf(cfg);
   return {
     clusterName: cfg.CLUSTER_NAME,
     groupNames: groupsOf(cfg),
     groups: lazyGroups(),
-    store: (endpoints) => cache(endpoints).store,
-    etcd: (endpoints) => {
-      const { client } = cache(endpoints);
-      return { services: etcdServiceDirectory(client), placement: etcdPlacementStore(client) };
+    etcd: async (endpoints) => {
+      const { client, store } = await cache(endpoints);
+      return { store, services: etcdServiceDirectory(client), placement: etcdPlacementStore(client) };
     },
     snapshots: s3SnapshotStore(s3Client(), cfg.SNAPSHOT_BUCKET, layout),
     layout,

@@ -25,6 +25,7 @@ import { ssmPublishedImages } from "../adapters/aws/ssmPublishedImages.ts";
 import { ssmClusterPki } from "../adapters/aws/ssmClusterPki.ts";
 import { etcdClusterStore } from "../adapters/etcd/clusterStore.ts";
 import { etcdPlacementStore } from "../adapters/etcd/placementStore.ts";
+import { grpcTlsOptions, tlsResolver, type EtcdClientTls, type EtcdTlsSource } from "../adapters/etcd/tls.ts";
 import { readCatalogDir } from "../catalog/index.ts";
 import {
   DEFAULT_TIMING,
@@ -38,13 +39,17 @@ import type { SurvivorDeps } from "../operations/survivor.ts";
 import type { UnitsDeps } from "../operations/units.ts";
 import { byEndpoints } from "./byEndpoints.ts";
 import { etcdClientsByEndpoints } from "./etcdClients.ts";
-import { loadGroups, s3Client, snapshotDeps, type Wiring } from "./snapshotWiring.ts";
+import { controlPlaneTls, loadGroups, s3Client, snapshotDeps, type Wiring } from "./snapshotWiring.ts";
 
 export { createWiring, snapshotDeps, wiring, type Overrides, type Wiring } from "./snapshotWiring.ts";
 
-/** One store per endpoint set, kept across warm invocations; a changed set replaces the old one. */
+/**
+ * One store per endpoint set, kept across warm invocations; a changed set replaces the old one. `tls`:
+ * the control plane's certificate for https endpoints.
+ */
 export function cachedStores(
-  make: (endpoints: string[]) => ClusterStore = (e) => etcdClusterStore({ endpoints: e }),
+  tls?: EtcdTlsSource,
+  make: (endpoints: string[]) => ClusterStore = (e) => etcdClusterStore({ endpoints: e, tls }),
 ) {
   return byEndpoints(make, (store) => store.close());
 }
@@ -52,17 +57,23 @@ export function cachedStores(
 /** The units hook over etcd (placement) and the repository's catalog. */
 export function etcdUnitsHook(
   commands: Commands,
-  opts: { lockWaitMs?: number; images?: PublishedImages; volumes?: Volumes } = {},
+  opts: { lockWaitMs?: number; images?: PublishedImages; volumes?: Volumes; tls?: EtcdTlsSource } = {},
 ): UnitsHook {
+  const { tls, ...rest } = opts;
+  const resolver = tlsResolver(tls);
+  let loaded: EtcdClientTls | undefined;
   const clients = byEndpoints(
-    (hosts) => new Etcd3({ hosts, dialTimeout: 2000 }),
+    (hosts) => new Etcd3({ hosts, dialTimeout: 2000, ...grpcTlsOptions(loaded) }),
     (c) => c.close(),
   );
   return unitsHook({
     commands,
-    placements: (endpoints) => etcdPlacementStore(clients(endpoints)),
+    placements: async (endpoints) => {
+      loaded = (await resolver.forUrls(endpoints)) ?? loaded;
+      return etcdPlacementStore(clients(endpoints));
+    },
     catalog: () => readCatalogDir(),
-    ...opts,
+    ...rest,
   });
 }
 
@@ -122,10 +133,11 @@ export function lifecycleDeps(w: Wiring): LifecycleDeps {
       w.over.actions ?? awsLifecycleActions((autoscaling ??= new AutoScalingClient({ maxAttempts: 5 }))),
     commands,
     dns: route53Dns(route53, cfg.PRIVATE_ZONE_ID),
-    store: cachedStores(),
+    store: cachedStores(controlPlaneTls(w)),
     units: etcdUnitsHook(commands, {
       images: ssmPublishedImages(ssmClient(), cfg.CLUSTER_NAME),
       volumes: lazyVolumes(cfg.CLUSTER_NAME),
+      tls: controlPlaneTls(w),
     }),
     pki: ssmClusterPki(ssmClient(), cfg.CLUSTER_NAME),
     history: snapshotHistory(cfg),
@@ -216,8 +228,10 @@ export async function unitsDeps(w: Wiring, log: Logger): Promise<UnitsDeps> {
     .filter((i) => i.state === "running" || i.state === "pending")
     .map((i) => etcdClientUrl(i.privateIp));
   if (!urls.length) throw new DevclusterError("units: no main node to reach etcd through");
-  const cache = (w.caches.units ??= etcdClientsByEndpoints()) as ReturnType<typeof etcdClientsByEndpoints>;
-  const etcd = cache(urls);
+  const cache = (w.caches.units ??= etcdClientsByEndpoints(controlPlaneTls(w))) as ReturnType<
+    typeof etcdClientsByEndpoints
+  >;
+  const etcd = await cache(urls);
   return {
     log,
     nodes: { listNodes: async () => (await etcd.store.listNodes()).nodes },

@@ -24,7 +24,7 @@ const quiet = { info() {}, warn() {}, error() {}, debug() {} } as never;
 
 async function inMemoryPki(now: Date): Promise<ClusterPki> {
   const ca = await createClusterCa("dev", now);
-  const controlPlane = await createClientCertificate(ca, CONTROL_PLANE_USER, now);
+  const controlPlane = { ...(await createClientCertificate(ca, CONTROL_PLANE_USER, now)), caPem: ca.certPem };
   return { ca: async () => ca, controlPlaneClient: async () => controlPlane };
 }
 
@@ -93,7 +93,7 @@ export async function startTlsMember(opts: {
     comment: "start etcd with TLS",
   });
   if (started?.status !== "Success") throw new Error(`etcd did not start: ${JSON.stringify(started)}`);
-  const controlPlaneTls: EtcdClientTls = { caPem: ca.certPem, ...controlPlane };
+  const controlPlaneTls: EtcdClientTls = controlPlane;
   const endpoint = etcdTlsClientUrl(main.ip);
   if (!(await untilHealthy(endpoint, controlPlaneTls)))
     throw new Error(`etcd at ${endpoint} is not healthy after 30 s`);

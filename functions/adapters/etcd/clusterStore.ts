@@ -18,7 +18,13 @@ import { type EtcdMember, type NodeRecord } from "../../domain/model.ts";
 import type { ClusterStore, Lock, MemberAddResult } from "../../ports/cluster.ts";
 import { pollUntil } from "../../domain/poll.ts";
 import { etcdHttp } from "./http.ts";
-import { grpcTlsOptions, httpsAgent, type EtcdClientTls } from "./tls.ts";
+import {
+  grpcTlsOptions,
+  lazyHttpsAgent,
+  tlsResolver,
+  type EtcdClientTls,
+  type EtcdTlsSource,
+} from "./tls.ts";
 
 export interface EtcdStoreOptions {
   endpoints: string[];
@@ -27,7 +33,7 @@ export interface EtcdStoreOptions {
   /** Deadline of the member-list probe of one endpoint. */
   probeTimeoutMs?: number;
   /** The control plane's certificate, for members that serve https (none: plain http only). */
-  tls?: EtcdClientTls | undefined;
+  tls?: EtcdTlsSource | undefined;
 }
 
 function toMember(m: {
@@ -97,13 +103,15 @@ export function etcdClusterStore(opts: EtcdStoreOptions): ClusterStore {
   const probeTimeout = opts.probeTimeoutMs ?? 1500;
   const endpoints = [...new Set(opts.endpoints)].sort();
   const probes = new Map<string, Etcd3>();
-  const agent = opts.tls ? httpsAgent(opts.tls) : undefined;
-  const http = etcdHttp(agent);
+  const tls = tlsResolver(opts.tls);
+  const agent = lazyHttpsAgent(opts.tls);
+  const http = etcdHttp(agent.get);
   let main: { key: string; client: Etcd3 } | undefined;
 
-  const probe = (ep: string) => {
+  const probe = async (ep: string) => {
+    const t = await tls.forUrls([ep]);
     let c = probes.get(ep);
-    if (!c) probes.set(ep, (c = new Etcd3(clientOptions([ep], probeTimeout, opts.tls))));
+    if (!c) probes.set(ep, (c = new Etcd3(clientOptions([ep], probeTimeout, t))));
     return c;
   };
 
@@ -112,7 +120,7 @@ export function etcdClusterStore(opts: EtcdStoreOptions): ClusterStore {
     try {
       return await Promise.any(
         endpoints.map(async (ep) => {
-          const res = await probe(ep).cluster.memberList({}, { deadline: Date.now() + probeTimeout });
+          const res = await (await probe(ep)).cluster.memberList({}, { deadline: Date.now() + probeTimeout });
           return res.members.map(toMember);
         }),
       );
@@ -131,12 +139,16 @@ export function etcdClusterStore(opts: EtcdStoreOptions): ClusterStore {
     if (hosts.length === 0) throw new EtcdUnavailableError("no etcd endpoint known");
     const key = hosts.join(",");
     if (main?.key !== key) {
-      // Calls in flight on the old client finish within their deadline; close it after that.
-      const old = main?.client;
-      if (old) setTimeout(() => old.close(), 2 * callTimeout).unref();
-      main = { key, client: new Etcd3(clientOptions(hosts, callTimeout, opts.tls)) };
+      const t = await tls.forUrls(hosts);
+      // A concurrent call may have made it while the certificate loaded.
+      if (main?.key !== key) {
+        // Calls in flight on the old client finish within their deadline; close it after that.
+        const old = main?.client;
+        if (old) setTimeout(() => old.close(), 2 * callTimeout).unref();
+        main = { key, client: new Etcd3(clientOptions(hosts, callTimeout, t)) };
+      }
     }
-    return main.client;
+    return main!.client;
   }
 
   const store: ClusterStore = {
@@ -277,7 +289,7 @@ export function etcdClusterStore(opts: EtcdStoreOptions): ClusterStore {
     },
 
     close() {
-      agent?.destroy();
+      agent.destroy();
       main?.client.close();
       for (const p of probes.values()) p.close();
       probes.clear();

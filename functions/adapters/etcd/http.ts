@@ -4,26 +4,28 @@ import { request as httpRequest } from "node:http";
 import { request as httpsRequest, type Agent as HttpsAgent } from "node:https";
 import { DevclusterError } from "../../domain/errors.ts";
 
-/** One request to a member; over https with the control plane's certificate when `agent` is given. */
-export function etcdHttp(agent: HttpsAgent | undefined) {
-  const request = (
+/**
+ * One request to a member; over https with the control plane's certificate when `agent` is given
+ * (an agent, or how to get one when an https request first needs it).
+ */
+export function etcdHttp(agent: HttpsAgent | (() => Promise<HttpsAgent>) | undefined) {
+  const request = async (
     url: string,
     timeoutMs: number,
     body?: string,
-  ): Promise<{ status: number; text: string }> =>
-    new Promise((resolve, reject) => {
-      const u = new URL(url);
-      const secure = u.protocol === "https:";
-      if (secure && !agent) {
-        reject(new DevclusterError(`etcd ${url}: https needs the control plane's certificate`));
-        return;
-      }
+  ): Promise<{ status: number; text: string }> => {
+    const u = new URL(url);
+    const secure = u.protocol === "https:";
+    if (secure && !agent)
+      throw new DevclusterError(`etcd ${url}: https needs the control plane's certificate`);
+    const tlsAgent = secure ? (typeof agent === "function" ? await agent() : agent) : undefined;
+    return new Promise((resolve, reject) => {
       const req = (secure ? httpsRequest : httpRequest)(
         u,
         {
           method: body === undefined ? "GET" : "POST",
           signal: AbortSignal.timeout(timeoutMs),
-          ...(secure ? { agent } : {}),
+          ...(tlsAgent ? { agent: tlsAgent } : {}),
           ...(body === undefined ? {} : { headers: { "content-type": "application/json" } }),
         },
         (res) => {
@@ -38,6 +40,7 @@ export function etcdHttp(agent: HttpsAgent | undefined) {
       req.on("error", reject);
       req.end(body);
     });
+  };
   return {
     request,
     async post<T>(endpoint: string, path: string, body: unknown, timeoutMs: number): Promise<T> {

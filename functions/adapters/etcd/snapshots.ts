@@ -4,7 +4,7 @@ import { Transform, type Readable, type TransformCallback } from "node:stream";
 import { Etcd3 } from "etcd3";
 import type { EtcdSnapshotApi } from "../../ports/snapshots.ts";
 import { etcdHttp } from "./http.ts";
-import { grpcTlsOptions, httpsAgent, type EtcdClientTls } from "./tls.ts";
+import { grpcTlsOptions, lazyHttpsAgent, tlsResolver, type EtcdTlsSource } from "./tls.ts";
 
 interface StatusJson {
   header: { cluster_id: string; member_id: string; revision?: string };
@@ -35,8 +35,9 @@ const SNAPSHOT_WINDOW = 4 * 1024 * 1024;
 const ALL_KEYS = Buffer.from([0]).toString("base64");
 
 /** `tls`: the control plane's certificate, for members that serve https (none: plain http only). */
-export function createEtcdSnapshotApi(tls?: EtcdClientTls): EtcdSnapshotApi {
-  const { request, post } = etcdHttp(tls ? httpsAgent(tls) : undefined);
+export function createEtcdSnapshotApi(source?: EtcdTlsSource): EtcdSnapshotApi {
+  const { request, post } = etcdHttp(lazyHttpsAgent(source).get);
+  const tls = tlsResolver(source);
   return {
     async status(endpoint, timeoutMs = 2000) {
       try {
@@ -118,7 +119,7 @@ export function createEtcdSnapshotApi(tls?: EtcdClientTls): EtcdSnapshotApi {
       const client = new Etcd3({
         hosts: [endpoint],
         dialTimeout: 5000,
-        ...grpcTlsOptions(tls),
+        ...grpcTlsOptions(await tls.forUrls([endpoint])),
         grpcOptions: { "grpc-node.flow_control_window": SNAPSHOT_WINDOW } as Record<string, number>,
       });
       try {

@@ -110,7 +110,10 @@ describe("lifecycle", { shuffle: false }, () => {
     const ca = await createClusterCa("lc", new Date());
     const pki: ClusterPki = {
       ca: async () => ca,
-      controlPlaneClient: async () => createClientCertificate(ca, CONTROL_PLANE_USER, new Date()),
+      controlPlaneClient: async () => ({
+        ...(await createClientCertificate(ca, CONTROL_PLANE_USER, new Date())),
+        caPem: ca.certPem,
+      }),
     };
     const pushed: { id: string; certOnNode: boolean }[] = [];
     const units = {

@@ -694,10 +694,12 @@ describe("IAM", () => {
         "s3:DeleteObject",
         "s3:AbortMultipartUpload",
         "cloudwatch:PutMetricData",
+        // The control plane's etcd certificate, for members serving TLS (see below).
+        "ssm:GetParameter",
       ],
       hasNot: [
         "ssm:SendCommand",
-        "ssm:GetParameter",
+        "ssm:PutParameter",
         "route53:ChangeResourceRecordSets",
         "autoscaling:CompleteLifecycleAction",
       ],
@@ -730,6 +732,26 @@ describe("IAM", () => {
     const actions = actionsOf(t, `${fn.charAt(0).toUpperCase()}${fn.slice(1)}FunctionRole`);
     for (const a of expected[fn]!.has) expect(actions, a).toContain(a);
     for (const a of expected[fn]!.hasNot) expect(actions, a).not.toContain(a);
+  });
+  it("lets every function read the control plane's etcd certificate, and only a launch the CA", () => {
+    const etcdParams = (role: string) =>
+      roleStatements(t)
+        .filter((x) => x.role === role && x.statement.Effect === "Allow")
+        .filter((x) => JSON.stringify(x.statement.Resource).includes("/etcd/"))
+        .map((x) => ({
+          actions: x.statement.Action,
+          resource: (x.statement.Resource as { "Fn::Sub": string })["Fn::Sub"],
+        }));
+    const param = (name: string) =>
+      `arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/devcluster/\${ClusterName}/etcd/${name}`;
+    for (const fn of ["reconcile", "restore", "snapshot", "units", "status"] as const)
+      expect(etcdParams(Ids.functionRole(fn)), fn).toEqual([
+        { actions: ["ssm:GetParameter"], resource: param("client-root") },
+      ]);
+    // The launch creates the CA and the control plane's certificate, and signs nodes' CSRs.
+    expect(etcdParams(Ids.functionRole("lifecycle"))).toEqual([
+      { actions: ["ssm:GetParameter", "ssm:PutParameter"], resource: param("*") },
+    ]);
   });
   it("scopes writes to the cluster's own resources", () => {
     const scoped = (action: string) =>

@@ -64,8 +64,8 @@ function deps(
     clusterName: "dev",
     groupNames: { main: "m", worker: "w", data: "d" },
     groups: { describeGroups: async () => groups, describeInstances: async () => instances },
-    store: (endpoints) => (asked.push(endpoints), store),
-    etcd: () => ({
+    etcd: (endpoints) => ({
+      store: (asked.push(endpoints), store),
       services: {
         instances: async () => [{ service: "hello", id: "1", node: "i-w1", address: "10.0.0.2", port: 8080 }],
       },
