@@ -25,7 +25,9 @@ export async function issueNodeCertificate(
   node: { instanceId: string; privateIp: string },
   log: Logger,
 ): Promise<"current" | "issued"> {
-  const ca = await deps.pki.ca();
+  // The control plane's own certificate is made with the CA (both once per cluster, kept per warm
+  // container): every function reads it to reach members serving TLS, and none of them may make it.
+  const [ca] = await Promise.all([deps.pki.ca(), deps.pki.controlPlaneClient()]);
   const identity: NodeIdentity = {
     instanceId: node.instanceId,
     ips: certificateAddresses(node.privateIp),

@@ -93,8 +93,8 @@ describe("the functions reach TLS members with the certificate from SSM", () => 
     actAs(await rig.roleCredentials([{ Effect: "Allow", Action: ["ec2:DescribeInstances"], Resource: "*" }]));
     const w = createWiring(config());
     // moto answers SSM's refusal in XML, which the JSON client cannot parse: its status is the check.
-    const refused = await statusDeps(w)
-      .etcd([member.endpoint])
+    const refused = await Promise.resolve()
+      .then(() => statusDeps(w).etcd([member.endpoint]))
       .then(
         () => undefined,
         (e: unknown) => e as { $metadata?: { httpStatusCode?: number } },

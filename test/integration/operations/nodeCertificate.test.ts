@@ -8,7 +8,11 @@ import { Etcd3 } from "etcd3";
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ssmClusterPki, pkiParameterNames } from "../../../functions/adapters/aws/ssmClusterPki.ts";
+import {
+  ssmClusterPki,
+  ssmControlPlaneTls,
+  pkiParameterNames,
+} from "../../../functions/adapters/aws/ssmClusterPki.ts";
 import { NODE_PKI_DIR } from "../../../functions/domain/nodeTls.ts";
 import {
   createClientCertificate,
@@ -78,6 +82,10 @@ describe("a node's etcd certificate", () => {
     const deps = { commands, pki, now: () => new Date(), commandTimeoutSeconds: 30 };
 
     expect(await issueNodeCertificate(deps, { instanceId: id, privateIp: ip }, quiet)).toBe("issued");
+    // The first issue also made the control plane's certificate, which the other functions only read.
+    const cp = await ssmControlPlaneTls(new SSMClient({ maxAttempts: 2 }), cluster)();
+    expect(describeCertificate(cp.certPem).cn).toBe("root");
+    expect(cp.caPem).toBe((await pki.ca()).certPem);
     const dir = join(nodeDir(root, id), NODE_PKI_DIR);
     const key = readFileSync(join(dir, "node.key"), "utf8");
     expect(statSync(join(dir, "node.key")).mode & 0o077).toBe(0);
