@@ -4,6 +4,9 @@
 import { InvariantError } from "./errors.ts";
 import { SERVICES_PREFIX } from "./etcdKeys.ts";
 import { instanceKey, masterKey, INSTANCE_ID, SERVICE_NAME } from "./presence.ts";
+import type { Catalog } from "./units/catalog.ts";
+import { parseUnitName } from "./units/names.ts";
+import type { Placement } from "./units/placement.ts";
 
 export type Permission = "Read" | "Write" | "Readwrite";
 /** A key, or every key under a prefix. */
@@ -65,4 +68,25 @@ export function planGrants(
     grant: uniqueGrants(desired.filter((g) => !have.has(grantId(g)))),
     revoke: uniqueGrants(current.filter((g) => !want.has(grantId(g)))),
   };
+}
+
+/**
+ * What each node's presence announces under a placement: every placed instance of a unit whose
+ * manifest announces it (`Ports=`), as its service and instance (the unit's instance string, or the
+ * node's id for a plain unit, as presence names it). An instance presence could not announce either
+ * (not a presence name) is left out.
+ */
+export function announcedByNode(catalog: Catalog, placement: Placement): Map<string, Announced[]> {
+  const out = new Map<string, Announced[]>();
+  for (const [unit, nodes] of Object.entries(placement)) {
+    const spec = catalog.byName.get(unit);
+    if (!spec || !catalog.files.get(spec.file)?.manifest.announces) continue;
+    const parsed = parseUnitName(unit);
+    for (const node of nodes) {
+      const a = { service: spec.service, instance: parsed?.instance || node };
+      if (!SERVICE_NAME.test(a.service) || !INSTANCE_ID.test(a.instance)) continue;
+      out.set(node, [...(out.get(node) ?? []), a]);
+    }
+  }
+  return out;
 }

@@ -9,7 +9,8 @@ import { parsePushResults, type NodePushResult } from "../domain/units/push.ts";
 import { planUnits, stateAfterPush, type PlanUnitsInput, type UnitsPlan } from "../domain/units/plan.ts";
 import type { Unplaceable, Move, Placement } from "../domain/units/placement.ts";
 import type { Commands } from "../ports/index.ts";
-import type { NodeSource, PlacementStore, PublishedImages } from "../ports/units.ts";
+import type { NodeAccessStore, NodeSource, PlacementStore, PublishedImages } from "../ports/units.ts";
+import { announcedByNode, nodeAccess } from "../domain/etcdAccess.ts";
 import { renderCatalogImages } from "../domain/images.ts";
 import { parseInput } from "../domain/input.ts";
 import {
@@ -32,6 +33,11 @@ export interface UnitsDeps {
   images?: PublishedImages;
   /** The cluster's service volumes: needed once a unit declares `Volume=`. */
   volumes?: VolumeAccess;
+  /**
+   * etcd users and roles: before a push, each node it reaches gets the role its new placement needs
+   * (every node on a forced sync); a terminating node loses its own. Absent: roles are not kept.
+   */
+  access?: NodeAccessStore;
   log: Logger;
 }
 
@@ -173,6 +179,7 @@ export async function syncUnits(deps: UnitsDeps, opts: SyncOptions = {}): Promis
     // Before anything starts: a unit's volumes exist in its node's zone (created once, kept).
     if (report.volumesToCreate.length)
       report.volumesCreated = await ensureVolumes(deps.volumes!, report.volumesToCreate, log);
+    if (deps.access) await keepNodeAccess(deps.access, catalog, plan, records, opts, log);
     for (const req of plan.requests) {
       const results = parsePushResults(await deps.commands.run(req));
       report.results.push(...results);
@@ -202,6 +209,34 @@ export async function syncUnits(deps: UnitsDeps, opts: SyncOptions = {}): Promis
         `units: placement kept changing during ${attempt} attempts; reconcile will finish the work`,
       );
   }
+}
+
+/**
+ * Before the push: the nodes it reaches (every registered node when forced) hold the etcd role their
+ * new placement needs, so a unit it starts can announce itself once authentication is on; a grant
+ * that moved away is revoked. A terminating node's user and role go.
+ */
+async function keepNodeAccess(
+  access: NodeAccessStore,
+  catalog: Catalog,
+  plan: UnitsPlan,
+  records: { instanceId: string }[],
+  opts: SyncOptions,
+  log: Logger,
+) {
+  const announced = announcedByNode(catalog, plan.result.placement);
+  const targets = new Set(opts.force ? records.map((r) => r.instanceId) : plan.pushes.map((p) => p.nodeId));
+  if (opts.terminating) targets.delete(opts.terminating);
+  let granted = 0;
+  let revoked = 0;
+  for (const id of [...targets].sort()) {
+    const r = await access.apply(nodeAccess(id, announced.get(id) ?? []));
+    granted += r.granted;
+    revoked += r.revoked;
+  }
+  if (opts.terminating) await access.remove(nodeAccess(opts.terminating, []));
+  if (granted || revoked || opts.terminating)
+    log.info("units: etcd roles kept", { nodes: targets.size, granted, revoked, removed: opts.terminating });
 }
 
 /** Units a push would stop on a main node because the catalog lacks their file (not a re-placement). */

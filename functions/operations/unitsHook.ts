@@ -8,7 +8,7 @@ import type { CatalogSource } from "../domain/units/catalog.ts";
 import { DevclusterError, LockBusyError } from "../domain/errors.ts";
 import { syncUnits, type UnitsDeps } from "./units.ts";
 import type { Commands } from "../ports/index.ts";
-import type { PlacementStore, PublishedImages } from "../ports/units.ts";
+import type { NodeAccessStore, PlacementStore, PublishedImages } from "../ports/units.ts";
 import type { Volumes } from "../ports/volumes.ts";
 
 /** The lock that serialises volume creation (every path that syncs units takes it by this name). */
@@ -34,6 +34,8 @@ export interface UnitsHookDeps {
   commands: Commands;
   /** The placement store over these etcd endpoints (async: https needs the certificate first). */
   placements(endpoints: string[]): PlacementStore | Promise<PlacementStore>;
+  /** etcd users and roles over these endpoints (absent: not kept). */
+  access?(endpoints: string[]): NodeAccessStore | Promise<NodeAccessStore>;
   catalog: () => CatalogSource | Promise<CatalogSource>;
   /** Image references the catalog renders with (absent: every placeholder renders as missing). */
   images?: PublishedImages;
@@ -48,6 +50,7 @@ export function unitsHook(deps: UnitsHookDeps): UnitsHook {
     log,
     nodes: { listNodes: async () => (await ctx.store.listNodes()).nodes },
     placements: await deps.placements(ctx.endpoints),
+    ...(deps.access ? { access: await deps.access(ctx.endpoints) } : {}),
     commands: deps.commands,
     catalog: deps.catalog,
     ...(deps.images ? { images: deps.images } : {}),

@@ -25,6 +25,7 @@ import { ssmPublishedImages } from "../adapters/aws/ssmPublishedImages.ts";
 import { ssmClusterPki } from "../adapters/aws/ssmClusterPki.ts";
 import { etcdClusterStore } from "../adapters/etcd/clusterStore.ts";
 import { etcdPlacementStore } from "../adapters/etcd/placementStore.ts";
+import { etcdNodeAccessStore } from "../adapters/etcd/etcdAccess.ts";
 import { grpcTlsOptions, tlsResolver, type EtcdClientTls, type EtcdTlsSource } from "../adapters/etcd/tls.ts";
 import { readCatalogDir } from "../catalog/index.ts";
 import {
@@ -71,6 +72,10 @@ export function etcdUnitsHook(
     placements: async (endpoints) => {
       loaded = (await resolver.forUrls(endpoints)) ?? loaded;
       return etcdPlacementStore(clients(endpoints));
+    },
+    access: async (endpoints) => {
+      loaded = (await resolver.forUrls(endpoints)) ?? loaded;
+      return etcdNodeAccessStore(clients(endpoints));
     },
     catalog: () => readCatalogDir(),
     ...rest,
@@ -236,6 +241,7 @@ export async function unitsDeps(w: Wiring, log: Logger): Promise<UnitsDeps> {
     log,
     nodes: { listNodes: async () => (await etcd.store.listNodes()).nodes },
     placements: etcdPlacementStore(etcd.client),
+    access: etcdNodeAccessStore(etcd.client),
     commands: commandsOf(w),
     catalog: () => readCatalogDir(),
     images: ssmPublishedImages(ssmClient(), w.cfg.CLUSTER_NAME),

@@ -9,7 +9,8 @@ import {
   type Etcd3,
 } from "etcd3";
 import { planGrants, type KeyGrant, type NodeAccess, type Permission } from "../../domain/etcdAccess.ts";
-import { CONTROL_PLANE_USER } from "../../domain/pki.ts";
+import { CONTROL_PLANE_USER } from "../../domain/etcdUser.ts";
+import type { NodeAccessStore } from "../../ports/units.ts";
 
 /** etcd's end of a prefix range: the prefix with its last byte incremented. */
 function prefixEnd(key: Buffer): Buffer {
@@ -43,6 +44,12 @@ function grantOf(p: {
   if (!end.length) return { permission, key: key.toString(), prefix: false };
   if (end.equals(prefixEnd(key))) return { permission, key: key.toString(), prefix: true };
   return undefined;
+}
+
+/** The units sync's port over these calls. */
+export function etcdNodeAccessStore(client: Etcd3): NodeAccessStore {
+  const a = etcdAccess(client);
+  return { apply: (x) => a.applyNodeAccess(x), remove: (x) => a.removeNodeAccess(x) };
 }
 
 export function etcdAccess(client: Etcd3) {

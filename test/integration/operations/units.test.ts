@@ -10,6 +10,8 @@ import { useRig } from "../../rig/index.ts";
 import { createLocalCommands } from "../../../local/commands.ts";
 import { createSsmCommands, SSM_DOCUMENT } from "../../../functions/adapters/aws/ssmCommands.ts";
 import { etcdPlacementStore } from "../../../functions/adapters/etcd/placementStore.ts";
+import { etcdNodeAccessStore } from "../../../functions/adapters/etcd/etcdAccess.ts";
+import { announcedByNode, nodeAccess, nodeRole } from "../../../functions/domain/etcdAccess.ts";
 import { prepareLocalNode } from "../../../local/node.ts";
 import { readCatalogDir } from "../../../functions/catalog/index.ts";
 import { InvalidInputError } from "../../../functions/domain/errors.ts";
@@ -472,5 +474,73 @@ describe("units never drops what runs on main nodes by accident", () => {
     const confirmed = await runUnits(deps, { catalog: partial, confirm: true });
     expect(confirmed.saved).toBe(true);
     expect(onMains().every((n) => !n.files.includes("etcd-member.service"))).toBe(true);
+  });
+});
+
+describe("etcd roles follow the placement", () => {
+  it("a push gives each node it reaches the role its units need, again changes nothing, and a terminating node loses its own", async () => {
+    const root = join(rig.dir, "access");
+    const ids = { m: "i-0cc0000000000a001", w1: "i-0cc0000000000b001", w2: "i-0cc0000000000b002" };
+    const records = [rec(ids.m, "main", "a"), rec(ids.w1, "worker", "a"), rec(ids.w2, "worker", "b")];
+    for (const r of records) prepareLocalNode(root, r.instanceId, r.role);
+    const client = new Etcd3({ hosts: rig.etcd!.endpoints });
+    const applied: string[] = [];
+    const store = etcdNodeAccessStore(client);
+    const deps: UnitsDeps = {
+      log,
+      nodes: { listNodes: async () => records },
+      placements: memoryStore(),
+      commands: createLocalCommands({ root }),
+      catalog: () => readCatalogDir(),
+      access: {
+        apply: async (a) => (applied.push(a.user), store.apply(a)),
+        remove: (a) => store.remove(a),
+      },
+    };
+    /** The role's grants as etcd holds them, in nodeAccess's terms. */
+    const grantsOf = async (id: string) => {
+      const { perm = [] } = await client.auth.roleGet({ role: nodeRole(id) });
+      return perm
+        .map(
+          (p) =>
+            `${String(p.permType)} ${Buffer.from(p.key).toString()} ${p.range_end?.length ? "prefix" : "key"}`,
+        )
+        .sort();
+    };
+    const want = (id: string, placement: Record<string, string[]>) =>
+      nodeAccess(id, announcedByNode(loadCatalog(readCatalogDir()), placement).get(id) ?? [])
+        .grants.map((g) => `${g.permission} ${g.key} ${g.prefix ? "prefix" : "key"}`)
+        .sort();
+    try {
+      const first = await runUnits(deps, {});
+      expect(first.failed).toEqual([]);
+      expect(applied.sort()).toEqual(Object.values(ids).sort());
+      // A worker holds its placed instances' presence keys; every node reads /services/.
+      const announcing = Object.values(ids).filter((id) => want(id, first.placement).length > 1);
+      expect(announcing.length).toBeGreaterThan(0);
+      for (const id of Object.values(ids)) {
+        expect(await grantsOf(id)).toEqual(want(id, first.placement));
+        expect((await client.auth.userGet({ name: id })).roles).toEqual([nodeRole(id)]);
+      }
+      // Nothing changed: no push, so no role is touched; a forced sync re-applies and changes nothing.
+      applied.length = 0;
+      await runUnits(deps, {});
+      expect(applied).toEqual([]);
+      const before = await Promise.all(Object.values(ids).map(grantsOf));
+      await runUnits(deps, { force: true });
+      expect(applied.sort()).toEqual(Object.values(ids).sort());
+      expect(await Promise.all(Object.values(ids).map(grantsOf))).toEqual(before);
+
+      // w2 terminates: its units move, its user and role go; the others hold what they now run.
+      const gone = records.find((r) => r.instanceId === ids.w2)!;
+      gone.state = "leaving";
+      const after = await syncUnits(deps, { terminating: ids.w2 });
+      records.splice(records.indexOf(gone), 1);
+      await expect(client.auth.roleGet({ role: nodeRole(ids.w2) })).rejects.toThrow(/role name not found/i);
+      await expect(client.auth.userGet({ name: ids.w2 })).rejects.toThrow(/user name not found/i);
+      for (const id of [ids.m, ids.w1]) expect(await grantsOf(id)).toEqual(want(id, after.placement));
+    } finally {
+      client.close();
+    }
   });
 });
