@@ -1,6 +1,8 @@
 // A node's etcd role: what it may read and write, and the changes a re-placement makes.
 import { describe, expect, it } from "vitest";
-import { nodeAccess, nodeRole, planGrants } from "../../../functions/domain/etcdAccess.ts";
+import { announcedByNode, nodeAccess, nodeRole, planGrants } from "../../../functions/domain/etcdAccess.ts";
+import { loadCatalog } from "../../../functions/domain/units/catalog.ts";
+import { readCatalogDir } from "../../../functions/catalog/index.ts";
 import { InvariantError } from "../../../functions/domain/errors.ts";
 
 const id = "i-0123456789abcdef0";
@@ -71,3 +73,39 @@ describe("planGrants", () => {
     expect(planGrants(after, after)).toEqual({ grant: [], revoke: [] });
   });
 });
+
+describe("announcedByNode", () => {
+  const presence = "Sidecars=presence@.service\n";
+  const catalog = loadCatalog({
+    "presence@.service": readCatalogDir()["presence@.service"]!,
+    "web@.service": unit(`[X-Devcluster]\n${presence}Ports=http:8080\nInstances=2\n`),
+    "named@.service": unit(`[X-Devcluster]\n${presence}Service=shop\nPorts=http:8081\nInstanceNames=x\n`),
+    "plain.service": unit(`[X-Devcluster]\n${presence}Ports=http:8082\n`),
+    "quiet@.service": unit("[X-Devcluster]\nInstances=1\n"),
+  });
+  it("names each placed instance that presence announces by its service and instance, per node", () => {
+    const got = announcedByNode(catalog, {
+      "web@1.service": ["i-a"],
+      "web@2.service": ["i-b"],
+      "named@x.service": ["i-a"],
+      "plain.service": ["i-a", "i-b"],
+      "quiet@1.service": ["i-a"],
+      "gone@1.service": ["i-a"],
+    });
+    expect(Object.fromEntries(got)).toEqual({
+      "i-a": [
+        { service: "web", instance: "1" },
+        { service: "shop", instance: "x" },
+        { service: "plain", instance: "i-a" },
+      ],
+      "i-b": [
+        { service: "web", instance: "2" },
+        { service: "plain", instance: "i-b" },
+      ],
+    });
+  });
+});
+
+function unit(devcluster: string): string {
+  return `[Unit]\nDescription=test\n\n[Service]\nExecStart=/bin/true\n\n${devcluster}`;
+}
