@@ -229,11 +229,15 @@ async function keepNodeAccess(
   if (opts.terminating) targets.delete(opts.terminating);
   let granted = 0;
   let revoked = 0;
-  for (const id of [...targets].sort()) {
-    const r = await access.apply(nodeAccess(id, announced.get(id) ?? []));
-    granted += r.granted;
-    revoked += r.revoked;
-  }
+  // A few nodes at a time: each is a handful of sequential calls, and a forced sync reaches them all.
+  const ids = [...targets].sort();
+  for (let i = 0; i < ids.length; i += 8)
+    for (const r of await Promise.all(
+      ids.slice(i, i + 8).map((id) => access.apply(nodeAccess(id, announced.get(id) ?? []))),
+    )) {
+      granted += r.granted;
+      revoked += r.revoked;
+    }
   if (opts.terminating) await access.remove(nodeAccess(opts.terminating, []));
   if (granted || revoked || opts.terminating)
     log.info("units: etcd roles kept", { nodes: targets.size, granted, revoked, removed: opts.terminating });
