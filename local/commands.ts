@@ -34,9 +34,10 @@ export function createLocalCommands(opts: {
       self.calls++;
       const env = opts.containers ? { ...CONTAINER_ENV, ...opts.env } : (opts.env ?? {});
       if (opts.attachments) {
-        const attached = await opts.attachments(req.instanceIds);
-        for (const id of req.instanceIds)
-          if (isNodeUp(opts.root, id)) presentVolumes(opts.root, id, attached[id] ?? []);
+        // Unanswered, the devices stay as they were (a machine's devices do not vanish with an API call).
+        const attached = await opts.attachments(req.instanceIds).catch(() => undefined);
+        for (const id of attached ? req.instanceIds : [])
+          if (isNodeUp(opts.root, id)) presentVolumes(opts.root, id, attached![id] ?? []);
       }
       return Promise.all(req.instanceIds.map((id) => runOne(opts.root, id, req, env)));
     },
