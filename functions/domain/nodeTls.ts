@@ -23,13 +23,26 @@ const instanceId = (id: string) => {
  * Prints `CERT_CURRENT` when the node already holds a key and a certificate from this CA that
  * names every address and lives long enough; otherwise keeps (or makes, first time) its P-256 key
  * and prints a CSR for `CN=<instance id>` naming its addresses. The key is written with umask 077
- * and never printed.
+ * and never printed. `rotate`: a new key whatever the node holds, made beside the current one
+ * (`node.key.next`), which the install puts in place with its certificate; until then the node
+ * keeps working with what it had.
  */
-export function renderCsrScript(node: { instanceId: string; ips: string[] }, caPem: string): string {
+export function renderCsrScript(
+  node: { instanceId: string; ips: string[] },
+  caPem: string,
+  opts: { rotate?: boolean } = {},
+): string {
   const id = instanceId(node.instanceId);
   const ips = node.ips.map(ipv4);
   if (!ips.length) throw new InvariantError("a node certificate needs an address");
   const san = ips.map((ip) => `IP:${ip}`).join(",");
+  if (opts.rotate)
+    return `d="$ROOT${NODE_PKI_DIR}"
+install -d -m 0755 "$d"
+(umask 077 && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$d/node.key.next.tmp" 2>/dev/null)
+mv "$d/node.key.next.tmp" "$d/node.key.next"
+openssl req -new -key "$d/node.key.next" -subj "/CN=${id}" -addext "subjectAltName=${san}"
+`;
   return `d="$ROOT${NODE_PKI_DIR}"
 install -d -m 0755 "$d"
 want_ca="$(mktemp)"; trap 'rm -f "$want_ca"' EXIT
@@ -58,21 +71,31 @@ openssl req -new -key "$d/node.key" -subj "/CN=${id}" -addext "subjectAltName=${
 /**
  * Installs the signed certificate and the CA certificate (each replaced atomically), after checking
  * the certificate is for the key the node holds: a late retry that signed an older CSR fails here
- * instead of leaving etcd a certificate it cannot use.
+ * instead of leaving etcd a certificate it cannot use. A certificate for the rotated key
+ * (`node.key.next`) puts that key in place with it; etcd reads the files again for each new
+ * connection, so nothing restarts, and connections already open keep the old pair until they close.
  */
 export function renderInstallCertScript(certPem: string, caPem: string): string {
   return `d="$ROOT${NODE_PKI_DIR}"
-[ -s "$d/node.key" ] || { echo "no node key: run the CSR step first" >&2; exit 30; }
+[ -s "$d/node.key" ] || [ -s "$d/node.key.next" ] || { echo "no node key: run the CSR step first" >&2; exit 30; }
 cat > "$d/node.crt.tmp" <<'DEVCLUSTER_PEM'
 ${assertPlainPem(certPem, "node certificate")}DEVCLUSTER_PEM
 cat > "$d/ca.crt.tmp" <<'DEVCLUSTER_PEM'
 ${assertPlainPem(caPem, "CA certificate")}DEVCLUSTER_PEM
-if [ "$(openssl x509 -in "$d/node.crt.tmp" -noout -pubkey)" != "$(openssl pkey -in "$d/node.key" -pubout)" ]; then
+pub="$(openssl x509 -in "$d/node.crt.tmp" -noout -pubkey)"
+if [ -s "$d/node.key.next" ] && [ "$pub" = "$(openssl pkey -in "$d/node.key.next" -pubout)" ]; then
+  key=next
+elif [ -s "$d/node.key" ] && [ "$pub" = "$(openssl pkey -in "$d/node.key" -pubout)" ]; then
+  key=current
+else
   rm -f "$d/node.crt.tmp" "$d/ca.crt.tmp"
   echo "the certificate is not for this node's key" >&2; exit 31
 fi
 chmod 0644 "$d/node.crt.tmp" "$d/ca.crt.tmp"
 mv "$d/ca.crt.tmp" "$d/ca.crt"
+# The key and its certificate are replaced one right after the other: a handshake in between fails
+# and is retried by its client.
+if [ "$key" = next ]; then mv "$d/node.key.next" "$d/node.key"; fi
 mv "$d/node.crt.tmp" "$d/node.crt"
 echo installed
 `;

@@ -20,11 +20,16 @@ export class NodeCommandError extends DevclusterError {}
 /** The addresses a node's certificate names: its private address, and loopback (local clients dial it). */
 export const certificateAddresses = (privateIp: string) => [privateIp, "127.0.0.1"];
 
+/**
+ * `rotate`: a new key and certificate even when the node's are current (a suspected key leak, a
+ * renewal before the launch would make one); the node keeps its pair until the new one is installed.
+ */
 export async function issueNodeCertificate(
   deps: NodeCertificateDeps,
   node: { instanceId: string; privateIp: string },
   log: Logger,
-): Promise<"current" | "issued"> {
+  opts: { rotate?: boolean } = {},
+): Promise<"current" | "issued" | "rotated"> {
   // The control plane's own certificate is made with the CA (both once per cluster, kept per warm
   // container): every function reads it to reach members serving TLS, and none of them may make it.
   const [ca] = await Promise.all([deps.pki.ca(), deps.pki.controlPlaneClient()]);
@@ -47,12 +52,17 @@ export async function issueNodeCertificate(
     return r.stdout;
   };
 
-  const out = await run(renderCsrScript(identity, ca.certPem), "devcluster etcd key and CSR");
+  const out = await run(
+    renderCsrScript(identity, ca.certPem, { rotate: opts.rotate ?? false }),
+    opts.rotate ? "devcluster etcd new key and CSR (rotation)" : "devcluster etcd key and CSR",
+  );
   if (out.includes(CERT_CURRENT)) return "current";
   const csr = csrFromOutput(out);
   if (!csr) throw new InvalidInputError(`${node.instanceId} printed no CSR`);
   const certPem = await signNodeCsr(ca, csr, identity, deps.now());
   await run(renderInstallCertScript(certPem, ca.certPem), "devcluster etcd certificate install");
-  log.info("node certificate issued", { instanceId: node.instanceId });
-  return "issued";
+  log.info(opts.rotate ? "node certificate rotated" : "node certificate issued", {
+    instanceId: node.instanceId,
+  });
+  return opts.rotate ? "rotated" : "issued";
 }
