@@ -16,6 +16,15 @@ interface Covered {
 
 export const HOSTILE_INPUTS: Covered[] = [
   {
+    input: "a certificate rotation naming an instance outside the cluster's groups, or a malformed request",
+    tests: [
+      {
+        file: "test/integration/operations/rotateCertificate.test.ts",
+        title: "refuses an instance outside the cluster's groups and a malformed request, changing nothing",
+      },
+    ],
+  },
+  {
     input: "forged and mismatched lifecycle events (group/instance pairing, state, another cluster's group)",
     tests: [
       {
