@@ -91,6 +91,10 @@ const clusterParameters = sub(
 const imagesParameter = sub(
   `arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/devcluster/\${${Params.clusterName}}/images`,
 );
+/** Client services' database passwords (containers/postgres: made once by the database service). */
+const databasePasswordParameters = sub(
+  `arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/devcluster/\${${Params.clusterName}}/db/*`,
+);
 /** The etcd PKI (functions/adapters/aws/ssmClusterPki.ts): the CA and the control plane's client key. */
 const etcdPkiParameters = sub(
   `arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/devcluster/\${${Params.clusterName}}/etcd/*`,
@@ -333,6 +337,24 @@ export function addIam(t: TemplateBuilder, o: SynthOptions, functions: readonly 
               allow(["kms:Decrypt"], arn("kms", "key/*"), {
                 StringEquals: { "kms:ViaService": sub(`ssm.\${AWS::Region}.amazonaws.com`) },
                 StringLike: { "kms:EncryptionContext:PARAMETER_ARN": clusterParameters },
+                "ForAnyValue:StringEquals": {
+                  "kms:ResourceAliases": sub(clusterKeyAlias(`\${${Params.clusterName}}`)),
+                },
+              }),
+            ],
+          },
+        },
+        {
+          // The postgres building block stores each client service's password once, as a
+          // SecureString under the cluster key, below db/ only (reading is read-cluster-parameters').
+          PolicyName: "store-database-passwords",
+          PolicyDocument: {
+            Version: "2012-10-17",
+            Statement: [
+              allow(["ssm:PutParameter"], databasePasswordParameters),
+              allow(["kms:Encrypt"], arn("kms", "key/*"), {
+                StringEquals: { "kms:ViaService": sub(`ssm.\${AWS::Region}.amazonaws.com`) },
+                StringLike: { "kms:EncryptionContext:PARAMETER_ARN": databasePasswordParameters },
                 "ForAnyValue:StringEquals": {
                   "kms:ResourceAliases": sub(clusterKeyAlias(`\${${Params.clusterName}}`)),
                 },

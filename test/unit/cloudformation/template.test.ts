@@ -577,6 +577,9 @@ describe("IAM", () => {
         "cloudformation:DescribeStackResources",
         "lambda:InvokeFunction",
         "logs:FilterLogEvents",
+        // The postgres building block stores its clients' passwords (SecureStrings, standard tier).
+        "ssm:PutParameter",
+        "kms:Encrypt",
       ]),
     );
     expect(SSM_AGENT_ACTIONS.filter((a) => a.startsWith("ssm:GetParameter"))).toEqual([]);
@@ -599,6 +602,12 @@ describe("IAM", () => {
       },
     ]);
     expect(on("ecr:GetAuthorizationToken").Resource).toBe("*");
+    // Passwords are written below db/ only, encrypted under the cluster key through SSM only.
+    expect(on("ssm:PutParameter").Resource).toEqual({
+      "Fn::Sub":
+        "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/devcluster/${ClusterName}/db/*",
+    });
+    expect(JSON.stringify(on("kms:Encrypt").Condition)).toContain("/devcluster/${ClusterName}/db/*");
     // A restore's nodes read the cluster's snapshot data, nothing else in the bucket.
     expect(on("s3:GetObject").Resource).toEqual({
       "Fn::Sub": `\${${Ids.snapshotBucket}.Arn}/etcd-snapshots/\${ClusterName}/data/*`,
