@@ -79,6 +79,8 @@ const bucketArn = getAtt(Ids.snapshotBucket, "Arn");
  * default, functions/domain/snapshots.ts), then data/, manifests/ or locks/.
  */
 export const SNAPSHOT_KEY_PREFIX = "etcd-snapshots/";
+/** Where database services write their logical dumps (containers/postgres/src/dumps.ts dumpPrefix). */
+export const DUMP_KEY_PREFIX = "db-dumps/";
 const snapshotObjects = (part: "data" | "manifests" | "locks") =>
   sub(`\${${Ids.snapshotBucket}.Arn}/${SNAPSHOT_KEY_PREFIX}\${${Params.clusterName}}/${part}/*`);
 const listOwnSnapshots = allow(["s3:ListBucket"], bucketArn, {
@@ -359,6 +361,21 @@ export function addIam(t: TemplateBuilder, o: SynthOptions, functions: readonly 
                   "kms:ResourceAliases": sub(clusterKeyAlias(`\${${Params.clusterName}}`)),
                 },
               }),
+            ],
+          },
+        },
+        {
+          // Database services dump each client database below db-dumps/<cluster>/ (decision 55):
+          // write only (a node cannot read, list or delete dumps), encrypted by the bucket's default.
+          PolicyName: "write-database-dumps",
+          PolicyDocument: {
+            Version: "2012-10-17",
+            Statement: [
+              allow(
+                ["s3:PutObject", "s3:AbortMultipartUpload"],
+                sub(`\${${Ids.snapshotBucket}.Arn}/${DUMP_KEY_PREFIX}\${${Params.clusterName}}/*`),
+              ),
+              encryptSnapshots,
             ],
           },
         },

@@ -1,11 +1,13 @@
 // The Postgres building block, run for real: its image (Debian's PostgreSQL 17) in podman on a
 // loopback address, a directory as the service's volume, moto's SSM as the parameter store, and the
 // nodes' role from the template (moto enforces IAM), so the program can do exactly what a node may.
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { GetParameterCommand, PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
+import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
+import { createHash } from "node:crypto";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { pollUntil } from "../../functions/domain/poll.ts";
 import { PROJECT_ROOT } from "../../local/paths.ts";
@@ -17,6 +19,7 @@ import { templateRoleStatements } from "../rig/roles.ts";
 const sh = promisify(execFile);
 const rig = useRig({ moto: true });
 const CLUSTER = "pgtest";
+const BUCKET = "pgtest-snapshots";
 const PORT = 15_432;
 const podmanEnv = { ...process.env, CONTAINERS_CONF };
 const podman = (args: string[]) => sh("podman", args, { env: podmanEnv, maxBuffer: 16 * 1024 * 1024 });
@@ -108,6 +111,11 @@ async function sql(name: string, user: string, db: string, password: string, que
 }
 
 const ssm = () => new SSMClient({});
+const s3 = () => new S3Client({ forcePathStyle: true });
+const objectBytes = async (Key: string) =>
+  Buffer.from(
+    await (await s3().send(new GetObjectCommand({ Bucket: BUCKET, Key }))).Body!.transformToByteArray(),
+  );
 const password = async (client: string) => {
   const r = await ssm().send(
     new GetParameterCommand({
@@ -120,9 +128,8 @@ const password = async (client: string) => {
 
 beforeAll(async () => {
   ip = rig.block.address(40);
-  nodeCreds = await rig.roleCredentials(
-    templateRoleStatements("node", { bucket: "notused", cluster: CLUSTER }),
-  );
+  await s3().send(new CreateBucketCommand({ Bucket: BUCKET }));
+  nodeCreds = await rig.roleCredentials(templateRoleStatements("node", { bucket: BUCKET, cluster: CLUSTER }));
   await sh("bash", [join(PROJECT_ROOT, "containers", "build.sh"), "postgres"], {
     cwd: PROJECT_ROOT,
     env: podmanEnv,
@@ -216,6 +223,62 @@ describe("the postgres building block", () => {
     await listening(again);
     expect(await sql(again, "wiki", "wiki", before.wiki.value, "SELECT title FROM pages")).toBe("Home");
     await podman(["stop", "-t", "30", again]);
+  }, 240_000);
+
+  it("dumps each client database to the snapshot bucket on its schedule, valid with its manifest", async () => {
+    const wiki = await password("wiki");
+    const name = await start(volume(), {
+      CLIENTS: "wiki,build-bot",
+      DUMP_BUCKET: BUCKET,
+      DUMP_INTERVAL_S: "5",
+      S3_FORCE_PATH_STYLE: "true",
+    });
+    await listening(name);
+    const dumped = await pollUntil(
+      async () => {
+        const done = (await codes(name)).filter((l) => l.code === "dump.done");
+        return done.length >= 2 ? done : undefined;
+      },
+      { timeoutMs: 90_000, intervalMs: 500 },
+    );
+    expect(dumped, await logsOf(name)).toBeDefined();
+    expect((await codes(name)).filter((l) => l.code === "dump.failed")).toEqual([]);
+    const listed = await s3().send(
+      new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `db-dumps/${CLUSTER}/postgres/wiki/` }),
+    );
+    const keys = (listed.Contents ?? []).map((o) => o.Key!);
+    const manifests = keys.filter((k) => k.endsWith(".manifest.json"));
+    expect(manifests.length).toBeGreaterThan(0);
+    const manifest = JSON.parse((await objectBytes(manifests[0]!)).toString()) as {
+      key: string;
+      bytes: number;
+      sha256: string;
+      database: string;
+    };
+    expect(manifest.database).toBe("wiki");
+    expect(manifests[0]).toBe(`${manifest.key}.manifest.json`);
+    const dump = await objectBytes(manifest.key);
+    expect(dump.length).toBe(manifest.bytes);
+    expect(createHash("sha256").update(dump).digest("hex")).toBe(manifest.sha256);
+    // It is a real dump of the database: pg_restore reads the table and its row back from it.
+    const restored = await new Promise<string>((resolve, reject) => {
+      const child = spawn(
+        "podman",
+        ["exec", "-i", name, "pg_restore", "-f", "-", "--data-only", "-t", "pages"],
+        {
+          env: podmanEnv,
+        },
+      );
+      let out = "";
+      child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+      child.on("error", reject);
+      child.on("close", (code) =>
+        code === 0 ? resolve(out) : reject(new Error(`pg_restore exited ${code}`)),
+      );
+      child.stdin.end(dump);
+    });
+    expect(restored).toMatch(/COPY public\.pages \(title\) FROM stdin;\nHome\n/);
+    expect(await sql(name, "wiki", "wiki", wiki.value, "SELECT count(*) FROM pages")).toBe("1");
   }, 240_000);
 
   it("files that are not a Postgres cluster are refused and left as they are", async () => {

@@ -7,6 +7,7 @@ import { randomBytes } from "node:crypto";
 import { chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { GetParameterCommand, PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
+import { S3Client } from "@aws-sdk/client-s3";
 import { z } from "zod";
 import { clusterKeyAlias } from "../../../functions/domain/clusterKey.ts";
 import { int, loadEnv } from "../../shared/config.ts";
@@ -14,6 +15,7 @@ import { programLogger } from "../../shared/log.ts";
 import { runProgram } from "../../shared/run.ts";
 import { checkPassword, clientsSql, HBA, parseClients, passwordParameter, type Client } from "./clients.ts";
 import { initInto, inspectDataDir } from "./dataDir.ts";
+import { dumpDatabase, dumpKey, dumpPrefix } from "./dumps.ts";
 
 const log = programLogger("postgres");
 
@@ -33,6 +35,13 @@ const Env = z.object({
   SOCKET_DIR: z.string().default("/run/postgresql"),
   /** The Unix user the server runs as (a fixed uid in the image, so the volume's files keep their owner). */
   PG_USER: z.string().default("postgres"),
+  /** The snapshot bucket (cluster.env SNAPSHOT_BUCKET): each client database is dumped below db-dumps/. */
+  DUMP_BUCKET: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, "an S3 bucket name")
+    .optional(),
+  DUMP_INTERVAL_S: int(5, 7 * 86_400, 86_400),
+  S3_FORCE_PATH_STYLE: z.string().optional(),
 });
 
 /** uid and gid of a user, from /etc/passwd (Node has no getpwnam). */
@@ -227,6 +236,56 @@ await runProgram(log, async () => {
   const server = startServer(env.LISTEN_ADDRESS);
   await ready(server);
   log.info("listening", { code: "listening", address: env.LISTEN_ADDRESS, port: env.PORT });
+  // Logical dumps on a schedule, one database after the other, never two runs at once.
+  let dumping = false;
+  const s3 = new S3Client({ maxAttempts: 5, forcePathStyle: env.S3_FORCE_PATH_STYLE === "true" });
+  const dumpAll = async () => {
+    if (dumping || !env.DUMP_BUCKET) return;
+    dumping = true;
+    try {
+      for (const c of clients) {
+        const t0 = Date.now();
+        const key = dumpKey(dumpPrefix(env.CLUSTER, env.SERVICE), c.name, new Date());
+        try {
+          const m = await dumpDatabase({
+            s3,
+            bucket: env.DUMP_BUCKET,
+            key,
+            database: c.name,
+            start: () =>
+              spawn(
+                bin("pg_dump"),
+                ["-Fc", "-h", env.SOCKET_DIR, "-p", String(env.PORT), "-U", "postgres", "-d", c.name],
+                { ...ids, stdio: ["ignore", "pipe", "pipe"] },
+              ),
+          });
+          log.info("dump.done", {
+            code: "dump.done",
+            database: c.name,
+            key,
+            bytes: m.bytes,
+            ms: Date.now() - t0,
+          });
+        } catch (e) {
+          log.error("dump.failed", {
+            code: "dump.failed",
+            database: c.name,
+            key,
+            error: (e as Error).message,
+          });
+        }
+      }
+    } finally {
+      dumping = false;
+    }
+  };
+  const dumpTimer =
+    env.DUMP_BUCKET && clients.length
+      ? setInterval(() => void dumpAll(), env.DUMP_INTERVAL_S * 1000)
+      : undefined;
+  if (!dumpTimer)
+    log.info("dumps.off", { code: "dumps.off", reason: env.DUMP_BUCKET ? "no clients" : "no DUMP_BUCKET" });
+
   let stopping = false;
   const failed = new Promise<never>((_, reject) =>
     server.once("exit", (code, signal) => {
@@ -237,6 +296,7 @@ await runProgram(log, async () => {
     failed,
     stop: () => {
       stopping = true;
+      clearInterval(dumpTimer);
       return stopServer(server);
     },
   };
