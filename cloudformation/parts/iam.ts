@@ -112,6 +112,17 @@ const useClusterKey = (Action: string[], via: keyof typeof KMS_VIA): Statement =
     StringEquals: { "kms:ViaService": sub(`${KMS_VIA[via]}.\${AWS::Region}.amazonaws.com`) },
     "ForAnyValue:StringEquals": { "kms:ResourceAliases": sub(clusterKeyAlias(`\${${Params.clusterName}}`)) },
   });
+/** The cluster key through SSM, for SecureStrings under `parameters` only (SSM names each in the context). */
+const useClusterKeyForParameters = (Action: string[], parameters: CfnValue): Statement => {
+  const s = useClusterKey(Action, "ssm");
+  return {
+    ...s,
+    Condition: {
+      ...s.Condition,
+      StringLike: { "kms:EncryptionContext:PARAMETER_ARN": parameters },
+    },
+  };
+};
 /** Reading a snapshot object (SSE-KMS under the cluster key) needs the key's Decrypt. */
 const decryptSnapshots = useClusterKey(["kms:Decrypt"], "s3");
 /** Writing one needs a data key; a multipart upload also decrypts it to complete the upload. */
@@ -336,13 +347,7 @@ export function addIam(t: TemplateBuilder, o: SynthOptions, functions: readonly 
                 Resource: etcdPkiParameters,
               },
               // SecureStrings (the front door's TLS key) are decrypted for the cluster's own parameters only.
-              allow(["kms:Decrypt"], arn("kms", "key/*"), {
-                StringEquals: { "kms:ViaService": sub(`ssm.\${AWS::Region}.amazonaws.com`) },
-                StringLike: { "kms:EncryptionContext:PARAMETER_ARN": clusterParameters },
-                "ForAnyValue:StringEquals": {
-                  "kms:ResourceAliases": sub(clusterKeyAlias(`\${${Params.clusterName}}`)),
-                },
-              }),
+              useClusterKeyForParameters(["kms:Decrypt"], clusterParameters),
             ],
           },
         },
@@ -354,13 +359,7 @@ export function addIam(t: TemplateBuilder, o: SynthOptions, functions: readonly 
             Version: "2012-10-17",
             Statement: [
               allow(["ssm:PutParameter"], databasePasswordParameters),
-              allow(["kms:Encrypt"], arn("kms", "key/*"), {
-                StringEquals: { "kms:ViaService": sub(`ssm.\${AWS::Region}.amazonaws.com`) },
-                StringLike: { "kms:EncryptionContext:PARAMETER_ARN": databasePasswordParameters },
-                "ForAnyValue:StringEquals": {
-                  "kms:ResourceAliases": sub(clusterKeyAlias(`\${${Params.clusterName}}`)),
-                },
-              }),
+              useClusterKeyForParameters(["kms:Encrypt"], databasePasswordParameters),
             ],
           },
         },
