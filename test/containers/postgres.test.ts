@@ -279,6 +279,48 @@ describe("the postgres building block", () => {
     });
     expect(restored).toMatch(/COPY public\.pages \(title\) FROM stdin;\nHome\n/);
     expect(await sql(name, "wiki", "wiki", wiki.value, "SELECT count(*) FROM pages")).toBe("1");
+
+    // A dump that fails is never made valid, and the other databases are still dumped: once its
+    // database is gone, no manifest of build_bot starts after that moment, while wiki's go on.
+    const manifestsOf = async (db: string) => {
+      const listed = await s3().send(
+        new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `db-dumps/${CLUSTER}/postgres/${db}/` }),
+      );
+      const keys = (listed.Contents ?? []).map((o) => o.Key!).filter((k) => k.endsWith(".manifest.json"));
+      return Promise.all(
+        keys.map(async (k) => JSON.parse((await objectBytes(k)).toString()) as { startedAt: string }),
+      );
+    };
+    const droppedAt = new Date().toISOString();
+    await podman([
+      "exec",
+      "-u",
+      "postgres",
+      name,
+      "psql",
+      "-X",
+      "-q",
+      "-h",
+      "/run/postgresql",
+      "-p",
+      String(PORT),
+      "-c",
+      "DROP DATABASE build_bot WITH (FORCE)",
+    ]);
+    const failedDump = await pollUntil(
+      async () =>
+        (await codes(name)).find(
+          (l) => l.code === "dump.failed" && (l as { database?: string }).database === "build_bot",
+        ),
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
+    expect(failedDump?.error).toMatch(/pg_dump of build_bot exited 1/);
+    const wikiAfter = await pollUntil(
+      async () => ((await manifestsOf("wiki")).some((m) => m.startedAt > droppedAt) ? true : undefined),
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
+    expect(wikiAfter).toBe(true);
+    expect((await manifestsOf("build_bot")).filter((m) => m.startedAt > droppedAt)).toEqual([]);
   }, 240_000);
 
   it("files that are not a Postgres cluster are refused and left as they are", async () => {
