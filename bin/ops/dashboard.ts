@@ -14,7 +14,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import { DevclusterError, InvalidInputError } from "../../functions/domain/errors.ts";
-import { placementRows, readView, takeSnapshot, unitAction, unitRows } from "./operate.ts";
+import { readView, takeSnapshot, unitAction, unitRows } from "./operate.ts";
 import { dashboardPage } from "./dashboardPage.ts";
 import type { OpsTarget } from "./target.ts";
 
@@ -127,14 +127,13 @@ export async function startDashboard(t: OpsTarget, opts: DashboardOptions): Prom
           });
           return send(res, 200, page, "text/html", nonce);
         }
-        case "/api/view":
-          return send(res, 200, await readView(t));
-        case "/api/units": {
+        case "/api/view": {
+          // With the unit rows: the states are in the view, so one read paints the whole page.
           const view = await readView(t);
-          if (opts.noNodeCommands)
-            return send(res, 200, placementRows(view, "not read (see the command line)"));
-          return send(res, 200, await unitRows(t, view));
+          return send(res, 200, { ...view, unitRows: unitRows(view) });
         }
+        case "/api/units":
+          return send(res, 200, unitRows(await readView(t)));
         case "/api/events":
           try {
             return send(res, 200, { events: await t.recentEvents(100) });

@@ -106,6 +106,7 @@ function renderView(v) {
     ? table(["snapshot", "age", "revision", "keys", "bytes"], v.snapshots.map((s) => [s.id, ago(s.completedAt), s.revision, s.keys, s.bytes]))
     : none("no valid snapshot"));
   $("status").textContent = "read " + new Date(v.at).toLocaleTimeString() + (v.problems.length ? " - " + v.problems.join("; ") : "");
+  renderUnits(v.unitRows);
 }
 function renderUnits(rows) {
   const byNode = new Map();
@@ -137,10 +138,9 @@ async function restart(button, unit, node) {
   button.disabled = true; button.textContent = "restarting...";
   try { const r = await api("/api/restart", { unit, node }); button.textContent = r.results.every((x) => x.ok) ? "restarted" : "failed"; }
   catch (e) { button.textContent = "failed: " + e.message; }
-  setTimeout(() => { button.disabled = false; button.textContent = "Restart"; refreshUnits(); }, 1500);
+  setTimeout(() => { button.disabled = false; button.textContent = "Restart"; refreshView(); }, 1500);
 }
 async function refreshView() { try { renderView(await api("/api/view")); } catch (e) { $("status").textContent = "cannot read the cluster: " + e.message; } }
-async function refreshUnits() { try { renderUnits(await api("/api/units")); } catch (e) { fill("units", state("cannot read unit states: " + e.message, false)); } }
 async function refreshEvents() { try { renderEvents(await api("/api/events")); } catch (e) { fill("events", state(e.message, false)); } }
 if (BOOT.admin) {
   const b = $("snapshot"); b.hidden = false;
@@ -148,9 +148,9 @@ if (BOOT.admin) {
     try { await api("/api/snapshot", {}); b.textContent = "snapshot taken"; } catch (e) { b.textContent = "failed: " + e.message; }
     setTimeout(() => { b.disabled = false; b.textContent = "Take a snapshot"; refreshView(); }, 1500); };
 }
-// The view first (nodes, members, services: the first paint); then the unit states, which run a
-// command on every node and would otherwise compete with it for the server.
-function refresh() { return refreshView().then(() => Promise.all([refreshUnits(), refreshEvents()])); }
+// One read of the view paints nodes, members, services and unit states (nodes publish their unit
+// states to etcd); the events come from CloudWatch Logs beside it.
+function refresh() { return Promise.all([refreshView(), refreshEvents()]); }
 refresh();
 setInterval(refresh, 15000);
 </script></body></html>

@@ -30,7 +30,7 @@ const Env = z.object({
  * let any container on any node run commands as root everywhere): the command line does them.
  */
 const NO_NODE_COMMANDS =
-  "restart and unit states run commands on nodes, which the cluster's nodes may not send: use 'devcluster restart <unit> --stack <stack>' (docs/OPERATIONS.md)";
+  "a restart runs a command on a node, which the cluster's nodes may not send: use 'devcluster restart <unit> --stack <stack>' (docs/OPERATIONS.md)";
 
 await runProgram(log, async () => {
   const env = loadEnv(Env);

@@ -22,7 +22,7 @@ import { startDashboard, type Dashboard } from "../../../bin/ops/dashboard.ts";
 import { loadFunctions } from "../../../local/cluster/functions.ts";
 import { localEnv } from "../../../local/cluster/functions.ts";
 import { etcdClientUrl } from "../../../functions/domain/model.ts";
-import { PLACEMENT_KEY } from "../../../functions/domain/etcdKeys.ts";
+import { PLACEMENT_KEY, unitStatesKey } from "../../../functions/domain/etcdKeys.ts";
 import { pollUntil } from "../../../functions/domain/poll.ts";
 import { CloudWatchLogsClient, FilterLogEventsCommand } from "@aws-sdk/client-cloudwatch-logs";
 import { logGroupOf, parseEvent } from "../../../bin/ops/cloudWatchEvents.ts";
@@ -136,15 +136,39 @@ describe("the operator's view of a local cluster", { timeout: 600_000 }, () => {
     expect(Object.fromEntries(view.units.map((u) => [u.name, u.machines]))).toEqual(
       Object.fromEntries(Object.entries(placement.placement).map(([k, v]) => [k, [...v].sort()])),
     );
-    const rows = await unitRows(t, view);
-    for (const r of rows.filter((x) => x.machine)) {
+    // The states are what each node publishes (every 10 s, on change): poll until they agree with
+    // the node's own systemctl, then compare once more with a fresh read.
+    const agrees = (rows: ReturnType<typeof unitRows>) =>
+      rows
+        .filter((x) => x.machine)
+        .every((r) => unitsOnNodeOf(lc.dir, r.machine).find((u) => u.name === r.unit)?.state === r.state);
+    const settled = await pollUntil(
+      async () => {
+        const rows = unitRows(await readView(t));
+        return agrees(rows) && rows.some((r) => r.unit === "hello@1.service" && r.state === "active")
+          ? rows
+          : undefined;
+      },
+      { timeoutMs: 120_000, intervalMs: 1000 },
+    );
+    expect(settled, "published unit states agree with the nodes").toBeDefined();
+    for (const r of settled!.filter((x) => x.machine)) {
       const onNode = unitsOnNodeOf(lc.dir, r.machine).find((u) => u.name === r.unit);
       expect(onNode?.state, `${r.unit} on ${r.machine}`).toBe(r.state);
     }
-    expect(rows.find((r) => r.unit === "hello@1.service")).toMatchObject({
+    expect(settled!.find((r) => r.unit === "hello@1.service")).toMatchObject({
       machine: helloNode,
       state: "active",
     });
+    // They come from the node's own record in etcd, on a lease (gone when the node stops publishing).
+    const e = etcdOf(view);
+    try {
+      const rec = await e.get(unitStatesKey(helloNode)).exec();
+      expect(rec.kvs[0]?.value.toString()).toContain("hello@1.service active");
+      expect(rec.kvs[0]?.lease.toString()).not.toBe("0");
+    } finally {
+      e.close();
+    }
   });
 
   it("services are the presence records in etcd", async () => {
