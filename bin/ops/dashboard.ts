@@ -28,8 +28,12 @@ export interface DashboardOptions {
    * change): only their requests are served, and only their identity headers trusted.
    */
   trustProxy?: string | ((address: string) => boolean) | undefined;
-  /** Why unit actions are not offered, when the target cannot run commands on nodes. */
-  noNodeCommands?: string | undefined;
+  /**
+   * Restart through the `restart` function instead of node commands: the dashboard service, whose
+   * role (the nodes') may send no node command but may invoke that function, which restarts only a
+   * placed unit where it is placed.
+   */
+  restartByFunction?: boolean | undefined;
 }
 
 export interface Dashboard {
@@ -123,7 +127,7 @@ export async function startDashboard(t: OpsTarget, opts: DashboardOptions): Prom
             user: who.user,
             admin: who.admin,
             target: t.describe,
-            canRestart: !opts.noNodeCommands,
+            canRestart: true,
           });
           return send(res, 200, page, "text/html", nonce);
         }
@@ -158,9 +162,14 @@ export async function startDashboard(t: OpsTarget, opts: DashboardOptions): Prom
     const body = await jsonBody(req);
     switch (url.pathname) {
       case "/api/restart": {
-        if (opts.noNodeCommands) return send(res, 403, { error: opts.noNodeCommands });
         if (typeof body.unit !== "string") throw new InvalidInputError("restart: name a unit");
         const node = typeof body.node === "string" && body.node ? body.node : undefined;
+        if (opts.restartByFunction) {
+          const r = (await t.invoke("restart", { unit: body.unit, ...(node ? { node } : {}) })) as {
+            results: unknown[];
+          };
+          return send(res, 200, { results: r.results });
+        }
         return send(res, 200, {
           results: await unitAction(t, await readView(t), "restart", body.unit, node),
         });

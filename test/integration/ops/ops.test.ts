@@ -31,7 +31,7 @@ import { CognitoIdentityProviderClient } from "@aws-sdk/client-cognito-identity-
 import { cognitoUserDirectory } from "../../../functions/adapters/aws/cognitoUsers.ts";
 import { addUser } from "../../../functions/operations/users.ts";
 import type { ClusterView } from "../../../functions/domain/clusterView.ts";
-import { InvalidInputError } from "../../../functions/domain/errors.ts";
+import { InvalidInputError, NotFoundError } from "../../../functions/domain/errors.ts";
 import { functionsHostPidPath, invokeWarm } from "../../../local/cluster/functionsHost.ts";
 import { pidAlive, readPidFile } from "../../../local/processes.ts";
 
@@ -293,6 +293,27 @@ describe("the operator's view of a local cluster", { timeout: 600_000 }, () => {
     );
   });
 
+  it("the restart function restarts a placed unit where it is placed, and nothing else", async () => {
+    const before = await containerId(helloNode, "hello@1.service");
+    // Through the cluster's functions host, with the restart function's own role (IAM by moto).
+    const r = (await t.invoke("restart", { unit: "hello@1.service" })) as {
+      results: { machine: string; ok: boolean; state: string }[];
+    };
+    expect(r.results).toEqual([expect.objectContaining({ machine: helloNode, ok: true, state: "active" })]);
+    await eventually("a new hello container", async () => {
+      const id = await containerId(helloNode, "hello@1.service");
+      return id && id !== before ? id : undefined;
+    });
+    const after = await containerId(helloNode, "hello@1.service");
+    for (const [event, kind] of [
+      [{ unit: "sshd.service" }, NotFoundError],
+      [{ unit: "hello@1.service", script: "reboot" }, InvalidInputError],
+      [{ unit: "hello@1.service", node: view.machines.find((m) => m.id !== helloNode)!.id }, NotFoundError],
+    ] as const)
+      await expect(t.invoke("restart", event)).rejects.toBeInstanceOf(kind);
+    expect(await containerId(helloNode, "hello@1.service")).toBe(after);
+  });
+
   it("stop and start act on the unit on its node; ssh opens a shell on the unit's node", async () => {
     const state = (unit: string) => unitsOnNodeOf(lc.dir, helloNode).find((u) => u.name === unit)?.state;
     expect((await cli("stop", "hello@1.service")).code).toBe(0);
@@ -407,21 +428,32 @@ describe("the dashboard", { timeout: 300_000 }, () => {
     await page.close();
   });
 
-  it("a restart from the page restarts the unit on its node", async () => {
-    const before = await containerId(helloNode, "hello@1.service");
-    const page = await browser.newPage();
-    await page.goto(ui.url);
-    const button = page.locator(`button[data-unit="hello@1.service"][data-node="${helloNode}"]`);
-    await button.waitFor({ timeout: 120_000 });
-    await button.click();
-    await page
-      .locator(`button[data-unit="hello@1.service"]:has-text("restarted")`)
-      .waitFor({ timeout: 180_000 });
-    await eventually("a new hello container", async () => {
-      const id = await containerId(helloNode, "hello@1.service");
-      return id && id !== before ? id : undefined;
-    });
-    await page.close();
+  // Locally the operator's node commands; the dashboard service's way is the restart function.
+  it.each([
+    ["through node commands", false],
+    ["through the restart function", true],
+  ])("a restart from the page restarts the unit on its node (%s)", async (_how, byFunction) => {
+    const d = byFunction
+      ? await startDashboard(t, { host: "127.0.0.1", port: 0, restartByFunction: true })
+      : ui;
+    try {
+      const before = await containerId(helloNode, "hello@1.service");
+      const page = await browser.newPage();
+      await page.goto(d.url);
+      const button = page.locator(`button[data-unit="hello@1.service"][data-node="${helloNode}"]`);
+      await button.waitFor({ timeout: 120_000 });
+      await button.click();
+      await page
+        .locator(`button[data-unit="hello@1.service"]:has-text("restarted")`)
+        .waitFor({ timeout: 180_000 });
+      await eventually("a new hello container", async () => {
+        const id = await containerId(helloNode, "hello@1.service");
+        return id && id !== before ? id : undefined;
+      });
+      await page.close();
+    } finally {
+      if (d !== ui) await d.close();
+    }
   });
 
   it("events are the handlers' lines in moto's CloudWatch Logs, shipped there as Lambda does", async () => {
