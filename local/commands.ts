@@ -6,6 +6,7 @@ import type { CommandRequest, CommandResult, Commands } from "../functions/ports
 import { isNodeUp, nodeDir } from "./node.ts";
 import { PROJECT_ROOT } from "./paths.ts";
 import { LOCAL_ETCD_TUNING } from "./etcd.ts";
+import { presentVolumes, type Attachments } from "./volumes.ts";
 
 /** The systemctl stand-in and the node's docker (rootful podman). */
 const SHIM_DIR = join(PROJECT_ROOT, "local", "bin");
@@ -21,6 +22,9 @@ export function createLocalCommands(opts: {
   root: string;
   env?: Record<string, string>;
   containers?: boolean;
+  /** Where the machines learn which volumes are attached to them (EC2's answer): the volumes then
+   * show up on their nodes as devices before each command, as they would on an instance. */
+  attachments?: Attachments;
 }): Commands & {
   calls: number;
 } {
@@ -29,6 +33,12 @@ export function createLocalCommands(opts: {
     async run(req: CommandRequest): Promise<CommandResult[]> {
       self.calls++;
       const env = opts.containers ? { ...CONTAINER_ENV, ...opts.env } : (opts.env ?? {});
+      if (opts.attachments) {
+        // Unanswered, the devices stay as they were (a machine's devices do not vanish with an API call).
+        const attached = await opts.attachments(req.instanceIds).catch(() => undefined);
+        for (const id of attached ? req.instanceIds : [])
+          if (isNodeUp(opts.root, id)) presentVolumes(opts.root, id, attached![id] ?? []);
+      }
       return Promise.all(req.instanceIds.map((id) => runOne(opts.root, id, req, env)));
     },
   };

@@ -17,6 +17,7 @@ import {
 import { ETCD_BIN, ETCDCTL_BIN } from "./paths.ts";
 import { readPidFile, stopPid } from "./processes.ts";
 import { killNodeContainers, removeContainersUnder } from "./containers.ts";
+import { dropNodeMounts, unmountAllUnder } from "./volumes.ts";
 
 export const nodeDir = (root: string, instanceId: string) => join(root, "nodes", instanceId);
 const DOWN_MARK = "DOWN";
@@ -126,6 +127,8 @@ export async function killLocalNode(root: string, instanceId: string, signal: No
   writeFileSync(join(dir, DOWN_MARK), new Date().toISOString());
   const pids = nodePids(dir);
   await Promise.all([...pids.map((pid) => stopSession(pid, signal)), killNodeContainers(dir)]);
+  // Its mounts die with it; the volumes' contents stay in their directories, as on EBS.
+  dropNodeMounts(root, instanceId);
 }
 
 /** A unit's process and its session (a container unit's supervisor and the docker client it waits on). */
@@ -161,4 +164,5 @@ export async function stopNodeProcessesUnder(dir: string): Promise<void> {
   walk(dir, 0);
   await Promise.all(pids.map((pid) => stopSession(pid, "SIGKILL")));
   await removeContainersUnder(dir);
+  unmountAllUnder(dir);
 }

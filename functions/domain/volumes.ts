@@ -93,6 +93,8 @@ export interface VolumeRecord extends VolumeKey {
   attachedTo?: string;
   /** The device name of that attachment (`/dev/xvdf`). */
   device?: string;
+  /** EC2's state of that attachment: attaching, attached, detaching. */
+  attachState?: string;
   /** `devcluster:retired` set: kept for safety (moved, restored over), never used again. */
   retired?: string;
   createdAt?: string;

@@ -6,21 +6,32 @@ import { parseUnitName, templateOf } from "../domain/units/names.ts";
 import type { Logger } from "../ports/log.ts";
 import { loadCatalog, type Catalog, type CatalogSource } from "../domain/units/catalog.ts";
 import { parsePushResults, type NodePushResult } from "../domain/units/push.ts";
-import { planUnits, stateAfterPush, type PlanUnitsInput, type UnitsPlan } from "../domain/units/plan.ts";
+import {
+  planPushes,
+  placementNodes,
+  planUnits,
+  stateAfterPush,
+  withoutHeld,
+  type PlanUnitsInput,
+  type UnitsPlan,
+} from "../domain/units/plan.ts";
+import type { VolumeAction } from "../domain/volumeAttachments.ts";
 import type { Unplaceable, Move, Placement } from "../domain/units/placement.ts";
 import type { Commands } from "../ports/index.ts";
 import type { NodeSource, PlacementStore, PublishedImages } from "../ports/units.ts";
 import { renderCatalogImages } from "../domain/images.ts";
 import { parseInput } from "../domain/input.ts";
 import {
+  currentVolume,
   planVolumeCreates,
   volumeNeeds,
+  type VolumeNeed,
   volumeZones,
   type VolumeCreate,
   type VolumeRecord,
 } from "../domain/volumes.ts";
 import type { VolumeAccess } from "../ports/volumes.ts";
-import { ensureVolumes } from "./volumes.ts";
+import { ensureVolumes, fenceVolumes } from "./volumes.ts";
 
 export interface UnitsDeps {
   nodes: NodeSource;
@@ -84,6 +95,10 @@ export interface UnitsReport {
   volumesToCreate: VolumeCreate[];
   /** Volumes this run created. */
   volumesCreated: VolumeRecord[];
+  /** Volumes this run detached and attached (each waited for until EC2 settled it). */
+  volumeActions: VolumeAction[];
+  /** Placed units not started on their node yet because a volume is not there, with why. */
+  held: { unit: string; reason: string }[];
 }
 
 export interface SyncOptions {
@@ -141,14 +156,7 @@ export async function syncUnits(deps: UnitsDeps, opts: SyncOptions = {}): Promis
       placement: plan.result.placement,
       moves: plan.result.moves,
       unplaceable: plan.result.unplaceable,
-      pushed: plan.pushes.map((p) => ({
-        nodeId: p.nodeId,
-        reasons: p.reasons,
-        units: p.units,
-        start: p.start,
-        stop: p.stop,
-        changed: p.changed,
-      })),
+      pushed: pushSummary(plan),
       results: [],
       failed: [],
       commands: plan.requests.length,
@@ -164,6 +172,8 @@ export async function syncUnits(deps: UnitsDeps, opts: SyncOptions = {}): Promis
         new Map(records.map((r) => [r.instanceId, r.zone])),
       ),
       volumesCreated: [],
+      volumeActions: [],
+      held: [],
     };
     if (opts.dryRun) return report;
     if (report.mainRemovals.length && !opts.confirm)
@@ -173,19 +183,69 @@ export async function syncUnits(deps: UnitsDeps, opts: SyncOptions = {}): Promis
     // Before anything starts: a unit's volumes exist in its node's zone (created once, kept).
     if (report.volumesToCreate.length)
       report.volumesCreated = await ensureVolumes(deps.volumes!, report.volumesToCreate, log);
-    for (const req of plan.requests) {
-      const results = parsePushResults(await deps.commands.run(req));
-      report.results.push(...results);
+    // Then each volume goes to its unit's node where the fencing rules allow; a unit whose volume
+    // cannot come yet is held (left out of this push, its node pushed again next time).
+    let pushPlan = plan;
+    let fence = needs.length
+      ? await fenceVolumes(deps.volumes!, needs, plan.result.placement, {}, log)
+      : undefined;
+    if (fence) {
+      input.hold = fence.held.map((h) => h.unit);
+      input.mounts = fence.mounts;
+      pushPlan = planUnits(input);
+      report.volumeActions.push(...fence.done);
+      report.pushed = pushSummary(pushPlan);
+      report.commands = pushPlan.requests.length;
     }
-    report.failed = report.results.filter((r) => !r.ok).map((r) => r.instanceId);
-    for (const r of report.results.filter((x) => !x.ok))
+    const last = new Map<string, NodePushResult>();
+    const runAll = async (requests: UnitsPlan["requests"]) => {
+      const out: NodePushResult[] = [];
+      for (const req of requests) out.push(...parsePushResults(await deps.commands.run(req)));
+      for (const r of out) last.set(r.instanceId, r);
+      report.results.push(...out);
+      return out;
+    };
+    const first = await runAll(pushPlan.requests);
+    // A held unit's old node has now stopped it and unmounted its volumes (its own word, in this
+    // push): those volumes can follow their unit in the same sync.
+    if (fence?.held.length) {
+      const before = fence.held.map((h) => h.unit);
+      fence = await fenceVolumes(
+        deps.volumes!,
+        needs,
+        plan.result.placement,
+        runningNow(first, needs, volumes),
+        log,
+      );
+      report.volumeActions.push(...fence.done);
+      const still = fence.held.map((h) => h.unit);
+      if (before.some((u) => !still.includes(u))) {
+        const nodes = placementNodes(input);
+        const second = planPushes({
+          catalog,
+          nodes,
+          state: { placement: withoutHeld(plan.result.placement, before), files: pushPlan.next.files },
+          placement: withoutHeld(plan.result.placement, still),
+          force: false,
+          mounts: fence.mounts,
+        });
+        report.pushed.push(...pushSummary({ pushes: second.pushes }));
+        report.commands += second.requests.length;
+        await runAll(second.requests);
+      }
+      input.hold = still;
+      pushPlan = { ...pushPlan, next: planUnits(input).next };
+    }
+    report.held = fence?.held ?? [];
+    report.failed = [...last.values()].filter((r) => !r.ok).map((r) => r.instanceId);
+    for (const r of [...last.values()].filter((x) => !x.ok))
       log.error("units: push failed on a node", {
         instanceId: r.instanceId,
         status: r.status,
         failed: r.failed,
         error: r.error,
       });
-    const next = stateAfterPush(plan, report.results);
+    const next = stateAfterPush(pushPlan, [...last.values()]);
     if (await deps.placements.save(next, stored.revision)) {
       report.saved = true;
       log.info("units: placement stored", {
@@ -202,6 +262,42 @@ export async function syncUnits(deps: UnitsDeps, opts: SyncOptions = {}): Promis
         `units: placement kept changing during ${attempt} attempts; reconcile will finish the work`,
       );
   }
+}
+
+function pushSummary(plan: Pick<UnitsPlan, "pushes">): UnitsReport["pushed"] {
+  return plan.pushes.map((p) => ({
+    nodeId: p.nodeId,
+    reasons: p.reasons,
+    units: p.units,
+    start: p.start,
+    stop: p.stop,
+    changed: p.changed,
+  }));
+}
+
+/**
+ * The units each node answered it still runs after a push: its unit set, and any unit whose volume
+ * it still has mounted (a failed unmount keeps the volume where it is). A node with no answer is
+ * left out: its volumes stay.
+ */
+function runningNow(
+  results: NodePushResult[],
+  needs: VolumeNeed[],
+  volumes: VolumeRecord[],
+): Record<string, string[]> {
+  const unitOf = new Map(
+    needs.flatMap((n) => {
+      const v = currentVolume(volumes, n);
+      return v ? [[v.id, n.unit] as const] : [];
+    }),
+  );
+  const out: Record<string, string[]> = {};
+  for (const r of results) {
+    if (!r.units) continue;
+    const mounted = (r.mounted ?? []).flatMap((id) => (unitOf.has(id) ? [unitOf.get(id)!] : []));
+    out[r.instanceId] = [...new Set([...r.units, ...mounted])];
+  }
+  return out;
 }
 
 /** Units a push would stop on a main node because the catalog lacks their file (not a re-placement). */

@@ -9,6 +9,7 @@ import { loadConfig } from "../../functions/runtime/config.ts";
 import { CloudWatchLogsClient } from "@aws-sdk/client-cloudwatch-logs";
 import { defaultSink, setProcessLogSink } from "../../functions/runtime/log.ts";
 import { createLocalCommands } from "../commands.ts";
+import { ec2Attachments } from "../volumes.ts";
 import { localLifecycleActions } from "../lifecycleActions.ts";
 import { LogShipper } from "./logShipper.ts";
 
@@ -59,7 +60,8 @@ const ship = async () => {
 };
 
 const wiring: Wiring = createWiring(loadConfig(process.env), {
-  commands: createLocalCommands({ root: dir, containers: true }),
+  // The machines learn what EC2 attached to them, read as this function's role (it may describe volumes).
+  commands: createLocalCommands({ root: dir, containers: true, attachments: ec2Attachments() }),
   actions: localLifecycleActions(dir),
   // No DNS server answers for the private zone locally (and none is asked off loopback).
   resolveSrv: null,

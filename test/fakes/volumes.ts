@@ -28,7 +28,7 @@ export class FakeVolumes implements Volumes {
     if (!v) throw Object.assign(new Error(`no volume ${volumeId}`), { name: "InvalidVolume.NotFound" });
     // EC2 refuses a second attachment (moto does not; the control plane never asks for one).
     if (v.attachedTo) throw Object.assign(new Error(`${volumeId} is in use`), { name: "VolumeInUse" });
-    Object.assign(v, { attachedTo: instanceId, device, state: "in-use" });
+    Object.assign(v, { attachedTo: instanceId, device, attachState: "attached", state: "in-use" });
   }
 
   async detach(volumeId: string, instanceId: string): Promise<void> {
@@ -39,6 +39,7 @@ export class FakeVolumes implements Volumes {
       });
     delete v.attachedTo;
     delete v.device;
+    delete v.attachState;
     v.state = "available";
   }
 

@@ -38,6 +38,7 @@ function record(v: Volume): VolumeRecord | undefined {
     state: String(v.State ?? "unknown"),
     ...(attached ? { attachedTo: attached } : {}),
     ...(attached && attachment?.Device ? { device: attachment.Device } : {}),
+    ...(attached && attachment?.State ? { attachState: String(attachment.State) } : {}),
     ...(retired ? { retired } : {}),
     ...(v.CreateTime ? { createdAt: v.CreateTime.toISOString() } : {}),
   };

@@ -3,12 +3,13 @@
 import type { NodeRecord } from "../model.ts";
 import type { CommandRequest } from "../commands.ts";
 import type { Catalog } from "./catalog.ts";
-import { placeUnits, type PlacementNode, type PlacementResult } from "./placement.ts";
+import { placeUnits, type Placement, type PlacementNode, type PlacementResult } from "./placement.ts";
 import {
   catalogHashes,
   parsePushResults,
   planPush,
   pushRequests,
+  type NodeMount,
   type NodePush,
   type NodePushResult,
   type PlacementState,
@@ -52,25 +53,49 @@ export interface PlanUnitsInput {
   force?: boolean;
   /** unit -> the zone its volumes hold it to (`volumeZones`). */
   zones?: Record<string, string>;
+  /**
+   * Units placed but not to be started on their node yet (a volume of theirs is not attached there):
+   * they stay in the stored placement, their node is left pending, and the push leaves them out.
+   */
+  hold?: string[];
+  /** unit -> the volumes its node mounts before starting it (attached there). */
+  mounts?: Record<string, NodeMount[]>;
   now?: string;
 }
 
-export function planUnits(input: PlanUnitsInput): UnitsPlan {
-  const nodes = input.nodes.map((n) => {
-    const p = "instanceId" in n ? placementNode(n) : { ...n };
-    if (p.id === input.launching) p.healthy = true;
-    if (p.id === input.terminating) p.healthy = false;
-    return p;
+/** The placement without the held units (what the nodes are told to run now). */
+export function withoutHeld(placement: Placement, hold: string[] = []): Placement {
+  if (!hold.length) return placement;
+  const held = new Set(hold);
+  return Object.fromEntries(Object.entries(placement).filter(([u]) => !held.has(u)));
+}
+
+export interface PushPlanInput {
+  catalog: Catalog;
+  nodes: PlacementNode[];
+  state: PlacementState;
+  /** What the nodes should run (held units already left out). */
+  placement: Placement;
+  force: boolean | string[];
+  mounts?: Record<string, NodeMount[]>;
+}
+
+/**
+ * The per-node pushes and their command requests for a placement. Main nodes run etcd: each gets a
+ * command of its own, after the others, so one push (or one bad catalog) never reaches every member
+ * at once; workers and data nodes share batched commands.
+ */
+export function planPushes(input: PushPlanInput): { pushes: NodePush[]; requests: CommandRequest[] } {
+  const reachable = input.nodes.filter((n) => n.healthy).map((n) => n.id);
+  const pushes = planPush(input.state, input.placement, input.catalog, {
+    nodes: reachable,
+    force: input.force,
   });
-  const result = placeUnits(nodes, input.catalog.units, input.state.placement, {
-    zones: input.zones ?? {},
-  });
-  const reachable = nodes.filter((n) => n.healthy).map((n) => n.id);
-  const force = input.force ? true : input.state.pending.filter((id) => reachable.includes(id));
-  const pushes = planPush(input.state, result.placement, input.catalog, { nodes: reachable, force });
-  // Main nodes run etcd: each gets a command of its own, after the others, so one push (or one bad
-  // catalog) never reaches every member at once; workers and data nodes share batched commands.
-  const isMain = new Set(nodes.filter((n) => n.role === "main").map((n) => n.id));
+  for (const p of pushes) {
+    const mounts = p.units.flatMap((u) => input.mounts?.[u] ?? []);
+    if (mounts.length) p.mounts = mounts;
+  }
+  const isMain = new Set(input.nodes.filter((n) => n.role === "main").map((n) => n.id));
   const others = pushes.filter((p) => !isMain.has(p.nodeId));
   const mains = pushes.filter((p) => isMain.has(p.nodeId));
   const comment = `devcluster units: ${pushes.length} node(s)`;
@@ -78,10 +103,42 @@ export function planUnits(input: PlanUnitsInput): UnitsPlan {
     ...(others.length ? pushRequests(others, input.catalog, { comment }) : []),
     ...mains.flatMap((p) => pushRequests([p], input.catalog, { comment })),
   ];
+  return { pushes, requests };
+}
+
+/** The nodes as placement sees them, with the launching node counted in and the terminating one out. */
+export function placementNodes(
+  input: Pick<PlanUnitsInput, "nodes" | "launching" | "terminating">,
+): PlacementNode[] {
+  return input.nodes.map((n) => {
+    const p = "instanceId" in n ? placementNode(n) : { ...n };
+    if (p.id === input.launching) p.healthy = true;
+    if (p.id === input.terminating) p.healthy = false;
+    return p;
+  });
+}
+
+export function planUnits(input: PlanUnitsInput): UnitsPlan {
+  const nodes = placementNodes(input);
+  const result = placeUnits(nodes, input.catalog.units, input.state.placement, {
+    zones: input.zones ?? {},
+  });
+  const reachable = nodes.filter((n) => n.healthy).map((n) => n.id);
+  const force = input.force ? true : input.state.pending.filter((id) => reachable.includes(id));
+  const { pushes, requests } = planPushes({
+    catalog: input.catalog,
+    nodes,
+    state: input.state,
+    placement: withoutHeld(result.placement, input.hold),
+    force,
+    ...(input.mounts ? { mounts: input.mounts } : {}),
+  });
+  // A held unit's node is pushed again next time, when its volume may have come free.
+  const heldOn = (input.hold ?? []).flatMap((u) => result.placement[u] ?? []);
   const next: StoredPlacement = {
     placement: result.placement,
     files: catalogHashes(input.catalog),
-    pending: [],
+    pending: [...new Set(heldOn)].sort(),
     updatedAt: input.now ?? new Date().toISOString(),
   };
   return { result, pushes, requests, next };
@@ -91,7 +148,7 @@ export function planUnits(input: PlanUnitsInput): UnitsPlan {
 export function stateAfterPush(plan: UnitsPlan, results: NodePushResult[]): StoredPlacement {
   const failed = results.filter((r) => !r.ok).map((r) => r.instanceId);
   const missing = plan.pushes.map((p) => p.nodeId).filter((id) => !results.some((r) => r.instanceId === id));
-  return { ...plan.next, pending: [...new Set([...failed, ...missing])].sort() };
+  return { ...plan.next, pending: [...new Set([...plan.next.pending, ...failed, ...missing])].sort() };
 }
 
 export { parsePushResults };

@@ -6,6 +6,16 @@ import type { Catalog } from "./catalog.ts";
 import { parseUnitName, templateOf } from "./names.ts";
 import { unitsByNode, type Placement } from "./placement.ts";
 
+/** A volume a node mounts before it starts the unit (the volume is attached to that node). */
+export interface NodeMount {
+  unit: string;
+  volumeId: string;
+  /** The device name it was attached as (`/dev/xvdf`); Nitro nodes show it by volume id instead. */
+  device: string;
+  /** The mount path on the node (specifiers expanded). */
+  path: string;
+}
+
 /** What one node must end up with. */
 export interface NodePush {
   nodeId: string;
@@ -21,6 +31,8 @@ export interface NodePush {
   changed: string[];
   /** Why this node is pushed: "placement" (its set changed), "content" (a file changed), "forced". */
   reasons: string[];
+  /** Volumes to mount before starting their units (each attached to this node). */
+  mounts?: NodeMount[];
 }
 
 /** The stored placement: where units run and which file versions were pushed. */
@@ -87,6 +99,8 @@ const HEREDOC = "DEVCLUSTER_UNIT_EOF";
 /** String.raw for bash: `\${` in the template stands for a literal `${`. */
 const sh = (s: TemplateStringsArray, ...v: unknown[]) => String.raw(s, ...v).replace(/\\\$\{/g, "${");
 const SAFE_ID = /^[A-Za-z0-9_.:-]+$/;
+/** What a mount record may hold: unit names, volume ids, device names and checked mount paths. */
+const MOUNT_FIELD = /^[A-Za-z0-9_.:@%/\\-]+$/;
 const shq = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 /**
@@ -112,7 +126,31 @@ if [ -z "$id" ]; then
 fi
 jarr() { local s="" x; for x in "$@"; do x="\${x//\\/\\\\}"; s="$s\${s:+,}\"$x\""; done; printf '[%s]' "$s"; }
 has() { local x="$1"; shift; local y; for y in "$@"; do [ "$x" = "$y" ] && return 0; done; return 1; }
-file_of() { local u="$1"; case "$u" in *@*.*) printf '%s@.%s' "\${u%%@*}" "\${u##*.}" ;; *) printf '%s' "$u" ;; esac; }`);
+file_of() { local u="$1"; case "$u" in *@*.*) printf '%s@.%s' "\${u%%@*}" "\${u##*.}" ;; *) printf '%s' "$u" ;; esac; }
+# An attached EBS volume's block device: Nitro instances name it by volume id (the EC2 device name
+# is only a hint there); it may appear a moment after EC2 reports the attachment.
+vol_dev() {
+  local id="\${1//-/}" name="$2" i d
+  for i in $(seq 1 60); do
+    for d in "/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_$id" "$name" "/dev/sd\${name#/dev/xvd}"; do
+      [ -e "$ROOT$d" ] && { readlink -f "$ROOT$d"; return 0; }
+    done
+    sleep 1
+  done
+  return 1
+}
+# Mount volume $1 (attached as $2) at $3. A new volume gets a file system; a volume that has one is
+# never formatted again: mkfs runs only when blkid reports that it found nothing (exit 2).
+vol_mount() {
+  local mp="$ROOT$3" dev rc=0
+  mountpoint -q "$mp" && return 0
+  dev="$(vol_dev "$1" "$2")" || { echo "volume $1: no device $2 on this node" >&2; return 1; }
+  blkid -p "$dev" >/dev/null 2>&1 || rc=$?
+  if [ $rc = 2 ]; then mkfs.ext4 -q "$dev" || { echo "volume $1: mkfs failed on $dev" >&2; return 1; }
+  elif [ $rc != 0 ]; then echo "volume $1: blkid could not read $dev (exit $rc); not formatting it" >&2; return 1; fi
+  mkdir -p "$mp" && mount "$dev" "$mp"
+}
+vol_umount() { mountpoint -q "$ROOT$1" || return 0; umount "$ROOT$1"; }`);
   fileNames.forEach((f, i) => {
     const text = catalog.files.get(f)?.rendered;
     if (text === undefined) throw new InvalidInputError("no catalog file", [f]);
@@ -142,8 +180,13 @@ file_of() { local u="$1"; case "$u" in *@*.*) printf '%s@.%s' "\${u%%@*}" "\${u#
   out.push(`case "$id" in`);
   for (const p of pushes) {
     if (!SAFE_ID.test(p.nodeId)) throw new InvalidInputError("invalid node id", [p.nodeId]);
+    const mounts = (p.mounts ?? []).map((m) => {
+      for (const v of [m.unit, m.volumeId, m.device, m.path])
+        if (!MOUNT_FIELD.test(v)) throw new InvalidInputError("invalid volume mount", [`${p.nodeId}: ${v}`]);
+      return shq(`${m.unit}|${m.volumeId}|${m.device}|${m.path}`);
+    });
     out.push(
-      `  ${shq(p.nodeId)}) units=(${p.units.map(shq).join(" ")}); files=(${p.files.map(shq).join(" ")}); extra_stop=(${p.stop.map(shq).join(" ")}) ;;`,
+      `  ${shq(p.nodeId)}) units=(${p.units.map(shq).join(" ")}); files=(${p.files.map(shq).join(" ")}); extra_stop=(${p.stop.map(shq).join(" ")}); mounts=(${mounts.join(" ")}) ;;`,
     );
   }
   out.push(sh`  *) printf '%s {"instanceId":"%s","ok":false,"error":"this push has nothing for this node"}\n' ${RESULT_MARK} "$id"; exit 3 ;;
@@ -153,6 +196,8 @@ prev_units=(); prev_files=()
 # Blank lines are no units (an empty set was once recorded as one blank line).
 [ -f "$STATE_DIR/units" ] && mapfile -t prev_units < <(grep -v '^$' "$STATE_DIR/units")
 [ -f "$STATE_DIR/files" ] && mapfile -t prev_files < <(grep -v '^$' "$STATE_DIR/files")
+prev_mounts=()
+[ -f "$STATE_DIR/mounts" ] && mapfile -t prev_mounts < <(grep -v '^$' "$STATE_DIR/mounts")
 written=(); started=(); restarted=(); stopped=(); removed=(); failed=()
 for f in \${files[@]+"\${files[@]}"}; do
   tmp="$UNIT_DIR/.$f.devcluster-new"
@@ -179,6 +224,14 @@ for u in \${prev_units[@]+"\${prev_units[@]}"} \${extra_stop[@]+"\${extra_stop[@
   fi
   rm -f "$SIDECAR_DIR/\${u%.*}.env"
   stopped+=("$u")
+  # Its volumes are unmounted once it stopped: only then may they be detached from this node.
+  for m in \${prev_mounts[@]+"\${prev_mounts[@]}"}; do
+    IFS='|' read -r mu mid mdev mpath <<<"$m"
+    [ "$mu" = "$u" ] || continue
+    # Never from under a unit still running (its stop failed): the volume stays, and so does its claim.
+    if systemctl is-active --quiet -- "$u"; then failed+=("umount:$mpath"); continue; fi
+    vol_umount "$mpath" || failed+=("umount:$mpath")
+  done
 done
 for f in \${prev_files[@]+"\${prev_files[@]}"}; do
   has "$f" \${files[@]+"\${files[@]}"} && continue
@@ -188,6 +241,14 @@ systemctl daemon-reload || failed+=("daemon-reload")
 for u in \${units[@]+"\${units[@]}"}; do
   f="$(file_of "$u")"
   has "$f" \${nostart[@]+"\${nostart[@]}"} && continue
+  # Its volumes first (attached to this node by now): it never starts on the node's own disk.
+  unmounted=false
+  for m in \${mounts[@]+"\${mounts[@]}"}; do
+    IFS='|' read -r mu mid mdev mpath <<<"$m"
+    [ "$mu" = "$u" ] || continue
+    vol_mount "$mid" "$mdev" "$mpath" || unmounted=true
+  done
+  [ $unmounted = false ] || { failed+=("$u"); continue; }
   systemctl enable -- "$u" >/dev/null 2>&1 || { failed+=("$u"); continue; }
   if has "$f" \${written[@]+"\${written[@]}"} && has "$u" \${prev_units[@]+"\${prev_units[@]}"}; then
     if systemctl restart -- "$u"; then restarted+=("$u"); else failed+=("$u"); fi
@@ -205,10 +266,18 @@ for u in \${sidecar_changed[@]+"\${sidecar_changed[@]}"}; do
 done
 { [ \${#units[@]} -eq 0 ] || printf '%s\n' "\${units[@]}"; } >"$STATE_DIR/units.new" && mv -f "$STATE_DIR/units.new" "$STATE_DIR/units" || failed+=("state")
 { [ \${#files[@]} -eq 0 ] || printf '%s\n' "\${files[@]}"; } >"$STATE_DIR/files.new" && mv -f "$STATE_DIR/files.new" "$STATE_DIR/files" || failed+=("state")
+# What stays mounted here: the placed units' volumes, and any a failed unmount left behind.
+now_mounts=(); mounted=()
+for m in \${mounts[@]+"\${mounts[@]}"} \${prev_mounts[@]+"\${prev_mounts[@]}"}; do
+  has "$m" \${now_mounts[@]+"\${now_mounts[@]}"} && continue
+  IFS='|' read -r mu mid mdev mpath <<<"$m"
+  if mountpoint -q "$ROOT$mpath"; then now_mounts+=("$m"); has "$mid" \${mounted[@]+"\${mounted[@]}"} || mounted+=("$mid"); fi
+done
+{ [ \${#now_mounts[@]} -eq 0 ] || printf '%s\n' "\${now_mounts[@]}"; } >"$STATE_DIR/mounts.new" && mv -f "$STATE_DIR/mounts.new" "$STATE_DIR/mounts" || failed+=("state")
 ok=true; [ \${#failed[@]} -eq 0 ] || ok=false
-printf '%s {"instanceId":"%s","ok":%s,"units":%s,"written":%s,"started":%s,"restarted":%s,"stopped":%s,"removed":%s,"failed":%s}\n' \
+printf '%s {"instanceId":"%s","ok":%s,"units":%s,"written":%s,"started":%s,"restarted":%s,"stopped":%s,"removed":%s,"failed":%s,"mounted":%s}\n' \
   ${RESULT_MARK} "$id" "$ok" "$(jarr \${units[@]+"\${units[@]}"})" "$(jarr \${written[@]+"\${written[@]}"})" "$(jarr \${started[@]+"\${started[@]}"})" \
-  "$(jarr \${restarted[@]+"\${restarted[@]}"})" "$(jarr \${stopped[@]+"\${stopped[@]}"})" "$(jarr \${removed[@]+"\${removed[@]}"})" "$(jarr \${failed[@]+"\${failed[@]}"})"
+  "$(jarr \${restarted[@]+"\${restarted[@]}"})" "$(jarr \${stopped[@]+"\${stopped[@]}"})" "$(jarr \${removed[@]+"\${removed[@]}"})" "$(jarr \${failed[@]+"\${failed[@]}"})" "$(jarr \${mounted[@]+"\${mounted[@]}"})"
 [ "$ok" = true ]`);
   return out.join("\n") + "\n";
 }
@@ -259,6 +328,8 @@ export interface NodePushResult {
   stopped?: string[];
   removed?: string[];
   failed?: string[];
+  /** Volume ids mounted on the node after the push. */
+  mounted?: string[];
   error?: string;
 }
 

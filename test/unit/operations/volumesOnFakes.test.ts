@@ -6,7 +6,7 @@ import { etcdClientUrl, type NodeRecord } from "../../../functions/domain/model.
 import { InvalidInputError } from "../../../functions/domain/errors.ts";
 import { syncUnits, type UnitsDeps } from "../../../functions/operations/units.ts";
 import type { PlacementStore } from "../../../functions/ports/units.ts";
-import { FakeCommands } from "../../fakes/commands.ts";
+import { FakeCommands, type NodeBehaviour } from "../../fakes/commands.ts";
 import { FakeEtcd, fakeClusterStore } from "../../fakes/clusterStore.ts";
 import { FakeVolumes } from "../../fakes/volumes.ts";
 import { quietLog } from "../../fakes/world.ts";
@@ -164,6 +164,195 @@ describe("units with volumes, on fakes", () => {
     expect(w.volumes.creates).toBe(0);
     expect(w.commands.requests).toEqual([]);
     expect(w.placements.state).toEqual(EMPTY_PLACEMENT);
+  });
+});
+
+/**
+ * Nodes that answer a push as the push script does, reading their part of it: units that left are
+ * stopped and their volumes unmounted; a placed unit's volumes are mounted (only when attached to
+ * that node in the fake EC2) before it starts. Every mount is checked: never one volume on two nodes.
+ */
+function simulatedNodes(volumes: FakeVolumes) {
+  const running = new Map<string, Set<string>>();
+  const mounted = new Map<string, Map<string, string>>(); // node -> volume -> unit
+  const violations: string[] = [];
+  const pushes: { node: string; attachedAtPush: Record<string, string | undefined> }[] = [];
+  const behaviour: NodeBehaviour = (req, id) => {
+    const line = req.script.split("\n").find((l) => l.startsWith(`  '${id}') units=(`))!;
+    const list = (name: string) =>
+      [...(line.match(new RegExp(`${name}=\\(([^)]*)\\)`))?.[1] ?? "").matchAll(/'([^']*)'/g)].map(
+        (m) => m[1]!,
+      );
+    const units = list("units");
+    const mounts = list("mounts").map((m) => m.split("|") as [string, string, string, string]);
+    const run = running.get(id) ?? new Set<string>();
+    const mine = mounted.get(id) ?? new Map<string, string>();
+    running.set(id, run);
+    mounted.set(id, mine);
+    pushes.push({
+      node: id,
+      attachedAtPush: Object.fromEntries(
+        mounts.map(([, vol]) => [vol, volumes.volumes.get(vol)?.attachedTo]),
+      ),
+    });
+    for (const u of [...run]) if (!units.includes(u)) run.delete(u);
+    for (const [vol, u] of [...mine]) if (!run.has(u) && !units.includes(u)) mine.delete(vol);
+    const failed: string[] = [];
+    for (const u of units) {
+      const own = mounts.filter(([mu]) => mu === u);
+      const ok = own.every(([, vol]) => volumes.volumes.get(vol)?.attachedTo === id);
+      if (!ok) {
+        failed.push(u);
+        continue;
+      }
+      for (const [, vol] of own) {
+        for (const [other, m] of mounted)
+          if (other !== id && m.has(vol) && volumes.instances.get(other) !== "terminated")
+            violations.push(`${vol} on ${other} and ${id}`);
+        mine.set(vol, u);
+      }
+      run.add(u);
+    }
+    const out = { instanceId: id, ok: !failed.length, units, failed, mounted: [...mine.keys()] };
+    return {
+      status: failed.length ? "Failed" : "Success",
+      exitCode: failed.length ? 1 : 0,
+      stdout: `DEVCLUSTER_UNITS ${JSON.stringify(out)}\n`,
+      stderr: "",
+    };
+  };
+  return { behaviour, running, mounted, violations, pushes };
+}
+
+const ONE = DB.replace("Instances=2", "Instances=1");
+
+describe("volumes that follow their unit, on fakes", () => {
+  it("when a unit with a volume is placed, its volume is attached to that node before the push that starts it", async () => {
+    const w = world([node("i-a", "z-a"), node("i-b", "z-b")]);
+    const sim = simulatedNodes(w.volumes);
+    w.commands.answer(sim.behaviour);
+    const r = await syncUnits(w.deps);
+    expect(r.failed).toEqual([]);
+    expect(r.held).toEqual([]);
+    for (const v of w.volumes.volumes.values()) {
+      const unit = `${v.instance}.service`;
+      expect(v.attachedTo).toBe(r.placement[unit]![0]);
+      expect(sim.running.get(v.attachedTo!)?.has(unit)).toBe(true);
+    }
+    // Each push that carried a mount found the volume already attached to its node.
+    const seen = sim.pushes.flatMap((p) => Object.values(p.attachedAtPush).map((at) => at === p.node));
+    expect(seen).toEqual([true, true]);
+    expect(r.volumeActions.map((a) => a.kind)).toEqual(["attach", "attach"]);
+    // Again: nothing to attach or detach.
+    const again = await syncUnits(w.deps, { force: true });
+    expect(again.volumeActions).toEqual([]);
+  });
+
+  it("when the unit's node is terminated, its volume follows the unit to a node of the same zone in one sync", async () => {
+    const w = world([node("i-a1", "z-a"), node("i-a2", "z-a"), node("i-b1", "z-b")]);
+    w.deps.catalog = () => ({ "db@.service": ONE });
+    const sim = simulatedNodes(w.volumes);
+    w.commands.answer(sim.behaviour);
+    for (const n of w.nodes) w.volumes.instances.set(n.instanceId, "running");
+    const first = await syncUnits(w.deps);
+    const from = first.placement["db@1.service"]![0]!;
+    const zone = w.nodes.find((n) => n.instanceId === from)!.zone;
+    // The node dies: EC2 says terminated, the terminate event re-places its units.
+    w.volumes.instances.set(from, "terminated");
+    w.commands.gone.add(from);
+    const r = await syncUnits(w.deps, { terminating: from });
+    const to = r.placement["db@1.service"]![0]!;
+    expect(to).not.toBe(from);
+    expect(w.nodes.find((n) => n.instanceId === to)!.zone).toBe(zone);
+    expect(r.volumeActions.map((a) => `${a.kind}:${a.kind === "detach" ? a.reason : a.to}`)).toEqual([
+      "detach:node-gone",
+      `attach:${to}`,
+    ]);
+    expect([...w.volumes.volumes.values()][0]!.attachedTo).toBe(to);
+    expect(sim.running.get(to)?.has("db@1.service")).toBe(true);
+    expect(r.held).toEqual([]);
+    expect(sim.violations).toEqual([]);
+  });
+
+  it("when the unit's node is unreachable but still running, the volume stays there and the unit waits", async () => {
+    const w = world([node("i-a1", "z-a"), node("i-a2", "z-a")]);
+    w.deps.catalog = () => ({ "db@.service": ONE });
+    const sim = simulatedNodes(w.volumes);
+    w.commands.answer(sim.behaviour);
+    for (const n of w.nodes) w.volumes.instances.set(n.instanceId, "running");
+    const from = (await syncUnits(w.deps)).placement["db@1.service"]![0]!;
+    const other = w.nodes.find((n) => n.instanceId !== from)!.instanceId;
+    // Its terminate hook came, but the instance still runs (and may run the unit): never detached.
+    w.commands.gone.add(from);
+    const r = await syncUnits(w.deps, { terminating: from });
+    expect(r.placement["db@1.service"]).toEqual([other]);
+    expect(r.held).toEqual([
+      {
+        unit: "db@1.service",
+        reason: expect.stringMatching(/attached to .*which has not reported the unit stopped/),
+      },
+    ]);
+    expect(r.volumeActions).toEqual([]);
+    expect([...w.volumes.volumes.values()][0]!.attachedTo).toBe(from);
+    expect(sim.running.get(other)?.has("db@1.service") ?? false).toBe(false);
+    // The node it goes to is pushed again next time; once EC2 says terminated, the volume follows.
+    expect(w.placements.state.pending).toContain(other);
+    w.volumes.instances.set(from, "terminated");
+    w.nodes.find((n) => n.instanceId === from)!.state = "gone";
+    const later = await syncUnits(w.deps);
+    expect(later.held).toEqual([]);
+    expect([...w.volumes.volumes.values()][0]!.attachedTo).toBe(other);
+    expect(sim.running.get(other)?.has("db@1.service")).toBe(true);
+    expect(w.placements.state.pending).toEqual([]);
+    expect(sim.violations).toEqual([]);
+  });
+
+  it("when a unit moves off a live node, that node stops it and unmounts first, then the volume follows in the same sync", async () => {
+    const w = world([node("i-a1", "z-a"), node("i-a2", "z-a")]);
+    for (const n of w.nodes) w.volumes.instances.set(n.instanceId, "running");
+    const pinned = (id: string) => ONE.replace("Conflicts=db@*.service", `MachineID=${id}`);
+    w.deps.catalog = () => ({ "db@.service": pinned("i-a1") });
+    const sim = simulatedNodes(w.volumes);
+    w.commands.answer(sim.behaviour);
+    await syncUnits(w.deps);
+    expect(sim.running.get("i-a1")?.has("db@1.service")).toBe(true);
+    w.deps.catalog = () => ({ "db@.service": pinned("i-a2") });
+    const r = await syncUnits(w.deps);
+    expect(r.placement["db@1.service"]).toEqual(["i-a2"]);
+    expect(r.volumeActions.map((a) => `${a.kind}:${a.kind === "detach" ? a.reason : a.to}`)).toEqual([
+      "detach:unit-stopped",
+      "attach:i-a2",
+    ]);
+    expect(sim.running.get("i-a1")?.has("db@1.service")).toBe(false);
+    expect(sim.running.get("i-a2")?.has("db@1.service")).toBe(true);
+    expect(r.held).toEqual([]);
+    expect(r.failed).toEqual([]);
+    expect(w.placements.state.pending).toEqual([]);
+    expect(sim.violations).toEqual([]);
+  });
+
+  it("when the old node fails to stop the unit, its volume stays there and the unit waits", async () => {
+    const w = world([node("i-a1", "z-a"), node("i-a2", "z-a")]);
+    for (const n of w.nodes) w.volumes.instances.set(n.instanceId, "running");
+    const pinned = (id: string) => ONE.replace("Conflicts=db@*.service", `MachineID=${id}`);
+    w.deps.catalog = () => ({ "db@.service": pinned("i-a1") });
+    const sim = simulatedNodes(w.volumes);
+    w.commands.answer(sim.behaviour);
+    await syncUnits(w.deps);
+    const vol = [...w.volumes.volumes.keys()][0]!;
+    // i-a1 answers that the volume is still mounted (its unit did not stop).
+    w.commands.answer((req, id) => {
+      const a = sim.behaviour(req, id);
+      if (id !== "i-a1") return a;
+      const j = JSON.parse(a.stdout.slice("DEVCLUSTER_UNITS ".length)) as Record<string, unknown>;
+      return { ...a, stdout: `DEVCLUSTER_UNITS ${JSON.stringify({ ...j, ok: false, mounted: [vol] })}\n` };
+    });
+    w.deps.catalog = () => ({ "db@.service": pinned("i-a2") });
+    const r = await syncUnits(w.deps);
+    expect(r.volumeActions).toEqual([]);
+    expect(w.volumes.volumes.get(vol)!.attachedTo).toBe("i-a1");
+    expect(r.held.map((h) => h.unit)).toEqual(["db@1.service"]);
+    expect(sim.running.get("i-a2")?.has("db@1.service") ?? false).toBe(false);
   });
 });
 
