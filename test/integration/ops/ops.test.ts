@@ -4,12 +4,12 @@
 // answers the same; bad input changes nothing; the dashboard in Debian's Chromium shows the nodes
 // and services and restarts a unit from the page. One local cluster for the whole file.
 import { execFile, spawn } from "node:child_process";
-import { request as httpRequest } from "node:http";
 import { promisify } from "node:util";
 import { Etcd3 } from "etcd3";
 import { chromium, type Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { useLocalCluster } from "../../rig/localCluster.ts";
+import { httpAsk } from "../../rig/http.ts";
 import { PROJECT_ROOT } from "../../../local/paths.ts";
 import { CONTAINERS_CONF } from "../../../local/containers.ts";
 import { localOpsTarget } from "../../../local/cluster/opsTarget.ts";
@@ -531,25 +531,14 @@ describe("the dashboard", { timeout: 300_000 }, () => {
       trustProxy: (a) => a === "127.0.0.1",
     });
     const elsewhere = await startDashboard(t, { host: "127.0.0.1", port: 0, trustProxy: "127.0.0.2" });
-    const ask = (
-      d: Dashboard,
-      path: string,
-      headers: Record<string, string>,
-      body?: unknown,
-    ): Promise<{ status: number; text: string }> =>
-      new Promise((resolve, reject) => {
-        const u = new URL(path, d.url);
-        const req = httpRequest(
-          { host: u.hostname, port: u.port, path: u.pathname, method: body ? "POST" : "GET", headers },
-          (res) => {
-            let text = "";
-            res.on("data", (c: Buffer) => (text += c.toString()));
-            res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
-          },
-        );
-        req.on("error", reject);
-        req.end(body === undefined ? undefined : JSON.stringify(body));
+    const ask = async (d: Dashboard, path: string, headers: Record<string, string>, body?: unknown) => {
+      const u = new URL(d.url);
+      const r = await httpAsk({ address: u.hostname, port: u.port }, path, {
+        headers,
+        ...(body === undefined ? {} : { json: body }),
       });
+      return { status: r.status, text: r.body };
+    };
     const as = (user: string, groups: string) => ({
       host: "dashboard.dev.test",
       "x-remote-user": user,
@@ -608,42 +597,13 @@ describe(
     let door = "";
     let host = "";
     /** One request to the front door (port 80) for `host`, as a browser resolving the name would. */
-    const viaDoor = (
+    const viaDoor = async (
       path: string,
       opts: { form?: Record<string, string>; headers?: Record<string, string> } = {},
-    ): Promise<{ status: number; text: string; cookies: string[] }> =>
-      new Promise((resolve, reject) => {
-        const body = opts.form ? new URLSearchParams(opts.form).toString() : undefined;
-        const req = httpRequest(
-          {
-            host: door,
-            port: 80,
-            path,
-            method: body ? "POST" : "GET",
-            agent: false,
-            headers: {
-              host,
-              ...(body ? { "content-type": "application/x-www-form-urlencoded" } : {}),
-              ...opts.headers,
-            },
-          },
-          (res) => {
-            let text = "";
-            res.on("data", (c: Buffer) => (text += c.toString()));
-            res.on("end", () =>
-              resolve({
-                status: res.statusCode ?? 0,
-                text,
-                cookies: ([] as string[])
-                  .concat(res.headers["set-cookie"] ?? [])
-                  .map((c) => c.split(";")[0]!),
-              }),
-            );
-          },
-        );
-        req.on("error", reject);
-        req.end(body);
-      });
+    ) => {
+      const r = await httpAsk({ address: door, port: 80 }, path, { ...opts, host });
+      return { status: r.status, text: r.body, cookies: r.cookies };
+    };
     const session = (cookies: string[]) => cookies.find((c) => c.startsWith("devcluster_session="));
     const field = (body: string, n: string) =>
       new RegExp(`name="${n}" value="([^"]*)"`).exec(body)?.[1] ?? "";
