@@ -35,6 +35,7 @@ describe("unit states published by a node", () => {
       stackName: "t",
       domain: "t.internal",
       zoneId: "Z1",
+      snapshotBucket: "b",
       aws: {},
     });
     const dir = nodeDir(root, NODE);
