@@ -764,7 +764,7 @@ describe("IAM", () => {
         }));
     const param = (name: string) =>
       `arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/devcluster/\${ClusterName}/etcd/${name}`;
-    for (const fn of ["reconcile", "restore", "snapshot", "units", "status"] as const)
+    for (const fn of ["reconcile", "restore", "snapshot", "units", "status", "restart"] as const)
       expect(etcdParams(Ids.functionRole(fn)), fn).toEqual([
         { actions: ["ssm:GetParameter"], resource: param("client-root") },
       ]);
