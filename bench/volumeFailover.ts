@@ -71,13 +71,13 @@ try {
   const samples: Record<string, number[]> = { plain: [], keeper: [] };
   for (let round = 1; round <= ROUNDS; round++) {
     for (const name of ["plain", "keeper"] as const) {
-      await fns.units({ catalog: catalogWith(name) });
+      await fns.units({ catalog: catalogWith(name), confirm: true });
       const from = await pollUntil(() => runningOn(name), { timeoutMs: 180_000, intervalMs: 500 });
       if (!from) throw new Error(`${name}@1 is not running`);
       const before = (await starts()).length;
       const t = performance.now();
       await kill(dir, from.id, quiet);
-      await fns.units({ catalog: catalogWith(name) });
+      await fns.units({ catalog: catalogWith(name), confirm: true });
       const to = await pollUntil(
         async () => {
           const n = await runningOn(name, from.id);

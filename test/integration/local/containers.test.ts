@@ -286,8 +286,8 @@ describe("real containers in the local cluster", { shuffle: false }, () => {
       } else if (e.op === "umount" || e.op === "gone") holder = undefined;
     }
     expect(holder).toBe(second!.id);
-    // Without the unit in the catalog it stops; its volume is kept.
-    await fns.units({ catalog: readCatalogDir() });
+    // Without the unit in the catalog it stops (confirmed: it may run on a main node); its volume is kept.
+    await fns.units({ catalog: readCatalogDir(), confirm: true });
     expect((await ec2Volumes()).some((v) => v.id === vol.id)).toBe(true);
   }, 360_000);
 
