@@ -4,7 +4,7 @@
 // Goal: >= 0.7x throughput and p99 at most +5 ms.
 //   npx tsx bench/frontdoor.ts [--runs 3] [--seconds 8] [--connections 32]
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs, promisify } from "node:util";
@@ -14,7 +14,8 @@ import { reserveLoopbackBlock } from "../local/loopback.ts";
 import { startEtcdCluster } from "../local/etcd.ts";
 import { PROJECT_ROOT } from "../local/paths.ts";
 import { buildPrograms } from "../scripts/build-containers.ts";
-import { out } from "./lib.ts";
+import { median, out } from "./lib.ts";
+import { httpCode, startJsonService, stopAll, wrk as wrkRun, type WrkResult } from "./wrk.ts";
 
 const sh = promisify(execFile);
 const { values } = parseArgs({
@@ -28,15 +29,6 @@ const { values } = parseArgs({
 const RUNS = Number(values.runs ?? 3);
 const SECONDS = Number(values.seconds ?? 8);
 const CONNECTIONS = Number(values.connections ?? 32);
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-
-interface WrkResult {
-  rps: number;
-  p50: number;
-  p99: number;
-  errors: number;
-}
 
 /** CPU time (user + system) a process has used so far, in ms (clock ticks are 10 ms). */
 function cpuMs(pid: number): number {
@@ -59,27 +51,13 @@ const childrenOf = (pid: number) =>
       }
     });
 
-const ms = (v: string, unit: string) => Number(v) * (unit === "us" ? 0.001 : unit === "s" ? 1000 : 1);
-
-async function wrk(url: string, host: string): Promise<WrkResult> {
-  const { stdout } = await sh(
-    "wrk",
-    ["-t2", `-c${CONNECTIONS}`, `-d${SECONDS}s`, "--latency", "-H", `Host: ${host}`, url],
-    { timeout: (SECONDS + 30) * 1000 },
-  );
-  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1]);
-  const lat = (pct: string) => {
-    const m = new RegExp(`\\s${pct}%\\s+([\\d.]+)(us|ms|s)`).exec(stdout);
-    return m ? ms(m[1]!, m[2]!) : NaN;
-  };
-  const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(stdout)?.[1] ?? 0);
-  const sockErr = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout);
-  const errors = non2xx + (sockErr ? sockErr.slice(1).reduce((n, x) => n + Number(x), 0) : 0);
-  return { rps, p50: lat("50"), p99: lat("99"), errors };
-}
+const wrk = (url: string, host: string) =>
+  wrkRun(url, [`Host: ${host}`], { seconds: SECONDS, connections: CONNECTIONS });
 
 const block = reserveLoopbackBlock();
 const dir = mkdtempSync(join(tmpdir(), "bench-frontdoor-"));
+// The front door's nginx workers run as nobody: they must be able to pass through to its prefix.
+chmodSync(dir, 0o711);
 const children: ChildProcess[] = [];
 let etcdStop: (() => Promise<void>) | undefined;
 try {
@@ -93,16 +71,8 @@ try {
 
   // The service: a plain node HTTP server in its own process (a small JSON answer).
   const svcPort = 18_090;
-  const service = spawn(
-    process.execPath,
-    [
-      "-e",
-      `require("http").createServer((q,s)=>{s.setHeader("content-type","application/json");s.end('{"hello":"world"}')}).listen(${svcPort},"${svcIp}",()=>console.log("up"))`,
-    ],
-    { stdio: ["ignore", "pipe", "inherit"] },
-  );
+  const service = await startJsonService(svcIp, svcPort);
   children.push(service);
-  await new Promise((r) => service.stdout!.once("data", r));
 
   const client = new Etcd3({ hosts: etcd.endpoints });
   const rec = PresenceRecordSchema.parse({
@@ -134,17 +104,7 @@ try {
   // Wait until the front door serves the service.
   const t0 = Date.now();
   for (;;) {
-    const r = await sh("curl", [
-      "-s",
-      "-o",
-      "/dev/null",
-      "-w",
-      "%{http_code}",
-      "-H",
-      "Host: hello.dev.test",
-      `http://${fdIp}:${fdPort}/`,
-    ]).catch(() => ({ stdout: "" }));
-    if (r.stdout === "200") break;
+    if ((await httpCode(`http://${fdIp}:${fdPort}/`, ["Host: hello.dev.test"])) === "200") break;
     if (Date.now() - t0 > 20_000) throw new Error("the front door never served the service");
     await new Promise((r) => setTimeout(r, 200));
   }
@@ -206,12 +166,7 @@ try {
     `CPU per 1000 requests: service ${svcPer.toFixed(1)} ms (direct runs), nginx ${ngxPer.toFixed(1)} ms (front-door runs, master + workers)`,
   );
 } finally {
-  for (const c of children) c.kill("SIGTERM");
-  await Promise.all(
-    children.map((c) =>
-      c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once("exit", r)) : undefined,
-    ),
-  );
+  await stopAll(children);
   await etcdStop?.();
   rmSync(dir, { recursive: true, force: true });
   rmSync(join(PROJECT_ROOT, ".build", "bench"), { recursive: true, force: true });

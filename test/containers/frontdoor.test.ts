@@ -3,7 +3,7 @@
 import { createServer, request, type IncomingMessage, type Server } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Etcd3 } from "etcd3";
@@ -22,6 +22,8 @@ const servers: Server[] = [];
 beforeAll(() => {
   etcd = new Etcd3({ hosts: rig.etcd!.endpoints });
   dir = mkdtempSync(join(tmpdir(), "frontdoor-e2e-"));
+  // The front door's nginx workers run as nobody: they must be able to pass through to its prefix.
+  chmodSync(dir, 0o711);
 });
 afterAll(async () => {
   for (const s of servers) s.closeAllConnections?.();

@@ -4,7 +4,7 @@
 // a real etcd. Checks what reaches a backend, not only status codes.
 import { createServer, request, type IncomingHttpHeaders, type Server } from "node:http";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Etcd3 } from "etcd3";
@@ -35,6 +35,7 @@ let door: string;
 const PORT = 18_090;
 const servers: Server[] = [];
 const procs: RunningProgram[] = [];
+let authProgram: RunningProgram;
 /** What each backend saw, newest last. */
 const seen: { service: string; headers: IncomingHttpHeaders; from: string | undefined }[] = [];
 
@@ -47,7 +48,12 @@ interface Answer {
 function ask(
   host: string,
   path = "/",
-  opts: { method?: string; headers?: Record<string, string>; form?: Record<string, string> } = {},
+  opts: {
+    method?: string;
+    headers?: Record<string, string>;
+    form?: Record<string, string>;
+    signal?: AbortSignal;
+  } = {},
 ): Promise<Answer> {
   const body = opts.form ? new URLSearchParams(opts.form).toString() : undefined;
   return new Promise((resolve, reject) => {
@@ -58,6 +64,7 @@ function ask(
         path,
         method: opts.method ?? (body ? "POST" : "GET"),
         agent: false,
+        signal: opts.signal,
         headers: {
           host,
           ...(body ? { "content-type": "application/x-www-form-urlencoded" } : {}),
@@ -123,6 +130,8 @@ async function announce(service: string, ip: string, port: number, extra: Record
 beforeAll(async () => {
   etcd = new Etcd3({ hosts: rig.etcd!.endpoints });
   dir = mkdtempSync(join(tmpdir(), "sso-e2e-"));
+  // The front door's nginx workers run as nobody: they must be able to pass through to its prefix.
+  chmodSync(dir, 0o711);
   door = rig.block.address(60);
   const cognito = new CognitoIdentityProviderClient({});
   const cluster = rig.unique("sso");
@@ -143,6 +152,8 @@ beforeAll(async () => {
   await backend(teamIp!, 8082, "team");
   await backend(wwwIp!, 8083, "www");
   const auth = startProgram(programs.entry("auth"), {
+    // Longer than the short session below lives, so only the session's expiry can end its kept decision.
+    CHECK_CACHE_S: "30",
     LISTEN_ADDRESS: authIp!,
     PORT: "8090",
     DOMAIN,
@@ -156,6 +167,7 @@ beforeAll(async () => {
     ...(creds.sessionToken ? { AWS_SESSION_TOKEN: creds.sessionToken } : {}),
   });
   procs.push(auth);
+  authProgram = auth;
   await auth.waitLog(byCode("listening"), 30_000);
   await announce("auth", authIp!, 8090, { public: true });
   await announce("wiki", wikiIp!, 8081, { groups: ["developers", "admins"] });
@@ -285,6 +297,36 @@ describe("single sign-on at the front door", () => {
       parseKeys(KEY),
     );
     expect((await ask(`wiki.${DOMAIN}`, "/", { headers: { cookie: `${name}=${good}` } })).status).toBe(200);
+  });
+
+  it("a decision on a valid session is kept for seconds, not asked again, and never outlives the session", async () => {
+    const t = Math.floor(Date.now() / 1000);
+    const expiresAt = t + 6;
+    const cookie = `devcluster_session=${signSession({ user: "carol", groups: ["developers"], issuedAt: t, expiresAt, mfa: false }, parseKeys(KEY))}`;
+    const first = await ask(`wiki.${DOMAIN}`, "/", { headers: { cookie } });
+    expect(first.status).toBe(200);
+    expect(seen.at(-1)!.headers["x-remote-user"]).toBe("carol");
+    // With the auth service frozen, only a kept decision can answer: the same cookie passes, as the
+    // same user; a session it has not decided on yet gets no answer.
+    authProgram.proc.kill("SIGSTOP");
+    try {
+      const kept = await ask(`wiki.${DOMAIN}`, "/", {
+        headers: { cookie },
+        signal: AbortSignal.timeout(2000),
+      });
+      expect(kept.status).toBe(200);
+      expect(seen.at(-1)!.headers["x-remote-user"]).toBe("carol");
+      expect(seen.at(-1)!.headers["x-remote-groups"]).toBe("developers");
+      const other = `devcluster_session=${signSession({ user: "dave", groups: ["developers"], issuedAt: t, expiresAt, mfa: false }, parseKeys(KEY))}`;
+      await expect(
+        ask(`wiki.${DOMAIN}`, "/", { headers: { cookie: other }, signal: AbortSignal.timeout(1000) }),
+      ).rejects.toThrow(/abort/i);
+    } finally {
+      authProgram.proc.kill("SIGCONT");
+    }
+    // Once the session has expired, the front door asks again and the answer is a refusal.
+    await new Promise((r) => setTimeout(r, Math.max(0, (expiresAt + 1) * 1000 - Date.now())));
+    expect((await ask(`wiki.${DOMAIN}`, "/", { headers: { cookie } })).status).toBe(401);
   });
 
   it("an admin without a second factor sets one up before any session, then signs in with a code", async () => {

@@ -28,6 +28,7 @@ const Env = z.object({
   SESSION_KEY_PARAM: z.string({ error: "required: the SSM parameter (SecureString) of the session key" }),
   SESSION_TTL_S: int(60, 7 * 86_400, 8 * 3600),
   KEY_REFRESH_S: int(10, 86_400, 300),
+  CHECK_CACHE_S: int(0, 60, 5),
   AWS_ENDPOINT_URL: z.string().optional(),
   AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER: z.string().optional(),
 });
@@ -157,10 +158,17 @@ await runProgram(log, async () => {
       const allowed = String(req.headers["x-devcluster-groups"] ?? "")
         .split(/[\s,]+/)
         .filter(Boolean);
-      const d = decide(cookieValue(req.headers.cookie, SESSION_COOKIE), allowed, keys, now());
+      const t = now();
+      const d = decide(cookieValue(req.headers.cookie, SESSION_COOKIE), allowed, keys, t);
       if (d.status === 401) return send(res, 401);
-      if (d.status === 403) return send(res, 403);
+      // The front door may keep a decision on a valid session for a few seconds (never past the
+      // session's expiry: `t` is rounded down, hence the second less), so a signed-in user's
+      // requests do not each cost a round trip here.
+      const keep = Math.min(env.CHECK_CACHE_S, d.session.expiresAt - t - 1);
+      const cache: Record<string, string> = keep > 0 ? { "x-accel-expires": String(keep) } : {};
+      if (d.status === 403) return send(res, 403, "", cache);
       return send(res, 200, "", {
+        ...cache,
         "x-remote-user": d.session.user,
         "x-remote-groups": d.session.groups.join(","),
       });

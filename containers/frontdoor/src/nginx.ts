@@ -2,8 +2,8 @@
 // candidate file that passed `nginx -t`; a reload is SIGHUP to the master (what `nginx -s reload`
 // sends), so open connections finish on the old workers: nginx is never restarted.
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { chownSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { chmodSync, chownSync, mkdirSync, statSync, renameSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import type { Logger } from "../../shared/log.ts";
 
 export interface NginxPaths {
@@ -16,10 +16,22 @@ export const confPath = (prefix: string) => join(prefix, "conf", "nginx.conf");
 /** The folders nginx needs under its prefix; temp folders belong to the worker user (`uid`). */
 export function preparePrefix(prefix: string, workerUid?: number) {
   for (const d of ["conf", "tls", "logs"]) mkdirSync(join(prefix, d), { recursive: true, mode: 0o700 });
-  for (const t of ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"]) {
-    const dir = join(prefix, "tmp", t);
+  for (const t of ["tmp/client_body", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi", "cache/auth"]) {
+    const dir = join(prefix, t);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     if (workerUid !== undefined) chownSync(dir, workerUid, workerUid);
+  }
+  // The worker user must pass through the parents to reach its own folders (search, not read).
+  for (const d of ["", "tmp", "cache"]) chmodSync(join(prefix, d), 0o711);
+  if (workerUid !== undefined) {
+    for (let d = dirname(resolve(prefix)); ; d = dirname(d)) {
+      const st = statSync(d);
+      if (!(st.mode & 0o001) && st.uid !== workerUid)
+        throw new Error(
+          `nginx's workers (uid ${workerUid}) cannot reach ${prefix}: ${d} is mode ${(st.mode & 0o777).toString(8)}; give others search (x) permission or choose another NGINX_PREFIX`,
+        );
+      if (d === dirname(d)) break;
+    }
   }
 }
 

@@ -182,6 +182,13 @@ export function renderNginxConfig(services: ServicePresence[], s: FrontDoorSetti
     p(1, "ssl_session_timeout 1h;");
   }
   const auth = vhosts.find((v) => v.service === (s.authService ?? "auth"));
+  // Sign-in decisions are kept only as long as the auth service says (X-Accel-Expires: a few
+  // seconds, never past the session's expiry); nothing else the front door proxies is cached.
+  if (auth && vhosts.some((v) => !v.access.public))
+    p(
+      1,
+      `proxy_cache_path ${s.prefix}/cache/auth levels=1 keys_zone=devcluster_auth:1m max_size=16m inactive=60s use_temp_path=off;`,
+    );
   for (const v of vhosts) {
     p(1, "");
     p(1, `upstream ${v.upstream.name} {`);
@@ -234,7 +241,14 @@ export function renderNginxConfig(services: ServicePresence[], s: FrontDoorSetti
     p(3, 'proxy_set_header Connection "";');
     p(3, "proxy_set_header Host $host;");
     p(3, "proxy_set_header X-Original-URI $request_uri;");
-    p(3, `proxy_set_header X-Devcluster-Groups "${(v.access.groups ?? []).join(" ")}";`);
+    const groups = (v.access.groups ?? []).join(" ");
+    p(3, `proxy_set_header X-Devcluster-Groups "${groups}";`);
+    // The answer depends only on the cookie header and the groups allowed: exactly the cache key.
+    p(3, "proxy_cache devcluster_auth;");
+    p(3, `proxy_cache_key "${groups}|$http_cookie";`);
+    p(3, "proxy_cache_methods GET HEAD;");
+    p(3, "proxy_method GET;");
+    p(3, "proxy_ignore_headers Cache-Control Expires;");
     for (const h of NO_IDENTITY) p(3, h);
     p(2, "}");
     p(2, `location ^~ ${AUTH_PATH} {`);
