@@ -28,6 +28,8 @@ export interface LocalNodeEnv {
   zoneId: string;
   /** The user pool and its app client, when the cluster has one (the auth service reads them). */
   userPool?: { userPoolId: string; clientId: string };
+  /** The snapshot bucket (database dumps go below db-dumps/ there). */
+  snapshotBucket: string;
   /** AWS_* settings for programs on the node (the instance role and the VPC's endpoints on AWS). */
   aws: Record<string, string>;
 }
@@ -67,6 +69,7 @@ export function prepareLocalNode(root: string, instanceId: string, role: Role, e
         PRIVATE_ZONE_ID: env.zoneId,
         USER_POOL_ID: env.userPool?.userPoolId ?? "",
         USER_POOL_CLIENT_ID: env.userPool?.clientId ?? "",
+        SNAPSHOT_BUCKET: env.snapshotBucket,
       }),
     );
     writeNodeAwsEnv(root, instanceId, env.aws);

@@ -79,6 +79,8 @@ const bucketArn = getAtt(Ids.snapshotBucket, "Arn");
  * default, functions/domain/snapshots.ts), then data/, manifests/ or locks/.
  */
 export const SNAPSHOT_KEY_PREFIX = "etcd-snapshots/";
+/** Where database services write their logical dumps (containers/postgres/src/dumps.ts dumpPrefix). */
+export const DUMP_KEY_PREFIX = "db-dumps/";
 const snapshotObjects = (part: "data" | "manifests" | "locks") =>
   sub(`\${${Ids.snapshotBucket}.Arn}/${SNAPSHOT_KEY_PREFIX}\${${Params.clusterName}}/${part}/*`);
 const listOwnSnapshots = allow(["s3:ListBucket"], bucketArn, {
@@ -90,6 +92,10 @@ const clusterParameters = sub(
 /** The published image references (functions/domain/images.ts imagesParameterName). */
 const imagesParameter = sub(
   `arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/devcluster/\${${Params.clusterName}}/images`,
+);
+/** Client services' database passwords (containers/postgres: made once by the database service). */
+const databasePasswordParameters = sub(
+  `arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/devcluster/\${${Params.clusterName}}/db/*`,
 );
 /** The etcd PKI (functions/adapters/aws/ssmClusterPki.ts): the CA and the control plane's client key. */
 const etcdPkiParameters = sub(
@@ -106,6 +112,17 @@ const useClusterKey = (Action: string[], via: keyof typeof KMS_VIA): Statement =
     StringEquals: { "kms:ViaService": sub(`${KMS_VIA[via]}.\${AWS::Region}.amazonaws.com`) },
     "ForAnyValue:StringEquals": { "kms:ResourceAliases": sub(clusterKeyAlias(`\${${Params.clusterName}}`)) },
   });
+/** The cluster key through SSM, for SecureStrings under `parameters` only (SSM names each in the context). */
+const useClusterKeyForParameters = (Action: string[], parameters: CfnValue): Statement => {
+  const s = useClusterKey(Action, "ssm");
+  return {
+    ...s,
+    Condition: {
+      ...s.Condition,
+      StringLike: { "kms:EncryptionContext:PARAMETER_ARN": parameters },
+    },
+  };
+};
 /** Reading a snapshot object (SSE-KMS under the cluster key) needs the key's Decrypt. */
 const decryptSnapshots = useClusterKey(["kms:Decrypt"], "s3");
 /** Writing one needs a data key; a multipart upload also decrypts it to complete the upload. */
@@ -330,13 +347,34 @@ export function addIam(t: TemplateBuilder, o: SynthOptions, functions: readonly 
                 Resource: etcdPkiParameters,
               },
               // SecureStrings (the front door's TLS key) are decrypted for the cluster's own parameters only.
-              allow(["kms:Decrypt"], arn("kms", "key/*"), {
-                StringEquals: { "kms:ViaService": sub(`ssm.\${AWS::Region}.amazonaws.com`) },
-                StringLike: { "kms:EncryptionContext:PARAMETER_ARN": clusterParameters },
-                "ForAnyValue:StringEquals": {
-                  "kms:ResourceAliases": sub(clusterKeyAlias(`\${${Params.clusterName}}`)),
-                },
-              }),
+              useClusterKeyForParameters(["kms:Decrypt"], clusterParameters),
+            ],
+          },
+        },
+        {
+          // The postgres building block stores each client service's password once, as a
+          // SecureString under the cluster key, below db/ only (reading is read-cluster-parameters').
+          PolicyName: "store-database-passwords",
+          PolicyDocument: {
+            Version: "2012-10-17",
+            Statement: [
+              allow(["ssm:PutParameter"], databasePasswordParameters),
+              useClusterKeyForParameters(["kms:Encrypt"], databasePasswordParameters),
+            ],
+          },
+        },
+        {
+          // Database services dump each client database below db-dumps/<cluster>/ (decision 55):
+          // write only (a node cannot read, list or delete dumps), encrypted by the bucket's default.
+          PolicyName: "write-database-dumps",
+          PolicyDocument: {
+            Version: "2012-10-17",
+            Statement: [
+              allow(
+                ["s3:PutObject", "s3:AbortMultipartUpload"],
+                sub(`\${${Ids.snapshotBucket}.Arn}/${DUMP_KEY_PREFIX}\${${Params.clusterName}}/*`),
+              ),
+              encryptSnapshots,
             ],
           },
         },

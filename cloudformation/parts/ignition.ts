@@ -52,6 +52,7 @@ const SUBSTITUTIONS = {
   PrivateZoneId: Ids.privateZone,
   UserPoolId: Ids.userPool,
   UserPoolClientId: Ids.authClient,
+  SnapshotBucket: Ids.snapshotBucket,
 } as const;
 type ConfigParam = keyof typeof SUBSTITUTIONS;
 // Letters and underscores only: survives both URL-encoding (data URLs) and JSON unchanged.
@@ -153,6 +154,7 @@ export function ignitionConfig(role: Role, etcdVersion: string): IgnitionConfig 
         PRIVATE_ZONE_ID: placeholder("PrivateZoneId"),
         USER_POOL_ID: placeholder("UserPoolId"),
         USER_POOL_CLIENT_ID: placeholder("UserPoolClientId"),
+        SNAPSHOT_BUCKET: placeholder("SnapshotBucket"),
       }),
     ),
     // Nodes are replaced, not rebooted in place by the update engine: two main nodes rebooting at

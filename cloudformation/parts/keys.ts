@@ -89,7 +89,8 @@ export function addClusterKey(t: TemplateBuilder, functions: readonly FunctionNa
           ),
           statement(
             "WriteSnapshots",
-            snapshotWriters(functions).map((fn) => roleArn(Ids.functionRole(fn))),
+            // Nodes write database dumps (below db-dumps/ only, by their IAM policy).
+            [...snapshotWriters(functions).map((fn) => roleArn(Ids.functionRole(fn))), roleArn(Ids.nodeRole)],
             ["kms:GenerateDataKey"],
             { StringEquals: via("s3") },
           ),

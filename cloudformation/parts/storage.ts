@@ -6,7 +6,7 @@ import { arn, getAtt, ref, sub, tags, type CfnValue, type TemplateBuilder } from
 import { Ids, Params } from "../ids.ts";
 import type { FunctionName } from "../options.ts";
 import { snapshotReaders } from "./keys.ts";
-import { SNAPSHOT_KEY_PREFIX } from "./iam.ts";
+import { DUMP_KEY_PREFIX, SNAPSHOT_KEY_PREFIX } from "./iam.ts";
 import { clusterKeyAlias } from "../../functions/domain/clusterKey.ts";
 
 /**
@@ -26,6 +26,8 @@ export const SNAPSHOT_READ_ACTIONS = ["s3:GetObject*", "s3:ListMultipartUploadPa
 /** Days an overwritten or deleted snapshot version is kept; retention itself is the snapshot function's. */
 export const NONCURRENT_DAYS = 30;
 export const ABORT_MULTIPART_DAYS = 1;
+/** Database dumps are kept this long (a scheduled dump a day: a month of them per database). */
+export const DUMP_RETENTION_DAYS = 30;
 
 /** Who may touch snapshots: the account's root user and the roles that read or write them. */
 export function snapshotPrincipals(functions: readonly FunctionName[]): CfnValue[] {
@@ -78,6 +80,12 @@ export function addStorage(t: TemplateBuilder, functions: readonly FunctionName[
             AbortIncompleteMultipartUpload: { DaysAfterInitiation: ABORT_MULTIPART_DAYS },
           },
           { Id: "remove-expired-delete-markers", Status: "Enabled", ExpiredObjectDeleteMarker: true },
+          {
+            Id: "expire-database-dumps",
+            Status: "Enabled",
+            Prefix: DUMP_KEY_PREFIX,
+            ExpirationInDays: DUMP_RETENTION_DAYS,
+          },
         ],
       },
       Tags: tags({ "devcluster:cluster": ref(Params.clusterName) }),

@@ -41,6 +41,8 @@ export interface ClusterEnv {
   /** The user pool and the auth service's app client (the front door's sign-in). */
   USER_POOL_ID: string;
   USER_POOL_CLIENT_ID: string;
+  /** The snapshot bucket: database services write their logical dumps below db-dumps/ there. */
+  SNAPSHOT_BUCKET: string;
 }
 
 /** An environment file (systemd's `EnvironmentFile=` and podman's `--env-file` both read it). */

@@ -91,6 +91,7 @@ export async function deliverChanges(opts: {
           stackName: state.stackName,
           domain: state.domain,
           zoneId: state.zoneId,
+          snapshotBucket: state.bucket,
           ...(state.userPool ? { userPool: state.userPool } : {}),
           // A node's programs (presence-dns) call AWS with the instance profile's role, as on EC2.
           aws: {

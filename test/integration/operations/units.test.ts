@@ -11,6 +11,7 @@ import { createLocalCommands } from "../../../local/commands.ts";
 import { createSsmCommands, SSM_DOCUMENT } from "../../../functions/adapters/aws/ssmCommands.ts";
 import { etcdPlacementStore } from "../../../functions/adapters/etcd/placementStore.ts";
 import { prepareLocalNode } from "../../../local/node.ts";
+import { PROJECT_ROOT } from "../../../local/paths.ts";
 import { readCatalogDir } from "../../../functions/catalog/index.ts";
 import { InvalidInputError } from "../../../functions/domain/errors.ts";
 import { IMAGE_NAMES, missingImageRef, renderCatalogImages } from "../../../functions/domain/images.ts";
@@ -257,15 +258,24 @@ describe("push over SSM (moto)", () => {
 });
 
 describe("systemd-analyze verify", () => {
-  it("accepts every rendered catalog unit (placed instances included), images rendered as a push does", () => {
+  it("accepts every rendered catalog unit (placed instances included), and the building blocks shipped beside their images, images rendered as a push does", () => {
     const digest = `@sha256:${"0".repeat(64)}`;
     const refs = Object.fromEntries(
-      IMAGE_NAMES.map((i) => [
+      [...IMAGE_NAMES, "postgres"].map((i) => [
         i,
         `123456789012.dkr.ecr.eu-west-1.amazonaws.com/dev/${i}:0.1.0-abcdef012345${digest}`,
       ]),
     );
-    const rendered = renderCatalogImages(readCatalogDir(), refs);
+    const rendered = renderCatalogImages(
+      {
+        ...readCatalogDir(),
+        "postgres@.service": readFileSync(
+          join(PROJECT_ROOT, "containers", "postgres", "postgres@.service"),
+          "utf8",
+        ),
+      },
+      refs,
+    );
     expect(rendered.missing).toEqual({});
     const catalog = loadCatalog(rendered.source);
     const root = join(rig.dir, "verify");

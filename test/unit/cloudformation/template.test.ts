@@ -30,6 +30,7 @@ function ignitionOf(role: Role): IgnitionConfig {
       PrivateZone: "Z0PRIVATE",
       UserPool: "eu-west-1_POOL",
       AuthUserPoolClient: "client0",
+      SnapshotBucket: "devcluster-dev-snapshots",
     }),
   ) as IgnitionConfig;
 }
@@ -157,7 +158,7 @@ describe("Ignition first boot", () => {
       expect.arrayContaining(["amazon-ssm-agent.service", "docker.service", "etcd-install.service"]),
     );
     expect(fileText(cfg, "/etc/devcluster/cluster.env")).toBe(
-      `CLUSTER_NAME=dev\nSTACK_NAME=devcluster-dev\nCLUSTER_DOMAIN=dev.internal\nNODE_ROLE=${role}\nAWS_REGION=eu-west-1\nPRIVATE_ZONE_ID=Z0PRIVATE\nUSER_POOL_ID=eu-west-1_POOL\nUSER_POOL_CLIENT_ID=client0\n`,
+      `CLUSTER_NAME=dev\nSTACK_NAME=devcluster-dev\nCLUSTER_DOMAIN=dev.internal\nNODE_ROLE=${role}\nAWS_REGION=eu-west-1\nPRIVATE_ZONE_ID=Z0PRIVATE\nUSER_POOL_ID=eu-west-1_POOL\nUSER_POOL_CLIENT_ID=client0\nSNAPSHOT_BUCKET=devcluster-dev-snapshots\n`,
     );
     const install = fileText(cfg, "/opt/bin/install-etcd");
     expect(install).toMatch(/sha256sum -c/);
@@ -577,6 +578,13 @@ describe("IAM", () => {
         "cloudformation:DescribeStackResources",
         "lambda:InvokeFunction",
         "logs:FilterLogEvents",
+        // The postgres building block stores its clients' passwords (SecureStrings, standard tier).
+        "ssm:PutParameter",
+        "kms:Encrypt",
+        // ...and writes its logical dumps to the snapshot bucket.
+        "s3:PutObject",
+        "s3:AbortMultipartUpload",
+        "kms:GenerateDataKey",
       ]),
     );
     expect(SSM_AGENT_ACTIONS.filter((a) => a.startsWith("ssm:GetParameter"))).toEqual([]);
@@ -599,6 +607,18 @@ describe("IAM", () => {
       },
     ]);
     expect(on("ecr:GetAuthorizationToken").Resource).toBe("*");
+    // Passwords are written below db/ only, encrypted under the cluster key through SSM only.
+    expect(on("ssm:PutParameter").Resource).toEqual({
+      "Fn::Sub":
+        "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/devcluster/${ClusterName}/db/*",
+    });
+    expect(JSON.stringify(on("kms:Encrypt").Condition)).toContain("/devcluster/${ClusterName}/db/*");
+    // Dumps: written below db-dumps/<cluster>/ only; never read, listed or deleted by a node.
+    expect(on("s3:PutObject").Resource).toEqual({
+      "Fn::Sub": `\${${Ids.snapshotBucket}.Arn}/db-dumps/\${ClusterName}/*`,
+    });
+    for (const a of ["s3:DeleteObject", "s3:ListBucket"])
+      expect(actionsOf(t, Ids.nodeRole).has(a), a).toBe(false);
     // A restore's nodes read the cluster's snapshot data, nothing else in the bucket.
     expect(on("s3:GetObject").Resource).toEqual({
       "Fn::Sub": `\${${Ids.snapshotBucket}.Arn}/etcd-snapshots/\${ClusterName}/data/*`,
@@ -740,8 +760,10 @@ describe("IAM", () => {
       expect(r).toMatch(/autoScalingGroupName\/\$\{MainGroup\}.*\$\{WorkerGroup\}.*\$\{DataGroup\}/);
     for (const r of scoped("route53:ChangeResourceRecordSets"))
       expect(r).toContain("hostedzone/${PrivateZone}");
-    // Every object action is held to the cluster's own prefix and one of its parts.
-    const own = /\$\{SnapshotBucket\.Arn\}\/etcd-snapshots\/\$\{ClusterName\}\/(data|manifests|locks)\/\*/;
+    // Every object action is held to the cluster's own prefix and one of its parts (or, for the
+    // nodes' database dumps, the cluster's own dump prefix).
+    const own =
+      /\$\{SnapshotBucket\.Arn\}\/(etcd-snapshots\/\$\{ClusterName\}\/(data|manifests|locks)|db-dumps\/\$\{ClusterName\})\/\*/;
     for (const a of ["s3:PutObject", "s3:DeleteObject", "s3:GetObject", "s3:AbortMultipartUpload"])
       for (const x of statements.filter((y) => (y.statement.Action as string[]).includes(a))) {
         const rs = [x.statement.Resource].flat().map((r) => JSON.stringify(r));

@@ -1,0 +1,377 @@
+// The Postgres building block, run for real: its image (Debian's PostgreSQL 17) in podman on a
+// loopback address, a directory as the service's volume, moto's SSM as the parameter store, and the
+// nodes' role from the template (moto enforces IAM), so the program can do exactly what a node may.
+import { execFile, spawn } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { GetParameterCommand, PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
+import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
+import { createHash } from "node:crypto";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { pollUntil } from "../../functions/domain/poll.ts";
+import { PROJECT_ROOT } from "../../local/paths.ts";
+import { CONTAINERS_CONF } from "../../local/containers.ts";
+import type { AwsCredentials } from "../../local/moto.ts";
+import { useRig } from "../rig/index.ts";
+import { templateRoleStatements } from "../rig/roles.ts";
+
+const sh = promisify(execFile);
+const rig = useRig({ moto: true });
+const CLUSTER = "pgtest";
+const BUCKET = "pgtest-snapshots";
+const PORT = 15_432;
+const podmanEnv = { ...process.env, CONTAINERS_CONF };
+const podman = (args: string[]) => sh("podman", args, { env: podmanEnv, maxBuffer: 16 * 1024 * 1024 });
+const started: string[] = [];
+let image = "";
+let ip = "";
+let nodeCreds: AwsCredentials;
+let n = 0;
+
+/** Start the program on `volume` with `env` over the defaults; resolves with the container's name. */
+async function start(volume: string, env: Record<string, string>): Promise<string> {
+  const name = `pgtest-${process.pid}-${++n}`;
+  started.push(name);
+  const all: Record<string, string> = {
+    LISTEN_ADDRESS: ip,
+    PORT: String(PORT),
+    CLUSTER,
+    SERVICE: "postgres",
+    AWS_REGION: "eu-west-1",
+    AWS_ENDPOINT_URL: rig.moto!.endpoint,
+    AWS_ACCESS_KEY_ID: nodeCreds.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: nodeCreds.secretAccessKey,
+    ...(nodeCreds.sessionToken ? { AWS_SESSION_TOKEN: nodeCreds.sessionToken } : {}),
+    ...env,
+  };
+  const envArgs = Object.entries(all).flatMap(([k, v]) => ["-e", `${k}=${v}`]);
+  await podman([
+    "run",
+    "-d",
+    "--name",
+    name,
+    "--net",
+    "host",
+    "-v",
+    `${volume}:/var/lib/postgresql`,
+    ...envArgs,
+    image,
+  ]);
+  return name;
+}
+
+const logsOf = async (name: string) => {
+  const r = await podman(["logs", name]);
+  return r.stdout + r.stderr;
+};
+const codes = async (name: string) =>
+  (await logsOf(name))
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .map((l) => JSON.parse(l) as { code?: string; error?: string; parameter?: string });
+
+async function listening(name: string) {
+  const ok = await pollUntil(
+    async () => ((await codes(name)).some((l) => l.code === "listening") ? true : undefined),
+    {
+      timeoutMs: 120_000,
+      intervalMs: 250,
+    },
+  );
+  expect(ok, await logsOf(name)).toBe(true);
+}
+
+async function exitCode(name: string): Promise<number> {
+  return Number((await podman(["wait", name])).stdout.trim());
+}
+
+/** psql inside the container over TCP to the announced address, as `user` with `password`. */
+async function sql(name: string, user: string, db: string, password: string, query: string) {
+  const r = await podman([
+    "exec",
+    "-e",
+    `PGPASSWORD=${password}`,
+    name,
+    "psql",
+    "-X",
+    "-tA",
+    "-h",
+    ip,
+    "-p",
+    String(PORT),
+    "-U",
+    user,
+    "-d",
+    db,
+    "-c",
+    query,
+  ]);
+  return r.stdout.trim();
+}
+
+const ssm = () => new SSMClient({});
+const s3 = () => new S3Client({ forcePathStyle: true });
+const objectBytes = async (Key: string) =>
+  Buffer.from(
+    await (await s3().send(new GetObjectCommand({ Bucket: BUCKET, Key }))).Body!.transformToByteArray(),
+  );
+const password = async (client: string) => {
+  const r = await ssm().send(
+    new GetParameterCommand({
+      Name: `/devcluster/${CLUSTER}/db/postgres/${client}/password`,
+      WithDecryption: true,
+    }),
+  );
+  return { value: r.Parameter!.Value!, type: r.Parameter!.Type, version: r.Parameter!.Version };
+};
+
+beforeAll(async () => {
+  ip = rig.block.address(40);
+  await s3().send(new CreateBucketCommand({ Bucket: BUCKET }));
+  nodeCreds = await rig.roleCredentials(templateRoleStatements("node", { bucket: BUCKET, cluster: CLUSTER }));
+  await sh("bash", [join(PROJECT_ROOT, "containers", "build.sh"), "postgres"], {
+    cwd: PROJECT_ROOT,
+    env: podmanEnv,
+    maxBuffer: 16 * 1024 * 1024,
+    timeout: 900_000,
+  });
+  image = (
+    JSON.parse(readFileSync(join(PROJECT_ROOT, ".build", "containers", "images.json"), "utf8")) as Record<
+      string,
+      string
+    >
+  ).postgres!;
+}, 900_000);
+
+// Every test's containers are gone before the next starts: they share the address and the port.
+afterEach(async () => {
+  for (const name of started) await podman(["stop", "-t", "30", name]).catch(() => {});
+}, 120_000);
+
+afterAll(async () => {
+  for (const name of started) await podman(["rm", "-f", "-t", "5", name]).catch(() => {});
+}, 60_000);
+
+describe("the postgres building block", () => {
+  const volume = () => join(rig.dir, "vol-main");
+
+  it("first start: makes the cluster, each client's database and role, a password stored once as a SecureString, then listens", async () => {
+    mkdirSync(volume());
+    const name = await start(volume(), { CLIENTS: "wiki,build-bot" });
+    await listening(name);
+    const log = await codes(name);
+    expect(log.map((l) => l.code)).toContain("cluster.created");
+    expect(log.filter((l) => l.code === "password.created").map((l) => l.parameter)).toEqual([
+      `/devcluster/${CLUSTER}/db/postgres/wiki/password`,
+      `/devcluster/${CLUSTER}/db/postgres/build-bot/password`,
+    ]);
+    const wiki = await password("wiki");
+    const bot = await password("build-bot");
+    expect(wiki.type).toBe("SecureString");
+    expect(wiki.value).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(bot.value).not.toBe(wiki.value);
+    // No password is ever written to the logs.
+    const text = await logsOf(name);
+    expect(text).not.toContain(wiki.value);
+    expect(text).not.toContain(bot.value);
+    // Each client owns its database, and can reach only that one, only with its password.
+    await sql(
+      name,
+      "wiki",
+      "wiki",
+      wiki.value,
+      "CREATE TABLE pages (title text); INSERT INTO pages VALUES ('Home')",
+    );
+    expect(
+      await sql(
+        name,
+        "build_bot",
+        "build_bot",
+        bot.value,
+        "SELECT current_user || '@' || current_database()",
+      ),
+    ).toBe("build_bot@build_bot");
+    await expect(sql(name, "wiki", "build_bot", wiki.value, "SELECT 1")).rejects.toThrow(
+      /no pg_hba.conf entry/,
+    );
+    await expect(sql(name, "wiki", "wiki", bot.value, "SELECT 1")).rejects.toThrow(
+      /password authentication failed/,
+    );
+    await expect(sql(name, "postgres", "postgres", wiki.value, "SELECT 1")).rejects.toThrow(
+      /pg_hba.conf rejects connection for host .*user "postgres"/,
+    );
+    await podman(["stop", "-t", "30", name]);
+    expect(await exitCode(name)).toBe(0);
+  }, 240_000);
+
+  it("a restart keeps the data, the passwords and the roles, and never initialises again", async () => {
+    const before = { wiki: await password("wiki"), bot: await password("build-bot") };
+    const name = await start(volume(), { CLIENTS: "wiki,build-bot" });
+    await listening(name);
+    const log = await codes(name);
+    expect(log.map((l) => l.code)).toContain("cluster.found");
+    expect(log.map((l) => l.code)).not.toContain("cluster.created");
+    expect(log.map((l) => l.code)).not.toContain("password.created");
+    expect(await password("wiki")).toEqual(before.wiki);
+    expect(await password("build-bot")).toEqual(before.bot);
+    expect(await sql(name, "wiki", "wiki", before.wiki.value, "SELECT title FROM pages")).toBe("Home");
+    await podman(["stop", "-t", "30", name]);
+    expect(await exitCode(name)).toBe(0);
+    // A client taken out of the list keeps its database: nothing is ever dropped.
+    const again = await start(volume(), { CLIENTS: "build-bot" });
+    await listening(again);
+    expect(await sql(again, "wiki", "wiki", before.wiki.value, "SELECT title FROM pages")).toBe("Home");
+    await podman(["stop", "-t", "30", again]);
+  }, 240_000);
+
+  it("dumps each client database to the snapshot bucket on its schedule, valid with its manifest", async () => {
+    const wiki = await password("wiki");
+    const name = await start(volume(), {
+      CLIENTS: "wiki,build-bot",
+      DUMP_BUCKET: BUCKET,
+      DUMP_INTERVAL_S: "5",
+      S3_FORCE_PATH_STYLE: "true",
+    });
+    await listening(name);
+    const dumped = await pollUntil(
+      async () => {
+        const done = (await codes(name)).filter((l) => l.code === "dump.done");
+        return done.length >= 2 ? done : undefined;
+      },
+      { timeoutMs: 90_000, intervalMs: 500 },
+    );
+    expect(dumped, await logsOf(name)).toBeDefined();
+    expect((await codes(name)).filter((l) => l.code === "dump.failed")).toEqual([]);
+    const listed = await s3().send(
+      new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `db-dumps/${CLUSTER}/postgres/wiki/` }),
+    );
+    const keys = (listed.Contents ?? []).map((o) => o.Key!);
+    const manifests = keys.filter((k) => k.endsWith(".manifest.json"));
+    expect(manifests.length).toBeGreaterThan(0);
+    const manifest = JSON.parse((await objectBytes(manifests[0]!)).toString()) as {
+      key: string;
+      bytes: number;
+      sha256: string;
+      database: string;
+    };
+    expect(manifest.database).toBe("wiki");
+    expect(manifests[0]).toBe(`${manifest.key}.manifest.json`);
+    const dump = await objectBytes(manifest.key);
+    expect(dump.length).toBe(manifest.bytes);
+    expect(createHash("sha256").update(dump).digest("hex")).toBe(manifest.sha256);
+    // It is a real dump of the database: pg_restore reads the table and its row back from it.
+    const restored = await new Promise<string>((resolve, reject) => {
+      const child = spawn(
+        "podman",
+        ["exec", "-i", name, "pg_restore", "-f", "-", "--data-only", "-t", "pages"],
+        {
+          env: podmanEnv,
+        },
+      );
+      let out = "";
+      child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+      child.on("error", reject);
+      child.on("close", (code) =>
+        code === 0 ? resolve(out) : reject(new Error(`pg_restore exited ${code}`)),
+      );
+      child.stdin.end(dump);
+    });
+    expect(restored).toMatch(/COPY public\.pages \(title\) FROM stdin;\nHome\n/);
+    expect(await sql(name, "wiki", "wiki", wiki.value, "SELECT count(*) FROM pages")).toBe("1");
+
+    // A dump that fails is never made valid, and the other databases are still dumped: once its
+    // database is gone, no manifest of build_bot starts after that moment, while wiki's go on.
+    const manifestsOf = async (db: string) => {
+      const listed = await s3().send(
+        new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `db-dumps/${CLUSTER}/postgres/${db}/` }),
+      );
+      const keys = (listed.Contents ?? []).map((o) => o.Key!).filter((k) => k.endsWith(".manifest.json"));
+      return Promise.all(
+        keys.map(async (k) => JSON.parse((await objectBytes(k)).toString()) as { startedAt: string }),
+      );
+    };
+    const droppedAt = new Date().toISOString();
+    await podman([
+      "exec",
+      "-u",
+      "postgres",
+      name,
+      "psql",
+      "-X",
+      "-q",
+      "-h",
+      "/run/postgresql",
+      "-p",
+      String(PORT),
+      "-c",
+      "DROP DATABASE build_bot WITH (FORCE)",
+    ]);
+    const failedDump = await pollUntil(
+      async () =>
+        (await codes(name)).find(
+          (l) => l.code === "dump.failed" && (l as { database?: string }).database === "build_bot",
+        ),
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
+    expect(failedDump?.error).toMatch(/pg_dump of build_bot exited 1/);
+    const wikiAfter = await pollUntil(
+      async () => ((await manifestsOf("wiki")).some((m) => m.startedAt > droppedAt) ? true : undefined),
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
+    expect(wikiAfter).toBe(true);
+    expect((await manifestsOf("build_bot")).filter((m) => m.startedAt > droppedAt)).toEqual([]);
+  }, 240_000);
+
+  it("files that are not a Postgres cluster are refused and left as they are", async () => {
+    const vol = join(rig.dir, "vol-foreign");
+    mkdirSync(join(vol, "data"), { recursive: true });
+    writeFileSync(join(vol, "data", "notes.txt"), "not a database\n");
+    const name = await start(vol, { CLIENTS: "wiki" });
+    expect(await exitCode(name)).toBe(1);
+    const failure = (await codes(name)).find((l) => l.code === "start.failed");
+    expect(failure?.error).toMatch(/not a Postgres cluster \(notes\.txt\); refusing to initialise/);
+    expect(readdirSync(join(vol, "data"))).toEqual(["notes.txt"]);
+    expect(existsSync(join(vol, "data.init"))).toBe(false);
+  }, 120_000);
+
+  it("bad settings exit 2 before anything is made", async () => {
+    const bad: Record<string, string>[] = [
+      { CLIENTS: "Wiki!" },
+      { CLIENTS: "postgres" },
+      { CLUSTER: "" },
+      { LISTEN_ADDRESS: "example.com" },
+    ];
+    for (const env of bad) {
+      const vol = join(rig.dir, `vol-bad-${++n}`);
+      mkdirSync(vol);
+      const name = await start(vol, env);
+      expect(await exitCode(name), JSON.stringify(env)).toBe(2);
+      expect(
+        (await codes(name)).find((l) => l.code === "config.invalid")?.error,
+        JSON.stringify(env),
+      ).toBeTruthy();
+      expect(readdirSync(vol)).toEqual([]);
+    }
+  }, 240_000);
+
+  it("a stored password that cannot be used is refused, named, and not applied; it never reaches the log", async () => {
+    const bad = "has'quote-and-is-long-enough-0123456789";
+    await ssm().send(
+      new PutParameterCommand({
+        Name: `/devcluster/${CLUSTER}/db/postgres/legacy/password`,
+        Type: "SecureString",
+        Value: bad,
+      }),
+    );
+    const vol = join(rig.dir, "vol-badpw");
+    mkdirSync(vol);
+    const name = await start(vol, { CLIENTS: "legacy" });
+    expect(await exitCode(name)).toBe(1);
+    const failure = (await codes(name)).find((l) => l.code === "start.failed");
+    expect(failure?.error).toMatch(
+      /\/devcluster\/pgtest\/db\/postgres\/legacy\/password does not hold a usable password/,
+    );
+    expect(await logsOf(name)).not.toContain(bad);
+  }, 240_000);
+});
