@@ -22,6 +22,9 @@ import { readState } from "../local/cluster/state.ts";
 import { pollUntil } from "../functions/domain/poll.ts";
 import { PROJECT_ROOT } from "../local/paths.ts";
 import { readView, unitRows } from "../bin/ops/operate.ts";
+import type { OpsTarget } from "../bin/ops/target.ts";
+import type { ClusterView } from "../functions/domain/clusterView.ts";
+import { parseUnitStates, unitStatesScript } from "../functions/domain/operatorScripts.ts";
 import { startDashboard } from "../bin/ops/dashboard.ts";
 import { median, out, sec } from "./lib.ts";
 
@@ -47,9 +50,28 @@ async function timed<T>(run: () => Promise<T>): Promise<[number, T]> {
   return [performance.now() - t0, v];
 }
 
+/**
+ * The baseline: unit states the way `units` read them before nodes published them, one node command
+ * (Run Command on AWS, the local runner here) on every machine with units, after the view.
+ */
+async function unitStatesByCommand(t: OpsTarget, view: ClusterView): Promise<number> {
+  const machines = view.machines.filter((m) => m.units.length);
+  const results = await t.commands.run({
+    instanceIds: machines.map((m) => m.id),
+    script: unitStatesScript(
+      view.units.map((u) => u.name),
+      false,
+    ),
+    comment: "bench: unit states by command",
+    timeoutSeconds: 60,
+  });
+  return results.reduce((n, r) => n + parseUnitStates(r.stdout).size, 0);
+}
+
 interface Figures {
   nodes: number;
   machines: number;
+  unitsByCommand: number;
   units: number;
   machinesCli: number;
   unitsCli: number;
@@ -70,13 +92,16 @@ async function measure(dir: string, shot?: string): Promise<Figures> {
   await sh("node", ["bin/devcluster.js", "--help"], { cwd: PROJECT_ROOT });
   const machines: number[] = [];
   const units: number[] = [];
+  const byCommand: number[] = [];
   let nodes = 0;
   for (let i = 0; i < RUNS; i++) {
     const [a, v] = await timed(() => readView(t));
     machines.push(a);
     nodes = v.machines.length;
-    const [b] = await timed(async () => unitRows(t, await readView(t)));
+    const [b] = await timed(async () => unitRows(await readView(t)));
     units.push(b);
+    const [c] = await timed(async () => unitStatesByCommand(t, await readView(t)));
+    byCommand.push(c);
   }
   const cli = async (cmd: string) => {
     const xs: number[] = [];
@@ -93,7 +118,8 @@ async function measure(dir: string, shot?: string): Promise<Figures> {
   };
   const machinesCli = await cli("machines");
   const unitsCli = await cli("units");
-  // First paint: from navigation until every node is on the page (the view is read for each load).
+  // First paint: from navigation until every node and the units are on the page (the view is read
+  // for each load).
   const ui = await startDashboard(t, { host: "127.0.0.1", port: 0 });
   const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--no-sandbox"] });
   const paints: number[] = [];
@@ -102,11 +128,13 @@ async function measure(dir: string, shot?: string): Promise<Figures> {
       const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
       const [d] = await timed(async () => {
         await page.goto(ui.url);
-        // The page's CSP allows no eval: wait on a locator (the last node mark) instead of a predicate.
+        // The page's CSP allows no eval: wait on locators (the last node mark, the units' table)
+        // instead of a predicate.
         await page
           .locator("div.node[data-node]")
           .nth(nodes - 1)
           .waitFor({ timeout: 60_000 });
+        await page.locator("#units table").first().waitFor({ timeout: 60_000 });
       });
       paints.push(d);
       if (shot && i === RUNS - 1) {
@@ -130,6 +158,7 @@ async function measure(dir: string, shot?: string): Promise<Figures> {
   return {
     nodes,
     machines: median(machines),
+    unitsByCommand: median(byCommand),
     units: median(units),
     machinesCli,
     unitsCli,
@@ -143,7 +172,7 @@ async function settled(dir: string): Promise<void> {
   const ok = await pollUntil(
     async () => {
       const v = await readView(t);
-      const rows = await unitRows(t, v);
+      const rows = unitRows(v);
       // Each presence sidecar's service is announced (what the dashboard's services panel shows).
       const announced = new Set(v.services.map((s) => s.name));
       const presence = rows.flatMap((r) => /^presence@([^@]+)@/.exec(r.unit)?.[1] ?? []);
@@ -213,10 +242,11 @@ try {
   const row = (name: string, k: keyof Figures) =>
     out(`| ${name} | ${ms(small[k])} | ${ms(large[k])} | ${(large[k] / small[k]).toFixed(2)}x |`);
   row("machines, warm (status function invoked)", "machines");
-  row("units, warm (status + one node command on every node)", "units");
+  row("units, warm, before: status + one node command on every node", "unitsByCommand");
+  row("units, warm, after: status with the states nodes publish", "units");
   row("`npx devcluster machines` (whole process)", "machinesCli");
   row("`npx devcluster units` (whole process)", "unitsCli");
-  row("dashboard first paint (every node shown)", "paint");
+  row("dashboard first paint (every node and the units shown)", "paint");
   const per = (x: number) => (x / added).toFixed(1);
   out(
     `\nper added worker node: ${per(costLarge.procs - costSmall.procs)} processes, ` +

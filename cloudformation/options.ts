@@ -3,7 +3,15 @@
 import { InvalidInputError } from "../functions/domain/errors.ts";
 import { ETCD_CLIENT_PORT, ETCD_PEER_PORT } from "../functions/domain/model.ts";
 
-export const FUNCTION_NAMES = ["lifecycle", "reconcile", "snapshot", "restore", "units", "status"] as const;
+export const FUNCTION_NAMES = [
+  "lifecycle",
+  "reconcile",
+  "snapshot",
+  "restore",
+  "units",
+  "status",
+  "restart",
+] as const;
 export type FunctionName = (typeof FUNCTION_NAMES)[number];
 
 export interface PortRange {

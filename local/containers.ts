@@ -3,6 +3,7 @@
 import { execFile } from "node:child_process";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
+import { pollUntil } from "../functions/domain/poll.ts";
 
 const run = promisify(execFile);
 const PROJECT_ROOT = resolve(import.meta.dirname, "..");
@@ -78,8 +79,23 @@ export async function containersUnder(dir: string): Promise<NodeContainer[]> {
 
 async function removeAll(ids: string[]): Promise<void> {
   if (!ids.length) return;
-  // -t 0: SIGKILL at once, as a machine losing power would; --ignore: one gone meanwhile is fine.
-  await run("podman", ["rm", "-f", "--ignore", "-t", "0", ...ids], { env: env() });
+  // A container podman catches as it stops by itself (its supervisor just killed) refuses the kill
+  // ("container state improper: stopped") and is removable a moment later: try again for a while.
+  let failure: unknown;
+  const removed = await pollUntil(
+    async () => {
+      try {
+        // -t 0: SIGKILL at once, as a machine losing power would; --ignore: one gone meanwhile is fine.
+        await run("podman", ["rm", "-f", "--ignore", "-t", "0", ...ids], { env: env() });
+        return true;
+      } catch (e) {
+        failure = e;
+        return undefined;
+      }
+    },
+    { timeoutMs: 30_000, intervalMs: 1000 },
+  );
+  if (!removed) throw failure;
 }
 
 /**

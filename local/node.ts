@@ -8,6 +8,12 @@ import {
   ETCD_MEMBER_UNIT_NAME,
 } from "../functions/domain/firstBoot.ts";
 import type { Role } from "../functions/domain/model.ts";
+import {
+  UNIT_STATES_PROGRAM,
+  UNIT_STATES_PROGRAM_PATH,
+  UNIT_STATES_UNIT,
+  UNIT_STATES_UNIT_NAME,
+} from "../functions/domain/unitStates.ts";
 import { ETCD_BIN, ETCDCTL_BIN } from "./paths.ts";
 import { readPidFile, stopPid } from "./processes.ts";
 import { killNodeContainers, removeContainersUnder } from "./containers.ts";
@@ -56,8 +62,19 @@ export function prepareLocalNode(root: string, instanceId: string, role: Role, e
     mkdirSync(join(dir, "etc/devcluster"), { recursive: true });
     writeFileSync(
       join(dir, "etc/devcluster/node.env"),
-      envFileText({ INSTANCE_ID: instanceId, PRIVATE_IP: env.address, PUBLIC_IP: "", ZONE: env.zone }),
+      envFileText({
+        INSTANCE_ID: instanceId,
+        PRIVATE_IP: env.address,
+        PUBLIC_IP: "",
+        ZONE: env.zone,
+        // The node's 127.0.0.1: nodes share this machine's loopback, so each has its own address
+        // (what local/bin/docker maps a container's 127.0.0.1 to).
+        LOOPBACK: env.address,
+      }),
     );
+    // What first boot installs on every node: the program that publishes its unit states.
+    writeFileSync(join(dir, UNIT_STATES_PROGRAM_PATH), UNIT_STATES_PROGRAM, { mode: 0o755 });
+    writeFileSync(join(dir, "etc/systemd/system", UNIT_STATES_UNIT_NAME), UNIT_STATES_UNIT);
     writeFileSync(
       join(dir, "etc/devcluster/cluster.env"),
       clusterEnvFile({

@@ -229,7 +229,7 @@ export async function opsCommand(sub: string, args: string[]): Promise<number> {
       }
       case "units": {
         const view = await readView(t);
-        const rows = await unitRows(t, view, { all: Boolean(v.all) });
+        const rows = unitRows(view, { all: Boolean(v.all) });
         if (asJson) json({ cluster: view.cluster, units: rows, problems: view.problems });
         else
           out(

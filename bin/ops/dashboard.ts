@@ -14,7 +14,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import { DevclusterError, InvalidInputError } from "../../functions/domain/errors.ts";
-import { placementRows, readView, takeSnapshot, unitAction, unitRows } from "./operate.ts";
+import { readView, takeSnapshot, unitAction, unitRows } from "./operate.ts";
 import { dashboardPage } from "./dashboardPage.ts";
 import type { OpsTarget } from "./target.ts";
 
@@ -28,8 +28,12 @@ export interface DashboardOptions {
    * change): only their requests are served, and only their identity headers trusted.
    */
   trustProxy?: string | ((address: string) => boolean) | undefined;
-  /** Why unit actions are not offered, when the target cannot run commands on nodes. */
-  noNodeCommands?: string | undefined;
+  /**
+   * Restart through the `restart` function instead of node commands: the dashboard service, whose
+   * role (the nodes') may send no node command but may invoke that function, which restarts only a
+   * placed unit where it is placed.
+   */
+  restartByFunction?: boolean | undefined;
 }
 
 export interface Dashboard {
@@ -123,18 +127,17 @@ export async function startDashboard(t: OpsTarget, opts: DashboardOptions): Prom
             user: who.user,
             admin: who.admin,
             target: t.describe,
-            canRestart: !opts.noNodeCommands,
+            canRestart: true,
           });
           return send(res, 200, page, "text/html", nonce);
         }
-        case "/api/view":
-          return send(res, 200, await readView(t));
-        case "/api/units": {
+        case "/api/view": {
+          // With the unit rows: the states are in the view, so one read paints the whole page.
           const view = await readView(t);
-          if (opts.noNodeCommands)
-            return send(res, 200, placementRows(view, "not read (see the command line)"));
-          return send(res, 200, await unitRows(t, view));
+          return send(res, 200, { ...view, unitRows: unitRows(view) });
         }
+        case "/api/units":
+          return send(res, 200, unitRows(await readView(t)));
         case "/api/events":
           try {
             return send(res, 200, { events: await t.recentEvents(100) });
@@ -159,9 +162,14 @@ export async function startDashboard(t: OpsTarget, opts: DashboardOptions): Prom
     const body = await jsonBody(req);
     switch (url.pathname) {
       case "/api/restart": {
-        if (opts.noNodeCommands) return send(res, 403, { error: opts.noNodeCommands });
         if (typeof body.unit !== "string") throw new InvalidInputError("restart: name a unit");
         const node = typeof body.node === "string" && body.node ? body.node : undefined;
+        if (opts.restartByFunction) {
+          const r = (await t.invoke("restart", { unit: body.unit, ...(node ? { node } : {}) })) as {
+            results: unknown[];
+          };
+          return send(res, 200, { results: r.results });
+        }
         return send(res, 200, {
           results: await unitAction(t, await readView(t), "restart", body.unit, node),
         });

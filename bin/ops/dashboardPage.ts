@@ -106,6 +106,7 @@ function renderView(v) {
     ? table(["snapshot", "age", "revision", "keys", "bytes"], v.snapshots.map((s) => [s.id, ago(s.completedAt), s.revision, s.keys, s.bytes]))
     : none("no valid snapshot"));
   $("status").textContent = "read " + new Date(v.at).toLocaleTimeString() + (v.problems.length ? " - " + v.problems.join("; ") : "");
+  renderUnits(v.unitRows);
 }
 function renderUnits(rows) {
   const byNode = new Map();
@@ -118,7 +119,9 @@ function renderUnits(rows) {
       if (BOOT.admin && BOOT.canRestart && node) {
         const b = el("button", "Restart"); b.dataset.unit = u.unit; b.dataset.node = node;
         b.setAttribute("aria-label", "restart " + u.unit + " on " + node);
-        b.onclick = () => restart(b, u.unit, node);
+        const busy = restarting.get(u.unit + " " + node);
+        if (busy) { b.textContent = busy; b.disabled = true; }
+        b.onclick = () => restart(u.unit, node);
         cell.appendChild(b);
       }
       const row = [u.unit, state(u.state, u.state === "active"), cell];
@@ -133,14 +136,22 @@ function renderEvents(r) {
     ? table(["time", "function", "level", "event"], r.events.slice().reverse().slice(0, 40).map((e) => [e.time, e.fn, state(e.level, e.level !== "error"), e.msg]))
     : none("no events yet"));
 }
-async function restart(button, unit, node) {
-  button.disabled = true; button.textContent = "restarting...";
-  try { const r = await api("/api/restart", { unit, node }); button.textContent = r.results.every((x) => x.ok) ? "restarted" : "failed"; }
-  catch (e) { button.textContent = "failed: " + e.message; }
-  setTimeout(() => { button.disabled = false; button.textContent = "Restart"; refreshUnits(); }, 1500);
+// A restart's progress by "unit node": the periodic refresh re-renders the buttons meanwhile, and
+// must show it rather than a fresh "Restart".
+const restarting = new Map();
+async function restart(unit, node) {
+  const key = unit + " " + node;
+  const show = (text) => {
+    restarting.set(key, text);
+    for (const b of document.querySelectorAll("button[data-unit]"))
+      if (b.dataset.unit === unit && b.dataset.node === node) { b.textContent = text; b.disabled = true; }
+  };
+  show("restarting...");
+  try { const r = await api("/api/restart", { unit, node }); show(r.results.every((x) => x.ok) ? "restarted" : "failed"); }
+  catch (e) { show("failed: " + e.message); }
+  setTimeout(() => { restarting.delete(key); refreshView(); }, 3000);
 }
 async function refreshView() { try { renderView(await api("/api/view")); } catch (e) { $("status").textContent = "cannot read the cluster: " + e.message; } }
-async function refreshUnits() { try { renderUnits(await api("/api/units")); } catch (e) { fill("units", state("cannot read unit states: " + e.message, false)); } }
 async function refreshEvents() { try { renderEvents(await api("/api/events")); } catch (e) { fill("events", state(e.message, false)); } }
 if (BOOT.admin) {
   const b = $("snapshot"); b.hidden = false;
@@ -148,9 +159,9 @@ if (BOOT.admin) {
     try { await api("/api/snapshot", {}); b.textContent = "snapshot taken"; } catch (e) { b.textContent = "failed: " + e.message; }
     setTimeout(() => { b.disabled = false; b.textContent = "Take a snapshot"; refreshView(); }, 1500); };
 }
-// The view first (nodes, members, services: the first paint); then the unit states, which run a
-// command on every node and would otherwise compete with it for the server.
-function refresh() { return refreshView().then(() => Promise.all([refreshUnits(), refreshEvents()])); }
+// One read of the view paints nodes, members, services and unit states (nodes publish their unit
+// states to etcd); the events come from CloudWatch Logs beside it.
+function refresh() { return Promise.all([refreshView(), refreshEvents()]); }
 refresh();
 setInterval(refresh, 15000);
 </script></body></html>

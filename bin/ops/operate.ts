@@ -25,11 +25,17 @@ export interface UnitRow {
   machine: string;
   role: string;
   zone: string;
-  /** systemd's state on the machine (active, inactive, failed, activating, ...), "unreachable" when the command did not run. */
+  /**
+   * systemd's state on the machine (active, inactive, failed, activating, ...); "unreported" when
+   * the machine publishes no states (down, still booting, or its record expired).
+   */
   state: string;
   /** Placed by the catalog (false: a unit the node has enabled that the placement does not name). */
   placed: boolean;
 }
+
+/** A machine that publishes no unit states: its units' states are not known. */
+export const UNREPORTED = "unreported";
 
 const machineOf = (view: ClusterView, id: string) => view.machines.find((m) => m.id === id);
 
@@ -61,40 +67,16 @@ export function placedOn(view: ClusterView, unit: string, node?: string): string
   return [m.id];
 }
 
-/** Every placed unit on its machine, from the view alone (`state` says why it was not read). */
-export function placementRows(view: ClusterView, state: string): UnitRow[] {
-  const rows: UnitRow[] = [];
-  for (const m of view.machines)
-    for (const unit of m.units)
-      rows.push({ unit, machine: m.id, role: m.role, zone: m.zone, state, placed: true });
-  for (const u of view.units)
-    if (!u.machines.length)
-      rows.push({ unit: u.name, machine: "", role: "", zone: "", state: "unplaced", placed: true });
-  return rows.sort((a, b) => a.unit.localeCompare(b.unit) || a.machine.localeCompare(b.machine));
-}
-
-/** Every placed unit with its state on its machine (one command over every machine that has units). */
-export async function unitRows(
-  t: OpsTarget,
-  view: ClusterView,
-  opts: { all?: boolean } = {},
-): Promise<UnitRow[]> {
-  const names = view.units.map((u) => u.name);
-  const machines = view.machines.filter((m) => m.lifecycle !== "Terminated" && (opts.all || m.units.length));
-  const results = machines.length
-    ? await t.commands.run({
-        instanceIds: machines.map((m) => m.id),
-        script: unitStatesScript(names, Boolean(opts.all)),
-        comment: "devcluster units: unit states",
-        timeoutSeconds: 60,
-      })
-    : [];
-  const states = new Map(
-    results.map((r) => [r.instanceId, r.status === "Success" ? parseUnitStates(r.stdout) : undefined]),
-  );
+/**
+ * Every placed unit with its state on its machine, from the view alone: the states are what each
+ * node publishes to etcd (unitStates.ts), so this is one read of the status function on both
+ * targets, with no command on any node. `all`: also the units a node has enabled that the placement
+ * does not name.
+ */
+export function unitRows(view: ClusterView, opts: { all?: boolean } = {}): UnitRow[] {
   const rows: UnitRow[] = [];
   for (const m of view.machines) {
-    const s = states.get(m.id);
+    const s = m.unitStates && new Map(m.unitStates.map((u) => [u.unit, u]));
     const seen = new Set<string>();
     for (const unit of m.units) {
       seen.add(unit);
@@ -103,7 +85,7 @@ export async function unitRows(
         machine: m.id,
         role: m.role,
         zone: m.zone,
-        state: s ? (s.get(unit)?.state ?? "unknown") : "unreachable",
+        state: s ? (s.get(unit)?.state ?? "unknown") : UNREPORTED,
         placed: true,
       });
     }

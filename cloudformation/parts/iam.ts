@@ -251,6 +251,9 @@ export const FUNCTION_CAPABILITIES: Record<FunctionName, (keyof typeof Capabilit
   // Read-only: the groups, the cluster's tagged volumes and its snapshots' manifests (etcd is reached
   // over the network from inside the VPC, with no IAM).
   status: ["observeGroups", "observeVolumes", "readSnapshotHistory"],
+  // One unit restarted where the placement puts it (etcd over the network, the main group's
+  // addresses from the groups); the script is fixed in its code.
+  restart: ["observeGroups", "runNodeCommands"],
 };
 
 export const functionName = (o: SynthOptions, fn: FunctionName) => `${o.service}-${o.stage}-${fn}`;
@@ -301,8 +304,15 @@ const assumeRole = (service: string): CfnValue => ({
   Statement: [{ Effect: "Allow", Principal: { Service: service }, Action: "sts:AssumeRole" }],
 });
 
-/** The functions the dashboard service may invoke: one reads, the other only adds a snapshot. */
-export const DASHBOARD_FUNCTIONS = ["status", "snapshot"] as const satisfies readonly FunctionName[];
+/**
+ * The functions the dashboard service may invoke: one reads, one only adds a snapshot, one only
+ * restarts a placed unit where it is placed.
+ */
+export const DASHBOARD_FUNCTIONS = [
+  "status",
+  "snapshot",
+  "restart",
+] as const satisfies readonly FunctionName[];
 
 function dashboardStatements(o: SynthOptions, functions: readonly FunctionName[]): Statement[] {
   return [

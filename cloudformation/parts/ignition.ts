@@ -2,6 +2,7 @@
 // Every node: the SSM agent (shipped in Flatcar's AWS image, enabled here), Docker, etcd and
 // etcdctl/etcdutl in /opt/bin, /etc/devcluster/cluster.env naming its cluster and role, and
 // /etc/devcluster/node.env with its own id and addresses (from the instance metadata).
+// Every node: the program that publishes its unit states to etcd (unitStates.ts).
 // Main nodes: the etcd member unit, started by the control plane once it wrote /etc/etcd/etcd.env.
 // Workers and data nodes get their etcd gateway (etcd-amb) from the unit catalog, with their units.
 import { base64, sub, type CfnValue } from "../cfn.ts";
@@ -13,6 +14,12 @@ import {
   ETCD_MEMBER_UNIT_NAME,
 } from "../../functions/domain/firstBoot.ts";
 import type { Role } from "../../functions/domain/model.ts";
+import {
+  UNIT_STATES_PROGRAM,
+  UNIT_STATES_PROGRAM_PATH,
+  UNIT_STATES_UNIT,
+  UNIT_STATES_UNIT_NAME,
+} from "../../functions/domain/unitStates.ts";
 
 export const IGNITION_VERSION = "3.3.0";
 export const CLUSTER_ENV_PATH = "/etc/devcluster/cluster.env";
@@ -162,6 +169,7 @@ export function ignitionConfig(role: Role, etcdVersion: string): IgnitionConfig 
     file("/etc/flatcar/update.conf", 0o644, "REBOOT_STRATEGY=off\n"),
     file("/opt/bin/install-etcd", 0o755, installEtcdScript(etcdVersion)),
     file("/opt/bin/devcluster-node-env", 0o755, NODE_ENV_SCRIPT),
+    file(UNIT_STATES_PROGRAM_PATH, 0o755, UNIT_STATES_PROGRAM),
   ];
   const directories: IgnitionConfig["storage"]["directories"] = [];
   const units: IgnitionUnit[] = [
@@ -169,6 +177,8 @@ export function ignitionConfig(role: Role, etcdVersion: string): IgnitionConfig 
     { name: "docker.service", enabled: true },
     { name: ETCD_INSTALL_UNIT_NAME, enabled: true, contents: ETCD_INSTALL_UNIT },
     { name: NODE_ENV_UNIT_NAME, enabled: true, contents: NODE_ENV_UNIT },
+    // Every node publishes its unit states (what `devcluster units` and the dashboard show).
+    { name: UNIT_STATES_UNIT_NAME, enabled: true, contents: UNIT_STATES_UNIT },
   ];
   if (role === "main") {
     // Where the control plane writes the member's settings (root-only: it holds the cluster token).

@@ -3,6 +3,7 @@
 // function computes it from its ports, locally and on AWS alike, so both print the same thing.
 import type { GroupInfo, InstanceInfo, NodeRecord, Role } from "./model.ts";
 import type { Placement } from "./units/placement.ts";
+import type { PublishedUnitState } from "./unitStates.ts";
 
 export interface MachineView {
   id: string;
@@ -21,6 +22,12 @@ export interface MachineView {
   member: string;
   /** Units placed on this machine. */
   units: string[];
+  /**
+   * What the machine publishes of its units (unitStates.ts): every unit it was pushed or has
+   * enabled, with systemd's state; null when it publishes nothing (down, not booted, or etcd
+   * unreadable).
+   */
+  unitStates: PublishedUnitState[] | null;
 }
 
 export interface MemberView {
@@ -118,6 +125,8 @@ export interface ViewInput {
   registry: NodeRecord[];
   placement: Placement;
   services: ObservedServiceInstance[];
+  /** Each machine's published unit states, by instance id. */
+  unitStates: Map<string, PublishedUnitState[]>;
   volumes: VolumeView[];
   snapshots: SnapshotView[];
   problems: string[];
@@ -160,6 +169,7 @@ export function buildClusterView(input: ViewInput): ClusterView {
           registry: registry.get(m.instanceId)?.state ?? "",
           member: "",
           units: (unitsOn.get(m.instanceId) ?? []).sort(),
+          unitStates: input.unitStates.get(m.instanceId) ?? null,
         };
       }),
     )

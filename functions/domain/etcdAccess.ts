@@ -2,7 +2,7 @@
 // services' presence and write only the presence of the instances placed on that node. The user
 // is the node's instance id, the CN of its certificate (etcd takes the CN as the user name).
 import { InvariantError } from "./errors.ts";
-import { SERVICES_PREFIX } from "./etcdKeys.ts";
+import { SERVICES_PREFIX, unitStatesKey } from "./etcdKeys.ts";
 import { instanceKey, masterKey, INSTANCE_ID, SERVICE_NAME } from "./presence.ts";
 
 export type Permission = "Read" | "Write" | "Readwrite";
@@ -26,14 +26,19 @@ export interface Announced {
 export const nodeRole = (instanceId: string) => `node-${instanceId}`;
 
 /**
- * A node's role: read `/services/` (front door, ambassador, service DNS follow it); read and write
+ * A node's role: read `/services/` (front door, ambassador, service DNS follow it); write its own
+ * unit states; read and write
  * each announced instance's record and its plain keys, and its service's master key (any instance
  * may win the election). The record is granted as one key plus the prefix `<key>/`, never the
  * prefix `<key>`: instance `1` must not cover instance `10`.
  */
 export function nodeAccess(instanceId: string, announced: Announced[]): NodeAccess {
   if (!/^i-[0-9a-f]{8,17}$/.test(instanceId)) throw new InvariantError(`not an instance id: ${instanceId}`);
-  const grants: KeyGrant[] = [{ permission: "Read", key: SERVICES_PREFIX, prefix: true }];
+  const grants: KeyGrant[] = [
+    { permission: "Read", key: SERVICES_PREFIX, prefix: true },
+    // Its own unit states (unitStates.ts); revoking their lease needs the key too.
+    { permission: "Readwrite", key: unitStatesKey(instanceId), prefix: false },
+  ];
   for (const a of announced) {
     if (!SERVICE_NAME.test(a.service) || !INSTANCE_ID.test(a.instance))
       throw new InvariantError(`not a presence name: ${a.service}/${a.instance}`);

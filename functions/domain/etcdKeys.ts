@@ -26,3 +26,10 @@ export const PLACEMENT_KEY = "/cluster/placement";
 
 /** `/services/<service>/<instance>`: presence records the node programs keep (docs/UNITS.md). */
 export const SERVICES_PREFIX = "/services/";
+
+/**
+ * `/machines/<instance-id>/units`: the unit states a node publishes on a lease (unitStates.ts),
+ * outside `/cluster/`, which no node may write.
+ */
+export const UNIT_STATES_PREFIX = "/machines/";
+export const unitStatesKey = (instanceId: string) => `${UNIT_STATES_PREFIX}${instanceId}/units`;

@@ -1,5 +1,6 @@
 // The `status` function's use case: read the whole cluster (groups, etcd members and their health,
-// the registry, unit placement, announced services, volumes, valid snapshots) into the operator's
+// the registry, unit placement, the unit states nodes publish, announced services, volumes, valid
+// snapshots) into the operator's
 // view. Read-only: nothing here writes to etcd, the groups or the bucket. A part that cannot be read
 // is named in `problems` and the rest of the view is still returned.
 import {
@@ -12,7 +13,8 @@ import type { GroupInfo, InstanceInfo, NodeRecord } from "../domain/model.ts";
 import { validSnapshots, type SnapshotLayout } from "../domain/snapshots.ts";
 import type { Placement } from "../domain/units/placement.ts";
 import type { ClusterStore } from "../ports/cluster.ts";
-import type { ServiceDirectory } from "../ports/clusterView.ts";
+import type { ServiceDirectory, UnitStatesDirectory } from "../ports/clusterView.ts";
+import type { PublishedUnitState } from "../domain/unitStates.ts";
 import type { Volumes } from "../ports/volumes.ts";
 import type { Groups } from "../ports/index.ts";
 import type { Logger } from "../ports/log.ts";
@@ -27,7 +29,11 @@ export interface StatusDeps {
   /** The cluster store over these etcd endpoints (kept across warm invocations). */
   store: (endpoints: string[]) => ClusterStore;
   /** What else is read from etcd over these endpoints. */
-  etcd: (endpoints: string[]) => { services: ServiceDirectory; placement: PlacementStore };
+  etcd: (endpoints: string[]) => {
+    services: ServiceDirectory;
+    placement: PlacementStore;
+    unitStates: UnitStatesDirectory;
+  };
   snapshots: SnapshotStore;
   layout: SnapshotLayout;
   volumes: Pick<Volumes, "list">;
@@ -71,11 +77,12 @@ export async function readClusterView(deps: StatusDeps, log: Logger): Promise<Cl
     const healthy = await store.healthyMembers(list);
     return list.map((m) => ({ ...m, healthy: healthy.has(m.id) }));
   };
-  const [members, registry, placement, services, volumes, snapshots] = await Promise.all([
+  const [members, registry, placement, services, unitStates, volumes, snapshots] = await Promise.all([
     attempt<ObservedMember[] | null>("etcd members", null, readMembers),
     attempt<NodeRecord[]>("registry", [], async () => (await store.listNodes()).nodes),
     attempt<Placement>("placement", {}, async () => (await etcd.placement.load()).state.placement),
     attempt("services", [], () => etcd.services.instances()),
+    attempt("unit states", new Map<string, PublishedUnitState[]>(), () => etcd.unitStates.byMachine()),
     attempt("volumes", [], async () =>
       (await deps.volumes.list()).map((v) => ({
         id: v.id,
@@ -110,6 +117,7 @@ export async function readClusterView(deps: StatusDeps, log: Logger): Promise<Cl
     registry,
     placement,
     services,
+    unitStates,
     volumes,
     snapshots,
     problems,

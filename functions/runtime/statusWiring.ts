@@ -6,6 +6,7 @@ import { layoutOf } from "../domain/snapshots.ts";
 import { s3SnapshotStore } from "../adapters/aws/s3Snapshots.ts";
 import { etcdPlacementStore } from "../adapters/etcd/placementStore.ts";
 import { etcdServiceDirectory } from "../adapters/etcd/serviceDirectory.ts";
+import { etcdUnitStates } from "../adapters/etcd/unitStates.ts";
 import type { StatusDeps } from "../operations/status.ts";
 import type { Groups } from "../ports/index.ts";
 import { etcdClientsByEndpoints } from "./etcdClients.ts";
@@ -35,7 +36,11 @@ export function statusDeps(w: Wiring): StatusDeps {
     store: (endpoints) => cache(endpoints).store,
     etcd: (endpoints) => {
       const { client } = cache(endpoints);
-      return { services: etcdServiceDirectory(client), placement: etcdPlacementStore(client) };
+      return {
+        services: etcdServiceDirectory(client),
+        placement: etcdPlacementStore(client),
+        unitStates: etcdUnitStates(client),
+      };
     },
     snapshots: s3SnapshotStore(s3Client(), cfg.SNAPSHOT_BUCKET, layout),
     layout,

@@ -3,6 +3,8 @@
 // the real lifecycle handler, as AWS would.
 import type { Role } from "../../functions/domain/model.ts";
 import { killLocalNode, prepareLocalNode } from "../node.ts";
+import { createLocalCommands } from "../commands.ts";
+import { UNIT_STATES_UNIT_NAME } from "../../functions/domain/unitStates.ts";
 import type { Groups } from "../../functions/ports/index.ts";
 import { lifecycleEvent } from "./events.ts";
 import type { LocalState } from "./state.ts";
@@ -100,9 +102,23 @@ export async function deliverChanges(opts: {
           },
         },
       );
+      // Boot: systemd starts the units first boot enabled (the unit-state publisher), beside the
+      // launch as on EC2.
+      if (d) await bootLocalNode(root, id);
       progress(`launch ${m.role} ${id}`);
       await fns.lifecycle(event("launch", id, m));
     }),
   );
   return { launched, terminated };
+}
+
+async function bootLocalNode(root: string, id: string): Promise<void> {
+  const [r] = await createLocalCommands({ root }).run({
+    instanceIds: [id],
+    script: `systemctl enable --now ${UNIT_STATES_UNIT_NAME}`,
+    comment: "boot: units first boot enabled",
+    timeoutSeconds: 60,
+  });
+  if (r?.status !== "Success")
+    throw new Error(`node ${id} did not start ${UNIT_STATES_UNIT_NAME}: ${r?.stderr.trim() || r?.status}`);
 }

@@ -29,6 +29,7 @@ const handlers = {
   restore: async () => (await import("../../functions/handlers/restore.ts")).restoreHandler,
   units: async () => (await import("../../functions/handlers/units.ts")).unitsHandler,
   status: async () => (await import("../../functions/handlers/status.ts")).statusHandler,
+  restart: async () => (await import("../../functions/handlers/restart.ts")).restartHandler,
 } satisfies Record<FunctionName, unknown>;
 
 // Lambda ships the function's output to its log group with the function's role; so does this host

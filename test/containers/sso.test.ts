@@ -2,7 +2,7 @@
 // a user pool in moto's cognito-idp (made with the template's settings), users managed by the
 // `devcluster users` operations, the session key a SecureString in moto's SSM, presence records in
 // a real etcd. Checks what reaches a backend, not only status codes.
-import { createServer, request, type IncomingHttpHeaders, type Server } from "node:http";
+import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import { randomBytes } from "node:crypto";
 import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -21,6 +21,7 @@ import { addUser } from "../../functions/operations/users.ts";
 import { pollUntil } from "../../functions/domain/poll.ts";
 import { parseKeys, signSession } from "../../containers/auth/src/session.ts";
 import { useRig } from "../rig/index.ts";
+import { httpAsk, type HttpAnswer } from "../rig/http.ts";
 import { byCode, startProgram, usePrograms, type RunningProgram } from "./programs.ts";
 
 const rig = useRig({ etcdMembers: 1, moto: true });
@@ -39,13 +40,10 @@ let authProgram: RunningProgram;
 /** What each backend saw, newest last. */
 const seen: { service: string; headers: IncomingHttpHeaders; from: string | undefined }[] = [];
 
-interface Answer {
-  status: number;
-  body: string;
-  headers: IncomingHttpHeaders;
-}
+type Answer = HttpAnswer;
 
-function ask(
+/** A request to the front door for `host`, as a browser resolving the name would send it. */
+const ask = (
   host: string,
   path = "/",
   opts: {
@@ -54,33 +52,7 @@ function ask(
     form?: Record<string, string>;
     signal?: AbortSignal;
   } = {},
-): Promise<Answer> {
-  const body = opts.form ? new URLSearchParams(opts.form).toString() : undefined;
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: door,
-        port: PORT,
-        path,
-        method: opts.method ?? (body ? "POST" : "GET"),
-        agent: false,
-        signal: opts.signal,
-        headers: {
-          host,
-          ...(body ? { "content-type": "application/x-www-form-urlencoded" } : {}),
-          ...opts.headers,
-        },
-      },
-      (res) => {
-        let text = "";
-        res.on("data", (d: Buffer) => (text += d.toString()));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text, headers: res.headers }));
-      },
-    );
-    req.on("error", reject);
-    req.end(body);
-  });
-}
+): Promise<Answer> => httpAsk({ address: door, port: PORT }, path, { ...opts, host });
 
 const sessionCookie = (a: Answer) => {
   const c = ([] as string[])

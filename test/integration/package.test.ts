@@ -98,7 +98,7 @@ describe("sls package", () => {
     ).toBeGreaterThanOrEqual(3);
   });
 
-  it("runs one restore, one units push and one snapshot at a time, five status reads; lifecycle and reconcile unlimited", () => {
+  it("runs one restore, one units push and one snapshot at a time, five status reads, two restarts; lifecycle and reconcile unlimited", () => {
     const reserved = Object.fromEntries(
       FUNCTION_NAMES.map((f) => [
         f,
@@ -113,6 +113,7 @@ describe("sls package", () => {
       restore: 1,
       units: 1,
       status: 5,
+      restart: 2,
     });
   });
 

@@ -25,13 +25,6 @@ const Env = z.object({
   DEBOUNCE_MS: int(0, 60_000, 200),
 });
 
-/**
- * Unit states and restarts are SSM Run Command scripts, which the nodes' role may not send (it would
- * let any container on any node run commands as root everywhere): the command line does them.
- */
-const NO_NODE_COMMANDS =
-  "restart and unit states run commands on nodes, which the cluster's nodes may not send: use 'devcluster restart <unit> --stack <stack>' (docs/OPERATIONS.md)";
-
 await runProgram(log, async () => {
   const env = loadEnv(Env);
   const target = await awsOpsTarget({ stack: env.STACK_NAME, region: env.AWS_REGION });
@@ -55,7 +48,9 @@ await runProgram(log, async () => {
     host: env.LISTEN_ADDRESS,
     port: env.PORT,
     trustProxy: (address) => doors.has(address),
-    noNodeCommands: NO_NODE_COMMANDS,
+    // The nodes' role may send no node command (any container could then run commands as root on
+    // every node); it may invoke the restart function, which restarts only a placed unit.
+    restartByFunction: true,
   });
   log.info("listening", { code: "listening", url: ui.url, stack: env.STACK_NAME });
   return {

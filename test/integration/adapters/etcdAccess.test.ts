@@ -124,8 +124,9 @@ describe("etcd roles with client certificates", () => {
       const access = etcdAccess(admin);
       await access.enableAuth();
       await access.enableAuth(); // again: nothing changes, nothing fails
+      // /services/ read; its instance's record, plain keys and master; its own unit states.
       expect(await access.applyNodeAccess(nodeAccess(W1, [{ service: "hello", instance: "1" }]))).toEqual({
-        granted: 4,
+        granted: 5,
         revoked: 0,
       });
       await access.applyNodeAccess(nodeAccess(W2, [{ service: "hello", instance: "2" }]));
@@ -145,6 +146,13 @@ describe("etcd roles with client certificates", () => {
       expect(await outcome(w1.put("/services/hello/instances/10").value("forged"))).toBe("denied");
       expect(await outcome(w1.put("/cluster/nodes/" + W2).value("forged"))).toBe("denied");
       expect(await admin.get("/services/hello/instances/2").string()).toBe("w2's");
+      // Its unit states (unitStates.ts), on a lease as the publisher writes them; not another node's.
+      const lease = w1.lease(30, { autoKeepAlive: false });
+      expect(await outcome(lease.put(`/machines/${W1}/units`).value("hello@1.service active"))).toBe(
+        "allowed",
+      );
+      expect(await outcome(w1.put(`/machines/${W2}/units`).value("forged"))).toBe("denied");
+      await lease.revoke();
 
       // Applying the same plan changes nothing; a re-placement revokes what moved away.
       expect(await access.applyNodeAccess(nodeAccess(W1, [{ service: "hello", instance: "1" }]))).toEqual({

@@ -2,6 +2,7 @@
 // every step `status(dir)` (what `status --json` prints) is checked against the independent sources:
 // etcd's own member list (etcdctl), moto's Auto Scaling/EC2/Route 53 (the SDK, directly), and the node
 // directories on disk (unit files, wants entries, the systemctl stand-in's state and pids).
+import { UNIT_STATES_UNIT_NAME } from "../../../functions/domain/unitStates.ts";
 import { execFile } from "node:child_process";
 import { cpSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -330,7 +331,8 @@ async function verify(
     const onDisk = s.nodes
       .flatMap((n) =>
         unitsFromDisk(n.id)
-          .filter((u) => u.enabled)
+          // First boot's own enabled unit (the unit-state publisher) is no catalog unit.
+          .filter((u) => u.enabled && u.name !== UNIT_STATES_UNIT_NAME)
           .map((u) => `${n.id} ${u.name}`),
       )
       .sort();

@@ -4,12 +4,12 @@
 // answers the same; bad input changes nothing; the dashboard in Debian's Chromium shows the nodes
 // and services and restarts a unit from the page. One local cluster for the whole file.
 import { execFile, spawn } from "node:child_process";
-import { request as httpRequest } from "node:http";
 import { promisify } from "node:util";
 import { Etcd3 } from "etcd3";
 import { chromium, type Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { useLocalCluster } from "../../rig/localCluster.ts";
+import { httpAsk } from "../../rig/http.ts";
 import { PROJECT_ROOT } from "../../../local/paths.ts";
 import { CONTAINERS_CONF } from "../../../local/containers.ts";
 import { localOpsTarget } from "../../../local/cluster/opsTarget.ts";
@@ -22,7 +22,7 @@ import { startDashboard, type Dashboard } from "../../../bin/ops/dashboard.ts";
 import { loadFunctions } from "../../../local/cluster/functions.ts";
 import { localEnv } from "../../../local/cluster/functions.ts";
 import { etcdClientUrl } from "../../../functions/domain/model.ts";
-import { PLACEMENT_KEY } from "../../../functions/domain/etcdKeys.ts";
+import { PLACEMENT_KEY, unitStatesKey } from "../../../functions/domain/etcdKeys.ts";
 import { pollUntil } from "../../../functions/domain/poll.ts";
 import { CloudWatchLogsClient, FilterLogEventsCommand } from "@aws-sdk/client-cloudwatch-logs";
 import { logGroupOf, parseEvent } from "../../../bin/ops/cloudWatchEvents.ts";
@@ -31,7 +31,7 @@ import { CognitoIdentityProviderClient } from "@aws-sdk/client-cognito-identity-
 import { cognitoUserDirectory } from "../../../functions/adapters/aws/cognitoUsers.ts";
 import { addUser } from "../../../functions/operations/users.ts";
 import type { ClusterView } from "../../../functions/domain/clusterView.ts";
-import { InvalidInputError } from "../../../functions/domain/errors.ts";
+import { InvalidInputError, NotFoundError } from "../../../functions/domain/errors.ts";
 import { functionsHostPidPath, invokeWarm } from "../../../local/cluster/functionsHost.ts";
 import { pidAlive, readPidFile } from "../../../local/processes.ts";
 
@@ -136,15 +136,39 @@ describe("the operator's view of a local cluster", { timeout: 600_000 }, () => {
     expect(Object.fromEntries(view.units.map((u) => [u.name, u.machines]))).toEqual(
       Object.fromEntries(Object.entries(placement.placement).map(([k, v]) => [k, [...v].sort()])),
     );
-    const rows = await unitRows(t, view);
-    for (const r of rows.filter((x) => x.machine)) {
+    // The states are what each node publishes (every 10 s, on change): poll until they agree with
+    // the node's own systemctl, then compare once more with a fresh read.
+    const agrees = (rows: ReturnType<typeof unitRows>) =>
+      rows
+        .filter((x) => x.machine)
+        .every((r) => unitsOnNodeOf(lc.dir, r.machine).find((u) => u.name === r.unit)?.state === r.state);
+    const settled = await pollUntil(
+      async () => {
+        const rows = unitRows(await readView(t));
+        return agrees(rows) && rows.some((r) => r.unit === "hello@1.service" && r.state === "active")
+          ? rows
+          : undefined;
+      },
+      { timeoutMs: 120_000, intervalMs: 1000 },
+    );
+    expect(settled, "published unit states agree with the nodes").toBeDefined();
+    for (const r of settled!.filter((x) => x.machine)) {
       const onNode = unitsOnNodeOf(lc.dir, r.machine).find((u) => u.name === r.unit);
       expect(onNode?.state, `${r.unit} on ${r.machine}`).toBe(r.state);
     }
-    expect(rows.find((r) => r.unit === "hello@1.service")).toMatchObject({
+    expect(settled!.find((r) => r.unit === "hello@1.service")).toMatchObject({
       machine: helloNode,
       state: "active",
     });
+    // They come from the node's own record in etcd, on a lease (gone when the node stops publishing).
+    const e = etcdOf(view);
+    try {
+      const rec = await e.get(unitStatesKey(helloNode)).exec();
+      expect(rec.kvs[0]?.value.toString()).toContain("hello@1.service active");
+      expect(rec.kvs[0]?.lease.toString()).not.toBe("0");
+    } finally {
+      e.close();
+    }
   });
 
   it("services are the presence records in etcd", async () => {
@@ -269,6 +293,27 @@ describe("the operator's view of a local cluster", { timeout: 600_000 }, () => {
     );
   });
 
+  it("the restart function restarts a placed unit where it is placed, and nothing else", async () => {
+    const before = await containerId(helloNode, "hello@1.service");
+    // Through the cluster's functions host, with the restart function's own role (IAM by moto).
+    const r = (await t.invoke("restart", { unit: "hello@1.service" })) as {
+      results: { machine: string; ok: boolean; state: string }[];
+    };
+    expect(r.results).toEqual([expect.objectContaining({ machine: helloNode, ok: true, state: "active" })]);
+    await eventually("a new hello container", async () => {
+      const id = await containerId(helloNode, "hello@1.service");
+      return id && id !== before ? id : undefined;
+    });
+    const after = await containerId(helloNode, "hello@1.service");
+    for (const [event, kind] of [
+      [{ unit: "sshd.service" }, NotFoundError],
+      [{ unit: "hello@1.service", script: "reboot" }, InvalidInputError],
+      [{ unit: "hello@1.service", node: view.machines.find((m) => m.id !== helloNode)!.id }, NotFoundError],
+    ] as const)
+      await expect(t.invoke("restart", event)).rejects.toBeInstanceOf(kind);
+    expect(await containerId(helloNode, "hello@1.service")).toBe(after);
+  });
+
   it("stop and start act on the unit on its node; ssh opens a shell on the unit's node", async () => {
     const state = (unit: string) => unitsOnNodeOf(lc.dir, helloNode).find((u) => u.name === unit)?.state;
     expect((await cli("stop", "hello@1.service")).code).toBe(0);
@@ -383,21 +428,35 @@ describe("the dashboard", { timeout: 300_000 }, () => {
     await page.close();
   });
 
-  it("a restart from the page restarts the unit on its node", async () => {
-    const before = await containerId(helloNode, "hello@1.service");
-    const page = await browser.newPage();
-    await page.goto(ui.url);
-    const button = page.locator(`button[data-unit="hello@1.service"][data-node="${helloNode}"]`);
-    await button.waitFor({ timeout: 120_000 });
-    await button.click();
-    await page
-      .locator(`button[data-unit="hello@1.service"]:has-text("restarted")`)
-      .waitFor({ timeout: 180_000 });
-    await eventually("a new hello container", async () => {
-      const id = await containerId(helloNode, "hello@1.service");
-      return id && id !== before ? id : undefined;
-    });
-    await page.close();
+  // Locally the operator's node commands; the dashboard service's way is the restart function.
+  it.each([
+    ["through node commands", false],
+    ["through the restart function", true],
+  ])("a restart from the page restarts the unit on its node (%s)", async (_how, byFunction) => {
+    const d = byFunction
+      ? await startDashboard(t, { host: "127.0.0.1", port: 0, restartByFunction: true })
+      : ui;
+    try {
+      const before = await containerId(helloNode, "hello@1.service");
+      const page = await browser.newPage();
+      await page.goto(d.url);
+      const button = page.locator(`button[data-unit="hello@1.service"][data-node="${helloNode}"]`);
+      await button.waitFor({ timeout: 120_000 });
+      await button.click();
+      // The answer stays on the button for 3 s, through the page's periodic refresh.
+      const answered = page
+        .locator(`button[data-unit="hello@1.service"][data-node="${helloNode}"]`)
+        .filter({ hasText: /restarted|failed/ });
+      await answered.waitFor({ timeout: 180_000 });
+      expect(await answered.innerText()).toBe("restarted");
+      await eventually("a new hello container", async () => {
+        const id = await containerId(helloNode, "hello@1.service");
+        return id && id !== before ? id : undefined;
+      });
+      await page.close();
+    } finally {
+      if (d !== ui) await d.close();
+    }
   });
 
   it("events are the handlers' lines in moto's CloudWatch Logs, shipped there as Lambda does", async () => {
@@ -475,25 +534,14 @@ describe("the dashboard", { timeout: 300_000 }, () => {
       trustProxy: (a) => a === "127.0.0.1",
     });
     const elsewhere = await startDashboard(t, { host: "127.0.0.1", port: 0, trustProxy: "127.0.0.2" });
-    const ask = (
-      d: Dashboard,
-      path: string,
-      headers: Record<string, string>,
-      body?: unknown,
-    ): Promise<{ status: number; text: string }> =>
-      new Promise((resolve, reject) => {
-        const u = new URL(path, d.url);
-        const req = httpRequest(
-          { host: u.hostname, port: u.port, path: u.pathname, method: body ? "POST" : "GET", headers },
-          (res) => {
-            let text = "";
-            res.on("data", (c: Buffer) => (text += c.toString()));
-            res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
-          },
-        );
-        req.on("error", reject);
-        req.end(body === undefined ? undefined : JSON.stringify(body));
+    const ask = async (d: Dashboard, path: string, headers: Record<string, string>, body?: unknown) => {
+      const u = new URL(d.url);
+      const r = await httpAsk({ address: u.hostname, port: u.port }, path, {
+        headers,
+        ...(body === undefined ? {} : { json: body }),
       });
+      return { status: r.status, text: r.body };
+    };
     const as = (user: string, groups: string) => ({
       host: "dashboard.dev.test",
       "x-remote-user": user,
@@ -552,42 +600,13 @@ describe(
     let door = "";
     let host = "";
     /** One request to the front door (port 80) for `host`, as a browser resolving the name would. */
-    const viaDoor = (
+    const viaDoor = async (
       path: string,
       opts: { form?: Record<string, string>; headers?: Record<string, string> } = {},
-    ): Promise<{ status: number; text: string; cookies: string[] }> =>
-      new Promise((resolve, reject) => {
-        const body = opts.form ? new URLSearchParams(opts.form).toString() : undefined;
-        const req = httpRequest(
-          {
-            host: door,
-            port: 80,
-            path,
-            method: body ? "POST" : "GET",
-            agent: false,
-            headers: {
-              host,
-              ...(body ? { "content-type": "application/x-www-form-urlencoded" } : {}),
-              ...opts.headers,
-            },
-          },
-          (res) => {
-            let text = "";
-            res.on("data", (c: Buffer) => (text += c.toString()));
-            res.on("end", () =>
-              resolve({
-                status: res.statusCode ?? 0,
-                text,
-                cookies: ([] as string[])
-                  .concat(res.headers["set-cookie"] ?? [])
-                  .map((c) => c.split(";")[0]!),
-              }),
-            );
-          },
-        );
-        req.on("error", reject);
-        req.end(body);
-      });
+    ) => {
+      const r = await httpAsk({ address: door, port: 80 }, path, { ...opts, host });
+      return { status: r.status, text: r.body, cookies: r.cookies };
+    };
     const session = (cookies: string[]) => cookies.find((c) => c.startsWith("devcluster_session="));
     const field = (body: string, n: string) =>
       new RegExp(`name="${n}" value="([^"]*)"`).exec(body)?.[1] ?? "";

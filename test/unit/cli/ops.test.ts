@@ -14,7 +14,9 @@ import {
 } from "../../../functions/domain/operatorScripts.ts";
 import { functionError, sessionPluginArgs } from "../../../bin/ops/awsTarget.ts";
 import { InvalidInputError, NotFoundError } from "../../../functions/domain/errors.ts";
-import { age } from "../../../bin/ops/operate.ts";
+import { age, unitRows, UNREPORTED } from "../../../bin/ops/operate.ts";
+import type { ClusterView, MachineView } from "../../../functions/domain/clusterView.ts";
+import { parsePublishedStates } from "../../../functions/domain/unitStates.ts";
 
 const fixture = (p: string) => readFileSync(new URL(`../../fixtures/${p}`, import.meta.url), "utf8");
 
@@ -82,5 +84,56 @@ describe("the AWS target's pure parts", () => {
     expect(age("2026-01-01T23:00:00Z", now)).toBe("1 h 0 min ago");
     expect(age("2026-01-01T20:30:00Z", now)).toBe("3 h 30 min ago");
     expect(age("2025-12-20T00:00:00Z", now)).toBe("13 days ago");
+  });
+});
+
+describe("unit rows from the view", () => {
+  const machine = (id: string, units: string[], published: string | null): MachineView => ({
+    id,
+    role: "worker",
+    group: "w",
+    zone: "z1",
+    address: "",
+    publicAddress: "",
+    lifecycle: "InService",
+    health: "Healthy",
+    registry: "active",
+    member: "",
+    units,
+    unitStates: published === null ? null : parsePublishedStates(published),
+  });
+  const view = {
+    machines: [
+      machine(
+        "i-1",
+        ["hello@1.service", "etcd-amb.service"],
+        "etcd-amb.service active enabled\nhello@1.service failed enabled\nsshd.service active enabled",
+      ),
+      machine("i-2", ["hello@2.service"], null),
+      machine("i-3", ["hello@3.service"], ""),
+    ],
+    units: [
+      { name: "etcd-amb.service", machines: ["i-1"] },
+      { name: "hello@1.service", machines: ["i-1"] },
+      { name: "hello@2.service", machines: ["i-2"] },
+      { name: "hello@3.service", machines: ["i-3"] },
+      { name: "late@1.service", machines: [] },
+    ],
+  } as unknown as ClusterView;
+  const rows = (all: boolean) =>
+    unitRows(view, { all }).map((r) => `${r.unit} ${r.machine} ${r.state}${r.placed ? "" : " (not placed)"}`);
+
+  it("give each placed unit the state its node published; a node that publishes nothing is unreported", () => {
+    expect(rows(false)).toEqual([
+      "etcd-amb.service i-1 active",
+      "hello@1.service i-1 failed",
+      `hello@2.service i-2 ${UNREPORTED}`,
+      "hello@3.service i-3 unknown",
+      "late@1.service  unplaced",
+    ]);
+  });
+  it("with all, add what a node enabled outside the placement", () => {
+    expect(rows(true)).toContain("sshd.service i-1 active (not placed)");
+    expect(rows(false).some((r) => r.startsWith("sshd.service"))).toBe(false);
   });
 });

@@ -105,6 +105,7 @@ const REACHABLE_NOT_SENT: Record<FunctionName, Record<string, string>> = {
     "ec2:AttachVolume": "the volumes store's attach",
     "ec2:DetachVolume": "the volumes store's detach",
   },
+  restart: {},
 };
 
 async function sentBy(fn: FunctionName): Promise<Set<string>> {

@@ -40,11 +40,19 @@ describe("nodeAccess", () => {
       "/services/other/master",
       "/services/nginx/dns_name",
       "/cluster/nodes/" + id,
+      "/machines/i-0fedcba9876543210/units",
     ])
       expect(writable(a, k), k).toBe(false);
   });
-  it("with nothing placed, only reads", () => {
-    expect(nodeAccess(id, []).grants).toEqual([{ permission: "Read", key: "/services/", prefix: true }]);
+  it("writes its own unit states and no other node's", () => {
+    expect(writable(a, `/machines/${id}/units`)).toBe(true);
+    expect(writable(a, `/machines/${id}/units2`)).toBe(false);
+  });
+  it("with nothing placed, only reads services and writes its unit states", () => {
+    expect(nodeAccess(id, []).grants).toEqual([
+      { permission: "Read", key: "/services/", prefix: true },
+      { permission: "Readwrite", key: `/machines/${id}/units`, prefix: false },
+    ]);
   });
   it.each([
     ["a forged instance id", "i-1;x", []],

@@ -81,6 +81,10 @@ function deps(
         }),
         save: async () => false,
       },
+      unitStates: {
+        byMachine: async () =>
+          new Map([["i-w1", [{ unit: "hello@1.service", state: "failed", enabled: true }]]]),
+      },
     }),
     snapshots: { list: async () => [] } as unknown as StatusDeps["snapshots"],
     layout: { prefix: "etcd-snapshots/", cluster: "dev" },
@@ -102,6 +106,11 @@ describe("readClusterView", () => {
     expect(v.machines.map((m) => [m.id, m.role, m.registry, m.member, m.units])).toEqual([
       ["i-m1", "main", "active", "11", ["etcd-member.service"]],
       ["i-w1", "worker", "", "", ["hello@1.service"]],
+    ]);
+    // What each node published of its units; null for a node that published nothing.
+    expect(v.machines.map((m) => m.unitStates)).toEqual([
+      null,
+      [{ unit: "hello@1.service", state: "failed", enabled: true }],
     ]);
     expect(v.etcd).toEqual({
       reachable: true,

@@ -1,0 +1,61 @@
+// One HTTP request to a server on loopback, sent as a browser would send it to a name: connected to
+// an address and port, the name in the Host header, a form or JSON body, the whole answer collected
+// (no connection kept, so nothing outlives the test).
+import { request, type IncomingHttpHeaders } from "node:http";
+
+export interface HttpAnswer {
+  status: number;
+  body: string;
+  headers: IncomingHttpHeaders;
+  /** The `name=value` part of each Set-Cookie. */
+  cookies: string[];
+}
+
+export function httpAsk(
+  to: { address: string; port: number | string },
+  path: string,
+  opts: {
+    /** The Host header (the name the server is asked as); the address by default. */
+    host?: string;
+    method?: string;
+    headers?: Record<string, string>;
+    form?: Record<string, string>;
+    json?: unknown;
+    signal?: AbortSignal;
+  } = {},
+): Promise<HttpAnswer> {
+  const body =
+    opts.form !== undefined
+      ? new URLSearchParams(opts.form).toString()
+      : opts.json !== undefined
+        ? JSON.stringify(opts.json)
+        : undefined;
+  const type = opts.form !== undefined ? { "content-type": "application/x-www-form-urlencoded" } : {};
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: to.address,
+        port: to.port,
+        path,
+        method: opts.method ?? (body !== undefined ? "POST" : "GET"),
+        agent: false,
+        ...(opts.signal ? { signal: opts.signal } : {}),
+        headers: { ...(opts.host ? { host: opts.host } : {}), ...type, ...opts.headers },
+      },
+      (res) => {
+        let text = "";
+        res.on("data", (c: Buffer) => (text += c.toString()));
+        res.on("end", () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            body: text,
+            headers: res.headers,
+            cookies: ([] as string[]).concat(res.headers["set-cookie"] ?? []).map((c) => c.split(";")[0]!),
+          }),
+        );
+      },
+    );
+    req.on("error", reject);
+    req.end(body);
+  });
+}
