@@ -1,5 +1,5 @@
-"""moto's server with query-string (presigned URL) authentication added, and Cognito's sign-in calls
-that AWS serves without credentials accepted so.
+"""moto's server with query-string (presigned URL) authentication added, Cognito's sign-in calls
+that AWS serves without credentials accepted so, and the zones its templates hand out known to EC2.
 
 moto 5.2.5 authenticates a request only by its Authorization header: with IAM enforced, a presigned
 URL (how restore hands a snapshot to the nodes) fails with an error 500. Here such a request is
@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from botocore.auth import S3SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from moto.core.authorization import ActionAuthenticatorMixin
+from moto.ec2.models.availability_zones_and_regions import RegionsAndZonesBackend
 from moto.iam import access_control as ac
 from moto.server import main
 
@@ -68,6 +69,26 @@ def _check_signature(self):
 
 ac.IAMRequestBase.__init__ = _init
 ac.IAMRequestBase.check_signature = _check_signature
+
+# moto's CloudFormation answers Fn::GetAZs with us-east-1's zones whatever the region (its template
+# parser), so the local cluster's subnets, and so its instances, are in "us-east-1a" while EC2 runs in
+# another region; EC2 there knows no such zone, and a volume created in it came back with no zone at
+# all (placement could then never follow it). A zone name of a region moto knows is found in that
+# region's list, as the instances' zones are.
+_original_zone = RegionsAndZonesBackend.get_zone_by_name
+
+
+def _zone_by_name(self, name):
+    zone = _original_zone(self, name)
+    if zone is None and name:
+        for zones in self.zones.values():
+            zone = next((z for z in zones if z.name == name), None)
+            if zone is not None:
+                break
+    return zone
+
+
+RegionsAndZonesBackend.get_zone_by_name = _zone_by_name
 
 # A user's own sign-in steps are authorised by Cognito's session or access token, not by IAM (AWS's
 # API reference: "Authorization of this API operation is by tokens"); moto 5.2.5 lists only some of

@@ -182,3 +182,36 @@ export function planVolumeCreates(
   }
   return out;
 }
+
+/** A volume as the local `status --json` shows it. */
+export interface VolumeStatus {
+  id: string;
+  service: string;
+  instance: string;
+  volume: string;
+  /** The node it is attached to, or null. */
+  node: string | null;
+  zone: string;
+  sizeGiB: number;
+  /** EC2's state. */
+  state: string;
+  /** Why it is kept but no longer used (moved, restored over), or null. */
+  retired: string | null;
+  /** Its newest snapshot's id: null while none was taken (volume snapshots are not taken yet). */
+  lastSnapshot: string | null;
+}
+
+export function volumeStatus(v: VolumeRecord): VolumeStatus {
+  return {
+    id: v.id,
+    service: v.service,
+    instance: v.instance,
+    volume: v.volume,
+    node: v.attachedTo ?? null,
+    zone: v.zone,
+    sizeGiB: v.sizeGiB,
+    state: v.state,
+    retired: v.retired ?? null,
+    lastSnapshot: null,
+  };
+}

@@ -20,6 +20,7 @@ import {
 } from "../../functions/domain/errors.ts";
 import { ROLES, type Role } from "../../functions/domain/model.ts";
 import { awsGroups } from "../../functions/adapters/aws/groups.ts";
+import { ec2Volumes } from "../../functions/adapters/aws/ec2Volumes.ts";
 import { startMoto } from "../moto.ts";
 import { killLocalNode, nodeDir, stopNodeProcessesUnder } from "../node.ts";
 import { ETCD_MEMBER_UNIT_NAME } from "../../functions/domain/firstBoot.ts";
@@ -299,6 +300,7 @@ export async function status(dir: string, state = requireState(dir)): Promise<Cl
     groups,
     route53: new Route53Client({}),
     snapshots: () => listValidSnapshots(state),
+    volumes: () => ec2Volumes(new EC2Client({}), state.clusterName).list(),
   });
 }
 

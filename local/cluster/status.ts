@@ -1,4 +1,5 @@
-// What a local cluster looks like now: nodes, etcd members, DNS records, units per node, snapshots.
+// What a local cluster looks like now: nodes, etcd members, DNS records, units per node, snapshots,
+// service volumes.
 // Everything is read from the live sources (moto, etcd, node directories), never from a cache.
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -11,6 +12,7 @@ import { isNodeUp, nodeDir } from "../node.ts";
 import { pidAlive, readPidFile } from "../processes.ts";
 import type { LocalState } from "./state.ts";
 import { containersUnder } from "../containers.ts";
+import { volumeStatus, type VolumeRecord, type VolumeStatus } from "../../functions/domain/volumes.ts";
 
 export interface NodeStatus {
   id: string;
@@ -65,6 +67,8 @@ export interface ClusterStatus {
   services: ServiceStatus[];
   dns: RecordStatus[];
   snapshots: { key: string; time: string; revision: number; keys: number; bytes: number }[];
+  /** The cluster's service volumes (EBS volumes in moto, found by their tags). */
+  volumes: VolumeStatus[];
 }
 
 /**
@@ -250,6 +254,7 @@ export async function collectStatus(opts: {
   groups: Groups;
   route53: Route53Client;
   snapshots?: () => Promise<ClusterStatus["snapshots"]>;
+  volumes?: () => Promise<VolumeRecord[]>;
 }): Promise<ClusterStatus> {
   const { root, state } = opts;
   const infos = await opts.groups.describeGroups(Object.values(state.groups));
@@ -270,19 +275,23 @@ export async function collectStatus(opts: {
     }))
     .sort((a, b) => a.role.localeCompare(b.role) || a.id.localeCompare(b.id));
   const mainIps = nodes.filter((n) => n.role === "main" && n.address).map((n) => n.address);
-  const [etcd, dns, snapshots, services, containers] = await Promise.all([
+  const [etcd, dns, snapshots, services, containers, volumes] = await Promise.all([
     etcdMembers(mainIps),
     records(opts.route53, state.zoneId),
     opts.snapshots ? opts.snapshots() : Promise.resolve([]),
     announcedServices(mainIps, state.domain),
     containersUnder(root),
+    opts.volumes ? opts.volumes() : Promise.resolve([]),
   ]);
   for (const n of nodes) {
     n.containers = containers
       .filter((c) => c.root === resolve(nodeDir(root, n.id)))
       .map((c) => ({ name: c.name, unit: c.unit, image: c.image, state: c.state, status: c.status }));
   }
-  return { cluster: state.clusterName, nodes, etcd, services, dns, snapshots };
+  const vols = volumes
+    .map(volumeStatus)
+    .sort((a, b) => a.instance.localeCompare(b.instance) || a.id.localeCompare(b.id));
+  return { cluster: state.clusterName, nodes, etcd, services, dns, snapshots, volumes: vols };
 }
 
 /** The readable table `devcluster local status` prints. */
@@ -354,6 +363,20 @@ export function formatStatus(s: ClusterStatus): string {
     table(
       ["KEY", "TIME", "REVISION", "KEYS", "BYTES"],
       s.snapshots.map((x) => [x.key, x.time, String(x.revision), String(x.keys), String(x.bytes)]),
+    ),
+    "",
+    "VOLUMES",
+    table(
+      ["ID", "INSTANCE", "VOLUME", "NODE", "ZONE", "GIB", "STATE"],
+      s.volumes.map((v) => [
+        v.id,
+        v.instance,
+        v.volume,
+        v.node ?? "-",
+        v.zone,
+        String(v.sizeGiB),
+        v.state + (v.retired ? " (retired)" : ""),
+      ]),
     ),
   ];
   return parts.join("\n");
