@@ -15,7 +15,7 @@ import {
   UNIT_STATES_UNIT_NAME,
 } from "../functions/domain/unitStates.ts";
 import { ETCD_BIN, ETCDCTL_BIN } from "./paths.ts";
-import { readPidFile, stopPid } from "./processes.ts";
+import { livePidOf, stopPid } from "./processes.ts";
 import { killNodeContainers, removeContainersUnder } from "./containers.ts";
 import { dropNodeMounts, unmountAllUnder } from "./volumes.ts";
 
@@ -110,13 +110,16 @@ export function isNodeUp(root: string, instanceId: string): boolean {
   return existsSync(dir) && !existsSync(join(dir, DOWN_MARK));
 }
 
-/** Every process a node runs (from the systemctl stand-in's pid files). */
+/**
+ * Every process a node runs (from the systemctl stand-in's pid files): only those still running, and
+ * never a process that reused a pid after its unit ended (nothing may signal a stranger).
+ */
 export function nodePids(dir: string): number[] {
   const state = join(dir, "run/systemd");
   if (!existsSync(state)) return [];
   return readdirSync(state)
     .filter((f) => f.endsWith(".pid"))
-    .map((f) => readPidFile(join(state, f)))
+    .map((f) => livePidOf(join(state, f)))
     .filter((p): p is number => p !== undefined);
 }
 

@@ -1,7 +1,7 @@
 // Starting, waiting for and stopping the local processes (moto, etcd) of a local cluster or test rig.
 import { DeadlineError, DevclusterError } from "../functions/domain/errors.ts";
 import { spawn } from "node:child_process";
-import { openSync, closeSync, writeFileSync, readFileSync, existsSync, rmSync } from "node:fs";
+import { openSync, closeSync, writeFileSync, readFileSync, existsSync, rmSync, statSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 
 export interface ManagedProcess {
@@ -80,6 +80,37 @@ export function readPidFile(path: string): number | undefined {
   if (!existsSync(path)) return undefined;
   const pid = Number(readFileSync(path, "utf8").trim());
   return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+}
+
+/** When a live process started (ms since the epoch, to 10 ms and the boot time's second), from /proc. */
+export function processStartMs(pid: number): number | undefined {
+  try {
+    // Field 22 (starttime, clock ticks since boot) follows the command, which may hold spaces.
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    const ticks = Number(fields[19]);
+    const boot = Number(/^btime (\d+)$/m.exec(readFileSync("/proc/stat", "utf8"))?.[1]);
+    return Number.isFinite(ticks) && Number.isFinite(boot) ? boot * 1000 + ticks * 10 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The pid a pid file names, if that process still runs: one that started after the file was
+ * written is another process that reused the number (pids wrap within seconds on a busy machine).
+ */
+export function livePidOf(path: string): number | undefined {
+  const pid = readPidFile(path);
+  if (pid === undefined || !pidAlive(pid)) return undefined;
+  const started = processStartMs(pid);
+  let written: number;
+  try {
+    written = statSync(path).mtimeMs;
+  } catch {
+    return undefined;
+  }
+  // The boot time is whole seconds: allow that much.
+  return started !== undefined && started > written + 1500 ? undefined : pid;
 }
 
 export async function stopPidFile(path: string, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {

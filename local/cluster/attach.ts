@@ -5,7 +5,7 @@ import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { NotFoundError } from "../../functions/domain/errors.ts";
 import { nodeDir, nodePids } from "../node.ts";
-import { pidAlive, readPidFile } from "../processes.ts";
+import { readPidFile } from "../processes.ts";
 import { loadFunctions, localEnv, type LocalFunctionSet } from "./functions.ts";
 import { isRunning, motoPidPath, readState, type LocalState } from "./state.ts";
 
@@ -45,6 +45,6 @@ export function liveNodeProcesses(dir: string): { id: string; pids: number[] }[]
   if (!existsSync(nodes)) return [];
   return readdirSync(nodes)
     .sort()
-    .map((id) => ({ id, pids: nodePids(nodeDir(dir, id)).filter(pidAlive) }))
+    .map((id) => ({ id, pids: nodePids(nodeDir(dir, id)) }))
     .filter((n) => n.pids.length > 0);
 }

@@ -3,7 +3,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { z } from "zod";
-import { pidAlive, readPidFile } from "../processes.ts";
+import { livePidOf } from "../processes.ts";
 
 export const DEFAULT_STATE_DIR = ".devcluster";
 
@@ -60,6 +60,5 @@ export function writeState(dir: string, state: LocalState) {
 
 /** A cluster runs when its moto server does (moto holds all of the emulated AWS state). */
 export function isRunning(dir: string): boolean {
-  const pid = readPidFile(motoPidPath(dir));
-  return pid !== undefined && pidAlive(pid);
+  return livePidOf(motoPidPath(dir)) !== undefined;
 }
