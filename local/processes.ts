@@ -82,13 +82,18 @@ export function readPidFile(path: string): number | undefined {
   return Number.isInteger(pid) && pid > 0 ? pid : undefined;
 }
 
+/** The machine's boot time (s since the epoch): read once, it does not change. */
+let bootSeconds: number | undefined;
+const bootTime = () =>
+  (bootSeconds ??= Number(/^btime (\d+)$/m.exec(readFileSync("/proc/stat", "utf8"))?.[1]));
+
 /** When a live process started (ms since the epoch, to 10 ms and the boot time's second), from /proc. */
 export function processStartMs(pid: number): number | undefined {
   try {
     // Field 22 (starttime, clock ticks since boot) follows the command, which may hold spaces.
     const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
     const ticks = Number(fields[19]);
-    const boot = Number(/^btime (\d+)$/m.exec(readFileSync("/proc/stat", "utf8"))?.[1]);
+    const boot = bootTime();
     return Number.isFinite(ticks) && Number.isFinite(boot) ? boot * 1000 + ticks * 10 : undefined;
   } catch {
     return undefined;

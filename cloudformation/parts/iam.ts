@@ -7,6 +7,7 @@ import { Ids, METRICS, Params } from "../ids.ts";
 import type { FunctionName, SynthOptions } from "../options.ts";
 import { CLUSTER_TAG, ROLES } from "../../functions/domain/model.ts";
 import { clusterKeyAlias } from "../../functions/domain/clusterKey.ts";
+import { DUMP_KEY_PREFIX } from "../../functions/domain/databaseDumps.ts";
 import { CONTROL_PLANE_USER } from "../../functions/domain/etcdUser.ts";
 import { repositoryArns } from "./images.ts";
 
@@ -80,8 +81,6 @@ const bucketArn = getAtt(Ids.snapshotBucket, "Arn");
  * default, functions/domain/snapshots.ts), then data/, manifests/ or locks/.
  */
 export const SNAPSHOT_KEY_PREFIX = "etcd-snapshots/";
-/** Where database services write their logical dumps (containers/postgres/src/dumps.ts dumpPrefix). */
-export const DUMP_KEY_PREFIX = "db-dumps/";
 const snapshotObjects = (part: "data" | "manifests" | "locks") =>
   sub(`\${${Ids.snapshotBucket}.Arn}/${SNAPSHOT_KEY_PREFIX}\${${Params.clusterName}}/${part}/*`);
 const listOwnSnapshots = allow(["s3:ListBucket"], bucketArn, {

@@ -6,7 +6,8 @@ import { arn, getAtt, ref, sub, tags, type CfnValue, type TemplateBuilder } from
 import { Ids, Params } from "../ids.ts";
 import type { FunctionName } from "../options.ts";
 import { snapshotReaders } from "./keys.ts";
-import { DUMP_KEY_PREFIX, SNAPSHOT_KEY_PREFIX } from "./iam.ts";
+import { SNAPSHOT_KEY_PREFIX } from "./iam.ts";
+import { DUMP_KEY_PREFIX } from "../../functions/domain/databaseDumps.ts";
 import { clusterKeyAlias } from "../../functions/domain/clusterKey.ts";
 
 /**

@@ -9,9 +9,6 @@ import { PassThrough } from "node:stream";
 import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 
-/** Where a database service's dumps live: `db-dumps/<cluster>/<service>/<database>/<time>.dump`. */
-export const dumpPrefix = (cluster: string, service: string) => `db-dumps/${cluster}/${service}/`;
-
 export const dumpKey = (prefix: string, database: string, at: Date) =>
   `${prefix}${database}/${at.toISOString().replace(/[:.]/g, "-")}.dump`;
 

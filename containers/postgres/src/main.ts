@@ -10,12 +10,14 @@ import { GetParameterCommand, PutParameterCommand, SSMClient } from "@aws-sdk/cl
 import { S3Client } from "@aws-sdk/client-s3";
 import { z } from "zod";
 import { clusterKeyAlias } from "../../../functions/domain/clusterKey.ts";
+import { pollUntil } from "../../../functions/domain/poll.ts";
 import { int, loadEnv } from "../../shared/config.ts";
 import { programLogger } from "../../shared/log.ts";
 import { runProgram } from "../../shared/run.ts";
 import { checkPassword, clientsSql, HBA, parseClients, passwordParameter, type Client } from "./clients.ts";
 import { initInto, inspectDataDir } from "./dataDir.ts";
-import { dumpDatabase, dumpKey, dumpPrefix } from "./dumps.ts";
+import { dumpDatabase, dumpKey } from "./dumps.ts";
+import { dumpPrefix } from "../../../functions/domain/databaseDumps.ts";
 
 const log = programLogger("postgres");
 
@@ -186,18 +188,18 @@ await runProgram(log, async () => {
     return server;
   };
   const ready = async (server: ChildProcess) => {
-    const t0 = Date.now();
-    for (;;) {
-      if (server.exitCode !== null || server.signalCode !== null)
-        throw new Error(`postgres exited (${server.exitCode ?? server.signalCode}) while starting`);
-      try {
-        await run(bin("pg_isready"), ["-q", "-h", env.SOCKET_DIR, "-p", String(env.PORT)], ids);
-        return;
-      } catch {
-        if (Date.now() - t0 > 120_000) throw new Error("postgres did not become ready within 120 s");
-        await new Promise((r) => setTimeout(r, 200));
-      }
-    }
+    const up = await pollUntil(
+      async () => {
+        if (server.exitCode !== null || server.signalCode !== null)
+          throw new Error(`postgres exited (${server.exitCode ?? server.signalCode}) while starting`);
+        return run(bin("pg_isready"), ["-q", "-h", env.SOCKET_DIR, "-p", String(env.PORT)], ids).then(
+          () => true,
+          () => undefined,
+        );
+      },
+      { timeoutMs: 120_000, intervalMs: 200 },
+    );
+    if (!up) throw new Error("postgres did not become ready within 120 s");
   };
   const stopServer = (server: ChildProcess) =>
     new Promise<void>((resolve) => {

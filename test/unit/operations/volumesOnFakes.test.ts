@@ -226,6 +226,18 @@ function simulatedNodes(volumes: FakeVolumes) {
 
 const ONE = DB.replace("Instances=2", "Instances=1");
 
+/** Two live nodes in one zone and the unit pinned to i-a1 (`pinned(id)` pins it elsewhere), synced once. */
+async function runningOnA1() {
+  const w = world([node("i-a1", "z-a"), node("i-a2", "z-a")]);
+  for (const n of w.nodes) w.volumes.instances.set(n.instanceId, "running");
+  const pinned = (id: string) => ONE.replace("Conflicts=db@*.service", `MachineID=${id}`);
+  w.deps.catalog = () => ({ "db@.service": pinned("i-a1") });
+  const sim = simulatedNodes(w.volumes);
+  w.commands.answer(sim.behaviour);
+  await syncUnits(w.deps);
+  return { w, sim, pinned };
+}
+
 describe("volumes that follow their unit, on fakes", () => {
   it("when a unit with a volume is placed, its volume is attached to that node before the push that starts it", async () => {
     const w = world([node("i-a", "z-a"), node("i-b", "z-b")]);
@@ -308,13 +320,7 @@ describe("volumes that follow their unit, on fakes", () => {
   });
 
   it("when a unit moves off a live node, that node stops it and unmounts first, then the volume follows in the same sync", async () => {
-    const w = world([node("i-a1", "z-a"), node("i-a2", "z-a")]);
-    for (const n of w.nodes) w.volumes.instances.set(n.instanceId, "running");
-    const pinned = (id: string) => ONE.replace("Conflicts=db@*.service", `MachineID=${id}`);
-    w.deps.catalog = () => ({ "db@.service": pinned("i-a1") });
-    const sim = simulatedNodes(w.volumes);
-    w.commands.answer(sim.behaviour);
-    await syncUnits(w.deps);
+    const { w, sim, pinned } = await runningOnA1();
     expect(sim.running.get("i-a1")?.has("db@1.service")).toBe(true);
     w.deps.catalog = () => ({ "db@.service": pinned("i-a2") });
     const r = await syncUnits(w.deps);
@@ -332,13 +338,7 @@ describe("volumes that follow their unit, on fakes", () => {
   });
 
   it("when the old node fails to stop the unit, its volume stays there and the unit waits", async () => {
-    const w = world([node("i-a1", "z-a"), node("i-a2", "z-a")]);
-    for (const n of w.nodes) w.volumes.instances.set(n.instanceId, "running");
-    const pinned = (id: string) => ONE.replace("Conflicts=db@*.service", `MachineID=${id}`);
-    w.deps.catalog = () => ({ "db@.service": pinned("i-a1") });
-    const sim = simulatedNodes(w.volumes);
-    w.commands.answer(sim.behaviour);
-    await syncUnits(w.deps);
+    const { w, sim, pinned } = await runningOnA1();
     const vol = [...w.volumes.volumes.keys()][0]!;
     // i-a1 answers that the volume is still mounted (its unit did not stop).
     w.commands.answer((req, id) => {
