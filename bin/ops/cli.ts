@@ -21,6 +21,7 @@ import {
   unitStatus,
 } from "./operate.ts";
 import { table } from "./table.ts";
+import { checkDbArgs, dbCommand } from "./databases.ts";
 import { OPS_SUBS } from "./commands.ts";
 import type { OpsTarget } from "./target.ts";
 
@@ -187,6 +188,7 @@ export async function opsCommand(sub: string, args: string[]): Promise<number> {
   // Bad usage is found before anything is contacted.
   if (["status", "journal", "start", "stop", "restart"].includes(sub)) unitWord(needs("unit"));
   if (sub === "ssh") needs("node or unit");
+  if (sub === "db") checkDbArgs(positionals);
   const lines = count("--lines", v.lines as string | undefined, sub === "status" ? 10 : 100, 10_000);
 
   const t = await openTarget({
@@ -343,6 +345,8 @@ export async function opsCommand(sub: string, args: string[]): Promise<number> {
         return await deploy(t, v, asJson, out, json);
       case "restore":
         return await restore(t, arg ?? "latest", v, asJson, json);
+      case "db":
+        return await dbCommand(t, positionals, v, { asJson, out, json, ask, withProgress });
     }
     return 2;
   } finally {
