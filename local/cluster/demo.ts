@@ -104,10 +104,10 @@ export async function runDemo(
     for (let i = 0; i < ROWS; i++) {
       const body = `demo row ${i}`;
       const id = await addNote(db!.at, body);
-      check(id !== undefined, `row ${i} committed`);
-      rows.set(id!, body);
+      if (id === undefined) throw new DevclusterError(`check failed: row ${i} was not committed`);
+      rows.set(id, body);
     }
-    progress(`${ROWS} rows committed on ${db!.node.id} (${db!.node.zone})`);
+    check(rows.size === ROWS, `${ROWS} rows committed on ${db!.node.id} (${db!.node.zone})`);
 
     stepStart(`kill ${db!.node.id}, the node running the database; its volume follows it`);
     const dbKilledAt = Date.now();
