@@ -15,7 +15,7 @@ import {
   type PlanUnitsInput,
   type UnitsPlan,
 } from "../domain/units/plan.ts";
-import type { VolumeAction } from "../domain/volumeAttachments.ts";
+import { unitOfVolumes, type VolumeAction } from "../domain/volumeAttachments.ts";
 import type { Unplaceable, Move, Placement } from "../domain/units/placement.ts";
 import type { Commands } from "../ports/index.ts";
 import type { NodeAccessStore, NodeSource, PlacementStore, PublishedImages } from "../ports/units.ts";
@@ -31,7 +31,8 @@ import {
   type VolumeCreate,
   type VolumeRecord,
 } from "../domain/volumes.ts";
-import type { VolumeAccess } from "../ports/volumes.ts";
+import type { VolumeAccess, VolumeSnapshots } from "../ports/volumes.ts";
+import { runVolumeEvent, type SnapshotRunReport, type SwapReport } from "./volumeSnapshots.ts";
 import { ensureVolumes, fenceVolumes } from "./volumes.ts";
 
 export interface UnitsDeps {
@@ -44,6 +45,8 @@ export interface UnitsDeps {
   images?: PublishedImages;
   /** The cluster's service volumes: needed once a unit declares `Volume=`. */
   volumes?: VolumeAccess;
+  /** Their snapshots and swaps (the `volume` event: snapshot, restore, move); the cluster's name. */
+  volumeSnapshots?: { store: VolumeSnapshots; cluster: string };
   /**
    * etcd users and roles: before a push, each node it reaches gets the role its new placement needs
    * (every node on a forced sync); a terminating node loses its own. Absent: roles are not kept.
@@ -293,12 +296,7 @@ function runningNow(
   needs: VolumeNeed[],
   volumes: VolumeRecord[],
 ): Record<string, string[]> {
-  const unitOf = new Map(
-    needs.flatMap((n) => {
-      const v = currentVolume(volumes, n);
-      return v ? [[v.id, n.unit] as const] : [];
-    }),
-  );
+  const unitOf = unitOfVolumes(needs, volumes);
   const out: Record<string, string[]> = {};
   for (const r of results) {
     if (!r.units) continue;
@@ -350,6 +348,34 @@ function mainRemovals(plan: UnitsPlan, records: { instanceId: string; role: stri
   return plan.pushes
     .filter((p) => mains.has(p.nodeId))
     .flatMap((p) => p.stop.filter((u) => !catalog.files.has(fileOf(u))).map((u) => `${u} on ${p.nodeId}`));
+}
+
+/** A `volume` event's answer: what the action did and, after a restore or move, the sync that followed. */
+export interface VolumeEventReport {
+  volume: SnapshotRunReport | SwapReport;
+  sync?: UnitsReport;
+}
+
+/**
+ * `{"volume": {...}}`: snapshot service volumes (the daily schedule, or by hand), or restore/move
+ * one, and then sync the units, so the fence stops the unit where it runs, detaches the retired
+ * volume and starts the unit on the new one, as for any other move.
+ */
+export async function runVolumes(deps: UnitsDeps, event: unknown): Promise<VolumeEventReport> {
+  const extra = Object.keys(event as object).filter((k) => k !== "volume");
+  if (extra.length)
+    throw new InvalidInputError("invalid units event", extra.map((k) => `${k}: not allowed beside volume`));
+  if (!deps.volumes || !deps.volumeSnapshots)
+    throw new DevclusterError("units: this function has no access to volume snapshots");
+  const ops = {
+    volumes: deps.volumes,
+    snapshots: deps.volumeSnapshots.store,
+    zones: async () => [...new Set((await deps.nodes.listNodes()).map((n) => n.zone).filter(Boolean))],
+    log: deps.log,
+  };
+  const volume = await runVolumeEvent(ops, deps.volumeSnapshots.cluster, (event as { volume: unknown }).volume);
+  if (volume.action === "snapshot" || volume.dryRun) return { volume };
+  return { volume, sync: await syncUnits(deps) };
 }
 
 export async function runUnits(deps: UnitsDeps, event: unknown = {}): Promise<UnitsReport> {

@@ -50,6 +50,9 @@ export function statusDeps(w: Wiring): StatusDeps {
     volumes: {
       list: async () => (await import("./volumesLoader.ts")).loadAwsVolumes(cfg.CLUSTER_NAME).list(),
     },
+    volumeSnapshots: {
+      list: async () => (await import("./volumesLoader.ts")).listAwsVolumeSnapshots(cfg.CLUSTER_NAME),
+    },
     now: () => new Date(),
   };
 }
