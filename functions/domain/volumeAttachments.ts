@@ -70,10 +70,17 @@ export function planAttachments(input: AttachmentsInput): AttachmentsPlan {
         const at = old.attachedTo!;
         const stopped = input.reported[at] !== undefined && !input.reported[at]!.includes(unit);
         if (!gone(at) && !stopped) {
-          reasons.push(`retired volume ${old.id} is still attached to ${at}, which has not reported the unit stopped`);
+          reasons.push(
+            `retired volume ${old.id} is still attached to ${at}, which has not reported the unit stopped`,
+          );
           continue;
         }
-        actions.push({ kind: "detach", volumeId: old.id, from: at, reason: gone(at) ? "node-gone" : "unit-stopped" });
+        actions.push({
+          kind: "detach",
+          volumeId: old.id,
+          from: at,
+          reason: gone(at) ? "node-gone" : "unit-stopped",
+        });
       }
       const v = currentVolume(input.volumes, need);
       if (!v) {

@@ -2,12 +2,7 @@
 // service volume, and the swap that restore and move share (a new volume from a snapshot takes the
 // place of the current one, which is kept, retired).
 import { createHash } from "node:crypto";
-import {
-  currentVolume,
-  volumeKeyString,
-  type VolumeKey,
-  type VolumeRecord,
-} from "./volumes.ts";
+import { currentVolume, volumeKeyString, type VolumeKey, type VolumeRecord } from "./volumes.ts";
 
 /** A snapshot of a service volume, read through its tags (the volume's key and its source volume). */
 export interface VolumeSnapshotRecord extends VolumeKey {
@@ -95,9 +90,7 @@ export function latestSnapshot(
 /** The volumes a scheduled run snapshots: every service volume in use (not retired, not being made). */
 export function volumesToSnapshot(volumes: VolumeRecord[]): VolumeRecord[] {
   return volumes
-    .filter(
-      (v) => !v.retired && !v.replaces && (v.state === "available" || v.state === "in-use"),
-    )
+    .filter((v) => !v.retired && !v.replaces && (v.state === "available" || v.state === "in-use"))
     .sort((a, b) => a.id.localeCompare(b.id));
 }
 

@@ -364,7 +364,10 @@ export interface VolumeEventReport {
 export async function runVolumes(deps: UnitsDeps, event: unknown): Promise<VolumeEventReport> {
   const extra = Object.keys(event as object).filter((k) => k !== "volume");
   if (extra.length)
-    throw new InvalidInputError("invalid units event", extra.map((k) => `${k}: not allowed beside volume`));
+    throw new InvalidInputError(
+      "invalid units event",
+      extra.map((k) => `${k}: not allowed beside volume`),
+    );
   if (!deps.volumes || !deps.volumeSnapshots)
     throw new DevclusterError("units: this function has no access to volume snapshots");
   const ops = {
@@ -373,7 +376,11 @@ export async function runVolumes(deps: UnitsDeps, event: unknown): Promise<Volum
     zones: async () => [...new Set((await deps.nodes.listNodes()).map((n) => n.zone).filter(Boolean))],
     log: deps.log,
   };
-  const volume = await runVolumeEvent(ops, deps.volumeSnapshots.cluster, (event as { volume: unknown }).volume);
+  const volume = await runVolumeEvent(
+    ops,
+    deps.volumeSnapshots.cluster,
+    (event as { volume: unknown }).volume,
+  );
   if (volume.action === "snapshot" || volume.dryRun) return { volume };
   return { volume, sync: await syncUnits(deps) };
 }

@@ -108,7 +108,11 @@ export async function snapshotVolumes(deps: VolumeOpsDeps, target?: string): Pro
         deps.log.info("volumes: snapshot started", { volume: volumeKeyString(v), id: v.id, snapshot: s.id });
       } catch (e) {
         failed.push({ volume: volumeKeyString(v), error: (e as Error).message });
-        deps.log.error("volumes: snapshot failed", { volume: volumeKeyString(v), id: v.id, error: (e as Error).message });
+        deps.log.error("volumes: snapshot failed", {
+          volume: volumeKeyString(v),
+          id: v.id,
+          error: (e as Error).message,
+        });
       }
     }
     const deleted: string[] = [];
@@ -116,7 +120,11 @@ export async function snapshotVolumes(deps: VolumeOpsDeps, target?: string): Pro
       try {
         await deps.snapshots.delete(s.id);
         deleted.push(s.id);
-        deps.log.info("volumes: snapshot expired", { volume: volumeKeyString(s), snapshot: s.id, startedAt: s.startedAt });
+        deps.log.info("volumes: snapshot expired", {
+          volume: volumeKeyString(s),
+          snapshot: s.id,
+          startedAt: s.startedAt,
+        });
       } catch (e) {
         deps.log.warn("volumes: snapshot not expired", { snapshot: s.id, error: (e as Error).message });
       }
@@ -128,7 +136,12 @@ export async function snapshotVolumes(deps: VolumeOpsDeps, target?: string): Pro
 const sameKey = (a: VolumeKey, b: VolumeKey) =>
   a.service === b.service && a.instance === b.instance && a.volume === b.volume;
 
-function describe(action: SwapReport["action"], dryRun: boolean, plan: SwapPlan | { key: VolumeKey; current: VolumeRecord }, zone: string): SwapReport {
+function describe(
+  action: SwapReport["action"],
+  dryRun: boolean,
+  plan: SwapPlan | { key: VolumeKey; current: VolumeRecord },
+  zone: string,
+): SwapReport {
   const p = plan as Partial<SwapPlan> & { key: VolumeKey; current: VolumeRecord };
   return {
     action,
@@ -167,7 +180,13 @@ async function swap(
     const [volumes, snapshots] = await Promise.all([deps.volumes.store.list(), deps.snapshots.list()]);
     const key = resolveVolumeTarget(input.target, volumes);
     if (typeof key === "string") throw new InvalidInputError(`invalid volume ${action}`, [key]);
-    const p = planSwap({ key, volumes, snapshots, snapshot: input.snapshot, ...(input.zone ? { zone: input.zone } : {}) });
+    const p = planSwap({
+      key,
+      volumes,
+      snapshots,
+      snapshot: input.snapshot,
+      ...(input.zone ? { zone: input.zone } : {}),
+    });
     if (typeof p === "string") throw new InvalidInputError(`invalid volume ${action}`, [p]);
     return p;
   };
@@ -184,13 +203,30 @@ async function swap(
     }
     const made =
       p.made ??
-      (await deps.snapshots.createFrom(p.snapshot, p.current, p.zone, swapClientToken(cluster, p.current.id, p.snapshot.id, p.zone)));
-    deps.log.info("volumes: volume made from snapshot", { volume: volumeKeyString(p.key), id: made.id, snapshot: p.snapshot.id, zone: p.zone });
+      (await deps.snapshots.createFrom(
+        p.snapshot,
+        p.current,
+        p.zone,
+        swapClientToken(cluster, p.current.id, p.snapshot.id, p.zone),
+      ));
+    deps.log.info("volumes: volume made from snapshot", {
+      volume: volumeKeyString(p.key),
+      id: made.id,
+      snapshot: p.snapshot.id,
+      zone: p.zone,
+    });
     // The new one first can be current beside the old (the older wins), so at no moment has the
     // key no volume in use (a sync would create an empty one) and never two the fence could mix up.
     if (made.replaces) await deps.snapshots.promote(made.id);
-    await deps.snapshots.retire(p.current.id, retiredValue(now(), action === "restore" ? "restored" : "moved", `${made.id} from ${p.snapshot.id}`));
-    deps.log.info(`volumes: ${action}: old volume retired (kept)`, { volume: volumeKeyString(p.key), retired: p.current.id, by: made.id });
+    await deps.snapshots.retire(
+      p.current.id,
+      retiredValue(now(), action === "restore" ? "restored" : "moved", `${made.id} from ${p.snapshot.id}`),
+    );
+    deps.log.info(`volumes: ${action}: old volume retired (kept)`, {
+      volume: volumeKeyString(p.key),
+      retired: p.current.id,
+      by: made.id,
+    });
     return { ...describe(action, false, p, p.zone), newVolume: made.id };
   });
 }
@@ -239,7 +275,8 @@ export async function moveVolume(
     const done = await pollUntil(
       async () => {
         const now = (await deps.snapshots.list()).find((x) => x.id === s.id);
-        if (now?.state === "error") throw new RefusedError(`volume move: snapshot ${s.id} failed; nothing was changed`);
+        if (now?.state === "error")
+          throw new RefusedError(`volume move: snapshot ${s.id} failed; nothing was changed`);
         return now?.state === "completed" ? now : undefined;
       },
       { timeoutMs: deps.snapshotWaitMs ?? 600_000, intervalMs: 1_000, backoff: 1.5, maxIntervalMs: 15_000 },
@@ -271,7 +308,11 @@ export async function runVolumeEvent(
       if (!e.target) refuse("a restore needs a target (service/instance/volume or a unit)");
       if (!e.snapshot) refuse("a restore needs a snapshot id or 'latest'");
       if (e.zone !== undefined) refuse("a restore keeps the volume's zone (move changes it)");
-      return restoreVolume(deps, cluster, { target: e.target!, snapshot: e.snapshot!, dryRun: Boolean(e.dryRun) });
+      return restoreVolume(deps, cluster, {
+        target: e.target!,
+        snapshot: e.snapshot!,
+        dryRun: Boolean(e.dryRun),
+      });
     case "move":
       if (!e.target) refuse("a move needs a target (service/instance/volume or a unit)");
       if (!e.zone) refuse("a move needs a zone");

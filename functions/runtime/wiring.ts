@@ -113,8 +113,7 @@ function lazyVolumes(cluster: string): Volumes {
 /** Volume snapshots and swaps over EC2, loaded on the first call (only the units function's). */
 function lazyVolumeSnapshots(cluster: string): VolumeSnapshots {
   let snaps: Promise<VolumeSnapshots> | undefined;
-  const get = () =>
-    (snaps ??= import("./volumesLoader.ts").then((m) => m.loadAwsVolumeSnapshots(cluster)));
+  const get = () => (snaps ??= import("./volumesLoader.ts").then((m) => m.loadAwsVolumeSnapshots(cluster)));
   return {
     list: async () => (await get()).list(),
     create: async (v) => (await get()).create(v),

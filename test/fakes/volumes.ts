@@ -60,10 +60,7 @@ export class FakeVolumes implements Volumes {
   }
 
   /** A volume made under an idempotency token (a service volume's, or a swap's from a snapshot). */
-  createRaw(
-    token: string,
-    fields: Omit<VolumeRecord, "id" | "state" | "createdAt">,
-  ): VolumeRecord {
+  createRaw(token: string, fields: Omit<VolumeRecord, "id" | "state" | "createdAt">): VolumeRecord {
     const known = this.clientToken ? this.tokens.get(token) : undefined;
     if (known) return { ...this.volumes.get(known)! };
     const id = `vol-${(++this.n).toString(16).padStart(17, "0")}`;
