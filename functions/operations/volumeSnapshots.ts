@@ -43,7 +43,7 @@ export const VolumeEventSchema = z
     /** move: the zone of the new volume. */
     zone: z
       .string()
-      .regex(/^[a-z]{2}(-[a-z]+)+-\d[a-z]$/, "not an availability zone name")
+      .regex(/^[a-z0-9-]{1,32}$/, "not an availability zone name (letters, digits, -)")
       .optional(),
     /** restore, move: only say what would be done. */
     dryRun: z.boolean().optional(),
