@@ -51,7 +51,8 @@ export function statusDeps(w: Wiring): StatusDeps {
       list: async () => (await import("./volumesLoader.ts")).loadAwsVolumes(cfg.CLUSTER_NAME).list(),
     },
     volumeSnapshots: {
-      list: async () => (await import("./volumesLoader.ts")).listAwsVolumeSnapshots(cfg.CLUSTER_NAME),
+      list: async () =>
+        (await import("./volumeSnapshotListLoader.ts")).listAwsVolumeSnapshots(cfg.CLUSTER_NAME),
     },
     now: () => new Date(),
   };

@@ -16,7 +16,7 @@ import type { Logger } from "../ports/log.ts";
 import type { Commands, Groups } from "../ports/index.ts";
 import type { ClusterStore } from "../ports/cluster.ts";
 import type { PublishedImages } from "../ports/units.ts";
-import type { VolumeSnapshots, Volumes } from "../ports/volumes.ts";
+import type { Volumes } from "../ports/volumes.ts";
 import { awsLifecycleActions } from "../adapters/aws/lifecycleActions.ts";
 import { route53Dns } from "../adapters/aws/route53Dns.ts";
 import { s3SnapshotStore } from "../adapters/aws/s3Snapshots.ts";
@@ -107,20 +107,6 @@ function lazyVolumes(cluster: string): Volumes {
     attach: async (id, instance, device) => (await get()).attach(id, instance, device),
     detach: async (id, instance) => (await get()).detach(id, instance),
     instanceStates: async (ids) => (await get()).instanceStates(ids),
-  };
-}
-
-/** Volume snapshots and swaps over EC2, loaded on the first call (only the units function's). */
-function lazyVolumeSnapshots(cluster: string): VolumeSnapshots {
-  let snaps: Promise<VolumeSnapshots> | undefined;
-  const get = () => (snaps ??= import("./volumesLoader.ts").then((m) => m.loadAwsVolumeSnapshots(cluster)));
-  return {
-    list: async () => (await get()).list(),
-    create: async (v) => (await get()).create(v),
-    delete: async (id) => (await get()).delete(id),
-    createFrom: async (s, r, z, t) => (await get()).createFrom(s, r, z, t),
-    promote: async (id) => (await get()).promote(id),
-    retire: async (id, value) => (await get()).retire(id, value),
   };
 }
 
@@ -264,6 +250,5 @@ export async function unitsDeps(w: Wiring, log: Logger): Promise<UnitsDeps> {
       lock: () =>
         etcd.store.tryLock(VOLUMES_LOCK, `units/${randomUUID()}`, { ttlSeconds: 60, waitMs: 60_000 }),
     },
-    volumeSnapshots: { store: lazyVolumeSnapshots(w.cfg.CLUSTER_NAME), cluster: w.cfg.CLUSTER_NAME },
   };
 }
