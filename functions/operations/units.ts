@@ -23,7 +23,6 @@ import { announcedByNode, nodeAccess } from "../domain/etcdAccess.ts";
 import { renderCatalogImages } from "../domain/images.ts";
 import { parseInput } from "../domain/input.ts";
 import {
-  currentVolume,
   planVolumeCreates,
   volumeNeeds,
   type VolumeNeed,

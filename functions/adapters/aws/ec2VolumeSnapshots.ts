@@ -10,7 +10,7 @@ import {
   type Tag,
 } from "@aws-sdk/client-ec2";
 import { DevclusterError } from "../../domain/errors.ts";
-import { VOLUME_TAGS, type VolumeRecord } from "../../domain/volumes.ts";
+import { VOLUME_TAGS } from "../../domain/volumes.ts";
 import { SOURCE_VOLUME_TAG } from "../../domain/volumeSnapshots.ts";
 import type { VolumeSnapshots } from "../../ports/volumes.ts";
 import { volumeRecord } from "./ec2Volumes.ts";
