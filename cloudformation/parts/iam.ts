@@ -432,7 +432,7 @@ export function addIam(t: TemplateBuilder, o: SynthOptions, functions: readonly 
         },
         {
           // Database services dump each client database below db-dumps/<cluster>/ (decision 55):
-          // write only (a node cannot read, list or delete dumps), encrypted by the bucket's default.
+          // put only (a node never deletes a dump), encrypted by the bucket's default.
           PolicyName: "write-database-dumps",
           PolicyDocument: {
             Version: "2012-10-17",
@@ -452,6 +452,25 @@ export function addIam(t: TemplateBuilder, o: SynthOptions, functions: readonly 
           PolicyDocument: {
             Version: "2012-10-17",
             Statement: [allow(["s3:GetObject"], snapshotObjects("data")), decryptSnapshots],
+          },
+        },
+        {
+          // A database service lists its dumps and restores one itself (decision 58): the cluster's
+          // dumps only, decrypted through S3. No new reach: a node already reads every client's
+          // database password, so it could read the databases themselves.
+          PolicyName: "read-database-dumps",
+          PolicyDocument: {
+            Version: "2012-10-17",
+            Statement: [
+              allow(["s3:ListBucket"], bucketArn, {
+                StringLike: { "s3:prefix": sub(`${DUMP_KEY_PREFIX}\${${Params.clusterName}}/*`) },
+              }),
+              allow(
+                ["s3:GetObject"],
+                sub(`\${${Ids.snapshotBucket}.Arn}/${DUMP_KEY_PREFIX}\${${Params.clusterName}}/*`),
+              ),
+              decryptSnapshots,
+            ],
           },
         },
         {

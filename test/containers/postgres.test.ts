@@ -6,7 +6,13 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { GetParameterCommand, PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
-import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
+import {
+  CreateBucketCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from "@aws-sdk/client-s3";
 import { createHash } from "node:crypto";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { pollUntil } from "../../functions/domain/poll.ts";
@@ -108,6 +114,45 @@ async function sql(name: string, user: string, db: string, password: string, que
     query,
   ]);
   return r.stdout.trim();
+}
+
+/** psql as the superuser on the container's socket, to `db`. */
+async function superSql(name: string, db: string, query: string) {
+  const r = await podman([
+    "exec",
+    "-u",
+    "postgres",
+    name,
+    "psql",
+    "-X",
+    "-tA",
+    "-h",
+    "/run/postgresql",
+    "-p",
+    String(PORT),
+    "-d",
+    db,
+    "-c",
+    query,
+  ]);
+  return r.stdout.trim();
+}
+
+/** The program's dump commands in its container (what `devcluster db` runs on the node): exit code and answer. */
+async function toolResult(name: string, args: string[]): Promise<{ code: number; out: unknown }> {
+  try {
+    const r = await podman(["exec", name, "node", "main.mjs", ...args]);
+    return { code: 0, out: JSON.parse(r.stdout) };
+  } catch (e) {
+    const x = e as { code?: number; stdout?: string; stderr?: string };
+    if (typeof x.code !== "number" || !x.stdout) throw e;
+    return { code: x.code, out: JSON.parse(x.stdout) };
+  }
+}
+async function tool(name: string, args: string[]): Promise<unknown> {
+  const r = await toolResult(name, args);
+  expect(r.code, JSON.stringify(r.out)).toBe(0);
+  return r.out;
 }
 
 const ssm = () => new SSMClient({});
@@ -322,6 +367,118 @@ describe("the postgres building block", () => {
     expect(wikiAfter).toBe(true);
     expect((await manifestsOf("build_bot")).filter((m) => m.startedAt > droppedAt)).toEqual([]);
   }, 240_000);
+
+  it("restores a client database from a chosen dump: the current one kept aside, owners the client's; a retry does nothing", async () => {
+    const wiki = await password("wiki");
+    const name = await start(volume(), {
+      CLIENTS: "wiki,build-bot",
+      DUMP_BUCKET: BUCKET,
+      S3_FORCE_PATH_STYLE: "true",
+    });
+    await listening(name);
+    // The dumps the schedule wrote above, as the operator's command lists them.
+    const listed = (await tool(name, ["dumps", "wiki"])) as {
+      dumps: { key: string; bytes: number; database: string }[];
+      partial: number;
+    };
+    expect(listed.dumps.length).toBeGreaterThan(0);
+    expect(listed.dumps.every((d) => d.database === "wiki")).toBe(true);
+    const chosen = listed.dumps[0]!;
+    await sql(name, "wiki", "wiki", wiki.value, "DELETE FROM pages; INSERT INTO pages VALUES ('Changed')");
+
+    const res = (await tool(name, ["restore", "wiki", chosen.key, "--id", "restore-test-1"])) as {
+      aside: string;
+      already: boolean;
+      bytes: number;
+    };
+    expect(res.already).toBe(false);
+    expect(res.bytes).toBe(chosen.bytes);
+    expect(res.aside).toMatch(/^wiki__before_\d{8}T\d{6}Z$/);
+    // The old rows are back, for the client with its own password, in tables it owns.
+    expect(await sql(name, "wiki", "wiki", wiki.value, "SELECT string_agg(title, ',') FROM pages")).toBe(
+      "Home",
+    );
+    expect(
+      await superSql(
+        name,
+        "wiki",
+        "SELECT tableowner || ' ' || pg_get_userbyid(datdba) FROM pg_tables, pg_database WHERE tablename = 'pages' AND datname = 'wiki'",
+      ),
+    ).toBe("wiki wiki");
+    // The replaced database is kept under its aside name, with the rows it had.
+    expect(await superSql(name, res.aside, "SELECT string_agg(title, ',') FROM pages")).toBe("Changed");
+    const databases = async () =>
+      superSql(name, "postgres", "SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database");
+    const before = await databases();
+    expect(before).not.toContain("__restoring");
+
+    // The same request again (a retried command) changes nothing.
+    await sql(name, "wiki", "wiki", wiki.value, "INSERT INTO pages VALUES ('After')");
+    const again = (await tool(name, ["restore", "wiki", chosen.key, "--id", "restore-test-1"])) as {
+      already: boolean;
+    };
+    expect(again.already).toBe(true);
+    expect(await databases()).toBe(before);
+    expect(await sql(name, "wiki", "wiki", wiki.value, "SELECT count(*) FROM pages")).toBe("2");
+
+    // Unfit dumps are refused, and nothing changes.
+    const original = await objectBytes(chosen.key);
+    const manifest = JSON.parse((await objectBytes(`${chosen.key}.manifest.json`)).toString()) as Record<
+      string,
+      unknown
+    >;
+    const put = (Key: string, Body: Buffer | string) =>
+      s3().send(new PutObjectCommand({ Bucket: BUCKET, Key, Body }));
+    const prefix = `db-dumps/${CLUSTER}/postgres/wiki/`;
+    const stamp = (ms: number) =>
+      new Date(Date.UTC(2026, 0, 1, 0, 0, 0, ms)).toISOString().replace(/[:.]/g, "-");
+    // Bytes changed after the manifest was written (the manifest otherwise describes this object).
+    const tampered = `${prefix}${stamp(1)}.dump`;
+    const flipped = Buffer.from(original);
+    const mid = Math.floor(flipped.length / 2);
+    flipped[mid] = flipped[mid]! ^ 0xff;
+    await put(tampered, flipped);
+    await put(`${tampered}.manifest.json`, JSON.stringify({ ...manifest, key: tampered }));
+    // A dump with no manifest (a failed or unfinished one).
+    const partial = `${prefix}${stamp(2)}.dump`;
+    await put(partial, original);
+    // A valid dump copied under another name: its manifest describes another object.
+    const copied = `${prefix}${stamp(3)}.dump`;
+    await put(copied, original);
+    await put(`${copied}.manifest.json`, JSON.stringify(manifest));
+    // Another service's dump.
+    const foreign = `db-dumps/${CLUSTER}/other-db/wiki/${stamp(4)}.dump`;
+    await put(foreign, original);
+    await put(`${foreign}.manifest.json`, JSON.stringify({ ...manifest, key: foreign }));
+    const refusals: [string, RegExp][] = [
+      [tampered, /does not match its manifest .*corrupt or changed; nothing was changed/],
+      [partial, /has no manifest: it is not a complete dump/],
+      [copied, /describes db-dumps\/pgtest\/postgres\/wiki\/.*a copied or foreign dump/],
+      [foreign, /is not a dump of this service/],
+      [`${prefix}not-a-dump.txt`, /is not a dump key/],
+    ];
+    for (const [key, why] of refusals) {
+      const r = await toolResult(name, ["restore", "wiki", key, "--id", `refused-${++n}`]);
+      expect(r.code, key).toBe(3);
+      expect((r.out as { error: string }).error, key).toMatch(why);
+      expect(await databases(), key).toBe(before);
+      expect(
+        await sql(
+          name,
+          "wiki",
+          "wiki",
+          wiki.value,
+          "SELECT string_agg(title, ',' ORDER BY title) FROM pages",
+        ),
+      ).toBe("After,Home");
+    }
+    // The listing offers none of them: only dumps with a manifest that describes them.
+    const after = (await tool(name, ["dumps", "wiki"])) as { dumps: { key: string }[]; partial: number };
+    expect(after.dumps.map((d) => d.key)).not.toContain(partial);
+    expect(after.dumps.map((d) => d.key)).not.toContain(copied);
+    expect(after.partial).toBe(listed.partial + 2);
+    await podman(["stop", "-t", "30", name]);
+  }, 300_000);
 
   it("files that are not a Postgres cluster are refused and left as they are", async () => {
     const vol = join(rig.dir, "vol-foreign");

@@ -8,22 +8,9 @@ import type { ChildProcess } from "node:child_process";
 import { PassThrough } from "node:stream";
 import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
+import { manifestKey, type DumpManifest } from "../../../functions/domain/databaseDumps.ts";
 
-export const dumpKey = (prefix: string, database: string, at: Date) =>
-  `${prefix}${database}/${at.toISOString().replace(/[:.]/g, "-")}.dump`;
-
-/** The manifest beside a dump: what makes it valid. */
-export const manifestKey = (key: string) => `${key}.manifest.json`;
-
-export interface DumpManifest {
-  database: string;
-  key: string;
-  bytes: number;
-  sha256: string;
-  startedAt: string;
-  finishedAt: string;
-  format: "pg_dump custom";
-}
+export { dumpKey, manifestKey, type DumpManifest } from "../../../functions/domain/databaseDumps.ts";
 
 /** Stream one database's dump (`start()` spawns pg_dump writing to stdout) to S3, then its manifest. */
 export async function dumpDatabase(opts: {

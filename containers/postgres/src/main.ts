@@ -18,6 +18,8 @@ import { checkPassword, clientsSql, HBA, parseClients, passwordParameter, type C
 import { initInto, inspectDataDir } from "./dataDir.ts";
 import { dumpDatabase, dumpKey } from "./dumps.ts";
 import { dumpPrefix } from "../../../functions/domain/databaseDumps.ts";
+import { run, userIds } from "./proc.ts";
+import { dumpTool } from "./restore.ts";
 
 const log = programLogger("postgres");
 
@@ -45,48 +47,6 @@ const Env = z.object({
   DUMP_INTERVAL_S: int(5, 7 * 86_400, 86_400),
   S3_FORCE_PATH_STYLE: z.string().optional(),
 });
-
-/** uid and gid of a user, from /etc/passwd (Node has no getpwnam). */
-function userIds(name: string): { uid: number; gid: number } {
-  const line = readFileSync("/etc/passwd", "utf8")
-    .split("\n")
-    .find((l) => l.startsWith(`${name}:`));
-  if (!line) throw new Error(`no user ${name} in /etc/passwd`);
-  const [, , uid, gid] = line.split(":");
-  return { uid: Number(uid), gid: Number(gid) };
-}
-
-/** Run a program as the server's user; resolves with its output, rejects with its error text. */
-function run(
-  cmd: string,
-  args: string[],
-  ids: { uid: number; gid: number },
-  input?: string,
-  redact: string[] = [],
-): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, {
-      ...ids,
-      stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
-      env: { PATH: process.env.PATH, LANG: "C.UTF-8" },
-    });
-    let out = "";
-    child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
-    child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => {
-      // Errors may quote the statement: a password never leaves in them.
-      const text = redact.reduce((t, s) => t.replaceAll(s, "***"), out.trim());
-      if (code === 0) resolve(text);
-      else reject(new Error(`${cmd.split("/").pop()} exited ${code}: ${text.slice(-2000)}`));
-    });
-    if (input !== undefined) {
-      // A program that exits before reading all of it reports its own error; the broken pipe is not one.
-      child.stdin!.on("error", () => {});
-      child.stdin!.end(input);
-    }
-  });
-}
 
 /** A client's password: the stored one, or a new one stored first (never replaced once stored). */
 async function ensurePassword(
@@ -126,6 +86,9 @@ async function ensurePassword(
     return { value: again, created: false };
   }
 }
+
+// `main.mjs dumps|restore ...`: the operator's dump commands, run in the service's container.
+if (process.argv.length > 2) process.exit(await dumpTool(process.argv.slice(2)));
 
 await runProgram(log, async () => {
   const env = loadEnv(Env);

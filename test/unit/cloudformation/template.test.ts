@@ -595,6 +595,8 @@ describe("IAM", () => {
         "s3:PutObject",
         "s3:AbortMultipartUpload",
         "kms:GenerateDataKey",
+        // ...and lists and reads them to restore one.
+        "s3:ListBucket",
       ]),
     );
     expect(SSM_AGENT_ACTIONS.filter((a) => a.startsWith("ssm:GetParameter"))).toEqual([]);
@@ -623,12 +625,30 @@ describe("IAM", () => {
         "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/devcluster/${ClusterName}/db/*",
     });
     expect(JSON.stringify(on("kms:Encrypt").Condition)).toContain("/devcluster/${ClusterName}/db/*");
-    // Dumps: written below db-dumps/<cluster>/ only; never read, listed or deleted by a node.
+    // Dumps: written below db-dumps/<cluster>/ only, never deleted by a node; listed and read there
+    // only, by the database service that restores one.
     expect(on("s3:PutObject").Resource).toEqual({
       "Fn::Sub": `\${${Ids.snapshotBucket}.Arn}/db-dumps/\${ClusterName}/*`,
     });
-    for (const a of ["s3:DeleteObject", "s3:ListBucket"])
-      expect(actionsOf(t, Ids.nodeRole).has(a), a).toBe(false);
+    expect(actionsOf(t, Ids.nodeRole).has("s3:DeleteObject")).toBe(false);
+    expect(
+      mine.filter((x) => (x.statement.Action as string[]).includes("s3:ListBucket")).map((x) => x.statement),
+    ).toEqual([
+      {
+        Effect: "Allow",
+        Action: ["s3:ListBucket"],
+        Resource: { "Fn::GetAtt": [Ids.snapshotBucket, "Arn"] },
+        Condition: { StringLike: { "s3:prefix": { "Fn::Sub": "db-dumps/${ClusterName}/*" } } },
+      },
+    ]);
+    expect(
+      mine
+        .filter((x) => (x.statement.Action as string[]).includes("s3:GetObject"))
+        .map((x) => JSON.stringify(x.statement.Resource)),
+    ).toEqual([
+      JSON.stringify({ "Fn::Sub": `\${${Ids.snapshotBucket}.Arn}/etcd-snapshots/\${ClusterName}/data/*` }),
+      JSON.stringify({ "Fn::Sub": `\${${Ids.snapshotBucket}.Arn}/db-dumps/\${ClusterName}/*` }),
+    ]);
     // A restore's nodes read the cluster's snapshot data, nothing else in the bucket.
     expect(on("s3:GetObject").Resource).toEqual({
       "Fn::Sub": `\${${Ids.snapshotBucket}.Arn}/etcd-snapshots/\${ClusterName}/data/*`,
