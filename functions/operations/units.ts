@@ -361,12 +361,19 @@ export interface VolumeEventReport {
  * volume and starts the unit on the new one, as for any other move.
  */
 export async function runVolumes(deps: UnitsDeps, event: unknown): Promise<VolumeEventReport> {
-  const extra = Object.keys(event as object).filter((k) => k !== "volume");
+  const extra = Object.keys(event as object).filter((k) => k !== "volume" && k !== "catalog");
   if (extra.length)
     throw new InvalidInputError(
       "invalid units event",
       extra.map((k) => `${k}: not allowed beside volume`),
     );
+  // The catalog the sync after a swap pushes (as a units event's; the bundled one when absent).
+  checkCatalogKeys(event);
+  const { catalog } = parseInput(
+    UnitsEventSchema.pick({ catalog: true }),
+    { catalog: (event as { catalog?: unknown }).catalog },
+    "invalid units event",
+  );
   if (!deps.volumes || !deps.volumeSnapshots)
     throw new DevclusterError("units: this function has no access to volume snapshots");
   const ops = {
@@ -381,12 +388,14 @@ export async function runVolumes(deps: UnitsDeps, event: unknown): Promise<Volum
     (event as { volume: unknown }).volume,
   );
   if (volume.action === "snapshot" || volume.dryRun) return { volume };
-  return { volume, sync: await syncUnits(deps) };
+  return { volume, sync: await syncUnits(deps, catalog ? { catalog } : {}) };
 }
 
-export async function runUnits(deps: UnitsDeps, event: unknown = {}): Promise<UnitsReport> {
-  // Checked on the raw keys: a parsed record silently drops `__proto__`, leaving a catalog that
-  // looks empty (which would stop every unit everywhere).
+/**
+ * Checked on the raw keys: a parsed record silently drops `__proto__`, leaving a catalog that looks
+ * empty (which would stop every unit everywhere).
+ */
+function checkCatalogKeys(event: unknown) {
   const raw = (event as { catalog?: unknown } | null)?.catalog;
   if (raw && typeof raw === "object") {
     const bad = Object.keys(raw).filter((k) => parseUnitName(k) === undefined);
@@ -396,6 +405,10 @@ export async function runUnits(deps: UnitsDeps, event: unknown = {}): Promise<Un
         bad.map((k) => `catalog: ${JSON.stringify(k)} is not a unit file name`),
       );
   }
+}
+
+export async function runUnits(deps: UnitsDeps, event: unknown = {}): Promise<UnitsReport> {
+  checkCatalogKeys(event);
   const input = parseInput(UnitsEventSchema, event ?? {}, "invalid units event");
   const opts: SyncOptions = {};
   if (input.catalog) opts.catalog = input.catalog;
