@@ -430,6 +430,16 @@ describe("restore and move of a unit's volume, on fakes", () => {
     await expect(runVolumes(w.deps, { volume: { action: "snapshot" }, force: true })).rejects.toBeInstanceOf(
       InvalidInputError,
     );
+    // A catalog beside a swap is checked as a units event's is (no key read as an empty catalog).
+    await expect(
+      runVolumes(
+        w.deps,
+        JSON.parse(
+          '{"volume":{"action":"restore","target":"db@1","snapshot":"latest"},"catalog":{"__proto__":"x"}}',
+        ),
+      ),
+    ).rejects.toThrow(/not a unit file name/);
+    expect(JSON.stringify([...w.volumes.volumes.values()])).toBe(before);
     expect(snapshots.snapshots.size).toBe(0);
   });
 
