@@ -22,6 +22,7 @@ import {
   unitStatus,
 } from "./operate.ts";
 import { table } from "./table.ts";
+import { checkDbArgs, dbCommand } from "./databases.ts";
 import { OPS_SUBS } from "./commands.ts";
 import type { OpsTarget } from "./target.ts";
 
@@ -190,6 +191,7 @@ export async function opsCommand(sub: string, args: string[]): Promise<number> {
   if (["status", "journal", "start", "stop", "restart"].includes(sub)) unitWord(needs("unit"));
   if (sub === "ssh") needs("node or unit");
   if (sub === "volume") volumeUsage(positionals, v);
+  if (sub === "db") checkDbArgs(positionals);
   const lines = count("--lines", v.lines as string | undefined, sub === "status" ? 10 : 100, 10_000);
 
   const t = await openTarget({
@@ -348,6 +350,8 @@ export async function opsCommand(sub: string, args: string[]): Promise<number> {
         return await restore(t, arg ?? "latest", v, asJson, json);
       case "volume":
         return await volume(t, positionals, v, json);
+      case "db":
+        return await dbCommand(t, positionals, v, { asJson, out, json, ask, withProgress });
     }
     return 2;
   } finally {

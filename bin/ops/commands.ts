@@ -69,6 +69,12 @@ export const OPS_SUBS: Record<string, Sub> = {
     options: { yes: { type: "boolean", short: "y" }, force: { type: "boolean" } },
     positionals: 1,
   },
+  db: {
+    usage:
+      "db dumps <service> [<client>] | db restore <service> <client> <dump|latest> [--yes] [--instance N]\n  a database service's valid dumps (newest first); restoring one into a client's database: shows the\n  dump's age and size, then asks (--yes: do not ask; without a terminal, --yes is required). The\n  current database is kept, renamed <db>__before_<time>",
+    options: { yes: { type: "boolean", short: "y" }, instance: { type: "string" } },
+    positionals: 4,
+  },
   reconcile: {
     usage: "reconcile\n  run the reconcile function now; exit 1 when blocked or a repair failed",
     positionals: 0,
@@ -91,5 +97,6 @@ export const OPS_USAGE = `Operating a cluster (the local one by default; --stack
   status <unit> | journal <unit> [-f] [--node ID] | ssh <node|unit>
   start|stop|restart <unit> [--node ID] | deploy | snapshot | restore [<id>|latest] | reconcile
   volume snapshot [<volume>] | volume restore <volume> <snapshot|latest> | volume move <volume> --zone Z
+  db dumps <service> [<client>] | db restore <service> <client> <dump|latest>
   common options: --json (one JSON document on stdout), --dir DIR (local), --stack/--region/--profile (AWS)
 `;

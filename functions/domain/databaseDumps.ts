@@ -107,10 +107,8 @@ export function pairDumps(
 /** The names a restore of `database` uses: the fresh database it builds, and where the current one goes. */
 export function restoreNames(database: string, at: Date): { staging: string; aside: string } {
   if (!DATABASE.test(database)) throw new RefusedError(`'${database}' is not a client database name`);
-  const stamp = at
-    .toISOString()
-    .replace(/[-:]/g, "")
-    .replace(/\.\d+Z$/, "Z");
+  // To the millisecond: two restores never pick the same aside name.
+  const stamp = at.toISOString().replace(/[-:.]/g, "");
   const names = { staging: `${database}__restoring`, aside: `${database}__before_${stamp}` };
   // Postgres cuts longer names silently, which could make two names one.
   if (names.aside.length > 63)

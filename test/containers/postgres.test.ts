@@ -20,6 +20,10 @@ import { PROJECT_ROOT } from "../../local/paths.ts";
 import { CONTAINERS_CONF } from "../../local/containers.ts";
 import type { AwsCredentials } from "../../local/moto.ts";
 import { useRig } from "../rig/index.ts";
+import { planDatabaseRestore, runDbTool } from "../../bin/ops/databases.ts";
+import type { OpsTarget } from "../../bin/ops/target.ts";
+import type { ClusterView } from "../../functions/domain/clusterView.ts";
+import type { CommandResult, Commands } from "../../functions/ports/index.ts";
 import { templateRoleStatements } from "../rig/roles.ts";
 
 const sh = promisify(execFile);
@@ -36,8 +40,11 @@ let nodeCreds: AwsCredentials;
 let n = 0;
 
 /** Start the program on `volume` with `env` over the defaults; resolves with the container's name. */
-async function start(volume: string, env: Record<string, string>): Promise<string> {
-  const name = `pgtest-${process.pid}-${++n}`;
+async function start(
+  volume: string,
+  env: Record<string, string>,
+  name = `pgtest-${process.pid}-${++n}`,
+): Promise<string> {
   started.push(name);
   const all: Record<string, string> = {
     LISTEN_ADDRESS: ip,
@@ -153,6 +160,49 @@ async function tool(name: string, args: string[]): Promise<unknown> {
   const r = await toolResult(name, args);
   expect(r.code, JSON.stringify(r.out)).toBe(0);
   return r.out;
+}
+
+/**
+ * A node directory as the local runner gives one: its docker (local/bin/docker) names containers
+ * after the directory, and its commands run the script with that docker on PATH.
+ */
+function nodeDir() {
+  const root = join(rig.dir, "node-db");
+  mkdirSync(join(root, "etc", "devcluster"), { recursive: true });
+  writeFileSync(join(root, "etc", "devcluster", "node.env"), `PRIVATE_IP=${ip}\n`);
+  const tag = createHash("sha256").update(root).digest("hex").slice(0, 10);
+  const commands: Commands = {
+    run: (req) =>
+      Promise.all(
+        req.instanceIds.map(
+          (instanceId) =>
+            new Promise<CommandResult>((resolve, reject) => {
+              const child = spawn("bash", ["-euo", "pipefail", "-c", req.script], {
+                env: {
+                  ...podmanEnv,
+                  PATH: `${join(PROJECT_ROOT, "local", "bin")}:${process.env.PATH}`,
+                  ROOT: root,
+                },
+              });
+              let stdout = "";
+              let stderr = "";
+              child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+              child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+              child.on("error", reject);
+              child.on("close", (code) =>
+                resolve({
+                  instanceId,
+                  status: code === 0 ? "Success" : "Failed",
+                  exitCode: code ?? -1,
+                  stdout,
+                  stderr,
+                }),
+              );
+            }),
+        ),
+      ),
+  };
+  return { root, container: (n: string) => `dc-${tag}-${n}`, commands };
 }
 
 const ssm = () => new SSMClient({});
@@ -370,11 +420,13 @@ describe("the postgres building block", () => {
 
   it("restores a client database from a chosen dump: the current one kept aside, owners the client's; a retry does nothing", async () => {
     const wiki = await password("wiki");
-    const name = await start(volume(), {
-      CLIENTS: "wiki,build-bot",
-      DUMP_BUCKET: BUCKET,
-      S3_FORCE_PATH_STYLE: "true",
-    });
+    // Named as a node's docker names the unit's container, so the operator's command reaches it below.
+    const node = nodeDir();
+    const name = await start(
+      volume(),
+      { CLIENTS: "wiki,build-bot", DUMP_BUCKET: BUCKET, S3_FORCE_PATH_STYLE: "true" },
+      node.container("postgres-1"),
+    );
     await listening(name);
     // The dumps the schedule wrote above, as the operator's command lists them.
     const listed = (await tool(name, ["dumps", "wiki"])) as {
@@ -393,7 +445,7 @@ describe("the postgres building block", () => {
     };
     expect(res.already).toBe(false);
     expect(res.bytes).toBe(chosen.bytes);
-    expect(res.aside).toMatch(/^wiki__before_\d{8}T\d{6}Z$/);
+    expect(res.aside).toMatch(/^wiki__before_\d{8}T\d{9}Z$/);
     // The old rows are back, for the client with its own password, in tables it owns.
     expect(await sql(name, "wiki", "wiki", wiki.value, "SELECT string_agg(title, ',') FROM pages")).toBe(
       "Home",
@@ -477,6 +529,41 @@ describe("the postgres building block", () => {
     expect(after.dumps.map((d) => d.key)).not.toContain(partial);
     expect(after.dumps.map((d) => d.key)).not.toContain(copied);
     expect(after.partial).toBe(listed.partial + 2);
+
+    // The operator's command: the node script it sends (here run as the local runner runs it, with
+    // the node's docker), the listing it shows, and the restore it asks for.
+    const view = {
+      cluster: CLUSTER,
+      units: [{ name: "postgres@1.service", machines: ["i-db"] }],
+    } as ClusterView;
+    const target = {
+      describe: "test node",
+      cluster: CLUSTER,
+      commands: node.commands,
+    } as unknown as OpsTarget;
+    await expect(planDatabaseRestore(target, view, "postgres", "wiki", partial)).rejects.toThrow(
+      /has no valid dump .*a dump is valid with its manifest/,
+    );
+    const plan = await planDatabaseRestore(target, view, "postgres", "wiki", "latest");
+    expect(plan.dump.key).toBe(chosen.key);
+    const viaCli = await plan.run();
+    expect(viaCli.already).toBe(false);
+    expect(viaCli.aside).not.toBe(res.aside);
+    expect(await sql(name, "wiki", "wiki", wiki.value, "SELECT string_agg(title, ',') FROM pages")).toBe(
+      "Home",
+    );
+    expect(
+      await superSql(name, viaCli.aside!, "SELECT string_agg(title, ',' ORDER BY title) FROM pages"),
+    ).toBe("After,Home");
+    // A refusal on the node comes back as the operator's error, naming why.
+    await expect(
+      runDbTool(
+        target,
+        { machine: "i-db", unit: "postgres@1.service", container: "postgres-1" },
+        ["restore", "wiki", tampered, "--id", "refused-cli"],
+        600,
+      ),
+    ).rejects.toThrow(/does not match its manifest/);
     await podman(["stop", "-t", "30", name]);
   }, 300_000);
 

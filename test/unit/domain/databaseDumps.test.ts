@@ -100,12 +100,12 @@ describe("restore names", () => {
   it("a fresh database beside the current one, and an aside name stamped with the time", () => {
     expect(restoreNames("build_bot", at)).toEqual({
       staging: "build_bot__restoring",
-      aside: "build_bot__before_20261126T200001Z",
+      aside: "build_bot__before_20261126T200001234Z",
     });
   });
 
   it("refuses names Postgres would cut, and what is no database name", () => {
-    expect(() => restoreNames("a".repeat(40), at)).toThrow(/63 characters/);
+    expect(() => restoreNames("a".repeat(37), at)).toThrow(/63 characters/);
     for (const bad of ["Wiki", 'a"b', "", "a-b"])
       expect(() => restoreNames(bad, at), bad).toThrow(RefusedError);
   });
