@@ -63,7 +63,7 @@ const base = mkdtempSync(join(tmpdir(), "devcluster-bench-pgfail-"));
 const dir = join(base, "cluster");
 try {
   const tUp = performance.now();
-  await up(dir, { main: 3, workers: 3, data: 0, prefix: block.prefix }, quiet);
+  await up(dir, { main: 3, workers: 2, data: 0, prefix: block.prefix }, quiet);
   const upS = (performance.now() - tUp) / 1000;
   const state = readState(dir)!;
   const volumes = ec2Volumes(
