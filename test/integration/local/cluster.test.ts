@@ -35,6 +35,7 @@ import { PLACEMENT_KEY } from "../../../functions/domain/etcdKeys.ts";
 import type { ReconcileReport } from "../../../functions/operations/reconcile.ts";
 import { attach, down, kill, killAllMain, scale, status, up } from "../../../local/cluster/cluster.ts";
 import type { ClusterStatus } from "../../../local/cluster/status.ts";
+import { pollUntil } from "../../../functions/domain/poll.ts";
 import { motoPidPath, statePath } from "../../../local/cluster/state.ts";
 import { LOCAL_REGION, type AwsCredentials } from "../../../local/moto.ts";
 import { roleCredentials as functionCredentials } from "../../../local/cluster/functions.ts";
@@ -791,6 +792,20 @@ describe("local cluster, step by step", { shuffle: false }, () => {
     expect(s.nodes.filter((n) => n.role === "worker")).toHaveLength(4);
     const before = new Set(s.nodes.map((n) => n.id));
     await scale(lc.dir, "worker", 1, progress);
+    // The database's volume stays attached to a worker that left until EC2 has terminated it; the
+    // next reconcile then moves the unit and its volume (ARCHITECTURE decision 54). Run it as the
+    // schedule would, until the database runs again (at once when it was not on a leaving worker).
+    const { fns } = await attach(lc.dir);
+    const dbActive = (x: ClusterStatus) =>
+      x.nodes.some((n) => n.units.some((u) => u.name === "postgres@1.service" && u.state === "active"));
+    const moved = await pollUntil(
+      async () => {
+        await fns.reconcile();
+        return dbActive(await status(lc.dir)) || undefined;
+      },
+      { timeoutMs: 90_000, intervalMs: 2_000 },
+    );
+    expect(moved, "postgres@1 active on the remaining worker").toBe(true);
     ({ s } = await verify());
     const workers = s.nodes.filter((n) => n.role === "worker");
     expect(workers).toHaveLength(1);
