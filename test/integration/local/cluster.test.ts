@@ -41,7 +41,7 @@ import { LOCAL_REGION, type AwsCredentials } from "../../../local/moto.ts";
 import { roleCredentials as functionCredentials } from "../../../local/cluster/functions.ts";
 import { nodeDir } from "../../../local/node.ts";
 import { ETCDCTL_BIN, PROJECT_ROOT } from "../../../local/paths.ts";
-import { pidAlive, readPidFile, waitUntil } from "../../../local/processes.ts";
+import { livePidOf, pidAlive, processStartMs, readPidFile, waitUntil } from "../../../local/processes.ts";
 import { FUNCTION_NAMES, type FunctionName } from "../../../cloudformation/options.ts";
 import { expectedOnMoto, expectedOutputsOnMoto } from "../../rig/motoGaps.ts";
 
@@ -347,17 +347,17 @@ async function client(): Promise<Etcd3> {
 }
 
 /** Every process a cluster directory knows of: node services (run/systemd/*.pid) and moto. */
+/** The processes the cluster's pid files name that still run (not a later process reusing a number). */
 function knownPids(d: string): number[] {
-  const pids: number[] = [];
+  const pids: (number | undefined)[] = [];
   const nodesDir = join(d, "nodes");
   for (const id of existsSync(nodesDir) ? readdirSync(nodesDir) : []) {
     const run = join(nodesDir, id, "run/systemd");
     for (const f of existsSync(run) ? readdirSync(run) : []) {
-      if (f.endsWith(".pid")) pids.push(readPidFile(join(run, f))!);
+      if (f.endsWith(".pid")) pids.push(livePidOf(join(run, f)));
     }
   }
-  const moto = readPidFile(motoPidPath(d));
-  if (moto !== undefined) pids.push(moto);
+  pids.push(livePidOf(motoPidPath(d)));
   return pids.filter((p) => p !== undefined);
 }
 
@@ -984,8 +984,11 @@ describe("local cluster, step by step", { shuffle: false }, () => {
     const pids = knownPids(lc.dir);
     expect(pids.length).toBeGreaterThanOrEqual(4); // moto and 3 etcd members at least
     expect((await listeners(lc.block.prefix)).length).toBeGreaterThanOrEqual(4);
+    // A process is the same one only with the same start time: pids wrap within seconds here, and a
+    // number a stopped unit left may be another process's by the time down returns.
+    const started = new Map(pids.map((p) => [p, processStartMs(p)]));
     await down(lc.dir, progress);
-    expect(pids.filter(pidAlive)).toEqual([]);
+    expect(pids.filter((p) => pidAlive(p) && processStartMs(p) === started.get(p))).toEqual([]);
     expect(await listeners(lc.block.prefix)).toEqual([]);
   }, 30_000);
 
