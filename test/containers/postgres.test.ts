@@ -428,7 +428,9 @@ describe("the postgres building block", () => {
       node.container("postgres-1"),
     );
     await listening(name);
-    // The dumps the schedule wrote above, as the operator's command lists them.
+    // A dump now (the operator's `db dump`), then the dumps as `db dumps` lists them: it is the newest.
+    const fresh = (await tool(name, ["dump", "wiki"])) as { key: string; bytes: number; sha256: string };
+    expect(fresh.key).toMatch(/^db-dumps\/pgtest\/postgres\/wiki\/.*\.dump$/);
     const listed = (await tool(name, ["dumps", "wiki"])) as {
       dumps: { key: string; bytes: number; database: string }[];
       partial: number;
@@ -436,6 +438,8 @@ describe("the postgres building block", () => {
     expect(listed.dumps.length).toBeGreaterThan(0);
     expect(listed.dumps.every((d) => d.database === "wiki")).toBe(true);
     const chosen = listed.dumps[0]!;
+    expect(chosen.key).toBe(fresh.key);
+    expect(chosen.bytes).toBe(fresh.bytes);
     await sql(name, "wiki", "wiki", wiki.value, "DELETE FROM pages; INSERT INTO pages VALUES ('Changed')");
 
     const res = (await tool(name, ["restore", "wiki", chosen.key, "--id", "restore-test-1"])) as {
