@@ -550,7 +550,44 @@ describe("the postgres building block", () => {
     );
     const plan = await planDatabaseRestore(target, view, "postgres", "wiki", "latest");
     expect(plan.dump.key).toBe(chosen.key);
+    // A client holds a session open on the database being replaced: the swap ends it, as it says.
+    const sleeper = spawn(
+      "podman",
+      [
+        "exec",
+        "-e",
+        `PGPASSWORD=${wiki.value}`,
+        name,
+        "psql",
+        "-X",
+        "-h",
+        ip,
+        "-p",
+        String(PORT),
+        "-U",
+        "wiki",
+        "-d",
+        "wiki",
+        "-c",
+        "SELECT pg_sleep(600)",
+      ],
+      { env: podmanEnv, stdio: "ignore" },
+    );
+    const sleeperExit = new Promise<number | null>((resolve) => sleeper.on("close", resolve));
+    const sleeping = await pollUntil(
+      async () =>
+        (await superSql(
+          name,
+          "postgres",
+          "SELECT count(*) FROM pg_stat_activity WHERE datname = 'wiki' AND query LIKE '%pg_sleep%'",
+        )) === "1"
+          ? true
+          : undefined,
+      { timeoutMs: 60_000, intervalMs: 250 },
+    );
+    expect(sleeping).toBe(true);
     const viaCli = await plan.run();
+    expect(await sleeperExit).not.toBe(0);
     expect(viaCli.already).toBe(false);
     expect(viaCli.aside).not.toBe(res.aside);
     expect(await sql(name, "wiki", "wiki", wiki.value, "SELECT string_agg(title, ',') FROM pages")).toBe(
