@@ -89,6 +89,8 @@ export interface RestoreResult {
   aside: string | null;
   bytes: number;
   ms: number;
+  /** Where the time went: checks (manifest, state), the fresh database, pg_restore, the swap. */
+  phases?: { checkMs: number; createMs: number; restoreMs: number; swapMs: number };
   /** A retry of a restore that already finished: nothing was done again. */
   already: boolean;
 }
@@ -180,6 +182,7 @@ export async function restoreDatabase(opts: {
       `no role ${db}: this database service has not made client ${db} (CLIENTS); nothing was changed`,
     );
 
+  const t1 = Date.now();
   // A fresh database owned by the client; one left by an interrupted restore was never in use.
   const dropStaging = () => pg.sql(`DROP DATABASE IF EXISTS ${q(names.staging)} WITH (FORCE);`);
   await dropStaging();
@@ -187,6 +190,7 @@ export async function restoreDatabase(opts: {
     `CREATE DATABASE ${q(names.staging)} OWNER ${q(db)} TEMPLATE template0;\n` +
       `REVOKE ALL ON DATABASE ${q(names.staging)} FROM PUBLIC;`,
   );
+  const t2 = Date.now();
   try {
     const obj = await opts.s3.send(new GetObjectCommand({ Bucket: opts.bucket, Key: key }));
     const r = await restoreStream(obj.Body as Readable, pg.restore(names.staging, db));
@@ -205,6 +209,7 @@ export async function restoreDatabase(opts: {
     throw e;
   }
 
+  const t3 = Date.now();
   // The swap: the current database closed to new sessions and emptied of old ones, then both
   // renames in one transaction (all or nothing), so the name never points at a partial restore.
   const swap = [
@@ -242,6 +247,7 @@ export async function restoreDatabase(opts: {
     aside: state.exists ? names.aside : null,
     bytes: manifest.bytes,
     ms: Date.now() - t0,
+    phases: { checkMs: t1 - t0, createMs: t2 - t1, restoreMs: t3 - t2, swapMs: Date.now() - t3 },
     already: false,
   };
 }
