@@ -61,6 +61,7 @@ export const Ids = {
   reconcileRule: "ReconcileScheduleRule",
   promoteRule: "PromoteCheckScheduleRule",
   snapshotRule: "SnapshotScheduleRule",
+  volumeSnapshotRule: "VolumeSnapshotScheduleRule",
   snapshotAlarm: "SnapshotMissingAlarm",
   restoreAlarm: "RestoreNeededAlarm",
   /** One ECR repository per image: `presence-dns` -> `PresenceDnsImageRepository`. */

@@ -1,5 +1,6 @@
 // A moto server (the AWS API emulator) on a loopback address, as the AWS endpoint, with IAM enforced:
 // every request is signed by a known principal and its policies are evaluated, as on AWS.
+import { localVolumesDir } from "./volumes.ts";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import {
@@ -67,6 +68,8 @@ export async function startMoto(opts: {
     env: {
       ...process.env,
       MOTO_ALLOW_NONEXISTENT_REGION: "true",
+      // Local EBS data (local/volumes.ts): snapshots copy a volume's directory (local/moto_server.py).
+      DEVCLUSTER_EBS_DIR: localVolumesDir(opts.dir),
       // moto evaluates IAM once this many requests were served unauthenticated: the administrator's
       // bootstrap below. Unset, moto never authenticates.
       ...(iam ? { INITIAL_NO_AUTH_ACTION_COUNT: String(BOOTSTRAP_CALLS) } : {}),

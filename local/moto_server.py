@@ -1,5 +1,6 @@
 """moto's server with query-string (presigned URL) authentication added, Cognito's sign-in calls
-that AWS serves without credentials accepted so, and the zones its templates hand out known to EC2.
+that AWS serves without credentials accepted so, the zones its templates hand out known to EC2, and
+EBS's data side for local volumes (a snapshot copies its volume's directory).
 
 moto 5.2.5 authenticates a request only by its Authorization header: with IAM enforced, a presigned
 URL (how restore hands a snapshot to the nodes) fails with an error 500. Here such a request is
@@ -8,6 +9,9 @@ user's key or an assumed role's, the session token taken from the URL), the URL 
 expired, and then the signer's policies are evaluated like any other request's.
 """
 
+import os
+import shutil
+import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -16,6 +20,7 @@ from botocore.auth import S3SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from moto.core.authorization import ActionAuthenticatorMixin
 from moto.ec2.models.availability_zones_and_regions import RegionsAndZonesBackend
+from moto.ec2.models.elastic_block_store import EBSBackend
 from moto.iam import access_control as ac
 from moto.server import main
 
@@ -105,6 +110,57 @@ for _op in (
     _target = f"AWSCognitoIdentityProviderService.{_op}"
     if _target not in ActionAuthenticatorMixin.PUBLIC_OPERATIONS:
         ActionAuthenticatorMixin.PUBLIC_OPERATIONS.append(_target)
+
+# EBS's data side for the local cluster (DEVCLUSTER_EBS_DIR: its volumes directory, one directory per
+# volume id, as local/volumes.ts lays them out): a snapshot copies its volume's data at the moment it
+# is taken, and a volume created from a snapshot starts as a copy of it, as EBS does with blocks.
+# Each copy is made beside its place and renamed into it, so a half-made copy is never seen.
+_EBS_DIR = os.environ.get("DEVCLUSTER_EBS_DIR")
+
+
+def _copy_volume_data(src, dst, volume_id=None):
+    tmp = f"{dst}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    if os.path.isdir(os.path.join(src, "fs")):
+        # cp -a keeps owners, modes and links; a reflink where the file system has them.
+        subprocess.run(["cp", "-a", "--reflink=auto", os.path.join(src, "fs"), tmp], check=True)
+    if os.path.isfile(os.path.join(src, "fstype")):
+        shutil.copy2(os.path.join(src, "fstype"), tmp)
+    if volume_id:
+        with open(os.path.join(tmp, ".devcluster-volume"), "w") as f:
+            f.write(volume_id + "\n")
+    os.rename(tmp, dst)
+
+
+if _EBS_DIR:
+    _original_create_snapshot = EBSBackend.create_snapshot
+    _original_create_volume = EBSBackend.create_volume
+    _original_delete_snapshot = EBSBackend.delete_snapshot
+
+    def _create_snapshot(self, volume_id, *args, **kwargs):
+        snapshot = _original_create_snapshot(self, volume_id, *args, **kwargs)
+        src = os.path.join(_EBS_DIR, volume_id)
+        if os.path.isfile(os.path.join(src, ".devcluster-volume")):
+            os.makedirs(os.path.join(_EBS_DIR, "snapshots"), exist_ok=True)
+            _copy_volume_data(src, os.path.join(_EBS_DIR, "snapshots", snapshot.id))
+        return snapshot
+
+    def _create_volume(self, *args, **kwargs):
+        volume = _original_create_volume(self, *args, **kwargs)
+        src = os.path.join(_EBS_DIR, "snapshots", volume.snapshot_id or "-")
+        if volume.snapshot_id and os.path.isdir(src):
+            _copy_volume_data(src, os.path.join(_EBS_DIR, volume.id), volume.id)
+        return volume
+
+    def _delete_snapshot(self, snapshot_id):
+        snapshot = _original_delete_snapshot(self, snapshot_id)
+        shutil.rmtree(os.path.join(_EBS_DIR, "snapshots", snapshot_id), ignore_errors=True)
+        return snapshot
+
+    EBSBackend.create_snapshot = _create_snapshot
+    EBSBackend.create_volume = _create_volume
+    EBSBackend.delete_snapshot = _delete_snapshot
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -16,6 +16,24 @@ interface Covered {
 
 export const HOSTILE_INPUTS: Covered[] = [
   {
+    input:
+      "a volume restore or move naming another volume's, another cluster's, an unknown or an unfinished snapshot, an unknown volume or zone, or a malformed volume event",
+    tests: [
+      {
+        file: "test/unit/operations/volumesOnFakes.test.ts",
+        title: "restore refuses an unknown, incomplete or other volume's snapshot with nothing changed",
+      },
+      {
+        file: "test/unit/operations/volumesOnFakes.test.ts",
+        title: "move: a snapshot now, a volume from it in the other zone, and the unit placed there",
+      },
+      {
+        file: "test/unit/cli/ops.test.ts",
+        title: "volume: refuses bad usage before anything is contacted",
+      },
+    ],
+  },
+  {
     input: "a certificate rotation naming an instance outside the cluster's groups, or a malformed request",
     tests: [
       {

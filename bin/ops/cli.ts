@@ -1,5 +1,6 @@
 // `devcluster <machines|members|units|...>`: operating a cluster, fleetctl-style, with the same output
 // for the local cluster (default; --dir) and a deployed stack (--stack NAME --region R, or --profile).
+import type { SwapReport } from "../../functions/operations/volumeSnapshots.ts";
 import { createInterface } from "node:readline/promises";
 import { randomBytes } from "node:crypto";
 import { didYouMean, parse } from "../args.ts";
@@ -133,7 +134,7 @@ export function formatServices(v: ClusterView): string {
 export function formatVolumes(v: ClusterView): string {
   if (!v.volumes.length) return `no volumes (none is tagged for cluster ${v.cluster})`;
   return table(
-    ["VOLUME", "SERVICE", "INSTANCE", "NAME", "ZONE", "SIZE", "STATE", "MACHINE"],
+    ["VOLUME", "SERVICE", "INSTANCE", "NAME", "ZONE", "SIZE", "STATE", "MACHINE", "LAST SNAPSHOT"],
     v.volumes.map((x) => [
       x.id,
       x.service,
@@ -143,6 +144,7 @@ export function formatVolumes(v: ClusterView): string {
       `${x.sizeGiB} GiB`,
       x.retired ? `${x.state} (retired)` : x.state,
       x.machine || "-",
+      x.lastSnapshot || "-",
     ]),
   );
 }
@@ -188,6 +190,7 @@ export async function opsCommand(sub: string, args: string[]): Promise<number> {
   // Bad usage is found before anything is contacted.
   if (["status", "journal", "start", "stop", "restart"].includes(sub)) unitWord(needs("unit"));
   if (sub === "ssh") needs("node or unit");
+  if (sub === "volume") volumeUsage(positionals, v);
   if (sub === "db") checkDbArgs(positionals);
   const lines = count("--lines", v.lines as string | undefined, sub === "status" ? 10 : 100, 10_000);
 
@@ -345,6 +348,8 @@ export async function opsCommand(sub: string, args: string[]): Promise<number> {
         return await deploy(t, v, asJson, out, json);
       case "restore":
         return await restore(t, arg ?? "latest", v, asJson, json);
+      case "volume":
+        return await volume(t, positionals, v, json);
       case "db":
         return await dbCommand(t, positionals, v, { asJson, out, json, ask, withProgress });
     }
@@ -392,6 +397,87 @@ async function deploy(
   if (asJson) json({ plan, report });
   else out(formatUnitsReport(report, catalog));
   return report.failed.length ? 1 : 0;
+}
+
+/** `volume ...`: its usage checked before anything is contacted. */
+function volumeUsage(p: string[], v: Record<string, string | boolean | undefined>) {
+  const [action, target, snapshot] = p;
+  const usage = "; 'npx devcluster volume --help' shows the usage";
+  if (action === "snapshot") {
+    if (p.length > 2 || v.zone !== undefined)
+      throw new InvalidInputError(`volume snapshot takes at most a volume${usage}`);
+  } else if (action === "restore") {
+    if (!target || !snapshot || v.zone !== undefined)
+      throw new InvalidInputError(
+        `volume restore needs a volume and a snapshot id (or latest), and no --zone${usage}`,
+      );
+  } else if (action === "move") {
+    if (!target || p.length > 2 || typeof v.zone !== "string")
+      throw new InvalidInputError(`volume move needs a volume and --zone${usage}`);
+  } else throw new InvalidInputError(`volume: '${action ?? ""}' is not snapshot, restore or move${usage}`);
+}
+
+/**
+ * Volume snapshots, restore and move, through the units function (which syncs the units after a
+ * swap). A restore or move shows what it replaces and asks first.
+ */
+async function volume(
+  t: OpsTarget,
+  p: string[],
+  v: Record<string, string | boolean | undefined>,
+  json: (x: unknown) => void,
+): Promise<number> {
+  const [action, target, snapshot] = p as [
+    "snapshot" | "restore" | "move",
+    string | undefined,
+    string | undefined,
+  ];
+  if (action === "snapshot") {
+    const res = await withProgress("volume snapshot", () =>
+      t.invoke("units", { volume: { action, ...(target ? { target } : {}) } }),
+    );
+    json(res);
+    return ((res as { volume: { failed: unknown[] } }).volume.failed ?? []).length ? 1 : 0;
+  }
+  const event = { action, target, ...(action === "restore" ? { snapshot } : { zone: v.zone }) };
+  const plan = (
+    (await withProgress(`volume ${action}: planning`, () =>
+      t.invoke("units", { volume: { ...event, dryRun: true } }),
+    )) as {
+      volume: SwapReport;
+    }
+  ).volume;
+  const say = (s: string) => process.stderr.write(s + "\n");
+  if (plan.already) {
+    say(`volume ${action} ${plan.volume}: nothing to do (${plan.already})`);
+    json({ plan, report: null });
+    return 0;
+  }
+  say(
+    `volume ${action} ${plan.volume} (${t.describe}):\n` +
+      `  replaces volume ${plan.current.id} (${plan.current.sizeGiB} GiB, ${plan.current.zone}, ` +
+      `${plan.current.node ? `attached to ${plan.current.node}` : "not attached"}): its data since ` +
+      (plan.snapshot ? `${plan.snapshot.startedAt} (${plan.snapshot.id})` : "the snapshot taken now") +
+      ` is no longer used\n` +
+      `  the unit is stopped, then started on a new volume from ${plan.snapshot?.id ?? "that snapshot"} in ${plan.zone}\n` +
+      `  the old volume is kept, detached, tagged devcluster:retired (never deleted)`,
+  );
+  if (!v.yes) {
+    const answer = await ask(`type the volume (${plan.volume}) to ${action} it: `);
+    if (answer === undefined)
+      throw new RefusedError(
+        `volume ${action}: not confirmed and no terminal to ask on; nothing was changed (pass --yes)`,
+      );
+    if (answer !== plan.volume) {
+      say(`volume ${action}: not confirmed; nothing was changed`);
+      return 1;
+    }
+  }
+  const report = (await withProgress(`volume ${action} ${plan.volume}`, () =>
+    t.invoke("units", { volume: { ...event, dryRun: false } }),
+  )) as { volume: SwapReport; sync?: UnitsReport };
+  json(report);
+  return report.sync && (report.sync.failed.length || report.sync.held.length) ? 1 : 0;
 }
 
 async function restore(

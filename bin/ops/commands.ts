@@ -79,12 +79,24 @@ export const OPS_SUBS: Record<string, Sub> = {
     usage: "reconcile\n  run the reconcile function now; exit 1 when blocked or a repair failed",
     positionals: 0,
   },
+  volume: {
+    usage:
+      "volume snapshot [<volume>] | volume restore <volume> <snapshot-id|latest> [--yes] | volume move <volume> --zone Z [--yes]\n" +
+      "  <volume>: service/instance/volume, or a unit with one volume (db@1)\n" +
+      "  snapshot: snapshot every service volume (or one) now, then apply retention\n" +
+      "  restore: a new volume from the snapshot takes the volume's place; the unit is stopped first and\n" +
+      "  comes back on it; the old volume is kept, detached and tagged retired (--yes: do not ask)\n" +
+      "  move: the same from a snapshot taken now, into zone Z; the unit is then placed there",
+    options: { zone: { type: "string" }, yes: { type: "boolean", short: "y" } },
+    positionals: 3,
+  },
 };
 
 export const OPS_USAGE = `Operating a cluster (the local one by default; --stack NAME --region R, or --profile NAME, for a deployed one):
   machines | members | units [--all] | services | volumes | snapshots
   status <unit> | journal <unit> [-f] [--node ID] | ssh <node|unit>
   start|stop|restart <unit> [--node ID] | deploy | snapshot | restore [<id>|latest] | reconcile
+  volume snapshot [<volume>] | volume restore <volume> <snapshot|latest> | volume move <volume> --zone Z
   db dumps <service> [<client>] | db dump <service> <client> | db restore <service> <client> <dump|latest>
   common options: --json (one JSON document on stdout), --dir DIR (local), --stack/--region/--profile (AWS)
 `;

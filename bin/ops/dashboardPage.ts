@@ -101,7 +101,7 @@ function renderView(v) {
   fill("services", v.services.length
     ? table(["service", "instance", "node", "address"], v.services.flatMap((s) => s.instances.map((i) => [s.name, i.id, i.machine, i.address + ":" + i.port])))
     : none("no service is announced"));
-  fill("volumes", v.volumes.length ? table(["volume", "instance", "name", "zone", "size", "state", "node"], v.volumes.map((x) => [x.id, x.instance, x.volume, x.zone, x.sizeGiB + " GiB", x.state + (x.retired ? " (retired)" : ""), x.machine || "-"])) : none("no volumes"));
+  fill("volumes", v.volumes.length ? table(["volume", "instance", "name", "zone", "size", "state", "node", "last snapshot"], v.volumes.map((x) => [x.id, x.instance, x.volume, x.zone, x.sizeGiB + " GiB", x.state + (x.retired ? " (retired)" : ""), x.machine || "-", x.lastSnapshot || "-"])) : none("no volumes"));
   fill("snapshots", v.snapshots.length
     ? table(["snapshot", "age", "revision", "keys", "bytes"], v.snapshots.map((s) => [s.id, ago(s.completedAt), s.revision, s.keys, s.bytes]))
     : none("no valid snapshot"));

@@ -4,6 +4,7 @@
 // A rule targets a function only when the function is in the same template (Serverless's
 // `<Name>LambdaFunction`); a standalone synth keeps the rules, without targets or permissions, so
 // the routing is deployed and visible and the functions attach when they arrive.
+import { VOLUME_SNAPSHOT_SCHEDULE } from "../../functions/domain/volumeSnapshots.ts";
 import { getAtt, ref, sub, type CfnValue, type TemplateBuilder } from "../cfn.ts";
 import { Ids, Params } from "../ids.ts";
 import type { FunctionName, SynthOptions } from "../options.ts";
@@ -21,6 +22,9 @@ export const RECONCILE_SCHEDULE = "rate(5 minutes)";
 export const PROMOTE_SCHEDULE = "rate(1 minute)";
 /** The input of the promotion check's invocations of `reconcile` (functions/handlers/reconcile.ts). */
 export const PROMOTE_INPUT = { mode: "promote" } as const;
+
+/** The input of the daily volume snapshot's invocations of `units` (operations/volumeSnapshots.ts). */
+export const VOLUME_SNAPSHOT_INPUT = { volume: { action: "snapshot" } } as const;
 
 export function addEvents(t: TemplateBuilder, o: SynthOptions): void {
   const rule = (
@@ -93,6 +97,13 @@ export function addEvents(t: TemplateBuilder, o: SynthOptions): void {
   rule(Ids.snapshotRule, "snapshot", "etcd snapshot to S3", {
     ScheduleExpression: sub(`rate(\${${Params.snapshotInterval}} minutes)`),
   });
+  rule(
+    Ids.volumeSnapshotRule,
+    "units",
+    "snapshots of the service volumes, with retention",
+    { ScheduleExpression: VOLUME_SNAPSHOT_SCHEDULE },
+    VOLUME_SNAPSHOT_INPUT,
+  );
 }
 
 /**

@@ -9,6 +9,7 @@ import { CLUSTER_TAG, ROLES } from "../../functions/domain/model.ts";
 import { clusterKeyAlias } from "../../functions/domain/clusterKey.ts";
 import { DUMP_KEY_PREFIX } from "../../functions/domain/databaseDumps.ts";
 import { CONTROL_PLANE_USER } from "../../functions/domain/etcdUser.ts";
+import { VOLUME_TAGS } from "../../functions/domain/volumes.ts";
 import { repositoryArns } from "./images.ts";
 
 // A type alias (not an interface) so a statement is assignable to CfnValue.
@@ -56,6 +57,7 @@ export const UNSCOPABLE_ACTIONS = new Set([
   "ec2:DescribeInstances",
   "ec2:DescribeNetworkInterfaces",
   "ec2:DescribeVolumes",
+  "ec2:DescribeSnapshots",
   "ssm:GetCommandInvocation",
   "ssm:ListCommandInvocations",
   "cloudwatch:PutMetricData",
@@ -180,6 +182,34 @@ const Capabilities = {
       StringEquals: { [`ec2:ResourceTag/${CLUSTER_TAG}`]: clusterName },
     }),
   ],
+  // ec2VolumeSnapshots.ts listVolumeSnapshots: each volume's newest snapshot (status shows it).
+  observeVolumeSnapshots: [allow(["ec2:DescribeSnapshots"], "*")],
+  // ec2VolumeSnapshots.ts: snapshots of the cluster's volumes only, tagged with the cluster at their
+  // creation; only the cluster's snapshots are deleted (retention) or made into a volume (restore,
+  // move); a volume's tags change only for the swap's two keys, and only on the cluster's volumes.
+  snapshotVolumes: [
+    allow(["ec2:DescribeSnapshots"], "*"),
+    allow(["ec2:CreateSnapshot"], arn("ec2", "volume/*"), {
+      StringEquals: { [`ec2:ResourceTag/${CLUSTER_TAG}`]: clusterName },
+    }),
+    allow(["ec2:CreateSnapshot"], arn("ec2", "snapshot/*", { account: false }), {
+      StringEquals: { [`aws:RequestTag/${CLUSTER_TAG}`]: clusterName },
+    }),
+    allow(["ec2:CreateTags"], arn("ec2", "snapshot/*", { account: false }), {
+      StringEquals: { "ec2:CreateAction": "CreateSnapshot" },
+    }),
+    allow(["ec2:DeleteSnapshot", "ec2:CreateVolume"], arn("ec2", "snapshot/*", { account: false }), {
+      StringEquals: { [`ec2:ResourceTag/${CLUSTER_TAG}`]: clusterName },
+    }),
+    allow(["ec2:CreateTags"], arn("ec2", "volume/*"), {
+      StringEquals: { [`ec2:ResourceTag/${CLUSTER_TAG}`]: clusterName },
+      "ForAllValues:StringEquals": { "aws:TagKeys": [VOLUME_TAGS.retired] },
+    }),
+    allow(["ec2:DeleteTags"], arn("ec2", "volume/*"), {
+      StringEquals: { [`ec2:ResourceTag/${CLUSTER_TAG}`]: clusterName },
+      "ForAllValues:StringEquals": { "aws:TagKeys": [VOLUME_TAGS.replaces] },
+    }),
+  ],
   // ssmPublishedImages.ts: units are rendered with the published image references (GetParameter).
   readPublishedImages: [allow(["ssm:GetParameter"], imagesParameter)],
   // ssmClusterPki.ts: reads the CA to sign launching nodes' CSRs, and creates it (and the control
@@ -259,10 +289,25 @@ export const FUNCTION_CAPABILITIES: Record<FunctionName, (keyof typeof Capabilit
     "reachEtcdOverTls",
   ],
   // The catalog ships inside the bundle (functions/catalog): nothing is read from S3.
-  units: ["runNodeCommands", "observeGroups", "readPublishedImages", "manageVolumes", "reachEtcdOverTls"],
+  // It also snapshots service volumes (daily, or by hand) and swaps one for a restore or a move,
+  // then syncs: the swap and the fence that follows it run in the one function that pushes units.
+  units: [
+    "runNodeCommands",
+    "observeGroups",
+    "readPublishedImages",
+    "manageVolumes",
+    "snapshotVolumes",
+    "reachEtcdOverTls",
+  ],
   // Read-only: the groups, the cluster's tagged volumes and its snapshots' manifests (etcd is reached
   // over the network from inside the VPC, with no IAM).
-  status: ["observeGroups", "observeVolumes", "readSnapshotHistory", "reachEtcdOverTls"],
+  status: [
+    "observeGroups",
+    "observeVolumes",
+    "observeVolumeSnapshots",
+    "readSnapshotHistory",
+    "reachEtcdOverTls",
+  ],
   // One unit restarted where the placement puts it (etcd over the network, the main group's
   // addresses from the groups); the script is fixed in its code.
   restart: ["observeGroups", "runNodeCommands", "reachEtcdOverTls"],

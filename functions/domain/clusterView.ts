@@ -72,6 +72,8 @@ export interface VolumeView {
   machine: string;
   /** Set when the volume was retired (kept for safety, never used again). */
   retired: string;
+  /** Its service volume's newest completed snapshot, "" when none. */
+  lastSnapshot: string;
 }
 
 export interface SnapshotView {

@@ -2,7 +2,10 @@
 // on its node, fenced: a volume leaves a running node only on that node's own word that the unit is
 // not running there (a push it answered just now), or once the node is gone; it is attached only
 // when no node holds it.
-import { currentVolume, type VolumeNeed, type VolumeRecord } from "./volumes.ts";
+import { currentVolume, type VolumeKey, type VolumeNeed, type VolumeRecord } from "./volumes.ts";
+
+const sameKey = (a: VolumeKey, b: VolumeKey) =>
+  a.service === b.service && a.instance === b.instance && a.volume === b.volume;
 
 /** EC2 instance states in which nothing runs on the instance any more. */
 const GONE_STATES = new Set(["terminated", "stopped"]);
@@ -60,6 +63,25 @@ export function planAttachments(input: AttachmentsInput): AttachmentsPlan {
     const target = input.placement[unit]?.[0];
     const reasons: string[] = [];
     for (const need of needs) {
+      // A volume a restore or a move retired may still be attached where the unit ran on it: it
+      // leaves under the same fence as any other (never from under the running unit), and the unit
+      // starts on its successor only once it has.
+      for (const old of input.volumes.filter((r) => r.retired && r.attachedTo && sameKey(r, need))) {
+        const at = old.attachedTo!;
+        const stopped = input.reported[at] !== undefined && !input.reported[at]!.includes(unit);
+        if (!gone(at) && !stopped) {
+          reasons.push(
+            `retired volume ${old.id} is still attached to ${at}, which has not reported the unit stopped`,
+          );
+          continue;
+        }
+        actions.push({
+          kind: "detach",
+          volumeId: old.id,
+          from: at,
+          reason: gone(at) ? "node-gone" : "unit-stopped",
+        });
+      }
       const v = currentVolume(input.volumes, need);
       if (!v) {
         if (target) reasons.push(`volume ${need.volume} does not exist yet`);
@@ -100,4 +122,18 @@ export function planAttachments(input: AttachmentsInput): AttachmentsPlan {
     else ready.push(unit);
   }
   return { actions, ready, held };
+}
+
+/**
+ * Which unit each volume belongs to: its key's volume in use, and any retired one of the same key
+ * (still attached where the unit ran on it until the fence lets it go).
+ */
+export function unitOfVolumes(needs: VolumeNeed[], volumes: VolumeRecord[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const n of needs) {
+    const v = currentVolume(volumes, n);
+    if (v) out.set(v.id, n.unit);
+    for (const r of volumes) if (r.retired && r.attachedTo && sameKey(r, n)) out.set(r.id, n.unit);
+  }
+  return out;
 }

@@ -66,6 +66,9 @@ export const VOLUME_TAGS = {
   service: "devcluster:service",
   instance: "devcluster:instance",
   volume: "devcluster:volume",
+  retired: "devcluster:retired",
+  replaces: "devcluster:replaces",
+  fromSnapshot: "devcluster:from-snapshot",
 } as const;
 
 export const instanceOfUnit = (unit: string) => unit.slice(0, unit.lastIndexOf("."));
@@ -97,6 +100,13 @@ export interface VolumeRecord extends VolumeKey {
   attachState?: string;
   /** `devcluster:retired` set: kept for safety (moved, restored over), never used again. */
   retired?: string;
+  /**
+   * `devcluster:replaces` set: made from a snapshot to take the place of that volume, and not in use
+   * until the swap completes (the tag is removed, then the old volume retired).
+   */
+  replaces?: string;
+  /** The snapshot it was made from (`devcluster:from-snapshot`), if any. */
+  fromSnapshot?: string;
   createdAt?: string;
 }
 
@@ -121,14 +131,17 @@ export function volumeNeeds(units: { name: string; service: string; volumes: Vol
 }
 
 /**
- * The volume in use for a key: the one not retired (the oldest, should two ever exist, so the
- * choice is stable); undefined when none was created yet.
+ * The volume in use for a key: the one neither retired nor still being made to replace another
+ * (the oldest, should two ever exist, so the choice is stable: a swap clears its new volume's
+ * `replaces` before it retires the old one, so at every moment exactly one is current); undefined
+ * when none was created yet.
  */
 export function currentVolume(volumes: VolumeRecord[], k: VolumeKey): VolumeRecord | undefined {
   return volumes
     .filter(
       (v) =>
         !v.retired &&
+        !v.replaces &&
         v.state !== "deleting" &&
         v.state !== "deleted" &&
         v.service === k.service &&
@@ -197,11 +210,11 @@ export interface VolumeStatus {
   state: string;
   /** Why it is kept but no longer used (moved, restored over), or null. */
   retired: string | null;
-  /** Its newest snapshot's id: null while none was taken (volume snapshots are not taken yet). */
+  /** Its service volume's newest completed snapshot (of this volume or the ones it replaced), or null. */
   lastSnapshot: string | null;
 }
 
-export function volumeStatus(v: VolumeRecord): VolumeStatus {
+export function volumeStatus(v: VolumeRecord, lastSnapshot: string | null = null): VolumeStatus {
   return {
     id: v.id,
     service: v.service,
@@ -212,6 +225,6 @@ export function volumeStatus(v: VolumeRecord): VolumeStatus {
     sizeGiB: v.sizeGiB,
     state: v.state,
     retired: v.retired ?? null,
-    lastSnapshot: null,
+    lastSnapshot,
   };
 }

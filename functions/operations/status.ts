@@ -15,7 +15,8 @@ import type { Placement } from "../domain/units/placement.ts";
 import type { ClusterStore } from "../ports/cluster.ts";
 import type { ServiceDirectory, UnitStatesDirectory } from "../ports/clusterView.ts";
 import type { PublishedUnitState } from "../domain/unitStates.ts";
-import type { Volumes } from "../ports/volumes.ts";
+import type { VolumeSnapshots, Volumes } from "../ports/volumes.ts";
+import { latestSnapshot } from "../domain/volumeSnapshots.ts";
 import type { Groups } from "../ports/index.ts";
 import type { Logger } from "../ports/log.ts";
 import type { SnapshotStore } from "../ports/snapshots.ts";
@@ -41,6 +42,8 @@ export interface StatusDeps {
   snapshots: SnapshotStore;
   layout: SnapshotLayout;
   volumes: Pick<Volumes, "list">;
+  /** The snapshots of the cluster's service volumes (each volume's newest completed one is shown). */
+  volumeSnapshots: Pick<VolumeSnapshots, "list">;
   now: () => Date;
 }
 
@@ -87,8 +90,9 @@ export async function readClusterView(deps: StatusDeps, log: Logger): Promise<Cl
     attempt<Placement>("placement", {}, async () => (await etcd.placement.load()).state.placement),
     attempt("services", [], () => etcd.services.instances()),
     attempt("unit states", new Map<string, PublishedUnitState[]>(), () => etcd.unitStates.byMachine()),
-    attempt("volumes", [], async () =>
-      (await deps.volumes.list()).map((v) => ({
+    attempt("volumes", [], async () => {
+      const [list, snaps] = await Promise.all([deps.volumes.list(), deps.volumeSnapshots.list()]);
+      return list.map((v) => ({
         id: v.id,
         service: v.service,
         instance: v.instance,
@@ -98,8 +102,9 @@ export async function readClusterView(deps: StatusDeps, log: Logger): Promise<Cl
         state: v.state,
         machine: v.attachedTo ?? "",
         retired: v.retired ?? "",
-      })),
-    ),
+        lastSnapshot: latestSnapshot(snaps, v)?.id ?? "",
+      }));
+    }),
     attempt("snapshots", [], async () =>
       validSnapshots(deps.layout, await deps.snapshots.list()).map((o) => ({
         id: o.id,

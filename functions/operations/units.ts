@@ -15,7 +15,7 @@ import {
   type PlanUnitsInput,
   type UnitsPlan,
 } from "../domain/units/plan.ts";
-import type { VolumeAction } from "../domain/volumeAttachments.ts";
+import { unitOfVolumes, type VolumeAction } from "../domain/volumeAttachments.ts";
 import type { Unplaceable, Move, Placement } from "../domain/units/placement.ts";
 import type { Commands } from "../ports/index.ts";
 import type { NodeAccessStore, NodeSource, PlacementStore, PublishedImages } from "../ports/units.ts";
@@ -23,7 +23,6 @@ import { announcedByNode, nodeAccess } from "../domain/etcdAccess.ts";
 import { renderCatalogImages } from "../domain/images.ts";
 import { parseInput } from "../domain/input.ts";
 import {
-  currentVolume,
   planVolumeCreates,
   volumeNeeds,
   type VolumeNeed,
@@ -31,7 +30,8 @@ import {
   type VolumeCreate,
   type VolumeRecord,
 } from "../domain/volumes.ts";
-import type { VolumeAccess } from "../ports/volumes.ts";
+import type { VolumeAccess, VolumeSnapshots } from "../ports/volumes.ts";
+import { runVolumeEvent, type SnapshotRunReport, type SwapReport } from "./volumeSnapshots.ts";
 import { ensureVolumes, fenceVolumes } from "./volumes.ts";
 
 export interface UnitsDeps {
@@ -44,6 +44,8 @@ export interface UnitsDeps {
   images?: PublishedImages;
   /** The cluster's service volumes: needed once a unit declares `Volume=`. */
   volumes?: VolumeAccess;
+  /** Their snapshots and swaps (the `volume` event: snapshot, restore, move); the cluster's name. */
+  volumeSnapshots?: { store: VolumeSnapshots; cluster: string };
   /**
    * etcd users and roles: before a push, each node it reaches gets the role its new placement needs
    * (every node on a forced sync); a terminating node loses its own. Absent: roles are not kept.
@@ -293,12 +295,7 @@ function runningNow(
   needs: VolumeNeed[],
   volumes: VolumeRecord[],
 ): Record<string, string[]> {
-  const unitOf = new Map(
-    needs.flatMap((n) => {
-      const v = currentVolume(volumes, n);
-      return v ? [[v.id, n.unit] as const] : [];
-    }),
-  );
+  const unitOf = unitOfVolumes(needs, volumes);
   const out: Record<string, string[]> = {};
   for (const r of results) {
     if (!r.units) continue;
@@ -352,9 +349,53 @@ function mainRemovals(plan: UnitsPlan, records: { instanceId: string; role: stri
     .flatMap((p) => p.stop.filter((u) => !catalog.files.has(fileOf(u))).map((u) => `${u} on ${p.nodeId}`));
 }
 
-export async function runUnits(deps: UnitsDeps, event: unknown = {}): Promise<UnitsReport> {
-  // Checked on the raw keys: a parsed record silently drops `__proto__`, leaving a catalog that
-  // looks empty (which would stop every unit everywhere).
+/** A `volume` event's answer: what the action did and, after a restore or move, the sync that followed. */
+export interface VolumeEventReport {
+  volume: SnapshotRunReport | SwapReport;
+  sync?: UnitsReport;
+}
+
+/**
+ * `{"volume": {...}}`: snapshot service volumes (the daily schedule, or by hand), or restore/move
+ * one, and then sync the units, so the fence stops the unit where it runs, detaches the retired
+ * volume and starts the unit on the new one, as for any other move.
+ */
+export async function runVolumes(deps: UnitsDeps, event: unknown): Promise<VolumeEventReport> {
+  const extra = Object.keys(event as object).filter((k) => k !== "volume" && k !== "catalog");
+  if (extra.length)
+    throw new InvalidInputError(
+      "invalid units event",
+      extra.map((k) => `${k}: not allowed beside volume`),
+    );
+  // The catalog the sync after a swap pushes (as a units event's; the bundled one when absent).
+  checkCatalogKeys(event);
+  const { catalog } = parseInput(
+    UnitsEventSchema.pick({ catalog: true }),
+    { catalog: (event as { catalog?: unknown }).catalog },
+    "invalid units event",
+  );
+  if (!deps.volumes || !deps.volumeSnapshots)
+    throw new DevclusterError("units: this function has no access to volume snapshots");
+  const ops = {
+    volumes: deps.volumes,
+    snapshots: deps.volumeSnapshots.store,
+    zones: async () => [...new Set((await deps.nodes.listNodes()).map((n) => n.zone).filter(Boolean))],
+    log: deps.log,
+  };
+  const volume = await runVolumeEvent(
+    ops,
+    deps.volumeSnapshots.cluster,
+    (event as { volume: unknown }).volume,
+  );
+  if (volume.action === "snapshot" || volume.dryRun) return { volume };
+  return { volume, sync: await syncUnits(deps, catalog ? { catalog } : {}) };
+}
+
+/**
+ * Checked on the raw keys: a parsed record silently drops `__proto__`, leaving a catalog that looks
+ * empty (which would stop every unit everywhere).
+ */
+function checkCatalogKeys(event: unknown) {
   const raw = (event as { catalog?: unknown } | null)?.catalog;
   if (raw && typeof raw === "object") {
     const bad = Object.keys(raw).filter((k) => parseUnitName(k) === undefined);
@@ -364,6 +405,10 @@ export async function runUnits(deps: UnitsDeps, event: unknown = {}): Promise<Un
         bad.map((k) => `catalog: ${JSON.stringify(k)} is not a unit file name`),
       );
   }
+}
+
+export async function runUnits(deps: UnitsDeps, event: unknown = {}): Promise<UnitsReport> {
+  checkCatalogKeys(event);
   const input = parseInput(UnitsEventSchema, event ?? {}, "invalid units event");
   const opts: SyncOptions = {};
   if (input.catalog) opts.catalog = input.catalog;

@@ -8,7 +8,7 @@ import {
   type VolumeNeed,
   type VolumeRecord,
 } from "../domain/volumes.ts";
-import { planAttachments, type VolumeAction } from "../domain/volumeAttachments.ts";
+import { planAttachments, unitOfVolumes, type VolumeAction } from "../domain/volumeAttachments.ts";
 import { pollUntil } from "../domain/poll.ts";
 import type { NodeMount } from "../domain/units/push.ts";
 import type { Placement } from "../domain/units/placement.ts";
@@ -84,12 +84,7 @@ export async function fenceVolumes(
     const instanceStates = await store.instanceStates(nodes);
     const plan = planAttachments({ needs, volumes, placement, reported, instanceStates });
     const held = new Map(plan.held.map((h) => [h.unit, h.reason]));
-    const unitOf = new Map(
-      needs.flatMap((n) => {
-        const v = currentVolume(volumes, n);
-        return v ? [[v.id, n.unit] as const] : [];
-      }),
-    );
+    const unitOf = unitOfVolumes(needs, volumes);
     const hold = (volumeId: string, reason: string) => {
       const unit = unitOf.get(volumeId);
       if (unit) held.set(unit, [held.get(unit), reason].filter(Boolean).join("; "));

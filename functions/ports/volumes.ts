@@ -1,5 +1,6 @@
 // Service volumes: the cluster's EBS volumes, found by their tags (EC2 on AWS, moto locally).
 import type { VolumeCreate, VolumeRecord } from "../domain/volumes.ts";
+import type { VolumeSnapshotRecord } from "../domain/volumeSnapshots.ts";
 import type { Lock } from "./cluster.ts";
 
 export interface Volumes {
@@ -23,4 +24,32 @@ export interface VolumeAccess {
   store: Volumes;
   /** The cluster-wide volumes lock (a lease in etcd); undefined when it stayed busy. */
   lock(): Promise<Lock | undefined>;
+}
+
+/**
+ * Snapshots of service volumes and the swap restore and move make (EC2 on AWS, moto locally, where
+ * the local EBS stand-in copies the data). Apart from `Volumes` so only the function that takes
+ * snapshots and swaps volumes holds those calls (and their IAM grants).
+ */
+export interface VolumeSnapshots {
+  /** Every snapshot of this cluster's service volumes (any state), owned by this account. */
+  list(): Promise<VolumeSnapshotRecord[]>;
+  /** Start a snapshot of `volume`, tagged with its key, the cluster and the source volume id. */
+  create(volume: VolumeRecord): Promise<VolumeSnapshotRecord>;
+  /** Delete one of this cluster's snapshots. */
+  delete(snapshotId: string): Promise<void>;
+  /**
+   * Create the volume that is to replace `replaces`, from `snapshot`, in `zone`: encrypted gp3,
+   * tagged with the key, `devcluster:from-snapshot` and `devcluster:replaces` (not in use yet).
+   */
+  createFrom(
+    snapshot: VolumeSnapshotRecord,
+    replaces: VolumeRecord,
+    zone: string,
+    clientToken: string,
+  ): Promise<VolumeRecord>;
+  /** Put a volume made by `createFrom` in use: its `devcluster:replaces` tag is removed. */
+  promote(volumeId: string): Promise<void>;
+  /** Retire a volume: `devcluster:retired` set to `value` (when and why); it is kept, never deleted. */
+  retire(volumeId: string, value: string): Promise<void>;
 }

@@ -50,6 +50,10 @@ export function statusDeps(w: Wiring): StatusDeps {
     volumes: {
       list: async () => (await import("./volumesLoader.ts")).loadAwsVolumes(cfg.CLUSTER_NAME).list(),
     },
+    volumeSnapshots: {
+      list: async () =>
+        (await import("./volumeSnapshotListLoader.ts")).listAwsVolumeSnapshots(cfg.CLUSTER_NAME),
+    },
     now: () => new Date(),
   };
 }

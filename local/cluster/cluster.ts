@@ -21,6 +21,7 @@ import {
 import { ROLES, type Role } from "../../functions/domain/model.ts";
 import { awsGroups } from "../../functions/adapters/aws/groups.ts";
 import { ec2Volumes } from "../../functions/adapters/aws/ec2Volumes.ts";
+import { ec2VolumeSnapshots } from "../../functions/adapters/aws/ec2VolumeSnapshots.ts";
 import { startMoto } from "../moto.ts";
 import { killLocalNode, nodeDir, stopNodeProcessesUnder } from "../node.ts";
 import { ETCD_MEMBER_UNIT_NAME } from "../../functions/domain/firstBoot.ts";
@@ -301,6 +302,7 @@ export async function status(dir: string, state = requireState(dir)): Promise<Cl
     route53: new Route53Client({}),
     snapshots: () => listValidSnapshots(state),
     volumes: () => ec2Volumes(new EC2Client({}), state.clusterName).list(),
+    volumeSnapshots: () => ec2VolumeSnapshots(new EC2Client({}), state.clusterName).list(),
   });
 }
 

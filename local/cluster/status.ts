@@ -13,6 +13,7 @@ import { pidAlive, readPidFile } from "../processes.ts";
 import type { LocalState } from "./state.ts";
 import { containersUnder } from "../containers.ts";
 import { volumeStatus, type VolumeRecord, type VolumeStatus } from "../../functions/domain/volumes.ts";
+import { latestSnapshot, type VolumeSnapshotRecord } from "../../functions/domain/volumeSnapshots.ts";
 
 export interface NodeStatus {
   id: string;
@@ -255,6 +256,8 @@ export async function collectStatus(opts: {
   route53: Route53Client;
   snapshots?: () => Promise<ClusterStatus["snapshots"]>;
   volumes?: () => Promise<VolumeRecord[]>;
+  /** The snapshots of those volumes (what `lastSnapshot` is read from). */
+  volumeSnapshots?: () => Promise<VolumeSnapshotRecord[]>;
 }): Promise<ClusterStatus> {
   const { root, state } = opts;
   const infos = await opts.groups.describeGroups(Object.values(state.groups));
@@ -275,13 +278,14 @@ export async function collectStatus(opts: {
     }))
     .sort((a, b) => a.role.localeCompare(b.role) || a.id.localeCompare(b.id));
   const mainIps = nodes.filter((n) => n.role === "main" && n.address).map((n) => n.address);
-  const [etcd, dns, snapshots, services, containers, volumes] = await Promise.all([
+  const [etcd, dns, snapshots, services, containers, volumes, volumeSnaps] = await Promise.all([
     etcdMembers(mainIps),
     records(opts.route53, state.zoneId),
     opts.snapshots ? opts.snapshots() : Promise.resolve([]),
     announcedServices(mainIps, state.domain),
     containersUnder(root),
     opts.volumes ? opts.volumes() : Promise.resolve([]),
+    opts.volumeSnapshots ? opts.volumeSnapshots() : Promise.resolve([]),
   ]);
   for (const n of nodes) {
     n.containers = containers
@@ -289,7 +293,7 @@ export async function collectStatus(opts: {
       .map((c) => ({ name: c.name, unit: c.unit, image: c.image, state: c.state, status: c.status }));
   }
   const vols = volumes
-    .map(volumeStatus)
+    .map((v) => volumeStatus(v, latestSnapshot(volumeSnaps, v)?.id ?? null))
     .sort((a, b) => a.instance.localeCompare(b.instance) || a.id.localeCompare(b.id));
   return { cluster: state.clusterName, nodes, etcd, services, dns, snapshots, volumes: vols };
 }

@@ -1,7 +1,10 @@
-// What every Volumes port answers (create tagged volumes, list the cluster's own), run against the
+// What every Volumes and VolumeSnapshots port answers (create tagged volumes, list the cluster's own;
+// snapshots, a volume from one, its promotion, a retirement), run against the
 // in-memory fake and EC2 in moto (test/integration/contracts/awsPorts.test.ts).
 import { describe, expect, it } from "vitest";
-import type { Volumes } from "../../functions/ports/volumes.ts";
+import type { VolumeSnapshots, Volumes } from "../../functions/ports/volumes.ts";
+import { currentVolume } from "../../functions/domain/volumes.ts";
+import { pollUntil } from "../../functions/domain/poll.ts";
 
 export interface VolumesSubject {
   volumes: Volumes;
@@ -80,6 +83,86 @@ export function volumesContract(name: string, subject: () => Promise<VolumesSubj
       expect(after.attachedTo).toBeUndefined();
       expect(after.state).toBe("available");
       expect(await s.volumes.instanceStates([])).toEqual({});
+    });
+  });
+}
+
+export interface VolumeSnapshotsSubject {
+  volumes: Volumes;
+  snapshots: VolumeSnapshots;
+  /** Another cluster's snapshots in the same account (never listed by the first). */
+  otherVolumes: Volumes;
+  otherSnapshots: VolumeSnapshots;
+  zone: string;
+  /** Another zone of the same region. */
+  otherZone: string;
+}
+
+const dbData = (zone: string) => ({
+  unit: "db@1.service",
+  service: "db",
+  instance: "db@1",
+  volume: "data",
+  sizeGiB: 2,
+  path: "/srv/db-1",
+  zone,
+});
+
+/** Until the snapshot is completed (EBS takes a while; moto and the fake at once). */
+async function completed(s: VolumeSnapshots, id: string) {
+  const done = await pollUntil(
+    async () => {
+      const x = (await s.list()).find((y) => y.id === id);
+      return x?.state === "completed" ? x : undefined;
+    },
+    { timeoutMs: 30_000, intervalMs: 100 },
+  );
+  if (!done) throw new Error(`snapshot ${id} did not complete`);
+  return done;
+}
+
+export function volumeSnapshotsContract(name: string, subject: () => Promise<VolumeSnapshotsSubject>): void {
+  describe(`VolumeSnapshots contract: ${name}`, () => {
+    it("snapshots a volume tagged with its key and source, lists only its own cluster's, deletes it", async () => {
+      const s = await subject();
+      const v = await s.volumes.create(dbData(s.zone));
+      const snap = await s.snapshots.create(v);
+      expect(snap).toMatchObject({ service: "db", instance: "db@1", volume: "data", volumeId: v.id });
+      expect(snap.id).toMatch(/^snap-[0-9a-f]+$/);
+      const done = await completed(s.snapshots, snap.id);
+      expect(done.sizeGiB).toBe(2);
+      expect(Date.parse(done.startedAt)).toBeGreaterThan(Date.now() - 600_000);
+      const other = await s.otherSnapshots.create(await s.otherVolumes.create(dbData(s.zone)));
+      expect((await s.snapshots.list()).map((x) => x.id)).toEqual([snap.id]);
+      expect((await s.otherSnapshots.list()).map((x) => x.id)).toEqual([other.id]);
+      await s.snapshots.delete(snap.id);
+      expect(await s.snapshots.list()).toEqual([]);
+      await expect(s.snapshots.delete(snap.id)).rejects.toThrow();
+    });
+
+    it("makes a volume from a snapshot in another zone, not in use until promoted; retires the old one", async () => {
+      const s = await subject();
+      const v = await s.volumes.create(dbData(s.zone));
+      const snap = await completed(s.snapshots, (await s.snapshots.create(v)).id);
+      const made = await s.snapshots.createFrom(snap, v, s.otherZone, `t-${v.id}`);
+      expect(made).toMatchObject({
+        service: "db",
+        instance: "db@1",
+        volume: "data",
+        zone: s.otherZone,
+        sizeGiB: 2,
+        replaces: v.id,
+        fromSnapshot: snap.id,
+      });
+      expect(currentVolume(await s.volumes.list(), v)?.id).toBe(v.id);
+      await s.snapshots.promote(made.id);
+      await s.snapshots.retire(v.id, "2026-01-01T00:00:00.000Z restored: replaced by test");
+      const after = await s.volumes.list();
+      expect(currentVolume(after, v)?.id).toBe(made.id);
+      expect(after.find((x) => x.id === made.id)?.replaces).toBeUndefined();
+      expect(after.find((x) => x.id === v.id)).toMatchObject({
+        retired: "2026-01-01T00:00:00.000Z restored: replaced by test",
+      });
     });
   });
 }

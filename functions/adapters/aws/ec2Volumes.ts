@@ -14,9 +14,8 @@ import { DevclusterError } from "../../domain/errors.ts";
 import { VOLUME_TAGS, volumeClientToken, type VolumeRecord } from "../../domain/volumes.ts";
 import type { Volumes } from "../../ports/volumes.ts";
 
-export const RETIRED_TAG = "devcluster:retired";
-
-function record(v: Volume): VolumeRecord | undefined {
+/** A volume as EC2 describes it, read through its tags; undefined when it is not a service volume. */
+export function volumeRecord(v: Volume): VolumeRecord | undefined {
   const tag = (k: string) => v.Tags?.find((t) => t.Key === k)?.Value;
   const [service, instance, volume] = [
     tag(VOLUME_TAGS.service),
@@ -27,7 +26,11 @@ function record(v: Volume): VolumeRecord | undefined {
   if (!v.VolumeId || !service || !instance || !volume) return undefined;
   const attachment = v.Attachments?.find((a) => a.State !== "detached");
   const attached = attachment?.InstanceId;
-  const retired = tag(RETIRED_TAG);
+  const [retired, replaces, fromSnapshot] = [
+    tag(VOLUME_TAGS.retired),
+    tag(VOLUME_TAGS.replaces),
+    tag(VOLUME_TAGS.fromSnapshot),
+  ];
   return {
     id: v.VolumeId,
     service,
@@ -40,6 +43,8 @@ function record(v: Volume): VolumeRecord | undefined {
     ...(attached && attachment?.Device ? { device: attachment.Device } : {}),
     ...(attached && attachment?.State ? { attachState: String(attachment.State) } : {}),
     ...(retired ? { retired } : {}),
+    ...(replaces ? { replaces } : {}),
+    ...(fromSnapshot ? { fromSnapshot } : {}),
     ...(v.CreateTime ? { createdAt: v.CreateTime.toISOString() } : {}),
   };
 }
@@ -57,7 +62,7 @@ export function ec2Volumes(ec2: EC2Client, cluster: string): Volumes {
           }),
         );
         for (const v of res.Volumes ?? []) {
-          const r = record(v);
+          const r = volumeRecord(v);
           if (r) out.push(r);
         }
         token = res.NextToken;
@@ -109,7 +114,7 @@ export function ec2Volumes(ec2: EC2Client, cluster: string): Volumes {
             TagSpecifications: [{ ResourceType: "volume", Tags }],
           }),
         );
-        const r = record({ ...v, Tags: v.Tags?.length ? v.Tags : Tags });
+        const r = volumeRecord({ ...v, Tags: v.Tags?.length ? v.Tags : Tags });
         if (!r)
           throw new DevclusterError(`CreateVolume returned no volume id for ${req.instance}/${req.volume}`);
         return r;

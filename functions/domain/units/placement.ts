@@ -266,7 +266,7 @@ export function placeUnits(
     const parts: string[] = [];
     if (otherZone)
       parts.push(
-        `${otherZone} are outside zone ${pinned[u.spec.name]}, where its volumes are (move them to another zone with the volume move command)`,
+        `${otherZone} are outside zone ${pinned[u.spec.name]}, where its volumes are (move them to another zone: devcluster volume move <unit> --zone Z)`,
       );
     if (metaMiss)
       parts.push(`${metaMiss} do not match MachineMetadata ${describeMetadata(u.spec.rules.metadata)}`);

@@ -18,8 +18,9 @@ import { LOCAL_REGION } from "../../../local/moto.ts";
 import { dnsContract } from "../../contracts/dns.ts";
 import { groupsContract } from "../../contracts/groups.ts";
 import { snapshotsContract } from "../../contracts/snapshots.ts";
-import { volumesContract } from "../../contracts/volumes.ts";
-import { FakeVolumes } from "../../fakes/volumes.ts";
+import { volumeSnapshotsContract, volumesContract } from "../../contracts/volumes.ts";
+import { FakeVolumeSnapshots, FakeVolumes } from "../../fakes/volumes.ts";
+import { ec2VolumeSnapshots } from "../../../functions/adapters/aws/ec2VolumeSnapshots.ts";
 import { FakeDns } from "../../fakes/dns.ts";
 import { FakeGroups } from "../../fakes/groups.ts";
 import { FakeSnapshotStore } from "../../fakes/snapshots.ts";
@@ -178,4 +179,27 @@ describe("EBS volumes in moto, beyond the contract", () => {
     const made = await ec2Volumes(new EC2Client({ credentials: granted }), cluster).create(req);
     expect((await volumes.list()).map((v) => v.id)).toEqual([made.id]);
   });
+});
+
+volumeSnapshotsContract("in-memory fake", async () => {
+  const [volumes, otherVolumes] = [new FakeVolumes("a"), new FakeVolumes("b")];
+  return {
+    volumes,
+    snapshots: new FakeVolumeSnapshots(volumes),
+    otherVolumes,
+    otherSnapshots: new FakeVolumeSnapshots(otherVolumes),
+    zone: "us-east-1a",
+    otherZone: "us-east-1b",
+  };
+});
+volumeSnapshotsContract("EBS snapshots in moto", async () => {
+  const [a, b] = [rig.unique("vs"), rig.unique("vs")];
+  return {
+    volumes: ec2Volumes(clients().ec2, a),
+    snapshots: ec2VolumeSnapshots(clients().ec2, a),
+    otherVolumes: ec2Volumes(clients().ec2, b),
+    otherSnapshots: ec2VolumeSnapshots(clients().ec2, b),
+    zone: `${LOCAL_REGION}a`,
+    otherZone: `${LOCAL_REGION}b`,
+  };
 });

@@ -13,7 +13,7 @@ import { askFrontDoor, waitForAnswer } from "../../../local/cluster/frontdoor.ts
 import type { ClusterStatus } from "../../../local/cluster/status.ts";
 import { CONTAINERS_CONF, containersUnder } from "../../../local/containers.ts";
 import { pollUntil } from "../../../functions/domain/poll.ts";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { EC2Client } from "@aws-sdk/client-ec2";
 import { ec2Volumes as ec2VolumesAdapter } from "../../../functions/adapters/aws/ec2Volumes.ts";
@@ -286,10 +286,72 @@ describe("real containers in the local cluster", { shuffle: false }, () => {
       } else if (e.op === "umount" || e.op === "gone") holder = undefined;
     }
     expect(holder).toBe(second!.id);
+
+    // Restore from a snapshot: a file written, a snapshot taken, the file changed, the volume
+    // restored: the unit runs on a new volume with the old file; the old volume is kept, retired,
+    // detached; no volume is ever on two nodes, and none is detached from under the running unit.
+    writeFileSync(join(data, "marker"), "before\n");
+    const snap = (await fns.units({ volume: { action: "snapshot", target: "keeper@1" } })) as {
+      volume: { taken: { id: string; volumeId: string }[] };
+    };
+    expect(snap.volume.taken.map((x) => x.volumeId)).toEqual([vol.id]);
+    const snapId = snap.volume.taken[0]!.id;
+    writeFileSync(join(data, "marker"), "after\n");
+    const restoreEvent = { volume: { action: "restore", target: "keeper@1", snapshot: snapId }, catalog };
+    // Bad input first: another volume's or an unknown snapshot, nothing changed.
+    const before = JSON.stringify(await ec2Volumes());
+    await expect(
+      fns.units({ ...restoreEvent, volume: { ...restoreEvent.volume, snapshot: "snap-0123456789abcdef0" } }),
+    ).rejects.toThrow(/not a snapshot of this cluster/);
+    await expect(
+      fns.units({ ...restoreEvent, volume: { ...restoreEvent.volume, target: "nope@1" } }),
+    ).rejects.toThrow(/no volume/);
+    expect(JSON.stringify(await ec2Volumes())).toBe(before);
+    const t1 = Date.now();
+    const restored = (await fns.units(restoreEvent)) as {
+      volume: { newVolume: string; current: { id: string } };
+      sync: { held: unknown[]; failed: string[] };
+    };
+    expect(restored.volume.current.id).toBe(vol.id);
+    expect(restored.sync.held).toEqual([]);
+    const fresh = restored.volume.newVolume;
+    const freshData = join(localVolumeDir(lc.dir, fresh), "fs");
+    const third = await pollUntil(
+      async () => {
+        const n = await runningOn();
+        const starts = existsSync(join(freshData, "starts"))
+          ? readFileSync(join(freshData, "starts"), "utf8")
+          : "";
+        return n && starts.trim().split("\n").length > lines("starts").length ? n : undefined;
+      },
+      { timeoutMs: 120_000, intervalMs: 500 },
+    );
+    expect(third, "keeper@1 running again on the restored volume").toBeDefined();
+    console.log(`volume restored and the unit back on it: ${((Date.now() - t1) / 1000).toFixed(1)} s`);
+    expect(readFileSync(join(freshData, "marker"), "utf8")).toBe("before\n");
+    const after = await ec2Volumes();
+    expect(after.find((v) => v.id === fresh)).toMatchObject({ attachedTo: third!.id, fromSnapshot: snapId });
+    const old = after.find((v) => v.id === vol.id)!;
+    expect(old.retired).toMatch(/restored: replaced by/);
+    expect(old.attachedTo).toBeUndefined();
+    expect(readFileSync(join(data, "marker"), "utf8")).toBe("after\n");
+    // The ledger again, over both volumes: no refused mount; the old one unmounted before the new one
+    // was mounted; each on one node at a time.
+    const both = readLedger(lc.dir).filter((e) => e.volume === vol.id || e.volume === fresh);
+    expect(both.filter((e) => e.op === "refused")).toEqual([]);
+    expect(both.filter((e) => e.op === "mkfs" && e.volume === fresh)).toEqual([]);
+    const lastOld = both.map((e) => e.volume === vol.id && e.op === "umount").lastIndexOf(true);
+    const firstNew = both.findIndex((e) => e.volume === fresh && e.op === "mount");
+    expect(lastOld).toBeGreaterThanOrEqual(0);
+    expect(firstNew).toBeGreaterThan(lastOld);
+    // Once more with the same snapshot: nothing new is made.
+    const again = (await fns.units(restoreEvent)) as { volume: { already: string | null } };
+    expect(again.volume.already).toMatch(/made from/);
+    expect((await ec2Volumes()).filter((v) => v.instance === "keeper@1")).toHaveLength(2);
     // Without the unit in the catalog it stops (confirmed: it may run on a main node); its volume is kept.
     await fns.units({ catalog: readCatalogDir(), confirm: true });
     expect((await ec2Volumes()).some((v) => v.id === vol.id)).toBe(true);
-  }, 360_000);
+  }, 540_000);
 
   it("down removes every container and leaves no process or listening port", async () => {
     expect((await podmanRunning()).length).toBeGreaterThanOrEqual(6);

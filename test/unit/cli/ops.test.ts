@@ -137,3 +137,23 @@ describe("unit rows from the view", () => {
     expect(rows(false).some((r) => r.startsWith("sshd.service"))).toBe(false);
   });
 });
+
+describe("the volume command", () => {
+  it("volume: refuses bad usage before anything is contacted", async () => {
+    const { opsCommand } = await import("../../../bin/ops/cli.ts");
+    // --dir names no cluster: a usage that got past the check would fail on the target instead.
+    const dir = ["--dir", "/nonexistent/devcluster-volume-usage"];
+    const refused = async (args: string[], why: RegExp) => {
+      const e = await opsCommand("volume", [...args, ...dir]).catch((x: unknown) => x);
+      expect(e).toBeInstanceOf(InvalidInputError);
+      expect((e as Error).message).toMatch(why);
+    };
+    await refused([], /is not snapshot, restore or move/);
+    await refused(["format", "db@1"], /'format' is not snapshot, restore or move/);
+    await refused(["restore", "db@1"], /needs a volume and a snapshot id/);
+    await refused(["restore", "db@1", "latest", "--zone", "us-east-1b"], /no --zone/);
+    await refused(["move", "db@1"], /needs a volume and --zone/);
+    await refused(["snapshot", "db@1", "extra"], /at most a volume/);
+    await refused(["restore", "db@1", "latest", "x", "y"], /./);
+  });
+});

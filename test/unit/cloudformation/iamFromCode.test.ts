@@ -22,6 +22,12 @@ const ACTION_OF: Record<string, Record<string, string | string[]>> = {
     CreateVolumeCommand: ["ec2:CreateVolume", "ec2:CreateTags"],
     AttachVolumeCommand: "ec2:AttachVolume",
     DetachVolumeCommand: "ec2:DetachVolume",
+    // CreateSnapshot with TagSpecifications is also authorized as CreateTags on the new snapshot.
+    CreateSnapshotCommand: ["ec2:CreateSnapshot", "ec2:CreateTags"],
+    DeleteSnapshotCommand: "ec2:DeleteSnapshot",
+    DescribeSnapshotsCommand: "ec2:DescribeSnapshots",
+    CreateTagsCommand: "ec2:CreateTags",
+    DeleteTagsCommand: "ec2:DeleteTags",
   },
   "@aws-sdk/client-route-53": {
     ChangeResourceRecordSetsCommand: "route53:ChangeResourceRecordSets",

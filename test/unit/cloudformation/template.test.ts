@@ -293,16 +293,26 @@ describe("events", () => {
     expect(props(withFunctions, Ids.snapshotRule).Targets).toEqual([
       expect.objectContaining({ Arn: { "Fn::GetAtt": ["SnapshotLambdaFunction", "Arn"] } }),
     ]);
+    // Service volumes: daily, through the units function's volume event.
+    expect(props(withFunctions, Ids.volumeSnapshotRule).ScheduleExpression).toBe("rate(1 day)");
+    expect(props(withFunctions, Ids.volumeSnapshotRule).Targets).toEqual([
+      expect.objectContaining({
+        Arn: { "Fn::GetAtt": ["UnitsLambdaFunction", "Arn"] },
+        Input: JSON.stringify({ volume: { action: "snapshot" } }),
+      }),
+    ]);
   });
   it("gives EventBridge permission to invoke each targeted function, from its rule only", () => {
     const perms = ofType(withFunctions, "AWS::Lambda::Permission").map(([, r]) => r.Properties);
-    expect(perms).toHaveLength(4);
+    expect(perms).toHaveLength(5);
     for (const p of perms)
       expect(p).toMatchObject({ Principal: "events.amazonaws.com", Action: "lambda:InvokeFunction" });
     expect(perms.map((p) => p!.SourceArn)).toEqual(
-      [Ids.lifecycleRule, Ids.reconcileRule, Ids.promoteRule, Ids.snapshotRule].map((id) => ({
-        "Fn::GetAtt": [id, "Arn"],
-      })),
+      [Ids.lifecycleRule, Ids.reconcileRule, Ids.promoteRule, Ids.snapshotRule, Ids.volumeSnapshotRule].map(
+        (id) => ({
+          "Fn::GetAtt": [id, "Arn"],
+        }),
+      ),
     );
   });
   it("standalone: rules without targets, no permissions, no reference to a missing function", () => {

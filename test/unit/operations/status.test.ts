@@ -89,6 +89,7 @@ function deps(
     snapshots: { list: async () => [] } as unknown as StatusDeps["snapshots"],
     layout: { prefix: "etcd-snapshots/", cluster: "dev" },
     volumes: { list: async () => [] },
+    volumeSnapshots: { list: async () => [] },
     now: () => new Date("2026-01-01T00:00:00Z"),
     ...over,
   };

@@ -4,11 +4,11 @@ import { describe, expect, it } from "vitest";
 import { EMPTY_PLACEMENT, type StoredPlacement } from "../../../functions/domain/units/index.ts";
 import { etcdClientUrl, type NodeRecord } from "../../../functions/domain/model.ts";
 import { InvalidInputError } from "../../../functions/domain/errors.ts";
-import { syncUnits, type UnitsDeps } from "../../../functions/operations/units.ts";
+import { runVolumes, syncUnits, type UnitsDeps } from "../../../functions/operations/units.ts";
 import type { PlacementStore } from "../../../functions/ports/units.ts";
 import { FakeCommands, type NodeBehaviour } from "../../fakes/commands.ts";
 import { FakeEtcd, fakeClusterStore } from "../../fakes/clusterStore.ts";
-import { FakeVolumes } from "../../fakes/volumes.ts";
+import { FakeVolumeSnapshots, FakeVolumes } from "../../fakes/volumes.ts";
 import { quietLog } from "../../fakes/world.ts";
 
 const DB = [
@@ -359,3 +359,116 @@ describe("volumes that follow their unit, on fakes", () => {
 function zoneOf(p: Record<string, string[]>, unit: string, nodes: NodeRecord[]) {
   return nodes.find((n) => n.instanceId === p[unit]![0])!.zone;
 }
+
+describe("restore and move of a unit's volume, on fakes", () => {
+  /** runningOnA1 with snapshots, and each detach recorded with what its node ran at that moment. */
+  async function withSnapshots() {
+    const r = await runningOnA1();
+    const snapshots = new FakeVolumeSnapshots(r.w.volumes);
+    r.w.deps.volumeSnapshots = { store: snapshots, cluster: "dev" };
+    const detachedWhileRunning: string[] = [];
+    const detach = r.w.volumes.detach.bind(r.w.volumes);
+    r.w.volumes.detach = async (id, from) => {
+      if (r.sim.running.get(from)?.has("db@1.service")) detachedWhileRunning.push(`${id} from ${from}`);
+      return detach(id, from);
+    };
+    return { ...r, snapshots, detachedWhileRunning };
+  }
+
+  it("restore: the unit is stopped before the old volume leaves, then runs on the new one; the old is kept, retired", async () => {
+    const { w, sim, snapshots, detachedWhileRunning } = await withSnapshots();
+    const old = [...w.volumes.volumes.values()][0]!;
+    const taken = (await runVolumes(w.deps, { volume: { action: "snapshot" } })).volume;
+    expect(taken).toMatchObject({ action: "snapshot", taken: [{ volumeId: old.id }] });
+    const snap = [...snapshots.snapshots.keys()][0]!;
+    const dry = await runVolumes(w.deps, {
+      volume: { action: "restore", target: "db@1", snapshot: snap, dryRun: true },
+    });
+    expect(dry.volume).toMatchObject({
+      dryRun: true,
+      current: { id: old.id, node: "i-a1" },
+      snapshot: { id: snap },
+    });
+    expect(w.volumes.volumes.size).toBe(1);
+    const r = await runVolumes(w.deps, { volume: { action: "restore", target: "db@1", snapshot: snap } });
+    const made = (r.volume as { newVolume: string }).newVolume;
+    expect(w.volumes.volumes.get(old.id)).toMatchObject({
+      state: "available",
+      retired: expect.stringMatching(/restored: replaced by/),
+    });
+    expect(w.volumes.volumes.get(old.id)!.attachedTo).toBeUndefined();
+    expect(w.volumes.volumes.get(made)).toMatchObject({ attachedTo: "i-a1", fromSnapshot: snap });
+    expect(sim.running.get("i-a1")?.has("db@1.service")).toBe(true);
+    expect(sim.mounted.get("i-a1")?.get(made)).toBe("db@1.service");
+    expect(sim.mounted.get("i-a1")?.has(old.id)).toBe(false);
+    expect(r.sync?.held).toEqual([]);
+    expect(detachedWhileRunning).toEqual([]);
+    expect(sim.violations).toEqual([]);
+    // Again with the same snapshot: nothing new.
+    const again = await runVolumes(w.deps, { volume: { action: "restore", target: "db@1", snapshot: snap } });
+    expect(again.volume).toMatchObject({ already: expect.stringMatching(/made from/) });
+    expect(w.volumes.volumes.size).toBe(2);
+  });
+
+  it("restore refuses an unknown, incomplete or other volume's snapshot with nothing changed", async () => {
+    const { w, snapshots } = await withSnapshots();
+    const slow = new FakeVolumeSnapshots(w.volumes, false);
+    w.deps.volumeSnapshots = { store: slow, cluster: "dev" };
+    const pending = await slow.create([...w.volumes.volumes.values()][0]!);
+    const before = JSON.stringify([...w.volumes.volumes.values()]);
+    const bad = async (volume: unknown) => {
+      await expect(runVolumes(w.deps, { volume })).rejects.toBeInstanceOf(InvalidInputError);
+      expect(JSON.stringify([...w.volumes.volumes.values()])).toBe(before);
+    };
+    await bad({ action: "restore", target: "db@1", snapshot: pending.id });
+    await bad({ action: "restore", target: "db@1", snapshot: "snap-00000000000000bad" });
+    await bad({ action: "restore", target: "db@1", snapshot: "latest" }); // none completed
+    await bad({ action: "restore", target: "nope@1", snapshot: "latest" });
+    await bad({ action: "restore", target: "db@1" });
+    await bad({ action: "restore", target: "db@1", snapshot: "latest", zone: "us-east-1b" });
+    await bad({ action: "format", target: "db@1" });
+    await expect(runVolumes(w.deps, { volume: { action: "snapshot" }, force: true })).rejects.toBeInstanceOf(
+      InvalidInputError,
+    );
+    // A catalog beside a swap is checked as a units event's is (no key read as an empty catalog).
+    await expect(
+      runVolumes(
+        w.deps,
+        JSON.parse(
+          '{"volume":{"action":"restore","target":"db@1","snapshot":"latest"},"catalog":{"__proto__":"x"}}',
+        ),
+      ),
+    ).rejects.toThrow(/not a unit file name/);
+    expect(JSON.stringify([...w.volumes.volumes.values()])).toBe(before);
+    expect(snapshots.snapshots.size).toBe(0);
+  });
+
+  it("move: a snapshot now, a volume from it in the other zone, and the unit placed there", async () => {
+    const w = world([node("i-a1", "z-a"), node("i-b1", "z-b")]);
+    for (const n of w.nodes) w.volumes.instances.set(n.instanceId, "running");
+    w.deps.catalog = () => ({ "db@.service": ONE });
+    const sim = simulatedNodes(w.volumes);
+    w.commands.answer(sim.behaviour);
+    const from = (await syncUnits(w.deps)).placement["db@1.service"]![0]!;
+    const [fromZone, toZone, to] = from === "i-a1" ? ["z-a", "z-b", "i-b1"] : ["z-b", "z-a", "i-a1"];
+    const snapshots = new FakeVolumeSnapshots(w.volumes);
+    w.deps.volumeSnapshots = { store: snapshots, cluster: "dev" };
+    await expect(
+      runVolumes(w.deps, { volume: { action: "move", target: "db@1", zone: "us-east-9z" } }),
+    ).rejects.toThrow(/has no node/);
+    const old = [...w.volumes.volumes.values()][0]!;
+    expect(old.zone).toBe(fromZone);
+    const r = await runVolumes(w.deps, { volume: { action: "move", target: "db/db@1/data", zone: toZone } });
+    const made = (r.volume as { newVolume: string }).newVolume;
+    expect(w.volumes.volumes.get(made)).toMatchObject({ zone: toZone, attachedTo: to });
+    expect(w.volumes.volumes.get(old.id)).toMatchObject({ retired: expect.stringMatching(/moved/) });
+    expect(w.volumes.volumes.get(old.id)!.attachedTo).toBeUndefined();
+    expect(r.sync?.placement["db@1.service"]).toEqual([to]);
+    expect(sim.running.get(to)?.has("db@1.service")).toBe(true);
+    expect(sim.running.get(from)?.has("db@1.service")).toBe(false);
+    expect(sim.violations).toEqual([]);
+    const again = await runVolumes(w.deps, { volume: { action: "move", target: "db@1", zone: toZone } });
+    expect(again.volume).toMatchObject({ already: expect.stringMatching(/already/) });
+    expect(w.volumes.volumes.size).toBe(2);
+  });
+});
