@@ -264,6 +264,9 @@ try {
     `| restore | ${(m("plainRestore") / 1000).toFixed(1)} s (${(dbMiB / (m("plainRestore") / 1000)).toFixed(0)} MiB/s) | ${(m("ourRestore") / 1000).toFixed(1)} s (${(dbMiB / (m("ourRestore") / 1000)).toFixed(0)} MiB/s) | **${(m("plainRestore") / m("ourRestore")).toFixed(2)}x** |`,
   );
   out(
+    `| the plain tools through a pipe (\`pg_dump | cat > file\`, \`cat file | pg_restore\`) | dump ${(m("pipedDump") / 1000).toFixed(1)} s, restore ${(m("pipedRestore") / 1000).toFixed(1)} s | | dump ${(m("plainDump") / m("pipedDump")).toFixed(2)}x, restore ${(m("plainRestore") / m("pipedRestore")).toFixed(2)}x of plain |`,
+  );
+  out(
     `| S3 GET of the dump alone (moto) | | ${(m("s3Get") / 1000).toFixed(1)} s (${(dumpMiB / (m("s3Get") / 1000)).toFixed(0)} MiB/s) | |`,
   );
   const load = readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
