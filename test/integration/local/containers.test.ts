@@ -2,7 +2,8 @@
 // the front door on another node, comes back after its worker is killed, a unit's Upstreams= reach
 // it through an ambassador on the unit's own node, a unit whose image does not exist fails on its
 // node alone with a clear reason, units with volumes (a probe, and the catalog's postgres with every
-// committed row) come back on another node of their zone after a kill, and `down` leaves no
+// committed row) come back on another node of their zone after a kill, the database is restored from
+// a dump by the operator's command, and `down` leaves no
 // container, process or listening port. Checked against podman, etcd and the network directly, not only through status.
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
@@ -21,6 +22,7 @@ import { ec2Volumes as ec2VolumesAdapter } from "../../../functions/adapters/aws
 import { localVolumeDir, readLedger } from "../../../local/volumes.ts";
 import { LOCAL_REGION } from "../../../local/moto.ts";
 import { addNote, databaseNode, listNotes, notesAddress } from "../../../local/cluster/database.ts";
+import { PROJECT_ROOT } from "../../../local/paths.ts";
 
 const run = promisify(execFile);
 const progress = () => {};
@@ -426,6 +428,86 @@ describe("real containers in the local cluster", { shuffle: false }, () => {
     const after = await addNote(notesAddress(await status(lc.dir))!, "row written after the move");
     expect(after).toBeGreaterThan(Math.max(...committed.keys()));
   }, 600_000);
+
+  it("the operator dumps the database and restores it from the dump: rows written since are gone, the replaced database is kept", async () => {
+    // `npx devcluster db ...` on this cluster: node commands to postgres@1's node, its program there
+    // reading the bucket as the node role.
+    const cli = (...args: string[]) =>
+      run("npx", ["tsx", "bin/devcluster.ts", "db", ...args, "--dir", lc.dir], {
+        cwd: PROJECT_ROOT,
+        env: { ...process.env, DEVCLUSTER_LOG: "silent" },
+      });
+    const notesNow = async () => {
+      const at = notesAddress(await status(lc.dir));
+      return at ? listNotes(at) : undefined;
+    };
+    const before = await pollUntil(notesNow, { timeoutMs: 120_000, intervalMs: 1000 });
+    expect(before, "notes answering").toBeDefined();
+    const dumped = JSON.parse((await cli("dump", "postgres", "notes", "--json")).stdout) as { key: string };
+    expect(dumped.key).toMatch(new RegExp(`^db-dumps/${lc.state.clusterName}/postgres/notes/.+\\.dump$`));
+    const listed = JSON.parse((await cli("dumps", "postgres", "notes", "--json")).stdout) as {
+      dumps: { key: string }[];
+    };
+    expect(listed.dumps[0]?.key).toBe(dumped.key);
+    const late = await addNote(notesAddress(await status(lc.dir))!, "written after the dump");
+    expect(late).toBeDefined();
+    // Not confirmed, and no terminal to ask on: refused, nothing changed.
+    const refused = await cli("restore", "postgres", "notes", "latest").then(
+      () => undefined,
+      (e: { code: number; stderr: string }) => e,
+    );
+    expect(refused?.code).toBe(1);
+    expect(refused?.stderr).toMatch(
+      /not confirmed and no terminal to ask on; nothing was changed \(pass --yes\)/,
+    );
+    expect((await notesNow())?.map((r) => r.id)).toContain(late);
+
+    const res = JSON.parse(
+      (await cli("restore", "postgres", "notes", dumped.key, "--yes", "--json")).stdout,
+    ) as {
+      aside: string;
+      already: boolean;
+    };
+    expect(res.already).toBe(false);
+    expect(res.aside).toMatch(/^notes__before_\d{8}T\d{9}Z$/);
+    // notes reaches the restored database on its next request: the rows of the dump, not the later one.
+    const restored = await pollUntil(notesNow, { timeoutMs: 60_000, intervalMs: 1000 });
+    expect(restored?.map((r) => r.id).sort((a, b) => a - b)).toEqual(
+      before!.map((r) => r.id).sort((a, b) => a - b),
+    );
+    // The replaced database is still there, with the later row, under its aside name.
+    const { stdout: ps } = await run("podman", ["ps", "--format", "json"], {
+      env: { ...process.env, CONTAINERS_CONF },
+    });
+    const pg = (JSON.parse(ps || "[]") as { Names: string[]; Labels: Record<string, string> }[]).find(
+      (c) =>
+        c.Labels["devcluster.name"] === "postgres-1" &&
+        (c.Labels["devcluster.root"] ?? "").startsWith(`${lc.dir}/`),
+    );
+    expect(pg).toBeDefined();
+    const { stdout: aside } = await run(
+      "podman",
+      [
+        "exec",
+        "-u",
+        "postgres",
+        pg!.Names[0]!,
+        "psql",
+        "-X",
+        "-tA",
+        "-h",
+        "/run/postgresql",
+        "-p",
+        "5432",
+        "-d",
+        res.aside,
+        "-c",
+        `SELECT count(*) FROM notes WHERE id = ${late}`,
+      ],
+      { env: { ...process.env, CONTAINERS_CONF } },
+    );
+    expect(aside.trim()).toBe("1");
+  }, 300_000);
 
   it("down removes every container and leaves no process or listening port", async () => {
     expect((await podmanRunning()).length).toBeGreaterThanOrEqual(6);
