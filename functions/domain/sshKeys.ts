@@ -71,7 +71,9 @@ export function parseSshPublicKey(input: string): SshPublicKey {
     refuse(`'${type.slice(0, 40)}' is not an SSH key type`);
   }
   if (type !== "ssh-ed25519" && type !== "ssh-rsa")
-    refuse(`${type} keys are not accepted: use ssh-ed25519, or ssh-rsa of at least ${MIN_RSA_BITS} bits`);
+    return refuse(
+      `${type} keys are not accepted: use ssh-ed25519, or ssh-rsa of at least ${MIN_RSA_BITS} bits`,
+    );
   const base64 = fields[1] ?? refuse("the key data after the type is missing");
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(base64) || base64.length % 4 !== 0) refuse("the key data is not base64");
   const blob = Buffer.from(base64, "base64");
