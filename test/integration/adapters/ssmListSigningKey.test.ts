@@ -1,8 +1,8 @@
 // The SSH-key service's list-signing key in SSM (moto, as a role allowed only to read and create
 // parameters, IAM enforced): created once even when instances race, refused when the role may not
 // create it, and a list it signs is accepted by the host helper with the public key derived from it.
-import { execFile } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { execFile, execFileSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { join, resolve } from "node:path";
 import { GetParameterCommand, PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
@@ -64,8 +64,18 @@ describe("ensureListSigningKey", () => {
     const cluster = rig.unique("c").slice(0, 30).toLowerCase();
     const key = await ensureListSigningKey(await ssmAs(["ssm:GetParameter", "ssm:PutParameter"]), cluster);
     const now = Math.floor(Date.now() / 1000);
-    const line =
-      "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEcfJ9V0Cc7S1ug2bVdI3n0d7o8cG1o2fY5bY3H0n7Zl alice@laptop";
+    execFileSync("ssh-keygen", [
+      "-q",
+      "-t",
+      "ed25519",
+      "-N",
+      "",
+      "-C",
+      "alice@laptop",
+      "-f",
+      join(rig.dir, "alice"),
+    ]);
+    const line = readFileSync(join(rig.dir, "alice.pub"), "utf8").trim();
     const list = signKeyList(
       {
         subject: "alice",
