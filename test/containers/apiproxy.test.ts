@@ -210,7 +210,7 @@ afterAll(async () => {
 }, 60_000);
 
 describe("the cache (redis)", () => {
-  it("keeps its password in SSM as a SecureString and answers nothing without it; no persistence", async () => {
+  it("keeps its password in SSM as a SecureString and answers nothing without it", async () => {
     const p = await new SSMClient({}).send(
       new GetParameterCommand({ Name: `/devcluster/${CLUSTER}/db/redis/password`, WithDecryption: true }),
     );
@@ -391,5 +391,22 @@ describe("the API-key proxy", () => {
     expect(Number((await podman(["wait", name])).stdout.trim())).toBe(2);
     const err = (await codes(name)).find((l) => l.code === "config.invalid");
     expect(String(err?.error)).toMatch(/must be https/);
+  });
+});
+
+describe("a restart of the cache", () => {
+  it("starts empty (no persistence: a cache), and the proxy reconnects by itself", async () => {
+    expect((await call("/qry/restart?q=1")).cache).toBe("miss");
+    expect((await call("/qry/restart?q=1")).cache).toBe("hit");
+    await podman(["restart", "-t", "10", redisName]);
+    // Until the proxy has reconnected, calls answer 503; polled, as reconnecting takes its time under load.
+    const back = await pollUntil(
+      async () => {
+        const r = await call("/qry/restart?q=1");
+        return r.status === 200 ? r : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
+    expect(back?.cache).toBe("miss");
   });
 });

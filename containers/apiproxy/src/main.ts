@@ -85,17 +85,17 @@ await runProgram(log, async () => {
     connectTimeout: 5_000,
     retryStrategy: (n) => Math.min(n * 200, 2_000),
   });
-  redis.on("error", (e: Error) => log.warn("redis.error", { error: e.message }));
+  redis.on("error", (e: Error) => log.warn("redis.error", { code: "redis.error", error: e.message }));
   const proxy = createProxy({
     routes: routes as ApiRoute[],
     keys: ssmKeys(ssm, env.CLUSTER, env.KEY_CACHE_SECONDS * 1000, env.MISSING_KEY_CACHE_SECONDS * 1000),
     store: redisStore(redis),
-    audit: (a) => log.info("audit", { ...a }),
-    fault: (code, error) => log.error(code, { error }),
+    audit: (a) => log.info("audit", { code: "audit", ...a }),
+    fault: (code, error) => log.error(code, { code, error }),
   });
   const server = createServer((req, res) => {
     proxy(req, res).catch((e: unknown) => {
-      log.error("request.crashed", { error: (e as Error).message });
+      log.error("request.crashed", { code: "request.crashed", error: (e as Error).message });
       if (!res.headersSent) res.writeHead(500).end();
     });
   });
@@ -105,6 +105,7 @@ await runProgram(log, async () => {
     server.listen(env.PORT, env.LISTEN_ADDRESS, () => resolve());
   });
   log.info("listening", {
+    code: "listening",
     address: env.LISTEN_ADDRESS,
     port: env.PORT,
     routes: (routes as ApiRoute[]).map((x) => x.name),

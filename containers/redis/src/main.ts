@@ -51,7 +51,7 @@ async function ensurePassword(ssm: SSMClient, Name: string, cluster: string): Pr
         Description: "devcluster redis: the cache's password (generated once)",
       }),
     );
-    log.info("password.created", { parameter: Name });
+    log.info("password.created", { code: "password.created", parameter: Name });
     return value;
   } catch (e) {
     // Another start stored one first: that one is the password.
@@ -104,6 +104,7 @@ await runProgram(log, async () => {
   );
   await Promise.race([readyP, failed]);
   log.info("listening", {
+    code: "listening",
     address: env.LISTEN_ADDRESS,
     port: env.PORT,
     maxMemoryMb: env.MAX_MEMORY_MB,
