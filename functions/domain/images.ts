@@ -5,6 +5,7 @@ import { InvalidInputError } from "./errors.ts";
 /** Every image built from containers/<name>/Containerfile; one ECR repository each. */
 export const IMAGE_NAMES = [
   "ambassador",
+  "apiproxy",
   "auth",
   "dashboard",
   "etcd-amb",
@@ -14,6 +15,7 @@ export const IMAGE_NAMES = [
   "postgres",
   "presence",
   "presence-dns",
+  "redis",
 ] as const;
 
 /** The ECR repository of an image: one namespace per cluster. */

@@ -19,7 +19,8 @@ const Env = z.object({
   LISTEN_ADDRESS: z.ipv4({ error: "required: the node's private address" }),
   PORT: int(1, 65535, 8097),
   CLUSTER: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "the cluster's name"),
-  API_ROUTES: z.string({ error: "required: the routes (the unit's ApiRoute= lines)" }),
+  /** The unit's ApiRoute= lines, joined by ";" (none: the service runs and says it has no route). */
+  API_ROUTES: z.string().default(""),
   REDIS_HOST: z.string().default("127.0.0.1"),
   REDIS_PORT: int(1, 65535, 16379),
   REDIS_PASSWORD_PARAM: z.string({ error: "required: the SSM parameter of the cache's password" }),
