@@ -1,6 +1,7 @@
 // The local cluster with real containers (rootful podman + runc): the sample service answers through
 // the front door on another node, comes back after its worker is killed, a unit's Upstreams= reach
-// it through an ambassador on the unit's own node, a unit whose image does not exist fails on its
+// it through an ambassador on the unit's own node, the API proxy serves a catalog route through the
+// cluster's Redis, a unit whose image does not exist fails on its
 // node alone with a clear reason, units with volumes (a probe, and the catalog's postgres with every
 // committed row) come back on another node of their zone after a kill, the database is restored from
 // a dump by the operator's command, and `down` leaves no
@@ -18,6 +19,7 @@ import { pollUntil } from "../../../functions/domain/poll.ts";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { EC2Client } from "@aws-sdk/client-ec2";
+import { PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { ec2Volumes as ec2VolumesAdapter } from "../../../functions/adapters/aws/ec2Volumes.ts";
 import { localVolumeDir, readLedger } from "../../../local/volumes.ts";
 import { LOCAL_REGION } from "../../../local/moto.ts";
@@ -166,6 +168,52 @@ describe("real containers in the local cluster", { shuffle: false }, () => {
       ),
     ).toBe("refused");
   }, 120_000);
+
+  it("the API proxy serves a catalog route with its key from SSM, caching in the cluster's Redis through its ambassador", async () => {
+    // hello stands in for the paid API (plain http is allowed to a 127.x upstream only); the key is
+    // stored by the operator, and the route comes from an ApiRoute= line of the pushed catalog.
+    const hello = (await status(lc.dir)).services
+      .find((x) => x.name === "hello")
+      ?.instances.find((i) => i.healthy);
+    expect(hello, "hello announced").toBeDefined();
+    await new SSMClient({
+      endpoint: lc.state.motoEndpoint,
+      region: LOCAL_REGION,
+      credentials: lc.state.admin,
+    }).send(
+      new PutParameterCommand({
+        Name: `/devcluster/${lc.state.clusterName}/api/hello/key`,
+        Value: "local-hello-key-0123456789",
+        Type: "SecureString",
+        Overwrite: true,
+      }),
+    );
+    const catalog = readCatalogDir();
+    catalog["apiproxy@.service"] +=
+      `ApiRoute=hello http://${hello!.address}:${hello!.port} header:X-Api-Key groups=developers ttl=300\n`;
+    const { fns } = await attach(lc.dir);
+    await fns.units({ catalog });
+    const ask = async () => {
+      const at = (await status(lc.dir)).services
+        .find((x) => x.name === "apiproxy")
+        ?.instances.find((i) => i.healthy);
+      if (!at) return undefined;
+      const r = await fetch(`http://${at.address}:${at.port}/hello/`, {
+        headers: { "x-remote-user": "alice", "x-remote-groups": "developers" },
+        signal: AbortSignal.timeout(5000),
+      }).catch(() => undefined);
+      return r && r.status === 200 ? { cache: r.headers.get("x-cache"), body: await r.text() } : undefined;
+    };
+    // The proxy restarts with its new routes and waits for the cache: polled with a generous deadline.
+    const first = await pollUntil(ask, { timeoutMs: 180_000, intervalMs: 1000 });
+    expect(first?.body).toMatch(/^hello from hello@1/);
+    const second = await pollUntil(async () => ((await ask())?.cache === "hit" ? true : undefined), {
+      timeoutMs: 30_000,
+      intervalMs: 500,
+    });
+    expect(second, "the second call answered from Redis").toBe(true);
+    await fns.units({ catalog: readCatalogDir() });
+  }, 300_000);
 
   it("a unit whose image does not exist fails on its node with the reason; nothing else stops", async () => {
     const before = await status(lc.dir);
