@@ -1,14 +1,16 @@
 // The API-key proxy and its Redis, run for real: both images in podman on a loopback address, moto's
 // SSM (IAM enforced, the nodes' role from the template) holding the purchased keys and the cache's
 // password, and a fake paid API on loopback that refuses any call without the right key. Callers
-// send X-Remote-User/X-Remote-Groups as the front door does after sign-in (the front door's own
-// stripping of forged headers is tested in sso.test.ts); the proxy's per-route group check is its own.
+// send X-Remote-User/X-Remote-Groups from the address of a front door announced in etcd, as the
+// front door does after sign-in (its stripping of forged headers is tested in sso.test.ts); the
+// proxy's per-route group check is its own.
 import { execFile } from "node:child_process";
-import { createServer, type IncomingMessage, type Server } from "node:http";
+import { Agent, createServer, request, type IncomingMessage, type Server } from "node:http";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { GetParameterCommand, PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
+import { Etcd3 } from "etcd3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pollUntil } from "../../functions/domain/poll.ts";
 import { PROJECT_ROOT } from "../../local/paths.ts";
@@ -18,7 +20,7 @@ import { useRig } from "../rig/index.ts";
 import { templateRoleStatements } from "../rig/roles.ts";
 
 const sh = promisify(execFile);
-const rig = useRig({ moto: true });
+const rig = useRig({ moto: true, etcdMembers: 1 });
 const CLUSTER = "aptest";
 const REDIS_PORT = 16_379;
 const PROXY_PORT = 18_097;
@@ -29,6 +31,8 @@ const started: string[] = [];
 const images: Record<string, string> = {};
 let ip = "";
 let upstreamIp = "";
+/** The announced front door's address: callers' requests leave from it, as the front door's do. */
+let doorIp = "";
 let nodeCreds: AwsCredentials;
 let upstream: Server;
 let proxyName = "";
@@ -124,27 +128,60 @@ const ROUTES = [
   `admin http://UP/v1 header:X-Api-Key groups=admins`,
 ];
 
-async function call(
+/** One call to the proxy, from the front door's address unless `from` says otherwise. */
+function call(
   path: string,
-  opts: { user?: string; groups?: string; method?: string; body?: string } = {},
-) {
-  const r = await fetch(`http://${ip}:${PROXY_PORT}${path}`, {
-    method: opts.method ?? "GET",
-    headers: {
-      ...(opts.user !== "" ? { "x-remote-user": opts.user ?? "alice" } : {}),
-      "x-remote-groups": opts.groups ?? "developers",
-    },
-    ...(opts.body ? { body: opts.body } : {}),
+  opts: { user?: string; groups?: string; method?: string; body?: string; from?: string } = {},
+): Promise<{ status: number; cache: string | null; headers: Headers; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      `http://${ip}:${PROXY_PORT}${path}`,
+      {
+        method: opts.method ?? "GET",
+        localAddress: opts.from ?? doorIp,
+        agent: new Agent({ keepAlive: false }),
+        headers: {
+          ...(opts.user !== "" ? { "x-remote-user": opts.user ?? "alice" } : {}),
+          "x-remote-groups": opts.groups ?? "developers",
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => {
+          const text = Buffer.concat(chunks).toString("utf8");
+          const headers = new Headers();
+          for (const [k, v] of Object.entries(res.headers)) if (typeof v === "string") headers.set(k, v);
+          received.push(JSON.stringify(res.headers) + text);
+          resolve({ status: res.statusCode ?? 0, cache: headers.get("x-cache"), headers, text });
+        });
+        res.on("error", reject);
+      },
+    );
+    req.on("error", reject);
+    req.end(opts.body);
   });
-  const text = await r.text();
-  received.push(JSON.stringify([...r.headers.entries()]) + text);
-  return { status: r.status, cache: r.headers.get("x-cache"), headers: r.headers, text };
 }
 const upstreamCalls = (path: string) => calls.filter((c) => c.path === path).length;
 
 beforeAll(async () => {
   ip = rig.block.address(40);
   upstreamIp = rig.block.address(41);
+  doorIp = rig.block.address(43);
+  // A front door as presence announces one: the proxy trusts identity headers from its address only.
+  const etcd = new Etcd3({ hosts: rig.etcd!.endpoints });
+  await etcd
+    .put("/services/nginx/instances/nginx@1.service")
+    .value(
+      JSON.stringify({
+        service: "nginx",
+        instance: "nginx@1.service",
+        privateIp: doorIp,
+        port: 80,
+        ports: { http: 80 },
+      }),
+    );
+  etcd.close();
   nodeCreds = await rig.roleCredentials(
     templateRoleStatements("node", { bucket: "notused", cluster: CLUSTER }),
   );
@@ -197,11 +234,17 @@ beforeAll(async () => {
       REDIS_HOST: ip,
       REDIS_PORT: String(REDIS_PORT),
       REDIS_PASSWORD_PARAM: `/devcluster/${CLUSTER}/db/redis/password`,
+      ETCD_ENDPOINTS: rig.etcd!.endpoints.join(","),
       API_ROUTES: ROUTES.map((r) => r.replace("UP", `${upstreamIp}:${UPSTREAM_PORT}`)).join(";"),
     },
     "apiproxy",
   );
   await listening(proxyName);
+  const doors = await pollUntil(
+    async () => ((await codes(proxyName)).some((l) => l.code === "front_doors") ? true : undefined),
+    { timeoutMs: 30_000, intervalMs: 250 },
+  );
+  expect(doors, "the proxy read the front doors").toBe(true);
 }, 900_000);
 
 afterAll(async () => {
@@ -309,6 +352,14 @@ describe("the API-key proxy", () => {
     expect((await call("/nosuch/x")).status).toBe(404);
     expect(calls.length).toBe(before);
     expect((await call("/admin/x", { groups: "developers,admins" })).status).toBe(200);
+  });
+
+  it("refuses a caller that is not an announced front door (403), whatever identity it claims", async () => {
+    const before = calls.length;
+    const r = await call("/hdr/things?q=1", { from: rig.block.address(44), groups: "developers,admins" });
+    expect(r.status).toBe(403);
+    expect(JSON.parse(r.text)).toMatchObject({ code: "caller.not_front_door" });
+    expect(calls.length).toBe(before);
   });
 
   it("a route whose key is missing: a clear error, no upstream call, and the status says so", async () => {

@@ -1,14 +1,17 @@
 // apiproxy: calls paid third-party APIs for signed-in users with the team's purchased keys. Routes
 // come from the catalog (`ApiRoute=`), keys from SSM SecureStrings, answers to GET are cached and
 // calls counted per user in the cluster's Redis (through the ambassador), every call is audited.
-// Listens on the node's private address, behind the front door.
+// Listens on the node's private address and serves only the front doors announced in etcd, whose
+// X-Remote-User/X-Remote-Groups headers it trusts.
 import { createServer } from "node:http";
 import { GetParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { Redis } from "ioredis";
 import { z } from "zod";
 import { apiKeyParameterName, decodeApiRoutes, type ApiRoute } from "../../../functions/domain/apiRoutes.ts";
 import { ConfigError } from "../../../functions/domain/errors.ts";
-import { int, loadEnv } from "../../shared/config.ts";
+import { parsePresence, SERVICE_NAME, servicePrefix } from "../../../functions/domain/presence.ts";
+import { etcdEndpoints, int, loadEnv } from "../../shared/config.ts";
+import { etcdClient, etcdTlsFromEnv, followPrefix } from "../../shared/etcd.ts";
 import { programLogger } from "../../shared/log.ts";
 import { runProgram } from "../../shared/run.ts";
 import { createProxy, type KeyStore, type ProxyStore } from "./proxy.ts";
@@ -26,6 +29,9 @@ const Env = z.object({
   REDIS_PASSWORD_PARAM: z.string({ error: "required: the SSM parameter of the cache's password" }),
   /** How long a read key (or its absence) is trusted before SSM is asked again. */
   KEY_CACHE_SECONDS: int(0, 3600, 60),
+  ETCD_ENDPOINTS: etcdEndpoints,
+  /** The service whose announced instances are the front doors. */
+  FRONT_DOOR_SERVICE: z.string().regex(SERVICE_NAME, "a service name").default("nginx"),
   MISSING_KEY_CACHE_SECONDS: int(0, 3600, 5),
 });
 
@@ -87,8 +93,25 @@ await runProgram(log, async () => {
     retryStrategy: (n) => Math.min(n * 200, 2_000),
   });
   redis.on("error", (e: Error) => log.warn("redis.error", { code: "redis.error", error: e.message }));
+  // Until the front doors are read, no address is trusted: every call is refused.
+  let doors = new Set<string>();
+  const etcd = etcdClient(env.ETCD_ENDPOINTS, etcdTlsFromEnv());
+  const follower = followPrefix(
+    etcd,
+    servicePrefix(env.FRONT_DOOR_SERVICE),
+    (kvs) => {
+      const next = new Set(
+        (parsePresence(kvs).services.get(env.FRONT_DOOR_SERVICE)?.instances ?? []).map((i) => i.privateIp),
+      );
+      if ([...next].sort().join() !== [...doors].sort().join())
+        log.info("front_doors", { code: "front_doors", addresses: [...next].sort() });
+      doors = next;
+    },
+    { debounceMs: 200, log },
+  );
   const proxy = createProxy({
     routes: routes as ApiRoute[],
+    fromFrontDoor: (address) => doors.has(address.replace(/^::ffff:/, "")),
     keys: ssmKeys(ssm, env.CLUSTER, env.KEY_CACHE_SECONDS * 1000, env.MISSING_KEY_CACHE_SECONDS * 1000),
     store: redisStore(redis),
     audit: (a) => log.info("audit", { code: "audit", ...a }),
@@ -115,6 +138,8 @@ await runProgram(log, async () => {
     stop: async () => {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       redis.disconnect();
+      await follower.close();
+      etcd.close();
     },
   };
 });

@@ -29,6 +29,8 @@ export interface AuditRecord {
 
 export interface ProxyDeps {
   routes: ApiRoute[];
+  /** Whether a request from this address comes from a front door (whose X-Remote-* headers count). */
+  fromFrontDoor: (address: string) => boolean;
   keys: KeyStore;
   store: ProxyStore;
   audit: (r: AuditRecord) => void;
@@ -251,6 +253,9 @@ export function createProxy(deps: ProxyDeps) {
     let cache: AuditRecord["cache"] = "bypass";
     let answer: Answer;
     try {
+      // The identity headers mean something only when a front door set them (it strips any from outside).
+      if (!deps.fromFrontDoor(req.socket.remoteAddress ?? ""))
+        throw new HttpError(403, "caller.not_front_door", "call through the front door");
       if (!user) throw new HttpError(401, "auth.required", "sign in through the front door");
       if (url.pathname === "/status" && method === "GET") {
         answer = json(200, await status());

@@ -7,6 +7,7 @@
 // a dump by the operator's command, and `down` leaves no
 // container, process or listening port. Checked against podman, etcd and the network directly, not only through status.
 import { execFile } from "node:child_process";
+import { request as httpRequest } from "node:http";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { listeners, useLocalCluster } from "../../rig/localCluster.ts";
@@ -193,16 +194,34 @@ describe("real containers in the local cluster", { shuffle: false }, () => {
       `ApiRoute=hello http://${hello!.address}:${hello!.port} header:X-Api-Key groups=developers ttl=300\n`;
     const { fns } = await attach(lc.dir);
     await fns.units({ catalog });
+    // Asked from a front door's own address (the proxy serves announced front doors only), with
+    // the identity headers the front door sets after sign-in.
     const ask = async () => {
-      const at = (await status(lc.dir)).services
-        .find((x) => x.name === "apiproxy")
-        ?.instances.find((i) => i.healthy);
-      if (!at) return undefined;
-      const r = await fetch(`http://${at.address}:${at.port}/hello/`, {
-        headers: { "x-remote-user": "alice", "x-remote-groups": "developers" },
-        signal: AbortSignal.timeout(5000),
-      }).catch(() => undefined);
-      return r && r.status === 200 ? { cache: r.headers.get("x-cache"), body: await r.text() } : undefined;
+      const s = await status(lc.dir);
+      const at = s.services.find((x) => x.name === "apiproxy")?.instances.find((i) => i.healthy);
+      const door = s.services.find((x) => x.name === "nginx")?.instances.find((i) => i.healthy);
+      if (!at || !door) return undefined;
+      return new Promise<{ cache: string; body: string } | undefined>((resolve) => {
+        const req = httpRequest(
+          `http://${at.address}:${at.port}/hello/`,
+          {
+            localAddress: door.address,
+            headers: { "x-remote-user": "alice", "x-remote-groups": "developers" },
+            timeout: 5000,
+          },
+          (res) => {
+            let body = "";
+            res.setEncoding("utf8");
+            res.on("data", (c: string) => (body += c));
+            res.on("end", () =>
+              resolve(res.statusCode === 200 ? { cache: String(res.headers["x-cache"]), body } : undefined),
+            );
+          },
+        );
+        req.on("timeout", () => req.destroy());
+        req.on("error", () => resolve(undefined));
+        req.end();
+      });
     };
     // The proxy restarts with its new routes and waits for the cache: polled with a generous deadline.
     const first = await pollUntil(ask, { timeoutMs: 180_000, intervalMs: 1000 });
