@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { pollUntil } from "../functions/domain/poll.ts";
+import { encodeApiRoutes } from "../functions/domain/apiRoutes.ts";
 import { CONTAINERS_CONF } from "../local/containers.ts";
 import { reserveLoopbackBlock } from "../local/loopback.ts";
 import { startMoto } from "../local/moto.ts";
@@ -109,10 +110,10 @@ try {
       REDIS_HOST: ip,
       REDIS_PORT: "16399",
       REDIS_PASSWORD_PARAM: `/devcluster/${CLUSTER}/db/redis/password`,
-      API_ROUTES: [
+      API_ROUTES: encodeApiRoutes([
         `pass ${up} header:X-Api-Key groups=developers ttl=0 rate=1000000/s`,
         `cached ${up} header:X-Api-Key groups=developers ttl=3600 rate=1000000/s`,
-      ].join(";"),
+      ]),
     },
     "apiproxy",
   );

@@ -137,16 +137,20 @@ export function parseApiRoutes(values: { value: string; at: string }[]): ApiRout
 }
 
 /**
- * The routes as one environment value (what the proxy's container receives): the `ApiRoute=` lines
- * joined by ';', each re-checked by the proxy with the same parser.
+ * The routes as one environment value (what the proxy's container receives): the `ApiRoute=` lines,
+ * one per line, base64url-encoded so that no shell, env file or unit line splits or quotes it; the
+ * proxy re-checks each with the same parser.
  */
 export const encodeApiRoutes = (values: string[]) =>
-  values.map((v) => v.trim().split(/\s+/).join(" ")).join(";");
+  Buffer.from(values.map((v) => v.trim().split(/\s+/).join(" ")).join("\n")).toString("base64url");
 
 export function decodeApiRoutes(text: string): ApiRoute[] | string[] {
+  if (!/^[A-Za-z0-9_-]*$/.test(text.trim()))
+    return ["API_ROUTES is not base64url (the units push writes it from the ApiRoute= lines)"];
   return parseApiRoutes(
-    text
-      .split(";")
+    Buffer.from(text.trim(), "base64url")
+      .toString("utf8")
+      .split("\n")
       .filter((v) => v.trim())
       .map((value, i) => ({ value, at: `route ${i + 1}` })),
   );

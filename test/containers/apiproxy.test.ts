@@ -13,6 +13,7 @@ import { GetParameterCommand, PutParameterCommand, SSMClient } from "@aws-sdk/cl
 import { Etcd3 } from "etcd3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pollUntil } from "../../functions/domain/poll.ts";
+import { encodeApiRoutes } from "../../functions/domain/apiRoutes.ts";
 import { PROJECT_ROOT } from "../../local/paths.ts";
 import { CONTAINERS_CONF } from "../../local/containers.ts";
 import type { AwsCredentials } from "../../local/moto.ts";
@@ -170,17 +171,15 @@ beforeAll(async () => {
   doorIp = rig.block.address(43);
   // A front door as presence announces one: the proxy trusts identity headers from its address only.
   const etcd = new Etcd3({ hosts: rig.etcd!.endpoints });
-  await etcd
-    .put("/services/nginx/instances/nginx@1.service")
-    .value(
-      JSON.stringify({
-        service: "nginx",
-        instance: "nginx@1.service",
-        privateIp: doorIp,
-        port: 80,
-        ports: { http: 80 },
-      }),
-    );
+  await etcd.put("/services/nginx/instances/nginx@1.service").value(
+    JSON.stringify({
+      service: "nginx",
+      instance: "nginx@1.service",
+      privateIp: doorIp,
+      port: 80,
+      ports: { http: 80 },
+    }),
+  );
   etcd.close();
   nodeCreds = await rig.roleCredentials(
     templateRoleStatements("node", { bucket: "notused", cluster: CLUSTER }),
@@ -235,7 +234,7 @@ beforeAll(async () => {
       REDIS_PORT: String(REDIS_PORT),
       REDIS_PASSWORD_PARAM: `/devcluster/${CLUSTER}/db/redis/password`,
       ETCD_ENDPOINTS: rig.etcd!.endpoints.join(","),
-      API_ROUTES: ROUTES.map((r) => r.replace("UP", `${upstreamIp}:${UPSTREAM_PORT}`)).join(";"),
+      API_ROUTES: encodeApiRoutes(ROUTES.map((r) => r.replace("UP", `${upstreamIp}:${UPSTREAM_PORT}`))),
     },
     "apiproxy",
   );
@@ -435,7 +434,7 @@ describe("the API-key proxy", () => {
         PORT: String(PROXY_PORT + 1),
         CLUSTER,
         REDIS_PASSWORD_PARAM: `/devcluster/${CLUSTER}/db/redis/password`,
-        API_ROUTES: "bad http://example.com/v1 header:X-Api-Key groups=developers",
+        API_ROUTES: encodeApiRoutes(["bad http://example.com/v1 header:X-Api-Key groups=developers"]),
       },
       "apiproxy-bad",
     );

@@ -22,7 +22,7 @@ const Env = z.object({
   LISTEN_ADDRESS: z.ipv4({ error: "required: the node's private address" }),
   PORT: int(1, 65535, 8097),
   CLUSTER: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "the cluster's name"),
-  /** The unit's ApiRoute= lines, joined by ";" (none: the service runs and says it has no route). */
+  /** The unit's ApiRoute= lines, one per line, base64url (none: the service runs with no route). */
   API_ROUTES: z.string().default(""),
   REDIS_HOST: z.string().default("127.0.0.1"),
   REDIS_PORT: int(1, 65535, 16379),

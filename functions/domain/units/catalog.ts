@@ -163,7 +163,7 @@ function readManifest(u: UnitFile, issues: string[]): UnitManifest {
   const routes = parseApiRoutes(routeLines.map((e) => ({ value: e.value, at: `${u.name}:${e.line}` })));
   if (routes.length && typeof routes[0] === "string") issues.push(...(routes as string[]));
   const routesEnv = routeLines.length
-    ? `API_ROUTES="${encodeApiRoutes(routeLines.map((e) => e.value))}"\n`
+    ? `API_ROUTES=${encodeApiRoutes(routeLines.map((e) => e.value))}\n`
     : "";
   const sidecarEnv =
     presenceEnv === undefined && !upstreams.length && !routesEnv

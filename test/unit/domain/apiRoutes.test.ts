@@ -71,6 +71,9 @@ describe("ApiRoute= lines", () => {
       "route 2: route 'a' is declared twice",
     ]);
     expect(decodeApiRoutes("")).toEqual([]);
+    expect(decodeApiRoutes("a https://a.example header:K groups=g")).toEqual([
+      "API_ROUTES is not base64url (the units push writes it from the ApiRoute= lines)",
+    ]);
   });
 });
 
@@ -88,9 +91,12 @@ describe("ApiRoute= in the catalog", () => {
       withRoutes("weather https://api.weather.example/v1 header:X-Api-Key groups=developers"),
     );
     const f = c.files.get("apiproxy@.service")!;
-    expect(f.manifest.sidecarEnv).toContain(
-      'API_ROUTES="weather https://api.weather.example/v1 header:X-Api-Key groups=developers"\n',
-    );
+    const line = /^API_ROUTES=(.*)$/m.exec(f.manifest.sidecarEnv ?? "")?.[1];
+    // Nothing a shell or systemd would split or quote, and it decodes to the declared route.
+    expect(line).toMatch(/^[A-Za-z0-9_-]+$/);
+    expect(decodeApiRoutes(line!)).toMatchObject([
+      { name: "weather", upstream: "https://api.weather.example/v1" },
+    ]);
     expect(f.hash).not.toBe(plain.hash);
     // The unit itself reads that file and passes the routes on.
     expect(f.rendered).toContain("EnvironmentFile=-/etc/devcluster/sidecars/%n.env");
