@@ -214,8 +214,11 @@ describe("the operator's view of a local cluster", { timeout: 600_000 }, () => {
       (JSON.parse(json.stdout) as { members: ClusterView["etcd"] }).members.members.map((m) => m.id).sort(),
     ).toEqual(view.etcd.members.map((m) => m.id).sort());
     const vols = await cli("volumes");
-    // The stack tags no volume (EC2 in moto has none with the cluster's tag): it says so, and exits 0.
-    expect(vols).toMatchObject({ code: 0, stdout: "no volumes (none is tagged for cluster dev)\n" });
+    // The catalog's database has the cluster's one volume: a row with its id, unit instance and name.
+    expect(vols.code).toBe(0);
+    const db = view.volumes.find((v) => v.instance === "postgres@1");
+    expect(db, "the database's volume in the view").toBeDefined();
+    expect(vols.stdout).toMatch(new RegExp(`^${db!.id}\\s+postgres\\s+postgres@1\\s+data\\s`, "m"));
   });
 
   it("the command line invokes the functions through the cluster's warm host (Lambda's Invoke shape)", async () => {
