@@ -99,7 +99,7 @@ describe("ApiRoute= in the catalog", () => {
     ]);
     expect(f.hash).not.toBe(plain.hash);
     // The unit itself reads that file and passes the routes on.
-    expect(f.rendered).toContain("EnvironmentFile=-/etc/devcluster/sidecars/%n.env");
+    expect(f.rendered).toContain("EnvironmentFile=-/etc/devcluster/sidecars/%N.env");
     expect(f.rendered).toContain("-e API_ROUTES=${API_ROUTES}");
   });
 
