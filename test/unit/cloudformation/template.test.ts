@@ -158,7 +158,7 @@ describe("Ignition first boot", () => {
       expect.arrayContaining(["amazon-ssm-agent.service", "docker.service", "etcd-install.service"]),
     );
     expect(fileText(cfg, "/etc/devcluster/cluster.env")).toBe(
-      `CLUSTER_NAME=dev\nSTACK_NAME=devcluster-dev\nCLUSTER_DOMAIN=dev.internal\nNODE_ROLE=${role}\nAWS_REGION=eu-west-1\nPRIVATE_ZONE_ID=Z0PRIVATE\nUSER_POOL_ID=eu-west-1_POOL\nUSER_POOL_CLIENT_ID=client0\nSNAPSHOT_BUCKET=devcluster-dev-snapshots\n`,
+      `CLUSTER_NAME=dev\nSTACK_NAME=devcluster-dev\nCLUSTER_DOMAIN=dev.internal\nNODE_ROLE=${role}\nAWS_REGION=eu-west-1\nPRIVATE_ZONE_ID=Z0PRIVATE\nUSER_POOL_ID=eu-west-1_POOL\nUSER_POOL_CLIENT_ID=client0\nSNAPSHOT_BUCKET=devcluster-dev-snapshots\nFILEDROP_SENDER=filedrop@dev.internal\n`,
     );
     const install = fileText(cfg, "/opt/bin/install-etcd");
     expect(install).toMatch(/sha256sum -c/);
