@@ -33,7 +33,10 @@ export const UploadRequest = z.object({
     .string()
     .min(1)
     .max(255)
-    .refine((n) => !/[\u0000-\u001f/\\]/.test(n), "no slashes or control characters"),
+    .refine(
+      (n) => ![...n].some((c) => c.charCodeAt(0) < 0x20 || c === "/" || c === "\\"),
+      "no slashes or control characters",
+    ),
   size: z.number().int().min(1),
   recipients: z.array(z.string().trim()).min(1, "at least one recipient"),
   days: z.number().int().min(1).optional(),
