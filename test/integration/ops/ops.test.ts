@@ -216,6 +216,14 @@ describe("the operator's view of a local cluster", { timeout: 600_000 }, () => {
     const vols = await cli("volumes");
     // The stack tags no volume (EC2 in moto has none with the cluster's tag): it says so, and exits 0.
     expect(vols).toMatchObject({ code: 0, stdout: "no volumes (none is tagged for cluster dev)\n" });
+    // Volume snapshots go through the units function, with its role: none to take here; a restore
+    // of a volume the cluster does not have is a clear error.
+    const snap = await cli("volume", "snapshot");
+    expect(snap.code).toBe(0);
+    expect(JSON.parse(snap.stdout)).toMatchObject({ volume: { action: "snapshot", taken: [], failed: [] } });
+    const restore = await cli("volume", "restore", "nope@1", "latest", "--yes");
+    expect(restore.code).not.toBe(0);
+    expect(restore.stderr).toMatch(/unit nope@1 has no volume in this cluster/);
   });
 
   it("the command line invokes the functions through the cluster's warm host (Lambda's Invoke shape)", async () => {
