@@ -14,8 +14,7 @@ import { stopNodeProcessesUnder } from "../local/node.ts";
 import { handleLifecycle } from "../functions/operations/lifecycle.ts";
 import { route53Dns } from "../functions/adapters/aws/route53Dns.ts";
 import { awsGroups } from "../functions/adapters/aws/groups.ts";
-import { createWorld, type World } from "../test/integration/operations/lifecycleWorld.ts";
-import { etcdUnitsHook } from "../functions/runtime/wiring.ts";
+import { createWorld, worldUnitsHook, type World } from "../test/integration/operations/lifecycleWorld.ts";
 import type { Role } from "../functions/domain/model.ts";
 
 process.env.DEVCLUSTER_LOG ??= "silent";
@@ -134,7 +133,7 @@ async function main() {
     w = await createWorld({ prefix: block.prefix, root: dir, name: `bench${process.pid}` });
     // As deployed: units are pushed to a launching node before its action completes (through the local
     // runner here; on AWS that push is one SendCommand plus its result polls per batch of 50 nodes).
-    if (!process.argv.includes("--no-units")) w.deps.units = etcdUnitsHook(w.deps.commands);
+    if (!process.argv.includes("--no-units")) w.deps.units = worldUnitsHook(w);
     countCalls(w.aws.autoscaling, "autoscaling");
     countCalls(w.aws.ec2, "ec2");
     countCalls(w.route53, "route53");

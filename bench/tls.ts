@@ -17,14 +17,13 @@ import { spawnEtcd } from "../local/etcd.ts";
 import { createLocalCommands } from "../local/commands.ts";
 import { handleLifecycle } from "../functions/operations/lifecycle.ts";
 import { issueNodeCertificate } from "../functions/operations/nodeCertificate.ts";
-import { etcdUnitsHook } from "../functions/runtime/wiring.ts";
 import { etcdEnv } from "../functions/domain/etcdEnv.ts";
 import { etcdClientUrl, etcdTlsClientUrl } from "../functions/domain/model.ts";
 import { NODE_PKI_DIR } from "../functions/domain/nodeTls.ts";
 import { CONTROL_PLANE_USER, createClientCertificate, createClusterCa } from "../functions/domain/pki.ts";
 import type { ClusterPki } from "../functions/ports/pki.ts";
 import { pollUntil } from "../functions/domain/poll.ts";
-import { createWorld, type World } from "../test/integration/operations/lifecycleWorld.ts";
+import { createWorld, worldUnitsHook, type World } from "../test/integration/operations/lifecycleWorld.ts";
 
 process.env.DEVCLUSTER_LOG ??= "silent";
 const arg = (name: string, def: number) => {
@@ -161,7 +160,7 @@ async function main() {
   const out: string[] = [];
   try {
     w = await createWorld({ prefix: block.prefix, root: dir, name: `benchtls${process.pid}` });
-    w.deps.units = etcdUnitsHook(w.deps.commands);
+    w.deps.units = worldUnitsHook(w);
     const mains = await w.scaleTo("main", 3);
     await Promise.all(mains.map((id) => handleLifecycle(w!.event("launch", "main", id), w!.deps, w!.log)));
     const l = await launches(w, pki);

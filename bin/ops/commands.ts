@@ -71,7 +71,7 @@ export const OPS_SUBS: Record<string, Sub> = {
   },
   db: {
     usage:
-      "db dumps <service> [<client>] | db restore <service> <client> <dump|latest> [--yes] [--instance N]\n  a database service's valid dumps (newest first); restoring one into a client's database: shows the\n  dump's age and size, then asks (--yes: do not ask; without a terminal, --yes is required). The\n  current database is kept, renamed <db>__before_<time>",
+      "db dumps <service> [<client>] | db dump <service> <client> | db restore <service> <client> <dump|latest> [--yes] [--instance N]\n  a database service's valid dumps (newest first); a dump now; restoring one into a client's database: shows the\n  dump's age and size, then asks (--yes: do not ask; without a terminal, --yes is required). The\n  current database is kept, renamed <db>__before_<time>",
     options: { yes: { type: "boolean", short: "y" }, instance: { type: "string" } },
     positionals: 4,
   },
@@ -97,6 +97,6 @@ export const OPS_USAGE = `Operating a cluster (the local one by default; --stack
   status <unit> | journal <unit> [-f] [--node ID] | ssh <node|unit>
   start|stop|restart <unit> [--node ID] | deploy | snapshot | restore [<id>|latest] | reconcile
   volume snapshot [<volume>] | volume restore <volume> <snapshot|latest> | volume move <volume> --zone Z
-  db dumps <service> [<client>] | db restore <service> <client> <dump|latest>
+  db dumps <service> [<client>] | db dump <service> <client> | db restore <service> <client> <dump|latest>
   common options: --json (one JSON document on stdout), --dir DIR (local), --stack/--region/--profile (AWS)
 `;

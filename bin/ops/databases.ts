@@ -176,9 +176,9 @@ export async function planDatabaseRestore(
 /** Bad usage of `db`, found before anything is contacted. */
 export function checkDbArgs(positionals: string[]): void {
   const [verb, service, client, which] = positionals;
-  if (verb !== "dumps" && verb !== "restore")
+  if (verb !== "dumps" && verb !== "dump" && verb !== "restore")
     throw new InvalidInputError(
-      `db: 'dumps <service> [<client>]' or 'restore <service> <client> <dump|latest>'; 'npx devcluster db --help' shows the usage`,
+      `db: 'dumps <service> [<client>]', 'dump <service> <client>' or 'restore <service> <client> <dump|latest>'; 'npx devcluster db --help' shows the usage`,
     );
   checkServiceName("the database service", service);
   if (verb === "dumps") {
@@ -187,6 +187,10 @@ export function checkDbArgs(positionals: string[]): void {
     return;
   }
   checkServiceName("the client", client);
+  if (verb === "dump") {
+    if (which !== undefined) throw new InvalidInputError("db dump: <service> <client> only");
+    return;
+  }
   if (which === undefined)
     throw new InvalidInputError("db restore: name the dump (latest, or one 'db dumps' lists)");
 }
@@ -240,6 +244,15 @@ export async function dbCommand(
       if (list.partial)
         say(`${list.partial} dumps without a valid manifest (failed or unfinished) are not offered`);
     }
+    return 0;
+  }
+  if (verb === "dump") {
+    const at = databaseUnit(view, service, instance);
+    const m = (await io.withProgress(`dump ${client} of ${service}`, () =>
+      runDbTool(t, at, ["dump", client!], 3600),
+    )) as DumpEntry & { ms: number };
+    if (io.asJson) io.json(m);
+    else io.out(`${m.database} dumped to ${m.key} (${m.bytes} bytes in ${(m.ms / 1000).toFixed(1)} s)`);
     return 0;
   }
   const plan = await planDatabaseRestore(t, view, service, client!, which!, instance);

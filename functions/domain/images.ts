@@ -10,6 +10,8 @@ export const IMAGE_NAMES = [
   "etcd-amb",
   "frontdoor",
   "hello",
+  "notes",
+  "postgres",
   "presence",
   "presence-dns",
 ] as const;

@@ -7,8 +7,11 @@ import { attach, down, kill, killAllMain, scale, status, up } from "./cluster.ts
 import { waitForAnswer } from "./frontdoor.ts";
 import type { Progress } from "./driver.ts";
 import { formatStatus } from "./status.ts";
+import { addNote, databaseNode, listNotes, notesAddress } from "./database.ts";
+import { pollUntil } from "../../functions/domain/poll.ts";
 
 const KEYS = 200;
+const ROWS = 100;
 
 export async function runDemo(
   dir: string,
@@ -84,6 +87,55 @@ export async function runDemo(
     );
     print(
       `  failover: ${failoverS.toFixed(1)} s from the kill to the first good answer through the front door`,
+    );
+
+    stepStart(`write ${ROWS} rows into Postgres through its client service (notes)`);
+    const db = await pollUntil(
+      async () => {
+        s = await status(dir);
+        const node = databaseNode(s);
+        const at = notesAddress(s);
+        return node && at && (await listNotes(at)) ? { node, at } : undefined;
+      },
+      { timeoutMs: 240_000, intervalMs: 1_000 },
+    );
+    check(db !== undefined, "postgres@1 running, notes answering through its ambassador");
+    const rows = new Map<number, string>();
+    for (let i = 0; i < ROWS; i++) {
+      const body = `demo row ${i}`;
+      const id = await addNote(db!.at, body);
+      if (id === undefined) throw new DevclusterError(`check failed: row ${i} was not committed`);
+      rows.set(id, body);
+    }
+    check(rows.size === ROWS, `${ROWS} rows committed on ${db!.node.id} (${db!.node.zone})`);
+
+    stepStart(`kill ${db!.node.id}, the node running the database; its volume follows it`);
+    const dbKilledAt = Date.now();
+    await kill(dir, db!.node.id, progress);
+    const moved = await pollUntil(
+      async () => {
+        s = await status(dir);
+        const node = databaseNode(s);
+        const at = notesAddress(s);
+        if (!node || node.id === db!.node.id || !at) return undefined;
+        const got = await listNotes(at);
+        return got ? { node, got } : undefined;
+      },
+      { timeoutMs: 240_000, intervalMs: 500 },
+    );
+    const dbFailoverS = (Date.now() - dbKilledAt) / 1000;
+    check(moved !== undefined, "postgres@1 answering again on another node");
+    check(
+      moved!.node.zone === db!.node.zone,
+      `moved to ${moved!.node.id}, in the same zone (${moved!.node.zone})`,
+    );
+    const volume = s.volumes.find((v) => v.service === "postgres" && v.instance === "postgres@1");
+    check(volume?.node === moved!.node.id, `its volume ${volume?.id ?? "?"} attached there`);
+    const back = new Map(moved!.got.map((r) => [r.id, r.body]));
+    const same = [...rows].filter(([id, body]) => back.get(id) === body).length;
+    check(same === ROWS, `${same}/${ROWS} rows read back`);
+    print(
+      `  database failover: ${dbFailoverS.toFixed(1)} s from the kill to every row read back on ${moved!.node.id}`,
     );
 
     stepStart(`write ${KEYS} keys into etcd`);

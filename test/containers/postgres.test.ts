@@ -428,7 +428,9 @@ describe("the postgres building block", () => {
       node.container("postgres-1"),
     );
     await listening(name);
-    // The dumps the schedule wrote above, as the operator's command lists them.
+    // A dump now (the operator's `db dump`), then the dumps as `db dumps` lists them: it is the newest.
+    const fresh = (await tool(name, ["dump", "wiki"])) as { key: string; bytes: number; sha256: string };
+    expect(fresh.key).toMatch(/^db-dumps\/pgtest\/postgres\/wiki\/.*\.dump$/);
     const listed = (await tool(name, ["dumps", "wiki"])) as {
       dumps: { key: string; bytes: number; database: string }[];
       partial: number;
@@ -436,6 +438,8 @@ describe("the postgres building block", () => {
     expect(listed.dumps.length).toBeGreaterThan(0);
     expect(listed.dumps.every((d) => d.database === "wiki")).toBe(true);
     const chosen = listed.dumps[0]!;
+    expect(chosen.key).toBe(fresh.key);
+    expect(chosen.bytes).toBe(fresh.bytes);
     await sql(name, "wiki", "wiki", wiki.value, "DELETE FROM pages; INSERT INTO pages VALUES ('Changed')");
 
     const res = (await tool(name, ["restore", "wiki", chosen.key, "--id", "restore-test-1"])) as {
@@ -546,7 +550,44 @@ describe("the postgres building block", () => {
     );
     const plan = await planDatabaseRestore(target, view, "postgres", "wiki", "latest");
     expect(plan.dump.key).toBe(chosen.key);
+    // A client holds a session open on the database being replaced: the swap ends it, as it says.
+    const sleeper = spawn(
+      "podman",
+      [
+        "exec",
+        "-e",
+        `PGPASSWORD=${wiki.value}`,
+        name,
+        "psql",
+        "-X",
+        "-h",
+        ip,
+        "-p",
+        String(PORT),
+        "-U",
+        "wiki",
+        "-d",
+        "wiki",
+        "-c",
+        "SELECT pg_sleep(600)",
+      ],
+      { env: podmanEnv, stdio: "ignore" },
+    );
+    const sleeperExit = new Promise<number | null>((resolve) => sleeper.on("close", resolve));
+    const sleeping = await pollUntil(
+      async () =>
+        (await superSql(
+          name,
+          "postgres",
+          "SELECT count(*) FROM pg_stat_activity WHERE datname = 'wiki' AND query LIKE '%pg_sleep%'",
+        )) === "1"
+          ? true
+          : undefined,
+      { timeoutMs: 60_000, intervalMs: 250 },
+    );
+    expect(sleeping).toBe(true);
     const viaCli = await plan.run();
+    expect(await sleeperExit).not.toBe(0);
     expect(viaCli.already).toBe(false);
     expect(viaCli.aside).not.toBe(res.aside);
     expect(await sql(name, "wiki", "wiki", wiki.value, "SELECT string_agg(title, ',') FROM pages")).toBe(

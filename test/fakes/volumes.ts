@@ -1,7 +1,7 @@
 // In-memory EBS volumes (the Volumes port), for operation tests; test/contracts/volumes.ts holds it
 // to the EC2 adapter over moto.
 import { volumeClientToken, type VolumeCreate, type VolumeRecord } from "../../functions/domain/volumes.ts";
-import type { VolumeSnapshots, Volumes } from "../../functions/ports/volumes.ts";
+import type { VolumeAccess, VolumeSnapshots, Volumes } from "../../functions/ports/volumes.ts";
 import type { VolumeSnapshotRecord } from "../../functions/domain/volumeSnapshots.ts";
 
 export class FakeVolumes implements Volumes {
@@ -151,4 +151,31 @@ export class FakeVolumeSnapshots implements VolumeSnapshots {
     if (!v) throw Object.assign(new Error(`no volume ${volumeId}`), { name: "InvalidVolume.NotFound" });
     v.retired = value;
   }
+}
+
+/**
+ * The fake as a units sync's volume access, for tests that push the real catalog (which declares
+ * volumes) to local node directories: every listed instance is running, the lock is one in memory,
+ * and `attachments` is what the local runner shows each node as its attached devices.
+ */
+export function fakeVolumeAccess(instanceIds: string[], cluster = "fake") {
+  const volumes = new FakeVolumes(cluster);
+  for (const id of instanceIds) volumes.instances.set(id, "running");
+  let held = false;
+  const access: VolumeAccess = {
+    store: volumes,
+    lock: async () => {
+      if (held) return undefined;
+      held = true;
+      return { release: async () => void (held = false) };
+    },
+  };
+  const attachments = async (ids: string[]) =>
+    Object.fromEntries(
+      ids.map((id) => [
+        id,
+        [...volumes.volumes.values()].filter((v) => v.attachedTo === id).map((v) => v.id),
+      ]),
+    );
+  return { volumes, access, attachments };
 }

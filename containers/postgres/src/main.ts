@@ -19,7 +19,7 @@ import { initInto, inspectDataDir } from "./dataDir.ts";
 import { dumpDatabase, dumpKey } from "./dumps.ts";
 import { dumpPrefix } from "../../../functions/domain/databaseDumps.ts";
 import { run, userIds } from "./proc.ts";
-import { dumpTool } from "./restore.ts";
+import { dumpTool, socketPg } from "./restore.ts";
 
 const log = programLogger("postgres");
 
@@ -204,6 +204,7 @@ await runProgram(log, async () => {
   // Logical dumps on a schedule, one database after the other, never two runs at once.
   let dumping = false;
   const s3 = new S3Client({ maxAttempts: 5, forcePathStyle: env.S3_FORCE_PATH_STYLE === "true" });
+  const pg = socketPg(env);
   const dumpAll = async () => {
     if (dumping || !env.DUMP_BUCKET) return;
     dumping = true;
@@ -217,12 +218,7 @@ await runProgram(log, async () => {
             bucket: env.DUMP_BUCKET,
             key,
             database: c.name,
-            start: () =>
-              spawn(
-                bin("pg_dump"),
-                ["-Fc", "-h", env.SOCKET_DIR, "-p", String(env.PORT), "-U", "postgres", "-d", c.name],
-                { ...ids, stdio: ["ignore", "pipe", "pipe"] },
-              ),
+            start: () => pg.dump(c.name),
           });
           log.info("dump.done", {
             code: "dump.done",

@@ -12,6 +12,7 @@ import { z } from "zod";
 import {
   checkDumpKey,
   checkManifest,
+  dumpKey,
   dumpPrefix,
   manifestKey,
   pairDumps,
@@ -22,6 +23,7 @@ import {
 import { ConfigError, RefusedError, UserError } from "../../../functions/domain/errors.ts";
 import { int, loadEnv } from "../../shared/config.ts";
 import { parseClients } from "./clients.ts";
+import { dumpDatabase } from "./dumps.ts";
 import { run, userIds } from "./proc.ts";
 
 /** The server, as a restore uses it. */
@@ -30,6 +32,8 @@ export interface Pg {
   sql(script: string): Promise<string>;
   /** pg_restore reading a custom-format dump on stdin into `database`, its objects made as `role`. */
   restore(database: string, role: string): ChildProcess;
+  /** pg_dump of `database` in the custom format, on stdout. */
+  dump(database: string): ChildProcess;
 }
 
 const notFound = (e: unknown) => ["NoSuchKey", "NotFound"].includes((e as { name?: string }).name ?? "");
@@ -85,6 +89,8 @@ export interface RestoreResult {
   aside: string | null;
   bytes: number;
   ms: number;
+  /** Where the time went: checks (manifest, state), the fresh database, pg_restore, the swap. */
+  phases?: { checkMs: number; createMs: number; restoreMs: number; swapMs: number };
   /** A retry of a restore that already finished: nothing was done again. */
   already: boolean;
 }
@@ -176,6 +182,7 @@ export async function restoreDatabase(opts: {
       `no role ${db}: this database service has not made client ${db} (CLIENTS); nothing was changed`,
     );
 
+  const t1 = Date.now();
   // A fresh database owned by the client; one left by an interrupted restore was never in use.
   const dropStaging = () => pg.sql(`DROP DATABASE IF EXISTS ${q(names.staging)} WITH (FORCE);`);
   await dropStaging();
@@ -183,6 +190,7 @@ export async function restoreDatabase(opts: {
     `CREATE DATABASE ${q(names.staging)} OWNER ${q(db)} TEMPLATE template0;\n` +
       `REVOKE ALL ON DATABASE ${q(names.staging)} FROM PUBLIC;`,
   );
+  const t2 = Date.now();
   try {
     const obj = await opts.s3.send(new GetObjectCommand({ Bucket: opts.bucket, Key: key }));
     const r = await restoreStream(obj.Body as Readable, pg.restore(names.staging, db));
@@ -201,6 +209,7 @@ export async function restoreDatabase(opts: {
     throw e;
   }
 
+  const t3 = Date.now();
   // The swap: the current database closed to new sessions and emptied of old ones, then both
   // renames in one transaction (all or nothing), so the name never points at a partial restore.
   const swap = [
@@ -238,6 +247,7 @@ export async function restoreDatabase(opts: {
     aside: state.exists ? names.aside : null,
     bytes: manifest.bytes,
     ms: Date.now() - t0,
+    phases: { checkMs: t1 - t0, createMs: t2 - t1, restoreMs: t3 - t2, swapMs: Date.now() - t3 },
     already: false,
   };
 }
@@ -271,11 +281,16 @@ export function socketPg(env: { PG_BIN: string; SOCKET_DIR: string; PORT: number
         [...conn, "-d", database, "--no-owner", `--role=${role}`, "--single-transaction", "--exit-on-error"],
         { ...ids, stdio: ["pipe", "ignore", "pipe"], env: { PATH: process.env.PATH, LANG: "C.UTF-8" } },
       ),
+    dump: (database) =>
+      spawn(`${env.PG_BIN}/pg_dump`, ["-Fc", ...conn, "-d", database], {
+        ...ids,
+        stdio: ["ignore", "pipe", "pipe"],
+      }),
   };
 }
 
 const TOOL_USAGE =
-  "main.mjs dumps [<client>] [--limit N] | main.mjs restore <client> <key> --id <id>: one JSON line on stdout";
+  "main.mjs dumps [<client>] [--limit N] | dump <client> | restore <client> <key> --id <id>: one JSON line on stdout";
 
 /**
  * `main.mjs dumps|restore ...`: prints one JSON line (the answer, or `{"error", "refused"}`); exit 0,
@@ -310,6 +325,21 @@ export async function dumpTool(argv: string[]): Promise<number> {
         service: env.SERVICE,
         ...(await listDumps({ s3, bucket: env.DUMP_BUCKET, prefix, database, limit })),
       });
+      return 0;
+    }
+    if (verb === "dump") {
+      // A dump now (before a risky change, say), the same as the scheduled one.
+      if (rest.length !== 1) throw new ConfigError(TOOL_USAGE);
+      const database = clientDb(rest[0]);
+      const t0 = Date.now();
+      const m = await dumpDatabase({
+        s3,
+        bucket: env.DUMP_BUCKET,
+        key: dumpKey(prefix, database, new Date()),
+        database,
+        start: () => socketPg(env).dump(database),
+      });
+      say({ ...m, ms: Date.now() - t0 });
       return 0;
     }
     if (verb === "restore") {

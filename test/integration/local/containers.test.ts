@@ -1,8 +1,10 @@
 // The local cluster with real containers (rootful podman + runc): the sample service answers through
 // the front door on another node, comes back after its worker is killed, a unit's Upstreams= reach
 // it through an ambassador on the unit's own node, a unit whose image does not exist fails on its
-// node alone with a clear reason, and `down` leaves no container, process or
-// listening port. Checked against podman, etcd and the network directly, not only through status.
+// node alone with a clear reason, units with volumes (a probe, and the catalog's postgres with every
+// committed row) come back on another node of their zone after a kill, the database is restored from
+// a dump by the operator's command, and `down` leaves no
+// container, process or listening port. Checked against podman, etcd and the network directly, not only through status.
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
@@ -19,6 +21,8 @@ import { EC2Client } from "@aws-sdk/client-ec2";
 import { ec2Volumes as ec2VolumesAdapter } from "../../../functions/adapters/aws/ec2Volumes.ts";
 import { localVolumeDir, readLedger } from "../../../local/volumes.ts";
 import { LOCAL_REGION } from "../../../local/moto.ts";
+import { addNote, databaseNode, listNotes, notesAddress } from "../../../local/cluster/database.ts";
+import { PROJECT_ROOT } from "../../../local/paths.ts";
 
 const run = promisify(execFile);
 const progress = () => {};
@@ -354,6 +358,158 @@ describe("real containers in the local cluster", { shuffle: false }, () => {
     await fns.units({ catalog: readCatalogDir(), confirm: true });
     expect((await ec2Volumes()).some((v) => v.id === vol.id)).toBe(true);
   }, 540_000);
+
+  it("postgres keeps every committed row when its node is killed: unit and volume move within the zone, no push needed", async () => {
+    // Written through the sample client (notes: its ambassador, its password from SSM); a row
+    // counts once notes answered 201, which it does only after Postgres committed the INSERT.
+    const ready = await pollUntil(
+      async () => {
+        const s = await status(lc.dir);
+        const db = databaseNode(s);
+        const at = notesAddress(s);
+        return db && at && (await listNotes(at)) ? { db, at } : undefined;
+      },
+      { timeoutMs: 240_000, intervalMs: 1_000 },
+    );
+    expect(ready, "postgres@1 running and notes answering through its ambassador").toBeDefined();
+    const { db: from } = ready!;
+    const vol = (await ec2Volumes()).find((v) => v.service === "postgres" && v.instance === "postgres@1")!;
+    expect(vol.attachedTo).toBe(from.id);
+    expect(vol.zone).toBe(from.zone);
+    // presence elected it: the master record names its node's address.
+    const master = (await status(lc.dir)).services.find((x) => x.name === "postgres")!;
+    expect(master.instances).toEqual([expect.objectContaining({ node: from.id, port: 5432, healthy: true })]);
+
+    const committed = new Map<number, string>();
+    for (let i = 0; i < 40; i++) {
+      const body = `row ${i} written before the kill of ${from.id}`;
+      const id = await addNote(ready!.at, body);
+      expect(id, body).toBeDefined();
+      committed.set(id!, body);
+    }
+
+    // The node dies. Lifecycle handlers sync with the catalog they were deployed with, which holds
+    // postgres and notes: nothing is pushed by hand.
+    const t0 = Date.now();
+    const attachments = new Set<number>();
+    await kill(lc.dir, from.id, progress);
+    const back = await pollUntil(
+      async () => {
+        const v = (await ec2Volumes()).filter((x) => x.id === vol.id);
+        attachments.add(v.filter((x) => x.attachedTo).length);
+        const s = await status(lc.dir);
+        const db = databaseNode(s);
+        const at = notesAddress(s);
+        if (!db || db.id === from.id || !at) return undefined;
+        const rows = await listNotes(at);
+        return rows ? { db, rows } : undefined;
+      },
+      { timeoutMs: 240_000, intervalMs: 1_000 },
+    );
+    expect(back, "postgres@1 answering again on another node").toBeDefined();
+    console.log(`postgres back after its node was killed: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    expect(back!.db.zone).toBe(from.zone);
+    // Every acknowledged row is there, with its text.
+    const got = new Map(back!.rows.map((r) => [r.id, r.body]));
+    for (const [id, body] of committed) expect(got.get(id), `row ${id}`).toBe(body);
+    expect([...attachments].every((n) => n <= 1)).toBe(true);
+    expect((await ec2Volumes()).find((v) => v.id === vol.id)!.attachedTo).toBe(back!.db.id);
+    // The node stand-ins' ledger: formatted once, no refused mount, never mounted on two nodes at once.
+    const ledger = readLedger(lc.dir).filter((e) => e.volume === vol.id);
+    expect(ledger.filter((e) => e.op === "mkfs")).toHaveLength(1);
+    expect(ledger.filter((e) => e.op === "refused")).toEqual([]);
+    let holder: string | undefined;
+    for (const e of ledger) {
+      if (e.op === "mount") {
+        expect(holder, `${e.node} mounted ${vol.id} while ${holder} held it`).toBeUndefined();
+        holder = e.node;
+      } else if (e.op === "umount" || e.op === "gone") holder = undefined;
+    }
+    expect(holder).toBe(back!.db.id);
+    // And it takes new rows on its new node.
+    const after = await addNote(notesAddress(await status(lc.dir))!, "row written after the move");
+    expect(after).toBeGreaterThan(Math.max(...committed.keys()));
+  }, 600_000);
+
+  it("the operator dumps the database and restores it from the dump: rows written since are gone, the replaced database is kept", async () => {
+    // `npx devcluster db ...` on this cluster: node commands to postgres@1's node, its program there
+    // reading the bucket as the node role.
+    const cli = (...args: string[]) =>
+      run("npx", ["tsx", "bin/devcluster.ts", "db", ...args, "--dir", lc.dir], {
+        cwd: PROJECT_ROOT,
+        env: { ...process.env, DEVCLUSTER_LOG: "silent" },
+      });
+    const notesNow = async () => {
+      const at = notesAddress(await status(lc.dir));
+      return at ? listNotes(at) : undefined;
+    };
+    const before = await pollUntil(notesNow, { timeoutMs: 120_000, intervalMs: 1000 });
+    expect(before, "notes answering").toBeDefined();
+    const dumped = JSON.parse((await cli("dump", "postgres", "notes", "--json")).stdout) as { key: string };
+    expect(dumped.key).toMatch(new RegExp(`^db-dumps/${lc.state.clusterName}/postgres/notes/.+\\.dump$`));
+    const listed = JSON.parse((await cli("dumps", "postgres", "notes", "--json")).stdout) as {
+      dumps: { key: string }[];
+    };
+    expect(listed.dumps[0]?.key).toBe(dumped.key);
+    const late = await addNote(notesAddress(await status(lc.dir))!, "written after the dump");
+    expect(late).toBeDefined();
+    // Not confirmed, and no terminal to ask on: refused, nothing changed.
+    const refused = await cli("restore", "postgres", "notes", "latest").then(
+      () => undefined,
+      (e: { code: number; stderr: string }) => e,
+    );
+    expect(refused?.code).toBe(1);
+    expect(refused?.stderr).toMatch(
+      /not confirmed and no terminal to ask on; nothing was changed \(pass --yes\)/,
+    );
+    expect((await notesNow())?.map((r) => r.id)).toContain(late);
+
+    const res = JSON.parse(
+      (await cli("restore", "postgres", "notes", dumped.key, "--yes", "--json")).stdout,
+    ) as {
+      aside: string;
+      already: boolean;
+    };
+    expect(res.already).toBe(false);
+    expect(res.aside).toMatch(/^notes__before_\d{8}T\d{9}Z$/);
+    // notes reaches the restored database on its next request: the rows of the dump, not the later one.
+    const restored = await pollUntil(notesNow, { timeoutMs: 60_000, intervalMs: 1000 });
+    expect(restored?.map((r) => r.id).sort((a, b) => a - b)).toEqual(
+      before!.map((r) => r.id).sort((a, b) => a - b),
+    );
+    // The replaced database is still there, with the later row, under its aside name.
+    const { stdout: ps } = await run("podman", ["ps", "--format", "json"], {
+      env: { ...process.env, CONTAINERS_CONF },
+    });
+    const pg = (JSON.parse(ps || "[]") as { Names: string[]; Labels: Record<string, string> }[]).find(
+      (c) =>
+        c.Labels["devcluster.name"] === "postgres-1" &&
+        (c.Labels["devcluster.root"] ?? "").startsWith(`${lc.dir}/`),
+    );
+    expect(pg).toBeDefined();
+    const { stdout: aside } = await run(
+      "podman",
+      [
+        "exec",
+        "-u",
+        "postgres",
+        pg!.Names[0]!,
+        "psql",
+        "-X",
+        "-tA",
+        "-h",
+        "/run/postgresql",
+        "-p",
+        "5432",
+        "-d",
+        res.aside,
+        "-c",
+        `SELECT count(*) FROM notes WHERE id = ${late}`,
+      ],
+      { env: { ...process.env, CONTAINERS_CONF } },
+    );
+    expect(aside.trim()).toBe("1");
+  }, 300_000);
 
   it("down removes every container and leaves no process or listening port", async () => {
     expect((await podmanRunning()).length).toBeGreaterThanOrEqual(6);

@@ -22,7 +22,10 @@ import { CLUSTER_TAG, ROLE_TAG, etcdClientUrl, type Role } from "../../../functi
 import { killLocalNode, prepareLocalNode } from "../../../local/node.ts";
 import { lifecycleEvent } from "../../../local/cluster/events.ts";
 import { LOCAL_REGION } from "../../../local/moto.ts";
-import { cachedStores } from "../../../functions/runtime/wiring.ts";
+import { cachedStores, etcdUnitsHook } from "../../../functions/runtime/wiring.ts";
+import { ec2Volumes } from "../../../functions/adapters/aws/ec2Volumes.ts";
+import { ec2Attachments } from "../../../local/volumes.ts";
+import type { UnitsHook } from "../../../functions/operations/deps.ts";
 import { DEFAULT_TIMING, type LifecycleDeps } from "../../../functions/operations/deps.ts";
 import type {
   LifecycleActionRef,
@@ -234,4 +237,14 @@ export async function createWorld(opts: {
     },
   };
   return world;
+}
+
+/**
+ * The units hook over the world's etcd and the repository's catalog, whose database keeps its data
+ * on a volume: EC2 is moto, and the machines see what it attached to them.
+ */
+export function worldUnitsHook(w: World): UnitsHook {
+  return etcdUnitsHook(createLocalCommands({ root: w.root, attachments: ec2Attachments(w.aws.ec2) }), {
+    volumes: ec2Volumes(w.aws.ec2, w.deps.clusterName),
+  });
 }

@@ -7,11 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { handleLifecycle } from "../../../functions/operations/lifecycle.ts";
 import { formatStep } from "../../../functions/domain/reportCodes.ts";
 import { handleReconcile } from "../../../functions/operations/reconcile.ts";
-import { etcdUnitsHook } from "../../../functions/runtime/wiring.ts";
 import { nodeDir, nodePids } from "../../../local/node.ts";
 import type { Role } from "../../../functions/domain/model.ts";
 import { useRig } from "../../rig/index.ts";
-import { createWorld, type World } from "./lifecycleWorld.ts";
+import { createWorld, worldUnitsHook, type World } from "./lifecycleWorld.ts";
 
 const rig = useRig({ moto: true, etcdMembers: 0 });
 let w: World;
@@ -22,7 +21,7 @@ const launch = (role: Role, id: string) => handleLifecycle(w.event("launch", rol
 
 beforeAll(async () => {
   w = await createWorld({ prefix: rig.block.prefix, root: rig.dir, name: rig.unique("tl") });
-  w.deps.units = etcdUnitsHook(w.deps.commands);
+  w.deps.units = worldUnitsHook(w);
   w.deps.history = { formedBefore: async () => formed };
   w.deps.recover = async () => {
     recoveries.push("called");

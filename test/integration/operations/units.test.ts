@@ -13,7 +13,6 @@ import { etcdPlacementStore } from "../../../functions/adapters/etcd/placementSt
 import { etcdNodeAccessStore } from "../../../functions/adapters/etcd/etcdAccess.ts";
 import { announcedByNode, nodeAccess, nodeRole } from "../../../functions/domain/etcdAccess.ts";
 import { prepareLocalNode } from "../../../local/node.ts";
-import { PROJECT_ROOT } from "../../../local/paths.ts";
 import { readCatalogDir } from "../../../functions/catalog/index.ts";
 import { InvalidInputError } from "../../../functions/domain/errors.ts";
 import { IMAGE_NAMES, missingImageRef, renderCatalogImages } from "../../../functions/domain/images.ts";
@@ -30,6 +29,7 @@ import {
 import { runUnits, syncUnits, type UnitsDeps } from "../../../functions/operations/units.ts";
 import type { CommandRequest, Commands } from "../../../functions/ports/index.ts";
 import { createLogger } from "../../../functions/runtime/log.ts";
+import { fakeVolumeAccess } from "../../fakes/volumes.ts";
 
 const log = createLogger({ fn: "units" });
 
@@ -97,7 +97,9 @@ describe("push through the local runner", () => {
       rec("i-d1", "data", "a"),
     ];
     for (const r of records) prepareLocalNode(root, r.instanceId, r.role);
-    const local = createLocalCommands({ root });
+    // The catalog's database keeps its data on a volume: EC2 is the fake, the nodes see its attachments.
+    const vols = fakeVolumeAccess(records.map((r) => r.instanceId));
+    const local = createLocalCommands({ root, attachments: vols.attachments });
     const store = memoryStore();
     const deps: UnitsDeps = {
       log,
@@ -105,6 +107,7 @@ describe("push through the local runner", () => {
       placements: store,
       commands: local,
       catalog: () => readCatalogDir(),
+      volumes: vols.access,
     };
 
     const first = await runUnits(deps, {});
@@ -260,24 +263,15 @@ describe("push over SSM (moto)", () => {
 });
 
 describe("systemd-analyze verify", () => {
-  it("accepts every rendered catalog unit (placed instances included), and the building blocks shipped beside their images, images rendered as a push does", () => {
+  it("accepts every rendered catalog unit (placed instances included), images rendered as a push does", () => {
     const digest = `@sha256:${"0".repeat(64)}`;
     const refs = Object.fromEntries(
-      [...IMAGE_NAMES, "postgres"].map((i) => [
+      IMAGE_NAMES.map((i) => [
         i,
         `123456789012.dkr.ecr.eu-west-1.amazonaws.com/dev/${i}:0.1.0-abcdef012345${digest}`,
       ]),
     );
-    const rendered = renderCatalogImages(
-      {
-        ...readCatalogDir(),
-        "postgres@.service": readFileSync(
-          join(PROJECT_ROOT, "containers", "postgres", "postgres@.service"),
-          "utf8",
-        ),
-      },
-      refs,
-    );
+    const rendered = renderCatalogImages(readCatalogDir(), refs);
     expect(rendered.missing).toEqual({});
     const catalog = loadCatalog(rendered.source);
     const root = join(rig.dir, "verify");
@@ -332,12 +326,14 @@ describe("image references", () => {
     const root = join(rig.dir, "images");
     const records = [rec("i-m1", "main", "a"), rec("i-w1", "worker", "a")];
     for (const r of records) prepareLocalNode(root, r.instanceId, r.role);
+    const vols = fakeVolumeAccess(records.map((r) => r.instanceId));
     const deps: UnitsDeps = {
       log,
       nodes: { listNodes: async () => records },
       placements: memoryStore(),
-      commands: createLocalCommands({ root }),
+      commands: createLocalCommands({ root, attachments: vols.attachments }),
       catalog: () => readCatalogDir(),
+      volumes: vols.access,
       images,
     };
     const unitText = (node: string, file: string) =>
@@ -423,7 +419,8 @@ describe("units never drops what runs on main nodes by accident", () => {
       rec("i-w1", "worker", "a"),
     ];
     for (const r of records) prepareLocalNode(root, r.instanceId, r.role);
-    const runner = createLocalCommands({ root });
+    const vols = fakeVolumeAccess(records.map((r) => r.instanceId));
+    const runner = createLocalCommands({ root, attachments: vols.attachments });
     const requests: CommandRequest[] = [];
     const commands: Commands = { run: (req) => (requests.push(req), runner.run(req)) };
     const store = memoryStore();
@@ -433,6 +430,7 @@ describe("units never drops what runs on main nodes by accident", () => {
       placements: store,
       commands,
       catalog: () => readCatalogDir(),
+      volumes: vols.access,
     };
     const first = await runUnits(deps, {});
     expect(first.failed).toEqual([]);
@@ -493,6 +491,7 @@ describe("etcd roles follow the placement", () => {
     const ids = { m: "i-0cc0000000000a001", w1: "i-0cc0000000000b001", w2: "i-0cc0000000000b002" };
     const records = [rec(ids.m, "main", "a"), rec(ids.w1, "worker", "a"), rec(ids.w2, "worker", "b")];
     for (const r of records) prepareLocalNode(root, r.instanceId, r.role);
+    const vols = fakeVolumeAccess(records.map((r) => r.instanceId));
     const client = new Etcd3({ hosts: rig.etcd!.endpoints });
     const applied: string[] = [];
     const store = etcdNodeAccessStore(client);
@@ -500,8 +499,9 @@ describe("etcd roles follow the placement", () => {
       log,
       nodes: { listNodes: async () => records },
       placements: memoryStore(),
-      commands: createLocalCommands({ root }),
+      commands: createLocalCommands({ root, attachments: vols.attachments }),
       catalog: () => readCatalogDir(),
+      volumes: vols.access,
       access: {
         apply: async (a) => (applied.push(a.user), store.apply(a)),
         remove: (a) => store.remove(a),

@@ -60,6 +60,9 @@ describe("db usage", () => {
     expect(() => checkDbArgs(["dumps", "postgres"])).not.toThrow();
     expect(() => checkDbArgs(["dumps", "postgres", "build-bot"])).not.toThrow();
     expect(() => checkDbArgs(["restore", "postgres", "wiki", "latest"])).not.toThrow();
+    expect(() => checkDbArgs(["dump", "postgres", "wiki"])).not.toThrow();
+    expect(() => checkDbArgs(["dump", "postgres"])).toThrow(InvalidInputError);
+    expect(() => checkDbArgs(["dump", "postgres", "wiki", "x"])).toThrow(InvalidInputError);
     for (const bad of [
       [],
       ["drop", "postgres"],

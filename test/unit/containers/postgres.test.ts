@@ -131,8 +131,8 @@ describe("the data directory", () => {
 
 describe("the postgres unit", () => {
   it("is a valid catalog unit: one primary with presence and an election, its data on a volume", () => {
-    const text = readFileSync(join(PROJECT_ROOT, "containers", "postgres", "postgres@.service"), "utf8");
-    const catalog = loadCatalog({ ...readCatalogDir(), "postgres@.service": text });
+    const text = readFileSync(join(PROJECT_ROOT, "functions", "catalog", "postgres@.service"), "utf8");
+    const catalog = loadCatalog(readCatalogDir());
     const unit = catalog.byName.get("postgres@1.service")!;
     expect(unit).toBeDefined();
     expect(catalog.byName.get("presence@postgres@1.service")!.rules.machineOf).toEqual([
