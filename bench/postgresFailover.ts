@@ -62,7 +62,9 @@ const block = reserveLocalClusterPrefix();
 const base = mkdtempSync(join(tmpdir(), "devcluster-bench-pgfail-"));
 const dir = join(base, "cluster");
 try {
-  await up(dir, { main: 3, workers: 3, data: 0, prefix: block.prefix }, quiet);
+  const tUp = performance.now();
+  await up(dir, { main: 3, workers: 2, data: 0, prefix: block.prefix }, quiet);
+  const upS = (performance.now() - tUp) / 1000;
   const state = readState(dir)!;
   const volumes = ec2Volumes(
     new EC2Client({ endpoint: state.motoEndpoint, region: LOCAL_REGION, credentials: state.admin }),
@@ -93,6 +95,11 @@ try {
     for (const [id, body] of rows) if (m.get(id) !== body) throw new Error(`row ${id} lost or changed`);
     return true;
   };
+  const first = await ready();
+  if (!first) throw new Error("postgres@1 and notes are not answering after up");
+  out(
+    `up ${upS.toFixed(1)} s; postgres@1 and notes answering ${((performance.now() - tUp) / 1000 - upS).toFixed(1)} s after up returned`,
+  );
   const rows = new Map<number, string>();
   const samples = { restart: [] as number[], failover: [] as number[] };
   const steps: Record<string, number[]> = {};

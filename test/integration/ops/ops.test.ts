@@ -214,13 +214,20 @@ describe("the operator's view of a local cluster", { timeout: 600_000 }, () => {
       (JSON.parse(json.stdout) as { members: ClusterView["etcd"] }).members.members.map((m) => m.id).sort(),
     ).toEqual(view.etcd.members.map((m) => m.id).sort());
     const vols = await cli("volumes");
-    // The stack tags no volume (EC2 in moto has none with the cluster's tag): it says so, and exits 0.
-    expect(vols).toMatchObject({ code: 0, stdout: "no volumes (none is tagged for cluster dev)\n" });
-    // Volume snapshots go through the units function, with its role: none to take here; a restore
-    // of a volume the cluster does not have is a clear error.
-    const snap = await cli("volume", "snapshot");
+    // The catalog's database has the cluster's one volume: a row with its id, unit instance and name.
+    expect(vols.code).toBe(0);
+    const db = view.volumes.find((v) => v.instance === "postgres@1");
+    expect(db, "the database's volume in the view").toBeDefined();
+    expect(vols.stdout).toMatch(new RegExp(`^${db!.id}\\s+postgres\\s+postgres@1\\s+data\\s`, "m"));
+    // Volume snapshots go through the units function, with its role; a restore of a volume the
+    // cluster does not have is a clear error.
+    const snap = await cli("volume", "snapshot", "postgres@1");
     expect(snap.code).toBe(0);
-    expect(JSON.parse(snap.stdout)).toMatchObject({ volume: { action: "snapshot", taken: [], failed: [] } });
+    const taken = (
+      JSON.parse(snap.stdout) as { volume: { taken: { volumeId: string }[]; failed: unknown[] } }
+    ).volume;
+    expect(taken.taken.map((t) => t.volumeId)).toEqual([db!.id]);
+    expect(taken.failed).toEqual([]);
     const restore = await cli("volume", "restore", "nope@1", "latest", "--yes");
     expect(restore.code).not.toBe(0);
     expect(restore.stderr).toMatch(/unit nope@1 has no volume in this cluster/);
