@@ -497,7 +497,7 @@ export function addIam(t: TemplateBuilder, o: SynthOptions, functions: readonly 
           },
         },
         {
-          // The file drop (decision 60) keeps its files and records below filedrop/<cluster>/ of the
+          // The file drop (decision 61) keeps its files and records below filedrop/<cluster>/ of the
           // snapshot bucket, presigns the browser's part uploads and the downloads with these same
           // grants, and mails links from the stack's sender address only.
           PolicyName: "file-drop",

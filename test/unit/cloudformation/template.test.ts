@@ -598,7 +598,7 @@ describe("IAM", () => {
         "kms:GenerateDataKey",
         // ...and lists and reads them to restore one.
         "s3:ListBucket",
-        // The file drop's (decision 60): its records' clean-up and the links' mail.
+        // The file drop's (decision 61): its records' clean-up and the links' mail.
         "s3:DeleteObject",
         "ses:SendEmail",
       ]),
