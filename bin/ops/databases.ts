@@ -157,7 +157,9 @@ export async function planDatabaseRestore(
 ): Promise<{ dump: DumpEntry; run: () => Promise<DatabaseRestore> }> {
   const choice = dumpChoice(view.cluster, service, client, which);
   const at = databaseUnit(view, service, instance);
-  const list = (await runDbTool(t, at, ["dumps", client, "--limit", "500"], 120)) as DumpList;
+  // 120 lines of about 140 characters stay within what SSM keeps of a command's output (24,000);
+  // a month of daily dumps is 30.
+  const list = (await runDbTool(t, at, ["dumps", client, "--limit", "120"], 120)) as DumpList;
   const dump = choice === "latest" ? list.dumps[0] : list.dumps.find((d) => d.key === choice);
   if (!dump)
     throw new NotFoundError(

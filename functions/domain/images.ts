@@ -9,6 +9,7 @@ export const IMAGE_NAMES = [
   "auth",
   "dashboard",
   "etcd-amb",
+  "filedrop",
   "frontdoor",
   "hello",
   "notes",

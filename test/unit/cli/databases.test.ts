@@ -160,7 +160,7 @@ describe("db restore", () => {
       /not confirmed and no terminal .*nothing was changed \(pass --yes\)/,
     );
     expect(sent.map((r) => r.script)).toEqual([
-      "docker exec 'postgres-1' node main.mjs 'dumps' 'wiki' '--limit' '500'",
+      "docker exec 'postgres-1' node main.mjs 'dumps' 'wiki' '--limit' '120'",
     ]);
   });
 
