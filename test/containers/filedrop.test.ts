@@ -13,9 +13,11 @@ import {
   GetObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
+  PutBucketCorsCommand,
   PutObjectCommand,
   S3Client,
 } from "@aws-sdk/client-s3";
+import { chromium } from "playwright-core";
 import { SESClient, VerifyEmailIdentityCommand } from "@aws-sdk/client-ses";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pollUntil } from "../../functions/domain/poll.ts";
@@ -303,5 +305,60 @@ describe("file drop", () => {
     expect(await objectsBelow(`filedrop/${CLUSTER}/uploads/`)).toEqual([]);
     const again = await app(`/api/uploads/${plan.id}`, { method: "DELETE" });
     expect(again.status).toBe(404);
+  });
+
+  it("uploads a file through the page in Chromium, parts straight to S3", async () => {
+    const origin = `http://${ip}:${APP_PORT}`;
+    // The bucket's CORS rule as the template writes it, for this page's origin.
+    await s3().send(
+      new PutBucketCorsCommand({
+        Bucket: BUCKET,
+        CORSConfiguration: {
+          CORSRules: [
+            {
+              AllowedOrigins: [origin],
+              AllowedMethods: ["PUT"],
+              AllowedHeaders: ["*"],
+              ExposeHeaders: ["ETag"],
+              MaxAgeSeconds: 3600,
+            },
+          ],
+        },
+      }),
+    );
+    const file = randomBytes(2 * PART + 777);
+    const browser = await chromium.launch({
+      executablePath: process.env.CHROMIUM_BIN ?? "/usr/bin/chromium",
+    });
+    try {
+      const context = await browser.newContext();
+      // What the front door adds after sign-in, on the service's requests only (never on S3's).
+      await context.route(`${origin}/**`, (route) =>
+        route.continue({ headers: { ...route.request().headers(), "x-remote-user": "alice" } }),
+      );
+      const page = await context.newPage();
+      await page.goto(`${origin}/`);
+      await page
+        .getByLabel("File")
+        .setInputFiles({ name: "from the page.bin", mimeType: "application/octet-stream", buffer: file });
+      await page.getByLabel("Recipients (comma separated)").fill("dave@example.test");
+      await page.getByRole("button", { name: "Upload and send" }).click();
+      await page
+        .getByRole("status")
+        .filter({ hasText: /Sent to|Failed/ })
+        .waitFor({ timeout: 60_000 });
+      expect(await page.getByRole("status").textContent()).toMatch(
+        /^Sent to dave@example.test\. The link works until /,
+      );
+    } finally {
+      await browser.close();
+    }
+    const mail = (await sentMail()).filter((m) => m.destinations.ToAddresses.includes("dave@example.test"));
+    expect(mail).toHaveLength(1);
+    const u = new URL(/https?:\/\/\S+\/d\/[A-Za-z0-9_-]+/.exec(mail[0]!.body)![0]);
+    const hop = await httpAsk({ address: u.hostname, port: u.port }, u.pathname);
+    expect(hop.status).toBe(303);
+    const got = Buffer.from(await (await fetch(hop.headers.location!)).arrayBuffer());
+    expect(got.equals(file)).toBe(true);
   });
 });
