@@ -21,6 +21,7 @@ export const Params = {
   alarmTopic: "AlarmTopicArn",
   publicZoneId: "PublicZoneId",
   frontDoorDnsName: "FrontDoorDnsName",
+  fileDropSender: "FileDropSender",
 } as const;
 
 export const Conditions = {

@@ -87,6 +87,7 @@ export function prepareLocalNode(root: string, instanceId: string, role: Role, e
         USER_POOL_ID: env.userPool?.userPoolId ?? "",
         USER_POOL_CLIENT_ID: env.userPool?.clientId ?? "",
         SNAPSHOT_BUCKET: env.snapshotBucket,
+        FILEDROP_SENDER: `filedrop@${env.domain}`,
       }),
     );
     writeNodeAwsEnv(root, instanceId, env.aws);

@@ -8,6 +8,7 @@ import type { FunctionName, SynthOptions } from "../options.ts";
 import { CLUSTER_TAG, ROLES } from "../../functions/domain/model.ts";
 import { clusterKeyAlias } from "../../functions/domain/clusterKey.ts";
 import { DUMP_KEY_PREFIX } from "../../functions/domain/databaseDumps.ts";
+import { FILEDROP_KEY_PREFIX } from "../../functions/domain/fileDrop.ts";
 import { CONTROL_PLANE_USER } from "../../functions/domain/etcdUser.ts";
 import { VOLUME_TAGS } from "../../functions/domain/volumes.ts";
 import { repositoryArns } from "./images.ts";
@@ -493,6 +494,25 @@ export function addIam(t: TemplateBuilder, o: SynthOptions, functions: readonly 
           PolicyDocument: {
             Version: "2012-10-17",
             Statement: dashboardStatements(o, functions),
+          },
+        },
+        {
+          // The file drop (decision 61) keeps its files and records below filedrop/<cluster>/ of the
+          // snapshot bucket, presigns the browser's part uploads and the downloads with these same
+          // grants, and mails links from the stack's sender address only.
+          PolicyName: "file-drop",
+          PolicyDocument: {
+            Version: "2012-10-17",
+            Statement: [
+              allow(
+                ["s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
+                sub(`\${${Ids.snapshotBucket}.Arn}/${FILEDROP_KEY_PREFIX}\${${Params.clusterName}}/*`),
+              ),
+              encryptSnapshots,
+              allow(["ses:SendEmail"], arn("ses", "identity/*"), {
+                StringEquals: { "ses:FromAddress": ref(Params.fileDropSender) },
+              }),
+            ],
           },
         },
         {

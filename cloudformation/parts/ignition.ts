@@ -60,6 +60,7 @@ const SUBSTITUTIONS = {
   UserPoolId: Ids.userPool,
   UserPoolClientId: Ids.authClient,
   SnapshotBucket: Ids.snapshotBucket,
+  FileDropSender: Params.fileDropSender,
 } as const;
 type ConfigParam = keyof typeof SUBSTITUTIONS;
 // Letters and underscores only: survives both URL-encoding (data URLs) and JSON unchanged.
@@ -162,6 +163,7 @@ export function ignitionConfig(role: Role, etcdVersion: string): IgnitionConfig 
         USER_POOL_ID: placeholder("UserPoolId"),
         USER_POOL_CLIENT_ID: placeholder("UserPoolClientId"),
         SNAPSHOT_BUCKET: placeholder("SnapshotBucket"),
+        FILEDROP_SENDER: placeholder("FileDropSender"),
       }),
     ),
     // Nodes are replaced, not rebooted in place by the update engine: two main nodes rebooting at

@@ -25,6 +25,14 @@ export function addParameters(t: TemplateBuilder, o: SynthOptions): void {
     MaxLength: 253,
     ConstraintDescription: "a DNS name: dot-separated labels of a-z, 0-9 and inner '-'",
   });
+  t.parameter(Params.fileDropSender, {
+    Type: "String",
+    Description: "Sender of the file drop's emailed links: an address or domain verified in SES",
+    Default: `filedrop@${o.clusterDomain}`,
+    AllowedPattern: "^[^@\\s]+@[a-z0-9.-]+$",
+    MaxLength: 254,
+    ConstraintDescription: "an email address",
+  });
   t.parameter(Params.flatcarAmi, {
     // An SSM parameter resolved at every deploy: new launch template versions pick up a newer AMI.
     Type: "AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>",

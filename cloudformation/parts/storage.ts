@@ -8,6 +8,7 @@ import type { FunctionName } from "../options.ts";
 import { snapshotReaders } from "./keys.ts";
 import { SNAPSHOT_KEY_PREFIX } from "./iam.ts";
 import { DUMP_KEY_PREFIX } from "../../functions/domain/databaseDumps.ts";
+import { FILEDROP_KEY_PREFIX, FILEDROP_MAX_DAYS } from "../../functions/domain/fileDrop.ts";
 import { clusterKeyAlias } from "../../functions/domain/clusterKey.ts";
 
 /**
@@ -68,6 +69,19 @@ export function addStorage(t: TemplateBuilder, functions: readonly FunctionName[
         RestrictPublicBuckets: true,
       },
       OwnershipControls: { Rules: [{ ObjectOwnership: "BucketOwnerEnforced" }] },
+      // The file drop's page sends upload parts from the browser straight to the bucket through
+      // presigned URLs, and reads each part's ETag to complete the upload.
+      CorsConfiguration: {
+        CorsRules: [
+          {
+            AllowedOrigins: [sub(`https://filedrop.\${${Params.clusterDomain}}`)],
+            AllowedMethods: ["PUT"],
+            AllowedHeaders: ["*"],
+            ExposedHeaders: ["ETag"],
+            MaxAge: 3600,
+          },
+        ],
+      },
       LifecycleConfiguration: {
         Rules: [
           {
@@ -86,6 +100,15 @@ export function addStorage(t: TemplateBuilder, functions: readonly FunctionName[
             Status: "Enabled",
             Prefix: DUMP_KEY_PREFIX,
             ExpirationInDays: DUMP_RETENTION_DAYS,
+          },
+          {
+            // The file drop's links last at most FILEDROP_MAX_DAYS (the service answers 410 after
+            // its own expiry); the files go a day after the longest, and no old version is kept.
+            Id: "expire-file-drop",
+            Status: "Enabled",
+            Prefix: FILEDROP_KEY_PREFIX,
+            ExpirationInDays: FILEDROP_MAX_DAYS + 1,
+            NoncurrentVersionExpiration: { NoncurrentDays: 1 },
           },
         ],
       },

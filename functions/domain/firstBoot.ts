@@ -43,6 +43,8 @@ export interface ClusterEnv {
   USER_POOL_CLIENT_ID: string;
   /** The snapshot bucket: database services write their logical dumps below db-dumps/ there. */
   SNAPSHOT_BUCKET: string;
+  /** The file drop's sender of emailed links (a stack parameter; an SES-verified identity). */
+  FILEDROP_SENDER: string;
 }
 
 /** An environment file (systemd's `EnvironmentFile=` and podman's `--env-file` both read it). */

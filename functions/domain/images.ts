@@ -5,15 +5,18 @@ import { InvalidInputError } from "./errors.ts";
 /** Every image built from containers/<name>/Containerfile; one ECR repository each. */
 export const IMAGE_NAMES = [
   "ambassador",
+  "apiproxy",
   "auth",
   "dashboard",
   "etcd-amb",
+  "filedrop",
   "frontdoor",
   "hello",
   "notes",
   "postgres",
   "presence",
   "presence-dns",
+  "redis",
 ] as const;
 
 /** The ECR repository of an image: one namespace per cluster. */

@@ -20,6 +20,8 @@ export interface TestResources {
   cluster: string;
   groups?: { main?: string; worker?: string; data?: string };
   zoneId?: string;
+  /** The file drop's sender address. */
+  sender?: string;
 }
 
 /** moto's account and the local region. */
@@ -36,6 +38,7 @@ function resolver(r: TestResources): (v: CfnValue) => CfnValue {
     [Ids.snapshotBucket]: r.bucket,
     [`${Ids.snapshotBucket}.Arn`]: `arn:aws:s3:::${r.bucket}`,
     [Ids.privateZone]: r.zoneId ?? "ZNOTUSED",
+    [Params.fileDropSender]: r.sender ?? "filedrop@notused.test",
     [Ids.vpc]: "vpc-notused",
     [Ids.group("main")]: r.groups?.main ?? "main-notused",
     [Ids.group("worker")]: r.groups?.worker ?? "worker-notused",

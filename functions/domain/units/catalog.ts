@@ -13,6 +13,7 @@ import {
 } from "./names.ts";
 import { checkMountPath, parseVolume, type VolumeSpec } from "../volumes.ts";
 import { GROUP_NAME, PORT_NAME, SERVICE_NAME, parsePorts } from "../presence.ts";
+import { encodeApiRoutes, parseApiRoutes } from "../apiRoutes.ts";
 import {
   getList,
   getValue,
@@ -43,6 +44,7 @@ const MANIFEST_KEYS = [
   "Public",
   "Groups",
   "Volume",
+  "ApiRoute",
 ];
 const PRESENCE_KEYS = ["Ports", "Http", "Streams", "HealthCheck", "Election", "Public", "Groups"];
 export const PRESENCE_SIDECAR = "presence@.service";
@@ -156,10 +158,17 @@ function readManifest(u: UnitFile, issues: string[]): UnitManifest {
       issues.push(
         `${u.name}:${line}: Upstreams= takes <service>[/<portName>]:<localPort>[:master], not '${w}'`,
       );
+  // The API proxy's routes reach its container through the same per-instance file (its unit reads it).
+  const routeLines = getList(u, MANIFEST_SECTION, "ApiRoute");
+  const routes = parseApiRoutes(routeLines.map((e) => ({ value: e.value, at: `${u.name}:${e.line}` })));
+  if (routes.length && typeof routes[0] === "string") issues.push(...(routes as string[]));
+  const routesEnv = routeLines.length
+    ? `API_ROUTES=${encodeApiRoutes(routeLines.map((e) => e.value))}\n`
+    : "";
   const sidecarEnv =
-    presenceEnv === undefined && !upstreams.length
+    presenceEnv === undefined && !upstreams.length && !routesEnv
       ? undefined
-      : `# sidecar settings of ${u.name} (its [${MANIFEST_SECTION}] section)\n${presenceEnv ?? ""}${upstreams.length ? `UPSTREAMS=${upstreams.map((x) => x.w).join(",")}\n` : ""}`;
+      : `# sidecar settings of ${u.name} (its [${MANIFEST_SECTION}] section)\n${presenceEnv ?? ""}${upstreams.length ? `UPSTREAMS=${upstreams.map((x) => x.w).join(",")}\n` : ""}${routesEnv}`;
   const volumes: UnitManifest["volumes"] = [];
   for (const e of getList(u, MANIFEST_SECTION, "Volume")) {
     const v = parseVolume(e.value.trim());

@@ -300,6 +300,8 @@ describe("real containers in the local cluster", { shuffle: false }, () => {
     };
     expect(snap.volume.taken.map((x) => x.volumeId)).toEqual([vol.id]);
     const snapId = snap.volume.taken[0]!.id;
+    // moto completes a snapshot at once: it is the volume's newest completed one in the status.
+    expect((await status(lc.dir)).volumes.find((x) => x.id === vol.id)?.lastSnapshot).toBe(snapId);
     writeFileSync(join(data, "marker"), "after\n");
     const restoreEvent = { volume: { action: "restore", target: "keeper@1", snapshot: snapId }, catalog };
     // Bad input first: another volume's or an unknown snapshot, nothing changed.

@@ -219,6 +219,18 @@ describe("the operator's view of a local cluster", { timeout: 600_000 }, () => {
     const db = view.volumes.find((v) => v.instance === "postgres@1");
     expect(db, "the database's volume in the view").toBeDefined();
     expect(vols.stdout).toMatch(new RegExp(`^${db!.id}\\s+postgres\\s+postgres@1\\s+data\\s`, "m"));
+    // Volume snapshots go through the units function, with its role; a restore of a volume the
+    // cluster does not have is a clear error.
+    const snap = await cli("volume", "snapshot", "postgres@1");
+    expect(snap.code).toBe(0);
+    const taken = (
+      JSON.parse(snap.stdout) as { volume: { taken: { volumeId: string }[]; failed: unknown[] } }
+    ).volume;
+    expect(taken.taken.map((t) => t.volumeId)).toEqual([db!.id]);
+    expect(taken.failed).toEqual([]);
+    const restore = await cli("volume", "restore", "nope@1", "latest", "--yes");
+    expect(restore.code).not.toBe(0);
+    expect(restore.stderr).toMatch(/unit nope@1 has no volume in this cluster/);
   });
 
   it("the command line invokes the functions through the cluster's warm host (Lambda's Invoke shape)", async () => {

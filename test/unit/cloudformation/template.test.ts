@@ -1,7 +1,7 @@
 // The template's shape: every part the cluster needs is there, with the settings that matter.
 import { describe, expect, it } from "vitest";
 import { buildTemplate } from "../../../cloudformation/template.ts";
-import { HOOKS, Ids } from "../../../cloudformation/ids.ts";
+import { HOOKS, Ids, Params } from "../../../cloudformation/ids.ts";
 import { SSM_AGENT_ACTIONS, UNSCOPABLE_ACTIONS } from "../../../cloudformation/parts/iam.ts";
 import { USER_DATA_LIMIT, type IgnitionConfig } from "../../../cloudformation/parts/ignition.ts";
 import { ETCD_MEMBER_UNIT } from "../../../functions/domain/firstBoot.ts";
@@ -31,6 +31,7 @@ function ignitionOf(role: Role): IgnitionConfig {
       UserPool: "eu-west-1_POOL",
       AuthUserPoolClient: "client0",
       SnapshotBucket: "devcluster-dev-snapshots",
+      FileDropSender: "filedrop@dev.internal",
     }),
   ) as IgnitionConfig;
 }
@@ -158,7 +159,7 @@ describe("Ignition first boot", () => {
       expect.arrayContaining(["amazon-ssm-agent.service", "docker.service", "etcd-install.service"]),
     );
     expect(fileText(cfg, "/etc/devcluster/cluster.env")).toBe(
-      `CLUSTER_NAME=dev\nSTACK_NAME=devcluster-dev\nCLUSTER_DOMAIN=dev.internal\nNODE_ROLE=${role}\nAWS_REGION=eu-west-1\nPRIVATE_ZONE_ID=Z0PRIVATE\nUSER_POOL_ID=eu-west-1_POOL\nUSER_POOL_CLIENT_ID=client0\nSNAPSHOT_BUCKET=devcluster-dev-snapshots\n`,
+      `CLUSTER_NAME=dev\nSTACK_NAME=devcluster-dev\nCLUSTER_DOMAIN=dev.internal\nNODE_ROLE=${role}\nAWS_REGION=eu-west-1\nPRIVATE_ZONE_ID=Z0PRIVATE\nUSER_POOL_ID=eu-west-1_POOL\nUSER_POOL_CLIENT_ID=client0\nSNAPSHOT_BUCKET=devcluster-dev-snapshots\nFILEDROP_SENDER=filedrop@dev.internal\n`,
     );
     const install = fileText(cfg, "/opt/bin/install-etcd");
     expect(install).toMatch(/sha256sum -c/);
@@ -597,6 +598,9 @@ describe("IAM", () => {
         "kms:GenerateDataKey",
         // ...and lists and reads them to restore one.
         "s3:ListBucket",
+        // The file drop's (decision 61): its records' clean-up and the links' mail.
+        "s3:DeleteObject",
+        "ses:SendEmail",
       ]),
     );
     expect(SSM_AGENT_ACTIONS.filter((a) => a.startsWith("ssm:GetParameter"))).toEqual([]);
@@ -630,7 +634,12 @@ describe("IAM", () => {
     expect(on("s3:PutObject").Resource).toEqual({
       "Fn::Sub": `\${${Ids.snapshotBucket}.Arn}/db-dumps/\${ClusterName}/*`,
     });
-    expect(actionsOf(t, Ids.nodeRole).has("s3:DeleteObject")).toBe(false);
+    // A node deletes objects below the file drop's prefix only (its records), never a dump.
+    expect(
+      mine
+        .filter((x) => (x.statement.Action as string[]).includes("s3:DeleteObject"))
+        .map((x) => x.statement.Resource),
+    ).toEqual([{ "Fn::Sub": `\${${Ids.snapshotBucket}.Arn}/filedrop/\${ClusterName}/*` }]);
     expect(
       mine.filter((x) => (x.statement.Action as string[]).includes("s3:ListBucket")).map((x) => x.statement),
     ).toEqual([
@@ -648,6 +657,7 @@ describe("IAM", () => {
     ).toEqual([
       JSON.stringify({ "Fn::Sub": `\${${Ids.snapshotBucket}.Arn}/etcd-snapshots/\${ClusterName}/data/*` }),
       JSON.stringify({ "Fn::Sub": `\${${Ids.snapshotBucket}.Arn}/db-dumps/\${ClusterName}/*` }),
+      JSON.stringify({ "Fn::Sub": `\${${Ids.snapshotBucket}.Arn}/filedrop/\${ClusterName}/*` }),
     ]);
     // A restore's nodes read the cluster's snapshot data, nothing else in the bucket.
     expect(on("s3:GetObject").Resource).toEqual({
@@ -813,9 +823,9 @@ describe("IAM", () => {
     for (const r of scoped("route53:ChangeResourceRecordSets"))
       expect(r).toContain("hostedzone/${PrivateZone}");
     // Every object action is held to the cluster's own prefix and one of its parts (or, for the
-    // nodes' database dumps, the cluster's own dump prefix).
+    // nodes' database dumps and the file drop, the cluster's own prefix of each).
     const own =
-      /\$\{SnapshotBucket\.Arn\}\/(etcd-snapshots\/\$\{ClusterName\}\/(data|manifests|locks)|db-dumps\/\$\{ClusterName\})\/\*/;
+      /\$\{SnapshotBucket\.Arn\}\/(etcd-snapshots\/\$\{ClusterName\}\/(data|manifests|locks)|(db-dumps|filedrop)\/\$\{ClusterName\})\/\*/;
     for (const a of ["s3:PutObject", "s3:DeleteObject", "s3:GetObject", "s3:AbortMultipartUpload"])
       for (const x of statements.filter((y) => (y.statement.Action as string[]).includes(a))) {
         const rs = [x.statement.Resource].flat().map((r) => JSON.stringify(r));
@@ -895,5 +905,25 @@ describe("parameters and outputs", () => {
     expect(Object.keys(withFunctions.Parameters).length).toBeLessThan(200);
     expect(Object.keys(t.Outputs).length).toBeLessThan(200);
     expect(JSON.stringify(withFunctions).length).toBeLessThan(1024 * 1024);
+  });
+});
+
+describe("file drop", () => {
+  it("mails only from the sender parameter, and the bucket expires its prefix and lets its page send parts", () => {
+    const mail = roleStatements(t).filter((x) => (x.statement.Action as string[]).includes("ses:SendEmail"));
+    expect(mail.map((x) => x.role)).toEqual([Ids.nodeRole]);
+    expect(mail[0]!.statement.Condition).toEqual({
+      StringEquals: { "ses:FromAddress": { Ref: Params.fileDropSender } },
+    });
+    const bucket = props(t, Ids.snapshotBucket);
+    const rules = (bucket.LifecycleConfiguration as { Rules: Record<string, unknown>[] }).Rules;
+    expect(rules.find((r) => r.Id === "expire-file-drop")).toMatchObject({
+      Prefix: "filedrop/",
+      ExpirationInDays: 15,
+      NoncurrentVersionExpiration: { NoncurrentDays: 1 },
+    });
+    const cors = (bucket.CorsConfiguration as { CorsRules: Record<string, unknown>[] }).CorsRules;
+    expect(cors).toEqual([expect.objectContaining({ AllowedMethods: ["PUT"], ExposedHeaders: ["ETag"] })]);
+    expect(JSON.stringify(cors[0]!.AllowedOrigins)).toContain("https://filedrop.${ClusterDomain}");
   });
 });
