@@ -16,6 +16,8 @@ import { encodeApiRoutes } from "../functions/domain/apiRoutes.ts";
 import { CONTAINERS_CONF } from "../local/containers.ts";
 import { reserveLoopbackBlock } from "../local/loopback.ts";
 import { startMoto } from "../local/moto.ts";
+import { startEtcdCluster } from "../local/etcd.ts";
+import { Etcd3 } from "etcd3";
 import { PROJECT_ROOT } from "../local/paths.ts";
 import { median, out } from "./lib.ts";
 
@@ -37,6 +39,26 @@ const ip = block.address(40);
 const upIp = block.address(41);
 const dir = mkdtempSync(join(tmpdir(), "devcluster-bench-apiproxy-"));
 const moto = await startMoto({ host: block.address(1), dir: join(dir, "moto") });
+// The proxy serves announced front doors only: one is announced, and the bench calls from its address.
+const doorIp = block.address(43);
+const etcdCluster = await startEtcdCluster({
+  ips: [block.address(11)],
+  dir: join(dir, "etcd"),
+  token: `bench-${process.pid}`,
+});
+{
+  const etcd = new Etcd3({ hosts: etcdCluster.endpoints });
+  await etcd.put("/services/nginx/instances/nginx@1.service").value(
+    JSON.stringify({
+      service: "nginx",
+      instance: "nginx@1.service",
+      privateIp: doorIp,
+      port: 80,
+      ports: { http: 80 },
+    }),
+  );
+  etcd.close();
+}
 const names: string[] = [];
 const KEY = "bench-key-0123456789abcdef";
 const BODY = JSON.stringify({
@@ -103,13 +125,14 @@ try {
   };
   await run(images.redis!, { PORT: "16399" }, "redis");
   const up = `http://${upIp}:18198/v1`;
-  await run(
+  const proxyName = await run(
     images.apiproxy!,
     {
       PORT: "18197",
       REDIS_HOST: ip,
       REDIS_PORT: "16399",
       REDIS_PASSWORD_PARAM: `/devcluster/${CLUSTER}/db/redis/password`,
+      ETCD_ENDPOINTS: etcdCluster.endpoints.join(","),
       API_ROUTES: encodeApiRoutes([
         `pass ${up} header:X-Api-Key groups=developers ttl=0 rate=1000000/s`,
         `cached ${up} header:X-Api-Key groups=developers ttl=3600 rate=1000000/s`,
@@ -118,6 +141,12 @@ try {
     "apiproxy",
   );
 
+  const doorsRead = await pollUntil(
+    async () =>
+      (await podman(["logs", proxyName])).stdout.includes('"code":"front_doors"') ? true : undefined,
+    { timeoutMs: 30_000, intervalMs: 250 },
+  );
+  if (!doorsRead) throw new Error("the proxy never read the front doors");
   const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY * 2 });
   const who = { "x-remote-user": "bench", "x-remote-groups": "developers" };
   const targets = {
@@ -128,16 +157,20 @@ try {
   type Target = keyof typeof targets;
   const once = (t: Target) =>
     new Promise<void>((resolve, reject) => {
-      const req = request(targets[t].url, { headers: targets[t].headers, agent }, (res) => {
-        let text = "";
-        res.setEncoding("utf8");
-        res.on("data", (c: string) => (text += c));
-        res.on("end", () =>
-          res.statusCode === 200 && text.length === BODY.length
-            ? resolve()
-            : reject(new Error(`${t}: ${res.statusCode} ${text.slice(0, 200)}`)),
-        );
-      });
+      const req = request(
+        targets[t].url,
+        { headers: targets[t].headers, agent, localAddress: doorIp },
+        (res) => {
+          let text = "";
+          res.setEncoding("utf8");
+          res.on("data", (c: string) => (text += c));
+          res.on("end", () =>
+            res.statusCode === 200 && text.length === BODY.length
+              ? resolve()
+              : reject(new Error(`${t}: ${res.statusCode} ${text.slice(0, 200)}`)),
+          );
+        },
+      );
       req.on("error", reject);
       req.end();
     });
@@ -203,6 +236,7 @@ try {
   for (const n of names) await podman(["rm", "-f", "-t", "5", n]).catch(() => {});
   upstream.close();
   await moto.stop();
+  await etcdCluster.stop();
   block.release();
   rmSync(dir, { recursive: true, force: true });
 }
