@@ -9,9 +9,10 @@ import { Redis } from "ioredis";
 import { z } from "zod";
 import { apiKeyParameterName, decodeApiRoutes, type ApiRoute } from "../../../functions/domain/apiRoutes.ts";
 import { ConfigError } from "../../../functions/domain/errors.ts";
-import { parsePresence, SERVICE_NAME, servicePrefix } from "../../../functions/domain/presence.ts";
+import { SERVICE_NAME } from "../../../functions/domain/presence.ts";
 import { etcdEndpoints, int, loadEnv } from "../../shared/config.ts";
-import { etcdClient, etcdTlsFromEnv, followPrefix } from "../../shared/etcd.ts";
+import { etcdClient, etcdTlsFromEnv } from "../../shared/etcd.ts";
+import { followFrontDoors } from "../../shared/frontDoors.ts";
 import { programLogger } from "../../shared/log.ts";
 import { runProgram } from "../../shared/run.ts";
 import { createProxy, type KeyStore, type ProxyStore } from "./proxy.ts";
@@ -93,22 +94,8 @@ await runProgram(log, async () => {
     retryStrategy: (n) => Math.min(n * 200, 2_000),
   });
   redis.on("error", (e: Error) => log.warn("redis.error", { code: "redis.error", error: e.message }));
-  // Until the front doors are read, no address is trusted: every call is refused.
-  let doors = new Set<string>();
   const etcd = etcdClient(env.ETCD_ENDPOINTS, etcdTlsFromEnv());
-  const follower = followPrefix(
-    etcd,
-    servicePrefix(env.FRONT_DOOR_SERVICE),
-    (kvs) => {
-      const next = new Set(
-        (parsePresence(kvs).services.get(env.FRONT_DOOR_SERVICE)?.instances ?? []).map((i) => i.privateIp),
-      );
-      if ([...next].sort().join() !== [...doors].sort().join())
-        log.info("front_doors", { code: "front_doors", addresses: [...next].sort() });
-      doors = next;
-    },
-    { debounceMs: 200, log },
-  );
+  const doors = followFrontDoors(etcd, env.FRONT_DOOR_SERVICE, { debounceMs: 200, log });
   const proxy = createProxy({
     routes: routes as ApiRoute[],
     fromFrontDoor: (address) => doors.has(address.replace(/^::ffff:/, "")),
@@ -138,7 +125,7 @@ await runProgram(log, async () => {
     stop: async () => {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       redis.disconnect();
-      await follower.close();
+      await doors.close();
       etcd.close();
     },
   };

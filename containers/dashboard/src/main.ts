@@ -4,11 +4,12 @@
 // requests that come from a front door announced in etcd, trusting the X-Remote-User/Groups headers
 // those set after sign-in; only the admins group may act.
 import { z } from "zod";
-import { parsePresence, SERVICE_NAME, servicePrefix } from "../../../functions/domain/presence.ts";
+import { SERVICE_NAME } from "../../../functions/domain/presence.ts";
 import { awsOpsTarget } from "../../../bin/ops/awsTarget.ts";
 import { startDashboard } from "../../../bin/ops/dashboard.ts";
 import { etcdEndpoints, int, loadEnv } from "../../shared/config.ts";
-import { etcdClient, etcdTlsFromEnv, followPrefix } from "../../shared/etcd.ts";
+import { etcdClient, etcdTlsFromEnv } from "../../shared/etcd.ts";
+import { followFrontDoors } from "../../shared/frontDoors.ts";
 import { programLogger } from "../../shared/log.ts";
 import { runProgram } from "../../shared/run.ts";
 
@@ -28,22 +29,8 @@ const Env = z.object({
 await runProgram(log, async () => {
   const env = loadEnv(Env);
   const target = await awsOpsTarget({ stack: env.STACK_NAME, region: env.AWS_REGION });
-  // Until the front doors are read, no address is trusted: every request is refused.
-  let doors = new Set<string>();
   const etcd = etcdClient(env.ETCD_ENDPOINTS, etcdTlsFromEnv());
-  const follower = followPrefix(
-    etcd,
-    servicePrefix(env.FRONT_DOOR_SERVICE),
-    (kvs) => {
-      const next = new Set(
-        (parsePresence(kvs).services.get(env.FRONT_DOOR_SERVICE)?.instances ?? []).map((i) => i.privateIp),
-      );
-      if ([...next].sort().join() !== [...doors].sort().join())
-        log.info("front_doors", { code: "front_doors", addresses: [...next].sort() });
-      doors = next;
-    },
-    { debounceMs: env.DEBOUNCE_MS, log },
-  );
+  const doors = followFrontDoors(etcd, env.FRONT_DOOR_SERVICE, { debounceMs: env.DEBOUNCE_MS, log });
   const ui = await startDashboard(target, {
     host: env.LISTEN_ADDRESS,
     port: env.PORT,
@@ -56,7 +43,7 @@ await runProgram(log, async () => {
   return {
     stop: async () => {
       await ui.close();
-      await follower.close();
+      await doors.close();
       etcd.close();
       await target.close();
     },
