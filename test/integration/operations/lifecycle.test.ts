@@ -23,6 +23,8 @@ import { NODE_PKI_DIR } from "../../../functions/domain/nodeTls.ts";
 import type { ClusterPki } from "../../../functions/ports/pki.ts";
 import type { Commands } from "../../../functions/ports/index.ts";
 import type { UnitsHook } from "../../../functions/operations/deps.ts";
+import { cachedStores } from "../../../functions/runtime/wiring.ts";
+import { etcdClusterStore } from "../../../functions/adapters/etcd/clusterStore.ts";
 
 const rig = useRig({ moto: true, etcdMembers: 0 });
 let w: World;
@@ -510,15 +512,36 @@ describe("lifecycle", { shuffle: false }, () => {
       const { killLocalNode } = await import("../../../local/node.ts");
       // Two of three voters die: the survivor answers the member list but has no leader.
       for (const id of mains.slice(0, 2)) await killLocalNode(w.root, id, "SIGKILL");
+      // The state under test: the survivor answers but reports no leader (it may take an election
+      // timeout to notice, longer on a loaded machine).
+      const survivorUrl = etcdClientUrl(await w.ipOf(mains[2]!));
+      const leaderless = await pollUntil(
+        async () => {
+          const res = await fetch(`${survivorUrl}/health`, { signal: AbortSignal.timeout(5000) }).catch(
+            () => null,
+          );
+          if (!res) return undefined; // not answering is not the state under test
+          const body = (await res.json().catch(() => ({}))) as { health?: unknown };
+          return String(body.health) === "true" ? undefined : true;
+        },
+        { timeoutMs: 20_000, intervalMs: 200 },
+      );
+      expect(leaderless, "the survivor still reports a leader 20 s after the kill").toBe(true);
+      // Probes given time to answer on a loaded machine (1.5 s by default): a member list that times
+      // out reads as "no member answers", another case (total loss: totalLoss.test.ts).
+      const stores = cachedStores(undefined, (e) =>
+        etcdClusterStore({ endpoints: e, probeTimeoutMs: 10_000 }),
+      );
       const alarms: unknown[] = [];
       const deps = {
         ...w.deps,
+        store: stores,
         timing: { ...w.deps.timing, noQuorumGraceMs: 1000 },
         noQuorum: async (_log: unknown, detail: unknown) => {
           alarms.push(detail);
         },
       };
-      const report = await handleReconcile(deps, w.log);
+      const report = await handleReconcile(deps, w.log).finally(() => stores.closeAll());
       expect(report.code).toBe("ETCD_NO_QUORUM");
       expect(report.blocked.find((b) => b.code === "RC_NO_QUORUM")?.detail).toMatch(
         /^0 of 3 voters healthy, need 2/,
