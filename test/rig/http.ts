@@ -22,6 +22,8 @@ export function httpAsk(
     form?: Record<string, string>;
     json?: unknown;
     signal?: AbortSignal;
+    /** The address the request leaves from (e.g. a front door's, which a backend trusts). */
+    localAddress?: string;
   } = {},
 ): Promise<HttpAnswer> {
   const body =
@@ -40,6 +42,7 @@ export function httpAsk(
         method: opts.method ?? (body !== undefined ? "POST" : "GET"),
         agent: false,
         ...(opts.signal ? { signal: opts.signal } : {}),
+        ...(opts.localAddress ? { localAddress: opts.localAddress } : {}),
         headers: { ...(opts.host ? { host: opts.host } : {}), ...type, ...opts.headers },
       },
       (res) => {
