@@ -87,7 +87,7 @@ export function prepareLocalNode(root: string, instanceId: string, role: Role, e
         USER_POOL_ID: env.userPool?.userPoolId ?? "",
         USER_POOL_CLIENT_ID: env.userPool?.clientId ?? "",
         SNAPSHOT_BUCKET: env.snapshotBucket,
-        FILEDROP_SENDER: `filedrop@${env.domain}`,
+        FILEDROP_SENDER: localFileDropSender(env.domain),
       }),
     );
     writeNodeAwsEnv(root, instanceId, env.aws);
@@ -95,6 +95,9 @@ export function prepareLocalNode(root: string, instanceId: string, role: Role, e
   rmSync(join(dir, DOWN_MARK), { force: true });
   return dir;
 }
+
+/** The file drop's sender on a local cluster: the stack parameter FileDropSender's default. */
+export const localFileDropSender = (domain: string) => `filedrop@${domain}`;
 
 /**
  * A node's AWS settings (`/etc/devcluster/aws.env`): the credentials of the role its programs and
