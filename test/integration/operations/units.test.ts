@@ -191,6 +191,18 @@ describe("push through the local runner", () => {
     expect(recheck.failed).toEqual([]);
     expect(recheck.pushed.map((p) => p.nodeId)).toContain(store.state.placement["hello@1.service"]![0]);
     expect(sidecarEnv("hello@1")).toMatch(/^HEALTH_CHECK=tcp:http$/m);
+
+    // The API proxy reads its routes from its settings file: a route added restarts it (its unit
+    // file is unchanged), and its sidecars, and nothing else on its node.
+    src["apiproxy@.service"] +=
+      "ApiRoute=paid https://api.example.test/v1 header:X-Api-Key groups=developers\n";
+    const routed = await runUnits(deps, { catalog: src });
+    expect(routed.failed).toEqual([]);
+    const proxyNode = store.state.placement["apiproxy@1.service"]![0]!;
+    expect(sidecarEnv("apiproxy@1")).toMatch(/^API_ROUTES=\S+$/m);
+    const result = routed.results.find((r) => r.instanceId === proxyNode);
+    expect(result?.restarted).toContain("apiproxy@1.service");
+    expect(result?.restarted?.filter((u) => !u.includes("apiproxy@1")).sort()).toEqual([]);
   });
 
   it("invalid units push nothing", async () => {
