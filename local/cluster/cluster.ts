@@ -50,6 +50,7 @@ import { publishImages } from "../../functions/adapters/aws/ssmPublishedImages.t
 import { buildImages } from "../images.ts";
 import { CATALOG_DIR, readCatalogDir } from "../../functions/catalog/index.ts";
 import { loadCatalog } from "../../functions/domain/units/catalog.ts";
+import { storeFrontDoorTls } from "./frontDoorTls.ts";
 import type { UnitsReport } from "../../functions/operations/units.ts";
 
 // Attaching to a running cluster lives in attach.ts (light: the operator's commands load only it).
@@ -70,6 +71,11 @@ export interface UpOptions {
   prefix?: string;
   /** moto enforces IAM (default); off only to measure what enforcement costs (bench/iam.ts). */
   iam?: boolean;
+  /**
+   * The front door serves HTTPS for `*.<domain>` (HTTP then only redirects), with a certificate from
+   * a CA made for this cluster: what a browser needs for the sign-in's Secure session cookie.
+   */
+  frontDoorTls?: boolean;
 }
 
 export function ensureInstalled(progress: Progress) {
@@ -221,6 +227,9 @@ export async function up(dir: string, opts: UpOptions, progress: Progress): Prom
   await new SESClient({}).send(
     new VerifyEmailIdentityCommand({ EmailAddress: localFileDropSender(synthOptions.clusterDomain) }),
   );
+  const frontDoorTls = opts.frontDoorTls
+    ? await storeFrontDoorTls(dir, clusterName, synthOptions.clusterDomain)
+    : undefined;
   const out = (k: string) => {
     const v = stack.outputs[k];
     if (!v) throw new DevclusterError(`stack output ${k} is missing`);
@@ -237,6 +246,7 @@ export async function up(dir: string, opts: UpOptions, progress: Progress): Prom
     zoneId: out("PrivateZoneId").replace(/^\/hostedzone\//, ""),
     userPool,
     bucket: out("SnapshotBucketName"),
+    ...(frontDoorTls ? { frontDoorTls } : {}),
     groups: { main: out("MainGroupName"), worker: out("WorkerGroupName"), data: out("DataGroupName") },
     hooks: Object.fromEntries(ROLES.map((r) => [r, { launch: HOOKS.launch, terminate: HOOKS.terminate }])),
     functions: Object.fromEntries(
