@@ -21,12 +21,13 @@ export async function storeFrontDoorTls(
   const certParam = `/devcluster/${cluster}/frontdoor/tls-cert`;
   const keyParam = `/devcluster/${cluster}/frontdoor/tls-key`;
   const ssm = new SSMClient({});
-  // The chain nginx serves: the certificate, then its issuer.
+  // The chain nginx serves: the certificate, then its issuer, each PEM block on lines of its own
+  // (the library's PEM has no final newline; glued together nginx refuses the file).
   await ssm.send(
     new PutParameterCommand({
       Name: certParam,
       Type: "String",
-      Value: server.certPem + ca.certPem,
+      Value: [server.certPem, ca.certPem].map((p) => p.trimEnd() + "\n").join(""),
       Overwrite: true,
       Description: "devcluster front door: TLS certificate chain (local CA)",
     }),
