@@ -265,8 +265,12 @@ done
 # unit itself when it reads that file (its unit file unchanged, nothing above restarted it).
 for u in \${sidecar_changed[@]+"\${sidecar_changed[@]}"}; do
   has "$u" \${prev_units[@]+"\${prev_units[@]}"} || continue
-  if has "$(file_of "$u")" \${reads_settings[@]+"\${reads_settings[@]}"} && ! has "$u" \${restarted[@]+"\${restarted[@]}"} && ! has "$u" \${started[@]+"\${started[@]}"}; then
+  if has "$(file_of "$u")" \${reads_settings[@]+"\${reads_settings[@]}"}; then
+    # Its sidecars (BindsTo= it) restart with it, as systemd restarts units bound to a restarted one.
+    has "$u" \${restarted[@]+"\${restarted[@]}"} && continue
+    has "$u" \${started[@]+"\${started[@]}"} && continue
     if systemctl try-restart -- "$u"; then restarted+=("$u"); else failed+=("$u"); fi
+    continue
   fi
   for sc in presence ambassador; do
     has "$sc@\${u%.*}.service" \${units[@]+"\${units[@]}"} || continue

@@ -203,6 +203,14 @@ describe("push through the local runner", () => {
     const result = routed.results.find((r) => r.instanceId === proxyNode);
     expect(result?.restarted).toContain("apiproxy@1.service");
     expect(result?.restarted?.filter((u) => !u.includes("apiproxy@1")).sort()).toEqual([]);
+    // Its sidecars (bound to it) run again with it: the announcement and the way to Redis.
+    expect(nodeUnits(join(root, "nodes", proxyNode)).active).toEqual(
+      expect.arrayContaining([
+        "apiproxy@1.service",
+        "presence@apiproxy@1.service",
+        "ambassador@apiproxy@1.service",
+      ]),
+    );
   });
 
   it("invalid units push nothing", async () => {
