@@ -104,6 +104,13 @@ const databasePasswordParameters = sub(
 const sshKeysSigningParameter = sub(
   `arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/devcluster/\${${Params.clusterName}}/sshkeys/signing-key`,
 );
+/**
+ * The cluster's user pool, by its id (a GetAtt of its Arn would be the same on AWS, but the local
+ * cluster's CloudFormation, moto, has no Cognito resources and refuses a GetAtt of one).
+ */
+const userPoolArn = sub(
+  `arn:\${AWS::Partition}:cognito-idp:\${AWS::Region}:\${AWS::AccountId}:userpool/\${${Ids.userPool}}`,
+);
 /** What the SSH-key service asks of the user pool: its users and groups, and an admin's group changes. */
 export const SSH_KEY_SERVICE_POOL_ACTIONS = [
   "cognito-idp:ListUsers",
@@ -546,7 +553,7 @@ export function addIam(t: TemplateBuilder, o: SynthOptions, functions: readonly 
                 Condition: { StringEquals: { "ssm:Overwrite": "true" } },
               },
               useClusterKeyForParameters(["kms:Encrypt"], sshKeysSigningParameter),
-              allow([...SSH_KEY_SERVICE_POOL_ACTIONS], getAtt(Ids.userPool, "Arn")),
+              allow([...SSH_KEY_SERVICE_POOL_ACTIONS], userPoolArn),
             ],
           },
         },

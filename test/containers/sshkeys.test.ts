@@ -13,7 +13,6 @@ import { promisify } from "node:util";
 import {
   AdminListGroupsForUserCommand,
   CognitoIdentityProviderClient,
-  DescribeUserPoolCommand,
 } from "@aws-sdk/client-cognito-identity-provider";
 import { GetParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { Etcd3 } from "etcd3";
@@ -241,9 +240,8 @@ beforeAll(async () => {
   await addUser(users, "carol", { password: PASSWORD, groups: ["admins"] });
   // A pool user whose name cannot be a local account: never in a list.
   await addUser(users, "Zed.Upper", { password: PASSWORD, groups: ["developers"] });
-  const arn = (await cognito.send(new DescribeUserPoolCommand({ UserPoolId: poolId }))).UserPool!.Arn!;
   nodeCreds = await rig.roleCredentials(
-    templateRoleStatements("node", { bucket: "notused", cluster: CLUSTER, userPoolArn: arn }),
+    templateRoleStatements("node", { bucket: "notused", cluster: CLUSTER, userPoolId: poolId }),
   );
 
   await sh("bash", [join(PROJECT_ROOT, "containers", "build.sh"), "postgres", "sshkeys"], {

@@ -663,7 +663,9 @@ describe("IAM", () => {
       {
         Effect: "Allow",
         Action: [...SSH_KEY_SERVICE_POOL_ACTIONS],
-        Resource: { "Fn::GetAtt": [Ids.userPool, "Arn"] },
+        Resource: {
+          "Fn::Sub": `arn:\${AWS::Partition}:cognito-idp:\${AWS::Region}:\${AWS::AccountId}:userpool/\${${Ids.userPool}}`,
+        },
       },
     ]);
     expect(on("ecr:GetAuthorizationToken").Resource).toBe("*");
