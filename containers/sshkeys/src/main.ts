@@ -279,6 +279,7 @@ await runProgram(log, async () => {
     handle(req, res).catch((e: unknown) => {
       const err = e as Error;
       if (err instanceof HttpError) return send(res, err.status, { error: err.message });
+      if (err instanceof URIError) return send(res, 400, { error: "a malformed path" });
       if (err instanceof NotFoundError) return send(res, 404, { error: err.message });
       if (err instanceof UserError) return send(res, 400, { error: err.message });
       const unavailable = err instanceof Unavailable;
