@@ -18,7 +18,7 @@ import {
   parseKeyId,
   type PoolUser,
 } from "../../../functions/domain/sshKeyAccounts.ts";
-import { signKeyList } from "../../../functions/domain/sshKeyList.ts";
+import { KEY_LIST_TTL_S, signKeyList } from "../../../functions/domain/sshKeyList.ts";
 import { parseSshPublicKey } from "../../../functions/domain/sshKeys.ts";
 import { cognitoUserDirectory } from "../../../functions/adapters/aws/cognitoUsers.ts";
 import { ensureListSigningKey } from "../../../functions/adapters/aws/ssmListSigningKey.ts";
@@ -134,19 +134,28 @@ await runProgram(log, async () => {
   if (env.ROLE === "lists") {
     const signing = await ensureListSigningKey(ssm, env.CLUSTER, { kmsKeyId: clusterKeyAlias(env.CLUSTER) });
     log.info("signing_key", { code: "signing_key", action: signing.action });
-    let cached: { at: number; users: Promise<PoolUser[]> } | undefined;
-    const poolUsers = () => {
-      const now = Date.now();
-      if (!cached || now - cached.at >= env.DIRECTORY_CACHE_S * 1000) {
-        const users = directory.listUsers();
-        const entry = { at: now, users };
-        cached = entry;
-        // A failed read is not kept: the next request asks the pool again.
-        users.catch(() => {
-          if (cached === entry) cached = undefined;
-        });
-      }
-      return cached.users;
+    // The pool's users, read again once DIRECTORY_CACHE_S passed; meanwhile the last good read
+    // answers, so no request waits for the pool except the first (a read is one call per user).
+    let known: { at: number; users: PoolUser[] } | undefined;
+    let reading: Promise<PoolUser[]> | undefined;
+    const readPool = () =>
+      (reading ??= directory
+        .listUsers()
+        .then((users) => {
+          known = { at: Date.now(), users };
+          return users;
+        })
+        .catch((e: unknown) => {
+          log.warn("pool.read_failed", { code: "pool.read_failed", error: (e as Error).message });
+          throw e;
+        })
+        .finally(() => (reading = undefined)));
+    const poolUsers = async (): Promise<PoolUser[]> => {
+      const age = known ? Date.now() - known.at : Infinity;
+      // A read older than the list's own validity is not served while the pool cannot be read.
+      if (age >= KEY_LIST_TTL_S * 1000) return readPool();
+      if (age >= env.DIRECTORY_CACHE_S * 1000) readPool().catch(() => undefined);
+      return known!.users;
     };
     const list = async (res: ServerResponse, subject: string) => {
       const [users, keys] = await Promise.all([
