@@ -53,7 +53,7 @@ const Env = z.object({
   /** Where the lists role answers, shown on the page so users and admins find the public key. */
   LISTS_URL: z.string().optional(),
   /** How long the lists role keeps the pool's users: Cognito's read quotas are per account, and a login asks once. */
-  DIRECTORY_CACHE_S: int(0, 600, 30),
+  DIRECTORY_CACHE_S: int(0, 300, 30),
   DEBOUNCE_MS: int(0, 60_000, 200),
 });
 
