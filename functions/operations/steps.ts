@@ -91,7 +91,10 @@ export async function sendStartSettings(
     targets.map((t) =>
       deps.commands.run({
         instanceIds: [t.instanceId],
-        script: etcdStartScript({ name: t.instanceId, ip: t.ip, initialCluster, state, token }, previousData),
+        script: etcdStartScript(
+          { name: t.instanceId, ip: t.ip, initialCluster, state, token, tls: deps.etcdTls ?? false },
+          previousData,
+        ),
         comment: `devcluster: etcd start settings (${state})`,
         timeoutSeconds: deps.timing.commandTimeoutSeconds,
       }),
