@@ -536,7 +536,7 @@ export function addIam(t: TemplateBuilder, o: SynthOptions, functions: readonly 
           },
         },
         {
-          // The SSH-key service (decision 63) makes its list-signing key once as a SecureString under
+          // The SSH-key service (decision 64) makes its list-signing key once as a SecureString under
           // the cluster key and may never replace it (hosts trust its public half), reads the pool's
           // users and groups for the lists, and changes groups for members of admins. Those group
           // changes add no reach: a node already reads the front door's session key, with which it

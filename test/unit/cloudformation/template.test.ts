@@ -605,7 +605,7 @@ describe("IAM", () => {
         // The file drop's (decision 61): its records' clean-up and the links' mail.
         "s3:DeleteObject",
         "ses:SendEmail",
-        // The SSH-key service's (decision 63): the pool's users and groups, an admin's group changes.
+        // The SSH-key service's (decision 64): the pool's users and groups, an admin's group changes.
         ...SSH_KEY_SERVICE_POOL_ACTIONS,
       ]),
     );
