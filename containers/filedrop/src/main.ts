@@ -52,7 +52,7 @@ const MiB = 1024 ** 2;
 
 const Env = z.object({
   LISTEN_ADDRESS: z.ipv4({ error: "required: the node's private address" }),
-  PORT: int(1, 65535, 8099),
+  PORT: int(1, 65535, 8096),
   ROLE: z.enum(["app", "links"]).default("app"),
   CLUSTER_NAME: z.string({ error: "required: the cluster's name" }).regex(/^[a-z][a-z0-9-]{0,30}$/),
   BUCKET: z.string({ error: "required: the bucket (the cluster's snapshot bucket)" }).min(3),

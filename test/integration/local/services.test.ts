@@ -277,6 +277,10 @@ describe("the team's services on the local cluster", { shuffle: false }, () => {
       // The cluster's own CA is not in this browser's store: certificate errors are ignored here only.
       const context = await browser.newContext({ ignoreHTTPSErrors: true, acceptDownloads: true });
       const page = await context.newPage();
+      // What the browser could not fetch, for the assertion's message.
+      const failures: string[] = [];
+      page.on("requestfailed", (r) => failures.push(`${r.method()} ${r.url()}: ${r.failure()?.errorText}`));
+      page.on("console", (m) => m.type() === "error" && failures.push(`console: ${m.text()}`));
       const base = `https://filedrop.${domain}`;
       const login = await page.goto(`${base}/`);
       expect(login?.status()).toBe(401);
@@ -297,7 +301,9 @@ describe("the team's services on the local cluster", { shuffle: false }, () => {
         .getByRole("status")
         .filter({ hasText: /Sent to|Failed/ })
         .waitFor({ timeout: 120_000 });
-      expect(await page.getByRole("status").textContent()).toMatch(/^Sent to erin@example.test\. /);
+      expect(await page.getByRole("status").textContent(), failures.join("\n")).toMatch(
+        /^Sent to erin@example.test\. /,
+      );
       const mail = (await sentMail()).filter((m) => m.destinations.ToAddresses.includes("erin@example.test"));
       expect(mail).toHaveLength(1);
       const link = /https:\/\/\S+\/d\/[A-Za-z0-9_-]+/.exec(mail[0]!.body)![0];
