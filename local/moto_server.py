@@ -1,7 +1,7 @@
 """moto's server with query-string (presigned URL) authentication added, Cognito's sign-in calls
 that AWS serves without credentials accepted so, the zones its templates hand out known to EC2,
-EBS's data side for local volumes (a snapshot copies its volume's directory), and the template's
-bucket CORS rules applied.
+EBS's data side for local volumes (a snapshot copies its volume's directory), the template's
+bucket CORS rules applied, and CORS preflights answered without credentials, as S3 does.
 
 moto 5.2.5 authenticates a request only by its Authorization header: with IAM enforced, a presigned
 URL (how restore hands a snapshot to the nodes) fails with an error 500. Here such a request is
@@ -130,6 +130,24 @@ def _bucket_from_cfn(cls, resource_name, cloudformation_json, account_id, region
 
 
 FakeBucket.create_from_cloudformation_json = classmethod(_bucket_from_cfn)
+
+# A browser's CORS preflight (OPTIONS) carries no credentials, and S3 answers it from the bucket's
+# CORS rules alone; moto 5.2.5 authenticates it like any request, so with IAM enforced every
+# preflight failed with an error 500 and the file drop's page could send no part.
+from moto.s3.exceptions import MissingBucket  # noqa: E402
+from moto.s3.responses import S3Response  # noqa: E402
+
+
+def _response_options(self, headers, bucket_name):
+    try:
+        bucket = self.backend.head_bucket(bucket_name)
+    except MissingBucket:
+        return 403, {}, ""
+    self._set_cors_headers_options(headers, bucket)
+    return 200, self.response_headers, ""
+
+
+S3Response._response_options = _response_options
 
 # A user's own sign-in steps are authorised by Cognito's session or access token, not by IAM (AWS's
 # API reference: "Authorization of this API operation is by tokens"); moto 5.2.5 lists only some of
