@@ -53,7 +53,8 @@ export function useLocalCluster(opts: {
     }
     c.block?.release();
     if (c.base) rmSync(c.base, { recursive: true, force: true });
-  }, 60_000);
+    // down stops every container of five nodes: minutes on a loaded machine.
+  }, 240_000);
   return c;
 }
 
