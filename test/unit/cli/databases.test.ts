@@ -187,7 +187,7 @@ describe("db restore", () => {
     const restore = sent.filter((r) => r.script.includes("'restore'"));
     expect(restore).toHaveLength(1);
     expect(restore[0]!.script).toMatch(
-      /^docker exec 'postgres-1' node main\.mjs 'restore' 'wiki' 'db-dumps\/dev\/postgres\/wiki\/2026-11-26T20-00-01-234Z\.dump' '--id' 'r-[0-9a-f]{16}'$/,
+      /^docker exec 'postgres-1' node control\.mjs 'restore' 'wiki' 'db-dumps\/dev\/postgres\/wiki\/2026-11-26T20-00-01-234Z\.dump' '--id' 'r-[0-9a-f]{16}'$/,
     );
     expect(restore[0]!.instanceIds).toEqual(["i-a"]);
   });
