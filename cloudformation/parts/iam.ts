@@ -100,6 +100,26 @@ const imagesParameter = sub(
 const databasePasswordParameters = sub(
   `arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/devcluster/\${${Params.clusterName}}/db/*`,
 );
+/** The SSH-key service's list-signing key (functions/adapters/aws/ssmListSigningKey.ts): made once. */
+const sshKeysSigningParameter = sub(
+  `arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/devcluster/\${${Params.clusterName}}/sshkeys/signing-key`,
+);
+/**
+ * The cluster's user pool, by its id (a GetAtt of its Arn would be the same on AWS, but the local
+ * cluster's CloudFormation, moto, has no Cognito resources and refuses a GetAtt of one).
+ */
+const userPoolArn = sub(
+  `arn:\${AWS::Partition}:cognito-idp:\${AWS::Region}:\${AWS::AccountId}:userpool/\${${Ids.userPool}}`,
+);
+/** What the SSH-key service asks of the user pool: its users and groups, and an admin's group changes. */
+export const SSH_KEY_SERVICE_POOL_ACTIONS = [
+  "cognito-idp:ListUsers",
+  "cognito-idp:AdminGetUser",
+  "cognito-idp:AdminListGroupsForUser",
+  "cognito-idp:ListGroups",
+  "cognito-idp:AdminAddUserToGroup",
+  "cognito-idp:AdminRemoveUserFromGroup",
+] as const;
 /** The etcd PKI (functions/adapters/aws/ssmClusterPki.ts): the CA and the control plane's client key. */
 const etcdPkiParameters = sub(
   `arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/devcluster/\${${Params.clusterName}}/etcd/*`,
@@ -512,6 +532,28 @@ export function addIam(t: TemplateBuilder, o: SynthOptions, functions: readonly 
               allow(["ses:SendEmail"], arn("ses", "identity/*"), {
                 StringEquals: { "ses:FromAddress": ref(Params.fileDropSender) },
               }),
+            ],
+          },
+        },
+        {
+          // The SSH-key service (decision 64) makes its list-signing key once as a SecureString under
+          // the cluster key and may never replace it (hosts trust its public half), reads the pool's
+          // users and groups for the lists, and changes groups for members of admins. Those group
+          // changes add no reach: a node already reads the front door's session key, with which it
+          // could sign itself in as any admin.
+          PolicyName: "ssh-key-service",
+          PolicyDocument: {
+            Version: "2012-10-17",
+            Statement: [
+              allow(["ssm:PutParameter"], sshKeysSigningParameter),
+              {
+                Effect: "Deny",
+                Action: ["ssm:PutParameter"],
+                Resource: sshKeysSigningParameter,
+                Condition: { StringEquals: { "ssm:Overwrite": "true" } },
+              },
+              useClusterKeyForParameters(["kms:Encrypt"], sshKeysSigningParameter),
+              allow([...SSH_KEY_SERVICE_POOL_ACTIONS], userPoolArn),
             ],
           },
         },

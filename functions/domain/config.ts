@@ -20,6 +20,12 @@ const ConfigSchema = z.object({
   RETAIN_LAST: z.coerce.number().int().min(1).default(24),
   RETAIN_DAYS: z.coerce.number().int().min(0).default(14),
   AUTO_RESTORE: bool,
+  /**
+   * The members serve TLS with client certificates (etcdEnv.ts): the control plane dials https, hands
+   * new members TLS settings, and adds them with https peer URLs. One setting for the whole cluster,
+   * since a member's peers must all speak its scheme.
+   */
+  ETCD_TLS: bool,
   /** Metric namespace for CloudWatch metrics (snapshot age, restore needed). */
   METRIC_NAMESPACE: z.string().default("Devcluster"),
 });

@@ -5,6 +5,8 @@
 //   <instance-id>.<domain>          A    the node's private address (every role)
 //   _etcd-server._tcp.<domain>      SRV  0 0 2380 <instance-id>.<domain>.  for every started member
 //   _etcd-client._tcp.<domain>      SRV  0 0 2379 <instance-id>.<domain>.  for every started voter
+// A member that serves TLS (https peer URL) is listed under `_etcd-server-ssl._tcp` and
+// `_etcd-client-ssl._tcp` instead, the names etcd's discovery and gateway look up for https.
 // The control plane owns exactly these names: node names are recognised by the `i-<hex>.` prefix, so
 // records that other parts of the system keep in the same zone are never touched.
 import { ETCD_CLIENT_PORT, ETCD_PEER_PORT, type EtcdMember, type NodeRecord } from "./model.ts";
@@ -24,8 +26,15 @@ export const SRV_TTL = 30;
 
 export const fqdn = (name: string) => (name.endsWith(".") ? name : `${name}.`).toLowerCase();
 export const nodeName = (instanceId: string, domain: string) => fqdn(`${instanceId}.${domain}`);
-export const srvServerName = (domain: string) => fqdn(`_etcd-server._tcp.${domain}`);
-export const srvClientName = (domain: string) => fqdn(`_etcd-client._tcp.${domain}`);
+export const srvServerName = (domain: string, tls = false) =>
+  fqdn(`_etcd-server${tls ? "-ssl" : ""}._tcp.${domain}`);
+export const srvClientName = (domain: string, tls = false) =>
+  fqdn(`_etcd-client${tls ? "-ssl" : ""}._tcp.${domain}`);
+/** Every discovery name the control plane owns, in both schemes. */
+const srvNames = (domain: string) =>
+  [false, true].flatMap((tls) => [srvServerName(domain, tls), srvClientName(domain, tls)]);
+/** A client discovery record, in either scheme (gateways resolve it at start). */
+export const isClientSrvName = (name: string) => /^_etcd-client(-ssl)?\._tcp\./.test(fqdn(name));
 
 export function isNodeRecordName(name: string, domain: string): boolean {
   const d = fqdn(domain).replace(/[.]/g, "\\.");
@@ -40,8 +49,7 @@ export interface Scope {
 
 export function isManaged(rec: { name: string; type: string }, domain: string, scope: Scope): boolean {
   if (rec.type === "A" && scope.nodes) return isNodeRecordName(rec.name, domain);
-  if (rec.type === "SRV" && scope.srv)
-    return fqdn(rec.name) === srvServerName(domain) || fqdn(rec.name) === srvClientName(domain);
+  if (rec.type === "SRV" && scope.srv) return srvNames(domain).includes(fqdn(rec.name));
   return false;
 }
 
@@ -73,21 +81,21 @@ export function desiredSrvRecords(
     const ip = peerIp(m);
     return ip ? ipToInstance.get(ip) : undefined;
   };
-  const server: string[] = [];
-  const client: string[] = [];
+  const values = new Map<string, string[]>(srvNames(domain).map((n) => [n, []]));
   for (const m of members) {
     if (!m.name) continue; // added but not started: not serving yet
     const t = target(m);
     if (!t) continue;
-    server.push(`0 0 ${ETCD_PEER_PORT} ${nodeName(t, domain)}`);
-    if (!m.isLearner) client.push(`0 0 ${ETCD_CLIENT_PORT} ${nodeName(t, domain)}`);
+    // Each side in the scheme the member serves it (a member's peer and client TLS go together).
+    const peerTls = m.peerUrls.some((u) => u.startsWith("https:"));
+    const clientTls = m.clientUrls.length ? m.clientUrls.some((u) => u.startsWith("https:")) : peerTls;
+    values.get(srvServerName(domain, peerTls))!.push(`0 0 ${ETCD_PEER_PORT} ${nodeName(t, domain)}`);
+    if (!m.isLearner)
+      values.get(srvClientName(domain, clientTls))!.push(`0 0 ${ETCD_CLIENT_PORT} ${nodeName(t, domain)}`);
   }
-  const out: DnsRecord[] = [];
-  if (server.length)
-    out.push({ name: srvServerName(domain), type: "SRV", ttl: SRV_TTL, values: server.sort() });
-  if (client.length)
-    out.push({ name: srvClientName(domain), type: "SRV", ttl: SRV_TTL, values: client.sort() });
-  return out;
+  return [...values]
+    .filter(([, v]) => v.length)
+    .map(([name, v]) => ({ name, type: "SRV" as const, ttl: SRV_TTL, values: v.sort() }));
 }
 
 const key = (r: { name: string; type: string }) => `${fqdn(r.name)}|${r.type}`;

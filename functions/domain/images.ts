@@ -17,6 +17,7 @@ export const IMAGE_NAMES = [
   "presence",
   "presence-dns",
   "redis",
+  "sshkeys",
 ] as const;
 
 /** The ECR repository of an image: one namespace per cluster. */

@@ -3,7 +3,7 @@
 // handlers apply through the ClusterStore port. etcd's own strict reconfiguration check stays on as
 // the second line of defence: these checks keep us from even asking for an unsafe change.
 import { createHash } from "node:crypto";
-import { etcdPeerUrl, type EtcdMember } from "./model.ts";
+import { etcdPeerUrl, etcdTlsPeerUrl, etcdUrls, type EtcdMember } from "./model.ts";
 
 export interface MainInstance {
   instanceId: string;
@@ -29,13 +29,19 @@ export const peerIp = (m: EtcdMember): string | undefined => {
   }
 };
 
-/** The member that stands for a node: by peer URL (a member added but not started has no name), or by name. */
+/**
+ * The member that stands for a node: by peer address in either scheme (a member added but not
+ * started has no name), or by name.
+ */
 export function memberOf(
   members: EtcdMember[],
   node: { instanceId: string; ip: string },
 ): EtcdMember | undefined {
-  const peer = etcdPeerUrl(node.ip);
-  return members.find((m) => m.peerUrls.includes(peer)) ?? members.find((m) => m.name === node.instanceId);
+  const peers = [etcdPeerUrl(node.ip), etcdTlsPeerUrl(node.ip)];
+  return (
+    members.find((m) => m.peerUrls.some((u) => peers.includes(u))) ??
+    members.find((m) => m.name === node.instanceId)
+  );
 }
 
 export interface QuorumCheck {
@@ -67,6 +73,8 @@ export interface LaunchMainInput {
   healthy: ReadonlySet<string>;
   main: { desired: number; instances: MainInstance[] };
   clusterName: string;
+  /** The members serve TLS: a new member is added with an https peer URL. */
+  tls?: boolean | undefined;
 }
 
 export type LaunchMainPlan =
@@ -102,7 +110,7 @@ export function planLaunchMain(i: LaunchMainInput): LaunchMainPlan {
   }
   const learner = i.members.find((m) => m.isLearner);
   if (learner) return { kind: "learner-pending", learner };
-  return { kind: "add-learner", peerUrl: etcdPeerUrl(i.node.ip) };
+  return { kind: "add-learner", peerUrl: etcdUrls(i.tls ?? false).peer(i.node.ip) };
 }
 
 // ---------------------------------------------------------------------------------------------

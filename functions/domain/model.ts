@@ -67,3 +67,6 @@ export const etcdPeerUrl = (ip: string) => `http://${ip}:${ETCD_PEER_PORT}`;
 /** The same endpoints with TLS (a member started with a PKI directory, etcdEnv.ts). */
 export const etcdTlsClientUrl = (ip: string) => `https://${ip}:${ETCD_CLIENT_PORT}`;
 export const etcdTlsPeerUrl = (ip: string) => `https://${ip}:${ETCD_PEER_PORT}`;
+/** A cluster's endpoints in its scheme (`ETCD_TLS`). */
+export const etcdUrls = (tls: boolean) =>
+  tls ? { client: etcdTlsClientUrl, peer: etcdTlsPeerUrl } : { client: etcdClientUrl, peer: etcdPeerUrl };

@@ -3,7 +3,7 @@
 import { InvariantError } from "./errors.ts";
 import { etcdEnv, renderEnvFile } from "./etcdEnv.ts";
 import { ETCD_DATA_DIR, ETCD_ENV_PATH, ETCD_MEMBER_UNIT_NAME } from "./firstBoot.ts";
-import { etcdClientUrl, etcdPeerUrl, etcdTlsPeerUrl } from "./model.ts";
+import { etcdPeerUrl, etcdTlsPeerUrl, etcdUrls } from "./model.ts";
 import { NODE_PKI_DIR } from "./nodeTls.ts";
 import type { Manifest } from "./snapshots.ts";
 
@@ -30,6 +30,8 @@ export function planRestore(input: {
   nodes: RestoreNode[];
   at: Date;
   random: string;
+  /** The members serve TLS: the endpoints are https. */
+  tls?: boolean | undefined;
 }): RestorePlan {
   if (input.nodes.length === 0) throw new InvariantError("no main nodes to restore onto");
   if (!/^[0-9a-f]{6,}$/.test(input.random)) throw new InvariantError("random part must be hex");
@@ -51,7 +53,7 @@ export function planRestore(input: {
       zone: n.zone,
       publicIp: n.publicIp,
     })),
-    endpoints: nodes.map((n) => etcdClientUrl(n.privateIp)),
+    endpoints: nodes.map((n) => etcdUrls(input.tls ?? false).client(n.privateIp)),
   };
 }
 

@@ -3,7 +3,7 @@
 // operation (operations/survivor.ts) observes and runs the scripts over the Commands port.
 import { InvariantError } from "./errors.ts";
 import { ETCD_DATA_DIR, ETCD_ENV_PATH, ETCD_MEMBER_UNIT_NAME } from "./firstBoot.ts";
-import { etcdClientUrl, etcdTlsClientUrl, type EtcdMember } from "./model.ts";
+import { etcdClientUrl, etcdTlsClientUrl, etcdUrls, type EtcdMember } from "./model.ts";
 import { peerIp } from "./membershipPlan.ts";
 
 /** What one main node's etcd said when asked (`/v3/maintenance/status`); absent when it did not answer. */
@@ -33,6 +33,8 @@ export interface SurvivorInput {
   /** The member list as any answering member serves it (locally, without quorum); empty when none answers. */
   members: EtcdMember[];
   at: Date;
+  /** The members serve TLS: the survivor's endpoint is https. */
+  tls?: boolean | undefined;
 }
 
 export type SurvivorPlanCode = "HAS_QUORUM" | "NO_SURVIVOR" | "NO_NODES";
@@ -120,7 +122,7 @@ export function planSurvivorRecovery(i: SurvivorInput): SurvivorPlan {
       .filter((v) => !onNodes.has(v.id) && !onNodes.has(peerIp(v) ?? ""))
       .map((v) => v.name || v.id),
     stamp: stampOf(i.at),
-    endpoint: etcdClientUrl(best.ip),
+    endpoint: etcdUrls(i.tls ?? false).client(best.ip),
   };
 }
 

@@ -104,6 +104,8 @@ export interface LifecycleDeps {
   /** A store over these endpoints (client URLs); implementations cache clients per endpoint set. */
   store(endpoints: string[]): ClusterStore;
   units?: UnitsHook | undefined;
+  /** The members serve TLS (config `ETCD_TLS`): https endpoints, TLS start settings. Absent: plain. */
+  etcdTls?: boolean | undefined;
   /** The etcd PKI: each launching node gets its certificate. Absent: none is issued. */
   pki?: ClusterPki | undefined;
   history?: ClusterHistory | undefined;

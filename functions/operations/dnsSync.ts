@@ -12,6 +12,7 @@
 // must match the live record) and the sync lists the zone and retries. `reconcile` always lists.
 import { DNS_SYNCED_KEY } from "../domain/etcdKeys.ts";
 import {
+  isClientSrvName,
   desiredNodeRecords,
   desiredSrvRecords,
   diffRecords,
@@ -143,7 +144,7 @@ export async function syncLocked(
   ];
   await store.putKey(DNS_SYNCED_KEY, JSON.stringify({ revision, records: after } satisfies SyncedState));
   const discoveryChanged = [...diff.upserts, ...diff.deletes].some(
-    (r) => r.type === "SRV" && r.name.startsWith("_etcd-client._tcp."),
+    (r) => r.type === "SRV" && isClientSrvName(r.name),
   );
   return {
     synced: true,

@@ -49,7 +49,7 @@ export async function launch(ev: LifecycleEvent, deps: LifecycleDeps, log: Logge
             now: deps.now,
             commandTimeoutSeconds: deps.timing.commandTimeoutSeconds,
           },
-          { instanceId: ev.instanceId, privateIp: inst.privateIp },
+          { instanceId: ev.instanceId, privateIp: inst.privateIp, domain: deps.domain },
           log,
         );
         report.steps.push(reportStep("LC_NODE_CERTIFICATE", cert));
@@ -65,7 +65,7 @@ export async function launch(ev: LifecycleEvent, deps: LifecycleDeps, log: Logge
     certificate = issueCertificate();
     certificate.catch(() => {}); // awaited below; a rejection before then is not unhandled
   }
-  const endpoints = endpointsOf(obs.main);
+  const endpoints = endpointsOf(obs.main, [], deps.etcdTls);
   const store = deps.store(endpoints);
   let state: NodeRecord["state"] = "active";
 
@@ -179,7 +179,14 @@ async function joinMain(
   for (;;) {
     const members = await store.memberList();
     const healthy = members ? await store.healthyMembers(members) : new Set<string>();
-    const plan = planLaunchMain({ node, members, healthy, main: obs.main, clusterName: deps.clusterName });
+    const plan = planLaunchMain({
+      node,
+      members,
+      healthy,
+      main: obs.main,
+      clusterName: deps.clusterName,
+      tls: deps.etcdTls,
+    });
     log.info("membership plan", { plan: plan.kind });
     switch (plan.kind) {
       case "bootstrap": {
@@ -264,6 +271,7 @@ async function joinMain(
             healthy: now ? await store.healthyMembers(now) : new Set(),
             main: obs.main,
             clusterName: deps.clusterName,
+            tls: deps.etcdTls,
           });
           if (again.kind !== "add-learner") return undefined;
           try {

@@ -21,12 +21,13 @@ export class NodeCommandError extends DevclusterError {}
 export const certificateAddresses = (privateIp: string) => [privateIp, "127.0.0.1"];
 
 /**
+ * `domain`: the certificate also names `<instance id>.<domain>`.
  * `rotate`: a new key and certificate even when the node's are current (a suspected key leak, a
  * renewal before the launch would make one); the node keeps its pair until the new one is installed.
  */
 export async function issueNodeCertificate(
   deps: NodeCertificateDeps,
-  node: { instanceId: string; privateIp: string },
+  node: { instanceId: string; privateIp: string; domain?: string | undefined },
   log: Logger,
   opts: { rotate?: boolean } = {},
 ): Promise<"current" | "issued" | "rotated"> {
@@ -36,7 +37,9 @@ export async function issueNodeCertificate(
   const identity: NodeIdentity = {
     instanceId: node.instanceId,
     ips: certificateAddresses(node.privateIp),
-    dnsNames: [],
+    // The node's name in the cluster zone: clients that find members through the discovery
+    // records dial that name and check it.
+    dnsNames: node.domain ? [`${node.instanceId}.${node.domain}`] : [],
   };
   const run = async (script: string, comment: string) => {
     const [r] = await deps.commands.run({

@@ -2,7 +2,7 @@
 // group's serving nodes that snapshot, restore and recovery work on. Every operation observes here.
 import type { Config } from "../domain/config.ts";
 import { NotFoundError } from "../domain/errors.ts";
-import { etcdClientUrl, type GroupInfo, type InstanceInfo } from "../domain/model.ts";
+import { etcdUrls, type GroupInfo, type InstanceInfo } from "../domain/model.ts";
 import { isLiveState, type MainInstance } from "../domain/membershipPlan.ts";
 import type { ObservedGroup } from "../domain/reconcilePlan.ts";
 import type { Groups } from "../ports/index.ts";
@@ -55,10 +55,17 @@ export async function observe(
   return { groups, raw, instances, main };
 }
 
-/** etcd endpoints: the main group's live instances, then any other known member addresses. */
-export function endpointsOf(main: { instances: MainInstance[] }, extraIps: string[] = []): string[] {
+/**
+ * etcd endpoints: the main group's live instances, then any other known member addresses, in the
+ * cluster's scheme (`tls`: https).
+ */
+export function endpointsOf(
+  main: { instances: MainInstance[] },
+  extraIps: string[] = [],
+  tls: boolean | undefined = false,
+): string[] {
   const ips = main.instances.filter((m) => isLiveState(m.lifecycleState)).map((m) => m.ip);
-  return [...new Set([...ips, ...extraIps])].map(etcdClientUrl);
+  return [...new Set([...ips, ...extraIps])].map(etcdUrls(tls).client);
 }
 
 /** Groups, or a loader for them (the EC2 client alone costs ~75 MB of memory; loaded only if needed). */

@@ -44,7 +44,7 @@ export async function handleReconcile(
   const maxRounds = opts.maxRounds ?? 4;
   for (let round = 0; round < maxRounds; round++) {
     const obs = await observe(deps, [deps.groupNames.main, deps.groupNames.worker, deps.groupNames.data]);
-    lastEndpoints = endpointsOf(obs.main);
+    lastEndpoints = endpointsOf(obs.main, [], deps.etcdTls);
     store = deps.store(lastEndpoints);
     const members = await store.memberList();
     if (members === null && obs.main.instances.length > 0 && (await deps.history?.formedBefore())) {
@@ -222,7 +222,7 @@ export interface PromoteReport {
 export async function promotePending(deps: LifecycleDeps, log: Logger): Promise<PromoteReport> {
   const report: PromoteReport = { promoted: [], pending: [] };
   const obs = await observe(deps, [deps.groupNames.main], [], "main");
-  const store = deps.store(endpointsOf(obs.main));
+  const store = deps.store(endpointsOf(obs.main, [], deps.etcdTls));
   const members = (await store.memberList()) ?? [];
   // A learner with no name was added but never started: reconcile starts or removes it.
   for (const m of members.filter((x) => x.isLearner && x.name)) {

@@ -42,7 +42,7 @@ export async function rejoinMainNodes(
   const failed: string[] = [];
   for (;;) {
     const obs = await observe(deps, [deps.groupNames.main], [], "main");
-    const store = deps.store(endpointsOf(obs.main));
+    const store = deps.store(endpointsOf(obs.main, [], deps.etcdTls));
     const members = await store.memberList();
     if (!members) throw new ClusterNotReadyError("no etcd member answers: nothing to re-add nodes to");
     const healthy = await store.healthyMembers(members);

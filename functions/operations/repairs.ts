@@ -6,6 +6,7 @@ import type { Repair } from "../domain/reconcilePlan.ts";
 import { reportStep, type RepairCode, type ReportStep } from "../domain/reportCodes.ts";
 import { peerIp, planRemove, quorumAfter } from "../domain/membershipPlan.ts";
 import type { ClusterStore } from "../ports/cluster.ts";
+import { etcdUrls } from "../domain/model.ts";
 import type { LifecycleDeps } from "./deps.ts";
 import {
   bootstrapCluster,
@@ -82,7 +83,7 @@ export async function applyRepair(
       const added = await withMembershipLock(deps, store, "reconcile", async () => {
         const now = (await store.memberList()) ?? [];
         if (now.some((m) => m.isLearner) || now.some((m) => peerIp(m) === r.ip)) return undefined;
-        return store.addLearner(`http://${r.ip}:2380`).catch((e: unknown) => {
+        return store.addLearner(etcdUrls(deps.etcdTls ?? false).peer(r.ip)).catch((e: unknown) => {
           if (e instanceof ClusterNotReadyError) return undefined;
           throw e;
         });

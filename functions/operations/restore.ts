@@ -8,7 +8,7 @@ import { z } from "zod";
 import type { Config } from "../domain/config.ts";
 import { DevclusterError, LockBusyError, NotFoundError, RefusedError } from "../domain/errors.ts";
 import type { Logger } from "../ports/log.ts";
-import { etcdClientUrl, type NodeRecord } from "../domain/model.ts";
+import { etcdUrls, type NodeRecord } from "../domain/model.ts";
 import {
   cleanupScript,
   fetchScript,
@@ -146,7 +146,7 @@ export async function restore(deps: RestoreDeps, rawInput: unknown): Promise<Res
     );
   const probe = [
     ...new Set([
-      ...nodes.map((x) => etcdClientUrl(x.privateIp)),
+      ...nodes.map((x) => etcdUrls(deps.cfg.ETCD_TLS).client(x.privateIp)),
       ...manifest.members.flatMap((m) => m.clientUrls),
     ]),
   ];
@@ -175,6 +175,7 @@ export async function restore(deps: RestoreDeps, rawInput: unknown): Promise<Res
       nodes,
       at: now,
       random: (deps.random ?? (() => randomBytes(4).toString("hex")))(),
+      tls: deps.cfg.ETCD_TLS,
     });
     const byId = (id: string) => plan.members.find((m) => m.instanceId === id)!;
 
@@ -365,7 +366,7 @@ export async function recoverIfTotalLoss(deps: RestoreDeps & { graceMs?: number 
   const log = deps.log.child({ op: "recoverIfTotalLoss" });
   const nodes = (await observeMainNodes(deps.groups, deps.cfg)).filter((x) => x.healthStatus === "Healthy");
   if (nodes.length === 0) return { action: "none", reason: "the main group has no healthy InService nodes" };
-  const endpoints = nodes.map((x) => etcdClientUrl(x.privateIp));
+  const endpoints = nodes.map((x) => etcdUrls(deps.cfg.ETCD_TLS).client(x.privateIp));
   const anyAlive = async () => (await Promise.all(endpoints.map((e) => deps.etcd.alive(e)))).some(Boolean);
   if (await anyAlive()) return { action: "none", reason: "an etcd member is alive" };
   await sleep(deps.graceMs ?? 10_000);

@@ -47,7 +47,7 @@ export async function rotateCertificate(
       now: deps.now,
       commandTimeoutSeconds: deps.timing.commandTimeoutSeconds,
     },
-    { instanceId, privateIp: inst.privateIp },
+    { instanceId, privateIp: inst.privateIp, domain: deps.domain },
     log,
     { rotate: true },
   );

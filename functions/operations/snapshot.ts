@@ -7,7 +7,8 @@ import { z } from "zod";
 import type { Config } from "../domain/config.ts";
 import { DevclusterError, NotFoundError } from "../domain/errors.ts";
 import type { Logger } from "../ports/log.ts";
-import { etcdClientUrl } from "../domain/model.ts";
+import { etcdUrls } from "../domain/model.ts";
+import { srvClientName } from "../domain/dnsPlan.ts";
 import { digestingStream } from "../domain/snapshotDigest.ts";
 import {
   dataKey,
@@ -45,7 +46,10 @@ export interface SnapshotDeps {
 
 export { layoutOf };
 
-/** Resolves etcd's client discovery record (`_etcd-client._tcp.<domain>` SRV) to client URLs. */
+/**
+ * Resolves etcd's client discovery record (`_etcd-client._tcp.<domain>` SRV, or
+ * `_etcd-client-ssl._tcp.<domain>` when the members serve TLS) to client URLs.
+ */
 export type SrvLookup = (name: string) => Promise<{ name: string; port: number }[]>;
 
 /**
@@ -56,13 +60,17 @@ async function findEndpoints(deps: SnapshotDeps): Promise<string[]> {
   const srv = deps.resolveSrv;
   if (srv) {
     try {
-      const records = await srv(`_etcd-client._tcp.${deps.cfg.CLUSTER_DOMAIN}`);
-      if (records.length) return records.map((r) => `http://${r.name.replace(/\.$/, "")}:${r.port}`);
+      const tls = deps.cfg.ETCD_TLS;
+      const records = await srv(srvClientName(deps.cfg.CLUSTER_DOMAIN, tls).replace(/\.$/, ""));
+      const scheme = tls ? "https" : "http";
+      if (records.length) return records.map((r) => `${scheme}://${r.name.replace(/\.$/, "")}:${r.port}`);
     } catch (e) {
       deps.log.info("snapshot: no etcd discovery record; using the main group's instances", { error: e });
     }
   }
-  return (await observeMainNodes(deps.groups, deps.cfg)).map((n) => etcdClientUrl(n.privateIp));
+  return (await observeMainNodes(deps.groups, deps.cfg)).map((n) =>
+    etcdUrls(deps.cfg.ETCD_TLS).client(n.privateIp),
+  );
 }
 
 /**

@@ -29,6 +29,8 @@ export interface StatusDeps {
   clusterName: string;
   groupNames: { main: string; worker: string; data: string };
   groups: Groups;
+  /** The members serve TLS (config `ETCD_TLS`): https endpoints. Absent: plain. */
+  etcdTls?: boolean | undefined;
   /**
    * The cluster store and what else is read from etcd over these endpoints (kept across warm
    * invocations; async: https endpoints need the control plane's certificate first).
@@ -66,15 +68,19 @@ export async function readClusterView(deps: StatusDeps, log: Logger): Promise<Cl
   const instances = await attempt<InstanceInfo[]>("instances", [], () => deps.groups.describeInstances(ids));
   const byId = new Map(instances.map((i) => [i.instanceId, i]));
   const main = groups.find((g) => g.name === deps.groupNames.main);
-  const endpoints = endpointsOf({
-    instances: (main?.members ?? [])
-      .filter((m) => byId.get(m.instanceId)?.privateIp)
-      .map((m) => ({
-        instanceId: m.instanceId,
-        ip: byId.get(m.instanceId)!.privateIp,
-        lifecycleState: m.lifecycleState,
-      })),
-  });
+  const endpoints = endpointsOf(
+    {
+      instances: (main?.members ?? [])
+        .filter((m) => byId.get(m.instanceId)?.privateIp)
+        .map((m) => ({
+          instanceId: m.instanceId,
+          ip: byId.get(m.instanceId)!.privateIp,
+          lifecycleState: m.lifecycleState,
+        })),
+    },
+    [],
+    deps.etcdTls,
+  );
   const etcd = await deps.etcd(endpoints);
   const { store } = etcd;
 

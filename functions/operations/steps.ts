@@ -91,7 +91,10 @@ export async function sendStartSettings(
     targets.map((t) =>
       deps.commands.run({
         instanceIds: [t.instanceId],
-        script: etcdStartScript({ name: t.instanceId, ip: t.ip, initialCluster, state, token }, previousData),
+        script: etcdStartScript(
+          { name: t.instanceId, ip: t.ip, initialCluster, state, token, tls: deps.etcdTls ?? false },
+          previousData,
+        ),
         comment: `devcluster: etcd start settings (${state})`,
         timeoutSeconds: deps.timing.commandTimeoutSeconds,
       }),
@@ -169,6 +172,10 @@ export async function bootstrapCluster(
     plan.token,
   );
   const members = await waitForCluster(store, plan.initialCluster.length, deps.timing.bootstrapWaitMs);
+  // Authentication goes on as the cluster forms, before any node's programs start: every node's
+  // access is its role from then on (the units push grants it before starting units), and no
+  // window exists in which a certified node could write anywhere (decision 50).
+  if (deps.etcdTls) await store.enableAuth();
   await store.putKey(TOKEN_KEY, plan.token);
   return members;
 }

@@ -9,7 +9,7 @@ import { z } from "zod";
 import type { Config } from "../domain/config.ts";
 import { DevclusterError, LockBusyError, RefusedError } from "../domain/errors.ts";
 import { parseInput } from "../domain/input.ts";
-import { etcdClientUrl, type EtcdMember } from "../domain/model.ts";
+import { etcdUrls, type EtcdMember } from "../domain/model.ts";
 import {
   forceNewClusterScript,
   howToRecoverFromSurvivor,
@@ -79,7 +79,7 @@ async function probe(deps: SurvivorDeps): Promise<{ nodes: SurvivorNode[]; membe
   const main = await observeMainNodes(deps.groups, deps.cfg);
   const nodes = await Promise.all(
     main.map(async (n): Promise<SurvivorNode> => {
-      const url = etcdClientUrl(n.privateIp);
+      const url = etcdUrls(deps.cfg.ETCD_TLS).client(n.privateIp);
       const [s, healthy] = await Promise.all([deps.etcd.status(url, 1500), deps.etcd.healthy(url, 1500)]);
       return {
         instanceId: n.instanceId,
@@ -98,7 +98,7 @@ async function probe(deps: SurvivorDeps): Promise<{ nodes: SurvivorNode[]; membe
   );
   let members: EtcdMember[] = [];
   for (const n of nodes.filter((x) => x.status)) {
-    members = await deps.etcd.members(etcdClientUrl(n.ip)).catch(() => []);
+    members = await deps.etcd.members(etcdUrls(deps.cfg.ETCD_TLS).client(n.ip)).catch(() => []);
     if (members.length) break;
   }
   return { nodes, members };
@@ -106,7 +106,7 @@ async function probe(deps: SurvivorDeps): Promise<{ nodes: SurvivorNode[]; membe
 
 const plan = async (deps: SurvivorDeps, at: Date) => {
   const p = await probe(deps);
-  return planSurvivorRecovery({ ...p, at });
+  return planSurvivorRecovery({ ...p, at, tls: deps.cfg.ETCD_TLS });
 };
 
 /** The recovery itself, once decided: lock, re-check, set aside, force, wait, rejoin. */

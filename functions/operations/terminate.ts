@@ -29,6 +29,7 @@ export async function terminate(
   const endpoints = endpointsOf(
     { instances: obs.main.instances.filter((m) => m.instanceId !== ev.instanceId) },
     extra,
+    deps.etcdTls,
   );
   const store = deps.store(endpoints);
   const known = await store.getNode(ev.instanceId).catch(() => undefined);
@@ -112,7 +113,7 @@ export async function recordLeftovers(
 ) {
   if (!store) {
     const obs = await observe(deps, []);
-    store = deps.store(endpointsOf(obs.main));
+    store = deps.store(endpointsOf(obs.main, [], deps.etcdTls));
   }
   await store.putKey(
     leftoverKey(ev.instanceId),

@@ -40,5 +40,10 @@ export interface ClusterStore {
     owner: string,
     opts: { ttlSeconds: number; waitMs: number },
   ): Promise<Lock | undefined>;
+  /**
+   * Authentication on, the control plane's certificate user (`root`) holding every right; the
+   * nodes' users and roles are kept by the units push. Enabling it again changes nothing.
+   */
+  enableAuth(): Promise<void>;
   close(): void;
 }

@@ -28,15 +28,19 @@ export function restartDeps(w: Wiring): RestartDeps {
         ? await groups.describeInstances(members.map((m) => m.instanceId))
         : [];
       const ip = new Map(instances.map((i) => [i.instanceId, i.privateIp]));
-      const endpoints = endpointsOf({
-        instances: members
-          .filter((m) => ip.get(m.instanceId))
-          .map((m) => ({
-            instanceId: m.instanceId,
-            ip: ip.get(m.instanceId)!,
-            lifecycleState: m.lifecycleState,
-          })),
-      });
+      const endpoints = endpointsOf(
+        {
+          instances: members
+            .filter((m) => ip.get(m.instanceId))
+            .map((m) => ({
+              instanceId: m.instanceId,
+              ip: ip.get(m.instanceId)!,
+              lifecycleState: m.lifecycleState,
+            })),
+        },
+        [],
+        w.cfg.ETCD_TLS,
+      );
       if (!endpoints.length) throw new DevclusterError("restart: no main node to reach etcd through");
       return etcdPlacementStore((await cache(endpoints)).client);
     },

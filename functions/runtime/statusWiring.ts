@@ -33,6 +33,7 @@ export function statusDeps(w: Wiring): StatusDeps {
   const layout = layoutOf(cfg);
   return {
     clusterName: cfg.CLUSTER_NAME,
+    etcdTls: cfg.ETCD_TLS,
     groupNames: groupsOf(cfg),
     groups: lazyGroups(),
     etcd: async (endpoints) => {

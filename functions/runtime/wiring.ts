@@ -10,7 +10,7 @@ import { Etcd3 } from "etcd3";
 import { groupsOf, type Config } from "../domain/config.ts";
 import { DevclusterError } from "../domain/errors.ts";
 import { formatStep } from "../domain/reportCodes.ts";
-import { etcdClientUrl } from "../domain/model.ts";
+import { etcdUrls } from "../domain/model.ts";
 import { layoutOf, validSnapshots } from "../domain/snapshots.ts";
 import type { Logger } from "../ports/log.ts";
 import type { Commands, Groups } from "../ports/index.ts";
@@ -131,6 +131,7 @@ export function lifecycleDeps(w: Wiring): LifecycleDeps {
   const commands = commandsOf(w);
   w.lifecycle = {
     clusterName: cfg.CLUSTER_NAME,
+    etcdTls: cfg.ETCD_TLS,
     domain: cfg.CLUSTER_DOMAIN,
     groupNames: groupsOf(cfg),
     groups: lazyGroups(),
@@ -231,7 +232,7 @@ export async function unitsDeps(w: Wiring, log: Logger): Promise<UnitsDeps> {
   const instances = ids.length ? await groups.describeInstances(ids) : [];
   const urls = instances
     .filter((i) => i.state === "running" || i.state === "pending")
-    .map((i) => etcdClientUrl(i.privateIp));
+    .map((i) => etcdUrls(w.cfg.ETCD_TLS).client(i.privateIp));
   if (!urls.length) throw new DevclusterError("units: no main node to reach etcd through");
   const cache = (w.caches.units ??= etcdClientsByEndpoints(controlPlaneTls(w))) as ReturnType<
     typeof etcdClientsByEndpoints

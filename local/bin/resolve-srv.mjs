@@ -1,6 +1,7 @@
 // The VPC resolver of a local node: answers an SRV name of the cluster's private zone (as kept by
 // the control plane in Route 53, here moto) with `host:port` of each target, comma-separated.
-// usage: node resolve-srv.mjs <srv name> <zone name>   (AWS_* settings and PRIVATE_ZONE_ID from the environment)
+// usage: node resolve-srv.mjs <srv name>[,<srv name>...] <zone name>   (AWS_* settings and
+// PRIVATE_ZONE_ID from the environment); of several names, the first the zone holds answers.
 /* global process, console */
 import {
   ListHostedZonesCommand,
@@ -8,8 +9,8 @@ import {
   Route53Client,
 } from "@aws-sdk/client-route-53";
 
-const [srvName, zoneName] = process.argv.slice(2);
-if (!srvName || !zoneName) {
+const [srvNames, zoneName] = process.argv.slice(2);
+if (!srvNames || !zoneName) {
   console.error("usage: resolve-srv.mjs <srv name> <zone name>");
   process.exit(2);
 }
@@ -36,9 +37,12 @@ do {
     ? { StartRecordName: page.NextRecordName, StartRecordType: page.NextRecordType }
     : null;
 } while (next);
-const srv = records.find((r) => fq(r.Name ?? "") === fq(srvName) && r.Type === "SRV");
+const srv = srvNames
+  .split(",")
+  .map((name) => records.find((r) => fq(r.Name ?? "") === fq(name) && r.Type === "SRV"))
+  .find(Boolean);
 if (!srv) {
-  console.error(`resolve-srv: no SRV record ${srvName}`);
+  console.error(`resolve-srv: no SRV record ${srvNames}`);
   process.exit(1);
 }
 const address = (name) =>

@@ -8,10 +8,15 @@ export interface Answer {
   body: string;
 }
 
-/** One GET http://<address>/ with Host: <host>; undefined when nothing answers within `ms`. */
-export function askFrontDoor(address: string, host: string, ms = 1000): Promise<Answer | undefined> {
+/** One GET http://<address><path> with Host: <host>; undefined when nothing answers within `ms`. */
+export function askFrontDoor(
+  address: string,
+  host: string,
+  ms = 1000,
+  path = "/",
+): Promise<Answer | undefined> {
   return new Promise((done) => {
-    const req = request({ host: address, port: 80, path: "/", headers: { host }, timeout: ms }, (res) => {
+    const req = request({ host: address, port: 80, path, headers: { host }, timeout: ms }, (res) => {
       let body = "";
       res.setEncoding("utf8");
       res.on("data", (c: string) => (body += c));

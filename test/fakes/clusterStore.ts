@@ -2,12 +2,7 @@
 // test/integration/contracts/clusterStore.test.ts runs the same suite against it and real etcd.
 import { NODES_PREFIX, nodeKey } from "../../functions/domain/etcdKeys.ts";
 import { ClusterNotReadyError, LearnerNotReadyError, NotFoundError } from "../../functions/domain/errors.ts";
-import {
-  etcdClientUrl,
-  etcdPeerUrl,
-  type EtcdMember,
-  type NodeRecord,
-} from "../../functions/domain/model.ts";
+import { etcdUrls, type EtcdMember, type NodeRecord } from "../../functions/domain/model.ts";
 import type { ClusterStore, Lock } from "../../functions/ports/cluster.ts";
 
 interface FakeMember extends EtcdMember {
@@ -23,10 +18,18 @@ export class FakeEtcd {
   readonly kv = new Map<string, string>();
   readonly locks = new Map<string, string>();
   revision = 1;
+  /** Authentication was enabled (the real one then refuses clients without a certificate). */
+  authEnabled = false;
   private nextId = 1000;
 
-  /** A cluster whose members are started voters at these addresses, named by instance id. */
-  constructor(voters: { name: string; ip: string }[] = []) {
+  /**
+   * A cluster whose members are started voters at these addresses, named by instance id. `tls`:
+   * members serve https (the scheme of the URLs they advertise).
+   */
+  constructor(
+    voters: { name: string; ip: string }[] = [],
+    readonly tls = false,
+  ) {
     for (const v of voters) this.startVoter(v.name, v.ip);
   }
 
@@ -36,8 +39,8 @@ export class FakeEtcd {
     const m: FakeMember = {
       id: String(this.nextId++),
       name,
-      peerUrls: [etcdPeerUrl(ip)],
-      clientUrls: [etcdClientUrl(ip)],
+      peerUrls: [etcdUrls(this.tls).peer(ip)],
+      clientUrls: [etcdUrls(this.tls).client(ip)],
       isLearner,
       alive: true,
       caughtUp: !isLearner,
@@ -50,7 +53,12 @@ export class FakeEtcd {
   startLearner(memberId: string, name: string, opts: { caughtUp?: boolean } = {}): void {
     const m = this.member(memberId);
     const ip = new URL(m.peerUrls[0]!).hostname;
-    Object.assign(m, { name, clientUrls: [etcdClientUrl(ip)], alive: true, caughtUp: opts.caughtUp ?? true });
+    Object.assign(m, {
+      name,
+      clientUrls: [etcdUrls(this.tls).client(ip)],
+      alive: true,
+      caughtUp: opts.caughtUp ?? true,
+    });
   }
 
   /** The member's process dies (SIGKILL): it stays in the member list. */
@@ -188,6 +196,10 @@ export function fakeClusterStore(etcd: FakeEtcd, endpoints: string[]): ClusterSt
         if (Date.now() >= until) return undefined;
         await new Promise((r) => setTimeout(r, 10));
       }
+    },
+    async enableAuth() {
+      serving();
+      etcd.authEnabled = true;
     },
     close() {},
   };

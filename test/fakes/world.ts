@@ -4,7 +4,7 @@
 import { lifecycleEvent } from "../../local/cluster/events.ts";
 import { DEFAULT_TIMING, type LifecycleDeps } from "../../functions/operations/deps.ts";
 import { createLogger } from "../../functions/runtime/log.ts";
-import { ROLES, etcdPeerUrl, type Role } from "../../functions/domain/model.ts";
+import { ROLES, etcdUrls, type Role } from "../../functions/domain/model.ts";
 import type { LifecycleActionRef, LifecycleActions, LifecycleResult } from "../../functions/ports/index.ts";
 import { FakeEtcd } from "./clusterStore.ts";
 import { FakeCommands } from "./commands.ts";
@@ -34,11 +34,13 @@ export interface FakeWorld {
   ipOf(instanceId: string): string;
 }
 
-export function fakeWorld(opts: { timing?: Partial<LifecycleDeps["timing"]> } = {}): FakeWorld {
+export function fakeWorld(
+  opts: { timing?: Partial<LifecycleDeps["timing"]>; etcdTls?: boolean } = {},
+): FakeWorld {
   const groups = new FakeGroups({ prefix: "127.0.0", cluster: "fake" });
   const names = { main: "fake-main", worker: "fake-worker", data: "fake-data" } as Record<Role, string>;
   for (const role of ROLES) groups.createGroup(names[role], role);
-  const etcd = new FakeEtcd();
+  const etcd = new FakeEtcd([], opts.etcdTls ?? false);
   const ipOf = (id: string) => groups.instances.get(id)!.privateIp;
   // What the node does with its start settings: `new` starts a member of the new cluster, `existing`
   // starts the learner that was added at the node's address.
@@ -46,7 +48,7 @@ export function fakeWorld(opts: { timing?: Partial<LifecycleDeps["timing"]> } = 
     if (req.comment.includes("etcd start settings (new)") && !etcd.members.some((m) => m.name === id)) {
       etcd.startVoter(id, ipOf(id));
     } else if (req.comment.includes("etcd start settings (existing)")) {
-      const m = etcd.members.find((x) => x.peerUrls.includes(etcdPeerUrl(ipOf(id))));
+      const m = etcd.members.find((x) => x.peerUrls.includes(etcdUrls(etcd.tls).peer(ipOf(id))));
       if (m && !m.name) etcd.startLearner(m.id, id);
     }
     return { status: "Success", exitCode: 0, stdout: "", stderr: "" };
@@ -55,6 +57,7 @@ export function fakeWorld(opts: { timing?: Partial<LifecycleDeps["timing"]> } = 
   const actions = new FakeActions();
   const deps: LifecycleDeps = {
     clusterName: "fake",
+    etcdTls: opts.etcdTls ?? false,
     domain: "fake.test.internal",
     groupNames: names,
     groups,

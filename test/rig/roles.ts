@@ -22,6 +22,8 @@ export interface TestResources {
   zoneId?: string;
   /** The file drop's sender address. */
   sender?: string;
+  /** The user pool's id (the SSH-key service's grants name it). */
+  userPoolId?: string;
 }
 
 /** moto's account and the local region. */
@@ -40,6 +42,7 @@ function resolver(r: TestResources): (v: CfnValue) => CfnValue {
     [Ids.privateZone]: r.zoneId ?? "ZNOTUSED",
     [Params.fileDropSender]: r.sender ?? "filedrop@notused.test",
     [Ids.vpc]: "vpc-notused",
+    [Ids.userPool]: r.userPoolId ?? "eu-west-1_notused",
     [Ids.group("main")]: r.groups?.main ?? "main-notused",
     [Ids.group("worker")]: r.groups?.worker ?? "worker-notused",
     [Ids.group("data")]: r.groups?.data ?? "data-notused",

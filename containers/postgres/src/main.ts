@@ -6,9 +6,10 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { GetParameterCommand, PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
+import { SSMClient } from "@aws-sdk/client-ssm";
 import { S3Client } from "@aws-sdk/client-s3";
 import { z } from "zod";
+import { ssmSecretOnce } from "../../../functions/adapters/aws/ssmSecretOnce.ts";
 import { clusterKeyAlias } from "../../../functions/domain/clusterKey.ts";
 import { pollUntil } from "../../../functions/domain/poll.ts";
 import { int, loadEnv } from "../../shared/config.ts";
@@ -50,43 +51,14 @@ const Env = z.object({
 });
 
 /** A client's password: the stored one, or a new one stored first (never replaced once stored). */
-async function ensurePassword(
-  ssm: SSMClient,
-  Name: string,
-  cluster: string,
-): Promise<{ value: string; created: boolean }> {
-  const read = async () => {
-    try {
-      const r = await ssm.send(new GetParameterCommand({ Name, WithDecryption: true }));
-      return checkPassword(r.Parameter?.Value ?? "", Name);
-    } catch (e) {
-      if ((e as { name?: string }).name === "ParameterNotFound") return undefined;
-      throw e;
-    }
-  };
-  const found = await read();
-  if (found) return { value: found, created: false };
-  const value = randomBytes(32).toString("base64url");
-  try {
-    await ssm.send(
-      new PutParameterCommand({
-        Name,
-        Type: "SecureString",
-        Value: value,
-        Overwrite: false,
-        KeyId: clusterKeyAlias(cluster),
-        Description: "devcluster postgres: a client service's database password (generated once)",
-      }),
-    );
-    return { value, created: true };
-  } catch (e) {
-    // Another start stored one first: that one is the password.
-    if ((e as { name?: string }).name !== "ParameterAlreadyExists") throw e;
-    const again = await read();
-    if (!again) throw e;
-    return { value: again, created: false };
-  }
-}
+const ensurePassword = (ssm: SSMClient, name: string, cluster: string) =>
+  ssmSecretOnce(ssm, {
+    name,
+    make: () => randomBytes(32).toString("base64url"),
+    check: (v) => checkPassword(v, name),
+    description: "devcluster postgres: a client service's database password (generated once)",
+    kmsKeyId: clusterKeyAlias(cluster),
+  });
 
 // `main.mjs dumps|restore ...`: the operator's dump commands, run in the service's container.
 if (process.argv.length > 2) process.exit(await dumpTool(process.argv.slice(2)));

@@ -4,8 +4,9 @@
 // worth keeping: no RDB snapshots, no append-only file, no volume; a restart starts empty.
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { GetParameterCommand, PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
+import { SSMClient } from "@aws-sdk/client-ssm";
 import { z } from "zod";
+import { ssmSecretOnce } from "../../../functions/adapters/aws/ssmSecretOnce.ts";
 import { clusterKeyAlias } from "../../../functions/domain/clusterKey.ts";
 import { int, loadEnv } from "../../shared/config.ts";
 import { programLogger } from "../../shared/log.ts";
@@ -25,41 +26,20 @@ const Env = z.object({
 /** Where the password lives: below db/, where data services keep theirs (the node role may write there). */
 export const redisPasswordParameter = (cluster: string) => `/devcluster/${cluster}/db/redis/password`;
 
-async function ensurePassword(ssm: SSMClient, Name: string, cluster: string): Promise<string> {
-  const read = async () => {
-    try {
-      const v = (await ssm.send(new GetParameterCommand({ Name, WithDecryption: true }))).Parameter?.Value;
-      if (!v || !/^[A-Za-z0-9_-]{32,}$/.test(v))
-        throw new Error(`${Name} holds no usable password (32+ characters of A-Z a-z 0-9 _ -)`);
+async function ensurePassword(ssm: SSMClient, name: string, cluster: string): Promise<string> {
+  const p = await ssmSecretOnce(ssm, {
+    name,
+    make: () => randomBytes(32).toString("base64url"),
+    check: (v) => {
+      if (!/^[A-Za-z0-9_-]{32,}$/.test(v))
+        throw new Error(`${name} holds no usable password (32+ characters of A-Z a-z 0-9 _ -)`);
       return v;
-    } catch (e) {
-      if ((e as { name?: string }).name === "ParameterNotFound") return undefined;
-      throw e;
-    }
-  };
-  const found = await read();
-  if (found) return found;
-  const value = randomBytes(32).toString("base64url");
-  try {
-    await ssm.send(
-      new PutParameterCommand({
-        Name,
-        Type: "SecureString",
-        Value: value,
-        Overwrite: false,
-        KeyId: clusterKeyAlias(cluster),
-        Description: "devcluster redis: the cache's password (generated once)",
-      }),
-    );
-    log.info("password.created", { code: "password.created", parameter: Name });
-    return value;
-  } catch (e) {
-    // Another start stored one first: that one is the password.
-    if ((e as { name?: string }).name !== "ParameterAlreadyExists") throw e;
-    const again = await read();
-    if (!again) throw e;
-    return again;
-  }
+    },
+    description: "devcluster redis: the cache's password (generated once)",
+    kmsKeyId: clusterKeyAlias(cluster),
+  });
+  if (p.created) log.info("password.created", { code: "password.created", parameter: name });
+  return p.value;
 }
 
 await runProgram(log, async () => {

@@ -2,7 +2,8 @@
 // PEM) in a SecureString, created once (PutParameter without Overwrite; the loser of a race reads
 // the winner's), so every instance signs with the one key whose public half hosts install once.
 import { createPrivateKey, createPublicKey, generateKeyPairSync } from "node:crypto";
-import { GetParameterCommand, PutParameterCommand, type SSMClient } from "@aws-sdk/client-ssm";
+import type { SSMClient } from "@aws-sdk/client-ssm";
+import { ssmSecretOnce } from "./ssmSecretOnce.ts";
 import { InvariantError } from "../../domain/errors.ts";
 
 export const listSigningKeyParameterName = (cluster: string) => `/devcluster/${cluster}/sshkeys/signing-key`;
@@ -34,35 +35,13 @@ export async function ensureListSigningKey(
   cluster: string,
   opts: { kmsKeyId?: string } = {},
 ): Promise<ListSigningKey> {
-  const Name = listSigningKeyParameterName(cluster);
-  const read = async () => {
-    try {
-      const r = await ssm.send(new GetParameterCommand({ Name, WithDecryption: true }));
-      return r.Parameter?.Value ? checked(Name, r.Parameter.Value) : undefined;
-    } catch (e) {
-      if ((e as { name?: string }).name === "ParameterNotFound") return undefined;
-      throw e;
-    }
-  };
-  const found = await read();
-  if (found) return { ...found, action: "kept" };
-  const pem = generateKeyPairSync("ed25519").privateKey.export({ type: "pkcs8", format: "pem" }).toString();
-  try {
-    await ssm.send(
-      new PutParameterCommand({
-        Name,
-        Type: "SecureString",
-        Overwrite: false,
-        Value: pem,
-        Description: "devcluster sshkeys: ed25519 key signing the key lists hosts trust",
-        ...(opts.kmsKeyId ? { KeyId: opts.kmsKeyId } : {}),
-      }),
-    );
-    return { ...checked(Name, pem), action: "created" };
-  } catch (e) {
-    if ((e as { name?: string }).name !== "ParameterAlreadyExists") throw e;
-    const winner = await read();
-    if (!winner) throw new InvariantError(`SSM parameter ${Name} exists but cannot be read`, { cause: e });
-    return { ...winner, action: "kept" };
-  }
+  const name = listSigningKeyParameterName(cluster);
+  const key = await ssmSecretOnce(ssm, {
+    name,
+    make: () => generateKeyPairSync("ed25519").privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
+    check: (pem) => checked(name, pem),
+    description: "devcluster sshkeys: ed25519 key signing the key lists hosts trust",
+    ...(opts.kmsKeyId ? { kmsKeyId: opts.kmsKeyId } : {}),
+  });
+  return { ...key.value, action: key.created ? "created" : "kept" };
 }

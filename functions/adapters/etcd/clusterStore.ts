@@ -18,6 +18,7 @@ import { type EtcdMember, type NodeRecord } from "../../domain/model.ts";
 import type { ClusterStore, Lock, MemberAddResult } from "../../ports/cluster.ts";
 import { pollUntil } from "../../domain/poll.ts";
 import { etcdHttp } from "./http.ts";
+import { etcdAccess } from "./etcdAccess.ts";
 import {
   grpcTlsOptions,
   lazyHttpsAgent,
@@ -286,6 +287,10 @@ export function etcdClusterStore(opts: EtcdStoreOptions): ClusterStore {
       if (got) return { release };
       await release();
       return undefined;
+    },
+
+    async enableAuth() {
+      await etcdAccess(await client()).enableAuth();
     },
 
     close() {

@@ -1,4 +1,5 @@
-// The local cluster with real containers (rootful podman + runc): the sample service answers through
+// The local cluster with real containers (rootful podman + runc): the SSH-key lists answer without a
+// sign-in, signed with the key in SSM; the sample service answers through
 // the front door on another node, comes back after its worker is killed, a unit's Upstreams= reach
 // it through an ambassador on the unit's own node, a unit whose image does not exist fails on its
 // node alone with a clear reason, units with volumes (a probe, and the catalog's postgres with every
@@ -8,6 +9,9 @@
 // a dump by the operator's command, and `down` leaves no
 // container, process or listening port. Checked against podman, etcd and the network directly, not only through status.
 import { execFile } from "node:child_process";
+import { createPublicKey } from "node:crypto";
+import { GetParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
+import { verifyKeyList } from "../../../functions/domain/sshKeyList.ts";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { listeners, useLocalCluster } from "../../rig/localCluster.ts";
@@ -128,6 +132,36 @@ describe("real containers in the local cluster", { shuffle: false }, () => {
     // An unknown name gets the front door's 503, never another service.
     const unknown = await askFrontDoor(door, `nope.${lc.state.domain}`);
     expect(unknown?.status).not.toBe(200);
+  }, 300_000);
+
+  it("the SSH-key lists answer through the front door without a sign-in, signed with the key kept in SSM; the page needs one", async () => {
+    const host = `sshkeys-lists.${lc.state.domain}`;
+    const fetchText = (path: string) =>
+      pollUntil(
+        async () => {
+          const a = await askFrontDoor(door, host, 2000, path);
+          return a?.status === 200 ? a.body : undefined;
+        },
+        { timeoutMs: 240_000, intervalMs: 1000 },
+      );
+    const pub = await fetchText("/v1/public-key");
+    expect(pub).toContain("BEGIN PUBLIC KEY");
+    const kept = await new SSMClient({
+      endpoint: lc.state.motoEndpoint,
+      region: LOCAL_REGION,
+      credentials: lc.state.admin,
+    }).send(
+      new GetParameterCommand({
+        Name: `/devcluster/${lc.state.clusterName}/sshkeys/signing-key`,
+        WithDecryption: true,
+      }),
+    );
+    expect(createPublicKey(kept.Parameter!.Value!).export({ type: "spki", format: "pem" })).toBe(pub);
+    const list = await fetchText("/v1/accounts");
+    expect(verifyKeyList(list!, pub!, "*", Math.floor(Date.now() / 1000)).subject).toBe("*");
+    // The page itself is behind sign-in: the front door answers for it, never the page.
+    const page = await askFrontDoor(door, `sshkeys.${lc.state.domain}`, 2000);
+    expect(page?.body ?? "").not.toContain("SSH public key");
   }, 300_000);
 
   it("after the worker running hello is killed, the front door answers from another node", async () => {

@@ -81,7 +81,9 @@ describe("a node's etcd certificate", () => {
     const { commands, seen } = recorded(createLocalCommands({ root }));
     const deps = { commands, pki, now: () => new Date(), commandTimeoutSeconds: 30 };
 
-    expect(await issueNodeCertificate(deps, { instanceId: id, privateIp: ip }, quiet)).toBe("issued");
+    expect(
+      await issueNodeCertificate(deps, { instanceId: id, privateIp: ip, domain: "dev.internal" }, quiet),
+    ).toBe("issued");
     // The first issue also made the control plane's certificate, which the other functions only read.
     const cp = await ssmControlPlaneTls(new SSMClient({ maxAttempts: 2 }), cluster)();
     expect(describeCertificate(cp.certPem).cn).toBe("root");
@@ -91,7 +93,8 @@ describe("a node's etcd certificate", () => {
     expect(statSync(join(dir, "node.key")).mode & 0o077).toBe(0);
     const cert = describeCertificate(readFileSync(join(dir, "node.crt"), "utf8"));
     expect(cert.cn).toBe(id);
-    expect(cert.sans).toEqual([`ip:${ip}`, "ip:127.0.0.1"]);
+    // Its addresses, and its name in the cluster zone (clients that found it by SRV check that).
+    expect(cert.sans).toEqual([`dns:${id}.dev.internal`, `ip:${ip}`, "ip:127.0.0.1"]);
     // The key never passed through a command's script or output.
     const body = key.split("\n").slice(1, -2).join("");
     expect(body.length).toBeGreaterThan(40);

@@ -205,6 +205,7 @@ export function testConfig(
     RETAIN_LAST: 24,
     RETAIN_DAYS: 14,
     AUTO_RESTORE: false,
+    ETCD_TLS: false,
     METRIC_NAMESPACE: "Devcluster",
     ...over,
   };

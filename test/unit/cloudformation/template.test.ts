@@ -2,7 +2,11 @@
 import { describe, expect, it } from "vitest";
 import { buildTemplate } from "../../../cloudformation/template.ts";
 import { HOOKS, Ids, Params } from "../../../cloudformation/ids.ts";
-import { SSM_AGENT_ACTIONS, UNSCOPABLE_ACTIONS } from "../../../cloudformation/parts/iam.ts";
+import {
+  SSH_KEY_SERVICE_POOL_ACTIONS,
+  SSM_AGENT_ACTIONS,
+  UNSCOPABLE_ACTIONS,
+} from "../../../cloudformation/parts/iam.ts";
 import { USER_DATA_LIMIT, type IgnitionConfig } from "../../../cloudformation/parts/ignition.ts";
 import { ETCD_MEMBER_UNIT } from "../../../functions/domain/firstBoot.ts";
 import { CLUSTER_TAG, ROLE_TAG, ROLES, type Role } from "../../../functions/domain/model.ts";
@@ -601,6 +605,8 @@ describe("IAM", () => {
         // The file drop's (decision 61): its records' clean-up and the links' mail.
         "s3:DeleteObject",
         "ses:SendEmail",
+        // The SSH-key service's (decision 64): the pool's users and groups, an admin's group changes.
+        ...SSH_KEY_SERVICE_POOL_ACTIONS,
       ]),
     );
     expect(SSM_AGENT_ACTIONS.filter((a) => a.startsWith("ssm:GetParameter"))).toEqual([]);
@@ -612,6 +618,10 @@ describe("IAM", () => {
     );
     // ...except the etcd PKI: the CA's key would let a node certify anyone.
     const deny = mine.filter((x) => x.statement.Effect === "Deny").map((x) => x.statement);
+    const signingKey = {
+      "Fn::Sub":
+        "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/devcluster/${ClusterName}/sshkeys/signing-key",
+    };
     expect(deny).toEqual([
       {
         Effect: "Deny",
@@ -619,6 +629,42 @@ describe("IAM", () => {
         Resource: {
           "Fn::Sub":
             "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/devcluster/${ClusterName}/etcd/*",
+        },
+      },
+      // The SSH-key service's signing key is made once and never replaced: hosts trust its public half.
+      {
+        Effect: "Deny",
+        Action: ["ssm:PutParameter"],
+        Resource: signingKey,
+        Condition: { StringEquals: { "ssm:Overwrite": "true" } },
+      },
+    ]);
+    // Parameters a node writes: database passwords below db/, and that one key.
+    expect(
+      mine
+        .filter(
+          (x) =>
+            x.statement.Effect === "Allow" && (x.statement.Action as string[]).includes("ssm:PutParameter"),
+        )
+        .map((x) => x.statement.Resource),
+    ).toEqual([
+      {
+        "Fn::Sub":
+          "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/devcluster/${ClusterName}/db/*",
+      },
+      signingKey,
+    ]);
+    // The pool: only the SSH-key service's calls, on the cluster's own pool; never creating or
+    // deleting users, setting passwords or changing the pool.
+    const pool = mine.filter((x) =>
+      (x.statement.Action as string[]).some((a) => a.startsWith("cognito-idp:")),
+    );
+    expect(pool.map((x) => x.statement)).toEqual([
+      {
+        Effect: "Allow",
+        Action: [...SSH_KEY_SERVICE_POOL_ACTIONS],
+        Resource: {
+          "Fn::Sub": `arn:\${AWS::Partition}:cognito-idp:\${AWS::Region}:\${AWS::AccountId}:userpool/\${${Ids.userPool}}`,
         },
       },
     ]);

@@ -37,6 +37,14 @@ describe("the names the control plane owns", () => {
     expect(isManaged({ name: srvServerName(D), type: "TXT" }, D, ALL)).toBe(false);
     expect(isManaged({ name: srvServerName(D), type: "SRV" }, D, { nodes: true, srv: false })).toBe(false);
   });
+  it("include the discovery names of members serving TLS (`-ssl`), and no other variant", () => {
+    expect(srvServerName(D, true)).toBe(`_etcd-server-ssl._tcp.${D}.`);
+    expect(srvClientName(D, true)).toBe(`_etcd-client-ssl._tcp.${D}.`);
+    expect(isManaged({ name: `_etcd-server-ssl._tcp.${D}`, type: "SRV" }, D, ALL)).toBe(true);
+    expect(isManaged({ name: `_etcd-client-ssl._tcp.${D}.`, type: "SRV" }, D, ALL)).toBe(true);
+    expect(isManaged({ name: `_etcd-client-tls._tcp.${D}.`, type: "SRV" }, D, ALL)).toBe(false);
+    expect(isManaged({ name: `_etcd-client-ssl._tcp.other.${D}.`, type: "SRV" }, D, ALL)).toBe(false);
+  });
   it("are node A records only when nodes are in scope", () => {
     expect(isManaged({ name: nodeName(id(1), D), type: "A" }, D, ALL)).toBe(true);
     expect(isManaged({ name: nodeName(id(1), D), type: "A" }, D, { nodes: false, srv: true })).toBe(false);
@@ -86,6 +94,24 @@ describe("desired records", () => {
       SRV(srvClientName(D), [client(1), client(3)]),
     ]);
     expect(desiredSrvRecords([learner(2)], new Map(), D)).toEqual([SRV(srvServerName(D), [server(2)])]);
+  });
+
+  it("list a member serving TLS under the -ssl names, in the scheme it serves", () => {
+    const tls = (n: number, o: Parameters<typeof member>[1] = {}) =>
+      member(n, { peerUrls: [`https://${ip(n)}:2380`], clientUrls: [`https://${ip(n)}:2379`], ...o });
+    expect(
+      desiredSrvRecords([tls(2), tls(1), learner(3, { peerUrls: [`https://${ip(3)}:2380`] })], new Map(), D),
+    ).toEqual([
+      SRV(srvServerName(D, true), [server(1), server(2), server(3)]),
+      SRV(srvClientName(D, true), [client(1), client(2)]),
+    ]);
+    // A cluster part-way through a switch: each member under its own scheme's names.
+    expect(desiredSrvRecords([member(1), tls(2)], new Map(), D)).toEqual([
+      SRV(srvServerName(D), [server(1)]),
+      SRV(srvClientName(D), [client(1)]),
+      SRV(srvServerName(D, true), [server(2)]),
+      SRV(srvClientName(D, true), [client(2)]),
+    ]);
   });
 
   it("are none for no started member (Route 53 has no empty record sets)", () => {

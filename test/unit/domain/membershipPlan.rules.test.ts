@@ -178,6 +178,11 @@ describe("which member stands for a node", () => {
     expect(memberOf([moved, unstarted], { instanceId: id(2), ip: ip(2) })).toBe(unstarted);
     expect(memberOf([moved, unstarted], { instanceId: id(3), ip: ip(3) })).toBeUndefined();
   });
+  it("is found by its peer address whatever the scheme (a member serving TLS)", () => {
+    const tls = member(1, { name: "", peerUrls: [`https://${ip(1)}:2380`] });
+    expect(memberOf([tls], { instanceId: id(1), ip: ip(1) })).toBe(tls);
+    expect(memberOf([tls], { instanceId: id(2), ip: ip(2) })).toBeUndefined();
+  });
   it("reads the peer address from the first peer URL, and nothing from none or a malformed one", () => {
     expect(peerIp(member(1))).toBe(ip(1));
     expect(peerIp(member(1, { peerUrls: [] }))).toBeUndefined();
@@ -244,6 +249,19 @@ describe("launch of a main node", () => {
         else expect(p).toEqual({ kind: "add-learner", peerUrl: `http://${ip(n)}:2380` });
       }),
     );
+  });
+
+  it("adds the learner with an https peer URL when the members serve TLS", () => {
+    const members = [member(1), member(2), member(3)];
+    const p = planLaunchMain({
+      node: { instanceId: id(50), ip: ip(50) },
+      members,
+      healthy: new Set(members.map((m) => m.id)),
+      main: main3,
+      clusterName: "c",
+      tls: true,
+    });
+    expect(p).toEqual({ kind: "add-learner", peerUrl: `https://${ip(50)}:2380` });
   });
 });
 

@@ -39,6 +39,34 @@ describe("lifecycle on fakes", () => {
     expect(w.actions.completions.map((c) => c.result)).toEqual(["CONTINUE", "CONTINUE", "CONTINUE"]);
   });
 
+  it("with ETCD_TLS: TLS start settings, authentication on as the cluster forms, https members, -ssl discovery", async () => {
+    const w = fakeWorld({ etcdTls: true });
+    const mains = w.groups.scaleTo(w.names.main, 3);
+    for (const id of mains) expect((await launch(w, "main", id)).result).toBe("CONTINUE");
+    expect(w.etcd.authEnabled).toBe(true);
+    const settings = w.commands.requests.filter((r) => r.comment.includes("etcd start settings (new)"));
+    expect(settings).toHaveLength(3);
+    for (const r of settings) {
+      expect(r.script).toContain(`ETCD_CLIENT_CERT_AUTH="true"`);
+      expect(r.script).toContain(`ETCD_LISTEN_PEER_URLS="https://`);
+      expect(r.script).not.toContain("http://");
+    }
+    // A fourth main node joins as a learner at its https peer URL.
+    const [fourth] = w.groups.scaleTo(w.names.main, 4).filter((id) => !mains.includes(id));
+    expect((await launch(w, "main", fourth!)).result).toBe("CONTINUE");
+    expect(w.etcd.members.find((m) => m.name === fourth)?.peerUrls).toEqual([
+      `https://${w.ipOf(fourth!)}:2380`,
+    ]);
+    const names = [...w.dns.records.values()].filter((r) => r.type === "SRV").map((r) => r.name);
+    expect(names.sort()).toEqual([
+      "_etcd-client-ssl._tcp.fake.test.internal.",
+      "_etcd-server-ssl._tcp.fake.test.internal.",
+    ]);
+    // Without the setting nothing of this: the plain cluster of the first test.
+    const plain = await formed();
+    expect(plain.etcd.authEnabled).toBe(false);
+  });
+
   it("a main launch into a formed cluster joins as a learner, starts and promotes itself", async () => {
     const w = await formed();
     const [id] = w.groups.scaleTo(w.names.main, 4);
