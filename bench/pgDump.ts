@@ -1,7 +1,10 @@
 // Database dump and restore throughput: our path against plain pg_dump/pg_restore, on the same data in
 // the same run, in the postgres image (podman) against moto:
-// - dump: `main.mjs dump` (pg_dump -Fc streamed into an S3 multipart upload while hashed, then the
-//   manifest) vs `pg_dump -Fc -f <file>` on the same volume;
+// - dump: `control.mjs dump`, what `devcluster db dump` runs on the node (the running program
+//   streams pg_dump -Fc into an S3 multipart upload while hashed, then writes the manifest) vs
+//   `pg_dump -Fc -f <file>` on the same volume, each through `podman exec`; also the same dump in a
+//   process of its own (`main.mjs dump`, the path before the control socket), and the program's own
+//   time (what the scheduled dump, which has no exec, costs);
 // - restore: `main.mjs restore` (manifest checked, the object streamed from S3 into pg_restore while
 //   hashed, into a fresh database, then the swap) vs `createdb` + `pg_restore <file>` with the same
 //   pg_restore options (one transaction, stop at the first error, objects made as the client);
@@ -132,6 +135,8 @@ try {
     `data: ${ROWS} rows, database ${mib(dbBytes).toFixed(0)} MiB (made in ${((performance.now() - t0) / 1000).toFixed(1)} s)`,
   );
 
+  const loadAt = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
+  out(`load average at the start: ${loadAt()}`);
   const rows: Record<string, number[]> = {
     plainDump: [],
     ourDump: [],
@@ -141,6 +146,8 @@ try {
     dumpBytes: [],
     pipedDump: [],
     pipedRestore: [],
+    ownProcessDump: [],
+    inProgramDump: [],
   };
   for (let round = 1; round <= ROUNDS; round++) {
     // Each measure alternates which goes first, so neither always meets a warm or a cold cache.
@@ -155,7 +162,7 @@ try {
         "-c",
         `pg_dump -Fc ${conn} -d bench -f /var/lib/postgresql/plain.dump`,
       ]);
-    const ourDump = () => timed(["exec", name, "node", "main.mjs", "dump", "bench"]);
+    const ourDump = () => timed(["exec", name, "node", "control.mjs", "dump", "bench"]);
     let pd, od;
     if (first) {
       pd = await plainDump();
@@ -164,9 +171,12 @@ try {
       od = await ourDump();
       pd = await plainDump();
     }
-    const manifest = JSON.parse(od.stdout) as { key: string; bytes: number };
+    const manifest = JSON.parse(od.stdout) as { key: string; bytes: number; ms: number };
     rows.plainDump!.push(pd.ms);
     rows.ourDump!.push(od.ms);
+    rows.inProgramDump!.push(manifest.ms);
+    // Where the time goes: the same dump in a Node process of its own (the whole program loaded again).
+    rows.ownProcessDump!.push((await timed(["exec", name, "node", "main.mjs", "dump", "bench"])).ms);
     rows.dumpBytes!.push(manifest.bytes);
     const plainBytes = statSync(join(volume, "plain.dump")).size;
 
@@ -247,7 +257,7 @@ try {
     // The replaced database is kept by a restore; the bench drops it so the disk holds one copy.
     await superSql("postgres", `DROP DATABASE "${restored.aside}"`);
     out(
-      `round ${round}: dump plain ${(pd.ms / 1000).toFixed(1)} s (${mib(plainBytes).toFixed(0)} MiB), ours ${(od.ms / 1000).toFixed(1)} s (${mib(manifest.bytes).toFixed(0)} MiB); ` +
+      `round ${round}: dump plain ${(pd.ms / 1000).toFixed(1)} s (${mib(plainBytes).toFixed(0)} MiB), ours ${(od.ms / 1000).toFixed(1)} s (${mib(manifest.bytes).toFixed(0)} MiB; ${(manifest.ms / 1000).toFixed(1)} s inside the program, ${(rows.ownProcessDump!.at(-1)! / 1000).toFixed(1)} s as a process of its own); ` +
         `restore plain ${(pr.ms / 1000).toFixed(1)} s, ours ${(or.ms / 1000).toFixed(1)} s; S3 GET alone ${(rows.s3Get!.at(-1)! / 1000).toFixed(1)} s`,
     );
   }
@@ -261,6 +271,9 @@ try {
     `| dump (${dbMiB.toFixed(0)} MiB database -> ${dumpMiB.toFixed(0)} MiB dump) | ${(m("plainDump") / 1000).toFixed(1)} s (${(dbMiB / (m("plainDump") / 1000)).toFixed(0)} MiB/s) | ${(m("ourDump") / 1000).toFixed(1)} s (${(dbMiB / (m("ourDump") / 1000)).toFixed(0)} MiB/s) | **${(m("plainDump") / m("ourDump")).toFixed(2)}x** |`,
   );
   out(
+    `| the same dump: in a process of its own (\`main.mjs dump\`); inside the running program (the scheduled dump's cost) | | ${(m("ownProcessDump") / 1000).toFixed(1)} s; ${(m("inProgramDump") / 1000).toFixed(1)} s | ${(m("plainDump") / m("ownProcessDump")).toFixed(2)}x; ${(m("plainDump") / m("inProgramDump")).toFixed(2)}x |`,
+  );
+  out(
     `| restore | ${(m("plainRestore") / 1000).toFixed(1)} s (${(dbMiB / (m("plainRestore") / 1000)).toFixed(0)} MiB/s) | ${(m("ourRestore") / 1000).toFixed(1)} s (${(dbMiB / (m("ourRestore") / 1000)).toFixed(0)} MiB/s) | **${(m("plainRestore") / m("ourRestore")).toFixed(2)}x** |`,
   );
   out(
@@ -269,8 +282,7 @@ try {
   out(
     `| S3 GET of the dump alone (moto) | | ${(m("s3Get") / 1000).toFixed(1)} s (${(dumpMiB / (m("s3Get") / 1000)).toFixed(0)} MiB/s) | |`,
   );
-  const load = readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
-  out(`load average at the end: ${load}`);
+  out(`load average at the end: ${loadAt()}`);
 } finally {
   await podman(["rm", "-f", "-t", "5", name]).catch(() => {});
   await moto.stop();

@@ -1,5 +1,7 @@
 // Bundles each node program (containers/<name>/src/main.ts) into .build/containers/<name>/main.mjs
-// beside the etcd3 dependency set, with the same esbuild settings as the Lambda bundles.
+// beside the etcd3 dependency set, with the same esbuild settings as the Lambda bundles. A program's
+// `src/control.ts`, when it has one, becomes `control.mjs`: a small client of the running program,
+// kept apart so that it starts without loading the program's dependencies.
 import { build } from "esbuild";
 import { cpSync, existsSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
@@ -28,7 +30,12 @@ export async function buildPrograms(names = programNames(), opts: { outRoot?: st
     rmSync(dir, { recursive: true, force: true });
     const res = await build({
       ...NODE_BUNDLE,
-      entryPoints: { main: join(CONTAINERS_DIR, name, "src", "main.ts") },
+      entryPoints: {
+        main: join(CONTAINERS_DIR, name, "src", "main.ts"),
+        ...(existsSync(join(CONTAINERS_DIR, name, "src", "control.ts"))
+          ? { control: join(CONTAINERS_DIR, name, "src", "control.ts") }
+          : {}),
+      },
       outdir: dir,
       minify: true,
     });

@@ -80,9 +80,9 @@ export function databaseUnit(
 
 const word = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
 
-/** The node script: the program's dump command in the database's container. */
+/** The node script: the program's dump command in the database's container, served by the running program. */
 export const dbToolScript = (container: string, args: string[]) =>
-  `docker exec ${word(container)} node main.mjs ${args.map(word).join(" ")}`;
+  `docker exec ${word(container)} node control.mjs ${args.map(word).join(" ")}`;
 
 /** Run the program's dump command on the database's node; its JSON answer, or its refusal as an error. */
 export async function runDbTool(

@@ -356,6 +356,27 @@ export async function kill(dir: string, instanceId: string, progress: Progress) 
   return deliverChanges({ root: dir, state, before, after, fns, progress, describe: describeNodes });
 }
 
+/**
+ * One chosen node leaves its group for good (a scale-in that picks the node): the group shrinks by
+ * one, the terminate hook runs, then the node's processes stop, as EC2 ends an instance.
+ */
+export async function removeNode(dir: string, instanceId: string, progress: Progress) {
+  const { state, fns } = await attach(dir);
+  const groups = groupsNow();
+  const before = await observeGroups(groups, state);
+  if (!before.some((m) => m.ids.includes(instanceId)))
+    throw new NotFoundError(`no node ${instanceId} in the cluster`);
+  progress(`removing ${instanceId}`);
+  await new AutoScalingClient({}).send(
+    new TerminateInstanceInAutoScalingGroupCommand({
+      InstanceId: instanceId,
+      ShouldDecrementDesiredCapacity: true,
+    }),
+  );
+  const after = await observeGroups(groups, state);
+  return deliverChanges({ root: dir, state, before, after, fns, progress, describe: describeNodes });
+}
+
 /** Every etcd member dies at once (SIGKILL); the machines stay, with their data on disk. */
 export async function killAllMain(dir: string, progress: Progress) {
   const state = requireState(dir);

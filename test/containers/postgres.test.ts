@@ -145,10 +145,17 @@ async function superSql(name: string, db: string, query: string) {
   return r.stdout.trim();
 }
 
-/** The program's dump commands in its container (what `devcluster db` runs on the node): exit code and answer. */
-async function toolResult(name: string, args: string[]): Promise<{ code: number; out: unknown }> {
+/**
+ * The program's dump commands in its container, as `devcluster db` runs them on the node (`control.mjs`,
+ * served by the running program), or in a process of their own (`main.mjs`): exit code and answer.
+ */
+async function toolResult(
+  name: string,
+  args: string[],
+  entry: "control.mjs" | "main.mjs" = "control.mjs",
+): Promise<{ code: number; out: unknown }> {
   try {
-    const r = await podman(["exec", name, "node", "main.mjs", ...args]);
+    const r = await podman(["exec", name, "node", entry, ...args]);
     return { code: 0, out: JSON.parse(r.stdout) };
   } catch (e) {
     const x = e as { code?: number; stdout?: string; stderr?: string };
@@ -156,8 +163,8 @@ async function toolResult(name: string, args: string[]): Promise<{ code: number;
     return { code: x.code, out: JSON.parse(x.stdout) };
   }
 }
-async function tool(name: string, args: string[]): Promise<unknown> {
-  const r = await toolResult(name, args);
+async function tool(name: string, args: string[], entry?: "control.mjs" | "main.mjs"): Promise<unknown> {
+  const r = await toolResult(name, args, entry);
   expect(r.code, JSON.stringify(r.out)).toBe(0);
   return r.out;
 }
@@ -431,10 +438,31 @@ describe("the postgres building block", () => {
     // A dump now (the operator's `db dump`), then the dumps as `db dumps` lists them: it is the newest.
     const fresh = (await tool(name, ["dump", "wiki"])) as { key: string; bytes: number; sha256: string };
     expect(fresh.key).toMatch(/^db-dumps\/pgtest\/postgres\/wiki\/.*\.dump$/);
+    // Both were answered by the running program, not by a process of their own.
+    const served = async () =>
+      (await codes(name)).filter((l) => l.code === "control.done").map((l) => (l as { verb?: string }).verb);
+    expect(await served()).toEqual(["dump"]);
     const listed = (await tool(name, ["dumps", "wiki"])) as {
       dumps: { key: string; bytes: number; database: string }[];
       partial: number;
     };
+    expect(await served()).toEqual(["dump", "dumps"]);
+    // The same command in a process of its own (what control.mjs falls back to while the program
+    // starts) gives the same listing.
+    expect(await tool(name, ["dumps", "wiki"], "main.mjs")).toEqual(listed);
+    expect(await served()).toEqual(["dump", "dumps"]);
+    // A request that is not one is refused by the socket, and the program keeps serving.
+    const bad = await podman([
+      "exec",
+      name,
+      "node",
+      "-e",
+      `const c = require("node:net").connect("/run/devcluster/control.sock"); let t = ""; c.on("data", (d) => (t += d)); c.on("end", () => console.log(t)); c.end('{"argv": "dump wiki"}\\n');`,
+    ]);
+    expect(JSON.parse(bad.stdout) as unknown).toEqual({
+      code: 3,
+      line: expect.stringMatching(/"refused":true/) as unknown,
+    });
     expect(listed.dumps.length).toBeGreaterThan(0);
     expect(listed.dumps.every((d) => d.database === "wiki")).toBe(true);
     const chosen = listed.dumps[0]!;

@@ -21,6 +21,7 @@ import { dumpDatabase, dumpKey } from "./dumps.ts";
 import { dumpPrefix } from "../../../functions/domain/databaseDumps.ts";
 import { run, userIds } from "./proc.ts";
 import { dumpTool, socketPg } from "./restore.ts";
+import { CONTROL_SOCKET, serveControl } from "./controlSocket.ts";
 
 const log = programLogger("postgres");
 
@@ -172,6 +173,15 @@ await runProgram(log, async () => {
 
   const server = startServer(env.LISTEN_ADDRESS);
   await ready(server);
+  // The operator's dump commands (control.mjs) are served by this program from here on (before `listening`, so a command sent once it is logged reaches it).
+  const control = await serveControl(CONTROL_SOCKET, async (argv) => {
+    const t0 = Date.now();
+    let line = "";
+    const code = await dumpTool(argv, (l) => (line = l));
+    log.info("control.done", { code: "control.done", verb: argv[0], exit: code, ms: Date.now() - t0 });
+    return { code, line };
+  });
+
   log.info("listening", { code: "listening", address: env.LISTEN_ADDRESS, port: env.PORT });
   // Logical dumps on a schedule, one database after the other, never two runs at once.
   let dumping = false;
@@ -230,6 +240,7 @@ await runProgram(log, async () => {
     stop: () => {
       stopping = true;
       clearInterval(dumpTimer);
+      control.close();
       return stopServer(server);
     },
   };

@@ -293,11 +293,15 @@ const TOOL_USAGE =
   "main.mjs dumps [<client>] [--limit N] | dump <client> | restore <client> <key> --id <id>: one JSON line on stdout";
 
 /**
- * `main.mjs dumps|restore ...`: prints one JSON line (the answer, or `{"error", "refused"}`); exit 0,
- * 3 when refused (bad input or an unfit dump: nothing changed), 1 when it failed.
+ * `main.mjs dumps|restore ...`, or the same arguments through the running program's control socket:
+ * one JSON line (the answer, or `{"error", "refused"}`) on stdout or to `write`; exit 0, 3 when
+ * refused (bad input or an unfit dump: nothing changed), 1 when it failed.
  */
-export async function dumpTool(argv: string[]): Promise<number> {
-  const say = (x: unknown) => process.stdout.write(JSON.stringify(x) + "\n");
+export async function dumpTool(
+  argv: string[],
+  write: (line: string) => void = (line) => process.stdout.write(line + "\n"),
+): Promise<number> {
+  const say = (x: unknown) => write(JSON.stringify(x));
   try {
     const env = loadEnv(ToolEnv);
     const s3 = new S3Client({ maxAttempts: 5, forcePathStyle: env.S3_FORCE_PATH_STYLE === "true" });

@@ -3,7 +3,9 @@
 // the front door on another node, comes back after its worker is killed, a unit's Upstreams= reach
 // it through an ambassador on the unit's own node, a unit whose image does not exist fails on its
 // node alone with a clear reason, units with volumes (a probe, and the catalog's postgres with every
-// committed row) come back on another node of their zone after a kill, the database is restored from
+// committed row) come back on another node of their zone after a kill, a volume is restored from a
+// snapshot and moved to another zone (a node added there through the real Auto Scaling API, then
+// removed) by the units function and by the operator's command, the database is restored from
 // a dump by the operator's command, and `down` leaves no
 // container, process or listening port. Checked against podman, etcd and the network directly, not only through status.
 import { execFile } from "node:child_process";
@@ -14,14 +16,20 @@ import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { listeners, useLocalCluster } from "../../rig/localCluster.ts";
 import { readCatalogDir } from "../../../functions/catalog/index.ts";
-import { attach, down, kill, status } from "../../../local/cluster/cluster.ts";
+import { attach, down, kill, removeNode, scale, status } from "../../../local/cluster/cluster.ts";
 import { askFrontDoor, waitForAnswer } from "../../../local/cluster/frontdoor.ts";
 import type { ClusterStatus } from "../../../local/cluster/status.ts";
 import { CONTAINERS_CONF, containersUnder } from "../../../local/containers.ts";
 import { pollUntil } from "../../../functions/domain/poll.ts";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { EC2Client } from "@aws-sdk/client-ec2";
+import { DescribeSubnetsCommand, EC2Client } from "@aws-sdk/client-ec2";
+import {
+  AutoScalingClient,
+  DescribeAutoScalingGroupsCommand,
+  UpdateAutoScalingGroupCommand,
+} from "@aws-sdk/client-auto-scaling";
+import { ec2VolumeSnapshots } from "../../../functions/adapters/aws/ec2VolumeSnapshots.ts";
 import { ec2Volumes as ec2VolumesAdapter } from "../../../functions/adapters/aws/ec2Volumes.ts";
 import { localVolumeDir, readLedger } from "../../../local/volumes.ts";
 import { LOCAL_REGION } from "../../../local/moto.ts";
@@ -29,6 +37,21 @@ import { addNote, databaseNode, listNotes, notesAddress } from "../../../local/c
 import { PROJECT_ROOT } from "../../../local/paths.ts";
 
 const run = promisify(execFile);
+
+/** The operator's command line against this cluster: exit code and output. */
+async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run("node", ["bin/devcluster.js", ...args, "--dir", lc.dir], {
+      cwd: PROJECT_ROOT,
+      env: { ...process.env, DEVCLUSTER_LOG: "silent" },
+      timeout: 240_000,
+    });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const x = e as { code: number; stdout: string; stderr: string };
+    return { code: x.code, stdout: x.stdout, stderr: x.stderr };
+  }
+}
 const progress = () => {};
 const lc = useLocalCluster({ name: "containers-e2e", progress });
 
@@ -388,6 +411,148 @@ describe("real containers in the local cluster", { shuffle: false }, () => {
     const again = (await fns.units(restoreEvent)) as { volume: { already: string | null } };
     expect(again.volume.already).toMatch(/made from/);
     expect((await ec2Volumes()).filter((v) => v.instance === "keeper@1")).toHaveLength(2);
+
+    // Move to another zone. Every local node is in one zone (moto's Auto Scaling launches into the
+    // first subnet of VPCZoneIdentifier): the workers' group is given another zone's subnet first for
+    // one scale-out through the real API, then its subnets back, so one node stands in a second zone.
+    const aws = { endpoint: lc.state.motoEndpoint, region: LOCAL_REGION, credentials: lc.state.admin };
+    const asg = new AutoScalingClient(aws);
+    const ec2 = new EC2Client(aws);
+    const workers = lc.state.groups.worker;
+    const group = async () =>
+      (await asg.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [workers] })))
+        .AutoScalingGroups![0]!;
+    const g0 = await group();
+    const subnets = g0.VPCZoneIdentifier!.split(",");
+    const zoneOfSubnet = new Map(
+      ((await ec2.send(new DescribeSubnetsCommand({ SubnetIds: subnets }))).Subnets ?? []).map((x) => [
+        x.SubnetId!,
+        x.AvailabilityZone!,
+      ]),
+    );
+    const elsewhere = subnets.filter((x) => zoneOfSubnet.get(x) !== zone);
+    expect(elsewhere.length, "the workers' subnets span more than one zone").toBeGreaterThanOrEqual(2);
+    const zoneB = zoneOfSubnet.get(elsewhere[0]!)!;
+    const zoneC = zoneOfSubnet.get(elsewhere[1]!)!;
+    const t2 = Date.now();
+    await asg.send(
+      new UpdateAutoScalingGroupCommand({
+        AutoScalingGroupName: workers,
+        VPCZoneIdentifier: [elsewhere[0]!, ...subnets.filter((x) => x !== elsewhere[0])].join(","),
+      }),
+    );
+    let out: Awaited<ReturnType<typeof scale>>;
+    try {
+      out = await scale(lc.dir, "worker", g0.DesiredCapacity! + 1, progress);
+    } finally {
+      await asg.send(
+        new UpdateAutoScalingGroupCommand({
+          AutoScalingGroupName: workers,
+          VPCZoneIdentifier: g0.VPCZoneIdentifier,
+        }),
+      );
+    }
+    expect((await group()).VPCZoneIdentifier).toBe(g0.VPCZoneIdentifier);
+    expect(out.launched).toHaveLength(1);
+    const nodeB = out.launched[0]!;
+    expect((await status(lc.dir)).nodes.find((n) => n.id === nodeB)?.zone).toBe(zoneB);
+    const nodesIn = async (z: string) => (await status(lc.dir)).nodes.filter((n) => n.zone === z).length;
+    expect(await nodesIn(zoneC), "no node in the third zone").toBe(0);
+
+    // The move, as `devcluster volume move` sends it (with the test's catalog, which has the unit).
+    const moveEvent = { volume: { action: "move", target: "keeper@1", zone: zoneB }, catalog };
+    const moved = (await fns.units(moveEvent)) as {
+      volume: { newVolume: string; current: { id: string }; zone: string };
+      sync: { held: unknown[] };
+    };
+    expect(moved.volume.current.id).toBe(fresh);
+    expect(moved.sync.held).toEqual([]);
+    const inB = moved.volume.newVolume;
+    const inBData = join(localVolumeDir(lc.dir, inB), "fs");
+    const onB = await pollUntil(
+      async () => {
+        const n = await runningOn();
+        return n?.id === nodeB && existsSync(join(inBData, "starts")) ? n : undefined;
+      },
+      { timeoutMs: 120_000, intervalMs: 500 },
+    );
+    expect(onB, "keeper@1 running on the node in the other zone").toBeDefined();
+    expect(readFileSync(join(inBData, "marker"), "utf8")).toBe("before\n");
+    expect(readFileSync(join(inBData, "starts"), "utf8").trim().split("\n").at(-1)).toBe(nodeB);
+    const afterMove = await ec2Volumes();
+    const newB = afterMove.find((v) => v.id === inB)!;
+    expect(newB).toMatchObject({ zone: zoneB, attachedTo: nodeB });
+    // From a snapshot the move took of the volume in use, not the one the restore used.
+    const snaps = await ec2VolumeSnapshots(ec2, lc.state.clusterName).list();
+    const moveSnap = snaps.find((x) => x.id === newB.fromSnapshot);
+    expect(moveSnap).toMatchObject({ volumeId: fresh, state: "completed" });
+    expect(newB.fromSnapshot).not.toBe(snapId);
+    const wasInUse = afterMove.find((v) => v.id === fresh)!;
+    expect(wasInUse.retired).toMatch(/moved: replaced by/);
+    expect(wasInUse.attachedTo).toBeUndefined();
+    expect(afterMove.filter((v) => v.instance === "keeper@1")).toHaveLength(3);
+    // A repeated move changes nothing.
+    const repeated = (await fns.units(moveEvent)) as { volume: { already: string | null } };
+    expect(repeated.volume.already).toMatch(new RegExp(`in ${zoneB} already`));
+    // A zone with no node is refused, by the event and by the operator's command, with nothing changed.
+    const beforeRefusal = JSON.stringify(await ec2Volumes());
+    await expect(fns.units({ ...moveEvent, volume: { ...moveEvent.volume, zone: zoneC } })).rejects.toThrow(
+      /has no node of this cluster/,
+    );
+    const refused = await cli("volume", "move", "keeper@1", "--zone", zoneC, "--yes");
+    expect(refused.code, refused.stderr).not.toBe(0);
+    expect(refused.stderr).toMatch(/has no node of this cluster/);
+    expect(JSON.stringify(await ec2Volumes())).toBe(beforeRefusal);
+
+    // Back to the first zone through the operator's command itself. Its sync pushes the deployed
+    // catalog, which does not have this unit: the unit stops on its node, and its retired volume
+    // stays attached there (a unit not in the catalog has no volume to follow it). The test then
+    // pushes its catalog again, as after the kill above, to every node (force): the old node's word
+    // that the unit is stopped is what lets the retired volume go (never pulled from under it).
+    const back = await cli("volume", "move", "keeper@1", "--zone", zone, "--yes");
+    expect(back.code, back.stderr).toBe(0);
+    const backReport = JSON.parse(back.stdout) as { volume: { newVolume: string; zone: string } };
+    expect(backReport.volume.zone).toBe(zone);
+    const inA = backReport.volume.newVolume;
+    const repushedBack = (await fns.units({ catalog, force: true })) as { held: unknown[] };
+    expect(repushedBack.held).toEqual([]);
+    const inAData = join(localVolumeDir(lc.dir, inA), "fs");
+    const onA = await pollUntil(
+      async () => {
+        const n = await runningOn();
+        return n && n.zone === zone && existsSync(join(inAData, "starts")) ? n : undefined;
+      },
+      { timeoutMs: 120_000, intervalMs: 500 },
+    );
+    expect(onA, "keeper@1 back in its first zone").toBeDefined();
+    expect(readFileSync(join(inAData, "marker"), "utf8")).toBe("before\n");
+    const afterBack = await ec2Volumes();
+    expect(afterBack.find((v) => v.id === inA)).toMatchObject({ zone, attachedTo: onA!.id });
+    expect(afterBack.find((v) => v.id === inB)!.attachedTo).toBeUndefined();
+    expect(afterBack.find((v) => v.id === inB)!.retired).toMatch(/moved: replaced by/);
+    // No volume of the unit was ever on two nodes, and none was refused a mount.
+    const keeperVolumes = afterBack.filter((v) => v.instance === "keeper@1").map((v) => v.id);
+    expect(keeperVolumes).toHaveLength(4);
+    const ledger2 = readLedger(lc.dir).filter((e) => keeperVolumes.includes(e.volume));
+    expect(ledger2.filter((e) => e.op === "refused")).toEqual([]);
+    for (const id of keeperVolumes) {
+      let on: string | undefined;
+      for (const e of ledger2.filter((x) => x.volume === id)) {
+        if (e.op === "mount") {
+          expect(on, `${e.node} mounted ${id} while ${on} held it`).toBeUndefined();
+          on = e.node;
+        } else if (e.op === "umount" || e.op === "gone") on = undefined;
+      }
+    }
+    // The extra node leaves (a scale-in of that node through the real API): the cluster is as before.
+    const removed = await removeNode(lc.dir, nodeB, progress);
+    expect(removed.terminated).toEqual([nodeB]);
+    expect((await group()).DesiredCapacity).toBe(g0.DesiredCapacity);
+    expect(await nodesIn(zoneB)).toBe(0);
+    console.log(
+      `volume moved to another zone and back, with the node added and removed: ${((Date.now() - t2) / 1000).toFixed(1)} s`,
+    );
+
     // Without the unit in the catalog it stops (confirmed: it may run on a main node); its volume is kept.
     await fns.units({ catalog: readCatalogDir(), confirm: true });
     expect((await ec2Volumes()).some((v) => v.id === vol.id)).toBe(true);
