@@ -20,6 +20,8 @@ import {
 } from "@aws-sdk/client-s3";
 import { SESClient, VerifyEmailIdentityCommand } from "@aws-sdk/client-ses";
 import { CreateRoleCommand, IAMClient, PutRolePolicyCommand } from "@aws-sdk/client-iam";
+import { Etcd3 } from "etcd3";
+import { startEtcdCluster } from "../local/etcd.ts";
 import { pollUntil } from "../functions/domain/poll.ts";
 import { reserveLoopbackBlock } from "../local/loopback.ts";
 import { assumeRoles, makeRoleEvaluable, startMoto } from "../local/moto.ts";
@@ -43,6 +45,26 @@ const moto = await startMoto({ host: block.address(1), dir: join(dir, "moto") })
 const region = "eu-west-1";
 const admin = { endpoint: moto.endpoint, region, credentials: moto.admin };
 const s3 = new S3Client({ ...admin, forcePathStyle: true });
+// The service trusts X-Remote-User from announced front doors only: the bench's requests leave from
+// 127.0.0.1 (the kernel's source for any 127.x destination), announced as one.
+const etcdCluster = await startEtcdCluster({
+  ips: [block.address(11)],
+  dir: join(dir, "etcd"),
+  token: `bench-${process.pid}`,
+});
+{
+  const etcd = new Etcd3({ hosts: etcdCluster.endpoints });
+  await etcd.put("/services/nginx/instances/nginx@1.service").value(
+    JSON.stringify({
+      service: "nginx",
+      instance: "nginx@1.service",
+      privateIp: "127.0.0.1",
+      port: 80,
+      ports: { http: 80 },
+    }),
+  );
+  etcd.close();
+}
 let child: ReturnType<typeof spawn> | undefined;
 try {
   await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
@@ -90,6 +112,7 @@ try {
       BUCKET,
       SENDER,
       LINK_BASE_URL: `http://${ip}:18198`,
+      ETCD_ENDPOINTS: etcdCluster.endpoints.join(","),
       MAX_FILE_BYTES: String(SIZE),
       AWS_REGION: region,
       AWS_ENDPOINT_URL: moto.endpoint,
@@ -100,7 +123,12 @@ try {
   });
   const base = `http://${ip}:${port}`;
   const up = await pollUntil(
-    async () => ((await fetch(`${base}/healthz`).catch(() => undefined))?.ok ? true : undefined),
+    // Up, and it has read the front doors (a signed-in request is served).
+    async () =>
+      (await fetch(`${base}/api/limits`, { headers: { "x-remote-user": "bench" } }).catch(() => undefined))
+        ?.ok
+        ? true
+        : undefined,
     { timeoutMs: 30_000, intervalMs: 100 },
   );
   if (!up) throw new Error("the file drop did not start");
@@ -203,6 +231,7 @@ try {
 } finally {
   child?.kill("SIGTERM");
   await moto.stop();
+  await etcdCluster.stop();
   block.release();
   rmSync(dir, { recursive: true, force: true });
 }

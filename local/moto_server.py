@@ -1,6 +1,7 @@
 """moto's server with query-string (presigned URL) authentication added, Cognito's sign-in calls
-that AWS serves without credentials accepted so, the zones its templates hand out known to EC2, and
-EBS's data side for local volumes (a snapshot copies its volume's directory).
+that AWS serves without credentials accepted so, the zones its templates hand out known to EC2,
+EBS's data side for local volumes (a snapshot copies its volume's directory), the template's
+bucket CORS rules applied, and CORS preflights answered without credentials, as S3 does.
 
 moto 5.2.5 authenticates a request only by its Authorization header: with IAM enforced, a presigned
 URL (how restore hands a snapshot to the nodes) fails with an error 500. Here such a request is
@@ -94,6 +95,59 @@ def _zone_by_name(self, name):
 
 
 RegionsAndZonesBackend.get_zone_by_name = _zone_by_name
+
+# moto's CloudFormation makes a bucket with its encryption and tags only and drops the template's
+# CorsConfiguration, so the file drop's page (which PUTs upload parts to the bucket from its own
+# origin) was refused by the browser locally. The template's rules are applied as S3's
+# PutBucketCors would store them (the XML form moto keeps).
+from moto.s3.models import FakeBucket, s3_backends  # noqa: E402
+from moto.utilities.utils import get_partition  # noqa: E402
+
+_original_bucket_from_cfn = FakeBucket.create_from_cloudformation_json.__func__
+
+
+def _bucket_from_cfn(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+    bucket = _original_bucket_from_cfn(
+        cls, resource_name, cloudformation_json, account_id, region_name, **kwargs
+    )
+    rules = cloudformation_json.get("Properties", {}).get("CorsConfiguration", {}).get("CorsRules", [])
+    if rules:
+        as_xml = []
+        for r in rules:
+            rule = {"AllowedMethod": r["AllowedMethods"], "AllowedOrigin": r["AllowedOrigins"]}
+            if r.get("AllowedHeaders"):
+                rule["AllowedHeader"] = r["AllowedHeaders"]
+            if r.get("ExposedHeaders"):
+                rule["ExposeHeader"] = r["ExposedHeaders"]
+            if r.get("MaxAge") is not None:
+                rule["MaxAgeSeconds"] = str(r["MaxAge"])
+            if r.get("Id"):
+                rule["ID"] = r["Id"]
+            as_xml.append(rule)
+        backend = s3_backends[account_id][get_partition(region_name)]
+        backend.put_bucket_cors(bucket_name=resource_name, cors_rules=as_xml)
+    return bucket
+
+
+FakeBucket.create_from_cloudformation_json = classmethod(_bucket_from_cfn)
+
+# A browser's CORS preflight (OPTIONS) carries no credentials, and S3 answers it from the bucket's
+# CORS rules alone; moto 5.2.5 authenticates it like any request, so with IAM enforced every
+# preflight failed with an error 500 and the file drop's page could send no part.
+from moto.s3.exceptions import MissingBucket  # noqa: E402
+from moto.s3.responses import S3Response  # noqa: E402
+
+
+def _response_options(self, headers, bucket_name):
+    try:
+        bucket = self.backend.head_bucket(bucket_name)
+    except MissingBucket:
+        return 403, {}, ""
+    self._set_cors_headers_options(headers, bucket)
+    return 200, self.response_headers, ""
+
+
+S3Response._response_options = _response_options
 
 # A user's own sign-in steps are authorised by Cognito's session or access token, not by IAM (AWS's
 # API reference: "Authorization of this API operation is by tokens"); moto 5.2.5 lists only some of

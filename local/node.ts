@@ -36,6 +36,8 @@ export interface LocalNodeEnv {
   userPool?: { userPoolId: string; clientId: string };
   /** The snapshot bucket (database dumps go below db-dumps/ there). */
   snapshotBucket: string;
+  /** The front door's certificate and key parameters, when the cluster serves HTTPS. */
+  frontDoorTls?: { certParam: string; keyParam: string };
   /** AWS_* settings for programs on the node (the instance role and the VPC's endpoints on AWS). */
   aws: Record<string, string>;
 }
@@ -87,7 +89,10 @@ export function prepareLocalNode(root: string, instanceId: string, role: Role, e
         USER_POOL_ID: env.userPool?.userPoolId ?? "",
         USER_POOL_CLIENT_ID: env.userPool?.clientId ?? "",
         SNAPSHOT_BUCKET: env.snapshotBucket,
-        FILEDROP_SENDER: `filedrop@${env.domain}`,
+        FILEDROP_SENDER: localFileDropSender(env.domain),
+        ...(env.frontDoorTls
+          ? { TLS_CERT_PARAM: env.frontDoorTls.certParam, TLS_KEY_PARAM: env.frontDoorTls.keyParam }
+          : {}),
       }),
     );
     writeNodeAwsEnv(root, instanceId, env.aws);
@@ -95,6 +100,9 @@ export function prepareLocalNode(root: string, instanceId: string, role: Role, e
   rmSync(join(dir, DOWN_MARK), { force: true });
   return dir;
 }
+
+/** The file drop's sender on a local cluster: the stack parameter FileDropSender's default. */
+export const localFileDropSender = (domain: string) => `filedrop@${domain}`;
 
 /**
  * A node's AWS settings (`/etc/devcluster/aws.env`): the credentials of the role its programs and

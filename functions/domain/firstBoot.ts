@@ -45,6 +45,9 @@ export interface ClusterEnv {
   SNAPSHOT_BUCKET: string;
   /** The file drop's sender of emailed links (a stack parameter; an SES-verified identity). */
   FILEDROP_SENDER: string;
+  /** The front door's certificate and key (SSM SecureString names): with them it serves HTTPS. */
+  TLS_CERT_PARAM?: string;
+  TLS_KEY_PARAM?: string;
 }
 
 /** An environment file (systemd's `EnvironmentFile=` and podman's `--env-file` both read it). */

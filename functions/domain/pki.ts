@@ -55,13 +55,14 @@ const window = (now: Date, days: number) => ({
   notAfter: new Date(now.getTime() + days * DAY_MS),
 });
 
-/** A new self-signed cluster CA (ECDSA P-256). */
-export async function createClusterCa(clusterName: string, now: Date): Promise<KeyPairPem> {
+/** A new self-signed cluster CA (ECDSA P-256); `purpose` names what it certifies in its CN. */
+export async function createClusterCa(clusterName: string, now: Date, purpose = "etcd"): Promise<KeyPairPem> {
   if (!/^[a-z0-9-]{1,40}$/.test(clusterName)) throw new InvariantError(`bad cluster name ${clusterName}`);
+  if (!/^[a-z][a-z -]{0,30}$/.test(purpose)) throw new InvariantError(`bad CA purpose ${purpose}`);
   const keys = (await crypto.subtle.generateKey(EC, true, ["sign", "verify"])) as webcrypto.CryptoKeyPair;
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: serial(),
-    name: `CN=devcluster ${clusterName} etcd CA`,
+    name: `CN=devcluster ${clusterName} ${purpose} CA`,
     ...window(now, CA_VALIDITY_DAYS),
     signingAlgorithm: SIGN,
     keys,
@@ -127,6 +128,29 @@ export async function createClientCertificate(ca: KeyPairPem, user: string, now:
     user,
     { ips: [], dnsNames: [] },
     [x509.ExtendedKeyUsage.clientAuth],
+    now,
+  );
+  return { certPem, keyPem: await pkcs8Pem(keys.privateKey) };
+}
+
+/**
+ * A TLS server certificate and key for `dnsNames` (e.g. `*.<domain>`), made here: what a local
+ * cluster's front door serves in place of a certificate an operator bought.
+ */
+export async function createServerCertificate(
+  ca: KeyPairPem,
+  dnsNames: string[],
+  now: Date,
+): Promise<KeyPairPem> {
+  if (!dnsNames.length || dnsNames.some((n) => !/^(\*\.)?[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/.test(n)))
+    throw new InvariantError(`bad server names ${dnsNames.join(", ")}`);
+  const keys = (await crypto.subtle.generateKey(EC, true, ["sign", "verify"])) as webcrypto.CryptoKeyPair;
+  const certPem = await issue(
+    ca,
+    keys.publicKey,
+    dnsNames[0]!,
+    { ips: [], dnsNames },
+    [x509.ExtendedKeyUsage.serverAuth],
     now,
   );
   return { certPem, keyPem: await pkcs8Pem(keys.privateKey) };

@@ -23,7 +23,7 @@ import { awsGroups } from "../../functions/adapters/aws/groups.ts";
 import { ec2Volumes } from "../../functions/adapters/aws/ec2Volumes.ts";
 import { ec2VolumeSnapshots } from "../../functions/adapters/aws/ec2VolumeSnapshots.ts";
 import { startMoto } from "../moto.ts";
-import { killLocalNode, nodeDir, stopNodeProcessesUnder } from "../node.ts";
+import { killLocalNode, localFileDropSender, nodeDir, stopNodeProcessesUnder } from "../node.ts";
 import { ETCD_MEMBER_UNIT_NAME } from "../../functions/domain/firstBoot.ts";
 import { ETCD_BIN, MOTO_SERVER, PROJECT_ROOT } from "../paths.ts";
 import { pidAlive, readPidFile, stopPidFile, waitUntil } from "../processes.ts";
@@ -45,10 +45,12 @@ import { CognitoIdentityProviderClient } from "@aws-sdk/client-cognito-identity-
 import { ensureUserPool } from "../../functions/adapters/aws/cognitoPool.ts";
 import { ensureSessionKey } from "../../functions/adapters/aws/ssmSessionKey.ts";
 import { SSMClient } from "@aws-sdk/client-ssm";
+import { SESClient, VerifyEmailIdentityCommand } from "@aws-sdk/client-ses";
 import { publishImages } from "../../functions/adapters/aws/ssmPublishedImages.ts";
 import { buildImages } from "../images.ts";
 import { CATALOG_DIR, readCatalogDir } from "../../functions/catalog/index.ts";
 import { loadCatalog } from "../../functions/domain/units/catalog.ts";
+import { storeFrontDoorTls } from "./frontDoorTls.ts";
 import type { UnitsReport } from "../../functions/operations/units.ts";
 
 // Attaching to a running cluster lives in attach.ts (light: the operator's commands load only it).
@@ -69,6 +71,11 @@ export interface UpOptions {
   prefix?: string;
   /** moto enforces IAM (default); off only to measure what enforcement costs (bench/iam.ts). */
   iam?: boolean;
+  /**
+   * The front door serves HTTPS for `*.<domain>` (HTTP then only redirects), with a certificate from
+   * a CA made for this cluster: what a browser needs for the sign-in's Secure session cookie.
+   */
+  frontDoorTls?: boolean;
 }
 
 export function ensureInstalled(progress: Progress) {
@@ -215,6 +222,14 @@ export async function up(dir: string, opts: UpOptions, progress: Progress): Prom
   // client are made through the cognito-idp API; the session key as `devcluster users session-key` does.
   const userPool = await ensureUserPool(new CognitoIdentityProviderClient({}), clusterName);
   await ensureSessionKey(new SSMClient({}), clusterName);
+  // SES sends only from a verified identity: the operator verifies the file drop's sender once per
+  // account and region (docs/OPERATIONS.md), here with the same call against moto's SES.
+  await new SESClient({}).send(
+    new VerifyEmailIdentityCommand({ EmailAddress: localFileDropSender(synthOptions.clusterDomain) }),
+  );
+  const frontDoorTls = opts.frontDoorTls
+    ? await storeFrontDoorTls(dir, clusterName, synthOptions.clusterDomain)
+    : undefined;
   const out = (k: string) => {
     const v = stack.outputs[k];
     if (!v) throw new DevclusterError(`stack output ${k} is missing`);
@@ -231,6 +246,7 @@ export async function up(dir: string, opts: UpOptions, progress: Progress): Prom
     zoneId: out("PrivateZoneId").replace(/^\/hostedzone\//, ""),
     userPool,
     bucket: out("SnapshotBucketName"),
+    ...(frontDoorTls ? { frontDoorTls } : {}),
     groups: { main: out("MainGroupName"), worker: out("WorkerGroupName"), data: out("DataGroupName") },
     hooks: Object.fromEntries(ROLES.map((r) => [r, { launch: HOOKS.launch, terminate: HOOKS.terminate }])),
     functions: Object.fromEntries(

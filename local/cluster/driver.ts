@@ -95,6 +95,7 @@ export async function deliverChanges(opts: {
           zoneId: state.zoneId,
           snapshotBucket: state.bucket,
           ...(state.userPool ? { userPool: state.userPool } : {}),
+          ...(state.frontDoorTls ? { frontDoorTls: state.frontDoorTls } : {}),
           // A node's programs (presence-dns) call AWS with the instance profile's role, as on EC2.
           aws: {
             ...awsEnvFor(state.motoEndpoint, roleCredentials(state, "node")),

@@ -26,6 +26,11 @@ export const LocalStateSchema = z.object({
   /** The user pool the auth service signs users in against (made through cognito-idp: moto's CloudFormation has no Cognito). */
   userPool: z.object({ userPoolId: z.string(), clientId: z.string() }).optional(),
   bucket: z.string(),
+  /**
+   * The front door's HTTPS (when `up` was asked for it): its certificate and key in SSM, issued by a
+   * CA made for this cluster, whose certificate is `caFile` (what a client of the cluster trusts).
+   */
+  frontDoorTls: z.object({ certParam: z.string(), keyParam: z.string(), caFile: z.string() }).optional(),
   groups: z.object({ main: z.string(), worker: z.string(), data: z.string() }),
   hooks: z.record(z.string(), z.object({ launch: z.string(), terminate: z.string() })),
   /** Each deployed function's name and role, as moto holds them. */

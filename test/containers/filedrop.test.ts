@@ -2,7 +2,8 @@
 // download host), moto as S3 and SES, and the nodes' role from the template (moto enforces IAM), so
 // the service, and the presigned URLs it signs, can do exactly what a node may. An upload goes
 // through presigned parts as the page sends them; the link is read back from moto's sent mail and
-// followed without a session.
+// followed without a session. Requests to the app leave from a front door announced in etcd, as the
+// front door's do after sign-in; the same header from anywhere else is refused.
 import { execFile } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
@@ -19,6 +20,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { chromium } from "playwright-core";
 import { SESClient, VerifyEmailIdentityCommand } from "@aws-sdk/client-ses";
+import { Etcd3 } from "etcd3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pollUntil } from "../../functions/domain/poll.ts";
 import { PROJECT_ROOT } from "../../local/paths.ts";
@@ -29,7 +31,7 @@ import { httpAsk } from "../rig/http.ts";
 import { templateRoleStatements } from "../rig/roles.ts";
 
 const sh = promisify(execFile);
-const rig = useRig({ moto: true });
+const rig = useRig({ moto: true, etcdMembers: 1 });
 const CLUSTER = "droptest";
 const BUCKET = "droptest-snapshots";
 const SENDER = "filedrop@dev.test";
@@ -41,6 +43,8 @@ const podmanEnv = { ...process.env, CONTAINERS_CONF };
 const podman = (args: string[]) => sh("podman", args, { env: podmanEnv, maxBuffer: 16 * 1024 * 1024 });
 const started: string[] = [];
 let ip = "";
+/** The announced front door's address: the app's callers' requests leave from it. */
+let doorIp = "";
 let nodeCreds: AwsCredentials;
 
 const admin = () => ({ endpoint: rig.moto!.endpoint, region: "eu-west-1", credentials: rig.moto!.admin });
@@ -57,6 +61,7 @@ async function start(role: "app" | "links", port: number): Promise<string> {
     BUCKET,
     SENDER,
     LINK_BASE_URL: `http://${ip}:${LINKS_PORT}`,
+    ETCD_ENDPOINTS: rig.etcd!.endpoints.join(","),
     PART_BYTES: String(PART),
     MAX_FILE_BYTES: String(64 * MiB),
     MAX_RECIPIENTS: "3",
@@ -100,6 +105,7 @@ const logsOf = async (name: string) => {
 
 const app = (path: string, opts: Parameters<typeof httpAsk>[2] = {}, user = "alice") =>
   httpAsk({ address: ip, port: APP_PORT }, path, {
+    localAddress: doorIp,
     ...opts,
     headers: {
       ...(user ? { "x-remote-user": user } : {}),
@@ -152,6 +158,21 @@ const uploadsInProgress = async () =>
 
 beforeAll(async () => {
   ip = rig.block.address(40);
+  doorIp = rig.block.address(43);
+  // Front doors as presence announces them. Chromium's connections to a loopback address leave from
+  // 127.0.0.1, so for the page test that address stands for a front door too.
+  const etcd = new Etcd3({ hosts: rig.etcd!.endpoints });
+  for (const [i, at] of [doorIp, "127.0.0.1"].entries())
+    await etcd.put(`/services/nginx/instances/nginx@${i + 1}.service`).value(
+      JSON.stringify({
+        service: "nginx",
+        instance: `nginx@${i + 1}.service`,
+        privateIp: at,
+        port: 80,
+        ports: { http: 80 },
+      }),
+    );
+  etcd.close();
   await s3().send(new CreateBucketCommand({ Bucket: BUCKET }));
   await new SESClient(admin()).send(new VerifyEmailIdentityCommand({ EmailAddress: SENDER }));
   nodeCreds = await rig.roleCredentials(
@@ -163,8 +184,13 @@ beforeAll(async () => {
     maxBuffer: 16 * 1024 * 1024,
     timeout: 900_000,
   });
-  await start("app", APP_PORT);
+  const appName = await start("app", APP_PORT);
   await start("links", LINKS_PORT);
+  const doors = await pollUntil(
+    async () => ((await logsOf(appName)).includes('"code":"front_doors"') ? true : undefined),
+    { timeoutMs: 30_000, intervalMs: 250 },
+  );
+  expect(doors, "the app read the front doors").toBe(true);
 }, 900_000);
 
 afterAll(async () => {
@@ -305,6 +331,26 @@ describe("file drop", () => {
     expect(await objectsBelow(`filedrop/${CLUSTER}/uploads/`)).toEqual([]);
     const again = await app(`/api/uploads/${plan.id}`, { method: "DELETE" });
     expect(again.status).toBe(404);
+  });
+
+  it("refuses an identity header that did not come from an announced front door, and creates nothing", async () => {
+    const before = await objectsBelow(`filedrop/${CLUSTER}/`);
+    const forged = await app(
+      "/api/uploads",
+      { json: { name: "x", size: 1, recipients: ["b@x.test"] }, localAddress: ip },
+      "alice",
+    );
+    expect(forged.status).toBe(403);
+    expect(JSON.parse(forged.body).error).toBe("call through the front door");
+    const page = await app("/", { localAddress: ip }, "alice");
+    expect(page.status).toBe(403);
+    expect(page.body).not.toContain("<form");
+    expect(await objectsBelow(`filedrop/${CLUSTER}/`)).toEqual(before);
+    expect(await uploadsInProgress()).toEqual([]);
+    // The public download host still answers anyone.
+    expect((await httpAsk({ address: ip, port: LINKS_PORT }, "/healthz", { localAddress: ip })).status).toBe(
+      200,
+    );
   });
 
   it("uploads a file through the page in Chromium, parts straight to S3", async () => {

@@ -2,6 +2,7 @@
 // an address and port, the name in the Host header, a form or JSON body, the whole answer collected
 // (no connection kept, so nothing outlives the test).
 import { request, type IncomingHttpHeaders } from "node:http";
+import { request as httpsRequest } from "node:https";
 
 export interface HttpAnswer {
   status: number;
@@ -22,6 +23,10 @@ export function httpAsk(
     form?: Record<string, string>;
     json?: unknown;
     signal?: AbortSignal;
+    /** The address the request leaves from (e.g. a front door's, which a backend trusts). */
+    localAddress?: string;
+    /** HTTPS, the server's certificate checked against `ca` for the Host name. */
+    tls?: { ca: string };
   } = {},
 ): Promise<HttpAnswer> {
   const body =
@@ -32,14 +37,16 @@ export function httpAsk(
         : undefined;
   const type = opts.form !== undefined ? { "content-type": "application/x-www-form-urlencoded" } : {};
   return new Promise((resolve, reject) => {
-    const req = request(
+    const req = (opts.tls ? httpsRequest : request)(
       {
+        ...(opts.tls ? { ca: opts.tls.ca, servername: opts.host ?? to.address } : {}),
         host: to.address,
         port: to.port,
         path,
         method: opts.method ?? (body !== undefined ? "POST" : "GET"),
         agent: false,
         ...(opts.signal ? { signal: opts.signal } : {}),
+        ...(opts.localAddress ? { localAddress: opts.localAddress } : {}),
         headers: { ...(opts.host ? { host: opts.host } : {}), ...type, ...opts.headers },
       },
       (res) => {

@@ -19,7 +19,12 @@ export interface LocalClusterRig {
   state: LocalState;
 }
 
-export function useLocalCluster(opts: { name: string; progress?: (line: string) => void }): LocalClusterRig {
+export function useLocalCluster(opts: {
+  name: string;
+  progress?: (line: string) => void;
+  /** The front door serves HTTPS with the cluster's own CA (state.frontDoorTls.caFile). */
+  frontDoorTls?: boolean;
+}): LocalClusterRig {
   const c = {} as LocalClusterRig;
   const progress = opts.progress ?? (() => {});
   beforeAll(async () => {
@@ -28,7 +33,17 @@ export function useLocalCluster(opts: { name: string; progress?: (line: string) 
     c.dir = join(c.base, "cluster");
     // The first up on a machine builds the container images (minutes, once), and up builds and
     // packages the service when its sources changed.
-    await up(c.dir, { main: 3, workers: 2, data: 0, prefix: c.block.prefix }, progress);
+    await up(
+      c.dir,
+      {
+        main: 3,
+        workers: 2,
+        data: 0,
+        prefix: c.block.prefix,
+        ...(opts.frontDoorTls ? { frontDoorTls: true } : {}),
+      },
+      progress,
+    );
     c.state = readState(c.dir)!;
   }, 900_000);
   afterAll(async () => {
@@ -38,7 +53,8 @@ export function useLocalCluster(opts: { name: string; progress?: (line: string) 
     }
     c.block?.release();
     if (c.base) rmSync(c.base, { recursive: true, force: true });
-  }, 60_000);
+    // down stops every container of five nodes: minutes on a loaded machine.
+  }, 240_000);
   return c;
 }
 

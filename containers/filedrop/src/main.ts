@@ -2,7 +2,8 @@
 // presigned multipart URLs; this service only creates, completes and aborts uploads) and the
 // recipients get an emailed link that works without an account until it expires. Records live in
 // the bucket next to the files (they follow the service to any node). Run as ROLE=app behind
-// sign-in, and as ROLE=links (the public download host, GET /d/<token> only).
+// sign-in, and as ROLE=links (the public download host, GET /d/<token> only). The app trusts the
+// X-Remote-User header only on requests from the front doors announced in etcd.
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import {
   AbortMultipartUploadCommand,
@@ -20,7 +21,10 @@ import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { z } from "zod";
 import { ConfigError } from "../../../functions/domain/errors.ts";
 import { FILEDROP_KEY_PREFIX, FILEDROP_MAX_DAYS } from "../../../functions/domain/fileDrop.ts";
-import { int, loadEnv } from "../../shared/config.ts";
+import { SERVICE_NAME } from "../../../functions/domain/presence.ts";
+import { etcdEndpoints, int, loadEnv } from "../../shared/config.ts";
+import { etcdClient, etcdTlsFromEnv } from "../../shared/etcd.ts";
+import { followFrontDoors, type FrontDoors } from "../../shared/frontDoors.ts";
 import { programLogger } from "../../shared/log.ts";
 import { runProgram } from "../../shared/run.ts";
 import {
@@ -48,7 +52,7 @@ const MiB = 1024 ** 2;
 
 const Env = z.object({
   LISTEN_ADDRESS: z.ipv4({ error: "required: the node's private address" }),
-  PORT: int(1, 65535, 8097),
+  PORT: int(1, 65535, 8096),
   ROLE: z.enum(["app", "links"]).default("app"),
   CLUSTER_NAME: z.string({ error: "required: the cluster's name" }).regex(/^[a-z][a-z0-9-]{0,30}$/),
   BUCKET: z.string({ error: "required: the bucket (the cluster's snapshot bucket)" }).min(3),
@@ -65,6 +69,10 @@ const Env = z.object({
   /** How long a presigned part URL or download redirect stays valid. */
   PART_URL_SECONDS: int(60, 7 * 24 * 3600, 6 * 3600),
   DOWNLOAD_URL_SECONDS: int(10, 3600, 300),
+  /** Where the announced front doors are read (ROLE=app: whose X-Remote-User it trusts). */
+  ETCD_ENDPOINTS: etcdEndpoints,
+  /** The service whose announced instances are the front doors. */
+  FRONT_DOOR_SERVICE: z.string().regex(SERVICE_NAME, "a service name").default("nginx"),
 });
 
 const BODY_LIMIT = 1024 * 1024;
@@ -112,6 +120,11 @@ await runProgram(log, async () => {
   // Path style: bucket names with dots and local endpoints both work; the presigned URLs follow.
   const s3 = new S3Client({ forcePathStyle: true, maxAttempts: 3 });
   const ses = new SESClient({ maxAttempts: 3 });
+  // The public download host takes no identity, so only the app follows the front doors.
+  const etcd = env.ROLE === "app" ? etcdClient(env.ETCD_ENDPOINTS, etcdTlsFromEnv()) : undefined;
+  const doors: FrontDoors | undefined = etcd
+    ? followFrontDoors(etcd, env.FRONT_DOOR_SERVICE, { debounceMs: 200, log })
+    : undefined;
 
   const getJson = async <T>(key: string, schema: z.ZodType<T>): Promise<T | undefined> => {
     try {
@@ -275,7 +288,9 @@ await runProgram(log, async () => {
     if (d && (req.method === "GET" || req.method === "HEAD")) return download(d[1]!, res);
     if (env.ROLE === "links") throw new DropError(404, "not found");
     // Everything but a link is for signed-in users: the front door sets this after sign-in and
-    // strips it from outside requests.
+    // strips it from outside requests, so it counts only on a request from an announced front door.
+    if (!doors?.has((req.socket.remoteAddress ?? "").replace(/^::ffff:/, "")))
+      throw new DropError(403, "call through the front door");
     const user = req.headers["x-remote-user"];
     if (typeof user !== "string" || !user) throw new DropError(401, "sign in first");
     if (path === "/" && req.method === "GET") {
@@ -326,6 +341,8 @@ await runProgram(log, async () => {
       await new Promise<void>((r) => server.close(() => r()));
       s3.destroy();
       ses.destroy();
+      await doors?.close();
+      etcd?.close();
     },
   };
 });

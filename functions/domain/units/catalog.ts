@@ -461,6 +461,27 @@ export function loadCatalog(source: CatalogSource): Catalog {
         );
       else mountedBy.set(v.path, `${u.name} (volume ${v.name})`);
     }
+  // Services bind their Ports= on the node's private address (host networking): two catalog files
+  // declaring one port would fail on whichever node the placement gives both, at random.
+  const portOwner = new Map<number, string>();
+  for (const f of files.values()) {
+    const entry = getList(f.unit, MANIFEST_SECTION, "Ports").at(-1);
+    if (!entry) continue;
+    let ports: number[];
+    try {
+      ports = Object.values(parsePorts(entry.value));
+    } catch {
+      continue; // already reported by readManifest
+    }
+    for (const port of new Set(ports)) {
+      const other = portOwner.get(port);
+      if (other)
+        issues.push(
+          `${f.name}:${entry.line}: port ${port} is also declared by ${other}: two services placed on one node would both bind it (give each its own port)`,
+        );
+      else portOwner.set(port, f.name);
+    }
+  }
   // MachineOf cycles.
   const state = new Map<string, 1 | 2>();
   const visit = (n: string, path: string[]) => {

@@ -177,6 +177,11 @@ vol_umount() { mountpoint -q "$ROOT$1" || return 0; umount "$ROOT$1"; }`);
   );
   out.push(`    *) return 1 ;;\n  esac\n}`);
   out.push(`nostart=(${noStart.map(shq).join(" ")})`);
+  // Units that read their own settings file (the API proxy's routes): a change there is theirs too.
+  const readsSettings = fileNames.filter((f) =>
+    /^EnvironmentFile=-?\S*\/sidecars\/%N\.env$/m.test(catalog.files.get(f)!.rendered),
+  );
+  out.push(`reads_settings=(${readsSettings.map(shq).join(" ")})`);
   out.push(`case "$id" in`);
   for (const p of pushes) {
     if (!SAFE_ID.test(p.nodeId)) throw new InvalidInputError("invalid node id", [p.nodeId]);
@@ -256,9 +261,17 @@ for u in \${units[@]+"\${units[@]}"}; do
   elif systemctl start -- "$u"; then started+=("$u")
   else failed+=("$u"); fi
 done
-# A running instance whose sidecar settings changed: its sidecars re-read them.
+# A running instance whose sidecar settings changed: its sidecars re-read them, and so does the
+# unit itself when it reads that file (its unit file unchanged, nothing above restarted it).
 for u in \${sidecar_changed[@]+"\${sidecar_changed[@]}"}; do
   has "$u" \${prev_units[@]+"\${prev_units[@]}"} || continue
+  if has "$(file_of "$u")" \${reads_settings[@]+"\${reads_settings[@]}"}; then
+    # Its sidecars (BindsTo= it) restart with it, as systemd restarts units bound to a restarted one.
+    has "$u" \${restarted[@]+"\${restarted[@]}"} && continue
+    has "$u" \${started[@]+"\${started[@]}"} && continue
+    if systemctl try-restart -- "$u"; then restarted+=("$u"); else failed+=("$u"); fi
+    continue
+  fi
   for sc in presence ambassador; do
     has "$sc@\${u%.*}.service" \${units[@]+"\${units[@]}"} || continue
     systemctl try-restart -- "$sc@\${u%.*}.service" >/dev/null 2>&1 || failed+=("$sc@\${u%.*}.service")

@@ -191,6 +191,26 @@ describe("push through the local runner", () => {
     expect(recheck.failed).toEqual([]);
     expect(recheck.pushed.map((p) => p.nodeId)).toContain(store.state.placement["hello@1.service"]![0]);
     expect(sidecarEnv("hello@1")).toMatch(/^HEALTH_CHECK=tcp:http$/m);
+
+    // The API proxy reads its routes from its settings file: a route added restarts it (its unit
+    // file is unchanged), and its sidecars, and nothing else on its node.
+    src["apiproxy@.service"] +=
+      "ApiRoute=paid https://api.example.test/v1 header:X-Api-Key groups=developers\n";
+    const routed = await runUnits(deps, { catalog: src });
+    expect(routed.failed).toEqual([]);
+    const proxyNode = store.state.placement["apiproxy@1.service"]![0]!;
+    expect(sidecarEnv("apiproxy@1")).toMatch(/^API_ROUTES=\S+$/m);
+    const result = routed.results.find((r) => r.instanceId === proxyNode);
+    expect(result?.restarted).toContain("apiproxy@1.service");
+    expect(result?.restarted?.filter((u) => !u.includes("apiproxy@1")).sort()).toEqual([]);
+    // Its sidecars (bound to it) run again with it: the announcement and the way to Redis.
+    expect(nodeUnits(join(root, "nodes", proxyNode)).active).toEqual(
+      expect.arrayContaining([
+        "apiproxy@1.service",
+        "presence@apiproxy@1.service",
+        "ambassador@apiproxy@1.service",
+      ]),
+    );
   });
 
   it("invalid units push nothing", async () => {

@@ -2,11 +2,14 @@
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
 import { webcrypto } from "node:crypto";
+import { connect, createServer as createTlsServer } from "node:tls";
+import type { AddressInfo } from "node:net";
 import { describe, expect, it } from "vitest";
 import {
   assertPlainPem,
   createClientCertificate,
   createClusterCa,
+  createServerCertificate,
   csrFromOutput,
   describeCertificate,
   issuedBy,
@@ -48,6 +51,38 @@ describe("the cluster CA", () => {
 
   it("refuses a cluster name that would not be a plain subject", async () => {
     await expect(createClusterCa("dev,O=evil", now)).rejects.toBeInstanceOf(InvariantError);
+  });
+});
+
+describe("a server certificate (the local front door's)", () => {
+  it("is trusted for the names it was made for, against its CA only, and for nothing else", async () => {
+    const ca = await createClusterCa("dev", new Date(), "front door");
+    expect(new x509.X509Certificate(ca.certPem).subject).toBe("CN=devcluster dev front door CA");
+    const server = await createServerCertificate(ca, ["*.dev.test", "dev.test"], new Date());
+    const tls = createTlsServer({ cert: server.certPem, key: server.keyPem }, (s) => s.end("ok"));
+    await new Promise<void>((r) => tls.listen(0, "127.0.0.1", r));
+    const port = (tls.address() as AddressInfo).port;
+    const handshake = (servername: string, trusted = ca.certPem) =>
+      new Promise<string>((resolve) => {
+        const c = connect({ host: "127.0.0.1", port, servername, ca: trusted }, () => {
+          c.end();
+          resolve("trusted");
+        });
+        c.on("error", (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+      });
+    try {
+      expect(await handshake("filedrop.dev.test")).toBe("trusted");
+      expect(await handshake("dev.test")).toBe("trusted");
+      expect(await handshake("a.b.dev.test")).toBe("ERR_TLS_CERT_ALTNAME_INVALID");
+      expect(await handshake("filedrop.other.test")).toBe("ERR_TLS_CERT_ALTNAME_INVALID");
+      const stranger = await createClusterCa("dev", new Date(), "front door");
+      expect(await handshake("filedrop.dev.test", stranger.certPem)).not.toBe("trusted");
+    } finally {
+      tls.close();
+    }
+    await expect(createServerCertificate(ca, ["bad name"], new Date())).rejects.toBeInstanceOf(
+      InvariantError,
+    );
   });
 });
 

@@ -231,6 +231,20 @@ describe("catalog validation", () => {
     expect(issues).toMatch(/d@\.service:\d+: service 'Not_A_Label' .* must be a DNS label/);
   });
 
+  it("refuses two services declaring one port (host networking: both would bind it on a shared node)", () => {
+    const issues = issuesOf({
+      "api@.service": svc("MachineMetadata=role=worker", "Instances=1\nSidecars=presence\nPorts=http:8097"),
+      "drop@.service": svc("MachineMetadata=role=worker", "Instances=1\nSidecars=presence\nPorts=web:8097"),
+      "web@.service": svc("MachineMetadata=role=worker", "Instances=2\nSidecars=presence\nPorts=http:8080"),
+      "presence@.service": svc("MachineOf=%i.service", "Sidecar=true"),
+    });
+    expect(issues).toEqual([
+      expect.stringMatching(/^drop@\.service:\d+: port 8097 is also declared by api@\.service: two services/),
+    ]);
+    // The repository's catalog gives every service its own port.
+    expect(() => loadCatalog(readCatalogDir())).not.toThrow();
+  });
+
   it("expands templates and sidecars with their specifiers", () => {
     const c = loadCatalog({
       "web@.service": svc(

@@ -1,0 +1,341 @@
+// The team's services on a whole local cluster, as real containers of the default catalog: a user
+// made with the real Cognito API (moto's cognito-idp) signs in through the auth service at the
+// front door; the file drop, reached through the front door, plans an upload whose parts go
+// straight to moto's S3, mails the link through moto's SES (read back from moto's sent messages),
+// and the link's public host serves the file without a session; the API proxy serves a route of the
+// pushed catalog through the front door against a fake paid API on loopback that refuses any call
+// without the key, answers a second GET from the cluster's Redis, and refuses a route whose key is
+// missing without calling upstream. Everything is asked for by name at a front door, as a browser
+// resolving <service>.<domain> would, over HTTPS (the cluster's front doors serve a certificate from
+// a CA made for it, which the requests check). Then all of it once more in Debian's Chromium.
+import { createHash, randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import { CognitoIdentityProviderClient } from "@aws-sdk/client-cognito-identity-provider";
+import { PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
+import { chromium } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readCatalogDir } from "../../../functions/catalog/index.ts";
+import { cognitoUserDirectory } from "../../../functions/adapters/aws/cognitoUsers.ts";
+import { addUser } from "../../../functions/operations/users.ts";
+import { pollUntil } from "../../../functions/domain/poll.ts";
+import { attach, status } from "../../../local/cluster/cluster.ts";
+import { LOCAL_REGION } from "../../../local/moto.ts";
+import { useLocalCluster } from "../../rig/localCluster.ts";
+import { httpAsk, type HttpAnswer } from "../../rig/http.ts";
+
+const lc = useLocalCluster({ name: "services", frontDoorTls: true });
+const PASSWORD = "Correct-horse-42";
+const KEY = "local-paid-KEY-7c2e91d04b";
+const UPSTREAM_PORT = 18_400;
+const MiB = 1024 * 1024;
+
+let upstream: Server;
+let upstreamAt = "";
+/** What the fake paid API saw: the path and the key it got. */
+const calls: { path: string; key: string | undefined }[] = [];
+let cookie = "";
+/** The cluster's front-door CA (what a client of the cluster trusts). */
+let ca = "";
+
+const admin = () => ({
+  endpoint: lc.state.motoEndpoint,
+  region: LOCAL_REGION,
+  credentials: lc.state.admin,
+});
+
+/** A healthy front door's address now (status re-read each time: nodes may change under load). */
+async function frontDoor(): Promise<string | undefined> {
+  const s = await status(lc.dir);
+  return s.services.find((x) => x.name === "nginx")?.instances.find((i) => i.healthy)?.address;
+}
+
+/** One request for `<service>.<domain>` at a front door, with the session when there is one. */
+async function ask(
+  service: string,
+  path: string,
+  opts: Parameters<typeof httpAsk>[2] = {},
+): Promise<HttpAnswer | undefined> {
+  const door = await frontDoor();
+  if (!door) return undefined;
+  return httpAsk({ address: door, port: 443 }, path, {
+    ...opts,
+    host: `${service}.${lc.state.domain}`,
+    tls: { ca },
+    headers: { ...(cookie ? { cookie } : {}), ...opts.headers },
+    signal: AbortSignal.timeout(10_000),
+  }).catch(() => undefined);
+}
+
+/** Ask until `ok` holds (services start, restart and move under load): the last answer. */
+async function askUntil(
+  service: string,
+  path: string,
+  ok: (a: HttpAnswer) => boolean,
+  opts: Parameters<typeof httpAsk>[2] = {},
+  timeoutMs = 240_000,
+): Promise<HttpAnswer> {
+  let last: HttpAnswer | undefined;
+  const got = await pollUntil(
+    async () => {
+      last = await ask(service, path, opts);
+      return last && ok(last) ? last : undefined;
+    },
+    { timeoutMs, intervalMs: 1000 },
+  );
+  if (!got)
+    throw new Error(
+      `${service}${path}: no good answer in ${timeoutMs / 1000} s (last: ${last ? `${last.status} ${last.body.slice(0, 200)}` : "none"})`,
+    );
+  return got;
+}
+
+/** The mail moto's SES accepted, newest last. */
+async function sentMail(): Promise<
+  { source: string; destinations: { ToAddresses: string[] }; body: string }[]
+> {
+  const r = await fetch(`${lc.state.motoEndpoint}/moto-api/data.json`);
+  if (r.status !== 200) throw new Error(`moto's data.json: HTTP ${r.status}`);
+  const data = (await r.json()) as { ses?: { Message?: unknown[] } };
+  return (data.ses?.Message ?? []) as never;
+}
+
+beforeAll(async () => {
+  ca = readFileSync(lc.state.frontDoorTls!.caFile, "utf8");
+  // The fake paid API, on a loopback address of the cluster's block that no node uses.
+  upstreamAt = `${lc.block.prefix}.255.200`;
+  upstream = createServer((req, res) => {
+    const url = new URL(req.url ?? "/", "http://upstream");
+    const key = req.headers["x-api-key"] ? String(req.headers["x-api-key"]) : undefined;
+    calls.push({ path: url.pathname, key });
+    if (key !== KEY) {
+      res.writeHead(401, { "content-type": "application/json" }).end('{"error":"bad key"}');
+      return;
+    }
+    res
+      .writeHead(200, { "content-type": "application/json" })
+      .end(JSON.stringify({ path: url.pathname, q: url.searchParams.get("q"), n: calls.length }));
+  });
+  await new Promise<void>((r) => upstream.listen(UPSTREAM_PORT, upstreamAt, r));
+  // An account, as `devcluster users add` makes it: the real Cognito API (moto's cognito-idp).
+  const cognito = new CognitoIdentityProviderClient(admin());
+  await addUser(cognitoUserDirectory(cognito, lc.state.userPool!.userPoolId), "alice", {
+    password: PASSWORD,
+    groups: ["developers"],
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await new Promise<void>((r) => (upstream ? upstream.close(() => r()) : r()));
+});
+
+// One scenario: each test starts from the state the one before it left (kept in order under --sequence.shuffle).
+describe("the team's services on the local cluster", { shuffle: false }, () => {
+  it("signs alice in through the auth service at the front door", async () => {
+    const signed = await askUntil(
+      "filedrop",
+      "/.auth/login",
+      (a) => a.status === 303,
+      { form: { username: "alice", password: PASSWORD, rd: "/" } },
+      300_000,
+    );
+    const set = ([] as string[]).concat(signed.headers["set-cookie"] ?? []).join("\n");
+    expect(set).toMatch(/HttpOnly/);
+    expect(set).toMatch(/Secure/);
+    cookie = signed.cookies.find((c) => c.startsWith("devcluster_session="))!;
+    expect(cookie).toBeDefined();
+    // Plain HTTP only redirects: the session never travels in clear.
+    const door = await frontDoor();
+    const plain = await httpAsk({ address: door!, port: 80 }, "/api/limits", {
+      host: `filedrop.${lc.state.domain}`,
+      headers: { cookie },
+    });
+    expect(plain.status).toBe(301);
+    expect(plain.headers.location).toBe(`https://filedrop.${lc.state.domain}/api/limits`);
+    // Without the session the front door sends the browser to sign in, never to the service.
+    const saved = cookie;
+    cookie = "";
+    const anonymous = await ask("filedrop", "/api/limits");
+    cookie = saved;
+    expect(anonymous?.status).not.toBe(200);
+  }, 360_000);
+
+  it("the file drop mails a link through SES, and the link serves the file without a session", async () => {
+    // Up behind the front door and trusting it (its identity headers reach the service).
+    await askUntil("filedrop", "/api/limits", (a) => a.status === 200);
+    // The same header sent straight to the service, not from a front door: refused.
+    const drop = (await status(lc.dir)).services
+      .find((x) => x.name === "filedrop")
+      ?.instances.find((i) => i.healthy);
+    expect(drop).toBeDefined();
+    const forged = await httpAsk({ address: drop!.address, port: drop!.port }, "/api/limits", {
+      headers: { "x-remote-user": "alice" },
+    });
+    expect(forged.status).toBe(403);
+
+    const data = randomBytes(5 * MiB + 4321);
+    const created = await ask("filedrop", "/api/uploads", {
+      json: { name: "local report.bin", size: data.length, recipients: ["bob@example.test"], days: 1 },
+    });
+    expect(created?.status, created?.body).toBe(201);
+    const plan = JSON.parse(created!.body) as {
+      id: string;
+      partBytes: number;
+      parts: { partNumber: number; url: string }[];
+    };
+    // The parts go straight to S3 (moto) through the presigned URLs, as the page sends them.
+    const parts: { partNumber: number; etag: string }[] = [];
+    for (const p of plan.parts) {
+      expect(p.url.startsWith(`${lc.state.motoEndpoint}/`)).toBe(true);
+      const from = (p.partNumber - 1) * plan.partBytes;
+      const r = await fetch(p.url, { method: "PUT", body: data.subarray(from, from + plan.partBytes) });
+      expect(r.status, await r.clone().text()).toBe(200);
+      parts.push({ partNumber: p.partNumber, etag: r.headers.get("etag")! });
+    }
+    const done = await ask("filedrop", `/api/uploads/${plan.id}/complete`, { json: { parts } });
+    expect(done?.status, done?.body).toBe(200);
+    const link = (JSON.parse(done!.body) as { link: string }).link;
+    expect(link.startsWith(`https://filedrop-links.${lc.state.domain}/d/`)).toBe(true);
+
+    // The mail, as moto's SES accepted it from the verified sender.
+    const mail = (await sentMail()).filter((m) => m.body.includes(link));
+    expect(mail).toHaveLength(1);
+    expect(mail[0]!.source).toBe(`filedrop@${lc.state.domain}`);
+    expect(mail[0]!.destinations.ToAddresses).toEqual(["bob@example.test"]);
+
+    // Followed as the recipient would: the public host at the front door, no session.
+    const saved = cookie;
+    cookie = "";
+    const path = new URL(/https?:\/\/\S+\/d\/[A-Za-z0-9_-]+/.exec(mail[0]!.body)![0]).pathname;
+    const hop = await askUntil("filedrop-links", path, (a) => a.status === 303);
+    cookie = saved;
+    const got = await fetch(hop.headers.location!);
+    expect(got.status).toBe(200);
+    const bytes = Buffer.from(await got.arrayBuffer());
+    expect(createHash("sha256").update(bytes).digest("hex")).toBe(
+      createHash("sha256").update(data).digest("hex"),
+    );
+  }, 360_000);
+
+  it("the API proxy serves a pushed route through the front door: the key reaches the upstream, a second GET comes from Redis, a route without its key is refused without a call", async () => {
+    // The operator stores the purchased key (never a node) and adds the routes to the catalog.
+    await new SSMClient(admin()).send(
+      new PutParameterCommand({
+        Name: `/devcluster/${lc.state.clusterName}/api/paid/key`,
+        Value: KEY,
+        Type: "SecureString",
+        Overwrite: true,
+      }),
+    );
+    const catalog = readCatalogDir();
+    const base = `http://${upstreamAt}:${UPSTREAM_PORT}/v1`;
+    catalog["apiproxy@.service"] +=
+      `ApiRoute=paid ${base} header:X-Api-Key groups=developers ttl=300\n` +
+      `ApiRoute=unpaid ${base} header:X-Api-Key groups=developers\n`;
+    const { fns } = await attach(lc.dir);
+    // The routes stay for the browser's call below.
+    await fns.units({ catalog });
+    // The proxy restarts with its routes (before that: 404 for an unknown route).
+    const first = await askUntil("apiproxy", "/paid/items?q=1", (a) => a.status === 200);
+    expect(JSON.parse(first.body)).toMatchObject({ path: "/v1/items", q: "1" });
+    expect(first.headers["x-cache"]).toBe("miss");
+    expect(first.body).not.toContain(KEY);
+    const reached = calls.filter((c) => c.path === "/v1/items");
+    expect(reached.length).toBeGreaterThanOrEqual(1);
+    expect(reached.every((c) => c.key === KEY)).toBe(true);
+    // The second GET: from the cluster's Redis, the upstream not called again.
+    const before = calls.length;
+    const second = await ask("apiproxy", "/paid/items?q=1");
+    expect(second?.status).toBe(200);
+    expect(second?.headers["x-cache"]).toBe("hit");
+    expect(second?.body).toBe(first.body);
+    expect(calls.length).toBe(before);
+    // A route whose key is not stored: a clear error, and nothing reaches the upstream.
+    const unpaid = await ask("apiproxy", "/unpaid/items");
+    expect(unpaid?.status).toBe(503);
+    expect(JSON.parse(unpaid!.body)).toMatchObject({ code: "key.missing" });
+    expect(JSON.parse(unpaid!.body).error).toMatch(/route 'unpaid' has no key yet/);
+    expect(calls.length).toBe(before);
+    // Without a session: the front door refuses before the proxy is asked.
+    const saved = cookie;
+    cookie = "";
+    const anonymous = await ask("apiproxy", "/paid/items?q=2");
+    cookie = saved;
+    expect(anonymous?.status).not.toBe(200);
+    expect(calls.length).toBe(before);
+  }, 360_000);
+  it("in Chromium: signs in, uploads on the file drop page, the mailed link downloads the file without a session, an API answers through the proxy", async () => {
+    const door = await frontDoor();
+    expect(door).toBeDefined();
+    const domain = lc.state.domain;
+    const browser = await chromium.launch({
+      executablePath: process.env.CHROMIUM_BIN ?? "/usr/bin/chromium",
+      // Every name of the domain resolves to a front door, as the private zone does on the cluster.
+      args: [`--host-resolver-rules=MAP *.${domain} ${door}`],
+    });
+    try {
+      // The cluster's own CA is not in this browser's store: certificate errors are ignored here only.
+      const context = await browser.newContext({ ignoreHTTPSErrors: true, acceptDownloads: true });
+      const page = await context.newPage();
+      // What the browser could not fetch, for the assertion's message.
+      const failures: string[] = [];
+      page.on("requestfailed", (r) => failures.push(`${r.method()} ${r.url()}: ${r.failure()?.errorText}`));
+      page.on("console", (m) => m.type() === "error" && failures.push(`console: ${m.text()}`));
+      const base = `https://filedrop.${domain}`;
+      const login = await page.goto(`${base}/`);
+      expect(login?.status()).toBe(401);
+      await page.getByLabel("User name").fill("alice");
+      await page.getByLabel("Password").fill(PASSWORD);
+      await Promise.all([page.waitForURL(`${base}/`), page.getByRole("button", { name: "Sign in" }).click()]);
+      const [session] = (await context.cookies()).filter((c) => c.name === "devcluster_session");
+      expect(session).toMatchObject({ httpOnly: true, secure: true, domain: `.${domain}` });
+
+      // The file drop's page: the parts go from the browser straight to S3 (moto), the link is mailed.
+      const file = randomBytes(6 * MiB + 999);
+      await page
+        .getByLabel("File")
+        .setInputFiles({ name: "from chromium.bin", mimeType: "application/octet-stream", buffer: file });
+      await page.getByLabel("Recipients (comma separated)").fill("erin@example.test");
+      await page.getByRole("button", { name: "Upload and send" }).click();
+      await page
+        .getByRole("status")
+        .filter({ hasText: /Sent to|Failed/ })
+        .waitFor({ timeout: 120_000 });
+      expect(await page.getByRole("status").textContent(), failures.join("\n")).toMatch(
+        /^Sent to erin@example.test\. /,
+      );
+      const mail = (await sentMail()).filter((m) => m.destinations.ToAddresses.includes("erin@example.test"));
+      expect(mail).toHaveLength(1);
+      const link = /https:\/\/\S+\/d\/[A-Za-z0-9_-]+/.exec(mail[0]!.body)![0];
+
+      // The recipient: another browser context, no session; the link downloads the file.
+      const stranger = await browser.newContext({ ignoreHTTPSErrors: true, acceptDownloads: true });
+      try {
+        const tab = await stranger.newPage();
+        const [download] = await Promise.all([
+          tab.waitForEvent("download", { timeout: 60_000 }),
+          tab.goto(link).catch(() => null),
+        ]);
+        const saved = readFileSync((await download.path())!);
+        expect(createHash("sha256").update(saved).digest("hex")).toBe(
+          createHash("sha256").update(file).digest("hex"),
+        );
+        expect(download.suggestedFilename()).toBe("from chromium.bin");
+        expect(await stranger.cookies()).toEqual([]);
+      } finally {
+        await stranger.close();
+      }
+
+      // An API through the proxy, with the session: the key reaches the fake upstream, never the page.
+      const before = calls.length;
+      const api = await page.goto(`https://apiproxy.${domain}/paid/browser?q=chromium`);
+      expect(api?.status()).toBe(200);
+      const body = await api!.text();
+      expect(JSON.parse(body)).toMatchObject({ path: "/v1/browser", q: "chromium" });
+      expect(body).not.toContain(KEY);
+      expect(calls.slice(before)).toEqual([{ path: "/v1/browser", key: KEY }]);
+    } finally {
+      await browser.close();
+    }
+  }, 300_000);
+});
