@@ -27,6 +27,7 @@ import { PROJECT_ROOT } from "../../local/paths.ts";
 import { CONTAINERS_CONF } from "../../local/containers.ts";
 import type { AwsCredentials } from "../../local/moto.ts";
 import { useRig } from "../rig/index.ts";
+import { keyStore } from "../../containers/sshkeys/src/store.ts";
 import { templateRoleStatements } from "../rig/roles.ts";
 
 const sh = promisify(execFile);
@@ -572,5 +573,37 @@ describe("the SSH-key service", () => {
       await browser.close();
     }
     expect((await keysOf("dave")).map((k) => k.fingerprint)).toEqual([dave.fingerprint]);
+  });
+
+  it("makes its table once when several instances start at once on a new database", async () => {
+    // Both units make the table at start, at the same time on a new cluster: two concurrent CREATE
+    // TABLE IF NOT EXISTS collide in Postgres's catalog unless one waits for the other. Raced here
+    // from this machine's psql with the service's own store, on the table dropped first (last test).
+    const dropTable = () =>
+      podman(
+        ["exec", "-u", "postgres", pgName, "psql", "-X", "-q", "-h", "/run/postgresql"].concat([
+          "-p",
+          String(PG_PORT),
+          "-d",
+          "sshkeys",
+          "-c",
+          "DROP TABLE ssh_keys",
+        ]),
+      );
+    const ssm = new SSMClient({ region: "eu-west-1", credentials: rig.moto!.admin });
+    const db = {
+      host: ip,
+      port: PG_PORT,
+      name: "sshkeys",
+      passwordParam: `/devcluster/${CLUSTER}/db/postgres/sshkeys/password`,
+    };
+    for (let round = 0; round < 3; round++) {
+      await dropTable();
+      const results = await Promise.allSettled(
+        Array.from({ length: 6 }, (_, i) => keyStore(ssm, db, `race-${i}`).ensureSchema()),
+      );
+      expect(results.filter((r) => r.status === "rejected")).toEqual([]);
+    }
+    expect(await storedRows()).toEqual([]);
   });
 });

@@ -25,8 +25,15 @@ export interface DbSettings {
 
 const STATEMENT_TIMEOUT_MS = 15_000;
 
-/** Made at every start (and again after a failure): safe to repeat, never drops anything. */
+/**
+ * Made at every start (and again after a failure): safe to repeat, never drops anything. Both units
+ * of the service make it, often at once on a new cluster, and two concurrent CREATE TABLE IF NOT
+ * EXISTS collide in Postgres's catalog (a unique violation on pg_type): a transaction-scoped
+ * advisory lock lets one make it while the other waits and then finds it.
+ */
 const SCHEMA = `
+BEGIN;
+SELECT pg_advisory_xact_lock(hashtext('devcluster sshkeys schema'));
 CREATE TABLE IF NOT EXISTS ssh_keys (
   id bigserial PRIMARY KEY,
   username text NOT NULL,
@@ -34,7 +41,8 @@ CREATE TABLE IF NOT EXISTS ssh_keys (
   line text NOT NULL,
   added timestamptz NOT NULL DEFAULT now(),
   UNIQUE (username, fingerprint)
-);`;
+);
+COMMIT;`;
 
 const KEY_JSON = `json_build_object('id', id::text, 'user', username, 'fingerprint', fingerprint, 'line', line, 'added', added)`;
 

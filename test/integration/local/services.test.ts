@@ -7,8 +7,9 @@
 // without the key, answers a second GET from the cluster's Redis, and refuses a route whose key is
 // missing without calling upstream. Everything is asked for by name at a front door, as a browser
 // resolving <service>.<domain> would, over HTTPS (the cluster's front doors serve a certificate from
-// a CA made for it, which the requests check). Then all of it once more in Debian's Chromium.
-import { createHash, randomBytes } from "node:crypto";
+// a CA made for it, which the requests check). Then all of it once more in Debian's Chromium, and an
+// SSH key added on the sshkeys page, found in the signed list hosts read.
+import { createHash, generateKeyPairSync, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { CognitoIdentityProviderClient } from "@aws-sdk/client-cognito-identity-provider";
@@ -89,6 +90,26 @@ async function askUntil(
       `${service}${path}: no good answer in ${timeoutMs / 1000} s (last: ${last ? `${last.status} ${last.body.slice(0, 200)}` : "none"})`,
     );
   return got;
+}
+
+/** A new ed25519 public key in OpenSSH's one-line form, and its SHA256 fingerprint as ssh-keygen prints it. */
+function ed25519PublicKey(comment: string): { key: string; fingerprint: string; data: string } {
+  const jwk = generateKeyPairSync("ed25519").publicKey.export({ format: "jwk" });
+  const withLength = (b: Buffer) => {
+    const n = Buffer.alloc(4);
+    n.writeUInt32BE(b.length);
+    return Buffer.concat([n, b]);
+  };
+  const blob = Buffer.concat([
+    withLength(Buffer.from("ssh-ed25519")),
+    withLength(Buffer.from(jwk.x!, "base64url")),
+  ]);
+  const key = `ssh-ed25519 ${blob.toString("base64")} ${comment}`;
+  return {
+    key,
+    data: blob.toString("base64"),
+    fingerprint: `SHA256:${createHash("sha256").update(blob).digest("base64").replace(/=+$/, "")}`,
+  };
 }
 
 /** The mail moto's SES accepted, newest last. */
@@ -271,6 +292,7 @@ describe("the team's services on the local cluster", { shuffle: false }, () => {
     const door = await frontDoor();
     expect(door).toBeDefined();
     const domain = lc.state.domain;
+    const { key: sshKey, fingerprint, data: sshKeyData } = ed25519PublicKey("alice@laptop");
     const browser = await chromium.launch({
       executablePath: process.env.CHROMIUM_BIN ?? "/usr/bin/chromium",
       // Every name of the domain resolves to a front door, as the private zone does on the cluster.
@@ -337,8 +359,25 @@ describe("the team's services on the local cluster", { shuffle: false }, () => {
       expect(JSON.parse(body)).toMatchObject({ path: "/v1/browser", q: "chromium" });
       expect(body).not.toContain(KEY);
       expect(calls.slice(before)).toEqual([{ path: "/v1/browser", key: KEY }]);
+
+      // An SSH key added on the sshkeys page: listed with its fingerprint, and in the signed list
+      // hosts read from the public lists host.
+      const keysPage = await page.goto(`https://sshkeys.${domain}/`);
+      expect(keysPage?.status()).toBe(200);
+      await page.getByLabel("SSH public key").fill(sshKey);
+      await page.getByRole("button", { name: "Add key" }).click();
+      await page
+        .getByRole("status")
+        .filter({ hasText: /Added|Failed/ })
+        .waitFor({ timeout: 60_000 });
+      expect(await page.getByRole("status").textContent(), failures.join("\n")).toBe(`Added ${fingerprint}`);
+      await expect
+        .poll(() => page.getByRole("table", { name: "Your keys" }).textContent(), { timeout: 30_000 })
+        .toContain(fingerprint);
     } finally {
       await browser.close();
     }
+    const list = await askUntil("sshkeys-lists", "/v1/keys/alice", (a) => a.status === 200);
+    expect(list.body).toContain(sshKeyData);
   }, 300_000);
 });
