@@ -2,12 +2,12 @@
 // cluster's Postgres, reached through its ambassador (127.0.0.1:5432 follows the elected primary),
 // with the password the database service generated into SSM. POST /notes stores one and answers
 // only once Postgres committed it; GET /notes lists every stored note.
-import { spawn } from "node:child_process";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import { GetParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
+import { SSMClient } from "@aws-sdk/client-ssm";
 import { z } from "zod";
 import { int, loadEnv } from "../../shared/config.ts";
 import { programLogger } from "../../shared/log.ts";
+import { psqlClient, Unavailable } from "../../shared/psql.ts";
 import { runProgram } from "../../shared/run.ts";
 
 const log = programLogger("notes");
@@ -27,10 +27,6 @@ const Env = z.object({
 });
 
 const BODY_LIMIT = 4096;
-/** Longest one statement may take: the ambassador answers at once, so this only bounds a hung server. */
-const STATEMENT_TIMEOUT_MS = 15_000;
-
-class Unavailable extends Error {}
 
 function readBody(req: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -51,60 +47,12 @@ function readBody(req: IncomingMessage): Promise<string> {
 await runProgram(log, async () => {
   const env = loadEnv(Env);
   const ssm = new SSMClient({ maxAttempts: 3 });
-  let password: string | undefined;
   let schemaReady = false;
-
-  // The database service writes the password on its first start, which may come after ours: until
-  // then every request answers 503 and the next one asks again.
-  const readPassword = async () => {
-    try {
-      const r = await ssm.send(
-        new GetParameterCommand({ Name: env.DB_PASSWORD_PARAM, WithDecryption: true }),
-      );
-      if (!r.Parameter?.Value) throw new Unavailable(`${env.DB_PASSWORD_PARAM} is empty`);
-      return r.Parameter.Value;
-    } catch (e) {
-      if ((e as Error).name === "ParameterNotFound")
-        throw new Unavailable(`${env.DB_PASSWORD_PARAM} not made yet (the database service makes it)`);
-      throw e;
-    }
-  };
-
-  /** Run SQL through psql (stdin, so values pass as psql variables and are quoted by psql itself). */
-  const psql = async (sql: string, vars: Record<string, string> = {}): Promise<string> => {
-    password ??= await readPassword();
-    const args = ["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"];
-    for (const [k, v] of Object.entries(vars)) args.push("-v", `${k}=${v}`);
-    const child = spawn("psql", args, {
-      env: {
-        PATH: process.env.PATH,
-        PGHOST: env.DB_HOST,
-        PGPORT: String(env.DB_PORT),
-        PGDATABASE: env.DB_NAME,
-        PGUSER: env.DB_NAME,
-        PGPASSWORD: password,
-        PGCONNECT_TIMEOUT: "5",
-        PGOPTIONS: `-c statement_timeout=${STATEMENT_TIMEOUT_MS}`,
-        PGAPPNAME: "notes",
-      },
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (c: Buffer) => (out += c.toString("utf8")));
-    child.stderr.on("data", (c: Buffer) => (err += c.toString("utf8")));
-    child.stdin.end(sql);
-    const code = await new Promise<number | null>((resolve, reject) => {
-      child.on("error", reject);
-      child.on("close", resolve);
-    });
-    if (code === 0) return out.trim();
-    // A refused password is re-read next time (the database service sets the stored one at each start).
-    if (/password authentication failed/.test(err)) password = undefined;
-    // Exit 2: the connection failed or broke; 1 or 3: the statement failed.
-    if (code === 2) throw new Unavailable(`database not reachable: ${err.trim().split("\n")[0] ?? ""}`);
-    throw new Error(`psql exit ${code}: ${err.trim()}`);
-  };
+  const psql = psqlClient(
+    ssm,
+    { host: env.DB_HOST, port: env.DB_PORT, name: env.DB_NAME, passwordParam: env.DB_PASSWORD_PARAM },
+    "notes",
+  );
 
   const ensureSchema = async () => {
     if (schemaReady) return;

@@ -1,11 +1,10 @@
 // The service's keys in its own Postgres database (named in postgres's CLIENTS), reached through its
 // ambassador with the password the database service keeps in SSM. Each statement runs through
 // Debian's psql with values passed as psql variables (quoted by psql), as the notes client does.
-import { spawn } from "node:child_process";
-import { GetParameterCommand, type SSMClient } from "@aws-sdk/client-ssm";
+import type { SSMClient } from "@aws-sdk/client-ssm";
+import { psqlClient, type DbSettings } from "../../shared/psql.ts";
 
-/** The database is away or not made yet: the request may be tried again (503). */
-export class Unavailable extends Error {}
+export { Unavailable } from "../../shared/psql.ts";
 
 export interface StoredKey {
   id: string;
@@ -14,16 +13,6 @@ export interface StoredKey {
   line: string;
   added: string;
 }
-
-export interface DbSettings {
-  host: string;
-  port: number;
-  /** The database and its role: the client's name, as the database service makes both. */
-  name: string;
-  passwordParam: string;
-}
-
-const STATEMENT_TIMEOUT_MS = 15_000;
 
 /**
  * Made at every start (and again after a failure): safe to repeat, never drops anything. Both units
@@ -47,55 +36,8 @@ COMMIT;`;
 const KEY_JSON = `json_build_object('id', id::text, 'user', username, 'fingerprint', fingerprint, 'line', line, 'added', added)`;
 
 export function keyStore(ssm: SSMClient, db: DbSettings, appName: string) {
-  let password: string | undefined;
+  const psql = psqlClient(ssm, db, appName);
   let schemaReady = false;
-
-  // The database service writes the password on its first start, which may come after ours.
-  const readPassword = async () => {
-    try {
-      const r = await ssm.send(new GetParameterCommand({ Name: db.passwordParam, WithDecryption: true }));
-      if (!r.Parameter?.Value) throw new Unavailable(`${db.passwordParam} is empty`);
-      return r.Parameter.Value;
-    } catch (e) {
-      if ((e as Error).name === "ParameterNotFound")
-        throw new Unavailable(`${db.passwordParam} not made yet (the database service makes it)`);
-      throw e;
-    }
-  };
-
-  const psql = async (sql: string, vars: Record<string, string> = {}): Promise<string> => {
-    password ??= await readPassword();
-    const args = ["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"];
-    for (const [k, v] of Object.entries(vars)) args.push("-v", `${k}=${v}`);
-    const child = spawn("psql", args, {
-      env: {
-        PATH: process.env.PATH,
-        PGHOST: db.host,
-        PGPORT: String(db.port),
-        PGDATABASE: db.name,
-        PGUSER: db.name,
-        PGPASSWORD: password,
-        PGCONNECT_TIMEOUT: "5",
-        PGOPTIONS: `-c statement_timeout=${STATEMENT_TIMEOUT_MS}`,
-        PGAPPNAME: appName,
-      },
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (c: Buffer) => (out += c.toString("utf8")));
-    child.stderr.on("data", (c: Buffer) => (err += c.toString("utf8")));
-    child.stdin.end(sql);
-    const code = await new Promise<number | null>((resolve, reject) => {
-      child.on("error", reject);
-      child.on("close", resolve);
-    });
-    if (code === 0) return out.trim();
-    // A refused password is read again next time (the database service sets the stored one at each start).
-    if (/password authentication failed/.test(err)) password = undefined;
-    if (code === 2) throw new Unavailable(`database not reachable: ${err.trim().split("\n")[0] ?? ""}`);
-    throw new Error(`psql exit ${code}: ${err.trim()}`);
-  };
 
   const ready = async () => {
     if (schemaReady) return;
