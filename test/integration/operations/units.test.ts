@@ -291,7 +291,7 @@ describe("systemd-analyze verify", () => {
         `123456789012.dkr.ecr.eu-west-1.amazonaws.com/dev/${i}:0.1.0-abcdef012345${digest}`,
       ]),
     );
-    const rendered = renderCatalogImages(readCatalogDir(), refs);
+    const rendered = renderCatalogImages(readCatalogDir(undefined, "all"), refs);
     expect(rendered.missing).toEqual({});
     const catalog = loadCatalog(rendered.source);
     const root = join(rig.dir, "verify");
