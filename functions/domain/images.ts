@@ -18,6 +18,7 @@ export const IMAGE_NAMES = [
   "presence",
   "presence-dns",
   "redis",
+  "sftp",
   "sshkeys",
 ] as const;
 
