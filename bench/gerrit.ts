@@ -156,7 +156,7 @@ try {
   await sleep(60_000);
   const mem = (await podman(["stats", "--no-stream", "--format", "{{.MemUsage}}", again.name])).stdout.trim();
   out(`\nMemory at idle (heap limit 512 MB), a minute after start: ${mem}`);
-  out(`(bench took ${sec(performance.now())} s of process time)`);
+  out(`(the bench ran ${sec(performance.now())} s)`);
 } finally {
   for (const n of names) await podman(["rm", "-f", "-t", "5", n]).catch(() => {});
   await moto.stop();
