@@ -7,6 +7,8 @@ import type { CatalogSource } from "../domain/units/catalog.ts";
 import { parseUnitName } from "../domain/units/names.ts";
 
 export const CATALOG_DIR = process.env.UNITS_CATALOG_DIR ?? dirname(fileURLToPath(import.meta.url));
+/** The team's services (team/): kept out of the default catalog, so default clusters stay light. */
+export const TEAM_CATALOG_DIR = join(CATALOG_DIR, "team");
 
 /** Read the catalog's unit files (name -> text). */
 export function readCatalogDir(dir: string = CATALOG_DIR): CatalogSource {

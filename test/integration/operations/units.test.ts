@@ -13,7 +13,7 @@ import { etcdPlacementStore } from "../../../functions/adapters/etcd/placementSt
 import { etcdNodeAccessStore } from "../../../functions/adapters/etcd/etcdAccess.ts";
 import { announcedByNode, nodeAccess, nodeRole } from "../../../functions/domain/etcdAccess.ts";
 import { prepareLocalNode } from "../../../local/node.ts";
-import { readCatalogDir } from "../../../functions/catalog/index.ts";
+import { readCatalogDir, TEAM_CATALOG_DIR } from "../../../functions/catalog/index.ts";
 import { InvalidInputError } from "../../../functions/domain/errors.ts";
 import { IMAGE_NAMES, missingImageRef, renderCatalogImages } from "../../../functions/domain/images.ts";
 import { publishImages, ssmPublishedImages } from "../../../functions/adapters/aws/ssmPublishedImages.ts";
@@ -283,7 +283,7 @@ describe("push over SSM (moto)", () => {
 });
 
 describe("systemd-analyze verify", () => {
-  it("accepts every rendered catalog unit (placed instances included), images rendered as a push does", () => {
+  it("accepts every rendered catalog unit, the team's services' included (placed instances included), images rendered as a push does", () => {
     const digest = `@sha256:${"0".repeat(64)}`;
     const refs = Object.fromEntries(
       IMAGE_NAMES.map((i) => [
@@ -291,7 +291,7 @@ describe("systemd-analyze verify", () => {
         `123456789012.dkr.ecr.eu-west-1.amazonaws.com/dev/${i}:0.1.0-abcdef012345${digest}`,
       ]),
     );
-    const rendered = renderCatalogImages(readCatalogDir(), refs);
+    const rendered = renderCatalogImages({ ...readCatalogDir(), ...readCatalogDir(TEAM_CATALOG_DIR) }, refs);
     expect(rendered.missing).toEqual({});
     const catalog = loadCatalog(rendered.source);
     const root = join(rig.dir, "verify");

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { readCatalogDir } from "../../../../functions/catalog/index.ts";
+import { readCatalogDir, TEAM_CATALOG_DIR } from "../../../../functions/catalog/index.ts";
 import { ETCD_MEMBER_UNIT } from "../../../../functions/domain/firstBoot.ts";
 import { InvalidInputError } from "../../../../functions/domain/errors.ts";
 import {
@@ -21,7 +21,8 @@ const issuesOf = (src: Record<string, string>) => {
 };
 
 describe("the repository catalog", () => {
-  const catalog = loadCatalog(readCatalogDir());
+  // The team's services (team/) pass everything the default catalog's units pass.
+  const catalog = loadCatalog({ ...readCatalogDir(), ...readCatalogDir(TEAM_CATALOG_DIR) });
 
   it("declares the cluster's own units (a unit added by the runbook is allowed: the list is a floor)", () => {
     expect(catalog.units.map((u) => u.name).sort()).toEqual(
