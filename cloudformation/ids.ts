@@ -24,6 +24,7 @@ export const Params = {
   fileDropSender: "FileDropSender",
   services: "Services",
   gitSshCidr: "GitSshCidr",
+  sftpCidr: "SftpCidr",
 } as const;
 
 export const Conditions = {

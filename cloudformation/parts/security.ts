@@ -2,7 +2,8 @@
 // - etcd client port 2379 on main nodes only from cluster nodes and the functions; peer port 2380
 //   only between main nodes. Workers and data nodes reach etcd through a local gateway (etcd-amb).
 // - the front door (80/443) open to the world on workers only, where nginx runs; its TCP stream for
-//   Gerrit's git over SSH (29418) open to the GitSshCidr parameter's addresses.
+//   Gerrit's git over SSH (29418) open to the GitSshCidr parameter's addresses, and the SFTP
+//   service's (2022) to SftpCidr's.
 // - no SSH from anywhere: Session Manager (over SSM) replaces it.
 // - cluster nodes may reach each other on the service port ranges only.
 // Node egress stays open (image pulls, package downloads, AWS APIs); the functions' egress is
@@ -16,6 +17,8 @@ import { ETCD_CLIENT_PORT, ETCD_PEER_PORT, ROLES } from "../../functions/domain/
 export const FRONT_DOOR_PORTS = [80, 443] as const;
 /** The front door's stream port for Gerrit's SSH (functions/catalog/team/gerrit@.service `Streams=`). */
 export const GIT_SSH_PORT = 29418;
+/** The front door's stream port for the SFTP service (functions/catalog/team/sftp@.service `Streams=`). */
+export const SFTP_PORT = 2022;
 
 const group = (t: TemplateBuilder, id: string, description: string, extra: Record<string, CfnValue> = {}) =>
   t.resource(id, {
@@ -90,6 +93,11 @@ export function addSecurityGroups(t: TemplateBuilder, o: SynthOptions): void {
     ...tcp(GIT_SSH_PORT),
     CidrIp: ref(Params.gitSshCidr),
     Description: "front door: git over SSH to Gerrit",
+  });
+  ingress("WorkerFrontDoorSftp", Ids.nodeSecurityGroup("worker"), {
+    ...tcp(SFTP_PORT),
+    CidrIp: ref(Params.sftpCidr),
+    Description: "front door: SFTP",
   });
   o.servicePorts.forEach((p, i) => {
     ingress(`ClusterServicePorts${i}`, Ids.clusterNodeSecurityGroup, {

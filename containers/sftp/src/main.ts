@@ -34,7 +34,7 @@ const run = promisify(execFile);
 
 const Env = z.object({
   LISTEN_ADDRESS: z.ipv4({ error: "required: the node's private address" }),
-  PORT: int(1024, 65535, 2022),
+  PORT: int(1024, 65535, 8222),
   CLUSTER: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "the cluster's name"),
   /** The signed lists (sshkeys-lists@, through the ambassador on the node's loopback). */
   LISTS_URL: z.url({ protocol: /^https?$/ }),

@@ -9,8 +9,12 @@
 // resolving <service>.<domain> would, over HTTPS (the cluster's front doors serve a certificate from
 // a CA made for it, which the requests check). Then all of it once more in Debian's Chromium, and an
 // SSH key added on the sshkeys page, found in the signed list hosts read.
-import { createHash, generateKeyPairSync, randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { execFile, execFileSync } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
 import { createServer, type Server } from "node:http";
 import { CognitoIdentityProviderClient } from "@aws-sdk/client-cognito-identity-provider";
 import { PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
@@ -20,12 +24,13 @@ import { readCatalogDir } from "../../../functions/catalog/index.ts";
 import { cognitoUserDirectory } from "../../../functions/adapters/aws/cognitoUsers.ts";
 import { addUser } from "../../../functions/operations/users.ts";
 import { pollUntil } from "../../../functions/domain/poll.ts";
-import { attach, status } from "../../../local/cluster/cluster.ts";
+import { attach, kill, status } from "../../../local/cluster/cluster.ts";
 import { LOCAL_REGION } from "../../../local/moto.ts";
 import { useLocalCluster } from "../../rig/localCluster.ts";
 import { httpAsk, type HttpAnswer } from "../../rig/http.ts";
 
-const lc = useLocalCluster({ name: "services", frontDoorTls: true });
+const lc = useLocalCluster({ name: "services", frontDoorTls: true, services: "sftp" });
+const run = promisify(execFile);
 const PASSWORD = "Correct-horse-42";
 const KEY = "local-paid-KEY-7c2e91d04b";
 const UPSTREAM_PORT = 18_400;
@@ -92,25 +97,23 @@ async function askUntil(
   return got;
 }
 
-/** A new ed25519 public key in OpenSSH's one-line form, and its SHA256 fingerprint as ssh-keygen prints it. */
-function ed25519PublicKey(comment: string): { key: string; fingerprint: string; data: string } {
-  const jwk = generateKeyPairSync("ed25519").publicKey.export({ format: "jwk" });
-  const withLength = (b: Buffer) => {
-    const n = Buffer.alloc(4);
-    n.writeUInt32BE(b.length);
-    return Buffer.concat([n, b]);
-  };
-  const blob = Buffer.concat([
-    withLength(Buffer.from("ssh-ed25519")),
-    withLength(Buffer.from(jwk.x!, "base64url")),
-  ]);
-  const key = `ssh-ed25519 ${blob.toString("base64")} ${comment}`;
+/**
+ * A new ed25519 key pair made by ssh-keygen (the private key in `file`, for the SFTP client): the
+ * public key in OpenSSH's one-line form, its data, and its SHA256 fingerprint as ssh-keygen prints it.
+ */
+function ed25519KeyPair(comment: string): { file: string; key: string; fingerprint: string; data: string } {
+  const file = join(mkdtempSync(join(tmpdir(), "services-key-")), "id_ed25519");
+  execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", file]);
+  const key = readFileSync(`${file}.pub`, "utf8").trim();
+  const data = key.split(" ")[1]!;
   return {
+    file,
     key,
-    data: blob.toString("base64"),
-    fingerprint: `SHA256:${createHash("sha256").update(blob).digest("base64").replace(/=+$/, "")}`,
+    data,
+    fingerprint: `SHA256:${createHash("sha256").update(Buffer.from(data, "base64")).digest("base64").replace(/=+$/, "")}`,
   };
 }
+const aliceKey = ed25519KeyPair("alice@laptop");
 
 /** The mail moto's SES accepted, newest last. */
 async function sentMail(): Promise<
@@ -292,7 +295,7 @@ describe("the team's services on the local cluster", { shuffle: false }, () => {
     const door = await frontDoor();
     expect(door).toBeDefined();
     const domain = lc.state.domain;
-    const { key: sshKey, fingerprint, data: sshKeyData } = ed25519PublicKey("alice@laptop");
+    const { key: sshKey, fingerprint, data: sshKeyData } = aliceKey;
     const browser = await chromium.launch({
       executablePath: process.env.CHROMIUM_BIN ?? "/usr/bin/chromium",
       // Every name of the domain resolves to a front door, as the private zone does on the cluster.
@@ -380,4 +383,64 @@ describe("the team's services on the local cluster", { shuffle: false }, () => {
     const list = await askUntil("sshkeys-lists", "/v1/keys/alice", (a) => a.status === 200);
     expect(list.body).toContain(sshKeyData);
   }, 300_000);
+
+  it("SFTP through the front door's TCP port: alice stores a file with the key she added; it is there after the node running sftp is killed", async () => {
+    const sftpNode = () =>
+      status(lc.dir).then(
+        (s) => s.services.find((x) => x.name === "sftp")?.instances.find((i) => i.healthy)?.node,
+      );
+    const first = await pollUntil(sftpNode, { timeoutMs: 240_000, intervalMs: 1000 });
+    expect(first).toBeDefined();
+    // A front door on another node: it stays while the sftp node dies, so its host key must match.
+    const door = (await status(lc.dir)).services
+      .find((x) => x.name === "nginx")
+      ?.instances.find((i) => i.healthy && i.node !== first)?.address;
+    expect(door).toBeDefined();
+    const dir = mkdtempSync(join(tmpdir(), "services-sftp-"));
+    writeFileSync(join(dir, "notes.txt"), "kept across a node kill\n");
+    const sftp = (batch: string) => {
+      writeFileSync(join(dir, "batch"), batch);
+      return run("sftp", [
+        ...[
+          "-i",
+          aliceKey.file,
+          "-o",
+          "IdentitiesOnly=yes",
+          "-o",
+          "BatchMode=yes",
+          "-o",
+          "ConnectTimeout=10",
+        ],
+        ...["-o", `UserKnownHostsFile=${join(dir, "known_hosts")}`, "-o", "StrictHostKeyChecking=accept-new"],
+        ...["-P", "2022", "-b", join(dir, "batch"), `alice@${door}`],
+      ]).then(
+        () => true,
+        (e: { stderr?: string }) => ((last = e.stderr ?? ""), undefined),
+      );
+    };
+    let last = "";
+    // alice's account appears at sftp's next sync after she was added (every 60 s).
+    const put = await pollUntil(() => sftp(`put ${join(dir, "notes.txt")}\n`), {
+      timeoutMs: 180_000,
+      intervalMs: 2000,
+    });
+    expect(put, last).toBe(true);
+    await kill(lc.dir, first!, () => {});
+    const moved = await pollUntil(
+      async () => {
+        const n = await sftpNode();
+        return n && n !== first ? n : undefined;
+      },
+      { timeoutMs: 240_000, intervalMs: 1000 },
+    );
+    expect(moved).toBeDefined();
+    // The same host key (strict checking of the known front door) and the file, from the moved volume.
+    const got = await pollUntil(() => sftp(`get notes.txt ${join(dir, "back.txt")}\n`), {
+      timeoutMs: 120_000,
+      intervalMs: 2000,
+    });
+    expect(got, last).toBe(true);
+    expect(readFileSync(join(dir, "back.txt"), "utf8")).toBe("kept across a node kill\n");
+    rmSync(dir, { recursive: true, force: true });
+  }, 600_000);
 });
