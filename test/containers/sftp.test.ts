@@ -190,7 +190,7 @@ describe("sftp", () => {
     const volume = join(rig.dir, "vol-nokey");
     mkdirSync(volume);
     const other = `${CLUSTER}-nokey`;
-    const name = await start(volume, { CLUSTER: other });
+    const name = await start(volume, { CLUSTER: other, WAIT_SECONDS: "3" });
     expect(Number((await podman(["wait", name])).stdout.trim())).toBe(2);
     const failed = (await codes(name)).find((l) => l.code === "config.invalid" || l.code === "start.failed");
     expect(failed?.error).toContain(`missing secret: SSM parameter /devcluster/${other}/sshkeys/signing-key`);
@@ -200,6 +200,24 @@ describe("sftp", () => {
       new SSMClient({}).send(new GetParameterCommand({ Name: `/devcluster/${other}/db/sftp/host-key` })),
     ).rejects.toMatchObject({ name: "ParameterNotFound" });
   }, 120_000);
+
+  it("on a new cluster it waits for the SSH-key service's signing key, then starts", async () => {
+    const volume = join(rig.dir, "vol-late");
+    mkdirSync(volume);
+    const other = `${CLUSTER}-late`;
+    const name = await start(volume, { CLUSTER: other, WAIT_SECONDS: "120" });
+    // The lists unit makes its key a little later (here: the test, after a few seconds).
+    await new Promise((r) => setTimeout(r, 4000));
+    expect((await codes(name)).some((l) => l.code === "listening")).toBe(false);
+    await new SSMClient({}).send(
+      new PutParameterCommand({
+        Name: `/devcluster/${other}/sshkeys/signing-key`,
+        Type: "SecureString",
+        Value: signing,
+      }),
+    );
+    await listening(name);
+  }, 300_000);
 
   it("its sshd settings pass sshd -t", async () => {
     const f = join(rig.dir, "sshd_config");
@@ -291,7 +309,8 @@ describe("sftp", () => {
     const volume = join(rig.dir, "vol");
     const name = await start(volume);
     await listening(name);
-    expect((await sftp("alice", alice.file, "ls\n")).code).toBe(0);
+    const first = await sftp("alice", alice.file, "ls\n");
+    expect(first.code, first.out + (await logsOf(name))).toBe(0);
     accounts = [{ user: "alice", groups: ["marketing"], keys: [alice.pub] }];
     const refused = await pollUntil(
       async () => ((await sftp("alice", alice.file, "ls\n")).code !== 0 ? true : undefined),

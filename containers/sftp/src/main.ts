@@ -20,6 +20,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { GetParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { z } from "zod";
+import { pollUntil } from "../../../functions/domain/poll.ts";
 import { ssmSecretOnce } from "../../../functions/adapters/aws/ssmSecretOnce.ts";
 import { listSigningKeyParameterName } from "../../../functions/adapters/aws/ssmListSigningKey.ts";
 import { clusterKeyAlias } from "../../../functions/domain/clusterKey.ts";
@@ -50,6 +51,11 @@ const Env = z.object({
     .default("/data"),
   SSHD: z.string().default("/usr/sbin/sshd"),
   SSHKEYS: z.string().default("/usr/local/sbin/devcluster-sshkeys"),
+  /**
+   * How long a start waits for what the SSH-key service provides (its signing key, its first list):
+   * on a new cluster both services start at once. Past it the start fails, naming what is missing.
+   */
+  WAIT_SECONDS: int(0, 600, 90),
 });
 
 /** The service's SSH host key (OpenSSH format), made once; below db/, where the data services keep their secrets. */
@@ -97,15 +103,18 @@ async function hostKey(ssm: SSMClient, cluster: string): Promise<string> {
 }
 
 /** The SSH-key service's public key, from its signing key in SSM: what the lists are checked with. */
-async function listsPublicKey(ssm: SSMClient, cluster: string): Promise<string> {
+async function listsPublicKey(ssm: SSMClient, cluster: string, waitSeconds: number): Promise<string> {
   const name = listSigningKeyParameterName(cluster);
-  let pem: string | undefined;
-  try {
-    pem = (await ssm.send(new GetParameterCommand({ Name: name, WithDecryption: true }))).Parameter?.Value;
-  } catch (e) {
-    if ((e as { name?: string }).name !== "ParameterNotFound") throw e;
-  }
+  const read = async () => {
+    try {
+      return (await ssm.send(new GetParameterCommand({ Name: name, WithDecryption: true }))).Parameter?.Value;
+    } catch (e) {
+      if ((e as { name?: string }).name !== "ParameterNotFound") throw e;
+      return undefined;
+    }
+  };
   // Made by the SSH-key service's lists unit when it first starts; without it no key can be trusted.
+  const pem = (await read()) ?? (await pollUntil(read, { timeoutMs: waitSeconds * 1000, intervalMs: 2000 }));
   if (!pem) throw new ConfigError(`missing secret: SSM parameter ${name} (the SSH-key service makes it)`);
   return createPublicKey(pem).export({ type: "spki", format: "pem" }).toString();
 }
@@ -173,7 +182,7 @@ await runProgram(log, async () => {
   mkdirSync(RUN_DIR, { recursive: true, mode: 0o755 });
   mkdirSync("/run/sshd", { recursive: true, mode: 0o755 }); // sshd's privilege separation directory
   // The lists' key first: without it the service could trust no one, and makes nothing.
-  const listsKey = await listsPublicKey(ssm, env.CLUSTER);
+  const listsKey = await listsPublicKey(ssm, env.CLUSTER, env.WAIT_SECONDS);
   const key = await hostKey(ssm, env.CLUSTER);
   const hostKeyFile = join(RUN_DIR, "ssh_host_ed25519_key");
   writeFileSync(hostKeyFile, key, { mode: 0o600 });
@@ -182,7 +191,7 @@ await runProgram(log, async () => {
   writeFileSync("/etc/devcluster/sshkeys.pub", listsKey, { mode: 0o644 });
   writeFileSync(
     "/etc/devcluster/sshkeys.conf",
-    `url=${env.LISTS_URL}\npublic_key=/etc/devcluster/sshkeys.pub\nsync_groups=${env.SYNC_GROUPS}\ntimeout=5\n`,
+    `url=${env.LISTS_URL}\npublic_key=/etc/devcluster/sshkeys.pub\nsync_groups=${env.SYNC_GROUPS}\ntimeout=10\n`,
     { mode: 0o644 },
   );
   mkdirSync(join(env.DATA_DIR, "users"), { recursive: true, mode: 0o755 });
@@ -203,8 +212,18 @@ await runProgram(log, async () => {
   await run(env.SSHD, ["-t", "-f", configFile]).catch((e: { stderr?: string }) => {
     throw new Error(`sshd refuses its settings: ${e.stderr ?? ""}`);
   });
-  // The accounts exist before sshd answers: a login never meets a half-made account list.
-  await sync(env);
+  // The accounts exist before sshd answers: a login never meets a half-made account list. The lists
+  // service may still be starting (a new cluster): its answers are waited for, then the start fails.
+  let lastError = "";
+  const synced = await pollUntil(
+    () =>
+      sync(env).then(
+        () => true,
+        (e: Error) => ((lastError = e.message), undefined),
+      ),
+    { timeoutMs: env.WAIT_SECONDS * 1000, intervalMs: 3000 },
+  );
+  if (!synced) throw new Error(lastError);
   const child = spawn(env.SSHD, ["-D", "-e", "-f", configFile], { stdio: ["ignore", "inherit", "inherit"] });
   const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
   let stopping = false;
