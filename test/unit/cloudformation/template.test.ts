@@ -221,6 +221,11 @@ describe("security groups", () => {
       [sgOf("WorkerNodeSecurityGroup"), 80],
       [sgOf("WorkerNodeSecurityGroup"), 443],
     ]);
+    // Gerrit's SSH stream on the front door: only from the addresses the stack is given.
+    const fromParameter = ingress.filter((r) => typeof r.CidrIp === "object");
+    expect(fromParameter.map((r) => [r.GroupId, r.FromPort, r.ToPort, r.CidrIp])).toEqual([
+      [sgOf("WorkerNodeSecurityGroup"), 29418, 29418, { Ref: "GitSshCidr" }],
+    ]);
     const all = [
       ...ingress,
       ...ofType(t, "AWS::EC2::SecurityGroup").flatMap(
