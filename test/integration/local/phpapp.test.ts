@@ -100,16 +100,20 @@ describe("the PHP application on a local cluster", { shuffle: false }, () => {
     expect((await ask("phpapp", "/notes.json"))?.status).not.toBe(200);
     cookie = saved;
     // The identity header sent straight to the app, not from a front door: refused by its nginx.
-    const app = (await status(lc.dir)).services
-      .find((x) => x.name === "phpapp")
-      ?.instances.find((i) => i.healthy);
-    expect(app).toBeDefined();
+    // Status is asked until it shows a healthy instance (presence re-checks under load).
+    const healthyOf = (service: string) =>
+      pollUntil(
+        async () =>
+          (await status(lc.dir)).services.find((x) => x.name === service)?.instances.find((i) => i.healthy),
+        { timeoutMs: 180_000, intervalMs: 1000 },
+      );
+    const app = await healthyOf("phpapp");
+    expect(app, JSON.stringify((await status(lc.dir)).services.map((x) => x.name))).toBeDefined();
     const forged = await httpAsk({ address: app!.address, port: app!.port }, "/notes.json", {
       headers: { "x-remote-user": "alice" },
     });
     expect(forged.status).toBe(403);
     // The database is announced healthy by presence, as every service.
-    const db = (await status(lc.dir)).services.find((x) => x.name === "mariadb");
-    expect(db?.instances.some((i) => i.healthy)).toBe(true);
+    expect(await healthyOf("mariadb")).toBeDefined();
   }, 900_000);
 });
