@@ -1,7 +1,6 @@
 // A streamed S3 multipart upload whose part buffers are allocated once and reused. lib-storage's
 // Upload allocates a fresh part buffer per part (Buffer.concat) and the garbage is collected late;
 // measured on a 132 MB snapshot its process grew ~100 MB, this one stays near the pool's size.
-import type { Readable } from "node:stream";
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -14,7 +13,7 @@ import {
 export async function pooledUpload(
   s3: S3Client,
   params: { Bucket: string; Key: string; ContentType?: string },
-  body: Readable,
+  body: AsyncIterable<Buffer>,
   opts: { partSize: number; queueSize: number },
 ): Promise<{ etag: string }> {
   const pool = Array.from({ length: opts.queueSize }, () => Buffer.allocUnsafe(opts.partSize));
@@ -59,7 +58,7 @@ export async function pooledUpload(
         });
       inFlight.add(p);
     };
-    for await (const chunk of body as AsyncIterable<Buffer>) {
+    for await (const chunk of body) {
       let off = 0;
       while (off < chunk.length) {
         const n = Math.min(chunk.length - off, buf.length - used);
