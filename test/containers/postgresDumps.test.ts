@@ -13,7 +13,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { beforeAll, describe, expect, it } from "vitest";
 import { dumpDatabase, dumpKey, dumpS3Client } from "../../containers/postgres/src/dumps.ts";
-import { restoreDatabase, type Pg } from "../../containers/postgres/src/restore.ts";
+import { listDumps, restoreDatabase, type Pg } from "../../containers/postgres/src/restore.ts";
 import { dumpPrefix } from "../../functions/domain/databaseDumps.ts";
 import { RefusedError } from "../../functions/domain/errors.ts";
 import { useRig } from "../rig/index.ts";
@@ -24,6 +24,7 @@ let bucket = "";
 let admin: S3Client;
 
 interface HttpRequest {
+  method: string;
   query?: Record<string, unknown>;
   headers: Record<string, string>;
   body?: unknown;
@@ -160,6 +161,27 @@ describe("the database dump's transfer", () => {
       dumpDatabase({ s3: dumpS3Client(true), bucket, key, database: "failing", start: writer(12 << 20, 1) }),
     ).rejects.toThrow(/pg_dump of failing exited 1: failed/);
     expect(await keysUnder(`${PREFIX}failing/`)).toEqual([]);
+    expect((await openUploads()).filter((u) => u.Key === key)).toEqual([]);
+  });
+
+  it("a completion that fails leaves no dump: nothing listed, the upload aborted", async () => {
+    let broken = 0;
+    const s3 = dumpClientSeeing((r) => {
+      // The completion names a part that was never sent: S3 refuses it (InvalidPart).
+      if (r.method === "POST" && r.query?.uploadId && typeof r.body === "string") {
+        r.body = r.body.replace(/<PartNumber>2<\/PartNumber>/, "<PartNumber>9</PartNumber>");
+        broken++;
+      }
+    });
+    const key = dumpKey(PREFIX, "incomplete", new Date());
+    await expect(
+      dumpDatabase({ s3, bucket, key, database: "incomplete", start: writer(11 << 20) }),
+    ).rejects.toThrow(/part/i);
+    expect(broken).toBe(1);
+    // No object; whatever manifest was written beside the completion describes nothing listed.
+    expect((await keysUnder(`${PREFIX}incomplete/`)).filter((k) => k.endsWith(".dump"))).toEqual([]);
+    const listed = await listDumps({ s3: admin, bucket, prefix: PREFIX, database: "incomplete", limit: 10 });
+    expect(listed).toEqual({ dumps: [], partial: 0, more: 0 });
     expect((await openUploads()).filter((u) => u.Key === key)).toEqual([]);
   });
 

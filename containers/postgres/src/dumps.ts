@@ -1,7 +1,8 @@
 // Logical dumps of each client database to the snapshot bucket: pg_dump's custom format streamed
 // into an S3 multipart upload, encrypted by the bucket's default (the cluster key). A dump is valid
-// only once its manifest exists, written after pg_dump exited 0 and the upload completed: an object
-// without one is a failed dump, never restored, and expires with the prefix's lifecycle rule.
+// only once both its object and its manifest exist: the object is made only after pg_dump exited 0
+// and every part was sent; an object without a manifest is a failed dump, never restored, and
+// expires with the prefix's lifecycle rule.
 import { createHash } from "node:crypto";
 import type { ChildProcess } from "node:child_process";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
@@ -59,35 +60,45 @@ export async function dumpDatabase(opts: {
     if (code !== 0)
       throw new Error(`pg_dump of ${opts.database} exited ${code}: ${stderr.trim().slice(-1000)}`);
   }
+  let manifest: DumpManifest | undefined;
+  // The manifest is written beside the upload's completion, not after it: a dump is listed (and
+  // restored) only when both its object and its manifest exist, and the object exists only once
+  // the completion succeeded, after pg_dump exited 0 (ARCHITECTURE decision 65).
+  const writeManifest = async () => {
+    const m: DumpManifest = {
+      database: opts.database,
+      key: opts.key,
+      bytes,
+      sha256: hash.digest("hex"),
+      startedAt,
+      finishedAt: new Date().toISOString(),
+      format: "pg_dump custom",
+    };
+    await opts.s3.send(
+      new PutObjectCommand({
+        Bucket: opts.bucket,
+        Key: manifestKey(opts.key),
+        Body: JSON.stringify(m),
+        ContentType: "application/json",
+      }),
+    );
+    manifest = m;
+  };
   try {
     await pooledUpload(
       opts.s3,
       { Bucket: opts.bucket, Key: opts.key, ContentType: "application/octet-stream" },
       body(),
-      opts.upload ?? DUMP_UPLOAD,
+      { ...(opts.upload ?? DUMP_UPLOAD), beside: writeManifest },
     );
   } catch (e) {
     // A failed upload stops pg_dump, which would otherwise wait on a full pipe.
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
     await exited.catch(() => {});
+    // A manifest written beside a completion that failed stays (the node role deletes nothing)
+    // but describes no object: it is never listed, a restore of its key finds no dump, and it
+    // expires with the prefix.
     throw e;
   }
-  const manifest: DumpManifest = {
-    database: opts.database,
-    key: opts.key,
-    bytes,
-    sha256: hash.digest("hex"),
-    startedAt,
-    finishedAt: new Date().toISOString(),
-    format: "pg_dump custom",
-  };
-  await opts.s3.send(
-    new PutObjectCommand({
-      Bucket: opts.bucket,
-      Key: manifestKey(opts.key),
-      Body: JSON.stringify(manifest),
-      ContentType: "application/json",
-    }),
-  );
-  return manifest;
+  return manifest!;
 }

@@ -14,8 +14,23 @@ export async function pooledUpload(
   s3: S3Client,
   params: { Bucket: string; Key: string; ContentType?: string },
   body: AsyncIterable<Buffer>,
-  opts: { partSize: number; queueSize: number },
+  opts: {
+    partSize: number;
+    queueSize: number;
+    /**
+     * Run beside the request that makes the object (the completion, or the single PUT), once every
+     * byte is sent: what would otherwise wait for it. The upload fails if either fails.
+     */
+    beside?: () => Promise<unknown>;
+  },
 ): Promise<{ etag: string }> {
+  const alongside = async <T>(made: Promise<T>): Promise<T> => {
+    if (!opts.beside) return made;
+    const [a, b] = await Promise.allSettled([made, opts.beside()]);
+    if (a.status === "rejected") throw a.reason;
+    if (b.status === "rejected") throw b.reason;
+    return a.value;
+  };
   const pool = Array.from({ length: opts.queueSize }, () => Buffer.allocUnsafe(opts.partSize));
   const free: Buffer[] = [...pool];
   const waiters: ((b: Buffer) => void)[] = [];
@@ -76,20 +91,22 @@ export async function pooledUpload(
     }
     if (!uploadId) {
       // Smaller than one part: a single PUT.
-      const r = await s3.send(new PutObjectCommand({ ...params, Body: buf.subarray(0, used) }));
+      const r = await alongside(s3.send(new PutObjectCommand({ ...params, Body: buf.subarray(0, used) })));
       return { etag: r.ETag! };
     }
     if (used > 0) await send(buf, used);
     await Promise.all([...inFlight]);
     if (failure) throw failure;
     parts.sort((a, b) => a.PartNumber - b.PartNumber);
-    const done = await s3.send(
-      new CompleteMultipartUploadCommand({
-        Bucket: params.Bucket,
-        Key: params.Key,
-        UploadId: uploadId,
-        MultipartUpload: { Parts: parts },
-      }),
+    const done = await alongside(
+      s3.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: params.Bucket,
+          Key: params.Key,
+          UploadId: uploadId,
+          MultipartUpload: { Parts: parts },
+        }),
+      ),
     );
     return { etag: done.ETag! };
   } catch (e) {
