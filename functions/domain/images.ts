@@ -11,6 +11,7 @@ export const IMAGE_NAMES = [
   "etcd-amb",
   "filedrop",
   "frontdoor",
+  "gerrit",
   "hello",
   "notes",
   "postgres",

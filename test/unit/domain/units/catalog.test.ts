@@ -1,5 +1,6 @@
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { readCatalogDir } from "../../../../functions/catalog/index.ts";
+import { CATALOG_DIR, readCatalogDir } from "../../../../functions/catalog/index.ts";
 import { ETCD_MEMBER_UNIT } from "../../../../functions/domain/firstBoot.ts";
 import { InvalidInputError } from "../../../../functions/domain/errors.ts";
 import {
@@ -22,6 +23,13 @@ const issuesOf = (src: Record<string, string>) => {
 
 describe("the repository catalog", () => {
   const catalog = loadCatalog(readCatalogDir());
+  // The default catalog and every team service (functions/catalog/team/) together, as a cluster that
+  // runs them all loads them: the checks below hold for each file of either folder.
+  const everything = loadCatalog({ ...readCatalogDir(), ...readCatalogDir(join(CATALOG_DIR, "team")) });
+
+  it("reads the team's services too", () => {
+    expect([...everything.files.keys()]).toContain("gerrit@.service");
+  });
 
   it("declares the cluster's own units (a unit added by the runbook is allowed: the list is a floor)", () => {
     expect(catalog.units.map((u) => u.name).sort()).toEqual(
@@ -53,7 +61,7 @@ describe("the repository catalog", () => {
 
   it("names every image through a placeholder of a built image, never a mutable tag, and pulls nothing", () => {
     const used = new Set<string>();
-    for (const f of catalog.files.values()) {
+    for (const f of everything.files.values()) {
       for (const key of ["ExecStart", "ExecStartPre"])
         for (const e of getList(f.unit, "Service", key)) {
           expect(e.value, f.name).not.toMatch(/docker pull|:latest\b/);
@@ -69,7 +77,7 @@ describe("the repository catalog", () => {
   });
 
   it("renders node files without [X-Fleet] or [X-Devcluster]", () => {
-    for (const f of catalog.files.values()) expect(f.rendered).not.toMatch(/\[X-/);
+    for (const f of everything.files.values()) expect(f.rendered).not.toMatch(/\[X-/);
   });
 });
 
@@ -241,8 +249,10 @@ describe("catalog validation", () => {
     expect(issues).toEqual([
       expect.stringMatching(/^drop@\.service:\d+: port 8097 is also declared by api@\.service: two services/),
     ]);
-    // The repository's catalog gives every service its own port.
-    expect(() => loadCatalog(readCatalogDir())).not.toThrow();
+    // The repository's catalog, team services included, gives every service its own port.
+    expect(() =>
+      loadCatalog({ ...readCatalogDir(), ...readCatalogDir(join(CATALOG_DIR, "team")) }),
+    ).not.toThrow();
   });
 
   it("expands templates and sidecars with their specifiers", () => {
