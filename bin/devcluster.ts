@@ -12,6 +12,8 @@ const USAGE = `usage: npx devcluster <command> [options]   ('<command> --help' f
                               print (or write) the cluster's CloudFormation template
   validate [same options]     synthesise and check the template with cfn-lint
   users <subcommand>          accounts of the user pool: list, add, remove, group (see 'npx devcluster users --help')
+  app new <name> --image REF --port N [...]
+                              an ad-hoc app as a catalog unit (see 'npx devcluster app --help')
   local <subcommand>          run the whole control plane on this machine (see 'npx devcluster local --help')
 
 ${OPS_USAGE}
@@ -35,6 +37,10 @@ async function main(argv: string[]): Promise<number> {
       const { usersCommand } = await import("./users.ts");
       return usersCommand(rest);
     }
+    case "app": {
+      const { appCommand } = await import("./app.ts");
+      return appCommand(rest);
+    }
     case "local": {
       const { localCommand } = await import("../local/cluster/cli.ts");
       return localCommand(rest);
@@ -53,7 +59,7 @@ async function main(argv: string[]): Promise<number> {
         return opsCommand(cmd, rest);
       }
       throw new InvalidInputError(
-        `unknown command '${cmd}'${didYouMean(cmd, ["synth", "validate", "users", "local", "help", ...Object.keys(OPS_SUBS)])}; 'npx devcluster --help' lists them`,
+        `unknown command '${cmd}'${didYouMean(cmd, ["synth", "validate", "users", "app", "local", "help", ...Object.keys(OPS_SUBS)])}; 'npx devcluster --help' lists them`,
       );
     }
   }

@@ -22,6 +22,7 @@ export const Params = {
   publicZoneId: "PublicZoneId",
   frontDoorDnsName: "FrontDoorDnsName",
   fileDropSender: "FileDropSender",
+  services: "Services",
 } as const;
 
 export const Conditions = {

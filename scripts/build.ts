@@ -2,7 +2,7 @@
 // beside the etcd3 dependency set: etcd3 reads .proto files from disk at run time, so it is not bundled.
 import { build, type BuildOptions } from "esbuild";
 import { execFileSync } from "node:child_process";
-import { copyFileSync, cpSync, readdirSync, rmSync, statSync } from "node:fs";
+import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { PROJECT_ROOT } from "../local/paths.ts";
 
@@ -56,8 +56,14 @@ export async function buildFunctions(names = handlerNames()): Promise<{ name: st
     rmSync(join(OUT_DIR, "functions", name), { recursive: true, force: true });
     const res = await build(bundleOptions(name));
     // The units catalog is read from disk beside the bundle (functions/catalog/index.ts).
-    for (const f of readdirSync(CATALOG_DIR).filter((f) => /\.(service|socket|timer|path|target)$/.test(f))) {
-      copyFileSync(join(CATALOG_DIR, f), join(OUT_DIR, "functions", name, f));
+    // The team's services ride along in team/ (the cluster's `services` setting picks from them).
+    for (const sub of ["", "team"]) {
+      const from = join(CATALOG_DIR, sub);
+      if (!existsSync(from)) continue;
+      mkdirSync(join(OUT_DIR, "functions", name, sub), { recursive: true });
+      for (const f of readdirSync(from).filter((f) => /\.(service|socket|timer|path|target)$/.test(f))) {
+        copyFileSync(join(from, f), join(OUT_DIR, "functions", name, sub, f));
+      }
     }
     const bytes = Object.values(res.metafile.outputs)
       .filter((o) => o.entryPoint)

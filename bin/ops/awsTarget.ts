@@ -150,6 +150,8 @@ export async function awsOpsTarget(
   if (!s || s.StackStatus === "DELETE_COMPLETE")
     throw new errors.NotFoundError(`no stack ${stack} in ${region}; nothing was changed`);
   const cluster = s.Parameters?.find((p) => p.ParameterKey === Params.clusterName)?.ParameterValue ?? stack;
+  // A stack deployed before the setting existed runs none of the team's services.
+  const services = s.Parameters?.find((p) => p.ParameterKey === Params.services)?.ParameterValue ?? "none";
   const resources = new Map(
     ((await cfn.send(new DescribeStackResourcesCommand({ StackName: stack }))).StackResources ?? []).map(
       (r) => [r.LogicalResourceId!, r.PhysicalResourceId!],
@@ -166,6 +168,7 @@ export async function awsOpsTarget(
   return {
     describe: `stack ${stack} (${region})`,
     cluster,
+    services,
     async invoke(fn, payload) {
       const name = resources.get(logicalIdOf(fn));
       if (!name)

@@ -21,6 +21,7 @@ import {
   unitRows,
   unitStatus,
 } from "./operate.ts";
+import { parseServiceSelection } from "../../functions/domain/units/services.ts";
 import { table } from "./table.ts";
 import { checkDbArgs, dbCommand } from "./databases.ts";
 import { OPS_SUBS } from "./commands.ts";
@@ -370,7 +371,11 @@ async function deploy(
     import("../../local/cluster/cluster.ts"),
     import("../../local/cluster/unitsDiff.ts"),
   ]);
-  const { catalog, source } = readCatalogForPush(v.catalog as string | undefined, "deploy");
+  const { catalog, source } = readCatalogForPush(
+    v.catalog as string | undefined,
+    "deploy",
+    parseServiceSelection(t.services),
+  );
   const confirm = v.confirm ? { confirm: true } : {};
   const plan = (await withProgress("deploy: planning", () =>
     t.invoke("units", { catalog: source, dryRun: true, ...confirm }),

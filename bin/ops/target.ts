@@ -9,6 +9,8 @@ export interface OpsTarget {
   describe: string;
   /** The cluster's name (what a restore's confirmation names). */
   cluster: string;
+  /** The team's services the cluster runs (its deployed `services` setting): what a push reads of team/. */
+  services: string;
   /** A deployed function called with a payload, as `sls invoke -f <fn> --data <payload>` does. */
   invoke(fn: FunctionName, payload: unknown): Promise<unknown>;
   /** Scripts on nodes: SSM Run Command on AWS, the local runner locally. */

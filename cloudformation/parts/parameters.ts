@@ -117,6 +117,16 @@ export function addParameters(t: TemplateBuilder, o: SynthOptions): void {
       AllowedValues: ["true", "false"],
     });
   }
+  if (o.functionsInTemplate.some((f) => f === "units" || f === "lifecycle" || f === "reconcile")) {
+    // The team's services (the catalog's team/ folder) the cluster runs; the unit syncs read it.
+    t.parameter(Params.services, {
+      Type: "String",
+      Description: 'Team services to run: "all", "none", or names such as gerrit,phpapp',
+      Default: "all",
+      AllowedPattern: "^(all|none|[a-z][a-z0-9-]{0,62}(,[a-z][a-z0-9-]{0,62})*)?$",
+      MaxLength: 1024,
+    });
+  }
   t.parameter(Params.alarmTopic, {
     Type: "String",
     Description: "SNS topic ARN the alarms notify (empty: alarms without actions)",

@@ -1,6 +1,7 @@
 // The control plane's settings: their schema and validation (runtime/config.ts reads them from the environment).
 import { z } from "zod";
 import { ConfigError, formatIssues } from "./errors.ts";
+import { parseServiceSelection } from "./units/services.ts";
 
 const bool = z
   .enum(["true", "false", "1", "0", ""])
@@ -26,6 +27,21 @@ const ConfigSchema = z.object({
    * since a member's peers must all speak its scheme.
    */
   ETCD_TLS: bool,
+  /**
+   * Which of the team's services (the catalog's `team/` folder) the cluster runs: "all", "none" (or
+   * empty) or names such as `gerrit,phpapp` (domain/units/services.ts). The stack's `services` param.
+   */
+  SERVICES: z
+    .string()
+    .default("")
+    .transform((v, ctx) => {
+      try {
+        return parseServiceSelection(v);
+      } catch (e) {
+        ctx.addIssue({ code: "custom", message: (e as Error).message });
+        return z.NEVER;
+      }
+    }),
   /** Metric namespace for CloudWatch metrics (snapshot age, restore needed). */
   METRIC_NAMESPACE: z.string().default("Devcluster"),
 });

@@ -93,3 +93,11 @@ export function renderCatalogImages(
   }
   return { source: out, missing };
 }
+
+/** The images a catalog source's units name (`{{image:<name>}}`), sorted: what a cluster must build. */
+export function imagesOf(source: Record<string, string>): string[] {
+  const names = new Set<string>();
+  for (const text of Object.values(source))
+    for (const m of text.matchAll(IMAGE_PLACEHOLDER)) names.add(m[1]!);
+  return [...names].sort();
+}

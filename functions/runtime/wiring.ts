@@ -28,6 +28,7 @@ import { etcdPlacementStore } from "../adapters/etcd/placementStore.ts";
 import { etcdNodeAccessStore } from "../adapters/etcd/etcdAccess.ts";
 import { grpcTlsOptions, tlsResolver, type EtcdClientTls, type EtcdTlsSource } from "../adapters/etcd/tls.ts";
 import { readCatalogDir } from "../catalog/index.ts";
+import type { ServiceSelection } from "../domain/units/services.ts";
 import {
   DEFAULT_TIMING,
   type ClusterHistory,
@@ -58,9 +59,16 @@ export function cachedStores(
 /** The units hook over etcd (placement) and the repository's catalog. */
 export function etcdUnitsHook(
   commands: Commands,
-  opts: { lockWaitMs?: number; images?: PublishedImages; volumes?: Volumes; tls?: EtcdTlsSource } = {},
+  opts: {
+    lockWaitMs?: number;
+    images?: PublishedImages;
+    volumes?: Volumes;
+    tls?: EtcdTlsSource;
+    /** The team's services the catalog takes (the cluster's `services` setting). */
+    services?: ServiceSelection;
+  } = {},
 ): UnitsHook {
-  const { tls, ...rest } = opts;
+  const { tls, services, ...rest } = opts;
   const resolver = tlsResolver(tls);
   let loaded: EtcdClientTls | undefined;
   const clients = byEndpoints(
@@ -77,7 +85,7 @@ export function etcdUnitsHook(
       loaded = (await resolver.forUrls(endpoints)) ?? loaded;
       return etcdNodeAccessStore(clients(endpoints));
     },
-    catalog: () => readCatalogDir(),
+    catalog: () => readCatalogDir(undefined, services),
     ...rest,
   });
 }
@@ -144,6 +152,7 @@ export function lifecycleDeps(w: Wiring): LifecycleDeps {
       images: ssmPublishedImages(ssmClient(), cfg.CLUSTER_NAME),
       volumes: lazyVolumes(cfg.CLUSTER_NAME),
       tls: controlPlaneTls(w),
+      services: cfg.SERVICES,
     }),
     pki: ssmClusterPki(ssmClient(), cfg.CLUSTER_NAME),
     history: snapshotHistory(cfg),
@@ -244,7 +253,7 @@ export async function unitsDeps(w: Wiring, log: Logger): Promise<UnitsDeps> {
     placements: etcdPlacementStore(etcd.client),
     access: etcdNodeAccessStore(etcd.client),
     commands: commandsOf(w),
-    catalog: () => readCatalogDir(),
+    catalog: () => readCatalogDir(undefined, w.cfg.SERVICES),
     images: ssmPublishedImages(ssmClient(), w.cfg.CLUSTER_NAME),
     volumes: {
       store: lazyVolumes(w.cfg.CLUSTER_NAME),

@@ -37,7 +37,7 @@ import {
   LOCAL_STACK,
 } from "./deploy.ts";
 import { collectStatus, type ClusterStatus } from "./status.ts";
-import { isRunning, motoPidPath, writeState, type LocalState } from "./state.ts";
+import { isRunning, motoPidPath, readState, writeState, type LocalState } from "./state.ts";
 import { attach, liveNodeProcesses, requireState } from "./attach.ts";
 import { startFunctionsHost, stopFunctionsHost } from "./functionsHost.ts";
 import { HOOKS } from "../../cloudformation/ids.ts";
@@ -48,7 +48,13 @@ import { SSMClient } from "@aws-sdk/client-ssm";
 import { SESClient, VerifyEmailIdentityCommand } from "@aws-sdk/client-ses";
 import { publishImages } from "../../functions/adapters/aws/ssmPublishedImages.ts";
 import { buildImages } from "../images.ts";
-import { CATALOG_DIR, readCatalogDir } from "../../functions/catalog/index.ts";
+import { imagesOf } from "../../functions/domain/images.ts";
+import { CATALOG_DIR, readCatalogDir, readTeamDir } from "../../functions/catalog/index.ts";
+import {
+  parseServiceSelection,
+  selectedServiceNames,
+  type ServiceSelection,
+} from "../../functions/domain/units/services.ts";
 import { loadCatalog } from "../../functions/domain/units/catalog.ts";
 import { storeFrontDoorTls } from "./frontDoorTls.ts";
 import type { UnitsReport } from "../../functions/operations/units.ts";
@@ -76,6 +82,11 @@ export interface UpOptions {
    * a CA made for this cluster: what a browser needs for the sign-in's Secure session cookie.
    */
   frontDoorTls?: boolean;
+  /**
+   * The team's services (functions/catalog/team/) this cluster runs: "all", "none" (the default: the
+   * default catalog alone) or names; the stack's `services` setting, as `sls deploy --param` sets it.
+   */
+  services?: string;
 }
 
 export function ensureInstalled(progress: Progress) {
@@ -110,11 +121,13 @@ const describeNodes = async (ids: string[]) =>
 export function readCatalogForPush(
   catalogDir: string | undefined,
   cmd: string,
+  services: ServiceSelection = [],
 ): { catalog: string; source: Record<string, string> } {
   const catalog = resolve(catalogDir ?? CATALOG_DIR);
   if (!existsSync(catalog) || !statSync(catalog).isDirectory())
     throw new InvalidInputError(`${cmd}: no catalog directory at ${catalog}`);
-  const source = readCatalogDir(catalog);
+  // The team's services as the cluster's deployed `services` setting selects them, as its functions read them.
+  const source = readCatalogDir(catalog, services);
   if (!source[ETCD_MEMBER_UNIT_NAME])
     throw new InvalidInputError(
       `${cmd}: ${catalog} has no ${ETCD_MEMBER_UNIT_NAME}; a catalog declares every unit of the cluster (copy functions/catalog/ and add yours), and pushing this one would stop etcd on every main node`,
@@ -127,7 +140,12 @@ export async function pushUnits(
   dir: string,
   opts: { catalogDir?: string; dryRun?: boolean; confirm?: boolean } = {},
 ): Promise<{ catalog: string; report: UnitsReport }> {
-  const { catalog, source } = readCatalogForPush(opts.catalogDir, "units");
+  const { catalog, source } = readCatalogForPush(
+    opts.catalogDir,
+    "units",
+    // Before the cluster is touched (no state: attach below says so).
+    parseServiceSelection(readState(dir)?.functionEnv.SERVICES ?? ""),
+  );
   const { fns } = await attach(dir);
   const report = (await fns.units({
     catalog: source,
@@ -164,6 +182,9 @@ export async function up(dir: string, opts: UpOptions, progress: Progress): Prom
       `${motoHost}:5000 is in use: another local cluster runs on ${prefix}.0.0/16; pick another --prefix (127.70 to 127.99)`,
     );
   }
+  // Checked before anything starts: a name no team service has is refused with the names there are.
+  const services = opts.services ?? "none";
+  const selected = selectedServiceNames(readTeamDir(), parseServiceSelection(services));
   ensureInstalled(progress);
   if (existsSync(dir)) {
     // What a crashed cluster left: its processes are stopped and its directory kept aside.
@@ -175,8 +196,12 @@ export async function up(dir: string, opts: UpOptions, progress: Progress): Prom
   }
   mkdirSync(dir, { recursive: true });
   const t0 = Date.now();
-  // The images build (or are reused) while moto and the stack come up; launches wait for them.
-  const images = buildImages((line) => progress(line));
+  if (selected.length) progress(`the team's services: ${selected.join(", ")}`);
+  // The images the catalog runs build (or are reused) while moto and the stack come up; launches wait.
+  const images = buildImages(
+    (line) => progress(line),
+    imagesOf(readCatalogDir(CATALOG_DIR, parseServiceSelection(services))),
+  );
   images.catch(() => {}); // awaited below; a failure is reported there
 
   // The service as `sls deploy` ships it to AWS, with this cluster's settings: a loopback VPC block
@@ -193,6 +218,7 @@ export async function up(dir: string, opts: UpOptions, progress: Progress): Prom
       workerMax: LOCAL_GROUP_MAX,
       workerDesired: opts.workers,
       dataSize: opts.data,
+      services,
     },
     progress,
   );

@@ -45,6 +45,8 @@ export interface PackageSettings {
   workerMax: number;
   workerDesired: number;
   dataSize: number;
+  /** The team's services the cluster runs (the stack's `services` param: all, none, or names). */
+  services: string;
 }
 
 /** Builds per content, packages per content and settings: `.build/local/{service,packages}/`. */

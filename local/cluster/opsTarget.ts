@@ -28,6 +28,7 @@ export async function localOpsTarget(dir: string): Promise<OpsTarget> {
   return {
     describe: `local cluster in ${dir}`,
     cluster: state.clusterName,
+    services: state.functionEnv.SERVICES ?? "none",
     // Through the cluster's warm host when it runs (as a Lambda container stays warm), else here.
     invoke: async (fn, payload) =>
       ((await invokeWarm(dir, state.createdAt, fn, payload)) ?? { result: await fns.invoke(fn, payload) })

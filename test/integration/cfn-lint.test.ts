@@ -25,6 +25,7 @@ function withServerlessFunctions(t: Template): Template {
             RETAIN_LAST: { Ref: "RetainLast" },
             RETAIN_DAYS: { Ref: "RetainDays" },
             AUTO_RESTORE: { Ref: "AutoRestore" },
+            SERVICES: { Ref: "Services" },
           },
         },
         VpcConfig: {

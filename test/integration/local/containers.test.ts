@@ -15,13 +15,14 @@ import { verifyKeyList } from "../../../functions/domain/sshKeyList.ts";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { listeners, useLocalCluster } from "../../rig/localCluster.ts";
-import { readCatalogDir } from "../../../functions/catalog/index.ts";
+import { CATALOG_DIR, readCatalogDir } from "../../../functions/catalog/index.ts";
 import { attach, down, kill, removeNode, scale, status } from "../../../local/cluster/cluster.ts";
 import { askFrontDoor, waitForAnswer } from "../../../local/cluster/frontdoor.ts";
 import type { ClusterStatus } from "../../../local/cluster/status.ts";
 import { CONTAINERS_CONF, containersUnder } from "../../../local/containers.ts";
 import { pollUntil } from "../../../functions/domain/poll.ts";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DescribeSubnetsCommand, EC2Client } from "@aws-sdk/client-ec2";
 import {
@@ -223,6 +224,70 @@ describe("real containers in the local cluster", { shuffle: false }, () => {
       ),
     ).toBe("refused");
   }, 120_000);
+
+  it("an ad-hoc app written by `devcluster app new` and pushed by `local units` answers through the front door", async () => {
+    // The team member's image: here the sample's, by the reference the image build published.
+    const refs = JSON.parse(
+      readFileSync(join(PROJECT_ROOT, ".build/containers/images.json"), "utf8"),
+    ) as Record<string, string>;
+    const catalog = mkdtempSync(join(tmpdir(), "app-catalog-"));
+    try {
+      cpSync(CATALOG_DIR, catalog, { recursive: true, filter: (f) => !f.endsWith(".ts") });
+      const made = await cli(
+        "app",
+        "new",
+        "greet",
+        "--image",
+        refs.hello!,
+        "--port",
+        "8390",
+        "--public",
+        "--health",
+        "/healthz",
+        "--catalog",
+        catalog,
+      );
+      expect(made.code, made.stderr).toBe(0);
+      const pushed = await cli("local", "units", "--catalog", catalog);
+      expect(pushed.code, pushed.stderr + pushed.stdout).toBe(0);
+      const host = `greet.${lc.state.domain}`;
+      const answer = await waitForAnswer(
+        async () => {
+          const s = await status(lc.dir);
+          const on = s.services.find((x) => x.name === "greet")?.instances.find((i) => i.healthy)?.node;
+          const fd = frontDoorBesides(s, on);
+          return on && fd ? { address: fd.address, avoid: "" } : undefined;
+        },
+        host,
+        120_000,
+      );
+      // hello without INSTANCE/NODE_ID: the app got only what the unit gives (PORT), in its own network.
+      expect(answer.body).toBe("hello from hello on unknown-node\n");
+      const s = await status(lc.dir);
+      const node = s.nodes.find((n) => n.units.some((u) => u.name === "greet@1.service"))!;
+      expect(
+        (await podmanRunning()).some((c) => c.name === "greet-1" && c.root.endsWith(`/nodes/${node.id}`)),
+      ).toBe(true);
+      // Published on its node's private address only.
+      const direct = (address: string) =>
+        fetch(`http://${address}:8390/healthz`, { signal: AbortSignal.timeout(2000) }).then(
+          (r) => r.status,
+          () => 0,
+        );
+      expect(await direct(node.address)).toBe(200);
+      for (const n of s.nodes.filter((x) => x.up && x.id !== node.id))
+        expect(await direct(n.address)).toBe(0);
+    } finally {
+      rmSync(catalog, { recursive: true, force: true });
+    }
+    // The repository's catalog again: the app stops, nothing else changes.
+    const back = await cli("local", "units");
+    expect(back.code, back.stderr).toBe(0);
+    const after = await status(lc.dir);
+    expect(after.nodes.flatMap((n) => n.units.map((u) => u.name)).filter((u) => u.includes("greet"))).toEqual(
+      [],
+    );
+  }, 300_000);
 
   it("a unit whose image does not exist fails on its node with the reason; nothing else stops", async () => {
     const before = await status(lc.dir);

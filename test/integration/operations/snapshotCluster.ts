@@ -206,6 +206,7 @@ export function testConfig(
     RETAIN_DAYS: 14,
     AUTO_RESTORE: false,
     ETCD_TLS: false,
+    SERVICES: [],
     METRIC_NAMESPACE: "Devcluster",
     ...over,
   };

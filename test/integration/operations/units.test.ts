@@ -13,6 +13,7 @@ import { etcdPlacementStore } from "../../../functions/adapters/etcd/placementSt
 import { etcdNodeAccessStore } from "../../../functions/adapters/etcd/etcdAccess.ts";
 import { announcedByNode, nodeAccess, nodeRole } from "../../../functions/domain/etcdAccess.ts";
 import { prepareLocalNode } from "../../../local/node.ts";
+import { renderAppUnit } from "../../../functions/domain/units/appUnit.ts";
 import { readCatalogDir } from "../../../functions/catalog/index.ts";
 import { InvalidInputError } from "../../../functions/domain/errors.ts";
 import { IMAGE_NAMES, missingImageRef, renderCatalogImages } from "../../../functions/domain/images.ts";
@@ -291,9 +292,24 @@ describe("systemd-analyze verify", () => {
         `123456789012.dkr.ecr.eu-west-1.amazonaws.com/dev/${i}:0.1.0-abcdef012345${digest}`,
       ]),
     );
-    const rendered = renderCatalogImages(readCatalogDir(), refs);
+    const rendered = renderCatalogImages(readCatalogDir(undefined, "all"), refs);
     expect(rendered.missing).toEqual({});
-    const catalog = loadCatalog(rendered.source);
+    // And what `devcluster app new` writes, with every option it has.
+    const app = renderAppUnit({
+      name: "shop",
+      image: `registry.example.com/team/shop:2.1${digest}`,
+      port: 8380,
+      volumes: [{ name: "data", sizeGiB: 5, containerPath: "/var/lib/shop" }],
+      public: false,
+      groups: ["developers"],
+      instances: 2,
+      healthPath: "/healthz",
+    });
+    const catalog = loadCatalog({ ...rendered.source, "shop@.service": app });
+    expect(catalog.units.filter((u) => u.name.startsWith("shop@")).map((u) => u.name)).toEqual([
+      "shop@1.service",
+      "shop@2.service",
+    ]);
     const root = join(rig.dir, "verify");
     const unitDir = join(root, "etc/systemd/system");
     mkdirSync(unitDir, { recursive: true });

@@ -2,7 +2,7 @@
 // usage errors in its own terms with "did you mean", --help on every command, exit code 2 for bad
 // usage, clean stdout for machine-readable output. None of these needs a running cluster.
 import { execFile } from "node:child_process";
-import { cpSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -182,5 +182,23 @@ describe("devcluster local units, before it touches a cluster", () => {
     const r = await cli("local", "units", "--catalog", "/nonexistent/catalog", "--dir", noCluster());
     expect(r.code).toBe(2);
     expect(r.stderr.trim()).toBe("devcluster: units: no catalog directory at /nonexistent/catalog");
+  }, 60_000);
+});
+
+describe("devcluster local up --services, before it starts anything", () => {
+  const base = mkdtempSync(join(tmpdir(), "devcluster-up-"));
+  afterAll(() => rmSync(base, { recursive: true, force: true }));
+
+  it("refuses a name no team service has, or one that is not a name, and leaves no state", async () => {
+    for (const [arg, msg] of [
+      ["nosuch", /services: no team service named 'nosuch' \(the team's services: /],
+      ["all;rm", /services: 'all;rm' is not a service name/],
+    ] as const) {
+      const dir = join(base, "state");
+      const r = await cli("local", "up", "--services", arg, "--dir", dir, "--prefix", "127.93");
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(msg);
+      expect(existsSync(dir), "no state directory made").toBe(false);
+    }
   }, 60_000);
 });
