@@ -15,7 +15,7 @@ export interface FrontDoors {
 export function followFrontDoors(
   etcd: Etcd3,
   service: string,
-  opts: { debounceMs: number; log: Logger },
+  opts: { debounceMs: number; log: Logger; onChange?: (addresses: string[]) => void },
 ): FrontDoors {
   let doors = new Set<string>();
   const follower = followPrefix(
@@ -25,9 +25,10 @@ export function followFrontDoors(
       const next = new Set(
         (parsePresence(kvs).services.get(service)?.instances ?? []).map((i) => i.privateIp),
       );
-      if ([...next].sort().join() !== [...doors].sort().join())
-        opts.log.info("front_doors", { code: "front_doors", addresses: [...next].sort() });
+      const changed = [...next].sort().join() !== [...doors].sort().join();
+      if (changed) opts.log.info("front_doors", { code: "front_doors", addresses: [...next].sort() });
       doors = next;
+      if (changed) opts.onChange?.([...next].sort());
     },
     opts,
   );

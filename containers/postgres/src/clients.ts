@@ -1,45 +1,12 @@
-// What the Postgres building block makes for its client services (pure): their database and role
-// names, the SSM parameter of each password, the SQL that creates them, and the access rules.
-import { ConfigError } from "../../../functions/domain/errors.ts";
+// What the Postgres building block makes for its client services (pure): their databases and roles
+// (the SQL that creates them) and the access rules.
+import { parseClientList, type Client } from "../../shared/dbClients.ts";
 
-export interface Client {
-  /** The client's service name, as in the catalog (`build-bot`). */
-  service: string;
-  /** Its database and its role: the same identifier (`build_bot`), so `sameuser` admits it to its own only. */
-  name: string;
-}
-
-const SERVICE = /^[a-z][a-z0-9-]{0,61}[a-z0-9]$|^[a-z]$/;
-/** What a stored password may hold: it is written between quotes into SQL, so no quote or backslash. */
-const PASSWORD = /^[A-Za-z0-9_\-+/=.~]{24,256}$/;
+export { checkPassword, passwordParameter, type Client } from "../../shared/dbClients.ts";
 
 /** `CLIENTS=wiki,build-bot`: each a catalog service name; an identifier Postgres reserves is refused. */
-export function parseClients(spec: string | undefined): Client[] {
-  const out: Client[] = [];
-  const bad: string[] = [];
-  for (const service of (spec ?? "").split(/[\s,]+/).filter(Boolean)) {
-    const name = service.replaceAll("-", "_");
-    if (!SERVICE.test(service) || name === "postgres" || name.startsWith("pg_")) bad.push(service);
-    else if (!out.some((c) => c.name === name)) out.push({ service, name });
-  }
-  if (bad.length)
-    throw new ConfigError(
-      `CLIENTS: not service names (lowercase letters, digits, '-'; not postgres or pg_*): ${bad.join(", ")}`,
-    );
-  return out;
-}
-
-/** Where a client's password lives: a SecureString under the cluster's parameters. */
-export const passwordParameter = (cluster: string, dbService: string, client: Client) =>
-  `/devcluster/${cluster}/db/${dbService}/${client.service}/password`;
-
-export function checkPassword(value: string, parameter: string): string {
-  if (!PASSWORD.test(value))
-    throw new Error(
-      `${parameter} does not hold a usable password (24-256 of A-Z a-z 0-9 _ - + / = . ~); not applied`,
-    );
-  return value;
-}
+export const parseClients = (spec: string | undefined): Client[] =>
+  parseClientList(spec, (name) => name === "postgres" || name.startsWith("pg_"), "postgres or pg_*");
 
 /**
  * The SQL, run as the superuser, that gives each client its role (with the stored password) and its

@@ -15,10 +15,10 @@ import { int, loadEnv } from "../../shared/config.ts";
 import { programLogger } from "../../shared/log.ts";
 import { runProgram } from "../../shared/run.ts";
 import { checkPassword, clientsSql, HBA, parseClients, passwordParameter, type Client } from "./clients.ts";
-import { initInto, inspectDataDir } from "./dataDir.ts";
+import { initInto, inspectDataDir } from "../../shared/dataDir.ts";
 import { dumpDatabase, dumpKey, dumpS3Client } from "./dumps.ts";
 import { dumpPrefix } from "../../../functions/domain/databaseDumps.ts";
-import { run, userIds } from "./proc.ts";
+import { run, userIds } from "../../shared/proc.ts";
 import { dumpTool, socketPg } from "./restore.ts";
 import { CONTROL_SOCKET, serveControl } from "./controlSocket.ts";
 
@@ -71,7 +71,7 @@ await runProgram(log, async () => {
   if (!existsSync(env.VOLUME_DIR))
     throw new Error(`${env.VOLUME_DIR} does not exist: the service's volume is not mounted`);
 
-  const state = inspectDataDir(dataDir, (f) => readFileSync(f, "utf8"));
+  const state = inspectDataDir(dataDir, "PG_VERSION", (f) => readFileSync(f, "utf8"));
   if (state.kind === "foreign")
     throw new Error(
       `${dataDir} holds files that are not a Postgres cluster (${state.entries.join(", ")}); refusing to initialise over them`,

@@ -24,7 +24,7 @@ import { ConfigError, RefusedError, UserError } from "../../../functions/domain/
 import { int, loadEnv } from "../../shared/config.ts";
 import { parseClients } from "./clients.ts";
 import { dumpDatabase, dumpS3Client } from "./dumps.ts";
-import { run, userIds } from "./proc.ts";
+import { run, userIds } from "../../shared/proc.ts";
 
 /** The server, as a restore uses it. */
 export interface Pg {

@@ -11,7 +11,7 @@ import {
   parseClients,
   passwordParameter,
 } from "../../../containers/postgres/src/clients.ts";
-import { initInto, inspectDataDir } from "../../../containers/postgres/src/dataDir.ts";
+import { initInto, inspectDataDir } from "../../../containers/shared/dataDir.ts";
 import { readCatalogDir } from "../../../functions/catalog/index.ts";
 import { ConfigError } from "../../../functions/domain/errors.ts";
 import { loadCatalog } from "../../../functions/domain/units/index.ts";
@@ -95,15 +95,18 @@ describe("postgres clients", () => {
 describe("the data directory", () => {
   it("tells an existing cluster, an empty place and foreign files apart", () => {
     const read = (f: string) => readFileSync(f, "utf8");
-    expect(inspectDataDir(join(dir, "absent"), read)).toEqual({ kind: "empty" });
+    expect(inspectDataDir(join(dir, "absent"), "PG_VERSION", read)).toEqual({ kind: "empty" });
     mkdirSync(join(dir, "empty"));
-    expect(inspectDataDir(join(dir, "empty"), read)).toEqual({ kind: "empty" });
+    expect(inspectDataDir(join(dir, "empty"), "PG_VERSION", read)).toEqual({ kind: "empty" });
     mkdirSync(join(dir, "pg"));
     writeFileSync(join(dir, "pg", "PG_VERSION"), "17\n");
-    expect(inspectDataDir(join(dir, "pg"), read)).toEqual({ kind: "existing", version: "17" });
+    expect(inspectDataDir(join(dir, "pg"), "PG_VERSION", read)).toEqual({ kind: "existing", version: "17" });
     mkdirSync(join(dir, "other"));
     writeFileSync(join(dir, "other", "notes.txt"), "x");
-    expect(inspectDataDir(join(dir, "other"), read)).toEqual({ kind: "foreign", entries: ["notes.txt"] });
+    expect(inspectDataDir(join(dir, "other"), "PG_VERSION", read)).toEqual({
+      kind: "foreign",
+      entries: ["notes.txt"],
+    });
   });
 
   it("moves a new cluster into place only once whole; a failed or earlier half-made one never lands", async () => {
@@ -117,12 +120,12 @@ describe("the data directory", () => {
         throw new Error("initdb failed");
       }),
     ).rejects.toThrow("initdb failed");
-    expect(inspectDataDir(target, (f) => readFileSync(f, "utf8"))).toEqual({ kind: "empty" });
+    expect(inspectDataDir(target, "PG_VERSION", (f) => readFileSync(f, "utf8"))).toEqual({ kind: "empty" });
     await initInto(target, async (tmp) => {
       mkdirSync(tmp);
       writeFileSync(join(tmp, "PG_VERSION"), "17\n");
     });
-    expect(inspectDataDir(target, (f) => readFileSync(f, "utf8"))).toEqual({
+    expect(inspectDataDir(target, "PG_VERSION", (f) => readFileSync(f, "utf8"))).toEqual({
       kind: "existing",
       version: "17",
     });

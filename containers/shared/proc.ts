@@ -1,5 +1,5 @@
-// Running programs as the server's Unix user: its ids, and a run that collects output and keeps
-// passwords out of errors.
+// Running programs as a database server's Unix user: its ids, and a run that collects output and
+// keeps passwords out of errors.
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 
