@@ -23,6 +23,7 @@ export const Params = {
   frontDoorDnsName: "FrontDoorDnsName",
   fileDropSender: "FileDropSender",
   services: "Services",
+  gitSshCidr: "GitSshCidr",
 } as const;
 
 export const Conditions = {

@@ -33,6 +33,14 @@ export function addParameters(t: TemplateBuilder, o: SynthOptions): void {
     MaxLength: 254,
     ConstraintDescription: "an email address",
   });
+  t.parameter(Params.gitSshCidr, {
+    Type: "String",
+    Description:
+      "Who may reach Gerrit's git over SSH on the front door's TCP port 29418 (key-only logins with keys users register while signed in)",
+    Default: "0.0.0.0/0",
+    AllowedPattern: "^(\\d{1,3}\\.){3}\\d{1,3}/\\d{1,2}$",
+    ConstraintDescription: "an IPv4 CIDR such as 203.0.113.0/24",
+  });
   t.parameter(Params.flatcarAmi, {
     // An SSM parameter resolved at every deploy: new launch template versions pick up a newer AMI.
     Type: "AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>",

@@ -1,7 +1,8 @@
 // Security groups, least access that works:
 // - etcd client port 2379 on main nodes only from cluster nodes and the functions; peer port 2380
 //   only between main nodes. Workers and data nodes reach etcd through a local gateway (etcd-amb).
-// - the front door (80/443) open to the world on workers only, where nginx runs.
+// - the front door (80/443) open to the world on workers only, where nginx runs; its TCP stream for
+//   Gerrit's git over SSH (29418) open to the GitSshCidr parameter's addresses.
 // - no SSH from anywhere: Session Manager (over SSM) replaces it.
 // - cluster nodes may reach each other on the service port ranges only.
 // Node egress stays open (image pulls, package downloads, AWS APIs); the functions' egress is
@@ -13,6 +14,8 @@ import type { SynthOptions } from "../options.ts";
 import { ETCD_CLIENT_PORT, ETCD_PEER_PORT, ROLES } from "../../functions/domain/model.ts";
 
 export const FRONT_DOOR_PORTS = [80, 443] as const;
+/** The front door's stream port for Gerrit's SSH (functions/catalog/team/gerrit@.service `Streams=`). */
+export const GIT_SSH_PORT = 29418;
 
 const group = (t: TemplateBuilder, id: string, description: string, extra: Record<string, CfnValue> = {}) =>
   t.resource(id, {
@@ -83,6 +86,11 @@ export function addSecurityGroups(t: TemplateBuilder, o: SynthOptions): void {
       Description: "front door (nginx)",
     });
   }
+  ingress("WorkerFrontDoorGitSsh", Ids.nodeSecurityGroup("worker"), {
+    ...tcp(GIT_SSH_PORT),
+    CidrIp: ref(Params.gitSshCidr),
+    Description: "front door: git over SSH to Gerrit",
+  });
   o.servicePorts.forEach((p, i) => {
     ingress(`ClusterServicePorts${i}`, Ids.clusterNodeSecurityGroup, {
       IpProtocol: p.protocol,

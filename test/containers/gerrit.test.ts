@@ -162,6 +162,7 @@ describe("gerrit", () => {
     expect(config).toContain(`listenAddress = ${ip}:${SSH_PORT}`);
     expect(config).toContain(`listenUrl = proxy-https://${ip}:${HTTP_PORT}/`);
     expect(config).toContain("canonicalWebUrl = https://gerrit.dev.example.test/");
+    expect(config).toContain("advertisedAddress = gerrit.dev.example.test:29418");
     const serverId = /serverId = (\S+)/.exec(config)?.[1];
     expect(serverId).toMatch(/^[0-9a-f-]{36}$/);
 

@@ -33,6 +33,8 @@ const Env = z.object({
   LISTEN_ADDRESS: z.ipv4({ error: "required: the node's private address" }),
   HTTP_PORT: int(1, 65535, 8080),
   SSH_PORT: int(1, 65535, 29418),
+  /** Where developers reach the SSH port: the front door's stream port of gerrit.<domain>. */
+  SSH_PUBLIC_PORT: int(1, 65535, 29418),
   CLUSTER: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "the cluster's name"),
   /** The cluster's domain: Gerrit's links name https://gerrit.<domain>/. */
   DOMAIN: z.string().regex(/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/, "a DNS name (the cluster's domain)"),
@@ -129,6 +131,8 @@ function ownedSettings(env: Env): [string, string][] {
     ["auth.trustContainerAuth", "true"],
     ["auth.userNameCaseInsensitive", "true"],
     ["sshd.listenAddress", `${env.LISTEN_ADDRESS}:${env.SSH_PORT}`],
+    // What Gerrit shows in clone and push commands: the front door's port, not the node's.
+    ["sshd.advertisedAddress", `gerrit.${env.DOMAIN}:${env.SSH_PUBLIC_PORT}`],
     // proxy-https: the front door ends TLS; Gerrit makes https links and trusts X-Forwarded-* from it.
     ["httpd.listenUrl", `proxy-https://${env.LISTEN_ADDRESS}:${env.HTTP_PORT}/`],
     ["container.heapLimit", `${env.HEAP_MB}m`],

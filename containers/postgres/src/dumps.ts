@@ -14,7 +14,7 @@ export { dumpKey, manifestKey, type DumpManifest } from "../../../functions/doma
 /**
  * The S3 client of dumps and restores. No CRC32 per request, none checked on download: every
  * byte is covered end to end by the SHA-256 of what pg_dump wrote, kept in the manifest and checked
- * by every restore before the restored database takes the name (ARCHITECTURE decision 67).
+ * by every restore before the restored database takes the name (ARCHITECTURE decision 69).
  */
 export function dumpS3Client(forcePathStyle: boolean): S3Client {
   return new S3Client({
@@ -63,7 +63,7 @@ export async function dumpDatabase(opts: {
   let manifest: DumpManifest | undefined;
   // The manifest is written beside the upload's completion, not after it: a dump is listed (and
   // restored) only when both its object and its manifest exist, and the object exists only once
-  // the completion succeeded, after pg_dump exited 0 (ARCHITECTURE decision 67).
+  // the completion succeeded, after pg_dump exited 0 (ARCHITECTURE decision 69).
   const writeManifest = async () => {
     const m: DumpManifest = {
       database: opts.database,

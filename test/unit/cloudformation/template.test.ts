@@ -221,6 +221,11 @@ describe("security groups", () => {
       [sgOf("WorkerNodeSecurityGroup"), 80],
       [sgOf("WorkerNodeSecurityGroup"), 443],
     ]);
+    // Gerrit's SSH stream on the front door: only from the addresses the stack is given.
+    const fromParameter = ingress.filter((r) => typeof r.CidrIp === "object");
+    expect(fromParameter.map((r) => [r.GroupId, r.FromPort, r.ToPort, r.CidrIp])).toEqual([
+      [sgOf("WorkerNodeSecurityGroup"), 29418, 29418, { Ref: "GitSshCidr" }],
+    ]);
     const all = [
       ...ingress,
       ...ofType(t, "AWS::EC2::SecurityGroup").flatMap(
@@ -675,6 +680,18 @@ describe("IAM", () => {
         "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/devcluster/${ClusterName}/db/*",
     });
     expect(JSON.stringify(on("kms:Encrypt").Condition)).toContain("/devcluster/${ClusterName}/db/*");
+    // The MariaDB building block's passwords (root's and each client's, read by the PHP app) fall
+    // under that grant, and nothing of the cluster's other parameters does.
+    const dbGrant = new RegExp(
+      `^${(on("ssm:PutParameter").Resource as { "Fn::Sub": string })["Fn::Sub"]
+        .replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+        .replace(/\\\*/g, ".*")}$`,
+    );
+    const arn = (name: string) =>
+      `arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/devcluster/\${ClusterName}/${name}`;
+    for (const name of ["db/mariadb/root/password", "db/mariadb/phpapp/password"])
+      expect(arn(name)).toMatch(dbGrant);
+    expect(arn("sshkeys/signing-key")).not.toMatch(dbGrant);
     // Dumps: written below db-dumps/<cluster>/ only, never deleted by a node; listed and read there
     // only, by the database service that restores one.
     expect(on("s3:PutObject").Resource).toEqual({

@@ -1,4 +1,3 @@
-import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { CATALOG_DIR, readCatalogDir } from "../../../../functions/catalog/index.ts";
 import { ETCD_MEMBER_UNIT } from "../../../../functions/domain/firstBoot.ts";
@@ -25,7 +24,7 @@ describe("the repository catalog", () => {
   const catalog = loadCatalog(readCatalogDir());
   // The default catalog and every team service (functions/catalog/team/) together, as a cluster that
   // runs them all loads them: the checks below hold for each file of either folder.
-  const everything = loadCatalog({ ...readCatalogDir(), ...readCatalogDir(join(CATALOG_DIR, "team")) });
+  const everything = loadCatalog(readCatalogDir(CATALOG_DIR, "all"));
 
   it("reads the team's services too", () => {
     expect([...everything.files.keys()]).toEqual(
@@ -252,9 +251,7 @@ describe("catalog validation", () => {
       expect.stringMatching(/^drop@\.service:\d+: port 8097 is also declared by api@\.service: two services/),
     ]);
     // The repository's catalog, team services included, gives every service its own port.
-    expect(() =>
-      loadCatalog({ ...readCatalogDir(), ...readCatalogDir(join(CATALOG_DIR, "team")) }),
-    ).not.toThrow();
+    expect(() => loadCatalog(readCatalogDir(CATALOG_DIR, "all"))).not.toThrow();
   });
 
   it("expands templates and sidecars with their specifiers", () => {
