@@ -233,19 +233,24 @@ describe("real containers in the local cluster", { shuffle: false }, () => {
     const catalog = mkdtempSync(join(tmpdir(), "app-catalog-"));
     try {
       cpSync(CATALOG_DIR, catalog, { recursive: true, filter: (f) => !f.endsWith(".ts") });
-      const made = await cli(
-        "app",
-        "new",
-        "greet",
-        "--image",
-        refs.hello!,
-        "--port",
-        "8390",
-        "--public",
-        "--health",
-        "/healthz",
-        "--catalog",
-        catalog,
+      // `app new` writes a file and reaches no cluster (it takes no --dir, which cli() adds).
+      const made = await run(
+        "node",
+        [
+          "bin/devcluster.js",
+          "app",
+          "new",
+          "greet",
+          "--image",
+          refs.hello!,
+          "--port",
+          "8390",
+          "--public",
+        ].concat(["--health", "/healthz", "--catalog", catalog]),
+        { cwd: PROJECT_ROOT },
+      ).then(
+        (r) => ({ code: 0, stderr: r.stderr }),
+        (e: { code: number; stderr: string }) => ({ code: e.code, stderr: e.stderr }),
       );
       expect(made.code, made.stderr).toBe(0);
       const pushed = await cli("local", "units", "--catalog", catalog);
