@@ -24,6 +24,8 @@ export function useLocalCluster(opts: {
   progress?: (line: string) => void;
   /** The front door serves HTTPS with the cluster's own CA (state.frontDoorTls.caFile). */
   frontDoorTls?: boolean;
+  /** The team's services the cluster runs (`--services`): none by default. */
+  services?: string;
 }): LocalClusterRig {
   const c = {} as LocalClusterRig;
   const progress = opts.progress ?? (() => {});
@@ -41,6 +43,7 @@ export function useLocalCluster(opts: {
         data: 0,
         prefix: c.block.prefix,
         ...(opts.frontDoorTls ? { frontDoorTls: true } : {}),
+        ...(opts.services ? { services: opts.services } : {}),
       },
       progress,
     );
