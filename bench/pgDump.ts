@@ -8,7 +8,10 @@
 // - restore: `main.mjs restore` (manifest checked, the object streamed from S3 into pg_restore while
 //   hashed, into a fresh database, then the swap) vs `createdb` + `pg_restore <file>` with the same
 //   pg_restore options (one transaction, stop at the first error, objects made as the client);
-// - and the S3 transfers alone (the dump's GET to nowhere), to say where the time goes.
+// - and the S3 transfers alone (the dump's GET to nowhere), to say where the time goes;
+// - beside each wall time, the CPU it cost: the container's (its cgroup: pg_dump or pg_restore, the
+//   server's backends, our program) and moto's (its process), so the figures mean something on a
+//   machine that is not quiet.
 //   npx tsx bench/pgDump.ts [--rows 2000000] [--rounds 2]
 import { execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
@@ -44,11 +47,33 @@ mkdirSync(volume);
 const name = `bench-pg-${process.pid}`;
 const moto = await startMoto({ host: block.address(1), dir: join(dir, "moto") });
 
-/** Wall time of one command, in ms, with its stdout. */
-async function timed(args: string[]): Promise<{ ms: number; stdout: string }> {
+/** CPU ms so far: the container's cgroup (every process in it, exited ones too) and moto's process. */
+let containerCpu: () => number = () => 0;
+const motoCpu = () => {
+  const f = readFileSync(`/proc/${moto.process.pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // utime + stime, in clock ticks (100 Hz)
+};
+async function findContainerCpu(): Promise<() => number> {
+  const pid = (await podman(["inspect", "--format", "{{.State.Pid}}", name])).stdout.trim();
+  const lines = readFileSync(`/proc/${pid}/cgroup`, "utf8").trim().split("\n");
+  const v1 = lines.find((l) => /^\d+:[^:]*\bcpuacct\b[^:]*:/.test(l));
+  if (v1) {
+    const [, ctrl, path] = v1.split(":");
+    const file = `/sys/fs/cgroup/${ctrl}${path}/cpuacct.usage`;
+    return () => Number(readFileSync(file, "utf8")) / 1e6;
+  }
+  const file = `/sys/fs/cgroup${lines.find((l) => l.startsWith("0::"))!.slice(3)}/cpu.stat`;
+  return () => Number(/usage_usec (\d+)/.exec(readFileSync(file, "utf8"))![1]) / 1000;
+}
+
+/** Wall time of one command, in ms, with its stdout and the CPU ms it cost (container, moto). */
+async function timed(args: string[]): Promise<{ ms: number; stdout: string; cpu: number; motoCpu: number }> {
+  const c0 = containerCpu();
+  const m0 = motoCpu();
   const t0 = performance.now();
   const r = await podman(args);
-  return { ms: performance.now() - t0, stdout: r.stdout };
+  const ms = performance.now() - t0;
+  return { ms, stdout: r.stdout, cpu: containerCpu() - c0, motoCpu: motoCpu() - m0 };
 }
 const superSql = (db: string, query: string) =>
   podman([
@@ -120,6 +145,7 @@ try {
     { timeoutMs: 180_000, intervalMs: 500 },
   );
   if (!up) throw new Error("postgres did not start within 180 s");
+  containerCpu = await findContainerCpu();
 
   // The data: made by the client's role, as a client's own tables are.
   const t0 = performance.now();
@@ -148,6 +174,12 @@ try {
     pipedRestore: [],
     ownProcessDump: [],
     inProgramDump: [],
+    plainDumpCpu: [],
+    ourDumpCpu: [],
+    ourDumpMotoCpu: [],
+    plainRestoreCpu: [],
+    ourRestoreCpu: [],
+    ourRestoreMotoCpu: [],
   };
   for (let round = 1; round <= ROUNDS; round++) {
     // Each measure alternates which goes first, so neither always meets a warm or a cold cache.
@@ -174,6 +206,9 @@ try {
     const manifest = JSON.parse(od.stdout) as { key: string; bytes: number; ms: number };
     rows.plainDump!.push(pd.ms);
     rows.ourDump!.push(od.ms);
+    rows.plainDumpCpu!.push(pd.cpu);
+    rows.ourDumpCpu!.push(od.cpu);
+    rows.ourDumpMotoCpu!.push(od.motoCpu);
     rows.inProgramDump!.push(manifest.ms);
     // Where the time goes: the same dump in a Node process of its own (the whole program loaded again).
     rows.ownProcessDump!.push((await timed(["exec", name, "node", "main.mjs", "dump", "bench"])).ms);
@@ -219,6 +254,9 @@ try {
     }
     rows.plainRestore!.push(pr.ms);
     rows.ourRestore!.push(or.ms);
+    rows.plainRestoreCpu!.push(pr.cpu);
+    rows.ourRestoreCpu!.push(or.cpu);
+    rows.ourRestoreMotoCpu!.push(or.motoCpu);
     // Where the time goes: the same plain tools through a pipe (no seeking), as our path feeds them.
     await superSql("postgres", "DROP DATABASE IF EXISTS plain_r");
     const pipedRestore = await timed([
@@ -258,7 +296,11 @@ try {
     await superSql("postgres", `DROP DATABASE "${restored.aside}"`);
     out(
       `round ${round}: dump plain ${(pd.ms / 1000).toFixed(1)} s (${mib(plainBytes).toFixed(0)} MiB), ours ${(od.ms / 1000).toFixed(1)} s (${mib(manifest.bytes).toFixed(0)} MiB; ${(manifest.ms / 1000).toFixed(1)} s inside the program, ${(rows.ownProcessDump!.at(-1)! / 1000).toFixed(1)} s as a process of its own); ` +
-        `restore plain ${(pr.ms / 1000).toFixed(1)} s, ours ${(or.ms / 1000).toFixed(1)} s; S3 GET alone ${(rows.s3Get!.at(-1)! / 1000).toFixed(1)} s`,
+        `restore plain ${(pr.ms / 1000).toFixed(1)} s, ours ${(or.ms / 1000).toFixed(1)} s; S3 GET alone ${(rows.s3Get!.at(-1)! / 1000).toFixed(1)} s; load ${loadAt()}`,
+    );
+    const sec = (ms: number) => (ms / 1000).toFixed(2);
+    out(
+      `  CPU: dump plain ${sec(pd.cpu)} s, ours ${sec(od.cpu)} s + moto ${sec(od.motoCpu)} s; restore plain ${sec(pr.cpu)} s, ours ${sec(or.cpu)} s + moto ${sec(or.motoCpu)} s`,
     );
   }
   const m = (k: string) => median(rows[k]!);
@@ -282,7 +324,15 @@ try {
   out(
     `| S3 GET of the dump alone (moto) | | ${(m("s3Get") / 1000).toFixed(1)} s (${(dumpMiB / (m("s3Get") / 1000)).toFixed(0)} MiB/s) | |`,
   );
+  const cpuS = (k: string) => `${(m(k) / 1000).toFixed(2)} s`;
+  out(
+    `| CPU (median): the container's (pg_dump or pg_restore, the server, our program) + moto's | dump ${cpuS("plainDumpCpu")}, restore ${cpuS("plainRestoreCpu")} | dump ${cpuS("ourDumpCpu")} + ${cpuS("ourDumpMotoCpu")}, restore ${cpuS("ourRestoreCpu")} + ${cpuS("ourRestoreMotoCpu")} | |`,
+  );
   out(`load average at the end: ${loadAt()}`);
+  out("");
+  out(
+    `dump: ours ${(m("plainDump") / m("ourDump")).toFixed(2)}x of plain pg_dump; restore: ours ${(m("plainRestore") / m("ourRestore")).toFixed(2)}x of plain pg_restore (throughput, median of ${ROUNDS}; goal >= 0.90x)`,
+  );
 } finally {
   await podman(["rm", "-f", "-t", "5", name]).catch(() => {});
   await moto.stop();

@@ -24,7 +24,7 @@ export function useLocalCluster(opts: {
   progress?: (line: string) => void;
   /** The front door serves HTTPS with the cluster's own CA (state.frontDoorTls.caFile). */
   frontDoorTls?: boolean;
-  /** The team's services the cluster runs (`--services`): none by default. */
+  /** The team's services to run as well (`up --services`): "all" or names. */
   services?: string;
 }): LocalClusterRig {
   const c = {} as LocalClusterRig;

@@ -36,7 +36,8 @@ const Env = z.object({
   MAX_BODY_KB: int(1, 65_536, 16),
   MAX_CHILDREN: int(1, 256, 4),
   RUN_DIR: z.string().default("/run/phpapp"),
-  APP_DIR: z.string().default("/opt/devcluster/phpapp/app"),
+  /** The application's files: `app/` beside this program in the image. */
+  APP_DIR: z.string().default(join(import.meta.dirname, "app")),
   FPM_BIN: z.string().default("/usr/sbin/php-fpm8.4"),
   POOL_USER: z.string().default("app"),
 });

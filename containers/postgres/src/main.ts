@@ -7,7 +7,6 @@ import { randomBytes } from "node:crypto";
 import { chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { SSMClient } from "@aws-sdk/client-ssm";
-import { S3Client } from "@aws-sdk/client-s3";
 import { z } from "zod";
 import { ssmSecretOnce } from "../../../functions/adapters/aws/ssmSecretOnce.ts";
 import { clusterKeyAlias } from "../../../functions/domain/clusterKey.ts";
@@ -17,7 +16,7 @@ import { programLogger } from "../../shared/log.ts";
 import { runProgram } from "../../shared/run.ts";
 import { checkPassword, clientsSql, HBA, parseClients, passwordParameter, type Client } from "./clients.ts";
 import { initInto, inspectDataDir } from "../../shared/dataDir.ts";
-import { dumpDatabase, dumpKey } from "./dumps.ts";
+import { dumpDatabase, dumpKey, dumpS3Client } from "./dumps.ts";
 import { dumpPrefix } from "../../../functions/domain/databaseDumps.ts";
 import { run, userIds } from "../../shared/proc.ts";
 import { dumpTool, socketPg } from "./restore.ts";
@@ -174,10 +173,13 @@ await runProgram(log, async () => {
   const server = startServer(env.LISTEN_ADDRESS);
   await ready(server);
   // The operator's dump commands (control.mjs) are served by this program from here on (before `listening`, so a command sent once it is logged reaches it).
+  // One S3 client for the program's dumps and the commands it serves: its connections and
+  // credentials (the instance role's, fetched from the metadata service on AWS) are reused.
+  const s3 = dumpS3Client(env.S3_FORCE_PATH_STYLE === "true");
   const control = await serveControl(CONTROL_SOCKET, async (argv) => {
     const t0 = Date.now();
     let line = "";
-    const code = await dumpTool(argv, (l) => (line = l));
+    const code = await dumpTool(argv, (l) => (line = l), s3);
     log.info("control.done", { code: "control.done", verb: argv[0], exit: code, ms: Date.now() - t0 });
     return { code, line };
   });
@@ -185,7 +187,6 @@ await runProgram(log, async () => {
   log.info("listening", { code: "listening", address: env.LISTEN_ADDRESS, port: env.PORT });
   // Logical dumps on a schedule, one database after the other, never two runs at once.
   let dumping = false;
-  const s3 = new S3Client({ maxAttempts: 5, forcePathStyle: env.S3_FORCE_PATH_STYLE === "true" });
   const pg = socketPg(env);
   const dumpAll = async () => {
     if (dumping || !env.DUMP_BUCKET) return;

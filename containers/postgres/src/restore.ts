@@ -7,7 +7,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import type { Readable } from "node:stream";
-import { GetObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
+import { GetObjectCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
 import { z } from "zod";
 import {
   checkDumpKey,
@@ -23,7 +23,7 @@ import {
 import { ConfigError, RefusedError, UserError } from "../../../functions/domain/errors.ts";
 import { int, loadEnv } from "../../shared/config.ts";
 import { parseClients } from "./clients.ts";
-import { dumpDatabase } from "./dumps.ts";
+import { dumpDatabase, dumpS3Client } from "./dumps.ts";
 import { run, userIds } from "../../shared/proc.ts";
 
 /** The server, as a restore uses it. */
@@ -155,26 +155,23 @@ export async function restoreDatabase(opts: {
   if (!RESTORE_ID.test(opts.id)) throw new ConfigError(`restore id '${opts.id}': 6-64 of a-z 0-9 '-'`);
   checkDumpKey(opts.prefix, db, key);
   const names = restoreNames(db, opts.now);
-  let raw: string;
-  try {
-    raw = await text(opts.s3, opts.bucket, manifestKey(key));
-  } catch (e) {
-    if (!notFound(e)) throw e;
-    throw new RefusedError(`${key} has no manifest: it is not a complete dump; nothing was changed`);
-  }
+  // The manifest and the server's state are read at once (two round trips in the time of one).
+  const [raw, stateText] = await Promise.all([
+    text(opts.s3, opts.bucket, manifestKey(key)).catch((e: unknown) => {
+      if (!notFound(e)) throw e;
+      throw new RefusedError(`${key} has no manifest: it is not a complete dump; nothing was changed`);
+    }),
+    pg.sql(
+      `SELECT json_build_object('exists', EXISTS (SELECT FROM pg_database WHERE datname = '${db}'), ` +
+        `'role', EXISTS (SELECT FROM pg_roles WHERE rolname = '${db}'), ` +
+        `'comment', (SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = '${db}'))`,
+    ),
+  ]);
   const manifest = checkManifest(raw, key, db);
   const mark = `devcluster restore ${opts.id} of ${key}`;
   const state = z
     .object({ exists: z.boolean(), role: z.boolean(), comment: z.string().nullable() })
-    .parse(
-      JSON.parse(
-        await pg.sql(
-          `SELECT json_build_object('exists', EXISTS (SELECT FROM pg_database WHERE datname = '${db}'), ` +
-            `'role', EXISTS (SELECT FROM pg_roles WHERE rolname = '${db}'), ` +
-            `'comment', (SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = '${db}'))`,
-        ),
-      ),
-    );
+    .parse(JSON.parse(stateText));
   if (state.comment === mark)
     return { database: db, key, aside: null, bytes: manifest.bytes, ms: Date.now() - t0, already: true };
   if (!state.role)
@@ -185,14 +182,19 @@ export async function restoreDatabase(opts: {
   const t1 = Date.now();
   // A fresh database owned by the client; one left by an interrupted restore was never in use.
   const dropStaging = () => pg.sql(`DROP DATABASE IF EXISTS ${q(names.staging)} WITH (FORCE);`);
-  await dropStaging();
-  await pg.sql(
-    `CREATE DATABASE ${q(names.staging)} OWNER ${q(db)} TEMPLATE template0;\n` +
-      `REVOKE ALL ON DATABASE ${q(names.staging)} FROM PUBLIC;`,
-  );
-  const t2 = Date.now();
+  // The object's GET starts while the database is made (its body waits, unread, in the socket).
+  const object = opts.s3.send(new GetObjectCommand({ Bucket: opts.bucket, Key: key }));
+  object.catch(() => {});
+  let t2: number;
   try {
-    const obj = await opts.s3.send(new GetObjectCommand({ Bucket: opts.bucket, Key: key }));
+    // One psql for both: DROP and CREATE DATABASE each run on their own, outside a transaction.
+    await pg.sql(
+      `DROP DATABASE IF EXISTS ${q(names.staging)} WITH (FORCE);\n` +
+        `CREATE DATABASE ${q(names.staging)} OWNER ${q(db)} TEMPLATE template0;\n` +
+        `REVOKE ALL ON DATABASE ${q(names.staging)} FROM PUBLIC;`,
+    );
+    t2 = Date.now();
+    const obj = await object;
     const r = await restoreStream(obj.Body as Readable, pg.restore(names.staging, db));
     if (r.bytes !== manifest.bytes || r.sha256 !== manifest.sha256)
       throw new RefusedError(
@@ -204,6 +206,8 @@ export async function restoreDatabase(opts: {
         `pg_restore of ${key} exited ${r.code}: ${r.stderr.slice(-1500)}; nothing was changed`,
       );
   } catch (e) {
+    // A GET that was never read is closed, so its connection is not held.
+    void object.then((o) => (o.Body as Readable).destroy()).catch(() => {});
     await dropStaging().catch(() => {});
     if (notFound(e)) throw new RefusedError(`${key} is gone (expired?); nothing was changed`);
     throw e;
@@ -300,11 +304,12 @@ const TOOL_USAGE =
 export async function dumpTool(
   argv: string[],
   write: (line: string) => void = (line) => process.stdout.write(line + "\n"),
+  client?: S3Client,
 ): Promise<number> {
   const say = (x: unknown) => write(JSON.stringify(x));
   try {
     const env = loadEnv(ToolEnv);
-    const s3 = new S3Client({ maxAttempts: 5, forcePathStyle: env.S3_FORCE_PATH_STYLE === "true" });
+    const s3 = client ?? dumpS3Client(env.S3_FORCE_PATH_STYLE === "true");
     const prefix = dumpPrefix(env.CLUSTER, env.SERVICE);
     const [verb, ...rest] = argv;
     const flag = (name: string) => {

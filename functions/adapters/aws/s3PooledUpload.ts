@@ -1,7 +1,6 @@
 // A streamed S3 multipart upload whose part buffers are allocated once and reused. lib-storage's
 // Upload allocates a fresh part buffer per part (Buffer.concat) and the garbage is collected late;
 // measured on a 132 MB snapshot its process grew ~100 MB, this one stays near the pool's size.
-import type { Readable } from "node:stream";
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -14,9 +13,24 @@ import {
 export async function pooledUpload(
   s3: S3Client,
   params: { Bucket: string; Key: string; ContentType?: string },
-  body: Readable,
-  opts: { partSize: number; queueSize: number },
+  body: AsyncIterable<Buffer>,
+  opts: {
+    partSize: number;
+    queueSize: number;
+    /**
+     * Run beside the request that makes the object (the completion, or the single PUT), once every
+     * byte is sent: what would otherwise wait for it. The upload fails if either fails.
+     */
+    beside?: () => Promise<unknown>;
+  },
 ): Promise<{ etag: string }> {
+  const alongside = async <T>(made: Promise<T>): Promise<T> => {
+    if (!opts.beside) return made;
+    const [a, b] = await Promise.allSettled([made, opts.beside()]);
+    if (a.status === "rejected") throw a.reason;
+    if (b.status === "rejected") throw b.reason;
+    return a.value;
+  };
   const pool = Array.from({ length: opts.queueSize }, () => Buffer.allocUnsafe(opts.partSize));
   const free: Buffer[] = [...pool];
   const waiters: ((b: Buffer) => void)[] = [];
@@ -59,7 +73,7 @@ export async function pooledUpload(
         });
       inFlight.add(p);
     };
-    for await (const chunk of body as AsyncIterable<Buffer>) {
+    for await (const chunk of body) {
       let off = 0;
       while (off < chunk.length) {
         const n = Math.min(chunk.length - off, buf.length - used);
@@ -77,20 +91,22 @@ export async function pooledUpload(
     }
     if (!uploadId) {
       // Smaller than one part: a single PUT.
-      const r = await s3.send(new PutObjectCommand({ ...params, Body: buf.subarray(0, used) }));
+      const r = await alongside(s3.send(new PutObjectCommand({ ...params, Body: buf.subarray(0, used) })));
       return { etag: r.ETag! };
     }
     if (used > 0) await send(buf, used);
     await Promise.all([...inFlight]);
     if (failure) throw failure;
     parts.sort((a, b) => a.PartNumber - b.PartNumber);
-    const done = await s3.send(
-      new CompleteMultipartUploadCommand({
-        Bucket: params.Bucket,
-        Key: params.Key,
-        UploadId: uploadId,
-        MultipartUpload: { Parts: parts },
-      }),
+    const done = await alongside(
+      s3.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: params.Bucket,
+          Key: params.Key,
+          UploadId: uploadId,
+          MultipartUpload: { Parts: parts },
+        }),
+      ),
     );
     return { etag: done.ETag! };
   } catch (e) {

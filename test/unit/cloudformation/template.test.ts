@@ -680,6 +680,18 @@ describe("IAM", () => {
         "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/devcluster/${ClusterName}/db/*",
     });
     expect(JSON.stringify(on("kms:Encrypt").Condition)).toContain("/devcluster/${ClusterName}/db/*");
+    // The MariaDB building block's passwords (root's and each client's, read by the PHP app) fall
+    // under that grant, and nothing of the cluster's other parameters does.
+    const dbGrant = new RegExp(
+      `^${(on("ssm:PutParameter").Resource as { "Fn::Sub": string })["Fn::Sub"]
+        .replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+        .replace(/\\\*/g, ".*")}$`,
+    );
+    const arn = (name: string) =>
+      `arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/devcluster/\${ClusterName}/${name}`;
+    for (const name of ["db/mariadb/root/password", "db/mariadb/phpapp/password"])
+      expect(arn(name)).toMatch(dbGrant);
+    expect(arn("sshkeys/signing-key")).not.toMatch(dbGrant);
     // Dumps: written below db-dumps/<cluster>/ only, never deleted by a node; listed and read there
     // only, by the database service that restores one.
     expect(on("s3:PutObject").Resource).toEqual({
