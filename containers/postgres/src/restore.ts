@@ -182,9 +182,6 @@ export async function restoreDatabase(opts: {
   const t1 = Date.now();
   // A fresh database owned by the client; one left by an interrupted restore was never in use.
   const dropStaging = () => pg.sql(`DROP DATABASE IF EXISTS ${q(names.staging)} WITH (FORCE);`);
-  // The object's GET starts while the database is made (its body waits, unread, in the socket).
-  const object = opts.s3.send(new GetObjectCommand({ Bucket: opts.bucket, Key: key }));
-  object.catch(() => {});
   let t2: number;
   try {
     // One psql for both: DROP and CREATE DATABASE each run on their own, outside a transaction.
@@ -194,7 +191,8 @@ export async function restoreDatabase(opts: {
         `REVOKE ALL ON DATABASE ${q(names.staging)} FROM PUBLIC;`,
     );
     t2 = Date.now();
-    const obj = await object;
+    // Asked for only now: a response left unread while the database is made could be closed by S3.
+    const obj = await opts.s3.send(new GetObjectCommand({ Bucket: opts.bucket, Key: key }));
     const r = await restoreStream(obj.Body as Readable, pg.restore(names.staging, db));
     if (r.bytes !== manifest.bytes || r.sha256 !== manifest.sha256)
       throw new RefusedError(
@@ -206,8 +204,6 @@ export async function restoreDatabase(opts: {
         `pg_restore of ${key} exited ${r.code}: ${r.stderr.slice(-1500)}; nothing was changed`,
       );
   } catch (e) {
-    // A GET that was never read is closed, so its connection is not held.
-    void object.then((o) => (o.Body as Readable).destroy()).catch(() => {});
     await dropStaging().catch(() => {});
     if (notFound(e)) throw new RefusedError(`${key} is gone (expired?); nothing was changed`);
     throw e;
