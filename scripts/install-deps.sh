@@ -24,6 +24,10 @@ command -v mmdebstrap >/dev/null 2>&1 || need_apt+=(mmdebstrap)
 [ -x /usr/sbin/nginx ] || need_apt+=(nginx)
 [ -f /usr/lib/nginx/modules/ngx_stream_module.so ] || need_apt+=(libnginx-mod-stream)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+# The Gerrit tests push with git over SSH (keys made with ssh-keygen, as the SSH-key tests do).
+command -v git >/dev/null 2>&1 || need_apt+=(git)
+command -v ssh >/dev/null 2>&1 || need_apt+=(openssh-client)
+command -v ssh-keygen >/dev/null 2>&1 || need_apt+=(openssh-client)
 command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
 # The image push is tested against Debian's registry server (the distribution project's) on loopback.
 command -v docker-registry >/dev/null 2>&1 || need_apt+=(docker-registry)

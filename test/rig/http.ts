@@ -22,6 +22,8 @@ export function httpAsk(
     headers?: Record<string, string>;
     form?: Record<string, string>;
     json?: unknown;
+    /** A body sent as it is (give its content-type in `headers`). */
+    body?: string;
     signal?: AbortSignal;
     /** The address the request leaves from (e.g. a front door's, which a backend trusts). */
     localAddress?: string;
@@ -34,7 +36,7 @@ export function httpAsk(
       ? new URLSearchParams(opts.form).toString()
       : opts.json !== undefined
         ? JSON.stringify(opts.json)
-        : undefined;
+        : opts.body;
   const type = opts.form !== undefined ? { "content-type": "application/x-www-form-urlencoded" } : {};
   return new Promise((resolve, reject) => {
     const req = (opts.tls ? httpsRequest : request)(

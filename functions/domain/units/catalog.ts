@@ -250,9 +250,12 @@ function readPresence(u: UnitFile, service: string, election: boolean, issues: s
     issues.push(
       `${at(pub !== undefined ? "Public" : "Groups")}: Public= and Groups= apply to the Http= port; set Http=`,
     );
-  const lines = [`SERVICE=${service}`, `PORTS=${ports ?? ""}`];
+  // Lists are written comma-separated: the sidecar unit passes them as `-e PORTS=${PORTS}`, which
+  // systemd splits at whitespace, so `http:8180 ssh:8229` would reach docker as two arguments.
+  const list = (v: string) => splitWords(v).join(",");
+  const lines = [`SERVICE=${service}`, `PORTS=${list(ports ?? "")}`];
   if (http !== undefined) lines.push(`HTTP_PORT_NAME=${http}`);
-  if (streams !== undefined) lines.push(`STREAMS=${streams}`);
+  if (streams !== undefined) lines.push(`STREAMS=${list(streams)}`);
   if (check !== undefined) lines.push(`HEALTH_CHECK=${check}`);
   lines.push(`ELECTION=${election}`);
   if (isPublic) lines.push("ACCESS_PUBLIC=true");

@@ -195,8 +195,9 @@ describe("catalog validation", () => {
       "presence@.service": svc("MachineOf=%i.service", "Sidecar=true"),
       "ambassador@.service": svc("MachineOf=%i.service", "Sidecar=true"),
     });
+    // Lists comma-separated: presence's unit passes `-e PORTS=${PORTS}`, which systemd splits at spaces.
     expect(c.files.get("web@.service")!.manifest.sidecarEnv).toBe(
-      "# sidecar settings of web@.service (its [X-Devcluster] section)\nSERVICE=web\nPORTS=http:8080 ssh:2222\nHTTP_PORT_NAME=http\nSTREAMS=ssh:29418\nHEALTH_CHECK=http:http/healthz\nELECTION=true\nUPSTREAMS=pg:5432:master,cache/redis:6379\n",
+      "# sidecar settings of web@.service (its [X-Devcluster] section)\nSERVICE=web\nPORTS=http:8080,ssh:2222\nHTTP_PORT_NAME=http\nSTREAMS=ssh:29418\nHEALTH_CHECK=http:http/healthz\nELECTION=true\nUPSTREAMS=pg:5432:master,cache/redis:6379\n",
     );
     // The settings are part of the file's hash: changing them pushes the file again.
     const other = loadCatalog({
