@@ -254,7 +254,8 @@ describe("the team's services on the local cluster", { shuffle: false }, () => {
         Overwrite: true,
       }),
     );
-    const catalog = readCatalogDir();
+    // The cluster's catalog as its functions read it: the default one and the team's sftp.
+    const catalog = readCatalogDir(undefined, ["sftp"]);
     const base = `http://${upstreamAt}:${UPSTREAM_PORT}/v1`;
     catalog["apiproxy@.service"] +=
       `ApiRoute=paid ${base} header:X-Api-Key groups=developers ttl=300\n` +
