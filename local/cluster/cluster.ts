@@ -184,7 +184,8 @@ export async function up(dir: string, opts: UpOptions, progress: Progress): Prom
   }
   // Checked before anything starts: a name no team service has is refused with the names there are.
   const services = opts.services ?? "none";
-  const selected = selectedServiceNames(readTeamDir(), parseServiceSelection(services));
+  const selection = parseServiceSelection(services);
+  const selected = selectedServiceNames(readTeamDir(), selection);
   ensureInstalled(progress);
   if (existsSync(dir)) {
     // What a crashed cluster left: its processes are stopped and its directory kept aside.
@@ -198,10 +199,7 @@ export async function up(dir: string, opts: UpOptions, progress: Progress): Prom
   const t0 = Date.now();
   if (selected.length) progress(`the team's services: ${selected.join(", ")}`);
   // The images the catalog runs build (or are reused) while moto and the stack come up; launches wait.
-  const images = buildImages(
-    (line) => progress(line),
-    imagesOf(readCatalogDir(CATALOG_DIR, parseServiceSelection(services))),
-  );
+  const images = buildImages((line) => progress(line), imagesOf(readCatalogDir(CATALOG_DIR, selection)));
   images.catch(() => {}); // awaited below; a failure is reported there
 
   // The service as `sls deploy` ships it to AWS, with this cluster's settings: a loopback VPC block

@@ -114,7 +114,7 @@ async function listsPublicKey(ssm: SSMClient, cluster: string, waitSeconds: numb
     }
   };
   // Made by the SSH-key service's lists unit when it first starts; without it no key can be trusted.
-  const pem = (await read()) ?? (await pollUntil(read, { timeoutMs: waitSeconds * 1000, intervalMs: 2000 }));
+  const pem = await pollUntil(read, { timeoutMs: waitSeconds * 1000, intervalMs: 2000 });
   if (!pem) throw new ConfigError(`missing secret: SSM parameter ${name} (the SSH-key service makes it)`);
   return createPublicKey(pem).export({ type: "spki", format: "pem" }).toString();
 }
