@@ -208,7 +208,11 @@ interface PresenceRecord {
 }
 
 /** Every `/services/<name>/instances/<id>` record (presence's JSON), with a live check of each. */
-async function announcedServices(ips: string[], domain: string, tls?: EtcdClientTls): Promise<ServiceStatus[]> {
+async function announcedServices(
+  ips: string[],
+  domain: string,
+  tls?: EtcdClientTls,
+): Promise<ServiceStatus[]> {
   if (!ips.length) return [];
   const client = new Etcd3({
     hosts: ips.map(etcdUrls(Boolean(tls)).client),

@@ -56,7 +56,8 @@ const dial: Dial = (host, port) => {
 await runProgram(log, async () => {
   const args = parseAmbArgs(process.argv.slice(2));
   readPki(); // a node without its certificate is a configuration error, not a proxy that refuses everything
-  const targets = args.endpoints ?? srvTargets(await resolveSrv(`_etcd-client-ssl._tcp.${args.discoverySrv}`));
+  const targets =
+    args.endpoints ?? srvTargets(await resolveSrv(`_etcd-client-ssl._tcp.${args.discoverySrv}`));
   const proxy = routeProxy({
     name: "etcd",
     address: args.listen.address,
@@ -67,6 +68,11 @@ await runProgram(log, async () => {
   });
   proxy.setTargets(targets);
   await proxy.listen();
-  log.info("listening", { code: "etcd-amb.listening", address: args.listen.address, port: args.listen.port, targets });
+  log.info("listening", {
+    code: "etcd-amb.listening",
+    address: args.listen.address,
+    port: args.listen.port,
+    targets,
+  });
   return { stop: () => proxy.close(STOP_GRACE_MS) };
 });
