@@ -17,7 +17,7 @@ import { nodeAccess } from "../../functions/domain/etcdAccess.ts";
 import { pollUntil } from "../../functions/domain/poll.ts";
 import { instanceKey } from "../../functions/domain/presence.ts";
 import { useRig } from "../rig/index.ts";
-import { builtImage, podman } from "../rig/images.ts";
+import { builtImage, podman, runDetached } from "../rig/images.ts";
 import { startTlsMember, type TlsMember } from "../rig/tlsMember.ts";
 import { byCode, startProgram, usePrograms } from "./programs.ts";
 
@@ -163,25 +163,14 @@ describe("etcd-amb with TLS: the node's programs reach the members as the node",
   async function amb(pkiDir: string, etcdTls: string, at = address()): Promise<string> {
     const name = `dc-test-etcd-amb-${process.pid}-${started.length}`;
     started.push(name);
-    await podman([
-      "run",
-      "-d",
-      "--name",
+    await runDetached({
       name,
-      "--net",
-      "host",
-      "--user",
-      "0",
-      "--cap-drop",
-      "ALL",
-      "-v",
-      `${pkiDir}:/etc/devcluster/pki:ro`,
-      "-e",
-      `ETCD_TLS=${etcdTls}`,
       image,
-      `--listen-addr=${at}:2379`,
-      `--endpoints=${member.endpoint.replace(/^https:\/\//, "")}`,
-    ]);
+      options: ["--user", "0", "--cap-drop", "ALL"],
+      volumes: [`${pkiDir}:/etc/devcluster/pki:ro`],
+      env: { ETCD_TLS: etcdTls },
+      args: [`--listen-addr=${at}:2379`, `--endpoints=${member.endpoint.replace(/^https:\/\//, "")}`],
+    });
     return name;
   }
 

@@ -28,3 +28,26 @@ export async function builtImage(name: string): Promise<string> {
   if (!ref) throw new Error(`containers/build.sh ${name} left no reference in images.json`);
   return ref;
 }
+
+/**
+ * `podman run -d` of `image` on the host's network (as every unit runs its containers), named
+ * `name`, with `env`, bind mounts (`host:container[:ro]`), extra `podman run` options and the
+ * image's arguments. Resolves once podman has started it.
+ */
+export async function runDetached(opts: {
+  name: string;
+  image: string;
+  env?: Record<string, string>;
+  volumes?: string[];
+  options?: string[];
+  args?: string[];
+}): Promise<void> {
+  await podman([
+    ...["run", "-d", "--name", opts.name, "--net", "host"],
+    ...(opts.options ?? []),
+    ...(opts.volumes ?? []).flatMap((v) => ["-v", v]),
+    ...Object.entries(opts.env ?? {}).flatMap(([k, v]) => ["-e", `${k}=${v}`]),
+    opts.image,
+    ...(opts.args ?? []),
+  ]);
+}
