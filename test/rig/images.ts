@@ -13,21 +13,25 @@ export const podmanEnv = { ...process.env, CONTAINERS_CONF };
 /** `podman <args>`: its stdout and stderr (rejects with both on a non-zero exit). */
 export const podman = (args: string[]) => sh("podman", args, { env: podmanEnv, maxBuffer: 16 * 1024 * 1024 });
 
-/** Builds `name`'s image as `containers/build.sh` does (a no-op when its tag exists); its reference. */
-export async function builtImage(name: string): Promise<string> {
-  await sh("bash", [join(PROJECT_ROOT, "containers", "build.sh"), name], {
+/** Builds each image as `containers/build.sh` does (a no-op for a tag that exists); their references. */
+export async function builtImages(names: string[]): Promise<Record<string, string>> {
+  await sh("bash", [join(PROJECT_ROOT, "containers", "build.sh"), ...names], {
     cwd: PROJECT_ROOT,
     env: podmanEnv,
     maxBuffer: 16 * 1024 * 1024,
-    timeout: 600_000,
+    timeout: 900_000,
   });
   const refs = JSON.parse(
     readFileSync(join(PROJECT_ROOT, ".build", "containers", "images.json"), "utf8"),
   ) as Record<string, string>;
-  const ref = refs[name];
-  if (!ref) throw new Error(`containers/build.sh ${name} left no reference in images.json`);
-  return ref;
+  const missing = names.filter((n) => !refs[n]);
+  if (missing.length)
+    throw new Error(`containers/build.sh left no reference in images.json for ${missing.join(", ")}`);
+  return Object.fromEntries(names.map((n) => [n, refs[n]!]));
 }
+
+/** One image, built or reused; its reference. */
+export const builtImage = async (name: string): Promise<string> => (await builtImages([name]))[name]!;
 
 /**
  * `podman run -d` of `image` on the host's network (as every unit runs its containers), named
