@@ -61,8 +61,7 @@ try {
             "--dbname={$db['name']}",
             "--dbuser={$db['user']}",
             "--dbpassfile={$conf}/db-password",
-            "--installdbuser={$db['user']}",
-            "--installdbpassfile={$conf}/db-password",
+            // No install user: the installer then installs as the wiki's own user, the owner of its database.
             "--dbschema=$side",
             "--server=" . getenv('WIKI_SERVER'),
             '--scriptpath=',

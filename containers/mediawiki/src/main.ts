@@ -11,7 +11,7 @@ import { GetParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { z } from "zod";
 import { ssmSecretOnce } from "../../../functions/adapters/aws/ssmSecretOnce.ts";
 import { clusterKeyAlias } from "../../../functions/domain/clusterKey.ts";
-import { bool, etcdEndpoints, int, loadEnv } from "../../shared/config.ts";
+import { etcdEndpoints, int, loadEnv } from "../../shared/config.ts";
 import { etcdClient, etcdTlsFromEnv } from "../../shared/etcd.ts";
 import { followFrontDoors } from "../../shared/frontDoors.ts";
 import { programLogger } from "../../shared/log.ts";
@@ -67,10 +67,7 @@ const Env = z.object({
   PHP_DIR: z.string().default(join(import.meta.dirname, "php")),
   FPM_BIN: z.string().default("/usr/sbin/php-fpm8.4"),
   POOL_USER: z.string().default("app"),
-  /** Skip the schema step (a check of the image without a database). */
-  SKIP_SCHEMA: bool,
 });
-type Env = z.infer<typeof Env>;
 
 /** Where the wiki's keys live: below db/, where data services keep the secrets they make. */
 export const wikiKeyParameter = (cluster: string, key: "secret-key" | "upgrade-key") =>
@@ -137,7 +134,7 @@ interface SchemaStep {
 }
 
 /** Our schema step (php/schema.php) as the pool's user: its JSON lines are logged; exit 3 = no database yet. */
-function schemaStep(env: Env, paths: Paths, pool: { uid: number; gid: number }, extra: Record<string, string>) {
+function schemaStep(paths: Paths, pool: { uid: number; gid: number }, extra: Record<string, string>) {
   return new Promise<number>((resolve, reject) => {
     const child = spawn("php", [join(paths.php, "schema.php")], {
       ...pool,
@@ -233,36 +230,34 @@ await runProgram(log, async () => {
     }),
   );
 
-  if (!env.SKIP_SCHEMA) {
-    // The installer reads its passwords from files in a folder of its own, removed afterwards
-    // (it also writes a LocalSettings.php there, which is not used: ours is).
-    const install = join(secrets, "install");
-    rmSync(install, { recursive: true, force: true });
-    mkdirSync(install, { mode: 0o700 });
-    chownSync(install, pool.uid, pool.gid);
-    secretFile(join(install, "db-password"), password);
-    // The installer must make an administrator; nobody signs in as it (sign-in is the front door's).
-    secretFile(join(install, "admin-password"), randomBytes(24).toString("base64url"));
-    const extra = {
-      DEVCLUSTER_INSTALL_DIR: install,
-      WIKI_SERVER: `https://${host}`,
-      WIKI_NAME: env.SITE_NAME,
-      WIKI_INSTALL_ADMIN: "Wiki installer",
-    };
-    const deadline = Date.now() + env.DB_WAIT_S * 1000;
-    try {
-      for (let waited = false; ; waited = true) {
-        const code = await schemaStep(env, paths, pool, extra);
-        if (code === 0) break;
-        if (code !== 3) throw new Error(`MediaWiki's schema step failed (exit ${code}); see the lines above`);
-        if (Date.now() > deadline)
-          throw new Error(`the database ${db.host}:${db.port}/${db.name} did not answer in ${env.DB_WAIT_S} s`);
-        if (!waited) log.info("db.waiting", { code: "db.waiting", host: db.host, port: db.port });
-        await new Promise((r) => setTimeout(r, 2000));
-      }
-    } finally {
-      rmSync(install, { recursive: true, force: true });
+  // The installer reads its passwords from files in a folder of its own, removed afterwards
+  // (it also writes a LocalSettings.php there, which is not used: ours is).
+  const install = join(secrets, "install");
+  rmSync(install, { recursive: true, force: true });
+  mkdirSync(install, { mode: 0o700 });
+  chownSync(install, pool.uid, pool.gid);
+  secretFile(join(install, "db-password"), password);
+  // The installer must make an administrator; nobody signs in as it (sign-in is the front door's).
+  secretFile(join(install, "admin-password"), randomBytes(24).toString("base64url"));
+  const extra = {
+    DEVCLUSTER_INSTALL_DIR: install,
+    WIKI_SERVER: `https://${host}`,
+    WIKI_NAME: env.SITE_NAME,
+    WIKI_INSTALL_ADMIN: "Wiki installer",
+  };
+  const deadline = Date.now() + env.DB_WAIT_S * 1000;
+  try {
+    for (let waited = false; ; waited = true) {
+      const code = await schemaStep(paths, pool, extra);
+      if (code === 0) break;
+      if (code !== 3) throw new Error(`MediaWiki's schema step failed (exit ${code}); see the lines above`);
+      if (Date.now() > deadline)
+        throw new Error(`the database ${db.host}:${db.port}/${db.name} did not answer in ${env.DB_WAIT_S} s`);
+      if (!waited) log.info("db.waiting", { code: "db.waiting", host: db.host, port: db.port });
+      await new Promise((r) => setTimeout(r, 2000));
     }
+  } finally {
+    rmSync(install, { recursive: true, force: true });
   }
 
   const fpmFile = join(paths.run, "php-fpm.conf");
