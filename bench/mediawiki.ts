@@ -39,14 +39,26 @@ const ip = block.address(40);
 const doorIp = block.address(43);
 const dir = mkdtempSync(join(tmpdir(), "devcluster-bench-mediawiki-"));
 const moto = await startMoto({ host: block.address(1), dir: join(dir, "moto") });
-const etcdCluster = await startEtcdCluster({ ips: [block.address(2)], dir: join(dir, "etcd"), token: "bench" });
+const etcdCluster = await startEtcdCluster({
+  ips: [block.address(2)],
+  dir: join(dir, "etcd"),
+  token: "bench",
+});
 const names: string[] = [];
 
 try {
   const etcd = new Etcd3({ hosts: etcdCluster.endpoints });
-  await etcd.put("/services/nginx/instances/nginx@1.service").value(
-    JSON.stringify({ service: "nginx", instance: "nginx@1.service", privateIp: doorIp, port: 80, ports: { http: 80 } }),
-  );
+  await etcd
+    .put("/services/nginx/instances/nginx@1.service")
+    .value(
+      JSON.stringify({
+        service: "nginx",
+        instance: "nginx@1.service",
+        privateIp: doorIp,
+        port: 80,
+        ports: { http: 80 },
+      }),
+    );
   etcd.close();
   const tb = performance.now();
   await sh("bash", [join(PROJECT_ROOT, "containers", "build.sh"), "postgres", "mediawiki"], {
@@ -55,10 +67,9 @@ try {
     maxBuffer: 16 * 1024 * 1024,
   });
   const buildMs = performance.now() - tb;
-  const images = JSON.parse(readFileSync(join(PROJECT_ROOT, ".build", "containers", "images.json"), "utf8")) as Record<
-    string,
-    string
-  >;
+  const images = JSON.parse(
+    readFileSync(join(PROJECT_ROOT, ".build", "containers", "images.json"), "utf8"),
+  ) as Record<string, string>;
 
   let seq = 0;
   const run = async (image: string, vars: Record<string, string>, prefix: string, extra: string[] = []) => {
@@ -139,7 +150,10 @@ try {
       req.end(body);
     });
   const healthy = await pollUntil(
-    async () => ((await call("GET", "/healthz", undefined, ip).catch(() => undefined))?.status === 200 ? true : undefined),
+    async () =>
+      (await call("GET", "/healthz", undefined, ip).catch(() => undefined))?.status === 200
+        ? true
+        : undefined,
     { timeoutMs: 120_000, intervalMs: 50 },
   );
   if (!healthy) throw new Error("the wiki never became healthy");
@@ -169,7 +183,13 @@ try {
     const r = await call(
       "POST",
       "/api.php",
-      new URLSearchParams({ action: "edit", title: "Bench", text: `Revision ${++n} of the '''bench'''.`, token, format: "json" }).toString(),
+      new URLSearchParams({
+        action: "edit",
+        title: "Bench",
+        text: `Revision ${++n} of the '''bench'''.`,
+        token,
+        format: "json",
+      }).toString(),
     );
     if (!r.text.includes('"result":"Success"')) throw new Error(`edit: ${r.status} ${r.text.slice(0, 300)}`);
   };
@@ -201,23 +221,35 @@ try {
   const pct = (xs: number[], p: number) =>
     [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))]!;
   const load = readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
-  out(`MediaWiki on Postgres: ${VIEWS} views, ${EDITS} edits, ${VIEWS} static files in ${ROUNDS} alternating rounds, load ${load}`);
+  out(
+    `MediaWiki on Postgres: ${VIEWS} views, ${EDITS} edits, ${VIEWS} static files in ${ROUNDS} alternating rounds, load ${load}`,
+  );
   out("| request | p50 ms | p99 ms | p50 ratio | p99 ratio |");
   out("|---|---|---|---|---|");
   const row = (what: string, xs: number[]) => {
     const [b50, b99] = [pct(lat.file, 50), pct(lat.file, 99)];
     const [x50, x99] = [pct(xs, 50), pct(xs, 99)];
-    out(`| ${what} | ${x50.toFixed(2)} | ${x99.toFixed(2)} | ${(x50 / b50).toFixed(1)}x | ${(x99 / b99).toFixed(1)}x |`);
+    out(
+      `| ${what} | ${x50.toFixed(2)} | ${x99.toFixed(2)} | ${(x50 / b50).toFixed(1)}x | ${(x99 / b99).toFixed(1)}x |`,
+    );
   };
-  out(`| static file from the same nginx (${LOGO}) | ${pct(lat.file, 50).toFixed(2)} | ${pct(lat.file, 99).toFixed(2)} | (baseline) | (baseline) |`);
+  out(
+    `| static file from the same nginx (${LOGO}) | ${pct(lat.file, 50).toFixed(2)} | ${pct(lat.file, 99).toFixed(2)} | (baseline) | (baseline) |`,
+  );
   row("page view (GET /wiki/Bench)", lat.view);
   row("edit (POST /api.php action=edit)", lat.edit);
-  const size = Number((await podman(["image", "inspect", "--format", "{{.Size}}", images.mediawiki!])).stdout.trim()) / 1e6;
-  out(`\nImage: mediawiki ${size.toFixed(0)} MB (build.sh of postgres and mediawiki, images present: ${(buildMs / 1000).toFixed(1)} s)`);
+  const size =
+    Number((await podman(["image", "inspect", "--format", "{{.Size}}", images.mediawiki!])).stdout.trim()) /
+    1e6;
+  out(
+    `\nImage: mediawiki ${size.toFixed(0)} MB (build.sh of postgres and mediawiki, images present: ${(buildMs / 1000).toFixed(1)} s)`,
+  );
   out(
     `Start (podman run to listening): first start with the schema installed ${(first.startMs / 1000).toFixed(1)} s, on the installed schema ${(wiki.startMs / 1000).toFixed(1)} s, healthy ${(healthyMs / 1000).toFixed(1)} s`,
   );
-  out(`Resident memory at idle (sum of the container's processes): mediawiki ${(idleKb / 1024).toFixed(0)} MiB`);
+  out(
+    `Resident memory at idle (sum of the container's processes): mediawiki ${(idleKb / 1024).toFixed(0)} MiB`,
+  );
 } finally {
   for (const n of names) await podman(["rm", "-f", "-t", "5", n]).catch(() => {});
   await etcdCluster.stop();

@@ -9,6 +9,7 @@ import { request } from "node:http";
 import { mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { crc32, deflateSync } from "node:zlib";
 import { GetParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { Etcd3 } from "etcd3";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -124,11 +125,16 @@ function call(
     req.end(opts.body);
   });
 }
-const cookiesOf = (r: Reply) =>
-  ([] as string[])
-    .concat(r.headers["set-cookie"] ?? [])
-    .map((c) => c.split(";")[0]!)
-    .join("; ");
+/** The cookies a reply sets, the last value of each name (MediaWiki may set its session twice). */
+const cookiesOf = (r: Reply) => {
+  const jar = new Map<string, string>();
+  for (const c of ([] as string[]).concat(r.headers["set-cookie"] ?? [])) {
+    const pair = c.split(";")[0]!;
+    const i = pair.indexOf("=");
+    jar.set(pair.slice(0, i), pair.slice(i + 1));
+  }
+  return [...jar].map(([k, v]) => `${k}=${v}`).join("; ");
+};
 
 /** A front-door user's API session: their cookie and their edit token. */
 async function apiSession(user: string, groups = "developers") {
@@ -151,13 +157,35 @@ const api = async (s: ApiSession, fields: Record<string, string>) => {
   return JSON.parse(r.body) as Record<string, Record<string, unknown>>;
 };
 
-/** A 1x1 PNG, made here (the smallest valid image MediaWiki accepts as one). */
-const PNG = Buffer.from(
-  "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c6360f8cfc0f01f0005000201a1d2d6c20000000049454e44ae426082",
-  "hex",
-);
+/** A PNG of `width` x `height` RGBA pixels, made here (chunks with their CRCs, the pixels deflated). */
+function png(width: number, height: number): Buffer {
+  const chunk = (type: string, data: Buffer) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const body = Buffer.concat([Buffer.from(type, "ascii"), data]);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(body));
+    return Buffer.concat([len, body, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr.set([8, 6, 0, 0, 0], 8); // 8 bits, RGBA, deflate, no filter, no interlace
+  const row = Buffer.concat([Buffer.from([0]), Buffer.alloc(width * 4, 0x7f)]);
+  const pixels = deflateSync(Buffer.concat(Array.from({ length: height }, () => row)));
+  return Buffer.concat([
+    Buffer.from("89504e470d0a1a0a", "hex"),
+    chunk("IHDR", ihdr),
+    chunk("IDAT", pixels),
+    chunk("IEND", Buffer.alloc(0)),
+  ]);
+}
+const PNG = png(3, 2);
 
-function multipart(fields: Record<string, string>, file: { field: string; name: string; type: string; data: Buffer }) {
+function multipart(
+  fields: Record<string, string>,
+  file: { field: string; name: string; type: string; data: Buffer },
+) {
   const boundary = `----devcluster${Date.now()}`;
   const parts: Buffer[] = [];
   for (const [k, v] of Object.entries(fields))
@@ -212,7 +240,13 @@ beforeAll(async () => {
   otherIp = rig.block.address(44);
   const etcd = new Etcd3({ hosts: rig.etcd!.endpoints });
   await etcd.put("/services/nginx/instances/nginx@1.service").value(
-    JSON.stringify({ service: "nginx", instance: "nginx@1.service", privateIp: doorIp, port: 80, ports: { http: 80 } }),
+    JSON.stringify({
+      service: "nginx",
+      instance: "nginx@1.service",
+      privateIp: doorIp,
+      port: 80,
+      ports: { http: 80 },
+    }),
   );
   etcd.close();
   nodeCreds = await rig.roleCredentials(templateRoleStatements("node", { bucket: BUCKET, cluster: CLUSTER }));
@@ -235,7 +269,14 @@ beforeAll(async () => {
   mkdirSync(uploads());
   const pg = await run(
     images.postgres!,
-    { LISTEN_ADDRESS: ip, PORT: String(PG_PORT), CLUSTER, SERVICE: "postgres", CLIENTS: "mediawiki", ...awsEnv() },
+    {
+      LISTEN_ADDRESS: ip,
+      PORT: String(PG_PORT),
+      CLUSTER,
+      SERVICE: "postgres",
+      CLIENTS: "mediawiki",
+      ...awsEnv(),
+    },
     ["-v", `${pgVolume}:/var/lib/postgresql`],
     lasting,
   );
@@ -257,9 +298,13 @@ describe("MediaWiki on the Postgres building block", { shuffle: false }, () => {
     const wiki = await startWiki();
     await logged(wiki, "listening");
     const firstStart = Date.now() - t0;
+    // The front door is let in once read from etcd.
+    await logged(wiki, "nginx.reloaded");
     const log = await codes(wiki);
     const seen = log.map((l) => l.code);
-    expect(seen).toEqual(expect.arrayContaining(["schema.install.started", "schema.install.done", "schema.update.done"]));
+    expect(seen).toEqual(
+      expect.arrayContaining(["schema.install.started", "schema.install.done", "schema.update.done"]),
+    );
     expect(log.filter((l) => l.code === "key.created").map((l) => l.parameter)).toEqual([
       `/devcluster/${CLUSTER}/db/mediawiki/secret-key`,
       `/devcluster/${CLUSTER}/db/mediawiki/upgrade-key`,
@@ -282,8 +327,9 @@ describe("MediaWiki on the Postgres building block", { shuffle: false }, () => {
       user: "alice",
       cookie: alice.cookie,
     });
-    const info = (JSON.parse(me.body) as { query: { userinfo: { id: number; name: string; groups: string[] } } })
-      .query.userinfo;
+    const info = (
+      JSON.parse(me.body) as { query: { userinfo: { id: number; name: string; groups: string[] } } }
+    ).query.userinfo;
     expect(info.name).toBe("Alice");
     expect(info.id).toBeGreaterThan(0);
     expect(info.groups).not.toContain("sysop");
@@ -306,16 +352,28 @@ describe("MediaWiki on the Postgres building block", { shuffle: false }, () => {
 
     // An upload lands on the volume and is served from it.
     const form = multipart(
-      { action: "upload", filename: "Devcluster dot.png", token: alice.token, ignorewarnings: "1", format: "json" },
+      {
+        action: "upload",
+        filename: "Devcluster dot.png",
+        token: alice.token,
+        ignorewarnings: "1",
+        format: "json",
+      },
       { field: "file", name: "dot.png", type: "image/png", data: PNG },
     );
-    const up = await call("POST", "/api.php", { user: "alice", cookie: alice.cookie, body: form.body, type: form.type });
+    const up = await call("POST", "/api.php", {
+      user: "alice",
+      cookie: alice.cookie,
+      body: form.body,
+      type: form.type,
+    });
     expect(up.body).toContain('"result":"Success"');
     const stored = filesBelow(uploads()).filter((f) => f.endsWith("Devcluster_dot.png"));
     expect(stored).toHaveLength(1);
     expect(readFileSync(join(uploads(), stored[0]!)).equals(PNG)).toBe(true);
-    const served = await call("GET", `/images/${stored[0]}`, { user: "alice", cookie: alice.cookie });
+    const served = await call("GET", `/${stored[0]}`, { user: "alice", cookie: alice.cookie });
     expect(served.status).toBe(200);
+    expect(served.headers["content-type"]).toBe("image/png");
 
     // Bob is in the front door's admins: the wiki's sysop while he is.
     const bob = await call("GET", "/api.php?action=query&meta=userinfo&uiprop=groups&format=json", {
@@ -338,6 +396,7 @@ describe("MediaWiki on the Postgres building block", { shuffle: false }, () => {
     const t0 = Date.now();
     const wiki = await startWiki();
     await logged(wiki, "listening");
+    await logged(wiki, "nginx.reloaded");
     console.log(`mediawiki: restart to listening ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     const seen = (await codes(wiki)).map((l) => l.code);
     expect(seen).toContain("schema.update.done");
@@ -352,7 +411,7 @@ describe("MediaWiki on the Postgres building block", { shuffle: false }, () => {
       "/api.php?action=query&prop=imageinfo&titles=File:Devcluster_dot.png&iiprop=size&format=json",
       { user: "alice", cookie: alice.cookie },
     );
-    expect(file.body).toContain('"width":1');
+    expect(file.body).toContain('"width":3,"height":2');
   }, 600_000);
 
   it("without its database password's parameter it stops, naming the parameter, and touches nothing", async () => {

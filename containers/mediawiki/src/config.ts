@@ -108,7 +108,12 @@ export function nginxConf(o: {
 }
 
 /** php-fpm's configuration: one pool, its user `poolUser`, MediaWiki's settings file in its environment. */
-export function fpmConf(o: { paths: Paths; poolUser: string; maxChildren: number; maxUploadMb: number }): string {
+export function fpmConf(o: {
+  paths: Paths;
+  poolUser: string;
+  maxChildren: number;
+  maxUploadMb: number;
+}): string {
   return [
     "; Written by the mediawiki program at start; edits are replaced.",
     "[global]",
@@ -170,7 +175,12 @@ export const phpString = (s: string) => `'${s.replaceAll("\\", "\\\\").replaceAl
  */
 export function localSettings(s: WikiSettings): string {
   if (!DNS_NAME.test(s.host)) throw new Error(`not a host name: ${JSON.stringify(s.host)}`);
-  for (const [k, v] of Object.entries({ dbHost: s.db.host, dbName: s.db.name, dbUser: s.db.user, schema: s.db.schema }))
+  for (const [k, v] of Object.entries({
+    dbHost: s.db.host,
+    dbName: s.db.name,
+    dbUser: s.db.user,
+    schema: s.db.schema,
+  }))
     if (!IDENT.test(v)) throw new Error(`${k}: not a host or name: ${JSON.stringify(v)}`);
   for (const [k, v] of Object.entries({ secretKey: s.secretKey, upgradeKey: s.upgradeKey }))
     if (!/^[0-9a-f]{16,128}$/.test(v)) throw new Error(`${k}: not a hexadecimal key`);

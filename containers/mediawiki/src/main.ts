@@ -35,20 +35,28 @@ const PARAM = /^\/[A-Za-z0-9_.\-/]+$/;
 const Env = z.object({
   LISTEN_ADDRESS: z.ipv4({ error: "required: the node's private address" }),
   PORT: int(1, 65535, 8092),
-  CLUSTER: z.string({ error: "required: the cluster's name" }).regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "the cluster's name"),
+  CLUSTER: z
+    .string({ error: "required: the cluster's name" })
+    .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "the cluster's name"),
   /** The cluster's domain: the wiki is wiki.<domain>. */
   DOMAIN: z
     .string({ error: "required: the cluster's domain" })
     .regex(/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/, "a DNS name (the cluster's domain)"),
   /** The host name under the domain the front door serves the wiki as (the unit's Service=). */
   HOST_NAME: z.string().regex(NAME, "a host name").default("wiki"),
-  SITE_NAME: z.string().regex(/^[A-Za-z0-9 ._-]{1,64}$/, "a wiki name").default("Team wiki"),
+  SITE_NAME: z
+    .string()
+    .regex(/^[A-Za-z0-9 ._-]{1,64}$/, "a wiki name")
+    .default("Team wiki"),
   DB_HOST: z.string().default("127.0.0.1"),
   DB_PORT: int(1, 65535, 15437),
   DB_NAME: z.string().regex(NAME, "a database name").default("mediawiki"),
   /** The database user: the database service names it after the client, like its database. */
   DB_USER: z.string().regex(NAME, "a user name").optional(),
-  DB_SCHEMA: z.string().regex(/^[a-z][a-z0-9_]{0,40}$/, "a schema name").default("mediawiki"),
+  DB_SCHEMA: z
+    .string()
+    .regex(/^[a-z][a-z0-9_]{0,40}$/, "a schema name")
+    .default("mediawiki"),
   DB_PASSWORD_PARAM: z.string().regex(PARAM, "an SSM parameter name").optional(),
   /** How long a start waits for the database (the Postgres service may start after the wiki). */
   DB_WAIT_S: int(0, 3600, 300),
@@ -72,7 +80,8 @@ const Env = z.object({
 /** Where the wiki's keys live: below db/, where data services keep the secrets they make. */
 export const wikiKeyParameter = (cluster: string, key: "secret-key" | "upgrade-key") =>
   `/devcluster/${cluster}/db/mediawiki/${key}`;
-export const dbPasswordParameter = (cluster: string) => `/devcluster/${cluster}/db/postgres/mediawiki/password`;
+export const dbPasswordParameter = (cluster: string) =>
+  `/devcluster/${cluster}/db/postgres/mediawiki/password`;
 
 /** The password, or an error naming the parameter (the database service makes it for its CLIENTS). */
 async function readPassword(ssm: SSMClient, name: string): Promise<string> {
@@ -159,7 +168,8 @@ function schemaStep(paths: Paths, pool: { uid: number; gid: number }, extra: Rec
         buf = buf.slice(i + 1);
         try {
           const step = JSON.parse(line) as SchemaStep;
-          if (step.code !== "db.unreachable") log.info(`schema.${step.code}`, { ...step, code: `schema.${step.code}` });
+          if (step.code !== "db.unreachable")
+            log.info(`schema.${step.code}`, { ...step, code: `schema.${step.code}` });
         } catch {
           if (line.trim()) log.info("schema.output", { code: "schema.output", line });
         }
@@ -263,7 +273,12 @@ await runProgram(log, async () => {
   const fpmFile = join(paths.run, "php-fpm.conf");
   writeFileSync(
     fpmFile,
-    fpmConf({ paths, poolUser: env.POOL_USER, maxChildren: env.MAX_CHILDREN, maxUploadMb: env.MAX_UPLOAD_MB }),
+    fpmConf({
+      paths,
+      poolUser: env.POOL_USER,
+      maxChildren: env.MAX_CHILDREN,
+      maxUploadMb: env.MAX_UPLOAD_MB,
+    }),
   );
   await checked(env.FPM_BIN, ["--test", "--fpm-config", fpmFile]);
 

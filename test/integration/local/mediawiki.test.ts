@@ -80,9 +80,13 @@ describe("MediaWiki on a local cluster", { shuffle: false }, () => {
     });
     expect(signed.cookies.some((c) => c.startsWith("devcluster_session="))).toBe(true);
     // The wiki answers once its schema is installed and presence announced it.
-    const tokens = await askUntil("/api.php?action=query&meta=tokens|userinfo&format=json", (a) => a.status === 200);
-    const q = (JSON.parse(tokens.body) as { query: { tokens: { csrftoken: string }; userinfo: { name: string } } })
-      .query;
+    const tokens = await askUntil(
+      "/api.php?action=query&meta=tokens|userinfo&format=json",
+      (a) => a.status === 200,
+    );
+    const q = (
+      JSON.parse(tokens.body) as { query: { tokens: { csrftoken: string }; userinfo: { name: string } } }
+    ).query;
     expect(q.userinfo.name).toBe("Alice");
     const edit = await askUntil("/api.php", (a) => a.status === 200, {
       form: {
@@ -108,7 +112,8 @@ describe("MediaWiki on a local cluster", { shuffle: false }, () => {
     for (const [k, v] of saved) cookies.set(k, v);
     // The identity header sent straight to the wiki, not from a front door: refused by its nginx.
     const wiki = await pollUntil(
-      async () => (await status(lc.dir)).services.find((x) => x.name === "wiki")?.instances.find((i) => i.healthy),
+      async () =>
+        (await status(lc.dir)).services.find((x) => x.name === "wiki")?.instances.find((i) => i.healthy),
       { timeoutMs: 180_000, intervalMs: 1000 },
     );
     expect(wiki).toBeDefined();

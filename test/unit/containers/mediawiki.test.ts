@@ -1,7 +1,13 @@
 // MediaWiki's rendered settings (pure): what the front door may reach, what PHP is given, and a
 // LocalSettings.php that can only say what the unit and SSM gave it.
 import { describe, expect, it } from "vitest";
-import { fpmConf, localSettings, nginxConf, phpString, type Paths } from "../../../containers/mediawiki/src/config.ts";
+import {
+  fpmConf,
+  localSettings,
+  nginxConf,
+  phpString,
+  type Paths,
+} from "../../../containers/mediawiki/src/config.ts";
 
 const paths: Paths = {
   run: "/run/mediawiki",
@@ -12,7 +18,14 @@ const paths: Paths = {
 const settings = {
   siteName: "Team wiki",
   host: "wiki.example.org",
-  db: { host: "127.0.0.1", port: 15437, name: "mediawiki", user: "mediawiki", password: "p4ss-word_x", schema: "mediawiki" },
+  db: {
+    host: "127.0.0.1",
+    port: 15437,
+    name: "mediawiki",
+    user: "mediawiki",
+    password: "p4ss-word_x",
+    schema: "mediawiki",
+  },
   secretKey: "ab".repeat(32),
   upgradeKey: "cd".repeat(8),
   paths,
@@ -22,12 +35,21 @@ const settings = {
 
 describe("the wiki's nginx configuration", () => {
   it("when front doors are announced, only they reach MediaWiki, while /healthz answers anyone", () => {
-    const conf = nginxConf({ listen: "10.0.1.5", port: 8092, doors: ["10.0.0.7", "10.0.0.8"], paths, maxUploadMb: 20 });
+    const conf = nginxConf({
+      listen: "10.0.1.5",
+      port: 8092,
+      doors: ["10.0.0.7", "10.0.0.8"],
+      paths,
+      maxUploadMb: 20,
+    });
     expect(conf).toContain("listen 10.0.1.5:8092;");
     const server = conf.slice(conf.indexOf("server {"));
     expect(server.indexOf("allow 10.0.0.7;")).toBeLessThan(server.indexOf("deny all;"));
     expect(server).toContain("allow 10.0.0.8;");
-    const health = server.slice(server.indexOf("location = /healthz"), server.indexOf("}", server.indexOf("location = /healthz")));
+    const health = server.slice(
+      server.indexOf("location = /healthz"),
+      server.indexOf("}", server.indexOf("location = /healthz")),
+    );
     expect(health).toContain("allow all;");
     expect(health).toContain(`${paths.php}/health.php`);
     // Uploads are files: never handed to PHP, deleted ones not served.
@@ -81,7 +103,9 @@ describe("LocalSettings.php", () => {
   it("when a value could break out of its PHP string, it is escaped or refused", () => {
     expect(phpString("it's a \\ test")).toBe("'it\\'s a \\\\ test'");
     expect(localSettings({ ...settings, siteName: "Bob's wiki" })).toContain("$wgSitename = 'Bob\\'s wiki';");
-    expect(() => localSettings({ ...settings, host: "wiki.example.org'; phpinfo(); '" })).toThrow(/host name/);
+    expect(() => localSettings({ ...settings, host: "wiki.example.org'; phpinfo(); '" })).toThrow(
+      /host name/,
+    );
     expect(() => localSettings({ ...settings, db: { ...settings.db, name: "x'y" } })).toThrow(/dbName/);
     expect(() => localSettings({ ...settings, secretKey: "not hex" })).toThrow(/secretKey/);
     expect(() => localSettings({ ...settings, sysopGroups: ["admins'"] })).toThrow(/group/);
