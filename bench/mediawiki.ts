@@ -48,17 +48,15 @@ const names: string[] = [];
 
 try {
   const etcd = new Etcd3({ hosts: etcdCluster.endpoints });
-  await etcd
-    .put("/services/nginx/instances/nginx@1.service")
-    .value(
-      JSON.stringify({
-        service: "nginx",
-        instance: "nginx@1.service",
-        privateIp: doorIp,
-        port: 80,
-        ports: { http: 80 },
-      }),
-    );
+  await etcd.put("/services/nginx/instances/nginx@1.service").value(
+    JSON.stringify({
+      service: "nginx",
+      instance: "nginx@1.service",
+      privateIp: doorIp,
+      port: 80,
+      ports: { http: 80 },
+    }),
+  );
   etcd.close();
   const tb = performance.now();
   await sh("bash", [join(PROJECT_ROOT, "containers", "build.sh"), "postgres", "mediawiki"], {
@@ -120,7 +118,8 @@ try {
   await podman(["rm", "-f", "-t", "20", first.name]);
   const wiki = await run(images.mediawiki!, wikiVars, "wiki", wikiVolume);
 
-  let cookie = "";
+  // The wiki's cookies, the last value of each name (MediaWiki may set its session twice in a reply).
+  const jar = new Map<string, string>();
   const agent = new Agent({ keepAlive: true, maxSockets: 1, localAddress: doorIp });
   const call = (method: string, path: string, body?: string, from = doorIp) =>
     new Promise<{ status: number; text: string }>((resolve, reject) => {
@@ -133,7 +132,7 @@ try {
           ...(from === doorIp ? { agent } : { localAddress: from }),
           headers: {
             "x-remote-user": "bench",
-            ...(cookie ? { cookie } : {}),
+            ...(jar.size ? { cookie: [...jar].map(([k, v]) => `${k}=${v}`).join("; ") } : {}),
             ...(body ? { "content-type": "application/x-www-form-urlencoded" } : {}),
           },
         },
@@ -141,7 +140,10 @@ try {
           let text = "";
           res.setEncoding("utf8");
           const set = res.headers["set-cookie"];
-          if (set) cookie = set.map((c) => c.split(";")[0]).join("; ");
+          for (const c of set ?? []) {
+            const pair = c.split(";")[0]!;
+            jar.set(pair.slice(0, pair.indexOf("=")), pair.slice(pair.indexOf("=") + 1));
+          }
           res.on("data", (c: string) => (text += c));
           res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
         },

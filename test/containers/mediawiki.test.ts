@@ -37,6 +37,8 @@ let ip = "";
 let doorIp = "";
 let otherIp = "";
 let nodeCreds: AwsCredentials;
+/** The database service's container. */
+let pgName = "";
 let n = 0;
 const uploads = () => join(rig.dir, "wiki-volume");
 
@@ -57,7 +59,7 @@ async function run(image: string, env: Record<string, string>, extra: string[], 
 }
 
 /** The wiki on its volume, reaching the database at its address directly (the ambassador's part on a node). */
-const startWiki = (env: Record<string, string> = {}) =>
+const startWiki = (env: Record<string, string> = {}, volume = uploads()) =>
   run(
     images.mediawiki!,
     {
@@ -72,7 +74,7 @@ const startWiki = (env: Record<string, string> = {}) =>
       ...awsEnv(),
       ...env,
     },
-    ["-v", `${uploads()}:/var/lib/mediawiki-data`],
+    ["-v", `${volume}:/var/lib/mediawiki-data`],
     started,
   );
 
@@ -274,13 +276,15 @@ beforeAll(async () => {
       PORT: String(PG_PORT),
       CLUSTER,
       SERVICE: "postgres",
-      CLIENTS: "mediawiki",
+      // A second wiki's database, for the install that died half-way.
+      CLIENTS: "mediawiki,wikiscratch",
       ...awsEnv(),
     },
     ["-v", `${pgVolume}:/var/lib/postgresql`],
     lasting,
   );
   await logged(pg, "listening");
+  pgName = pg;
 }, 1_500_000);
 
 // Every test's wiki is gone before the next starts: they share the address and the port.
@@ -412,6 +416,59 @@ describe("MediaWiki on the Postgres building block", { shuffle: false }, () => {
       { user: "alice", cookie: alice.cookie },
     );
     expect(file.body).toContain('"width":3,"height":2');
+  }, 600_000);
+
+  it("when an install died half-way, its side schema is dropped and the install made again; the real schema is never touched", async () => {
+    // What a start killed inside the installer leaves: MediaWiki's side schema with a table in it.
+    const sql = (query: string) =>
+      podman([
+        "exec",
+        "-u",
+        "postgres",
+        pgName,
+        "psql",
+        "-X",
+        "-tA",
+        "-h",
+        "/run/postgresql",
+        "-p",
+        String(PG_PORT),
+        "-d",
+        "wikiscratch",
+        "-c",
+        query,
+      ]);
+    await sql(
+      "CREATE SCHEMA mediawiki_install AUTHORIZATION wikiscratch; CREATE TABLE mediawiki_install.half_made (x int); ALTER TABLE mediawiki_install.half_made OWNER TO wikiscratch;",
+    );
+    const volume = join(rig.dir, "wiki-scratch-volume");
+    mkdirSync(volume);
+    const wiki = await startWiki(
+      {
+        DB_NAME: "wikiscratch",
+        DB_PASSWORD_PARAM: `/devcluster/${CLUSTER}/db/postgres/wikiscratch/password`,
+      },
+      volume,
+    );
+    await logged(wiki, "listening");
+    const seen = (await codes(wiki)).map((l) => l.code);
+    expect(seen).toEqual(
+      expect.arrayContaining([
+        "schema.install.leftover_dropped",
+        "schema.install.done",
+        "schema.update.done",
+      ]),
+    );
+    expect(
+      (
+        await sql("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'mediawiki%' ORDER BY 1")
+      ).stdout.trim(),
+    ).toBe("mediawiki");
+    expect((await sql("SELECT to_regclass('mediawiki.page') IS NOT NULL")).stdout.trim()).toBe("t");
+    // The wiki made there serves its users.
+    await logged(wiki, "nginx.reloaded");
+    const alice = await apiSession("alice");
+    expect(alice.token).toBeTruthy();
   }, 600_000);
 
   it("without its database password's parameter it stops, naming the parameter, and touches nothing", async () => {
