@@ -218,11 +218,12 @@ export function localSettings(s: WikiSettings): string {
     `$wgDBmwschema = ${q(s.db.schema)};`,
     "$wgDBssl = false;",
     "",
-    // No object cache server: caches and sessions live in the database (one instance; survives restarts).
-    "$wgMainCacheType = CACHE_NONE;",
+    // No cache server: the object and message caches in php-fpm's APCu (one instance), sessions and
+    // parsed pages in the database, so a restart or a move keeps them.
+    "$wgMainCacheType = CACHE_ACCEL;",
+    "$wgMessageCacheType = CACHE_ACCEL;",
     "$wgSessionCacheType = CACHE_DB;",
     "$wgParserCacheType = CACHE_DB;",
-    "$wgMessageCacheType = CACHE_NONE;",
     `$wgTmpDirectory = ${q(tmpDir(s.paths))};`,
     `$wgCacheDirectory = ${q(`${s.paths.run}/cache`)};`,
     "",
