@@ -14,6 +14,7 @@ export const IMAGE_NAMES = [
   "gerrit",
   "hello",
   "mariadb",
+  "mediawiki",
   "notes",
   "phpapp",
   "postgres",
