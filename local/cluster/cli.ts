@@ -27,7 +27,7 @@ export const LOCAL_USAGE = `usage: npx devcluster local <subcommand> [--dir DIR]
   down                                     stop every process the cluster started
   functions-host                           serve the functions warm (started by up; the CLI invokes through it)
   ui [--port 8480] [--host 127.0.0.1]      the dashboard of the running cluster, on loopback
-  demo [--prefix 127.77]                   up, write data, scale, kill every member, restore, verify, down
+  demo [--prefix 127.77] [--etcd-tls]      up, write data, scale, kill every member, restore, verify, down
 
 The cluster's state lives in --dir (default .devcluster/, or $DEVCLUSTER_STATE_DIR). Its VPC, moto
 and nodes use the loopback /16 --prefix (127.70 to 127.99; default 127.77): a second cluster at the
@@ -121,7 +121,11 @@ const SUBS: Record<string, Sub> = {
     options: {},
     positionals: 0,
   },
-  demo: { usage: "demo [--prefix 127.77]", options: { prefix: { type: "string" } }, positionals: 0 },
+  demo: {
+    usage: "demo [--prefix 127.77] [--etcd-tls]",
+    options: { prefix: { type: "string" }, "etcd-tls": { type: "boolean" } },
+    positionals: 0,
+  },
   ui: {
     usage:
       "ui [--port 8480] [--host 127.0.0.1]\n  serve the dashboard of the running cluster (nodes, members, services, units, snapshots, events;\n  restart a unit, take a snapshot) until interrupted; --port 0 picks a free port. Loopback only.",
@@ -364,7 +368,10 @@ export async function localCommand(args: string[]): Promise<number> {
       return 0;
     }
     case "demo":
-      return runDemo(dir, print, progress, { prefix: v.prefix as string | undefined });
+      return runDemo(dir, print, progress, {
+        prefix: v.prefix as string | undefined,
+        ...(v["etcd-tls"] ? { etcdTls: true } : {}),
+      });
   }
   return 2;
 }

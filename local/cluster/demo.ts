@@ -1,8 +1,7 @@
 // The scripted demo (the README's first command): a whole cluster's life on one machine, each step
 // checked; it exits non-zero if any step fails, and always tears the cluster down.
 import { DevclusterError } from "../../functions/domain/errors.ts";
-import { Etcd3 } from "etcd3";
-import { etcdClientUrl } from "../../functions/domain/model.ts";
+import { localEtcdClient } from "./etcdTls.ts";
 import { attach, down, kill, killAllMain, scale, status, up } from "./cluster.ts";
 import { waitForAnswer } from "./frontdoor.ts";
 import type { Progress } from "./driver.ts";
@@ -17,7 +16,7 @@ export async function runDemo(
   dir: string,
   print: (l: string) => void,
   progress: Progress,
-  opts: { prefix?: string } = {},
+  opts: { prefix?: string; etcdTls?: boolean } = {},
 ): Promise<number> {
   const t0 = Date.now();
   let step = 0;
@@ -27,15 +26,21 @@ export async function runDemo(
     if (!ok) throw new DevclusterError(`check failed: ${what}`);
     progress(`ok: ${what}`);
   };
-  const mainEndpoints = async () =>
-    (await status(dir)).nodes
-      .filter((n) => n.role === "main" && n.address)
-      .map((n) => etcdClientUrl(n.address));
+  /** An operator's client of the main nodes' members (with the control plane's certificate on TLS). */
+  const mainClient = async () =>
+    localEtcdClient(
+      (await attach(dir)).state,
+      (await status(dir)).nodes.filter((n) => n.role === "main" && n.address).map((n) => n.address),
+    );
   try {
     stepStart(
       "bring a cluster up: 3 main nodes (etcd), 2 workers, their containers (images built or reused)",
     );
-    await up(dir, { main: 3, workers: 2, data: 0, prefix: opts.prefix }, progress);
+    await up(
+      dir,
+      { main: 3, workers: 2, data: 0, prefix: opts.prefix, ...(opts.etcdTls ? { etcdTls: true } : {}) },
+      progress,
+    );
     let s = await status(dir);
     check(
       s.etcd.members.length === 3 && s.etcd.members.every((m) => m.healthy && !m.learner),
@@ -139,7 +144,7 @@ export async function runDemo(
     );
 
     stepStart(`write ${KEYS} keys into etcd`);
-    const client = new Etcd3({ hosts: await mainEndpoints() });
+    const client = await mainClient();
     try {
       for (let i = 0; i < KEYS; i++)
         await client.put(`/demo/key-${String(i).padStart(4, "0")}`).value(`value-${i}`);
@@ -175,7 +180,7 @@ export async function runDemo(
     );
 
     stepStart("read every key back");
-    const after = new Etcd3({ hosts: await mainEndpoints() });
+    const after = await mainClient();
     try {
       const got = await after.getAll().prefix("/demo/").strings();
       let same = 0;
