@@ -36,7 +36,8 @@ const moto = await startMoto({ host: block.address(1), dir: join(dir, "moto") })
 const etcd = await startEtcdCluster({ ips: [block.address(2)], dir: join(dir, "etcd"), token: "bench" });
 const names: string[] = [];
 
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]!;
+const pct = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]!;
 const ms = (x: number) => x.toFixed(2);
 
 /** Sum of VmRSS over the container's processes, in MiB. */
@@ -86,7 +87,7 @@ async function run(image: string, vars: Record<string, string>, volume: string, 
 
 /** `pairs` timings of `op` and of `base`, alternating in 3 rounds after a warm-up of 20 each. */
 async function paired(op: (i: number) => Promise<unknown>, base: () => Promise<unknown>) {
-  for (let i = 0; i < 20; i++) await op(-1 - i), await base();
+  for (let i = 0; i < 20; i++) (await op(-1 - i), await base());
   const a: number[] = [];
   const b: number[] = [];
   let i = 0;
@@ -110,12 +111,13 @@ try {
   const tb = performance.now();
   await sh("bash", [join(PROJECT_ROOT, "containers", "build.sh"), ...which], { cwd: PROJECT_ROOT, env });
   const buildMs = performance.now() - tb;
-  const images = JSON.parse(readFileSync(join(PROJECT_ROOT, ".build", "containers", "images.json"), "utf8")) as Record<
-    string,
-    string
-  >;
+  const images = JSON.parse(
+    readFileSync(join(PROJECT_ROOT, ".build", "containers", "images.json"), "utf8"),
+  ) as Record<string, string>;
   const load = (await sh("cat", ["/proc/loadavg"])).stdout.split(" ").slice(0, 3).join(" ");
-  out(`# data nodes bench ${new Date().toISOString()}, load ${load}; build.sh ${which.join(" ")} (warm) ${(buildMs / 1000).toFixed(1)} s`);
+  out(
+    `# data nodes bench ${new Date().toISOString()}, load ${load}; build.sh ${which.join(" ")} (warm) ${(buildMs / 1000).toFixed(1)} s`,
+  );
 
   // FerretDB
   {
@@ -128,7 +130,10 @@ try {
     const idle = await rssMiB(c.name);
     const password = (
       await new SSMClient({ endpoint: moto.endpoint, region: "eu-west-1", credentials: moto.admin }).send(
-        new GetParameterCommand({ Name: `/devcluster/${CLUSTER}/db/ferretdb/admin/password`, WithDecryption: true }),
+        new GetParameterCommand({
+          Name: `/devcluster/${CLUSTER}/db/ferretdb/admin/password`,
+          WithDecryption: true,
+        }),
       )
     ).Parameter!.Value!;
     const client = new MongoClient(`mongodb://${ip}:18217/`, {
@@ -148,10 +153,14 @@ try {
       () => admin.command({ ping: 1 }),
     );
     await client.close();
-    out(`ferretdb image ${(await imageMB(images.ferretdb!)).toFixed(0)} MB; start ${(fresh.startMs / 1000).toFixed(1)} s on an empty volume, ${(c.startMs / 1000).toFixed(1)} s on its data; idle RSS ${idle.toFixed(0)} MiB`);
+    out(
+      `ferretdb image ${(await imageMB(images.ferretdb!)).toFixed(0)} MB; start ${(fresh.startMs / 1000).toFixed(1)} s on an empty volume, ${(c.startMs / 1000).toFixed(1)} s on its data; idle RSS ${idle.toFixed(0)} MiB`,
+    );
     out(`| path | p50 ms | p99 ms | p50 ratio | p99 ratio |`);
     out(`| --- | --- | --- | --- | --- |`);
-    out(`| ping (baseline, one connection) | ${ms(pct(b, 0.5))} | ${ms(pct(b, 0.99))} | baseline | baseline |`);
+    out(
+      `| ping (baseline, one connection) | ${ms(pct(b, 0.5))} | ${ms(pct(b, 0.99))} | baseline | baseline |`,
+    );
     out(
       `| insertOne + findOne by _id | ${ms(pct(a, 0.5))} | ${ms(pct(a, 0.99))} | ${(pct(a, 0.5) / pct(b, 0.5)).toFixed(1)}x | ${(pct(a, 0.99) / pct(b, 0.99)).toFixed(1)}x |`,
     );
@@ -170,7 +179,9 @@ try {
     const call = async (method: string, path: string, body?: unknown) => {
       const r = await fetch(base + path, {
         method,
-        ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { "content-type": "application/json" } }),
+        ...(body === undefined
+          ? {}
+          : { body: JSON.stringify(body), headers: { "content-type": "application/json" } }),
       });
       if (r.status >= 300) throw new Error(`${method} ${path}: ${r.status} ${await r.text()}`);
       return r.json();
@@ -183,7 +194,9 @@ try {
       },
       () => call("GET", "/"),
     );
-    out(`opensearch image ${(await imageMB(images.opensearch!)).toFixed(0)} MB; start ${(fresh.startMs / 1000).toFixed(1)} s on an empty volume, ${(c.startMs / 1000).toFixed(1)} s on its data; idle RSS ${idle.toFixed(0)} MiB (heap 512 MiB)`);
+    out(
+      `opensearch image ${(await imageMB(images.opensearch!)).toFixed(0)} MB; start ${(fresh.startMs / 1000).toFixed(1)} s on an empty volume, ${(c.startMs / 1000).toFixed(1)} s on its data; idle RSS ${idle.toFixed(0)} MiB (heap 512 MiB)`,
+    );
     out(`| path | p50 ms | p99 ms | p50 ratio | p99 ratio |`);
     out(`| --- | --- | --- | --- | --- |`);
     out(`| GET / (baseline) | ${ms(pct(b, 0.5))} | ${ms(pct(b, 0.99))} | baseline | baseline |`);

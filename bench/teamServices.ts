@@ -27,7 +27,9 @@ const run = promisify(execFile);
 const team = selectedServiceNames(readTeamDir(), parseServiceSelection(SELECTION));
 /** Data services run one per data node (their units conflict): as many data nodes as are selected. */
 const dataNodes = team.filter((s) =>
-  Object.entries(readTeamDir()).some(([f, t]) => f.startsWith(`${s}@`) && /^MachineMetadata=role=data$/m.test(t)),
+  Object.entries(readTeamDir()).some(
+    ([f, t]) => f.startsWith(`${s}@`) && /^MachineMetadata=role=data$/m.test(t),
+  ),
 ).length;
 const GOAL_MS = 5 * 60_000;
 

@@ -10,16 +10,20 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 repo="${MAVEN_REPO_LOCAL:-$HOME/.m2/repository}"
 
-# The runtime jars of one artifact, as paths inside the local repository.
+# The runtime jars of artifacts (group:artifact:version ...), as paths inside the local repository.
 resolve() {
-  local gav="$1" dir="$work/$2"
+  local name="$1" dir="$work/$1" deps="" g a v
+  shift
   mkdir -p "$dir"
-  IFS=: read -r g a v <<<"$gav"
+  for gav in "$@"; do
+    IFS=: read -r g a v <<<"$gav"
+    deps="$deps<dependency><groupId>$g</groupId><artifactId>$a</artifactId><version>$v</version></dependency>"
+  done
   cat >"$dir/pom.xml" <<POM
 <project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
-  <groupId>devcluster.resolve</groupId><artifactId>$2</artifactId><version>0</version>
-  <dependencies><dependency><groupId>$g</groupId><artifactId>$a</artifactId><version>$v</version></dependency></dependencies>
+  <groupId>devcluster.resolve</groupId><artifactId>$name</artifactId><version>0</version>
+  <dependencies>$deps</dependencies>
 </project>
 POM
   (cd "$dir" && mvn -q -B dependency:list -DincludeScope=runtime -DoutputAbsoluteArtifactFilename=true \
@@ -27,13 +31,16 @@ POM
   grep -o "$repo/[^ ]*\.jar" "$dir/list.txt" | sed "s#^$repo/##" | sort -u
 }
 
-resolve "org.opensearch:opensearch:$VERSION" server >"$work/server.txt"
+# The server's optional dependencies are part of the distribution too: log4j's implementation, and
+# the geometry libraries of geo shapes.
+resolve server "org.opensearch:opensearch:$VERSION" org.apache.logging.log4j:log4j-core:2.25.4 \
+  org.locationtech.spatial4j:spatial4j:0.7 org.locationtech.jts:jts-core:1.15.0 >"$work/server.txt"
 {
   echo "# <folder in the image's /usr/share/opensearch> <jar> <path on Maven Central> <sha256>; written by resolve.sh (OpenSearch $VERSION)"
   while read -r p; do echo "lib $(basename "$p") $p $(sha256sum "$repo/$p" | cut -d' ' -f1)"; done <"$work/server.txt"
   for m in transport-netty4:transport-netty4-client analysis-common:analysis-common lang-painless:lang-painless; do
     name="${m%%:*}"; artifact="${m#*:}"
-    resolve "org.opensearch.plugin:$artifact:$VERSION" "$name" | grep -vxF -f "$work/server.txt" \
+    resolve "$name" "org.opensearch.plugin:$artifact:$VERSION" | grep -vxF -f "$work/server.txt" \
       | while read -r p; do echo "modules/$name $(basename "$p") $p $(sha256sum "$repo/$p" | cut -d' ' -f1)"; done
   done
 } >"$here/jars.txt"

@@ -86,7 +86,10 @@ const client = (auth?: { username: string; password: string }) =>
   });
 
 /** Runs `f` with a connected client, closing it after. */
-async function withClient<T>(auth: { username: string; password: string } | undefined, f: (c: MongoClient) => Promise<T>) {
+async function withClient<T>(
+  auth: { username: string; password: string } | undefined,
+  f: (c: MongoClient) => Promise<T>,
+) {
   const c = client(auth);
   try {
     await c.connect();
@@ -133,9 +136,9 @@ describe("ferretdb", { shuffle: false }, () => {
     const p = await stored();
     expect(p.Type).toBe("SecureString");
     expect(p.Value).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    expect((await codes(first)).filter((l) => l.code === "password.created").map((l) => l.parameter)).toEqual([
-      PARAM,
-    ]);
+    expect((await codes(first)).filter((l) => l.code === "password.created").map((l) => l.parameter)).toEqual(
+      [PARAM],
+    );
     const admin = { username: "admin", password: p.Value! };
 
     // A real MongoDB client: the wire protocol, SCRAM sign-in, insert and find.
@@ -150,9 +153,9 @@ describe("ferretdb", { shuffle: false }, () => {
       expect(await notes.find({ n: { $gt: 1 } }).toArray()).toEqual([{ _id: "b", body: "second", n: 2 }]);
     });
     // Without a password, or with another one, nothing is read or written.
-    await expect(
-      withClient(undefined, (c) => c.db("team").collection("notes").findOne({})),
-    ).rejects.toThrow(/auth|unauthori[sz]ed|command .* requires authentication/i);
+    await expect(withClient(undefined, (c) => c.db("team").collection("notes").findOne({}))).rejects.toThrow(
+      /auth|unauthori[sz]ed|command .* requires authentication/i,
+    );
     await expect(
       withClient({ username: "admin", password: "not-the-password-at-all" }, (c) =>
         c.db("team").collection("notes").findOne({}),
@@ -180,7 +183,9 @@ describe("ferretdb", { shuffle: false }, () => {
   }, 300_000);
 
   it("refuses a damaged password parameter, naming it, before touching the volume", async () => {
-    await ssm().send(new PutParameterCommand({ Name: PARAM, Type: "SecureString", Value: "short", Overwrite: true }));
+    await ssm().send(
+      new PutParameterCommand({ Name: PARAM, Type: "SecureString", Value: "short", Overwrite: true }),
+    );
     const empty = join(rig.dir, "vol-bad");
     mkdirSync(empty);
     const name = await start(empty);
@@ -196,7 +201,9 @@ describe("ferretdb", { shuffle: false }, () => {
     writeFileSync(join(other, "db.sqlite"), "someone else's");
     const name = await start(other);
     expect(await exitCode(name)).toBe(1);
-    expect((await codes(name)).find((l) => l.code === "start.failed")?.error).toMatch(/not FerretDB's \(db\.sqlite\)/);
+    expect((await codes(name)).find((l) => l.code === "start.failed")?.error).toMatch(
+      /not FerretDB's \(db\.sqlite\)/,
+    );
     expect(readdirSync(other)).toEqual(["db.sqlite"]);
   }, 120_000);
 });

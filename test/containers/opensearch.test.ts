@@ -69,7 +69,9 @@ async function logged(name: string, code: string) {
 async function api(ip: string, method: string, path: string, body?: unknown) {
   const r = await fetch(`http://${ip}:${HTTP}${path}`, {
     method,
-    ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { "content-type": "application/json" } }),
+    ...(body === undefined
+      ? {}
+      : { body: JSON.stringify(body), headers: { "content-type": "application/json" } }),
     signal: AbortSignal.timeout(30_000),
   });
   return { status: r.status, body: (await r.json()) as Record<string, unknown> };
@@ -161,7 +163,10 @@ describe("opensearch", { shuffle: false }, () => {
     );
     expect(health?.body.cluster_name).toBe(`${CLUSTER}-opensearch`);
     // Node 2 serves the document node 1 holds.
-    expect((await api(ip2, "GET", "/notes/_doc/1")).body._source).toEqual({ body: "kept on a data node", n: 1 });
+    expect((await api(ip2, "GET", "/notes/_doc/1")).body._source).toEqual({
+      body: "kept on a data node",
+      n: 1,
+    });
   }, 900_000);
 
   it("refuses a volume that holds files that are not its own, and leaves them", async () => {
@@ -170,7 +175,9 @@ describe("opensearch", { shuffle: false }, () => {
     writeFileSync(join(other, "index.bin"), "someone else's");
     const name = await start(rig.block.address(53), other, "1");
     expect(Number((await podman(["wait", name])).stdout.trim())).toBe(1);
-    expect((await codes(name)).find((l) => l.code === "start.failed")?.error).toMatch(/not OpenSearch's \(index\.bin\)/);
+    expect((await codes(name)).find((l) => l.code === "start.failed")?.error).toMatch(
+      /not OpenSearch's \(index\.bin\)/,
+    );
     expect(readdirSync(other)).toEqual(["index.bin"]);
   }, 120_000);
 });

@@ -31,7 +31,10 @@ const Env = z.object({
   CLUSTER: z
     .string({ error: "required: the cluster's name" })
     .regex(/^[a-z][a-z0-9-]*$/, "the cluster's name"),
-  SERVICE: z.string().regex(/^[a-z][a-z0-9-]*$/, "a service name").default("cassandra"),
+  SERVICE: z
+    .string()
+    .regex(/^[a-z][a-z0-9-]*$/, "a service name")
+    .default("cassandra"),
   HEAP_MB: int(256, 65536, 1024),
   ETCD_ENDPOINTS: etcdEndpoints,
   VOLUME_DIR: z.string().default("/data"),
@@ -96,7 +99,10 @@ await runProgram(log, async () => {
   if (password.created) log.info("password.created", { code: "password.created", parameter });
 
   for (const d of OURS) if (d !== "lost+found") mkdirSync(join(env.VOLUME_DIR, d), { recursive: true });
-  for (const d of [env.VOLUME_DIR, ...[...OURS].filter((d) => d !== "lost+found").map((d) => join(env.VOLUME_DIR, d))])
+  for (const d of [
+    env.VOLUME_DIR,
+    ...[...OURS].filter((d) => d !== "lost+found").map((d) => join(env.VOLUME_DIR, d)),
+  ])
     chownSync(d, ids.uid, ids.gid);
   mkdirSync(env.CONFIG_DIR, { recursive: true });
   const writeYaml = (seeds: string[]) => {
@@ -155,7 +161,12 @@ await runProgram(log, async () => {
       `${join(env.HOME_DIR, "conf")}:${lib}/*`,
       "org.apache.cassandra.service.CassandraDaemon",
     ],
-    { ...ids, cwd: env.HOME_DIR, stdio: ["ignore", "inherit", "inherit"], env: { PATH: process.env.PATH, LANG: "C.UTF-8" } },
+    {
+      ...ids,
+      cwd: env.HOME_DIR,
+      stdio: ["ignore", "inherit", "inherit"],
+      env: { PATH: process.env.PATH, LANG: "C.UTF-8" },
+    },
   );
   const exited = new Promise<string>((resolve) =>
     server.once("exit", (code, signal) => resolve(String(code ?? signal))),
@@ -207,7 +218,12 @@ await runProgram(log, async () => {
   } else {
     await ready.client.shutdown();
   }
-  log.info("listening", { code: "listening", address: env.LISTEN_ADDRESS, cql: env.CQL_PORT, storage: env.STORAGE_PORT });
+  log.info("listening", {
+    code: "listening",
+    address: env.LISTEN_ADDRESS,
+    cql: env.CQL_PORT,
+    storage: env.STORAGE_PORT,
+  });
   const failed = exited.then((how) =>
     stopping ? new Promise<never>(() => {}) : Promise.reject(new Error(`cassandra exited (${how})`)),
   );

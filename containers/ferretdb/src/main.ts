@@ -27,7 +27,10 @@ const Env = z.object({
   CLUSTER: z
     .string({ error: "required: the cluster's name (the password's parameter)" })
     .regex(/^[a-z][a-z0-9-]*$/, "the cluster's name"),
-  SERVICE: z.string().regex(/^[a-z][a-z0-9-]*$/, "a service name").default("ferretdb"),
+  SERVICE: z
+    .string()
+    .regex(/^[a-z][a-z0-9-]*$/, "a service name")
+    .default("ferretdb"),
   /** The volume's mount point in the container: `sqlite/` holds the databases, `state/` FerretDB's own state. */
   VOLUME_DIR: z.string().default("/data"),
   FERRETDB_BIN: z.string().default("/usr/local/bin/ferretdb"),

@@ -5,7 +5,15 @@
 // bootstraps a new cluster; the others join it. No secret is involved: the cluster has no sign-in
 // (the security plugin is not among the jars), so it listens on the node's private address only.
 import { spawn } from "node:child_process";
-import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import {
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
 import { parsePresence, servicePrefix } from "../../../functions/domain/presence.ts";
@@ -26,7 +34,10 @@ const Env = z.object({
   CLUSTER: z
     .string({ error: "required: the cluster's name" })
     .regex(/^[a-z][a-z0-9-]*$/, "the cluster's name"),
-  SERVICE: z.string().regex(/^[a-z][a-z0-9-]*$/, "a service name").default("opensearch"),
+  SERVICE: z
+    .string()
+    .regex(/^[a-z][a-z0-9-]*$/, "a service name")
+    .default("opensearch"),
   /** This unit's instance (`%i`): the node's name is `<service>-<instance>`; instance 1 bootstraps. */
   INSTANCE: z.string().regex(/^[a-z0-9-]{1,32}$/, "the unit's instance (%i)"),
   HEAP_MB: int(128, 65536, 512),
@@ -130,7 +141,12 @@ await runProgram(log, async () => {
       `${lib}/*`,
       "org.opensearch.bootstrap.OpenSearch",
     ],
-    { ...ids, cwd: env.HOME_DIR, stdio: ["ignore", "inherit", "inherit"], env: { PATH: process.env.PATH, LANG: "C.UTF-8" } },
+    {
+      ...ids,
+      cwd: env.HOME_DIR,
+      stdio: ["ignore", "inherit", "inherit"],
+      env: { PATH: process.env.PATH, LANG: "C.UTF-8" },
+    },
   );
   const exited = new Promise<string>((resolve) =>
     server.once("exit", (code, signal) => resolve(String(code ?? signal))),
@@ -140,9 +156,9 @@ await runProgram(log, async () => {
     async () => {
       if (server.exitCode !== null || server.signalCode !== null)
         throw new Error(`opensearch exited (${server.exitCode ?? server.signalCode}) while starting`);
-      const r = await fetch(`http://${env.LISTEN_ADDRESS}:${env.HTTP_PORT}/`, { signal: AbortSignal.timeout(2000) }).catch(
-        () => undefined,
-      );
+      const r = await fetch(`http://${env.LISTEN_ADDRESS}:${env.HTTP_PORT}/`, {
+        signal: AbortSignal.timeout(2000),
+      }).catch(() => undefined);
       return r?.ok || undefined;
     },
     { timeoutMs: 300_000, intervalMs: 500 },

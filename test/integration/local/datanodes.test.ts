@@ -20,7 +20,11 @@ async function ferretdb() {
 }
 
 /** Runs `f` with a client signed in as the service's administrator; undefined when it cannot. */
-async function asAdmin<T>(at: { address: string; port: number }, password: string, f: (c: MongoClient) => Promise<T>) {
+async function asAdmin<T>(
+  at: { address: string; port: number },
+  password: string,
+  f: (c: MongoClient) => Promise<T>,
+) {
   const c = new MongoClient(`mongodb://${at.address}:${at.port}/`, {
     auth: { username: "admin", password },
     authSource: "admin",
@@ -40,7 +44,11 @@ describe("data nodes on a local cluster", { shuffle: false }, () => {
     const first = await pollUntil(ferretdb, { timeoutMs: 600_000, intervalMs: 2000 });
     expect(first, JSON.stringify((await status(lc.dir)).services.map((x) => x.name))).toBeDefined();
     expect(first!.role).toBe("data");
-    const ssm = new SSMClient({ endpoint: lc.state.motoEndpoint, region: LOCAL_REGION, credentials: lc.state.admin });
+    const ssm = new SSMClient({
+      endpoint: lc.state.motoEndpoint,
+      region: LOCAL_REGION,
+      credentials: lc.state.admin,
+    });
     const password = (
       await ssm.send(
         new GetParameterCommand({
@@ -50,7 +58,10 @@ describe("data nodes on a local cluster", { shuffle: false }, () => {
       )
     ).Parameter!.Value!;
     await asAdmin(first!, password, (c) =>
-      c.db("team").collection("kept").insertOne({ _id: "doc-1" as never, body: "written on a data node" }),
+      c
+        .db("team")
+        .collection("kept")
+        .insertOne({ _id: "doc-1" as never, body: "written on a data node" }),
     );
     await kill(lc.dir, first!.node, () => {});
     const moved = await pollUntil(
@@ -64,9 +75,12 @@ describe("data nodes on a local cluster", { shuffle: false }, () => {
     expect(moved!.role).toBe("data");
     const doc = await pollUntil(
       () =>
-        asAdmin(moved!, password, (c) => c.db("team").collection("kept").findOne({ _id: "doc-1" as never })).catch(
-          () => undefined,
-        ),
+        asAdmin(moved!, password, (c) =>
+          c
+            .db("team")
+            .collection("kept")
+            .findOne({ _id: "doc-1" as never }),
+        ).catch(() => undefined),
       { timeoutMs: 120_000, intervalMs: 2000 },
     );
     expect(doc).toEqual({ _id: "doc-1", body: "written on a data node" });

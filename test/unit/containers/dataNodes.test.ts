@@ -45,7 +45,10 @@ describe("cassandra's seeds", () => {
   it("are the announced storage addresses, or the node itself when none is announced", () => {
     expect(
       seedAddresses(
-        [announced("10.0.2.9", { cql: 8942, storage: 8700 }), announced("10.0.1.7", { cql: 8942, storage: 8700 })],
+        [
+          announced("10.0.2.9", { cql: 8942, storage: 8700 }),
+          announced("10.0.1.7", { cql: 8942, storage: 8700 }),
+        ],
         "10.0.0.5",
         "storage",
         8700,
@@ -82,9 +85,12 @@ describe("the data services in the repository's catalog", () => {
     expect(placed.map((u) => r.placement[u]![0]).sort()).toEqual(["i-d1", "i-d2"]);
     // The third waits for a third data node, saying why.
     const waiting = DATA.filter((u) => !r.placement[u]);
-    expect(r.unplaceable.filter((x) => waiting.includes(x.unit)).map((x) => x.reason).join()).toMatch(
-      /conflicting unit/,
-    );
+    expect(
+      r.unplaceable
+        .filter((x) => waiting.includes(x.unit))
+        .map((x) => x.reason)
+        .join(),
+    ).toMatch(/conflicting unit/);
     // Their presence sidecars follow them.
     for (const u of placed) expect(r.placement[`presence@${u}`]).toEqual(r.placement[u]);
   });
