@@ -31,9 +31,10 @@ POM
   grep -o "$repo/[^ ]*\.jar" "$dir/list.txt" | sed "s#^$repo/##" | sort -u
 }
 
-# The server's optional dependencies are part of the distribution too: log4j's implementation, and
-# the geometry libraries of geo shapes.
+# The distribution's lib/ also holds the server's optional dependencies (log4j's implementation, the
+# geometry libraries of geo shapes) and the class loader of plugins that extend others.
 resolve server "org.opensearch:opensearch:$VERSION" org.apache.logging.log4j:log4j-core:2.25.4 \
+  "org.opensearch:opensearch-plugin-classloader:$VERSION" \
   org.locationtech.spatial4j:spatial4j:0.7 org.locationtech.jts:jts-core:1.15.0 >"$work/server.txt"
 {
   echo "# <folder in the image's /usr/share/opensearch> <jar> <path on Maven Central> <sha256>; written by resolve.sh (OpenSearch $VERSION)"
