@@ -87,7 +87,10 @@ async function run(image: string, vars: Record<string, string>, volume: string, 
 
 /** `pairs` timings of `op` and of `base`, alternating in 3 rounds after a warm-up of 20 each. */
 async function paired(op: (i: number) => Promise<unknown>, base: () => Promise<unknown>) {
-  for (let i = 0; i < 20; i++) (await op(-1 - i), await base());
+  for (let i = 0; i < 20; i++) {
+    await op(-1 - i);
+    await base();
+  }
   const a: number[] = [];
   const b: number[] = [];
   let i = 0;
