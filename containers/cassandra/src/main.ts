@@ -51,6 +51,8 @@ export const cassandraPasswordParameter = (cluster: string, service: string) =>
 
 /** What Cassandra's own start script passes to a Java 11+ JVM so its libraries may reach JDK internals. */
 const jdkModuleOptions = [
+  // Cassandra installs a security manager for user functions; Java 18+ allows that only when asked.
+  "-Djava.security.manager=allow",
   "-Djdk.attach.allowAttachSelf=true",
   "--add-exports=java.base/jdk.internal.misc=ALL-UNNAMED",
   "--add-exports=java.base/jdk.internal.ref=ALL-UNNAMED",
@@ -150,6 +152,8 @@ await runProgram(log, async () => {
       `-Xmx${env.HEAP_MB}m`,
       "-XX:+UseG1GC",
       "-Xss256k",
+      // A JVM out of memory stops rather than go on with a half-working node (Cassandra's advice).
+      "-XX:+ExitOnOutOfMemoryError",
       "-Djava.net.preferIPv4Stack=true",
       "-Dcassandra.jmx.local.port=7199",
       `-Dcassandra.config=file://${join(env.CONFIG_DIR, "cassandra.yaml")}`,
@@ -202,17 +206,30 @@ await runProgram(log, async () => {
   );
   if (!ready) throw new Error("cassandra did not answer CQL within 600 s");
   if (ready.user === "cassandra") {
-    // A new cluster: our superuser in, the well-known one locked (a random password, no login).
-    await ready.client.execute(
-      `CREATE ROLE IF NOT EXISTS ${ADMIN_ROLE} WITH SUPERUSER = true AND LOGIN = true AND PASSWORD = ?`,
-      [password.value],
+    // A new cluster: our superuser in, the well-known one locked (a random password, no login). CQL
+    // takes no bind marker for a password, so it is written in the statement as a literal (it holds
+    // no quote: checkPassword) and kept out of any error the statement's failure reports.
+    const locked = randomBytes(32).toString("base64url");
+    const run = async (c: Client, statement: string) => {
+      try {
+        await c.execute(statement);
+      } catch (e) {
+        const text = e instanceof Error ? e.message : String(e);
+        // eslint-disable-next-line preserve-caught-error -- the original's message may quote a password
+        throw new Error(text.replaceAll(password.value, "***").replaceAll(locked, "***"));
+      }
+    };
+    await run(
+      ready.client,
+      `CREATE ROLE IF NOT EXISTS ${ADMIN_ROLE} WITH SUPERUSER = true AND LOGIN = true AND PASSWORD = '${password.value}'`,
     );
     await ready.client.shutdown();
     const admin = signIn(ADMIN_ROLE, password.value);
     await admin.connect();
-    await admin.execute("ALTER ROLE cassandra WITH SUPERUSER = false AND LOGIN = false AND PASSWORD = ?", [
-      randomBytes(32).toString("base64url"),
-    ]);
+    await run(
+      admin,
+      `ALTER ROLE cassandra WITH SUPERUSER = false AND LOGIN = false AND PASSWORD = '${locked}'`,
+    );
     await admin.shutdown();
     log.info("admin.created", { code: "admin.created", role: ADMIN_ROLE });
   } else {
