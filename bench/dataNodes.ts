@@ -4,13 +4,16 @@
 // through a real client against a baseline measured in the same run on the same connection: for
 // FerretDB, insertOne + findOne by _id (official MongoDB driver) against the server's `ping`; for
 // OpenSearch (with --opensearch), index with refresh + get by id against `GET /` (REST).
-//   npx tsx bench/dataNodes.ts [--pairs 300] [--opensearch]
+// For Cassandra (with --cassandra), an INSERT + SELECT by key (npm cassandra-driver, prepared) against
+// `SELECT release_version FROM system.local`.
+//   npx tsx bench/dataNodes.ts [--pairs 300] [--opensearch] [--cassandra]
 import { execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs, promisify } from "node:util";
 import { GetParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
+import { auth, Client } from "cassandra-driver";
 import { MongoClient } from "mongodb";
 import { pollUntil } from "../functions/domain/poll.ts";
 import { CONTAINERS_CONF } from "../local/containers.ts";
@@ -21,7 +24,11 @@ import { PROJECT_ROOT } from "../local/paths.ts";
 import { out } from "./lib.ts";
 
 const { values } = parseArgs({
-  options: { pairs: { type: "string", default: "300" }, opensearch: { type: "boolean", default: false } },
+  options: {
+    pairs: { type: "string", default: "300" },
+    opensearch: { type: "boolean", default: false },
+    cassandra: { type: "boolean", default: false },
+  },
 });
 const PAIRS = Number(values.pairs);
 const CLUSTER = "bench";
@@ -110,7 +117,11 @@ async function paired(op: (i: number) => Promise<unknown>, base: () => Promise<u
 }
 
 try {
-  const which = ["ferretdb", ...(values.opensearch ? ["opensearch"] : [])];
+  const which = [
+    "ferretdb",
+    ...(values.opensearch ? ["opensearch"] : []),
+    ...(values.cassandra ? ["cassandra"] : []),
+  ];
   const tb = performance.now();
   await sh("bash", [join(PROJECT_ROOT, "containers", "build.sh"), ...which], { cwd: PROJECT_ROOT, env });
   const buildMs = performance.now() - tb;
@@ -205,6 +216,60 @@ try {
     out(`| GET / (baseline) | ${ms(pct(b, 0.5))} | ${ms(pct(b, 0.99))} | baseline | baseline |`);
     out(
       `| index (refresh) + get by id | ${ms(pct(a, 0.5))} | ${ms(pct(a, 0.99))} | ${(pct(a, 0.5) / pct(b, 0.5)).toFixed(1)}x | ${(pct(a, 0.99) / pct(b, 0.99)).toFixed(1)}x |`,
+    );
+  }
+  if (values.cassandra) {
+    const vol = join(dir, "cs");
+    mkdirSync(vol);
+    const vars = { CQL_PORT: "18942", STORAGE_PORT: "18700", HEAP_MB: "1024" };
+    const fresh = await run(images.cassandra!, vars, vol, "cs");
+    await podman(["stop", "-t", "120", fresh.name]);
+    const c = await run(images.cassandra!, vars, vol, "cs");
+    await new Promise((r) => setTimeout(r, 10_000));
+    const idle = await rssMiB(c.name);
+    const password = (
+      await new SSMClient({ endpoint: moto.endpoint, region: "eu-west-1", credentials: moto.admin }).send(
+        new GetParameterCommand({
+          Name: `/devcluster/${CLUSTER}/db/cassandra/admin/password`,
+          WithDecryption: true,
+        }),
+      )
+    ).Parameter!.Value!;
+    const client = new Client({
+      contactPoints: [`${ip}:18942`],
+      localDataCenter: "datacenter1",
+      authProvider: new auth.PlainTextAuthProvider("admin", password),
+    });
+    await client.connect();
+    await client.execute(
+      "CREATE KEYSPACE IF NOT EXISTS bench WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}",
+    );
+    await client.execute("CREATE TABLE IF NOT EXISTS bench.notes (id int PRIMARY KEY, body text)");
+    const { a, b } = await paired(
+      async (i) => {
+        await client.execute(
+          "INSERT INTO bench.notes (id, body) VALUES (?, ?)",
+          [i, `note ${i} from the bench`],
+          {
+            prepare: true,
+          },
+        );
+        const r = await client.execute("SELECT body FROM bench.notes WHERE id = ?", [i], { prepare: true });
+        if (!r.first()) throw new Error(`note ${i} not found`);
+      },
+      () => client.execute("SELECT release_version FROM system.local", [], { prepare: true }),
+    );
+    await client.shutdown();
+    out(
+      `cassandra image ${(await imageMB(images.cassandra!)).toFixed(0)} MB; start ${(fresh.startMs / 1000).toFixed(1)} s on an empty volume (admin made), ${(c.startMs / 1000).toFixed(1)} s on its data; idle RSS ${idle.toFixed(0)} MiB (heap 1024 MiB)`,
+    );
+    out(`| path | p50 ms | p99 ms | p50 ratio | p99 ratio |`);
+    out(`| --- | --- | --- | --- | --- |`);
+    out(
+      `| SELECT from system.local (baseline) | ${ms(pct(b, 0.5))} | ${ms(pct(b, 0.99))} | baseline | baseline |`,
+    );
+    out(
+      `| INSERT + SELECT by key | ${ms(pct(a, 0.5))} | ${ms(pct(a, 0.99))} | ${(pct(a, 0.5) / pct(b, 0.5)).toFixed(1)}x | ${(pct(a, 0.99) / pct(b, 0.99)).toFixed(1)}x |`,
     );
   }
 } finally {
