@@ -28,6 +28,8 @@ export function useLocalCluster(opts: {
   services?: string;
   /** Data nodes (`up --data`); none unless said. */
   data?: number;
+  /** etcd with TLS, client certificates and the nodes' roles (`up --etcd-tls`). */
+  etcdTls?: boolean;
 }): LocalClusterRig {
   const c = {} as LocalClusterRig;
   const progress = opts.progress ?? (() => {});
@@ -46,6 +48,7 @@ export function useLocalCluster(opts: {
         prefix: c.block.prefix,
         ...(opts.frontDoorTls ? { frontDoorTls: true } : {}),
         ...(opts.services ? { services: opts.services } : {}),
+        ...(opts.etcdTls ? { etcdTls: true } : {}),
       },
       progress,
     );
