@@ -4,16 +4,16 @@
 // `cassandra-driver` as the client: the admin role signs in, a row is written and read, the default
 // superuser is locked, and a restart keeps the row.
 import { execFile } from "node:child_process";
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { GetParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { auth, Client } from "cassandra-driver";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { pollUntil } from "../../functions/domain/poll.ts";
-import { PROJECT_ROOT } from "../../local/paths.ts";
 import { CONTAINERS_CONF } from "../../local/containers.ts";
 import type { AwsCredentials } from "../../local/moto.ts";
+import { builtImage } from "../rig/images.ts";
 import { useRig } from "../rig/index.ts";
 import { templateRoleStatements } from "../rig/roles.ts";
 
@@ -93,18 +93,7 @@ beforeAll(async () => {
   nodeCreds = await rig.roleCredentials(
     templateRoleStatements("node", { bucket: `${CLUSTER}-snapshots`, cluster: CLUSTER }),
   );
-  await sh("bash", [join(PROJECT_ROOT, "containers", "build.sh"), "cassandra"], {
-    cwd: PROJECT_ROOT,
-    env: podmanEnv,
-    maxBuffer: 16 * 1024 * 1024,
-    timeout: 900_000,
-  });
-  image = (
-    JSON.parse(readFileSync(join(PROJECT_ROOT, ".build", "containers", "images.json"), "utf8")) as Record<
-      string,
-      string
-    >
-  ).cassandra!;
+  image = await builtImage("cassandra");
 }, 900_000);
 
 afterEach(async () => {

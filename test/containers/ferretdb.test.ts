@@ -3,16 +3,16 @@
 // parameter store with the nodes' role from the template (moto enforces IAM), and the official
 // MongoDB driver (npm `mongodb`) as the client: sign-in, insert, find, a restart that keeps the data.
 import { execFile } from "node:child_process";
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { GetParameterCommand, PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { MongoClient } from "mongodb";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { pollUntil } from "../../functions/domain/poll.ts";
-import { PROJECT_ROOT } from "../../local/paths.ts";
 import { CONTAINERS_CONF } from "../../local/containers.ts";
 import type { AwsCredentials } from "../../local/moto.ts";
+import { builtImage } from "../rig/images.ts";
 import { useRig } from "../rig/index.ts";
 import { templateRoleStatements } from "../rig/roles.ts";
 
@@ -104,18 +104,7 @@ beforeAll(async () => {
   nodeCreds = await rig.roleCredentials(
     templateRoleStatements("node", { bucket: `${CLUSTER}-snapshots`, cluster: CLUSTER }),
   );
-  await sh("bash", [join(PROJECT_ROOT, "containers", "build.sh"), "ferretdb"], {
-    cwd: PROJECT_ROOT,
-    env: podmanEnv,
-    maxBuffer: 16 * 1024 * 1024,
-    timeout: 1_500_000,
-  });
-  image = (
-    JSON.parse(readFileSync(join(PROJECT_ROOT, ".build", "containers", "images.json"), "utf8")) as Record<
-      string,
-      string
-    >
-  ).ferretdb!;
+  image = await builtImage("ferretdb");
 }, 1_500_000);
 
 afterEach(async () => {

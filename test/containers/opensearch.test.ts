@@ -4,14 +4,14 @@
 // is indexed and found over OpenSearch's REST API, survives a restart of its node, and a second node
 // finds the first through the seed hosts its program wrote from etcd and joins its cluster.
 import { execFile } from "node:child_process";
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { Etcd3 } from "etcd3";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { pollUntil } from "../../functions/domain/poll.ts";
-import { PROJECT_ROOT } from "../../local/paths.ts";
 import { CONTAINERS_CONF } from "../../local/containers.ts";
+import { builtImage } from "../rig/images.ts";
 import { useRig } from "../rig/index.ts";
 
 const sh = promisify(execFile);
@@ -96,18 +96,7 @@ async function announce(ip: string, instance: string) {
 }
 
 beforeAll(async () => {
-  await sh("bash", [join(PROJECT_ROOT, "containers", "build.sh"), "opensearch"], {
-    cwd: PROJECT_ROOT,
-    env: podmanEnv,
-    maxBuffer: 16 * 1024 * 1024,
-    timeout: 900_000,
-  });
-  image = (
-    JSON.parse(readFileSync(join(PROJECT_ROOT, ".build", "containers", "images.json"), "utf8")) as Record<
-      string,
-      string
-    >
-  ).opensearch!;
+  image = await builtImage("opensearch");
 }, 900_000);
 
 afterEach(async () => {
