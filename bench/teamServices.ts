@@ -25,6 +25,12 @@ const { values } = parseArgs({ options: { services: { type: "string" } } });
 const SELECTION = values.services ?? "all";
 const run = promisify(execFile);
 const team = selectedServiceNames(readTeamDir(), parseServiceSelection(SELECTION));
+/** Data services run one per data node (their units conflict): as many data nodes as are selected. */
+const dataNodes = team.filter((s) =>
+  Object.entries(readTeamDir()).some(
+    ([f, t]) => f.startsWith(`${s}@`) && /^MachineMetadata=role=data$/m.test(t),
+  ),
+).length;
 const GOAL_MS = 5 * 60_000;
 
 /** Healthy service names now (presence's view, through status), with each one's node. */
@@ -66,13 +72,13 @@ async function memory(dir: string): Promise<Map<string, string>> {
 }
 
 /** One cluster: up (with `services`), then until every wanted service is healthy; the times in ms. */
-async function once(services: string, wanted: string[]) {
+async function once(services: string, wanted: string[], data = 0) {
   const base = mkdtempSync(join(tmpdir(), "devcluster-bench-team-"));
   const dir = join(base, "cluster");
   const block = reserveLocalClusterPrefix();
   const t0 = performance.now();
   try {
-    await up(dir, { main: 3, workers: 2, data: 0, prefix: block.prefix, services }, quiet);
+    await up(dir, { main: 3, workers: 2, data, prefix: block.prefix, services }, quiet);
     const upMs = performance.now() - t0;
     const first = new Map<string, number>();
     await pollUntil(
@@ -102,7 +108,7 @@ out(
   `images ready in ${built.seconds.toFixed(1)} s${built.failed.length ? ` (not built: ${built.failed.join(", ")})` : ""}`,
 );
 const plain = await once("none", baseServices);
-const all = await once(SELECTION, [...baseServices, ...team]);
+const all = await once(SELECTION, [...baseServices, ...team], dataNodes);
 out(`uptime: ${(await run("uptime")).stdout.trim()}`);
 out(`| run | up returned | every service healthy |`);
 out(`| --- | --- | --- |`);

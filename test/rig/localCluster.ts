@@ -26,6 +26,8 @@ export function useLocalCluster(opts: {
   frontDoorTls?: boolean;
   /** The team's services to run as well (`up --services`): "all" or names. */
   services?: string;
+  /** Data nodes (`up --data`); none unless said. */
+  data?: number;
   /** etcd with TLS, client certificates and the nodes' roles (`up --etcd-tls`). */
   etcdTls?: boolean;
 }): LocalClusterRig {
@@ -42,7 +44,7 @@ export function useLocalCluster(opts: {
       {
         main: 3,
         workers: 2,
-        data: 0,
+        data: opts.data ?? 0,
         prefix: c.block.prefix,
         ...(opts.frontDoorTls ? { frontDoorTls: true } : {}),
         ...(opts.services ? { services: opts.services } : {}),
