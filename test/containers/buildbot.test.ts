@@ -115,14 +115,27 @@ const workerEnv = (extra: Record<string, string> = {}) => ({
   ...extra,
 });
 
+/** Buildbot's session cookie, made when the UI's page is loaded with the front door's user. */
+let session = "";
+
 /** The web UI through the gate, from the front door's address (as the front door sends it) by default. */
 const api = (path: string, opts: Parameters<typeof httpAsk>[2] = {}): Promise<HttpAnswer> =>
   httpAsk({ address: ip, port: HTTP_PORT }, path, {
     localAddress: doorIp,
     ...opts,
-    headers: { "X-Remote-User": "alice", ...opts.headers },
+    headers: { "X-Remote-User": "alice", ...(session ? { cookie: session } : {}), ...opts.headers },
     signal: AbortSignal.timeout(30_000),
   });
+
+/** Load the UI's page as a browser does: Buildbot signs the front door's user in (RemoteUserAuth). */
+async function signIn() {
+  session = "";
+  const page = await api("/");
+  expect(page.status).toBe(200);
+  expect(page.body).toMatch(/"username":\s*"alice"/);
+  session = page.cookies.find((c) => c.startsWith("TWISTED_SESSION"))!;
+  expect(session).toBeDefined();
+}
 
 interface Build {
   buildid: number;
@@ -275,9 +288,15 @@ describe("buildbot", { shuffle: false }, () => {
     }
     await run(workerEnv(), "bbtest-worker", images.buildbot!);
     expect(await workerHealthy()).toBe(true);
+    await signIn();
     const build = await forceBuild();
     expect(build.results).toBe(0);
     expect(await checkOutput(build.buildid)).toMatch(/built on .* by buildbot/);
+    // The build's owner is the front door's user.
+    const props = JSON.parse((await api(`/api/v2/builds/${build.buildid}/properties`)).body) as {
+      properties: Record<string, [unknown, string]>[];
+    };
+    expect(props.properties[0]!.owner?.[0]).toBe("alice");
   }, 600_000);
 
   it("lets only the announced front doors (and the node itself) reach the web UI", async () => {

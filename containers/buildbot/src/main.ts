@@ -200,9 +200,16 @@ function webGate(o: {
     if (!o.allowed(client.remoteAddress)) {
       log.warn("caller.not_front_door", { code: "caller.not_front_door", address: client.remoteAddress });
       const body = '{"code":"caller.not_front_door","error":"only the front doors reach this service"}\n';
-      client.end(
-        `HTTP/1.1 403 Forbidden\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
+      // Answered once its request arrived (closing on unread data would reset the connection
+      // before the client reads the answer); whatever else it sends is read and dropped.
+      client.on("error", () => {});
+      client.setTimeout(5000, () => client.destroy());
+      client.once("data", () =>
+        client.end(
+          `HTTP/1.1 403 Forbidden\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
+        ),
       );
+      client.resume();
       return;
     }
     const upstream = connect(o.to.port, o.to.host);
@@ -430,7 +437,7 @@ async function startWorker(): Promise<Running> {
 
 /** What the worker logs when its master accepted it, and when the connection is gone. */
 const WORKER_CONNECTED = /Connected to .*; worker is ready/;
-const WORKER_LOST = /[Ll]ost (remote|connection)|Connection to .* (lost|failed)|Connection was refused/;
+const WORKER_LOST = /lost remote(?! step)|Connection to .* (lost|failed)|Connection was refused/;
 
 await runProgram(log, async () => {
   const role = process.env.ROLE ?? "master";
