@@ -133,7 +133,8 @@ async function signIn() {
   const page = await api("/");
   expect(page.status).toBe(200);
   expect(page.body).toMatch(/"username":\s*"alice"/);
-  session = page.cookies.find((c) => c.startsWith("TWISTED_SESSION"))!;
+  // The last one: the page first sets an anonymous session, then the signed-in one.
+  session = page.cookies.findLast((c) => c.startsWith("TWISTED_SESSION"))!;
   expect(session).toBeDefined();
 }
 

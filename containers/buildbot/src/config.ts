@@ -92,5 +92,7 @@ export function callerAllowed(
   if (!address) return false;
   const a = address.startsWith("::ffff:") ? address.slice(7) : address;
   if (!isIPv4(a)) return false;
-  return a === self || a.startsWith("127.") || isFrontDoor(a);
+  // 127.0.0.1 is where a connection to the node's own address comes from on loopback (a local
+  // cluster's nodes are 127.x addresses); no other loopback address stands for the node.
+  return a === self || a === "127.0.0.1" || isFrontDoor(a);
 }

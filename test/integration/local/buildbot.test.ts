@@ -87,8 +87,11 @@ describe("buildbot on the local cluster", { shuffle: false }, () => {
     });
     cookie = signed.cookies.find((c) => c.startsWith("devcluster_session="))!;
     expect(cookie).toBeDefined();
+    // The UI's page: Buildbot signs in the user the front door names (RemoteUserAuth) and keeps
+    // her in its own session cookie, which the browser sends with the API calls that follow.
     const ui = await askUntil("/", (a) => a.status === 200);
-    expect(ui.body).toContain("buildbot");
+    expect(ui.body).toMatch(/"username":\s*"alice"/);
+    cookie = `${cookie}; ${ui.cookies.findLast((c) => c.startsWith("TWISTED_SESSION"))!}`;
   }, 900_000);
 
   it("runs a build forced through the REST API on the Linux worker", async () => {

@@ -82,6 +82,7 @@ describe("buildbot's web gate", () => {
 
   it("refuses any other caller, whatever it sends", () => {
     expect(allowed("10.0.2.8")).toBe(false);
+    expect(allowed("127.0.0.2")).toBe(false);
     expect(allowed("::1")).toBe(false);
     expect(allowed(undefined)).toBe(false);
   });
