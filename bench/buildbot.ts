@@ -73,7 +73,9 @@ try {
     out("| image build | seconds | vs redis cold |");
     out("|---|---|---|");
     out(`| redis, cold (baseline) | ${redisCold.toFixed(1)} | 1.0x |`);
-    out(`| buildbot, cold (wheels from PyPI) | ${bbCold.toFixed(1)} | ${(bbCold / redisCold).toFixed(1)}x |`);
+    out(
+      `| buildbot, cold (wheels already in .build/downloads) | ${bbCold.toFixed(1)} | ${(bbCold / redisCold).toFixed(1)}x |`,
+    );
     out(`| buildbot, warm | ${bbWarm.toFixed(1)} | ${(bbWarm / redisCold).toFixed(2)}x |`);
   }
 
@@ -203,7 +205,7 @@ try {
       }),
     });
     if (r?.status !== 200) throw new Error(`force: ${r?.status} ${await r?.text()}`);
-    const [, buildsetId] = ((await r.json()) as { result: [number, unknown] }).result;
+    const [buildsetId] = ((await r.json()) as { result: [number, unknown] }).result;
     const done = await pollUntil(
       async () => {
         const bs = (await json(`/api/v2/buildsets/${String(buildsetId)}`)) as {
