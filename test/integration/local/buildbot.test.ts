@@ -3,19 +3,29 @@
 // SSM. A user made with the real Cognito API signs in at the front door, which passes her name to
 // Buildbot as X-Remote-User; she forces a build through the REST API over HTTPS and it succeeds on
 // the Linux worker. Slow: the image is built on a fresh machine, and the cluster is five nodes.
+import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { promisify } from "node:util";
 import { CognitoIdentityProviderClient } from "@aws-sdk/client-cognito-identity-provider";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cognitoUserDirectory } from "../../../functions/adapters/aws/cognitoUsers.ts";
 import { addUser } from "../../../functions/operations/users.ts";
 import { pollUntil } from "../../../functions/domain/poll.ts";
 import { status } from "../../../local/cluster/cluster.ts";
+import { CONTAINERS_CONF } from "../../../local/containers.ts";
 import { LOCAL_REGION } from "../../../local/moto.ts";
+import { PROJECT_ROOT } from "../../../local/paths.ts";
 import { useLocalCluster } from "../../rig/localCluster.ts";
 import { httpAsk, type HttpAnswer } from "../../rig/http.ts";
 
 const lc = useLocalCluster({ name: "buildbot", frontDoorTls: true, services: "buildbot,buildbot-worker" });
 const PASSWORD = "Correct-horse-42";
+const sh = promisify(execFile);
+const podman = (args: string[]) =>
+  sh("podman", args, { env: { ...process.env, CONTAINERS_CONF }, maxBuffer: 16 * 1024 * 1024 });
+/** A worker outside the cluster (the role of a team's Windows VM), started by the test. */
+const outsideWorker = `bbe2e-outside-${process.pid}`;
 let cookie = "";
 let ca = "";
 
@@ -77,6 +87,10 @@ beforeAll(async () => {
   });
 }, 60_000);
 
+afterAll(async () => {
+  await podman(["rm", "-f", "-t", "5", outsideWorker]).catch(() => {});
+}, 60_000);
+
 describe("buildbot on the local cluster", { shuffle: false }, () => {
   it("is healthy, behind sign-in at the front door", async () => {
     expect(await healthy("buildbot")).toBe(true);
@@ -129,4 +143,48 @@ describe("buildbot on the local cluster", { shuffle: false }, () => {
     };
     expect(props.properties[0]!.owner?.[0]).toBe("alice");
   }, 600_000);
+  it("lets a worker outside the cluster log in through the front door's port 9989 with its password from SSM", async () => {
+    // win-build1 is in the master's WORKERS: the master made its password. The real buildbot-worker
+    // plays the team's Windows VM here (it only logs in; windows-check is not run).
+    const door = (await frontDoor())!;
+    const image = (
+      JSON.parse(readFileSync(join(PROJECT_ROOT, ".build", "containers", "images.json"), "utf8")) as Record<
+        string,
+        string
+      >
+    ).buildbot!;
+    const creds = lc.state.admin;
+    await podman([
+      "run",
+      "-d",
+      "--name",
+      outsideWorker,
+      "--net",
+      "host",
+      ...Object.entries({
+        ROLE: "worker",
+        WORKER_NAME: "win-build1",
+        MASTER_HOST: door,
+        MASTER_PORT: "9989",
+        HEALTH_ADDRESS: door,
+        HEALTH_PORT: "18990",
+        CLUSTER: lc.state.clusterName,
+        AWS_REGION: LOCAL_REGION,
+        AWS_ENDPOINT_URL: lc.state.motoEndpoint,
+        AWS_ACCESS_KEY_ID: creds.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: creds.secretAccessKey,
+      }).flatMap(([k, v]) => ["-e", `${k}=${v}`]),
+      image,
+    ]);
+    const connected = await askUntil(
+      "/api/v2/workers?name=win-build1",
+      (a) =>
+        a.status === 200 &&
+        ((JSON.parse(a.body) as { workers: { connected_to: unknown[] }[] }).workers[0]?.connected_to.length ??
+          0) > 0,
+      {},
+      120_000,
+    );
+    expect(connected.status).toBe(200);
+  }, 300_000);
 });
