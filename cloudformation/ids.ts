@@ -26,6 +26,7 @@ export const Params = {
   gitSshCidr: "GitSshCidr",
   sftpCidr: "SftpCidr",
   buildbotWorkerCidr: "BuildbotWorkerCidr",
+  etcdTls: "EtcdTls",
 } as const;
 
 export const Conditions = {

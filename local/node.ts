@@ -36,6 +36,8 @@ export interface LocalNodeEnv {
   userPool?: { userPoolId: string; clientId: string };
   /** The snapshot bucket (database dumps go below db-dumps/ there). */
   snapshotBucket: string;
+  /** The members serve TLS (the stack's EtcdTls): etcd-amb reaches them with the node's certificate. */
+  etcdTls: boolean;
   /** The front door's certificate and key parameters, when the cluster serves HTTPS. */
   frontDoorTls?: { certParam: string; keyParam: string };
   /** AWS_* settings for programs on the node (the instance role and the VPC's endpoints on AWS). */
@@ -90,6 +92,7 @@ export function prepareLocalNode(root: string, instanceId: string, role: Role, e
         USER_POOL_CLIENT_ID: env.userPool?.clientId ?? "",
         SNAPSHOT_BUCKET: env.snapshotBucket,
         FILEDROP_SENDER: localFileDropSender(env.domain),
+        ETCD_TLS: String(env.etcdTls),
         ...(env.frontDoorTls
           ? { TLS_CERT_PARAM: env.frontDoorTls.certParam, TLS_KEY_PARAM: env.frontDoorTls.keyParam }
           : {}),

@@ -61,6 +61,7 @@ const SUBSTITUTIONS = {
   UserPoolClientId: Ids.authClient,
   SnapshotBucket: Ids.snapshotBucket,
   FileDropSender: Params.fileDropSender,
+  EtcdTls: Params.etcdTls,
 } as const;
 type ConfigParam = keyof typeof SUBSTITUTIONS;
 // Letters and underscores only: survives both URL-encoding (data URLs) and JSON unchanged.
@@ -164,6 +165,7 @@ export function ignitionConfig(role: Role, etcdVersion: string): IgnitionConfig 
         USER_POOL_CLIENT_ID: placeholder("UserPoolClientId"),
         SNAPSHOT_BUCKET: placeholder("SnapshotBucket"),
         FILEDROP_SENDER: placeholder("FileDropSender"),
+        ETCD_TLS: placeholder("EtcdTls"),
       }),
     ),
     // Nodes are replaced, not rebooted in place by the update engine: two main nodes rebooting at

@@ -151,6 +151,14 @@ export function addParameters(t: TemplateBuilder, o: SynthOptions): void {
       MaxLength: 1024,
     });
   }
+  // etcd's transport, for the members, the control plane and every node's etcd-amb (decision 63).
+  t.parameter(Params.etcdTls, {
+    Type: "String",
+    Description:
+      "etcd with TLS and client certificates on client and peer traffic, and its roles enforced; chosen when the cluster is created",
+    Default: "false",
+    AllowedValues: ["true", "false"],
+  });
   t.parameter(Params.alarmTopic, {
     Type: "String",
     Description: "SNS topic ARN the alarms notify (empty: alarms without actions)",

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Builds the etcd-amb image (etcd's gateway from Debian); --push sends it to the cluster's registry.
+# Builds the etcd-amb image (our TLS forwarder's bundle, etcd's gateway from Debian, the start
+# script); --push sends it to the cluster's registry.
 set -euo pipefail
 IMAGE_NAME=etcd-amb
 # shellcheck source=../lib/image.sh
 . "$(dirname "$0")/../lib/image.sh"
 parse_build_args "$@"
-# Everything comes from Debian's packages: the build context is empty.
-context="$PROJECT_ROOT/.build/containers/etcd-amb"
-rm -rf "$context" && mkdir -p "$context"
+context="$(stage_program etcd-amb)"
+cp "$(dirname "$0")/etcd-amb.sh" "$context/"
 finish_image "$context"

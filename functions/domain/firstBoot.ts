@@ -45,6 +45,8 @@ export interface ClusterEnv {
   SNAPSHOT_BUCKET: string;
   /** The file drop's sender of emailed links (a stack parameter; an SES-verified identity). */
   FILEDROP_SENDER: string;
+  /** "true": the members serve TLS and etcd-amb reaches them with the node's certificate. */
+  ETCD_TLS: string;
   /** The front door's certificate and key (SSM SecureString names): with them it serves HTTPS. */
   TLS_CERT_PARAM?: string;
   TLS_KEY_PARAM?: string;

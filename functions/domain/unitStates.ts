@@ -16,10 +16,11 @@ export const UNIT_STATES_TTL_SECONDS = 35;
  * the node and the units it has enabled, one `<unit> <state>[ enabled]` line each (the format
  * `parseUnitStates` reads); the record is written only when it changed, on a lease kept alive at
  * each look, so a node that stops publishing disappears from the view instead of showing stale
- * states. It talks to etcd's JSON gateway with curl (Flatcar ships it; no client to install): the
- * member on a main node (its own client URL from etcd.env), etcd-amb on 127.0.0.1 elsewhere
- * (`LOOPBACK` names the node's loopback address where nodes share one machine's). With an https
- * URL it presents the node's certificate.
+ * states. It talks to etcd with etcdctl (gRPC; first boot installs it on every node with etcd):
+ * the member on a main node (its own client URL from etcd.env, with the node's certificate when
+ * https), etcd-amb on 127.0.0.1 elsewhere (`LOOPBACK` names the node's loopback address where
+ * nodes share one machine's), which holds the node's certificate itself when the members serve TLS:
+ * its gRPC proxy serves no JSON gateway, so gRPC is what works on every node.
  */
 export const UNIT_STATES_PROGRAM = `#!/bin/bash
 # devcluster: publish this node's unit states to etcd (${UNIT_STATES_PREFIX}<instance id>/units).
@@ -28,7 +29,6 @@ ROOT="\${ROOT:-}"
 INTERVAL=\${UNIT_STATES_INTERVAL:-${UNIT_STATES_INTERVAL_SECONDS}}
 TTL=${UNIT_STATES_TTL_SECONDS}
 setting() { sed -n "s/^$1=//p" "$2" 2>/dev/null | tail -n 1 | tr -d '"'; }
-b64() { printf '%s' "$1" | base64 -w0; }
 endpoint() {
   local url
   url="$(setting ETCD_ADVERTISE_CLIENT_URLS "$ROOT/etc/etcd/etcd.env")"
@@ -36,10 +36,11 @@ endpoint() {
   local lo; lo="$(setting LOOPBACK "$ROOT/etc/devcluster/node.env")"
   echo "http://\${lo:-127.0.0.1}:${ETCD_CLIENT_PORT}"
 }
-call() { # <path> <json body>: POST to etcd's JSON gateway at $url, the answer on stdout
+ctl() { # etcdctl against $url, with the node's certificate when it is https
   local tls=()
   [[ "$url" == https://* ]] && tls=(--cacert "$ROOT${NODE_PKI_DIR}/ca.crt" --cert "$ROOT${NODE_PKI_DIR}/node.crt" --key "$ROOT${NODE_PKI_DIR}/node.key")
-  curl -fsS -m 5 \${tls[@]+"\${tls[@]}"} -X POST "$url$1" -d "$2"
+  ETCDCTL_API=3 "$ROOT/opt/bin/etcdctl" --endpoints="$url" --dial-timeout=3s --command-timeout=5s \
+    \${tls[@]+"\${tls[@]}"} "$@"
 }
 states() {
   local units=() enabled=() f u i e
@@ -57,22 +58,22 @@ states() {
 }
 id="$(setting INSTANCE_ID "$ROOT/etc/devcluster/node.env")"
 [ -n "$id" ] || { echo "unit states: no INSTANCE_ID in $ROOT/etc/devcluster/node.env" >&2; exit 2; }
-key="$(b64 "${UNIT_STATES_PREFIX}$id/units")"
+key="${UNIT_STATES_PREFIX}$id/units"
 lease=""; last=""; url=""
 # A stopped node program takes its record with it (a stopped node's units are not running).
-trap '[ -n "$lease" ] && call /v3/lease/revoke "{\\"ID\\":\\"$lease\\"}" >/dev/null 2>&1; exit 0' TERM INT
+trap '[ -n "$lease" ] && ctl lease revoke "$lease" >/dev/null 2>&1; exit 0' TERM INT
 while :; do
   url="$(endpoint)" # read at each look: a main node's member may change its URL (TLS)
   now="$(states)"
-  if [ -n "$lease" ] && ! call /v3/lease/keepalive "{\\"ID\\":\\"$lease\\"}" 2>/dev/null | grep -q '"TTL"'; then
+  if [ -n "$lease" ] && ! ctl lease keep-alive --once "$lease" 2>/dev/null | grep -q "TTL("; then
     lease="" # expired (etcd unreachable for longer than the lease): a new lease and a new record
   fi
   if [ -z "$lease" ]; then
-    lease="$(call /v3/lease/grant "{\\"TTL\\":$TTL}" 2>/dev/null | sed -n 's/.*"ID":"\\([0-9]*\\)".*/\\1/p')"
+    lease="$(ctl lease grant "$TTL" 2>/dev/null | sed -n 's/^lease \\([0-9a-f]*\\) granted.*/\\1/p')"
     last=""
   fi
   if [ -n "$lease" ] && [ "$now" != "$last" ]; then
-    if call /v3/kv/put "{\\"key\\":\\"$key\\",\\"value\\":\\"$(b64 "$now")\\",\\"lease\\":\\"$lease\\"}" >/dev/null; then
+    if ctl put --lease="$lease" -- "$key" "$now" >/dev/null; then
       last="$now"
     else
       lease=""

@@ -12,7 +12,7 @@ import { runDemo } from "./demo.ts";
 
 export const LOCAL_USAGE = `usage: npx devcluster local <subcommand> [--dir DIR] [--json]
 
-  up [--main 3] [--workers 2] [--data 0] [--prefix 127.77] [--tls] [--services all|NAME,...]
+  up [--main 3] [--workers 2] [--data 0] [--prefix 127.77] [--tls] [--etcd-tls] [--services all|NAME,...]
                                            start moto, create the stack, launch the nodes, form etcd
   status                                   nodes, etcd members, DNS records, units per node, snapshots
   scale <main|worker|data> <n>             resize a group; the lifecycle handler answers each change
@@ -50,13 +50,14 @@ const common: Record<string, Opt> = {
 };
 const SUBS: Record<string, Sub> = {
   up: {
-    usage: `up [--main 3] [--workers 2] [--data 0] [--prefix 127.77] [--tls] [--services all|NAME,...]\n  --main is odd, 3 to 9; --workers and --data 0 to ${LOCAL_GROUP_MAX}. If --dir holds a stopped cluster's\n  state, it is moved aside to <dir>.previous first (and up says so). --tls: the front doors serve\n  HTTPS for *.<domain> with a CA made for the cluster (<dir>/frontdoor-ca.pem); HTTP then redirects.\n  --services: the team's services (functions/catalog/team/) to run as well: all, or names such as\n  gerrit,phpapp (with the services they use); default none.`,
+    usage: `up [--main 3] [--workers 2] [--data 0] [--prefix 127.77] [--tls] [--etcd-tls] [--services all|NAME,...]\n  --main is odd, 3 to 9; --workers and --data 0 to ${LOCAL_GROUP_MAX}. If --dir holds a stopped cluster's\n  state, it is moved aside to <dir>.previous first (and up says so). --tls: the front doors serve\n  HTTPS for *.<domain> with a CA made for the cluster (<dir>/frontdoor-ca.pem); HTTP then redirects.\n  --etcd-tls: etcd serves TLS with client certificates and enforces the nodes' roles.\n  --services: the team's services (functions/catalog/team/) to run as well: all, or names such as\n  gerrit,phpapp (with the services they use); default none.`,
     options: {
       main: { type: "string" },
       workers: { type: "string" },
       data: { type: "string" },
       prefix: { type: "string" },
       tls: { type: "boolean" },
+      "etcd-tls": { type: "boolean" },
       services: { type: "string" },
     },
     positionals: 0,
@@ -221,6 +222,7 @@ export async function localCommand(args: string[]): Promise<number> {
           data: int("--data", v.data as string | undefined, 0),
           prefix: v.prefix as string | undefined,
           ...(v.tls ? { frontDoorTls: true } : {}),
+          ...(v["etcd-tls"] ? { etcdTls: true } : {}),
           ...(v.services !== undefined ? { services: v.services as string } : {}),
         },
         progress,

@@ -37,6 +37,7 @@ import {
   LOCAL_STACK,
 } from "./deploy.ts";
 import { collectStatus, type ClusterStatus } from "./status.ts";
+import { localEtcdTls } from "./etcdTls.ts";
 import { isRunning, motoPidPath, readState, writeState, type LocalState } from "./state.ts";
 import { attach, liveNodeProcesses, requireState } from "./attach.ts";
 import { startFunctionsHost, stopFunctionsHost } from "./functionsHost.ts";
@@ -87,6 +88,12 @@ export interface UpOptions {
    * default catalog alone) or names; the stack's `services` setting, as `sls deploy --param` sets it.
    */
   services?: string;
+  /**
+   * etcd with TLS and client certificates on client and peer traffic and the nodes' roles enforced
+   * (the stack's `etcdTls` setting): the members, the control plane, every node's etcd-amb and the
+   * operator's tools (status) speak TLS.
+   */
+  etcdTls?: boolean;
 }
 
 export function ensureInstalled(progress: Progress) {
@@ -217,6 +224,7 @@ export async function up(dir: string, opts: UpOptions, progress: Progress): Prom
       workerDesired: opts.workers,
       dataSize: opts.data,
       services,
+      etcdTls: String(opts.etcdTls ?? false),
     },
     progress,
   );
@@ -335,7 +343,9 @@ export async function waitHealthy(dir: string, state: LocalState, progress: Prog
 export async function status(dir: string, state = requireState(dir)): Promise<ClusterStatus> {
   const groups = groupsNow();
   const { listValidSnapshots } = await import("./snapshots.ts");
+  const etcdTls = await localEtcdTls(state);
   return collectStatus({
+    ...(etcdTls ? { etcdTls } : {}),
     root: dir,
     state,
     groups,

@@ -47,6 +47,8 @@ export interface PackageSettings {
   dataSize: number;
   /** The team's services the cluster runs (the stack's `services` param: all, none, or names). */
   services: string;
+  /** etcd with TLS and client certificates (the stack's `etcdTls` param: "true" or "false"). */
+  etcdTls: string;
 }
 
 /** Builds per content, packages per content and settings: `.build/local/{service,packages}/`. */

@@ -94,6 +94,7 @@ export async function deliverChanges(opts: {
           domain: state.domain,
           zoneId: state.zoneId,
           snapshotBucket: state.bucket,
+          etcdTls: state.functionEnv.ETCD_TLS === "true",
           ...(state.userPool ? { userPool: state.userPool } : {}),
           ...(state.frontDoorTls ? { frontDoorTls: state.frontDoorTls } : {}),
           // A node's programs (presence-dns) call AWS with the instance profile's role, as on EC2.

@@ -4,10 +4,13 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { createConnection } from "node:net";
+import { get as httpGet } from "node:http";
+import { get as httpsGet, type Agent as HttpsAgent } from "node:https";
 import { Etcd3 } from "etcd3";
 import { ListResourceRecordSetsCommand, type Route53Client } from "@aws-sdk/client-route-53";
 import type { Groups } from "../../functions/ports/index.ts";
-import { etcdClientUrl } from "../../functions/domain/model.ts";
+import { etcdUrls } from "../../functions/domain/model.ts";
+import { grpcTlsOptions, httpsAgent, type EtcdClientTls } from "../../functions/adapters/etcd/tls.ts";
 import { isNodeUp, nodeDir } from "../node.ts";
 import { pidAlive, readPidFile } from "../processes.ts";
 import type { LocalState } from "./state.ts";
@@ -111,11 +114,13 @@ export function unitsOnNode(root: string, id: string): UnitStatus[] {
 }
 
 /** The member list from whichever member answers first, with each member's health and leadership. */
-export async function etcdMembers(ips: string[]): Promise<ClusterStatus["etcd"]> {
+export async function etcdMembers(ips: string[], tls?: EtcdClientTls): Promise<ClusterStatus["etcd"]> {
   if (ips.length === 0) return { reachable: false, members: [] };
+  const client = (hosts: string[]) => new Etcd3({ hosts, dialTimeout: 1000, ...grpcTlsOptions(tls) });
+  const agent = tls && httpsAgent(tls);
   // One client per endpoint, asked at once: a member killed a moment ago (its breaker not yet open,
   // its connection still half there) costs one deadline and never makes the cluster look unreachable.
-  const clients = ips.map((ip) => new Etcd3({ hosts: [etcdClientUrl(ip)], dialTimeout: 1000 }));
+  const clients = ips.map((ip) => client([etcdUrls(Boolean(tls)).client(ip)]));
   try {
     const list = await Promise.any(
       clients.map((c) => c.cluster.memberList({}, { deadline: Date.now() + 2000 })),
@@ -126,14 +131,9 @@ export async function etcdMembers(ips: string[]): Promise<ClusterStatus["etcd"]>
         let leader = false;
         const url = m.clientURLs[0];
         if (url) {
-          try {
-            const res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(1000) });
-            healthy = res.ok && ((await res.json()) as { health?: string }).health === "true";
-          } catch {
-            healthy = false;
-          }
+          healthy = await memberHealthy(url, agent);
           if (healthy) {
-            const one = new Etcd3({ hosts: [url], dialTimeout: 1000 });
+            const one = client([url]);
             try {
               const s = await one.maintenance.status({ deadline: Date.now() + 1000 });
               leader = s.leader === s.header.member_id;
@@ -159,7 +159,32 @@ export async function etcdMembers(ips: string[]): Promise<ClusterStatus["etcd"]>
     return { reachable: false, members: [] };
   } finally {
     for (const c of clients) c.close();
+    agent?.destroy();
   }
+}
+
+/** A member's `/health` says it is healthy within a second (over https with the certificate when it serves TLS). */
+function memberHealthy(url: string, agent: HttpsAgent | undefined): Promise<boolean> {
+  return new Promise((done) => {
+    const req = (url.startsWith("https:") ? httpsGet : httpGet)(
+      `${url}/health`,
+      { timeout: 1000, ...(agent ? { agent } : {}) },
+      (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (c: string) => (body += c));
+        res.on("end", () => {
+          try {
+            done(res.statusCode === 200 && (JSON.parse(body) as { health?: string }).health === "true");
+          } catch {
+            done(false);
+          }
+        });
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.on("error", () => done(false));
+  });
 }
 
 /** A TCP connection to host:port opens within `ms`. */
@@ -183,9 +208,17 @@ interface PresenceRecord {
 }
 
 /** Every `/services/<name>/instances/<id>` record (presence's JSON), with a live check of each. */
-async function announcedServices(ips: string[], domain: string): Promise<ServiceStatus[]> {
+async function announcedServices(
+  ips: string[],
+  domain: string,
+  tls?: EtcdClientTls,
+): Promise<ServiceStatus[]> {
   if (!ips.length) return [];
-  const client = new Etcd3({ hosts: ips.map(etcdClientUrl), dialTimeout: 1000 });
+  const client = new Etcd3({
+    hosts: ips.map(etcdUrls(Boolean(tls)).client),
+    dialTimeout: 1000,
+    ...grpcTlsOptions(tls),
+  });
   try {
     const all = await client.getAll().prefix("/services/").strings();
     const byName = new Map<string, ServiceStatus>();
@@ -258,6 +291,8 @@ export async function collectStatus(opts: {
   volumes?: () => Promise<VolumeRecord[]>;
   /** The snapshots of those volumes (what `lastSnapshot` is read from). */
   volumeSnapshots?: () => Promise<VolumeSnapshotRecord[]>;
+  /** The control plane's etcd certificate, when the members serve TLS (the cluster's ETCD_TLS). */
+  etcdTls?: EtcdClientTls;
 }): Promise<ClusterStatus> {
   const { root, state } = opts;
   const infos = await opts.groups.describeGroups(Object.values(state.groups));
@@ -279,10 +314,10 @@ export async function collectStatus(opts: {
     .sort((a, b) => a.role.localeCompare(b.role) || a.id.localeCompare(b.id));
   const mainIps = nodes.filter((n) => n.role === "main" && n.address).map((n) => n.address);
   const [etcd, dns, snapshots, services, containers, volumes, volumeSnaps] = await Promise.all([
-    etcdMembers(mainIps),
+    etcdMembers(mainIps, opts.etcdTls),
     records(opts.route53, state.zoneId),
     opts.snapshots ? opts.snapshots() : Promise.resolve([]),
-    announcedServices(mainIps, state.domain),
+    announcedServices(mainIps, state.domain, opts.etcdTls),
     containersUnder(root),
     opts.volumes ? opts.volumes() : Promise.resolve([]),
     opts.volumeSnapshots ? opts.volumeSnapshots() : Promise.resolve([]),

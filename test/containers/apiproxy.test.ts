@@ -6,18 +6,16 @@
 // proxy's per-route group check is its own.
 import { execFile } from "node:child_process";
 import { Agent, createServer, request, type IncomingMessage, type Server } from "node:http";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { promisify } from "node:util";
 import { GetParameterCommand, PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { Etcd3 } from "etcd3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pollUntil } from "../../functions/domain/poll.ts";
 import { encodeApiRoutes } from "../../functions/domain/apiRoutes.ts";
-import { PROJECT_ROOT } from "../../local/paths.ts";
 import { CONTAINERS_CONF } from "../../local/containers.ts";
 import type { AwsCredentials } from "../../local/moto.ts";
 import { useRig } from "../rig/index.ts";
+import { builtImages } from "../rig/images.ts";
 import { templateRoleStatements } from "../rig/roles.ts";
 
 const sh = promisify(execFile);
@@ -184,19 +182,7 @@ beforeAll(async () => {
   nodeCreds = await rig.roleCredentials(
     templateRoleStatements("node", { bucket: "notused", cluster: CLUSTER }),
   );
-  await sh("bash", [join(PROJECT_ROOT, "containers", "build.sh"), "redis", "apiproxy"], {
-    cwd: PROJECT_ROOT,
-    env: podmanEnv,
-    maxBuffer: 16 * 1024 * 1024,
-    timeout: 900_000,
-  });
-  Object.assign(
-    images,
-    JSON.parse(readFileSync(join(PROJECT_ROOT, ".build", "containers", "images.json"), "utf8")) as Record<
-      string,
-      string
-    >,
-  );
+  Object.assign(images, await builtImages(["redis", "apiproxy"]));
   upstream = await fakeUpstream();
   // The operator stores the purchased keys (as the admin, not the node: a node never writes them).
   const admin = new SSMClient({});

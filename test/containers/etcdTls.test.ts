@@ -1,10 +1,15 @@
 // The node programs against a member with TLS, client-certificate authentication and the nodes'
 // roles on: presence, given the files of its node's PKI directory, announces its own instance
 // over TLS; announcing another node's instance is denied and leaves that node's keys alone; https
-// endpoints without the files, or only some of them, are a configuration error (exit 2).
+// endpoints without the files, or only some of them, are a configuration error (exit 2). And
+// etcd-amb, the image every worker and data node runs (podman): its gRPC proxy holds the node's
+// certificate, so a plain client on the node's loopback (every node program, as nobody, with no key)
+// acts as the node: it reads /services/ and writes its own instance's presence, and is refused
+// /cluster/ and another node's presence; a client without a certificate is refused by the member.
 import { Etcd3 } from "etcd3";
+import { mkdirSync } from "node:fs";
 import { createServer, type Server } from "node:net";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { etcdAccess } from "../../functions/adapters/etcd/etcdAccess.ts";
 import { grpcTlsOptions } from "../../functions/adapters/etcd/tls.ts";
@@ -12,6 +17,7 @@ import { nodeAccess } from "../../functions/domain/etcdAccess.ts";
 import { pollUntil } from "../../functions/domain/poll.ts";
 import { instanceKey } from "../../functions/domain/presence.ts";
 import { useRig } from "../rig/index.ts";
+import { builtImage, podman, runDetached } from "../rig/images.ts";
 import { startTlsMember, type TlsMember } from "../rig/tlsMember.ts";
 import { byCode, startProgram, usePrograms } from "./programs.ts";
 
@@ -140,4 +146,88 @@ describe("node programs with etcd TLS and roles", () => {
     expect(await wrong.exited).toBe(2);
     expect(wrong.logs.find(byCode("config.invalid"))?.error).toMatch(/cannot read the etcd client key/);
   });
+});
+
+describe("etcd-amb with TLS: the node's programs reach the members as the node", () => {
+  let image = "";
+  const started: string[] = [];
+  const address = () => rig.block.address(60);
+  beforeAll(async () => {
+    image = await builtImage("etcd-amb");
+  }, 600_000);
+  afterAll(async () => {
+    for (const name of started) await podman(["rm", "-f", "-t", "2", name]).catch(() => {});
+  }, 60_000);
+
+  /** etcd-amb as its unit runs it, on `address`: the endpoints as the local resolver gives them (host:port). */
+  async function amb(pkiDir: string, etcdTls: string, at = address()): Promise<string> {
+    const name = `dc-test-etcd-amb-${process.pid}-${started.length}`;
+    started.push(name);
+    await runDetached({
+      name,
+      image,
+      options: ["--user", "0", "--cap-drop", "ALL"],
+      volumes: [`${pkiDir}:/etc/devcluster/pki:ro`],
+      env: { ETCD_TLS: etcdTls },
+      args: [`--listen-addr=${at}:2379`, `--endpoints=${member.endpoint.replace(/^https:\/\//, "")}`],
+    });
+    return name;
+  }
+
+  it("a plain client on the node's loopback reads /services/ and announces its own instance, as the node", async () => {
+    await amb(dirname(member.pkiFiles(W1).key), "true");
+    const local = new Etcd3({ hosts: [`http://${address()}:2379`], dialTimeout: 1500 });
+    try {
+      const key = `${instanceKey("hello", "1")}/port`;
+      const put = await pollUntil(
+        () =>
+          local
+            .put(key)
+            .value("8080")
+            .then(
+              () => true,
+              () => undefined,
+            ),
+        { timeoutMs: 30_000, intervalMs: 300 },
+      );
+      expect(put).toBe(true);
+      expect(await admin.get(key).string()).toBe("8080");
+      expect(await local.getAll().prefix("/services/").keys()).toContain(key);
+      // What the proxy did, the member logs as the node: the user is W1, not root.
+      await expect(local.get("/cluster/probe").string()).rejects.toThrow(/permission denied/i);
+      await admin.put(`${instanceKey("hello", "2")}/port`).value("w2's");
+      await expect(local.put(`${instanceKey("hello", "2")}/port`).value("w1's")).rejects.toThrow(
+        /permission denied/i,
+      );
+      expect(await admin.get(`${instanceKey("hello", "2")}/port`).string()).toBe("w2's");
+    } finally {
+      local.close();
+    }
+  }, 120_000);
+
+  it("a client without a certificate is refused by the member", async () => {
+    const bare = new Etcd3({
+      hosts: [member.endpoint],
+      dialTimeout: 1500,
+      credentials: { rootCertificate: Buffer.from(member.ca.certPem) },
+    });
+    try {
+      await expect(bare.get("/services/hello/instances/1/port").string()).rejects.toThrow();
+    } finally {
+      bare.close();
+    }
+  }, 60_000);
+
+  it("with ETCD_TLS=true but no node certificate, or an unknown ETCD_TLS, it stops at once (exit 2), saying why", async () => {
+    const empty = join(rig.dir, "no-pki");
+    mkdirSync(empty, { recursive: true });
+    const missing = await amb(empty, "true", rig.block.address(61));
+    expect(Number((await podman(["wait", missing])).stdout.trim())).toBe(2);
+    expect((await podman(["logs", missing])).stderr).toContain(
+      "etcd-amb: ETCD_TLS=true but /etc/devcluster/pki/ca.crt is missing or unreadable",
+    );
+    const bogus = await amb(empty, "yes", rig.block.address(62));
+    expect(Number((await podman(["wait", bogus])).stdout.trim())).toBe(2);
+    expect((await podman(["logs", bogus])).stderr).toContain("ETCD_TLS must be true or false (got 'yes')");
+  }, 120_000);
 });

@@ -11,10 +11,10 @@ import { promisify } from "node:util";
 import { GetParameterCommand, PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { pollUntil } from "../../functions/domain/poll.ts";
-import { PROJECT_ROOT } from "../../local/paths.ts";
 import { CONTAINERS_CONF } from "../../local/containers.ts";
 import type { AwsCredentials } from "../../local/moto.ts";
 import { useRig } from "../rig/index.ts";
+import { builtImage } from "../rig/images.ts";
 import { templateRoleStatements } from "../rig/roles.ts";
 
 const sh = promisify(execFile);
@@ -103,18 +103,7 @@ beforeAll(async () => {
   nodeCreds = await rig.roleCredentials(
     templateRoleStatements("node", { bucket: "notused", cluster: CLUSTER }),
   );
-  await sh("bash", [join(PROJECT_ROOT, "containers", "build.sh"), "gerrit"], {
-    cwd: PROJECT_ROOT,
-    env: podmanEnv,
-    maxBuffer: 16 * 1024 * 1024,
-    timeout: 900_000,
-  });
-  image = (
-    JSON.parse(readFileSync(join(PROJECT_ROOT, ".build", "containers", "images.json"), "utf8")) as Record<
-      string,
-      string
-    >
-  ).gerrit!;
+  image = await builtImage("gerrit");
 }, 900_000);
 
 afterEach(async () => {

@@ -11,10 +11,10 @@ import { GetParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { Etcd3 } from "etcd3";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { pollUntil } from "../../functions/domain/poll.ts";
-import { PROJECT_ROOT } from "../../local/paths.ts";
 import { CONTAINERS_CONF } from "../../local/containers.ts";
 import type { AwsCredentials } from "../../local/moto.ts";
 import { useRig } from "../rig/index.ts";
+import { builtImages } from "../rig/images.ts";
 import { templateRoleStatements } from "../rig/roles.ts";
 
 const sh = promisify(execFile);
@@ -209,19 +209,7 @@ beforeAll(async () => {
   );
   etcd.close();
   nodeCreds = await rig.roleCredentials(templateRoleStatements("node", { bucket: BUCKET, cluster: CLUSTER }));
-  await sh("bash", [join(PROJECT_ROOT, "containers", "build.sh"), "mariadb", "phpapp"], {
-    cwd: PROJECT_ROOT,
-    env: podmanEnv,
-    maxBuffer: 16 * 1024 * 1024,
-    timeout: 900_000,
-  });
-  Object.assign(
-    images,
-    JSON.parse(readFileSync(join(PROJECT_ROOT, ".build", "containers", "images.json"), "utf8")) as Record<
-      string,
-      string
-    >,
-  );
+  Object.assign(images, await builtImages(["mariadb", "phpapp"]));
 }, 900_000);
 
 // Every test's containers are gone before the next starts: they share the address and the port.

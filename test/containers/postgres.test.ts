@@ -2,7 +2,7 @@
 // loopback address, a directory as the service's volume, moto's SSM as the parameter store, and the
 // nodes' role from the template (moto enforces IAM), so the program can do exactly what a node may.
 import { execFile, spawn } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { GetParameterCommand, PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
@@ -20,6 +20,7 @@ import { PROJECT_ROOT } from "../../local/paths.ts";
 import { CONTAINERS_CONF } from "../../local/containers.ts";
 import type { AwsCredentials } from "../../local/moto.ts";
 import { useRig } from "../rig/index.ts";
+import { builtImage } from "../rig/images.ts";
 import { planDatabaseRestore, runDbTool } from "../../bin/ops/databases.ts";
 import type { OpsTarget } from "../../bin/ops/target.ts";
 import type { ClusterView } from "../../functions/domain/clusterView.ts";
@@ -232,18 +233,7 @@ beforeAll(async () => {
   ip = rig.block.address(40);
   await s3().send(new CreateBucketCommand({ Bucket: BUCKET }));
   nodeCreds = await rig.roleCredentials(templateRoleStatements("node", { bucket: BUCKET, cluster: CLUSTER }));
-  await sh("bash", [join(PROJECT_ROOT, "containers", "build.sh"), "postgres"], {
-    cwd: PROJECT_ROOT,
-    env: podmanEnv,
-    maxBuffer: 16 * 1024 * 1024,
-    timeout: 900_000,
-  });
-  image = (
-    JSON.parse(readFileSync(join(PROJECT_ROOT, ".build", "containers", "images.json"), "utf8")) as Record<
-      string,
-      string
-    >
-  ).postgres!;
+  image = await builtImage("postgres");
 }, 900_000);
 
 // Every test's containers are gone before the next starts: they share the address and the port.

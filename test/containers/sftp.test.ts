@@ -22,10 +22,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { pollUntil } from "../../functions/domain/poll.ts";
 import { signKeyList, type KeyListAccount } from "../../functions/domain/sshKeyList.ts";
 import { sshdConfig } from "../../containers/sftp/src/sshd.ts";
-import { PROJECT_ROOT } from "../../local/paths.ts";
 import { CONTAINERS_CONF } from "../../local/containers.ts";
 import type { AwsCredentials } from "../../local/moto.ts";
 import { useRig } from "../rig/index.ts";
+import { builtImage } from "../rig/images.ts";
 import { templateRoleStatements } from "../rig/roles.ts";
 
 const sh = promisify(execFile);
@@ -162,18 +162,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((ok) => server.listen(0, rig.block.address(2), ok));
   listsUrl = `http://${rig.block.address(2)}:${(server.address() as { port: number }).port}/`;
-  await sh("bash", [join(PROJECT_ROOT, "containers", "build.sh"), "sftp"], {
-    cwd: PROJECT_ROOT,
-    env: podmanEnv,
-    maxBuffer: 16 * 1024 * 1024,
-    timeout: 600_000,
-  });
-  image = (
-    JSON.parse(readFileSync(join(PROJECT_ROOT, ".build", "containers", "images.json"), "utf8")) as Record<
-      string,
-      string
-    >
-  ).sftp!;
+  image = await builtImage("sftp");
 }, 900_000);
 
 afterEach(async () => {

@@ -26,6 +26,8 @@ export function useLocalCluster(opts: {
   frontDoorTls?: boolean;
   /** The team's services to run as well (`up --services`): "all" or names. */
   services?: string;
+  /** etcd with TLS, client certificates and the nodes' roles (`up --etcd-tls`). */
+  etcdTls?: boolean;
 }): LocalClusterRig {
   const c = {} as LocalClusterRig;
   const progress = opts.progress ?? (() => {});
@@ -44,6 +46,7 @@ export function useLocalCluster(opts: {
         prefix: c.block.prefix,
         ...(opts.frontDoorTls ? { frontDoorTls: true } : {}),
         ...(opts.services ? { services: opts.services } : {}),
+        ...(opts.etcdTls ? { etcdTls: true } : {}),
       },
       progress,
     );

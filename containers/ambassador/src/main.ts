@@ -6,7 +6,7 @@ import { etcdEndpoints, int, loadEnv } from "../../shared/config.ts";
 import { etcdClient, followPrefix, type PrefixFollower, etcdTlsFromEnv } from "../../shared/etcd.ts";
 import { programLogger } from "../../shared/log.ts";
 import { runProgram } from "../../shared/run.ts";
-import { routeProxy, type RouteProxy } from "./proxy.ts";
+import { routeProxy, type RouteProxy } from "../../shared/tcpProxy.ts";
 import { parseUpstreams, targetsOf, type Route } from "./routes.ts";
 
 const log = programLogger("ambassador");

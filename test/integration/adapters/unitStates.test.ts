@@ -33,6 +33,7 @@ describe("unit states published by a node", () => {
       zone: "us-east-1a",
       clusterName: "t",
       stackName: "t",
+      etcdTls: false,
       domain: "t.internal",
       zoneId: "Z1",
       snapshotBucket: "b",

@@ -394,7 +394,7 @@ describe("image references", () => {
     expect(first.missingImages).toEqual({});
     expect(unitText("i-w1", "hello@.service")).toContain(v1.hello);
     expect(unitText("i-w1", "etcd-amb.service")).toContain(v1["etcd-amb"]);
-    expect(unitText("i-m1", "presence-dns.service")).toContain(v1["presence-dns"]);
+    expect(unitText("i-w1", "presence-dns.service")).toContain(v1["presence-dns"]);
 
     // Only hello changes: only hello's unit file is rewritten (and its instance restarted).
     const v2 = {

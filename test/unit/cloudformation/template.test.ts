@@ -36,6 +36,7 @@ function ignitionOf(role: Role): IgnitionConfig {
       AuthUserPoolClient: "client0",
       SnapshotBucket: "devcluster-dev-snapshots",
       FileDropSender: "filedrop@dev.internal",
+      EtcdTls: "true",
     }),
   ) as IgnitionConfig;
 }
@@ -163,7 +164,7 @@ describe("Ignition first boot", () => {
       expect.arrayContaining(["amazon-ssm-agent.service", "docker.service", "etcd-install.service"]),
     );
     expect(fileText(cfg, "/etc/devcluster/cluster.env")).toBe(
-      `CLUSTER_NAME=dev\nSTACK_NAME=devcluster-dev\nCLUSTER_DOMAIN=dev.internal\nNODE_ROLE=${role}\nAWS_REGION=eu-west-1\nPRIVATE_ZONE_ID=Z0PRIVATE\nUSER_POOL_ID=eu-west-1_POOL\nUSER_POOL_CLIENT_ID=client0\nSNAPSHOT_BUCKET=devcluster-dev-snapshots\nFILEDROP_SENDER=filedrop@dev.internal\n`,
+      `CLUSTER_NAME=dev\nSTACK_NAME=devcluster-dev\nCLUSTER_DOMAIN=dev.internal\nNODE_ROLE=${role}\nAWS_REGION=eu-west-1\nPRIVATE_ZONE_ID=Z0PRIVATE\nUSER_POOL_ID=eu-west-1_POOL\nUSER_POOL_CLIENT_ID=client0\nSNAPSHOT_BUCKET=devcluster-dev-snapshots\nFILEDROP_SENDER=filedrop@dev.internal\nETCD_TLS=true\n`,
     );
     const install = fileText(cfg, "/opt/bin/install-etcd");
     expect(install).toMatch(/sha256sum -c/);
@@ -947,6 +948,8 @@ describe("parameters and outputs", () => {
     expect(t.Parameters.RetainLast).toBeUndefined();
     for (const p of ["RetainLast", "RetainDays", "AutoRestore"])
       expect(withFunctions.Parameters[p], p).toBeDefined();
+    // etcd's transport: one setting for the members, the functions and every node's etcd-amb.
+    expect(t.Parameters.EtcdTls).toMatchObject({ Default: "false", AllowedValues: ["true", "false"] });
   });
   it("outputs what the functions and operators need", () => {
     for (const o of [

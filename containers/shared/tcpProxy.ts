@@ -1,7 +1,15 @@
-// One local TCP port forwarding to the current targets of a route. Target changes affect only new
-// connections: established ones keep their instance until either side closes.
+// One local TCP port forwarding to the current targets of a route (the ambassador's routes, and
+// etcd-amb's members over TLS). Target changes affect only new connections: established ones keep
+// their instance until either side closes.
 import { connect, createServer, type Server, type Socket } from "node:net";
-import type { Logger } from "../../shared/log.ts";
+import type { Logger } from "./log.ts";
+
+/**
+ * How a connection to a target is made: plain TCP by default; `ready` is the event after which
+ * bytes may flow (`secureConnect` for TLS).
+ */
+export type Dial = (host: string, port: number) => { socket: Socket; ready: "connect" | "secureConnect" };
+const plainDial: Dial = (host, port) => ({ socket: connect({ host, port }), ready: "connect" });
 
 export interface RouteProxy {
   setTargets(targets: string[]): void;
@@ -19,7 +27,9 @@ export function routeProxy(opts: {
   port: number;
   connectTimeoutMs: number;
   log: Logger;
+  dial?: Dial;
 }): RouteProxy {
+  const dial = opts.dial ?? plainDial;
   let targets: string[] = [];
   let next = 0;
   const conns = new Set<Socket>();
@@ -46,7 +56,20 @@ export function routeProxy(opts: {
     if (!targets.length || tried >= targets.length) return refuse(client);
     const t = targets[next++ % targets.length]!;
     const i = t.lastIndexOf(":");
-    const upstream = connect({ host: t.slice(0, i), port: Number(t.slice(i + 1)) });
+    let upstream: Socket;
+    let ready: "connect" | "secureConnect";
+    try {
+      ({ socket: upstream, ready } = dial(t.slice(0, i), Number(t.slice(i + 1))));
+    } catch (e) {
+      // What a dial needs before connecting (a certificate file) is missing: no target can do better.
+      opts.log.warn("route.connect_failed", {
+        code: "route.connect_failed",
+        route: opts.name,
+        target: t,
+        error: (e as Error).message,
+      });
+      return refuse(client);
+    }
     upstream.setTimeout(opts.connectTimeoutMs, () => upstream.destroy(new Error("connect timeout")));
     const onFail = (e: Error) => {
       opts.log.warn("route.connect_failed", {
@@ -58,7 +81,7 @@ export function routeProxy(opts: {
       if (!client.destroyed) forward(client, tried + 1);
     };
     upstream.once("error", onFail);
-    upstream.once("connect", () => {
+    upstream.once(ready, () => {
       upstream.off("error", onFail);
       upstream.setTimeout(0);
       conns.add(upstream);
