@@ -4,7 +4,7 @@
 // door. A Linux worker logs in with the password the master made; a build is forced through the REST
 // API from the front door's address and succeeds; a restart keeps the builds; refusals are checked.
 import { execFile } from "node:child_process";
-import { mkdirSync, readFileSync, readdirSync } from "node:fs";
+import { mkdirSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { GetParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
@@ -12,11 +12,11 @@ import { Etcd3 } from "etcd3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pollUntil } from "../../functions/domain/poll.ts";
 import { workerPasswordParameter } from "../../containers/buildbot/src/config.ts";
-import { PROJECT_ROOT } from "../../local/paths.ts";
 import { CONTAINERS_CONF } from "../../local/containers.ts";
 import type { AwsCredentials } from "../../local/moto.ts";
 import { useRig } from "../rig/index.ts";
 import { templateRoleStatements } from "../rig/roles.ts";
+import { builtImages } from "../rig/images.ts";
 import { httpAsk, type HttpAnswer } from "../rig/http.ts";
 
 const sh = promisify(execFile);
@@ -211,19 +211,7 @@ beforeAll(async () => {
   nodeCreds = await rig.roleCredentials(
     templateRoleStatements("node", { bucket: "notused", cluster: CLUSTER }),
   );
-  await sh("bash", [join(PROJECT_ROOT, "containers", "build.sh"), "postgres", "buildbot"], {
-    cwd: PROJECT_ROOT,
-    env: podmanEnv,
-    maxBuffer: 16 * 1024 * 1024,
-    timeout: 1_200_000,
-  });
-  Object.assign(
-    images,
-    JSON.parse(readFileSync(join(PROJECT_ROOT, ".build", "containers", "images.json"), "utf8")) as Record<
-      string,
-      string
-    >,
-  );
+  Object.assign(images, await builtImages(["postgres", "buildbot"]));
   const pgVolume = join(rig.dir, "pg");
   mkdirSync(pgVolume);
   const pg = await run(
