@@ -25,6 +25,7 @@ export const Params = {
   services: "Services",
   gitSshCidr: "GitSshCidr",
   sftpCidr: "SftpCidr",
+  buildbotWorkerCidr: "BuildbotWorkerCidr",
   etcdTls: "EtcdTls",
 } as const;
 

@@ -49,6 +49,14 @@ export function addParameters(t: TemplateBuilder, o: SynthOptions): void {
     AllowedPattern: "^(\\d{1,3}\\.){3}\\d{1,3}/\\d{1,2}$",
     ConstraintDescription: "an IPv4 CIDR such as 203.0.113.0/24",
   });
+  t.parameter(Params.buildbotWorkerCidr, {
+    Type: "String",
+    Description:
+      "Who may reach the Buildbot master's worker port on the front door's TCP port 9989 (the team's build VMs; each worker logs in with its password from SSM)",
+    Default: "0.0.0.0/0",
+    AllowedPattern: "^(\\d{1,3}\\.){3}\\d{1,3}/\\d{1,2}$",
+    ConstraintDescription: "an IPv4 CIDR such as 203.0.113.0/24",
+  });
   t.parameter(Params.flatcarAmi, {
     // An SSM parameter resolved at every deploy: new launch template versions pick up a newer AMI.
     Type: "AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>",

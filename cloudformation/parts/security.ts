@@ -3,7 +3,7 @@
 //   only between main nodes. Workers and data nodes reach etcd through a local gateway (etcd-amb).
 // - the front door (80/443) open to the world on workers only, where nginx runs; its TCP stream for
 //   Gerrit's git over SSH (29418) open to the GitSshCidr parameter's addresses, and the SFTP
-//   service's (2022) to SftpCidr's.
+//   service's (2022) to SftpCidr's, and the Buildbot master's worker port (9989) to BuildbotWorkerCidr's.
 // - no SSH from anywhere: Session Manager (over SSM) replaces it.
 // - cluster nodes may reach each other on the service port ranges only.
 // Node egress stays open (image pulls, package downloads, AWS APIs); the functions' egress is
@@ -19,6 +19,8 @@ export const FRONT_DOOR_PORTS = [80, 443] as const;
 export const GIT_SSH_PORT = 29418;
 /** The front door's stream port for the SFTP service (functions/catalog/team/sftp@.service `Streams=`). */
 export const SFTP_PORT = 2022;
+/** The front door's stream port for Buildbot's workers (functions/catalog/team/buildbot@.service `Streams=`). */
+export const BUILDBOT_WORKER_PORT = 9989;
 
 const group = (t: TemplateBuilder, id: string, description: string, extra: Record<string, CfnValue> = {}) =>
   t.resource(id, {
@@ -98,6 +100,11 @@ export function addSecurityGroups(t: TemplateBuilder, o: SynthOptions): void {
     ...tcp(SFTP_PORT),
     CidrIp: ref(Params.sftpCidr),
     Description: "front door: SFTP",
+  });
+  ingress("WorkerFrontDoorBuildbotWorkers", Ids.nodeSecurityGroup("worker"), {
+    ...tcp(BUILDBOT_WORKER_PORT),
+    CidrIp: ref(Params.buildbotWorkerCidr),
+    Description: "front door: Buildbot workers",
   });
   o.servicePorts.forEach((p, i) => {
     ingress(`ClusterServicePorts${i}`, Ids.clusterNodeSecurityGroup, {

@@ -7,6 +7,7 @@ export const IMAGE_NAMES = [
   "ambassador",
   "apiproxy",
   "auth",
+  "buildbot",
   "cassandra",
   "dashboard",
   "etcd-amb",

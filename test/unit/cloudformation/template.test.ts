@@ -227,6 +227,7 @@ describe("security groups", () => {
     expect(fromParameter.map((r) => [r.GroupId, r.FromPort, r.ToPort, r.CidrIp])).toEqual([
       [sgOf("WorkerNodeSecurityGroup"), 29418, 29418, { Ref: "GitSshCidr" }],
       [sgOf("WorkerNodeSecurityGroup"), 2022, 2022, { Ref: "SftpCidr" }],
+      [sgOf("WorkerNodeSecurityGroup"), 9989, 9989, { Ref: "BuildbotWorkerCidr" }],
     ]);
     const all = [
       ...ingress,
