@@ -32,6 +32,13 @@ const dataNodes = team.filter((s) =>
   ),
 ).length;
 const GOAL_MS = 5 * 60_000;
+/** The name presence announces a team unit under: its `Service=` line, else the unit's own name (mediawiki is `wiki`). */
+const announcedAs = (unit: string): string => {
+  const text = Object.entries(readTeamDir()).find(
+    ([f]) => f.startsWith(`${unit}@`) || f === `${unit}.service`,
+  )?.[1];
+  return (text && /^Service=([a-z0-9-]+)$/m.exec(text)?.[1]) ?? unit;
+};
 
 /** Healthy service names now (presence's view, through status), with each one's node. */
 async function healthy(dir: string): Promise<Map<string, string>> {
@@ -108,7 +115,7 @@ out(
   `images ready in ${built.seconds.toFixed(1)} s${built.failed.length ? ` (not built: ${built.failed.join(", ")})` : ""}`,
 );
 const plain = await once("none", baseServices);
-const all = await once(SELECTION, [...baseServices, ...team], dataNodes);
+const all = await once(SELECTION, [...baseServices, ...team.map(announcedAs)], dataNodes);
 out(`uptime: ${(await run("uptime")).stdout.trim()}`);
 out(`| run | up returned | every service healthy |`);
 out(`| --- | --- | --- |`);
@@ -119,4 +126,5 @@ out(
 out("");
 out("| team service | first healthy (s after up began) | memory at idle (RSS of its container) |");
 out("| --- | --- | --- |");
-for (const s of team) out(`| ${s} | ${sec(all.first.get(s) ?? NaN)} | ${all.mem.get(`${s}-1`) ?? "?"} |`);
+for (const s of team)
+  out(`| ${s} | ${sec(all.first.get(announcedAs(s)) ?? NaN)} | ${all.mem.get(`${s}-1`) ?? "?"} |`);
