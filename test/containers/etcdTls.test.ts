@@ -13,6 +13,7 @@ import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { etcdAccess } from "../../functions/adapters/etcd/etcdAccess.ts";
 import { grpcTlsOptions } from "../../functions/adapters/etcd/tls.ts";
+import { createEtcdSnapshotApi } from "../../functions/adapters/etcd/snapshots.ts";
 import { nodeAccess } from "../../functions/domain/etcdAccess.ts";
 import { pollUntil } from "../../functions/domain/poll.ts";
 import { instanceKey } from "../../functions/domain/presence.ts";
@@ -146,6 +147,22 @@ describe("node programs with etcd TLS and roles", () => {
     expect(await wrong.exited).toBe(2);
     expect(wrong.logs.find(byCode("config.invalid"))?.error).toMatch(/cannot read the etcd client key/);
   });
+});
+
+describe("the control plane's snapshot adapter with authentication on", () => {
+  it("queries a member serving TLS over gRPC: etcd's JSON gateway refuses a certificate with a CN", async () => {
+    const api = createEtcdSnapshotApi(member.controlPlaneTls);
+    const s = await api.status(member.endpoint, 5000);
+    expect(s?.memberId).toMatch(/^\d+$/);
+    expect(s?.revision).toBeGreaterThan(0);
+    expect(await api.healthy(member.endpoint)).toBe(true);
+    expect((await api.members(member.endpoint)).map((m) => m.clientUrls)).toEqual([[member.endpoint]]);
+    await api.put(member.endpoint, [{ key: "/restore-check/a", value: "1" }]);
+    expect(await api.getPrefix(member.endpoint, "/restore-check/")).toEqual([
+      { key: "/restore-check/a", value: "1" },
+    ]);
+    expect(await api.keyCount(member.endpoint)).toBeGreaterThan(0);
+  }, 60_000);
 });
 
 describe("etcd-amb with TLS: the node's programs reach the members as the node", () => {

@@ -1,5 +1,9 @@
 // What snapshot and restore need from etcd: member probes and small queries over the v3 JSON gateway
-// (one HTTP request each, with a hard time limit), and the maintenance Snapshot stream over gRPC.
+// (one HTTP request each, with a hard time limit) on a plain member, over gRPC on one serving TLS
+// (etcd's gateway refuses a client certificate with a CN: "CommonName of client sending a request
+// against gateway will be ignored", so with client-certificate authentication only gRPC carries the
+// control plane's identity; /health is not behind the gateway and stays HTTP), and the maintenance
+// Snapshot stream over gRPC.
 import { Transform, type Readable, type TransformCallback } from "node:stream";
 import { Etcd3 } from "etcd3";
 import type { EtcdSnapshotApi } from "../../ports/snapshots.ts";
@@ -38,10 +42,27 @@ const ALL_KEYS = Buffer.from([0]).toString("base64");
 export function createEtcdSnapshotApi(source?: EtcdTlsSource): EtcdSnapshotApi {
   const { request, post } = etcdHttp(lazyHttpsAgent(source).get);
   const tls = tlsResolver(source);
+  const secure = (endpoint: string) => endpoint.startsWith("https:");
+  /** One call on a gRPC client of exactly this member with the certificate, closed after it. */
+  async function overGrpc<T>(endpoint: string, call: (c: Etcd3) => Promise<T>): Promise<T> {
+    const client = new Etcd3({
+      hosts: [endpoint],
+      dialTimeout: 3000,
+      ...grpcTlsOptions(await tls.forUrls([endpoint])),
+    });
+    try {
+      return await call(client);
+    } finally {
+      client.close();
+    }
+  }
+  const within = (ms: number) => ({ deadline: Date.now() + ms });
   return {
     async status(endpoint, timeoutMs = 2000) {
       try {
-        const s = await post<StatusJson>(endpoint, "/v3/maintenance/status", {}, timeoutMs);
+        const s: StatusJson = secure(endpoint)
+          ? await overGrpc(endpoint, (c) => c.maintenance.status(within(timeoutMs)))
+          : await post<StatusJson>(endpoint, "/v3/maintenance/status", {}, timeoutMs);
         return {
           endpoint,
           clusterId: s.header.cluster_id,
@@ -79,7 +100,9 @@ export function createEtcdSnapshotApi(source?: EtcdTlsSource): EtcdSnapshotApi {
     },
 
     async members(endpoint) {
-      const r = await post<MemberListJson>(endpoint, "/v3/cluster/member/list", {}, 5000);
+      const r: MemberListJson = secure(endpoint)
+        ? await overGrpc(endpoint, (c) => c.cluster.memberList({}, within(5000)))
+        : await post<MemberListJson>(endpoint, "/v3/cluster/member/list", {}, 5000);
       return (r.members ?? []).map((m) => ({
         id: m.ID,
         name: m.name ?? "",
@@ -90,6 +113,20 @@ export function createEtcdSnapshotApi(source?: EtcdTlsSource): EtcdSnapshotApi {
     },
 
     async keyCount(endpoint, revision) {
+      if (secure(endpoint)) {
+        const r = await overGrpc(endpoint, (c) =>
+          c.kv.range(
+            {
+              key: Buffer.from([0]),
+              range_end: Buffer.from([0]),
+              count_only: true,
+              ...(revision !== undefined ? { revision } : {}),
+            },
+            within(30_000),
+          ),
+        );
+        return Number(r.count ?? 0);
+      }
       const body: Record<string, unknown> = { key: ALL_KEYS, range_end: ALL_KEYS, count_only: true };
       if (revision !== undefined) body.revision = String(revision);
       const r = await post<{ count?: string }>(endpoint, "/v3/kv/range", body, 30_000);
@@ -97,12 +134,23 @@ export function createEtcdSnapshotApi(source?: EtcdTlsSource): EtcdSnapshotApi {
     },
 
     async put(endpoint, kvs) {
+      if (secure(endpoint))
+        return overGrpc(endpoint, async (c) => {
+          for (const { key, value } of kvs)
+            await c.kv.put({ key: Buffer.from(key), value: Buffer.from(value) }, within(10_000));
+        });
       for (const { key, value } of kvs) {
         await post(endpoint, "/v3/kv/put", { key: b64(key), value: b64(value) }, 10_000);
       }
     },
 
     async getPrefix(endpoint, prefix) {
+      if (secure(endpoint)) {
+        const r = await overGrpc(endpoint, (c) =>
+          c.kv.range({ key: Buffer.from(prefix), range_end: prefixEnd(prefix) }, within(30_000)),
+        );
+        return r.kvs.map((kv) => ({ key: kv.key.toString(), value: kv.value.toString() }));
+      }
       const r = await post<{ kvs?: { key: string; value?: string }[] }>(
         endpoint,
         "/v3/kv/range",

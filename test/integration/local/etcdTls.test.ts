@@ -11,6 +11,7 @@ import { unitStatesKey } from "../../../functions/domain/etcdKeys.ts";
 import { etcdClientUrl, etcdTlsClientUrl } from "../../../functions/domain/model.ts";
 import { pollUntil } from "../../../functions/domain/poll.ts";
 import { instanceKey } from "../../../functions/domain/presence.ts";
+import { attach } from "../../../local/cluster/attach.ts";
 import { status } from "../../../local/cluster/cluster.ts";
 import { localEtcdTls } from "../../../local/cluster/etcdTls.ts";
 import { httpAsk } from "../../rig/http.ts";
@@ -106,6 +107,16 @@ describe("a local cluster with etcd on TLS", () => {
         noCert.close();
       }
     }
+  }, 120_000);
+
+  it("takes a snapshot with the control plane's certificate (the snapshot function, its role's credentials)", async () => {
+    const { fns } = await attach(lc.dir);
+    const snap = (await fns.snapshot()) as { id?: string; keyCount?: number; source?: string };
+    expect(snap.source).toMatch(/^https:\/\//);
+    expect(snap.keyCount).toBeGreaterThan(0);
+    expect((await status(lc.dir)).snapshots.map((x) => x.key)).toEqual(
+      expect.arrayContaining([expect.stringContaining(snap.id!)]),
+    );
   }, 120_000);
 
   it("publishes every node's unit states (etcdctl: the member on main nodes, etcd-amb elsewhere)", async () => {
