@@ -4,12 +4,11 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { createConnection } from "node:net";
-import { get as httpGet } from "node:http";
-import { get as httpsGet, type Agent as HttpsAgent } from "node:https";
 import { Etcd3 } from "etcd3";
 import { ListResourceRecordSetsCommand, type Route53Client } from "@aws-sdk/client-route-53";
 import type { Groups } from "../../functions/ports/index.ts";
 import { etcdUrls } from "../../functions/domain/model.ts";
+import { etcdHttp } from "../../functions/adapters/etcd/http.ts";
 import { grpcTlsOptions, httpsAgent, type EtcdClientTls } from "../../functions/adapters/etcd/tls.ts";
 import { isNodeUp, nodeDir } from "../node.ts";
 import { pidAlive, readPidFile } from "../processes.ts";
@@ -118,6 +117,7 @@ export async function etcdMembers(ips: string[], tls?: EtcdClientTls): Promise<C
   if (ips.length === 0) return { reachable: false, members: [] };
   const client = (hosts: string[]) => new Etcd3({ hosts, dialTimeout: 1000, ...grpcTlsOptions(tls) });
   const agent = tls && httpsAgent(tls);
+  const { request } = etcdHttp(agent);
   // One client per endpoint, asked at once: a member killed a moment ago (its breaker not yet open,
   // its connection still half there) costs one deadline and never makes the cluster look unreachable.
   const clients = ips.map((ip) => client([etcdUrls(Boolean(tls)).client(ip)]));
@@ -131,7 +131,10 @@ export async function etcdMembers(ips: string[], tls?: EtcdClientTls): Promise<C
         let leader = false;
         const url = m.clientURLs[0];
         if (url) {
-          healthy = await memberHealthy(url, agent);
+          // What the snapshot adapter asks too: 200 and {"health":"true"} within a second.
+          healthy = await request(`${url}/health`, 1000)
+            .then((r) => r.status === 200 && (JSON.parse(r.text) as { health?: string }).health === "true")
+            .catch(() => false);
           if (healthy) {
             const one = client([url]);
             try {
@@ -161,30 +164,6 @@ export async function etcdMembers(ips: string[], tls?: EtcdClientTls): Promise<C
     for (const c of clients) c.close();
     agent?.destroy();
   }
-}
-
-/** A member's `/health` says it is healthy within a second (over https with the certificate when it serves TLS). */
-function memberHealthy(url: string, agent: HttpsAgent | undefined): Promise<boolean> {
-  return new Promise((done) => {
-    const req = (url.startsWith("https:") ? httpsGet : httpGet)(
-      `${url}/health`,
-      { timeout: 1000, ...(agent ? { agent } : {}) },
-      (res) => {
-        let body = "";
-        res.setEncoding("utf8");
-        res.on("data", (c: string) => (body += c));
-        res.on("end", () => {
-          try {
-            done(res.statusCode === 200 && (JSON.parse(body) as { health?: string }).health === "true");
-          } catch {
-            done(false);
-          }
-        });
-      },
-    );
-    req.on("timeout", () => req.destroy(new Error("timeout")));
-    req.on("error", () => done(false));
-  });
 }
 
 /** A TCP connection to host:port opens within `ms`. */
