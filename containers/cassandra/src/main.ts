@@ -231,6 +231,24 @@ await runProgram(log, async () => {
       `ALTER ROLE cassandra WITH SUPERUSER = false AND LOGIN = false AND PASSWORD = '${locked}'`,
     );
     await admin.shutdown();
+    // Cassandra keeps signed-in credentials in a cache for a while (credentials_validity, 2 s by
+    // default), so the old password keeps working briefly: only once it is refused is the node ready.
+    const refused = await pollUntil(
+      async () => {
+        const c = signIn("cassandra", "cassandra");
+        try {
+          await c.connect();
+          return undefined;
+        } catch {
+          return true;
+        } finally {
+          await c.shutdown().catch(() => {});
+        }
+      },
+      { timeoutMs: 60_000, intervalMs: 1000 },
+    );
+    if (!refused)
+      throw new Error("the default superuser 'cassandra' still signs in 60 s after it was locked");
     log.info("admin.created", { code: "admin.created", role: ADMIN_ROLE });
   } else {
     await ready.client.shutdown();

@@ -7,6 +7,7 @@
 import { Transform, type Readable, type TransformCallback } from "node:stream";
 import { Etcd3 } from "etcd3";
 import type { EtcdSnapshotApi } from "../../ports/snapshots.ts";
+import { DevclusterError } from "../../domain/errors.ts";
 import { etcdHttp } from "./http.ts";
 import { grpcTlsOptions, lazyHttpsAgent, tlsResolver, type EtcdTlsSource } from "./tls.ts";
 
@@ -43,12 +44,19 @@ export function createEtcdSnapshotApi(source?: EtcdTlsSource): EtcdSnapshotApi {
   const { request, post } = etcdHttp(lazyHttpsAgent(source).get);
   const tls = tlsResolver(source);
   const secure = (endpoint: string) => endpoint.startsWith("https:");
+  /** The gRPC credentials for this member: its certificate over https (refused without one), none on http. */
+  async function credentials(endpoint: string) {
+    const cert = await tls.forUrls([endpoint]);
+    if (secure(endpoint) && !cert)
+      throw new DevclusterError(`etcd ${endpoint}: https needs the control plane's certificate`);
+    return grpcTlsOptions(cert);
+  }
   /** One call on a gRPC client of exactly this member with the certificate, closed after it. */
   async function overGrpc<T>(endpoint: string, call: (c: Etcd3) => Promise<T>): Promise<T> {
     const client = new Etcd3({
       hosts: [endpoint],
       dialTimeout: 3000,
-      ...grpcTlsOptions(await tls.forUrls([endpoint])),
+      ...(await credentials(endpoint)),
     });
     try {
       return await call(client);
@@ -167,7 +175,7 @@ export function createEtcdSnapshotApi(source?: EtcdTlsSource): EtcdSnapshotApi {
       const client = new Etcd3({
         hosts: [endpoint],
         dialTimeout: 5000,
-        ...grpcTlsOptions(await tls.forUrls([endpoint])),
+        ...(await credentials(endpoint)),
         grpcOptions: { "grpc-node.flow_control_window": SNAPSHOT_WINDOW } as Record<string, number>,
       });
       try {
