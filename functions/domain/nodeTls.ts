@@ -43,11 +43,12 @@ install -d -m 0755 "$d"
 mv "$d/node.key.next.tmp" "$d/node.key.next"
 openssl req -new -key "$d/node.key.next" -subj "/CN=${id}" -addext "subjectAltName=${san}"
 `;
+  // Each process is a fork and an exec on the launch's path: files are written by the shell's
+  // builtins, and a new key and its CSR come from one openssl.
   return `d="$ROOT${NODE_PKI_DIR}"
-install -d -m 0755 "$d"
-want_ca="$(mktemp)"; trap 'rm -f "$want_ca"' EXIT
-cat > "$want_ca" <<'DEVCLUSTER_PEM'
-${assertPlainPem(caPem, "CA certificate")}DEVCLUSTER_PEM
+[ -d "$d" ] || install -d -m 0755 "$d"
+want_ca="$d/.ca.want.$$"; trap 'rm -f "$want_ca"' EXIT
+printf '%s' '${assertPlainPem(caPem, "CA certificate")}' >"$want_ca"
 current=1
 if [ -s "$d/node.key" ] && [ -s "$d/node.crt" ] && cmp -s "$want_ca" "$d/ca.crt" \\
   && openssl verify -CAfile "$want_ca" "$d/node.crt" >/dev/null 2>&1 \\
@@ -60,11 +61,13 @@ else
   current=0
 fi
 if [ "$current" = 1 ]; then echo ${CERT_CURRENT}; exit 0; fi
-if [ ! -s "$d/node.key" ]; then
-  (umask 077 && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$d/node.key.tmp" 2>/dev/null)
+if [ -s "$d/node.key" ]; then
+  openssl req -new -key "$d/node.key" -subj "/CN=${id}" -addext "subjectAltName=${san}"
+else
+  (umask 077 && openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$d/node.key.tmp" \\
+    -subj "/CN=${id}" -addext "subjectAltName=${san}" 2>/dev/null)
   mv "$d/node.key.tmp" "$d/node.key"
 fi
-openssl req -new -key "$d/node.key" -subj "/CN=${id}" -addext "subjectAltName=${san}"
 `;
 }
 
@@ -78,10 +81,9 @@ openssl req -new -key "$d/node.key" -subj "/CN=${id}" -addext "subjectAltName=${
 export function renderInstallCertScript(certPem: string, caPem: string): string {
   return `d="$ROOT${NODE_PKI_DIR}"
 [ -s "$d/node.key" ] || [ -s "$d/node.key.next" ] || { echo "no node key: run the CSR step first" >&2; exit 30; }
-cat > "$d/node.crt.tmp" <<'DEVCLUSTER_PEM'
-${assertPlainPem(certPem, "node certificate")}DEVCLUSTER_PEM
-cat > "$d/ca.crt.tmp" <<'DEVCLUSTER_PEM'
-${assertPlainPem(caPem, "CA certificate")}DEVCLUSTER_PEM
+umask 022
+printf '%s' '${assertPlainPem(certPem, "node certificate")}' >"$d/node.crt.tmp"
+printf '%s' '${assertPlainPem(caPem, "CA certificate")}' >"$d/ca.crt.tmp"
 pub="$(openssl x509 -in "$d/node.crt.tmp" -noout -pubkey)"
 if [ -s "$d/node.key.next" ] && [ "$pub" = "$(openssl pkey -in "$d/node.key.next" -pubout)" ]; then
   key=next
@@ -91,7 +93,6 @@ else
   rm -f "$d/node.crt.tmp" "$d/ca.crt.tmp"
   echo "the certificate is not for this node's key" >&2; exit 31
 fi
-chmod 0644 "$d/node.crt.tmp" "$d/ca.crt.tmp"
 mv "$d/ca.crt.tmp" "$d/ca.crt"
 # The key and its certificate are replaced one right after the other: a handshake in between fails
 # and is retried by its client.

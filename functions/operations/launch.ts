@@ -56,9 +56,10 @@ export async function launch(ev: LifecycleEvent, deps: LifecycleDeps, log: Logge
       }
     : undefined;
   // A member starts with its certificate, so a main node gets it first. On a worker or data node
-  // only the units use etcd, so its two node commands run beside registration and the DNS sync and
-  // the push waits for them: a launch pays the longer of the two paths, not their sum. A failure
-  // still fails the launch (ABANDON), as a failed push does, and terminating undoes the record.
+  // only etcd-amb uses it, and etcd-amb waits for it at start (decision 75), so its two node
+  // commands run beside registration, the units push and the DNS sync: a launch pays the longest of
+  // the paths, not their sum. A failure still fails the launch (ABANDON), as a failed push does,
+  // and terminating undoes the record and moves the node's units elsewhere.
   let certificate: Promise<void> | undefined;
   if (issueCertificate && group.role === "main") await issueCertificate();
   else if (issueCertificate) {
@@ -91,13 +92,12 @@ export async function launch(ev: LifecycleEvent, deps: LifecycleDeps, log: Logge
   report.steps.push(reportStep("LC_REGISTERED", state));
 
   // Units and DNS both derive from the registry and do not depend on each other: do them at once.
-  // Both run to the end before a failure of either is raised, so nothing of this launch is still
-  // running when the handler answers.
-  const [pushed, synced] = await Promise.allSettled([
-    (async () => {
-      await certificate;
-      if (deps.units) await deps.units.onLaunch(rec, log, { store, endpoints });
-    })(),
+  // Every path runs to the end before a failure of any is raised, so nothing of this launch is
+  // still running when the handler answers; the certificate's failure is named first (the node's
+  // etcd-amb cannot start without it).
+  const [certified, pushed, synced] = await Promise.allSettled([
+    certificate,
+    deps.units ? deps.units.onLaunch(rec, log, { store, endpoints }) : undefined,
     syncDns(store, deps.dns, log, {
       domain: deps.domain,
       owner: ev.instanceId,
@@ -106,6 +106,7 @@ export async function launch(ev: LifecycleEvent, deps: LifecycleDeps, log: Logge
       deadlineMs: deps.timing.dnsDeadlineMs,
     }),
   ]);
+  if (certified.status === "rejected") throw certified.reason;
   if (pushed.status === "rejected") throw pushed.reason;
   if (synced.status === "rejected") throw synced.reason;
   const dns = synced.value;

@@ -7,7 +7,7 @@
 // acts as the node: it reads /services/ and writes its own instance's presence, and is refused
 // /cluster/ and another node's presence; a client without a certificate is refused by the member.
 import { Etcd3 } from "etcd3";
-import { mkdirSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdirSync, renameSync, statSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -177,7 +177,12 @@ describe("etcd-amb with TLS: the node's programs reach the members as the node",
   }, 60_000);
 
   /** etcd-amb as its unit runs it, on `address`: the endpoints as the local resolver gives them (host:port). */
-  async function amb(pkiDir: string, etcdTls: string, at = address()): Promise<string> {
+  async function amb(
+    pkiDir: string,
+    etcdTls: string,
+    at = address(),
+    env: Record<string, string> = {},
+  ): Promise<string> {
     const name = `dc-test-etcd-amb-${process.pid}-${started.length}`;
     started.push(name);
     await runDetached({
@@ -185,7 +190,7 @@ describe("etcd-amb with TLS: the node's programs reach the members as the node",
       image,
       options: ["--user", "0", "--cap-drop", "ALL"],
       volumes: [`${pkiDir}:/etc/devcluster/pki:ro`],
-      env: { ETCD_TLS: etcdTls },
+      env: { ETCD_TLS: etcdTls, ...env },
       args: [`--listen-addr=${at}:2379`, `--endpoints=${member.endpoint.replace(/^https:\/\//, "")}`],
     });
     return name;
@@ -235,13 +240,58 @@ describe("etcd-amb with TLS: the node's programs reach the members as the node",
     }
   }, 60_000);
 
-  it("with ETCD_TLS=true but no node certificate, or an unknown ETCD_TLS, it stops at once (exit 2), saying why", async () => {
+  it("started before the launch installs the node's certificate, it waits for it and then serves as the node", async () => {
+    const later = join(rig.dir, "pki-later");
+    mkdirSync(later, { recursive: true });
+    const at = rig.block.address(63);
+    const name = await amb(later, "true", at);
+    await pollUntil(
+      async () =>
+        (await podman(["logs", name])).stderr.includes("waiting for the node's certificate")
+          ? true
+          : undefined,
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+    // Nothing is served meanwhile: the launch's install step has not run yet.
+    const { stdout } = await podman(["inspect", "-f", "{{.State.Running}}", name]);
+    expect(stdout.trim()).toBe("true");
+    // The install step: the CA, then the key and its certificate, each put in place whole.
+    const from = dirname(member.pkiFiles(W1).key);
+    for (const f of ["ca.crt", "node.key", "node.crt"]) {
+      copyFileSync(join(from, f), join(later, `${f}.tmp`));
+      chmodSync(join(later, `${f}.tmp`), statSync(join(from, f)).mode & 0o777);
+      renameSync(join(later, `${f}.tmp`), join(later, f));
+    }
+    const local = new Etcd3({ hosts: [`http://${at}:2379`], dialTimeout: 1500 });
+    try {
+      const key = `${instanceKey("hello", "1")}/port`;
+      const put = await pollUntil(
+        () =>
+          local
+            .put(key)
+            .value("8081")
+            .then(
+              () => true,
+              () => undefined,
+            ),
+        { timeoutMs: 30_000, intervalMs: 300 },
+      );
+      expect(put).toBe(true);
+      expect(await admin.get(key).string()).toBe("8081");
+      await expect(local.get("/cluster/probe").string()).rejects.toThrow(/permission denied/i);
+    } finally {
+      local.close();
+    }
+    expect((await podman(["logs", name])).stderr).toContain("etcd-amb: the node's certificate is there");
+  }, 120_000);
+
+  it("with ETCD_TLS=true and no node certificate within its wait, or an unknown ETCD_TLS, it stops (exit 2), saying why", async () => {
     const empty = join(rig.dir, "no-pki");
     mkdirSync(empty, { recursive: true });
-    const missing = await amb(empty, "true", rig.block.address(61));
+    const missing = await amb(empty, "true", rig.block.address(61), { ETCD_AMB_CERT_WAIT: "1" });
     expect(Number((await podman(["wait", missing])).stdout.trim())).toBe(2);
     expect((await podman(["logs", missing])).stderr).toContain(
-      "etcd-amb: ETCD_TLS=true but /etc/devcluster/pki/ca.crt is missing or unreadable",
+      "etcd-amb: ETCD_TLS=true but /etc/devcluster/pki/ca.crt is missing or unreadable (waited 1 s)",
     );
     const bogus = await amb(empty, "yes", rig.block.address(62));
     expect(Number((await podman(["wait", bogus])).stdout.trim())).toBe(2);

@@ -108,7 +108,7 @@ describe("lifecycle", { shuffle: false }, () => {
     await expectConsistent();
   }, 90_000);
 
-  it("a worker's certificate is issued beside its registration and before its units; a failed certificate fails the launch and pushes nothing", async () => {
+  it("a worker's certificate is issued beside its registration and units push, and is on the node when the launch answers; a failed certificate fails the launch", async () => {
     const ca = await createClusterCa("lc", new Date());
     const pki: ClusterPki = {
       ca: async () => ca,
@@ -117,13 +117,11 @@ describe("lifecycle", { shuffle: false }, () => {
         caPem: ca.certPem,
       }),
     };
-    const pushed: { id: string; certOnNode: boolean }[] = [];
+    const pushed: string[] = [];
+    const certOnNode = (id: string) => existsSync(join(nodeDir(w.root, id), NODE_PKI_DIR, "node.crt"));
     const units = {
       onLaunch: async (rec: NodeRecord) => {
-        pushed.push({
-          id: rec.instanceId,
-          certOnNode: existsSync(join(nodeDir(w.root, rec.instanceId), NODE_PKI_DIR, "node.crt")),
-        });
+        pushed.push(rec.instanceId);
       },
     } as unknown as UnitsHook;
     // One worker exists already: these two are new.
@@ -133,9 +131,11 @@ describe("lifecycle", { shuffle: false }, () => {
     expect(r.steps.map((x) => x.code)).toEqual(
       expect.arrayContaining(["LC_NODE_CERTIFICATE", "LC_UNITS_PUSHED"]),
     );
-    expect(pushed).toEqual([{ id: ok, certOnNode: true }]);
+    expect(pushed).toEqual([ok]);
+    expect(certOnNode(ok!)).toBe(true);
 
-    // The node cannot make its key: the launch is abandoned and its units are never pushed.
+    // The node cannot make its key: the launch is abandoned (the push beside it ran; terminating
+    // the abandoned instance moves its units elsewhere).
     const commands: Commands = {
       ...w.deps.commands,
       run: async (req) =>
@@ -156,7 +156,7 @@ describe("lifecycle", { shuffle: false }, () => {
     );
     expect(bad.result, JSON.stringify(bad)).toBe("ABANDON");
     expect(JSON.stringify(bad)).toMatch(/openssl: no entropy/);
-    expect(pushed.map((p) => p.id)).toEqual([ok]);
+    expect(certOnNode(failing!)).toBe(false);
     // Terminating the abandoned instance (what Auto Scaling does next) leaves the cluster consistent.
     // The next tests start from one worker, as before this one.
     for (const id of [failing!, ok!]) {
