@@ -155,8 +155,8 @@ export function addParameters(t: TemplateBuilder, o: SynthOptions): void {
   t.parameter(Params.etcdTls, {
     Type: "String",
     Description:
-      "etcd with TLS and client certificates on client and peer traffic, and its roles enforced; chosen when the cluster is created",
-    Default: "false",
+      "etcd with TLS and client certificates on client and peer traffic, and its roles enforced (the default); false: plain http without authentication. Chosen when the cluster is created",
+    Default: "true",
     AllowedValues: ["true", "false"],
   });
   t.parameter(Params.alarmTopic, {

@@ -50,13 +50,14 @@ const common: Record<string, Opt> = {
 };
 const SUBS: Record<string, Sub> = {
   up: {
-    usage: `up [--main 3] [--workers 2] [--data 0] [--prefix 127.77] [--tls] [--etcd-tls] [--services all|NAME,...]\n  --main is odd, 3 to 9; --workers and --data 0 to ${LOCAL_GROUP_MAX}. If --dir holds a stopped cluster's\n  state, it is moved aside to <dir>.previous first (and up says so). --tls: the front doors serve\n  HTTPS for *.<domain> with a CA made for the cluster (<dir>/frontdoor-ca.pem); HTTP then redirects.\n  --etcd-tls: etcd serves TLS with client certificates and enforces the nodes' roles.\n  --services: the team's services (functions/catalog/team/) to run as well: all, or names such as\n  gerrit,phpapp (with the services they use); default none.`,
+    usage: `up [--main 3] [--workers 2] [--data 0] [--prefix 127.77] [--tls] [--plain-etcd] [--services all|NAME,...]\n  --main is odd, 3 to 9; --workers and --data 0 to ${LOCAL_GROUP_MAX}. If --dir holds a stopped cluster's\n  state, it is moved aside to <dir>.previous first (and up says so). --tls: the front doors serve\n  HTTPS for *.<domain> with a CA made for the cluster (<dir>/frontdoor-ca.pem); HTTP then redirects.\n  etcd serves TLS with client certificates and enforces the nodes' roles, as on AWS by default;\n  --plain-etcd: etcd on plain http without authentication (what most tests and benches use).\n  --services: the team's services (functions/catalog/team/) to run as well: all, or names such as\n  gerrit,phpapp (with the services they use); default none.`,
     options: {
       main: { type: "string" },
       workers: { type: "string" },
       data: { type: "string" },
       prefix: { type: "string" },
       tls: { type: "boolean" },
+      "plain-etcd": { type: "boolean" },
       "etcd-tls": { type: "boolean" },
       services: { type: "string" },
     },
@@ -122,8 +123,13 @@ const SUBS: Record<string, Sub> = {
     positionals: 0,
   },
   demo: {
-    usage: "demo [--prefix 127.77] [--etcd-tls]",
-    options: { prefix: { type: "string" }, "etcd-tls": { type: "boolean" } },
+    usage:
+      "demo [--prefix 127.77] [--plain-etcd]\n  on a cluster whose etcd serves TLS with client certificates and roles; --plain-etcd: on plain http",
+    options: {
+      prefix: { type: "string" },
+      "plain-etcd": { type: "boolean" },
+      "etcd-tls": { type: "boolean" },
+    },
     positionals: 0,
   },
   ui: {
@@ -134,6 +140,13 @@ const SUBS: Record<string, Sub> = {
   },
   help: { usage: "help", options: {}, positionals: 1 },
 };
+
+/** etcd's scheme for a new local cluster: TLS unless `--plain-etcd` (`--etcd-tls`, the old opt-in, still reads as TLS). */
+function etcdTlsOption(v: Record<string, unknown>): boolean {
+  if (v["plain-etcd"] && v["etcd-tls"])
+    throw new InvalidInputError("--plain-etcd and --etcd-tls contradict each other: give one");
+  return !v["plain-etcd"];
+}
 
 function int(name: string, v: string | undefined, dflt: number): number {
   if (v === undefined) return dflt;
@@ -226,7 +239,7 @@ export async function localCommand(args: string[]): Promise<number> {
           data: int("--data", v.data as string | undefined, 0),
           prefix: v.prefix as string | undefined,
           ...(v.tls ? { frontDoorTls: true } : {}),
-          ...(v["etcd-tls"] ? { etcdTls: true } : {}),
+          etcdTls: etcdTlsOption(v),
           ...(v.services !== undefined ? { services: v.services as string } : {}),
         },
         progress,
@@ -370,7 +383,7 @@ export async function localCommand(args: string[]): Promise<number> {
     case "demo":
       return runDemo(dir, print, progress, {
         prefix: v.prefix as string | undefined,
-        ...(v["etcd-tls"] ? { etcdTls: true } : {}),
+        etcdTls: etcdTlsOption(v),
       });
   }
   return 2;

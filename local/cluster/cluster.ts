@@ -91,7 +91,9 @@ export interface UpOptions {
   /**
    * etcd with TLS and client certificates on client and peer traffic and the nodes' roles enforced
    * (the stack's `etcdTls` setting): the members, the control plane, every node's etcd-amb and the
-   * operator's tools (status) speak TLS.
+   * operator's tools (status) speak TLS. `devcluster local up` and `demo` turn it on unless told
+   * `--plain-etcd`, as the stack does; here it stays off unless given, for the tests and benches that
+   * reach the members with a plain client of their own.
    */
   etcdTls?: boolean;
 }

@@ -202,3 +202,21 @@ describe("devcluster local up --services, before it starts anything", () => {
     }
   }, 60_000);
 });
+
+describe("devcluster local up and demo: etcd's scheme", () => {
+  const base = mkdtempSync(join(tmpdir(), "devcluster-scheme-"));
+  afterAll(() => rmSync(base, { recursive: true, force: true }));
+
+  it("refuses --plain-etcd with --etcd-tls before it starts anything, and says TLS is the default", async () => {
+    for (const sub of ["up", "demo"]) {
+      const dir = join(base, sub);
+      const r = await cli("local", sub, "--plain-etcd", "--etcd-tls", "--dir", dir, "--prefix", "127.93");
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(/--plain-etcd and --etcd-tls contradict each other/);
+      expect(existsSync(dir), "no state directory made").toBe(false);
+      const help = await cli("local", sub, "--help");
+      expect(help.stdout + help.stderr).toMatch(/--plain-etcd/);
+      expect(help.stdout + help.stderr).toMatch(/TLS with client certificates/);
+    }
+  }, 60_000);
+});

@@ -949,7 +949,8 @@ describe("parameters and outputs", () => {
     for (const p of ["RetainLast", "RetainDays", "AutoRestore"])
       expect(withFunctions.Parameters[p], p).toBeDefined();
     // etcd's transport: one setting for the members, the functions and every node's etcd-amb.
-    expect(t.Parameters.EtcdTls).toMatchObject({ Default: "false", AllowedValues: ["true", "false"] });
+    // TLS by default (secure by default); plain only when asked for.
+    expect(t.Parameters.EtcdTls).toMatchObject({ Default: "true", AllowedValues: ["true", "false"] });
   });
   it("outputs what the functions and operators need", () => {
     for (const o of [
