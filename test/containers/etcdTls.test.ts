@@ -196,23 +196,26 @@ describe("etcd-amb with TLS: the node's programs reach the members as the node",
     return name;
   }
 
+  /** A put through etcd-amb, retried while it is not serving yet (it starts, or waits for its certificate). */
+  const putOnceServed = (local: Etcd3, key: string, value: string) =>
+    pollUntil(
+      () =>
+        local
+          .put(key)
+          .value(value)
+          .then(
+            () => true,
+            () => undefined,
+          ),
+      { timeoutMs: 30_000, intervalMs: 300 },
+    );
+
   it("a plain client on the node's loopback reads /services/ and announces its own instance, as the node", async () => {
     await amb(dirname(member.pkiFiles(W1).key), "true");
     const local = new Etcd3({ hosts: [`http://${address()}:2379`], dialTimeout: 1500 });
     try {
       const key = `${instanceKey("hello", "1")}/port`;
-      const put = await pollUntil(
-        () =>
-          local
-            .put(key)
-            .value("8080")
-            .then(
-              () => true,
-              () => undefined,
-            ),
-        { timeoutMs: 30_000, intervalMs: 300 },
-      );
-      expect(put).toBe(true);
+      expect(await putOnceServed(local, key, "8080")).toBe(true);
       expect(await admin.get(key).string()).toBe("8080");
       expect(await local.getAll().prefix("/services/").keys()).toContain(key);
       // What the proxy did, the member logs as the node: the user is W1, not root.
@@ -265,18 +268,7 @@ describe("etcd-amb with TLS: the node's programs reach the members as the node",
     const local = new Etcd3({ hosts: [`http://${at}:2379`], dialTimeout: 1500 });
     try {
       const key = `${instanceKey("hello", "1")}/port`;
-      const put = await pollUntil(
-        () =>
-          local
-            .put(key)
-            .value("8081")
-            .then(
-              () => true,
-              () => undefined,
-            ),
-        { timeoutMs: 30_000, intervalMs: 300 },
-      );
-      expect(put).toBe(true);
+      expect(await putOnceServed(local, key, "8081")).toBe(true);
       expect(await admin.get(key).string()).toBe("8081");
       await expect(local.get("/cluster/probe").string()).rejects.toThrow(/permission denied/i);
     } finally {
