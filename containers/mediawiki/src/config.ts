@@ -1,6 +1,7 @@
 // MediaWiki's server settings (pure): nginx's configuration (HTTP on the node's private address,
 // PHP through php-fpm's socket, uploads from the volume, only the announced front doors let in),
 // php-fpm's pool, and the LocalSettings.php the program writes at every start.
+import { fpmPoolHead } from "../../shared/phpConf.ts";
 
 export interface Paths {
   /** Where the program writes what it renders, the sockets, pid files and temporary files. */
@@ -115,27 +116,14 @@ export function fpmConf(o: {
   maxUploadMb: number;
 }): string {
   return [
-    "; Written by the mediawiki program at start; edits are replaced.",
-    "[global]",
-    "error_log = /proc/self/fd/2",
-    "daemonize = no",
-    `pid = ${o.paths.run}/php-fpm.pid`,
-    "[wiki]",
-    `user = ${o.poolUser}`,
-    `group = ${o.poolUser}`,
-    `listen = ${fpmSocket(o.paths)}`,
-    `listen.owner = ${o.poolUser}`,
-    // nginx's workers (www-data) reach the socket; they cannot read the settings (the passwords).
-    "listen.group = www-data",
-    "listen.mode = 0660",
-    "pm = dynamic",
-    `pm.max_children = ${o.maxChildren}`,
-    "pm.start_servers = 1",
-    "pm.min_spare_servers = 1",
-    "pm.max_spare_servers = 2",
-    "catch_workers_output = yes",
-    "decorate_workers_output = no",
-    "clear_env = yes",
+    ...fpmPoolHead({
+      program: "mediawiki",
+      runDir: o.paths.run,
+      pool: "wiki",
+      poolUser: o.poolUser,
+      socket: fpmSocket(o.paths),
+      maxChildren: o.maxChildren,
+    }),
     `env[MW_CONFIG_FILE] = ${localSettingsFile(o.paths)}`,
     `env[TMPDIR] = ${tmpDir(o.paths)}`,
     `env[DEVCLUSTER_DB_FILE] = ${dbFile(o.paths)}`,

@@ -3,19 +3,18 @@
 // its secret and upgrade keys once in SSM, writes LocalSettings.php where only the pool's user reads
 // it, puts MediaWiki's schema in place once and updates it at every start, then runs php-fpm and
 // nginx, letting in only the front doors announced in etcd (they set X-Remote-User).
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, chownSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { GetParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { z } from "zod";
 import { ssmSecretOnce } from "../../../functions/adapters/aws/ssmSecretOnce.ts";
 import { clusterKeyAlias } from "../../../functions/domain/clusterKey.ts";
 import { etcdEndpoints, int, loadEnv } from "../../shared/config.ts";
-import { etcdClient, etcdTlsFromEnv } from "../../shared/etcd.ts";
-import { followFrontDoors } from "../../shared/frontDoors.ts";
 import { programLogger } from "../../shared/log.ts";
-import { run, userIds } from "../../shared/proc.ts";
+import { userIds } from "../../shared/proc.ts";
+import { servePhpSite } from "../../shared/phpSite.ts";
 import { runProgram } from "../../shared/run.ts";
 import {
   dbFile,
@@ -122,21 +121,6 @@ async function wikiKey(ssm: SSMClient, cluster: string, key: "secret-key" | "upg
   return p.value;
 }
 
-/**
- * Run a server's check of its configuration with the container's stderr as its own (php-fpm opens
- * /proc/self/fd/2 for its log, which a socket pair would refuse); rejects on failure.
- */
-const checked = (cmd: string, args: string[]) =>
-  new Promise<void>((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ["ignore", "ignore", "inherit"] });
-    child.on("error", reject);
-    child.on("exit", (code) =>
-      code === 0
-        ? resolve()
-        : reject(new Error(`${cmd} ${args.join(" ")} exited ${code}: its configuration is refused`)),
-    );
-  });
-
 interface SchemaStep {
   code: string;
   [k: string]: unknown;
@@ -188,7 +172,6 @@ await runProgram(log, async () => {
     php: env.PHP_DIR,
     uploads: join(env.VOLUME_DIR, "images"),
   };
-  const root = { uid: 0, gid: 0 };
   const pool = userIds(env.POOL_USER);
   const host = `${env.HOST_NAME}.${env.DOMAIN}`;
   const ssm = new SSMClient({ maxAttempts: 5 });
@@ -280,79 +263,16 @@ await runProgram(log, async () => {
       maxUploadMb: env.MAX_UPLOAD_MB,
     }),
   );
-  await checked(env.FPM_BIN, ["--test", "--fpm-config", fpmFile]);
-
-  const nginxFile = join(paths.run, "nginx.conf");
-  /** Write nginx.conf for `doors` beside the live one, check it, and only then put it in place. */
-  const writeNginx = async (doors: string[]) => {
-    writeFileSync(
-      `${nginxFile}.next`,
-      nginxConf({ listen: env.LISTEN_ADDRESS, port: env.PORT, doors, paths, maxUploadMb: env.MAX_UPLOAD_MB }),
-    );
-    await run("nginx", ["-t", "-q", "-c", `${nginxFile}.next`], root);
-    renameSync(`${nginxFile}.next`, nginxFile);
-  };
-  // No front door is known before etcd is read: nobody but the health check gets in.
-  await writeNginx([]);
-
-  const started: ChildProcess[] = [];
-  const exited = (p: ChildProcess) => p.exitCode !== null || p.signalCode !== null;
-  const stopAll = () =>
-    Promise.all(
-      started.map(
-        (p) =>
-          new Promise<void>((resolve) => {
-            if (exited(p)) return resolve();
-            p.once("exit", () => resolve());
-            p.kill("SIGQUIT"); // both finish the requests under way, then exit
-          }),
-      ),
-    );
-  let stopping = false;
-  const failed = new Promise<never>((_, reject) => {
-    const watch = (p: ChildProcess, what: string) =>
-      p.once("exit", (code, signal) => {
-        if (!stopping) reject(new Error(`${what} exited (${code ?? signal})`));
-      });
-    const fpm = spawn(env.FPM_BIN, ["--nodaemonize", "--fpm-config", fpmFile], {
-      stdio: ["ignore", "inherit", "inherit"],
-    });
-    started.push(fpm);
-    watch(fpm, "php-fpm");
-    const nginx = spawn("nginx", ["-c", nginxFile], { stdio: ["ignore", "inherit", "inherit"] });
-    started.push(nginx);
-    watch(nginx, "nginx");
-  });
-  failed.catch(() => {});
-
-  const etcd = etcdClient(env.ETCD_ENDPOINTS, etcdTlsFromEnv());
-  // Changes are applied one after the other, each checked before nginx reloads it.
-  let applying = Promise.resolve();
-  const doors = followFrontDoors(etcd, env.FRONT_DOOR_SERVICE, {
-    debounceMs: env.DEBOUNCE_MS,
+  return servePhpSite({
     log,
-    onChange: (addresses) => {
-      applying = applying.then(async () => {
-        try {
-          await writeNginx(addresses);
-          await run("nginx", ["-c", nginxFile, "-s", "reload"], root);
-          log.info("nginx.reloaded", { code: "nginx.reloaded", frontDoors: addresses });
-        } catch (e) {
-          log.error("nginx.reload_failed", { code: "nginx.reload_failed", error: (e as Error).message });
-        }
-      });
-    },
+    fpmBin: env.FPM_BIN,
+    fpmFile,
+    nginxFile: join(paths.run, "nginx.conf"),
+    nginxConf: (doors) =>
+      nginxConf({ listen: env.LISTEN_ADDRESS, port: env.PORT, doors, paths, maxUploadMb: env.MAX_UPLOAD_MB }),
+    etcdEndpoints: env.ETCD_ENDPOINTS,
+    frontDoorService: env.FRONT_DOOR_SERVICE,
+    debounceMs: env.DEBOUNCE_MS,
+    listening: { address: env.LISTEN_ADDRESS, port: env.PORT, host },
   });
-  log.info("listening", { code: "listening", address: env.LISTEN_ADDRESS, port: env.PORT, host });
-
-  return {
-    failed,
-    stop: async () => {
-      stopping = true;
-      await doors.close();
-      etcd.close();
-      await applying;
-      await stopAll();
-    },
-  };
 });

@@ -1,6 +1,7 @@
 // The PHP application's server settings (pure): nginx's configuration (HTTP on the node's private
 // address, PHP through php-fpm's socket, only the announced front doors let in) and php-fpm's pool
 // (the database's settings in its environment, the password as a file only the pool's user reads).
+import { fpmPoolHead } from "../../shared/phpConf.ts";
 
 export interface Paths {
   /** Where the program writes what it renders, and the sockets and pid files. */
@@ -79,27 +80,14 @@ export function fpmConf(o: { db: Db; paths: Paths; poolUser: string; maxChildren
   for (const [k, v] of Object.entries(env))
     if (!/^[A-Za-z0-9_.-]+$/.test(v)) throw new Error(`${k}: not a host, port or name: ${JSON.stringify(v)}`);
   return [
-    "; Written by the phpapp program at start; edits are replaced.",
-    "[global]",
-    "error_log = /proc/self/fd/2",
-    "daemonize = no",
-    `pid = ${o.paths.run}/php-fpm.pid`,
-    "[app]",
-    `user = ${o.poolUser}`,
-    `group = ${o.poolUser}`,
-    `listen = ${fpmSocket(o.paths)}`,
-    `listen.owner = ${o.poolUser}`,
-    // nginx's workers (www-data) reach the socket; they cannot read the password file.
-    "listen.group = www-data",
-    "listen.mode = 0660",
-    "pm = dynamic",
-    `pm.max_children = ${o.maxChildren}`,
-    "pm.start_servers = 1",
-    "pm.min_spare_servers = 1",
-    "pm.max_spare_servers = 2",
-    "catch_workers_output = yes",
-    "decorate_workers_output = no",
-    "clear_env = yes",
+    ...fpmPoolHead({
+      program: "phpapp",
+      runDir: o.paths.run,
+      pool: "app",
+      poolUser: o.poolUser,
+      socket: fpmSocket(o.paths),
+      maxChildren: o.maxChildren,
+    }),
     ...Object.entries(env).map(([k, v]) => `env[${k}] = ${v}`),
     `env[DB_PASSWORD_FILE] = ${passwordFile(o.paths)}`,
     "php_admin_flag[display_errors] = off",

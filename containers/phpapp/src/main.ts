@@ -2,16 +2,14 @@
 // (made by the database service; a missing parameter stops the start, named), hands it to php-fpm's
 // pool as a file only the pool's user reads, and runs php-fpm and nginx, letting in only the front
 // doors announced in etcd (they set X-Remote-User), each configuration checked before it is used.
-import { spawn, type ChildProcess } from "node:child_process";
-import { chmodSync, chownSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { GetParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { z } from "zod";
 import { etcdEndpoints, int, loadEnv } from "../../shared/config.ts";
-import { etcdClient, etcdTlsFromEnv } from "../../shared/etcd.ts";
-import { followFrontDoors } from "../../shared/frontDoors.ts";
 import { programLogger } from "../../shared/log.ts";
-import { run, userIds } from "../../shared/proc.ts";
+import { userIds } from "../../shared/proc.ts";
+import { servePhpSite } from "../../shared/phpSite.ts";
 import { runProgram } from "../../shared/run.ts";
 import { fpmConf, nginxConf, passwordFile, type Paths } from "./config.ts";
 
@@ -62,25 +60,9 @@ async function readPassword(ssm: SSMClient, name: string): Promise<string> {
   return value;
 }
 
-/**
- * Run a server's check of its configuration with the container's stderr as its own (php-fpm opens
- * /proc/self/fd/2 for its log, which a socket pair would refuse); rejects on failure.
- */
-const checked = (cmd: string, args: string[]) =>
-  new Promise<void>((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ["ignore", "ignore", "inherit"] });
-    child.on("error", reject);
-    child.on("exit", (code) =>
-      code === 0
-        ? resolve()
-        : reject(new Error(`${cmd} ${args.join(" ")} exited ${code}: its configuration is refused`)),
-    );
-  });
-
 await runProgram(log, async () => {
   const env = loadEnv(Env);
   const paths: Paths = { run: env.RUN_DIR, app: env.APP_DIR };
-  const root = { uid: 0, gid: 0 };
   const pool = userIds(env.POOL_USER);
   const password = await readPassword(new SSMClient({ maxAttempts: 5 }), env.DB_PASSWORD_PARAM);
 
@@ -102,83 +84,16 @@ await runProgram(log, async () => {
       maxChildren: env.MAX_CHILDREN,
     }),
   );
-  await checked(env.FPM_BIN, ["--test", "--fpm-config", fpmFile]);
-
-  const nginxFile = join(paths.run, "nginx.conf");
-  /** Write nginx.conf for `doors` beside the live one, check it, and only then put it in place. */
-  const writeNginx = async (doors: string[]) => {
-    const text = nginxConf({
-      listen: env.LISTEN_ADDRESS,
-      port: env.PORT,
-      doors,
-      paths,
-      maxBodyKb: env.MAX_BODY_KB,
-    });
-    writeFileSync(`${nginxFile}.next`, text);
-    await run("nginx", ["-t", "-q", "-c", `${nginxFile}.next`], root);
-    renameSync(`${nginxFile}.next`, nginxFile);
-  };
-  // No front door is known before etcd is read: nobody but the health check gets in.
-  await writeNginx([]);
-
-  const started: ChildProcess[] = [];
-  const exited = (p: ChildProcess) => p.exitCode !== null || p.signalCode !== null;
-  const stopAll = () =>
-    Promise.all(
-      started.map(
-        (p) =>
-          new Promise<void>((resolve) => {
-            if (exited(p)) return resolve();
-            p.once("exit", () => resolve());
-            p.kill("SIGQUIT"); // both finish the requests under way, then exit
-          }),
-      ),
-    );
-  let stopping = false;
-  const failed = new Promise<never>((_, reject) => {
-    const watch = (p: ChildProcess, what: string) =>
-      p.once("exit", (code, signal) => {
-        if (!stopping) reject(new Error(`${what} exited (${code ?? signal})`));
-      });
-    const fpm = spawn(env.FPM_BIN, ["--nodaemonize", "--fpm-config", fpmFile], {
-      stdio: ["ignore", "inherit", "inherit"],
-    });
-    started.push(fpm);
-    watch(fpm, "php-fpm");
-    const nginx = spawn("nginx", ["-c", nginxFile], { stdio: ["ignore", "inherit", "inherit"] });
-    started.push(nginx);
-    watch(nginx, "nginx");
-  });
-  failed.catch(() => {});
-
-  const etcd = etcdClient(env.ETCD_ENDPOINTS, etcdTlsFromEnv());
-  // Changes are applied one after the other, each checked before nginx reloads it.
-  let applying = Promise.resolve();
-  const doors = followFrontDoors(etcd, env.FRONT_DOOR_SERVICE, {
-    debounceMs: env.DEBOUNCE_MS,
+  return servePhpSite({
     log,
-    onChange: (addresses) => {
-      applying = applying.then(async () => {
-        try {
-          await writeNginx(addresses);
-          await run("nginx", ["-c", nginxFile, "-s", "reload"], root);
-          log.info("nginx.reloaded", { code: "nginx.reloaded", frontDoors: addresses });
-        } catch (e) {
-          log.error("nginx.reload_failed", { code: "nginx.reload_failed", error: (e as Error).message });
-        }
-      });
-    },
+    fpmBin: env.FPM_BIN,
+    fpmFile,
+    nginxFile: join(paths.run, "nginx.conf"),
+    nginxConf: (doors) =>
+      nginxConf({ listen: env.LISTEN_ADDRESS, port: env.PORT, doors, paths, maxBodyKb: env.MAX_BODY_KB }),
+    etcdEndpoints: env.ETCD_ENDPOINTS,
+    frontDoorService: env.FRONT_DOOR_SERVICE,
+    debounceMs: env.DEBOUNCE_MS,
+    listening: { address: env.LISTEN_ADDRESS, port: env.PORT },
   });
-  log.info("listening", { code: "listening", address: env.LISTEN_ADDRESS, port: env.PORT });
-
-  return {
-    failed,
-    stop: async () => {
-      stopping = true;
-      await doors.close();
-      etcd.close();
-      await applying;
-      await stopAll();
-    },
-  };
 });
