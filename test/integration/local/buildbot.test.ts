@@ -17,7 +17,8 @@ import { CONTAINERS_CONF } from "../../../local/containers.ts";
 import { LOCAL_REGION } from "../../../local/moto.ts";
 import { PROJECT_ROOT } from "../../../local/paths.ts";
 import { useLocalCluster } from "../../rig/localCluster.ts";
-import { httpAsk, type HttpAnswer } from "../../rig/http.ts";
+import type { HttpAnswer } from "../../rig/http.ts";
+import { frontDoorSites, type AskOptions } from "../../rig/frontDoorSites.ts";
 
 const lc = useLocalCluster({ name: "buildbot", frontDoorTls: true, services: "buildbot,buildbot-worker" });
 const PASSWORD = "Correct-horse-42";
@@ -31,44 +32,11 @@ let ca = "";
 
 const admin = () => ({ endpoint: lc.state.motoEndpoint, region: LOCAL_REGION, credentials: lc.state.admin });
 
-/** A healthy front door's address now (status re-read each time: nodes may change under load). */
-async function frontDoor(): Promise<string | undefined> {
-  const s = await status(lc.dir);
-  return s.services.find((x) => x.name === "nginx")?.instances.find((i) => i.healthy)?.address;
-}
-
-async function ask(path: string, opts: Parameters<typeof httpAsk>[2] = {}): Promise<HttpAnswer | undefined> {
-  const door = await frontDoor();
-  if (!door) return undefined;
-  return httpAsk({ address: door, port: 443 }, path, {
-    ...opts,
-    host: `buildbot.${lc.state.domain}`,
-    tls: { ca },
-    headers: { ...(cookie ? { cookie } : {}), ...opts.headers },
-    signal: AbortSignal.timeout(60_000),
-  }).catch(() => undefined);
-}
-
-async function askUntil(
-  path: string,
-  ok: (a: HttpAnswer) => boolean,
-  opts: Parameters<typeof httpAsk>[2] = {},
-  timeoutMs = 300_000,
-): Promise<HttpAnswer> {
-  let last: HttpAnswer | undefined;
-  const got = await pollUntil(
-    async () => {
-      last = await ask(path, opts);
-      return last && ok(last) ? last : undefined;
-    },
-    { timeoutMs, intervalMs: 2000 },
-  );
-  if (!got)
-    throw new Error(
-      `buildbot${path}: no good answer in ${timeoutMs / 1000} s (last: ${last ? `${last.status} ${last.body.slice(0, 200)}` : "none"})`,
-    );
-  return got;
-}
+const sites = frontDoorSites(lc, { ca: () => ca, cookie: () => cookie, intervalMs: 2000 });
+const frontDoor = sites.frontDoor;
+const ask = (path: string, opts?: AskOptions) => sites.ask("buildbot", path, opts);
+const askUntil = (path: string, ok: (a: HttpAnswer) => boolean, opts?: AskOptions, timeoutMs = 300_000) =>
+  sites.askUntil("buildbot", path, ok, opts, timeoutMs);
 
 const healthy = (name: string) =>
   pollUntil(

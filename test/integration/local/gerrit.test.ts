@@ -16,7 +16,8 @@ import { pollUntil } from "../../../functions/domain/poll.ts";
 import { status } from "../../../local/cluster/cluster.ts";
 import { LOCAL_REGION } from "../../../local/moto.ts";
 import { useLocalCluster } from "../../rig/localCluster.ts";
-import { httpAsk, type HttpAnswer } from "../../rig/http.ts";
+import type { HttpAnswer } from "../../rig/http.ts";
+import { frontDoorSites, type AskOptions } from "../../rig/frontDoorSites.ts";
 
 const sh = promisify(execFile);
 const lc = useLocalCluster({ name: "gerrit", frontDoorTls: true, services: "gerrit" });
@@ -26,45 +27,12 @@ let ca = "";
 
 const admin = () => ({ endpoint: lc.state.motoEndpoint, region: LOCAL_REGION, credentials: lc.state.admin });
 
-/** A healthy front door's address now (status re-read each time: nodes may change under load). */
-async function frontDoor(): Promise<string | undefined> {
-  const s = await status(lc.dir);
-  return s.services.find((x) => x.name === "nginx")?.instances.find((i) => i.healthy)?.address;
-}
-
-async function ask(path: string, opts: Parameters<typeof httpAsk>[2] = {}): Promise<HttpAnswer | undefined> {
-  const door = await frontDoor();
-  if (!door) return undefined;
-  return httpAsk({ address: door, port: 443 }, path, {
-    ...opts,
-    host: `gerrit.${lc.state.domain}`,
-    tls: { ca },
-    headers: { ...(cookie ? { cookie } : {}), ...opts.headers },
-    signal: AbortSignal.timeout(60_000),
-  }).catch(() => undefined);
-}
-
-/** Ask until `ok` holds (Gerrit starts in about a minute, several under load): the last answer. */
-async function askUntil(
-  path: string,
-  ok: (a: HttpAnswer) => boolean,
-  opts: Parameters<typeof httpAsk>[2] = {},
-  timeoutMs = 480_000,
-): Promise<HttpAnswer> {
-  let last: HttpAnswer | undefined;
-  const got = await pollUntil(
-    async () => {
-      last = await ask(path, opts);
-      return last && ok(last) ? last : undefined;
-    },
-    { timeoutMs, intervalMs: 2000 },
-  );
-  if (!got)
-    throw new Error(
-      `gerrit${path}: no good answer in ${timeoutMs / 1000} s (last: ${last ? `${last.status} ${last.body.slice(0, 200)}` : "none"})`,
-    );
-  return got;
-}
+const sites = frontDoorSites(lc, { ca: () => ca, cookie: () => cookie, intervalMs: 2000 });
+const frontDoor = sites.frontDoor;
+const ask = (path: string, opts?: AskOptions) => sites.ask("gerrit", path, opts);
+/** Gerrit starts in about a minute, several under load. */
+const askUntil = (path: string, ok: (a: HttpAnswer) => boolean, opts?: AskOptions, timeoutMs = 480_000) =>
+  sites.askUntil("gerrit", path, ok, opts, timeoutMs);
 
 const json = (a: HttpAnswer) => JSON.parse(a.body.replace(/^\)\]\}'\n/, "")) as unknown;
 

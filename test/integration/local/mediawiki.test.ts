@@ -11,55 +11,25 @@ import { status } from "../../../local/cluster/cluster.ts";
 import { LOCAL_REGION } from "../../../local/moto.ts";
 import { useLocalCluster } from "../../rig/localCluster.ts";
 import { httpAsk, type HttpAnswer } from "../../rig/http.ts";
+import { frontDoorSites, type AskOptions } from "../../rig/frontDoorSites.ts";
 
 const lc = useLocalCluster({ name: "mediawiki", services: "mediawiki" });
 const PASSWORD = "Correct-horse-44";
 /** The front door's session and the wiki's own session cookie. */
 const cookies = new Map<string, string>();
 
-async function frontDoor(): Promise<string | undefined> {
-  const s = await status(lc.dir);
-  return s.services.find((x) => x.name === "nginx")?.instances.find((i) => i.healthy)?.address;
-}
-
-/** One request for wiki.<domain> at a front door, with the cookies kept so far. */
-async function ask(path: string, opts: Parameters<typeof httpAsk>[2] = {}): Promise<HttpAnswer | undefined> {
-  const door = await frontDoor();
-  if (!door) return undefined;
-  const cookie = [...cookies].map(([k, v]) => `${k}=${v}`).join("; ");
-  const a = await httpAsk({ address: door, port: 80 }, path, {
-    ...opts,
-    host: `wiki.${lc.state.domain}`,
-    headers: { ...(cookie ? { cookie } : {}), ...opts.headers },
-    signal: AbortSignal.timeout(60_000),
-  }).catch(() => undefined);
-  for (const c of a?.cookies ?? []) {
-    const i = c.indexOf("=");
-    cookies.set(c.slice(0, i), c.slice(i + 1));
-  }
-  return a;
-}
-
-async function askUntil(
-  path: string,
-  ok: (a: HttpAnswer) => boolean,
-  opts: Parameters<typeof httpAsk>[2] = {},
-  timeoutMs = 420_000,
-): Promise<HttpAnswer> {
-  let last: HttpAnswer | undefined;
-  const got = await pollUntil(
-    async () => {
-      last = await ask(path, opts);
-      return last && ok(last) ? last : undefined;
-    },
-    { timeoutMs, intervalMs: 1000 },
-  );
-  if (!got)
-    throw new Error(
-      `wiki${path}: no good answer in ${timeoutMs / 1000} s (last: ${last ? `${last.status} ${last.body.slice(0, 300)}` : "none"})`,
-    );
-  return got;
-}
+const sites = frontDoorSites(lc, {
+  cookie: () => [...cookies].map(([k, v]) => `${k}=${v}`).join("; "),
+  onCookies: (set) => {
+    for (const c of set) {
+      const i = c.indexOf("=");
+      cookies.set(c.slice(0, i), c.slice(i + 1));
+    }
+  },
+});
+const ask = (path: string, opts?: AskOptions) => sites.ask("wiki", path, opts);
+const askUntil = (path: string, ok: (a: HttpAnswer) => boolean, opts?: AskOptions, timeoutMs = 420_000) =>
+  sites.askUntil("wiki", path, ok, opts, timeoutMs);
 
 beforeAll(async () => {
   const cognito = new CognitoIdentityProviderClient({

@@ -11,56 +11,14 @@ import { pollUntil } from "../../../functions/domain/poll.ts";
 import { status } from "../../../local/cluster/cluster.ts";
 import { LOCAL_REGION } from "../../../local/moto.ts";
 import { useLocalCluster } from "../../rig/localCluster.ts";
-import { httpAsk, type HttpAnswer } from "../../rig/http.ts";
+import { httpAsk } from "../../rig/http.ts";
+import { frontDoorSites } from "../../rig/frontDoorSites.ts";
 
 const lc = useLocalCluster({ name: "phpapp", services: "phpapp" });
 const PASSWORD = "Correct-horse-43";
 let cookie = "";
 
-/** A healthy front door's address now (status re-read each time: nodes may change under load). */
-async function frontDoor(): Promise<string | undefined> {
-  const s = await status(lc.dir);
-  return s.services.find((x) => x.name === "nginx")?.instances.find((i) => i.healthy)?.address;
-}
-
-/** One request for `<service>.<domain>` at a front door, with the session when there is one. */
-async function ask(
-  service: string,
-  path: string,
-  opts: Parameters<typeof httpAsk>[2] = {},
-): Promise<HttpAnswer | undefined> {
-  const door = await frontDoor();
-  if (!door) return undefined;
-  return httpAsk({ address: door, port: 80 }, path, {
-    ...opts,
-    host: `${service}.${lc.state.domain}`,
-    headers: { ...(cookie ? { cookie } : {}), ...opts.headers },
-    signal: AbortSignal.timeout(60_000),
-  }).catch(() => undefined);
-}
-
-/** Ask until `ok` holds (services start, restart and move under load): the last answer. */
-async function askUntil(
-  service: string,
-  path: string,
-  ok: (a: HttpAnswer) => boolean,
-  opts: Parameters<typeof httpAsk>[2] = {},
-  timeoutMs = 300_000,
-): Promise<HttpAnswer> {
-  let last: HttpAnswer | undefined;
-  const got = await pollUntil(
-    async () => {
-      last = await ask(service, path, opts);
-      return last && ok(last) ? last : undefined;
-    },
-    { timeoutMs, intervalMs: 1000 },
-  );
-  if (!got)
-    throw new Error(
-      `${service}${path}: no good answer in ${timeoutMs / 1000} s (last: ${last ? `${last.status} ${last.body.slice(0, 200)}` : "none"})`,
-    );
-  return got;
-}
+const { ask, askUntil } = frontDoorSites(lc, { cookie: () => cookie });
 
 beforeAll(async () => {
   const cognito = new CognitoIdentityProviderClient({
