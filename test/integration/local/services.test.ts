@@ -28,6 +28,7 @@ import { attach, kill, status } from "../../../local/cluster/cluster.ts";
 import { LOCAL_REGION } from "../../../local/moto.ts";
 import { useLocalCluster } from "../../rig/localCluster.ts";
 import { httpAsk, type HttpAnswer } from "../../rig/http.ts";
+import { frontDoorSites, type AskOptions } from "../../rig/frontDoorSites.ts";
 
 const lc = useLocalCluster({ name: "services", frontDoorTls: true, services: "sftp" });
 const run = promisify(execFile);
@@ -50,52 +51,16 @@ const admin = () => ({
   credentials: lc.state.admin,
 });
 
-/** A healthy front door's address now (status re-read each time: nodes may change under load). */
-async function frontDoor(): Promise<string | undefined> {
-  const s = await status(lc.dir);
-  return s.services.find((x) => x.name === "nginx")?.instances.find((i) => i.healthy)?.address;
-}
-
-/** One request for `<service>.<domain>` at a front door, with the session when there is one. */
-async function ask(
-  service: string,
-  path: string,
-  opts: Parameters<typeof httpAsk>[2] = {},
-): Promise<HttpAnswer | undefined> {
-  const door = await frontDoor();
-  if (!door) return undefined;
-  return httpAsk({ address: door, port: 443 }, path, {
-    ...opts,
-    host: `${service}.${lc.state.domain}`,
-    tls: { ca },
-    headers: { ...(cookie ? { cookie } : {}), ...opts.headers },
-    // Generous: on a loaded machine (load 100 seen) a signed-in call that reaches S3 took over 10 s.
-    signal: AbortSignal.timeout(60_000),
-  }).catch(() => undefined);
-}
-
-/** Ask until `ok` holds (services start, restart and move under load): the last answer. */
-async function askUntil(
+// Generous: on a loaded machine (load 100 seen) a signed-in call that reaches S3 took over 10 s.
+const sites = frontDoorSites(lc, { ca: () => ca, cookie: () => cookie });
+const { frontDoor, ask } = sites;
+const askUntil = (
   service: string,
   path: string,
   ok: (a: HttpAnswer) => boolean,
-  opts: Parameters<typeof httpAsk>[2] = {},
+  opts?: AskOptions,
   timeoutMs = 240_000,
-): Promise<HttpAnswer> {
-  let last: HttpAnswer | undefined;
-  const got = await pollUntil(
-    async () => {
-      last = await ask(service, path, opts);
-      return last && ok(last) ? last : undefined;
-    },
-    { timeoutMs, intervalMs: 1000 },
-  );
-  if (!got)
-    throw new Error(
-      `${service}${path}: no good answer in ${timeoutMs / 1000} s (last: ${last ? `${last.status} ${last.body.slice(0, 200)}` : "none"})`,
-    );
-  return got;
-}
+) => sites.askUntil(service, path, ok, opts, timeoutMs);
 
 /**
  * A new ed25519 key pair made by ssh-keygen (the private key in `file`, for the SFTP client): the
