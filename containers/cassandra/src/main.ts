@@ -3,7 +3,6 @@
 // storage addresses presence announces for the service in etcd, written into cassandra.yaml (which
 // Cassandra's seed provider reads again) and kept current. Sign-in is by password: the first start
 // makes the `admin` superuser with a password generated once in SSM and locks the default one.
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chownSync, existsSync, mkdirSync, readdirSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -12,11 +11,10 @@ import { auth, Client } from "cassandra-driver";
 import { z } from "zod";
 import { ssmSecretOnce } from "../../../functions/adapters/aws/ssmSecretOnce.ts";
 import { clusterKeyAlias } from "../../../functions/domain/clusterKey.ts";
-import { parsePresence, servicePrefix } from "../../../functions/domain/presence.ts";
 import { pollUntil } from "../../../functions/domain/poll.ts";
 import { etcdEndpoints, int, loadEnv } from "../../shared/config.ts";
 import { checkPassword } from "../../shared/dbClients.ts";
-import { etcdClient, etcdTlsFromEnv, followPrefix } from "../../shared/etcd.ts";
+import { followPeers, startJvm } from "../../shared/dataService.ts";
 import { programLogger } from "../../shared/log.ts";
 import { userIds } from "../../shared/proc.ts";
 import { runProgram } from "../../shared/run.ts";
@@ -123,34 +121,23 @@ await runProgram(log, async () => {
     renameSync(tmp, join(env.CONFIG_DIR, "cassandra.yaml"));
   };
 
-  const etcd = etcdClient(env.ETCD_ENDPOINTS, etcdTlsFromEnv());
-  let current = "";
-  const follower = followPrefix(
-    etcd,
-    servicePrefix(env.SERVICE),
-    (kvs) => {
-      const seeds = seedAddresses(
-        parsePresence(kvs).services.get(env.SERVICE)?.instances ?? [],
-        env.LISTEN_ADDRESS,
-        "storage",
-        env.STORAGE_PORT,
-      );
-      if (seeds.join() === current) return;
-      current = seeds.join();
+  const follower = await followPeers({
+    etcdEndpoints: env.ETCD_ENDPOINTS,
+    service: env.SERVICE,
+    peersOf: (instances) => seedAddresses(instances, env.LISTEN_ADDRESS, "storage", env.STORAGE_PORT),
+    onPeers: (seeds) => {
       writeYaml(seeds);
       log.info("seeds", { code: "seeds", seeds });
     },
-    { debounceMs: 500, log },
-  );
-  await follower.ready;
+    log,
+  });
 
   const lib = join(env.HOME_DIR, "lib");
-  const server = spawn(
-    env.JAVA,
-    [
-      `-Xms${env.HEAP_MB}m`,
-      `-Xmx${env.HEAP_MB}m`,
-      "-XX:+UseG1GC",
+  const jvm = startJvm({
+    name: "cassandra",
+    java: env.JAVA,
+    heapMb: env.HEAP_MB,
+    options: [
       "-Xss256k",
       // A JVM out of memory stops rather than go on with a half-working node (Cassandra's advice).
       "-XX:+ExitOnOutOfMemoryError",
@@ -161,21 +148,12 @@ await runProgram(log, async () => {
       "-Dcassandra-foreground=yes",
       `-Dlogback.configurationFile=${join(env.HOME_DIR, "conf", "logback.xml")}`,
       ...jdkModuleOptions,
-      "-cp",
-      `${join(env.HOME_DIR, "conf")}:${lib}/*`,
-      "org.apache.cassandra.service.CassandraDaemon",
     ],
-    {
-      ...ids,
-      cwd: env.HOME_DIR,
-      stdio: ["ignore", "inherit", "inherit"],
-      env: { PATH: process.env.PATH, LANG: "C.UTF-8" },
-    },
-  );
-  const exited = new Promise<string>((resolve) =>
-    server.once("exit", (code, signal) => resolve(String(code ?? signal))),
-  );
-  let stopping = false;
+    classpath: `${join(env.HOME_DIR, "conf")}:${lib}/*`,
+    mainClass: "org.apache.cassandra.service.CassandraDaemon",
+    ids,
+    cwd: env.HOME_DIR,
+  });
 
   // CQL answers once the node joined; the default superuser exists only on a new cluster.
   const signIn = (user: string, pass: string) =>
@@ -186,8 +164,7 @@ await runProgram(log, async () => {
     });
   const ready = await pollUntil(
     async () => {
-      if (server.exitCode !== null || server.signalCode !== null)
-        throw new Error(`cassandra exited (${server.exitCode ?? server.signalCode}) while starting`);
+      jvm.checkRunning();
       for (const [user, pass] of [
         [ADMIN_ROLE, password.value],
         ["cassandra", "cassandra"],
@@ -259,17 +236,11 @@ await runProgram(log, async () => {
     cql: env.CQL_PORT,
     storage: env.STORAGE_PORT,
   });
-  const failed = exited.then((how) =>
-    stopping ? new Promise<never>(() => {}) : Promise.reject(new Error(`cassandra exited (${how})`)),
-  );
   return {
-    failed,
+    failed: jvm.failed,
     stop: async () => {
-      stopping = true;
       await follower.close();
-      etcd.close();
-      if (server.exitCode === null && server.signalCode === null) server.kill("SIGTERM");
-      await exited;
+      await jvm.stop();
     },
   };
 });

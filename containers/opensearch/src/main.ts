@@ -4,7 +4,6 @@
 // file OpenSearch's file-based discovery reads (and re-reads), kept current while it runs. Instance 1
 // bootstraps a new cluster; the others join it. No secret is involved: the cluster has no sign-in
 // (the security plugin is not among the jars), so it listens on the node's private address only.
-import { spawn } from "node:child_process";
 import {
   chownSync,
   existsSync,
@@ -16,10 +15,9 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
-import { parsePresence, servicePrefix } from "../../../functions/domain/presence.ts";
 import { pollUntil } from "../../../functions/domain/poll.ts";
 import { etcdEndpoints, int, loadEnv } from "../../shared/config.ts";
-import { etcdClient, etcdTlsFromEnv, followPrefix } from "../../shared/etcd.ts";
+import { followPeers, startJvm } from "../../shared/dataService.ts";
 import { programLogger } from "../../shared/log.ts";
 import { userIds } from "../../shared/proc.ts";
 import { runProgram } from "../../shared/run.ts";
@@ -86,35 +84,26 @@ await runProgram(log, async () => {
 
   // The peers: every announced instance's transport address but this node's own, written whole to a
   // new file renamed over the old one (OpenSearch re-reads it at each discovery round).
-  const etcd = etcdClient(env.ETCD_ENDPOINTS, etcdTlsFromEnv());
-  let seeds = "";
-  const follower = followPrefix(
-    etcd,
-    servicePrefix(env.SERVICE),
-    (kvs) => {
-      const peers = seedHosts(parsePresence(kvs).services.get(env.SERVICE)?.instances ?? [], {
-        self: env.LISTEN_ADDRESS,
-        portName: "transport",
-      });
-      const text = peers.map((p) => `${p}\n`).join("");
-      if (text === seeds) return;
-      seeds = text;
-      const tmp = join(env.CONFIG_DIR, "unicast_hosts.txt.new");
-      writeFileSync(tmp, text);
-      renameSync(tmp, join(env.CONFIG_DIR, "unicast_hosts.txt"));
+  const peersFile = join(env.CONFIG_DIR, "unicast_hosts.txt");
+  const follower = await followPeers({
+    etcdEndpoints: env.ETCD_ENDPOINTS,
+    service: env.SERVICE,
+    peersOf: (instances) => seedHosts(instances, { self: env.LISTEN_ADDRESS, portName: "transport" }),
+    onPeers: (peers) => {
+      writeFileSync(`${peersFile}.new`, peers.map((p) => `${p}\n`).join(""));
+      renameSync(`${peersFile}.new`, peersFile);
       log.info("peers", { code: "peers", peers });
     },
-    { debounceMs: 500, log },
-  );
-  await follower.ready;
+    applied: [],
+    log,
+  });
 
   const lib = join(env.HOME_DIR, "lib");
-  const server = spawn(
-    env.JAVA,
-    [
-      `-Xms${env.HEAP_MB}m`,
-      `-Xmx${env.HEAP_MB}m`,
-      "-XX:+UseG1GC",
+  const jvm = startJvm({
+    name: "opensearch",
+    java: env.JAVA,
+    heapMb: env.HEAP_MB,
+    options: [
       "-XX:G1ReservePercent=25",
       "-XX:InitiatingHeapOccupancyPercent=30",
       "-Xss1m",
@@ -137,25 +126,15 @@ await runProgram(log, async () => {
       `-Dopensearch.path.conf=${env.CONFIG_DIR}`,
       "-Dopensearch.distribution.type=tar",
       "-Dopensearch.bundled_jdk=false",
-      "-cp",
-      `${lib}/*`,
-      "org.opensearch.bootstrap.OpenSearch",
     ],
-    {
-      ...ids,
-      cwd: env.HOME_DIR,
-      stdio: ["ignore", "inherit", "inherit"],
-      env: { PATH: process.env.PATH, LANG: "C.UTF-8" },
-    },
-  );
-  const exited = new Promise<string>((resolve) =>
-    server.once("exit", (code, signal) => resolve(String(code ?? signal))),
-  );
-  let stopping = false;
+    classpath: `${lib}/*`,
+    mainClass: "org.opensearch.bootstrap.OpenSearch",
+    ids,
+    cwd: env.HOME_DIR,
+  });
   const up = await pollUntil(
     async () => {
-      if (server.exitCode !== null || server.signalCode !== null)
-        throw new Error(`opensearch exited (${server.exitCode ?? server.signalCode}) while starting`);
+      jvm.checkRunning();
       const r = await fetch(`http://${env.LISTEN_ADDRESS}:${env.HTTP_PORT}/`, {
         signal: AbortSignal.timeout(2000),
       }).catch(() => undefined);
@@ -172,17 +151,11 @@ await runProgram(log, async () => {
     node: nodeName,
     bootstrapped: fresh && env.INSTANCE === "1",
   });
-  const failed = exited.then((how) =>
-    stopping ? new Promise<never>(() => {}) : Promise.reject(new Error(`opensearch exited (${how})`)),
-  );
   return {
-    failed,
+    failed: jvm.failed,
     stop: async () => {
-      stopping = true;
       await follower.close();
-      etcd.close();
-      if (server.exitCode === null && server.signalCode === null) server.kill("SIGTERM");
-      await exited;
+      await jvm.stop();
     },
   };
 });
