@@ -1,7 +1,7 @@
 // What the JVM data services (cassandra, opensearch) share: following their peers through the
 // service's announced instances in etcd, and running the server's JVM in the foreground as the
 // service's user, its exit watched while it starts and after.
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn } from "node:child_process";
 import { parsePresence, servicePrefix, type PresenceRecord } from "../../functions/domain/presence.ts";
 import { etcdClient, etcdTlsFromEnv, followPrefix } from "./etcd.ts";
 import type { Logger } from "./log.ts";
@@ -26,8 +26,9 @@ export async function followPeers(o: {
     servicePrefix(o.service),
     (kvs) => {
       const peers = o.peersOf(parsePresence(kvs).services.get(o.service)?.instances ?? []);
-      if (peers.join("\n") === last) return;
-      last = peers.join("\n");
+      const text = peers.join("\n");
+      if (text === last) return;
+      last = text;
       o.onPeers(peers);
     },
     { debounceMs: 500, log: o.log },
@@ -42,7 +43,6 @@ export async function followPeers(o: {
 }
 
 export interface Jvm {
-  server: ChildProcess;
   /** Throws when the server exited (for the start's readiness polls). */
   checkRunning(): void;
   /** Rejects when the server exits other than by `stop`. */
@@ -81,7 +81,6 @@ export function startJvm(o: {
   );
   failed.catch(() => {});
   return {
-    server,
     checkRunning: () => {
       if (server.exitCode !== null || server.signalCode !== null)
         throw new Error(`${o.name} exited (${server.exitCode ?? server.signalCode}) while starting`);

@@ -13,7 +13,7 @@ import { run } from "./proc.ts";
  * Run a server's check of its configuration with the container's stderr as its own (php-fpm opens
  * /proc/self/fd/2 for its log, which a socket pair would refuse); rejects on failure.
  */
-export const checkedConfig = (cmd: string, args: string[]) =>
+const checkedConfig = (cmd: string, args: string[]) =>
   new Promise<void>((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ["ignore", "ignore", "inherit"] });
     child.on("error", reject);

@@ -117,7 +117,7 @@ export async function etcdMembers(ips: string[], tls?: EtcdClientTls): Promise<C
   if (ips.length === 0) return { reachable: false, members: [] };
   const client = (hosts: string[]) => new Etcd3({ hosts, dialTimeout: 1000, ...grpcTlsOptions(tls) });
   const agent = tls && httpsAgent(tls);
-  const { request } = etcdHttp(agent);
+  const { healthy: memberHealthy } = etcdHttp(agent);
   // One client per endpoint, asked at once: a member killed a moment ago (its breaker not yet open,
   // its connection still half there) costs one deadline and never makes the cluster look unreachable.
   const clients = ips.map((ip) => client([etcdUrls(Boolean(tls)).client(ip)]));
@@ -131,10 +131,7 @@ export async function etcdMembers(ips: string[], tls?: EtcdClientTls): Promise<C
         let leader = false;
         const url = m.clientURLs[0];
         if (url) {
-          // What the snapshot adapter asks too: 200 and {"health":"true"} within a second.
-          healthy = await request(`${url}/health`, 1000)
-            .then((r) => r.status === 200 && (JSON.parse(r.text) as { health?: string }).health === "true")
-            .catch(() => false);
+          healthy = await memberHealthy(url, 1000);
           if (healthy) {
             const one = client([url]);
             try {

@@ -43,6 +43,15 @@ export function etcdHttp(agent: HttpsAgent | (() => Promise<HttpsAgent>) | undef
   };
   return {
     request,
+    /** The member's `/health` answers 200 with `"health": "true"` within `timeoutMs` (false on any failure). */
+    async healthy(endpoint: string, timeoutMs: number): Promise<boolean> {
+      try {
+        const res = await request(`${endpoint}/health`, timeoutMs);
+        return res.status === 200 && (JSON.parse(res.text) as { health?: string }).health === "true";
+      } catch {
+        return false;
+      }
+    },
     async post<T>(endpoint: string, path: string, body: unknown, timeoutMs: number): Promise<T> {
       const res = await request(`${endpoint}${path}`, timeoutMs, JSON.stringify(body));
       if (res.status < 200 || res.status >= 300)

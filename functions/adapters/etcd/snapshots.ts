@@ -41,7 +41,7 @@ const ALL_KEYS = Buffer.from([0]).toString("base64");
 
 /** `tls`: the control plane's certificate, for members that serve https (none: plain http only). */
 export function createEtcdSnapshotApi(source?: EtcdTlsSource): EtcdSnapshotApi {
-  const { request, post } = etcdHttp(lazyHttpsAgent(source).get);
+  const { request, post, healthy } = etcdHttp(lazyHttpsAgent(source).get);
   const tls = tlsResolver(source);
   const secure = (endpoint: string) => endpoint.startsWith("https:");
   /** The gRPC credentials for this member: its certificate over https (refused without one), none on http. */
@@ -88,15 +88,7 @@ export function createEtcdSnapshotApi(source?: EtcdTlsSource): EtcdSnapshotApi {
       }
     },
 
-    async healthy(endpoint, timeoutMs = 2000) {
-      try {
-        const res = await request(`${endpoint}/health`, timeoutMs);
-        const body = JSON.parse(res.text) as { health?: string };
-        return res.status === 200 && body.health === "true";
-      } catch {
-        return false;
-      }
-    },
+    healthy: (endpoint, timeoutMs = 2000) => healthy(endpoint, timeoutMs),
 
     async alive(endpoint, timeoutMs = 1500) {
       try {
