@@ -51,6 +51,11 @@ export interface UnitsDeps {
    * (every node on a forced sync); a terminating node loses its own. Absent: roles are not kept.
    */
   access?: NodeAccessStore;
+  /**
+   * Runs a sync while holding the units lock, the one lifecycle and reconcile take (runtime wiring:
+   * a lease in etcd). Absent: the caller serialises (the hooks hold the lock already).
+   */
+  exclusive?: <T>(fn: () => Promise<T>) => Promise<T>;
   log: Logger;
 }
 
@@ -206,7 +211,19 @@ export async function syncUnits(deps: UnitsDeps, opts: SyncOptions = {}): Promis
       report.commands = pushPlan.requests.length;
     }
     // Every node whose placement changes (held units included) holds its etcd role before any push.
-    if (deps.access) await keepNodeAccess(deps.access, catalog, plan, records, opts, log);
+    // A later attempt follows another run's placement: this run's earlier attempt may have given
+    // roles for a plan that was never stored, on nodes this plan no longer pushes, so every node's
+    // role is checked again (each check changes only what differs).
+    if (deps.access)
+      await keepNodeAccess(
+        deps.access,
+        catalog,
+        plan,
+        records,
+        opts,
+        attempt > 1 || Boolean(opts.force),
+        log,
+      );
     const last = new Map<string, NodePushResult>();
     const runAll = async (requests: UnitsPlan["requests"]) => {
       const out: NodePushResult[] = [];
@@ -306,7 +323,8 @@ function runningNow(
 }
 
 /**
- * Before the push: the nodes it reaches (every registered node when forced) hold the etcd role their
+ * Before the push: the nodes it reaches (every registered node when forced, or when a run stored
+ * another placement meanwhile) hold the etcd role their
  * new placement needs, so a unit it starts can announce itself once authentication is on; a grant
  * that moved away is revoked. A terminating node's user and role go.
  */
@@ -316,10 +334,11 @@ async function keepNodeAccess(
   plan: UnitsPlan,
   records: { instanceId: string }[],
   opts: SyncOptions,
+  everyNode: boolean,
   log: Logger,
 ) {
   const announced = announcedByNode(catalog, plan.result.placement);
-  const targets = new Set(opts.force ? records.map((r) => r.instanceId) : plan.pushes.map((p) => p.nodeId));
+  const targets = new Set(everyNode ? records.map((r) => r.instanceId) : plan.pushes.map((p) => p.nodeId));
   if (opts.terminating) targets.delete(opts.terminating);
   let granted = 0;
   let revoked = 0;
@@ -388,7 +407,7 @@ export async function runVolumes(deps: UnitsDeps, event: unknown): Promise<Volum
     (event as { volume: unknown }).volume,
   );
   if (volume.action === "snapshot" || volume.dryRun) return { volume };
-  return { volume, sync: await syncUnits(deps, catalog ? { catalog } : {}) };
+  return { volume, sync: await exclusively(deps, () => syncUnits(deps, catalog ? { catalog } : {})) };
 }
 
 /**
@@ -415,5 +434,9 @@ export async function runUnits(deps: UnitsDeps, event: unknown = {}): Promise<Un
   if (input.dryRun) opts.dryRun = true;
   if (input.force) opts.force = true;
   if (input.confirm) opts.confirm = true;
-  return syncUnits(deps, opts);
+  return opts.dryRun ? syncUnits(deps, opts) : exclusively(deps, () => syncUnits(deps, opts));
 }
+
+/** A sync that changes anything runs under the units lock, when the deps hold one. */
+const exclusively = <T>(deps: UnitsDeps, fn: () => Promise<T>) =>
+  deps.exclusive ? deps.exclusive(fn) : fn();

@@ -18,10 +18,19 @@ import type { UnitsContext, UnitsHook } from "./deps.ts";
 /**
  * Unit syncs are serialised by a lease-backed lock: each plans for every registered node, so under a
  * burst of launches one holder pushes many nodes at once and the waiters behind it find their node
- * already served (instead of racing compare-and-swap on the placement and giving up).
+ * already served (instead of racing compare-and-swap on the placement and giving up). The `units`
+ * function takes the same lock (runtime wiring), so a catalog push and a launch never interleave
+ * their changes to the nodes' etcd roles.
  */
-async function withUnitsLock<T>(ctx: UnitsContext, waitMs: number, fn: () => Promise<T>): Promise<T> {
-  const lock = await ctx.store.tryLock("units", `units/${randomUUID()}`, { ttlSeconds: 30, waitMs });
+/** How long a sync waits for the units lock before it gives up (a launch's push may hold it that long). */
+export const UNITS_LOCK_WAIT_MS = 120_000;
+
+export async function withUnitsLock<T>(
+  store: Pick<UnitsContext["store"], "tryLock">,
+  waitMs: number,
+  fn: () => Promise<T>,
+): Promise<T> {
+  const lock = await store.tryLock("units", `units/${randomUUID()}`, { ttlSeconds: 30, waitMs });
   if (!lock) throw new LockBusyError(`units: another sync held the lock for ${waitMs} ms`);
   try {
     return await fn();
@@ -45,7 +54,7 @@ export interface UnitsHookDeps {
 }
 
 export function unitsHook(deps: UnitsHookDeps): UnitsHook {
-  const waitMs = deps.lockWaitMs ?? 120_000;
+  const waitMs = deps.lockWaitMs ?? UNITS_LOCK_WAIT_MS;
   const depsFor = async (ctx: UnitsContext, log: Logger): Promise<UnitsDeps> => ({
     log,
     nodes: { listNodes: async () => (await ctx.store.listNodes()).nodes },
@@ -66,7 +75,7 @@ export function unitsHook(deps: UnitsHookDeps): UnitsHook {
   });
   return {
     async onLaunch(node: NodeRecord, log: Logger, ctx: UnitsContext) {
-      const r = await withUnitsLock(ctx, waitMs, async () =>
+      const r = await withUnitsLock(ctx.store, waitMs, async () =>
         syncUnits(await depsFor(ctx, log), { launching: node.instanceId }),
       );
       if (r.failed.includes(node.instanceId)) {
@@ -74,12 +83,12 @@ export function unitsHook(deps: UnitsHookDeps): UnitsHook {
       }
     },
     async onTerminate(node: NodeRecord, log: Logger, ctx: UnitsContext) {
-      await withUnitsLock(ctx, waitMs, async () =>
+      await withUnitsLock(ctx.store, waitMs, async () =>
         syncUnits(await depsFor(ctx, log), { terminating: node.instanceId }),
       );
     },
     async reconcile(log: Logger, ctx: UnitsContext) {
-      const r = await withUnitsLock(ctx, waitMs, async () =>
+      const r = await withUnitsLock(ctx.store, waitMs, async () =>
         syncUnits(await depsFor(ctx, log), { force: true }),
       );
       return { results: r.results, failed: r.failed };

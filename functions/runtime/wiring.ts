@@ -35,7 +35,7 @@ import {
   type LifecycleDeps,
   type UnitsHook,
 } from "../operations/deps.ts";
-import { unitsHook, VOLUMES_LOCK } from "../operations/unitsHook.ts";
+import { unitsHook, UNITS_LOCK_WAIT_MS, VOLUMES_LOCK, withUnitsLock } from "../operations/unitsHook.ts";
 import type { RestoreDeps } from "../operations/restore.ts";
 import type { SurvivorDeps } from "../operations/survivor.ts";
 import type { UnitsDeps } from "../operations/units.ts";
@@ -252,6 +252,7 @@ export async function unitsDeps(w: Wiring, log: Logger): Promise<UnitsDeps> {
     nodes: { listNodes: async () => (await etcd.store.listNodes()).nodes },
     placements: etcdPlacementStore(etcd.client),
     access: etcdNodeAccessStore(etcd.client),
+    exclusive: (fn) => withUnitsLock(etcd.store, UNITS_LOCK_WAIT_MS, fn),
     commands: commandsOf(w),
     catalog: () => readCatalogDir(undefined, w.cfg.SERVICES),
     images: ssmPublishedImages(ssmClient(), w.cfg.CLUSTER_NAME),

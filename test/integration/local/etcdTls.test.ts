@@ -14,10 +14,16 @@ import { instanceKey } from "../../../functions/domain/presence.ts";
 import { attach } from "../../../local/cluster/attach.ts";
 import { status } from "../../../local/cluster/cluster.ts";
 import { localEtcdTls } from "../../../local/cluster/etcdTls.ts";
+import { clusterDiagnosis } from "../../rig/clusterDiagnosis.ts";
 import { httpAsk } from "../../rig/http.ts";
 import { useLocalCluster } from "../../rig/localCluster.ts";
 
 const lc = useLocalCluster({ name: "etcdtls", etcdTls: true });
+/** Where the cluster stands, for a failure's message: the node programs' way to etcd and the services. */
+const diagnosis = () =>
+  clusterDiagnosis(lc.dir, {
+    logs: ["etcd-amb.service", "presence@hello@1.service", "devcluster-unit-states.service"],
+  });
 
 /** The control plane's client (CN root), as the functions and the operator's tools hold it. */
 async function admin(): Promise<Etcd3> {
@@ -60,7 +66,8 @@ describe("a local cluster with etcd on TLS", () => {
       },
       { timeoutMs: 180_000, intervalMs: 1000 },
     );
-    expect(answer?.body).toMatch(/^hello from hello@1 on i-[0-9a-f]+/);
+    expect(answer, answer ? "" : await diagnosis()).toBeDefined();
+    expect(answer!.body).toMatch(/^hello from hello@1 on i-[0-9a-f]+/);
   }, 240_000);
 
   it("lets a worker's programs read /services/ and refuses them /cluster/ and another node's presence", async () => {
@@ -70,7 +77,7 @@ describe("a local cluster with etcd on TLS", () => {
     const other = s.services
       .flatMap((x) => x.instances.map((i) => ({ service: x.name, ...i })))
       .find((i) => i.node && i.node !== worker.id);
-    expect(other, "an instance announced by another node").toBeDefined();
+    expect(other, other ? "" : `an instance announced by another node\n${await diagnosis()}`).toBeDefined();
     const root = await admin();
     // What any container on the worker reaches: its node's etcd-amb on the node's 127.0.0.1.
     const local = new Etcd3({ hosts: [etcdClientUrl(worker.address)], dialTimeout: 3000 });
@@ -132,7 +139,7 @@ describe("a local cluster with etcd on TLS", () => {
         },
         { timeoutMs: 90_000, intervalMs: 2000 },
       );
-      expect(missing).toEqual([]);
+      expect(missing, missing ? "" : await diagnosis()).toEqual([]);
     } finally {
       root.close();
     }

@@ -531,7 +531,13 @@ describe("etcd roles follow the placement", () => {
     const client = new Etcd3({ hosts: rig.etcd!.endpoints });
     const applied: string[] = [];
     const store = etcdNodeAccessStore(client);
+    let locked = 0;
     const deps: UnitsDeps = {
+      // The units lock, as the runtime wiring holds it around a push (a dry run needs none).
+      exclusive: async (fn) => {
+        locked++;
+        return fn();
+      },
       log,
       nodes: { listNodes: async () => records },
       placements: memoryStore(),
@@ -576,6 +582,9 @@ describe("etcd roles follow the placement", () => {
       await runUnits(deps, { force: true });
       expect(applied.sort()).toEqual(Object.values(ids).sort());
       expect(await Promise.all(Object.values(ids).map(grantsOf))).toEqual(before);
+      expect(locked).toBe(3);
+      await runUnits(deps, { dryRun: true });
+      expect(locked).toBe(3);
 
       // w2 terminates: its units move, its user and role go; the others hold what they now run.
       const gone = records.find((r) => r.instanceId === ids.w2)!;
@@ -589,4 +598,75 @@ describe("etcd roles follow the placement", () => {
       client.close();
     }
   });
+
+  it("a run that loses the placement to another run meanwhile leaves every node the role the stored placement needs", async () => {
+    const root = join(rig.dir, "access-race");
+    const ids = { m: "i-0cc0000000000c001", w1: "i-0cc0000000000d001", w2: "i-0cc0000000000d002" };
+    const all = [rec(ids.m, "main", "a"), rec(ids.w1, "worker", "a"), rec(ids.w2, "worker", "a")];
+    for (const r of all) prepareLocalNode(root, r.instanceId, r.role);
+    const vols = fakeVolumeAccess(all.map((r) => r.instanceId));
+    const client = new Etcd3({ hosts: rig.etcd!.endpoints });
+    const store = etcdNodeAccessStore(client);
+    const placements = memoryStore();
+    const commands = createLocalCommands({ root, attachments: vols.attachments });
+    const base = { log, placements, commands, catalog: () => readCatalogDir(), volumes: vols.access };
+    // Run A pushes the catalog without hello; it runs to the end between run B's plan (the whole
+    // catalog) and B's first role change, so B's first attempt changes roles after A's and then
+    // finds A's placement stored: B plans again from it, hello where there is room, the rest where
+    // A put it.
+    const { "hello@.service": _hello, ...withoutHello } = readCatalogDir();
+    const runA = () =>
+      syncUnits({ ...base, nodes: { listNodes: async () => all }, access: store }, { catalog: withoutHello });
+    let interleaved = false;
+    /** What B's first attempt gave each node (before it knew of A's placement). */
+    const firstGiven = new Map<string, string[]>();
+    const b: UnitsDeps = {
+      ...base,
+      nodes: { listNodes: async () => all },
+      access: {
+        apply: async (a) => {
+          if (!interleaved) {
+            interleaved = true;
+            await runA();
+          }
+          if (!firstGiven.has(a.user))
+            firstGiven.set(
+              a.user,
+              a.grants.map((g) => `${g.permission} ${g.key} ${g.prefix ? "prefix" : "key"}`).sort(),
+            );
+          return store.apply(a);
+        },
+        remove: (a) => store.remove(a),
+      },
+    };
+    const grantsOf = async (id: string) => {
+      const { perm = [] } = await client.auth.roleGet({ role: nodeRole(id) });
+      return perm
+        .map(
+          (p) =>
+            `${String(p.permType)} ${Buffer.from(p.key).toString()} ${p.range_end?.length ? "prefix" : "key"}`,
+        )
+        .sort();
+    };
+    const want = (id: string, placement: Record<string, string[]>) =>
+      nodeAccess(id, announcedByNode(loadCatalog(readCatalogDir()), placement).get(id) ?? [])
+        .grants.map((g) => `${g.permission} ${g.key} ${g.prefix ? "prefix" : "key"}`)
+        .sort();
+    try {
+      const report = await syncUnits(b, {});
+      expect(interleaved).toBe(true);
+      expect(report.attempts).toBe(2);
+      expect(report.saved).toBe(true);
+      const stored = placements.state.placement;
+      // B's first attempt gave some node a role the stored placement does not need: the case.
+      expect(
+        Object.values(ids).some(
+          (id) => firstGiven.has(id) && String(firstGiven.get(id)) !== String(want(id, stored)),
+        ),
+      ).toBe(true);
+      for (const id of Object.values(ids)) expect(await grantsOf(id), id).toEqual(want(id, stored));
+    } finally {
+      client.close();
+    }
+  }, 120_000);
 });
