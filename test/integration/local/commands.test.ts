@@ -1,7 +1,9 @@
 // The local command runner and its systemctl stand-in: the same script a real node runs starts a real
 // etcd member on the node's loopback address.
+import { execFile } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { createLocalCommands } from "../../../local/commands.ts";
 import { killLocalNode, nodeDir, prepareLocalNode } from "../../../local/node.ts";
@@ -152,6 +154,42 @@ describe("local command runner", () => {
     });
     expect(s!.status).toBe("Success");
     expect(state("patient.service")).toBe("inactive");
+  }, 60_000);
+
+  it("runs one supervisor for a unit that concurrent commands start and restart (systemd serialises its jobs)", async () => {
+    const root = join(rig.dir, "c6");
+    const dir = prepareLocalNode(root, "i-c", "worker");
+    const unitFile = join(dir, "etc/systemd/system/busy.service");
+    // Its container never starts (no such image): the supervisor then waits out RestartSec=, alive.
+    writeFileSync(
+      unitFile,
+      `[Service]\nExecStartPre=-/usr/bin/docker rm -f %p\nExecStart=/usr/bin/docker run --rm --name %p missing.devcluster.invalid/none:not-built\nRestart=always\nRestartSec=60s\n`,
+    );
+    const cmds = createLocalCommands({ root, containers: true });
+    /** Supervisors of the unit: each leads its own session (its subshells share its command line). */
+    const supervisors = async () => {
+      const { stdout } = await promisify(execFile)("ps", ["-eo", "pid=,sid=,args="]);
+      return stdout
+        .split("\n")
+        .map((l) => l.trim().split(/\s+/))
+        .filter(
+          ([pid, sid, ...args]) =>
+            pid === sid && args.join(" ").includes(`supervise 'busy.service' '${unitFile}'`),
+        ).length;
+    };
+    try {
+      // What a units push and an etcd-amb refresh (try-restart) do to one node at the same moment.
+      const results = await Promise.all(
+        ["start", "restart", "start", "try-restart", "restart", "start", "restart", "try-restart"].map((c) =>
+          cmds.run({ instanceIds: ["i-c"], script: `systemctl ${c} busy.service`, comment: c }),
+        ),
+      );
+      expect(results.flat().map((r) => r.status)).toEqual(Array(8).fill("Success"));
+      expect(await supervisors()).toBe(1);
+    } finally {
+      await cmds.run({ instanceIds: ["i-c"], script: "systemctl stop busy.service", comment: "stop" });
+    }
+    expect(await supervisors()).toBe(0);
   }, 60_000);
 
   it("keeps a unit inside its node: no program or environment file outside it, nothing sourced, no option as a name", async () => {
