@@ -4,16 +4,6 @@
 // loader in this process. Either way `npx devcluster ...` prints only what the command prints.
 import { buildBundle, currentBundle, holdBundle } from "./cliBundle.mjs";
 
-/* global process */
-// grpc-js (etcd3's transport) passes a member's IP address as the TLS server name, which Node flags
-// once per process (DEP0123: SNI takes no addresses, and Node already leaves it out). Every other
-// warning is printed as Node prints it.
-process.removeAllListeners("warning");
-process.on("warning", (w) => {
-  if (w.name === "DeprecationWarning" && w.code === "DEP0123") return;
-  process.stderr.write(`(node:${process.pid}) ${w.name}: ${w.message}\n`);
-});
-
 let entry = currentBundle();
 if (!entry) {
   try {
