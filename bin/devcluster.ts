@@ -3,16 +3,10 @@
 import { DevclusterError, InvalidInputError } from "../functions/domain/errors.ts";
 import { didYouMean, parse } from "./args.ts";
 import { OPS_SUBS, OPS_USAGE } from "./ops/commands.ts";
+import { hideIpServerNameWarning } from "../local/nodeWarnings.ts";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
-// grpc-js (etcd3's transport) passes a member's IP address as the TLS server name, which Node flags
-// (DEP0123: SNI takes no addresses, and Node already leaves it out). Every other warning is printed
-// as Node prints it.
-process.removeAllListeners("warning");
-process.on("warning", (w) => {
-  if (w.name === "DeprecationWarning" && (w as NodeJS.ErrnoException).code === "DEP0123") return;
-  process.stderr.write(`(node:${process.pid}) ${w.name}: ${w.message}\n`);
-});
+hideIpServerNameWarning();
 
 const USAGE = `usage: npx devcluster <command> [options]   ('<command> --help' for each)
 

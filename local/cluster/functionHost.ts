@@ -12,6 +12,9 @@ import { createLocalCommands } from "../commands.ts";
 import { ec2Attachments } from "../volumes.ts";
 import { localLifecycleActions } from "../lifecycleActions.ts";
 import { LogShipper } from "./logShipper.ts";
+import { hideIpServerNameWarning } from "../nodeWarnings.ts";
+
+hideIpServerNameWarning();
 
 export interface Invocation {
   id: number;
