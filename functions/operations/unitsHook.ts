@@ -15,6 +15,9 @@ import type { Volumes } from "../ports/volumes.ts";
 export const VOLUMES_LOCK = "volumes";
 import type { UnitsContext, UnitsHook } from "./deps.ts";
 
+/** How long a sync waits for the units lock before it gives up (a launch's push may hold it that long). */
+export const UNITS_LOCK_WAIT_MS = 120_000;
+
 /**
  * Unit syncs are serialised by a lease-backed lock: each plans for every registered node, so under a
  * burst of launches one holder pushes many nodes at once and the waiters behind it find their node
@@ -22,9 +25,6 @@ import type { UnitsContext, UnitsHook } from "./deps.ts";
  * function takes the same lock (runtime wiring), so a catalog push and a launch never interleave
  * their changes to the nodes' etcd roles.
  */
-/** How long a sync waits for the units lock before it gives up (a launch's push may hold it that long). */
-export const UNITS_LOCK_WAIT_MS = 120_000;
-
 export async function withUnitsLock<T>(
   store: Pick<UnitsContext["store"], "tryLock">,
   waitMs: number,

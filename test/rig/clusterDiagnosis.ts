@@ -6,14 +6,13 @@ import { join } from "node:path";
 import { status } from "../../local/cluster/cluster.ts";
 import { nodeDir } from "../../local/node.ts";
 
+/** The last `lines` lines of a file, each cut at 300 characters. */
 const tail = (file: string, lines: number) =>
-  existsSync(file)
-    ? readFileSync(file, "utf8")
-        .trimEnd()
-        .split("\n")
-        .slice(-lines)
-        .map((l) => (l.length > 300 ? `${l.slice(0, 300)}…` : l))
-    : ["(no log)"];
+  readFileSync(file, "utf8")
+    .trimEnd()
+    .split("\n")
+    .slice(-lines)
+    .map((l) => (l.length > 300 ? `${l.slice(0, 300)}…` : l));
 
 /**
  * A compact account of the cluster in `dir`: per node its role, units not active, the containers

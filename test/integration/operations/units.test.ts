@@ -539,16 +539,26 @@ async function roleGrants(client: Etcd3, id: string) {
 const wantedGrants = (id: string, placement: Record<string, string[]>, catalog = readCatalogDir()) =>
   grantLines(nodeAccess(id, announcedByNode(loadCatalog(catalog), placement).get(id) ?? []).grants);
 
+/** Node directories for these nodes, their volumes (fake), the local runner, and etcd's users and roles. */
+function rolesRig(name: string, records: NodeRecord[]) {
+  const root = join(rig.dir, name);
+  for (const r of records) prepareLocalNode(root, r.instanceId, r.role);
+  const vols = fakeVolumeAccess(records.map((r) => r.instanceId));
+  const client = new Etcd3({ hosts: rig.etcd!.endpoints });
+  return {
+    vols,
+    commands: createLocalCommands({ root, attachments: vols.attachments }),
+    client,
+    store: etcdNodeAccessStore(client),
+  };
+}
+
 describe("etcd roles follow the placement", () => {
   it("a push gives each node it reaches the role its units need, again changes nothing, and a terminating node loses its own", async () => {
-    const root = join(rig.dir, "access");
     const ids = { m: "i-0cc0000000000a001", w1: "i-0cc0000000000b001", w2: "i-0cc0000000000b002" };
     const records = [rec(ids.m, "main", "a"), rec(ids.w1, "worker", "a"), rec(ids.w2, "worker", "b")];
-    for (const r of records) prepareLocalNode(root, r.instanceId, r.role);
-    const vols = fakeVolumeAccess(records.map((r) => r.instanceId));
-    const client = new Etcd3({ hosts: rig.etcd!.endpoints });
+    const { vols, commands, client, store } = rolesRig("access", records);
     const applied: string[] = [];
-    const store = etcdNodeAccessStore(client);
     let locked = 0;
     const deps: UnitsDeps = {
       // The units lock, as the runtime wiring holds it around a push (a dry run needs none).
@@ -559,7 +569,7 @@ describe("etcd roles follow the placement", () => {
       log,
       nodes: { listNodes: async () => records },
       placements: memoryStore(),
-      commands: createLocalCommands({ root, attachments: vols.attachments }),
+      commands,
       catalog: () => readCatalogDir(),
       volumes: vols.access,
       access: {
@@ -568,7 +578,7 @@ describe("etcd roles follow the placement", () => {
       },
     };
     const grantsOf = (id: string) => roleGrants(client, id);
-    const want = (id: string, placement: Record<string, string[]>) => wantedGrants(id, placement);
+    const want = wantedGrants;
     try {
       const first = await runUnits(deps, {});
       expect(first.failed).toEqual([]);
@@ -606,15 +616,10 @@ describe("etcd roles follow the placement", () => {
   });
 
   it("a run that loses the placement to another run meanwhile leaves every node the role the stored placement needs", async () => {
-    const root = join(rig.dir, "access-race");
     const ids = { m: "i-0cc0000000000c001", w1: "i-0cc0000000000d001", w2: "i-0cc0000000000d002" };
     const all = [rec(ids.m, "main", "a"), rec(ids.w1, "worker", "a"), rec(ids.w2, "worker", "a")];
-    for (const r of all) prepareLocalNode(root, r.instanceId, r.role);
-    const vols = fakeVolumeAccess(all.map((r) => r.instanceId));
-    const client = new Etcd3({ hosts: rig.etcd!.endpoints });
-    const store = etcdNodeAccessStore(client);
+    const { vols, commands, client, store } = rolesRig("access-race", all);
     const placements = memoryStore();
-    const commands = createLocalCommands({ root, attachments: vols.attachments });
     const base = { log, placements, commands, catalog: () => readCatalogDir(), volumes: vols.access };
     // Run A pushes the catalog without hello; it runs to the end between run B's plan (the whole
     // catalog) and B's first role change, so B's first attempt changes roles after A's and then
