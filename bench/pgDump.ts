@@ -1,11 +1,11 @@
 // Database dump and restore throughput: our path against plain pg_dump/pg_restore, on the same data in
 // the same run, in the postgres image (podman) against moto:
-// - dump: `control.mjs dump`, what `devcluster db dump` runs on the node (the running program
+// - dump: `perl control.pl dump`, what `devcluster db dump` runs on the node (the running program
 //   streams pg_dump -Fc into an S3 multipart upload while hashed, then writes the manifest) vs
 //   `pg_dump -Fc -f <file>` on the same volume, each through `podman exec`; also the same dump in a
 //   process of its own (`main.mjs dump`, the path before the control socket), and the program's own
 //   time (what the scheduled dump, which has no exec, costs);
-// - restore: `main.mjs restore` (manifest checked, the object streamed from S3 into pg_restore while
+// - restore: `perl control.pl restore` (manifest checked, the object streamed from S3 into pg_restore while
 //   hashed, into a fresh database, then the swap) vs `createdb` + `pg_restore <file>` with the same
 //   pg_restore options (one transaction, stop at the first error, objects made as the client);
 // - and the S3 transfers alone (the dump's GET to nowhere), to say where the time goes;
@@ -194,7 +194,7 @@ try {
         "-c",
         `pg_dump -Fc ${conn} -d bench -f /var/lib/postgresql/plain.dump`,
       ]);
-    const ourDump = () => timed(["exec", name, "node", "control.mjs", "dump", "bench"]);
+    const ourDump = () => timed(["exec", name, "perl", "control.pl", "dump", "bench"]);
     let pd, od;
     if (first) {
       pd = await plainDump();
@@ -236,8 +236,8 @@ try {
       timed([
         "exec",
         name,
-        "node",
-        "control.mjs",
+        "perl",
+        "control.pl",
         "restore",
         "bench",
         manifest.key,
@@ -286,7 +286,7 @@ try {
     };
     const p = restored.phases;
     out(
-      `  ours, inside the program: ${restored.ms} ms (checks ${p.checkMs}, fresh database ${p.createMs}, pg_restore from S3 ${p.restoreMs}, swap ${p.swapMs}); the rest of the command's ${Math.round(or.ms)} ms is docker exec and control.mjs`,
+      `  ours, inside the program: ${restored.ms} ms (checks ${p.checkMs}, fresh database ${p.createMs}, pg_restore from S3 ${p.restoreMs}, swap ${p.swapMs}); the rest of the command's ${Math.round(or.ms)} ms is docker exec and control.pl`,
     );
     const count = await superSql("bench", "SELECT count(*) FROM items");
     const plainCount = await superSql("plain_r", "SELECT count(*) FROM items");

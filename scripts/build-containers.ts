@@ -1,9 +1,9 @@
 // Bundles each node program (containers/<name>/src/main.ts) into .build/containers/<name>/main.mjs
 // beside the etcd3 dependency set, with the same esbuild settings as the Lambda bundles. A program's
-// `src/control.ts`, when it has one, becomes `control.mjs`: a small client of the running program,
-// kept apart so that it starts without loading the program's dependencies.
+// `src/control.pl`, when it has one, is copied beside it: a small client of the running program in
+// the image's Perl, which starts without Node (ARCHITECTURE.md decision 77).
 import { build } from "esbuild";
-import { cpSync, existsSync, readdirSync, rmSync } from "node:fs";
+import { copyFileSync, cpSync, existsSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { PROJECT_ROOT } from "../local/paths.ts";
 import { NODE_BUNDLE, OUT_DIR, buildEtcd3Set } from "./build.ts";
@@ -30,15 +30,12 @@ export async function buildPrograms(names = programNames(), opts: { outRoot?: st
     rmSync(dir, { recursive: true, force: true });
     const res = await build({
       ...NODE_BUNDLE,
-      entryPoints: {
-        main: join(CONTAINERS_DIR, name, "src", "main.ts"),
-        ...(existsSync(join(CONTAINERS_DIR, name, "src", "control.ts"))
-          ? { control: join(CONTAINERS_DIR, name, "src", "control.ts") }
-          : {}),
-      },
+      entryPoints: { main: join(CONTAINERS_DIR, name, "src", "main.ts") },
       outdir: dir,
       minify: true,
     });
+    const control = join(CONTAINERS_DIR, name, "src", "control.pl");
+    if (existsSync(control)) copyFileSync(control, join(dir, "control.pl"));
     const bytes = Object.values(res.metafile.outputs)
       .filter((o) => o.entryPoint)
       .reduce((n, o) => n + o.bytes, 0);

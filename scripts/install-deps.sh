@@ -14,6 +14,7 @@ command -v curl >/dev/null 2>&1 || need_apt+=(curl)            # node scripts fe
 command -v flock >/dev/null 2>&1 || need_apt+=(util-linux)
 command -v ss >/dev/null 2>&1 || need_apt+=(iproute2)          # tests check no port is left listening
 command -v sha256sum >/dev/null 2>&1 || need_apt+=(coreutils)
+perl -MJSON::PP -MIO::Socket::UNIX -e 1 >/dev/null 2>&1 || need_apt+=(perl)   # the postgres control client compiles in a test
 # Real containers: rootful podman with runc (containers/podman/containers.conf), Debian base images
 # made with mmdebstrap (containers/debian/build.sh).
 command -v podman >/dev/null 2>&1 || need_apt+=(podman)

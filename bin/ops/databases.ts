@@ -82,7 +82,7 @@ const word = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
 
 /** The node script: the program's dump command in the database's container, served by the running program. */
 export const dbToolScript = (container: string, args: string[]) =>
-  `docker exec ${word(container)} node control.mjs ${args.map(word).join(" ")}`;
+  `docker exec ${word(container)} perl control.pl ${args.map(word).join(" ")}`;
 
 /** Run the program's dump command on the database's node; its JSON answer, or its refusal as an error. */
 export async function runDbTool(

@@ -1,6 +1,7 @@
 // The node programs' bundles: one per program, runnable as `node main.mjs`, never carrying the local
 // cluster, and only pure modules (plus the Route 53 adapter) from the control plane.
-import { mkdtempSync, rmSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { PROJECT_ROOT } from "../../local/paths.ts";
@@ -41,5 +42,16 @@ describe("build-containers", () => {
         b.name,
       ).toBe(false);
     }
+  }, 60_000);
+
+  it("copies a program's Perl control client beside its bundle, and only that program's", async () => {
+    const [pg, presence] = await buildPrograms(["postgres", "presence"], { outRoot, deps: false });
+    const client = join(pg!.dir, "control.pl");
+    // It compiles with the Perl modules it names (the image's are the same: Debian's perl-modules).
+    expect(
+      execFileSync("perl", ["-c", client], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }),
+    ).toBe("");
+    expect(existsSync(join(presence!.dir, "control.pl"))).toBe(false);
+    expect(existsSync(join(pg!.dir, "control.mjs"))).toBe(false);
   }, 60_000);
 });

@@ -147,16 +147,17 @@ async function superSql(name: string, db: string, query: string) {
 }
 
 /**
- * The program's dump commands in its container, as `devcluster db` runs them on the node (`control.mjs`,
- * served by the running program), or in a process of their own (`main.mjs`): exit code and answer.
+ * The program's dump commands in its container, as `devcluster db` runs them on the node (`perl
+ * control.pl`, served by the running program), or in a process of their own (`node main.mjs`): exit
+ * code and answer.
  */
 async function toolResult(
   name: string,
   args: string[],
-  entry: "control.mjs" | "main.mjs" = "control.mjs",
+  entry: "control.pl" | "main.mjs" = "control.pl",
 ): Promise<{ code: number; out: unknown }> {
   try {
-    const r = await podman(["exec", name, "node", entry, ...args]);
+    const r = await podman(["exec", name, entry === "main.mjs" ? "node" : "perl", entry, ...args]);
     return { code: 0, out: JSON.parse(r.stdout) };
   } catch (e) {
     const x = e as { code?: number; stdout?: string; stderr?: string };
@@ -164,7 +165,7 @@ async function toolResult(
     return { code: x.code, out: JSON.parse(x.stdout) };
   }
 }
-async function tool(name: string, args: string[], entry?: "control.mjs" | "main.mjs"): Promise<unknown> {
+async function tool(name: string, args: string[], entry?: "control.pl" | "main.mjs"): Promise<unknown> {
   const r = await toolResult(name, args, entry);
   expect(r.code, JSON.stringify(r.out)).toBe(0);
   return r.out;
@@ -437,10 +438,29 @@ describe("the postgres building block", () => {
       partial: number;
     };
     expect(await served()).toEqual(["dump", "dumps"]);
-    // The same command in a process of its own (what control.mjs falls back to while the program
+    // The same command in a process of its own (what control.pl falls back to while the program
     // starts) gives the same listing.
     expect(await tool(name, ["dumps", "wiki"], "main.mjs")).toEqual(listed);
     expect(await served()).toEqual(["dump", "dumps"]);
+    // control.pl itself falls back to it when no socket is there: the socket's name is moved away for
+    // the one command (the program keeps listening on it) and put back.
+    const fallback = await podman([
+      "exec",
+      name,
+      "sh",
+      "-c",
+      "cd /run/devcluster && mv control.sock away.sock && cd /opt/devcluster/postgres && perl control.pl dumps wiki; rc=$?; mv /run/devcluster/away.sock /run/devcluster/control.sock; exit $rc",
+    ]);
+    expect(JSON.parse(fallback.stdout) as unknown).toEqual(listed);
+    expect(await served()).toEqual(["dump", "dumps"]);
+    // A refusal's line and exit code come through control.pl as they are, whatever the bytes asked.
+    const refused = await toolResult(name, ["dump", 'wi"kü\\x']);
+    expect(refused.code).toBe(3);
+    expect(refused.out).toMatchObject({
+      refused: true,
+      error: expect.stringContaining('wi"kü\\x') as unknown,
+    });
+    expect(await served()).toEqual(["dump", "dumps", "dump"]);
     // A request that is not one is refused by the socket, and the program keeps serving.
     const bad = await podman([
       "exec",

@@ -172,7 +172,7 @@ await runProgram(log, async () => {
 
   const server = startServer(env.LISTEN_ADDRESS);
   await ready(server);
-  // The operator's dump commands (control.mjs) are served by this program from here on (before `listening`, so a command sent once it is logged reaches it).
+  // The operator's dump commands (control.pl) are served by this program from here on (before `listening`, so a command sent once it is logged reaches it).
   // One S3 client for the program's dumps and the commands it serves: its connections and
   // credentials (the instance role's, fetched from the metadata service on AWS) are reused.
   const s3 = dumpS3Client(env.S3_FORCE_PATH_STYLE === "true");

@@ -111,7 +111,7 @@ describe("the database's node", () => {
     expect(
       dbToolScript("postgres-1", ["restore", "wiki", "db-dumps/dev/postgres/wiki/x.dump", "--id", "r-1"]),
     ).toBe(
-      "docker exec 'postgres-1' node control.mjs 'restore' 'wiki' 'db-dumps/dev/postgres/wiki/x.dump' '--id' 'r-1'",
+      "docker exec 'postgres-1' perl control.pl 'restore' 'wiki' 'db-dumps/dev/postgres/wiki/x.dump' '--id' 'r-1'",
     );
   });
 
@@ -160,7 +160,7 @@ describe("db restore", () => {
       /not confirmed and no terminal .*nothing was changed \(pass --yes\)/,
     );
     expect(sent.map((r) => r.script)).toEqual([
-      "docker exec 'postgres-1' node control.mjs 'dumps' 'wiki' '--limit' '120'",
+      "docker exec 'postgres-1' perl control.pl 'dumps' 'wiki' '--limit' '120'",
     ]);
   });
 
@@ -187,7 +187,7 @@ describe("db restore", () => {
     const restore = sent.filter((r) => r.script.includes("'restore'"));
     expect(restore).toHaveLength(1);
     expect(restore[0]!.script).toMatch(
-      /^docker exec 'postgres-1' node control\.mjs 'restore' 'wiki' 'db-dumps\/dev\/postgres\/wiki\/2026-11-26T20-00-01-234Z\.dump' '--id' 'r-[0-9a-f]{16}'$/,
+      /^docker exec 'postgres-1' perl control\.pl 'restore' 'wiki' 'db-dumps\/dev\/postgres\/wiki\/2026-11-26T20-00-01-234Z\.dump' '--id' 'r-[0-9a-f]{16}'$/,
     );
     expect(restore[0]!.instanceIds).toEqual(["i-a"]);
   });
