@@ -1,7 +1,7 @@
 // Node scripts for a node's etcd certificate: the node makes its own key and a CSR (the key never
 // leaves it), then installs what the control plane signed. Both are idempotent under retries.
 import { InvariantError } from "./errors.ts";
-import { assertPlainPem } from "./pki.ts";
+import { assertPlainPem, certificatePublicKey } from "./pki.ts";
 
 /** Where a node keeps its etcd TLS files; containers mount this directory read-only. */
 export const NODE_PKI_DIR = "/etc/devcluster/pki";
@@ -36,12 +36,19 @@ export function renderCsrScript(
   const ips = node.ips.map(ipv4);
   if (!ips.length) throw new InvariantError("a node certificate needs an address");
   const san = ips.map((ip) => `IP:${ip}`).join(",");
+  // `openssl req -pubkey` prints the key's public half before the CSR: kept beside the key as
+  // `node.pub` (or `node.pub.next`), so the install compares it without running openssl, and
+  // written again from the key at every run, so it always describes the key beside it.
+  const keep = (pub: string) => `pub="\${req%%-----BEGIN CERTIFICATE REQUEST-----*}"
+printf '%s\\n' "\${pub%$'\\n'}" >"$d/${pub}"
+printf '%s\\n' "\${req#"$pub"}"`;
   if (opts.rotate)
     return `d="$ROOT${NODE_PKI_DIR}"
 install -d -m 0755 "$d"
 (umask 077 && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$d/node.key.next.tmp" 2>/dev/null)
 mv "$d/node.key.next.tmp" "$d/node.key.next"
-openssl req -new -key "$d/node.key.next" -subj "/CN=${id}" -addext "subjectAltName=${san}"
+req="$(openssl req -new -key "$d/node.key.next" -pubkey -subj "/CN=${id}" -addext "subjectAltName=${san}")"
+${keep("node.pub.next")}
 `;
   // Each process is a fork and an exec on the launch's path: files are written by the shell's
   // builtins, and a new key and its CSR come from one openssl.
@@ -62,10 +69,12 @@ else
 fi
 if [ "$current" = 1 ]; then echo ${CERT_CURRENT}; exit 0; fi
 if [ -s "$d/node.key" ]; then
-  openssl req -new -key "$d/node.key" -subj "/CN=${id}" -addext "subjectAltName=${san}"
+  req="$(openssl req -new -key "$d/node.key" -pubkey -subj "/CN=${id}" -addext "subjectAltName=${san}")"
+  ${keep("node.pub")}
 else
-  (umask 077 && openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$d/node.key.tmp" \\
-    -subj "/CN=${id}" -addext "subjectAltName=${san}" 2>/dev/null)
+  req="$(umask 077 && openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$d/node.key.tmp" \\
+    -pubkey -subj "/CN=${id}" -addext "subjectAltName=${san}" 2>/dev/null)"
+  ${keep("node.pub")}
   mv "$d/node.key.tmp" "$d/node.key"
 fi
 `;
@@ -77,17 +86,39 @@ fi
  * instead of leaving etcd a certificate it cannot use. A certificate for the rotated key
  * (`node.key.next`) puts that key in place with it; etcd reads the files again for each new
  * connection, so nothing restarts, and connections already open keep the old pair until they close.
+ *
+ * The check compares the certificate's public key (read here, in the control plane) with the one
+ * the CSR step kept beside the key (`node.pub`), with the shell's builtins only: no openssl on the
+ * launch's path. A key whose public half was not kept (made before the CSR step kept it) is
+ * compared by openssl, as before.
  */
 export function renderInstallCertScript(certPem: string, caPem: string): string {
+  const spki = certificatePublicKey(assertPlainPem(certPem, "node certificate"));
+  if (!/^[A-Za-z0-9+/=]+$/.test(spki)) throw new InvariantError("a public key that is not base64");
   return `d="$ROOT${NODE_PKI_DIR}"
 [ -s "$d/node.key" ] || [ -s "$d/node.key.next" ] || { echo "no node key: run the CSR step first" >&2; exit 30; }
 umask 022
 printf '%s' '${assertPlainPem(certPem, "node certificate")}' >"$d/node.crt.tmp"
 printf '%s' '${assertPlainPem(caPem, "CA certificate")}' >"$d/ca.crt.tmp"
-pub="$(openssl x509 -in "$d/node.crt.tmp" -noout -pubkey)"
-if [ -s "$d/node.key.next" ] && [ "$pub" = "$(openssl pkey -in "$d/node.key.next" -pubout)" ]; then
+# for_key KEY PUB: is the certificate for KEY? PUB is KEY's public half kept by the CSR step.
+for_key() {
+  [ -s "$1" ] || return 1
+  if [ -s "$2" ]; then
+    local p=""
+    IFS= read -r -d '' p <"$2" || true
+    p="\${p//$'\n'/}"; p="\${p#-----BEGIN PUBLIC KEY-----}"; p="\${p%-----END PUBLIC KEY-----}"
+    [ "$p" = '${spki}' ]
+  else
+    # Each openssl must succeed: two failures would compare two empty strings as equal.
+    local a b
+    a="$(openssl x509 -in "$d/node.crt.tmp" -noout -pubkey)" || return 1
+    b="$(openssl pkey -in "$1" -pubout)" || return 1
+    [ -n "$a" ] && [ "$a" = "$b" ]
+  fi
+}
+if for_key "$d/node.key.next" "$d/node.pub.next"; then
   key=next
-elif [ -s "$d/node.key" ] && [ "$pub" = "$(openssl pkey -in "$d/node.key" -pubout)" ]; then
+elif for_key "$d/node.key" "$d/node.pub"; then
   key=current
 else
   rm -f "$d/node.crt.tmp" "$d/ca.crt.tmp"
@@ -96,7 +127,10 @@ fi
 mv "$d/ca.crt.tmp" "$d/ca.crt"
 # The key and its certificate are replaced one right after the other: a handshake in between fails
 # and is retried by its client.
-if [ "$key" = next ]; then mv "$d/node.key.next" "$d/node.key"; fi
+if [ "$key" = next ]; then
+  if [ -s "$d/node.pub.next" ]; then mv "$d/node.pub.next" "$d/node.pub"; else rm -f "$d/node.pub"; fi
+  mv "$d/node.key.next" "$d/node.key"
+fi
 mv "$d/node.crt.tmp" "$d/node.crt"
 echo installed
 `;

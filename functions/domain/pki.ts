@@ -231,6 +231,11 @@ export function describeCertificate(pem: string) {
   };
 }
 
+/** The public key a certificate is for: its SubjectPublicKeyInfo, DER in base64 (one line). */
+export function certificatePublicKey(certPem: string): string {
+  return Buffer.from(new x509.X509Certificate(certPem).publicKey.rawData).toString("base64");
+}
+
 /** Whether `certPem` was signed by `caPem`'s key (e.g. after a CA rotation, an old node certificate is not). */
 export async function issuedBy(certPem: string, caPem: string): Promise<boolean> {
   const ca = new x509.X509Certificate(caPem);

@@ -8,7 +8,7 @@ import {
   renderCsrScript,
   renderInstallCertScript,
 } from "../../../functions/domain/nodeTls.ts";
-import { createClusterCa } from "../../../functions/domain/pki.ts";
+import { certificatePublicKey, createClusterCa } from "../../../functions/domain/pki.ts";
 
 const ca = await createClusterCa("dev", new Date("2026-11-26T12:00:00Z"));
 const node = { instanceId: "i-0123456789abcdef0", ips: ["10.0.1.5", "127.0.0.1"] };
@@ -39,6 +39,10 @@ describe("renderCsrScript", () => {
 describe("renderInstallCertScript", () => {
   it("checks the certificate against the node's key before replacing anything", () => {
     const s = renderInstallCertScript(ca.certPem, ca.certPem);
+    // The certificate's public key, read here, against the one kept beside the key (openssl only
+    // for a key made before that); both before anything is moved into place.
+    expect(s).toContain(`[ "$p" = '${certificatePublicKey(ca.certPem)}' ]`);
+    expect(s.indexOf('"$d/node.pub"')).toBeLessThan(s.indexOf('mv "$d/ca.crt.tmp"'));
     expect(s.indexOf("openssl pkey")).toBeLessThan(s.indexOf('mv "$d/node.crt.tmp"'));
     expect(() => renderInstallCertScript("x", ca.certPem)).toThrow(InvariantError);
   });
