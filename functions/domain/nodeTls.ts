@@ -52,20 +52,22 @@ ${keep("node.pub.next")}
 `;
   // Each process is a fork and an exec on the launch's path: files are written by the shell's
   // builtins, and a new key and its CSR come from one openssl.
+  // A first launch (no key yet) checks nothing, so it writes no CA copy to compare and removes none.
   return `d="$ROOT${NODE_PKI_DIR}"
 [ -d "$d" ] || install -d -m 0755 "$d"
-want_ca="$d/.ca.want.$$"; trap 'rm -f "$want_ca"' EXIT
-printf '%s' '${assertPlainPem(caPem, "CA certificate")}' >"$want_ca"
-current=1
-if [ -s "$d/node.key" ] && [ -s "$d/node.crt" ] && cmp -s "$want_ca" "$d/ca.crt" \\
-  && openssl verify -CAfile "$want_ca" "$d/node.crt" >/dev/null 2>&1 \\
-  && openssl x509 -in "$d/node.crt" -noout -checkend ${RENEW_BEFORE_SECONDS} >/dev/null \\
-  && [ "$(openssl x509 -in "$d/node.crt" -noout -pubkey)" = "$(openssl pkey -in "$d/node.key" -pubout)" ]; then
-  for ip in ${ips.join(" ")}; do
-    openssl x509 -in "$d/node.crt" -noout -checkip "$ip" | grep -q "does match" || current=0
-  done
-else
-  current=0
+current=0
+if [ -s "$d/node.key" ] && [ -s "$d/node.crt" ]; then
+  want_ca="$d/.ca.want.$$"; trap 'rm -f "$want_ca"' EXIT
+  printf '%s' '${assertPlainPem(caPem, "CA certificate")}' >"$want_ca"
+  if cmp -s "$want_ca" "$d/ca.crt" \\
+    && openssl verify -CAfile "$want_ca" "$d/node.crt" >/dev/null 2>&1 \\
+    && openssl x509 -in "$d/node.crt" -noout -checkend ${RENEW_BEFORE_SECONDS} >/dev/null \\
+    && [ "$(openssl x509 -in "$d/node.crt" -noout -pubkey)" = "$(openssl pkey -in "$d/node.key" -pubout)" ]; then
+    current=1
+    for ip in ${ips.join(" ")}; do
+      openssl x509 -in "$d/node.crt" -noout -checkip "$ip" | grep -q "does match" || current=0
+    done
+  fi
 fi
 if [ "$current" = 1 ]; then echo ${CERT_CURRENT}; exit 0; fi
 if [ -s "$d/node.key" ]; then
