@@ -3,7 +3,9 @@
 //   without the node certificate step (key and CSR on the node, signing, install), interleaved;
 // - snapshot stream throughput from a member serving TLS with client-certificate authentication vs
 //   one serving plain http, same data, runs interleaved (the etcd v3 Snapshot RPC, what the snapshot
-//   function streams to S3).
+//   function streams to S3);
+// - and the snapshot function itself on each member (`takeSnapshot` with the function's adapters:
+//   status and health, the stream hashed into S3 in moto, the manifest), interleaved the same way.
 //   npx tsx bench/tls.ts [--samples 20] [--mb 64] [--runs 5]
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -24,6 +26,10 @@ import { CONTROL_PLANE_USER, createClientCertificate, createClusterCa } from "..
 import type { ClusterPki } from "../functions/ports/pki.ts";
 import { pollUntil } from "../functions/domain/poll.ts";
 import { createWorld, worldUnitsHook, type World } from "../test/integration/operations/lifecycleWorld.ts";
+import { createAwsClients } from "../functions/adapters/aws/clients.ts";
+import { takeSnapshot } from "../functions/operations/snapshot.ts";
+import { createWiring, snapshotDeps } from "../functions/runtime/snapshotWiring.ts";
+import { createBucket, testConfig } from "../test/integration/operations/snapshotCluster.ts";
 
 process.env.DEVCLUSTER_LOG ??= "silent";
 const arg = (name: string, def: number) => {
@@ -140,7 +146,22 @@ async function snapshotThroughput(dir: string, ips: { plain: string; tls: string
       plain.push(a.bytes / 1024 ** 2 / (a.ms / 1000));
       tls.push(b.bytes / 1024 ** 2 / (b.ms / 1000));
     }
-    return { plain, tls, size };
+    // The snapshot function on each member: what an operator waits for, the stream into S3 included.
+    const bucket = "bench-tls-snapshots";
+    await createBucket(createAwsClients(), bucket);
+    const cfg = testConfig({ SNAPSHOT_BUCKET: bucket, GROUP_MAIN: "bench-main", CLUSTER_NAME: "benchtls" });
+    const deps = snapshotDeps(createWiring(cfg, { resolveSrv: null, etcdTls: async () => cp }), quiet);
+    const fn = { plain: [] as number[], tls: [] as number[] };
+    for (let r = 0; r < RUNS; r++)
+      for (const [k, ip] of [
+        ["plain", etcdClientUrl(ips.plain)],
+        ["tls", etcdTlsClientUrl(ips.tls)],
+      ] as const) {
+        const t0 = performance.now();
+        const snap = await takeSnapshot(deps, { endpoints: [ip] });
+        fn[k].push(snap.size / 1024 ** 2 / ((performance.now() - t0) / 1000));
+      }
+    return { plain, tls, size, fn };
   } finally {
     for (const c of Object.values(clients)) c.close();
     await Promise.all(procs.map((p) => p.stop()));
@@ -172,6 +193,10 @@ async function main() {
     const med = { plain: pct(s.plain, 50), tls: pct(s.tls, 50) };
     out.push(
       `snapshot stream (${(s.size / 1024 ** 2).toFixed(1)} MiB): ${med.plain.toFixed(0)} MiB/s plain, ${med.tls.toFixed(0)} MiB/s over TLS with a client certificate (${(med.tls / med.plain).toFixed(2)}x); median of ${RUNS} interleaved runs; runs plain ${s.plain.map((x) => x.toFixed(0)).join(", ")}, TLS ${s.tls.map((x) => x.toFixed(0)).join(", ")}`,
+    );
+    const fnMed = { plain: pct(s.fn.plain, 50), tls: pct(s.fn.tls, 50) };
+    out.push(
+      `snapshot function (etcd -> S3 in moto, hashed, manifest): ${fnMed.plain.toFixed(0)} MiB/s plain, ${fnMed.tls.toFixed(0)} MiB/s over TLS (${(fnMed.tls / fnMed.plain).toFixed(2)}x); median of ${RUNS} interleaved runs; runs plain ${s.fn.plain.map((x) => x.toFixed(0)).join(", ")}, TLS ${s.fn.tls.map((x) => x.toFixed(0)).join(", ")}`,
     );
   } finally {
     w?.close();
