@@ -39,8 +39,8 @@ export function renderCsrScript(
   // `openssl req -pubkey` prints the key's public half before the CSR: kept beside the key as
   // `node.pub` (or `node.pub.next`), so the install compares it without running openssl, and
   // written again from the key at every run, so it always describes the key beside it.
-  const keep = (pub: string) => `pub="\${req%%-----BEGIN CERTIFICATE REQUEST-----*}"
-printf '%s\\n' "\${pub%$'\\n'}" >"$d/${pub}"
+  const keep = (file: string) => `pub="\${req%%-----BEGIN CERTIFICATE REQUEST-----*}"
+printf '%s\\n' "\${pub%$'\\n'}" >"$d/${file}"
 printf '%s\\n' "\${req#"$pub"}"`;
   if (opts.rotate)
     return `d="$ROOT${NODE_PKI_DIR}"
@@ -95,12 +95,13 @@ fi
  * compared by openssl, as before.
  */
 export function renderInstallCertScript(certPem: string, caPem: string): string {
-  const spki = certificatePublicKey(assertPlainPem(certPem, "node certificate"));
+  const cert = assertPlainPem(certPem, "node certificate");
+  const spki = certificatePublicKey(cert);
   if (!/^[A-Za-z0-9+/=]+$/.test(spki)) throw new InvariantError("a public key that is not base64");
   return `d="$ROOT${NODE_PKI_DIR}"
 [ -s "$d/node.key" ] || [ -s "$d/node.key.next" ] || { echo "no node key: run the CSR step first" >&2; exit 30; }
 umask 022
-printf '%s' '${assertPlainPem(certPem, "node certificate")}' >"$d/node.crt.tmp"
+printf '%s' '${cert}' >"$d/node.crt.tmp"
 printf '%s' '${assertPlainPem(caPem, "CA certificate")}' >"$d/ca.crt.tmp"
 # for_key KEY PUB: is the certificate for KEY? PUB is KEY's public half kept by the CSR step.
 for_key() {
