@@ -1,7 +1,7 @@
 // What a synthesis may vary, its defaults, and the synth-time rules (bad input fails here, before
 // anything is built or written).
 import { InvalidInputError } from "../functions/domain/errors.ts";
-import { ETCD_CLIENT_PORT, ETCD_PEER_PORT } from "../functions/domain/model.ts";
+import { ETCD_CLIENT_PORT, ETCD_HTTP_PORT, ETCD_PEER_PORT } from "../functions/domain/model.ts";
 
 export const FUNCTION_NAMES = [
   "lifecycle",
@@ -184,7 +184,7 @@ export function validateOptions(o: SynthOptions): SynthOptions {
     if (!Number.isInteger(p.from) || !Number.isInteger(p.to) || p.from < 1 || p.to > 65535 || p.from > p.to) {
       bad(name, "must be a port range within 1-65535", p);
     } else {
-      for (const reserved of [22, ETCD_CLIENT_PORT, ETCD_PEER_PORT]) {
+      for (const reserved of [22, ETCD_CLIENT_PORT, ETCD_PEER_PORT, ETCD_HTTP_PORT]) {
         if (p.from <= reserved && reserved <= p.to)
           bad(name, `must not include port ${reserved} (SSH and etcd stay closed)`, p);
       }

@@ -19,7 +19,7 @@ export const LOCAL_ETCD_TUNING: Record<string, string> = {
 
 /** Start a member from an environment (ETCD_* variables); its log goes to `<logDir>/etcd.log`. */
 export function spawnEtcd(env: Record<string, string>, logDir: string, pidFile?: string): ManagedProcess {
-  requireTool(ETCD_BIN, "install Debian's etcd-server (scripts/install-deps.sh)");
+  requireTool(ETCD_BIN, "run scripts/install-deps.sh (it builds etcd from scripts/etcd)");
   mkdirSync(logDir, { recursive: true });
   return startDetached(ETCD_BIN, [], {
     env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...LOCAL_ETCD_TUNING, ...env },

@@ -8,8 +8,9 @@ export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..
 export const VENV = process.env.DEVCLUSTER_VENV ?? join(PROJECT_ROOT, ".venv");
 export const MOTO_SERVER = join(VENV, "bin", "moto_server");
 export const CFN_LINT = join(VENV, "bin", "cfn-lint");
-export const ETCD_BIN = process.env.ETCD_BIN ?? "/usr/bin/etcd";
-export const ETCDCTL_BIN = process.env.ETCDCTL_BIN ?? "/usr/bin/etcdctl";
+/** etcd and etcdctl as scripts/install-deps.sh builds them (scripts/etcd: the main nodes' release). */
+export const ETCD_BIN = process.env.ETCD_BIN ?? join(PROJECT_ROOT, ".tools", "etcd", "etcd");
+export const ETCDCTL_BIN = process.env.ETCDCTL_BIN ?? join(PROJECT_ROOT, ".tools", "etcd", "etcdctl");
 
 export function requireTool(path: string, hint: string): string {
   if (!existsSync(path)) throw new ConfigError(`${path} is missing: ${hint}`);

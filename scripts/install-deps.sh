@@ -1,12 +1,11 @@
 #!/usr/bin/env bash
-# Installs what devcluster needs on a fresh Debian machine: etcd (server and etcdctl) and podman from
-# Debian, moto and cfn-lint in the project venv, and the npm packages. Safe to run again: it skips what is there.
+# Installs what devcluster needs on a fresh Debian machine: etcd and etcdctl built from the release the
+# cluster's main nodes run (scripts/etcd), podman from Debian, moto and cfn-lint in the project venv,
+# and the npm packages. Safe to run again: it skips what is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-command -v etcd >/dev/null 2>&1 || need_apt+=(etcd-server)
-command -v etcdctl >/dev/null 2>&1 || need_apt+=(etcd-client)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-venv)
 command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
 command -v unzip >/dev/null 2>&1 || need_apt+=(unzip)
@@ -39,13 +38,28 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
-  # Debian starts a packaged etcd on 127.0.0.1:2379; devcluster runs its own members, so stop it.
-  # Likewise nginx on port 80 (the front door runs its own) and the registry on port 5000.
+  # Debian starts nginx on port 80 (the front door runs its own) and the registry on port 5000: stop them.
   if command -v systemctl >/dev/null 2>&1; then
-    $SUDO systemctl disable --now etcd >/dev/null 2>&1 || true
     $SUDO systemctl disable --now nginx >/dev/null 2>&1 || true
     $SUDO systemctl disable --now docker-registry >/dev/null 2>&1 || true
   fi
+fi
+
+# etcd and etcdctl: the release the template installs on main nodes (cloudformation/options.ts
+# etcdVersion; a unit test keeps the two equal), built with Go from the module proxy against the pinned
+# go.sum. Debian's etcd-server is 3.4, which serves gRPC over TLS through its HTTP server (see
+# docs/ARCHITECTURE.md decision 79); the cluster runs 3.5. Rebuilt when scripts/etcd changes.
+if [ ! -x .tools/etcd/etcd ] || [ ! -x .tools/etcd/etcdctl ] || [ scripts/etcd/go.sum -nt .tools/etcd/etcd ]; then
+  GO="$(command -v go || true)"
+  [ -z "$GO" ] && [ -x /usr/local/go/bin/go ] && GO=/usr/local/go/bin/go
+  if [ -z "$GO" ]; then
+    echo "Go 1.23 or newer is needed to build etcd (scripts/etcd): install it from https://go.dev/dl" >&2
+    exit 1
+  fi
+  echo "building etcd and etcdctl $(awk '$1 == "go.etcd.io/etcd/server/v3" { print $2 }' scripts/etcd/go.mod) (scripts/etcd)"
+  mkdir -p .tools/etcd
+  (cd scripts/etcd && CGO_ENABLED=0 GOFLAGS="-mod=readonly -buildvcs=false -trimpath" "$GO" build -o ../../.tools/etcd/ ./etcd ./etcdctl)
+  touch .tools/etcd/etcd .tools/etcd/etcdctl
 fi
 
 if [ ! -x .venv/bin/moto_server ] || [ ! -x .venv/bin/cfn-lint ]; then

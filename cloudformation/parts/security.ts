@@ -1,6 +1,6 @@
 // Security groups, least access that works:
-// - etcd client port 2379 on main nodes only from cluster nodes and the functions; peer port 2380
-//   only between main nodes. Workers and data nodes reach etcd through a local gateway (etcd-amb).
+// - etcd client port 2379 on main nodes only from cluster nodes and the functions; its HTTP port 2382
+//   (health) only from the functions; peer port 2380 only between main nodes. Workers and data nodes reach etcd through a local gateway (etcd-amb).
 // - the front door (80/443) open to the world on workers only, where nginx runs; its TCP stream for
 //   Gerrit's git over SSH (29418) open to the GitSshCidr parameter's addresses, and the SFTP
 //   service's (2022) to SftpCidr's, and the Buildbot master's worker port (9989) to BuildbotWorkerCidr's.
@@ -12,7 +12,7 @@
 import { getAtt, ref, sub, tags, type CfnValue, type TemplateBuilder } from "../cfn.ts";
 import { Ids, Params } from "../ids.ts";
 import type { SynthOptions } from "../options.ts";
-import { ETCD_CLIENT_PORT, ETCD_PEER_PORT, ROLES } from "../../functions/domain/model.ts";
+import { ETCD_CLIENT_PORT, ETCD_HTTP_PORT, ETCD_PEER_PORT, ROLES } from "../../functions/domain/model.ts";
 
 export const FRONT_DOOR_PORTS = [80, 443] as const;
 /** The front door's stream port for Gerrit's SSH (functions/catalog/team/gerrit@.service `Streams=`). */
@@ -74,6 +74,12 @@ export function addSecurityGroups(t: TemplateBuilder, o: SynthOptions): void {
     ...from(Ids.lambdaSecurityGroup),
     Description: "etcd clients: control plane",
   });
+  // etcd's HTTP listener (/health, /version): the functions probe members there (decision 79).
+  ingress("MainEtcdHttpFromFunctions", main, {
+    ...tcp(ETCD_HTTP_PORT),
+    ...from(Ids.lambdaSecurityGroup),
+    Description: "etcd health: control plane",
+  });
   ingress("MainEtcdPeerFromMain", main, { ...tcp(ETCD_PEER_PORT), ...from(main), Description: "etcd peers" });
   t.resource("FunctionsEtcdEgress", {
     Type: "AWS::EC2::SecurityGroupEgress",
@@ -82,6 +88,15 @@ export function addSecurityGroups(t: TemplateBuilder, o: SynthOptions): void {
       ...tcp(ETCD_CLIENT_PORT),
       DestinationSecurityGroupId: getAtt(main, "GroupId"),
       Description: "etcd on main nodes",
+    },
+  });
+  t.resource("FunctionsEtcdHttpEgress", {
+    Type: "AWS::EC2::SecurityGroupEgress",
+    Properties: {
+      GroupId: getAtt(Ids.lambdaSecurityGroup, "GroupId"),
+      ...tcp(ETCD_HTTP_PORT),
+      DestinationSecurityGroupId: getAtt(main, "GroupId"),
+      Description: "etcd health on main nodes",
     },
   });
   for (const port of FRONT_DOOR_PORTS) {

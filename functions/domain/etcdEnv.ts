@@ -1,6 +1,6 @@
 // The start settings of an etcd member, as the environment file its unit reads (etcd takes ETCD_* vars).
 import { InvariantError } from "./errors.ts";
-import { etcdClientUrl, etcdPeerUrl, etcdTlsClientUrl, etcdTlsPeerUrl } from "./model.ts";
+import { etcdClientUrl, etcdPeerUrl, etcdTlsClientUrl, etcdTlsHttpUrl, etcdTlsPeerUrl } from "./model.ts";
 
 export interface EtcdStartSettings {
   name: string; // the instance id
@@ -31,7 +31,7 @@ export function etcdEnv(s: EtcdStartSettings): Record<string, string> {
     ETCD_INITIAL_CLUSTER: s.initialCluster.map((m) => `${m.name}=${peer(m.ip)}`).join(","),
     ETCD_INITIAL_CLUSTER_STATE: s.state,
     ETCD_INITIAL_CLUSTER_TOKEN: s.token,
-    ...(tls ? etcdTlsEnv(s.tlsDir!) : {}),
+    ...(tls ? { ETCD_LISTEN_CLIENT_HTTP_URLS: etcdTlsHttpUrl(s.ip), ...etcdTlsEnv(s.tlsDir!) } : {}),
   };
 }
 

@@ -11,7 +11,7 @@ export const ETCD_DATA_DIR = "/var/lib/etcd";
 
 export const ETCD_MEMBER_UNIT = `[Unit]
 Description=etcd member (devcluster)
-Documentation=https://etcd.io/docs/v3.4/op-guide/configuration/
+Documentation=https://etcd.io/docs/v3.5/op-guide/configuration/
 After=network-online.target
 Wants=network-online.target
 ConditionPathExists=${ETCD_ENV_PATH}

@@ -10,6 +10,12 @@ export const CLUSTER_TAG = "devcluster:cluster";
 
 export const ETCD_CLIENT_PORT = 2379;
 export const ETCD_PEER_PORT = 2380;
+/**
+ * A member serving TLS answers HTTP (`/health`, `/version`, the JSON gateway) on a listener of its
+ * own, so its client port carries gRPC alone, served by gRPC's own server rather than through
+ * etcd's HTTP server (docs/ARCHITECTURE.md decision 79). A plain member serves both on 2379.
+ */
+export const ETCD_HTTP_PORT = 2382;
 
 export type NodeState = "joining" | "active" | "leaving" | "gone";
 
@@ -67,6 +73,17 @@ export const etcdPeerUrl = (ip: string) => `http://${ip}:${ETCD_PEER_PORT}`;
 /** The same endpoints with TLS (a member started with a PKI directory, etcdEnv.ts). */
 export const etcdTlsClientUrl = (ip: string) => `https://${ip}:${ETCD_CLIENT_PORT}`;
 export const etcdTlsPeerUrl = (ip: string) => `https://${ip}:${ETCD_PEER_PORT}`;
+/** A TLS member's HTTP listener (`ETCD_HTTP_PORT`). */
+export const etcdTlsHttpUrl = (ip: string) => `https://${ip}:${ETCD_HTTP_PORT}`;
+/**
+ * Where the HTTP endpoints of the member at `clientUrl` are: its HTTP listener when it serves TLS on
+ * the client port, the client URL itself when it serves plain http. Any path is dropped.
+ */
+export function etcdHttpBase(clientUrl: string): string {
+  const u = new URL(clientUrl);
+  if (u.protocol === "https:" && u.port === String(ETCD_CLIENT_PORT)) u.port = String(ETCD_HTTP_PORT);
+  return u.origin;
+}
 /** A cluster's endpoints in its scheme (`ETCD_TLS`). */
 export const etcdUrls = (tls: boolean) =>
   tls ? { client: etcdTlsClientUrl, peer: etcdTlsPeerUrl } : { client: etcdClientUrl, peer: etcdPeerUrl };

@@ -3,7 +3,7 @@
 // operation (operations/survivor.ts) observes and runs the scripts over the Commands port.
 import { InvariantError } from "./errors.ts";
 import { ETCD_DATA_DIR, ETCD_ENV_PATH, ETCD_MEMBER_UNIT_NAME } from "./firstBoot.ts";
-import { etcdClientUrl, etcdTlsClientUrl, etcdUrls, type EtcdMember } from "./model.ts";
+import { etcdClientUrl, etcdTlsClientUrl, etcdTlsHttpUrl, etcdUrls, type EtcdMember } from "./model.ts";
 import { peerIp } from "./membershipPlan.ts";
 
 /** What one main node's etcd said when asked (`/v3/maintenance/status`); absent when it did not answer. */
@@ -157,7 +157,8 @@ fi
 /**
  * Sets `health` (the member's /health URL) and `tls` (curl's options) from the member's own
  * settings: a member serving TLS with client certificates is asked over https with the node's
- * certificate, which the settings name; a plain one over http.
+ * certificate, which the settings name, on its HTTP listener (or on its client port when it was
+ * started without one, before decision 79); a plain one over http.
  */
 function healthProbe(ip: string): string {
   return `setting() { local v; v="$(grep -E "^$1=" "$ROOT${ETCD_ENV_PATH}" | tail -n 1 | cut -d= -f2-)" || true; v="\${v#\\"}"; echo "\${v%\\"}"; }
@@ -166,6 +167,7 @@ health="${etcdClientUrl(ip)}/health"
 if [ -n "$(setting ETCD_CERT_FILE)" ]; then
   tls=(--cacert "$(setting ETCD_TRUSTED_CA_FILE)" --cert "$(setting ETCD_CERT_FILE)" --key "$(setting ETCD_KEY_FILE)")
   health="${etcdTlsClientUrl(ip)}/health"
+  [ -n "$(setting ETCD_LISTEN_CLIENT_HTTP_URLS)" ] && health="${etcdTlsHttpUrl(ip)}/health"
 fi
 `;
 }

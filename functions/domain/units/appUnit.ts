@@ -37,8 +37,8 @@ const IMAGE =
   /^(?:[a-z0-9][a-z0-9.-]*(?::\d{1,5})?\/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::([A-Za-z0-9_][A-Za-z0-9._-]{0,127}))?(@sha256:[0-9a-f]{64})?$/;
 const CONTAINER_PATH = /^(\/[A-Za-z0-9._-]+)+$/;
 const HEALTH_PATH = /^\/[A-Za-z0-9._~/-]{0,200}$/;
-/** Ports the node itself uses: etcd's client, peer and metrics ports. */
-const NODE_PORTS = new Set([2379, 2380, 2381]);
+/** Ports the node itself uses: etcd's client, peer, metrics and HTTP (model.ts) ports. */
+const NODE_PORTS = new Set([2379, 2380, 2381, 2382]);
 
 /** Check an app's spec; every problem at once, as `--option: reason`. */
 export function checkAppSpec(spec: AppSpec): void {

@@ -3,19 +3,27 @@
 // snapshot stream) work with the control plane's certificate, and get nothing without it. The
 // launch's start script starts a TLS member only on a node that holds its certificate.
 import { existsSync } from "node:fs";
-import { join } from "node:path";
+import { request as httpsRequest, type Agent } from "node:https";
+import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { etcdClusterStore } from "../../../functions/adapters/etcd/clusterStore.ts";
 import { createEtcdSnapshotApi } from "../../../functions/adapters/etcd/snapshots.ts";
 import type { EtcdClientTls } from "../../../functions/adapters/etcd/tls.ts";
 import { etcdStartScript } from "../../../functions/domain/etcdStartScript.ts";
+import { etcdHttp } from "../../../functions/adapters/etcd/http.ts";
+import { httpsAgent } from "../../../functions/adapters/etcd/tls.ts";
+import { etcdEnv } from "../../../functions/domain/etcdEnv.ts";
+import { etcdTlsClientUrl } from "../../../functions/domain/model.ts";
 import { createLocalCommands } from "../../../local/commands.ts";
+import { spawnEtcd } from "../../../local/etcd.ts";
 import { nodeDir, prepareLocalNode } from "../../../local/node.ts";
 import { useRig } from "../../rig/index.ts";
-import { startTlsMember, type TlsMember } from "../../rig/tlsMember.ts";
+import { startTlsMember, untilHealthy, type TlsMember } from "../../rig/tlsMember.ts";
 
 const rig = useRig();
 const MAIN = "i-0dd0000000000a001";
+/** A main node whose member is started the way members were before they had an HTTP listener. */
+const OLD = "i-0dd0000000000a003";
 let member: TlsMember;
 let tls: EtcdClientTls;
 
@@ -23,7 +31,10 @@ beforeAll(async () => {
   member = await startTlsMember({
     dir: rig.dir,
     token: rig.unique("t"),
-    nodes: [{ id: MAIN, ip: rig.block.address(41), role: "main" }],
+    nodes: [
+      { id: MAIN, ip: rig.block.address(41), role: "main" },
+      { id: OLD, ip: rig.block.address(43), role: "main" },
+    ],
   });
   tls = member.controlPlaneTls;
 }, 90_000);
@@ -101,4 +112,62 @@ describe("the functions' etcd clients over TLS", () => {
     expect(r?.stderr).toMatch(/the node has no certificate yet/);
     expect(existsSync(join(nodeDir(member.root, id), "etc/etcd/etcd.env"))).toBe(false);
   });
+
+  it("a TLS member answers HTTP on its own listener; its client port carries gRPC alone", async () => {
+    const agent = httpsAgent(tls);
+    try {
+      // Asked by its client URL, as every caller names a member: the request goes to the listener.
+      const http = etcdHttp(agent);
+      expect(await http.healthy(member.endpoint, 2000)).toBe(true);
+      expect(JSON.parse((await http.request(`${member.endpoint}/version`, 2000)).text)).toHaveProperty(
+        "etcdserver",
+      );
+      // The client port itself no longer speaks HTTP/1.1 (gRPC's own server holds it).
+      const direct = await fetchOver(agent, `${member.endpoint}/health`).catch((e: Error) => e);
+      expect(direct).toBeInstanceOf(Error);
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  it("a TLS member started before it had an HTTP listener is still probed, on its client port", async () => {
+    const ip = rig.block.address(43);
+    const env = etcdEnv({
+      name: OLD,
+      ip,
+      dataDir: join(rig.dir, "old-member", "data"),
+      initialCluster: [{ name: OLD, ip }],
+      state: "new",
+      token: rig.unique("old"),
+      tlsDir: dirname(member.pkiFiles(OLD).cert),
+    });
+    delete env.ETCD_LISTEN_CLIENT_HTTP_URLS; // the settings such a member was started with
+    const proc = spawnEtcd(env, join(rig.dir, "old-member"));
+    try {
+      // Nothing listens on its HTTP port: the probe falls back to the client port, where it answers.
+      expect(await untilHealthy(etcdTlsClientUrl(ip), tls)).toBe(true);
+      const agent = httpsAgent(tls);
+      try {
+        expect((await etcdHttp(agent).request(`${etcdTlsClientUrl(ip)}/version`, 2000)).status).toBe(200);
+      } finally {
+        agent.destroy();
+      }
+    } finally {
+      await proc.stop();
+    }
+  });
 });
+
+/** One GET with `agent`, to exactly this URL (no mapping): the body, or the request's error. */
+function fetchOver(agent: Agent, url: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(url, { agent, signal: AbortSignal.timeout(3000) }, (res) => {
+      let body = "";
+      res.on("data", (c: Buffer) => (body += c.toString()));
+      res.on("end", () => resolve(body));
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}

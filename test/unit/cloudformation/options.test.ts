@@ -72,3 +72,14 @@ describe("synth-time validation", () => {
     expect(r.template.Parameters.ClusterDomain!.Default).toBe("team.internal");
   });
 });
+
+describe("the local etcd build and the template's etcd", () => {
+  it("scripts/etcd builds the release the template installs on main nodes by default", async () => {
+    const { readFileSync } = await import("node:fs");
+    const { DEFAULT_OPTIONS } = await import("../../../cloudformation/options.ts");
+    const goMod = readFileSync(join(import.meta.dirname, "../../../scripts/etcd/go.mod"), "utf8");
+    const versions = [...goMod.matchAll(/^\s*go\.etcd\.io\/etcd\/(server|etcdctl)\/v3 (v\S+)$/gm)];
+    expect(versions.map((m) => m[1]).sort()).toEqual(["etcdctl", "server"]);
+    for (const m of versions) expect(m[2]).toBe(DEFAULT_OPTIONS.etcdVersion);
+  });
+});

@@ -248,6 +248,18 @@ describe("security groups", () => {
       FromPort: 2379,
       DestinationSecurityGroupId: sgOf("MainNodeSecurityGroup"),
     });
+    // etcd's HTTP listener (health), on main nodes, reached by the functions alone.
+    expect(props(t, "FunctionsEtcdHttpEgress")).toMatchObject({
+      FromPort: 2382,
+      ToPort: 2382,
+      DestinationSecurityGroupId: sgOf("MainNodeSecurityGroup"),
+    });
+    const to2382 = ofType(t, "AWS::EC2::SecurityGroupIngress")
+      .map(([, r]) => r.Properties!)
+      .filter((r) => (r.FromPort as number) <= 2382 && (r.ToPort as number) >= 2382);
+    expect(to2382.map((r) => [r.GroupId, r.SourceSecurityGroupId])).toEqual([
+      [sgOf("MainNodeSecurityGroup"), sgOf("LambdaSecurityGroup")],
+    ]);
   });
   it("launch templates put each node in its role group and the cluster group", () => {
     for (const role of ROLES) {

@@ -2,6 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { etcdEnv } from "../../../functions/domain/etcdEnv.ts";
 import { InvariantError } from "../../../functions/domain/errors.ts";
+import { etcdHttpBase } from "../../../functions/domain/model.ts";
 import {
   CERT_CURRENT,
   NODE_PKI_DIR,
@@ -64,6 +65,8 @@ describe("etcdEnv with TLS", () => {
     });
     expect(env).toMatchObject({
       ETCD_LISTEN_CLIENT_URLS: "https://10.0.0.1:2379",
+      // gRPC alone on the client port; HTTP on a listener of its own (decision 79)
+      ETCD_LISTEN_CLIENT_HTTP_URLS: "https://10.0.0.1:2382",
       ETCD_ADVERTISE_CLIENT_URLS: "https://10.0.0.1:2379",
       ETCD_LISTEN_PEER_URLS: "https://10.0.0.1:2380",
       ETCD_INITIAL_CLUSTER: "i-1=https://10.0.0.1:2380,i-2=https://10.0.0.2:2380",
@@ -74,5 +77,28 @@ describe("etcdEnv with TLS", () => {
       ETCD_CERT_FILE: "/etc/devcluster/pki/node.crt",
       ETCD_KEY_FILE: "/etc/devcluster/pki/node.key",
     });
+  });
+});
+
+describe("etcdEnv without TLS and the HTTP endpoints' address", () => {
+  it("a plain member serves HTTP and gRPC on its client port", () => {
+    const env = etcdEnv({
+      name: "i-1",
+      ip: "10.0.0.1",
+      dataDir: "/var/lib/etcd",
+      initialCluster: [{ name: "i-1", ip: "10.0.0.1" }],
+      state: "new",
+      token: "t",
+    });
+    expect(env.ETCD_LISTEN_CLIENT_URLS).toBe("http://10.0.0.1:2379");
+    expect(env).not.toHaveProperty("ETCD_LISTEN_CLIENT_HTTP_URLS");
+  });
+
+  it("etcdHttpBase: a TLS member's HTTP listener, a plain member's client URL, any path dropped", () => {
+    expect(etcdHttpBase("https://10.0.0.1:2379")).toBe("https://10.0.0.1:2382");
+    expect(etcdHttpBase("https://i-0abc.dev.internal:2379/")).toBe("https://i-0abc.dev.internal:2382");
+    expect(etcdHttpBase("http://10.0.0.1:2379/health")).toBe("http://10.0.0.1:2379");
+    // Another port is somebody's own listener: left as it is.
+    expect(etcdHttpBase("https://10.0.0.1:12379")).toBe("https://10.0.0.1:12379");
   });
 });

@@ -130,6 +130,10 @@ describe("recovery scripts", () => {
     expect(s).toContain('health="http://127.9.0.2:2379/health"');
     // A member whose settings name a certificate is asked over https with it.
     expect(s).toContain('health="https://127.9.0.2:2379/health"');
+    // ...on its HTTP listener when its settings name one (decision 79), else on its client port.
+    expect(s).toContain(
+      '[ -n "$(setting ETCD_LISTEN_CLIENT_HTTP_URLS)" ] && health="https://127.9.0.2:2382/health"',
+    );
     expect(s).toContain('--cert "$(setting ETCD_CERT_FILE)"');
     expect(s.indexOf("--force-new-cluster")).toBeLessThan(s.indexOf("systemctl start etcd-member.service"));
     expect(s).not.toMatch(/etcd\.env.*FORCE|\brm\b/);
