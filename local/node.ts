@@ -1,6 +1,8 @@
 // A local node: a directory standing in for an instance's disk, laid out as first boot leaves it.
 import { existsSync, mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { spawnSync } from "node:child_process";
+import { BOOT_KEY_SCRIPT } from "../functions/domain/nodeTls.ts";
 import {
   clusterEnvFile,
   envFileText,
@@ -62,6 +64,12 @@ export function prepareLocalNode(root: string, instanceId: string, role: Role, e
   if (role === "main")
     writeFileSync(join(dir, "etc/systemd/system", ETCD_MEMBER_UNIT_NAME), ETCD_MEMBER_UNIT);
   writeFileSync(join(dir, "role"), role);
+  // First boot's etcd key and CSR (the instance's devcluster-node-key.service). As there, a failure
+  // only leaves the key to the launch's CSR step.
+  spawnSync("bash", ["-c", BOOT_KEY_SCRIPT], {
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ROOT: dir, INSTANCE_ID: instanceId },
+    stdio: "ignore",
+  });
   if (env) {
     mkdirSync(join(dir, "etc/devcluster"), { recursive: true });
     writeFileSync(

@@ -1,7 +1,8 @@
 // First-boot configuration per role, as an Ignition v3 config (Flatcar reads it from user data).
 // Every node: the SSM agent (shipped in Flatcar's AWS image, enabled here), Docker, etcd and
 // etcdctl/etcdutl in /opt/bin, /etc/devcluster/cluster.env naming its cluster and role, and
-// /etc/devcluster/node.env with its own id and addresses (from the instance metadata).
+// /etc/devcluster/node.env with its own id and addresses (from the instance metadata), and its etcd
+// key with a CSR for it (nodeTls.ts).
 // Every node: the program that publishes its unit states to etcd (unitStates.ts).
 // Main nodes: the etcd member unit, started by the control plane once it wrote /etc/etcd/etcd.env.
 // Workers and data nodes get their etcd gateway (etcd-amb) from the unit catalog, with their units.
@@ -14,6 +15,7 @@ import {
   ETCD_MEMBER_UNIT_NAME,
 } from "../../functions/domain/firstBoot.ts";
 import type { Role } from "../../functions/domain/model.ts";
+import { BOOT_KEY_SCRIPT } from "../../functions/domain/nodeTls.ts";
 import {
   UNIT_STATES_PROGRAM,
   UNIT_STATES_PROGRAM_PATH,
@@ -26,6 +28,8 @@ export const CLUSTER_ENV_PATH = "/etc/devcluster/cluster.env";
 export const ETCD_INSTALL_UNIT_NAME = "etcd-install.service";
 export const NODE_ENV_PATH = "/etc/devcluster/node.env";
 export const NODE_ENV_UNIT_NAME = "devcluster-node-env.service";
+export const NODE_KEY_UNIT_NAME = "devcluster-node-key.service";
+export const NODE_KEY_PROGRAM_PATH = "/opt/bin/devcluster-node-key";
 /** CloudFormation caps user data at 16 KB before base64. */
 export const USER_DATA_LIMIT = 16 * 1024;
 
@@ -132,6 +136,23 @@ RestartSec=5s
 WantedBy=multi-user.target
 `;
 
+// The node's etcd key and its CSR (nodeTls.ts BOOT_KEY_SCRIPT), made before the control plane can
+// ask for them; a boot that fails here costs nothing but time, the launch's CSR step makes the key.
+export const NODE_KEY_UNIT = `[Unit]
+Description=Make the node's etcd key and CSR (devcluster first boot)
+After=${NODE_ENV_UNIT_NAME}
+Requires=${NODE_ENV_UNIT_NAME}
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+EnvironmentFile=${NODE_ENV_PATH}
+ExecStart=${NODE_KEY_PROGRAM_PATH}
+
+[Install]
+WantedBy=multi-user.target
+`;
+
 const ETCD_INSTALL_UNIT = `[Unit]
 Description=Install etcd to /opt/bin (devcluster first boot)
 Wants=network-online.target
@@ -173,6 +194,7 @@ export function ignitionConfig(role: Role, etcdVersion: string): IgnitionConfig 
     file("/etc/flatcar/update.conf", 0o644, "REBOOT_STRATEGY=off\n"),
     file("/opt/bin/install-etcd", 0o755, installEtcdScript(etcdVersion)),
     file("/opt/bin/devcluster-node-env", 0o755, NODE_ENV_SCRIPT),
+    file(NODE_KEY_PROGRAM_PATH, 0o755, BOOT_KEY_SCRIPT),
     file(UNIT_STATES_PROGRAM_PATH, 0o755, UNIT_STATES_PROGRAM),
   ];
   const directories: IgnitionConfig["storage"]["directories"] = [];
@@ -181,6 +203,7 @@ export function ignitionConfig(role: Role, etcdVersion: string): IgnitionConfig 
     { name: "docker.service", enabled: true },
     { name: ETCD_INSTALL_UNIT_NAME, enabled: true, contents: ETCD_INSTALL_UNIT },
     { name: NODE_ENV_UNIT_NAME, enabled: true, contents: NODE_ENV_UNIT },
+    { name: NODE_KEY_UNIT_NAME, enabled: true, contents: NODE_KEY_UNIT },
     // Every node publishes its unit states (what `devcluster units` and the dashboard show).
     { name: UNIT_STATES_UNIT_NAME, enabled: true, contents: UNIT_STATES_UNIT },
   ];

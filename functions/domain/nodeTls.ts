@@ -20,6 +20,37 @@ const instanceId = (id: string) => {
 };
 
 /**
+ * Where the first boot leaves the CSR for its key. It stays valid while that key does: removed when
+ * a rotation replaces the key, when the CSR step makes a key itself, and when a certificate signed
+ * from it turns out not to be for the key.
+ */
+export const BOOT_CSR = "node.csr";
+
+/**
+ * First boot (every node, before the control plane can reach it): makes the node's P-256 key, its
+ * public half (`node.pub`) and a CSR for `CN=$INSTANCE_ID` (`node.csr`), so the launch's CSR step
+ * only prints that CSR: no openssl on the launch's path (decision 80). The certificate's names come
+ * from the control plane (the node's addresses and DNS name, signNodeCsr), not from the CSR. The key
+ * is moved into place last, so a boot cut short leaves no key without its CSR; a node that holds a
+ * key keeps it (a reboot changes nothing). `ROOT` is the node's root (empty on an instance).
+ */
+export const BOOT_KEY_SCRIPT = `#!/bin/bash
+set -euo pipefail
+[[ "\${INSTANCE_ID:-}" =~ ^i-[0-9a-f]{8,17}$ ]] || { echo "INSTANCE_ID is not an instance id: '\${INSTANCE_ID:-}'" >&2; exit 2; }
+d="\${ROOT:-}${NODE_PKI_DIR}"
+[ -s "$d/node.key" ] && exit 0
+install -d -m 0755 "$d"
+req="$(umask 077 && openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$d/node.key.boot" \
+  -pubkey -subj "/CN=$INSTANCE_ID" 2>/dev/null)"
+pub="\${req%%-----BEGIN CERTIFICATE REQUEST-----*}"
+printf '%s\n' "\${pub%$'\n'}" >"$d/node.pub.boot"
+printf '%s\n' "\${req#"$pub"}" >"$d/${BOOT_CSR}.boot"
+mv "$d/node.pub.boot" "$d/node.pub"
+mv "$d/${BOOT_CSR}.boot" "$d/${BOOT_CSR}"
+mv "$d/node.key.boot" "$d/node.key"
+`;
+
+/**
  * Prints `CERT_CURRENT` when the node already holds a key and a certificate from this CA that
  * names every address and lives long enough; otherwise keeps (or makes, first time) its P-256 key
  * and prints a CSR for `CN=<instance id>` naming its addresses. The key is written with umask 077
@@ -70,13 +101,18 @@ if [ -s "$d/node.key" ] && [ -s "$d/node.crt" ]; then
   fi
 fi
 if [ "$current" = 1 ]; then echo ${CERT_CURRENT}; exit 0; fi
-if [ -s "$d/node.key" ]; then
+if [ -s "$d/node.key" ] && [ -s "$d/node.pub" ] && [ -s "$d/${BOOT_CSR}" ]; then
+  # First boot's CSR for this key (BOOT_KEY_SCRIPT): read by the shell, no process.
+  IFS= read -r -d '' req <"$d/${BOOT_CSR}" || true
+  printf '%s' "$req"
+elif [ -s "$d/node.key" ]; then
   req="$(openssl req -new -key "$d/node.key" -pubkey -subj "/CN=${id}" -addext "subjectAltName=${san}")"
   ${keep("node.pub")}
 else
   req="$(umask 077 && openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$d/node.key.tmp" \\
     -pubkey -subj "/CN=${id}" -addext "subjectAltName=${san}" 2>/dev/null)"
   ${keep("node.pub")}
+  rm -f "$d/${BOOT_CSR}"
   mv "$d/node.key.tmp" "$d/node.key"
 fi
 `;
@@ -124,7 +160,8 @@ if for_key "$d/node.key.next" "$d/node.pub.next"; then
 elif for_key "$d/node.key" "$d/node.pub"; then
   key=current
 else
-  rm -f "$d/node.crt.tmp" "$d/ca.crt.tmp"
+  # A boot CSR that led here is not for the key: the next CSR step makes one from the key itself.
+  rm -f "$d/node.crt.tmp" "$d/ca.crt.tmp" "$d/${BOOT_CSR}"
   echo "the certificate is not for this node's key" >&2; exit 31
 fi
 mv "$d/ca.crt.tmp" "$d/ca.crt"
@@ -132,6 +169,7 @@ mv "$d/ca.crt.tmp" "$d/ca.crt"
 # and is retried by its client.
 if [ "$key" = next ]; then
   if [ -s "$d/node.pub.next" ]; then mv "$d/node.pub.next" "$d/node.pub"; else rm -f "$d/node.pub"; fi
+  rm -f "$d/${BOOT_CSR}" # first boot's CSR was for the key replaced here
   mv "$d/node.key.next" "$d/node.key"
 fi
 mv "$d/node.crt.tmp" "$d/node.crt"

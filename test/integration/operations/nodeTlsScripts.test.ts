@@ -3,11 +3,26 @@
 // shell's builtins alone (no openssl on its PATH), refuses a certificate for another key and
 // changes nothing then, and still checks a key made before the public half was kept (by openssl).
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, unlinkSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { NODE_PKI_DIR, renderCsrScript, renderInstallCertScript } from "../../../functions/domain/nodeTls.ts";
+import {
+  BOOT_KEY_SCRIPT,
+  NODE_PKI_DIR,
+  renderCsrScript,
+  renderInstallCertScript,
+} from "../../../functions/domain/nodeTls.ts";
 import {
   createClusterCa,
   csrFromOutput,
@@ -25,9 +40,9 @@ const noOpenssl = join(dir, "bin-no-openssl");
 mkdirSync(noOpenssl);
 for (const tool of ["mv", "rm"]) symlinkSync(`/usr/bin/${tool}`, join(noOpenssl, tool));
 
-function bash(root: string, script: string, path = process.env.PATH!) {
+function bash(root: string, script: string, path = process.env.PATH!, env: Record<string, string> = {}) {
   const r = spawnSync("/bin/bash", ["-euo", "pipefail", "-c", script], {
-    env: { ROOT: root, PATH: path },
+    env: { ROOT: root, PATH: path, ...env },
     encoding: "utf8",
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
@@ -112,5 +127,59 @@ describe("the node certificate scripts", () => {
     expect(read(join(pki, "node.pub"))).toBe(publicOf(join(pki, "node.key")));
     expect(existsSync(join(pki, "node.key.next")) || existsSync(join(pki, "node.pub.next"))).toBe(false);
     expect(read(join(pki, "node.crt"))).toBe(pem(rotated));
+  });
+
+  it("first boot makes the key and its CSR; the launch's CSR step prints that CSR without openssl", async () => {
+    const { root, pki } = node();
+    const boot = bash(root, BOOT_KEY_SCRIPT, process.env.PATH!, { INSTANCE_ID: id.instanceId });
+    expect(boot, boot.stderr).toMatchObject({ code: 0 });
+    const key = read(join(pki, "node.key"));
+    expect(statSync(join(pki, "node.key")).mode & 0o077).toBe(0);
+    expect(read(join(pki, "node.pub"))).toBe(publicOf(join(pki, "node.key")));
+    // A reboot keeps the key and its CSR.
+    const csr = read(join(pki, "node.csr"));
+    expect(bash(root, BOOT_KEY_SCRIPT, process.env.PATH!, { INSTANCE_ID: id.instanceId }).code).toBe(0);
+    expect([read(join(pki, "node.key")), read(join(pki, "node.csr"))]).toEqual([key, csr]);
+    // The launch: no openssl on the node's PATH, for the CSR step and the install alike.
+    const r = bash(root, renderCsrScript(id, ca.certPem), noOpenssl);
+    expect(r, r.stderr).toMatchObject({ code: 0 });
+    expect(csrFromOutput(r.stdout)).toBe(csrFromOutput(csr));
+    const cert = await signNodeCsr(ca, csrFromOutput(r.stdout)!, id, new Date());
+    // The certificate names the node's addresses, which the boot's CSR did not ask for.
+    const sans = spawnSync("openssl", ["x509", "-noout", "-ext", "subjectAltName"], {
+      input: cert,
+      encoding: "utf8",
+    });
+    expect(sans.stdout).toMatch(/IP Address:10\.0\.1\.5, IP Address:127\.0\.0\.1/);
+    expect(bash(root, renderInstallCertScript(cert, ca.certPem), noOpenssl)).toMatchObject({ code: 0 });
+    expect(read(join(pki, "node.key"))).toBe(key);
+  });
+
+  it("a boot CSR that is not for the key is refused at the install, then replaced from the key", async () => {
+    const { root, pki } = node();
+    expect(bash(root, BOOT_KEY_SCRIPT, process.env.PATH!, { INSTANCE_ID: id.instanceId }).code).toBe(0);
+    const key = read(join(pki, "node.key"));
+    // Another key's CSR where the boot left its own (a damaged file, a copied disk).
+    const other = node();
+    expect(bash(other.root, BOOT_KEY_SCRIPT, process.env.PATH!, { INSTANCE_ID: id.instanceId }).code).toBe(0);
+    writeFileSync(join(pki, "node.csr"), read(join(other.pki, "node.csr")));
+    const wrong = await csrAndSign(root);
+    const refused = bash(root, renderInstallCertScript(wrong, ca.certPem), noOpenssl);
+    expect(refused.code).toBe(31);
+    expect(existsSync(join(pki, "node.crt")) || existsSync(join(pki, "node.csr"))).toBe(false);
+    // The retry's CSR step makes the CSR from the key the node holds, and that one installs.
+    const right = await csrAndSign(root);
+    expect(bash(root, renderInstallCertScript(right, ca.certPem), noOpenssl)).toMatchObject({ code: 0 });
+    expect(read(join(pki, "node.key"))).toBe(key);
+  });
+
+  it("first boot refuses an instance id that is not one, and writes nothing", () => {
+    const { root, pki } = node();
+    for (const bad of ["", "$(touch x)", "i-0123456789abcdef0/../x", "i-XYZ"]) {
+      const r = bash(root, BOOT_KEY_SCRIPT, process.env.PATH!, { INSTANCE_ID: bad });
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain("INSTANCE_ID is not an instance id");
+    }
+    expect(existsSync(pki)).toBe(false);
   });
 });

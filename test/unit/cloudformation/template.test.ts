@@ -8,6 +8,7 @@ import {
   UNSCOPABLE_ACTIONS,
 } from "../../../cloudformation/parts/iam.ts";
 import { USER_DATA_LIMIT, type IgnitionConfig } from "../../../cloudformation/parts/ignition.ts";
+import { BOOT_KEY_SCRIPT } from "../../../functions/domain/nodeTls.ts";
 import { ETCD_MEMBER_UNIT } from "../../../functions/domain/firstBoot.ts";
 import { CLUSTER_TAG, ROLE_TAG, ROLES, type Role } from "../../../functions/domain/model.ts";
 import { actionsOf, ofType, props, resolveSub, roleStatements } from "./helpers.ts";
@@ -177,6 +178,14 @@ describe("Ignition first boot", () => {
     expect(script).toMatch(/-X PUT .*api\/token/); // a session token: the launch template requires IMDSv2
     for (const k of ["INSTANCE_ID", "PRIVATE_IP", "PUBLIC_IP", "ZONE"]) expect(script).toContain(`${k}=`);
     expect(script).toContain('mv -f "$TMP" /etc/devcluster/node.env');
+  });
+  it.each(ROLES)("%s: makes the node's etcd key and its CSR at boot, after node.env", (role) => {
+    const cfg = ignitionOf(role);
+    const unit = cfg.systemd.units.find((u) => u.name === "devcluster-node-key.service");
+    expect(unit?.enabled).toBe(true);
+    expect(unit?.contents).toContain("EnvironmentFile=/etc/devcluster/node.env");
+    expect(unit?.contents).toMatch(/After=devcluster-node-env\.service/);
+    expect(fileText(cfg, "/opt/bin/devcluster-node-key")).toBe(BOOT_KEY_SCRIPT);
   });
   it("main: the etcd member unit reading /etc/etcd/etcd.env and running /opt/bin/etcd", () => {
     const unit = ignitionOf("main").systemd.units.find((u) => u.name === "etcd-member.service")!;
