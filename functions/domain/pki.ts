@@ -75,12 +75,30 @@ export async function createClusterCa(clusterName: string, now: Date, purpose = 
   return { certPem: cert.toString("pem"), keyPem: await pkcs8Pem(keys.privateKey) };
 }
 
-async function importCa(ca: KeyPairPem) {
-  const cert = new x509.X509Certificate(ca.certPem);
-  const key = await crypto.subtle.importKey("pkcs8", x509.PemConverter.decodeFirst(ca.keyPem), EC, false, [
-    "sign",
-  ]);
-  return { cert, key };
+/** Each CA as the signing needs it, read once per CA object (the PKI port keeps one per warm container). */
+const imported = new WeakMap<
+  KeyPairPem,
+  Promise<{ cert: x509.X509Certificate; key: webcrypto.CryptoKey; aki: x509.Extension }>
+>();
+function importCa(ca: KeyPairPem) {
+  let got = imported.get(ca);
+  if (!got) {
+    got = (async () => {
+      const cert = new x509.X509Certificate(ca.certPem);
+      const key = await crypto.subtle.importKey(
+        "pkcs8",
+        x509.PemConverter.decodeFirst(ca.keyPem),
+        EC,
+        false,
+        ["sign"],
+      );
+      return { cert, key, aki: await x509.AuthorityKeyIdentifierExtension.create(cert, false) };
+    })();
+    // A CA that does not import is not kept: the next call reads it again and fails the same way.
+    got.catch(() => imported.delete(ca));
+    imported.set(ca, got);
+  }
+  return got;
 }
 
 async function issue(
@@ -91,7 +109,7 @@ async function issue(
   usages: x509.ExtendedKeyUsage[],
   now: Date,
 ): Promise<string> {
-  const { cert: caCert, key: caKey } = await importCa(ca);
+  const { cert: caCert, key: caKey, aki } = await importCa(ca);
   const names: x509.JsonGeneralName[] = [
     ...san.dnsNames.map((value) => ({ type: "dns" as const, value })),
     ...san.ips.map((value) => ({ type: "ip" as const, value })),
@@ -112,7 +130,7 @@ async function issue(
       ),
       new x509.ExtendedKeyUsageExtension(usages),
       ...(names.length ? [new x509.SubjectAlternativeNameExtension(names)] : []),
-      await x509.AuthorityKeyIdentifierExtension.create(caCert, false),
+      aki,
     ],
   });
   return cert.toString("pem");
