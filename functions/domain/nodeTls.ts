@@ -138,7 +138,7 @@ export function renderInstallCertScript(certPem: string, caPem: string): string 
 [ -s "$d/node.key" ] || [ -s "$d/node.key.next" ] || { echo "no node key: run the CSR step first" >&2; exit 30; }
 umask 022
 printf '%s' '${cert}' >"$d/node.crt.tmp"
-printf '%s' '${assertPlainPem(caPem, "CA certificate")}' >"$d/ca.crt.tmp"
+ca='${assertPlainPem(caPem, "CA certificate")}'
 # for_key KEY PUB: is the certificate for KEY? PUB is KEY's public half kept by the CSR step.
 for_key() {
   [ -s "$1" ] || return 1
@@ -164,7 +164,18 @@ else
   rm -f "$d/node.crt.tmp" "$d/ca.crt.tmp" "$d/${BOOT_CSR}"
   echo "the certificate is not for this node's key" >&2; exit 31
 fi
-mv "$d/ca.crt.tmp" "$d/ca.crt"
+# The CA: kept when it is the same (read by the shell); written in place when there is none, since
+# nothing reads it before node.crt, which is moved in after it; else replaced atomically.
+have=""
+if [ -s "$d/ca.crt" ]; then IFS= read -r -d '' have <"$d/ca.crt" || true; fi
+if [ "$have" != "$ca" ]; then
+  if [ -e "$d/ca.crt" ]; then
+    printf '%s' "$ca" >"$d/ca.crt.tmp"
+    mv "$d/ca.crt.tmp" "$d/ca.crt"
+  else
+    printf '%s' "$ca" >"$d/ca.crt"
+  fi
+fi
 # The key and its certificate are replaced one right after the other: a handshake in between fails
 # and is retried by its client.
 if [ "$key" = next ]; then

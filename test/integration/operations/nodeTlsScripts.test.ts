@@ -182,4 +182,20 @@ describe("the node certificate scripts", () => {
     }
     expect(existsSync(pki)).toBe(false);
   });
+
+  it("the CA copy: written when there is none, kept when it is the same, replaced when another", async () => {
+    const { root, pki } = node();
+    const cert = await csrAndSign(root);
+    expect(bash(root, renderInstallCertScript(cert, ca.certPem), noOpenssl).code).toBe(0);
+    expect(read(join(pki, "ca.crt"))).toBe(pem(ca.certPem));
+    const ino = statSync(join(pki, "ca.crt")).ino;
+    expect(bash(root, renderInstallCertScript(cert, ca.certPem), noOpenssl).code).toBe(0);
+    expect(statSync(join(pki, "ca.crt")).ino).toBe(ino);
+    // Another CA (a restored cluster's): replaced by a rename, never left half written.
+    const other = await createClusterCa("dev", new Date());
+    expect(bash(root, renderInstallCertScript(cert, other.certPem), noOpenssl).code).toBe(0);
+    expect(read(join(pki, "ca.crt"))).toBe(pem(other.certPem));
+    expect(statSync(join(pki, "ca.crt")).ino).not.toBe(ino);
+    expect(existsSync(join(pki, "ca.crt.tmp"))).toBe(false);
+  });
 });
