@@ -1,7 +1,10 @@
 // Commands port for local mode: stands in for the SSM agent by running the same script on a node
-// directory, with `$ROOT` set to it and a systemctl stand-in on PATH.
+// directory, with `$ROOT` set to it and a systemctl stand-in on PATH. The scripts run in a small
+// agent process (commandAgent.mjs), as SSM's agent runs them on an instance, not in this one.
 import { spawn } from "node:child_process";
+import type { Socket } from "node:net";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import type { CommandRequest, CommandResult, Commands } from "../functions/ports/index.ts";
 import { isNodeUp, nodeDir } from "./node.ts";
 import { PROJECT_ROOT } from "./paths.ts";
@@ -15,8 +18,8 @@ const CONTAINER_ENV = {
   DEVCLUSTER_CONTAINERS: "podman",
   CONTAINERS_CONF: join(PROJECT_ROOT, "containers", "podman", "containers.conf"),
 };
-/** SSM keeps at most this much of a command's output; keep the same bound. */
-const OUTPUT_LIMIT = 24_000;
+/** Runs the commands, so this process never forks per command (decision 81). */
+const AGENT = join(PROJECT_ROOT, "local", "commandAgent.mjs");
 
 export function createLocalCommands(opts: {
   root: string;
@@ -46,19 +49,19 @@ export function createLocalCommands(opts: {
 }
 
 function runOne(root: string, instanceId: string, req: CommandRequest, extraEnv: Record<string, string>) {
-  return new Promise<CommandResult>((resolve) => {
-    if (!isNodeUp(root, instanceId)) {
-      resolve({
-        instanceId,
-        status: "Undeliverable",
-        exitCode: -1,
-        stdout: "",
-        stderr: "node is not running",
-      });
-      return;
-    }
-    const dir = nodeDir(root, instanceId);
-    const child = spawn("bash", ["-euo", "pipefail", "-c", req.script], {
+  if (!isNodeUp(root, instanceId)) {
+    return Promise.resolve<CommandResult>({
+      instanceId,
+      status: "Undeliverable",
+      exitCode: -1,
+      stdout: "",
+      stderr: "node is not running",
+    });
+  }
+  const dir = nodeDir(root, instanceId);
+  return commandAgent()
+    .run({
+      script: req.script,
       cwd: dir,
       env: {
         PATH: `${join(dir, "opt/bin")}:${SHIM_DIR}:${process.env.PATH ?? "/usr/bin:/bin"}`,
@@ -68,25 +71,71 @@ function runOne(root: string, instanceId: string, req: CommandRequest, extraEnv:
         ...LOCAL_ETCD_TUNING,
         ...extraEnv,
       },
-      stdio: ["ignore", "pipe", "pipe"],
+      timeoutMs: (req.timeoutSeconds ?? 600) * 1000,
+    })
+    .then((a): CommandResult => {
+      const exitCode = a.code ?? -1;
+      const status = a.timedOut ? "TimedOut" : exitCode === 0 ? "Success" : "Failed";
+      return { instanceId, status, exitCode, stdout: a.stdout, stderr: a.stderr };
     });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (c: Buffer) => (stdout = (stdout + c.toString()).slice(-OUTPUT_LIMIT)));
-    child.stderr.on("data", (c: Buffer) => (stderr = (stderr + c.toString()).slice(-OUTPUT_LIMIT)));
-    let timedOut = false;
-    const timer = setTimeout(
-      () => {
-        timedOut = true;
-        child.kill("SIGKILL");
-      },
-      (req.timeoutSeconds ?? 600) * 1000,
-    );
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      const exitCode = code ?? -1;
-      const status = timedOut ? "TimedOut" : exitCode === 0 ? "Success" : "Failed";
-      resolve({ instanceId, status, exitCode, stdout, stderr });
-    });
+}
+
+interface AgentRequest {
+  script: string;
+  cwd: string;
+  env: Record<string, string>;
+  timeoutMs: number;
+}
+interface AgentAnswer {
+  id: number;
+  code: number | null;
+  timedOut: boolean;
+  stdout: string;
+  stderr: string;
+}
+
+/** The command agent (commandAgent.mjs), started once per process at its first command. */
+let agent: ReturnType<typeof startAgent> | undefined;
+const commandAgent = () => (agent ??= startAgent());
+
+function startAgent() {
+  const proc = spawn(process.execPath, [AGENT], { stdio: ["pipe", "pipe", "inherit"] });
+  const pending = new Map<number, (a: AgentAnswer) => void>();
+  let next = 1;
+  // Held only while a command runs: an idle agent never keeps this process alive.
+  const hold = (on: boolean) => {
+    for (const h of [proc, proc.stdin as unknown as Socket, proc.stdout as unknown as Socket])
+      if (on) h.ref();
+      else h.unref();
+  };
+  hold(false);
+  const settle = (a: AgentAnswer) => {
+    const done = pending.get(a.id);
+    pending.delete(a.id);
+    if (pending.size === 0) hold(false);
+    done?.(a);
+  };
+  createInterface({ input: proc.stdout! }).on("line", (line) => settle(JSON.parse(line) as AgentAnswer));
+  proc.on("exit", (code, signal) => {
+    if (agent === self) agent = undefined;
+    for (const id of [...pending.keys()])
+      settle({
+        id,
+        code: null,
+        timedOut: false,
+        stdout: "",
+        stderr: `the command agent ended (${signal ?? code})`,
+      });
   });
+  const self = {
+    run(req: AgentRequest): Promise<AgentAnswer> {
+      return new Promise((resolve) => {
+        const id = next++;
+        pending.set(id, resolve);
+        hold(true);
+        proc.stdin!.write(`${JSON.stringify({ id, ...req })}\n`);
+      });
+    },
+  };
+  return self;
 }

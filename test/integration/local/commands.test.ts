@@ -87,6 +87,34 @@ describe("local command runner", () => {
     expect(dead!.status).toBe("Undeliverable");
   });
 
+  it("runs scripts in its agent process, not this one, keeps SSM's output bound, and outlives a lost agent", async () => {
+    const root = join(rig.dir, "c-agent");
+    prepareLocalNode(root, "i-ag", "worker");
+    const cmds = createLocalCommands({ root });
+    const [who] = await cmds.run({ instanceIds: ["i-ag"], script: "echo $PPID", comment: "x" });
+    const agentPid = Number(who!.stdout.trim());
+    expect(agentPid).toBeGreaterThan(0);
+    expect(agentPid).not.toBe(process.pid);
+    // 30,000 characters and a last line: the last 24,000 are kept, as SSM keeps them.
+    const [big] = await cmds.run({
+      instanceIds: ["i-ag"],
+      script: "head -c 30000 /dev/zero | tr '\\0' x; echo END",
+      comment: "x",
+    });
+    expect(big!.stdout.length).toBe(24_000);
+    expect(big!.stdout.endsWith("xEND\n")).toBe(true);
+    // The agent dies while a command runs: that command fails with the reason, the next one runs.
+    const running = cmds.run({ instanceIds: ["i-ag"], script: "sleep 5", comment: "x" });
+    await new Promise((r) => setTimeout(r, 200));
+    process.kill(agentPid, "SIGKILL");
+    const [lost] = await running;
+    expect(lost).toMatchObject({ status: "Failed", exitCode: -1 });
+    expect(lost!.stderr).toMatch(/the command agent ended/);
+    const [after] = await cmds.run({ instanceIds: ["i-ag"], script: "echo $PPID", comment: "x" });
+    expect(after!.status).toBe("Success");
+    expect(Number(after!.stdout.trim())).not.toBe(agentPid);
+  });
+
   it("manages template instances and container units by state alone", async () => {
     const root = join(rig.dir, "c3");
     const dir = prepareLocalNode(root, "i-w", "worker");
