@@ -116,17 +116,16 @@ function startAgent() {
     done?.(a);
   };
   createInterface({ input: proc.stdout! }).on("line", (line) => settle(JSON.parse(line) as AgentAnswer));
-  proc.on("exit", (code, signal) => {
+  // Every command still waiting fails with the reason; the next command starts another agent.
+  const lost = (why: string) => {
     if (agent === self) agent = undefined;
     for (const id of [...pending.keys()])
-      settle({
-        id,
-        code: null,
-        timedOut: false,
-        stdout: "",
-        stderr: `the command agent ended (${signal ?? code})`,
-      });
-  });
+      settle({ id, code: null, timedOut: false, stdout: "", stderr: `the command agent ended (${why})` });
+  };
+  proc.on("exit", (code, signal) => lost(String(signal ?? code)));
+  proc.on("error", (e) => lost(e.message));
+  // A request written as the agent dies fails by its exit above, not by an EPIPE thrown here.
+  proc.stdin!.on("error", () => {});
   const self = {
     run(req: AgentRequest): Promise<AgentAnswer> {
       return new Promise((resolve) => {
