@@ -1,6 +1,7 @@
 // Security groups, least access that works:
-// - etcd client port 2379 on main nodes only from cluster nodes and the functions; its HTTP port 2382
-//   (health) only from the functions; peer port 2380 only between main nodes. Workers and data nodes reach etcd through a local gateway (etcd-amb).
+// - etcd client port 2379 on main nodes only from cluster nodes and the functions; its HTTP port
+//   2382 (health) only from the functions; peer port 2380 only between main nodes. Workers and data
+//   nodes reach etcd through a local gateway (etcd-amb).
 // - the front door (80/443) open to the world on workers only, where nginx runs; its TCP stream for
 //   Gerrit's git over SSH (29418) open to the GitSshCidr parameter's addresses, and the SFTP
 //   service's (2022) to SftpCidr's, and the Buildbot master's worker port (9989) to BuildbotWorkerCidr's.

@@ -20,6 +20,18 @@ const instanceId = (id: string) => {
 };
 
 /**
+ * Shell lines splitting `$req`, what `openssl req -pubkey` printed (the key's public half, then the
+ * CSR), with the shell's builtins: the public half into `$d/<pubFile>`, the CSR to stdout or, given
+ * `csrFile`, into `$d/<csrFile>`.
+ */
+const splitPubAndCsr = (
+  pubFile: string,
+  csrFile?: string,
+) => `pub="\${req%%-----BEGIN CERTIFICATE REQUEST-----*}"
+printf '%s\\n' "\${pub%$'\\n'}" >"$d/${pubFile}"
+printf '%s\\n' "\${req#"$pub"}"${csrFile ? ` >"$d/${csrFile}"` : ""}`;
+
+/**
  * Where the first boot leaves the CSR for its key. It stays valid while that key does: removed when
  * a rotation replaces the key, when the CSR step makes a key itself, and when a certificate signed
  * from it turns out not to be for the key.
@@ -42,9 +54,7 @@ d="\${ROOT:-}${NODE_PKI_DIR}"
 install -d -m 0755 "$d"
 req="$(umask 077 && openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$d/node.key.boot" \
   -pubkey -subj "/CN=$INSTANCE_ID" 2>/dev/null)"
-pub="\${req%%-----BEGIN CERTIFICATE REQUEST-----*}"
-printf '%s\n' "\${pub%$'\n'}" >"$d/node.pub.boot"
-printf '%s\n' "\${req#"$pub"}" >"$d/${BOOT_CSR}.boot"
+${splitPubAndCsr("node.pub.boot", `${BOOT_CSR}.boot`)}
 mv "$d/node.pub.boot" "$d/node.pub"
 mv "$d/${BOOT_CSR}.boot" "$d/${BOOT_CSR}"
 mv "$d/node.key.boot" "$d/node.key"
@@ -67,19 +77,16 @@ export function renderCsrScript(
   const ips = node.ips.map(ipv4);
   if (!ips.length) throw new InvariantError("a node certificate needs an address");
   const san = ips.map((ip) => `IP:${ip}`).join(",");
-  // `openssl req -pubkey` prints the key's public half before the CSR: kept beside the key as
-  // `node.pub` (or `node.pub.next`), so the install compares it without running openssl, and
-  // written again from the key at every run, so it always describes the key beside it.
-  const keep = (file: string) => `pub="\${req%%-----BEGIN CERTIFICATE REQUEST-----*}"
-printf '%s\\n' "\${pub%$'\\n'}" >"$d/${file}"
-printf '%s\\n' "\${req#"$pub"}"`;
+  // The key's public half is kept beside the key as `node.pub` (or `node.pub.next`), so the install
+  // compares it without running openssl, and written again from the key at every run, so it always
+  // describes the key beside it; the CSR goes to stdout.
   if (opts.rotate)
     return `d="$ROOT${NODE_PKI_DIR}"
 install -d -m 0755 "$d"
 (umask 077 && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$d/node.key.next.tmp" 2>/dev/null)
 mv "$d/node.key.next.tmp" "$d/node.key.next"
 req="$(openssl req -new -key "$d/node.key.next" -pubkey -subj "/CN=${id}" -addext "subjectAltName=${san}")"
-${keep("node.pub.next")}
+${splitPubAndCsr("node.pub.next")}
 `;
   // Each process is a fork and an exec on the launch's path: files are written by the shell's
   // builtins, and a new key and its CSR come from one openssl.
@@ -107,11 +114,11 @@ if [ -s "$d/node.key" ] && [ -s "$d/node.pub" ] && [ -s "$d/${BOOT_CSR}" ]; then
   printf '%s' "$req"
 elif [ -s "$d/node.key" ]; then
   req="$(openssl req -new -key "$d/node.key" -pubkey -subj "/CN=${id}" -addext "subjectAltName=${san}")"
-  ${keep("node.pub")}
+  ${splitPubAndCsr("node.pub")}
 else
   req="$(umask 077 && openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$d/node.key.tmp" \\
     -pubkey -subj "/CN=${id}" -addext "subjectAltName=${san}" 2>/dev/null)"
-  ${keep("node.pub")}
+  ${splitPubAndCsr("node.pub")}
   rm -f "$d/${BOOT_CSR}"
   mv "$d/node.key.tmp" "$d/node.key"
 fi
@@ -161,7 +168,7 @@ elif for_key "$d/node.key" "$d/node.pub"; then
   key=current
 else
   # A boot CSR that led here is not for the key: the next CSR step makes one from the key itself.
-  rm -f "$d/node.crt.tmp" "$d/ca.crt.tmp" "$d/${BOOT_CSR}"
+  rm -f "$d/node.crt.tmp" "$d/${BOOT_CSR}"
   echo "the certificate is not for this node's key" >&2; exit 31
 fi
 # The CA: kept when it is the same (read by the shell); written in place when there is none, since

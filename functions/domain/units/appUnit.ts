@@ -2,6 +2,7 @@
 // container, one HTTP port, optional volumes, behind the front door). Pure: the spec is checked and
 // the unit file rendered here; the command writes it after the whole catalog with it loads.
 import { InvalidInputError } from "../errors.ts";
+import { ETCD_CLIENT_PORT, ETCD_HTTP_PORT, ETCD_PEER_PORT } from "../model.ts";
 
 export interface AppVolume {
   name: string;
@@ -37,8 +38,8 @@ const IMAGE =
   /^(?:[a-z0-9][a-z0-9.-]*(?::\d{1,5})?\/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::([A-Za-z0-9_][A-Za-z0-9._-]{0,127}))?(@sha256:[0-9a-f]{64})?$/;
 const CONTAINER_PATH = /^(\/[A-Za-z0-9._-]+)+$/;
 const HEALTH_PATH = /^\/[A-Za-z0-9._~/-]{0,200}$/;
-/** Ports the node itself uses: etcd's client, peer, metrics and HTTP (model.ts) ports. */
-const NODE_PORTS = new Set([2379, 2380, 2381, 2382]);
+/** Ports the node itself uses: etcd's client, peer, metrics (2381) and HTTP ports. */
+const NODE_PORTS = new Set([ETCD_CLIENT_PORT, ETCD_PEER_PORT, 2381, ETCD_HTTP_PORT]);
 
 /** Check an app's spec; every problem at once, as `--option: reason`. */
 export function checkAppSpec(spec: AppSpec): void {
